@@ -1,0 +1,340 @@
+package envelope
+
+import (
+	"bufio"
+	"bytes"
+	_ "embed"
+	"encoding/base64"
+	"fmt"
+	"html"
+	"html/template"
+	"io"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/waxseal/waxseal/envelope/internal/stream"
+)
+
+// The container is written and read by exact byte strings: the writer is the only
+// producer, and a strict reader is small, fast on a 14 MB file, and easy to fuzz.
+const (
+	formStart   = `<form id="waxseal" action="`
+	fieldPrefix = `<textarea name="`
+	fieldSuffix = `" readonly>`
+	fieldEnd    = `</textarea>`
+	lineLen     = 128 // base64 characters per line: 96 bytes
+	crlf        = "\r\n"
+)
+
+var (
+	//go:embed securedoc.html.tmpl
+	templateSource string
+
+	fileTmpl = template.Must(template.New("securedoc").Funcs(template.FuncMap{
+		"wrap":  func(s string) template.HTML { return template.HTML(asciiHTML(s, 72)) },
+		"short": func(s string) template.HTML { return template.HTML(asciiHTML(shorten(s, 60), 0)) },
+	}).Parse(strings.ReplaceAll(templateSource, "\n", crlf)))
+)
+
+type templateData struct {
+	*Header
+	Action    string
+	Host      string
+}
+
+// WriteHTML writes the envelope as a securedoc.html file: a page that shows who sent
+// what to whom and, even without JavaScript, posts the ciphertext to the key server
+// with k_env in the URL fragment. The file is ASCII with CRLF line ends and lines of
+// at most 128 characters, so that mail can carry it as 7bit. ciphertext is the
+// message's encrypted payload, which is streamed and never held whole.
+func (e *Envelope) WriteHTML(w io.Writer, envKey Key, ciphertext io.Reader) error {
+	u, err := url.Parse(e.Header.KeyServer)
+	if err != nil {
+		return fmt.Errorf("write envelope %s: %w", e.Header.ID, err)
+	}
+	var page bytes.Buffer
+	err = fileTmpl.Execute(&page, templateData{
+		Header:    &e.Header,
+		Action:    e.Header.OpenURL() + "#k=" + EncodeKey(envKey),
+		Host:      u.Host,
+	})
+	if err != nil {
+		return fmt.Errorf("write envelope %s: %w", e.Header.ID, err)
+	}
+	if err := check7bit(page.Bytes()); err != nil {
+		return fmt.Errorf("write envelope %s: %w", e.Header.ID, err)
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(page.Bytes())
+	// The machine-readable part: exact bytes, as docs/FORMAT.md specifies them.
+	bw.WriteString(`<div hidden>` + crlf)
+	bw.WriteString(fieldPrefix + "version" + fieldSuffix + "1" + fieldEnd + crlf)
+	bw.WriteString(fieldPrefix + "header" + fieldSuffix + crlf + base64Lines(e.HeaderJSON) + fieldEnd + crlf)
+	bw.WriteString(fieldPrefix + "key" + fieldSuffix + crlf + base64Lines(e.KeyBlock) + fieldEnd + crlf)
+	bw.WriteString(fieldPrefix + "payload" + fieldSuffix + crlf)
+	if err := writeBase64Lines(bw, ciphertext); err != nil {
+		return fmt.Errorf("write envelope %s: %w", e.Header.ID, err)
+	}
+	bw.WriteString(fieldEnd + crlf + `</div>` + crlf + `</form>` + crlf + `</main>` + crlf + `</body>` + crlf + `</html>` + crlf)
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write envelope %s: %w", e.Header.ID, err)
+	}
+	return nil
+}
+
+// HTMLSize is the exact size of the file WriteHTML writes, which lets mail and HTTP
+// code announce it before streaming.
+func (e *Envelope) HTMLSize(envKey Key) int64 {
+	var cw countWriter
+	e.WriteHTML(&cw, envKey, bytes.NewReader(nil))
+	emptyLines := base64LinesSize(0)
+	n := stream.CiphertextSize(e.Header.Size)
+	return cw.n - emptyLines + base64LinesSize(n)
+}
+
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+func base64LinesSize(n int64) int64 {
+	chars := (n + 2) / 3 * 4
+	lines := (chars + lineLen - 1) / lineLen
+	return chars + lines*int64(len(crlf))
+}
+
+func base64Lines(b []byte) string {
+	var sb strings.Builder
+	writeBase64Lines(&sb, bytes.NewReader(b))
+	return sb.String()
+}
+
+// writeBase64Lines writes r as standard base64, lineLen characters and CRLF a line.
+func writeBase64Lines(w io.Writer, r io.Reader) error {
+	const rawLine = lineLen / 4 * 3
+	in := make([]byte, rawLine*512)
+	out := make([]byte, 0, (lineLen+2)*512)
+	for {
+		n, err := io.ReadFull(r, in)
+		if n > 0 {
+			out = out[:0]
+			for chunk := in[:n]; len(chunk) > 0; {
+				k := min(rawLine, len(chunk))
+				out = base64.StdEncoding.AppendEncode(out, chunk[:k])
+				out = append(out, crlf...)
+				chunk = chunk[k:]
+			}
+			if _, werr := w.Write(out); werr != nil {
+				return werr
+			}
+		}
+		switch err {
+		case nil:
+		case io.EOF, io.ErrUnexpectedEOF:
+			return nil
+		default:
+			return fmt.Errorf("read payload: %w", err)
+		}
+	}
+}
+
+// check7bit guards the promise that the file can travel as 7bit mail.
+func check7bit(b []byte) error {
+	line := 0
+	for i, c := range b {
+		switch {
+		case c == '\n':
+			line = 0
+			continue
+		case c >= 0x80 || c == 0:
+			return fmt.Errorf("container is not ASCII at byte %d", i)
+		}
+		line++
+		if line > 998 {
+			return fmt.Errorf("container line longer than 998 characters at byte %d", i)
+		}
+	}
+	return nil
+}
+
+// asciiHTML escapes s for HTML text and attribute values using ASCII only: markup
+// characters and everything outside printable ASCII become character references,
+// control characters and invalid UTF-8 become U+FFFD. With width > 0 it breaks
+// lines (at a space where it can) so that no line grows past about width.
+func asciiHTML(s string, width int) string {
+	var sb strings.Builder
+	col := 0
+	for len(s) > 0 {
+		r, size := utf8.DecodeRuneInString(s)
+		s = s[size:]
+		if width > 0 && (col >= width && r == ' ' || col >= width+32) {
+			sb.WriteString(crlf)
+			col = 0
+			if r == ' ' {
+				continue
+			}
+		}
+		var piece string
+		switch {
+		case r == '<':
+			piece = "&lt;"
+		case r == '>':
+			piece = "&gt;"
+		case r == '&':
+			piece = "&amp;"
+		case r == '"':
+			piece = "&#34;"
+		case r == '\'':
+			piece = "&#39;"
+		case r < 0x20 || r == 0x7f || (0x80 <= r && r < 0xa0) || r == utf8.RuneError:
+			piece = "&#xFFFD;"
+		case r < 0x80:
+			piece = string(r)
+		default:
+			piece = fmt.Sprintf("&#x%X;", r)
+		}
+		sb.WriteString(piece)
+		col += len(piece)
+	}
+	return sb.String()
+}
+
+func shorten(s string, runes int) string {
+	if utf8.RuneCountInString(s) <= runes {
+		return s
+	}
+	return string([]rune(s)[:runes]) + "..."
+}
+
+// File is a parsed securedoc.html: the envelope, the k_env from its form's action,
+// and the ciphertext. Everything in it is unauthenticated until Open succeeds.
+type File struct {
+	Envelope
+	EnvKey     Key
+	Ciphertext []byte
+}
+
+// ParseHTML parses a securedoc.html file. It checks the structure and the header's
+// form but no cryptography: use Open for that.
+func ParseHTML(data []byte) (*File, error) {
+	formAt := bytes.Index(data, []byte(formStart))
+	if formAt < 0 {
+		return nil, ErrNotEnvelope
+	}
+	rest := data[formAt+len(formStart):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return nil, fmt.Errorf("%w: form action is not terminated", ErrMalformed)
+	}
+	action := html.UnescapeString(string(rest[:end]))
+	rest = rest[end:]
+
+	fields := map[string][]byte{}
+	for _, name := range []string{"version", "header", "key", "payload"} {
+		v, after, err := field(rest, name)
+		if err != nil {
+			return nil, err
+		}
+		fields[name], rest = v, after
+	}
+	if v := string(bytes.TrimSpace(fields["version"])); v != "1" {
+		return nil, fmt.Errorf("%w %.20q", ErrUnsupportedVersion, v)
+	}
+	return parseFields(action, fields["header"], fields["key"], fields["payload"])
+}
+
+// field finds the next textarea called name in data and returns its content and the
+// data after it.
+func field(data []byte, name string) (value, rest []byte, err error) {
+	start := []byte(fieldPrefix + name + fieldSuffix)
+	i := bytes.Index(data, start)
+	if i < 0 {
+		return nil, nil, fmt.Errorf("%w: no %s field", ErrNotEnvelope, name)
+	}
+	data = data[i+len(start):]
+	j := bytes.Index(data, []byte(fieldEnd))
+	if j < 0 {
+		return nil, nil, fmt.Errorf("%w: %s field is not terminated", ErrMalformed, name)
+	}
+	return data[:j], data[j+len(fieldEnd):], nil
+}
+
+// ParseForm builds a File from the fields the envelope's form posts (header, key and
+// payload as base64 text) and the key from the page's URL fragment. The key server's
+// open page and the browser decryptor use it; envKey may be zero when the fragment
+// has not been read yet.
+func ParseForm(header, key, payload []byte, envKey Key) (*File, error) {
+	f, err := decodeFields(header, key, payload)
+	if err != nil {
+		return nil, err
+	}
+	f.EnvKey = envKey
+	return f, nil
+}
+
+func parseFields(action string, header, key, payload []byte) (*File, error) {
+	f, err := decodeFields(header, key, payload)
+	if err != nil {
+		return nil, err
+	}
+	base, frag, _ := strings.Cut(action, "#")
+	if base != f.Header.OpenURL() {
+		return nil, fmt.Errorf("%w: form posts to %.120q, but the header says %q", ErrMalformed, base, f.Header.OpenURL())
+	}
+	k, ok := strings.CutPrefix(frag, "k=")
+	if !ok {
+		return nil, fmt.Errorf("%w: form action has no key fragment", ErrMalformed)
+	}
+	if f.EnvKey, err = ParseKey(k); err != nil {
+		return nil, fmt.Errorf("%w: form action: %v", ErrMalformed, err)
+	}
+	return f, nil
+}
+
+func decodeFields(header, key, payload []byte) (*File, error) {
+	hb, err := decodeBase64("header", header)
+	if err != nil {
+		return nil, err
+	}
+	h, err := parseHeader(hb)
+	if err != nil {
+		return nil, err
+	}
+	kb, err := decodeBase64("key", key)
+	if err != nil {
+		return nil, err
+	}
+	if len(kb) != KeyBlockSize {
+		return nil, fmt.Errorf("%w: key block is %d bytes, want %d", ErrMalformed, len(kb), KeyBlockSize)
+	}
+	ct, err := decodeBase64("payload", payload)
+	if err != nil {
+		return nil, err
+	}
+	return &File{Envelope: Envelope{Header: *h, HeaderJSON: hb, KeyBlock: kb}, Ciphertext: ct}, nil
+}
+
+// decodeBase64 decodes standard base64 broken into lines (CR and LF are skipped, as
+// browsers turn line ends in posted textareas into CRLF).
+func decodeBase64(name string, b []byte) ([]byte, error) {
+	out := make([]byte, base64.StdEncoding.DecodedLen(len(b)))
+	n, err := base64.StdEncoding.Decode(out, b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadBase64, name, err)
+	}
+	return out[:n], nil
+}
+
+// Open authenticates and decrypts the file with its k_env and the key server's k_srv,
+// returning the original message bytes.
+func (f *File) Open(serverKey Key) ([]byte, error) {
+	p, err := f.Unwrap(Keys{Env: f.EnvKey, Server: serverKey})
+	if err != nil {
+		return nil, fmt.Errorf("open envelope %s: %w", f.Header.ID, err)
+	}
+	msg, err := p.Decrypt(f.Ciphertext)
+	if err != nil {
+		return nil, fmt.Errorf("open envelope %s: %w", f.Header.ID, err)
+	}
+	return msg, nil
+}

@@ -1,0 +1,173 @@
+package envelope
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"mime"
+	"mime/quotedprintable"
+	"net/mail"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// MailOptions shape the wrapper mail that carries an envelope to its recipient.
+type MailOptions struct {
+	// Online adds the "open online" link (KEYSERVER/e/ID#k=K_ENV) to the notice, for
+	// phones and webmail that cannot open HTML attachments. Set it only when the
+	// ciphertext was stored at the key server.
+	Online bool
+	// MessageID is the Message-ID header without angle brackets; a random one on the
+	// key server's host is made when empty.
+	MessageID string
+	// Date is the Date header; the envelope's creation time when zero.
+	Date time.Time
+}
+
+// WriteMail writes the wrapper mail for an envelope: From the sender, To the
+// recipient, the subject from the header, a short plain and HTML notice, and the
+// envelope attached as securedoc_YYYYMMDDTHHMMSS.html (text/html, us-ascii, 7bit).
+// Line ends are CRLF, as SMTP wants them; nothing is base64-encoded twice.
+func (e *Envelope) WriteMail(w io.Writer, envKey Key, ciphertext io.Reader, opt MailOptions) error {
+	h := &e.Header
+	from, err := mail.ParseAddress(h.From)
+	if err != nil {
+		return fmt.Errorf("wrapper mail for %s: from %q: %w", h.ID, h.From, err)
+	}
+	to, err := mail.ParseAddress(h.To)
+	if err != nil {
+		return fmt.Errorf("wrapper mail for %s: to %q: %w", h.ID, h.To, err)
+	}
+	host := "waxseal.invalid"
+	if u, err := url.Parse(h.KeyServer); err == nil && u.Hostname() != "" {
+		host = u.Hostname()
+	}
+	msgID := opt.MessageID
+	if msgID == "" {
+		msgID = h.ID.String() + "." + randomToken() + "@" + host
+	}
+	date := opt.Date
+	if date.IsZero() {
+		date = h.Created
+	}
+	mixed := "waxseal-mixed-" + randomToken()
+	alt := "waxseal-alt-" + randomToken()
+
+	bw := bufio.NewWriterSize(w, 64<<10)
+	header := [][2]string{
+		{"From", from.String()},
+		{"To", to.String()},
+		{"Subject", mime.QEncoding.Encode("utf-8", h.Subject)},
+		{"Date", date.Format(time.RFC1123Z)},
+		{"Message-ID", "<" + msgID + ">"},
+		{"MIME-Version", "1.0"},
+		{"Content-Type", `multipart/mixed; boundary="` + mixed + `"`},
+		{"X-Waxseal-Envelope", h.ID.String()},
+	}
+	for _, kv := range header {
+		fmt.Fprintf(bw, "%s: %s\r\n", kv[0], foldHeader(kv[0], kv[1]))
+	}
+	fmt.Fprintf(bw, "\r\nThis is a secure message in MIME format.\r\n")
+
+	online := ""
+	if opt.Online {
+		online = h.OnlineURL() + "#k=" + EncodeKey(envKey)
+	}
+	fmt.Fprintf(bw, "\r\n--%s\r\nContent-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", mixed, alt)
+	if err := writeQPPart(bw, alt, "text/plain", noticeText(h, online)); err != nil {
+		return fmt.Errorf("wrapper mail for %s: %w", h.ID, err)
+	}
+	if err := writeQPPart(bw, alt, "text/html", noticeHTML(h, online)); err != nil {
+		return fmt.Errorf("wrapper mail for %s: %w", h.ID, err)
+	}
+	fmt.Fprintf(bw, "--%s--\r\n", alt)
+
+	name := h.FileName()
+	fmt.Fprintf(bw, "\r\n--%s\r\n", mixed)
+	fmt.Fprintf(bw, "Content-Type: text/html; charset=us-ascii; name=\"%s\"\r\n", name)
+	fmt.Fprintf(bw, "Content-Transfer-Encoding: 7bit\r\n")
+	fmt.Fprintf(bw, "Content-Disposition: attachment; filename=\"%s\"\r\n\r\n", name)
+	if err := e.WriteHTML(bw, envKey, ciphertext); err != nil {
+		return err
+	}
+	fmt.Fprintf(bw, "\r\n--%s--\r\n", mixed)
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("wrapper mail for %s: %w", h.ID, err)
+	}
+	return nil
+}
+
+func randomToken() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// foldHeader folds long encoded headers at spaces so lines stay under 78 characters
+// where they can.
+func foldHeader(name, value string) string {
+	if len(name)+2+len(value) <= 76 {
+		return value
+	}
+	var sb strings.Builder
+	col := len(name) + 2
+	for i, word := range strings.Split(value, " ") {
+		if i > 0 {
+			if col+1+len(word) > 76 {
+				sb.WriteString("\r\n ")
+				col = 1
+			} else {
+				sb.WriteByte(' ')
+				col++
+			}
+		}
+		sb.WriteString(word)
+		col += len(word)
+	}
+	return sb.String()
+}
+
+func writeQPPart(w io.Writer, boundary, contentType, body string) error {
+	fmt.Fprintf(w, "--%s\r\nContent-Type: %s; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n", boundary, contentType)
+	qp := quotedprintable.NewWriter(w)
+	if _, err := io.WriteString(qp, strings.ReplaceAll(body, "\n", "\r\n")); err != nil {
+		return err
+	}
+	if err := qp.Close(); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\r\n")
+	return err
+}
+
+func noticeText(h *Header, online string) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "You have received a secure message from %s.\n\n", h.From)
+	fmt.Fprintf(&sb, "Subject: %s\n\n", h.Subject)
+	fmt.Fprintf(&sb, "To read it, open the attached file %s and select Open.\n", h.FileName())
+	sb.WriteString("For best results, save the file first, then open it in a web browser.\n")
+	if online != "" {
+		fmt.Fprintf(&sb, "\nIf the attachment does not open (for example on a phone), open the message online:\n%s\n", online)
+	}
+	fmt.Fprintf(&sb, "\nYou sign in on %s. The first time, you register with your name and a code sent to this address.\n", h.KeyServer)
+	sb.WriteString("The attachment never asks for your password.\n")
+	return sb.String()
+}
+
+func noticeHTML(h *Header, online string) string {
+	var sb strings.Builder
+	sb.WriteString("<!DOCTYPE html>\n<html><body style=\"font-family:sans-serif\">\n")
+	fmt.Fprintf(&sb, "<p>You have received a secure message from %s.</p>\n", asciiHTML(h.From, 72))
+	fmt.Fprintf(&sb, "<p><strong>Subject:</strong> %s</p>\n", asciiHTML(h.Subject, 72))
+	fmt.Fprintf(&sb, "<p>To read it, open the attached file <strong>%s</strong> and select <strong>Open</strong>.\n", h.FileName())
+	sb.WriteString("For best results, save the file first, then open it in a web browser.</p>\n")
+	if online != "" {
+		fmt.Fprintf(&sb, "<p>If the attachment does not open (for example on a phone),\n<a href=\"%s\">open the message online</a>.</p>\n", asciiHTML(online, 0))
+	}
+	fmt.Fprintf(&sb, "<p>You sign in on %s. The first time, you register with your name and a code sent to this address.\n", asciiHTML(h.KeyServer, 0))
+	sb.WriteString("The attachment never asks for your password.</p>\n</body></html>\n")
+	return sb.String()
+}
