@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/waxseal/waxseal/internal/testmsg"
 )
 
 const testKeyServer = "https://keys.example.org"
@@ -46,31 +48,10 @@ func randomBytes(n int) []byte {
 	return b
 }
 
-// testMessages are the payloads every round trip covers: the chunk boundaries,
-// 10 MB, and messages whose bytes are not UTF-8 or not text at all.
-func testMessages() map[string][]byte {
-	latin1 := []byte("From: a@b.example\r\nSubject: caf\xe9\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\nPatient: Fran\xe7ois M\xfcller\r\n")
-	attachment := randomBytes(300 << 10)
-	var binaryMIME bytes.Buffer
-	binaryMIME.WriteString("From: a@b.example\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nscan attached\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n")
-	binaryMIME.Write(attachment)
-	binaryMIME.WriteString("\r\n--b--\r\n")
-	return map[string][]byte{
-		"0 bytes":          {},
-		"1 byte":           {'x'},
-		"64 KiB":           randomBytes(64 << 10),
-		"64 KiB + 1":       randomBytes(64<<10 + 1),
-		"two chunks exact": randomBytes(128 << 10),
-		"10 MB":            randomBytes(10 << 20),
-		"8-bit latin-1":    latin1,
-		"binary MIME":      binaryMIME.Bytes(),
-		"NUL and CR only":  []byte("\x00\r\r\x00\n\xff\xfe"),
-	}
-}
-
 func TestRoundTripHTML(t *testing.T) {
-	for name, msg := range testMessages() {
-		t.Run(name, func(t *testing.T) {
+	for _, m := range testmsg.All() {
+		msg := m.Bytes
+		t.Run(m.Name, func(t *testing.T) {
 			file, keys := sealHTML(t, msg)
 			if err := check7bit(file); err != nil {
 				t.Fatalf("file is not 7bit-safe: %v", err)
@@ -94,8 +75,9 @@ func TestRoundTripHTML(t *testing.T) {
 }
 
 func TestRoundTripStreaming(t *testing.T) {
-	for name, msg := range testMessages() {
-		t.Run(name, func(t *testing.T) {
+	for _, m := range testmsg.All() {
+		msg := m.Bytes
+		t.Run(m.Name, func(t *testing.T) {
 			// Feed the writer in odd-sized pieces to cross chunk boundaries anywhere.
 			var ct bytes.Buffer
 			pw := NewPayloadWriter(&ct)

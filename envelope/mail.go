@@ -58,8 +58,8 @@ func (e *Envelope) WriteMail(w io.Writer, envKey Key, ciphertext io.Reader, opt 
 
 	bw := bufio.NewWriterSize(w, 64<<10)
 	header := [][2]string{
-		{"From", from.String()},
-		{"To", to.String()},
+		{"From", headerAddress(from)},
+		{"To", headerAddress(to)},
 		{"Subject", mime.QEncoding.Encode("utf-8", h.Subject)},
 		{"Date", date.Format(time.RFC1123Z)},
 		{"Message-ID", "<" + msgID + ">"},
@@ -98,6 +98,14 @@ func (e *Envelope) WriteMail(w io.Writer, envKey Key, ciphertext io.Reader, opt 
 		return fmt.Errorf("wrapper mail for %s: %w", h.ID, err)
 	}
 	return nil
+}
+
+// headerAddress formats an address for a header: "Name" <addr>, or a bare addr.
+func headerAddress(a *mail.Address) string {
+	if a.Name != "" {
+		return a.String()
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(a.String(), "<"), ">")
 }
 
 func randomToken() string {

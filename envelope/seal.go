@@ -175,7 +175,9 @@ func deriveKeys(keys Keys, id ID, header []byte) (kek [32]byte, check []byte) {
 // Decrypt decrypts a whole payload in memory.
 func (p *Payload) Decrypt(ciphertext []byte) ([]byte, error) {
 	k := [32]byte(p.key)
-	out, err := stream.Open(make([]byte, 0, p.size), ciphertext, &k, p.size)
+	// stream.Open checks the length before it allocates: a header claiming a huge size
+	// costs nothing unless the ciphertext is that large too.
+	out, err := stream.Open(nil, ciphertext, &k, p.size)
 	if err != nil {
 		return nil, fmt.Errorf("decrypt payload: %w", err)
 	}

@@ -1,0 +1,83 @@
+// Command waxseal seals, opens and inspects waxseal envelopes, and (in later
+// versions) runs the gateway and key server.
+//
+// Usage:
+//
+//	waxseal seal --offline --keyserver URL --from ADDR --to ADDR [--to ADDR ...] --out DIR < message.eml
+//	waxseal open --server-key KEY FILE.html > message.eml
+//	waxseal inspect FILE.html
+//
+// Errors are one line on standard error; the exit status is 1 for a failure and 2
+// for a usage mistake.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// usageError marks mistakes in how waxseal was called (exit status 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+const usage = `usage: waxseal <command> [flags]
+
+commands:
+  seal      seal a message (standard input) into one envelope per recipient
+  open      open an envelope with its server key, writing the original message
+  inspect   print an envelope's header (no secrets)
+
+Run "waxseal <command> -h" for a command's flags.
+`
+
+// run is main without the process: tests call it directly.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "seal":
+		err = cmdSeal(ctx, rest, stdin, stdout, stderr)
+	case "open":
+		err = cmdOpen(ctx, rest, stdin, stdout, stderr)
+	case "inspect":
+		err = cmdInspect(ctx, rest, stdin, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		err = usagef("unknown command %q (try: seal, open, inspect)", cmd)
+	}
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, errHelp) {
+		return 0
+	}
+	// One line, whatever the error wraps.
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	fmt.Fprintf(stderr, "waxseal %s: %s\n", cmd, msg)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}

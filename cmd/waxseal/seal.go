@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/waxseal/waxseal/envelope"
+)
+
+const sealSynopsis = "seal --offline --keyserver URL --from ADDR --to ADDR [--to ADDR ...] --out DIR [flags] < message.eml"
+
+// sealResult is the JSON line printed per recipient; scripts rely on its fields.
+type sealResult struct {
+	ID        string `json:"id"`
+	Recipient string `json:"recipient"`
+	File      string `json:"file"`
+	Mail      string `json:"mail,omitempty"`
+	ServerKey string `json:"server_key,omitempty"`
+}
+
+func cmdSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("seal", sealSynopsis, stderr)
+	offline := fs.Bool("offline", false, "do not register with a key server: print each envelope's server key (k_srv) instead")
+	keyServer := fs.String("keyserver", "", "key server origin, such as https://keys.example.org (required)")
+	from := fs.String("from", "", "sender address (required)")
+	var to listFlag
+	fs.Var(&to, "to", "recipient address; repeat for more recipients (required)")
+	out := fs.String("out", "", "directory to write the envelopes to (required)")
+	subject := fs.String("subject", "", "subject shown on the envelope (default: the message's own Subject)")
+	expires := fs.Duration("expires", 30*24*time.Hour, "how long the envelope may be opened (0: no expiry)")
+	writeMail := fs.Bool("mail", false, "also write each recipient's wrapper mail as ID.eml")
+	online := fs.Bool("online", false, "with --mail: put the open-online link in the notice")
+	positional, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(positional) > 0 {
+		return usagef("unexpected argument %q: the message is read from standard input", positional[0])
+	}
+	for name, v := range map[string]string{"--keyserver": *keyServer, "--from": *from, "--out": *out} {
+		if v == "" {
+			return usagef("%s is required", name)
+		}
+	}
+	if len(to) == 0 {
+		return usagef("at least one --to is required")
+	}
+	if !*offline {
+		return usagef("registering keys with a key server is not available in this version: use --offline and keep the printed server keys")
+	}
+	origin, err := envelope.Origin(*keyServer)
+	if err != nil {
+		return usagef("--keyserver: %v", err)
+	}
+	sender, err := mail.ParseAddress(*from)
+	if err != nil {
+		return usagef("--from %q: %v", *from, err)
+	}
+	recipients, err := parseRecipients(to)
+	if err != nil {
+		return err
+	}
+	if *expires < 0 {
+		return usagef("--expires must not be negative")
+	}
+
+	if err := os.MkdirAll(*out, 0o700); err != nil {
+		return fmt.Errorf("create output directory: %w", err)
+	}
+	// The ciphertext goes to a temporary file and is streamed into each envelope, so
+	// memory stays at a few chunks whatever the message size.
+	tmp, err := os.CreateTemp(*out, ".payload-*.tmp")
+	if err != nil {
+		return fmt.Errorf("create payload file: %w", err)
+	}
+	defer func() {
+		tmp.Close()
+		os.Remove(tmp.Name())
+	}()
+	var headers headerPrefix
+	bw := bufio.NewWriterSize(tmp, 256<<10)
+	pw := envelope.NewPayloadWriter(bw)
+	if _, err := io.Copy(pw, io.TeeReader(stdin, &headers)); err != nil {
+		return fmt.Errorf("read message: %w", err)
+	}
+	if err := pw.Close(); err != nil {
+		return fmt.Errorf("encrypt message: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write payload file: %w", err)
+	}
+	payload := pw.Payload()
+	if *subject == "" {
+		*subject = headers.subject()
+	}
+
+	now := time.Now()
+	enc := json.NewEncoder(stdout)
+	for _, rcpt := range recipients {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		h := envelope.Header{
+			KeyServer: origin,
+			From:      formatAddress(sender),
+			To:        formatAddress(rcpt),
+			Subject:   *subject,
+			Created:   now,
+		}
+		if *expires > 0 {
+			h.Expires = now.Add(*expires)
+		}
+		env, keys, err := payload.Seal(h)
+		if err != nil {
+			return fmt.Errorf("seal for %s: %w", rcpt.Address, err)
+		}
+		res := sealResult{ID: env.Header.ID.String(), Recipient: rcpt.Address, ServerKey: envelope.EncodeKey(keys.Server)}
+		res.File = filepath.Join(*out, res.ID+".html")
+		err = writeFileAtomic(res.File, func(w io.Writer) error {
+			return env.WriteHTML(w, keys.Env, io.NewSectionReader(tmp, 0, payload.CiphertextSize()))
+		})
+		if err != nil {
+			return err
+		}
+		if *writeMail {
+			res.Mail = filepath.Join(*out, res.ID+".eml")
+			err = writeFileAtomic(res.Mail, func(w io.Writer) error {
+				return env.WriteMail(w, keys.Env, io.NewSectionReader(tmp, 0, payload.CiphertextSize()), envelope.MailOptions{Online: *online})
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if err := enc.Encode(res); err != nil {
+			return fmt.Errorf("write result: %w", err)
+		}
+	}
+	return nil
+}
+
+// parseRecipients checks each address and drops repeats (compared without case),
+// keeping the first spelling.
+func parseRecipients(list []string) ([]*mail.Address, error) {
+	seen := map[string]bool{}
+	var out []*mail.Address
+	for _, s := range list {
+		a, err := mail.ParseAddress(s)
+		if err != nil {
+			return nil, usagef("--to %q: %v", s, err)
+		}
+		key := strings.ToLower(a.Address)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// formatAddress writes a bare address when there is no display name, rather than
+// net/mail's "<addr>".
+func formatAddress(a *mail.Address) string {
+	if a.Name == "" {
+		return a.Address
+	}
+	return a.String()
+}
+
+// headerPrefix keeps the start of the message, enough to read its Subject.
+type headerPrefix struct{ buf bytes.Buffer }
+
+const maxHeaderPrefix = 256 << 10
+
+func (h *headerPrefix) Write(p []byte) (int, error) {
+	if room := maxHeaderPrefix - h.buf.Len(); room > 0 {
+		h.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+// subject returns the message's decoded Subject, or "" when the message has no
+// readable header. An encoded word in an unknown charset is kept as written.
+func (h *headerPrefix) subject() string {
+	msg, err := mail.ReadMessage(bytes.NewReader(h.buf.Bytes()))
+	if err != nil {
+		return ""
+	}
+	raw := msg.Header.Get("Subject")
+	dec, err := new(mime.WordDecoder).DecodeHeader(raw)
+	if err != nil {
+		return raw
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, dec)
+}
+
+// writeFileAtomic writes a file through a temporary name, so that a crash or error
+// never leaves a partial envelope under the final name.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(f.Name())
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
