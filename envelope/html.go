@@ -6,8 +6,6 @@ import (
 	_ "embed"
 	"encoding/base64"
 	"fmt"
-	"html"
-	"html/template"
 	"io"
 	"net/url"
 	"strings"
@@ -27,20 +25,44 @@ const (
 	crlf        = "\r\n"
 )
 
-var (
-	//go:embed securedoc.html.tmpl
-	templateSource string
+// page is the visible part of securedoc.html with {{name}} slots. Every value put in
+// a slot is escaped to ASCII by asciiHTML first; no template engine is needed, which
+// keeps the browser decryptor (which links this package) small.
+//
+//go:embed securedoc.html
+var page string
 
-	fileTmpl = template.Must(template.New("securedoc").Funcs(template.FuncMap{
-		"wrap":  func(s string) template.HTML { return template.HTML(asciiHTML(s, 72)) },
-		"short": func(s string) template.HTML { return template.HTML(asciiHTML(shorten(s, 60), 0)) },
-	}).Parse(strings.ReplaceAll(templateSource, "\n", crlf)))
-)
+var pageCRLF = strings.ReplaceAll(page, "\n", crlf)
 
-type templateData struct {
-	*Header
-	Action    string
-	Host      string
+const dateLayout = "2 January 2006, 15:04 MST"
+
+func (e *Envelope) renderPage(envKey Key) (string, error) {
+	h := &e.Header
+	u, err := url.Parse(h.KeyServer)
+	if err != nil {
+		return "", err
+	}
+	expires := ""
+	if !h.Expires.IsZero() {
+		expires = "<dt>Expires</dt>" + crlf + "<dd>" + h.Expires.UTC().Format(dateLayout) + "</dd>" + crlf
+	}
+	r := strings.NewReplacer(
+		"{{title}}", asciiHTML(shorten(h.From, 60), 0),
+		"{{from}}", asciiHTML(h.From, 72),
+		"{{to}}", asciiHTML(h.To, 72),
+		"{{sent}}", h.Created.UTC().Format(dateLayout),
+		"{{subject}}", asciiHTML(h.Subject, 72),
+		"{{expires}}", expires,
+		"{{action}}", asciiHTML(h.OpenURL()+"#k="+EncodeKey(envKey), 0),
+		"{{host}}", asciiHTML(u.Host, 0),
+		"{{keyserver}}", asciiHTML(h.KeyServer, 0),
+		"{{id}}", h.ID.String(),
+	)
+	out := r.Replace(pageCRLF)
+	if err := check7bit([]byte(out)); err != nil {
+		return "", err
+	}
+	return out, nil
 }
 
 // WriteHTML writes the envelope as a securedoc.html file: a page that shows who sent
@@ -49,24 +71,12 @@ type templateData struct {
 // at most 128 characters, so that mail can carry it as 7bit. ciphertext is the
 // message's encrypted payload, which is streamed and never held whole.
 func (e *Envelope) WriteHTML(w io.Writer, envKey Key, ciphertext io.Reader) error {
-	u, err := url.Parse(e.Header.KeyServer)
+	visible, err := e.renderPage(envKey)
 	if err != nil {
-		return fmt.Errorf("write envelope %s: %w", e.Header.ID, err)
-	}
-	var page bytes.Buffer
-	err = fileTmpl.Execute(&page, templateData{
-		Header:    &e.Header,
-		Action:    e.Header.OpenURL() + "#k=" + EncodeKey(envKey),
-		Host:      u.Host,
-	})
-	if err != nil {
-		return fmt.Errorf("write envelope %s: %w", e.Header.ID, err)
-	}
-	if err := check7bit(page.Bytes()); err != nil {
 		return fmt.Errorf("write envelope %s: %w", e.Header.ID, err)
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	bw.Write(page.Bytes())
+	bw.WriteString(visible)
 	// The machine-readable part: exact bytes, as docs/FORMAT.md specifies them.
 	bw.WriteString(`<div hidden>` + crlf)
 	bw.WriteString(fieldPrefix + "version" + fieldSuffix + "1" + fieldEnd + crlf)
@@ -226,7 +236,9 @@ func ParseHTML(data []byte) (*File, error) {
 	if end < 0 {
 		return nil, fmt.Errorf("%w: form action is not terminated", ErrMalformed)
 	}
-	action := html.UnescapeString(string(rest[:end]))
+	// The writer never puts a character reference in the action (its characters are
+	// all URL-safe), so the reader need not decode any.
+	action := string(rest[:end])
 	rest = rest[end:]
 
 	fields := map[string][]byte{}

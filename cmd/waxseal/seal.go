@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/waxseal/waxseal/envelope"
+	"github.com/waxseal/waxseal/envelope/wrapper"
 )
 
 const sealSynopsis = "seal --offline --keyserver URL --from ADDR --to ADDR [--to ADDR ...] --out DIR [flags] < message.eml"
@@ -135,7 +136,7 @@ func cmdSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if *writeMail {
 			res.Mail = filepath.Join(*out, res.ID+".eml")
 			err = writeFileAtomic(res.Mail, func(w io.Writer) error {
-				return env.WriteMail(w, keys.Env, io.NewSectionReader(tmp, 0, payload.CiphertextSize()), envelope.MailOptions{Online: *online})
+				return wrapper.Write(w, env, keys.Env, io.NewSectionReader(tmp, 0, payload.CiphertextSize()), wrapper.Options{Online: *online})
 			})
 			if err != nil {
 				return err

@@ -1,10 +1,15 @@
-package envelope
+// Package wrapper writes the mail that carries a waxseal envelope to its recipient:
+// a short notice and the envelope attached as securedoc_YYYYMMDDTHHMMSS.html.
+// It is apart from package envelope so that the browser decryptor, which only opens
+// envelopes, does not link a mail writer.
+package wrapper
 
 import (
 	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"html"
 	"io"
 	"mime"
 	"mime/quotedprintable"
@@ -12,10 +17,12 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/waxseal/waxseal/envelope"
 )
 
-// MailOptions shape the wrapper mail that carries an envelope to its recipient.
-type MailOptions struct {
+// Options shape the wrapper mail that carries an envelope to its recipient.
+type Options struct {
 	// Online adds the "open online" link (KEYSERVER/e/ID#k=K_ENV) to the notice, for
 	// phones and webmail that cannot open HTML attachments. Set it only when the
 	// ciphertext was stored at the key server.
@@ -27,11 +34,11 @@ type MailOptions struct {
 	Date time.Time
 }
 
-// WriteMail writes the wrapper mail for an envelope: From the sender, To the
+// Write writes the wrapper mail for an envelope: From the sender, To the
 // recipient, the subject from the header, a short plain and HTML notice, and the
 // envelope attached as securedoc_YYYYMMDDTHHMMSS.html (text/html, us-ascii, 7bit).
 // Line ends are CRLF, as SMTP wants them; nothing is base64-encoded twice.
-func (e *Envelope) WriteMail(w io.Writer, envKey Key, ciphertext io.Reader, opt MailOptions) error {
+func Write(w io.Writer, e *envelope.Envelope, envKey envelope.Key, ciphertext io.Reader, opt Options) error {
 	h := &e.Header
 	from, err := mail.ParseAddress(h.From)
 	if err != nil {
@@ -74,7 +81,7 @@ func (e *Envelope) WriteMail(w io.Writer, envKey Key, ciphertext io.Reader, opt 
 
 	online := ""
 	if opt.Online {
-		online = h.OnlineURL() + "#k=" + EncodeKey(envKey)
+		online = h.OnlineURL() + "#k=" + envelope.EncodeKey(envKey)
 	}
 	fmt.Fprintf(bw, "\r\n--%s\r\nContent-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", mixed, alt)
 	if err := writeQPPart(bw, alt, "text/plain", noticeText(h, online)); err != nil {
@@ -151,7 +158,7 @@ func writeQPPart(w io.Writer, boundary, contentType, body string) error {
 	return err
 }
 
-func noticeText(h *Header, online string) string {
+func noticeText(h *envelope.Header, online string) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "You have received a secure message from %s.\n\n", h.From)
 	fmt.Fprintf(&sb, "Subject: %s\n\n", h.Subject)
@@ -165,17 +172,17 @@ func noticeText(h *Header, online string) string {
 	return sb.String()
 }
 
-func noticeHTML(h *Header, online string) string {
+func noticeHTML(h *envelope.Header, online string) string {
 	var sb strings.Builder
 	sb.WriteString("<!DOCTYPE html>\n<html><body style=\"font-family:sans-serif\">\n")
-	fmt.Fprintf(&sb, "<p>You have received a secure message from %s.</p>\n", asciiHTML(h.From, 72))
-	fmt.Fprintf(&sb, "<p><strong>Subject:</strong> %s</p>\n", asciiHTML(h.Subject, 72))
+	fmt.Fprintf(&sb, "<p>You have received a secure message from %s.</p>\n", html.EscapeString(h.From))
+	fmt.Fprintf(&sb, "<p><strong>Subject:</strong> %s</p>\n", html.EscapeString(h.Subject))
 	fmt.Fprintf(&sb, "<p>To read it, open the attached file <strong>%s</strong> and select <strong>Open</strong>.\n", h.FileName())
 	sb.WriteString("For best results, save the file first, then open it in a web browser.</p>\n")
 	if online != "" {
-		fmt.Fprintf(&sb, "<p>If the attachment does not open (for example on a phone),\n<a href=\"%s\">open the message online</a>.</p>\n", asciiHTML(online, 0))
+		fmt.Fprintf(&sb, "<p>If the attachment does not open (for example on a phone),\n<a href=\"%s\">open the message online</a>.</p>\n", html.EscapeString(online))
 	}
-	fmt.Fprintf(&sb, "<p>You sign in on %s. The first time, you register with your name and a code sent to this address.\n", asciiHTML(h.KeyServer, 0))
+	fmt.Fprintf(&sb, "<p>You sign in on %s. The first time, you register with your name and a code sent to this address.\n", html.EscapeString(h.KeyServer))
 	sb.WriteString("The attachment never asks for your password.</p>\n</body></html>\n")
 	return sb.String()
 }

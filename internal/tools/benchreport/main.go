@@ -1,0 +1,103 @@
+// Command benchreport turns `go test -bench` output into the Markdown table of
+// docs/BENCHMARKS.md: each benchmark's median beside the baseline measured in the
+// same run, as a ratio, with the target it must meet.
+//
+//	go test -run '^$' -bench . -count 6 ./envelope | go run ./internal/tools/benchreport
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// row compares a benchmark with its baseline. Throughput ratios are baseline time
+// over benchmark time (higher is better); cost ratios are the inverse.
+type row struct {
+	label, bench, baseline string
+	cost                   bool // report bench/baseline time instead of throughput
+	target                 string
+	ok                     func(ratio float64) bool
+}
+
+var rows = []row{
+	{"Seal 10 MB, 1 recipient (throughput)", "Seal/recipients=1", "BaselineSecretboxSeal", false, ">= 0.8", func(r float64) bool { return r >= 0.8 }},
+	{"Seal 10 MB, 50 recipients (time vs 1 recipient)", "Seal/recipients=50", "Seal/recipients=1", true, "<= 2.0", func(r float64) bool { return r <= 2 }},
+	{"Open 10 MB: unwrap + decrypt (throughput)", "Open", "BaselineSecretboxOpen", false, ">= 0.8", func(r float64) bool { return r >= 0.8 }},
+	{"Open securedoc.html: parse + base64 + decrypt (throughput)", "OpenHTML", "BaselineBase64SecretboxOpen", false, "(info)", nil},
+	{"Open securedoc.html vs raw secretbox alone (throughput)", "OpenHTML", "BaselineSecretboxOpen", false, "(info)", nil},
+	{"Write one recipient's securedoc.html (throughput)", "WriteHTML", "BaselineSecretboxSeal", false, "(info)", nil},
+}
+
+var line = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op(.*)$`)
+var metric = regexp.MustCompile(`([\d.]+) ([\w/]+)`)
+
+func main() {
+	if err := report(os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "benchreport:", err)
+		os.Exit(1)
+	}
+}
+
+func report(r io.Reader, w io.Writer) error {
+	times := map[string][]float64{}
+	metrics := map[string][]float64{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		m := line.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		ns, _ := strconv.ParseFloat(m[3], 64)
+		times[m[1]] = append(times[m[1]], ns)
+		for _, mm := range metric.FindAllStringSubmatch(m[4], -1) {
+			if !strings.Contains(mm[2], "op") && mm[2] != "MB/s" {
+				v, _ := strconv.ParseFloat(mm[1], 64)
+				metrics[mm[2]] = append(metrics[mm[2]], v)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if len(times) == 0 {
+		return fmt.Errorf("no benchmark lines in the input")
+	}
+	fmt.Fprintln(w, "| measurement | median | baseline (same run) | median | ratio | target | met |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	for _, r := range rows {
+		b, base := median(times[r.bench]), median(times[r.baseline])
+		if b == 0 || base == 0 {
+			return fmt.Errorf("missing %s or %s in the input", r.bench, r.baseline)
+		}
+		ratio := base / b
+		if r.cost {
+			ratio = b / base
+		}
+		met := ""
+		if r.ok != nil {
+			met = map[bool]string{true: "yes", false: "**no**"}[r.ok(ratio)]
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %.2f× | %s | %s |\n", r.label, ms(b), r.baseline, ms(base), ratio, r.target, met)
+	}
+	if v := median(metrics["wire/msg"]); v > 0 {
+		fmt.Fprintf(w, "| Wrapper mail on the wire / original message (10 MB) | | | | %.3f× | <= 1.37 | %s |\n", v, map[bool]string{true: "yes", false: "**no**"}[v <= 1.37])
+	}
+	return nil
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func ms(ns float64) string { return fmt.Sprintf("%.1f ms", ns/1e6) }
