@@ -52,7 +52,8 @@ $(STATICCHECK):
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 # Everything CI runs: formatting, vet, staticcheck, the Go tests (fuzz seed corpora
-# included), and the envelope and decryptor tests under GOOS=js in Node.
+# included), the envelope and decryptor tests under GOOS=js in Node, and the
+# independent JavaScript reader against the test vectors.
 test: lint test-go test-wasm
 
 lint: tools
@@ -68,7 +69,7 @@ test-go:
 
 test-wasm: wasm
 	PATH="$$PATH:$(GOROOT)/lib/wasm" GOOS=js GOARCH=wasm $(GO) test -count=1 ./envelope/...
-	node --test wasm/
+	node --test wasm/ envelope/conformance/
 
 bench:
 	@mkdir -p build

@@ -326,11 +326,14 @@ func decodeFields(header, key, payload []byte) (*File, error) {
 	return &File{Envelope: Envelope{Header: *h, HeaderJSON: hb, KeyBlock: kb}, Ciphertext: ct}, nil
 }
 
+// strictBase64 rejects non-zero padding bits, so each value has one encoding.
+var strictBase64 = base64.StdEncoding.Strict()
+
 // decodeBase64 decodes standard base64 broken into lines (CR and LF are skipped, as
 // browsers turn line ends in posted textareas into CRLF).
 func decodeBase64(name string, b []byte) ([]byte, error) {
-	out := make([]byte, base64.StdEncoding.DecodedLen(len(b)))
-	n, err := base64.StdEncoding.Decode(out, b)
+	out := make([]byte, strictBase64.DecodedLen(len(b)))
+	n, err := strictBase64.Decode(out, b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrBadBase64, name, err)
 	}

@@ -67,7 +67,7 @@ func EncodeKey(k Key) string { return base64.RawURLEncoding.EncodeToString(k[:])
 // ParseKey parses the unpadded base64url form of a key.
 func ParseKey(s string) (Key, error) {
 	var k Key
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil || len(b) != len(k) {
 		return k, fmt.Errorf("%w: want %d bytes as unpadded base64url", ErrBadKey, len(k))
 	}

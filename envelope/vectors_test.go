@@ -29,6 +29,7 @@ var expectations = map[string]error{
 	"truncated":           ErrTruncated,
 	"appended":            ErrAppended,
 	"last flag missing":   ErrLastFlagMissing,
+	"last flag early":     ErrLastFlagEarly,
 	"bad base64":          ErrBadBase64,
 	"not an envelope":     ErrNotEnvelope,
 	"unsupported version": ErrUnsupportedVersion,
@@ -142,7 +143,7 @@ func generateVectors(t *testing.T) {
 		t.Helper()
 		var b bytes.Buffer
 		fmt.Fprintf(&b, "expect: %s\nserver key: %s\n", expect, EncodeKey(serverKey))
-		if msg != nil {
+		if expect == "success" {
 			fmt.Fprintf(&b, "payload sha256: %x\n", sha256.Sum256(msg))
 		}
 		fmt.Fprintf(&b, "comment: %s\n\n", comment)
@@ -180,7 +181,7 @@ func generateVectors(t *testing.T) {
 	g.Ciphertext[len(g.Ciphertext)-3] ^= 0x01
 	write("chunk-modified", "chunk modified", "one bit flipped in the only chunk", &g, keys.Server, nil)
 
-	f2, keys2, _ := seal(twoChunks)
+	f2, keys2, p2 := seal(twoChunks)
 	write("success-two-chunks", "success", "64 KiB + 304 bytes: two chunks", f2, keys2.Server, twoChunks)
 	g = *f2
 	g.Ciphertext = f2.Ciphertext[:64<<10+secretbox.Overhead]
@@ -193,6 +194,24 @@ func generateVectors(t *testing.T) {
 	g = *f
 	g.Ciphertext = sealChunk(p, short, 0, false)
 	write("last-flag-missing", "last flag missing", "the only chunk sealed without the last flag", &g, keys.Server, nil)
+
+	g = *f2
+	g.Ciphertext = append(sealChunk(p2, twoChunks[:64<<10], 0, true), f2.Ciphertext[64<<10+secretbox.Overhead:]...)
+	write("last-flag-early", "last flag early", "the first of two chunks sealed with the last flag", &g, keys2.Server, nil)
+
+	empty, keysEmpty, _ := seal(nil)
+	write("success-empty", "success", "an empty message: one empty chunk", empty, keysEmpty.Server, []byte{})
+	exact := bytes.Repeat([]byte("waxseal!"), (64<<10)/8)
+	fExact, keysExact, _ := seal(exact)
+	write("success-64KiB", "success", "exactly 64 KiB: one full chunk, no empty chunk after it", fExact, keysExact.Server, exact)
+
+	g = *f
+	g.KeyBlock = f.KeyBlock[:60]
+	write("malformed-key-block", "malformed", "a key block of 60 bytes", &g, keys.Server, nil)
+
+	g = *f
+	g.HeaderJSON = bytes.Replace(f.HeaderJSON, []byte(`{"v":1,`), []byte(`{"v":2,`), 1)
+	write("unsupported-header-version", "unsupported version", "the header says v 2 (the version field says 1)", &g, keys.Server, nil)
 
 	f3, keys3, _ := seal(threeChunks)
 	g = *f3
@@ -221,6 +240,8 @@ func generateVectors(t *testing.T) {
 		"<!DOCTYPE html>\r\n<html><body><form action=\"https://keys.example.org/open\"><button>Open</button></form></body></html>\r\n")
 	writeRaw("malformed-action", "malformed", "the form posts to another envelope id than the header's",
 		strings.Replace(raw, "/open/"+f.Header.ID.String(), "/open/"+NewID().String(), 1))
+	writeRaw("malformed-fragment", "malformed", "the k_env in the action's fragment is 42 characters",
+		strings.Replace(raw, "#k="+EncodeKey(f.EnvKey), "#k="+EncodeKey(f.EnvKey)[:42], 1))
 }
 
 // sealChunk seals one STREAM chunk with a payload key, as only someone holding that

@@ -54,6 +54,7 @@ test("rejects each tampered vector with its own error", async () => {
     "truncated": /truncated/,
     "appended": /appended/,
     "last flag missing": /not marked as last/,
+    "last flag early": /marked as last before the end/,
     "bad base64": /not valid base64/,
     "not an envelope": /not a waxseal envelope/,
     "unsupported version": /unsupported envelope version/,

@@ -1,0 +1,234 @@
+package keyserver
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/waxseal/waxseal/envelope"
+)
+
+// Store is everything the key server keeps. Each method is one short, atomic
+// transaction, so that a SQL database (Cloudflare D1 later) can implement it with a
+// statement or a batch; no method holds a transaction open across calls. Every
+// implementation must pass the contract suite in keyserver/storetest.
+//
+// Methods that change an envelope or an account take the audit events describing
+// the change and append them in the same transaction: a change is never recorded
+// without its audit record, nor the reverse.
+type Store interface {
+	// PutEnvelopes registers a batch atomically. Registering an id again with the
+	// same server key is a no-op (gateways retry); with another key it fails with
+	// ErrConflict and nothing of the batch is stored.
+	PutEnvelopes(ctx context.Context, envs []EnvelopeRecord, events []AuditEvent) error
+	// Envelope returns one envelope, or ErrNotFound.
+	Envelope(ctx context.Context, id envelope.ID) (EnvelopeRecord, error)
+	// UpdateEnvelope reads the envelope, lets fn change it, and writes it back with
+	// the events fn returns, in one transaction. If fn returns an error nothing is
+	// written and that error is returned. ErrNotFound if there is no such envelope.
+	UpdateEnvelope(ctx context.Context, id envelope.ID, fn func(*EnvelopeRecord) ([]AuditEvent, error)) (EnvelopeRecord, error)
+	// ListEnvelopes returns envelopes matching q, newest first.
+	ListEnvelopes(ctx context.Context, q EnvelopeQuery) ([]EnvelopeRecord, error)
+	// ExpiredEnvelopes lists up to limit envelopes whose Expires is before now and
+	// whose keys have not yet been destroyed.
+	ExpiredEnvelopes(ctx context.Context, now time.Time, limit int) ([]envelope.ID, error)
+
+	// Payload returns the stored ciphertext fields for "open online", or ErrNotFound.
+	Payload(ctx context.Context, id envelope.ID) ([]byte, error)
+
+	// CreateAccount stores a new account; ErrConflict if the email is taken.
+	CreateAccount(ctx context.Context, a Account, events []AuditEvent) error
+	// Account returns an account by id, or ErrNotFound.
+	Account(ctx context.Context, id string) (Account, error)
+	// AccountByEmail returns an account by normalized email, or ErrNotFound.
+	AccountByEmail(ctx context.Context, email string) (Account, error)
+	// UpdateAccount is UpdateEnvelope for accounts.
+	UpdateAccount(ctx context.Context, id string, fn func(*Account) ([]AuditEvent, error)) (Account, error)
+	// DeleteAccount removes an account and its sessions.
+	DeleteAccount(ctx context.Context, id string, events []AuditEvent) error
+	// ListAccounts returns all accounts, ordered by email.
+	ListAccounts(ctx context.Context) ([]Account, error)
+
+	// PutCode stores a code, replacing any earlier one for the same email and purpose.
+	PutCode(ctx context.Context, c Code) error
+	// UpdateCode is UpdateEnvelope for codes, keyed by email and purpose.
+	UpdateCode(ctx context.Context, email string, purpose CodePurpose, fn func(*Code) error) (Code, error)
+	// DeleteCode removes a code; no error if there is none.
+	DeleteCode(ctx context.Context, email string, purpose CodePurpose) error
+
+	// PutSession stores a session under its token hash.
+	PutSession(ctx context.Context, s Session) error
+	// Session returns a session by token hash, or ErrNotFound.
+	Session(ctx context.Context, tokenHash []byte) (Session, error)
+	// TouchSession sets LastSeen; ErrNotFound if the session is gone.
+	TouchSession(ctx context.Context, tokenHash []byte, at time.Time) error
+	// DeleteSession removes one session; no error if there is none.
+	DeleteSession(ctx context.Context, tokenHash []byte) error
+
+	// EnqueueMail adds mail to the outbox and returns its id.
+	EnqueueMail(ctx context.Context, m OutboxMail) (uint64, error)
+	// DueMail returns up to limit outbox mails whose NextAttempt is not after now,
+	// oldest first.
+	DueMail(ctx context.Context, now time.Time, limit int) ([]OutboxMail, error)
+	// UpdateMail replaces an outbox mail (after a failed attempt).
+	UpdateMail(ctx context.Context, m OutboxMail) error
+	// DeleteMail removes a delivered (or abandoned) mail.
+	DeleteMail(ctx context.Context, id uint64) error
+	// OutboxDepth counts the mails waiting.
+	OutboxDepth(ctx context.Context) (int, error)
+
+	// AppendAudit appends events that belong to no other change (sign-in failures,
+	// admin reads).
+	AppendAudit(ctx context.Context, events []AuditEvent) error
+	// Audit calls fn for each audit record in order, from seq onwards, until fn
+	// returns false or an error.
+	Audit(ctx context.Context, from uint64, fn func(AuditRecord) (bool, error)) error
+
+	// Close releases the store.
+	Close() error
+}
+
+// Errors every Store returns for the same conditions.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("already exists")
+)
+
+// EnvelopeRecord is what the key server knows of one envelope. It never holds k_env,
+// so nothing here decrypts a message.
+type EnvelopeRecord struct {
+	ID        envelope.ID `json:"id"`
+	Sender    string      `json:"sender"`    // normalized address
+	Recipient string      `json:"recipient"` // normalized address
+	Subject   string      `json:"subject"`
+	Created   time.Time   `json:"created"`
+	Expires   time.Time   `json:"expires,omitzero"` // zero: never
+	// WrappedKey is k_srv sealed with a key derived from the master key and the id;
+	// empty once the key is destroyed (revoked or expired).
+	WrappedKey []byte `json:"wrapped_key,omitempty"`
+	// KeyCheck identifies k_srv without revealing it (HMAC under the master key), so
+	// a repeated registration can be told from a conflicting one.
+	KeyCheck   []byte    `json:"key_check,omitempty"`
+	HasPayload bool      `json:"has_payload,omitempty"`
+	Payload    []byte    `json:"-"` // only in PutEnvelopes: the "open online" fields
+	Revoked    time.Time `json:"revoked,omitzero"`
+	Expired    time.Time `json:"expired,omitzero"` // when the sweeper destroyed the key
+	Locked     bool      `json:"locked,omitempty"`
+	LockReason string    `json:"lock_reason,omitempty"`
+	FirstOpen  time.Time `json:"first_open,omitzero"`
+	Releases   int       `json:"releases,omitempty"`
+}
+
+// EnvelopeQuery filters ListEnvelopes; zero fields match everything.
+type EnvelopeQuery struct {
+	Sender    string
+	Recipient string
+	Since     time.Time // Created at or after
+	Until     time.Time // Created before
+	Limit     int       // 0: no limit
+}
+
+// Role is what an account may do.
+type Role string
+
+const (
+	RoleRecipient Role = "recipient"
+	RoleSender    Role = "sender"
+	RoleAdmin     Role = "admin"
+)
+
+// Account is a person who signs in. The email is verified before an account exists.
+type Account struct {
+	ID           string    `json:"id"`    // random, 32 hex digits
+	Email        string    `json:"email"` // normalized
+	FirstName    string    `json:"first_name"`
+	LastName     string    `json:"last_name"`
+	Role         Role      `json:"role"`
+	PasswordHash string    `json:"password_hash,omitempty"` // argon2id, PHC string form
+	Created      time.Time `json:"created"`
+	LastUsed     time.Time `json:"last_used"`
+	// UserHandle is the WebAuthn user handle: random, never the email.
+	UserHandle  []byte       `json:"user_handle"`
+	Credentials []Credential `json:"credentials,omitempty"`
+	// FailedSignIns counts consecutive failures; LockedUntil is the backoff.
+	FailedSignIns int       `json:"failed_sign_ins,omitempty"`
+	LockedUntil   time.Time `json:"locked_until,omitzero"`
+}
+
+// Credential is a passkey. It is filled in by the passkeys work; the store keeps it
+// as part of the account.
+type Credential struct {
+	ID        []byte    `json:"id"`
+	Name      string    `json:"name"`
+	PublicKey []byte    `json:"public_key"`
+	SignCount uint32    `json:"sign_count"`
+	Backup    bool      `json:"backup,omitempty"`
+	Created   time.Time `json:"created"`
+	LastUsed  time.Time `json:"last_used,omitzero"`
+	Raw       []byte    `json:"raw,omitempty"` // the library's full credential record
+}
+
+// CodePurpose says what an emailed code proves.
+type CodePurpose string
+
+const (
+	CodeRegister CodePurpose = "register"
+	CodeSignIn   CodePurpose = "signin"
+	CodeReset    CodePurpose = "reset"
+)
+
+// Code is an emailed one-time code, stored only as a MAC.
+type Code struct {
+	Email    string      `json:"email"`
+	Purpose  CodePurpose `json:"purpose"`
+	MAC      []byte      `json:"mac"`
+	Expires  time.Time   `json:"expires"`
+	Attempts int         `json:"attempts"`
+	// Registration details held until the code is verified.
+	FirstName string `json:"first_name,omitempty"`
+	LastName  string `json:"last_name,omitempty"`
+}
+
+// Session is a signed-in browser. Only the token's hash is stored, so a copy of the
+// database holds no usable session.
+type Session struct {
+	TokenHash []byte    `json:"token_hash"`
+	AccountID string    `json:"account_id"`
+	CSRF      string    `json:"csrf"`
+	Created   time.Time `json:"created"`
+	LastSeen  time.Time `json:"last_seen"`
+	// Setup marks a session that may only finish registration (set a password).
+	Setup bool `json:"setup,omitempty"`
+}
+
+// OutboxMail is a mail waiting to be sent.
+type OutboxMail struct {
+	ID          uint64    `json:"id"`
+	From        string    `json:"from"`
+	To          []string  `json:"to"`
+	Message     []byte    `json:"message"` // complete RFC 5322 message, CRLF line ends
+	Created     time.Time `json:"created"`
+	Attempts    int       `json:"attempts"`
+	NextAttempt time.Time `json:"next_attempt"`
+	LastError   string    `json:"last_error,omitempty"`
+}
+
+// AuditEvent is something to record; the store numbers and chains it.
+type AuditEvent struct {
+	Time     time.Time `json:"time"`
+	Actor    string    `json:"actor"`  // "gateway", "admin", "account:ID", "system", or an email
+	Action   string    `json:"action"` // e.g. "envelope.register", "key.release", "signin.fail"
+	Envelope string    `json:"envelope,omitempty"`
+	Account  string    `json:"account,omitempty"`
+	ClientIP string    `json:"client_ip,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+}
+
+// AuditRecord is an appended event: numbered from 1, each hash covering the previous
+// one, so that editing or deleting any record breaks the chain (see audit.go).
+type AuditRecord struct {
+	Seq uint64 `json:"seq"`
+	AuditEvent
+	Prev []byte `json:"prev"` // hash of record Seq-1 (32 zero bytes for the first)
+	Hash []byte `json:"hash"`
+}
