@@ -17,15 +17,19 @@ import (
 // the change and append them in the same transaction: a change is never recorded
 // without its audit record, nor the reverse.
 type Store interface {
-	// PutEnvelopes registers a batch atomically. Registering an id again with the
-	// same server key is a no-op (gateways retry); with another key it fails with
-	// ErrConflict and nothing of the batch is stored.
-	PutEnvelopes(ctx context.Context, envs []EnvelopeRecord, events []AuditEvent) error
+	// PutEnvelopes registers a batch atomically, with the "open online" ciphertext of
+	// those that have one. Registering an id again with the same KeyCheck is a no-op
+	// for that envelope (gateways retry); with another KeyCheck the whole batch fails
+	// with ErrConflict and nothing is stored.
+	PutEnvelopes(ctx context.Context, envs []NewEnvelope, events []AuditEvent) error
 	// Envelope returns one envelope, or ErrNotFound.
 	Envelope(ctx context.Context, id envelope.ID) (EnvelopeRecord, error)
 	// UpdateEnvelope reads the envelope, lets fn change it, and writes it back with
-	// the events fn returns, in one transaction. If fn returns an error nothing is
-	// written and that error is returned. ErrNotFound if there is no such envelope.
+	// the events fn returns, in one transaction, returning the record as written. If
+	// fn returns an error nothing is written and that error is returned. ErrNotFound
+	// if there is no such envelope. If fn clears HasPayload, the stored payload is
+	// deleted in the same transaction. fn may be called more than once (stores may
+	// batch concurrent updates and retry one alone); it must not have other effects.
 	UpdateEnvelope(ctx context.Context, id envelope.ID, fn func(*EnvelopeRecord) ([]AuditEvent, error)) (EnvelopeRecord, error)
 	// ListEnvelopes returns envelopes matching q, newest first.
 	ListEnvelopes(ctx context.Context, q EnvelopeQuery) ([]EnvelopeRecord, error)
@@ -42,7 +46,7 @@ type Store interface {
 	Account(ctx context.Context, id string) (Account, error)
 	// AccountByEmail returns an account by normalized email, or ErrNotFound.
 	AccountByEmail(ctx context.Context, email string) (Account, error)
-	// UpdateAccount is UpdateEnvelope for accounts.
+	// UpdateAccount is UpdateEnvelope for accounts. fn must not change the email.
 	UpdateAccount(ctx context.Context, id string, fn func(*Account) ([]AuditEvent, error)) (Account, error)
 	// DeleteAccount removes an account and its sessions.
 	DeleteAccount(ctx context.Context, id string, events []AuditEvent) error
@@ -64,6 +68,12 @@ type Store interface {
 	TouchSession(ctx context.Context, tokenHash []byte, at time.Time) error
 	// DeleteSession removes one session; no error if there is none.
 	DeleteSession(ctx context.Context, tokenHash []byte) error
+	// DeleteAccountSessions removes every session of an account (sign out
+	// everywhere, password reset) and returns how many there were.
+	DeleteAccountSessions(ctx context.Context, accountID string) (int, error)
+	// DeleteSessionsBefore removes sessions last seen before t, and codes that
+	// expired before t, and returns how many sessions went.
+	DeleteSessionsBefore(ctx context.Context, t time.Time) (int, error)
 
 	// EnqueueMail adds mail to the outbox and returns its id.
 	EnqueueMail(ctx context.Context, m OutboxMail) (uint64, error)
@@ -110,13 +120,19 @@ type EnvelopeRecord struct {
 	// a repeated registration can be told from a conflicting one.
 	KeyCheck   []byte    `json:"key_check,omitempty"`
 	HasPayload bool      `json:"has_payload,omitempty"`
-	Payload    []byte    `json:"-"` // only in PutEnvelopes: the "open online" fields
 	Revoked    time.Time `json:"revoked,omitzero"`
 	Expired    time.Time `json:"expired,omitzero"` // when the sweeper destroyed the key
 	Locked     bool      `json:"locked,omitempty"`
 	LockReason string    `json:"lock_reason,omitempty"`
 	FirstOpen  time.Time `json:"first_open,omitzero"`
 	Releases   int       `json:"releases,omitempty"`
+}
+
+// NewEnvelope is an envelope being registered, with its "open online" payload (the
+// envelope's form fields as the key server will serve them), if any.
+type NewEnvelope struct {
+	Record  EnvelopeRecord
+	Payload []byte
 }
 
 // EnvelopeQuery filters ListEnvelopes; zero fields match everything.
