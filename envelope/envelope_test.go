@@ -245,3 +245,47 @@ func TestHostileHeaderRendersAsText(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestOnlineBlob(t *testing.T) {
+	msg := randomBytes(100_000)
+	p, ct := EncryptPayload(msg)
+	env, keys, err := p.Seal(testHeader("bob@patient.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blob bytes.Buffer
+	if err := env.WriteOnline(&blob, bytes.NewReader(ct)); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(blob.Bytes(), []byte(EncodeKey(keys.Env))) || bytes.Contains(blob.Bytes(), keys.Env[:]) {
+		t.Fatal("online blob holds k_env")
+	}
+	f, err := ParseOnline(blob.Bytes(), keys.Env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.Open(keys.Server)
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("online blob does not open: %v", err)
+	}
+	for _, bad := range [][]byte{nil, []byte("waxseal-online-v1\n\x00"), blob.Bytes()[:30], []byte("<html>")} {
+		if _, err := ParseOnline(bad, keys.Env); err == nil {
+			t.Errorf("ParseOnline(%.20q) succeeded", bad)
+		}
+	}
+}
+
+func FuzzParseOnline(f *testing.F) {
+	p, ct := EncryptPayload([]byte("hello"))
+	env, _, _ := p.Seal(testHeader("bob@patient.example"))
+	var blob bytes.Buffer
+	env.WriteOnline(&blob, bytes.NewReader(ct))
+	f.Add(blob.Bytes())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if file, err := ParseOnline(data, Key{}); err == nil {
+			if _, err := file.Open(Key{}); err == nil {
+				t.Fatal("opened with zero keys")
+			}
+		}
+	})
+}

@@ -1,11 +1,14 @@
-// Command waxseal seals, opens and inspects waxseal envelopes, and (in later
-// versions) runs the gateway and key server.
+// Command waxseal seals, opens and inspects waxseal envelopes, runs the key server,
+// and administers it.
 //
 // Usage:
 //
-//	waxseal seal --offline --keyserver URL --from ADDR --to ADDR [--to ADDR ...] --out DIR < message.eml
+//	waxseal seal [--offline | --token TOKEN] --keyserver URL --from ADDR --to ADDR [--to ADDR ...] --out DIR < message.eml
 //	waxseal open --server-key KEY FILE.html > message.eml
 //	waxseal inspect FILE.html
+//	waxseal init --dir DIR --public-url URL
+//	waxseal keyserver --config DIR/waxseal.toml [--listen ADDR]
+//	waxseal admin --keyserver URL --token TOKEN revoke|lock|unlock|expire|envelopes|accounts|audit …
 //
 // Errors are one line on standard error; the exit status is 1 for a failure and 2
 // for a usage mistake.
@@ -38,9 +41,12 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 const usage = `usage: waxseal <command> [flags]
 
 commands:
-  seal      seal a message (standard input) into one envelope per recipient
-  open      open an envelope with its server key, writing the original message
-  inspect   print an envelope's header (no secrets)
+  seal       seal a message (standard input) into one envelope per recipient
+  open       open an envelope with its server key, writing the original message
+  inspect    print an envelope's header (no secrets)
+  init       create a configuration, master key and tokens
+  keyserver  run the key server
+  admin      revoke, lock, unlock, expire; list envelopes and accounts; audit
 
 Run "waxseal <command> -h" for a command's flags.
 `
@@ -60,11 +66,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdOpen(ctx, rest, stdin, stdout, stderr)
 	case "inspect":
 		err = cmdInspect(ctx, rest, stdin, stdout, stderr)
+	case "init":
+		err = cmdInit(ctx, rest, stdin, stdout, stderr)
+	case "keyserver":
+		err = cmdKeyserver(ctx, rest, stdin, stdout, stderr)
+	case "admin":
+		err = cmdAdmin(ctx, rest, stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		err = usagef("unknown command %q (try: seal, open, inspect)", cmd)
+		err = usagef("unknown command %q (try: waxseal help)", cmd)
 	}
 	if err == nil {
 		return 0

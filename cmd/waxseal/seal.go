@@ -16,9 +16,10 @@ import (
 
 	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/envelope/wrapper"
+	"github.com/waxseal/waxseal/keyserver/client"
 )
 
-const sealSynopsis = "seal --offline --keyserver URL --from ADDR --to ADDR [--to ADDR ...] --out DIR [flags] < message.eml"
+const sealSynopsis = "seal [--offline | --token TOKEN] --keyserver URL --from ADDR --to ADDR [--to ADDR ...] --out DIR [flags] < message.eml"
 
 // sealResult is the JSON line printed per recipient; scripts rely on its fields.
 type sealResult struct {
@@ -39,8 +40,9 @@ func cmdSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	out := fs.String("out", "", "directory to write the envelopes to (required)")
 	subject := fs.String("subject", "", "subject shown on the envelope (default: the message's own Subject)")
 	expires := fs.Duration("expires", 30*24*time.Hour, "how long the envelope may be opened (0: no expiry)")
+	token := fs.String("token", os.Getenv("WAXSEAL_TOKEN"), "gateway token for registering the keys (or WAXSEAL_TOKEN)")
 	writeMail := fs.Bool("mail", false, "also write each recipient's wrapper mail as ID.eml")
-	online := fs.Bool("online", false, "with --mail: put the open-online link in the notice")
+	online := fs.Bool("online", false, "store the ciphertext at the key server for \"open online\" links (and put the link in --mail notices)")
 	positional, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -56,8 +58,11 @@ func cmdSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if len(to) == 0 {
 		return usagef("at least one --to is required")
 	}
-	if !*offline {
-		return usagef("registering keys with a key server is not available in this version: use --offline and keep the printed server keys")
+	if !*offline && *token == "" {
+		return usagef("--token (or WAXSEAL_TOKEN) is required to register the keys; or use --offline and keep the printed server keys")
+	}
+	if *offline && *online {
+		return usagef("--online stores the ciphertext at the key server: it cannot be used with --offline")
 	}
 	origin, err := envelope.Origin(*keyServer)
 	if err != nil {
@@ -106,11 +111,14 @@ func cmdSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 
 	now := time.Now()
-	enc := json.NewEncoder(stdout)
+	ciphertext := func() io.Reader { return io.NewSectionReader(tmp, 0, payload.CiphertextSize()) }
+	type sealedFor struct {
+		rcpt *mail.Address
+		env  *envelope.Envelope
+		keys envelope.Keys
+	}
+	var all []sealedFor
 	for _, rcpt := range recipients {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		h := envelope.Header{
 			KeyServer: origin,
 			From:      formatAddress(sender),
@@ -125,10 +133,41 @@ func cmdSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if err != nil {
 			return fmt.Errorf("seal for %s: %w", rcpt.Address, err)
 		}
-		res := sealResult{ID: env.Header.ID.String(), Recipient: rcpt.Address, ServerKey: envelope.EncodeKey(keys.Server)}
+		all = append(all, sealedFor{rcpt, env, keys})
+	}
+
+	// Keys are registered before any file is written: an envelope file whose key
+	// the server does not hold could never be opened.
+	if !*offline {
+		regs := make([]client.Registration, len(all))
+		for i, s := range all {
+			regs[i] = client.Registration{Envelope: s.env, ServerKey: s.keys.Server}
+			if *online {
+				var blob bytes.Buffer
+				if err := s.env.WriteOnline(&blob, ciphertext()); err != nil {
+					return err
+				}
+				regs[i].Online = blob.Bytes()
+			}
+		}
+		if err := client.New(origin, *token, nil).RegisterEnvelopes(ctx, regs); err != nil {
+			return fmt.Errorf("register keys: %w", err)
+		}
+	}
+
+	enc := json.NewEncoder(stdout)
+	for _, s := range all {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		env, keys, rcpt := s.env, s.keys, s.rcpt
+		res := sealResult{ID: env.Header.ID.String(), Recipient: rcpt.Address}
+		if *offline {
+			res.ServerKey = envelope.EncodeKey(keys.Server)
+		}
 		res.File = filepath.Join(*out, res.ID+".html")
 		err = writeFileAtomic(res.File, func(w io.Writer) error {
-			return env.WriteHTML(w, keys.Env, io.NewSectionReader(tmp, 0, payload.CiphertextSize()))
+			return env.WriteHTML(w, keys.Env, ciphertext())
 		})
 		if err != nil {
 			return err
@@ -136,7 +175,7 @@ func cmdSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if *writeMail {
 			res.Mail = filepath.Join(*out, res.ID+".eml")
 			err = writeFileAtomic(res.Mail, func(w io.Writer) error {
-				return wrapper.Write(w, env, keys.Env, io.NewSectionReader(tmp, 0, payload.CiphertextSize()), wrapper.Options{Online: *online})
+				return wrapper.Write(w, env, keys.Env, ciphertext(), wrapper.Options{Online: *online})
 			})
 			if err != nil {
 				return err

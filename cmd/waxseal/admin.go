@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/boltstore"
+	"github.com/waxseal/waxseal/keyserver/client"
+)
+
+const adminSynopsis = `admin --keyserver URL --token TOKEN <command> [args]
+
+commands:
+  envelopes [--sender A] [--recipient B] [--since T] [--until T] [--limit N]
+  show ID
+  revoke ID [ID ...]           destroy the server keys (irreversible)
+  lock --reason TEXT ID [ID ...]
+  unlock ID [ID ...]
+  expire ID [ID ...]           destroy the keys now, as at expiry
+  expiry --at TIME|never ID [ID ...]
+  accounts [delete ID]
+  audit export                 the audit log as JSON lines
+  audit verify                 check the audit chain (on the server)
+  audit verify --file F        check an exported audit log
+  audit verify --config F      check the database of a stopped key server
+
+The token may also come from WAXSEAL_TOKEN (keeps it off the process list).`
+
+func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("admin", adminSynopsis, stderr)
+	ksURL := fs.String("keyserver", "", "key server origin")
+	token := fs.String("token", os.Getenv("WAXSEAL_TOKEN"), "admin token")
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			fs.Usage()
+			return errHelp
+		}
+		return usagef("%v", err)
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return usagef("which admin command? (envelopes, show, revoke, lock, unlock, expire, expiry, accounts, audit)")
+	}
+	sub, rest := rest[0], rest[1:]
+	// Offline audit verification needs no server.
+	if sub == "audit" && len(rest) > 0 && rest[0] == "verify" {
+		if done, err := verifyAuditOffline(ctx, rest[1:], stdout, stderr); done {
+			return err
+		}
+	}
+	if *ksURL == "" || *token == "" {
+		return usagef("--keyserver and --token (or WAXSEAL_TOKEN) are required")
+	}
+	c := client.New(*ksURL, *token, nil)
+	enc := json.NewEncoder(stdout)
+	switch sub {
+	case "envelopes":
+		return adminEnvelopes(ctx, c, rest, enc, stderr)
+	case "show":
+		if len(rest) != 1 {
+			return usagef("show takes one envelope id")
+		}
+		v, err := c.Envelope(ctx, rest[0])
+		if err != nil {
+			return err
+		}
+		return enc.Encode(v)
+	case "revoke", "unlock", "expire", "lock", "expiry":
+		return adminManage(ctx, c, sub, rest, enc, stderr)
+	case "accounts":
+		if len(rest) == 2 && rest[0] == "delete" {
+			return c.DeleteAccount(ctx, rest[1])
+		}
+		if len(rest) != 0 {
+			return usagef("accounts takes no arguments, or: accounts delete ID")
+		}
+		accs, err := c.Accounts(ctx)
+		if err != nil {
+			return err
+		}
+		for _, a := range accs {
+			enc.Encode(a)
+		}
+		return nil
+	case "audit":
+		if len(rest) == 1 && rest[0] == "export" {
+			return c.ExportAudit(ctx, stdout)
+		}
+		if len(rest) == 1 && rest[0] == "verify" {
+			st, err := c.VerifyAudit(ctx)
+			if err != nil {
+				return err
+			}
+			return reportAudit(stdout, st.Records, st.Head, st.OK, st.Error)
+		}
+		return usagef("audit export | audit verify [--file F | --config F]")
+	}
+	return usagef("unknown admin command %q", sub)
+}
+
+func adminEnvelopes(ctx context.Context, c *client.Client, args []string, enc *json.Encoder, stderr io.Writer) error {
+	fs := newFlagSet("admin envelopes", "admin … envelopes [--sender A] [--recipient B] [--since T] [--until T] [--limit N]", stderr)
+	var q keyserver.EnvelopeQuery
+	fs.StringVar(&q.Sender, "sender", "", "only envelopes from this sender")
+	fs.StringVar(&q.Recipient, "recipient", "", "only envelopes to this recipient")
+	since := fs.String("since", "", "created at or after (RFC 3339)")
+	until := fs.String("until", "", "created before (RFC 3339)")
+	fs.IntVar(&q.Limit, "limit", 0, "at most this many (newest first)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	for s, t := range map[*string]*time.Time{since: &q.Since, until: &q.Until} {
+		if *s != "" {
+			v, err := time.Parse(time.RFC3339, *s)
+			if err != nil {
+				return usagef("want an RFC 3339 time, got %q", *s)
+			}
+			*t = v
+		}
+	}
+	views, err := c.Envelopes(ctx, q)
+	if err != nil {
+		return err
+	}
+	for _, v := range views {
+		enc.Encode(v)
+	}
+	return nil
+}
+
+func adminManage(ctx context.Context, c *client.Client, action string, args []string, enc *json.Encoder, stderr io.Writer) error {
+	fs := newFlagSet("admin "+action, "admin … "+action+" [flags] ID [ID ...]", stderr)
+	reason := fs.String("reason", "", "with lock: the reason the recipient is shown")
+	at := fs.String("at", "", "with expiry: RFC 3339 time, or never")
+	ids, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return usagef("%s needs at least one envelope id", action)
+	}
+	arg := ""
+	switch action {
+	case "lock":
+		arg = *reason
+	case "expiry":
+		if *at == "" {
+			return usagef("expiry needs --at TIME or --at never")
+		}
+		if *at != "never" {
+			if _, err := time.Parse(time.RFC3339, *at); err != nil {
+				return usagef("--at: want an RFC 3339 time or never")
+			}
+			arg = *at
+		}
+	}
+	// Each id is done and reported on its own, so one bad id does not hide the rest.
+	var failed int
+	for _, id := range ids {
+		v, err := c.Manage(ctx, action, id, arg)
+		if err != nil {
+			fmt.Fprintf(stderr, "waxseal admin %s: %s: %v\n", action, id, err)
+			failed++
+			continue
+		}
+		enc.Encode(v)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d envelopes not changed", failed, len(ids))
+	}
+	return nil
+}
+
+// verifyAuditOffline handles `audit verify --file F` and `--config F`; done is false
+// when neither flag is given, so the server is asked instead.
+func verifyAuditOffline(ctx context.Context, args []string, stdout, stderr io.Writer) (done bool, err error) {
+	fs := newFlagSet("admin audit verify", "admin audit verify [--file EXPORT.jsonl | --config waxseal.toml]", stderr)
+	file := fs.String("file", "", "an exported audit log (JSON lines)")
+	cfgPath := fs.String("config", "", "the config of a stopped key server, to check its database")
+	if _, err := parseFlags(fs, args); err != nil {
+		return true, err
+	}
+	switch {
+	case *file != "":
+		f, err := os.Open(*file)
+		if err != nil {
+			return true, err
+		}
+		defer f.Close()
+		var v keyserver.AuditVerifier
+		var head []byte
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			var r keyserver.AuditRecord
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				return true, reportAudit(stdout, v.Count, fmt.Sprintf("%x", head), false, fmt.Sprintf("line %d: %v", v.Count+1, err))
+			}
+			if err := v.Check(r); err != nil {
+				return true, reportAudit(stdout, v.Count, fmt.Sprintf("%x", head), false, err.Error())
+			}
+			head = r.Hash
+		}
+		if err := sc.Err(); err != nil {
+			return true, err
+		}
+		return true, reportAudit(stdout, v.Count, fmt.Sprintf("%x", head), true, "")
+	case *cfgPath != "":
+		fc, err := loadConfig(*cfgPath)
+		if err != nil {
+			return true, err
+		}
+		st, err := boltstore.Open(fc.dbPath(), boltstore.Options{})
+		if err != nil {
+			return true, fmt.Errorf("open database (is the key server still running?): %w", err)
+		}
+		defer st.Close()
+		n, head, verr := keyserver.VerifyAudit(ctx, st)
+		msg := ""
+		if verr != nil {
+			msg = verr.Error()
+		}
+		return true, reportAudit(stdout, n, head, verr == nil, msg)
+	}
+	return false, nil
+}
+
+// reportAudit prints the verdict as JSON and fails the command when the chain is
+// broken.
+func reportAudit(w io.Writer, records uint64, head string, ok bool, problem string) error {
+	verdict := map[string]any{"ok": ok, "records": records, "head": head}
+	if problem != "" {
+		verdict["error"] = problem
+	}
+	json.NewEncoder(w).Encode(verdict)
+	if !ok {
+		return fmt.Errorf("audit log is NOT intact: %s", problem)
+	}
+	return nil
+}

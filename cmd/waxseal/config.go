@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// fileConfig is waxseal.toml. Paths in it are relative to the file's directory, so a
+// directory made by `waxseal init` can be moved as a whole.
+type fileConfig struct {
+	PublicURL     string   `toml:"public_url"`
+	Listen        string   `toml:"listen"`
+	DataDir       string   `toml:"data_dir"`
+	MasterKeyFile string   `toml:"master_key_file"`
+	OrgDomains    []string `toml:"org_domains"`
+	TrustProxy    bool     `toml:"trust_proxy"`
+	Tokens        struct {
+		Gateway []string `toml:"gateway"`
+		Admin   []string `toml:"admin"`
+	} `toml:"tokens"`
+	Mail   mailConfig `toml:"mail"`
+	Limits struct {
+		CodeTTL        duration `toml:"code_ttl"`
+		SessionIdle    duration `toml:"session_idle"`
+		SessionMax     duration `toml:"session_max"`
+		AccountMaxIdle duration `toml:"account_max_idle"`
+		SweepInterval  duration `toml:"sweep_interval"`
+	} `toml:"limits"`
+
+	dir string // where the file is
+}
+
+type mailConfig struct {
+	From         string   `toml:"from"`
+	Mode         string   `toml:"mode"` // "dir" or "smtp"
+	Dir          string   `toml:"dir"`
+	SMTPHost     string   `toml:"smtp_host"`
+	SMTPPort     int      `toml:"smtp_port"`
+	SMTPTLS      string   `toml:"smtp_tls"` // none, starttls, tls
+	SMTPUsername string   `toml:"smtp_username"`
+	SMTPPassword string   `toml:"smtp_password"`
+	Interval     duration `toml:"interval"`
+}
+
+// duration reads "10m", "12h" from TOML.
+type duration struct{ time.Duration }
+
+func (d *duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+func (d duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+func loadConfig(path string) (*fileConfig, error) {
+	var c fileConfig
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		return nil, fmt.Errorf("config %s: unknown setting %q", path, undecoded[0].String())
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	c.dir = filepath.Dir(abs)
+	if c.PublicURL == "" {
+		return nil, fmt.Errorf("config %s: public_url is required", path)
+	}
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+	if c.MasterKeyFile == "" {
+		c.MasterKeyFile = "master.key"
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.Mail.Mode == "" {
+		c.Mail.Mode = "dir"
+	}
+	if c.Mail.Dir == "" {
+		c.Mail.Dir = "mail"
+	}
+	if c.Mail.SMTPPort == 0 {
+		c.Mail.SMTPPort = 25
+	}
+	if c.Mail.SMTPTLS == "" {
+		c.Mail.SMTPTLS = "starttls"
+	}
+	return &c, nil
+}
+
+// path resolves a path from the file relative to the file's directory.
+func (c *fileConfig) path(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+func (c *fileConfig) dbPath() string { return filepath.Join(c.path(c.DataDir), "waxseal.db") }
+
+func writeConfig(path string, c *fileConfig) error {
+	var buf bytes.Buffer
+	buf.WriteString("# waxseal configuration (docs/DEPLOY.md). Paths are relative to this file.\n")
+	buf.WriteString("# Tokens are stored as hashes; `waxseal init` printed the tokens themselves once.\n\n")
+	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
+		return fmt.Errorf("encode config: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("create config: %w", err)
+	}
+	if _, err := f.Write(buf.Bytes()); err != nil {
+		f.Close()
+		return fmt.Errorf("write config: %w", err)
+	}
+	return f.Close()
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/waxseal/waxseal/envelope"
+	"github.com/waxseal/waxseal/keyserver"
+)
+
+func cmdInit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("init", "init --dir DIR --public-url URL [--listen ADDR] [--org-domain DOMAIN ...]", stderr)
+	dir := fs.String("dir", "", "directory to create the configuration in (required)")
+	publicURL := fs.String("public-url", "", "the key server's public origin, such as https://keys.example.org (required)")
+	listen := fs.String("listen", "127.0.0.1:8080", "address the key server listens on")
+	var orgDomains listFlag
+	fs.Var(&orgDomains, "org-domain", "the organisation's own mail domain (repeat); its people are senders")
+	positional, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(positional) > 0 {
+		return usagef("unexpected argument %q", positional[0])
+	}
+	if *dir == "" || *publicURL == "" {
+		return usagef("--dir and --public-url are required")
+	}
+	origin, err := envelope.Origin(*publicURL)
+	if err != nil {
+		return usagef("--public-url: %v", err)
+	}
+	cfgPath := filepath.Join(*dir, "waxseal.toml")
+	if _, err := os.Stat(cfgPath); err == nil {
+		return fmt.Errorf("%s already exists: not overwriting it", cfgPath)
+	}
+	for _, d := range []string{*dir, filepath.Join(*dir, "data"), filepath.Join(*dir, "mail")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	if err := keyserver.WriteMasterKey(filepath.Join(*dir, "master.key")); err != nil {
+		return err
+	}
+	gatewayToken, adminToken := keyserver.NewAPIToken(), keyserver.NewAPIToken()
+	u, _ := url.Parse(origin)
+	c := &fileConfig{PublicURL: origin, Listen: *listen, DataDir: "data", MasterKeyFile: "master.key", OrgDomains: orgDomains}
+	c.Tokens.Gateway = []string{keyserver.HashToken(gatewayToken)}
+	c.Tokens.Admin = []string{keyserver.HashToken(adminToken)}
+	c.Mail = mailConfig{From: "waxseal <noreply@" + u.Hostname() + ">", Mode: "dir", Dir: "mail", SMTPPort: 25, SMTPTLS: "starttls",
+		Interval: duration{5 * time.Second}}
+	// The defaults, written out so an operator sees what can be tuned.
+	c.Limits.CodeTTL = duration{10 * time.Minute}
+	c.Limits.SessionIdle = duration{30 * time.Minute}
+	c.Limits.SessionMax = duration{12 * time.Hour}
+	c.Limits.AccountMaxIdle = duration{365 * 24 * time.Hour}
+	c.Limits.SweepInterval = duration{time.Minute}
+	if err := writeConfig(cfgPath, c); err != nil {
+		return err
+	}
+	// Scripts read these lines; the tokens are shown this once and stored only hashed.
+	fmt.Fprintf(stdout, "config: %s\n", cfgPath)
+	fmt.Fprintf(stdout, "gateway_token: %s\n", gatewayToken)
+	fmt.Fprintf(stdout, "admin_token: %s\n", adminToken)
+	return nil
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/boltstore"
+	"github.com/waxseal/waxseal/keyserver/mailer"
+)
+
+func cmdKeyserver(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("keyserver", "keyserver --config FILE [--listen ADDR]", stderr)
+	cfgPath := fs.String("config", "", "path to waxseal.toml (required)")
+	listen := fs.String("listen", "", "listen address (default: the config's listen)")
+	positional, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(positional) > 0 {
+		return usagef("unexpected argument %q", positional[0])
+	}
+	if *cfgPath == "" {
+		return usagef("--config is required")
+	}
+	fc, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		fc.Listen = *listen
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+
+	ks, err := openKeyServer(fc, log)
+	if err != nil {
+		return err
+	}
+	defer ks.close()
+
+	ln, err := net.Listen("tcp", fc.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	fmt.Fprintf(stdout, "keyserver listening on http://%s (public URL %s)\n", ln.Addr(), fc.PublicURL)
+	return ks.serve(ctx, ln)
+}
+
+// keyServerProcess is a running key server: service, store, mail drainer, sweeper.
+type keyServerProcess struct {
+	svc     *keyserver.Service
+	store   *boltstore.Store
+	drainer *mailer.Drainer
+	log     *slog.Logger
+}
+
+func openKeyServer(fc *fileConfig, log *slog.Logger) (*keyServerProcess, error) {
+	master, err := keyserver.LoadMasterKey(fc.path(fc.MasterKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(fc.path(fc.DataDir), 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	st, err := boltstore.Open(fc.dbPath(), boltstore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	svc, err := keyserver.New(keyserver.Config{
+		PublicURL:      fc.PublicURL,
+		MasterKey:      master,
+		GatewayTokens:  fc.Tokens.Gateway,
+		AdminTokens:    fc.Tokens.Admin,
+		MailFrom:       fc.Mail.From,
+		OrgDomains:     fc.OrgDomains,
+		TrustProxy:     fc.TrustProxy,
+		CodeTTL:        fc.Limits.CodeTTL.Duration,
+		SessionIdle:    fc.Limits.SessionIdle.Duration,
+		SessionMax:     fc.Limits.SessionMax.Duration,
+		AccountMaxIdle: fc.Limits.AccountMaxIdle.Duration,
+		SweepInterval:  fc.Limits.SweepInterval.Duration,
+		Logger:         log,
+	}, st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	sender, err := newSender(fc)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	drainer := mailer.NewDrainer(st, sender, mailer.DrainerConfig{
+		Interval: fc.Mail.Interval.Duration,
+		Logger:   log,
+		OnGiveUp: func(m keyserver.OutboxMail, err error) {
+			st.AppendAudit(context.Background(), []keyserver.AuditEvent{{Time: time.Now(), Actor: "system",
+				Action: "mail.give_up", Detail: fmt.Sprintf("outbox mail %d to %d recipient(s): %v", m.ID, len(m.To), err)}})
+		},
+	})
+	svc.OnMailQueued(drainer.Kick)
+	return &keyServerProcess{svc: svc, store: st, drainer: drainer, log: log}, nil
+}
+
+func newSender(fc *fileConfig) (mailer.Sender, error) {
+	switch fc.Mail.Mode {
+	case "dir":
+		return mailer.NewDir(fc.path(fc.Mail.Dir))
+	case "smtp":
+		return mailer.NewSMTP(mailer.SMTPConfig{Host: fc.Mail.SMTPHost, Port: fc.Mail.SMTPPort, TLS: mailer.TLSMode(fc.Mail.SMTPTLS),
+			Username: fc.Mail.SMTPUsername, Password: fc.Mail.SMTPPassword})
+	}
+	return nil, fmt.Errorf("mail mode %q: want dir or smtp", fc.Mail.Mode)
+}
+
+// serve runs the HTTP server, the mail drainer and the sweeper until ctx ends, then
+// shuts down gracefully.
+func (p *keyServerProcess) serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           keyserver.NewHandler(p.svc),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+	}
+	go p.drainer.Run(ctx)
+	go p.svc.RunSweeper(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func (p *keyServerProcess) close() { p.store.Close() }

@@ -1,0 +1,459 @@
+package keyserver
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/waxseal/waxseal/envelope"
+)
+
+// SignedIn is a new session: the token goes into the cookie, the CSRF token into
+// the page.
+type SignedIn struct {
+	Token   string
+	CSRF    string
+	Account Account
+	Setup   bool // the account still needs a password (or passkey)
+}
+
+func cleanName(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || utf8.RuneCountInString(s) > 100 || !utf8.ValidString(s) || strings.ContainsAny(s, "\r\n\x00<>") {
+		return "", ErrBadRequest.with("Enter your first and last name (at most 100 characters each).")
+	}
+	return s, nil
+}
+
+// limit applies a rate limit and turns a refusal into a clear error.
+func limit(l *limiter, key string) error {
+	if ok, wait := l.allow(key); !ok {
+		e := ErrRateLimited.with("Too many attempts. Please wait %s and try again.", wait)
+		e.RetryAfter = wait
+		return e
+	}
+	return nil
+}
+
+func (s *Service) roleFor(email string) Role {
+	_, domain, _ := strings.Cut(email, "@")
+	for _, d := range s.cfg.OrgDomains {
+		if strings.EqualFold(domain, d) {
+			return RoleSender
+		}
+	}
+	return RoleRecipient
+}
+
+// StartRegistration mails a code to the recipient address of the envelope the
+// person is trying to open: registering proves they receive mail there.
+func (s *Service) StartRegistration(ctx context.Context, envID envelope.ID, firstName, lastName, ip string) error {
+	first, err := cleanName(firstName)
+	if err != nil {
+		return err
+	}
+	last, err := cleanName(lastName)
+	if err != nil {
+		return err
+	}
+	rec, err := s.store.Envelope(ctx, envID)
+	if errors.Is(err, ErrNotFound) {
+		return ErrUnknownEnvelope
+	} else if err != nil {
+		return fmt.Errorf("start registration: %w", err)
+	}
+	email := rec.Recipient
+	if _, err := s.store.AccountByEmail(ctx, email); err == nil {
+		return ErrAlreadyRegister
+	} else if !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("start registration: %w", err)
+	}
+	if err := limit(s.perIP, ip); err != nil {
+		return err
+	}
+	if err := limit(s.codesPerEmail, email); err != nil {
+		return err
+	}
+	return s.sendCode(ctx, email, CodeRegister, first, last)
+}
+
+func (s *Service) sendCode(ctx context.Context, email string, purpose CodePurpose, first, last string) error {
+	code := newCode()
+	err := s.store.PutCode(ctx, Code{Email: email, Purpose: purpose, MAC: s.keys.codeMAC(purpose, email, code),
+		Expires: s.now().Add(s.cfg.CodeTTL), FirstName: first, LastName: last})
+	if err != nil {
+		return fmt.Errorf("store %s code: %w", purpose, err)
+	}
+	return s.queueCode(ctx, email, purpose, code)
+}
+
+// checkCode verifies and consumes a code: single use, expiring, attempt-limited.
+func (s *Service) checkCode(ctx context.Context, email string, purpose CodePurpose, code, ip string) (Code, error) {
+	if err := limit(s.perIP, ip); err != nil {
+		return Code{}, err
+	}
+	now := s.now()
+	code = strings.TrimSpace(code)
+	mac := s.keys.codeMAC(purpose, email, code)
+	var verdict error
+	c, err := s.store.UpdateCode(ctx, email, purpose, func(c *Code) error {
+		verdict = nil
+		switch {
+		case !now.Before(c.Expires) || c.Attempts >= s.cfg.CodeAttempts:
+			verdict = ErrCodeExpired
+		case subtle.ConstantTimeCompare(mac, c.MAC) != 1:
+			c.Attempts++
+			left := s.cfg.CodeAttempts - c.Attempts
+			if left <= 0 {
+				verdict = ErrCodeExpired.with("That code is not correct, and it was the last try. Ask for a new code.")
+			} else {
+				verdict = ErrBadCode.with("That code is not correct. %d tries left.", left)
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return Code{}, ErrCodeExpired
+	} else if err != nil {
+		return Code{}, fmt.Errorf("check code: %w", err)
+	}
+	if verdict != nil {
+		s.metrics.signInFailures.Add(1)
+		s.audit(ctx, AuditEvent{Time: now, Actor: email, Action: "code.fail", ClientIP: ip, Detail: string(purpose)})
+		return Code{}, verdict
+	}
+	// Single use: gone before anything is granted on it.
+	if err := s.store.DeleteCode(ctx, email, purpose); err != nil {
+		return Code{}, fmt.Errorf("consume code: %w", err)
+	}
+	return c, nil
+}
+
+// VerifyRegistration checks the emailed code and creates the account, signed in for
+// setup: it can choose a password, nothing else yet.
+func (s *Service) VerifyRegistration(ctx context.Context, envID envelope.ID, code, ip string) (*SignedIn, error) {
+	rec, err := s.store.Envelope(ctx, envID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrUnknownEnvelope
+	} else if err != nil {
+		return nil, fmt.Errorf("verify registration: %w", err)
+	}
+	c, err := s.checkCode(ctx, rec.Recipient, CodeRegister, code, ip)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	handle := make([]byte, 32)
+	rand.Read(handle)
+	a := Account{ID: randomHex(16), Email: rec.Recipient, FirstName: c.FirstName, LastName: c.LastName,
+		Role: s.roleFor(rec.Recipient), Created: now, LastUsed: now, UserHandle: handle}
+	err = s.store.CreateAccount(ctx, a, []AuditEvent{{Time: now, Actor: a.Email, Action: "account.register", Account: a.ID, ClientIP: ip}})
+	if errors.Is(err, ErrConflict) {
+		return nil, ErrAlreadyRegister
+	} else if err != nil {
+		return nil, fmt.Errorf("create account: %w", err)
+	}
+	return s.newSession(ctx, a, true)
+}
+
+// SetPassword sets or replaces the signed-in account's password and completes a
+// registration in progress.
+func (s *Service) SetPassword(ctx context.Context, sess *Session, password string) error {
+	if err := s.checkPasswordRules(password); err != nil {
+		return err
+	}
+	now := s.now()
+	hash := hashPassword(password, s.cfg.Argon2)
+	_, err := s.store.UpdateAccount(ctx, sess.AccountID, func(a *Account) ([]AuditEvent, error) {
+		a.PasswordHash = hash
+		a.FailedSignIns, a.LockedUntil = 0, time.Time{}
+		return []AuditEvent{{Time: now, Actor: a.Email, Action: "account.password_set", Account: a.ID}}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	if sess.Setup {
+		sess.Setup = false
+		if err := s.store.PutSession(ctx, *sess); err != nil {
+			return fmt.Errorf("finish setup: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Service) checkPasswordRules(pw string) error {
+	n := utf8.RuneCountInString(pw)
+	if n < s.cfg.MinPasswordLen {
+		return ErrWeakPassword.with("Choose a password of at least %d characters.", s.cfg.MinPasswordLen)
+	}
+	if n > 1000 {
+		return ErrWeakPassword.with("Choose a password of at most 1000 characters.")
+	}
+	return nil
+}
+
+// SignInPassword signs in with email and password, with per-address and per-client
+// rate limits and a growing lockout after repeated failures.
+func (s *Service) SignInPassword(ctx context.Context, email, password, ip string) (*SignedIn, error) {
+	email, err := NormalizeAddress(email)
+	if err != nil {
+		return nil, ErrBadCredentials
+	}
+	if err := limit(s.perIP, ip); err != nil {
+		return nil, err
+	}
+	if err := limit(s.perEmail, email); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	a, err := s.store.AccountByEmail(ctx, email)
+	if errors.Is(err, ErrNotFound) {
+		// As slow as a real check, so timing does not tell who has an account.
+		checkPassword(password, s.dummyHash())
+		s.failSignIn(ctx, nil, email, ip, "unknown address")
+		return nil, ErrBadCredentials
+	} else if err != nil {
+		return nil, fmt.Errorf("sign in: %w", err)
+	}
+	if now.Before(a.LockedUntil) {
+		wait := a.LockedUntil.Sub(now).Round(time.Second)
+		e := ErrAccountLocked.with("Too many failed sign-ins for this account. Try again in %s, or sign in with an emailed code.", wait)
+		e.RetryAfter = wait
+		s.failSignIn(ctx, nil, email, ip, "locked")
+		return nil, e
+	}
+	if a.PasswordHash == "" || !checkPassword(password, a.PasswordHash) {
+		s.failSignIn(ctx, &a, email, ip, "bad password")
+		return nil, ErrBadCredentials
+	}
+	return s.signedIn(ctx, a, ip, "password")
+}
+
+// failSignIn counts a failure against the account and locks it with a doubling
+// backoff once LockoutAfter failures are reached.
+func (s *Service) failSignIn(ctx context.Context, a *Account, email, ip, why string) {
+	now := s.now()
+	s.metrics.signInFailures.Add(1)
+	ev := AuditEvent{Time: now, Actor: email, Action: "signin.fail", ClientIP: ip, Detail: why}
+	if a == nil {
+		s.audit(ctx, ev)
+		return
+	}
+	ev.Account = a.ID
+	_, err := s.store.UpdateAccount(ctx, a.ID, func(acc *Account) ([]AuditEvent, error) {
+		acc.FailedSignIns++
+		if over := acc.FailedSignIns - s.cfg.LockoutAfter; over >= 0 {
+			backoff := time.Minute << min(over, 20)
+			acc.LockedUntil = now.Add(min(backoff, s.cfg.LockoutMax))
+		}
+		return []AuditEvent{ev}, nil
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "count failed sign-in", "err", err)
+	}
+}
+
+// signedIn records a successful sign-in, expiring accounts unused for too long.
+func (s *Service) signedIn(ctx context.Context, a Account, ip, method string) (*SignedIn, error) {
+	now := s.now()
+	if now.Sub(a.LastUsed) > s.cfg.AccountMaxIdle {
+		err := s.store.DeleteAccount(ctx, a.ID, []AuditEvent{{Time: now, Actor: "system", Action: "account.expire", Account: a.ID, Detail: "unused since " + a.LastUsed.Format(time.DateOnly)}})
+		if err != nil {
+			return nil, fmt.Errorf("expire account: %w", err)
+		}
+		return nil, ErrAccountExpired
+	}
+	a, err := s.store.UpdateAccount(ctx, a.ID, func(acc *Account) ([]AuditEvent, error) {
+		acc.FailedSignIns, acc.LockedUntil, acc.LastUsed = 0, time.Time{}, now
+		return []AuditEvent{{Time: now, Actor: acc.Email, Action: "signin", Account: acc.ID, ClientIP: ip, Detail: method}}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sign in: %w", err)
+	}
+	s.metrics.signIns.Add(1)
+	return s.newSession(ctx, a, a.PasswordHash == "" && len(a.Credentials) == 0)
+}
+
+// StartSignInCode mails a sign-in code if the address has an account. The answer
+// is the same either way, so it does not reveal who has one.
+func (s *Service) StartSignInCode(ctx context.Context, email, ip string) error {
+	return s.startCode(ctx, email, CodeSignIn, ip)
+}
+
+// StartPasswordReset mails a reset code ("forgot password"), revealing nothing.
+func (s *Service) StartPasswordReset(ctx context.Context, email, ip string) error {
+	return s.startCode(ctx, email, CodeReset, ip)
+}
+
+func (s *Service) startCode(ctx context.Context, email string, purpose CodePurpose, ip string) error {
+	email, err := NormalizeAddress(email)
+	if err != nil {
+		return ErrBadRequest.with("Enter a valid email address.")
+	}
+	if err := limit(s.perIP, ip); err != nil {
+		return err
+	}
+	if err := limit(s.codesPerEmail, email); err != nil {
+		return err
+	}
+	if _, err := s.store.AccountByEmail(ctx, email); errors.Is(err, ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("start %s: %w", purpose, err)
+	}
+	return s.sendCode(ctx, email, purpose, "", "")
+}
+
+// VerifySignInCode signs in with an emailed code.
+func (s *Service) VerifySignInCode(ctx context.Context, email, code, ip string) (*SignedIn, error) {
+	email, err := NormalizeAddress(email)
+	if err != nil {
+		return nil, ErrCodeExpired
+	}
+	if _, err := s.checkCode(ctx, email, CodeSignIn, code, ip); err != nil {
+		return nil, err
+	}
+	a, err := s.store.AccountByEmail(ctx, email)
+	if err != nil {
+		return nil, fmt.Errorf("sign in by code: %w", err)
+	}
+	return s.signedIn(ctx, a, ip, "code")
+}
+
+// ResetPassword sets a new password with an emailed reset code, signs out every
+// other session, and signs in.
+func (s *Service) ResetPassword(ctx context.Context, email, code, password, ip string) (*SignedIn, error) {
+	email, err := NormalizeAddress(email)
+	if err != nil {
+		return nil, ErrCodeExpired
+	}
+	if err := s.checkPasswordRules(password); err != nil {
+		return nil, err
+	}
+	if _, err := s.checkCode(ctx, email, CodeReset, code, ip); err != nil {
+		return nil, err
+	}
+	a, err := s.store.AccountByEmail(ctx, email)
+	if err != nil {
+		return nil, fmt.Errorf("reset password: %w", err)
+	}
+	if _, err := s.store.DeleteAccountSessions(ctx, a.ID); err != nil {
+		return nil, fmt.Errorf("reset password: %w", err)
+	}
+	hash := hashPassword(password, s.cfg.Argon2)
+	a, err = s.store.UpdateAccount(ctx, a.ID, func(acc *Account) ([]AuditEvent, error) {
+		acc.PasswordHash = hash
+		return []AuditEvent{{Time: s.now(), Actor: acc.Email, Action: "account.password_reset", Account: acc.ID, ClientIP: ip}}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reset password: %w", err)
+	}
+	return s.signedIn(ctx, a, ip, "password reset")
+}
+
+func (s *Service) newSession(ctx context.Context, a Account, setup bool) (*SignedIn, error) {
+	token, hash := newToken()
+	now := s.now()
+	sess := Session{TokenHash: hash, AccountID: a.ID, CSRF: randomHex(16), Created: now, LastSeen: now, Setup: setup}
+	if err := s.store.PutSession(ctx, sess); err != nil {
+		return nil, fmt.Errorf("create session: %w", err)
+	}
+	return &SignedIn{Token: token, CSRF: sess.CSRF, Account: a, Setup: setup}, nil
+}
+
+// Authenticate resolves a session token, enforcing the idle and absolute timeouts.
+// It refreshes LastSeen at most once a minute, to keep reads from becoming writes.
+func (s *Service) Authenticate(ctx context.Context, token string) (*Session, *Account, error) {
+	if token == "" {
+		return nil, nil, ErrSignInRequired
+	}
+	hash := hashToken(token)
+	sess, err := s.store.Session(ctx, hash)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, ErrSignInRequired
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("session: %w", err)
+	}
+	now := s.now()
+	if now.Sub(sess.LastSeen) > s.cfg.SessionIdle || now.Sub(sess.Created) > s.cfg.SessionMax {
+		s.store.DeleteSession(ctx, hash)
+		return nil, nil, ErrSignInRequired.with("Your session has ended. Please sign in again.")
+	}
+	a, err := s.store.Account(ctx, sess.AccountID)
+	if errors.Is(err, ErrNotFound) {
+		s.store.DeleteSession(ctx, hash)
+		return nil, nil, ErrSignInRequired
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("session account: %w", err)
+	}
+	if now.Sub(sess.LastSeen) > time.Minute {
+		if err := s.store.TouchSession(ctx, hash, now); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, nil, fmt.Errorf("touch session: %w", err)
+		}
+		sess.LastSeen = now
+	}
+	return &sess, &a, nil
+}
+
+// SignOut ends a session.
+func (s *Service) SignOut(ctx context.Context, token string) error {
+	if token == "" {
+		return nil
+	}
+	if err := s.store.DeleteSession(ctx, hashToken(token)); err != nil {
+		return fmt.Errorf("sign out: %w", err)
+	}
+	return nil
+}
+
+// ListAccounts is for administrators.
+func (s *Service) ListAccounts(ctx context.Context, p Principal) ([]Account, error) {
+	if !p.Admin && (p.Account == nil || p.Account.Role != RoleAdmin) {
+		return nil, ErrForbidden
+	}
+	accs, err := s.store.ListAccounts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	return accs, nil
+}
+
+// DeleteAccount removes an account (an administrator's decision, or its owner's).
+func (s *Service) DeleteAccount(ctx context.Context, p Principal, id string) error {
+	if !p.Admin && (p.Account == nil || (p.Account.Role != RoleAdmin && p.Account.ID != id)) {
+		return ErrForbidden
+	}
+	err := s.store.DeleteAccount(ctx, id, []AuditEvent{{Time: s.now(), Actor: p.actor(), Action: "account.delete", Account: id, ClientIP: p.IP}})
+	if errors.Is(err, ErrNotFound) {
+		return ErrBadRequest.with("There is no such account.")
+	}
+	return err
+}
+
+// Audit streams the audit log from seq onwards to fn (administrators only).
+func (s *Service) Audit(ctx context.Context, p Principal, from uint64, fn func(AuditRecord) (bool, error)) error {
+	if !p.Admin && (p.Account == nil || p.Account.Role != RoleAdmin) {
+		return ErrForbidden
+	}
+	return s.store.Audit(ctx, from, fn)
+}
+
+// VerifyAudit walks the whole audit log, checks the chain, and returns the number
+// of records and the last record's hash. The chain proves nothing before the head
+// was edited, removed or inserted; an operator who notes the head down (or keeps
+// exports) can also tell if records were cut off after it.
+func VerifyAudit(ctx context.Context, st Store) (uint64, string, error) {
+	var v AuditVerifier
+	var head []byte
+	err := st.Audit(ctx, 1, func(r AuditRecord) (bool, error) {
+		head = r.Hash
+		return true, v.Check(r)
+	})
+	return v.Count, hex.EncodeToString(head), err
+}

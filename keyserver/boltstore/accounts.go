@@ -1,0 +1,155 @@
+package boltstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/waxseal/waxseal/keyserver"
+)
+
+// CreateAccount stores a new account; ErrConflict if its email or id is taken.
+func (s *Store) CreateAccount(ctx context.Context, a keyserver.Account, events []keyserver.AuditEvent) error {
+	return s.write(ctx, func(tx *bolt.Tx) error {
+		if err := checkNewAccount(tx, &a); err != nil {
+			return refusal{err}
+		}
+		if err := errors.Join(
+			put(tx.Bucket(bucketAccounts), []byte(a.ID), a),
+			tx.Bucket(bucketAccountByEmail).Put([]byte(a.Email), []byte(a.ID)),
+			appendAudit(tx, events),
+		); err != nil {
+			return fmt.Errorf("create account %s: %w", a.ID, err)
+		}
+		return nil
+	})
+}
+
+func checkNewAccount(tx *bolt.Tx, a *keyserver.Account) error {
+	switch {
+	case a.ID == "" || a.Email == "":
+		return fmt.Errorf("create account: id and email are required")
+	case len(a.ID) > maxAddrLen || len(a.Email) > maxAddrLen:
+		return fmt.Errorf("create account: id or email longer than %d bytes", maxAddrLen)
+	case tx.Bucket(bucketAccountByEmail).Get([]byte(a.Email)) != nil:
+		return fmt.Errorf("create account: email %s: %w", a.Email, keyserver.ErrConflict)
+	case tx.Bucket(bucketAccounts).Get([]byte(a.ID)) != nil:
+		return fmt.Errorf("create account: id %s: %w", a.ID, keyserver.ErrConflict)
+	}
+	return nil
+}
+
+// Account returns an account by id.
+func (s *Store) Account(ctx context.Context, id string) (keyserver.Account, error) {
+	var a keyserver.Account
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return getAccount(tx, id, &a)
+	})
+	if err != nil {
+		return keyserver.Account{}, fmt.Errorf("account %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// AccountByEmail returns an account by its normalized email.
+func (s *Store) AccountByEmail(ctx context.Context, email string) (keyserver.Account, error) {
+	var a keyserver.Account
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		id := tx.Bucket(bucketAccountByEmail).Get([]byte(email))
+		if id == nil {
+			return keyserver.ErrNotFound
+		}
+		return getAccount(tx, string(id), &a)
+	})
+	if err != nil {
+		return keyserver.Account{}, fmt.Errorf("account %s: %w", email, err)
+	}
+	return a, nil
+}
+
+func getAccount(tx *bolt.Tx, id string, a *keyserver.Account) error {
+	found, err := get(tx.Bucket(bucketAccounts), []byte(id), a)
+	if err == nil && !found {
+		err = keyserver.ErrNotFound
+	}
+	return err
+}
+
+// UpdateAccount changes one account with fn, in a commit shared with concurrent
+// writes (sign-ins update accounts often).
+func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(*keyserver.Account) ([]keyserver.AuditEvent, error)) (keyserver.Account, error) {
+	var out keyserver.Account
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		var a keyserver.Account
+		if err := getAccount(tx, id, &a); err != nil {
+			err = fmt.Errorf("account %s: %w", id, err)
+			if errors.Is(err, keyserver.ErrNotFound) {
+				return refusal{err}
+			}
+			return err
+		}
+		email := a.Email
+		events, err := fn(&a)
+		if err != nil {
+			return refusal{err}
+		}
+		if a.ID != id || a.Email != email {
+			return refusal{fmt.Errorf("update account %s: fn changed the id or email", id)}
+		}
+		if err := errors.Join(put(tx.Bucket(bucketAccounts), []byte(id), a), appendAudit(tx, events)); err != nil {
+			return fmt.Errorf("update account %s: %w", id, err)
+		}
+		out = a
+		return nil
+	})
+	if err != nil {
+		return keyserver.Account{}, err
+	}
+	return out, nil
+}
+
+// DeleteAccount removes an account and its sessions; ErrNotFound if there is no
+// such account.
+func (s *Store) DeleteAccount(ctx context.Context, id string, events []keyserver.AuditEvent) error {
+	return s.write(ctx, func(tx *bolt.Tx) error {
+		var a keyserver.Account
+		if err := getAccount(tx, id, &a); err != nil {
+			err = fmt.Errorf("delete account %s: %w", id, err)
+			if errors.Is(err, keyserver.ErrNotFound) {
+				return refusal{err}
+			}
+			return err
+		}
+		_, err := deleteAccountSessions(tx, id)
+		if err := errors.Join(
+			err,
+			tx.Bucket(bucketAccounts).Delete([]byte(id)),
+			tx.Bucket(bucketAccountByEmail).Delete([]byte(a.Email)),
+			appendAudit(tx, events),
+		); err != nil {
+			return fmt.Errorf("delete account %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// ListAccounts returns every account, in email order (the email index's order).
+func (s *Store) ListAccounts(ctx context.Context) ([]keyserver.Account, error) {
+	var out []keyserver.Account
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketAccountByEmail).ForEach(func(_, id []byte) error {
+			var a keyserver.Account
+			if err := getAccount(tx, string(id), &a); err != nil {
+				return fmt.Errorf("account %s: %w", id, err)
+			}
+			out = append(out, a)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,310 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/waxseal/waxseal/envelope"
+	"github.com/waxseal/waxseal/keyserver"
+)
+
+// PutEnvelopes registers envs, skipping those already registered with the same
+// KeyCheck; one conflicting envelope refuses the whole batch.
+func (s *Store) PutEnvelopes(ctx context.Context, envs []keyserver.NewEnvelope, events []keyserver.AuditEvent) error {
+	return s.write(ctx, func(tx *bolt.Tx) error {
+		// Check everything before writing anything, so that a conflict is a
+		// refusal and does not redo the batch it shares a commit with.
+		fresh, err := newEnvelopes(tx, envs)
+		if err != nil {
+			return refusal{err}
+		}
+		payloads := tx.Bucket(bucketPayloads)
+		for _, ne := range fresh {
+			if err := putEnvelope(tx, nil, &ne.Record); err != nil {
+				return fmt.Errorf("put envelope %s: %w", ne.Record.ID, err)
+			}
+			if len(ne.Payload) > 0 {
+				if err := payloads.Put(ne.Record.ID[:], ne.Payload); err != nil {
+					return fmt.Errorf("put payload %s: %w", ne.Record.ID, err)
+				}
+			}
+		}
+		if err := appendAudit(tx, events); err != nil {
+			return fmt.Errorf("put envelopes: %w", err)
+		}
+		return nil
+	})
+}
+
+// newEnvelopes returns the envelopes of envs not yet stored, or ErrConflict if one
+// is stored (or repeated in envs) with another KeyCheck.
+func newEnvelopes(tx *bolt.Tx, envs []keyserver.NewEnvelope) ([]keyserver.NewEnvelope, error) {
+	b := tx.Bucket(bucketEnvelopes)
+	seen := make(map[envelope.ID][]byte, len(envs))
+	var fresh []keyserver.NewEnvelope
+	for _, ne := range envs {
+		id := ne.Record.ID
+		if ne.Record.HasPayload != (len(ne.Payload) > 0) {
+			return nil, fmt.Errorf("envelope %s: HasPayload is %t with a %d-byte payload", id, ne.Record.HasPayload, len(ne.Payload))
+		}
+		check, ok := seen[id]
+		if !ok {
+			var old keyserver.EnvelopeRecord
+			found, err := get(b, id[:], &old)
+			if err != nil {
+				return nil, fmt.Errorf("envelope %s: %w", id, err)
+			}
+			check, ok = old.KeyCheck, found
+		}
+		if ok {
+			if !bytes.Equal(check, ne.Record.KeyCheck) {
+				return nil, fmt.Errorf("envelope %s with another key: %w", id, keyserver.ErrConflict)
+			}
+			continue
+		}
+		seen[id] = ne.Record.KeyCheck
+		fresh = append(fresh, ne)
+	}
+	return fresh, nil
+}
+
+// Envelope returns one envelope.
+func (s *Store) Envelope(ctx context.Context, id envelope.ID) (keyserver.EnvelopeRecord, error) {
+	var r keyserver.EnvelopeRecord
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		found, err := get(tx.Bucket(bucketEnvelopes), id[:], &r)
+		if err == nil && !found {
+			err = keyserver.ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return keyserver.EnvelopeRecord{}, fmt.Errorf("envelope %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// UpdateEnvelope changes one envelope with fn, in a commit shared with concurrent
+// writes: the key server's hot path.
+func (s *Store) UpdateEnvelope(ctx context.Context, id envelope.ID, fn func(*keyserver.EnvelopeRecord) ([]keyserver.AuditEvent, error)) (keyserver.EnvelopeRecord, error) {
+	var out keyserver.EnvelopeRecord
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		var r keyserver.EnvelopeRecord
+		found, err := get(tx.Bucket(bucketEnvelopes), id[:], &r)
+		if err != nil {
+			return fmt.Errorf("envelope %s: %w", id, err)
+		}
+		if !found {
+			return refusal{fmt.Errorf("envelope %s: %w", id, keyserver.ErrNotFound)}
+		}
+		// Index keys now: fn may change the record's slices in place.
+		oldIx, err := envIndexKeys(&r)
+		if err != nil {
+			return fmt.Errorf("envelope %s: %w", id, err)
+		}
+		hadPayload := r.HasPayload
+		events, err := fn(&r)
+		if err != nil {
+			return refusal{err}
+		}
+		if err := checkEnvelopeChange(id, hadPayload, &r); err != nil {
+			return refusal{err}
+		}
+		if err := writeEnvelopeUpdate(tx, oldIx, hadPayload, &r, events); err != nil {
+			return fmt.Errorf("update envelope %s: %w", id, err)
+		}
+		out = r
+		return nil
+	})
+	if err != nil {
+		return keyserver.EnvelopeRecord{}, err
+	}
+	return out, nil
+}
+
+// checkEnvelopeChange refuses changes that fn may not make: the id is the key,
+// and a payload can only be stored by PutEnvelopes.
+func checkEnvelopeChange(id envelope.ID, hadPayload bool, r *keyserver.EnvelopeRecord) error {
+	switch {
+	case r.ID != id:
+		return fmt.Errorf("update envelope %s: fn changed the id to %s", id, r.ID)
+	case r.HasPayload && !hadPayload:
+		return fmt.Errorf("update envelope %s: fn set HasPayload, but there is no payload", id)
+	}
+	return nil
+}
+
+func writeEnvelopeUpdate(tx *bolt.Tx, oldIx envIndex, hadPayload bool, r *keyserver.EnvelopeRecord, events []keyserver.AuditEvent) error {
+	if err := putEnvelope(tx, &oldIx, r); err != nil {
+		return err
+	}
+	if hadPayload && !r.HasPayload {
+		if err := tx.Bucket(bucketPayloads).Delete(r.ID[:]); err != nil {
+			return fmt.Errorf("delete payload: %w", err)
+		}
+	}
+	return appendAudit(tx, events)
+}
+
+// envIndex holds an envelope's keys in the index buckets; nil means no entry.
+type envIndex struct {
+	sender, recipient, created, expiry []byte
+}
+
+func envIndexKeys(r *keyserver.EnvelopeRecord) (envIndex, error) {
+	sender, err := addrKey(r.Sender)
+	if err != nil {
+		return envIndex{}, fmt.Errorf("sender: %w", err)
+	}
+	recipient, err := addrKey(r.Recipient)
+	if err != nil {
+		return envIndex{}, fmt.Errorf("recipient: %w", err)
+	}
+	created := timeKey(r.Created)
+	ix := envIndex{
+		sender:    join(sender, created, r.ID[:]),
+		recipient: join(recipient, created, r.ID[:]),
+		created:   join(created, r.ID[:]),
+	}
+	if !r.Expires.IsZero() && len(r.WrappedKey) > 0 {
+		ix.expiry = join(timeKey(r.Expires), r.ID[:])
+	}
+	return ix, nil
+}
+
+// putEnvelope stores r and brings its index entries up to date from old (nil for
+// a new envelope).
+func putEnvelope(tx *bolt.Tx, old *envIndex, r *keyserver.EnvelopeRecord) error {
+	ix, err := envIndexKeys(r)
+	if err != nil {
+		return err
+	}
+	if old == nil {
+		old = &envIndex{}
+	}
+	if err := put(tx.Bucket(bucketEnvelopes), r.ID[:], r); err != nil {
+		return err
+	}
+	return errors.Join(
+		putIndex(tx.Bucket(bucketEnvBySender), old.sender, ix.sender, nil),
+		putIndex(tx.Bucket(bucketEnvByRecipient), old.recipient, ix.recipient, nil),
+		putIndex(tx.Bucket(bucketEnvByCreated), old.created, ix.created, nil),
+		putIndex(tx.Bucket(bucketEnvByExpiry), old.expiry, ix.expiry, nil),
+	)
+}
+
+// ListEnvelopes walks one index backwards (newest first) over the Created range
+// of q: the sender's if q names one, else the recipient's, else all envelopes.
+// Only records in range are decoded.
+func (s *Store) ListEnvelopes(ctx context.Context, q keyserver.EnvelopeQuery) ([]keyserver.EnvelopeRecord, error) {
+	var out []keyserver.EnvelopeRecord
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		index, prefix, err := envelopeIndex(tx, q)
+		if err != nil {
+			return err
+		}
+		envs := tx.Bucket(bucketEnvelopes)
+		lower, upper := envelopeRange(prefix, q)
+		c := index.Cursor()
+		for k := seekBefore(c, upper); k != nil && bytes.Compare(k, lower) >= 0; k, _ = c.Prev() {
+			if q.Limit > 0 && len(out) == q.Limit {
+				break
+			}
+			var r keyserver.EnvelopeRecord
+			id := k[len(k)-idLen:]
+			if _, err := get(envs, id, &r); err != nil {
+				return err
+			}
+			if q.Recipient != "" && r.Recipient != q.Recipient {
+				continue // walking the sender's index
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list envelopes: %w", err)
+	}
+	return out, nil
+}
+
+func envelopeIndex(tx *bolt.Tx, q keyserver.EnvelopeQuery) (*bolt.Bucket, []byte, error) {
+	switch {
+	case q.Sender != "":
+		prefix, err := addrKey(q.Sender)
+		return tx.Bucket(bucketEnvBySender), prefix, err
+	case q.Recipient != "":
+		prefix, err := addrKey(q.Recipient)
+		return tx.Bucket(bucketEnvByRecipient), prefix, err
+	}
+	return tx.Bucket(bucketEnvByCreated), nil, nil
+}
+
+// envelopeRange returns the index keys bounding q's Created range: lower is the
+// least key in it, upper sorts after every key in it.
+func envelopeRange(prefix []byte, q keyserver.EnvelopeQuery) (lower, upper []byte) {
+	lower, upper = prefix, join(prefix, maxTimeKey)
+	if !q.Since.IsZero() {
+		lower = join(prefix, timeKey(q.Since))
+	}
+	if !q.Until.IsZero() {
+		upper = join(prefix, timeKey(q.Until))
+	}
+	if lower == nil {
+		lower = []byte{}
+	}
+	return lower, upper
+}
+
+// seekBefore positions c on the last key before upper.
+func seekBefore(c *bolt.Cursor, upper []byte) []byte {
+	if k, _ := c.Seek(upper); k == nil {
+		k, _ = c.Last()
+		return k
+	}
+	k, _ := c.Prev()
+	return k
+}
+
+// ExpiredEnvelopes lists envelopes past Expires whose keys still exist, soonest
+// expired first; the expiry index holds only those, so this reads no others.
+func (s *Store) ExpiredEnvelopes(ctx context.Context, now time.Time, limit int) ([]envelope.ID, error) {
+	var ids []envelope.ID
+	end := timeKey(now)
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEnvByExpiry).Cursor()
+		for k, _ := c.First(); k != nil && bytes.Compare(k[:timeLen], end) < 0; k, _ = c.Next() {
+			if limit > 0 && len(ids) == limit {
+				break
+			}
+			ids = append(ids, envelope.ID(k[timeLen:]))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("expired envelopes: %w", err)
+	}
+	return ids, nil
+}
+
+// Payload returns a copy of an envelope's open-online ciphertext.
+func (s *Store) Payload(ctx context.Context, id envelope.ID) ([]byte, error) {
+	var p []byte
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketPayloads).Get(id[:])
+		if v == nil {
+			return keyserver.ErrNotFound
+		}
+		p = bytes.Clone(v) // v lives only as long as the transaction
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("payload %s: %w", id, err)
+	}
+	return p, nil
+}

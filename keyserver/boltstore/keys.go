@@ -1,0 +1,92 @@
+package boltstore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/waxseal/waxseal/envelope"
+)
+
+// Buckets. Records are JSON under their natural key; index buckets hold keys
+// only (or a short value), so that a lookup or range scan decodes no record it
+// does not return.
+var (
+	bucketMeta = []byte("meta") // keyVersion → schemaVersion
+
+	bucketEnvelopes = []byte("envelopes") // id → EnvelopeRecord
+	bucketPayloads  = []byte("payloads")  // id → open-online ciphertext
+	// addr(sender|recipient) time(created) id → nothing
+	bucketEnvBySender    = []byte("envelopes_by_sender")
+	bucketEnvByRecipient = []byte("envelopes_by_recipient")
+	bucketEnvByCreated   = []byte("envelopes_by_created") // time(created) id → nothing
+	// time(expires) id → nothing, only while the envelope expires and its key
+	// still exists: exactly the envelopes the sweeper has yet to visit.
+	bucketEnvByExpiry = []byte("envelopes_by_expiry")
+
+	bucketAccounts       = []byte("accounts")          // id → Account
+	bucketAccountByEmail = []byte("accounts_by_email") // email → id
+	bucketCodes          = []byte("codes")             // addr(email) purpose → Code
+	bucketSessions       = []byte("sessions")          // token hash → Session
+	bucketSessionsByAcct = []byte("sessions_by_account")
+
+	bucketOutbox    = []byte("outbox")     // seq(id) → OutboxMail; its sequence numbers mail
+	bucketOutboxDue = []byte("outbox_due") // seq(id) → time(next attempt)
+
+	bucketAudit = []byte("audit") // seq → AuditRecord
+)
+
+var allBuckets = [][]byte{
+	bucketMeta,
+	bucketEnvelopes, bucketPayloads,
+	bucketEnvBySender, bucketEnvByRecipient, bucketEnvByCreated, bucketEnvByExpiry,
+	bucketAccounts, bucketAccountByEmail, bucketCodes, bucketSessions, bucketSessionsByAcct,
+	bucketOutbox, bucketOutboxDue,
+	bucketAudit,
+}
+
+var keyVersion = []byte("version")
+
+const (
+	timeLen = 12
+	idLen   = len(envelope.ID{})
+)
+
+// timeKey encodes t so that byte order is time order for every time.Time, zero
+// included: biased Unix seconds then nanoseconds, big-endian.
+func timeKey(t time.Time) []byte {
+	k := make([]byte, timeLen)
+	binary.BigEndian.PutUint64(k, uint64(t.Unix())^(1<<63))
+	binary.BigEndian.PutUint32(k[8:], uint32(t.Nanosecond()))
+	return k
+}
+
+// maxTimeKey sorts after every timeKey.
+var maxTimeKey = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+
+// maxAddrLen bounds the strings in keys (addresses, account ids), far above any
+// real one and far below bbolt's key size limit.
+const maxAddrLen = 1024
+
+// addrKey is a length-prefixed string, so that a prefix scan for one address never
+// matches a longer one that starts the same way.
+func addrKey(s string) ([]byte, error) {
+	if len(s) > maxAddrLen {
+		return nil, fmt.Errorf("%.40q…: longer than %d bytes", s, maxAddrLen)
+	}
+	k := make([]byte, 2, 2+len(s))
+	binary.BigEndian.PutUint16(k, uint16(len(s)))
+	return append(k, s...), nil
+}
+
+func seqKey(n uint64) []byte {
+	return binary.BigEndian.AppendUint64(nil, n)
+}
+
+func join(parts ...[]byte) []byte {
+	var k []byte
+	for _, p := range parts {
+		k = append(k, p...)
+	}
+	return k
+}

@@ -1,0 +1,206 @@
+// Package client talks to a waxseal key server over its HTTP API (docs/API.md). The
+// gateway, the command line and tests use it; nothing reaches the key server any
+// other way, even when both run in one process.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/waxseal/waxseal/envelope"
+	"github.com/waxseal/waxseal/keyserver"
+)
+
+// Client calls one key server with one bearer token.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// New returns a client for the key server at base (its origin) using token.
+func New(base, token string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = &http.Client{Timeout: 60 * time.Second}
+	}
+	return &Client{base: strings.TrimSuffix(base, "/"), token: token, http: hc}
+}
+
+// APIError is a refusal from the key server, with its stable code.
+type APIError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("key server: %s (%d %s)", e.Message, e.Status, e.Code)
+}
+
+// Temporary reports whether trying again later may succeed.
+func (e *APIError) Temporary() bool {
+	return e.Status >= 500 || e.Status == http.StatusTooManyRequests
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error   string `json:"error"`
+			Message string `json:"message"`
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(b, &e) != nil || e.Error == "" {
+			e.Error, e.Message = "http", strings.TrimSpace(string(b))
+		}
+		return &APIError{Status: resp.StatusCode, Code: e.Error, Message: e.Message}
+	}
+	if out == nil {
+		return nil
+	}
+	if w, ok := out.(io.Writer); ok {
+		_, err = io.Copy(w, resp.Body)
+		return err
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+// Registration is one envelope to register.
+type Registration struct {
+	Envelope  *envelope.Envelope
+	ServerKey envelope.Key
+	Online    []byte // the online blob, or nil
+}
+
+// RegisterEnvelopes registers a batch in one call: all or none.
+func (c *Client) RegisterEnvelopes(ctx context.Context, regs []Registration) error {
+	req := struct {
+		Envelopes []keyserver.RegistrationJSON `json:"envelopes"`
+	}{}
+	for _, r := range regs {
+		h := r.Envelope.Header
+		j := keyserver.RegistrationJSON{ID: h.ID.String(), Sender: h.From, Recipient: h.To, Subject: h.Subject,
+			Created: h.Created, Expires: h.Expires, ServerKey: envelope.EncodeKey(r.ServerKey)}
+		if r.Online != nil {
+			j.Payload = base64.StdEncoding.EncodeToString(r.Online)
+		}
+		req.Envelopes = append(req.Envelopes, j)
+	}
+	return c.do(ctx, http.MethodPost, "/api/v1/envelopes", req, nil)
+}
+
+// Envelopes lists envelopes (administrators).
+func (c *Client) Envelopes(ctx context.Context, q keyserver.EnvelopeQuery) ([]keyserver.EnvelopeView, error) {
+	v := url.Values{}
+	if q.Sender != "" {
+		v.Set("sender", q.Sender)
+	}
+	if q.Recipient != "" {
+		v.Set("recipient", q.Recipient)
+	}
+	if !q.Since.IsZero() {
+		v.Set("since", q.Since.Format(time.RFC3339))
+	}
+	if !q.Until.IsZero() {
+		v.Set("until", q.Until.Format(time.RFC3339))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", fmt.Sprint(q.Limit))
+	}
+	var out struct {
+		Envelopes []keyserver.EnvelopeView `json:"envelopes"`
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/admin/envelopes?"+v.Encode(), nil, &out)
+	return out.Envelopes, err
+}
+
+// Envelope shows one envelope (administrators).
+func (c *Client) Envelope(ctx context.Context, id string) (keyserver.EnvelopeView, error) {
+	var out keyserver.EnvelopeView
+	err := c.do(ctx, http.MethodGet, "/api/v1/admin/envelopes/"+url.PathEscape(id), nil, &out)
+	return out, err
+}
+
+// Manage performs an administrative action on an envelope: revoke, lock (with a
+// reason), unlock, expire, or expiry (with an RFC 3339 time, or "" for never).
+func (c *Client) Manage(ctx context.Context, action, id, arg string) (keyserver.EnvelopeView, error) {
+	var body any = struct{}{}
+	switch action {
+	case "revoke", "unlock", "expire":
+		body = nil
+	case "lock":
+		body = map[string]string{"reason": arg}
+	case "expiry":
+		body = map[string]string{"expires": arg}
+	default:
+		return keyserver.EnvelopeView{}, fmt.Errorf("unknown action %q", action)
+	}
+	var out keyserver.EnvelopeView
+	err := c.do(ctx, http.MethodPost, "/api/v1/admin/envelopes/"+url.PathEscape(id)+"/"+action, body, &out)
+	return out, err
+}
+
+// Accounts lists accounts (administrators).
+func (c *Client) Accounts(ctx context.Context) ([]keyserver.AccountView, error) {
+	var out struct {
+		Accounts []keyserver.AccountView `json:"accounts"`
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/admin/accounts", nil, &out)
+	return out.Accounts, err
+}
+
+// DeleteAccount removes an account (administrators).
+func (c *Client) DeleteAccount(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/admin/accounts/"+url.PathEscape(id), nil, nil)
+}
+
+// ExportAudit writes the audit log, as JSON lines, to w.
+func (c *Client) ExportAudit(ctx context.Context, w io.Writer) error {
+	return c.do(ctx, http.MethodGet, "/api/v1/admin/audit", nil, w)
+}
+
+// AuditStatus is the key server's check of its own audit chain.
+type AuditStatus struct {
+	OK      bool   `json:"ok"`
+	Records uint64 `json:"records"`
+	Head    string `json:"head,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// VerifyAudit asks the key server to verify its audit chain.
+func (c *Client) VerifyAudit(ctx context.Context) (AuditStatus, error) {
+	var st AuditStatus
+	err := c.do(ctx, http.MethodGet, "/api/v1/admin/audit/verify", nil, &st)
+	return st, err
+}

@@ -1,0 +1,100 @@
+package keyserver
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/waxseal/waxseal/envelope"
+)
+
+// Config is everything a Service needs; cmd/waxseal fills it from the config file.
+type Config struct {
+	// PublicURL is the origin recipients use, such as https://keys.example.org. It
+	// decides the cookie name and flags and which Origin headers are accepted.
+	PublicURL string
+	// MasterKey wraps every k_srv at rest. It lives in a file outside the database.
+	MasterKey [MasterKeySize]byte
+	// GatewayTokens and AdminTokens are hashes of the bearer tokens (HashToken).
+	GatewayTokens []string
+	AdminTokens   []string
+	// MailFrom is the From of codes and receipts.
+	MailFrom string
+	// OrgDomains are the organisation's own mail domains: their accounts are senders.
+	OrgDomains []string
+	// TrustProxy takes the client address from X-Forwarded-For (behind a proxy).
+	TrustProxy bool
+
+	CodeTTL         time.Duration // default 10 minutes
+	CodeAttempts    int           // default 5
+	SessionIdle     time.Duration // default 30 minutes
+	SessionMax      time.Duration // default 12 hours
+	AccountMaxIdle  time.Duration // default 365 days
+	MinPasswordLen  int           // default 10
+	Argon2          Argon2Params
+	LockoutAfter    int           // consecutive failures before backoff, default 5
+	LockoutMax      time.Duration // longest backoff, default 1 hour
+	SignInPerIP     RateLimit     // default 20, then 1 per 6s
+	SignInPerEmail  RateLimit     // default 10, then 1 per 30s
+	CodesPerEmail   RateLimit     // codes mailed to one address: default 5, then 1 per 2 min
+	SweepInterval   time.Duration // expiry sweeper, default 1 minute
+	MaxPayloadBytes int64         // per stored envelope payload, default 20 MB
+
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+func (c *Config) setDefaults() error {
+	origin, err := envelope.Origin(c.PublicURL)
+	if err != nil {
+		return fmt.Errorf("public url: %w", err)
+	}
+	c.PublicURL = origin
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.CodeTTL, 10*time.Minute)
+	def(&c.SessionIdle, 30*time.Minute)
+	def(&c.SessionMax, 12*time.Hour)
+	def(&c.AccountMaxIdle, 365*24*time.Hour)
+	def(&c.LockoutMax, time.Hour)
+	def(&c.SweepInterval, time.Minute)
+	if c.CodeAttempts == 0 {
+		c.CodeAttempts = 5
+	}
+	if c.MinPasswordLen == 0 {
+		c.MinPasswordLen = 10
+	}
+	if c.Argon2 == (Argon2Params{}) {
+		c.Argon2 = DefaultArgon2
+	}
+	if c.LockoutAfter == 0 {
+		c.LockoutAfter = 5
+	}
+	if c.SignInPerIP == (RateLimit{}) {
+		c.SignInPerIP = RateLimit{Burst: 20, Every: 6 * time.Second}
+	}
+	if c.SignInPerEmail == (RateLimit{}) {
+		c.SignInPerEmail = RateLimit{Burst: 10, Every: 30 * time.Second}
+	}
+	if c.CodesPerEmail == (RateLimit{}) {
+		c.CodesPerEmail = RateLimit{Burst: 5, Every: 2 * time.Minute}
+	}
+	if c.MaxPayloadBytes == 0 {
+		c.MaxPayloadBytes = 20 << 20
+	}
+	if c.MailFrom == "" {
+		u, _ := url.Parse(origin)
+		c.MailFrom = "waxseal <noreply@" + u.Hostname() + ">"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}

@@ -1,0 +1,55 @@
+package keyserver
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Error is a refusal the key server explains to the person in front of it: a stable
+// code for programs, a sentence for people, and the HTTP status it maps to.
+type Error struct {
+	Status     int
+	Code       string
+	Message    string
+	RetryAfter time.Duration // for rate limits and lockouts
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Is makes errors.Is match on the code, so a refusal with a specific message (a lock
+// reason, a retry time) still matches its sentinel.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+func (e *Error) with(format string, args ...any) *Error {
+	c := *e
+	c.Message = fmt.Sprintf(format, args...)
+	return &c
+}
+
+// The refusals. Release refusals are distinct so a recipient learns what happened
+// and what to do, without learning anything about envelopes that are not theirs.
+var (
+	ErrUnknownEnvelope = &Error{http.StatusNotFound, "unknown", "There is no such secure message. Check that you used the whole link or the attachment you received.", 0}
+	ErrNotYours        = &Error{http.StatusForbidden, "not_yours", "This secure message was sent to another address. Sign out, then sign in with the address it was sent to.", 0}
+	ErrLocked          = &Error{http.StatusLocked, "locked", "The sender's organisation has locked this message.", 0}
+	ErrRevoked         = &Error{http.StatusGone, "revoked", "The sender's organisation has withdrawn this message. It can no longer be opened; ask the sender to send it again if you still need it.", 0}
+	ErrExpired         = &Error{http.StatusGone, "expired", "This secure message has expired and can no longer be opened. Ask the sender to send it again if you still need it.", 0}
+
+	ErrSignInRequired  = &Error{http.StatusUnauthorized, "signin_required", "Please sign in.", 0}
+	ErrSetupRequired   = &Error{http.StatusForbidden, "setup_required", "Finish registering first: choose a password.", 0}
+	ErrBadCredentials  = &Error{http.StatusUnauthorized, "bad_credentials", "The email address or password is not correct.", 0}
+	ErrBadCode         = &Error{http.StatusBadRequest, "bad_code", "That code is not correct.", 0}
+	ErrCodeExpired     = &Error{http.StatusBadRequest, "code_expired", "That code has expired or was already used. Ask for a new one.", 0}
+	ErrRateLimited     = &Error{http.StatusTooManyRequests, "rate_limited", "Too many attempts. Please wait and try again.", 0}
+	ErrAccountLocked   = &Error{http.StatusTooManyRequests, "account_locked", "Too many failed sign-ins for this account. Please wait and try again, or sign in with an emailed code.", 0}
+	ErrAccountExpired  = &Error{http.StatusUnauthorized, "account_expired", "Your account expired because it was not used for a long time. Please register again.", 0}
+	ErrAlreadyRegister = &Error{http.StatusConflict, "already_registered", "You already have an account for this address. Please sign in.", 0}
+	ErrWeakPassword    = &Error{http.StatusBadRequest, "weak_password", "Choose a password of at least 10 characters.", 0}
+	ErrBadRequest      = &Error{http.StatusBadRequest, "bad_request", "The request is not valid.", 0}
+	ErrForbidden       = &Error{http.StatusForbidden, "forbidden", "This request is not allowed.", 0}
+	ErrConflictKey     = &Error{http.StatusConflict, "conflict", "An envelope with this id is already registered with another key.", 0}
+)

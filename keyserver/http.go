@@ -1,0 +1,733 @@
+package keyserver
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/waxseal/waxseal/envelope"
+)
+
+// CSRFHeader must accompany every cookie-authenticated state change. A custom header
+// cannot be sent cross-origin without a CORS preflight, which this server never
+// approves; the Origin check catches the rest.
+const CSRFHeader = "X-Waxseal-CSRF"
+
+// maxAPIBody bounds JSON bodies other than envelope registration.
+const maxAPIBody = 64 << 10
+
+// NewHandler returns the key server's HTTP API over s. Handlers only translate
+// between HTTP and Service calls.
+func NewHandler(s *Service) http.Handler {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = echo.ExtractIPDirect()
+	if s.cfg.TrustProxy {
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	}
+	h := &handlers{s: s, https: strings.HasPrefix(s.cfg.PublicURL, "https://")}
+	e.HTTPErrorHandler = h.errorHandler
+	e.Use(h.logRequests, h.securityHeaders)
+
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", h.ready)
+	e.GET("/metrics", h.metrics, h.adminOnly)
+
+	api := e.Group("/api/v1", h.noStore)
+	api.POST("/envelopes", h.registerEnvelopes, h.gatewayOnly)
+	api.GET("/envelopes/:id/payload", h.payload)
+
+	web := api.Group("", h.csrf, h.bodyLimit(maxAPIBody))
+	web.POST("/register/start", h.registerStart)
+	web.POST("/register/verify", h.registerVerify)
+	web.POST("/signin/password", h.signInPassword)
+	web.POST("/signin/code", h.signInCodeStart)
+	web.POST("/signin/code/verify", h.signInCodeVerify)
+	web.POST("/password/forgot", h.passwordForgot)
+	web.POST("/password/reset", h.passwordReset)
+	web.POST("/signout", h.signOut)
+	web.GET("/session", h.session, h.signedIn(true))
+	web.POST("/account/password", h.setPassword, h.signedIn(true))
+	web.POST("/envelopes/:id/key", h.releaseKey, h.signedIn(false))
+	web.GET("/sent", h.listSent, h.signedIn(false))
+	web.POST("/envelopes/:id/revoke", h.revoke, h.signedIn(false))
+
+	adm := api.Group("/admin", h.adminOnly, h.bodyLimit(maxAPIBody))
+	adm.GET("/envelopes", h.listEnvelopes)
+	adm.GET("/envelopes/:id", h.getEnvelope)
+	adm.POST("/envelopes/:id/revoke", h.revoke)
+	adm.POST("/envelopes/:id/lock", h.lock)
+	adm.POST("/envelopes/:id/unlock", h.unlock)
+	adm.POST("/envelopes/:id/expire", h.expire)
+	adm.POST("/envelopes/:id/expiry", h.setExpiry)
+	adm.GET("/accounts", h.listAccounts)
+	adm.DELETE("/accounts/:id", h.deleteAccount)
+	adm.GET("/audit", h.auditExport)
+	adm.GET("/audit/verify", h.auditVerify)
+	return e
+}
+
+type handlers struct {
+	s     *Service
+	https bool
+}
+
+// --- middleware ---
+
+func (h *handlers) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		// The path may hold an envelope id (not a secret); query strings and bodies,
+		// which may hold codes, are never logged.
+		h.s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "http",
+			slog.String("method", c.Request().Method), slog.String("path", c.Path()),
+			slog.Int("status", c.Response().Status), slog.Duration("took", time.Since(start)),
+			slog.String("client_ip", c.RealIP()))
+		return nil
+	}
+}
+
+func (h *handlers) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		hd := c.Response().Header()
+		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if h.https {
+			hd.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		return next(c)
+	}
+}
+
+func (h *handlers) noStore(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return next(c)
+	}
+}
+
+func (h *handlers) bodyLimit(n int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, n)
+			return next(c)
+		}
+	}
+}
+
+func (h *handlers) csrf(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			return next(c)
+		}
+		if o := r.Header.Get("Origin"); o != "" && o != h.s.cfg.PublicURL {
+			return ErrForbidden.with("Requests from %.100s are not accepted.", o)
+		}
+		if r.Header.Get(CSRFHeader) == "" {
+			return ErrForbidden.with("Missing %s header.", CSRFHeader)
+		}
+		return next(c)
+	}
+}
+
+func bearer(c echo.Context) string {
+	t, _ := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+	return strings.TrimSpace(t)
+}
+
+func (h *handlers) gatewayOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !h.s.ValidGatewayToken(bearer(c)) {
+			return &Error{http.StatusUnauthorized, "bad_token", "A valid gateway token is required.", 0}
+		}
+		return next(c)
+	}
+}
+
+func (h *handlers) adminOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !h.s.ValidAdminToken(bearer(c)) {
+			return &Error{http.StatusUnauthorized, "bad_token", "A valid admin token is required.", 0}
+		}
+		c.Set("principal", Principal{Admin: true, IP: c.RealIP()})
+		return next(c)
+	}
+}
+
+// SessionCookie is the cookie name for this server: the __Host- prefix (secure,
+// host-only, path /) when served over https.
+func (h *handlers) cookieName() string {
+	if h.https {
+		return "__Host-waxseal"
+	}
+	return "waxseal"
+}
+
+// signedIn requires a session; setupOK admits sessions that must still choose a
+// password.
+func (h *handlers) signedIn(setupOK bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			ck, err := c.Cookie(h.cookieName())
+			if err != nil {
+				return ErrSignInRequired
+			}
+			sess, acct, err := h.s.Authenticate(c.Request().Context(), ck.Value)
+			if err != nil {
+				if errors.Is(err, ErrSignInRequired) {
+					h.clearCookie(c)
+				}
+				return err
+			}
+			if sess.Setup && !setupOK {
+				return ErrSetupRequired
+			}
+			c.Set("session", sess)
+			c.Set("principal", Principal{Account: acct, IP: c.RealIP()})
+			return next(c)
+		}
+	}
+}
+
+func (h *handlers) setCookie(c echo.Context, token string) {
+	c.SetCookie(&http.Cookie{Name: h.cookieName(), Value: token, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+}
+
+func (h *handlers) clearCookie(c echo.Context) {
+	c.SetCookie(&http.Cookie{Name: h.cookieName(), Value: "", Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+}
+
+// errorHandler answers every error as JSON; unexpected errors are logged and hidden.
+func (h *handlers) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var e *Error
+	var he *echo.HTTPError
+	var mb *http.MaxBytesError
+	switch {
+	case errors.As(err, &e):
+	case errors.As(err, &mb):
+		e = &Error{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("The request is larger than %d bytes.", mb.Limit), 0}
+	case errors.As(err, &he):
+		e = &Error{he.Code, strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_")), fmt.Sprint(he.Message), 0}
+	default:
+		h.s.log.ErrorContext(c.Request().Context(), "request failed", "path", c.Path(), "err", err)
+		e = &Error{http.StatusInternalServerError, "internal", "Something went wrong on the server. Please try again later.", 0}
+	}
+	if e.RetryAfter > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds())))
+	}
+	body := map[string]any{"error": e.Code, "message": e.Message}
+	if e.RetryAfter > 0 {
+		body["retry_after"] = int(e.RetryAfter.Seconds())
+	}
+	c.JSON(e.Status, body)
+}
+
+// --- helpers ---
+
+func principal(c echo.Context) Principal {
+	p, _ := c.Get("principal").(Principal)
+	return p
+}
+
+func bindJSON(c echo.Context, v any) error {
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return err
+		}
+		return ErrBadRequest.with("The request body is not the expected JSON: %v", err)
+	}
+	return nil
+}
+
+func pathID(c echo.Context) (envelope.ID, error) {
+	id, err := envelope.ParseID(c.Param("id"))
+	if err != nil {
+		return id, ErrUnknownEnvelope
+	}
+	return id, nil
+}
+
+// maskEmail shows where a code went without spelling out the whole address.
+func maskEmail(email string) string {
+	local, domain, _ := strings.Cut(email, "@")
+	if len(local) <= 2 {
+		return local[:min(1, len(local))] + "***@" + domain
+	}
+	return local[:1] + strings.Repeat("*", min(len(local)-2, 8)) + local[len(local)-1:] + "@" + domain
+}
+
+// AccountView is an account as the API shows it: no password hash or credentials.
+type AccountView struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	FirstName string    `json:"first_name"`
+	LastName  string    `json:"last_name"`
+	Role      Role      `json:"role"`
+	Created   time.Time `json:"created"`
+	LastUsed  time.Time `json:"last_used"`
+	Password  bool      `json:"password"`
+	Passkeys  int       `json:"passkeys"`
+	Locked    bool      `json:"locked,omitempty"`
+}
+
+func viewAccount(a Account, now time.Time) AccountView {
+	return AccountView{ID: a.ID, Email: a.Email, FirstName: a.FirstName, LastName: a.LastName, Role: a.Role,
+		Created: a.Created, LastUsed: a.LastUsed, Password: a.PasswordHash != "", Passkeys: len(a.Credentials),
+		Locked: now.Before(a.LockedUntil)}
+}
+
+// EnvelopeView is an envelope as the API shows it: no key material.
+type EnvelopeView struct {
+	ID         string    `json:"id"`
+	Sender     string    `json:"sender"`
+	Recipient  string    `json:"recipient"`
+	Subject    string    `json:"subject"`
+	Created    time.Time `json:"created"`
+	Expires    time.Time `json:"expires,omitzero"`
+	State      string    `json:"state"` // active, locked, revoked, expired
+	LockReason string    `json:"lock_reason,omitempty"`
+	FirstOpen  time.Time `json:"first_open,omitzero"`
+	Releases   int       `json:"releases"`
+	Online     bool      `json:"online"`
+}
+
+// ViewEnvelope summarizes a record's state for people and scripts.
+func ViewEnvelope(r EnvelopeRecord, now time.Time) EnvelopeView {
+	state := "active"
+	switch {
+	case !r.Revoked.IsZero():
+		state = "revoked"
+	case !r.Expired.IsZero() || len(r.WrappedKey) == 0 || (!r.Expires.IsZero() && !now.Before(r.Expires)):
+		state = "expired"
+	case r.Locked:
+		state = "locked"
+	}
+	return EnvelopeView{ID: r.ID.String(), Sender: r.Sender, Recipient: r.Recipient, Subject: r.Subject,
+		Created: r.Created, Expires: r.Expires, State: state, LockReason: r.LockReason, FirstOpen: r.FirstOpen,
+		Releases: r.Releases, Online: r.HasPayload}
+}
+
+func (h *handlers) signedInAnswer(c echo.Context, si *SignedIn) error {
+	h.setCookie(c, si.Token)
+	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(si.Account, h.s.now()), "setup": si.Setup, "csrf": si.CSRF})
+}
+
+// --- handlers ---
+
+func (h *handlers) ready(c echo.Context) error {
+	if _, err := h.s.store.OutboxDepth(c.Request().Context()); err != nil {
+		return &Error{http.StatusServiceUnavailable, "not_ready", "The store is not available.", 0}
+	}
+	return c.String(http.StatusOK, "ready\n")
+}
+
+func (h *handlers) metrics(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderContentType, "text/plain; version=0.0.4; charset=utf-8")
+	c.Response().WriteHeader(http.StatusOK)
+	return h.s.WriteMetrics(c.Request().Context(), c.Response())
+}
+
+// RegistrationJSON is one envelope in a gateway's registration batch.
+type RegistrationJSON struct {
+	ID        string    `json:"id"`
+	Sender    string    `json:"sender"`
+	Recipient string    `json:"recipient"`
+	Subject   string    `json:"subject"`
+	Created   time.Time `json:"created"`
+	Expires   time.Time `json:"expires,omitzero"`
+	ServerKey string    `json:"server_key"`
+	Payload   string    `json:"payload,omitempty"` // base64 of the "open online" fields
+}
+
+func (h *handlers) registerEnvelopes(c echo.Context) error {
+	c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, 64*h.s.cfg.MaxPayloadBytes)
+	var req struct {
+		Envelopes []RegistrationJSON `json:"envelopes"`
+	}
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	regs := make([]Registration, len(req.Envelopes))
+	for i, r := range req.Envelopes {
+		id, err := envelope.ParseID(r.ID)
+		if err != nil {
+			return ErrBadRequest.with("Envelope %d: %v.", i, err)
+		}
+		k, err := envelope.ParseKey(r.ServerKey)
+		if err != nil {
+			return ErrBadRequest.with("Envelope %s: server key: %v.", r.ID, err)
+		}
+		payload, err := base64.StdEncoding.DecodeString(r.Payload)
+		if err != nil {
+			return ErrBadRequest.with("Envelope %s: payload is not base64.", r.ID)
+		}
+		regs[i] = Registration{ID: id, Sender: r.Sender, Recipient: r.Recipient, Subject: r.Subject,
+			Created: r.Created, Expires: r.Expires, ServerKey: k, Payload: payload}
+	}
+	if err := h.s.RegisterEnvelopes(c.Request().Context(), regs, c.RealIP()); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, map[string]int{"registered": len(regs)})
+}
+
+func (h *handlers) payload(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	b, err := h.s.Payload(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.Blob(http.StatusOK, "application/octet-stream", b)
+}
+
+func (h *handlers) registerStart(c echo.Context) error {
+	var req struct {
+		EnvelopeID string `json:"envelope_id"`
+		FirstName  string `json:"first_name"`
+		LastName   string `json:"last_name"`
+	}
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	id, err := envelope.ParseID(req.EnvelopeID)
+	if err != nil {
+		return ErrUnknownEnvelope
+	}
+	ctx := c.Request().Context()
+	if err := h.s.StartRegistration(ctx, id, req.FirstName, req.LastName, c.RealIP()); err != nil {
+		return err
+	}
+	rec, err := h.s.store.Envelope(ctx, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]string{"sent_to": maskEmail(rec.Recipient)})
+}
+
+func (h *handlers) registerVerify(c echo.Context) error {
+	var req struct {
+		EnvelopeID string `json:"envelope_id"`
+		Code       string `json:"code"`
+	}
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	id, err := envelope.ParseID(req.EnvelopeID)
+	if err != nil {
+		return ErrUnknownEnvelope
+	}
+	si, err := h.s.VerifyRegistration(c.Request().Context(), id, req.Code, c.RealIP())
+	if err != nil {
+		return err
+	}
+	return h.signedInAnswer(c, si)
+}
+
+func (h *handlers) signInPassword(c echo.Context) error {
+	var req struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+	}
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	si, err := h.s.SignInPassword(c.Request().Context(), req.Email, req.Password, c.RealIP())
+	if err != nil {
+		return err
+	}
+	return h.signedInAnswer(c, si)
+}
+
+type emailRequest struct {
+	Email string `json:"email"`
+}
+
+func (h *handlers) signInCodeStart(c echo.Context) error {
+	var req emailRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := h.s.StartSignInCode(c.Request().Context(), req.Email, c.RealIP()); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]string{"message": "If this address has an account, a sign-in code is on its way."})
+}
+
+func (h *handlers) signInCodeVerify(c echo.Context) error {
+	var req struct {
+		Email string `json:"email"`
+		Code  string `json:"code"`
+	}
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	si, err := h.s.VerifySignInCode(c.Request().Context(), req.Email, req.Code, c.RealIP())
+	if err != nil {
+		return err
+	}
+	return h.signedInAnswer(c, si)
+}
+
+func (h *handlers) passwordForgot(c echo.Context) error {
+	var req emailRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := h.s.StartPasswordReset(c.Request().Context(), req.Email, c.RealIP()); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]string{"message": "If this address has an account, a reset code is on its way."})
+}
+
+func (h *handlers) passwordReset(c echo.Context) error {
+	var req struct {
+		Email    string `json:"email"`
+		Code     string `json:"code"`
+		Password string `json:"password"`
+	}
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	si, err := h.s.ResetPassword(c.Request().Context(), req.Email, req.Code, req.Password, c.RealIP())
+	if err != nil {
+		return err
+	}
+	return h.signedInAnswer(c, si)
+}
+
+func (h *handlers) signOut(c echo.Context) error {
+	if ck, err := c.Cookie(h.cookieName()); err == nil {
+		if err := h.s.SignOut(c.Request().Context(), ck.Value); err != nil {
+			return err
+		}
+	}
+	h.clearCookie(c)
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (h *handlers) session(c echo.Context) error {
+	sess := c.Get("session").(*Session)
+	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(*principal(c).Account, h.s.now()), "setup": sess.Setup, "csrf": sess.CSRF})
+}
+
+func (h *handlers) setPassword(c echo.Context) error {
+	var req struct {
+		Password string `json:"password"`
+	}
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := h.s.SetPassword(c.Request().Context(), c.Get("session").(*Session), req.Password); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (h *handlers) releaseKey(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	k, err := h.s.ReleaseKey(c.Request().Context(), principal(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"server_key": envelope.EncodeKey(k)})
+}
+
+func (h *handlers) listSent(c echo.Context) error {
+	recs, err := h.s.ListEnvelopes(c.Request().Context(), principal(c), EnvelopeQuery{Limit: 500})
+	if err != nil {
+		return err
+	}
+	return h.envelopeList(c, recs)
+}
+
+func (h *handlers) envelopeList(c echo.Context, recs []EnvelopeRecord) error {
+	now := h.s.now()
+	views := make([]EnvelopeView, len(recs))
+	for i, r := range recs {
+		views[i] = ViewEnvelope(r, now)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"envelopes": views})
+}
+
+func (h *handlers) listEnvelopes(c echo.Context) error {
+	q := EnvelopeQuery{Sender: c.QueryParam("sender"), Recipient: c.QueryParam("recipient")}
+	for name, t := range map[string]*time.Time{"since": &q.Since, "until": &q.Until} {
+		if v := c.QueryParam(name); v != "" {
+			parsed, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return ErrBadRequest.with("%s: want an RFC 3339 time.", name)
+			}
+			*t = parsed
+		}
+	}
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return ErrBadRequest.with("limit: want a number.")
+		}
+		q.Limit = n
+	}
+	recs, err := h.s.ListEnvelopes(c.Request().Context(), principal(c), q)
+	if err != nil {
+		return err
+	}
+	return h.envelopeList(c, recs)
+}
+
+func (h *handlers) envelopeAnswer(c echo.Context, rec EnvelopeRecord, err error) error {
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ViewEnvelope(rec, h.s.now()))
+}
+
+func (h *handlers) getEnvelope(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	rec, err := h.s.Envelope(c.Request().Context(), principal(c), id)
+	return h.envelopeAnswer(c, rec, err)
+}
+
+func (h *handlers) revoke(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	rec, err := h.s.Revoke(c.Request().Context(), principal(c), id)
+	return h.envelopeAnswer(c, rec, err)
+}
+
+func (h *handlers) lock(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	rec, err := h.s.Lock(c.Request().Context(), principal(c), id, req.Reason)
+	return h.envelopeAnswer(c, rec, err)
+}
+
+func (h *handlers) unlock(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	rec, err := h.s.Unlock(c.Request().Context(), principal(c), id)
+	return h.envelopeAnswer(c, rec, err)
+}
+
+func (h *handlers) expire(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	rec, err := h.s.Expire(c.Request().Context(), principal(c), id)
+	return h.envelopeAnswer(c, rec, err)
+}
+
+func (h *handlers) setExpiry(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Expires string `json:"expires"` // RFC 3339, or "" for never
+	}
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	var t time.Time
+	if req.Expires != "" {
+		if t, err = time.Parse(time.RFC3339, req.Expires); err != nil {
+			return ErrBadRequest.with("expires: want an RFC 3339 time, or empty for never.")
+		}
+	}
+	rec, err := h.s.SetExpiry(c.Request().Context(), principal(c), id, t)
+	return h.envelopeAnswer(c, rec, err)
+}
+
+func (h *handlers) listAccounts(c echo.Context) error {
+	accs, err := h.s.ListAccounts(c.Request().Context(), principal(c))
+	if err != nil {
+		return err
+	}
+	now := h.s.now()
+	views := make([]AccountView, len(accs))
+	for i, a := range accs {
+		views[i] = viewAccount(a, now)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"accounts": views})
+}
+
+func (h *handlers) deleteAccount(c echo.Context) error {
+	if err := h.s.DeleteAccount(c.Request().Context(), principal(c), c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// auditExport streams the audit log as JSON lines.
+func (h *handlers) auditExport(c echo.Context) error {
+	from := uint64(1)
+	if v := c.QueryParam("from"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
+			return ErrBadRequest.with("from: want a record number from 1.")
+		}
+		from = n
+	}
+	c.Response().Header().Set(echo.HeaderContentType, "application/jsonl")
+	c.Response().WriteHeader(http.StatusOK)
+	bw := bufio.NewWriter(c.Response())
+	enc := json.NewEncoder(bw)
+	err := h.s.Audit(c.Request().Context(), principal(c), from, func(r AuditRecord) (bool, error) {
+		return true, enc.Encode(r)
+	})
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func (h *handlers) auditVerify(c echo.Context) error {
+	n, head, err := VerifyAudit(c.Request().Context(), h.s.store)
+	if err != nil {
+		// A broken chain is an answer, not a failure of the request.
+		return c.JSON(http.StatusOK, map[string]any{"ok": false, "records": n, "error": err.Error()})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"ok": true, "records": n, "head": head})
+}

@@ -1,0 +1,63 @@
+package keyserver
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// metrics are the counters /metrics exposes in the Prometheus text format. A handful
+// of counters does not justify a client library.
+type metrics struct {
+	releases        atomic.Int64
+	registered      atomic.Int64
+	signInFailures  atomic.Int64
+	signIns         atomic.Int64
+	codesSent       atomic.Int64
+	mu              sync.Mutex
+	denialsByReason map[string]int64
+}
+
+func (m *metrics) denied(reason string) {
+	m.mu.Lock()
+	if m.denialsByReason == nil {
+		m.denialsByReason = map[string]int64{}
+	}
+	m.denialsByReason[reason]++
+	m.mu.Unlock()
+}
+
+// WriteMetrics writes the Prometheus text exposition.
+func (s *Service) WriteMetrics(ctx context.Context, w io.Writer) error {
+	m := &s.metrics
+	counter := func(name, help string, v int64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+	}
+	counter("waxseal_key_releases_total", "Server keys released to recipients.", m.releases.Load())
+	counter("waxseal_envelopes_registered_total", "Envelopes registered by gateways.", m.registered.Load())
+	counter("waxseal_signins_total", "Successful sign-ins.", m.signIns.Load())
+	counter("waxseal_signin_failures_total", "Failed sign-in attempts (password or code).", m.signInFailures.Load())
+	counter("waxseal_codes_sent_total", "One-time codes queued for mailing.", m.codesSent.Load())
+
+	fmt.Fprintf(w, "# HELP waxseal_key_denials_total Key release refusals by reason.\n# TYPE waxseal_key_denials_total counter\n")
+	m.mu.Lock()
+	reasons := make([]string, 0, len(m.denialsByReason))
+	for r := range m.denialsByReason {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		fmt.Fprintf(w, "waxseal_key_denials_total{reason=%q} %d\n", r, m.denialsByReason[r])
+	}
+	m.mu.Unlock()
+
+	depth, err := s.store.OutboxDepth(ctx)
+	if err != nil {
+		return fmt.Errorf("metrics: outbox depth: %w", err)
+	}
+	_, err = fmt.Fprintf(w, "# HELP waxseal_outbox_depth Mails waiting in the outbox.\n# TYPE waxseal_outbox_depth gauge\nwaxseal_outbox_depth %d\n", depth)
+	return err
+}

@@ -1,0 +1,454 @@
+package keyserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/waxseal/waxseal/envelope"
+)
+
+// Service is the key server's core. HTTP handlers and tests call it directly.
+type Service struct {
+	cfg     Config
+	store   Store
+	keys    keyring
+	gateway tokenSet
+	admin   tokenSet
+	log     *slog.Logger
+	now     func() time.Time
+
+	perIP, perEmail, codesPerEmail *limiter
+
+	metrics   metrics
+	dummyHash func() string
+	// kick, if set, is called after mail is queued so the sender need not wait for
+	// its next poll.
+	kick func()
+}
+
+// New returns a Service over store.
+func New(cfg Config, store Store) (*Service, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	gw, err := parseTokenSet(cfg.GatewayTokens)
+	if err != nil {
+		return nil, fmt.Errorf("gateway tokens: %w", err)
+	}
+	ad, err := parseTokenSet(cfg.AdminTokens)
+	if err != nil {
+		return nil, fmt.Errorf("admin tokens: %w", err)
+	}
+	return &Service{
+		dummyHash:     sync.OnceValue(func() string { return hashPassword("waxseal timing equaliser", cfg.Argon2) }),
+		cfg:           cfg,
+		store:         store,
+		keys:          newKeyring(cfg.MasterKey),
+		gateway:       gw,
+		admin:         ad,
+		log:           cfg.Logger,
+		now:           cfg.Now,
+		perIP:         newLimiter(cfg.SignInPerIP, cfg.Now),
+		perEmail:      newLimiter(cfg.SignInPerEmail, cfg.Now),
+		codesPerEmail: newLimiter(cfg.CodesPerEmail, cfg.Now),
+	}, nil
+}
+
+// OnMailQueued sets a function called whenever mail is added to the outbox.
+func (s *Service) OnMailQueued(kick func()) { s.kick = kick }
+
+// Config returns the effective configuration (with defaults filled in).
+func (s *Service) Config() Config { return s.cfg }
+
+// ValidGatewayToken and ValidAdminToken check bearer tokens in constant time.
+func (s *Service) ValidGatewayToken(t string) bool { return s.gateway.valid(t) }
+func (s *Service) ValidAdminToken(t string) bool   { return s.admin.valid(t) }
+
+// NormalizeAddress reduces an address (with or without a display name) to the
+// lowercase addr-spec that identities are compared by.
+func NormalizeAddress(s string) (string, error) {
+	a, err := mail.ParseAddress(strings.TrimSpace(s))
+	if err != nil {
+		return "", fmt.Errorf("address %.80q: %w", s, err)
+	}
+	return strings.ToLower(a.Address), nil
+}
+
+// Registration is one envelope a gateway registers.
+type Registration struct {
+	ID        envelope.ID
+	Sender    string
+	Recipient string
+	Subject   string
+	Created   time.Time
+	Expires   time.Time
+	ServerKey envelope.Key
+	Payload   []byte // optional "open online" fields
+}
+
+// RegisterEnvelopes stores a batch of envelopes: all or none. Repeating a
+// registration is harmless; reusing an id with another key is refused.
+func (s *Service) RegisterEnvelopes(ctx context.Context, regs []Registration, clientIP string) error {
+	if len(regs) == 0 {
+		return ErrBadRequest.with("No envelopes to register.")
+	}
+	now := s.now()
+	news := make([]NewEnvelope, 0, len(regs))
+	events := make([]AuditEvent, 0, len(regs))
+	for i, r := range regs {
+		if r.ID.IsZero() {
+			return ErrBadRequest.with("Envelope %d has no id.", i)
+		}
+		sender, err := NormalizeAddress(r.Sender)
+		if err != nil {
+			return ErrBadRequest.with("Envelope %s: sender: %v.", r.ID, err)
+		}
+		rcpt, err := NormalizeAddress(r.Recipient)
+		if err != nil {
+			return ErrBadRequest.with("Envelope %s: recipient: %v.", r.ID, err)
+		}
+		if int64(len(r.Payload)) > s.cfg.MaxPayloadBytes {
+			return ErrBadRequest.with("Envelope %s: payload of %d bytes is over the limit of %d.", r.ID, len(r.Payload), s.cfg.MaxPayloadBytes)
+		}
+		if r.ServerKey == (envelope.Key{}) {
+			return ErrBadRequest.with("Envelope %s has no server key.", r.ID)
+		}
+		created := r.Created
+		if created.IsZero() {
+			created = now
+		}
+		rec := EnvelopeRecord{
+			ID:         r.ID,
+			Sender:     sender,
+			Recipient:  rcpt,
+			Subject:    r.Subject,
+			Created:    created.UTC(),
+			Expires:    r.Expires.UTC(),
+			WrappedKey: s.keys.wrapServerKey(r.ID, r.ServerKey),
+			KeyCheck:   s.keys.keyCheck(r.ID, r.ServerKey),
+			HasPayload: len(r.Payload) > 0,
+		}
+		if r.Expires.IsZero() {
+			rec.Expires = time.Time{}
+		}
+		news = append(news, NewEnvelope{Record: rec, Payload: r.Payload})
+		events = append(events, AuditEvent{Time: now, Actor: "gateway", Action: "envelope.register",
+			Envelope: r.ID.String(), ClientIP: clientIP, Detail: "sender " + sender + " recipient " + rcpt})
+	}
+	if err := s.store.PutEnvelopes(ctx, news, events); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return ErrConflictKey
+		}
+		return fmt.Errorf("register %d envelopes: %w", len(regs), err)
+	}
+	s.metrics.registered.Add(int64(len(regs)))
+	s.log.InfoContext(ctx, "envelopes registered", "count", len(regs), "client_ip", clientIP)
+	return nil
+}
+
+// Principal is who is asking: a signed-in account, or an administrator.
+type Principal struct {
+	Account *Account // nil for an API administrator
+	Admin   bool
+	IP      string
+}
+
+func (p Principal) actor() string {
+	switch {
+	case p.Account != nil:
+		return p.Account.Email
+	case p.Admin:
+		return "admin"
+	}
+	return "anonymous"
+}
+
+// refusal says why rec may not be released now, or nil. Not-yours comes first, so
+// that nobody learns the state of an envelope that is not theirs.
+func (s *Service) refusal(rec *EnvelopeRecord, email string, now time.Time) *Error {
+	switch {
+	case rec.Recipient != email:
+		return ErrNotYours
+	case !rec.Revoked.IsZero():
+		return ErrRevoked
+	case !rec.Expired.IsZero() || (!rec.Expires.IsZero() && !now.Before(rec.Expires)):
+		return ErrExpired
+	case len(rec.WrappedKey) == 0:
+		return ErrRevoked
+	case rec.Locked:
+		if rec.LockReason != "" {
+			return ErrLocked.with("The sender's organisation has locked this message: %s", rec.LockReason)
+		}
+		return ErrLocked
+	}
+	return nil
+}
+
+// ReleaseKey returns k_srv to the envelope's own signed-in recipient. The checks and
+// the release count happen in one store transaction, so a revoke that has returned
+// is never followed by a release. The first release queues a read receipt.
+func (s *Service) ReleaseKey(ctx context.Context, p Principal, id envelope.ID) (envelope.Key, error) {
+	if p.Account == nil {
+		return envelope.Key{}, ErrSignInRequired
+	}
+	email := p.Account.Email
+	now := s.now()
+	var denied *Error
+	rec, err := s.store.UpdateEnvelope(ctx, id, func(rec *EnvelopeRecord) ([]AuditEvent, error) {
+		denied = s.refusal(rec, email, now)
+		if denied != nil {
+			return nil, denied
+		}
+		rec.Releases++
+		if rec.FirstOpen.IsZero() {
+			rec.FirstOpen = now
+		}
+		return []AuditEvent{{Time: now, Actor: email, Action: "key.release", Envelope: id.String(),
+			Account: p.Account.ID, ClientIP: p.IP}}, nil
+	})
+	switch {
+	case errors.Is(err, ErrNotFound):
+		s.metrics.denied(ErrUnknownEnvelope.Code)
+		return envelope.Key{}, ErrUnknownEnvelope
+	case denied != nil && errors.Is(err, denied):
+		s.metrics.denied(denied.Code)
+		s.audit(ctx, AuditEvent{Time: now, Actor: email, Action: "key.deny", Envelope: id.String(),
+			Account: p.Account.ID, ClientIP: p.IP, Detail: denied.Code})
+		return envelope.Key{}, denied
+	case err != nil:
+		return envelope.Key{}, fmt.Errorf("release key %s: %w", id, err)
+	}
+	k, err := s.keys.unwrapServerKey(id, rec.WrappedKey)
+	if err != nil {
+		return envelope.Key{}, fmt.Errorf("release key %s: %w", id, err)
+	}
+	s.metrics.releases.Add(1)
+	if rec.Releases == 1 {
+		if err := s.queueReceipt(ctx, rec, p.Account, now); err != nil {
+			// The recipient has the key; a lost receipt must not take it back.
+			s.log.ErrorContext(ctx, "queue read receipt", "envelope", id.String(), "err", err)
+		}
+	}
+	return k, nil
+}
+
+// audit appends events that belong to no other change; a failure is logged, not
+// returned, because the caller's answer does not depend on it.
+func (s *Service) audit(ctx context.Context, events ...AuditEvent) {
+	if err := s.store.AppendAudit(ctx, events); err != nil {
+		s.log.ErrorContext(ctx, "append audit", "action", events[0].Action, "err", err)
+	}
+}
+
+// Envelope returns an envelope's record for an administrator or its sender.
+func (s *Service) Envelope(ctx context.Context, p Principal, id envelope.ID) (EnvelopeRecord, error) {
+	rec, err := s.store.Envelope(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return rec, ErrUnknownEnvelope
+	}
+	if err != nil {
+		return rec, fmt.Errorf("envelope %s: %w", id, err)
+	}
+	if !s.mayManage(p, &rec) {
+		return EnvelopeRecord{}, ErrUnknownEnvelope
+	}
+	return rec, nil
+}
+
+// mayManage: administrators manage every envelope, senders their own.
+func (s *Service) mayManage(p Principal, rec *EnvelopeRecord) bool {
+	if p.Admin || (p.Account != nil && p.Account.Role == RoleAdmin) {
+		return true
+	}
+	return p.Account != nil && p.Account.Role == RoleSender && p.Account.Email == rec.Sender
+}
+
+// ListEnvelopes lists envelopes for an administrator (anything) or a sender (their
+// own only, whatever the query says).
+func (s *Service) ListEnvelopes(ctx context.Context, p Principal, q EnvelopeQuery) ([]EnvelopeRecord, error) {
+	if !p.Admin && (p.Account == nil || p.Account.Role == RoleRecipient) {
+		return nil, ErrForbidden
+	}
+	if !p.Admin && p.Account.Role == RoleSender {
+		q.Sender = p.Account.Email
+	}
+	for _, a := range []*string{&q.Sender, &q.Recipient} {
+		if *a != "" {
+			n, err := NormalizeAddress(*a)
+			if err != nil {
+				return nil, ErrBadRequest.with("%v", err)
+			}
+			*a = n
+		}
+	}
+	recs, err := s.store.ListEnvelopes(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("list envelopes: %w", err)
+	}
+	return recs, nil
+}
+
+// manage applies an administrative change to an envelope with its audit record.
+func (s *Service) manage(ctx context.Context, p Principal, id envelope.ID, action string, change func(*EnvelopeRecord, time.Time) (string, error)) (EnvelopeRecord, error) {
+	now := s.now()
+	rec, err := s.store.UpdateEnvelope(ctx, id, func(rec *EnvelopeRecord) ([]AuditEvent, error) {
+		if !s.mayManage(p, rec) {
+			return nil, ErrNotFound
+		}
+		detail, err := change(rec, now)
+		if err != nil {
+			return nil, err
+		}
+		return []AuditEvent{{Time: now, Actor: p.actor(), Action: action, Envelope: id.String(), ClientIP: p.IP, Detail: detail}}, nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return rec, ErrUnknownEnvelope
+	}
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return rec, e
+		}
+		return rec, fmt.Errorf("%s %s: %w", action, id, err)
+	}
+	s.log.InfoContext(ctx, "envelope changed", "action", action, "envelope", id.String(), "actor", p.actor())
+	return rec, nil
+}
+
+// destroyKey removes k_srv and any stored payload: irreversible.
+func destroyKey(rec *EnvelopeRecord) {
+	rec.WrappedKey = nil
+	rec.HasPayload = false
+}
+
+// Revoke destroys the envelope's server key. When it returns, no release can follow.
+func (s *Service) Revoke(ctx context.Context, p Principal, id envelope.ID) (EnvelopeRecord, error) {
+	return s.manage(ctx, p, id, "envelope.revoke", func(rec *EnvelopeRecord, now time.Time) (string, error) {
+		if rec.Revoked.IsZero() {
+			rec.Revoked = now
+		}
+		destroyKey(rec)
+		return "", nil
+	})
+}
+
+// Lock refuses releases with a reason the recipient sees, until Unlock.
+func (s *Service) Lock(ctx context.Context, p Principal, id envelope.ID, reason string) (EnvelopeRecord, error) {
+	reason = strings.TrimSpace(reason)
+	if len(reason) > 500 || strings.ContainsAny(reason, "\r\n\x00") {
+		return EnvelopeRecord{}, ErrBadRequest.with("A lock reason is one line of at most 500 characters.")
+	}
+	return s.manage(ctx, p, id, "envelope.lock", func(rec *EnvelopeRecord, now time.Time) (string, error) {
+		rec.Locked, rec.LockReason = true, reason
+		return reason, nil
+	})
+}
+
+// Unlock lifts a lock.
+func (s *Service) Unlock(ctx context.Context, p Principal, id envelope.ID) (EnvelopeRecord, error) {
+	return s.manage(ctx, p, id, "envelope.unlock", func(rec *EnvelopeRecord, now time.Time) (string, error) {
+		rec.Locked, rec.LockReason = false, ""
+		return "", nil
+	})
+}
+
+// SetExpiry changes when the envelope expires (zero: never). An envelope whose key
+// is already destroyed cannot be revived.
+func (s *Service) SetExpiry(ctx context.Context, p Principal, id envelope.ID, expires time.Time) (EnvelopeRecord, error) {
+	return s.manage(ctx, p, id, "envelope.set_expiry", func(rec *EnvelopeRecord, now time.Time) (string, error) {
+		if len(rec.WrappedKey) == 0 {
+			return "", ErrExpired.with("The key of this message is already destroyed; its expiry cannot change.")
+		}
+		rec.Expires = expires.UTC()
+		if expires.IsZero() {
+			return "never", nil
+		}
+		return rec.Expires.Format(time.RFC3339), nil
+	})
+}
+
+// Expire destroys the key now, as the sweeper does when an envelope's time is up.
+func (s *Service) Expire(ctx context.Context, p Principal, id envelope.ID) (EnvelopeRecord, error) {
+	return s.manage(ctx, p, id, "envelope.expire", func(rec *EnvelopeRecord, now time.Time) (string, error) {
+		if rec.Expired.IsZero() {
+			rec.Expired = now
+		}
+		if rec.Expires.IsZero() || rec.Expires.After(now) {
+			rec.Expires = now
+		}
+		destroyKey(rec)
+		return "", nil
+	})
+}
+
+// Sweep destroys the keys and payloads of envelopes past their expiry and forgets
+// stale sessions and codes. It returns how many envelopes it expired.
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	now := s.now()
+	n := 0
+	for {
+		ids, err := s.store.ExpiredEnvelopes(ctx, now, 100)
+		if err != nil {
+			return n, fmt.Errorf("sweep: %w", err)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		for _, id := range ids {
+			_, err := s.store.UpdateEnvelope(ctx, id, func(rec *EnvelopeRecord) ([]AuditEvent, error) {
+				if len(rec.WrappedKey) == 0 {
+					return nil, nil
+				}
+				rec.Expired = now
+				destroyKey(rec)
+				return []AuditEvent{{Time: now, Actor: "system", Action: "envelope.expire", Envelope: id.String(), Detail: "expiry reached"}}, nil
+			})
+			if err != nil {
+				return n, fmt.Errorf("sweep %s: %w", id, err)
+			}
+			n++
+		}
+	}
+	if _, err := s.store.DeleteSessionsBefore(ctx, now.Add(-s.cfg.SessionIdle)); err != nil {
+		return n, fmt.Errorf("sweep sessions: %w", err)
+	}
+	if n > 0 {
+		s.log.InfoContext(ctx, "expired envelopes", "count", n)
+	}
+	return n, nil
+}
+
+// RunSweeper sweeps every SweepInterval until ctx ends.
+func (s *Service) RunSweeper(ctx context.Context) {
+	t := time.NewTicker(s.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "sweep", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Payload returns the stored "open online" fields of an envelope. Anyone holding
+// the link may fetch them: they are ciphertext, useless without both key halves.
+func (s *Service) Payload(ctx context.Context, id envelope.ID) ([]byte, error) {
+	b, err := s.store.Payload(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrUnknownEnvelope
+	}
+	if err != nil {
+		return nil, fmt.Errorf("payload %s: %w", id, err)
+	}
+	return b, nil
+}
