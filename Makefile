@@ -11,7 +11,7 @@ WASM        := build/waxseal.wasm
 WASM_EXEC   := build/wasm_exec.js
 FUZZTIME    ?= 30s
 BENCHCOUNT  ?= 6
-RUNDIR      := build/run
+DEVDIR      := build/dev
 
 .PHONY: all build wasm run test test-go test-wasm lint tools bench fuzz clean
 
@@ -27,24 +27,12 @@ wasm:
 	cp "$(GOROOT)/lib/wasm/wasm_exec.js" $(WASM_EXEC)
 	@printf 'wasm: %s bytes, %s gzip\n' "$$(wc -c < $(WASM))" "$$(gzip -9 -c $(WASM) | wc -c)"
 
-# For now (no key server yet): seal the sample message offline for a sample
-# recipient, open it again, and show where everything is.
+# Starts the key server on http://localhost:8080 in a development installation in
+# build/dev (created on first run: config, master key, bbolt data, a directory mail
+# sink), seals the sample message for a sample recipient through it, and prints
+# what to try. Ctrl-C stops it; the next run reuses the installation.
 run: build
-	@rm -rf $(RUNDIR) && mkdir -p $(RUNDIR)
-	@$(BIN) seal --offline --keyserver http://localhost:8080 \
-		--from 'Dr. Alice Example <alice@hospital.example>' --to 'bob@patient.example' \
-		--out $(RUNDIR) --mail --online < docs/examples/lab-results.eml > $(RUNDIR)/sealed.json
-	@id=$$(sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p' $(RUNDIR)/sealed.json); \
-	 key=$$(sed -n 's/.*"server_key":"\([^"]*\)".*/\1/p' $(RUNDIR)/sealed.json); \
-	 $(BIN) open --server-key $$key $(RUNDIR)/$$id.html > $(RUNDIR)/opened.eml; \
-	 cmp -s docs/examples/lab-results.eml $(RUNDIR)/opened.eml && same=yes || same=NO; \
-	 echo "Sealed docs/examples/lab-results.eml for bob@patient.example:"; \
-	 echo "  envelope (open it in a browser):  $(CURDIR)/$(RUNDIR)/$$id.html"; \
-	 echo "  wrapper mail as sent:             $(CURDIR)/$(RUNDIR)/$$id.eml"; \
-	 echo "  server key (k_srv):               $$key"; \
-	 echo "  header:"; $(BIN) inspect $(RUNDIR)/$$id.html | sed 's/^/    /'; \
-	 echo "Opened again with the server key: $(RUNDIR)/opened.eml (identical to the original: $$same)"; \
-	 echo "Try: $(BIN) open --server-key $$key $(RUNDIR)/$$id.html"
+	$(BIN) serve --dev --dir $(DEVDIR) --sample docs/examples/lab-results.eml
 
 tools: $(STATICCHECK)
 

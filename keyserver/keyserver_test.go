@@ -45,7 +45,7 @@ func (c *clock) Add(d time.Duration) {
 
 // env is a key server on loopback over a real bbolt file.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	svc    *keyserver.Service
 	store  *boltstore.Store
 	srv    *httptest.Server
@@ -55,7 +55,7 @@ type env struct {
 	public string
 }
 
-func newEnv(t *testing.T, tweak ...func(*keyserver.Config)) *env {
+func newEnv(t testing.TB, tweak ...func(*keyserver.Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "waxseal.db")

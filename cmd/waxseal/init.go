@@ -34,21 +34,35 @@ func cmdInit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return usagef("--public-url: %v", err)
 	}
-	cfgPath := filepath.Join(*dir, "waxseal.toml")
-	if _, err := os.Stat(cfgPath); err == nil {
-		return fmt.Errorf("%s already exists: not overwriting it", cfgPath)
-	}
-	for _, d := range []string{*dir, filepath.Join(*dir, "data"), filepath.Join(*dir, "mail")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return fmt.Errorf("create %s: %w", d, err)
-		}
-	}
-	if err := keyserver.WriteMasterKey(filepath.Join(*dir, "master.key")); err != nil {
+	cfgPath, gatewayToken, adminToken, err := initDir(*dir, origin, *listen, orgDomains)
+	if err != nil {
 		return err
 	}
-	gatewayToken, adminToken := keyserver.NewAPIToken(), keyserver.NewAPIToken()
+	// Scripts read these lines; the tokens are shown this once and stored only hashed.
+	fmt.Fprintf(stdout, "config: %s\n", cfgPath)
+	fmt.Fprintf(stdout, "gateway_token: %s\n", gatewayToken)
+	fmt.Fprintf(stdout, "admin_token: %s\n", adminToken)
+	return nil
+}
+
+// initDir creates a configuration directory: config file, master key, data and mail
+// directories, and two fresh tokens, which it returns (they are stored hashed).
+func initDir(dir, origin, listen string, orgDomains []string) (cfgPath, gatewayToken, adminToken string, err error) {
+	cfgPath = filepath.Join(dir, "waxseal.toml")
+	if _, err := os.Stat(cfgPath); err == nil {
+		return "", "", "", fmt.Errorf("%s already exists: not overwriting it", cfgPath)
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "data"), filepath.Join(dir, "mail")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return "", "", "", fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	if err := keyserver.WriteMasterKey(filepath.Join(dir, "master.key")); err != nil {
+		return "", "", "", err
+	}
+	gatewayToken, adminToken = keyserver.NewAPIToken(), keyserver.NewAPIToken()
 	u, _ := url.Parse(origin)
-	c := &fileConfig{PublicURL: origin, Listen: *listen, DataDir: "data", MasterKeyFile: "master.key", OrgDomains: orgDomains}
+	c := &fileConfig{PublicURL: origin, Listen: listen, DataDir: "data", MasterKeyFile: "master.key", OrgDomains: orgDomains}
 	c.Tokens.Gateway = []string{keyserver.HashToken(gatewayToken)}
 	c.Tokens.Admin = []string{keyserver.HashToken(adminToken)}
 	c.Mail = mailConfig{From: "waxseal <noreply@" + u.Hostname() + ">", Mode: "dir", Dir: "mail", SMTPPort: 25, SMTPTLS: "starttls",
@@ -60,11 +74,7 @@ func cmdInit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	c.Limits.AccountMaxIdle = duration{365 * 24 * time.Hour}
 	c.Limits.SweepInterval = duration{time.Minute}
 	if err := writeConfig(cfgPath, c); err != nil {
-		return err
+		return "", "", "", err
 	}
-	// Scripts read these lines; the tokens are shown this once and stored only hashed.
-	fmt.Fprintf(stdout, "config: %s\n", cfgPath)
-	fmt.Fprintf(stdout, "gateway_token: %s\n", gatewayToken)
-	fmt.Fprintf(stdout, "admin_token: %s\n", adminToken)
-	return nil
+	return cfgPath, gatewayToken, adminToken, nil
 }

@@ -8,6 +8,7 @@
 //	waxseal inspect FILE.html
 //	waxseal init --dir DIR --public-url URL
 //	waxseal keyserver --config DIR/waxseal.toml [--listen ADDR]
+//	waxseal serve --config DIR/waxseal.toml | --dev --dir DIR [--sample MESSAGE.eml]
 //	waxseal admin --keyserver URL --token TOKEN revoke|lock|unlock|expire|envelopes|accounts|audit …
 //
 // Errors are one line on standard error; the exit status is 1 for a failure and 2
@@ -46,6 +47,7 @@ commands:
   inspect    print an envelope's header (no secrets)
   init       create a configuration, master key and tokens
   keyserver  run the key server
+  serve      run everything in one process (--dev: a ready-made local installation)
   admin      revoke, lock, unlock, expire; list envelopes and accounts; audit
 
 Run "waxseal <command> -h" for a command's flags.
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdInit(ctx, rest, stdin, stdout, stderr)
 	case "keyserver":
 		err = cmdKeyserver(ctx, rest, stdin, stdout, stderr)
+	case "serve":
+		err = cmdServe(ctx, rest, stdin, stdout, stderr)
 	case "admin":
 		err = cmdAdmin(ctx, rest, stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":

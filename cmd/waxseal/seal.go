@@ -27,7 +27,24 @@ type sealResult struct {
 	Recipient string `json:"recipient"`
 	File      string `json:"file"`
 	Mail      string `json:"mail,omitempty"`
+	OnlineURL string `json:"online_url,omitempty"`
 	ServerKey string `json:"server_key,omitempty"`
+}
+
+// sealJob is one run of sealing: a message for its recipients, into a directory,
+// optionally registering the keys with a key server. `waxseal seal` and
+// `waxseal serve` (its sample message) share it.
+type sealJob struct {
+	KeyServer  string // origin
+	Token      string // gateway token; empty when offline
+	Offline    bool
+	From       *mail.Address
+	Recipients []*mail.Address
+	Out        string
+	Subject    string // empty: the message's own
+	Expires    time.Duration
+	WriteMail  bool
+	Online     bool
 }
 
 func cmdSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -64,30 +81,42 @@ func cmdSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if *offline && *online {
 		return usagef("--online stores the ciphertext at the key server: it cannot be used with --offline")
 	}
-	origin, err := envelope.Origin(*keyServer)
-	if err != nil {
-		return usagef("--keyserver: %v", err)
-	}
-	sender, err := mail.ParseAddress(*from)
-	if err != nil {
-		return usagef("--from %q: %v", *from, err)
-	}
-	recipients, err := parseRecipients(to)
-	if err != nil {
-		return err
-	}
 	if *expires < 0 {
 		return usagef("--expires must not be negative")
 	}
+	job := sealJob{Token: *token, Offline: *offline, Out: *out, Subject: *subject, Expires: *expires, WriteMail: *writeMail, Online: *online}
+	if job.KeyServer, err = envelope.Origin(*keyServer); err != nil {
+		return usagef("--keyserver: %v", err)
+	}
+	if job.From, err = mail.ParseAddress(*from); err != nil {
+		return usagef("--from %q: %v", *from, err)
+	}
+	if job.Recipients, err = parseRecipients(to); err != nil {
+		return err
+	}
+	results, err := job.run(ctx, stdin)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	for _, r := range results {
+		if err := enc.Encode(r); err != nil {
+			return fmt.Errorf("write result: %w", err)
+		}
+	}
+	return nil
+}
 
-	if err := os.MkdirAll(*out, 0o700); err != nil {
-		return fmt.Errorf("create output directory: %w", err)
+// run seals the message read from msg and returns one result per recipient.
+func (j *sealJob) run(ctx context.Context, msg io.Reader) ([]sealResult, error) {
+	if err := os.MkdirAll(j.Out, 0o700); err != nil {
+		return nil, fmt.Errorf("create output directory: %w", err)
 	}
 	// The ciphertext goes to a temporary file and is streamed into each envelope, so
 	// memory stays at a few chunks whatever the message size.
-	tmp, err := os.CreateTemp(*out, ".payload-*.tmp")
+	tmp, err := os.CreateTemp(j.Out, ".payload-*.tmp")
 	if err != nil {
-		return fmt.Errorf("create payload file: %w", err)
+		return nil, fmt.Errorf("create payload file: %w", err)
 	}
 	defer func() {
 		tmp.Close()
@@ -96,18 +125,19 @@ func cmdSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	var headers headerPrefix
 	bw := bufio.NewWriterSize(tmp, 256<<10)
 	pw := envelope.NewPayloadWriter(bw)
-	if _, err := io.Copy(pw, io.TeeReader(stdin, &headers)); err != nil {
-		return fmt.Errorf("read message: %w", err)
+	if _, err := io.Copy(pw, io.TeeReader(msg, &headers)); err != nil {
+		return nil, fmt.Errorf("read message: %w", err)
 	}
 	if err := pw.Close(); err != nil {
-		return fmt.Errorf("encrypt message: %w", err)
+		return nil, fmt.Errorf("encrypt message: %w", err)
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write payload file: %w", err)
+		return nil, fmt.Errorf("write payload file: %w", err)
 	}
 	payload := pw.Payload()
-	if *subject == "" {
-		*subject = headers.subject()
+	subject := j.Subject
+	if subject == "" {
+		subject = headers.subject()
 	}
 
 	now := time.Now()
@@ -118,74 +148,67 @@ func cmdSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		keys envelope.Keys
 	}
 	var all []sealedFor
-	for _, rcpt := range recipients {
-		h := envelope.Header{
-			KeyServer: origin,
-			From:      formatAddress(sender),
-			To:        formatAddress(rcpt),
-			Subject:   *subject,
-			Created:   now,
-		}
-		if *expires > 0 {
-			h.Expires = now.Add(*expires)
+	for _, rcpt := range j.Recipients {
+		h := envelope.Header{KeyServer: j.KeyServer, From: formatAddress(j.From), To: formatAddress(rcpt), Subject: subject, Created: now}
+		if j.Expires > 0 {
+			h.Expires = now.Add(j.Expires)
 		}
 		env, keys, err := payload.Seal(h)
 		if err != nil {
-			return fmt.Errorf("seal for %s: %w", rcpt.Address, err)
+			return nil, fmt.Errorf("seal for %s: %w", rcpt.Address, err)
 		}
 		all = append(all, sealedFor{rcpt, env, keys})
 	}
 
 	// Keys are registered before any file is written: an envelope file whose key
 	// the server does not hold could never be opened.
-	if !*offline {
+	if !j.Offline {
 		regs := make([]client.Registration, len(all))
 		for i, s := range all {
 			regs[i] = client.Registration{Envelope: s.env, ServerKey: s.keys.Server}
-			if *online {
+			if j.Online {
 				var blob bytes.Buffer
 				if err := s.env.WriteOnline(&blob, ciphertext()); err != nil {
-					return err
+					return nil, err
 				}
 				regs[i].Online = blob.Bytes()
 			}
 		}
-		if err := client.New(origin, *token, nil).RegisterEnvelopes(ctx, regs); err != nil {
-			return fmt.Errorf("register keys: %w", err)
+		if err := client.New(j.KeyServer, j.Token, nil).RegisterEnvelopes(ctx, regs); err != nil {
+			return nil, fmt.Errorf("register keys: %w", err)
 		}
 	}
 
-	enc := json.NewEncoder(stdout)
+	var results []sealResult
 	for _, s := range all {
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
-		env, keys, rcpt := s.env, s.keys, s.rcpt
-		res := sealResult{ID: env.Header.ID.String(), Recipient: rcpt.Address}
-		if *offline {
+		env, keys := s.env, s.keys
+		res := sealResult{ID: env.Header.ID.String(), Recipient: s.rcpt.Address}
+		if j.Offline {
 			res.ServerKey = envelope.EncodeKey(keys.Server)
 		}
-		res.File = filepath.Join(*out, res.ID+".html")
-		err = writeFileAtomic(res.File, func(w io.Writer) error {
-			return env.WriteHTML(w, keys.Env, ciphertext())
-		})
+		res.File = filepath.Join(j.Out, res.ID+".html")
+		err := writeFileAtomic(res.File, func(w io.Writer) error { return env.WriteHTML(w, keys.Env, ciphertext()) })
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if *writeMail {
-			res.Mail = filepath.Join(*out, res.ID+".eml")
-			err = writeFileAtomic(res.Mail, func(w io.Writer) error {
-				return wrapper.Write(w, env, keys.Env, ciphertext(), wrapper.Options{Online: *online})
+		if j.WriteMail {
+			res.Mail = filepath.Join(j.Out, res.ID+".eml")
+			err := writeFileAtomic(res.Mail, func(w io.Writer) error {
+				return wrapper.Write(w, env, keys.Env, ciphertext(), wrapper.Options{Online: j.Online})
 			})
 			if err != nil {
-				return err
+				return nil, err
 			}
 		}
-		if err := enc.Encode(res); err != nil {
-			return fmt.Errorf("write result: %w", err)
+		if j.Online {
+			res.OnlineURL = env.Header.OnlineURL() + "#k=" + envelope.EncodeKey(keys.Env)
 		}
+		results = append(results, res)
 	}
-	return nil
+	return results, nil
 }
 
 // parseRecipients checks each address and drops repeats (compared without case),

@@ -19,7 +19,7 @@ func (s *Store) CreateAccount(ctx context.Context, a keyserver.Account, events [
 		if err := errors.Join(
 			put(tx.Bucket(bucketAccounts), []byte(a.ID), a),
 			tx.Bucket(bucketAccountByEmail).Put([]byte(a.Email), []byte(a.ID)),
-			appendAudit(tx, events),
+			s.appendAudit(tx, events),
 		); err != nil {
 			return fmt.Errorf("create account %s: %w", a.ID, err)
 		}
@@ -98,7 +98,7 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(*keyserver
 		if a.ID != id || a.Email != email {
 			return refusal{fmt.Errorf("update account %s: fn changed the id or email", id)}
 		}
-		if err := errors.Join(put(tx.Bucket(bucketAccounts), []byte(id), a), appendAudit(tx, events)); err != nil {
+		if err := errors.Join(put(tx.Bucket(bucketAccounts), []byte(id), a), s.appendAudit(tx, events)); err != nil {
 			return fmt.Errorf("update account %s: %w", id, err)
 		}
 		out = a
@@ -127,7 +127,7 @@ func (s *Store) DeleteAccount(ctx context.Context, id string, events []keyserver
 			err,
 			tx.Bucket(bucketAccounts).Delete([]byte(id)),
 			tx.Bucket(bucketAccountByEmail).Delete([]byte(a.Email)),
-			appendAudit(tx, events),
+			s.appendAudit(tx, events),
 		); err != nil {
 			return fmt.Errorf("delete account %s: %w", id, err)
 		}

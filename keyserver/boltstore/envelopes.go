@@ -25,7 +25,11 @@ func (s *Store) PutEnvelopes(ctx context.Context, envs []keyserver.NewEnvelope, 
 		}
 		payloads := tx.Bucket(bucketPayloads)
 		for _, ne := range fresh {
-			if err := putEnvelope(tx, nil, &ne.Record); err != nil {
+			err := errors.Join(
+				put(tx.Bucket(bucketEnvelopes), ne.Record.ID[:], ne.Record),
+				reindex(tx, ne.Record.ID, nil, indexedFields(&ne.Record)),
+			)
+			if err != nil {
 				return fmt.Errorf("put envelope %s: %w", ne.Record.ID, err)
 			}
 			if len(ne.Payload) > 0 {
@@ -34,7 +38,7 @@ func (s *Store) PutEnvelopes(ctx context.Context, envs []keyserver.NewEnvelope, 
 				}
 			}
 		}
-		if err := appendAudit(tx, events); err != nil {
+		if err := s.appendAudit(tx, events); err != nil {
 			return fmt.Errorf("put envelopes: %w", err)
 		}
 		return nil
@@ -102,11 +106,8 @@ func (s *Store) UpdateEnvelope(ctx context.Context, id envelope.ID, fn func(*key
 		if !found {
 			return refusal{fmt.Errorf("envelope %s: %w", id, keyserver.ErrNotFound)}
 		}
-		// Index keys now: fn may change the record's slices in place.
-		oldIx, err := envIndexKeys(&r)
-		if err != nil {
-			return fmt.Errorf("envelope %s: %w", id, err)
-		}
+		// Before fn, which may change the record's slices in place.
+		before := indexedFields(&r)
 		hadPayload := r.HasPayload
 		events, err := fn(&r)
 		if err != nil {
@@ -115,7 +116,7 @@ func (s *Store) UpdateEnvelope(ctx context.Context, id envelope.ID, fn func(*key
 		if err := checkEnvelopeChange(id, hadPayload, &r); err != nil {
 			return refusal{err}
 		}
-		if err := writeEnvelopeUpdate(tx, oldIx, hadPayload, &r, events); err != nil {
+		if err := s.writeEnvelopeUpdate(tx, before, hadPayload, &r, events); err != nil {
 			return fmt.Errorf("update envelope %s: %w", id, err)
 		}
 		out = r
@@ -139,16 +140,38 @@ func checkEnvelopeChange(id envelope.ID, hadPayload bool, r *keyserver.EnvelopeR
 	return nil
 }
 
-func writeEnvelopeUpdate(tx *bolt.Tx, oldIx envIndex, hadPayload bool, r *keyserver.EnvelopeRecord, events []keyserver.AuditEvent) error {
-	if err := putEnvelope(tx, &oldIx, r); err != nil {
+func (s *Store) writeEnvelopeUpdate(tx *bolt.Tx, before indexed, hadPayload bool, r *keyserver.EnvelopeRecord, events []keyserver.AuditEvent) error {
+	if err := put(tx.Bucket(bucketEnvelopes), r.ID[:], r); err != nil {
 		return err
+	}
+	// Most updates (a release, a lock) touch no indexed field: skip building keys.
+	if after := indexedFields(r); !after.same(before) {
+		if err := reindex(tx, r.ID, &before, after); err != nil {
+			return err
+		}
 	}
 	if hadPayload && !r.HasPayload {
 		if err := tx.Bucket(bucketPayloads).Delete(r.ID[:]); err != nil {
 			return fmt.Errorf("delete payload: %w", err)
 		}
 	}
-	return appendAudit(tx, events)
+	return s.appendAudit(tx, events)
+}
+
+// indexed is what an envelope's index entries depend on.
+type indexed struct {
+	sender, recipient string
+	created, expires  time.Time // zero expires: never, so not in the expiry index
+	hasKey            bool      // a destroyed key needs no sweeping
+}
+
+func indexedFields(r *keyserver.EnvelopeRecord) indexed {
+	return indexed{r.Sender, r.Recipient, r.Created, r.Expires, len(r.WrappedKey) > 0}
+}
+
+func (x indexed) same(y indexed) bool {
+	return x.sender == y.sender && x.recipient == y.recipient &&
+		x.created.Equal(y.created) && x.expires.Equal(y.expires) && x.hasKey == y.hasKey
 }
 
 // envIndex holds an envelope's keys in the index buckets; nil means no entry.
@@ -156,38 +179,39 @@ type envIndex struct {
 	sender, recipient, created, expiry []byte
 }
 
-func envIndexKeys(r *keyserver.EnvelopeRecord) (envIndex, error) {
-	sender, err := addrKey(r.Sender)
+func (x indexed) keys(id envelope.ID) (envIndex, error) {
+	sender, err := addrKey(x.sender)
 	if err != nil {
 		return envIndex{}, fmt.Errorf("sender: %w", err)
 	}
-	recipient, err := addrKey(r.Recipient)
+	recipient, err := addrKey(x.recipient)
 	if err != nil {
 		return envIndex{}, fmt.Errorf("recipient: %w", err)
 	}
-	created := timeKey(r.Created)
+	created := timeKey(x.created)
 	ix := envIndex{
-		sender:    join(sender, created, r.ID[:]),
-		recipient: join(recipient, created, r.ID[:]),
-		created:   join(created, r.ID[:]),
+		sender:    join(sender, created, id[:]),
+		recipient: join(recipient, created, id[:]),
+		created:   join(created, id[:]),
 	}
-	if !r.Expires.IsZero() && len(r.WrappedKey) > 0 {
-		ix.expiry = join(timeKey(r.Expires), r.ID[:])
+	if !x.expires.IsZero() && x.hasKey {
+		ix.expiry = join(timeKey(x.expires), id[:])
 	}
 	return ix, nil
 }
 
-// putEnvelope stores r and brings its index entries up to date from old (nil for
-// a new envelope).
-func putEnvelope(tx *bolt.Tx, old *envIndex, r *keyserver.EnvelopeRecord) error {
-	ix, err := envIndexKeys(r)
+// reindex moves an envelope's index entries from those of before (nil: a new
+// envelope, with none) to those of after.
+func reindex(tx *bolt.Tx, id envelope.ID, before *indexed, after indexed) error {
+	var old envIndex
+	if before != nil {
+		var err error
+		if old, err = before.keys(id); err != nil {
+			return err
+		}
+	}
+	ix, err := after.keys(id)
 	if err != nil {
-		return err
-	}
-	if old == nil {
-		old = &envIndex{}
-	}
-	if err := put(tx.Bucket(bucketEnvelopes), r.ID[:], r); err != nil {
 		return err
 	}
 	return errors.Join(

@@ -53,6 +53,9 @@ type Store struct {
 	// writers counts write calls in progress, so that a lone write commits at
 	// once instead of waiting MaxBatchDelay for company that is not coming.
 	writers atomic.Int64
+	// head is the audit chain's end as last appended (see auditHead). Only write
+	// transactions touch it, and bbolt runs one at a time.
+	head auditHead
 }
 
 var _ keyserver.Store = (*Store)(nil)

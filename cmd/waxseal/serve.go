@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/mail"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// devTokensFile keeps a development installation's tokens, so that `serve --dev`
+// can use them on every start. Production installations never write it.
+const devTokensFile = "dev-tokens.txt"
+
+func cmdServe(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", "serve --config FILE | serve --dev --dir DIR [--listen ADDR] [--sample MESSAGE.eml]", stderr)
+	cfgPath := fs.String("config", "", "path to waxseal.toml")
+	dev := fs.Bool("dev", false, "development: create DIR if needed, mail into DIR/mail, seal a sample message")
+	dir := fs.String("dir", "", "with --dev: the installation directory")
+	listen := fs.String("listen", "127.0.0.1:8080", "with --dev: listen address (the public URL is http://localhost:PORT)")
+	sample := fs.String("sample", "", "with --dev: a message to seal for bob@patient.example at start")
+	positional, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(positional) > 0 {
+		return usagef("unexpected argument %q", positional[0])
+	}
+	var tokens map[string]string
+	switch {
+	case *dev && *dir != "":
+		if *cfgPath, tokens, err = devInstallation(*dir, *listen); err != nil {
+			return err
+		}
+	case !*dev && *cfgPath != "":
+	default:
+		return usagef("give --config FILE, or --dev --dir DIR")
+	}
+	fc, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	logFile := stderr
+	if *dev {
+		// A newcomer's terminal shows the guide below, not a stream of JSON logs.
+		f, err := os.OpenFile(filepath.Join(*dir, "waxseal.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		logFile = f
+	}
+	log := slog.New(slog.NewJSONHandler(logFile, nil))
+	ks, err := openKeyServer(fc, log)
+	if err != nil {
+		return err
+	}
+	defer ks.close()
+	ln, err := net.Listen("tcp", fc.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- ks.serve(ctx, ln) }()
+
+	if *dev {
+		if err := devWelcome(ctx, stdout, fc, *dir, tokens, *sample); err != nil {
+			stop()
+			<-errc
+			return err
+		}
+	} else {
+		fmt.Fprintf(stdout, "waxseal serving on http://%s (public URL %s)\n", ln.Addr(), fc.PublicURL)
+	}
+	return <-errc
+}
+
+// devInstallation creates (once) or reuses a development installation in dir.
+func devInstallation(dir, listen string) (cfgPath string, tokens map[string]string, err error) {
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", nil, usagef("--listen %q: %v", listen, err)
+	}
+	cfgPath = filepath.Join(dir, "waxseal.toml")
+	tokPath := filepath.Join(dir, devTokensFile)
+	if _, err := os.Stat(cfgPath); errors.Is(err, os.ErrNotExist) {
+		_, gw, admin, err := initDir(dir, "http://localhost:"+port, listen, []string{"hospital.example"})
+		if err != nil {
+			return "", nil, err
+		}
+		content := fmt.Sprintf("# Development tokens (waxseal serve --dev). Never use a dev installation for real mail.\ngateway_token: %s\nadmin_token: %s\n", gw, admin)
+		if err := os.WriteFile(tokPath, []byte(content), 0o600); err != nil {
+			return "", nil, err
+		}
+	}
+	f, err := os.Open(tokPath)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s is not a development installation (no %s): %w", dir, devTokensFile, err)
+	}
+	defer f.Close()
+	tokens = map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ": "); ok {
+			tokens[k] = v
+		}
+	}
+	return cfgPath, tokens, sc.Err()
+}
+
+// devWelcome seals the sample message through the running key server and tells a
+// newcomer what to try.
+func devWelcome(ctx context.Context, w io.Writer, fc *fileConfig, dir string, tokens map[string]string, sample string) error {
+	abs, _ := filepath.Abs(dir)
+	fmt.Fprintf(w, "waxseal is running (development mode; logs in %s)\n\n", filepath.Join(abs, "waxseal.log"))
+	fmt.Fprintf(w, "  key server:   %s\n", fc.PublicURL)
+	fmt.Fprintf(w, "  mail sink:    %s  (every mail the server sends: codes, read receipts)\n", filepath.Join(abs, "mail"))
+	fmt.Fprintf(w, "  admin token:  %s\n", tokens["admin_token"])
+	fmt.Fprintf(w, "  gateway token: %s\n", tokens["gateway_token"])
+	if sample != "" {
+		f, err := os.Open(sample)
+		if err != nil {
+			return fmt.Errorf("sample message: %w", err)
+		}
+		defer f.Close()
+		from, _ := mail.ParseAddress("Dr. Alice Example <alice@hospital.example>")
+		to, _ := mail.ParseAddress("bob@patient.example")
+		job := sealJob{KeyServer: fc.PublicURL, Token: tokens["gateway_token"], From: from, Recipients: []*mail.Address{to},
+			Out: filepath.Join(abs, "sample"), Online: true, WriteMail: true, Expires: 30 * 24 * time.Hour}
+		results, err := job.run(ctx, f)
+		if err != nil {
+			return fmt.Errorf("seal the sample message: %w", err)
+		}
+		r := results[0]
+		fmt.Fprintf(w, "\nSealed %s for %s:\n", sample, r.Recipient)
+		fmt.Fprintf(w, "  envelope:     %s\n", r.File)
+		fmt.Fprintf(w, "  wrapper mail: %s\n", r.Mail)
+		fmt.Fprintf(w, "  online link:  %s\n                (the recipient pages that serve it are not built yet)\n", r.OnlineURL)
+		fmt.Fprintf(w, "\nTry the recipient's side with the API (docs/API.md):\n")
+		h := fmt.Sprintf("-H 'Content-Type: application/json' -H 'X-Waxseal-CSRF: 1' -b %s/cookies -c %s/cookies", abs, abs)
+		fmt.Fprintf(w, "  curl %s -d '{\"envelope_id\":\"%s\",\"first_name\":\"Bob\",\"last_name\":\"Patient\"}' %s/api/v1/register/start\n", h, r.ID, fc.PublicURL)
+		fmt.Fprintf(w, "  # the code arrives in the mail sink; then:\n")
+		fmt.Fprintf(w, "  curl %s -d '{\"envelope_id\":\"%s\",\"code\":\"CODE\"}' %s/api/v1/register/verify\n", h, r.ID, fc.PublicURL)
+		fmt.Fprintf(w, "  curl %s -d '{\"password\":\"a long passphrase\"}' %s/api/v1/account/password\n", h, fc.PublicURL)
+		fmt.Fprintf(w, "  curl %s -X POST %s/api/v1/envelopes/%s/key\n", h, fc.PublicURL, r.ID)
+		fmt.Fprintf(w, "  bin/waxseal open --server-key KEY %s\n", r.File)
+		fmt.Fprintf(w, "\nAdminister it:\n  WAXSEAL_TOKEN=%s bin/waxseal admin --keyserver %s envelopes\n", tokens["admin_token"], fc.PublicURL)
+	}
+	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n")
+	return nil
+}
