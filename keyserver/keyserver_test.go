@@ -3,6 +3,7 @@ package keyserver_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -567,6 +568,15 @@ func TestSessionTimeoutsAndAccountExpiry(t *testing.T) {
 	}
 	b.register(s, "Bob", "Patient")
 	b.open(s)
+
+	// The sweeper also removes accounts idle past the limit, without a sign-in.
+	e.clock.Add(366 * 24 * time.Hour)
+	if _, err := e.svc.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.AccountByEmail(t.Context(), "bob@patient.example"); !errors.Is(err, keyserver.ErrNotFound) {
+		t.Fatalf("idle account after sweep: %v", err)
+	}
 }
 
 func TestCSRFDefence(t *testing.T) {

@@ -418,10 +418,33 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	if _, err := s.store.DeleteSessionsBefore(ctx, now.Add(-s.cfg.SessionIdle)); err != nil {
 		return n, fmt.Errorf("sweep sessions: %w", err)
 	}
+	if err := s.expireAccounts(ctx, now); err != nil {
+		return n, err
+	}
 	if n > 0 {
 		s.log.InfoContext(ctx, "expired envelopes", "count", n)
 	}
 	return n, nil
+}
+
+// expireAccounts deletes accounts unused for longer than AccountMaxIdle: their
+// people register again, proving their address anew.
+func (s *Service) expireAccounts(ctx context.Context, now time.Time) error {
+	accs, err := s.store.ListAccounts(ctx)
+	if err != nil {
+		return fmt.Errorf("sweep accounts: %w", err)
+	}
+	for _, a := range accs {
+		if now.Sub(a.LastUsed) <= s.cfg.AccountMaxIdle {
+			continue
+		}
+		err := s.store.DeleteAccount(ctx, a.ID, []AuditEvent{{Time: now, Actor: "system", Action: "account.expire",
+			Account: a.ID, Detail: "unused since " + a.LastUsed.Format(time.DateOnly)}})
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("expire account %s: %w", a.ID, err)
+		}
+	}
+	return nil
 }
 
 // RunSweeper sweeps every SweepInterval until ctx ends.
