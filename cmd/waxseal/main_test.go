@@ -6,10 +6,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -28,8 +31,11 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"sealed": cmdSealed,
-			"tamper": cmdTamper,
+			"sealed":   cmdSealed,
+			"tamper":   cmdTamper,
+			"freeport": cmdFreePort,
+			"waitfor":  cmdWaitFor,
+			"linevars": cmdLineVars,
 		},
 	})
 }
@@ -56,6 +62,49 @@ func cmdSealed(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Setenv(fmt.Sprint("RCPT", n), r.Recipient)
 	}
 	ts.Setenv("SEALED", fmt.Sprint(n))
+}
+
+// cmdFreePort sets VAR to a free TCP port on 127.0.0.1: freeport VAR.
+func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeport VAR")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	ts.Setenv(args[0], fmt.Sprint(ln.Addr().(*net.TCPAddr).Port))
+	ln.Close()
+}
+
+// cmdWaitFor waits until URL answers 200: waitfor URL.
+func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfor URL")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(args[0]); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("%s did not answer in 10s", args[0])
+}
+
+// cmdLineVars sets a variable for each "name: value" line of stdout (or a file):
+// linevars stdout.
+func cmdLineVars(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: linevars stdout|FILE")
+	}
+	text := ts.ReadFile(args[0])
+	for _, line := range strings.Split(text, "\n") {
+		if k, v, ok := strings.Cut(line, ": "); ok && !strings.ContainsAny(k, " \t") {
+			ts.Setenv(k, v)
+		}
+	}
 }
 
 // cmdTamper writes a damaged copy of an envelope, the way an attacker would edit
