@@ -52,35 +52,36 @@ func (s *Service) roleFor(email string) Role {
 }
 
 // StartRegistration mails a code to the recipient address of the envelope the
-// person is trying to open: registering proves they receive mail there.
-func (s *Service) StartRegistration(ctx context.Context, envID envelope.ID, firstName, lastName, ip string) error {
+// person is trying to open (registering proves they receive mail there) and returns
+// that address.
+func (s *Service) StartRegistration(ctx context.Context, envID envelope.ID, firstName, lastName, ip string) (string, error) {
 	first, err := cleanName(firstName)
 	if err != nil {
-		return err
+		return "", err
 	}
 	last, err := cleanName(lastName)
 	if err != nil {
-		return err
+		return "", err
 	}
 	rec, err := s.store.Envelope(ctx, envID)
 	if errors.Is(err, ErrNotFound) {
-		return ErrUnknownEnvelope
+		return "", ErrUnknownEnvelope
 	} else if err != nil {
-		return fmt.Errorf("start registration: %w", err)
+		return "", fmt.Errorf("start registration: %w", err)
 	}
 	email := rec.Recipient
 	if _, err := s.store.AccountByEmail(ctx, email); err == nil {
-		return ErrAlreadyRegister
+		return "", ErrAlreadyRegister
 	} else if !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("start registration: %w", err)
+		return "", fmt.Errorf("start registration: %w", err)
 	}
 	if err := limit(s.perIP, ip); err != nil {
-		return err
+		return "", err
 	}
 	if err := limit(s.codesPerEmail, email); err != nil {
-		return err
+		return "", err
 	}
-	return s.sendCode(ctx, email, CodeRegister, first, last)
+	return email, s.sendCode(ctx, email, CodeRegister, first, last)
 }
 
 func (s *Service) sendCode(ctx context.Context, email string, purpose CodePurpose, first, last string) error {

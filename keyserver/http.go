@@ -417,15 +417,11 @@ func (h *handlers) registerStart(c echo.Context) error {
 	if err != nil {
 		return ErrUnknownEnvelope
 	}
-	ctx := c.Request().Context()
-	if err := h.s.StartRegistration(ctx, id, req.FirstName, req.LastName, c.RealIP()); err != nil {
-		return err
-	}
-	rec, err := h.s.store.Envelope(ctx, id)
+	email, err := h.s.StartRegistration(c.Request().Context(), id, req.FirstName, req.LastName, c.RealIP())
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, map[string]string{"sent_to": maskEmail(rec.Recipient)})
+	return c.JSON(http.StatusAccepted, map[string]string{"sent_to": maskEmail(email)})
 }
 
 func (h *handlers) registerVerify(c echo.Context) error {
