@@ -11,6 +11,8 @@ import (
 // record). Stores call it inside the transaction that appends, so records are
 // numbered and chained in commit order.
 func ChainAudit(prev *AuditRecord, ev AuditEvent) AuditRecord {
+	// UTC, so the hashed JSON is the same whatever zone a store reads times back in.
+	ev.Time = ev.Time.UTC()
 	r := AuditRecord{Seq: 1, AuditEvent: ev, Prev: make([]byte, sha256.Size)}
 	if prev != nil {
 		r.Seq = prev.Seq + 1

@@ -80,9 +80,10 @@ type Store interface {
 	// DueMail returns up to limit outbox mails whose NextAttempt is not after now,
 	// oldest first.
 	DueMail(ctx context.Context, now time.Time, limit int) ([]OutboxMail, error)
-	// UpdateMail replaces an outbox mail (after a failed attempt).
+	// UpdateMail replaces an outbox mail (after a failed attempt); ErrNotFound if
+	// it is gone. DueMail's "oldest first" is enqueue order.
 	UpdateMail(ctx context.Context, m OutboxMail) error
-	// DeleteMail removes a delivered (or abandoned) mail.
+	// DeleteMail removes a delivered (or abandoned) mail; no error if it is gone.
 	DeleteMail(ctx context.Context, id uint64) error
 	// OutboxDepth counts the mails waiting.
 	OutboxDepth(ctx context.Context) (int, error)

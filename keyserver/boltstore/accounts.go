@@ -77,17 +77,26 @@ func getAccount(tx *bolt.Tx, id string, a *keyserver.Account) error {
 	return err
 }
 
+// accountToWrite reads the account a write is about; its absence is a refusal.
+func accountToWrite(tx *bolt.Tx, id string) (keyserver.Account, error) {
+	var a keyserver.Account
+	err := getAccount(tx, id, &a)
+	switch {
+	case errors.Is(err, keyserver.ErrNotFound):
+		return a, refusal{fmt.Errorf("account %s: %w", id, err)}
+	case err != nil:
+		return a, fmt.Errorf("account %s: %w", id, err)
+	}
+	return a, nil
+}
+
 // UpdateAccount changes one account with fn, in a commit shared with concurrent
 // writes (sign-ins update accounts often).
 func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(*keyserver.Account) ([]keyserver.AuditEvent, error)) (keyserver.Account, error) {
 	var out keyserver.Account
 	err := s.write(ctx, func(tx *bolt.Tx) error {
-		var a keyserver.Account
-		if err := getAccount(tx, id, &a); err != nil {
-			err = fmt.Errorf("account %s: %w", id, err)
-			if errors.Is(err, keyserver.ErrNotFound) {
-				return refusal{err}
-			}
+		a, err := accountToWrite(tx, id)
+		if err != nil {
 			return err
 		}
 		email := a.Email
@@ -114,15 +123,11 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(*keyserver
 // such account.
 func (s *Store) DeleteAccount(ctx context.Context, id string, events []keyserver.AuditEvent) error {
 	return s.write(ctx, func(tx *bolt.Tx) error {
-		var a keyserver.Account
-		if err := getAccount(tx, id, &a); err != nil {
-			err = fmt.Errorf("delete account %s: %w", id, err)
-			if errors.Is(err, keyserver.ErrNotFound) {
-				return refusal{err}
-			}
+		a, err := accountToWrite(tx, id)
+		if err != nil {
 			return err
 		}
-		_, err := deleteAccountSessions(tx, id)
+		_, err = deleteAccountSessions(tx, id)
 		if err := errors.Join(
 			err,
 			tx.Bucket(bucketAccounts).Delete([]byte(id)),

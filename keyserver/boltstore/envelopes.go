@@ -215,10 +215,10 @@ func reindex(tx *bolt.Tx, id envelope.ID, before *indexed, after indexed) error 
 		return err
 	}
 	return errors.Join(
-		putIndex(tx.Bucket(bucketEnvBySender), old.sender, ix.sender, nil),
-		putIndex(tx.Bucket(bucketEnvByRecipient), old.recipient, ix.recipient, nil),
-		putIndex(tx.Bucket(bucketEnvByCreated), old.created, ix.created, nil),
-		putIndex(tx.Bucket(bucketEnvByExpiry), old.expiry, ix.expiry, nil),
+		putIndex(tx.Bucket(bucketEnvBySender), old.sender, ix.sender),
+		putIndex(tx.Bucket(bucketEnvByRecipient), old.recipient, ix.recipient),
+		putIndex(tx.Bucket(bucketEnvByCreated), old.created, ix.created),
+		putIndex(tx.Bucket(bucketEnvByExpiry), old.expiry, ix.expiry),
 	)
 }
 

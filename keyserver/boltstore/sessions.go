@@ -104,21 +104,27 @@ func (s *Store) PutSession(ctx context.Context, sess keyserver.Session) error {
 		}
 		// A session stored again under another account must leave the old
 		// account's index.
-		var old keyserver.Session
-		found, err := get(tx.Bucket(bucketSessions), sess.TokenHash, &old)
-		var oldIx []byte
-		if err == nil && found {
-			oldIx, err = sessionIndexKey(old.AccountID, old.TokenHash)
-		}
+		oldIx, err := storedSessionIndexKey(tx, sess.TokenHash)
 		if err := errors.Join(
 			err,
 			put(tx.Bucket(bucketSessions), sess.TokenHash, sess),
-			putIndex(tx.Bucket(bucketSessionsByAcct), oldIx, ix, nil),
+			putIndex(tx.Bucket(bucketSessionsByAcct), oldIx, ix),
 		); err != nil {
 			return fmt.Errorf("put session: %w", err)
 		}
 		return nil
 	})
+}
+
+// storedSessionIndexKey is the index key of the session stored under tokenHash,
+// nil if there is none.
+func storedSessionIndexKey(tx *bolt.Tx, tokenHash []byte) ([]byte, error) {
+	var old keyserver.Session
+	found, err := get(tx.Bucket(bucketSessions), tokenHash, &old)
+	if err != nil || !found {
+		return nil, err
+	}
+	return sessionIndexKey(old.AccountID, old.TokenHash)
 }
 
 // Session returns a session by token hash.

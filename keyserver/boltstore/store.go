@@ -23,8 +23,10 @@ type Options struct {
 	// writes overlap (default 1 ms). bbolt's own 10 ms default costs more latency
 	// than the fsync it saves at low concurrency.
 	MaxBatchDelay time.Duration
-	// MaxBatchSize caps the writes sharing one commit (default 256), bounding how
-	// long the write lock is held and how much a failed batch redoes.
+	// MaxBatchSize caps the writes sharing one commit (default 64). A full batch
+	// commits at once, without waiting out MaxBatchDelay, so this is best near
+	// the number of concurrent writers: measured at GOMAXPROCS 2, 64 beat 256 by
+	// 1.3–1.4 times at both 16 and 64 writers.
 	MaxBatchSize int
 	// Timeout is how long Open waits for another process to release the file lock
 	// (default 1 s), so a second server fails instead of hanging.
@@ -39,7 +41,7 @@ func (o Options) withDefaults() Options {
 		o.MaxBatchDelay = time.Millisecond
 	}
 	if o.MaxBatchSize <= 0 {
-		o.MaxBatchSize = 256
+		o.MaxBatchSize = 64
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = time.Second
@@ -183,10 +185,10 @@ func put(b *bolt.Bucket, key []byte, v any) error {
 	return b.Put(key, data)
 }
 
-// putIndex makes an index entry agree with a record: it removes old and adds new
-// when they differ (nil meaning no entry).
-func putIndex(b *bolt.Bucket, old, new, value []byte) error {
-	if old != nil && string(old) == string(new) {
+// putIndex makes a key-only index entry agree with its record: it removes old and
+// adds want when they differ (nil meaning no entry).
+func putIndex(b *bolt.Bucket, old, want []byte) error {
+	if old != nil && string(old) == string(want) {
 		return nil
 	}
 	if old != nil {
@@ -194,8 +196,8 @@ func putIndex(b *bolt.Bucket, old, new, value []byte) error {
 			return err
 		}
 	}
-	if new != nil {
-		return b.Put(new, value)
+	if want != nil {
+		return b.Put(want, nil)
 	}
 	return nil
 }
