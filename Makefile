@@ -7,25 +7,26 @@ BIN         := bin/waxseal
 TOOLS       := $(CURDIR)/bin/tools
 STATICCHECK := $(TOOLS)/staticcheck
 STATICCHECK_VERSION := v0.8.2
-WASM        := build/waxseal.wasm
-WASM_EXEC   := build/wasm_exec.js
+WASM        := assets/web/static/waxseal.wasm
+WASM_EXEC   := assets/web/static/wasm_exec.js
 FUZZTIME    ?= 30s
 BENCHCOUNT  ?= 6
 DEVDIR      := build/dev
 
-.PHONY: all build wasm run test test-go test-wasm lint tools bench fuzz clean
+.PHONY: all build wasm run test test-go test-wasm test-e2e test-deps lint tools bench fuzz clean
 
 all: build wasm
 
-build:
+# The binary embeds the web assets, the decryptor among them.
+build: wasm
 	$(GO) build -trimpath -o $(BIN) ./cmd/waxseal
 
-# The browser decryptor. wasm_exec.js must come from the same toolchain.
+# The browser decryptor, precompressed (gzip, brotli) for the key server to serve.
+# wasm_exec.js must come from the same toolchain.
 wasm:
-	@mkdir -p build
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w' -o $(WASM) ./wasm
 	cp "$(GOROOT)/lib/wasm/wasm_exec.js" $(WASM_EXEC)
-	@printf 'wasm: %s bytes, %s gzip\n' "$$(wc -c < $(WASM))" "$$(gzip -9 -c $(WASM) | wc -c)"
+	$(GO) run ./internal/tools/precompress $(WASM)
 
 # Starts the key server on http://localhost:8080 in a development installation in
 # build/dev (created on first run: config, master key, bbolt data, a directory mail
@@ -40,24 +41,38 @@ $(STATICCHECK):
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 # Everything CI runs: formatting, vet, staticcheck, the Go tests (fuzz seed corpora
-# included), the envelope and decryptor tests under GOOS=js in Node, and the
-# independent JavaScript reader against the test vectors.
-test: lint test-go test-wasm
+# included), the envelope and decryptor tests under GOOS=js in Node, the
+# independent JavaScript reader against the test vectors, and the recipient pages
+# end to end in headless Chromium.
+test: lint test-go test-wasm test-e2e
 
 lint: tools
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	 if [ -n "$$unformatted" ]; then echo "not gofmt-clean:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	GOOS=js GOARCH=wasm $(GO) vet ./wasm ./envelope/...
+	GOOS=js GOARCH=wasm $(GO) vet ./wasm/... ./envelope/...
 	$(STATICCHECK) ./...
-	GOOS=js GOARCH=wasm $(STATICCHECK) ./wasm
+	GOOS=js GOARCH=wasm $(STATICCHECK) ./wasm/...
 
 test-go:
 	$(GO) test -count=1 ./...
 
 test-wasm: wasm
-	PATH="$$PATH:$(GOROOT)/lib/wasm" GOOS=js GOARCH=wasm $(GO) test -count=1 ./envelope/...
+	PATH="$$PATH:$(GOROOT)/lib/wasm" GOOS=js GOARCH=wasm $(GO) test -count=1 ./envelope/... ./wasm/message/
 	node --test wasm/ envelope/conformance/
+
+# What the browser tests need: Debian's Chromium and playwright-core (npm ci; it
+# never downloads a browser of its own).
+test-deps: node_modules/.package-lock.json
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	  else echo "install Chromium: sudo apt-get install chromium"; exit 1; fi; }
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+test-e2e: build test-deps
+	WAXSEAL_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 e2e/
 
 bench:
 	@mkdir -p build
@@ -71,6 +86,8 @@ fuzz:
 	$(GO) test ./envelope -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./envelope/internal/stream -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./envelope/internal/stream -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./envelope -run '^$$' -fuzz '^FuzzParseOnline$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./wasm/message -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
 clean:
-	rm -rf bin build
+	rm -rf bin build node_modules $(WASM) $(WASM).gz $(WASM).br $(WASM_EXEC)

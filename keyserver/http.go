@@ -38,6 +38,7 @@ func NewHandler(s *Service) http.Handler {
 	e.HTTPErrorHandler = h.errorHandler
 	e.Use(h.logRequests, h.securityHeaders)
 
+	h.routePages(e)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", h.ready)
 	e.GET("/metrics", h.metrics, h.adminOnly)
@@ -103,6 +104,8 @@ func (h *handlers) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 func (h *handlers) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		hd := c.Response().Header()
+		// Pages set their own, slightly wider policy (pages.go); this one is for
+		// everything else.
 		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "no-referrer")

@@ -1,14 +1,20 @@
 //go:build js && wasm
 
-// Command wasm is the browser decryptor: thin syscall/js glue over package envelope,
-// with no cryptography of its own. It installs globalThis.waxseal with functions that
-// return Promises; the work runs in goroutines, never inside the js.FuncOf callback,
-// so the page's event loop is never blocked waiting for Go.
+// Command wasm is the browser decryptor: thin syscall/js glue over package envelope
+// (the cryptography) and package message (reading the decrypted mail for display).
+// It installs globalThis.waxseal with functions that return Promises; the work runs
+// in goroutines, never inside the js.FuncOf callback, so the page's event loop is
+// never blocked waiting for Go.
 //
 //	waxseal.inspect(file: Uint8Array) -> Promise<header object>
-//	waxseal.open(file: Uint8Array, serverKey: string) -> Promise<{header, message: Uint8Array}>
-//	waxseal.openForm({header, key, payload}: strings, envKey: string, serverKey: string)
-//	    -> Promise<{header, message: Uint8Array}>
+//	waxseal.open(file: Uint8Array, serverKey: string) -> Promise<Opened>
+//	waxseal.openForm({header, key, payload}: strings, envKey: string, serverKey: string) -> Promise<Opened>
+//	waxseal.openOnline(blob: Uint8Array, envKey: string, serverKey: string) -> Promise<Opened>
+//
+// Opened is {header, original: Uint8Array, message, decryptMs}, where message is
+// {subject, from, to, cc, replyTo: [{name, email}], date (ms since 1970, or null),
+// dateRaw, messageId, text, html, attachments: [{filename, contentType, contentId,
+// inline, data: Uint8Array}], problems: [string]}.
 //
 // Errors reject the Promise with an Error whose message is the envelope error's.
 package main
@@ -18,8 +24,10 @@ import (
 	"errors"
 	"fmt"
 	"syscall/js"
+	"time"
 
 	"github.com/waxseal/waxseal/envelope"
+	"github.com/waxseal/waxseal/wasm/message"
 )
 
 func main() {
@@ -28,6 +36,7 @@ func main() {
 	api.Set("inspect", promised(inspect))
 	api.Set("open", promised(open))
 	api.Set("openForm", promised(openForm))
+	api.Set("openOnline", promised(openOnline))
 	js.Global().Set("waxseal", api)
 	if ready := js.Global().Get("waxsealReady"); ready.Type() == js.TypeFunction {
 		ready.Invoke()
@@ -156,19 +165,112 @@ func openForm(args []js.Value) (any, error) {
 	return opened(f, srv)
 }
 
-func opened(f *envelope.File, srv envelope.Key) (any, error) {
-	msg, err := f.Open(srv)
+func openOnline(args []js.Value) (any, error) {
+	blob, err := bytesArg(args, 0, "blob")
 	if err != nil {
 		return nil, err
 	}
+	env, err := keyArg(args, 1, "envKey")
+	if err != nil {
+		return nil, err
+	}
+	srv, err := keyArg(args, 2, "serverKey")
+	if err != nil {
+		return nil, err
+	}
+	f, err := envelope.ParseOnline(blob, env)
+	if err != nil {
+		return nil, err
+	}
+	return opened(f, srv)
+}
+
+func opened(f *envelope.File, srv envelope.Key) (any, error) {
+	start := time.Now()
+	raw, err := f.Open(srv)
+	if err != nil {
+		return nil, err
+	}
+	decryptMs := float64(time.Since(start).Microseconds()) / 1000
 	h, err := headerValue(f.HeaderJSON)
 	if err != nil {
 		return nil, err
 	}
-	out := js.Global().Get("Uint8Array").New(len(msg))
-	js.CopyBytesToJS(out, msg)
-	res := js.Global().Get("Object").New()
+	msg, err := message.Parse(raw, message.Options{Charset: decodeWithTextDecoder})
+	if err != nil {
+		// Nothing to show (an empty message): the original is still offered.
+		msg = &message.Message{Problems: []string{err.Error()}}
+	}
+	res := object()
 	res.Set("header", h)
-	res.Set("message", out)
+	res.Set("original", uint8Array(raw))
+	res.Set("message", messageValue(msg))
+	res.Set("decryptMs", decryptMs)
 	return res, nil
+}
+
+func object() js.Value { return js.Global().Get("Object").New() }
+
+func uint8Array(b []byte) js.Value {
+	a := js.Global().Get("Uint8Array").New(len(b))
+	js.CopyBytesToJS(a, b)
+	return a
+}
+
+func addresses(list []message.Address) js.Value {
+	arr := js.Global().Get("Array").New(len(list))
+	for i, a := range list {
+		o := object()
+		o.Set("name", a.Name)
+		o.Set("email", a.Email)
+		arr.SetIndex(i, o)
+	}
+	return arr
+}
+
+func messageValue(m *message.Message) js.Value {
+	o := object()
+	o.Set("subject", m.Subject)
+	o.Set("from", addresses(m.From))
+	o.Set("to", addresses(m.To))
+	o.Set("cc", addresses(m.Cc))
+	o.Set("replyTo", addresses(m.ReplyTo))
+	if m.Date.IsZero() {
+		o.Set("date", js.Null())
+	} else {
+		o.Set("date", float64(m.Date.UnixMilli()))
+	}
+	o.Set("dateRaw", m.DateRaw)
+	o.Set("messageId", m.MessageID)
+	o.Set("text", m.Text)
+	o.Set("html", m.HTML)
+	atts := js.Global().Get("Array").New(len(m.Attachments))
+	for i, a := range m.Attachments {
+		ao := object()
+		ao.Set("filename", a.Filename)
+		ao.Set("contentType", a.ContentType)
+		ao.Set("contentId", a.ContentID)
+		ao.Set("inline", a.Inline)
+		ao.Set("data", uint8Array(a.Data))
+		atts.SetIndex(i, ao)
+	}
+	o.Set("attachments", atts)
+	problems := js.Global().Get("Array").New(len(m.Problems))
+	for i, p := range m.Problems {
+		problems.SetIndex(i, p)
+	}
+	o.Set("problems", problems)
+	return o
+}
+
+// decodeWithTextDecoder decodes a charset the Go standard library does not know with
+// the browser's TextDecoder, which knows them all, instead of shipping the tables.
+func decodeWithTextDecoder(charset string, b []byte) (s string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("charset %q: %v", charset, r)
+		}
+	}()
+	dec := js.Global().Get("TextDecoder").New(charset)
+	return dec.Call("decode", uint8Array(b)).String(), nil
 }

@@ -25,11 +25,11 @@ function readVector(name) {
 }
 
 before(async () => {
-  createRequire(import.meta.url)(path.join(root, "build", "wasm_exec.js"));
+  createRequire(import.meta.url)(path.join(root, "assets", "web", "static", "wasm_exec.js"));
   const go = new globalThis.Go();
   const ready = new Promise((resolve) => { globalThis.waxsealReady = resolve; });
   const { instance } = await WebAssembly.instantiate(
-    readFileSync(path.join(root, "build", "waxseal.wasm")), go.importObject);
+    readFileSync(path.join(root, "assets", "web", "static", "waxseal.wasm")), go.importObject);
   go.run(instance);
   await ready;
 });
@@ -39,9 +39,10 @@ test("opens every success vector to the exact bytes", async () => {
   assert.ok(names.length >= 2);
   for (const name of names) {
     const v = readVector(name);
-    const { header, message } = await globalThis.waxseal.open(v.file, v["server key"]);
-    assert.equal(createHash("sha256").update(message).digest("hex"), v["payload sha256"], name);
+    const { header, original, decryptMs } = await globalThis.waxseal.open(v.file, v["server key"]);
+    assert.equal(createHash("sha256").update(original).digest("hex"), v["payload sha256"], name);
     assert.equal(header.to, "bob@patient.example");
+    assert.equal(typeof decryptMs, "number");
   }
 });
 
@@ -76,9 +77,13 @@ test("openForm opens the fields the envelope's form posts", async () => {
   const html = Buffer.from(v.file).toString("latin1");
   const field = (n) => html.split(`<textarea name="${n}" readonly>`)[1].split("</textarea>")[0];
   const envKey = html.match(/#k=([A-Za-z0-9_-]{43})"/)[1];
-  const { message } = await globalThis.waxseal.openForm(
+  const { original, message } = await globalThis.waxseal.openForm(
     { header: field("header"), key: field("key"), payload: field("payload") }, envKey, v["server key"]);
-  assert.equal(createHash("sha256").update(message).digest("hex"), v["payload sha256"]);
+  assert.equal(createHash("sha256").update(original).digest("hex"), v["payload sha256"]);
+  // The decrypted mail, read for display.
+  assert.equal(message.subject, "results");
+  assert.equal(message.from[0].email, "alice@hospital.example");
+  assert.match(message.text, /Hello Bob\./);
   await assert.rejects(globalThis.waxseal.openForm(
     { header: field("header"), key: field("key"), payload: field("payload") }, envKey, "AAAA"), /malformed key/);
 });

@@ -1,0 +1,159 @@
+// Package assets holds the key server's web files: pages, style, the open page's
+// script, wasm_exec.js and the browser decryptor. Static files are served under
+// content-hashed names with immutable caching and Subresource Integrity, and in
+// the best compression the browser accepts.
+package assets
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"crypto/sha512"
+	"embed"
+	"encoding/base64"
+	"encoding/hex"
+	"html/template"
+	"io/fs"
+	"mime"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+)
+
+//go:embed web
+var files embed.FS
+
+// Asset is one static file.
+type Asset struct {
+	Name      string // e.g. "app.js"
+	URL       string // e.g. "/static/app.3f2a1b0c.js"
+	Integrity string // "sha384-…", for <script integrity> and fetch()
+	Type      string
+	raw, gz   []byte
+	br        []byte
+}
+
+// Set is the static files, indexed by name and by hashed URL path.
+type Set struct {
+	byName map[string]*Asset
+	byURL  map[string]*Asset
+	pages  *template.Template
+}
+
+// Load reads the embedded files. Precompressed siblings (NAME.gz, NAME.br, made by
+// `make wasm`) are used as they are; other files are gzipped here, once.
+func Load() (*Set, error) {
+	s := &Set{byName: map[string]*Asset{}, byURL: map[string]*Asset{}}
+	err := fs.WalkDir(files, "web/static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, ".gz") || strings.HasSuffix(p, ".br") {
+			return err
+		}
+		raw, err := files.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		name := path.Base(p)
+		sum := sha256.Sum256(raw)
+		ext := path.Ext(name)
+		a := &Asset{
+			Name:      name,
+			URL:       "/static/" + strings.TrimSuffix(name, ext) + "." + hex.EncodeToString(sum[:6]) + ext,
+			Integrity: integrity(raw),
+			Type:      mime.TypeByExtension(ext),
+			raw:       raw,
+		}
+		if ext == ".wasm" {
+			a.Type = "application/wasm"
+		}
+		a.gz, _ = files.ReadFile(p + ".gz")
+		a.br, _ = files.ReadFile(p + ".br")
+		if a.gz == nil {
+			var b bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+			zw.Write(raw)
+			zw.Close()
+			a.gz = b.Bytes()
+		}
+		s.byName[name] = a
+		s.byURL[a.URL] = a
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.pages, err = template.New("").Funcs(template.FuncMap{
+		"asset": func(name string) *Asset { return s.byName[name] },
+	}).ParseFS(files, "web/*.html")
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func integrity(b []byte) string {
+	sum := sha512.Sum384(b)
+	return "sha384-" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// Get returns the asset called name, or nil (the decryptor is missing from a build
+// made without `make wasm`).
+func (s *Set) Get(name string) *Asset { return s.byName[name] }
+
+// ServeHTTP serves /static/NAME.HASH.EXT. A hashed name never changes content, so
+// it may be cached for a year without revalidation.
+func (s *Set) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.byURL[r.URL.Path]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", a.Type)
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("Vary", "Accept-Encoding")
+	body := a.raw
+	switch accept := r.Header.Get("Accept-Encoding"); {
+	case a.br != nil && acceptsEncoding(accept, "br"):
+		h.Set("Content-Encoding", "br")
+		body = a.br
+	case acceptsEncoding(accept, "gzip"):
+		h.Set("Content-Encoding", "gzip")
+		body = a.gz
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if r.Method == http.MethodHead {
+		return
+	}
+	w.Write(body)
+}
+
+// acceptsEncoding reports whether an Accept-Encoding header allows enc (any q
+// other than 0).
+func acceptsEncoding(header, enc string) bool {
+	for _, part := range strings.Split(header, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(name), enc) {
+			continue
+		}
+		if q, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			f, err := strconv.ParseFloat(q, 64)
+			return err == nil && f > 0
+		}
+		return true
+	}
+	return false
+}
+
+// Render writes the page called name (a file in web/) with data.
+func (s *Set) Render(w http.ResponseWriter, status int, name string, data any) error {
+	var b bytes.Buffer
+	if err := s.pages.ExecuteTemplate(&b, name, data); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, err := w.Write(b.Bytes())
+	return err
+}

@@ -1,0 +1,371 @@
+// The open page. It reads the envelope from the page (posted by securedoc.html) or
+// fetches it ("open online" links), signs the recipient in without leaving the page
+// (so the ciphertext is never posted twice), asks the key server for k_srv, and
+// decrypts in the browser with the Go WebAssembly decryptor. k_env comes from the
+// URL fragment, which browsers never send to a server, and is removed from the
+// address bar as soon as it is read.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const page = document.body;
+  const envelopeID = page.dataset.id || "";
+  const panels = ["summary", "panel-signin", "panel-register", "panel-code", "panel-forgot", "panel-refused", "panel-message"];
+  let kEnv = "";
+  let source = null; // {kind: "fields", fields} or {kind: "online", blob}
+  let header = null;
+  let objectURLs = [];
+  const decryptor = loadDecryptor();
+  decryptor.catch(() => {}); // reported when it is needed
+
+  function readFragment() {
+    const m = /^#k=([A-Za-z0-9_-]{43})$/.exec(location.hash);
+    if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+    return m ? m[1] : "";
+  }
+
+  function status(text, isError) {
+    const el = $("status");
+    el.textContent = text;
+    el.classList.toggle("error", !!isError);
+    el.hidden = !text;
+  }
+
+  function show(...ids) {
+    for (const p of panels) $(p).hidden = !ids.includes(p);
+    const last = $(ids[ids.length - 1]);
+    const focus = last && last.querySelector("form:not([hidden]) input, h1, h2");
+    if (focus && focus.tagName === "INPUT") focus.focus();
+  }
+
+  async function api(method, path, body) {
+    const init = { method, credentials: "same-origin", headers: { "X-Waxseal-CSRF": "1" } };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch {
+      return { ok: false, status: 0, data: { error: "network", message: "The server cannot be reached. Check your connection and try again." } };
+    }
+    let data = {};
+    try { data = await res.json(); } catch { /* an empty answer */ }
+    return { ok: res.ok, status: res.status, data };
+  }
+
+  async function loadDecryptor() {
+    const url = page.dataset.wasm;
+    if (!url) throw new Error("This server was built without the decryptor.");
+    const go = new Go();
+    const ready = new Promise((resolve) => { window.waxsealReady = resolve; });
+    const { instance } = await WebAssembly.instantiateStreaming(
+      fetch(url, { integrity: page.dataset.wasmIntegrity }), go.importObject);
+    go.run(instance);
+    await ready;
+    return window.waxseal;
+  }
+
+  // --- the envelope ---
+
+  function base64Bytes(text) {
+    const bin = atob(text.replace(/[\r\n\s]/g, ""));
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+
+  async function loadEnvelope() {
+    if ($("f-header")) {
+      const fields = { header: $("f-header").value, key: $("f-key").value, payload: $("f-payload").value };
+      return { source: { kind: "fields", fields }, header: parseHeader(base64Bytes(fields.header)) };
+    }
+    const res = await fetch(`/api/v1/envelopes/${envelopeID}/payload`, { credentials: "same-origin" });
+    if (!res.ok) {
+      let data = {};
+      try { data = await res.json(); } catch { /* not JSON */ }
+      const err = new Error(data.message || "The message could not be loaded.");
+      err.code = data.error || "unknown";
+      throw err;
+    }
+    const blob = new Uint8Array(await res.arrayBuffer());
+    // online blob: "waxseal-online-v1\n", uint32be header length, header, ...
+    const view = new DataView(blob.buffer, blob.byteOffset);
+    const n = blob.length >= 22 ? view.getUint32(18) : 0;
+    return { source: { kind: "online", blob }, header: parseHeader(blob.subarray(22, 22 + n)) };
+  }
+
+  // The header is shown before it is authenticated (the key server's page, not the
+  // file, is trusted); it is only ever put into the page as text.
+  function parseHeader(bytes) {
+    try { return JSON.parse(new TextDecoder().decode(bytes)); } catch { return {}; }
+  }
+
+  function showSummary(h) {
+    $("sum-from").textContent = h.from || "";
+    $("sum-to").textContent = h.to || "";
+    $("sum-subject").textContent = h.subject || "(no subject)";
+    const email = (/<([^>]+)>\s*$/.exec(h.to || "") || [null, h.to || ""])[1];
+    for (const f of ["signin-email", "code-email", "forgot-email"]) if (!$(f).value) $(f).value = email;
+  }
+
+  // --- signing in ---
+
+  function signedIn(account) {
+    $("who").textContent = account ? account.email : "";
+    $("signout").hidden = !account;
+  }
+
+  function needSignIn(text) {
+    signedIn(null);
+    status(text || "Sign in, or register the first time, to read this message.");
+    show("summary", "panel-signin");
+  }
+
+  function formValues(form) {
+    return Object.fromEntries(new FormData(form).entries());
+  }
+
+  function onSubmit(formID, handler) {
+    $(formID).addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const button = ev.target.querySelector("button[type=submit]");
+      button.disabled = true;
+      try { await handler(formValues(ev.target), ev.target); } finally { button.disabled = false; }
+    });
+  }
+
+  function failed(r) {
+    status(r.data.message || "Something went wrong. Please try again.", true);
+  }
+
+  async function afterSignIn(r) {
+    if (!r.ok) return failed(r);
+    signedIn(r.data.account);
+    if (r.data.setup) {
+      $("form-register").hidden = true;
+      $("form-register-code").hidden = true;
+      $("form-register-password").hidden = false;
+      status("Choose a password to finish registering.");
+      return show("summary", "panel-register");
+    }
+    return openMessage();
+  }
+
+  onSubmit("form-signin", async (v) => afterSignIn(await api("POST", "/api/v1/signin/password", { email: v.email, password: v.password })));
+
+  onSubmit("form-register", async (v) => {
+    const r = await api("POST", "/api/v1/register/start", { envelope_id: envelopeID, first_name: v.first_name, last_name: v.last_name });
+    if (!r.ok) return failed(r);
+    $("reg-sent-to").textContent = r.data.sent_to;
+    $("form-register").hidden = true;
+    $("form-register-code").hidden = false;
+    status(`We sent a code to ${r.data.sent_to}. It is valid for 10 minutes.`);
+    $("reg-code").focus();
+  });
+  onSubmit("form-register-code", async (v) => afterSignIn(await api("POST", "/api/v1/register/verify", { envelope_id: envelopeID, code: v.code })));
+  onSubmit("form-register-password", async (v) => {
+    if (v.password !== v.password2) return status("The two passwords are not the same.", true);
+    const r = await api("POST", "/api/v1/account/password", { password: v.password });
+    if (!r.ok) return failed(r);
+    return openMessage();
+  });
+
+  onSubmit("form-code-start", async (v) => {
+    const r = await api("POST", "/api/v1/signin/code", { email: v.email });
+    if (!r.ok) return failed(r);
+    $("form-code-start").hidden = true;
+    $("form-code-verify").hidden = false;
+    status(r.data.message);
+    $("code-code").focus();
+  });
+  onSubmit("form-code-verify", async (v) => afterSignIn(await api("POST", "/api/v1/signin/code/verify", { email: $("code-email").value, code: v.code })));
+
+  onSubmit("form-forgot-start", async (v) => {
+    const r = await api("POST", "/api/v1/password/forgot", { email: v.email });
+    if (!r.ok) return failed(r);
+    $("form-forgot-start").hidden = true;
+    $("form-forgot-reset").hidden = false;
+    status(r.data.message);
+    $("forgot-code").focus();
+  });
+  onSubmit("form-forgot-reset", async (v) => afterSignIn(await api("POST", "/api/v1/password/reset", { email: $("forgot-email").value, code: v.code, password: v.password })));
+
+  for (const b of document.querySelectorAll("[data-show]")) {
+    b.addEventListener("click", () => { status(""); show("summary", b.dataset.show); });
+  }
+
+  async function signOut() {
+    await api("POST", "/api/v1/signout");
+    clearMessage();
+    needSignIn("You are signed out.");
+  }
+  $("signout").addEventListener("click", signOut);
+  $("refused-signout").addEventListener("click", signOut);
+
+  // --- opening ---
+
+  const refusals = {
+    not_yours: "This message is for someone else",
+    locked: "This message is locked",
+    revoked: "This message was withdrawn",
+    expired: "This message has expired",
+    unknown: "Message not found",
+  };
+
+  function refuse(code, text) {
+    status("");
+    $("refused-h").textContent = refusals[code] || "This message cannot be opened";
+    $("refused-text").textContent = text;
+    $("refused-signout").hidden = code !== "not_yours";
+    page.dataset.state = code;
+    show(...(header ? ["summary", "panel-refused"] : ["panel-refused"]));
+  }
+
+  async function openMessage() {
+    status("Checking that this message is for you…");
+    const r = await api("POST", `/api/v1/envelopes/${envelopeID}/key`);
+    if (!r.ok) {
+      if (r.data.error === "signin_required") return needSignIn(r.data.message);
+      if (r.data.error === "setup_required") return afterSignIn({ ok: true, data: { setup: true } });
+      if (refusals[r.data.error]) return refuse(r.data.error, r.data.message);
+      return failed(r);
+    }
+    status("Decrypting in your browser…");
+    let wax, result;
+    try {
+      wax = await decryptor;
+    } catch (e) {
+      return status(`The decryptor could not be loaded: ${e.message}`, true);
+    }
+    try {
+      result = source.kind === "fields"
+        ? await wax.openForm(source.fields, kEnv, r.data.server_key)
+        : await wax.openOnline(source.blob, kEnv, r.data.server_key);
+    } catch (e) {
+      page.dataset.state = "damaged";
+      return status(`This message cannot be decrypted: ${e.message}. If it came as an attachment, ask the sender to send it again.`, true);
+    }
+    render(result);
+  }
+
+  function addressList(list) {
+    return (list || []).map((a) => (a.name ? `${a.name} <${a.email}>` : a.email)).join(", ");
+  }
+
+  function safeType(t) {
+    return /^[a-z0-9.+-]+\/[a-z0-9.+-]+$/i.test(t || "") ? t : "application/octet-stream";
+  }
+
+  function bytesToBase64(bytes) {
+    let bin = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    return btoa(bin);
+  }
+
+  function objectURL(bytes, type) {
+    const url = URL.createObjectURL(new Blob([bytes], { type }));
+    objectURLs.push(url);
+    return url;
+  }
+
+  function clearMessage() {
+    for (const u of objectURLs) URL.revokeObjectURL(u);
+    objectURLs = [];
+    $("msg-html").removeAttribute("srcdoc");
+    $("att-list").replaceChildren();
+    $("msg-text").textContent = "";
+  }
+
+  function sizeText(n) {
+    return n < 1024 ? `${n} bytes` : n < 1048576 ? `${(n / 1024).toFixed(0)} KB` : `${(n / 1048576).toFixed(1)} MB`;
+  }
+
+  // The HTML body goes into an iframe sandboxed without scripts, forms or popups,
+  // with its own policy that allows no network at all: inline (cid:) images become
+  // data: URLs, and remote images simply do not load.
+  function htmlDocument(html, inline) {
+    for (const a of inline) {
+      if (!a.contentId) continue;
+      const url = `data:${safeType(a.contentType)};base64,${bytesToBase64(a.data)}`;
+      html = html.split(`cid:${a.contentId}`).join(url);
+    }
+    const policy = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:";
+    return `<!DOCTYPE html><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${policy}"><base target="_blank">${html}`;
+  }
+
+  function render(result) {
+    clearMessage();
+    const m = result.message;
+    $("msg-subject").textContent = m.subject || "(no subject)";
+    $("msg-from").textContent = addressList(m.from);
+    $("msg-to").textContent = addressList(m.to);
+    $("msg-cc").textContent = addressList(m.cc);
+    for (const el of document.querySelectorAll(".cc")) el.hidden = !(m.cc && m.cc.length);
+    $("msg-date").textContent = m.date ? new Date(m.date).toLocaleString() : (m.dateRaw || "");
+
+    const text = $("msg-text");
+    const frame = $("msg-html");
+    if (m.html) {
+      frame.srcdoc = htmlDocument(m.html, m.attachments.filter((a) => a.inline));
+      frame.hidden = false;
+      text.hidden = true;
+    } else {
+      text.textContent = m.text || "";
+      text.hidden = false;
+      frame.hidden = true;
+    }
+
+    const list = $("att-list");
+    const shown = m.attachments.filter((a) => !(a.inline && a.contentId && m.html && m.html.includes(`cid:${a.contentId}`)));
+    for (const a of shown) {
+      const li = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = objectURL(a.data, "application/octet-stream");
+      link.download = a.filename;
+      link.textContent = a.filename;
+      li.append(link, ` (${sizeText(a.data.length)})`);
+      list.append(li);
+    }
+    $("msg-attachments").hidden = shown.length === 0;
+
+    const original = $("btn-original");
+    original.href = objectURL(result.original, "message/rfc822");
+    original.download = `${(m.subject || "message").replace(/[^\p{L}\p{N} ._-]+/gu, "_").slice(0, 80)}.eml`;
+
+    $("msg-problems").hidden = !(m.problems && m.problems.length);
+    $("msg-problems").textContent = (m.problems || []).join(" ");
+    status("");
+    page.dataset.state = "open";
+    window.waxsealTiming = { decryptMs: result.decryptMs };
+    show("panel-message");
+  }
+
+  $("btn-print").addEventListener("click", () => window.print());
+
+  // --- start ---
+
+  async function main() {
+    kEnv = readFragment();
+    if (!envelopeID) return refuse("unknown", "This address does not name a message.");
+    if (!kEnv) {
+      return refuse("incomplete", "This link is incomplete: its key (the part after #) is missing. Open the attachment again, or copy the whole link from the email.");
+    }
+    try {
+      const loaded = await loadEnvelope();
+      source = loaded.source;
+      header = loaded.header;
+    } catch (e) {
+      if (page.dataset.mode === "get") {
+        return refuse("incomplete", "Open the securedoc attachment from your email again and select Open.");
+      }
+      return refuse(refusals[e.code] ? e.code : "unknown", e.message);
+    }
+    showSummary(header);
+    const s = await api("GET", "/api/v1/session");
+    if (!s.ok) return needSignIn();
+    return afterSignIn(s);
+  }
+
+  main();
+})();

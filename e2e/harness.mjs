@@ -1,0 +1,111 @@
+// The browser test harness: a real waxseal (`waxseal serve --dev`) on a free
+// localhost port with its directory mail sink, the real `waxseal seal` command, and
+// Debian's Chromium driven by playwright-core.
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, readdirSync, mkdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const bin = process.env.WAXSEAL_BIN || path.join(root, "bin", "waxseal");
+export const shots = path.join(root, "build", "screenshots");
+mkdirSync(shots, { recursive: true });
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.on("error", reject);
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// startWaxseal runs `waxseal serve --dev` and resolves when it is ready.
+export async function startWaxseal() {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(tmpdir(), "waxseal-e2e-"));
+  const proc = spawn(bin, ["serve", "--dev", "--dir", dir, "--listen", `127.0.0.1:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  proc.stdout.on("data", (d) => { out += d; });
+  proc.stderr.on("data", (d) => { out += d; });
+  for (let i = 0; i < 200 && !out.includes("Press Ctrl-C"); i++) await sleep(50);
+  if (!out.includes("Press Ctrl-C")) throw new Error(`waxseal did not start:\n${out}`);
+  const tokens = Object.fromEntries(readFileSync(path.join(dir, "dev-tokens.txt"), "utf8")
+    .split("\n").filter((l) => l.includes(": ")).map((l) => l.split(": ")));
+  const base = `http://localhost:${port}`;
+  return {
+    base, dir, tokens, proc,
+    stop: () => new Promise((r) => { proc.on("exit", r); proc.kill("SIGINT"); }),
+    // seal runs the real `waxseal seal` and returns its JSON lines.
+    seal(message, { from = "Dr. Alice Example <alice@hospital.example>", to = ["bob@patient.example"], online = false, subject } = {}) {
+      const out = path.join(dir, "out");
+      const args = ["seal", "--keyserver", base, "--token", tokens.gateway_token, "--from", from, "--out", out];
+      for (const t of to) args.push("--to", t);
+      if (online) args.push("--online");
+      if (subject) args.push("--subject", subject);
+      const stdout = execFileSync(bin, args, { input: message, maxBuffer: 1 << 26 });
+      return stdout.toString().trim().split("\n").map((l) => JSON.parse(l));
+    },
+    admin(...args) {
+      return execFileSync(bin, ["admin", "--keyserver", base, "--token", tokens.admin_token, ...args]).toString();
+    },
+    // code waits for the newest code mailed to an address, as a person reads it.
+    async code(email, after = 0) {
+      const mail = path.join(dir, "mail");
+      for (let i = 0; i < 200; i++) {
+        const files = readdirSync(mail).filter((f) => f.includes(email)).sort();
+        if (files.length > after) {
+          const text = readFileSync(path.join(mail, files[files.length - 1]), "utf8");
+          const m = /code: (\d{6})/.exec(text);
+          if (m) return { code: m[1], count: files.length };
+        }
+        await sleep(50);
+      }
+      throw new Error(`no code mailed to ${email}`);
+    },
+    mailCount(email) {
+      return readdirSync(path.join(dir, "mail")).filter((f) => f.includes(email)).length;
+    },
+  };
+}
+
+function chromiumPath() {
+  for (const p of [process.env.CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-browser"]) {
+    if (p) try { execFileSync(p, ["--version"]); return p; } catch { /* next */ }
+  }
+  throw new Error("Chromium not found: apt-get install chromium");
+}
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: chromiumPath(),
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}
+
+// watch records what a page does that it must not: dialogs, and requests to
+// anywhere but the key server (and its own file:// start page) that got an answer.
+// (Chromium may announce a request that its Content-Security-Policy then blocks;
+// only a response means something left the browser.)
+export function watch(page, base) {
+  const seen = { dialogs: [], foreign: [], blocked: [], console: [] };
+  const foreign = (u) => !u.startsWith(base) && !u.startsWith("file:") && !u.startsWith("data:") && !u.startsWith("blob:") && !u.startsWith("about:");
+  page.on("dialog", (d) => { seen.dialogs.push(d.message()); d.dismiss(); });
+  page.on("response", (r) => { if (foreign(r.url())) seen.foreign.push(r.url()); });
+  page.on("requestfailed", (r) => { if (foreign(r.url())) seen.blocked.push(`${r.url()} ${r.failure()?.errorText}`); });
+  page.on("console", (m) => seen.console.push(m.text()));
+  return seen;
+}
+
+export async function shot(page, name) {
+  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+}
+
+export function writeJSON(name, value) {
+  writeFileSync(path.join(root, "build", name), JSON.stringify(value, null, 2));
+}

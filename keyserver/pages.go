@@ -1,0 +1,164 @@
+package keyserver
+
+import (
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/waxseal/waxseal/assets"
+	"github.com/waxseal/waxseal/envelope"
+)
+
+// webAssets are the embedded pages and static files. They are part of the binary,
+// so failing to load them is a build defect, reported at the first request.
+var webAssets = sync.OnceValues(assets.Load)
+
+// pageCSP is the policy of the open page. Styles may be inline because the
+// sandboxed iframe that shows an HTML body inherits this policy, and mail is styled
+// inline; scripts are only this origin's files and the decryptor.
+const pageCSP = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// envelopeFields are the base64 fields an envelope's form posts.
+type envelopeFields struct {
+	Header, Key, Payload template.HTML // checked to be base64 text only
+}
+
+type openPage struct {
+	Mode   string // "post": fields in the page; "online": fetch the blob; "get": try the blob
+	ID     string
+	Fields *envelopeFields
+}
+
+func (h *handlers) routePages(e *echo.Echo) {
+	e.GET("/", h.home)
+	e.GET("/static/*", func(c echo.Context) error {
+		set, err := webAssets()
+		if err != nil {
+			return err
+		}
+		set.ServeHTTP(c.Response(), c.Request())
+		return nil
+	})
+	e.POST("/open/:id", h.openPosted)
+	e.GET("/open/:id", h.openPage("get"))
+	e.GET("/e/:id", h.openPage("online"))
+}
+
+func (h *handlers) render(c echo.Context, status int, name string, data any) error {
+	set, err := webAssets()
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Content-Security-Policy", pageCSP)
+	return set.Render(c.Response(), status, name, data)
+}
+
+func (h *handlers) home(c echo.Context) error {
+	return h.render(c, http.StatusOK, "home.html", map[string]any{
+		"Title": "Secure messages",
+		"Paragraphs": []string{
+			"This server delivers encrypted email. If you received a secure message, open the securedoc attachment in your email and select Open, or use the link in the email.",
+			"Your messages are decrypted in your own browser; this server never sees them.",
+		},
+	})
+}
+
+func (h *handlers) openPage(mode string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id, err := envelope.ParseID(c.Param("id"))
+		if err != nil {
+			return h.render(c, http.StatusNotFound, "open.html", openPage{Mode: mode})
+		}
+		return h.render(c, http.StatusOK, "open.html", openPage{Mode: mode, ID: id.String()})
+	}
+}
+
+// openPosted receives the form of a securedoc.html file: ciphertext only (k_env
+// stays in the URL fragment). Nothing is released or counted here: link scanners
+// and previews may post it too. The fields are put back into the page, which keeps
+// them while the recipient signs in.
+func (h *handlers) openPosted(c echo.Context) error {
+	id, err := envelope.ParseID(c.Param("id"))
+	if err != nil {
+		return h.render(c, http.StatusNotFound, "open.html", openPage{Mode: "post"})
+	}
+	limit := h.s.cfg.MaxPayloadBytes*4/3 + 1<<20
+	fields, err := readEnvelopeForm(c.Request(), limit)
+	if err != nil {
+		return h.render(c, http.StatusBadRequest, "home.html", map[string]any{
+			"Title":      "This secure message could not be read",
+			"Paragraphs": []string{err.Error(), "Open the securedoc attachment from your email again and select Open. If it still fails, ask the sender to send the message again."},
+		})
+	}
+	return h.render(c, http.StatusOK, "open.html", openPage{Mode: "post", ID: id.String(), Fields: fields})
+}
+
+// readEnvelopeForm streams a multipart/form-data body, keeping the four fields of
+// an envelope form, each limited and checked to be base64 text.
+func readEnvelopeForm(r *http.Request, limit int64) (*envelopeFields, error) {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
+		return nil, errors.New("The message was not sent by a securedoc attachment's Open button.")
+	}
+	mr := multipart.NewReader(http.MaxBytesReader(nil, r.Body, limit), params["boundary"])
+	got := map[string]string{}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var mb *http.MaxBytesError
+			if errors.As(err, &mb) {
+				return nil, fmt.Errorf("The message is larger than this server accepts (%d MB).", limit>>20)
+			}
+			return nil, errors.New("The attachment's data arrived damaged.")
+		}
+		name := part.FormName()
+		if name != "version" && name != "header" && name != "key" && name != "payload" {
+			continue
+		}
+		b, err := io.ReadAll(part)
+		if err != nil {
+			var mb *http.MaxBytesError
+			if errors.As(err, &mb) {
+				return nil, fmt.Errorf("The message is larger than this server accepts (%d MB).", limit>>20)
+			}
+			return nil, errors.New("The attachment's data arrived damaged.")
+		}
+		got[name] = string(b)
+	}
+	if strings.TrimSpace(got["version"]) != "1" {
+		if _, ok := got["version"]; !ok {
+			return nil, errors.New("This is not a waxseal secure message.")
+		}
+		return nil, errors.New("This secure message was made by a newer version than this server understands.")
+	}
+	f := &envelopeFields{}
+	for name, dst := range map[string]*template.HTML{"header": &f.Header, "key": &f.Key, "payload": &f.Payload} {
+		v, ok := got[name]
+		if !ok || !isBase64Text(v) {
+			return nil, errors.New("The attachment's data is incomplete or damaged.")
+		}
+		*dst = template.HTML(v) // base64 alphabet and line ends only: nothing to escape
+	}
+	return f, nil
+}
+
+func isBase64Text(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=' || c == '\r' || c == '\n') {
+			return false
+		}
+	}
+	return len(strings.TrimSpace(s)) > 0
+}
