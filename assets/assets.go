@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"html/template"
+	"io"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -143,6 +144,11 @@ func acceptsEncoding(header, enc string) bool {
 		return true
 	}
 	return false
+}
+
+// Execute runs the page template called name (a file in web/) into w.
+func (s *Set) Execute(w io.Writer, name string, data any) error {
+	return s.pages.ExecuteTemplate(w, name, data)
 }
 
 // Render writes the page called name (a file in web/) with data.

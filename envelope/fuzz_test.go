@@ -28,7 +28,7 @@ func addVectorSeeds(f *testing.F) {
 // write and a second parse unchanged.
 func FuzzParseHTML(f *testing.F) {
 	addVectorSeeds(f)
-	f.Add([]byte(formStart + `x"><textarea name="version" readonly>1</textarea>`))
+	f.Add([]byte(formStart + `x">` + fieldPrefix + `version` + fieldSuffix + `1` + fieldEnd))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := ParseHTML(data)
 		if err != nil {

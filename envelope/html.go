@@ -18,9 +18,11 @@ import (
 // producer, and a strict reader is small, fast on a 14 MB file, and easy to fuzz.
 const (
 	formStart   = `<form id="waxseal" action="`
-	fieldPrefix = `<textarea name="`
-	fieldSuffix = `" readonly>`
-	fieldEnd    = `</textarea>`
+	// Fields are hidden inputs, not textareas: browsers parse a long attribute in
+	// linear time, but a 14 MB textarea in quadratic time (30 s for 10 MB).
+	fieldPrefix = `<input type="hidden" name="`
+	fieldSuffix = `" value="`
+	fieldEnd    = `">`
 	lineLen     = 128 // base64 characters per line: 96 bytes
 	crlf        = "\r\n"
 )
@@ -255,8 +257,8 @@ func ParseHTML(data []byte) (*File, error) {
 	return parseFields(action, fields["header"], fields["key"], fields["payload"])
 }
 
-// field finds the next textarea called name in data and returns its content and the
-// data after it.
+// field finds the next hidden input called name in data and returns its value and
+// the data after it.
 func field(data []byte, name string) (value, rest []byte, err error) {
 	start := []byte(fieldPrefix + name + fieldSuffix)
 	i := bytes.Index(data, start)
@@ -264,8 +266,8 @@ func field(data []byte, name string) (value, rest []byte, err error) {
 		return nil, nil, fmt.Errorf("%w: no %s field", ErrNotEnvelope, name)
 	}
 	data = data[i+len(start):]
-	j := bytes.Index(data, []byte(fieldEnd))
-	if j < 0 {
+	j := bytes.IndexByte(data, '"')
+	if j < 0 || !bytes.HasPrefix(data[j:], []byte(fieldEnd)) {
 		return nil, nil, fmt.Errorf("%w: %s field is not terminated", ErrMalformed, name)
 	}
 	return data[:j], data[j+len(fieldEnd):], nil
@@ -282,6 +284,20 @@ func ParseForm(header, key, payload []byte, envKey Key) (*File, error) {
 	}
 	f.EnvKey = envKey
 	return f, nil
+}
+
+// NewFile builds a File from its parts already decoded from base64: the exact header
+// bytes, the key block and the ciphertext. The browser decodes base64 natively and
+// hands the decryptor bytes.
+func NewFile(header, keyBlock, ciphertext []byte, envKey Key) (*File, error) {
+	h, err := parseHeader(header)
+	if err != nil {
+		return nil, err
+	}
+	if len(keyBlock) != KeyBlockSize {
+		return nil, fmt.Errorf("%w: key block is %d bytes, want %d", ErrMalformed, len(keyBlock), KeyBlockSize)
+	}
+	return &File{Envelope: Envelope{Header: *h, HeaderJSON: header, KeyBlock: keyBlock}, EnvKey: envKey, Ciphertext: ciphertext}, nil
 }
 
 func parseFields(action string, header, key, payload []byte) (*File, error) {
@@ -330,7 +346,7 @@ func decodeFields(header, key, payload []byte) (*File, error) {
 var strictBase64 = base64.StdEncoding.Strict()
 
 // decodeBase64 decodes standard base64 broken into lines (CR and LF are skipped, as
-// browsers turn line ends in posted textareas into CRLF).
+// form submission turns line ends in values into CRLF).
 func decodeBase64(name string, b []byte) ([]byte, error) {
 	out := make([]byte, strictBase64.DecodedLen(len(b)))
 	n, err := strictBase64.Decode(out, b)

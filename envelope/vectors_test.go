@@ -235,7 +235,7 @@ func generateVectors(t *testing.T) {
 	writeRaw("bad-base64", "bad base64", "a '*' inside the payload field",
 		strings.Replace(raw, payloadB64[:8], payloadB64[:4]+"*"+payloadB64[5:8], 1))
 	writeRaw("unsupported-version", "unsupported version", "version field says 2",
-		strings.Replace(raw, `<textarea name="version" readonly>1<`, `<textarea name="version" readonly>2<`, 1))
+		strings.Replace(raw, `name="version" value="1"`, `name="version" value="2"`, 1))
 	writeRaw("not-an-envelope", "not an envelope", "an ordinary web page",
 		"<!DOCTYPE html>\r\n<html><body><form action=\"https://keys.example.org/open\"><button>Open</button></form></body></html>\r\n")
 	writeRaw("malformed-action", "malformed", "the form posts to another envelope id than the header's",

@@ -122,7 +122,7 @@ func cmdTamper(ts *testscript.TestScript, neg bool, args []string) {
 	case "payload":
 		f.Ciphertext[len(f.Ciphertext)/2] ^= 0x01
 	case "version":
-		data = bytes.Replace(data, []byte(`"version" readonly>1<`), []byte(`"version" readonly>2<`), 1)
+		data = bytes.Replace(data, []byte(`name="version" value="1"`), []byte(`name="version" value="2"`), 1)
 		ts.Check(os.WriteFile(ts.MkAbs(args[2]), data, 0o644))
 		return
 	default:

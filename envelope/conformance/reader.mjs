@@ -242,23 +242,19 @@ function parseContainer(html) {
   if (pos < 0) fail(ERR.NOT_ENVELOPE);
   pos += FORM.length;
   const q = html.indexOf('"', pos);
-  if (q < 0) fail(ERR.NOT_ENVELOPE, 'unterminated action');
+  if (q < 0) fail(ERR.MALFORMED, 'unterminated action');
   const action = html.slice(pos, q);
   pos = q + 1;
   const fields = {};
   for (const name of ['version', 'header', 'key', 'payload']) {
-    const open = `<textarea name="${name}" readonly>`;
+    const open = `<input type="hidden" name="${name}" value="`;
     const at = html.indexOf(open, pos);
     if (at < 0) fail(ERR.NOT_ENVELOPE, `missing field "${name}"`);
     const start = at + open.length;
-    const end = html.indexOf('</textarea>', start);
-    if (end < 0) fail(ERR.NOT_ENVELOPE, `unterminated field "${name}"`);
-    let value = html.slice(start, end);
-    // "The first line break after <textarea …> is not part of the value."
-    if (value.startsWith('\r\n')) value = value.slice(2);
-    else if (value.startsWith('\n') || value.startsWith('\r')) value = value.slice(1);
-    fields[name] = value;
-    pos = end + '</textarea>'.length;
+    const end = html.indexOf('"', start);
+    if (end < 0 || html[end + 1] !== '>') fail(ERR.MALFORMED, `unterminated field "${name}"`);
+    fields[name] = html.slice(start, end);
+    pos = end + 2;
   }
   return { action, fields };
 }
