@@ -17,7 +17,7 @@ import (
 // The container is written and read by exact byte strings: the writer is the only
 // producer, and a strict reader is small, fast on a 14 MB file, and easy to fuzz.
 const (
-	formStart   = `<form id="waxseal" action="`
+	formStart = `<form id="waxseal" action="`
 	// Fields are hidden inputs, not textareas: browsers parse a long attribute in
 	// linear time, but a 14 MB textarea in quadratic time (30 s for 10 MB).
 	fieldPrefix = `<input type="hidden" name="`
