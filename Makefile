@@ -74,10 +74,11 @@ node_modules/.package-lock.json: package.json package-lock.json
 test-e2e: build test-deps
 	WAXSEAL_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 e2e/
 
-bench:
+bench: build test-deps
 	@mkdir -p build
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./envelope/... | tee build/bench.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./envelope/... ./keyserver/ | tee build/bench.txt
 	$(GO) run ./internal/tools/benchreport < build/bench.txt | tee build/bench.md
+	WAXSEAL_BIN=$(CURDIR)/$(BIN) node e2e/bench.mjs
 
 # Runs each fuzz target for FUZZTIME. New crashers land in testdata/fuzz, where
 # `make test` replays them.

@@ -34,8 +34,26 @@ var rows = []row{
 	{"Write one recipient's securedoc.html (throughput)", "WriteHTML", "BaselineSecretboxSeal", false, "(info)", nil},
 }
 
+// measure is a reported metric of one benchmark, with the target it must meet.
+type measure struct {
+	label, bench, unit, target string
+	ok                         func(float64) bool
+}
+
+var measures = []measure{
+	{"Key releases per second, 16 clients", "Release/clients=16", "req/s", ">= 5000", func(v float64) bool { return v >= 5000 }},
+	{"Key releases per second, 64 clients", "Release/clients=64", "req/s", ">= 5000", func(v float64) bool { return v >= 5000 }},
+	{"Key release p50 latency, 16 clients (ms)", "Release/clients=16", "p50-ms", "(info)", nil},
+	{"Key release p99 latency, 16 clients (ms)", "Release/clients=16", "p99-ms", "< 25", func(v float64) bool { return v < 25 }},
+	{"Key release p50 latency, 64 clients (ms)", "Release/clients=64", "p50-ms", "(info)", nil},
+	{"Key release p99 latency, 64 clients (ms)", "Release/clients=64", "p99-ms", "< 25", func(v float64) bool { return v < 25 }},
+	{"Baseline GET /healthz per second, 16 clients", "BaselineGet/clients=16", "req/s", "(baseline)", nil},
+	{"Baseline GET /healthz per second, 64 clients", "BaselineGet/clients=64", "req/s", "(baseline)", nil},
+	{"Baseline GET /healthz p99, 64 clients (ms)", "BaselineGet/clients=64", "p99-ms", "(baseline)", nil},
+}
+
 var line = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op(.*)$`)
-var metric = regexp.MustCompile(`([\d.]+) ([\w/]+)`)
+var metric = regexp.MustCompile(`([\d.]+) ([\w/-]+)`)
 
 func main() {
 	if err := report(os.Stdin, os.Stdout); err != nil {
@@ -46,7 +64,8 @@ func main() {
 
 func report(r io.Reader, w io.Writer) error {
 	times := map[string][]float64{}
-	metrics := map[string][]float64{}
+	metrics := map[string][]float64{} // unit → values, over all benchmarks
+	perBench := map[string]map[string][]float64{}
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		m := line.FindStringSubmatch(sc.Text())
@@ -56,9 +75,13 @@ func report(r io.Reader, w io.Writer) error {
 		ns, _ := strconv.ParseFloat(m[3], 64)
 		times[m[1]] = append(times[m[1]], ns)
 		for _, mm := range metric.FindAllStringSubmatch(m[4], -1) {
-			if !strings.Contains(mm[2], "op") && mm[2] != "MB/s" {
+			if !strings.Contains(mm[2], "/op") && mm[2] != "MB/s" {
 				v, _ := strconv.ParseFloat(mm[1], 64)
 				metrics[mm[2]] = append(metrics[mm[2]], v)
+				if perBench[m[1]] == nil {
+					perBench[m[1]] = map[string][]float64{}
+				}
+				perBench[m[1]][mm[2]] = append(perBench[m[1]][mm[2]], v)
 			}
 		}
 	}
@@ -72,6 +95,9 @@ func report(r io.Reader, w io.Writer) error {
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		b, base := median(times[r.bench]), median(times[r.baseline])
+		if b == 0 && base == 0 {
+			continue // that package was not benchmarked in this run
+		}
 		if b == 0 || base == 0 {
 			return fmt.Errorf("missing %s or %s in the input", r.bench, r.baseline)
 		}
@@ -84,6 +110,23 @@ func report(r io.Reader, w io.Writer) error {
 			met = map[bool]string{true: "yes", false: "**no**"}[r.ok(ratio)]
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %.2f× | %s | %s |\n", r.label, ms(b), r.baseline, ms(base), ratio, r.target, met)
+	}
+	if len(perBench["Release/clients=16"]) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| key server, HTTP on loopback, bbolt with fsync | median | target | met |")
+		fmt.Fprintln(w, "|---|---|---|---|")
+		for _, m := range measures {
+			v := median(perBench[m.bench][m.unit])
+			met := ""
+			if m.ok != nil {
+				met = map[bool]string{true: "yes", false: "**no**"}[m.ok(v)]
+			}
+			fmt.Fprintf(w, "| %s | %.1f | %s | %s |\n", m.label, v, m.target, met)
+		}
+		rel, get := median(perBench["Release/clients=16"]["req/s"]), median(perBench["BaselineGet/clients=16"]["req/s"])
+		if get > 0 {
+			fmt.Fprintf(w, "| Releases / GET baseline, 16 clients | %.2f× | (info) | |\n", rel/get)
+		}
 	}
 	if v := median(metrics["wire/msg"]); v > 0 {
 		fmt.Fprintf(w, "| Wrapper mail on the wire / original message (10 MB) | | | | %.3f× | <= 1.37 | %s |\n", v, map[bool]string{true: "yes", false: "**no**"}[v <= 1.37])
