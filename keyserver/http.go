@@ -60,16 +60,16 @@ func NewHandler(s *Service) http.Handler {
 	web.POST("/account/password", h.setPassword, h.signedIn(true))
 	web.POST("/envelopes/:id/key", h.releaseKey, h.signedIn(false))
 	web.GET("/sent", h.listSent, h.signedIn(false))
-	web.POST("/envelopes/:id/revoke", h.revoke, h.signedIn(false))
+	web.POST("/envelopes/:id/revoke", h.envelopeAction(h.revoke), h.signedIn(false))
 
 	adm := api.Group("/admin", h.adminOnly, h.bodyLimit(maxAPIBody))
 	adm.GET("/envelopes", h.listEnvelopes)
-	adm.GET("/envelopes/:id", h.getEnvelope)
-	adm.POST("/envelopes/:id/revoke", h.revoke)
-	adm.POST("/envelopes/:id/lock", h.lock)
-	adm.POST("/envelopes/:id/unlock", h.unlock)
-	adm.POST("/envelopes/:id/expire", h.expire)
-	adm.POST("/envelopes/:id/expiry", h.setExpiry)
+	adm.GET("/envelopes/:id", h.envelopeAction(h.getEnvelope))
+	adm.POST("/envelopes/:id/revoke", h.envelopeAction(h.revoke))
+	adm.POST("/envelopes/:id/lock", h.envelopeAction(h.lock))
+	adm.POST("/envelopes/:id/unlock", h.envelopeAction(h.unlock))
+	adm.POST("/envelopes/:id/expire", h.envelopeAction(h.expire))
+	adm.POST("/envelopes/:id/expiry", h.envelopeAction(h.setExpiry))
 	adm.GET("/accounts", h.listAccounts)
 	adm.DELETE("/accounts/:id", h.deleteAccount)
 	adm.GET("/audit", h.auditExport)
@@ -600,83 +600,63 @@ func (h *handlers) listEnvelopes(c echo.Context) error {
 	return h.envelopeList(c, recs)
 }
 
-func (h *handlers) envelopeAnswer(c echo.Context, rec EnvelopeRecord, err error) error {
-	if err != nil {
-		return err
+// envelopeAction adapts a Service call on one envelope to a handler answering the
+// envelope's view.
+func (h *handlers) envelopeAction(act func(c echo.Context, p Principal, id envelope.ID) (EnvelopeRecord, error)) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id, err := pathID(c)
+		if err != nil {
+			return err
+		}
+		rec, err := act(c, principal(c), id)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, ViewEnvelope(rec, h.s.now()))
 	}
-	return c.JSON(http.StatusOK, ViewEnvelope(rec, h.s.now()))
 }
 
-func (h *handlers) getEnvelope(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	rec, err := h.s.Envelope(c.Request().Context(), principal(c), id)
-	return h.envelopeAnswer(c, rec, err)
+func (h *handlers) getEnvelope(c echo.Context, p Principal, id envelope.ID) (EnvelopeRecord, error) {
+	return h.s.Envelope(c.Request().Context(), p, id)
 }
 
-func (h *handlers) revoke(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	rec, err := h.s.Revoke(c.Request().Context(), principal(c), id)
-	return h.envelopeAnswer(c, rec, err)
+func (h *handlers) revoke(c echo.Context, p Principal, id envelope.ID) (EnvelopeRecord, error) {
+	return h.s.Revoke(c.Request().Context(), p, id)
 }
 
-func (h *handlers) lock(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
+func (h *handlers) unlock(c echo.Context, p Principal, id envelope.ID) (EnvelopeRecord, error) {
+	return h.s.Unlock(c.Request().Context(), p, id)
+}
+
+func (h *handlers) expire(c echo.Context, p Principal, id envelope.ID) (EnvelopeRecord, error) {
+	return h.s.Expire(c.Request().Context(), p, id)
+}
+
+func (h *handlers) lock(c echo.Context, p Principal, id envelope.ID) (EnvelopeRecord, error) {
 	var req struct {
 		Reason string `json:"reason"`
 	}
 	if err := bindJSON(c, &req); err != nil {
-		return err
+		return EnvelopeRecord{}, err
 	}
-	rec, err := h.s.Lock(c.Request().Context(), principal(c), id, req.Reason)
-	return h.envelopeAnswer(c, rec, err)
+	return h.s.Lock(c.Request().Context(), p, id, req.Reason)
 }
 
-func (h *handlers) unlock(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	rec, err := h.s.Unlock(c.Request().Context(), principal(c), id)
-	return h.envelopeAnswer(c, rec, err)
-}
-
-func (h *handlers) expire(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	rec, err := h.s.Expire(c.Request().Context(), principal(c), id)
-	return h.envelopeAnswer(c, rec, err)
-}
-
-func (h *handlers) setExpiry(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
+func (h *handlers) setExpiry(c echo.Context, p Principal, id envelope.ID) (EnvelopeRecord, error) {
 	var req struct {
 		Expires string `json:"expires"` // RFC 3339, or "" for never
 	}
 	if err := bindJSON(c, &req); err != nil {
-		return err
+		return EnvelopeRecord{}, err
 	}
 	var t time.Time
 	if req.Expires != "" {
+		var err error
 		if t, err = time.Parse(time.RFC3339, req.Expires); err != nil {
-			return ErrBadRequest.with("expires: want an RFC 3339 time, or empty for never.")
+			return EnvelopeRecord{}, ErrBadRequest.with("expires: want an RFC 3339 time, or empty for never.")
 		}
 	}
-	rec, err := h.s.SetExpiry(c.Request().Context(), principal(c), id, t)
-	return h.envelopeAnswer(c, rec, err)
+	return h.s.SetExpiry(c.Request().Context(), p, id, t)
 }
 
 func (h *handlers) listAccounts(c echo.Context) error {

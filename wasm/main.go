@@ -107,6 +107,15 @@ func keyArg(args []js.Value, i int, name string) (envelope.Key, error) {
 	return k, nil
 }
 
+// keyArgs reads the (envKey, serverKey) arguments every open function ends with.
+func keyArgs(args []js.Value) (env, srv envelope.Key, err error) {
+	if env, err = keyArg(args, 1, "envKey"); err != nil {
+		return env, srv, err
+	}
+	srv, err = keyArg(args, 2, "serverKey")
+	return env, srv, err
+}
+
 func headerValue(h []byte) (js.Value, error) {
 	var v any
 	if err := json.Unmarshal(h, &v); err != nil {
@@ -157,11 +166,7 @@ func openForm(args []js.Value) (any, error) {
 		}
 		fields[i] = []byte(v.String())
 	}
-	env, err := keyArg(args, 1, "envKey")
-	if err != nil {
-		return nil, err
-	}
-	srv, err := keyArg(args, 2, "serverKey")
+	env, srv, err := keyArgs(args)
 	if err != nil {
 		return nil, err
 	}
@@ -185,11 +190,7 @@ func openParts(args []js.Value) (any, error) {
 		}
 		parts[i] = b
 	}
-	env, err := keyArg(args, 1, "envKey")
-	if err != nil {
-		return nil, err
-	}
-	srv, err := keyArg(args, 2, "serverKey")
+	env, srv, err := keyArgs(args)
 	if err != nil {
 		return nil, err
 	}
@@ -206,11 +207,7 @@ func openOnline(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	env, err := keyArg(args, 1, "envKey")
-	if err != nil {
-		return nil, err
-	}
-	srv, err := keyArg(args, 2, "serverKey")
+	env, srv, err := keyArgs(args)
 	if err != nil {
 		return nil, err
 	}
