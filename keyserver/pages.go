@@ -132,12 +132,17 @@ func (h *handlers) openPosted(c echo.Context) error {
 	return err
 }
 
+// formProblem is a sentence for the person whose Open button did not work.
+type formProblem string
+
+func (p formProblem) Error() string { return string(p) }
+
 // readEnvelopeForm streams a multipart/form-data body, keeping the four fields of
 // an envelope form, each limited and checked to be base64 text.
 func readEnvelopeForm(r *http.Request, limit int64) (*envelopeFields, error) {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
-		return nil, errors.New("The message was not sent by a securedoc attachment's Open button.")
+		return nil, formProblem("The message was not sent by a securedoc attachment's Open button.")
 	}
 	mr := multipart.NewReader(http.MaxBytesReader(nil, r.Body, limit), params["boundary"])
 	got := map[string]string{}
@@ -149,9 +154,9 @@ func readEnvelopeForm(r *http.Request, limit int64) (*envelopeFields, error) {
 		if err != nil {
 			var mb *http.MaxBytesError
 			if errors.As(err, &mb) {
-				return nil, fmt.Errorf("The message is larger than this server accepts (%d MB).", limit>>20)
+				return nil, formProblem(fmt.Sprintf("The message is larger than this server accepts (%d MB).", limit>>20))
 			}
-			return nil, errors.New("The attachment's data arrived damaged.")
+			return nil, formProblem("The attachment's data arrived damaged.")
 		}
 		name := part.FormName()
 		if name != "version" && name != "header" && name != "key" && name != "payload" {
@@ -161,23 +166,23 @@ func readEnvelopeForm(r *http.Request, limit int64) (*envelopeFields, error) {
 		if err != nil {
 			var mb *http.MaxBytesError
 			if errors.As(err, &mb) {
-				return nil, fmt.Errorf("The message is larger than this server accepts (%d MB).", limit>>20)
+				return nil, formProblem(fmt.Sprintf("The message is larger than this server accepts (%d MB).", limit>>20))
 			}
-			return nil, errors.New("The attachment's data arrived damaged.")
+			return nil, formProblem("The attachment's data arrived damaged.")
 		}
 		got[name] = string(b)
 	}
 	if strings.TrimSpace(got["version"]) != "1" {
 		if _, ok := got["version"]; !ok {
-			return nil, errors.New("This is not a waxseal secure message.")
+			return nil, formProblem("This is not a waxseal secure message.")
 		}
-		return nil, errors.New("This secure message was made by a newer version than this server understands.")
+		return nil, formProblem("This secure message was made by a newer version than this server understands.")
 	}
 	f := &envelopeFields{}
 	for name, dst := range map[string]*string{"header": &f.Header, "key": &f.Key, "payload": &f.Payload} {
 		v, ok := got[name]
 		if !ok || !isBase64Text(v) {
-			return nil, errors.New("The attachment's data is incomplete or damaged.")
+			return nil, formProblem("The attachment's data is incomplete or damaged.")
 		}
 		*dst = v
 	}

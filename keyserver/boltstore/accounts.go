@@ -45,7 +45,7 @@ func checkNewAccount(tx *bolt.Tx, a *keyserver.Account) error {
 func (s *Store) Account(ctx context.Context, id string) (keyserver.Account, error) {
 	var a keyserver.Account
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return getAccount(tx, id, &a)
+		return s.getAccount(tx, id, &a)
 	})
 	if err != nil {
 		return keyserver.Account{}, fmt.Errorf("account %s: %w", id, err)
@@ -61,7 +61,7 @@ func (s *Store) AccountByEmail(ctx context.Context, email string) (keyserver.Acc
 		if id == nil {
 			return keyserver.ErrNotFound
 		}
-		return getAccount(tx, string(id), &a)
+		return s.getAccount(tx, string(id), &a)
 	})
 	if err != nil {
 		return keyserver.Account{}, fmt.Errorf("account %s: %w", email, err)
@@ -69,8 +69,8 @@ func (s *Store) AccountByEmail(ctx context.Context, email string) (keyserver.Acc
 	return a, nil
 }
 
-func getAccount(tx *bolt.Tx, id string, a *keyserver.Account) error {
-	found, err := get(tx.Bucket(bucketAccounts), []byte(id), a)
+func (s *Store) getAccount(tx *bolt.Tx, id string, a *keyserver.Account) error {
+	found, err := getMemo(s.memos.accounts, tx.Bucket(bucketAccounts), []byte(id), a)
 	if err == nil && !found {
 		err = keyserver.ErrNotFound
 	}
@@ -78,9 +78,9 @@ func getAccount(tx *bolt.Tx, id string, a *keyserver.Account) error {
 }
 
 // accountToWrite reads the account a write is about; its absence is a refusal.
-func accountToWrite(tx *bolt.Tx, id string) (keyserver.Account, error) {
+func (s *Store) accountToWrite(tx *bolt.Tx, id string) (keyserver.Account, error) {
 	var a keyserver.Account
-	err := getAccount(tx, id, &a)
+	err := s.getAccount(tx, id, &a)
 	switch {
 	case errors.Is(err, keyserver.ErrNotFound):
 		return a, refusal{fmt.Errorf("account %s: %w", id, err)}
@@ -95,7 +95,7 @@ func accountToWrite(tx *bolt.Tx, id string) (keyserver.Account, error) {
 func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(*keyserver.Account) ([]keyserver.AuditEvent, error)) (keyserver.Account, error) {
 	var out keyserver.Account
 	err := s.write(ctx, func(tx *bolt.Tx) error {
-		a, err := accountToWrite(tx, id)
+		a, err := s.accountToWrite(tx, id)
 		if err != nil {
 			return err
 		}
@@ -107,7 +107,7 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(*keyserver
 		if a.ID != id || a.Email != email {
 			return refusal{fmt.Errorf("update account %s: fn changed the id or email", id)}
 		}
-		if err := errors.Join(put(tx.Bucket(bucketAccounts), []byte(id), a), s.appendAudit(tx, events)); err != nil {
+		if err := errors.Join(putMemo(s.memos.accounts, tx.Bucket(bucketAccounts), []byte(id), &a), s.appendAudit(tx, events)); err != nil {
 			return fmt.Errorf("update account %s: %w", id, err)
 		}
 		out = a
@@ -123,7 +123,7 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(*keyserver
 // such account.
 func (s *Store) DeleteAccount(ctx context.Context, id string, events []keyserver.AuditEvent) error {
 	return s.write(ctx, func(tx *bolt.Tx) error {
-		a, err := accountToWrite(tx, id)
+		a, err := s.accountToWrite(tx, id)
 		if err != nil {
 			return err
 		}
@@ -146,7 +146,7 @@ func (s *Store) ListAccounts(ctx context.Context) ([]keyserver.Account, error) {
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketAccountByEmail).ForEach(func(_, id []byte) error {
 			var a keyserver.Account
-			if err := getAccount(tx, string(id), &a); err != nil {
+			if err := s.getAccount(tx, string(id), &a); err != nil {
 				return fmt.Errorf("account %s: %w", id, err)
 			}
 			out = append(out, a)

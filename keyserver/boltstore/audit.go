@@ -35,33 +35,35 @@ func (s *Store) appendAudit(tx *bolt.Tx, events []keyserver.AuditEvent) error {
 		}
 		prev = &r
 	}
-	s.head = auditHead{tx: tx, rec: prev}
+	s.txHead = chainEnd{rec: prev, known: true}
 	return nil
 }
 
-// auditHead is the last audit record as of a write transaction, nil if there is
-// none yet.
-type auditHead struct {
-	tx  *bolt.Tx
-	rec *keyserver.AuditRecord
+// chainEnd is the audit chain's last record (nil if there is none) if known.
+type chainEnd struct {
+	rec   *keyserver.AuditRecord
+	known bool
 }
 
-// auditHead returns the last audit record in tx. Writes sharing a batch share tx,
-// so the record the previous one appended is remembered rather than decoded
-// again: that decoding was a fifth of the hot path. Holding tx keeps its address
-// from being reused by a later transaction while cached.
+// auditHead returns the last audit record in tx, a write transaction of the
+// committer's. The committer starts each transaction knowing the end of the chain
+// as its last commit left it, and appendAudit keeps that up to date, so the last
+// record is read and decoded only after a failed commit, or once after Open:
+// decoding it was a fifth of the hot path.
 func (s *Store) auditHead(tx *bolt.Tx) (*keyserver.AuditRecord, error) {
-	if s.head.tx == tx {
-		return s.head.rec, nil
+	if s.txHead.known {
+		return s.txHead.rec, nil
 	}
 	k, v := tx.Bucket(bucketAudit).Cursor().Last()
 	if k == nil {
+		s.txHead = chainEnd{known: true}
 		return nil, nil
 	}
 	var r keyserver.AuditRecord
 	if err := decode(k, v, &r); err != nil {
 		return nil, fmt.Errorf("last audit record: %w", err)
 	}
+	s.txHead = chainEnd{rec: &r, known: true}
 	return &r, nil
 }
 

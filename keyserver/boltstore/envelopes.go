@@ -81,7 +81,7 @@ func newEnvelopes(tx *bolt.Tx, envs []keyserver.NewEnvelope) ([]keyserver.NewEnv
 func (s *Store) Envelope(ctx context.Context, id envelope.ID) (keyserver.EnvelopeRecord, error) {
 	var r keyserver.EnvelopeRecord
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		found, err := get(tx.Bucket(bucketEnvelopes), id[:], &r)
+		found, err := getMemo(s.memos.envelopes, tx.Bucket(bucketEnvelopes), id[:], &r)
 		if err == nil && !found {
 			err = keyserver.ErrNotFound
 		}
@@ -99,7 +99,7 @@ func (s *Store) UpdateEnvelope(ctx context.Context, id envelope.ID, fn func(*key
 	var out keyserver.EnvelopeRecord
 	err := s.write(ctx, func(tx *bolt.Tx) error {
 		var r keyserver.EnvelopeRecord
-		found, err := get(tx.Bucket(bucketEnvelopes), id[:], &r)
+		found, err := getMemo(s.memos.envelopes, tx.Bucket(bucketEnvelopes), id[:], &r)
 		if err != nil {
 			return fmt.Errorf("envelope %s: %w", id, err)
 		}
@@ -141,7 +141,7 @@ func checkEnvelopeChange(id envelope.ID, hadPayload bool, r *keyserver.EnvelopeR
 }
 
 func (s *Store) writeEnvelopeUpdate(tx *bolt.Tx, before indexed, hadPayload bool, r *keyserver.EnvelopeRecord, events []keyserver.AuditEvent) error {
-	if err := put(tx.Bucket(bucketEnvelopes), r.ID[:], r); err != nil {
+	if err := putMemo(s.memos.envelopes, tx.Bucket(bucketEnvelopes), r.ID[:], r); err != nil {
 		return err
 	}
 	// Most updates (a release, a lock) touch no indexed field: skip building keys.

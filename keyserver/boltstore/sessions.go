@@ -107,7 +107,7 @@ func (s *Store) PutSession(ctx context.Context, sess keyserver.Session) error {
 		oldIx, err := storedSessionIndexKey(tx, sess.TokenHash)
 		if err := errors.Join(
 			err,
-			put(tx.Bucket(bucketSessions), sess.TokenHash, sess),
+			putMemo(s.memos.sessions, tx.Bucket(bucketSessions), sess.TokenHash, &sess),
 			putIndex(tx.Bucket(bucketSessionsByAcct), oldIx, ix),
 		); err != nil {
 			return fmt.Errorf("put session: %w", err)
@@ -131,7 +131,7 @@ func storedSessionIndexKey(tx *bolt.Tx, tokenHash []byte) ([]byte, error) {
 func (s *Store) Session(ctx context.Context, tokenHash []byte) (keyserver.Session, error) {
 	var sess keyserver.Session
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		found, err := get(tx.Bucket(bucketSessions), tokenHash, &sess)
+		found, err := getMemo(s.memos.sessions, tx.Bucket(bucketSessions), tokenHash, &sess)
 		if err == nil && !found {
 			err = keyserver.ErrNotFound
 		}
@@ -148,7 +148,7 @@ func (s *Store) TouchSession(ctx context.Context, tokenHash []byte, at time.Time
 	return s.write(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		var sess keyserver.Session
-		found, err := get(b, tokenHash, &sess)
+		found, err := getMemo(s.memos.sessions, b, tokenHash, &sess)
 		switch {
 		case err != nil:
 			return fmt.Errorf("touch session: %w", err)
@@ -156,7 +156,7 @@ func (s *Store) TouchSession(ctx context.Context, tokenHash []byte, at time.Time
 			return refusal{fmt.Errorf("touch session: %w", keyserver.ErrNotFound)}
 		}
 		sess.LastSeen = at
-		if err := put(b, tokenHash, sess); err != nil {
+		if err := putMemo(s.memos.sessions, b, tokenHash, &sess); err != nil {
 			return fmt.Errorf("touch session: %w", err)
 		}
 		return nil

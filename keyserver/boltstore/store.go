@@ -2,14 +2,14 @@
 //
 // Records are JSON, one bucket per kind, with small index buckets beside them
 // (layout in keys.go). Every method is one bbolt transaction, and every committed
-// write is fsynced before the method returns.
+// write is fsynced before the method returns. One goroutine runs every write
+// transaction, committing the writes queued meanwhile together (committer.go).
 package boltstore
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -19,14 +19,11 @@ import (
 
 // Options tune the store; the zero value is sensible.
 type Options struct {
-	// MaxBatchDelay is how long a write waits for others to share its commit when
-	// writes overlap (default 1 ms). bbolt's own 10 ms default costs more latency
-	// than the fsync it saves at low concurrency.
-	MaxBatchDelay time.Duration
-	// MaxBatchSize caps the writes sharing one commit (default 64). A full batch
-	// commits at once, without waiting out MaxBatchDelay, so this is best near
-	// the number of concurrent writers: measured at GOMAXPROCS 2, 64 beat 256 by
-	// 1.3–1.4 times at both 16 and 64 writers.
+	// MaxBatchSize caps the writes sharing one commit (default 256). Writes that
+	// queue while a commit is under way share the next one, and those that queue
+	// while its writes run join it, so a commit holds about as many writes as
+	// there are concurrent writers: the cap only bounds the transaction, and the
+	// work redone when one write in it fails.
 	MaxBatchSize int
 	// Timeout is how long Open waits for another process to release the file lock
 	// (default 1 s), so a second server fails instead of hanging.
@@ -37,11 +34,8 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.MaxBatchDelay <= 0 {
-		o.MaxBatchDelay = time.Millisecond
-	}
 	if o.MaxBatchSize <= 0 {
-		o.MaxBatchSize = 64
+		o.MaxBatchSize = 256
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = time.Second
@@ -52,12 +46,13 @@ func (o Options) withDefaults() Options {
 // Store is a keyserver.Store on a bbolt database.
 type Store struct {
 	db *bolt.DB
-	// writers counts write calls in progress, so that a lone write commits at
-	// once instead of waiting MaxBatchDelay for company that is not coming.
-	writers atomic.Int64
-	// head is the audit chain's end as last appended (see auditHead). Only write
-	// transactions touch it, and bbolt runs one at a time.
-	head auditHead
+	// committer runs every write transaction (committer.go).
+	committer committer
+	memos     memos
+	// The audit chain's end: as of the last commit (committedHead) and within the
+	// write transaction in progress (txHead). Only the committer's goroutine, which
+	// runs every write transaction, touches them (see auditHead).
+	committedHead, txHead chainEnd
 }
 
 var _ keyserver.Store = (*Store)(nil)
@@ -80,13 +75,13 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	db.MaxBatchDelay = opts.MaxBatchDelay
-	db.MaxBatchSize = opts.MaxBatchSize
 	if err := db.Update(initBuckets); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db, memos: newMemos()}
+	s.committer.start(s, opts.MaxBatchSize)
+	return s, nil
 }
 
 func initBuckets(tx *bolt.Tx) error {
@@ -105,8 +100,10 @@ func initBuckets(tx *bolt.Tx) error {
 	return nil
 }
 
-// Close closes the database, waiting for open transactions.
+// Close stops taking writes, waits for the committer to commit those already
+// queued, and closes the database, waiting for open read transactions.
 func (s *Store) Close() error {
+	s.committer.stop()
 	return s.db.Close()
 }
 
@@ -119,44 +116,29 @@ func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 }
 
 // refusal carries an error that fn met before writing anything, such as
-// ErrNotFound or the caller's own error. In a batch, fn then reports success so
-// that the others' writes commit instead of the whole batch being redone, and
-// write returns the error afterwards.
+// ErrNotFound or the caller's own error. fn's write then counts as done, with
+// nothing written, so that the others sharing its commit still commit instead of
+// being redone, and write returns the error afterwards.
 type refusal struct{ err error }
 
 func (r refusal) Error() string { return r.err.Error() }
 
-// write runs fn in a write transaction, shared with concurrent writes (db.Batch)
-// when there are any, so that they pay for one fsync between them. fn may run
-// more than once and must leave the transaction untouched when it returns a
-// refusal. Errors come back unwrapped, so a caller's error is returned as is.
+// write runs fn in a write transaction, shared with the writes queued alongside it
+// so that they pay for one commit (one fsync) between them; see committer.go. fn
+// may run more than once and must leave the transaction untouched when it returns
+// a refusal. Errors come back unwrapped, so a caller's error is returned as is; a
+// panic in fn is raised again in the caller.
+//
+// A ctx already done returns ctx.Err() at once. Once queued, write waits for the
+// outcome, which takes a commit or two: fn is skipped, and write returns
+// ctx.Err(), if ctx is done when fn's turn comes, but a write that has run always
+// reports its true outcome, so a caller never sees an error for a write that
+// committed.
 func (s *Store) write(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	defer s.writers.Add(-1)
-	if s.writers.Add(1) == 1 {
-		// Alone: a refusal rolls back, saving the fsync of an empty commit.
-		err := s.db.Update(fn)
-		if r, ok := err.(refusal); ok {
-			return r.err
-		}
-		return err
-	}
-	var refused error
-	err := s.db.Batch(func(tx *bolt.Tx) error {
-		refused = nil // fn may be rerun: only its last run counts
-		err := fn(tx)
-		if r, ok := err.(refusal); ok {
-			refused = r.err
-			return nil
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return refused
+	return s.committer.do(ctx, fn)
 }
 
 // get decodes the JSON record under key into v; ok is false if there is none.
@@ -178,11 +160,20 @@ func decode(key, data []byte, v any) error {
 
 // put stores v as JSON under key.
 func put(b *bolt.Bucket, key []byte, v any) error {
-	data, err := json.Marshal(v)
+	data, err := encode(key, v)
 	if err != nil {
-		return fmt.Errorf("encode %x: %w", key, err)
+		return err
 	}
 	return b.Put(key, data)
+}
+
+// encode encodes the record v to be stored under key.
+func encode(key []byte, v any) ([]byte, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode %x: %w", key, err)
+	}
+	return data, nil
 }
 
 // putIndex makes a key-only index entry agree with its record: it removes old and
