@@ -39,22 +39,34 @@ func cmdKeyserver(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	if *listen != "" {
 		fc.Listen = *listen
 	}
+	return runKeyServer(ctx, fc, stderr, func(ctx context.Context, addr net.Addr) error {
+		fmt.Fprintf(stdout, "keyserver listening on http://%s (public URL %s)\n", addr, fc.PublicURL)
+		return nil
+	})
+}
+
+// runKeyServer runs a key server until SIGTERM or an interrupt, logging JSON to
+// logs. Once it listens, ready is called; an error from ready stops the server.
+func runKeyServer(ctx context.Context, fc *fileConfig, logs io.Writer, ready func(context.Context, net.Addr) error) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
-
-	ks, err := openKeyServer(fc, log)
+	ks, err := openKeyServer(fc, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		return err
 	}
 	defer ks.close()
-
 	ln, err := net.Listen("tcp", fc.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	fmt.Fprintf(stdout, "keyserver listening on http://%s (public URL %s)\n", ln.Addr(), fc.PublicURL)
-	return ks.serve(ctx, ln)
+	errc := make(chan error, 1)
+	go func() { errc <- ks.serve(ctx, ln) }()
+	if err := ready(ctx, ln.Addr()); err != nil {
+		stop()
+		<-errc
+		return err
+	}
+	return <-errc
 }
 
 // keyServerProcess is a running key server: service, store, mail drainer, sweeper.

@@ -6,14 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/mail"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -49,9 +46,7 @@ func cmdServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	logFile := stderr
+	logs := stderr
 	if *dev {
 		// A newcomer's terminal shows the guide below, not a stream of JSON logs.
 		f, err := os.OpenFile(filepath.Join(*dir, "waxseal.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
@@ -59,31 +54,15 @@ func cmdServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return err
 		}
 		defer f.Close()
-		logFile = f
+		logs = f
 	}
-	log := slog.New(slog.NewJSONHandler(logFile, nil))
-	ks, err := openKeyServer(fc, log)
-	if err != nil {
-		return err
-	}
-	defer ks.close()
-	ln, err := net.Listen("tcp", fc.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- ks.serve(ctx, ln) }()
-
-	if *dev {
-		if err := devWelcome(ctx, stdout, fc, *dir, tokens, *sample); err != nil {
-			stop()
-			<-errc
-			return err
+	return runKeyServer(ctx, fc, logs, func(ctx context.Context, addr net.Addr) error {
+		if *dev {
+			return devWelcome(ctx, stdout, fc, *dir, tokens, *sample)
 		}
-	} else {
-		fmt.Fprintf(stdout, "waxseal serving on http://%s (public URL %s)\n", ln.Addr(), fc.PublicURL)
-	}
-	return <-errc
+		fmt.Fprintf(stdout, "waxseal serving on http://%s (public URL %s)\n", addr, fc.PublicURL)
+		return nil
+	})
 }
 
 // devInstallation creates (once) or reuses a development installation in dir.
