@@ -47,7 +47,7 @@ type Set struct {
 func Load() (*Set, error) {
 	s := &Set{byName: map[string]*Asset{}, byURL: map[string]*Asset{}}
 	err := fs.WalkDir(files, "web/static", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasSuffix(p, ".gz") || strings.HasSuffix(p, ".br") {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, ".gz") || strings.HasSuffix(p, ".br") || strings.HasSuffix(p, ".sum") {
 			return err
 		}
 		raw, err := files.ReadFile(p)

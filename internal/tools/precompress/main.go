@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
@@ -26,6 +27,13 @@ func compress(path string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
+	}
+	sum := fmt.Sprintf("%x\n", sha256.Sum256(data))
+	if old, err := os.ReadFile(path + ".sum"); err == nil && string(old) == sum {
+		if _, err := os.Stat(path + ".br"); err == nil {
+			fmt.Printf("%s: unchanged, compressed copies kept\n", path)
+			return nil
+		}
 	}
 	var gz bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
@@ -48,5 +56,5 @@ func compress(path string) error {
 		return err
 	}
 	fmt.Printf("%s: %d bytes, %d gzip, %d brotli\n", path, len(data), gz.Len(), br.Len())
-	return nil
+	return os.WriteFile(path+".sum", []byte(sum), 0o644)
 }
