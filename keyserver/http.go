@@ -2,6 +2,7 @@ package keyserver
 
 import (
 	"bufio"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -51,9 +52,9 @@ func NewHandler(s *Service) http.Handler {
 	web.POST("/register/start", h.registerStart)
 	web.POST("/register/verify", h.registerVerify)
 	web.POST("/signin/password", h.signInPassword)
-	web.POST("/signin/code", h.signInCodeStart)
+	web.POST("/signin/code", h.codeStart(s.StartSignInCode, "If this address has an account, a sign-in code is on its way."))
 	web.POST("/signin/code/verify", h.signInCodeVerify)
-	web.POST("/password/forgot", h.passwordForgot)
+	web.POST("/password/forgot", h.codeStart(s.StartPasswordReset, "If this address has an account, a reset code is on its way."))
 	web.POST("/password/reset", h.passwordReset)
 	web.POST("/signout", h.signOut)
 	web.GET("/session", h.session, h.signedIn(true))
@@ -465,15 +466,19 @@ type emailRequest struct {
 	Email string `json:"email"`
 }
 
-func (h *handlers) signInCodeStart(c echo.Context) error {
-	var req emailRequest
-	if err := bindJSON(c, &req); err != nil {
-		return err
+// codeStart answers a request to mail a code the same way whether or not the
+// address has an account.
+func (h *handlers) codeStart(start func(ctx context.Context, email, ip string) error, message string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var req emailRequest
+		if err := bindJSON(c, &req); err != nil {
+			return err
+		}
+		if err := start(c.Request().Context(), req.Email, c.RealIP()); err != nil {
+			return err
+		}
+		return c.JSON(http.StatusAccepted, map[string]string{"message": message})
 	}
-	if err := h.s.StartSignInCode(c.Request().Context(), req.Email, c.RealIP()); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusAccepted, map[string]string{"message": "If this address has an account, a sign-in code is on its way."})
 }
 
 func (h *handlers) signInCodeVerify(c echo.Context) error {
@@ -489,17 +494,6 @@ func (h *handlers) signInCodeVerify(c echo.Context) error {
 		return err
 	}
 	return h.signedInAnswer(c, si)
-}
-
-func (h *handlers) passwordForgot(c echo.Context) error {
-	var req emailRequest
-	if err := bindJSON(c, &req); err != nil {
-		return err
-	}
-	if err := h.s.StartPasswordReset(c.Request().Context(), req.Email, c.RealIP()); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusAccepted, map[string]string{"message": "If this address has an account, a reset code is on its way."})
 }
 
 func (h *handlers) passwordReset(c echo.Context) error {
