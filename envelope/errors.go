@@ -1,27 +1,23 @@
 package envelope
 
-import (
-	"errors"
-
-	"github.com/waxseal/waxseal/envelope/internal/stream"
-)
+import "github.com/waxseal/waxseal/envelope/unseal"
 
 // Errors returned when an envelope cannot be parsed or opened. Each names one
 // distinct failure, so callers (and people) can tell them apart; wrap checks use
-// errors.Is.
+// errors.Is. They are package unseal's, which does all reading.
 var (
-	ErrNotEnvelope        = errors.New("not a waxseal envelope")
-	ErrUnsupportedVersion = errors.New("unsupported envelope version")
-	ErrMalformed          = errors.New("malformed envelope")
-	ErrBadBase64          = errors.New("envelope field is not valid base64")
-	ErrBadKey             = errors.New("malformed key")
-	ErrWrongKey           = errors.New("wrong key: these keys do not open this envelope")
-	ErrHeaderModified     = errors.New("envelope header was modified")
+	ErrNotEnvelope        = unseal.ErrNotEnvelope
+	ErrUnsupportedVersion = unseal.ErrUnsupportedVersion
+	ErrMalformed          = unseal.ErrMalformed
+	ErrBadBase64          = unseal.ErrBadBase64
+	ErrBadKey             = unseal.ErrBadKey
+	ErrWrongKey           = unseal.ErrWrongKey
+	ErrHeaderModified     = unseal.ErrHeaderModified
 
-	ErrTruncated       = stream.ErrTruncated
-	ErrAppended        = stream.ErrAppended
-	ErrOutOfOrder      = stream.ErrOutOfOrder
-	ErrChunkModified   = stream.ErrModified
-	ErrLastFlagMissing = stream.ErrLastFlagMissing
-	ErrLastFlagEarly   = stream.ErrLastFlagEarly
+	ErrTruncated       = unseal.ErrTruncated
+	ErrAppended        = unseal.ErrAppended
+	ErrOutOfOrder      = unseal.ErrOutOfOrder
+	ErrChunkModified   = unseal.ErrChunkModified
+	ErrLastFlagMissing = unseal.ErrLastFlagMissing
+	ErrLastFlagEarly   = unseal.ErrLastFlagEarly
 )

@@ -3,14 +3,15 @@ package envelope
 import (
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/waxseal/waxseal/envelope/unseal"
 )
 
 // Version is the envelope format version this package writes and reads.
-const Version = 1
+const Version = unseal.Version
 
 // Header describes an envelope. Its exact JSON bytes are embedded in the envelope and
 // bound into the key derivation, so every field is authenticated once the envelope
@@ -40,49 +41,43 @@ func (h *Header) FileName() string {
 	return "securedoc_" + h.Created.UTC().Format("20060102T150405") + ".html"
 }
 
+// marshal writes the header's JSON and reads it back with the reader, so that a
+// writer can never produce a header that readers refuse.
 func (h *Header) marshal() ([]byte, error) {
-	if err := h.validate(); err != nil {
+	b, err := json.Marshal(h)
+	if err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
+	}
+	if _, err := unseal.ParseHeader(b); err != nil {
 		return nil, err
 	}
-	return json.Marshal(h)
+	return b, nil
 }
 
-func (h *Header) validate() error {
-	if h.Version != Version {
-		return fmt.Errorf("%w %d", ErrUnsupportedVersion, h.Version)
+// parseHeader reads a header with package unseal's reader, the one every reader
+// of the format uses, and gives it times.
+func parseHeader(b []byte) (*Header, error) {
+	u, err := unseal.ParseHeader(b)
+	if err != nil {
+		return nil, err
 	}
-	if h.ID.IsZero() {
-		return fmt.Errorf("%w: header has no id", ErrMalformed)
+	return fromUnsealed(u)
+}
+
+func fromUnsealed(u *unseal.Header) (*Header, error) {
+	h := &Header{Version: u.Version, ID: u.ID, KeyServer: u.KeyServer, From: u.From, To: u.To, Subject: u.Subject, Size: u.Size}
+	var err error
+	// unseal checked the form (and the calendar), so these cannot fail; they are
+	// checked all the same rather than trusted.
+	if h.Created, err = time.Parse(time.RFC3339, u.Created); err != nil {
+		return nil, fmt.Errorf("%w: header: created: %v", ErrMalformed, err)
 	}
-	if _, err := Origin(h.KeyServer); err != nil {
-		return fmt.Errorf("%w: header: %v", ErrMalformed, err)
-	}
-	if h.Size < 0 {
-		return fmt.Errorf("%w: header: negative size %d", ErrMalformed, h.Size)
-	}
-	if h.Created.IsZero() {
-		return fmt.Errorf("%w: header has no creation time", ErrMalformed)
-	}
-	for name, v := range map[string]string{"from": h.From, "to": h.To, "subject": h.Subject} {
-		if strings.ContainsAny(v, "\r\n\x00") {
-			return fmt.Errorf("%w: header %s contains a line break or NUL", ErrMalformed, name)
+	if u.Expires != "" {
+		if h.Expires, err = time.Parse(time.RFC3339, u.Expires); err != nil {
+			return nil, fmt.Errorf("%w: header: expires: %v", ErrMalformed, err)
 		}
 	}
-	return nil
-}
-
-func parseHeader(b []byte) (*Header, error) {
-	var h Header
-	if err := json.Unmarshal(b, &h); err != nil {
-		return nil, fmt.Errorf("%w: header is not valid JSON: %v", ErrMalformed, err)
-	}
-	if h.Version != Version {
-		return nil, fmt.Errorf("%w %d", ErrUnsupportedVersion, h.Version)
-	}
-	if err := h.validate(); err != nil {
-		return nil, err
-	}
-	return &h, nil
+	return h, nil
 }
 
 // Origin checks that s names a key server origin and returns it in canonical form
@@ -96,22 +91,10 @@ func Origin(s string) (string, error) {
 	if u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return "", fmt.Errorf("key server %.80q: want scheme://host[:port] and nothing else", s)
 	}
-	scheme := strings.ToLower(u.Scheme)
-	host := strings.ToLower(u.Hostname())
-	switch {
-	case scheme == "https":
-	case scheme == "http" && isLoopback(host):
-	default:
-		return "", fmt.Errorf("key server %.80q: want https (http only for localhost)", s)
+	origin := strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
+	// The rules themselves (https, or http for loopback) are the reader's.
+	if err := unseal.CheckOrigin(origin); err != nil {
+		return "", err
 	}
-	origin := scheme + "://" + strings.ToLower(u.Host)
 	return origin, nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
-	return err == nil && ip.IsLoopback()
 }

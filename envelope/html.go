@@ -12,24 +12,23 @@ import (
 	"unicode/utf8"
 
 	"github.com/waxseal/waxseal/envelope/internal/stream"
+	"github.com/waxseal/waxseal/envelope/unseal"
 )
 
 // The container is written and read by exact byte strings: the writer is the only
 // producer, and a strict reader is small, fast on a 14 MB file, and easy to fuzz.
+// The constants are package unseal's, which reads the container.
 const (
-	formStart = `<form id="waxseal" action="`
-	// Fields are hidden inputs, not textareas: browsers parse a long attribute in
-	// linear time, but a 14 MB textarea in quadratic time (30 s for 10 MB).
-	fieldPrefix = `<input type="hidden" name="`
-	fieldSuffix = `" value="`
-	fieldEnd    = `">`
+	formStart   = unseal.FormStart
+	fieldPrefix = unseal.FieldPrefix
+	fieldSuffix = unseal.FieldSuffix
+	fieldEnd    = unseal.FieldEnd
 	lineLen     = 128 // base64 characters per line: 96 bytes
 	crlf        = "\r\n"
 )
 
 // page is the visible part of securedoc.html with {{name}} slots. Every value put in
-// a slot is escaped to ASCII by asciiHTML first; no template engine is needed, which
-// keeps the browser decryptor (which links this package) small.
+// a slot is escaped to ASCII by asciiHTML first, so no template engine is needed.
 //
 //go:embed securedoc.html
 var page string
@@ -228,144 +227,41 @@ type File struct {
 
 // ParseHTML parses a securedoc.html file. It checks the structure and the header's
 // form but no cryptography: use Open for that.
-func ParseHTML(data []byte) (*File, error) {
-	formAt := bytes.Index(data, []byte(formStart))
-	if formAt < 0 {
-		return nil, ErrNotEnvelope
-	}
-	rest := data[formAt+len(formStart):]
-	end := bytes.IndexByte(rest, '"')
-	if end < 0 {
-		return nil, fmt.Errorf("%w: form action is not terminated", ErrMalformed)
-	}
-	// The writer never puts a character reference in the action (its characters are
-	// all URL-safe), so the reader need not decode any.
-	action := string(rest[:end])
-	rest = rest[end:]
-
-	fields := map[string][]byte{}
-	for _, name := range []string{"version", "header", "key", "payload"} {
-		v, after, err := field(rest, name)
-		if err != nil {
-			return nil, err
-		}
-		fields[name], rest = v, after
-	}
-	if v := string(bytes.TrimSpace(fields["version"])); v != "1" {
-		return nil, fmt.Errorf("%w %.20q", ErrUnsupportedVersion, v)
-	}
-	return parseFields(action, fields["header"], fields["key"], fields["payload"])
-}
-
-// field finds the next hidden input called name in data and returns its value and
-// the data after it.
-func field(data []byte, name string) (value, rest []byte, err error) {
-	start := []byte(fieldPrefix + name + fieldSuffix)
-	i := bytes.Index(data, start)
-	if i < 0 {
-		return nil, nil, fmt.Errorf("%w: no %s field", ErrNotEnvelope, name)
-	}
-	data = data[i+len(start):]
-	j := bytes.IndexByte(data, '"')
-	if j < 0 || !bytes.HasPrefix(data[j:], []byte(fieldEnd)) {
-		return nil, nil, fmt.Errorf("%w: %s field is not terminated", ErrMalformed, name)
-	}
-	return data[:j], data[j+len(fieldEnd):], nil
-}
+func ParseHTML(data []byte) (*File, error) { return fromFile(unseal.ParseHTML(data)) }
 
 // ParseForm builds a File from the fields the envelope's form posts (header, key and
 // payload as base64 text) and the key from the page's URL fragment. The key server's
-// open page and the browser decryptor use it; envKey may be zero when the fragment
-// has not been read yet.
+// open page uses it; envKey may be zero when the fragment has not been read yet.
 func ParseForm(header, key, payload []byte, envKey Key) (*File, error) {
-	f, err := decodeFields(header, key, payload)
-	if err != nil {
-		return nil, err
-	}
-	f.EnvKey = envKey
-	return f, nil
+	return fromFile(unseal.ParseForm(header, key, payload, envKey))
 }
 
 // NewFile builds a File from its parts already decoded from base64: the exact header
-// bytes, the key block and the ciphertext. The browser decodes base64 natively and
-// hands the decryptor bytes.
+// bytes, the key block and the ciphertext.
 func NewFile(header, keyBlock, ciphertext []byte, envKey Key) (*File, error) {
-	h, err := parseHeader(header)
-	if err != nil {
-		return nil, err
-	}
-	if len(keyBlock) != KeyBlockSize {
-		return nil, fmt.Errorf("%w: key block is %d bytes, want %d", ErrMalformed, len(keyBlock), KeyBlockSize)
-	}
-	return &File{Envelope: Envelope{Header: *h, HeaderJSON: header, KeyBlock: keyBlock}, EnvKey: envKey, Ciphertext: ciphertext}, nil
+	return fromFile(unseal.NewFile(header, keyBlock, ciphertext, envKey))
 }
 
-func parseFields(action string, header, key, payload []byte) (*File, error) {
-	f, err := decodeFields(header, key, payload)
-	if err != nil {
-		return nil, err
-	}
-	base, frag, _ := strings.Cut(action, "#")
-	if base != f.Header.OpenURL() {
-		return nil, fmt.Errorf("%w: form posts to %.120q, but the header says %q", ErrMalformed, base, f.Header.OpenURL())
-	}
-	k, ok := strings.CutPrefix(frag, "k=")
-	if !ok {
-		return nil, fmt.Errorf("%w: form action has no key fragment", ErrMalformed)
-	}
-	if f.EnvKey, err = ParseKey(k); err != nil {
-		return nil, fmt.Errorf("%w: form action: %v", ErrMalformed, err)
-	}
-	return f, nil
+// ParseOnline parses an "open online" blob. The key comes from the link's fragment.
+func ParseOnline(data []byte, envKey Key) (*File, error) {
+	return fromFile(unseal.ParseOnline(data, envKey))
 }
 
-func decodeFields(header, key, payload []byte) (*File, error) {
-	hb, err := decodeBase64("header", header)
+func fromFile(u *unseal.File, err error) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := parseHeader(hb)
+	h, err := fromUnsealed(&u.Header)
 	if err != nil {
 		return nil, err
 	}
-	kb, err := decodeBase64("key", key)
-	if err != nil {
-		return nil, err
-	}
-	if len(kb) != KeyBlockSize {
-		return nil, fmt.Errorf("%w: key block is %d bytes, want %d", ErrMalformed, len(kb), KeyBlockSize)
-	}
-	ct, err := decodeBase64("payload", payload)
-	if err != nil {
-		return nil, err
-	}
-	return &File{Envelope: Envelope{Header: *h, HeaderJSON: hb, KeyBlock: kb}, Ciphertext: ct}, nil
-}
-
-// strictBase64 rejects non-zero padding bits, so each value has one encoding.
-var strictBase64 = base64.StdEncoding.Strict()
-
-// decodeBase64 decodes standard base64 broken into lines (CR and LF are skipped, as
-// form submission turns line ends in values into CRLF).
-func decodeBase64(name string, b []byte) ([]byte, error) {
-	out := make([]byte, strictBase64.DecodedLen(len(b)))
-	n, err := strictBase64.Decode(out, b)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrBadBase64, name, err)
-	}
-	return out[:n], nil
+	return &File{Envelope: Envelope{Header: *h, HeaderJSON: u.HeaderJSON, KeyBlock: u.KeyBlock}, EnvKey: u.EnvKey, Ciphertext: u.Ciphertext}, nil
 }
 
 // Open authenticates and decrypts the file with its k_env and the key server's k_srv,
 // returning the original message bytes.
 func (f *File) Open(serverKey Key) ([]byte, error) {
-	p, err := f.Unwrap(Keys{Env: f.EnvKey, Server: serverKey})
-	if err != nil {
-		return nil, fmt.Errorf("open envelope %s: %w", f.Header.ID, err)
-	}
-	msg, err := p.Decrypt(f.Ciphertext)
-	if err != nil {
-		return nil, fmt.Errorf("open envelope %s: %w", f.Header.ID, err)
-	}
-	return msg, nil
+	u := unseal.File{HeaderJSON: f.HeaderJSON, KeyBlock: f.KeyBlock, EnvKey: f.EnvKey, Ciphertext: f.Ciphertext}
+	u.Header.ID, u.Header.Size = f.Header.ID, f.Header.Size
+	return u.Open(serverKey)
 }

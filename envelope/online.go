@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+
+	"github.com/waxseal/waxseal/envelope/unseal"
 )
 
 // onlineMagic starts an "open online" blob (docs/FORMAT.md §8).
-const onlineMagic = "waxseal-online-v1\n"
+const onlineMagic = unseal.OnlineMagic
 
 // WriteOnline writes the blob the key server stores and serves for "open online"
 // links: the header, the key block and the ciphertext, in binary. Unlike the HTML
@@ -27,30 +29,4 @@ func (e *Envelope) WriteOnline(w io.Writer, ciphertext io.Reader) error {
 		return fmt.Errorf("write online blob %s: %w", e.Header.ID, err)
 	}
 	return nil
-}
-
-// ParseOnline parses an "open online" blob. The key comes from the link's fragment.
-func ParseOnline(data []byte, envKey Key) (*File, error) {
-	rest, ok := bytes.CutPrefix(data, []byte(onlineMagic))
-	if !ok {
-		return nil, ErrNotEnvelope
-	}
-	if len(rest) < 4 {
-		return nil, fmt.Errorf("%w: online blob too short", ErrMalformed)
-	}
-	n := binary.BigEndian.Uint32(rest)
-	rest = rest[4:]
-	if uint64(len(rest)) < uint64(n)+KeyBlockSize {
-		return nil, fmt.Errorf("%w: online blob too short for its header", ErrMalformed)
-	}
-	hb := rest[:n]
-	h, err := parseHeader(hb)
-	if err != nil {
-		return nil, err
-	}
-	return &File{
-		Envelope:   Envelope{Header: *h, HeaderJSON: hb, KeyBlock: rest[n : n+KeyBlockSize]},
-		EnvKey:     envKey,
-		Ciphertext: rest[n+KeyBlockSize:],
-	}, nil
 }

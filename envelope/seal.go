@@ -1,27 +1,20 @@
 package envelope
 
 import (
-	"crypto/hkdf"
-	"crypto/sha256"
-	"crypto/subtle"
 	"fmt"
 	"io"
 	"time"
 
 	"golang.org/x/crypto/nacl/secretbox"
 
+	"github.com/waxseal/waxseal/envelope/internal/kdf"
 	"github.com/waxseal/waxseal/envelope/internal/stream"
+	"github.com/waxseal/waxseal/envelope/unseal"
 )
 
-const (
-	kekInfo   = "waxseal v1"
-	checkInfo = "waxseal v1 key check"
-	checkSize = 16
-	boxSize   = 32 + secretbox.Overhead
-	// KeyBlockSize is the size of an envelope's key block: a key check value and the
-	// sealed payload key.
-	KeyBlockSize = checkSize + boxSize
-)
+// KeyBlockSize is the size of an envelope's key block: a key check value and the
+// sealed payload key.
+const KeyBlockSize = unseal.KeyBlockSize
 
 // Payload is a message's payload key and plaintext size. A Payload made by
 // EncryptPayload or a PayloadWriter seals envelopes; one from Envelope.Unwrap
@@ -122,54 +115,28 @@ func (p *Payload) Seal(h Header) (*Envelope, Keys, error) {
 		return nil, Keys{}, fmt.Errorf("seal envelope: %w", err)
 	}
 	keys := Keys{Env: newKey(), Server: newKey()}
-	kek, check := deriveKeys(keys, h.ID, hb)
+	srv, env, id := [32]byte(keys.Server), [32]byte(keys.Env), [16]byte(h.ID)
+	derived, err := kdf.Derive(&srv, &env, &id, hb)
+	if err != nil {
+		return nil, Keys{}, fmt.Errorf("seal envelope: %w", err)
+	}
 	block := make([]byte, 0, KeyBlockSize)
-	block = append(block, check...)
+	block = append(block, derived.Check[:]...)
 	pk := [32]byte(p.key)
 	// A KEK is derived for exactly one header of one random id and seals exactly one
 	// message, so the all-zero nonce is never reused under a key.
-	block = secretbox.Seal(block, pk[:], new([24]byte), &kek)
+	block = secretbox.Seal(block, pk[:], new([24]byte), &derived.KEK)
 	return &Envelope{Header: h, HeaderJSON: hb, KeyBlock: block}, keys, nil
 }
 
 // Unwrap recovers the payload key with both key halves. It tells a wrong key
 // (ErrWrongKey) from a header or key block that was changed (ErrHeaderModified).
 func (e *Envelope) Unwrap(keys Keys) (*Payload, error) {
-	if len(e.KeyBlock) != KeyBlockSize {
-		return nil, fmt.Errorf("%w: key block is %d bytes, want %d", ErrMalformed, len(e.KeyBlock), KeyBlockSize)
-	}
-	kek, check := deriveKeys(keys, e.Header.ID, e.HeaderJSON)
-	if subtle.ConstantTimeCompare(check, e.KeyBlock[:checkSize]) != 1 {
-		return nil, ErrWrongKey
-	}
-	pk, ok := secretbox.Open(nil, e.KeyBlock[checkSize:], new([24]byte), &kek)
-	if !ok {
-		return nil, ErrHeaderModified
-	}
-	return &Payload{key: Key(pk), size: e.Header.Size}, nil
-}
-
-// deriveKeys derives the key-encryption key, bound to the exact header bytes, and the
-// key check value, bound only to the keys and id (so that a wrong key can be told
-// from a changed header).
-func deriveKeys(keys Keys, id ID, header []byte) (kek [32]byte, check []byte) {
-	ikm := make([]byte, 0, 64)
-	ikm = append(ikm, keys.Server[:]...)
-	ikm = append(ikm, keys.Env[:]...)
-	prk, err := hkdf.Extract(sha256.New, ikm, id[:])
+	k, err := unseal.Unwrap(e.Header.ID, e.HeaderJSON, e.KeyBlock, keys.Env, keys.Server)
 	if err != nil {
-		panic(err) // cannot fail for SHA-256
+		return nil, err
 	}
-	sum := sha256.Sum256(header)
-	k, err := hkdf.Expand(sha256.New, prk, kekInfo+string(sum[:]), 32)
-	if err != nil {
-		panic(err)
-	}
-	check, err = hkdf.Expand(sha256.New, prk, checkInfo, checkSize)
-	if err != nil {
-		panic(err)
-	}
-	return [32]byte(k), check
+	return &Payload{key: k, size: e.Header.Size}, nil
 }
 
 // Decrypt decrypts a whole payload in memory.

@@ -1,7 +1,10 @@
 //go:build js && wasm
 
-// Command wasm is the browser decryptor: thin syscall/js glue over package envelope
-// (the cryptography) and package message (reading the decrypted mail for display).
+// Command wasm is the browser decryptor: thin syscall/js glue over package unseal
+// (the read side of package envelope: parsing and the cryptography) and package
+// message (reading the decrypted mail for display). It links nothing heavier than
+// those two do (no fmt, encoding/json or time), which keeps it small; the budget is
+// checked by TestSizeBudget.
 // It installs globalThis.waxseal with functions that return Promises; the work runs
 // in goroutines, never inside the js.FuncOf callback, so the page's event loop is
 // never blocked waiting for Go.
@@ -24,19 +27,16 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"syscall/js"
-	"time"
 
-	"github.com/waxseal/waxseal/envelope"
+	"github.com/waxseal/waxseal/envelope/unseal"
 	"github.com/waxseal/waxseal/wasm/message"
 )
 
 func main() {
 	api := js.Global().Get("Object").New()
-	api.Set("version", envelope.Version)
+	api.Set("version", unseal.Version)
 	api.Set("inspect", promised(inspect))
 	api.Set("open", promised(open))
 	api.Set("openForm", promised(openForm))
@@ -73,7 +73,12 @@ func promised(f func(args []js.Value) (any, error)) js.Func {
 func safeCall(f func([]js.Value) (any, error), args []js.Value) (v any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("waxseal: %v", r)
+			err = errors.New("waxseal: internal error")
+			if e, ok := r.(error); ok {
+				err = errors.New("waxseal: " + e.Error())
+			} else if s, ok := r.(string); ok {
+				err = errors.New("waxseal: " + s)
+			}
 		}
 	}()
 	return f(args)
@@ -81,7 +86,7 @@ func safeCall(f func([]js.Value) (any, error), args []js.Value) (v any, err erro
 
 func bytesArg(args []js.Value, i int, name string) ([]byte, error) {
 	if len(args) <= i || args[i].Type() != js.TypeObject || args[i].Get("byteLength").Type() != js.TypeNumber {
-		return nil, fmt.Errorf("%s: want a Uint8Array", name)
+		return nil, errors.New(name + ": want a Uint8Array")
 	}
 	b := make([]byte, args[i].Get("byteLength").Int())
 	js.CopyBytesToGo(b, args[i])
@@ -90,25 +95,25 @@ func bytesArg(args []js.Value, i int, name string) ([]byte, error) {
 
 func stringArg(args []js.Value, i int, name string) (string, error) {
 	if len(args) <= i || args[i].Type() != js.TypeString {
-		return "", fmt.Errorf("%s: want a string", name)
+		return "", errors.New(name + ": want a string")
 	}
 	return args[i].String(), nil
 }
 
-func keyArg(args []js.Value, i int, name string) (envelope.Key, error) {
+func keyArg(args []js.Value, i int, name string) (unseal.Key, error) {
 	s, err := stringArg(args, i, name)
 	if err != nil {
-		return envelope.Key{}, err
+		return unseal.Key{}, err
 	}
-	k, err := envelope.ParseKey(s)
+	k, err := unseal.ParseKey(s)
 	if err != nil {
-		return k, fmt.Errorf("%s: %w", name, err)
+		return k, errors.New(name + ": " + err.Error())
 	}
 	return k, nil
 }
 
 // keyArgs reads the (envKey, serverKey) arguments every open function ends with.
-func keyArgs(args []js.Value) (env, srv envelope.Key, err error) {
+func keyArgs(args []js.Value) (env, srv unseal.Key, err error) {
 	if env, err = keyArg(args, 1, "envKey"); err != nil {
 		return env, srv, err
 	}
@@ -116,12 +121,10 @@ func keyArgs(args []js.Value) (env, srv envelope.Key, err error) {
 	return env, srv, err
 }
 
-func headerValue(h []byte) (js.Value, error) {
-	var v any
-	if err := json.Unmarshal(h, &v); err != nil {
-		return js.Undefined(), err
-	}
-	return js.Global().Get("JSON").Call("parse", string(h)), nil
+// headerValue gives the page the header as JSON.parse reads it; unseal has
+// already checked the bytes.
+func headerValue(h []byte) js.Value {
+	return js.Global().Get("JSON").Call("parse", string(h))
 }
 
 func inspect(args []js.Value) (any, error) {
@@ -129,15 +132,15 @@ func inspect(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := envelope.ParseHTML(data)
+	f, err := unseal.ParseHTML(data)
 	if err != nil {
 		return nil, err
 	}
-	return headerValue(f.HeaderJSON)
+	return headerValue(f.HeaderJSON), nil
 }
 
 func open(args []js.Value) (any, error) {
-	start := time.Now()
+	start := now()
 	data, err := bytesArg(args, 0, "file")
 	if err != nil {
 		return nil, err
@@ -146,7 +149,7 @@ func open(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := envelope.ParseHTML(data)
+	f, err := unseal.ParseHTML(data)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +157,7 @@ func open(args []js.Value) (any, error) {
 }
 
 func openForm(args []js.Value) (any, error) {
-	start := time.Now()
+	start := now()
 	if len(args) < 1 || args[0].Type() != js.TypeObject {
 		return nil, errors.New("fields: want {header, key, payload}")
 	}
@@ -162,7 +165,7 @@ func openForm(args []js.Value) (any, error) {
 	for i, name := range []string{"header", "key", "payload"} {
 		v := args[0].Get(name)
 		if v.Type() != js.TypeString {
-			return nil, fmt.Errorf("fields.%s: want a string", name)
+			return nil, errors.New("fields." + name + ": want a string")
 		}
 		fields[i] = []byte(v.String())
 	}
@@ -170,7 +173,7 @@ func openForm(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := envelope.ParseForm(fields[0], fields[1], fields[2], env)
+	f, err := unseal.ParseForm(fields[0], fields[1], fields[2], env)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +181,7 @@ func openForm(args []js.Value) (any, error) {
 }
 
 func openParts(args []js.Value) (any, error) {
-	start := time.Now()
+	start := now()
 	if len(args) < 1 || args[0].Type() != js.TypeObject {
 		return nil, errors.New("parts: want {header, key, ciphertext}")
 	}
@@ -194,7 +197,7 @@ func openParts(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := envelope.NewFile(parts[0], parts[1], parts[2], env)
+	f, err := unseal.NewFile(parts[0], parts[1], parts[2], env)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +205,7 @@ func openParts(args []js.Value) (any, error) {
 }
 
 func openOnline(args []js.Value) (any, error) {
-	start := time.Now()
+	start := now()
 	blob, err := bytesArg(args, 0, "blob")
 	if err != nil {
 		return nil, err
@@ -211,7 +214,7 @@ func openOnline(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := envelope.ParseOnline(blob, env)
+	f, err := unseal.ParseOnline(blob, env)
 	if err != nil {
 		return nil, err
 	}
@@ -220,16 +223,13 @@ func openOnline(args []js.Value) (any, error) {
 
 // opened decrypts f and reads the message. decryptMs covers decoding the envelope
 // (from start, before parsing) and decrypting it, not reading the mail.
-func opened(f *envelope.File, srv envelope.Key, start time.Time) (any, error) {
+func opened(f *unseal.File, srv unseal.Key, start float64) (any, error) {
 	raw, err := f.Open(srv)
 	if err != nil {
 		return nil, err
 	}
-	decryptMs := float64(time.Since(start).Microseconds()) / 1000
-	h, err := headerValue(f.HeaderJSON)
-	if err != nil {
-		return nil, err
-	}
+	decryptMs := now() - start
+	h := headerValue(f.HeaderJSON)
 	msg, err := message.Parse(raw, message.Options{Charset: decodeWithTextDecoder})
 	if err != nil {
 		// Nothing to show (an empty message): the original is still offered.
@@ -242,6 +242,9 @@ func opened(f *envelope.File, srv envelope.Key, start time.Time) (any, error) {
 	res.Set("decryptMs", decryptMs)
 	return res, nil
 }
+
+// now is the page's clock in milliseconds (package time would add 50 KB).
+func now() float64 { return js.Global().Get("performance").Call("now").Float() }
 
 func object() js.Value { return js.Global().Get("Object").New() }
 
@@ -269,10 +272,10 @@ func messageValue(m *message.Message) js.Value {
 	o.Set("to", addresses(m.To))
 	o.Set("cc", addresses(m.Cc))
 	o.Set("replyTo", addresses(m.ReplyTo))
-	if m.Date.IsZero() {
-		o.Set("date", js.Null())
+	if m.HasDate {
+		o.Set("date", float64(m.Date))
 	} else {
-		o.Set("date", float64(m.Date.UnixMilli()))
+		o.Set("date", js.Null())
 	}
 	o.Set("dateRaw", m.DateRaw)
 	o.Set("messageId", m.MessageID)
@@ -302,7 +305,7 @@ func messageValue(m *message.Message) js.Value {
 func decodeWithTextDecoder(charset string, b []byte) (s string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("charset %q: %v", charset, r)
+			err = errors.New("charset " + charset + ": not known to this browser")
 		}
 	}()
 	dec := js.Global().Get("TextDecoder").New(charset)

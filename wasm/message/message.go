@@ -19,7 +19,6 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // CharsetDecoder decodes b from the named charset (lowercase, as labelled in the
@@ -71,8 +70,11 @@ type Message struct {
 	To      []Address
 	Cc      []Address
 	ReplyTo []Address
-	Subject string    // RFC 2047 decoded
-	Date    time.Time // zero when absent or unreadable
+	Subject string // RFC 2047 decoded
+	// Date is in milliseconds since 1970 UTC, valid when HasDate (absent or
+	// unreadable dates leave it false).
+	Date    int64
+	HasDate bool
 	DateRaw string
 	// MessageID is the Message-ID without the angle brackets.
 	MessageID string
@@ -147,8 +149,8 @@ func parse(raw []byte, opt Options) (*Message, error) {
 	m.MessageID = stripAngles(h.get("message-id"))
 	if d := h.get("date"); d != "" {
 		m.DateRaw = d
-		if t, ok := parseDate(d); ok {
-			m.Date = t
+		if ms, ok := parseDate(d); ok {
+			m.Date, m.HasDate = ms, true
 		} else {
 			p.problem("", "unreadable Date "+quote(d))
 		}

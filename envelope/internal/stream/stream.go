@@ -16,10 +16,11 @@ package stream
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 
 	"golang.org/x/crypto/nacl/secretbox"
+
+	"github.com/waxseal/waxseal/envelope/internal/detail"
 )
 
 // ChunkSize is the plaintext size of every chunk but the last.
@@ -114,14 +115,14 @@ func Open(dst, ciphertext []byte, key *Key, size int64) ([]byte, error) {
 
 func checkLength(got, size int64) error {
 	if size < 0 {
-		return fmt.Errorf("invalid payload size %d", size)
+		return errors.New("invalid payload size " + detail.Int(size))
 	}
 	want := CiphertextSize(size)
 	switch {
 	case got < want:
-		return fmt.Errorf("%w: %d of %d ciphertext bytes present", ErrTruncated, got, want)
+		return detail.Wrap(ErrTruncated, detail.Int(got), " of ", detail.Int(want), " ciphertext bytes present")
 	case got > want:
-		return fmt.Errorf("%w: %d bytes past the expected %d", ErrAppended, got-want, want)
+		return detail.Wrap(ErrAppended, detail.Int(got-want), " bytes past the expected ", detail.Int(want))
 	}
 	return nil
 }
@@ -132,9 +133,9 @@ func diagnose(chunk []byte, key *Key, i, n int64) error {
 	last := i == n-1
 	if _, ok := secretbox.Open(nil, chunk, nonce(i, !last), key); ok {
 		if last {
-			return fmt.Errorf("%w: chunk %d", ErrLastFlagMissing, i)
+			return detail.Wrap(ErrLastFlagMissing, "chunk ", detail.Int(i))
 		}
-		return fmt.Errorf("%w: chunk %d of %d", ErrLastFlagEarly, i, n)
+		return detail.Wrap(ErrLastFlagEarly, "chunk ", detail.Int(i), " of ", detail.Int(n))
 	}
 	if n <= maxDiagnoseChunks {
 		for j := int64(0); j < n; j++ {
@@ -143,12 +144,12 @@ func diagnose(chunk []byte, key *Key, i, n int64) error {
 			}
 			for _, flag := range []bool{false, true} {
 				if _, ok := secretbox.Open(nil, chunk, nonce(j, flag), key); ok {
-					return fmt.Errorf("%w: chunk %d belongs at position %d", ErrOutOfOrder, i, j)
+					return detail.Wrap(ErrOutOfOrder, "chunk ", detail.Int(i), " belongs at position ", detail.Int(j))
 				}
 			}
 		}
 	}
-	return fmt.Errorf("%w: chunk %d failed authentication", ErrModified, i)
+	return detail.Wrap(ErrModified, "chunk ", detail.Int(i), " failed authentication")
 }
 
 // Writer encrypts what is written to it and writes the ciphertext to an underlying
@@ -211,7 +212,7 @@ func (w *Writer) flush(last bool) error {
 	w.counter++
 	w.buf = w.buf[:0]
 	if _, err := w.dst.Write(w.out); err != nil {
-		w.err = fmt.Errorf("stream: write chunk: %w", err)
+		w.err = detail.Prefix("stream: write chunk", err)
 		return w.err
 	}
 	return nil
@@ -237,7 +238,7 @@ type Reader struct {
 func NewReader(src io.Reader, key *Key, size int64) *Reader {
 	r := &Reader{src: src, key: *key, size: size, n: ChunkCount(size)}
 	if size < 0 {
-		r.err = fmt.Errorf("invalid payload size %d", size)
+		r.err = errors.New("invalid payload size " + detail.Int(size))
 	}
 	return r
 }
@@ -262,10 +263,10 @@ func (r *Reader) next() error {
 		k, err := io.ReadFull(r.src, one[:])
 		if k > 0 {
 			extra, _ := io.Copy(io.Discard, r.src)
-			return fmt.Errorf("%w: %d bytes past the expected %d", ErrAppended, extra+1, r.read)
+			return detail.Wrap(ErrAppended, detail.Int(extra+1), " bytes past the expected ", detail.Int(r.read))
 		}
 		if err != io.EOF && err != io.ErrUnexpectedEOF {
-			return fmt.Errorf("stream: read: %w", err)
+			return detail.Prefix("stream: read", err)
 		}
 		return io.EOF
 	}
@@ -281,9 +282,9 @@ func (r *Reader) next() error {
 	k, err := io.ReadFull(r.src, enc)
 	r.read += int64(k)
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return fmt.Errorf("%w: %d of %d ciphertext bytes present", ErrTruncated, r.read, CiphertextSize(r.size))
+		return detail.Wrap(ErrTruncated, detail.Int(r.read), " of ", detail.Int(CiphertextSize(r.size)), " ciphertext bytes present")
 	} else if err != nil {
-		return fmt.Errorf("stream: read: %w", err)
+		return detail.Prefix("stream: read", err)
 	}
 	out, ok := secretbox.Open(r.dec[:0], enc, nonce(r.counter, r.counter == r.n-1), &r.key)
 	if !ok {
