@@ -55,7 +55,13 @@ try {
       openMs.push(Date.now() - t0);
       const timing = await page.evaluate(() => window.waxsealTiming);
       decryptMs.push(timing.decryptMs);
-      if (process.env.VERBOSE) console.error(label, JSON.stringify(timing, (k, v) => (typeof v === "number" ? Math.round(v) : v)));
+      if (process.env.VERBOSE) {
+        const nav = await page.evaluate(() => {
+          const n = performance.getEntriesByType("navigation")[0];
+          return { requestStart: n.requestStart, responseStart: n.responseStart, responseEnd: n.responseEnd, domInteractive: n.domInteractive };
+        });
+        console.error(label, JSON.stringify({ ...nav, ...timing }, (k, v) => (typeof v === "number" ? Math.round(v) : v)));
+      }
       gcmMs.push(await page.evaluate(async (n) => {
         const key = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
         const iv = crypto.getRandomValues(new Uint8Array(12));

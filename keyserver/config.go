@@ -40,6 +40,11 @@ type Config struct {
 	CodesPerEmail   RateLimit     // codes mailed to one address: default 5, then 1 per 2 min
 	SweepInterval   time.Duration // expiry sweeper, default 1 minute
 	MaxPayloadBytes int64         // per stored envelope payload, default 20 MB
+	// PostedHoldBytes bounds the memory holding envelopes posted by securedoc.html
+	// files until their open page fetches them (posted.go): default 256 MB; negative
+	// disables the hold, and pages then carry the posted fields themselves.
+	PostedHoldBytes int64
+	PostedHoldTTL   time.Duration // default 15 minutes
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -86,6 +91,10 @@ func (c *Config) setDefaults() error {
 	if c.MaxPayloadBytes == 0 {
 		c.MaxPayloadBytes = 20 << 20
 	}
+	if c.PostedHoldBytes == 0 {
+		c.PostedHoldBytes = 256 << 20
+	}
+	def(&c.PostedHoldTTL, 15*time.Minute)
 	if c.MailFrom == "" {
 		u, _ := url.Parse(origin)
 		c.MailFrom = "waxseal <noreply@" + u.Hostname() + ">"

@@ -52,4 +52,5 @@ var (
 	ErrBadRequest      = &Error{http.StatusBadRequest, "bad_request", "The request is not valid.", 0}
 	ErrForbidden       = &Error{http.StatusForbidden, "forbidden", "This request is not allowed.", 0}
 	ErrConflictKey     = &Error{http.StatusConflict, "conflict", "An envelope with this id is already registered with another key.", 0}
+	ErrNotHeld         = &Error{http.StatusNotFound, "not_held", "This message is no longer held here. Open the securedoc attachment from your email again and select Open.", 0}
 )

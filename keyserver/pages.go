@@ -38,8 +38,9 @@ type envelopeFields struct {
 func fieldMarker(name string) string { return "WAXSEAL-FIELD-" + name + "-WAXSEAL" }
 
 type openPage struct {
-	Mode   string // "post": fields in the page; "online": fetch the blob; "get": try the blob
+	Mode   string // "post": posted (held, or fields in the page); "online": fetch the blob; "get": try the blob
 	ID     string
+	Held   string // token of the held posted envelope (posted.go)
 	Fields *envelopeFields
 }
 
@@ -54,6 +55,7 @@ func (h *handlers) routePages(e *echo.Echo) {
 		return nil
 	})
 	e.POST("/open/:id", h.openPosted)
+	e.GET("/open/:id/posted/:token", h.postedEnvelope)
 	e.GET("/open/:id", h.openPage("get"))
 	e.GET("/e/:id", h.openPage("online"))
 }
@@ -104,6 +106,17 @@ func (h *handlers) openPosted(c echo.Context) error {
 			"Paragraphs": []string{err.Error(), "Open the securedoc attachment from your email again and select Open. If it still fails, ask the sender to send the message again."},
 		})
 	}
+	token, err := h.s.HoldPosted(c.Request().Context(), id, []byte(fields.Header), []byte(fields.Key), []byte(fields.Payload))
+	if err != nil {
+		return h.render(c, http.StatusBadRequest, "home.html", map[string]any{
+			"Title":      "This secure message could not be read",
+			"Paragraphs": []string{refusalText(err), "Open the securedoc attachment from your email again and select Open. If it still fails, ask the sender to send the message again."},
+		})
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	if token != "" {
+		return h.render(c, http.StatusOK, "open.html", openPage{Mode: "post", ID: id.String(), Held: token})
+	}
 	set, err := webAssets()
 	if err != nil {
 		return err
@@ -130,6 +143,29 @@ func (h *handlers) openPosted(c echo.Context) error {
 	}
 	_, err = w.Write(out)
 	return err
+}
+
+// postedEnvelope serves an envelope held by openPosted to its open page.
+func (h *handlers) postedEnvelope(c echo.Context) error {
+	id, err := envelope.ParseID(c.Param("id"))
+	if err != nil {
+		return ErrNotHeld
+	}
+	blob, err := h.s.PostedEnvelope(c.Request().Context(), id, c.Param("token"))
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Blob(http.StatusOK, "application/octet-stream", blob)
+}
+
+// refusalText is the sentence of a refusal, or a general one.
+func refusalText(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "The attachment's data could not be read."
 }
 
 // formProblem is a sentence for the person whose Open button did not work.

@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/andybalholm/brotli"
+
+	"github.com/waxseal/waxseal/envelope"
+	"github.com/waxseal/waxseal/keyserver"
 )
 
 // postEnvelope posts fields as a securedoc.html's Open button does.
@@ -42,9 +45,9 @@ func postEnvelope(t *testing.T, e *env, id string, fields map[string]string) (*h
 
 var fieldRE = regexp.MustCompile(`<input type="hidden" name="(\w+)" value="([^"]*)">`)
 
-func TestOpenPageFromPostedEnvelope(t *testing.T) {
-	e := newEnv(t)
-	s := e.seal(strings.Repeat("confidential ", 10000), time.Time{}, "bob@patient.example")[0]
+// formFields are the fields a sealed envelope's securedoc.html posts.
+func formFields(t *testing.T, s sealed) map[string]string {
+	t.Helper()
 	var file bytes.Buffer
 	if err := s.file.WriteHTML(&file, s.file.EnvKey, bytes.NewReader(s.file.Ciphertext)); err != nil {
 		t.Fatal(err)
@@ -53,6 +56,104 @@ func TestOpenPageFromPostedEnvelope(t *testing.T) {
 	for _, m := range fieldRE.FindAllStringSubmatch(file.String(), -1) {
 		fields[m[1]] = m[2]
 	}
+	return fields
+}
+
+var heldRE = regexp.MustCompile(`data-held="([A-Za-z0-9_-]+)"`)
+
+// fetchHeld fetches what the open page of a posted envelope fetches.
+func fetchHeld(t *testing.T, e *env, id, token string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(e.srv.URL + "/open/" + id + "/posted/" + token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == 200 && resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("held envelope: Cache-Control %q", resp.Header.Get("Cache-Control"))
+	}
+	return resp.StatusCode, b
+}
+
+// TestPostedEnvelopeIsHeld follows a securedoc.html's Open button: the key server
+// holds the posted envelope and the page fetches it as binary; it opens with the
+// key halves to the original, and only under its own id and token.
+func TestPostedEnvelopeIsHeld(t *testing.T) {
+	e := newEnv(t)
+	seals := e.seal("confidential lab results", time.Time{}, "bob@patient.example", "carol@patient.example")
+	s, other := seals[0], seals[1]
+	id := s.file.Header.ID.String()
+	fields := formFields(t, s)
+	resp, page := postEnvelope(t, e, id, fields)
+	m := heldRE.FindStringSubmatch(page)
+	if resp.StatusCode != 200 || m == nil {
+		t.Fatalf("POST /open: %d, no held token\n%.500s", resp.StatusCode, page)
+	}
+	if strings.Contains(page, fields["payload"]) {
+		t.Error("the page carries the payload although the key server holds it")
+	}
+	status, blob := fetchHeld(t, e, id, m[1])
+	if status != 200 {
+		t.Fatalf("GET held: %d %s", status, blob)
+	}
+	f, err := envelope.ParseOnline(blob, s.file.EnvKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.Open(s.serverKey); err != nil || !bytes.Equal(got, s.msg) {
+		t.Fatalf("held envelope opens to %q, %v", got, err)
+	}
+	if bytes.Contains(blob, s.file.EnvKey[:]) {
+		t.Error("k_env reached the key server")
+	}
+
+	// The token names one envelope; other tokens name nothing.
+	otherID := other.file.Header.ID.String()
+	if status, _ := fetchHeld(t, e, otherID, m[1]); status != http.StatusNotFound {
+		t.Errorf("token under another id: %d, want 404", status)
+	}
+	if status, body := fetchHeld(t, e, id, "AAAAAAAAAAAAAAAAAAAAAA"); status != http.StatusNotFound || !strings.Contains(string(body), "not_held") {
+		t.Errorf("made-up token: %d %s", status, body)
+	}
+	// Another envelope's fields posted under this id: refused.
+	if resp, page := postEnvelope(t, e, id, formFields(t, other)); resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "belongs to another message") {
+		t.Errorf("foreign fields: %d\n%.300s", resp.StatusCode, page)
+	}
+	// Held for a while, not for ever.
+	e.clock.Add(16 * time.Minute)
+	if status, _ := fetchHeld(t, e, id, m[1]); status != http.StatusNotFound {
+		t.Errorf("after 16 minutes: %d, want 404", status)
+	}
+}
+
+// TestPostedHoldIsBounded: a full hold evicts the oldest envelope.
+func TestPostedHoldIsBounded(t *testing.T) {
+	msg := strings.Repeat("x", 40<<10)
+	e := newEnv(t, func(c *keyserver.Config) { c.PostedHoldBytes = 100 << 10 })
+	seals := e.seal(msg, time.Time{}, "a@patient.example", "b@patient.example", "c@patient.example")
+	var tokens []string
+	for _, s := range seals {
+		_, page := postEnvelope(t, e, s.file.Header.ID.String(), formFields(t, s))
+		m := heldRE.FindStringSubmatch(page)
+		if m == nil {
+			t.Fatal("not held")
+		}
+		tokens = append(tokens, m[1])
+	}
+	for i, want := range []int{404, 200, 200} {
+		if status, _ := fetchHeld(t, e, seals[i].file.Header.ID.String(), tokens[i]); status != want {
+			t.Errorf("envelope %d: %d, want %d", i, status, want)
+		}
+	}
+}
+
+// TestOpenPageFromPostedEnvelope: with the hold disabled, the page carries the
+// posted fields itself.
+func TestOpenPageFromPostedEnvelope(t *testing.T) {
+	e := newEnv(t, func(c *keyserver.Config) { c.PostedHoldBytes = -1 })
+	s := e.seal(strings.Repeat("confidential ", 10000), time.Time{}, "bob@patient.example")[0]
+	fields := formFields(t, s)
 	id := s.file.Header.ID.String()
 	resp, page := postEnvelope(t, e, id, fields)
 	if resp.StatusCode != 200 {

@@ -24,6 +24,7 @@ type Service struct {
 	now     func() time.Time
 
 	perIP, perEmail, codesPerEmail *limiter
+	posted                         *postedHold // nil when disabled
 
 	metrics   metrics
 	dummyHash func() string
@@ -45,7 +46,12 @@ func New(cfg Config, store Store) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin tokens: %w", err)
 	}
+	var posted *postedHold
+	if cfg.PostedHoldBytes > 0 {
+		posted = newPostedHold(cfg.PostedHoldBytes, cfg.PostedHoldTTL, cfg.Now)
+	}
 	return &Service{
+		posted:    posted,
 		dummyHash:     sync.OnceValue(func() string { return hashPassword("waxseal timing equaliser", cfg.Argon2) }),
 		cfg:           cfg,
 		store:         store,

@@ -30,6 +30,9 @@ type fileConfig struct {
 		SessionMax     duration `toml:"session_max"`
 		AccountMaxIdle duration `toml:"account_max_idle"`
 		SweepInterval  duration `toml:"sweep_interval"`
+		// PostedHoldMB bounds the memory for envelopes posted by securedoc.html
+		// files until their page fetches them (0: 256; -1: off, pages carry them).
+		PostedHoldMB int64 `toml:"posted_hold_mb,omitempty"`
 	} `toml:"limits"`
 
 	dir string // where the file is

@@ -2,6 +2,7 @@ package message
 
 import (
 	"bytes"
+	"encoding/base64"
 	"strings"
 	"unicode/utf8"
 )
@@ -287,7 +288,14 @@ var b64 = func() (t [256]byte) {
 // characters of a line, which base64 never has but prose does; total counts the
 // non-whitespace characters.
 func decodeBase64(src []byte) (dst []byte, bad, gaps, total int) {
-	dst = make([]byte, 0, len(src)/4*3+3)
+	// Well-formed base64 in CRLF lines, which is nearly all of it, goes through the
+	// standard decoder: four times faster than the loop below, which matters for a
+	// 10 MB attachment in WebAssembly.
+	dst = make([]byte, base64.StdEncoding.DecodedLen(len(src)))
+	if n, err := base64.StdEncoding.Decode(dst, src); err == nil {
+		return dst[:n], 0, 0, n
+	}
+	dst = dst[:0]
 	var acc uint32
 	n := 0
 	flush := func() {

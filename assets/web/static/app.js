@@ -85,7 +85,12 @@
       const parts = { header: base64Bytes($("f-header").value), key: base64Bytes($("f-key").value), ciphertext: base64Bytes($("f-payload").value) };
       return { source: { kind: "parts", parts }, header: parseHeader(parts.header) };
     }
-    const res = await fetch(`/api/v1/envelopes/${envelopeID}/payload`, { credentials: "same-origin" });
+    // A posted envelope the key server holds for this page, or the one it stores
+    // for "open online" links: both come as an online blob.
+    const url = page.dataset.held
+      ? `/open/${envelopeID}/posted/${encodeURIComponent(page.dataset.held)}`
+      : `/api/v1/envelopes/${envelopeID}/payload`;
+    const res = await fetch(url, { credentials: "same-origin" });
     if (!res.ok) {
       let data = {};
       try { data = await res.json(); } catch { /* not JSON */ }
@@ -369,6 +374,7 @@
       if (page.dataset.mode === "get") {
         return refuse("incomplete", "Open the securedoc attachment from your email again and select Open.");
       }
+      if (e.code === "not_held") return refuse("incomplete", e.message);
       return refuse(refusals[e.code] ? e.code : "unknown", e.message);
     }
     showSummary(header);
