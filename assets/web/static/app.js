@@ -365,6 +365,7 @@
     if (!kEnv) {
       return refuse("incomplete", "This link is incomplete: its key (the part after #) is missing. Open the attachment again, or copy the whole link from the email.");
     }
+    const session = api("GET", "/api/v1/session"); // meanwhile
     try {
       const loaded = await loadEnvelope();
       source = loaded.source;
@@ -378,7 +379,7 @@
       return refuse(refusals[e.code] ? e.code : "unknown", e.message);
     }
     showSummary(header);
-    const s = await api("GET", "/api/v1/session");
+    const s = await session;
     if (!s.ok) return needSignIn();
     return afterSignIn(s);
   }
