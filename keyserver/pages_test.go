@@ -258,3 +258,34 @@ func TestPagesAndStatic(t *testing.T) {
 		t.Errorf("unknown static file: %d", resp.StatusCode)
 	}
 }
+
+// TestPageLoadsReleaseNothing: link scanners and mail previews fetch links and may
+// even post forms. None of it releases a key, counts an open or sends a receipt.
+func TestPageLoadsReleaseNothing(t *testing.T) {
+	e := newEnv(t)
+	s := e.seal("lab results", time.Time{}, "bob@patient.example")[0]
+	id := s.file.Header.ID.String()
+	_, page := postEnvelope(t, e, id, formFields(t, s))
+	if m := heldRE.FindStringSubmatch(page); m == nil {
+		t.Fatal("not held")
+	} else if status, _ := fetchHeld(t, e, id, m[1]); status != 200 {
+		t.Fatalf("held: %d", status)
+	}
+	for _, path := range []string{"/open/" + id, "/e/" + id, "/api/v1/envelopes/" + id + "/payload"} {
+		resp, err := http.Get(e.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	v, err := e.admin().Envelope(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Releases != 0 || !v.FirstOpen.IsZero() {
+		t.Errorf("after page loads: %d releases, first open %v", v.Releases, v.FirstOpen)
+	}
+	if n := len(e.mailsTo("alice@hospital.example")); n != 0 {
+		t.Errorf("after page loads: %d mails to the sender", n)
+	}
+}
