@@ -51,7 +51,7 @@ func New(cfg Config, store Store) (*Service, error) {
 		posted = newPostedHold(cfg.PostedHoldBytes, cfg.PostedHoldTTL, cfg.Now)
 	}
 	return &Service{
-		posted:    posted,
+		posted:        posted,
 		dummyHash:     sync.OnceValue(func() string { return hashPassword("waxseal timing equaliser", cfg.Argon2) }),
 		cfg:           cfg,
 		store:         store,
