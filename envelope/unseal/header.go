@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/waxseal/waxseal/envelope/internal/detail"
+	"github.com/waxseal/waxseal/internal/calendar"
 )
 
 // Header is an envelope header as read (docs/FORMAT.md §4). Times are kept as
@@ -152,21 +153,8 @@ func validTime(s string) bool {
 	}
 	year, month, day := num(0, 4), num(5, 7), num(8, 10)
 	hour, minute, second := num(11, 13), num(14, 16), num(17, 19)
-	return year >= 0 && 1 <= month && month <= 12 && 1 <= day && day <= daysIn(year, month) &&
+	return year >= 0 && 1 <= month && month <= 12 && 1 <= day && day <= calendar.DaysIn(year, month) &&
 		0 <= hour && hour <= 23 && 0 <= minute && minute <= 59 && 0 <= second && second <= 59
-}
-
-func daysIn(year, month int) int {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
 }
 
 // CheckOrigin accepts a key server origin in the canonical form the format

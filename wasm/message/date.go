@@ -3,6 +3,8 @@ package message
 import (
 	"strconv"
 	"strings"
+
+	"github.com/waxseal/waxseal/internal/calendar"
 )
 
 var months = [...]string{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"}
@@ -113,41 +115,11 @@ func parseDate(s string) (unixMilli int64, ok bool) {
 	if !ok {
 		offset = 0 // RFC 5322: an unknown zone is read as -0000
 	}
-	if day > daysIn(year, mon) { // e.g. 31 Feb
+	if day > calendar.DaysIn(year, mon) { // e.g. 31 Feb
 		return 0, false
 	}
-	secs := daysSinceEpoch(year, mon, day)*86400 + int64(t[0]*3600+t[1]*60+t[2]) - int64(offset)
+	secs := calendar.DaysSinceEpoch(year, mon, day)*86400 + int64(t[0]*3600+t[1]*60+t[2]) - int64(offset)
 	return secs * 1000, true
-}
-
-func daysIn(year, mon int) int {
-	switch mon {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// daysSinceEpoch counts days from 1970-01-01 to a proleptic Gregorian date
-// (Howard Hinnant's days_from_civil).
-func daysSinceEpoch(y, m, d int) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y / 400
-	if y < 0 { // floor, not truncation: year 0 January reaches y = -1
-		era = (y - 399) / 400
-	}
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return int64(era)*146097 + int64(doe) - 719468
 }
 
 // zoneOffset reads "+hhmm", "-hh:mm" or a zone name, in seconds east of UTC.
