@@ -2,7 +2,6 @@ package keyserver
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
@@ -20,7 +19,8 @@ type SignedIn struct {
 	Token   string
 	CSRF    string
 	Account Account
-	Setup   bool // the account still needs a password (or passkey)
+	Setup   bool   // the account still needs a passkey or a password
+	Method  string // how it signed in (Session.Method)
 }
 
 func cleanName(s string) (string, error) {
@@ -150,8 +150,7 @@ func (s *Service) VerifyRegistration(ctx context.Context, envID envelope.ID, cod
 		return nil, err
 	}
 	now := s.now()
-	handle := make([]byte, 32)
-	rand.Read(handle)
+	handle := newUserHandle()
 	a := Account{ID: randomHex(16), Email: rec.Recipient, FirstName: c.FirstName, LastName: c.LastName,
 		Role: s.roleFor(rec.Recipient), Created: now, LastUsed: now, UserHandle: handle}
 	err = s.store.CreateAccount(ctx, a, []AuditEvent{{Time: now, Actor: a.Email, Action: "account.register", Account: a.ID, ClientIP: ip}})
@@ -160,7 +159,7 @@ func (s *Service) VerifyRegistration(ctx context.Context, envID envelope.ID, cod
 	} else if err != nil {
 		return nil, fmt.Errorf("create account: %w", err)
 	}
-	return s.newSession(ctx, a, true)
+	return s.newSession(ctx, a, true, "register")
 }
 
 // SetPassword sets or replaces the signed-in account's password and completes a
@@ -229,6 +228,13 @@ func (s *Service) SignInPassword(ctx context.Context, email, password, ip string
 		s.failSignIn(ctx, nil, email, ip, "locked")
 		return nil, e
 	}
+	if a.PasswordHash == "" && len(a.Credentials) > 0 {
+		// The address having an account is no secret (registration says so too); a
+		// person with a passkey-only account needs to hear how to get in.
+		checkPassword(password, s.dummyHash())
+		s.failSignIn(ctx, nil, email, ip, "no password: passkey account")
+		return nil, ErrPasskeyAccount
+	}
 	if a.PasswordHash == "" || !checkPassword(password, a.PasswordHash) {
 		s.failSignIn(ctx, &a, email, ip, "bad password")
 		return nil, ErrBadCredentials
@@ -272,13 +278,17 @@ func (s *Service) signedIn(ctx context.Context, a Account, ip, method string) (*
 	}
 	a, err := s.store.UpdateAccount(ctx, a.ID, func(acc *Account) ([]AuditEvent, error) {
 		acc.FailedSignIns, acc.LockedUntil, acc.LastUsed = 0, time.Time{}, now
-		return []AuditEvent{{Time: now, Actor: acc.Email, Action: "signin", Account: acc.ID, ClientIP: ip, Detail: method}}, nil
+		action := "signin"
+		if acc.Role == RoleAdmin && method == "passkey" {
+			action = "admin.signin"
+		}
+		return []AuditEvent{{Time: now, Actor: acc.Email, Action: action, Account: acc.ID, ClientIP: ip, Detail: method}}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sign in: %w", err)
 	}
 	s.metrics.signIns.Add(1)
-	return s.newSession(ctx, a, a.PasswordHash == "" && len(a.Credentials) == 0)
+	return s.newSession(ctx, a, a.PasswordHash == "" && len(a.Credentials) == 0, method)
 }
 
 // StartSignInCode mails a sign-in code if the address has an account. The answer
@@ -358,14 +368,14 @@ func (s *Service) ResetPassword(ctx context.Context, email, code, password, ip s
 	return s.signedIn(ctx, a, ip, "password reset")
 }
 
-func (s *Service) newSession(ctx context.Context, a Account, setup bool) (*SignedIn, error) {
+func (s *Service) newSession(ctx context.Context, a Account, setup bool, method string) (*SignedIn, error) {
 	token, hash := newToken()
 	now := s.now()
-	sess := Session{TokenHash: hash, AccountID: a.ID, CSRF: randomHex(16), Created: now, LastSeen: now, Setup: setup}
+	sess := Session{TokenHash: hash, AccountID: a.ID, CSRF: randomHex(16), Created: now, LastSeen: now, Setup: setup, Method: method}
 	if err := s.store.PutSession(ctx, sess); err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
-	return &SignedIn{Token: token, CSRF: sess.CSRF, Account: a, Setup: setup}, nil
+	return &SignedIn{Token: token, CSRF: sess.CSRF, Account: a, Setup: setup, Method: method}, nil
 }
 
 // Authenticate resolves a session token, enforcing the idle and absolute timeouts.
@@ -415,8 +425,8 @@ func (s *Service) SignOut(ctx context.Context, token string) error {
 
 // ListAccounts is for administrators.
 func (s *Service) ListAccounts(ctx context.Context, p Principal) ([]Account, error) {
-	if !p.Admin && (p.Account == nil || p.Account.Role != RoleAdmin) {
-		return nil, ErrForbidden
+	if err := s.requireAdmin(p); err != nil {
+		return nil, err
 	}
 	accs, err := s.store.ListAccounts(ctx)
 	if err != nil {
@@ -427,8 +437,10 @@ func (s *Service) ListAccounts(ctx context.Context, p Principal) ([]Account, err
 
 // DeleteAccount removes an account (an administrator's decision, or its owner's).
 func (s *Service) DeleteAccount(ctx context.Context, p Principal, id string) error {
-	if !p.Admin && (p.Account == nil || (p.Account.Role != RoleAdmin && p.Account.ID != id)) {
-		return ErrForbidden
+	if p.Account == nil || p.Account.ID != id {
+		if err := s.requireAdmin(p); err != nil {
+			return err
+		}
 	}
 	err := s.store.DeleteAccount(ctx, id, []AuditEvent{{Time: s.now(), Actor: p.actor(), Action: "account.delete", Account: id, ClientIP: p.IP}})
 	if errors.Is(err, ErrNotFound) {
@@ -439,8 +451,8 @@ func (s *Service) DeleteAccount(ctx context.Context, p Principal, id string) err
 
 // Audit streams the audit log from seq onwards to fn (administrators only).
 func (s *Service) Audit(ctx context.Context, p Principal, from uint64, fn func(AuditRecord) (bool, error)) error {
-	if !p.Admin && (p.Account == nil || p.Account.Role != RoleAdmin) {
-		return ErrForbidden
+	if err := s.requireAdmin(p); err != nil {
+		return err
 	}
 	return s.store.Audit(ctx, from, fn)
 }

@@ -40,6 +40,8 @@ type Config struct {
 	CodesPerEmail   RateLimit     // codes mailed to one address: default 5, then 1 per 2 min
 	SweepInterval   time.Duration // expiry sweeper, default 1 minute
 	MaxPayloadBytes int64         // per stored envelope payload, default 20 MB
+	CeremonyTTL     time.Duration // how long a passkey prompt may take, default 5 minutes
+	CeremoniesPerIP RateLimit     // passkey ceremonies begun per client: default 60, then 1 per second
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -62,6 +64,10 @@ func (c *Config) setDefaults() error {
 	def(&c.AccountMaxIdle, 365*24*time.Hour)
 	def(&c.LockoutMax, time.Hour)
 	def(&c.SweepInterval, time.Minute)
+	def(&c.CeremonyTTL, 5*time.Minute)
+	if c.CeremoniesPerIP == (RateLimit{}) {
+		c.CeremoniesPerIP = RateLimit{Burst: 60, Every: time.Second}
+	}
 	if c.CodeAttempts == 0 {
 		c.CodeAttempts = 5
 	}

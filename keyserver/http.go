@@ -63,6 +63,18 @@ func NewHandler(s *Service) http.Handler {
 	web.GET("/sent", h.listSent, h.signedIn(false))
 	web.POST("/envelopes/:id/revoke", h.envelopeAction(h.revoke), h.signedIn(false))
 
+	web.POST("/signin/passkey/begin", h.passkeySignInBegin)
+	web.POST("/signin/passkey/finish", h.passkeySignInFinish)
+	web.GET("/account/passkeys", h.listPasskeys, h.signedIn(false))
+	web.POST("/account/passkeys/begin", h.passkeyRegisterBegin, h.signedIn(true))
+	web.POST("/account/passkeys/finish", h.passkeyRegisterFinish, h.signedIn(true))
+	web.POST("/account/passkeys/:cred/rename", h.renamePasskey, h.signedIn(false))
+	web.DELETE("/account/passkeys/:cred", h.removePasskey, h.signedIn(false))
+	web.DELETE("/account/password", h.removePassword, h.signedIn(false))
+	web.POST("/enrol/check", h.enrolCheck)
+	web.POST("/enrol/begin", h.enrolBegin)
+	web.POST("/enrol/finish", h.enrolFinish)
+
 	adm := api.Group("/admin", h.adminOnly, h.bodyLimit(maxAPIBody))
 	adm.GET("/envelopes", h.listEnvelopes)
 	adm.GET("/envelopes/:id", h.envelopeAction(h.getEnvelope))
@@ -75,6 +87,7 @@ func NewHandler(s *Service) http.Handler {
 	adm.DELETE("/accounts/:id", h.deleteAccount)
 	adm.GET("/audit", h.auditExport)
 	adm.GET("/audit/verify", h.auditVerify)
+	adm.POST("/invites", h.inviteAdmin)
 	return e
 }
 
@@ -136,18 +149,24 @@ func (h *handlers) bodyLimit(n int64) echo.MiddlewareFunc {
 
 func (h *handlers) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		r := c.Request()
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			return next(c)
-		}
-		if o := r.Header.Get("Origin"); o != "" && o != h.s.cfg.PublicURL {
-			return ErrForbidden.with("Requests from %.100s are not accepted.", o)
-		}
-		if r.Header.Get(CSRFHeader) == "" {
-			return ErrForbidden.with("Missing %s header.", CSRFHeader)
+		if err := h.checkCSRF(c.Request()); err != nil {
+			return err
 		}
 		return next(c)
 	}
+}
+
+func (h *handlers) checkCSRF(r *http.Request) error {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return nil
+	}
+	if o := r.Header.Get("Origin"); o != "" && o != h.s.cfg.PublicURL {
+		return ErrForbidden.with("Requests from %.100s are not accepted.", o)
+	}
+	if r.Header.Get(CSRFHeader) == "" {
+		return ErrForbidden.with("Missing %s header.", CSRFHeader)
+	}
+	return nil
 }
 
 func bearer(c echo.Context) string {
@@ -164,13 +183,30 @@ func (h *handlers) gatewayOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// adminOnly admits the admin bearer token (scripts, the CLI) or, from a browser, a
+// session of an administrator who signed in with a passkey (with the same CSRF
+// checks as every cookie-authenticated call).
 func (h *handlers) adminOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !h.s.ValidAdminToken(bearer(c)) {
-			return &Error{http.StatusUnauthorized, "bad_token", "A valid admin token is required.", 0}
+		if c.Request().Header.Get("Authorization") != "" {
+			if !h.s.ValidAdminToken(bearer(c)) {
+				return &Error{http.StatusUnauthorized, "bad_token", "A valid admin token is required.", 0}
+			}
+			c.Set("principal", Principal{Admin: true, IP: c.RealIP()})
+			return next(c)
 		}
-		c.Set("principal", Principal{Admin: true, IP: c.RealIP()})
-		return next(c)
+		if _, err := c.Cookie(h.cookieName()); err != nil {
+			return &Error{http.StatusUnauthorized, "bad_token", "A valid admin token, or an administrator signed in with a passkey, is required.", 0}
+		}
+		if err := h.checkCSRF(c.Request()); err != nil {
+			return err
+		}
+		return h.signedIn(false)(func(c echo.Context) error {
+			if err := h.s.requireAdmin(principal(c)); err != nil {
+				return err
+			}
+			return next(c)
+		})(c)
 	}
 }
 
@@ -203,7 +239,7 @@ func (h *handlers) signedIn(setupOK bool) echo.MiddlewareFunc {
 				return ErrSetupRequired
 			}
 			c.Set("session", sess)
-			c.Set("principal", Principal{Account: acct, IP: c.RealIP()})
+			c.Set("principal", Principal{Account: acct, Passkey: sess.Method == "passkey", IP: c.RealIP()})
 			return next(c)
 		}
 	}
@@ -335,7 +371,7 @@ func ViewEnvelope(r EnvelopeRecord, now time.Time) EnvelopeView {
 
 func (h *handlers) signedInAnswer(c echo.Context, si *SignedIn) error {
 	h.setCookie(c, si.Token)
-	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(si.Account, h.s.now()), "setup": si.Setup, "csrf": si.CSRF})
+	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(si.Account, h.s.now()), "setup": si.Setup, "csrf": si.CSRF, "method": si.Method})
 }
 
 // --- handlers ---
@@ -524,7 +560,7 @@ func (h *handlers) signOut(c echo.Context) error {
 
 func (h *handlers) session(c echo.Context) error {
 	sess := c.Get("session").(*Session)
-	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(*principal(c).Account, h.s.now()), "setup": sess.Setup, "csrf": sess.CSRF})
+	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(*principal(c).Account, h.s.now()), "setup": sess.Setup, "csrf": sess.CSRF, "method": sess.Method})
 }
 
 func (h *handlers) setPassword(c echo.Context) error {
@@ -553,7 +589,7 @@ func (h *handlers) releaseKey(c echo.Context) error {
 }
 
 func (h *handlers) listSent(c echo.Context) error {
-	recs, err := h.s.ListEnvelopes(c.Request().Context(), principal(c), EnvelopeQuery{Limit: 500})
+	recs, err := h.s.SentEnvelopes(c.Request().Context(), principal(c), 500)
 	if err != nil {
 		return err
 	}
