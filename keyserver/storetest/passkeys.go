@@ -179,7 +179,7 @@ func testInvites(t *testing.T, s keyserver.Store) {
 	got, err := s.Invite(ctx, inv.TokenHash, at(time.Hour))
 	noErr(t, "Invite", err)
 	equal(t, "Invite", got, inv)
-	got, err = s.Invite(ctx, inv.TokenHash, at(time.Hour))
+	_, err = s.Invite(ctx, inv.TokenHash, at(time.Hour))
 	noErr(t, "Invite again: looking does not use it", err)
 	_, err = s.Invite(ctx, inv.TokenHash, at(72*time.Hour))
 	wantErr(t, "Invite at its expiry", err, keyserver.ErrNotFound)
