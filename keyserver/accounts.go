@@ -84,6 +84,38 @@ func (s *Service) StartRegistration(ctx context.Context, envID envelope.ID, firs
 	return email, s.sendCode(ctx, email, CodeRegister, first, last)
 }
 
+// StartSenderRegistration mails a registration code to an address at one of the
+// organisation's own domains: senders have no envelope to start from, and reach
+// their sent items with the same kind of account.
+func (s *Service) StartSenderRegistration(ctx context.Context, email, firstName, lastName, ip string) (string, error) {
+	first, err := cleanName(firstName)
+	if err != nil {
+		return "", err
+	}
+	last, err := cleanName(lastName)
+	if err != nil {
+		return "", err
+	}
+	if email, err = NormalizeAddress(email); err != nil {
+		return "", ErrBadRequest.with("Enter a valid email address.")
+	}
+	if s.roleFor(email) != RoleSender {
+		return "", ErrForbidden.with("Only the organisation's own addresses can register here. If you received a secure message, open it to register.")
+	}
+	if _, err := s.store.AccountByEmail(ctx, email); err == nil {
+		return "", ErrAlreadyRegister
+	} else if !errors.Is(err, ErrNotFound) {
+		return "", fmt.Errorf("start registration: %w", err)
+	}
+	if err := limit(s.perIP, ip); err != nil {
+		return "", err
+	}
+	if err := limit(s.codesPerEmail, email); err != nil {
+		return "", err
+	}
+	return email, s.sendCode(ctx, email, CodeRegister, first, last)
+}
+
 func (s *Service) sendCode(ctx context.Context, email string, purpose CodePurpose, first, last string) error {
 	code := newCode()
 	err := s.store.PutCode(ctx, Code{Email: email, Purpose: purpose, MAC: s.keys.codeMAC(purpose, email, code),
@@ -145,14 +177,29 @@ func (s *Service) VerifyRegistration(ctx context.Context, envID envelope.ID, cod
 	} else if err != nil {
 		return nil, fmt.Errorf("verify registration: %w", err)
 	}
-	c, err := s.checkCode(ctx, rec.Recipient, CodeRegister, code, ip)
+	return s.createAccount(ctx, rec.Recipient, code, ip)
+}
+
+// VerifySenderRegistration is VerifyRegistration for StartSenderRegistration.
+func (s *Service) VerifySenderRegistration(ctx context.Context, email, code, ip string) (*SignedIn, error) {
+	email, err := NormalizeAddress(email)
+	if err != nil || s.roleFor(email) != RoleSender {
+		return nil, ErrCodeExpired
+	}
+	return s.createAccount(ctx, email, code, ip)
+}
+
+// createAccount checks a registration code and creates the account, signed in
+// for setup.
+func (s *Service) createAccount(ctx context.Context, email, code, ip string) (*SignedIn, error) {
+	c, err := s.checkCode(ctx, email, CodeRegister, code, ip)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
 	handle := newUserHandle()
-	a := Account{ID: randomHex(16), Email: rec.Recipient, FirstName: c.FirstName, LastName: c.LastName,
-		Role: s.roleFor(rec.Recipient), Created: now, LastUsed: now, UserHandle: handle}
+	a := Account{ID: randomHex(16), Email: email, FirstName: c.FirstName, LastName: c.LastName,
+		Role: s.roleFor(email), Created: now, LastUsed: now, UserHandle: handle}
 	err = s.store.CreateAccount(ctx, a, []AuditEvent{{Time: now, Actor: a.Email, Action: "account.register", Account: a.ID, ClientIP: ip}})
 	if errors.Is(err, ErrConflict) {
 		return nil, ErrAlreadyRegister

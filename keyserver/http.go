@@ -40,6 +40,7 @@ func NewHandler(s *Service) http.Handler {
 	e.Use(h.logRequests, h.securityHeaders)
 
 	h.routePages(e)
+	h.routeConsole(e)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", h.ready)
 	e.GET("/metrics", h.metrics, h.adminOnly)
@@ -65,7 +66,7 @@ func NewHandler(s *Service) http.Handler {
 
 	web.POST("/signin/passkey/begin", h.passkeySignInBegin)
 	web.POST("/signin/passkey/finish", h.passkeySignInFinish)
-	web.GET("/account/passkeys", h.listPasskeys, h.signedIn(false))
+	web.GET("/account/passkeys", h.listPasskeys, h.signedIn(true))
 	web.POST("/account/passkeys/begin", h.passkeyRegisterBegin, h.signedIn(true))
 	web.POST("/account/passkeys/finish", h.passkeyRegisterFinish, h.signedIn(true))
 	web.POST("/account/passkeys/:cred/rename", h.renamePasskey, h.signedIn(false))
@@ -447,11 +448,19 @@ func (h *handlers) payload(c echo.Context) error {
 func (h *handlers) registerStart(c echo.Context) error {
 	var req struct {
 		EnvelopeID string `json:"envelope_id"`
+		Email      string `json:"email"` // instead of envelope_id: a sender's own address
 		FirstName  string `json:"first_name"`
 		LastName   string `json:"last_name"`
 	}
 	if err := bindJSON(c, &req); err != nil {
 		return err
+	}
+	if req.EnvelopeID == "" && req.Email != "" {
+		email, err := h.s.StartSenderRegistration(c.Request().Context(), req.Email, req.FirstName, req.LastName, c.RealIP())
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusAccepted, map[string]string{"sent_to": maskEmail(email)})
 	}
 	id, err := envelope.ParseID(req.EnvelopeID)
 	if err != nil {
@@ -467,10 +476,18 @@ func (h *handlers) registerStart(c echo.Context) error {
 func (h *handlers) registerVerify(c echo.Context) error {
 	var req struct {
 		EnvelopeID string `json:"envelope_id"`
+		Email      string `json:"email"`
 		Code       string `json:"code"`
 	}
 	if err := bindJSON(c, &req); err != nil {
 		return err
+	}
+	if req.EnvelopeID == "" && req.Email != "" {
+		si, err := h.s.VerifySenderRegistration(c.Request().Context(), req.Email, req.Code, c.RealIP())
+		if err != nil {
+			return err
+		}
+		return h.signedInAnswer(c, si)
 	}
 	id, err := envelope.ParseID(req.EnvelopeID)
 	if err != nil {

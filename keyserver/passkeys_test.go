@@ -602,14 +602,36 @@ func TestSentItemsAreTheSendersOwn(t *testing.T) {
 	if st != http.StatusOK || len(out["envelopes"].([]any)) != 0 {
 		t.Fatalf("carol's sent items: %d %v, want none", st, out)
 	}
+	// Alice registers as a sender: her own address, no envelope needed.
 	alice := e.browser()
-	alice.register(s[0], "Alice", "Sender")
+	st, out = alice.call("POST", "/api/v1/register/start", map[string]string{"email": "Alice@hospital.example", "first_name": "Alice", "last_name": "Sender"})
+	if st != http.StatusAccepted || out["sent_to"] != "a***e@hospital.example" {
+		t.Fatalf("sender register/start: %d %v", st, out)
+	}
+	st, out = alice.call("POST", "/api/v1/register/verify", map[string]string{"email": "alice@hospital.example", "code": "000000"})
+	wantAnswer(t, "sender register/verify, wrong code", st, out, http.StatusBadRequest, "bad_code")
+	st, out = alice.call("POST", "/api/v1/register/verify", map[string]string{"email": "alice@hospital.example", "code": e.lastCode("alice@hospital.example")})
+	if st != http.StatusOK || out["setup"] != true || out["account"].(map[string]any)["role"] != "sender" {
+		t.Fatalf("sender register/verify: %d %v", st, out)
+	}
+	st, out = alice.call("GET", "/api/v1/sent", nil)
+	wantAnswer(t, "sent items before setup", st, out, http.StatusForbidden, "setup_required")
+	alice.addPasskey(e.auth(), "Office PC")
 	st, out = alice.call("GET", "/api/v1/sent", nil)
 	if st != http.StatusOK || len(out["envelopes"].([]any)) != 3 {
 		t.Fatalf("alice's sent items: %d %v, want 3", st, out)
+	}
+	first := out["envelopes"].([]any)[0].(map[string]any)["id"].(string)
+	st, out = alice.call("POST", "/api/v1/envelopes/"+first+"/revoke", nil)
+	if st != http.StatusOK || out["state"] != "revoked" {
+		t.Fatalf("sender revoke: %d %v", st, out)
 	}
 	bob := e.browser()
 	bob.register(e.seal("z", time.Time{}, "dan@patient.example")[0], "Dan", "R")
 	st, out = bob.call("GET", "/api/v1/sent", nil)
 	wantAnswer(t, "a recipient's sent items", st, out, http.StatusForbidden, "forbidden")
+	st, out = bob.call("POST", "/api/v1/envelopes/"+first+"/revoke", nil)
+	wantAnswer(t, "a recipient revoking", st, out, http.StatusNotFound, "unknown")
+	st, out = e.browser().call("POST", "/api/v1/register/start", map[string]string{"email": "eve@patient.example", "first_name": "Eve", "last_name": "X"})
+	wantAnswer(t, "sender registration for an outside address", st, out, http.StatusForbidden, "forbidden")
 }
