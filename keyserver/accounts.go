@@ -169,7 +169,7 @@ func (s *Service) checkCode(ctx context.Context, email string, purpose CodePurpo
 }
 
 // VerifyRegistration checks the emailed code and creates the account, signed in for
-// setup: it can choose a password, nothing else yet.
+// setup: it can add a passkey or choose a password, nothing else yet.
 func (s *Service) VerifyRegistration(ctx context.Context, envID envelope.ID, code, ip string) (*SignedIn, error) {
 	rec, err := s.store.Envelope(ctx, envID)
 	if errors.Is(err, ErrNotFound) {

@@ -101,9 +101,16 @@
     return `Passkey on ${os}, added ${new Date().toLocaleDateString()}`;
   }
 
+  let pending = null; // the AbortController of a conditional (autofill) request
+
+  function abortConditional() {
+    if (pending) { pending.abort(); pending = null; }
+  }
+
   // create makes a passkey through begin and finish endpoints; extra goes into
   // the begin body (an enrolment's token and name).
   async function create(beginPath, finishPath, extra, name) {
+    abortConditional(); // a pending autofill request would block the prompt
     const begin = await api("POST", beginPath, extra);
     if (!begin.ok) return begin;
     let cred;
@@ -113,12 +120,6 @@
       return failure(problem(e), e && e.name);
     }
     return api("POST", finishPath, { ceremony: begin.data.ceremony, credential: credentialJSON(cred), name: name || deviceName() });
-  }
-
-  let pending = null; // the AbortController of a conditional (autofill) request
-
-  function abortConditional() {
-    if (pending) { pending.abort(); pending = null; }
   }
 
   // signIn asks for any passkey of this site (discoverable: no address needed)
