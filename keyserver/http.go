@@ -64,18 +64,6 @@ func NewHandler(s *Service) http.Handler {
 	web.GET("/sent", h.listSent, h.signedIn(false))
 	web.POST("/envelopes/:id/revoke", h.envelopeAction(h.revoke), h.signedIn(false))
 
-	web.POST("/signin/passkey/begin", h.passkeySignInBegin)
-	web.POST("/signin/passkey/finish", h.passkeySignInFinish)
-	web.GET("/account/passkeys", h.listPasskeys, h.signedIn(true))
-	web.POST("/account/passkeys/begin", h.passkeyRegisterBegin, h.signedIn(true))
-	web.POST("/account/passkeys/finish", h.passkeyRegisterFinish, h.signedIn(true))
-	web.POST("/account/passkeys/:cred/rename", h.renamePasskey, h.signedIn(false))
-	web.DELETE("/account/passkeys/:cred", h.removePasskey, h.signedIn(false))
-	web.DELETE("/account/password", h.removePassword, h.signedIn(false))
-	web.POST("/enrol/check", h.enrolCheck)
-	web.POST("/enrol/begin", h.enrolBegin)
-	web.POST("/enrol/finish", h.enrolFinish)
-
 	adm := api.Group("/admin", h.adminOnly, h.bodyLimit(maxAPIBody))
 	adm.GET("/envelopes", h.listEnvelopes)
 	adm.GET("/envelopes/:id", h.envelopeAction(h.getEnvelope))
@@ -88,7 +76,7 @@ func NewHandler(s *Service) http.Handler {
 	adm.DELETE("/accounts/:id", h.deleteAccount)
 	adm.GET("/audit", h.auditExport)
 	adm.GET("/audit/verify", h.auditVerify)
-	adm.POST("/invites", h.inviteAdmin)
+	h.routePasskeys(web, adm)
 	return e
 }
 

@@ -7,6 +7,25 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
+// routePasskeys adds the passkey calls to the cookie-authenticated (web) group and
+// the invite call to the admin group.
+func (h *handlers) routePasskeys(web, adm *echo.Group) {
+	web.POST("/signin/passkey/begin", h.passkeySignInBegin)
+	web.POST("/signin/passkey/finish", h.passkeySignInFinish)
+	// A setup session (just registered) may list and add passkeys: that is how
+	// it finishes registering.
+	web.GET("/account/passkeys", h.listPasskeys, h.signedIn(true))
+	web.POST("/account/passkeys/begin", h.passkeyRegisterBegin, h.signedIn(true))
+	web.POST("/account/passkeys/finish", h.passkeyRegisterFinish, h.signedIn(true))
+	web.POST("/account/passkeys/:cred/rename", h.renamePasskey, h.signedIn(false))
+	web.DELETE("/account/passkeys/:cred", h.removePasskey, h.signedIn(false))
+	web.DELETE("/account/password", h.removePassword, h.signedIn(false))
+	web.POST("/enrol/check", h.enrolCheck)
+	web.POST("/enrol/begin", h.enrolBegin)
+	web.POST("/enrol/finish", h.enrolFinish)
+	adm.POST("/invites", h.inviteAdmin)
+}
+
 // ceremonyAnswer is the browser's side of a WebAuthn ceremony: the id it was
 // given and the credential's toJSON().
 type ceremonyAnswer struct {

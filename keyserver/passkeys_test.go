@@ -635,3 +635,26 @@ func TestSentItemsAreTheSendersOwn(t *testing.T) {
 	st, out = e.browser().call("POST", "/api/v1/register/start", map[string]string{"email": "eve@patient.example", "first_name": "Eve", "last_name": "X"})
 	wantAnswer(t, "sender registration for an outside address", st, out, http.StatusForbidden, "forbidden")
 }
+
+func TestPasskeyCallsAreRateLimited(t *testing.T) {
+	e := newEnv(t, func(c *keyserver.Config) {
+		c.SignInPerIP = keyserver.RateLimit{Burst: 3, Every: time.Hour}
+		c.CeremoniesPerIP = keyserver.RateLimit{Burst: 4, Every: time.Hour}
+	})
+	b := e.browser()
+	// Wrong answers count as sign-in attempts from this address.
+	for i := range 3 {
+		cer, _ := b.begin("/api/v1/signin/passkey/begin", nil)
+		st, out := b.finish("/api/v1/signin/passkey/finish", cer, []byte(`{"id":"x"}`), "")
+		wantAnswer(t, "garbage answer "+string(rune('1'+i)), st, out, http.StatusBadRequest, "passkey_failed")
+	}
+	cer, _ := b.begin("/api/v1/signin/passkey/begin", nil)
+	st, out := b.finish("/api/v1/signin/passkey/finish", cer, []byte(`{"id":"x"}`), "")
+	wantAnswer(t, "fourth answer", st, out, http.StatusTooManyRequests, "rate_limited")
+	// Beginning ceremonies has its own, wider limit (each one is a stored record).
+	st, out = b.call("POST", "/api/v1/signin/passkey/begin", nil)
+	wantAnswer(t, "fifth ceremony", st, out, http.StatusTooManyRequests, "rate_limited")
+	if out["retry_after"] == nil {
+		t.Errorf("rate limit answer without retry_after: %v", out)
+	}
+}
