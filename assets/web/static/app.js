@@ -172,7 +172,8 @@
     if (!(await passkeys.conditionalAvailable())) return;
     const r = await passkeys.signIn(true);
     if (r.ok) return afterSignIn(r);
-    if (r.data.error !== "AbortError" && r.data.message) failed(r);
+    // Only the server's answer is news: the autofill being closed or ended is not.
+    if (r.status) failed(r);
   }
 
   $("btn-passkey-signin").addEventListener("click", async (ev) => {

@@ -83,7 +83,8 @@
     if (!$("signin-email") || !(await passkeys.conditionalAvailable())) return;
     const r = await passkeys.signIn(true);
     if (r.ok) return signedIn(r);
-    if (r.data.error !== "AbortError" && r.data.message) failed(r);
+    // Only the server's answer is news: the autofill being closed or ended is not.
+    if (r.status) failed(r);
   }
 
   function needSignIn(text) {
