@@ -26,26 +26,30 @@
     td.textContent = text;
     return td;
   }
-  function button(label, onClick, cls) {
+  // button makes a row's button; what names the row for screen readers, which
+  // do not see which row a "Remove" is in.
+  function button(label, onClick, cls, what) {
     const b = document.createElement("button");
     b.type = "button";
     b.textContent = label;
+    if (what) b.setAttribute("aria-label", `${label}: ${what}`);
     if (cls) b.className = cls;
     b.addEventListener("click", onClick);
     return b;
   }
 
   // confirmButton asks for a second click instead of a dialog.
-  function confirmButton(label, confirmLabel, action) {
+  function confirmButton(label, confirmLabel, action, what) {
     const b = button(label, async () => {
       if (b.dataset.armed !== "1") {
         b.dataset.armed = "1";
         b.textContent = confirmLabel;
+        b.setAttribute("aria-label", `${confirmLabel}: ${what}`);
         return;
       }
       b.disabled = true;
       try { await action(); } finally { b.disabled = false; }
-    }, "danger");
+    }, "danger", what);
     return b;
   }
 
@@ -189,14 +193,14 @@
       const actions = document.createElement("td");
       actions.className = "row-actions";
       actions.append(
-        button("Rename", () => renameRow(tr, name, p)),
+        button("Rename", () => renameRow(tr, name, p), "", p.name),
         confirmButton("Remove", "Confirm: remove", async () => {
           const d = await api("DELETE", `/api/v1/account/passkeys/${encodeURIComponent(p.id)}`);
           if (!d.ok) return failed(d);
-          status(`Removed the passkey “${p.name}”.`);
           await refreshSession();
-          return loadPasskeys();
-        }),
+          await loadPasskeys();
+          status(`Removed the passkey “${p.name}”.`);
+        }, p.name),
       );
       tr.append(name, cell(when(p.created)), cell(when(p.last_used)), actions);
       list.append(tr);
@@ -228,8 +232,8 @@
       ev.preventDefault();
       const r = await api("POST", `/api/v1/account/passkeys/${encodeURIComponent(p.id)}/rename`, { name: input.value });
       if (!r.ok) return failed(r);
+      await loadPasskeys();
       status("Passkey renamed.");
-      return loadPasskeys();
     });
     nameCell.replaceChildren(form);
     input.focus();
@@ -241,9 +245,9 @@
       try {
         const r = await passkeys.create("/api/v1/account/passkeys/begin", "/api/v1/account/passkeys/finish");
         if (!r.ok) return failed(r);
-        status(`Added the passkey “${r.data.name}”.`);
         await refreshSession();
-        return loadPasskeys();
+        await loadPasskeys();
+        status(`Added the passkey “${r.data.name}”.`);
       } finally { ev.target.disabled = false; }
     });
   }
@@ -252,17 +256,17 @@
     const r = await api("POST", "/api/v1/account/password", { password: v.password });
     if (!r.ok) return failed(r);
     $("form-password").reset();
-    status("Password saved.");
     await refreshSession();
-    return loadPasskeys();
+    await loadPasskeys();
+    status("Password saved.");
   });
   if ($("btn-remove-password")) {
     $("btn-remove-password").addEventListener("click", async () => {
       const r = await api("DELETE", "/api/v1/account/password");
       if (!r.ok) return failed(r);
-      status("Password removed.");
       await refreshSession();
-      return loadPasskeys();
+      await loadPasskeys();
+      status("Password removed.");
     });
   }
 
@@ -283,9 +287,9 @@
         actions.append(confirmButton("Revoke", "Confirm: revoke", async () => {
           const d = await api("POST", `/api/v1/envelopes/${e.id}/revoke`);
           if (!d.ok) return failed(d);
+          await sentPage();
           status(`Revoked the message to ${e.recipient}.`);
-          return sentPage();
-        }));
+        }, `${e.subject || "(no subject)"} to ${e.recipient}`));
       }
       tr.append(cell(e.recipient), cell(e.subject || "(no subject)"), cell(when(e.created)), state, actions);
       list.append(tr);
