@@ -271,6 +271,14 @@ test("administrators enrol with a one-time link and need a passkey; a code sign-
   await page.getByRole("button", { name: "Unlock" }).click();
   await page.getByText("Done: the message is now active.").waitFor();
   assert.match(ws.admin("show", env.id), /"state":"active"/);
+  const [doomed] = ws.seal(message("erin@patient.example", "PHI: to revoke"), { to: ["erin@patient.example"] });
+  await page.goto(`${ws.base}/admin/envelopes/${doomed.id}`);
+  await page.locator("#panel-envelope").waitFor();
+  await page.getByRole("button", { name: "Revoke" }).click();
+  await page.getByRole("button", { name: "Confirm: revoke for ever" }).click();
+  await page.getByText("Done: the message is now revoked.").waitFor();
+  assert.match(ws.admin("show", doomed.id), /"state":"revoked"/);
+  assert.equal(await page.getByRole("button", { name: "Lock", exact: true }).isDisabled(), true);
 
   // The enrolment link works once.
   const again = await ctx.newPage();
