@@ -2,7 +2,6 @@ package keyserver
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
@@ -20,7 +19,8 @@ type SignedIn struct {
 	Token   string
 	CSRF    string
 	Account Account
-	Setup   bool // the account still needs a password (or passkey)
+	Setup   bool   // the account still needs a passkey or a password
+	Method  string // how it signed in (Session.Method)
 }
 
 func cleanName(s string) (string, error) {
@@ -70,6 +70,38 @@ func (s *Service) StartRegistration(ctx context.Context, envID envelope.ID, firs
 		return "", fmt.Errorf("start registration: %w", err)
 	}
 	email := rec.Recipient
+	if _, err := s.store.AccountByEmail(ctx, email); err == nil {
+		return "", ErrAlreadyRegister
+	} else if !errors.Is(err, ErrNotFound) {
+		return "", fmt.Errorf("start registration: %w", err)
+	}
+	if err := limit(s.perIP, ip); err != nil {
+		return "", err
+	}
+	if err := limit(s.codesPerEmail, email); err != nil {
+		return "", err
+	}
+	return email, s.sendCode(ctx, email, CodeRegister, first, last)
+}
+
+// StartSenderRegistration mails a registration code to an address at one of the
+// organisation's own domains: senders have no envelope to start from, and reach
+// their sent items with the same kind of account.
+func (s *Service) StartSenderRegistration(ctx context.Context, email, firstName, lastName, ip string) (string, error) {
+	first, err := cleanName(firstName)
+	if err != nil {
+		return "", err
+	}
+	last, err := cleanName(lastName)
+	if err != nil {
+		return "", err
+	}
+	if email, err = NormalizeAddress(email); err != nil {
+		return "", ErrBadRequest.with("Enter a valid email address.")
+	}
+	if s.roleFor(email) != RoleSender {
+		return "", ErrForbidden.with("Only the organisation's own addresses can register here. If you received a secure message, open it to register.")
+	}
 	if _, err := s.store.AccountByEmail(ctx, email); err == nil {
 		return "", ErrAlreadyRegister
 	} else if !errors.Is(err, ErrNotFound) {
@@ -137,7 +169,7 @@ func (s *Service) checkCode(ctx context.Context, email string, purpose CodePurpo
 }
 
 // VerifyRegistration checks the emailed code and creates the account, signed in for
-// setup: it can choose a password, nothing else yet.
+// setup: it can add a passkey or choose a password, nothing else yet.
 func (s *Service) VerifyRegistration(ctx context.Context, envID envelope.ID, code, ip string) (*SignedIn, error) {
 	rec, err := s.store.Envelope(ctx, envID)
 	if errors.Is(err, ErrNotFound) {
@@ -145,22 +177,36 @@ func (s *Service) VerifyRegistration(ctx context.Context, envID envelope.ID, cod
 	} else if err != nil {
 		return nil, fmt.Errorf("verify registration: %w", err)
 	}
-	c, err := s.checkCode(ctx, rec.Recipient, CodeRegister, code, ip)
+	return s.createAccount(ctx, rec.Recipient, code, ip)
+}
+
+// VerifySenderRegistration is VerifyRegistration for StartSenderRegistration.
+func (s *Service) VerifySenderRegistration(ctx context.Context, email, code, ip string) (*SignedIn, error) {
+	email, err := NormalizeAddress(email)
+	if err != nil || s.roleFor(email) != RoleSender {
+		return nil, ErrCodeExpired
+	}
+	return s.createAccount(ctx, email, code, ip)
+}
+
+// createAccount checks a registration code and creates the account, signed in
+// for setup.
+func (s *Service) createAccount(ctx context.Context, email, code, ip string) (*SignedIn, error) {
+	c, err := s.checkCode(ctx, email, CodeRegister, code, ip)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	handle := make([]byte, 32)
-	rand.Read(handle)
-	a := Account{ID: randomHex(16), Email: rec.Recipient, FirstName: c.FirstName, LastName: c.LastName,
-		Role: s.roleFor(rec.Recipient), Created: now, LastUsed: now, UserHandle: handle}
+	handle := newUserHandle()
+	a := Account{ID: randomHex(16), Email: email, FirstName: c.FirstName, LastName: c.LastName,
+		Role: s.roleFor(email), Created: now, LastUsed: now, UserHandle: handle}
 	err = s.store.CreateAccount(ctx, a, []AuditEvent{{Time: now, Actor: a.Email, Action: "account.register", Account: a.ID, ClientIP: ip}})
 	if errors.Is(err, ErrConflict) {
 		return nil, ErrAlreadyRegister
 	} else if err != nil {
 		return nil, fmt.Errorf("create account: %w", err)
 	}
-	return s.newSession(ctx, a, true)
+	return s.newSession(ctx, a, true, "register")
 }
 
 // SetPassword sets or replaces the signed-in account's password and completes a
@@ -229,6 +275,13 @@ func (s *Service) SignInPassword(ctx context.Context, email, password, ip string
 		s.failSignIn(ctx, nil, email, ip, "locked")
 		return nil, e
 	}
+	if a.PasswordHash == "" && len(a.Credentials) > 0 {
+		// The address having an account is no secret (registration says so too); a
+		// person with a passkey-only account needs to hear how to get in.
+		checkPassword(password, s.dummyHash())
+		s.failSignIn(ctx, nil, email, ip, "no password: passkey account")
+		return nil, ErrPasskeyAccount
+	}
 	if a.PasswordHash == "" || !checkPassword(password, a.PasswordHash) {
 		s.failSignIn(ctx, &a, email, ip, "bad password")
 		return nil, ErrBadCredentials
@@ -272,13 +325,17 @@ func (s *Service) signedIn(ctx context.Context, a Account, ip, method string) (*
 	}
 	a, err := s.store.UpdateAccount(ctx, a.ID, func(acc *Account) ([]AuditEvent, error) {
 		acc.FailedSignIns, acc.LockedUntil, acc.LastUsed = 0, time.Time{}, now
-		return []AuditEvent{{Time: now, Actor: acc.Email, Action: "signin", Account: acc.ID, ClientIP: ip, Detail: method}}, nil
+		action := "signin"
+		if acc.Role == RoleAdmin && method == "passkey" {
+			action = "admin.signin"
+		}
+		return []AuditEvent{{Time: now, Actor: acc.Email, Action: action, Account: acc.ID, ClientIP: ip, Detail: method}}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sign in: %w", err)
 	}
 	s.metrics.signIns.Add(1)
-	return s.newSession(ctx, a, a.PasswordHash == "" && len(a.Credentials) == 0)
+	return s.newSession(ctx, a, a.PasswordHash == "" && len(a.Credentials) == 0, method)
 }
 
 // StartSignInCode mails a sign-in code if the address has an account. The answer
@@ -358,14 +415,14 @@ func (s *Service) ResetPassword(ctx context.Context, email, code, password, ip s
 	return s.signedIn(ctx, a, ip, "password reset")
 }
 
-func (s *Service) newSession(ctx context.Context, a Account, setup bool) (*SignedIn, error) {
+func (s *Service) newSession(ctx context.Context, a Account, setup bool, method string) (*SignedIn, error) {
 	token, hash := newToken()
 	now := s.now()
-	sess := Session{TokenHash: hash, AccountID: a.ID, CSRF: randomHex(16), Created: now, LastSeen: now, Setup: setup}
+	sess := Session{TokenHash: hash, AccountID: a.ID, CSRF: randomHex(16), Created: now, LastSeen: now, Setup: setup, Method: method}
 	if err := s.store.PutSession(ctx, sess); err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
-	return &SignedIn{Token: token, CSRF: sess.CSRF, Account: a, Setup: setup}, nil
+	return &SignedIn{Token: token, CSRF: sess.CSRF, Account: a, Setup: setup, Method: method}, nil
 }
 
 // Authenticate resolves a session token, enforcing the idle and absolute timeouts.
@@ -415,8 +472,8 @@ func (s *Service) SignOut(ctx context.Context, token string) error {
 
 // ListAccounts is for administrators.
 func (s *Service) ListAccounts(ctx context.Context, p Principal) ([]Account, error) {
-	if !p.Admin && (p.Account == nil || p.Account.Role != RoleAdmin) {
-		return nil, ErrForbidden
+	if err := s.requireAdmin(p); err != nil {
+		return nil, err
 	}
 	accs, err := s.store.ListAccounts(ctx)
 	if err != nil {
@@ -427,8 +484,10 @@ func (s *Service) ListAccounts(ctx context.Context, p Principal) ([]Account, err
 
 // DeleteAccount removes an account (an administrator's decision, or its owner's).
 func (s *Service) DeleteAccount(ctx context.Context, p Principal, id string) error {
-	if !p.Admin && (p.Account == nil || (p.Account.Role != RoleAdmin && p.Account.ID != id)) {
-		return ErrForbidden
+	if p.Account == nil || p.Account.ID != id {
+		if err := s.requireAdmin(p); err != nil {
+			return err
+		}
 	}
 	err := s.store.DeleteAccount(ctx, id, []AuditEvent{{Time: s.now(), Actor: p.actor(), Action: "account.delete", Account: id, ClientIP: p.IP}})
 	if errors.Is(err, ErrNotFound) {
@@ -439,8 +498,8 @@ func (s *Service) DeleteAccount(ctx context.Context, p Principal, id string) err
 
 // Audit streams the audit log from seq onwards to fn (administrators only).
 func (s *Service) Audit(ctx context.Context, p Principal, from uint64, fn func(AuditRecord) (bool, error)) error {
-	if !p.Admin && (p.Account == nil || p.Account.Role != RoleAdmin) {
-		return ErrForbidden
+	if err := s.requireAdmin(p); err != nil {
+		return err
 	}
 	return s.store.Audit(ctx, from, fn)
 }

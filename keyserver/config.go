@@ -45,6 +45,8 @@ type Config struct {
 	// disables the hold, and pages then carry the posted fields themselves.
 	PostedHoldBytes int64
 	PostedHoldTTL   time.Duration // default 15 minutes
+	CeremonyTTL     time.Duration // how long a passkey prompt may take, default 5 minutes
+	CeremoniesPerIP RateLimit     // passkey ceremonies begun per client: default 60, then 1 per second
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -67,6 +69,10 @@ func (c *Config) setDefaults() error {
 	def(&c.AccountMaxIdle, 365*24*time.Hour)
 	def(&c.LockoutMax, time.Hour)
 	def(&c.SweepInterval, time.Minute)
+	def(&c.CeremonyTTL, 5*time.Minute)
+	if c.CeremoniesPerIP == (RateLimit{}) {
+		c.CeremoniesPerIP = RateLimit{Burst: 60, Every: time.Second}
+	}
 	if c.CodeAttempts == 0 {
 		c.CodeAttempts = 5
 	}

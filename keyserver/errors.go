@@ -40,7 +40,7 @@ var (
 	ErrExpired         = &Error{http.StatusGone, "expired", "This secure message has expired and can no longer be opened. Ask the sender to send it again if you still need it.", 0}
 
 	ErrSignInRequired  = &Error{http.StatusUnauthorized, "signin_required", "Please sign in.", 0}
-	ErrSetupRequired   = &Error{http.StatusForbidden, "setup_required", "Finish registering first: choose a password.", 0}
+	ErrSetupRequired   = &Error{http.StatusForbidden, "setup_required", "Finish registering first: create a passkey or choose a password.", 0}
 	ErrBadCredentials  = &Error{http.StatusUnauthorized, "bad_credentials", "The email address or password is not correct.", 0}
 	ErrBadCode         = &Error{http.StatusBadRequest, "bad_code", "That code is not correct.", 0}
 	ErrCodeExpired     = &Error{http.StatusBadRequest, "code_expired", "That code has expired or was already used. Ask for a new one.", 0}
@@ -53,4 +53,16 @@ var (
 	ErrForbidden       = &Error{http.StatusForbidden, "forbidden", "This request is not allowed.", 0}
 	ErrConflictKey     = &Error{http.StatusConflict, "conflict", "An envelope with this id is already registered with another key.", 0}
 	ErrNotHeld         = &Error{http.StatusNotFound, "not_held", "This message is no longer held here. Open the securedoc attachment from your email again and select Open.", 0}
+
+	ErrPasskeysUnavailable = &Error{http.StatusServiceUnavailable, "passkeys_unavailable", "Passkeys are not available on this server: its public URL must use a domain name, not an IP address.", 0}
+	ErrCeremonyExpired     = &Error{http.StatusBadRequest, "ceremony_expired", "That passkey request expired or was already used. Please try again.", 0}
+	ErrPasskeyFailed       = &Error{http.StatusBadRequest, "passkey_failed", "The passkey could not be verified. Please try again, or sign in another way.", 0}
+	ErrPasskeyUnknown      = &Error{http.StatusUnauthorized, "passkey_unknown", "This passkey is not registered here (it may have been removed). Sign in another way, then add a passkey again.", 0}
+	ErrPasskeyCloned       = &Error{http.StatusUnauthorized, "passkey_cloned", "This passkey was not accepted: its signature counter went backwards, so it may have been copied. Sign in another way, and remove it from your account.", 0}
+	ErrPasskeyExists       = &Error{http.StatusConflict, "passkey_exists", "This passkey is already registered.", 0}
+	ErrNoSuchPasskey       = &Error{http.StatusNotFound, "no_such_passkey", "There is no such passkey on your account.", 0}
+	ErrLastWayIn           = &Error{http.StatusConflict, "last_way_in", "This is the last way to sign in to your account: add another passkey or a password before removing it.", 0}
+	ErrPasskeyAccount      = &Error{http.StatusUnauthorized, "passkey_account", "This account signs in with a passkey, not a password. Use \u201cSign in with a passkey\u201d, or sign in with an emailed code.", 0}
+	ErrPasskeyRequired     = &Error{http.StatusForbidden, "passkey_required", "Administrators must sign in with a passkey. Sign out, then sign in with your administrator passkey.", 0}
+	ErrInviteInvalid       = &Error{http.StatusBadRequest, "invite_invalid", "This enrolment link is not valid: it expired or was already used. Ask an administrator for a new one.", 0}
 )

@@ -40,6 +40,7 @@ func NewHandler(s *Service) http.Handler {
 	e.Use(h.logRequests, h.securityHeaders)
 
 	h.routePages(e)
+	h.routeConsole(e)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", h.ready)
 	e.GET("/metrics", h.metrics, h.adminOnly)
@@ -75,6 +76,7 @@ func NewHandler(s *Service) http.Handler {
 	adm.DELETE("/accounts/:id", h.deleteAccount)
 	adm.GET("/audit", h.auditExport)
 	adm.GET("/audit/verify", h.auditVerify)
+	h.routePasskeys(web, adm)
 	return e
 }
 
@@ -136,18 +138,24 @@ func (h *handlers) bodyLimit(n int64) echo.MiddlewareFunc {
 
 func (h *handlers) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		r := c.Request()
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			return next(c)
-		}
-		if o := r.Header.Get("Origin"); o != "" && o != h.s.cfg.PublicURL {
-			return ErrForbidden.with("Requests from %.100s are not accepted.", o)
-		}
-		if r.Header.Get(CSRFHeader) == "" {
-			return ErrForbidden.with("Missing %s header.", CSRFHeader)
+		if err := h.checkCSRF(c.Request()); err != nil {
+			return err
 		}
 		return next(c)
 	}
+}
+
+func (h *handlers) checkCSRF(r *http.Request) error {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return nil
+	}
+	if o := r.Header.Get("Origin"); o != "" && o != h.s.cfg.PublicURL {
+		return ErrForbidden.with("Requests from %.100s are not accepted.", o)
+	}
+	if r.Header.Get(CSRFHeader) == "" {
+		return ErrForbidden.with("Missing %s header.", CSRFHeader)
+	}
+	return nil
 }
 
 func bearer(c echo.Context) string {
@@ -164,13 +172,30 @@ func (h *handlers) gatewayOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// adminOnly admits the admin bearer token (scripts, the CLI) or, from a browser, a
+// session of an administrator who signed in with a passkey (with the same CSRF
+// checks as every cookie-authenticated call).
 func (h *handlers) adminOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !h.s.ValidAdminToken(bearer(c)) {
-			return &Error{http.StatusUnauthorized, "bad_token", "A valid admin token is required.", 0}
+		if c.Request().Header.Get("Authorization") != "" {
+			if !h.s.ValidAdminToken(bearer(c)) {
+				return &Error{http.StatusUnauthorized, "bad_token", "A valid admin token is required.", 0}
+			}
+			c.Set("principal", Principal{Admin: true, IP: c.RealIP()})
+			return next(c)
 		}
-		c.Set("principal", Principal{Admin: true, IP: c.RealIP()})
-		return next(c)
+		if _, err := c.Cookie(h.cookieName()); err != nil {
+			return &Error{http.StatusUnauthorized, "bad_token", "A valid admin token, or an administrator signed in with a passkey, is required.", 0}
+		}
+		if err := h.checkCSRF(c.Request()); err != nil {
+			return err
+		}
+		return h.signedIn(false)(func(c echo.Context) error {
+			if err := h.s.requireAdmin(principal(c)); err != nil {
+				return err
+			}
+			return next(c)
+		})(c)
 	}
 }
 
@@ -203,7 +228,7 @@ func (h *handlers) signedIn(setupOK bool) echo.MiddlewareFunc {
 				return ErrSetupRequired
 			}
 			c.Set("session", sess)
-			c.Set("principal", Principal{Account: acct, IP: c.RealIP()})
+			c.Set("principal", Principal{Account: acct, Passkey: sess.Method == "passkey", IP: c.RealIP()})
 			return next(c)
 		}
 	}
@@ -335,7 +360,7 @@ func ViewEnvelope(r EnvelopeRecord, now time.Time) EnvelopeView {
 
 func (h *handlers) signedInAnswer(c echo.Context, si *SignedIn) error {
 	h.setCookie(c, si.Token)
-	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(si.Account, h.s.now()), "setup": si.Setup, "csrf": si.CSRF})
+	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(si.Account, h.s.now()), "setup": si.Setup, "csrf": si.CSRF, "method": si.Method})
 }
 
 // --- handlers ---
@@ -411,11 +436,19 @@ func (h *handlers) payload(c echo.Context) error {
 func (h *handlers) registerStart(c echo.Context) error {
 	var req struct {
 		EnvelopeID string `json:"envelope_id"`
+		Email      string `json:"email"` // instead of envelope_id: a sender's own address
 		FirstName  string `json:"first_name"`
 		LastName   string `json:"last_name"`
 	}
 	if err := bindJSON(c, &req); err != nil {
 		return err
+	}
+	if req.EnvelopeID == "" && req.Email != "" {
+		email, err := h.s.StartSenderRegistration(c.Request().Context(), req.Email, req.FirstName, req.LastName, c.RealIP())
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusAccepted, map[string]string{"sent_to": maskEmail(email)})
 	}
 	id, err := envelope.ParseID(req.EnvelopeID)
 	if err != nil {
@@ -431,10 +464,18 @@ func (h *handlers) registerStart(c echo.Context) error {
 func (h *handlers) registerVerify(c echo.Context) error {
 	var req struct {
 		EnvelopeID string `json:"envelope_id"`
+		Email      string `json:"email"`
 		Code       string `json:"code"`
 	}
 	if err := bindJSON(c, &req); err != nil {
 		return err
+	}
+	if req.EnvelopeID == "" && req.Email != "" {
+		si, err := h.s.VerifySenderRegistration(c.Request().Context(), req.Email, req.Code, c.RealIP())
+		if err != nil {
+			return err
+		}
+		return h.signedInAnswer(c, si)
 	}
 	id, err := envelope.ParseID(req.EnvelopeID)
 	if err != nil {
@@ -524,7 +565,7 @@ func (h *handlers) signOut(c echo.Context) error {
 
 func (h *handlers) session(c echo.Context) error {
 	sess := c.Get("session").(*Session)
-	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(*principal(c).Account, h.s.now()), "setup": sess.Setup, "csrf": sess.CSRF})
+	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(*principal(c).Account, h.s.now()), "setup": sess.Setup, "csrf": sess.CSRF, "method": sess.Method})
 }
 
 func (h *handlers) setPassword(c echo.Context) error {
@@ -553,7 +594,7 @@ func (h *handlers) releaseKey(c echo.Context) error {
 }
 
 func (h *handlers) listSent(c echo.Context) error {
-	recs, err := h.s.ListEnvelopes(c.Request().Context(), principal(c), EnvelopeQuery{Limit: 500})
+	recs, err := h.s.SentEnvelopes(c.Request().Context(), principal(c), 500)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/waxseal/waxseal/envelope"
 )
 
@@ -23,8 +25,10 @@ type Service struct {
 	log     *slog.Logger
 	now     func() time.Time
 
-	perIP, perEmail, codesPerEmail *limiter
-	posted                         *postedHold // nil when disabled
+	perIP, perEmail, codesPerEmail, ceremoniesPerIP *limiter
+	posted                                          *postedHold // nil when disabled
+	// wa is nil when the public URL cannot be a WebAuthn relying party (an IP).
+	wa *webauthn.WebAuthn
 
 	metrics   metrics
 	dummyHash func() string
@@ -46,23 +50,30 @@ func New(cfg Config, store Store) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin tokens: %w", err)
 	}
+	wa, err := newWebAuthn(cfg.PublicURL)
+	if err != nil {
+		cfg.Logger.Warn("passkeys are off", "err", err)
+		wa = nil
+	}
 	var posted *postedHold
 	if cfg.PostedHoldBytes > 0 {
 		posted = newPostedHold(cfg.PostedHoldBytes, cfg.PostedHoldTTL, cfg.Now)
 	}
 	return &Service{
-		posted:        posted,
-		dummyHash:     sync.OnceValue(func() string { return hashPassword("waxseal timing equaliser", cfg.Argon2) }),
-		cfg:           cfg,
-		store:         store,
-		keys:          newKeyring(cfg.MasterKey),
-		gateway:       gw,
-		admin:         ad,
-		log:           cfg.Logger,
-		now:           cfg.Now,
-		perIP:         newLimiter(cfg.SignInPerIP, cfg.Now),
-		perEmail:      newLimiter(cfg.SignInPerEmail, cfg.Now),
-		codesPerEmail: newLimiter(cfg.CodesPerEmail, cfg.Now),
+		wa:              wa,
+		posted:          posted,
+		ceremoniesPerIP: newLimiter(cfg.CeremoniesPerIP, cfg.Now),
+		dummyHash:       sync.OnceValue(func() string { return hashPassword("waxseal timing equaliser", cfg.Argon2) }),
+		cfg:             cfg,
+		store:           store,
+		keys:            newKeyring(cfg.MasterKey),
+		gateway:         gw,
+		admin:           ad,
+		log:             cfg.Logger,
+		now:             cfg.Now,
+		perIP:           newLimiter(cfg.SignInPerIP, cfg.Now),
+		perEmail:        newLimiter(cfg.SignInPerEmail, cfg.Now),
+		codesPerEmail:   newLimiter(cfg.CodesPerEmail, cfg.Now),
 	}, nil
 }
 
@@ -161,8 +172,18 @@ func (s *Service) RegisterEnvelopes(ctx context.Context, regs []Registration, cl
 // Principal is who is asking: a signed-in account, or an administrator.
 type Principal struct {
 	Account *Account // nil for an API administrator
-	Admin   bool
+	Admin   bool     // an API administrator (bearer token)
+	// Passkey: the account's session was signed in with a passkey, which an
+	// administrator account needs to act as one.
+	Passkey bool
 	IP      string
+}
+
+// isAdmin: an API administrator, or an administrator account signed in with a
+// passkey. An administrator who signed in with a password or code has no more
+// rights than anyone else.
+func (p Principal) isAdmin() bool {
+	return p.Admin || (p.Account != nil && p.Account.Role == RoleAdmin && p.Passkey)
 }
 
 func (p Principal) actor() string {
@@ -262,6 +283,9 @@ func (s *Service) Envelope(ctx context.Context, p Principal, id envelope.ID) (En
 		return rec, fmt.Errorf("envelope %s: %w", id, err)
 	}
 	if !s.mayManage(p, &rec) {
+		if err := s.requireAdmin(p); errors.Is(err, ErrPasskeyRequired) {
+			return EnvelopeRecord{}, err
+		}
 		return EnvelopeRecord{}, ErrUnknownEnvelope
 	}
 	return rec, nil
@@ -269,20 +293,31 @@ func (s *Service) Envelope(ctx context.Context, p Principal, id envelope.ID) (En
 
 // mayManage: administrators manage every envelope, senders their own.
 func (s *Service) mayManage(p Principal, rec *EnvelopeRecord) bool {
-	if p.Admin || (p.Account != nil && p.Account.Role == RoleAdmin) {
+	if p.isAdmin() {
 		return true
 	}
-	return p.Account != nil && p.Account.Role == RoleSender && p.Account.Email == rec.Sender
+	return p.Account != nil && (p.Account.Role == RoleSender || p.Account.Role == RoleAdmin) && p.Account.Email == rec.Sender
 }
 
-// ListEnvelopes lists envelopes for an administrator (anything) or a sender (their
-// own only, whatever the query says).
-func (s *Service) ListEnvelopes(ctx context.Context, p Principal, q EnvelopeQuery) ([]EnvelopeRecord, error) {
-	if !p.Admin && (p.Account == nil || p.Account.Role == RoleRecipient) {
-		return nil, ErrForbidden
+// SentEnvelopes lists what the signed-in sender sent, newest first.
+func (s *Service) SentEnvelopes(ctx context.Context, p Principal, limit int) ([]EnvelopeRecord, error) {
+	if p.Account == nil {
+		return nil, ErrSignInRequired
 	}
-	if !p.Admin && p.Account.Role == RoleSender {
-		q.Sender = p.Account.Email
+	if p.Account.Role == RoleRecipient {
+		return nil, ErrForbidden.with("Sent items are for the organisation's own addresses.")
+	}
+	recs, err := s.store.ListEnvelopes(ctx, EnvelopeQuery{Sender: p.Account.Email, Limit: limit})
+	if err != nil {
+		return nil, fmt.Errorf("sent envelopes: %w", err)
+	}
+	return recs, nil
+}
+
+// ListEnvelopes lists envelopes for an administrator.
+func (s *Service) ListEnvelopes(ctx context.Context, p Principal, q EnvelopeQuery) ([]EnvelopeRecord, error) {
+	if err := s.requireAdmin(p); err != nil {
+		return nil, err
 	}
 	for _, a := range []*string{&q.Sender, &q.Recipient} {
 		if *a != "" {
@@ -305,6 +340,9 @@ func (s *Service) manage(ctx context.Context, p Principal, id envelope.ID, actio
 	now := s.now()
 	rec, err := s.store.UpdateEnvelope(ctx, id, func(rec *EnvelopeRecord) ([]AuditEvent, error) {
 		if !s.mayManage(p, rec) {
+			if err := s.requireAdmin(p); errors.Is(err, ErrPasskeyRequired) {
+				return nil, err
+			}
 			return nil, ErrNotFound
 		}
 		detail, err := change(rec, now)

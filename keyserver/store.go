@@ -40,15 +40,21 @@ type Store interface {
 	// Payload returns the stored ciphertext fields for "open online", or ErrNotFound.
 	Payload(ctx context.Context, id envelope.ID) ([]byte, error)
 
-	// CreateAccount stores a new account; ErrConflict if the email is taken.
+	// CreateAccount stores a new account; ErrConflict if the email, or the id of
+	// one of its credentials, is taken.
 	CreateAccount(ctx context.Context, a Account, events []AuditEvent) error
 	// Account returns an account by id, or ErrNotFound.
 	Account(ctx context.Context, id string) (Account, error)
 	// AccountByEmail returns an account by normalized email, or ErrNotFound.
 	AccountByEmail(ctx context.Context, email string) (Account, error)
 	// UpdateAccount is UpdateEnvelope for accounts. fn must not change the email.
+	// If fn adds a credential whose id another account holds, nothing is written
+	// and the error wraps ErrConflict.
 	UpdateAccount(ctx context.Context, id string, fn func(*Account) ([]AuditEvent, error)) (Account, error)
-	// DeleteAccount removes an account and its sessions.
+	// AccountByCredential returns the account holding the passkey with this
+	// credential id, or ErrNotFound. A passkey sign-in names only its credential.
+	AccountByCredential(ctx context.Context, credentialID []byte) (Account, error)
+	// DeleteAccount removes an account, its sessions and its credentials.
 	DeleteAccount(ctx context.Context, id string, events []AuditEvent) error
 	// ListAccounts returns all accounts, ordered by email.
 	ListAccounts(ctx context.Context) ([]Account, error)
@@ -71,9 +77,26 @@ type Store interface {
 	// DeleteAccountSessions removes every session of an account (sign out
 	// everywhere, password reset) and returns how many there were.
 	DeleteAccountSessions(ctx context.Context, accountID string) (int, error)
-	// DeleteSessionsBefore removes sessions last seen before t, and codes that
-	// expired before t, and returns how many sessions went.
+	// DeleteSessionsBefore removes sessions last seen before t, and codes,
+	// ceremonies and invites that expired before t, and returns how many sessions
+	// went.
 	DeleteSessionsBefore(ctx context.Context, t time.Time) (int, error)
+
+	// PutCeremony stores a WebAuthn ceremony in progress under its id.
+	PutCeremony(ctx context.Context, c Ceremony) error
+	// TakeCeremony removes a ceremony and returns it: each is used at most once,
+	// whatever its outcome. ErrNotFound if there is none, or if it expired at or
+	// before now (it is removed then too).
+	TakeCeremony(ctx context.Context, id string, now time.Time) (Ceremony, error)
+
+	// PutInvite stores an administrator enrolment invite with its audit events.
+	PutInvite(ctx context.Context, inv Invite, events []AuditEvent) error
+	// Invite returns the invite with this token hash without using it up, or
+	// ErrNotFound if there is none or it expired at or before now.
+	Invite(ctx context.Context, tokenHash []byte, now time.Time) (Invite, error)
+	// TakeInvite removes an unexpired invite and returns it (single use), or
+	// ErrNotFound, as Invite.
+	TakeInvite(ctx context.Context, tokenHash []byte, now time.Time) (Invite, error)
 
 	// EnqueueMail adds mail to the outbox and returns its id.
 	EnqueueMail(ctx context.Context, m OutboxMail) (uint64, error)
@@ -172,17 +195,56 @@ type Account struct {
 	LockedUntil   time.Time `json:"locked_until,omitzero"`
 }
 
-// Credential is a passkey. It is filled in by the passkeys work; the store keeps it
-// as part of the account.
+// Credential is a passkey, kept as part of its account. Credential ids are unique
+// across accounts (the store indexes them for AccountByCredential).
 type Credential struct {
 	ID        []byte    `json:"id"`
 	Name      string    `json:"name"`
 	PublicKey []byte    `json:"public_key"`
 	SignCount uint32    `json:"sign_count"`
-	Backup    bool      `json:"backup,omitempty"`
+	Backup    bool      `json:"backup,omitempty"` // backed up (synced) at its last use
 	Created   time.Time `json:"created"`
 	LastUsed  time.Time `json:"last_used,omitzero"`
-	Raw       []byte    `json:"raw,omitempty"` // the library's full credential record
+	Raw       []byte    `json:"raw,omitempty"` // the library's full credential record (JSON)
+}
+
+// CeremonyKind says what a WebAuthn ceremony is for.
+type CeremonyKind string
+
+const (
+	CeremonyRegister CeremonyKind = "register" // add a passkey to a signed-in account
+	CeremonySignIn   CeremonyKind = "signin"   // sign in with a discoverable passkey
+	CeremonyEnrol    CeremonyKind = "enrol"    // an invited administrator's first passkey
+)
+
+// Ceremony is a WebAuthn ceremony in progress: the library's session data (the
+// challenge among it) kept server-side under a random id the browser sends back,
+// short-lived and single-use.
+type Ceremony struct {
+	ID      string       `json:"id"`
+	Kind    CeremonyKind `json:"kind"`
+	Expires time.Time    `json:"expires"`
+	Data    []byte       `json:"data"` // webauthn.SessionData as JSON
+	// AccountID and SessionHash bind a registration to the account and the browser
+	// session that began it.
+	AccountID   string `json:"account_id,omitempty"`
+	SessionHash []byte `json:"session_hash,omitempty"`
+	// For an enrolment: the invite and the account to be.
+	InviteHash []byte `json:"invite_hash,omitempty"`
+	Email      string `json:"email,omitempty"`
+	FirstName  string `json:"first_name,omitempty"`
+	LastName   string `json:"last_name,omitempty"`
+	UserHandle []byte `json:"user_handle,omitempty"`
+}
+
+// Invite lets one person enrol as an administrator with a passkey. Only the
+// token's hash is stored; the token travels in the enrolment link.
+type Invite struct {
+	TokenHash []byte    `json:"token_hash"`
+	Email     string    `json:"email,omitempty"` // empty: the enrolling person gives it
+	Created   time.Time `json:"created"`
+	Expires   time.Time `json:"expires"`
+	CreatedBy string    `json:"created_by"`
 }
 
 // CodePurpose says what an emailed code proves.
@@ -214,8 +276,12 @@ type Session struct {
 	CSRF      string    `json:"csrf"`
 	Created   time.Time `json:"created"`
 	LastSeen  time.Time `json:"last_seen"`
-	// Setup marks a session that may only finish registration (set a password).
+	// Setup marks a session that may only finish registration (add a passkey or
+	// set a password).
 	Setup bool `json:"setup,omitempty"`
+	// Method is how the session was signed in: "password", "code", "passkey",
+	// "register", "password reset". Administrator rights need "passkey".
+	Method string `json:"method,omitempty"`
 }
 
 // OutboxMail is a mail waiting to be sent.

@@ -26,6 +26,7 @@ commands:
   expire ID [ID ...]           destroy the keys now, as at expiry
   expiry --at TIME|never ID [ID ...]
   accounts [delete ID]
+  invite [EMAIL]               a one-time link to enrol an administrator's passkey
   audit export                 the audit log as JSON lines
   audit verify                 check the audit chain (on the server)
   audit verify --file F        check an exported audit log
@@ -46,7 +47,7 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
-		return usagef("which admin command? (envelopes, show, revoke, lock, unlock, expire, expiry, accounts, audit)")
+		return usagef("which admin command? (envelopes, show, revoke, lock, unlock, expire, expiry, accounts, invite, audit)")
 	}
 	sub, rest := rest[0], rest[1:]
 	// Offline audit verification needs no server.
@@ -89,6 +90,19 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			enc.Encode(a)
 		}
 		return nil
+	case "invite":
+		if len(rest) > 1 {
+			return usagef("invite takes at most one address")
+		}
+		email := ""
+		if len(rest) == 1 {
+			email = rest[0]
+		}
+		inv, err := c.InviteAdmin(ctx, email)
+		if err != nil {
+			return err
+		}
+		return enc.Encode(inv)
 	case "audit":
 		if len(rest) == 1 && rest[0] == "export" {
 			return c.ExportAudit(ctx, stdout)

@@ -11,15 +11,17 @@ import (
 
 	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/boltstore"
 )
 
 func cmdInit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("init", "init --dir DIR --public-url URL [--listen ADDR] [--org-domain DOMAIN ...]", stderr)
+	fs := newFlagSet("init", "init --dir DIR --public-url URL [--listen ADDR] [--org-domain DOMAIN ...] [--admin EMAIL]", stderr)
 	dir := fs.String("dir", "", "directory to create the configuration in (required)")
 	publicURL := fs.String("public-url", "", "the key server's public origin, such as https://keys.example.org (required)")
 	listen := fs.String("listen", "127.0.0.1:8080", "address the key server listens on")
 	var orgDomains listFlag
 	fs.Var(&orgDomains, "org-domain", "the organisation's own mail domain (repeat); its people are senders")
+	adminEmail := fs.String("admin", "", "the first administrator's address (default: asked when enrolling)")
 	positional, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -34,7 +36,16 @@ func cmdInit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return usagef("--public-url: %v", err)
 	}
+	if *adminEmail != "" {
+		if _, err := keyserver.NormalizeAddress(*adminEmail); err != nil {
+			return usagef("--admin: %v", err)
+		}
+	}
 	cfgPath, gatewayToken, adminToken, err := initDir(*dir, origin, *listen, orgDomains)
+	if err != nil {
+		return err
+	}
+	link, err := inviteFirstAdmin(ctx, cfgPath, *adminEmail)
 	if err != nil {
 		return err
 	}
@@ -42,7 +53,32 @@ func cmdInit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fmt.Fprintf(stdout, "config: %s\n", cfgPath)
 	fmt.Fprintf(stdout, "gateway_token: %s\n", gatewayToken)
 	fmt.Fprintf(stdout, "admin_token: %s\n", adminToken)
+	fmt.Fprintf(stdout, "admin_enrolment: %s\n", link)
 	return nil
+}
+
+// inviteFirstAdmin stores a one-time enrolment link for the first administrator
+// in the new installation's database, before any server runs: administrators
+// sign in to the web pages only with a passkey, and this link makes the first.
+func inviteFirstAdmin(ctx context.Context, cfgPath, email string) (string, error) {
+	fc, err := loadConfig(cfgPath)
+	if err != nil {
+		return "", err
+	}
+	st, err := boltstore.Open(fc.dbPath(), boltstore.Options{})
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	inv, token, err := keyserver.NewAdminInvite(email, "waxseal init", time.Now())
+	if err != nil {
+		return "", err
+	}
+	err = st.PutInvite(ctx, inv, []keyserver.AuditEvent{{Time: inv.Created, Actor: "waxseal init", Action: "admin.invite", Detail: inv.Email}})
+	if err != nil {
+		return "", fmt.Errorf("store the administrator invite: %w", err)
+	}
+	return keyserver.EnrolmentURL(fc.PublicURL, token), nil
 }
 
 // initDir creates a configuration directory: config file, master key, data and mail

@@ -307,7 +307,8 @@ func TestTamperedAuditLogFailsVerification(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(export, []byte(out), 0o600)
-	if out, err := admin("audit", "verify", "--file", export); err != nil || !strings.Contains(out, `"records":6`) {
+	// Six records and, first, the invite `waxseal init` made for an administrator.
+	if out, err := admin("audit", "verify", "--file", export); err != nil || !strings.Contains(out, `"records":7`) {
 		t.Fatalf("intact export: %v %s", err, out)
 	}
 	in.stop(syscall.SIGTERM)
@@ -320,7 +321,7 @@ func TestTamperedAuditLogFailsVerification(t *testing.T) {
 	lines := strings.SplitAfter(strings.TrimSpace(string(mustRead(t, export))), "\n")
 	edited := strings.Replace(strings.Join(lines, ""), `"action":"envelope.revoke"`, `"action":"envelope.lock"`, 1)
 	os.WriteFile(export+".edited", []byte(edited), 0o600)
-	if out, err := admin("audit", "verify", "--file", export+".edited"); err == nil || !strings.Contains(out, "record 6: hash mismatch: the record was edited") {
+	if out, err := admin("audit", "verify", "--file", export+".edited"); err == nil || !strings.Contains(out, "record 7: hash mismatch: the record was edited") {
 		t.Fatalf("edited export: %v %s", err, out)
 	}
 	os.WriteFile(export+".deleted", []byte(lines[0]+strings.Join(lines[2:], "")), 0o600)

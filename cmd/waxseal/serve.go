@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/waxseal/waxseal/keyserver/client"
 )
 
 // devTokensFile keeps a development installation's tokens, so that `serve --dev`
@@ -107,6 +109,13 @@ func devWelcome(ctx context.Context, w io.Writer, fc *fileConfig, dir string, to
 	fmt.Fprintf(w, "  mail sink:    %s  (every mail the server sends: codes, read receipts)\n", filepath.Join(abs, "mail"))
 	fmt.Fprintf(w, "  admin token:  %s\n", tokens["admin_token"])
 	fmt.Fprintf(w, "  gateway token: %s\n", tokens["gateway_token"])
+	// Administrators use the web pages only with a passkey; a fresh enrolment link
+	// each start lets a developer try that.
+	inv, err := client.New(fc.PublicURL, tokens["admin_token"], nil).InviteAdmin(ctx, "admin@hospital.example")
+	if err != nil {
+		return fmt.Errorf("invite the development administrator: %w", err)
+	}
+	fmt.Fprintf(w, "  admin pages:  %s/admin  (enrol admin@hospital.example's passkey first: %s )\n", fc.PublicURL, inv.Link)
 	if sample != "" {
 		f, err := os.Open(sample)
 		if err != nil {
@@ -126,7 +135,8 @@ func devWelcome(ctx context.Context, w io.Writer, fc *fileConfig, dir string, to
 		fmt.Fprintf(w, "  1. Open the envelope in a browser and select Open:\n       file://%s\n", r.File)
 		fmt.Fprintf(w, "     (or the open-online link: %s )\n", r.OnlineURL)
 		fmt.Fprintf(w, "  2. Register as Bob: the 6-digit code arrives as a file in %s\n", filepath.Join(abs, "mail"))
-		fmt.Fprintf(w, "  3. Choose a password; the message is decrypted in the browser.\n")
+		fmt.Fprintf(w, "  3. Create a passkey (or choose a password); the message is decrypted in the browser.\n")
+		fmt.Fprintf(w, "  Your passkeys and password: %s/account\n", fc.PublicURL)
 		fmt.Fprintf(w, "  The wrapper mail that would carry it: %s\n", r.Mail)
 		fmt.Fprintf(w, "\nAdminister it:\n  WAXSEAL_TOKEN=%s bin/waxseal admin --keyserver %s envelopes\n", tokens["admin_token"], fc.PublicURL)
 	}

@@ -16,6 +16,9 @@ func (s *Store) CreateAccount(ctx context.Context, a keyserver.Account, events [
 		if err := checkNewAccount(tx, &a); err != nil {
 			return refusal{err}
 		}
+		if err := indexCredentials(tx, a.ID, nil, a.Credentials); err != nil {
+			return err
+		}
 		if err := errors.Join(
 			put(tx.Bucket(bucketAccounts), []byte(a.ID), a),
 			tx.Bucket(bucketAccountByEmail).Put([]byte(a.Email), []byte(a.ID)),
@@ -100,12 +103,16 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(*keyserver
 			return err
 		}
 		email := a.Email
+		before := append([]keyserver.Credential(nil), a.Credentials...)
 		events, err := fn(&a)
 		if err != nil {
 			return refusal{err}
 		}
 		if a.ID != id || a.Email != email {
 			return refusal{fmt.Errorf("update account %s: fn changed the id or email", id)}
+		}
+		if err := indexCredentials(tx, id, before, a.Credentials); err != nil {
+			return err
 		}
 		if err := errors.Join(putMemo(s.memos.accounts, tx.Bucket(bucketAccounts), []byte(id), &a), s.appendAudit(tx, events)); err != nil {
 			return fmt.Errorf("update account %s: %w", id, err)
@@ -130,6 +137,7 @@ func (s *Store) DeleteAccount(ctx context.Context, id string, events []keyserver
 		_, err = deleteAccountSessions(tx, id)
 		if err := errors.Join(
 			err,
+			indexCredentials(tx, id, a.Credentials, nil),
 			tx.Bucket(bucketAccounts).Delete([]byte(id)),
 			tx.Bucket(bucketAccountByEmail).Delete([]byte(a.Email)),
 			s.appendAudit(tx, events),
@@ -157,4 +165,57 @@ func (s *Store) ListAccounts(ctx context.Context) ([]keyserver.Account, error) {
 		return nil, fmt.Errorf("list accounts: %w", err)
 	}
 	return out, nil
+}
+
+// indexCredentials moves the credential index of account id from the credentials
+// in old to those in cur. A credential id another account holds is a refusal
+// wrapping ErrConflict, checked before anything is written.
+func indexCredentials(tx *bolt.Tx, id string, old, cur []keyserver.Credential) error {
+	b := tx.Bucket(bucketCredentials)
+	seen := map[string]bool{}
+	for _, c := range cur {
+		if len(c.ID) == 0 || len(c.ID) > maxAddrLen {
+			return refusal{fmt.Errorf("account %s: credential id of %d bytes", id, len(c.ID))}
+		}
+		if seen[string(c.ID)] {
+			return refusal{fmt.Errorf("account %s: credential listed twice: %w", id, keyserver.ErrConflict)}
+		}
+		seen[string(c.ID)] = true
+		if owner := b.Get(c.ID); owner != nil && string(owner) != id {
+			return refusal{fmt.Errorf("account %s: credential held by another account: %w", id, keyserver.ErrConflict)}
+		}
+	}
+	for _, c := range old {
+		if !seen[string(c.ID)] {
+			if err := b.Delete(c.ID); err != nil {
+				return err
+			}
+		}
+	}
+	for _, c := range cur {
+		if err := b.Put(c.ID, []byte(id)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AccountByCredential returns the account holding a passkey, through the
+// credential index.
+func (s *Store) AccountByCredential(ctx context.Context, credentialID []byte) (keyserver.Account, error) {
+	var a keyserver.Account
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		if len(credentialID) == 0 {
+			return keyserver.ErrNotFound
+		}
+		id := tx.Bucket(bucketCredentials).Get(credentialID)
+		if id == nil {
+			return keyserver.ErrNotFound
+		}
+		return s.getAccount(tx, string(id), &a)
+	})
+	if err != nil {
+		return keyserver.Account{}, fmt.Errorf("account by credential: %w", err)
+	}
+	return a, nil
 }

@@ -29,6 +29,9 @@ var (
 	bucketCodes          = []byte("codes")             // addr(email) purpose → Code
 	bucketSessions       = []byte("sessions")          // token hash → Session
 	bucketSessionsByAcct = []byte("sessions_by_account")
+	bucketCredentials    = []byte("credentials") // credential id → account id
+	bucketCeremonies     = []byte("ceremonies")  // id → Ceremony
+	bucketInvites        = []byte("invites")     // token hash → Invite
 
 	bucketOutbox    = []byte("outbox")     // seq(id) → OutboxMail; its sequence numbers mail
 	bucketOutboxDue = []byte("outbox_due") // seq(id) → time(next attempt)
@@ -41,6 +44,7 @@ var allBuckets = [][]byte{
 	bucketEnvelopes, bucketPayloads,
 	bucketEnvBySender, bucketEnvByRecipient, bucketEnvByCreated, bucketEnvByExpiry,
 	bucketAccounts, bucketAccountByEmail, bucketCodes, bucketSessions, bucketSessionsByAcct,
+	bucketCredentials, bucketCeremonies, bucketInvites,
 	bucketOutbox, bucketOutboxDue,
 	bucketAudit,
 }

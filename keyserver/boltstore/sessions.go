@@ -232,7 +232,11 @@ func (s *Store) DeleteSessionsBefore(ctx context.Context, t time.Time) (int, err
 		if n, err = deleteStaleSessions(tx, t); err != nil {
 			return err
 		}
-		return deleteExpiredCodes(tx, t)
+		return errors.Join(
+			deleteExpiredCodes(tx, t),
+			deleteExpired[keyserver.Ceremony](tx.Bucket(bucketCeremonies), t, func(c *keyserver.Ceremony) time.Time { return c.Expires }),
+			deleteExpired[keyserver.Invite](tx.Bucket(bucketInvites), t, func(i *keyserver.Invite) time.Time { return i.Expires }),
+		)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete sessions before %s: %w", t, err)

@@ -204,3 +204,17 @@ func (c *Client) VerifyAudit(ctx context.Context) (AuditStatus, error) {
 	err := c.do(ctx, http.MethodGet, "/api/v1/admin/audit/verify", nil, &st)
 	return st, err
 }
+
+// Invite is a one-time administrator enrolment link.
+type Invite struct {
+	Link    string    `json:"link"`
+	Expires time.Time `json:"expires"`
+}
+
+// InviteAdmin asks for an enrolment link for a new administrator ("" lets the
+// person give their own address when enrolling).
+func (c *Client) InviteAdmin(ctx context.Context, email string) (Invite, error) {
+	var out Invite
+	err := c.do(ctx, http.MethodPost, "/api/v1/admin/invites", map[string]string{"email": email}, &out)
+	return out, err
+}

@@ -58,13 +58,21 @@ func testCancelledContext(t *testing.T, s keyserver.Store) {
 		"TouchSession":          func() error { return s.TouchSession(ctx, sess.TokenHash, at(time.Hour)) },
 		"DeleteSession":         func() error { return s.DeleteSession(ctx, sess.TokenHash) },
 		"DeleteAccountSessions": func() error { _, err := s.DeleteAccountSessions(ctx, acc.ID); return err },
-		"DeleteSessionsBefore":  func() error { _, err := s.DeleteSessionsBefore(ctx, at(time.Hour)); return err },
-		"EnqueueMail":           func() error { _, err := s.EnqueueMail(ctx, mail(1, at(0))); return err },
-		"DueMail":               func() error { _, err := s.DueMail(ctx, at(0), 1); return err },
-		"UpdateMail":            func() error { return s.UpdateMail(ctx, mail(1, at(0))) },
-		"DeleteMail":            func() error { return s.DeleteMail(ctx, 1) },
-		"OutboxDepth":           func() error { _, err := s.OutboxDepth(ctx); return err },
-		"AppendAudit":           func() error { return s.AppendAudit(ctx, []keyserver.AuditEvent{event("x", 0)}) },
+		"AccountByCredential":   func() error { _, err := s.AccountByCredential(ctx, acc.Credentials[0].ID); return err },
+		"PutCeremony":           func() error { return s.PutCeremony(ctx, ceremony(at(time.Minute))) },
+		"TakeCeremony":          func() error { _, err := s.TakeCeremony(ctx, "x", at(0)); return err },
+		"PutInvite": func() error {
+			return s.PutInvite(ctx, invite("x@example.com", at(time.Hour)), []keyserver.AuditEvent{event("x", 0)})
+		},
+		"Invite":               func() error { _, err := s.Invite(ctx, randBytes(32), at(0)); return err },
+		"TakeInvite":           func() error { _, err := s.TakeInvite(ctx, randBytes(32), at(0)); return err },
+		"DeleteSessionsBefore": func() error { _, err := s.DeleteSessionsBefore(ctx, at(time.Hour)); return err },
+		"EnqueueMail":          func() error { _, err := s.EnqueueMail(ctx, mail(1, at(0))); return err },
+		"DueMail":              func() error { _, err := s.DueMail(ctx, at(0), 1); return err },
+		"UpdateMail":           func() error { return s.UpdateMail(ctx, mail(1, at(0))) },
+		"DeleteMail":           func() error { return s.DeleteMail(ctx, 1) },
+		"OutboxDepth":          func() error { _, err := s.OutboxDepth(ctx); return err },
+		"AppendAudit":          func() error { return s.AppendAudit(ctx, []keyserver.AuditEvent{event("x", 0)}) },
 		"Audit": func() error {
 			return s.Audit(ctx, 1, func(keyserver.AuditRecord) (bool, error) { return true, nil })
 		},

@@ -18,6 +18,7 @@ func session(accountID string, lastSeen time.Time) keyserver.Session {
 		Created:   lastSeen.Add(-time.Hour),
 		LastSeen:  lastSeen,
 		Setup:     true,
+		Method:    "passkey",
 	}
 }
 

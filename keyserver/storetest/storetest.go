@@ -17,6 +17,11 @@
 // DeleteCode, does not; DueMail's "oldest first" is enqueue (id) order; an
 // idempotent PutEnvelopes still appends its events; a cancelled context fails a
 // call with an error wrapping ctx.Err(), before anything is written.
+//
+// Passkeys: a credential id belongs to at most one account (CreateAccount and
+// UpdateAccount refuse a taken one with ErrConflict, and DeleteAccount frees its
+// ids); TakeCeremony and TakeInvite hand a record out once, and never one at or
+// past its expiry; looking at an invite (Invite) does not use it.
 package storetest
 
 import (
@@ -52,6 +57,11 @@ func Run(t *testing.T, open func(t *testing.T) keyserver.Store) {
 		{"Sessions", testSessions},
 		{"DeleteAccountSessions", testDeleteAccountSessions},
 		{"DeleteSessionsBefore", testDeleteSessionsBefore},
+		{"CredentialLookup", testCredentialLookup},
+		{"CredentialConflict", testCredentialConflict},
+		{"Ceremonies", testCeremonies},
+		{"CeremonyExpiry", testCeremonyExpiry},
+		{"Invites", testInvites},
 		{"Outbox", testOutbox},
 		{"DueMail", testDueMail},
 		{"Audit", testAudit},

@@ -130,6 +130,7 @@
     signedIn(null);
     status(text || "Sign in, or register the first time, to read this message.");
     show("summary", "panel-signin");
+    offerAutofill();
   }
 
   function formValues(form) {
@@ -151,16 +152,68 @@
 
   async function afterSignIn(r) {
     if (!r.ok) return failed(r);
+    passkeys.abortConditional();
     signedIn(r.data.account);
     if (r.data.setup) {
       $("form-register").hidden = true;
       $("form-register-code").hidden = true;
-      $("form-register-password").hidden = false;
-      status("Choose a password to finish registering.");
+      $("register-choose").hidden = false;
+      status(passkeys.supported() ? "Create a passkey, or choose a password, to finish registering." : "Choose a password to finish registering.");
       return show("summary", "panel-register");
     }
+    // Signed in without a passkey: this device may not have one yet.
+    $("offer-passkey").hidden = !(passkeys.supported() && (r.data.method === "code" || r.data.method === "password"));
     return openMessage();
   }
+
+  // --- passkeys (passkeys.js) ---
+
+  const passkeys = window.waxsealPasskeys;
+  for (const el of document.querySelectorAll(".passkey-only")) el.hidden = !passkeys.supported();
+
+  // offerAutofill lets the browser offer this site's passkeys in the email
+  // field's autofill (conditional mediation), where it can.
+  async function offerAutofill() {
+    if (!(await passkeys.conditionalAvailable())) return;
+    const r = await passkeys.signIn(true);
+    if (r.ok) return afterSignIn(r);
+    // Only the server's answer is news: the autofill being closed or ended is not.
+    if (r.status) failed(r);
+  }
+
+  $("btn-passkey-signin").addEventListener("click", async (ev) => {
+    ev.target.disabled = true;
+    status("Use your passkey in the browser's prompt…");
+    try {
+      const r = await passkeys.signIn(false);
+      if (!r.ok) {
+        failed(r);
+        return offerAutofill();
+      }
+      return afterSignIn(r);
+    } finally { ev.target.disabled = false; }
+  });
+
+  $("btn-register-passkey").addEventListener("click", async (ev) => {
+    ev.target.disabled = true;
+    status("Follow your browser's prompt to create the passkey…");
+    try {
+      const r = await passkeys.create("/api/v1/account/passkeys/begin", "/api/v1/account/passkeys/finish");
+      if (!r.ok) return failed(r);
+      return openMessage();
+    } finally { ev.target.disabled = false; }
+  });
+
+  $("btn-offer-add").addEventListener("click", async (ev) => {
+    ev.target.disabled = true;
+    try {
+      const r = await passkeys.create("/api/v1/account/passkeys/begin", "/api/v1/account/passkeys/finish");
+      if (!r.ok) return failed(r);
+      $("offer-passkey").hidden = true;
+      status("Passkey added. Next time, sign in with it on this device.");
+    } finally { ev.target.disabled = false; }
+  });
+  $("btn-offer-dismiss").addEventListener("click", () => { $("offer-passkey").hidden = true; });
 
   onSubmit("form-signin", async (v) => afterSignIn(await api("POST", "/api/v1/signin/password", { email: v.email, password: v.password })));
 
@@ -206,6 +259,7 @@
   }
 
   async function signOut() {
+    $("offer-passkey").hidden = true;
     await api("POST", "/api/v1/signout");
     clearMessage();
     needSignIn("You are signed out.");

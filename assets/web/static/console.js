@@ -1,0 +1,432 @@
+// The account, sent items, administration and enrolment pages: server-rendered
+// shells (console.html) that this script fills from the API. Everything from the
+// server goes into the page as text, never as markup.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const pageName = document.body.dataset.page;
+  const passkeys = window.waxsealPasskeys;
+  const api = passkeys.api;
+  let session = null;
+
+  for (const el of document.querySelectorAll(".passkey-only")) el.hidden = !passkeys.supported();
+
+  function status(text, isError) {
+    const el = $("status");
+    el.textContent = text || "";
+    el.classList.toggle("error", !!isError);
+    el.hidden = !text;
+  }
+  function failed(r) { status(r.data.message || "Something went wrong. Please try again.", true); }
+
+  function when(t) { return t ? new Date(t).toLocaleString() : "—"; }
+
+  function cell(text) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    return td;
+  }
+  // button makes a row's button; what names the row for screen readers, which
+  // do not see which row a "Remove" is in.
+  function button(label, onClick, cls, what) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = label;
+    if (what) b.setAttribute("aria-label", `${label}: ${what}`);
+    if (cls) b.className = cls;
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  // confirmButton asks for a second click instead of a dialog.
+  function confirmButton(label, confirmLabel, action, what) {
+    const b = button(label, async () => {
+      if (b.dataset.armed !== "1") {
+        b.dataset.armed = "1";
+        b.textContent = confirmLabel;
+        b.setAttribute("aria-label", `${confirmLabel}: ${what}`);
+        return;
+      }
+      b.disabled = true;
+      try { await action(); } finally { b.disabled = false; }
+    }, "danger", what);
+    return b;
+  }
+
+  function onSubmit(id, handler) {
+    const form = $(id);
+    if (!form) return;
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const b = form.querySelector("button[type=submit]");
+      if (b) b.disabled = true;
+      try { await handler(Object.fromEntries(new FormData(form).entries())); } finally { if (b) b.disabled = false; }
+    });
+  }
+
+  function showOnly(...ids) {
+    for (const s of document.querySelectorAll("main > section")) s.hidden = !ids.includes(s.id);
+    const first = $(ids[0]);
+    const h = first && first.querySelector("h1, h2");
+    if (h) { h.tabIndex = -1; h.focus(); }
+  }
+
+  // --- signing in ---
+
+  function setSession(s) {
+    session = s;
+    const a = s && s.account;
+    $("who").textContent = a ? a.email : "";
+    $("signout").hidden = !a;
+    $("nav").hidden = !a;
+    $("nav-sent").hidden = !(a && (a.role === "sender" || a.role === "admin"));
+    $("nav-admin").hidden = !(a && a.role === "admin");
+  }
+
+  async function offerAutofill() {
+    if (!$("signin-email") || !(await passkeys.conditionalAvailable())) return;
+    const r = await passkeys.signIn(true);
+    if (r.ok) return signedIn(r);
+    // Only the server's answer is news: the autofill being closed or ended is not.
+    if (r.status) failed(r);
+  }
+
+  function needSignIn(text) {
+    setSession(null);
+    status(text || "");
+    showOnly("panel-signin");
+    offerAutofill();
+  }
+
+  async function signedIn(r) {
+    if (!r.ok) return failed(r);
+    passkeys.abortConditional();
+    status("");
+    setSession(r.data);
+    return pages[pageName]();
+  }
+
+  if ($("btn-passkey-signin")) {
+    $("btn-passkey-signin").addEventListener("click", async (ev) => {
+      ev.target.disabled = true;
+      status("Use your passkey in the browser's prompt…");
+      try {
+        const r = await passkeys.signIn(false);
+        if (!r.ok) { failed(r); return offerAutofill(); }
+        return signedIn(r);
+      } finally { ev.target.disabled = false; }
+    });
+  }
+  onSubmit("form-signin", async (v) => signedIn(await api("POST", "/api/v1/signin/password", { email: v.email, password: v.password })));
+  if ($("btn-show-code")) {
+    $("btn-show-code").addEventListener("click", () => {
+      $("form-code-start").hidden = false;
+      $("code-email").value = $("signin-email").value;
+      $("code-email").focus();
+    });
+  }
+  onSubmit("form-code-start", async (v) => {
+    const r = await api("POST", "/api/v1/signin/code", { email: v.email });
+    if (!r.ok) return failed(r);
+    $("form-code-start").hidden = true;
+    $("form-code-verify").hidden = false;
+    status(r.data.message);
+    $("code-code").focus();
+  });
+  onSubmit("form-code-verify", async (v) => signedIn(await api("POST", "/api/v1/signin/code/verify", { email: $("code-email").value, code: v.code })));
+
+  if ($("btn-show-register")) {
+    $("btn-show-register").addEventListener("click", () => {
+      $("form-staff-register").hidden = false;
+      $("staff-email").focus();
+    });
+  }
+  onSubmit("form-staff-register", async (v) => {
+    const r = await api("POST", "/api/v1/register/start", { email: v.email, first_name: v.first_name, last_name: v.last_name });
+    if (!r.ok) return failed(r);
+    $("staff-sent-to").textContent = r.data.sent_to;
+    $("form-staff-register").hidden = true;
+    $("form-staff-code").hidden = false;
+    status(`We sent a code to ${r.data.sent_to}. It is valid for 10 minutes.`);
+    $("staff-code").focus();
+  });
+  onSubmit("form-staff-code", async (v) => {
+    const r = await api("POST", "/api/v1/register/verify", { email: $("staff-email").value, code: v.code });
+    if (!r.ok) return failed(r);
+    // The account page finishes registering: a passkey (or a password).
+    location.assign("/account");
+  });
+
+  $("signout").addEventListener("click", async () => {
+    await api("POST", "/api/v1/signout");
+    needSignIn("You are signed out.");
+  });
+
+  // --- your account ---
+
+  async function accountPage() {
+    const a = session.account;
+    if (session.setup) {
+      status("Your registration is not finished: add a passkey or set a password below.");
+    }
+    $("acct-name").textContent = `${a.first_name} ${a.last_name}`.trim();
+    $("acct-email").textContent = a.email;
+    $("acct-sender").hidden = !(a.role === "sender" || a.role === "admin");
+    showOnly("panel-account", "panel-passkeys", "panel-password");
+    await loadPasskeys();
+  }
+
+  async function refreshSession() {
+    const s = await api("GET", "/api/v1/session");
+    if (s.ok) setSession(s.data);
+  }
+
+  async function loadPasskeys() {
+    const r = await api("GET", "/api/v1/account/passkeys");
+    if (!r.ok) return failed(r);
+    const list = $("passkey-list");
+    list.replaceChildren();
+    for (const p of r.data.passkeys) {
+      const tr = document.createElement("tr");
+      const name = cell(p.name + (p.backup ? " (synced)" : ""));
+      name.className = "pk-name";
+      const actions = document.createElement("td");
+      actions.className = "row-actions";
+      actions.append(
+        button("Rename", () => renameRow(tr, name, p), "", p.name),
+        confirmButton("Remove", "Confirm: remove", async () => {
+          const d = await api("DELETE", `/api/v1/account/passkeys/${encodeURIComponent(p.id)}`);
+          if (!d.ok) return failed(d);
+          await refreshSession();
+          await loadPasskeys();
+          status(`Removed the passkey “${p.name}”.`);
+        }, p.name),
+      );
+      tr.append(name, cell(when(p.created)), cell(when(p.last_used)), actions);
+      list.append(tr);
+    }
+    $("passkey-table").hidden = r.data.passkeys.length === 0;
+    $("passkeys-none").hidden = r.data.passkeys.length !== 0;
+    const hasPassword = session.account.password;
+    $("password-state").textContent = hasPassword ? "You have a password." : "You have no password: you sign in with a passkey or an emailed code.";
+    $("btn-password").textContent = hasPassword ? "Change password" : "Set password";
+    $("btn-remove-password").hidden = !hasPassword;
+  }
+
+  function renameRow(tr, nameCell, p) {
+    const form = document.createElement("form");
+    form.className = "row-actions";
+    const label = document.createElement("label");
+    label.className = "sr";
+    label.textContent = "New name";
+    const input = document.createElement("input");
+    input.value = p.name;
+    input.maxLength = 60;
+    input.id = `rename-${p.id}`;
+    label.htmlFor = input.id;
+    const save = document.createElement("button");
+    save.type = "submit";
+    save.textContent = "Save";
+    form.append(label, input, save, button("Cancel", () => loadPasskeys()));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const r = await api("POST", `/api/v1/account/passkeys/${encodeURIComponent(p.id)}/rename`, { name: input.value });
+      if (!r.ok) return failed(r);
+      await loadPasskeys();
+      status("Passkey renamed.");
+    });
+    nameCell.replaceChildren(form);
+    input.focus();
+  }
+
+  if ($("btn-add-passkey")) {
+    $("btn-add-passkey").addEventListener("click", async (ev) => {
+      ev.target.disabled = true;
+      try {
+        const r = await passkeys.create("/api/v1/account/passkeys/begin", "/api/v1/account/passkeys/finish");
+        if (!r.ok) return failed(r);
+        await refreshSession();
+        await loadPasskeys();
+        status(`Added the passkey “${r.data.name}”.`);
+      } finally { ev.target.disabled = false; }
+    });
+  }
+  onSubmit("form-password", async (v) => {
+    if (v.password !== v.password2) return status("The two passwords are not the same.", true);
+    const r = await api("POST", "/api/v1/account/password", { password: v.password });
+    if (!r.ok) return failed(r);
+    $("form-password").reset();
+    await refreshSession();
+    await loadPasskeys();
+    status("Password saved.");
+  });
+  if ($("btn-remove-password")) {
+    $("btn-remove-password").addEventListener("click", async () => {
+      const r = await api("DELETE", "/api/v1/account/password");
+      if (!r.ok) return failed(r);
+      await refreshSession();
+      await loadPasskeys();
+      status("Password removed.");
+    });
+  }
+
+  // --- sent items ---
+
+  async function sentPage() {
+    const r = await api("GET", "/api/v1/sent");
+    if (!r.ok) { showOnly(); return failed(r); }
+    showOnly("panel-sent");
+    const list = $("sent-list");
+    list.replaceChildren();
+    for (const e of r.data.envelopes) {
+      const tr = document.createElement("tr");
+      const state = cell(e.state + (e.first_open ? `, opened ${when(e.first_open)}` : ""));
+      const actions = document.createElement("td");
+      actions.className = "row-actions";
+      if (e.state === "active" || e.state === "locked") {
+        actions.append(confirmButton("Revoke", "Confirm: revoke", async () => {
+          const d = await api("POST", `/api/v1/envelopes/${e.id}/revoke`);
+          if (!d.ok) return failed(d);
+          await sentPage();
+          status(`Revoked the message to ${e.recipient}.`);
+        }, `${e.subject || "(no subject)"} to ${e.recipient}`));
+      }
+      tr.append(cell(e.recipient), cell(e.subject || "(no subject)"), cell(when(e.created)), state, actions);
+      list.append(tr);
+    }
+    $("sent-none").hidden = r.data.envelopes.length !== 0;
+  }
+
+  // --- administration ---
+
+  function adminRefused(r) {
+    showOnly("panel-signin");
+    failed(r);
+  }
+
+  async function adminPage() {
+    if (!(session.method === "passkey" && session.account.role === "admin")) {
+      // The API refuses too; this says why before anything is asked.
+      showOnly("panel-signin");
+      return status(session.account.role === "admin"
+        ? "Administrators must sign in with a passkey. Sign in with your administrator passkey."
+        : "This page is for administrators.", true);
+    }
+    const id = document.body.dataset.id;
+    return id ? showEnvelope(id) : listEnvelopes();
+  }
+
+  async function listEnvelopes() {
+    const f = $("form-filter");
+    const q = new URLSearchParams({ limit: "200" });
+    for (const k of ["sender", "recipient"]) if (f.elements[k].value) q.set(k, f.elements[k].value);
+    const r = await api("GET", `/api/v1/admin/envelopes?${q}`);
+    if (!r.ok) return adminRefused(r);
+    showOnly("panel-admin", "panel-invite");
+    const list = $("admin-list");
+    list.replaceChildren();
+    for (const e of r.data.envelopes) {
+      const tr = document.createElement("tr");
+      const link = document.createElement("a");
+      link.href = `/admin/envelopes/${e.id}`;
+      link.textContent = e.subject || "(no subject)";
+      const first = document.createElement("td");
+      first.append(link);
+      tr.append(first, cell(`${e.sender} → ${e.recipient}`), cell(when(e.created)), cell(e.state + (e.lock_reason ? `: ${e.lock_reason}` : "")));
+      list.append(tr);
+    }
+    $("admin-none").hidden = r.data.envelopes.length !== 0;
+  }
+  onSubmit("form-filter", () => listEnvelopes());
+
+  function fillEnvelope(e) {
+    $("env-subject").textContent = e.subject || "(no subject)";
+    $("env-id").textContent = e.id;
+    $("env-sender").textContent = e.sender;
+    $("env-recipient").textContent = e.recipient;
+    $("env-created").textContent = when(e.created);
+    $("env-expires").textContent = e.expires ? when(e.expires) : "never";
+    $("env-state").textContent = e.state + (e.lock_reason ? `: ${e.lock_reason}` : "");
+    $("env-opened").textContent = e.first_open ? when(e.first_open) : "not yet";
+    $("env-releases").textContent = String(e.releases);
+    const live = e.state === "active" || e.state === "locked";
+    $("btn-lock").disabled = !live;
+    $("btn-unlock").disabled = e.state !== "locked";
+    $("btn-revoke").disabled = !live;
+    $("btn-revoke").textContent = "Revoke";
+    delete $("btn-revoke").dataset.armed;
+  }
+
+  async function showEnvelope(id) {
+    const r = await api("GET", `/api/v1/admin/envelopes/${encodeURIComponent(id)}`);
+    if (!r.ok) return r.status === 404 ? (showOnly(), failed(r)) : adminRefused(r);
+    showOnly("panel-envelope");
+    fillEnvelope(r.data);
+  }
+
+  async function manage(action, body) {
+    const id = document.body.dataset.id;
+    const r = await api("POST", `/api/v1/admin/envelopes/${encodeURIComponent(id)}/${action}`, body);
+    if (!r.ok) return failed(r);
+    fillEnvelope(r.data);
+    status(`Done: the message is now ${r.data.state}.`);
+  }
+  onSubmit("form-lock", (v) => manage("lock", { reason: v.reason }));
+  if ($("btn-unlock")) {
+    $("btn-unlock").addEventListener("click", () => manage("unlock"));
+    $("btn-revoke").addEventListener("click", async (ev) => {
+      const b = ev.target;
+      if (b.dataset.armed !== "1") {
+        b.dataset.armed = "1";
+        b.textContent = "Confirm: revoke for ever";
+        return;
+      }
+      await manage("revoke");
+    });
+  }
+  onSubmit("form-invite", async (v) => {
+    const r = await api("POST", "/api/v1/admin/invites", { email: v.email });
+    if (!r.ok) return failed(r);
+    const p = $("invite-link");
+    p.textContent = `Send this one-time link to ${v.email} (valid until ${when(r.data.expires)}): ${r.data.link}`;
+    p.hidden = false;
+  });
+
+  // --- enrolment ---
+
+  let enrolToken = "";
+
+  async function enrolPage() {
+    const m = /^#t=([A-Za-z0-9_-]{43})$/.exec(location.hash);
+    if (location.hash) history.replaceState(null, "", location.pathname);
+    if (m) enrolToken = m[1];
+    if (!enrolToken) return status("This enrolment link is incomplete. Copy the whole link, including the part after #.", true);
+    if (!passkeys.supported()) return status("This browser cannot make passkeys. Open the link in a current browser on a device with a screen lock.", true);
+    const r = await api("POST", "/api/v1/enrol/check", { token: enrolToken });
+    if (!r.ok) return failed(r);
+    $("enrol-email-row").hidden = !!r.data.email;
+    $("enrol-for").hidden = !r.data.email;
+    $("enrol-for").textContent = r.data.email ? `For ${r.data.email}.` : "";
+    $("enrol-name-rows").hidden = r.data.existing;
+    showOnly("panel-enrol");
+  }
+  onSubmit("form-enrol", async (v) => {
+    status("Follow your browser's prompt to create the passkey…");
+    const r = await passkeys.create("/api/v1/enrol/begin", "/api/v1/enrol/finish",
+      { token: enrolToken, email: v.email || "", first_name: v.first_name || "", last_name: v.last_name || "" },
+      `Administrator passkey, added ${new Date().toLocaleDateString()}`);
+    if (!r.ok) return failed(r);
+    location.assign("/admin");
+  });
+
+  const pages = { account: accountPage, sent: sentPage, admin: adminPage, enrol: enrolPage };
+
+  async function main() {
+    if (pageName === "enrol") return enrolPage();
+    const s = await api("GET", "/api/v1/session");
+    if (!s.ok) return needSignIn();
+    setSession(s.data);
+    return pages[pageName]();
+  }
+  main();
+})();

@@ -1,0 +1,358 @@
+// Passkeys in a real browser: Chromium with a CDP virtual authenticator (one per
+// page: a "device"), against `waxseal serve --dev` on http://localhost (WebAuthn
+// needs a domain, so never 127.0.0.1). Screenshots go to build/screenshots/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWaxseal, launch, watch, shot } from "./harness.mjs";
+
+let ws, browser;
+before(async () => {
+  ws = await startWaxseal();
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await ws?.stop();
+});
+
+const body = "Dear Bob,\n\nyour MRI on 19 November showed nothing of concern.\n\nDr. Alice Example\n";
+const message = (to, subject = "PHI: Your MRI report") => Buffer.from(
+  `From: Dr. Alice Example <alice@hospital.example>\r\nTo: ${to}\r\nSubject: ${subject}\r\nDate: Sun, 22 Nov 2026 09:00:00 +0000\r\n` +
+  `MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${body.replace(/\n/g, "\r\n")}`);
+
+// device is a passkey authenticator for a page: a CDP virtual authenticator with
+// user verification. Chromium's virtual environment answers a conditional
+// (autofill) request by itself as soon as it holds a matching passkey, where a
+// person would pick it from the autofill list; so to press "Sign in with a
+// passkey" as a person would, a test unplugs the device (the page's requests
+// then go to the empty real platform and wait) and plugs it back in, with the
+// same passkeys, just before.
+async function device(page) {
+  const cdp = await page.context().newCDPSession(page);
+  let id = null;
+  let saved = [];
+  const dev = {
+    async plug() {
+      await cdp.send("WebAuthn.enable");
+      ({ authenticatorId: id } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+        options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+      }));
+      for (const credential of saved) await cdp.send("WebAuthn.addCredential", { authenticatorId: id, credential });
+    },
+    async unplug() {
+      saved = await dev.credentials();
+      await cdp.send("WebAuthn.removeVirtualAuthenticator", { authenticatorId: id });
+      await cdp.send("WebAuthn.disable");
+      id = null;
+    },
+    async credentials() { return id ? (await cdp.send("WebAuthn.getCredentials", { authenticatorId: id })).credentials : saved; },
+  };
+  await dev.plug();
+  return dev;
+}
+
+async function until(check, what) {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+
+async function openFile(page, file) {
+  await page.goto(`file://${file}`);
+  await Promise.all([page.waitForURL(/\/open\/[0-9a-f]{32}/), page.getByRole("button", { name: "Open" }).click()]);
+  await page.locator("#panel-signin, #panel-message, #panel-refused").first().waitFor();
+}
+
+async function mailedCode(email, action) {
+  const before = ws.mailCount(email);
+  await action();
+  return (await ws.code(email, before)).code;
+}
+
+async function signInByCode(page, email) {
+  await page.getByRole("button", { name: "Email me a sign-in code instead" }).click();
+  await page.locator("#code-email").fill(email);
+  const code = await mailedCode(email, () => page.getByRole("button", { name: "Email me a code" }).click());
+  await page.locator("#code-code").fill(code);
+  await page.locator("#form-code-verify").getByRole("button", { name: "Sign in" }).click();
+}
+
+async function readBody(page) {
+  await page.locator("#panel-message").waitFor();
+  return page.locator("#msg-text").textContent();
+}
+
+test("register with a passkey, read, sign out, sign in with the passkey; a second device uses a code and adds its own", async () => {
+  const [env] = ws.seal(message("bob@patient.example"), { to: ["bob@patient.example"] });
+  const ctxA = await browser.newContext();
+  const page = await ctxA.newPage();
+  const seen = watch(page, ws.base);
+  const laptop = await device(page);
+
+  await openFile(page, env.file);
+  assert.equal(await page.locator("#signin-email").getAttribute("autocomplete"), "username webauthn");
+  assert.equal(await page.getByRole("button", { name: "Sign in with a passkey" }).isVisible(), true);
+  await page.getByRole("button", { name: "Register" }).click();
+  await page.getByLabel("First name").fill("Bob");
+  await page.getByLabel("Last name").fill("Patient");
+  const code = await mailedCode("bob@patient.example", () => page.getByRole("button", { name: "Send me a code" }).click());
+  await page.locator("#reg-code").fill(code);
+  await page.getByRole("button", { name: "Continue" }).click();
+  await page.locator("#register-choose").waitFor();
+  assert.equal(await page.getByText("Recommended").isVisible(), true);
+  assert.equal(await page.getByLabel("Choose a password").isVisible(), true, "a password is the alternative");
+  await shot(page, "passkey-01-register-choice");
+  await page.getByRole("button", { name: "Create a passkey and open the message" }).click();
+  assert.equal(await readBody(page), body);
+  const made = await laptop.credentials();
+  assert.equal(made.length, 1);
+  assert.equal(made[0].isResidentCredential, true, "a discoverable credential");
+  assert.equal(Buffer.from(made[0].userHandle, "base64").length, 32);
+  assert.ok(!Buffer.from(made[0].userHandle, "base64").toString("latin1").includes("bob"), "the user handle is not the email");
+
+  // Sign out; open the file again and sign in with the passkey, in the page.
+  await laptop.unplug();
+  await page.getByRole("button", { name: "Sign out" }).first().click();
+  await page.locator("#panel-signin").waitFor();
+  assert.equal(await page.locator("#who").textContent(), "");
+  await openFile(page, env.file);
+  await page.locator("#panel-signin").waitFor();
+  await shot(page, "passkey-02-signin");
+  await laptop.plug();
+  await page.getByRole("button", { name: "Sign in with a passkey" }).click();
+  assert.equal(await readBody(page), body);
+  assert.equal(await page.locator("#who").textContent(), "bob@patient.example");
+  assert.equal(await page.locator("#offer-passkey").isVisible(), false, "no offer after a passkey sign-in");
+  assert.equal((await laptop.credentials())[0].signCount, 2);
+
+  // Autofill (conditional mediation): signed out, the page asks for a passkey
+  // without a click, and the virtual device answers as a person picking it would.
+  await page.getByRole("button", { name: "Sign out" }).first().click();
+  await until(async () => (await laptop.credentials())[0].signCount === 3, "the autofill request used the passkey");
+  await page.locator("#who", { hasText: "bob@patient.example" }).waitFor();
+  assert.equal(await readBody(page), body);
+
+  // Another browser profile, without the passkey: an emailed code, then the offer.
+  const ctxB = await browser.newContext();
+  const phone = await ctxB.newPage();
+  const phoneDevice = await device(phone);
+  await phone.setViewportSize({ width: 375, height: 740 });
+  await openFile(phone, env.file);
+  await signInByCode(phone, "bob@patient.example");
+  assert.equal(await readBody(phone), body);
+  await phone.locator("#offer-passkey").waitFor();
+  await shot(phone, "passkey-03-offer-phone");
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than a 375px phone`);
+  await phone.getByRole("button", { name: "Add a passkey on this device" }).click();
+  await phone.getByText("Passkey added.").waitFor();
+  assert.equal(await phone.locator("#offer-passkey").isVisible(), false);
+  assert.equal((await phoneDevice.credentials()).length, 1);
+  // ... and it signs in on that device.
+  await phoneDevice.unplug();
+  await phone.getByRole("button", { name: "Sign out" }).first().click();
+  await openFile(phone, env.file);
+  await phone.locator("#panel-signin").waitFor();
+  await phoneDevice.plug();
+  await phone.getByRole("button", { name: "Sign in with a passkey" }).click();
+  assert.equal(await readBody(phone), body);
+
+  // The account page lists both passkeys, renames one, and keeps the last way in.
+  await page.goto(`${ws.base}/account`);
+  await page.locator("#panel-passkeys").waitFor();
+  await page.locator("#passkey-list tr").nth(1).waitFor();
+  assert.equal(await page.locator("#passkey-list tr").count(), 2);
+  await page.locator("#passkey-list tr").first().getByRole("button", { name: "Rename" }).click();
+  await page.getByLabel("New name").fill("Bob's <laptop>");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByText("Passkey renamed.").waitFor();
+  assert.match(await page.locator("#passkey-list tr").first().textContent(), /Bob's <laptop>/);
+  await shot(page, "passkey-04-account");
+  // Remove the phone's passkey (two clicks, no dialog) ...
+  const phoneRow = page.locator("#passkey-list tr").nth(1);
+  await phoneRow.getByRole("button", { name: "Remove" }).click();
+  await phoneRow.getByRole("button", { name: "Confirm: remove" }).click();
+  await page.getByText(/^Removed the passkey/).waitFor();
+  assert.equal(await page.locator("#passkey-list tr").count(), 1);
+  // ... but not the last one while there is no password.
+  const last = page.locator("#passkey-list tr").first();
+  await last.getByRole("button", { name: "Remove" }).click();
+  await last.getByRole("button", { name: "Confirm: remove" }).click();
+  await page.getByText("This is the last way to sign in to your account: add another passkey or a password before removing it.").waitFor();
+  assert.equal(await page.locator("#passkey-list tr").count(), 1);
+  // With a password set, the passkey may go, and then the password may not.
+  await page.locator("#new-password").fill("correct horse battery");
+  await page.locator("#new-password2").fill("correct horse battery");
+  await page.getByRole("button", { name: "Set password" }).click();
+  await page.getByText("Password saved.").waitFor();
+  await page.getByRole("button", { name: "Remove the password" }).click();
+  await page.getByText("Password removed.").waitFor();
+
+  // The removed passkey no longer signs in on the phone.
+  await phoneDevice.unplug();
+  await phone.getByRole("button", { name: "Sign out" }).first().click();
+  await openFile(phone, env.file);
+  await phone.locator("#panel-signin").waitFor();
+  await phoneDevice.plug();
+  await phone.getByRole("button", { name: "Sign in with a passkey" }).click();
+  await phone.getByText(/This passkey is not registered here/).waitFor();
+  assert.equal(await phone.locator("#who").textContent(), "");
+
+  assert.deepEqual(seen.dialogs, []);
+  assert.deepEqual(seen.foreign, []);
+  await ctxA.close();
+  await ctxB.close();
+});
+
+test("a passkey of one account does not open another's message", async () => {
+  const [forCarol] = ws.seal(message("carol@patient.example"), { to: ["carol@patient.example"] });
+  const [forDan] = ws.seal(message("dan@patient.example"), { to: ["dan@patient.example"] });
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const dev = await device(page);
+  // Dan registers with a passkey.
+  await openFile(page, forDan.file);
+  await page.getByRole("button", { name: "Register" }).click();
+  await page.getByLabel("First name").fill("Dan");
+  await page.getByLabel("Last name").fill("Patient");
+  const code = await mailedCode("dan@patient.example", () => page.getByRole("button", { name: "Send me a code" }).click());
+  await page.locator("#reg-code").fill(code);
+  await page.getByRole("button", { name: "Continue" }).click();
+  await page.getByRole("button", { name: "Create a passkey and open the message" }).click();
+  assert.equal(await readBody(page), body);
+  await dev.unplug();
+  await page.getByRole("button", { name: "Sign out" }).first().click();
+
+  // Carol's message, Dan's passkey: signed in as Dan, and refused.
+  await openFile(page, forCarol.file);
+  await page.locator("#panel-signin").waitFor();
+  await dev.plug();
+  await page.getByRole("button", { name: "Sign in with a passkey" }).click();
+  await page.locator("#panel-refused").waitFor();
+  assert.equal(await page.locator("#refused-h").textContent(), "This message is for someone else");
+  assert.equal(await page.locator("#who").textContent(), "dan@patient.example");
+  assert.equal(await page.locator("#panel-message").isVisible(), false);
+  await ctx.close();
+});
+
+test("administrators enrol with a one-time link and need a passkey; a code sign-in is refused", async () => {
+  const [env] = ws.seal(message("erin@patient.example", "PHI: admin test"), { to: ["erin@patient.example"] });
+  const invite = JSON.parse(ws.admin("invite", "root@hospital.example"));
+  assert.match(invite.link, /^http:\/\/localhost:\d+\/admin\/enrol#t=[A-Za-z0-9_-]{43}$/);
+
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const seen = watch(page, ws.base);
+  const key = await device(page);
+  await page.goto(invite.link);
+  await page.locator("#panel-enrol").waitFor();
+  assert.equal(new URL(page.url()).hash, "", "the token leaves the address bar");
+  assert.equal(await page.locator("#enrol-for").textContent(), "For root@hospital.example.");
+  await page.getByLabel("First name").fill("Rita");
+  await page.getByLabel("Last name").fill("Root");
+  await shot(page, "passkey-05-enrol");
+  await Promise.all([page.waitForURL(`${ws.base}/admin`), page.getByRole("button", { name: "Create your administrator passkey" }).click()]);
+  await page.locator("#panel-admin").waitFor();
+  await page.getByRole("link", { name: "PHI: admin test" }).waitFor();
+  assert.equal((await key.credentials()).length, 1);
+  await shot(page, "passkey-06-admin-list");
+
+  // Show one, lock it with a reason (markup stays text), unlock it.
+  await page.getByRole("link", { name: "PHI: admin test" }).click();
+  await page.locator("#panel-envelope").waitFor();
+  assert.equal(await page.locator("#env-recipient").textContent(), "erin@patient.example");
+  await page.getByLabel("Reason shown to the recipient").fill("Sent to the <b>wrong</b> patient");
+  await page.getByRole("button", { name: "Lock", exact: true }).click();
+  await page.getByText("Done: the message is now locked.").waitFor();
+  assert.equal(await page.locator("#env-state").textContent(), "locked: Sent to the <b>wrong</b> patient");
+  await shot(page, "passkey-07-admin-envelope");
+  await page.getByRole("button", { name: "Unlock" }).click();
+  await page.getByText("Done: the message is now active.").waitFor();
+  assert.match(ws.admin("show", env.id), /"state":"active"/);
+  const [doomed] = ws.seal(message("erin@patient.example", "PHI: to revoke"), { to: ["erin@patient.example"] });
+  await page.goto(`${ws.base}/admin/envelopes/${doomed.id}`);
+  await page.locator("#panel-envelope").waitFor();
+  await page.getByRole("button", { name: "Revoke" }).click();
+  await page.getByRole("button", { name: "Confirm: revoke for ever" }).click();
+  await page.getByText("Done: the message is now revoked.").waitFor();
+  assert.match(ws.admin("show", doomed.id), /"state":"revoked"/);
+  assert.equal(await page.getByRole("button", { name: "Lock", exact: true }).isDisabled(), true);
+
+  // The enrolment link works once.
+  const again = await ctx.newPage();
+  await again.goto(invite.link);
+  await again.getByText("This enrolment link is not valid").waitFor();
+  await again.close();
+
+  // Sign out; the same administrator with an emailed code is refused administration.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  const other = await browser.newContext();
+  const p2 = await other.newPage();
+  await p2.goto(`${ws.base}/account`);
+  await p2.locator("#panel-signin").waitFor();
+  await p2.getByRole("button", { name: "Email me a sign-in code instead" }).click();
+  await p2.locator("#code-email").fill("root@hospital.example");
+  const code = await mailedCode("root@hospital.example", () => p2.getByRole("button", { name: "Email me a code" }).click());
+  await p2.locator("#code-code").fill(code);
+  await p2.locator("#form-code-verify").getByRole("button", { name: "Sign in" }).click();
+  await p2.locator("#panel-account").waitFor();
+  await p2.goto(`${ws.base}/admin`);
+  await p2.getByText("Administrators must sign in with a passkey.").waitFor();
+  assert.equal(await p2.locator("#panel-admin").isVisible(), false);
+  await shot(p2, "passkey-08-admin-refused");
+  const api = await p2.evaluate(async () => {
+    const r = await fetch("/api/v1/admin/envelopes", { headers: { "X-Waxseal-CSRF": "1" } });
+    return { status: r.status, body: await r.json() };
+  });
+  assert.equal(api.status, 403);
+  assert.equal(api.body.error, "passkey_required");
+  await other.close();
+
+  // Back with the passkey (on the device that holds it).
+  await page.goto(`${ws.base}/admin`);
+  await page.getByRole("button", { name: "Sign in with a passkey" }).click();
+  await page.locator("#panel-admin").waitFor();
+  assert.deepEqual(seen.dialogs, []);
+  assert.deepEqual(seen.foreign, []);
+  await ctx.close();
+
+  const audit = ws.admin("audit", "export");
+  for (const action of ["admin.invite", "admin.enrol", "passkey.add", "admin.signin", "envelope.lock"]) {
+    assert.match(audit, new RegExp(`"action":"${action.replace(".", "\\.")}"`), `audit has ${action}`);
+  }
+});
+
+test("a sender registers with a passkey and revokes from sent items", async () => {
+  const [env] = ws.seal(message("frank@patient.example", "PHI: for Frank"), { to: ["frank@patient.example"], from: "Gina Sender <gina@hospital.example>" });
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await device(page);
+  await page.goto(`${ws.base}/sent`);
+  await page.locator("#panel-signin").waitFor();
+  await page.getByRole("button", { name: "Register" }).click();
+  await page.getByLabel("Your work email address").fill("gina@hospital.example");
+  await page.locator("#staff-first").fill("Gina");
+  await page.locator("#staff-last").fill("Sender");
+  const code = await mailedCode("gina@hospital.example", () => page.locator("#form-staff-register").getByRole("button", { name: "Send me a code" }).click());
+  await page.locator("#staff-code").fill(code);
+  await Promise.all([page.waitForURL(`${ws.base}/account`), page.getByRole("button", { name: "Continue" }).click()]);
+  await page.getByText("Your registration is not finished").waitFor();
+  await page.getByRole("button", { name: "Add a passkey on this device" }).click();
+  await page.getByText(/^Added the passkey/).waitFor();
+  await page.getByRole("link", { name: "Sent items" }).first().click();
+  await page.locator("#panel-sent").waitFor();
+  const row = page.locator("#sent-list tr", { hasText: "frank@patient.example" });
+  await row.waitFor();
+  await shot(page, "passkey-09-sent");
+  await page.setViewportSize({ width: 375, height: 740 });
+  await shot(page, "passkey-10-sent-phone");
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the sent items page is ${overflow}px wider than a 375px phone`);
+  await row.getByRole("button", { name: "Revoke" }).click();
+  await row.getByRole("button", { name: "Confirm: revoke" }).click();
+  await page.getByText("Revoked the message to frank@patient.example.").waitFor();
+  assert.match(ws.admin("show", env.id), /"state":"revoked"/);
+  await ctx.close();
+});

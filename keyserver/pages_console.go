@@ -1,0 +1,38 @@
+package keyserver
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/waxseal/waxseal/envelope"
+)
+
+// consolePage is a page for signed-in people (console.html): a shell that
+// console.js fills from the API, so it holds nothing about anyone.
+type consolePage struct {
+	Page  string // account, sent, admin, enrol
+	Title string
+	ID    string // the envelope an admin page shows
+}
+
+// routeConsole adds the pages beyond the open page: the account (passkeys and
+// password), a sender's sent items, administration and administrator enrolment.
+func (h *handlers) routeConsole(e *echo.Echo) {
+	for path, p := range map[string]consolePage{
+		"/account":     {Page: "account", Title: "Your account"},
+		"/sent":        {Page: "sent", Title: "Sent items"},
+		"/admin":       {Page: "admin", Title: "Administration"},
+		"/admin/enrol": {Page: "enrol", Title: "Administrator enrolment"},
+	} {
+		e.GET(path, func(c echo.Context) error { return h.render(c, http.StatusOK, "console.html", p) })
+	}
+	e.GET("/admin/envelopes/:id", func(c echo.Context) error {
+		id, err := envelope.ParseID(c.Param("id"))
+		if err != nil {
+			return h.render(c, http.StatusNotFound, "home.html", map[string]any{
+				"Title": "No such message", "Paragraphs": []string{"This address does not name a secure message."}})
+		}
+		return h.render(c, http.StatusOK, "console.html", consolePage{Page: "admin", Title: "Message", ID: id.String()})
+	})
+}

@@ -1,0 +1,702 @@
+package keyserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+)
+
+// newWebAuthn configures WebAuthn from the public URL: its host is the relying
+// party id and its origin the only origin accepted, so an assertion made for any
+// other site (a phishing copy of this one) never verifies. Browsers refuse an IP
+// address as a relying party id, so a server reached by IP has no passkeys.
+func newWebAuthn(publicURL string) (*webauthn.WebAuthn, error) {
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return nil, err
+	}
+	host := u.Hostname()
+	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return nil, fmt.Errorf("public url %s: passkeys need a domain name (such as localhost), not an IP address", publicURL)
+	}
+	return webauthn.New(&webauthn.Config{
+		RPID:          host,
+		RPDisplayName: host,
+		RPOrigins:     []string{publicURL},
+		AuthenticatorSelection: protocol.AuthenticatorSelection{
+			ResidentKey:        protocol.ResidentKeyRequirementRequired,
+			RequireResidentKey: protocol.ResidentKeyRequired(),
+			UserVerification:   protocol.VerificationRequired,
+		},
+		AttestationPreference: protocol.PreferNoAttestation,
+	})
+}
+
+// passkeyUser is an account as go-webauthn sees it.
+type passkeyUser struct {
+	a     *Account
+	creds []webauthn.Credential
+}
+
+func newPasskeyUser(a *Account) (*passkeyUser, error) {
+	u := &passkeyUser{a: a}
+	for _, c := range a.Credentials {
+		var wc webauthn.Credential
+		if err := json.Unmarshal(c.Raw, &wc); err != nil {
+			return nil, fmt.Errorf("account %s: credential record: %w", a.ID, err)
+		}
+		u.creds = append(u.creds, wc)
+	}
+	return u, nil
+}
+
+func (u *passkeyUser) WebAuthnID() []byte                         { return u.a.UserHandle }
+func (u *passkeyUser) WebAuthnName() string                       { return u.a.Email }
+func (u *passkeyUser) WebAuthnCredentials() []webauthn.Credential { return u.creds }
+func (u *passkeyUser) WebAuthnDisplayName() string {
+	if n := strings.TrimSpace(u.a.FirstName + " " + u.a.LastName); n != "" {
+		return n
+	}
+	return u.a.Email
+}
+
+// CeremonyStart is what a browser needs to run a WebAuthn ceremony: the options for
+// navigator.credentials (as PublicKeyCredential.parse…OptionsFromJSON reads them)
+// and the id it sends back with the answer.
+type CeremonyStart struct {
+	Ceremony string          `json:"ceremony"`
+	Options  json.RawMessage `json:"options"`
+}
+
+// PasskeyView is a passkey as its owner sees it.
+type PasskeyView struct {
+	ID       string    `json:"id"` // base64url credential id
+	Name     string    `json:"name"`
+	Created  time.Time `json:"created"`
+	LastUsed time.Time `json:"last_used,omitzero"`
+	Backup   bool      `json:"backup"` // synced (for example through a password manager)
+}
+
+func viewPasskey(c Credential) PasskeyView {
+	return PasskeyView{ID: base64.RawURLEncoding.EncodeToString(c.ID), Name: c.Name, Created: c.Created, LastUsed: c.LastUsed, Backup: c.Backup}
+}
+
+func (s *Service) passkeys() (*webauthn.WebAuthn, error) {
+	if s.wa == nil {
+		return nil, ErrPasskeysUnavailable
+	}
+	return s.wa, nil
+}
+
+// startCeremony stores the library's session data under a fresh random id.
+func (s *Service) startCeremony(ctx context.Context, c Ceremony, data *webauthn.SessionData, options any) (*CeremonyStart, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("ceremony data: %w", err)
+	}
+	opts, err := json.Marshal(options)
+	if err != nil {
+		return nil, fmt.Errorf("ceremony options: %w", err)
+	}
+	c.ID = randomHex(16)
+	c.Expires = s.now().Add(s.cfg.CeremonyTTL)
+	c.Data = raw
+	if err := s.store.PutCeremony(ctx, c); err != nil {
+		return nil, fmt.Errorf("store ceremony: %w", err)
+	}
+	return &CeremonyStart{Ceremony: c.ID, Options: opts}, nil
+}
+
+// takeCeremony uses up a ceremony of the given kind: a second answer to the same
+// challenge (a replay) finds nothing.
+func (s *Service) takeCeremony(ctx context.Context, id string, kind CeremonyKind) (Ceremony, *webauthn.SessionData, error) {
+	c, err := s.store.TakeCeremony(ctx, id, s.now())
+	if errors.Is(err, ErrNotFound) {
+		return c, nil, ErrCeremonyExpired
+	} else if err != nil {
+		return c, nil, fmt.Errorf("ceremony: %w", err)
+	}
+	if c.Kind != kind {
+		return c, nil, ErrCeremonyExpired
+	}
+	var data webauthn.SessionData
+	if err := json.Unmarshal(c.Data, &data); err != nil {
+		return c, nil, fmt.Errorf("ceremony %s data: %w", c.ID, err)
+	}
+	return c, &data, nil
+}
+
+func cleanPasskeyName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		name = "Passkey"
+	}
+	if utf8.RuneCountInString(name) > 60 || !utf8.ValidString(name) || strings.ContainsAny(name, "\r\n\x00") {
+		return "", ErrBadRequest.with("A passkey's name is one line of at most 60 characters.")
+	}
+	return name, nil
+}
+
+// verificationFailed reports why a WebAuthn answer did not verify, in the log and
+// the audit record, and answers with one sentence for people.
+func (s *Service) verificationFailed(ctx context.Context, actor, accountID, ip, what string, err error) error {
+	detail := err.Error()
+	var perr *protocol.Error
+	if errors.As(err, &perr) {
+		detail = perr.Details
+		if perr.DevInfo != "" {
+			detail += ": " + perr.DevInfo
+		}
+	}
+	s.metrics.signInFailures.Add(1)
+	s.audit(ctx, AuditEvent{Time: s.now(), Actor: actor, Action: "signin.fail", Account: accountID, ClientIP: ip, Detail: what + ": " + detail})
+	s.log.InfoContext(ctx, "passkey not verified", "what", what, "detail", detail, "client_ip", ip)
+	return ErrPasskeyFailed
+}
+
+// BeginPasskeyRegistration starts adding a passkey to the signed-in account (also
+// the way a new registration is finished). The ceremony is bound to this session;
+// the account's passkeys are excluded, so an authenticator that holds one already
+// says so instead of making a second.
+func (s *Service) BeginPasskeyRegistration(ctx context.Context, sess *Session, ip string) (*CeremonyStart, error) {
+	wa, err := s.passkeys()
+	if err != nil {
+		return nil, err
+	}
+	if err := limit(s.ceremoniesPerIP, ip); err != nil {
+		return nil, err
+	}
+	a, err := s.store.Account(ctx, sess.AccountID)
+	if err != nil {
+		return nil, fmt.Errorf("begin passkey registration: %w", err)
+	}
+	return s.beginRegistration(ctx, wa, &a, Ceremony{Kind: CeremonyRegister, AccountID: a.ID, SessionHash: sess.TokenHash})
+}
+
+func (s *Service) beginRegistration(ctx context.Context, wa *webauthn.WebAuthn, a *Account, c Ceremony) (*CeremonyStart, error) {
+	u, err := newPasskeyUser(a)
+	if err != nil {
+		return nil, err
+	}
+	exclude := make([]protocol.CredentialDescriptor, len(u.creds))
+	for i, c := range u.creds {
+		exclude[i] = c.Descriptor()
+	}
+	creation, data, err := wa.BeginRegistration(u, webauthn.WithExclusions(exclude),
+		webauthn.WithResidentKeyRequirement(protocol.ResidentKeyRequirementRequired))
+	if err != nil {
+		return nil, fmt.Errorf("begin passkey registration: %w", err)
+	}
+	return s.startCeremony(ctx, c, data, creation.Response)
+}
+
+// FinishPasskeyRegistration verifies the browser's answer and adds the passkey. A
+// session still in setup (a registration after the emailed code) is complete.
+func (s *Service) FinishPasskeyRegistration(ctx context.Context, sess *Session, ceremonyID, name string, response []byte, ip string) (PasskeyView, error) {
+	wa, err := s.passkeys()
+	if err != nil {
+		return PasskeyView{}, err
+	}
+	name, err = cleanPasskeyName(name)
+	if err != nil {
+		return PasskeyView{}, err
+	}
+	c, data, err := s.takeCeremony(ctx, ceremonyID, CeremonyRegister)
+	if err != nil {
+		return PasskeyView{}, err
+	}
+	if c.AccountID != sess.AccountID || !bytes.Equal(c.SessionHash, sess.TokenHash) {
+		return PasskeyView{}, ErrCeremonyExpired
+	}
+	a, err := s.store.Account(ctx, sess.AccountID)
+	if err != nil {
+		return PasskeyView{}, fmt.Errorf("finish passkey registration: %w", err)
+	}
+	cred, err := s.createCredential(ctx, wa, &a, data, name, response, ip)
+	if err != nil {
+		return PasskeyView{}, err
+	}
+	if err := s.addCredential(ctx, a.ID, cred, ip, nil); err != nil {
+		return PasskeyView{}, err
+	}
+	if sess.Setup {
+		sess.Setup = false
+		if err := s.store.PutSession(ctx, *sess); err != nil {
+			return PasskeyView{}, fmt.Errorf("finish setup: %w", err)
+		}
+	}
+	return viewPasskey(cred), nil
+}
+
+// createCredential verifies an attestation response against the ceremony and
+// returns the passkey to store.
+func (s *Service) createCredential(ctx context.Context, wa *webauthn.WebAuthn, a *Account, data *webauthn.SessionData, name string, response []byte, ip string) (Credential, error) {
+	parsed, err := protocol.ParseCredentialCreationResponseBytes(response)
+	if err != nil {
+		return Credential{}, s.verificationFailed(ctx, a.Email, a.ID, ip, "passkey registration", err)
+	}
+	u, err := newPasskeyUser(a)
+	if err != nil {
+		return Credential{}, err
+	}
+	wc, err := wa.CreateCredential(u, *data, parsed)
+	if err != nil {
+		return Credential{}, s.verificationFailed(ctx, a.Email, a.ID, ip, "passkey registration", err)
+	}
+	raw, err := json.Marshal(wc)
+	if err != nil {
+		return Credential{}, fmt.Errorf("credential record: %w", err)
+	}
+	now := s.now()
+	return Credential{ID: wc.ID, Name: name, PublicKey: wc.PublicKey, SignCount: wc.Authenticator.SignCount,
+		Backup: wc.Flags.BackupState, Created: now, Raw: raw}, nil
+}
+
+// addCredential stores a new passkey on an account, with its audit record; more
+// may change the account in the same write (an enrolment makes it an admin).
+func (s *Service) addCredential(ctx context.Context, accountID string, cred Credential, ip string, more func(*Account)) error {
+	now := s.now()
+	_, err := s.store.UpdateAccount(ctx, accountID, func(a *Account) ([]AuditEvent, error) {
+		for _, c := range a.Credentials {
+			if bytes.Equal(c.ID, cred.ID) {
+				return nil, ErrPasskeyExists
+			}
+		}
+		a.Credentials = append(a.Credentials, cred)
+		if more != nil {
+			more(a)
+		}
+		return []AuditEvent{{Time: now, Actor: a.Email, Action: "passkey.add", Account: a.ID, ClientIP: ip, Detail: cred.Name}}, nil
+	})
+	switch {
+	case errors.Is(err, ErrPasskeyExists):
+		return ErrPasskeyExists
+	case errors.Is(err, ErrConflict):
+		return ErrPasskeyExists
+	case err != nil:
+		return fmt.Errorf("add passkey: %w", err)
+	}
+	s.log.InfoContext(ctx, "passkey added", "account", accountID)
+	return nil
+}
+
+// BeginPasskeySignIn starts a sign-in with a discoverable passkey: no address is
+// asked for, the authenticator says whose passkey it is.
+func (s *Service) BeginPasskeySignIn(ctx context.Context, ip string) (*CeremonyStart, error) {
+	wa, err := s.passkeys()
+	if err != nil {
+		return nil, err
+	}
+	if err := limit(s.ceremoniesPerIP, ip); err != nil {
+		return nil, err
+	}
+	assertion, data, err := wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+	if err != nil {
+		return nil, fmt.Errorf("begin passkey sign-in: %w", err)
+	}
+	return s.startCeremony(ctx, Ceremony{Kind: CeremonySignIn}, data, assertion.Response)
+}
+
+// FinishPasskeySignIn verifies an assertion and signs its account in. The
+// ceremony is used up first, so the same assertion never works twice; a sign
+// counter that went backwards (a copied authenticator, per WebAuthn §6.1.1) is
+// refused.
+func (s *Service) FinishPasskeySignIn(ctx context.Context, ceremonyID string, response []byte, ip string) (*SignedIn, error) {
+	wa, err := s.passkeys()
+	if err != nil {
+		return nil, err
+	}
+	if err := limit(s.perIP, ip); err != nil {
+		return nil, err
+	}
+	_, data, err := s.takeCeremony(ctx, ceremonyID, CeremonySignIn)
+	if err != nil {
+		return nil, err
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(response)
+	if err != nil {
+		return nil, s.verificationFailed(ctx, "anonymous", "", ip, "passkey sign-in", err)
+	}
+	var acct Account
+	var lookupErr error
+	lookup := func(rawID, userHandle []byte) (webauthn.User, error) {
+		a, err := s.store.AccountByCredential(ctx, rawID)
+		if err != nil {
+			lookupErr = err
+			return nil, err
+		}
+		if !bytes.Equal(a.UserHandle, userHandle) {
+			return nil, errors.New("user handle does not match the credential's account")
+		}
+		acct = a
+		return newPasskeyUser(&acct)
+	}
+	_, wc, err := wa.ValidatePasskeyLogin(lookup, *data, parsed)
+	if err != nil {
+		if acct.ID == "" {
+			if errors.Is(lookupErr, ErrNotFound) {
+				s.verificationFailed(ctx, "anonymous", "", ip, "passkey sign-in", err)
+				return nil, ErrPasskeyUnknown
+			}
+			return nil, s.verificationFailed(ctx, "anonymous", "", ip, "passkey sign-in", err)
+		}
+		return nil, s.verificationFailed(ctx, acct.Email, acct.ID, ip, "passkey sign-in", err)
+	}
+	if err := limit(s.perEmail, acct.Email); err != nil {
+		return nil, err
+	}
+	if wc.Authenticator.CloneWarning {
+		s.verificationFailed(ctx, acct.Email, acct.ID, ip, "passkey sign-in", errors.New("sign counter did not increase: possibly a cloned authenticator"))
+		return nil, ErrPasskeyCloned
+	}
+	raw, err := json.Marshal(wc)
+	if err != nil {
+		return nil, fmt.Errorf("credential record: %w", err)
+	}
+	now := s.now()
+	_, err = s.store.UpdateAccount(ctx, acct.ID, func(a *Account) ([]AuditEvent, error) {
+		for i := range a.Credentials {
+			c := &a.Credentials[i]
+			if bytes.Equal(c.ID, wc.ID) {
+				c.SignCount, c.Backup, c.LastUsed, c.Raw = wc.Authenticator.SignCount, wc.Flags.BackupState, now, raw
+				return nil, nil
+			}
+		}
+		return nil, ErrPasskeyUnknown // removed while the ceremony ran
+	})
+	if err != nil {
+		if errors.Is(err, ErrPasskeyUnknown) {
+			return nil, ErrPasskeyUnknown
+		}
+		return nil, fmt.Errorf("passkey sign-in: %w", err)
+	}
+	return s.signedIn(ctx, acct, ip, "passkey")
+}
+
+// Passkeys lists the signed-in account's passkeys.
+func (s *Service) Passkeys(ctx context.Context, p Principal) ([]PasskeyView, error) {
+	if p.Account == nil {
+		return nil, ErrSignInRequired
+	}
+	a, err := s.store.Account(ctx, p.Account.ID)
+	if err != nil {
+		return nil, fmt.Errorf("passkeys: %w", err)
+	}
+	views := make([]PasskeyView, len(a.Credentials))
+	for i, c := range a.Credentials {
+		views[i] = viewPasskey(c)
+	}
+	return views, nil
+}
+
+func parseCredentialID(id string) ([]byte, error) {
+	b, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil || len(b) == 0 {
+		return nil, ErrNoSuchPasskey
+	}
+	return b, nil
+}
+
+// RenamePasskey names one of the signed-in account's passkeys.
+func (s *Service) RenamePasskey(ctx context.Context, p Principal, id, name string) (PasskeyView, error) {
+	if p.Account == nil {
+		return PasskeyView{}, ErrSignInRequired
+	}
+	credID, err := parseCredentialID(id)
+	if err != nil {
+		return PasskeyView{}, err
+	}
+	if name, err = cleanPasskeyName(name); err != nil {
+		return PasskeyView{}, err
+	}
+	now := s.now()
+	var out Credential
+	_, err = s.store.UpdateAccount(ctx, p.Account.ID, func(a *Account) ([]AuditEvent, error) {
+		for i := range a.Credentials {
+			if bytes.Equal(a.Credentials[i].ID, credID) {
+				a.Credentials[i].Name = name
+				out = a.Credentials[i]
+				return []AuditEvent{{Time: now, Actor: a.Email, Action: "passkey.rename", Account: a.ID, ClientIP: p.IP, Detail: name}}, nil
+			}
+		}
+		return nil, ErrNoSuchPasskey
+	})
+	if err != nil {
+		if errors.Is(err, ErrNoSuchPasskey) {
+			return PasskeyView{}, ErrNoSuchPasskey
+		}
+		return PasskeyView{}, fmt.Errorf("rename passkey: %w", err)
+	}
+	return viewPasskey(out), nil
+}
+
+// lastWayIn says why an account may not lose a way to sign in, or nil: a person
+// keeps at least one passkey or a password, and an administrator a passkey.
+func lastWayIn(a *Account) error {
+	switch {
+	case a.Role == RoleAdmin && len(a.Credentials) == 0:
+		return ErrLastWayIn.with("Administrators sign in only with a passkey: add another passkey before removing this one.")
+	case a.PasswordHash == "" && len(a.Credentials) == 0:
+		return ErrLastWayIn
+	}
+	return nil
+}
+
+// RemovePasskey removes one of the signed-in account's passkeys, unless it is the
+// last way in.
+func (s *Service) RemovePasskey(ctx context.Context, p Principal, id string) error {
+	if p.Account == nil {
+		return ErrSignInRequired
+	}
+	credID, err := parseCredentialID(id)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	var refused error
+	_, err = s.store.UpdateAccount(ctx, p.Account.ID, func(a *Account) ([]AuditEvent, error) {
+		refused = nil
+		for i, c := range a.Credentials {
+			if bytes.Equal(c.ID, credID) {
+				a.Credentials = append(a.Credentials[:i:i], a.Credentials[i+1:]...)
+				if refused = lastWayIn(a); refused != nil {
+					return nil, refused
+				}
+				return []AuditEvent{{Time: now, Actor: a.Email, Action: "passkey.remove", Account: a.ID, ClientIP: p.IP, Detail: c.Name}}, nil
+			}
+		}
+		refused = ErrNoSuchPasskey
+		return nil, refused
+	})
+	if refused != nil {
+		return refused
+	}
+	if err != nil {
+		return fmt.Errorf("remove passkey: %w", err)
+	}
+	return nil
+}
+
+// RemovePassword removes the signed-in account's password, unless it is the last
+// way in.
+func (s *Service) RemovePassword(ctx context.Context, p Principal) error {
+	if p.Account == nil {
+		return ErrSignInRequired
+	}
+	now := s.now()
+	var refused error
+	_, err := s.store.UpdateAccount(ctx, p.Account.ID, func(a *Account) ([]AuditEvent, error) {
+		refused = nil
+		if a.PasswordHash == "" {
+			refused = ErrBadRequest.with("This account has no password.")
+			return nil, refused
+		}
+		a.PasswordHash = ""
+		if refused = lastWayIn(a); refused != nil {
+			return nil, refused
+		}
+		return []AuditEvent{{Time: now, Actor: a.Email, Action: "account.password_remove", Account: a.ID, ClientIP: p.IP}}, nil
+	})
+	if refused != nil {
+		return refused
+	}
+	if err != nil {
+		return fmt.Errorf("remove password: %w", err)
+	}
+	return nil
+}
+
+// --- administrators ---
+
+// AdminInviteTTL is how long an enrolment link works.
+const AdminInviteTTL = 72 * time.Hour
+
+// NewAdminInvite makes an invite for email ("" lets the person give theirs) and
+// returns it with its token; only the token's hash is in the invite. `waxseal
+// init` stores one directly, before any server runs.
+func NewAdminInvite(email, createdBy string, now time.Time) (Invite, string, error) {
+	if email != "" {
+		var err error
+		if email, err = NormalizeAddress(email); err != nil {
+			return Invite{}, "", ErrBadRequest.with("%v", err)
+		}
+	}
+	token, hash := newToken()
+	return Invite{TokenHash: hash, Email: email, Created: now, Expires: now.Add(AdminInviteTTL), CreatedBy: createdBy}, token, nil
+}
+
+// EnrolmentURL is the link an invited administrator opens. The token is in the
+// fragment, so it reaches no server log; the page posts it.
+func EnrolmentURL(publicURL, token string) string {
+	return strings.TrimSuffix(publicURL, "/") + "/admin/enrol#t=" + token
+}
+
+// InviteAdmin creates a one-time enrolment link for a new administrator.
+func (s *Service) InviteAdmin(ctx context.Context, p Principal, email string) (string, time.Time, error) {
+	if err := s.requireAdmin(p); err != nil {
+		return "", time.Time{}, err
+	}
+	inv, token, err := NewAdminInvite(email, p.actor(), s.now())
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	err = s.store.PutInvite(ctx, inv, []AuditEvent{{Time: inv.Created, Actor: p.actor(), Action: "admin.invite", ClientIP: p.IP, Detail: inv.Email}})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("invite admin: %w", err)
+	}
+	return EnrolmentURL(s.cfg.PublicURL, token), inv.Expires, nil
+}
+
+// EnrolInfo is what the enrolment page shows before the passkey is made.
+type EnrolInfo struct {
+	Email    string `json:"email"` // "" if the person gives it
+	Existing bool   `json:"existing"`
+}
+
+// CheckInvite tells the enrolment page about an invite without using it.
+func (s *Service) CheckInvite(ctx context.Context, token, ip string) (EnrolInfo, error) {
+	if err := limit(s.perIP, ip); err != nil {
+		return EnrolInfo{}, err
+	}
+	inv, err := s.store.Invite(ctx, hashToken(token), s.now())
+	if errors.Is(err, ErrNotFound) {
+		return EnrolInfo{}, ErrInviteInvalid
+	} else if err != nil {
+		return EnrolInfo{}, fmt.Errorf("check invite: %w", err)
+	}
+	info := EnrolInfo{Email: inv.Email}
+	if inv.Email != "" {
+		if _, err := s.store.AccountByEmail(ctx, inv.Email); err == nil {
+			info.Existing = true
+		}
+	}
+	return info, nil
+}
+
+// BeginEnrolment starts making an invited administrator's first passkey. The
+// invite is checked, not used: a cancelled passkey dialog must not waste it.
+func (s *Service) BeginEnrolment(ctx context.Context, token, email, firstName, lastName, ip string) (*CeremonyStart, error) {
+	wa, err := s.passkeys()
+	if err != nil {
+		return nil, err
+	}
+	if err := limit(s.perIP, ip); err != nil {
+		return nil, err
+	}
+	inv, err := s.store.Invite(ctx, hashToken(token), s.now())
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrInviteInvalid
+	} else if err != nil {
+		return nil, fmt.Errorf("begin enrolment: %w", err)
+	}
+	c := Ceremony{Kind: CeremonyEnrol, InviteHash: inv.TokenHash, Email: inv.Email}
+	if c.Email == "" {
+		if c.Email, err = NormalizeAddress(email); err != nil {
+			return nil, ErrBadRequest.with("Enter a valid email address.")
+		}
+	}
+	a, err := s.store.AccountByEmail(ctx, c.Email)
+	switch {
+	case err == nil && inv.Email == "":
+		// Only an invite that names an address may make its account an administrator.
+		return nil, ErrAlreadyRegister.with("This address already has an account. Ask for an invite that names it.")
+	case err == nil:
+		c.AccountID = a.ID
+	case errors.Is(err, ErrNotFound):
+		if c.FirstName, err = cleanName(firstName); err != nil {
+			return nil, err
+		}
+		if c.LastName, err = cleanName(lastName); err != nil {
+			return nil, err
+		}
+		c.UserHandle = newUserHandle()
+		a = Account{Email: c.Email, FirstName: c.FirstName, LastName: c.LastName, UserHandle: c.UserHandle}
+	default:
+		return nil, fmt.Errorf("begin enrolment: %w", err)
+	}
+	return s.beginRegistration(ctx, wa, &a, c)
+}
+
+// FinishEnrolment verifies the new passkey, uses up the invite, and makes (or
+// upgrades) the account an administrator's, signed in with that passkey.
+func (s *Service) FinishEnrolment(ctx context.Context, ceremonyID, name string, response []byte, ip string) (*SignedIn, error) {
+	wa, err := s.passkeys()
+	if err != nil {
+		return nil, err
+	}
+	if name, err = cleanPasskeyName(name); err != nil {
+		return nil, err
+	}
+	c, data, err := s.takeCeremony(ctx, ceremonyID, CeremonyEnrol)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	a := Account{ID: randomHex(16), Email: c.Email, FirstName: c.FirstName, LastName: c.LastName, Role: RoleAdmin,
+		Created: now, LastUsed: now, UserHandle: c.UserHandle}
+	if c.AccountID != "" {
+		if a, err = s.store.Account(ctx, c.AccountID); err != nil {
+			return nil, fmt.Errorf("finish enrolment: %w", err)
+		}
+	}
+	cred, err := s.createCredential(ctx, wa, &a, data, name, response, ip)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.store.TakeInvite(ctx, c.InviteHash, now); errors.Is(err, ErrNotFound) {
+		return nil, ErrInviteInvalid
+	} else if err != nil {
+		return nil, fmt.Errorf("finish enrolment: %w", err)
+	}
+	enrolled := AuditEvent{Time: now, Actor: a.Email, Action: "admin.enrol", Account: a.ID, ClientIP: ip}
+	if c.AccountID == "" {
+		a.Credentials = []Credential{cred}
+		err := s.store.CreateAccount(ctx, a, []AuditEvent{enrolled,
+			{Time: now, Actor: a.Email, Action: "passkey.add", Account: a.ID, ClientIP: ip, Detail: cred.Name}})
+		if errors.Is(err, ErrConflict) {
+			return nil, ErrAlreadyRegister
+		} else if err != nil {
+			return nil, fmt.Errorf("finish enrolment: %w", err)
+		}
+	} else {
+		if err := s.addCredential(ctx, a.ID, cred, ip, func(acc *Account) { acc.Role = RoleAdmin }); err != nil {
+			return nil, err
+		}
+		s.audit(ctx, enrolled)
+		if a, err = s.store.Account(ctx, a.ID); err != nil {
+			return nil, fmt.Errorf("finish enrolment: %w", err)
+		}
+	}
+	s.log.InfoContext(ctx, "administrator enrolled", "account", a.ID)
+	return s.newSession(ctx, a, false, "passkey")
+}
+
+// requireAdmin admits API administrators (bearer token) and administrators signed
+// in with a passkey; an administrator signed in any other way is told why not.
+func (s *Service) requireAdmin(p Principal) error {
+	switch {
+	case p.isAdmin():
+		return nil
+	case p.Account != nil && p.Account.Role == RoleAdmin:
+		return ErrPasskeyRequired
+	}
+	return ErrForbidden
+}
+
+func newUserHandle() []byte {
+	h := make([]byte, 32)
+	rand.Read(h)
+	return h
+}
