@@ -185,7 +185,10 @@ func TestTriggeredEndToEnd(t *testing.T) {
 		}
 	}
 	// Bob may not open Dave's envelope.
-	daveFile := func() *envelope.File { _, _, _, f := wrapperParts(t, e.hop.to("dave@elsewhere.example")[0].Data); return f }()
+	daveFile := func() *envelope.File {
+		_, _, _, f := wrapperParts(t, e.hop.to("dave@elsewhere.example")[0].Data)
+		return f
+	}()
 	if st, _ := b.call("POST", "/api/v1/envelopes/"+daveFile.Header.ID.String()+"/key", nil); st != http.StatusForbidden {
 		t.Errorf("Bob released Dave's key: %d", st)
 	}

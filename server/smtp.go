@@ -46,8 +46,10 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 
 type smtpLogger struct{ g *Gateway }
 
-func (l smtpLogger) Printf(format string, v ...any) { l.g.log.Warn("smtp: " + fmt.Sprintf(format, v...)) }
-func (l smtpLogger) Println(v ...any)               { l.g.log.Warn("smtp: " + fmt.Sprint(v...)) }
+func (l smtpLogger) Printf(format string, v ...any) {
+	l.g.log.Warn("smtp: " + fmt.Sprintf(format, v...))
+}
+func (l smtpLogger) Println(v ...any) { l.g.log.Warn("smtp: " + fmt.Sprint(v...)) }
 
 // NewSession is called at EHLO: clients outside the client networks are refused
 // unless they can authenticate.
