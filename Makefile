@@ -89,6 +89,7 @@ fuzz:
 	$(GO) test ./envelope/internal/stream -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./envelope -run '^$$' -fuzz '^FuzzParseOnline$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./wasm/message -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server -run '^$$' -fuzz '^FuzzGateway$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin build node_modules $(WASM) $(WASM).gz $(WASM).br $(WASM_EXEC)
