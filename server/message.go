@@ -44,10 +44,11 @@ func unparseable(format string, args ...any) *rejection {
 const maxMIMEDepth = 20
 
 // parseMessage reads the header, and walks the MIME structure to check every
-// attachment against the limit and collect the names. strict (for triggered mail)
-// also refuses a body whose structure cannot be read: the envelope must hold what
-// the sender sent, and the confirmation must name what was in it.
-func parseMessage(data []byte, maxAttachment int64, strict bool) (*parsed, error) {
+// attachment against the limit and collect the names. strict is asked, with the
+// raw Subject, once the header is read: when it says yes (triggered mail) a body
+// whose structure cannot be read is refused too, since the envelope must hold
+// what the sender sent and the confirmation must name what was in it.
+func parseMessage(data []byte, maxAttachment int64, strictFor func(rawSubject string) bool) (*parsed, error) {
 	br := bufio.NewReader(bytes.NewReader(data))
 	h, err := textproto.ReadHeader(br)
 	if err != nil {
@@ -68,6 +69,7 @@ func parseMessage(data []byte, maxAttachment int64, strict bool) (*parsed, error
 	if list, err := mail.ParseAddressList(h.Get("From")); err == nil && len(list) > 0 {
 		p.from = list[0]
 	}
+	strict := strictFor(p.rawSubject)
 	ent, err := message.New(message.Header{Header: h}, br)
 	if err != nil && !message.IsUnknownEncoding(err) && !message.IsUnknownCharset(err) {
 		if strict {
@@ -106,15 +108,15 @@ func (p *parsed) walk(e *message.Entity, depth int, maxAttachment int64) error {
 		}
 	}
 	name := attachmentName(e.Header)
-	// Sizes are counted decoded, as the recipient will get them; reading at most
-	// one byte over the limit keeps a huge part from costing more than that.
-	n, err := io.Copy(io.Discard, io.LimitReader(e.Body, maxAttachment+1))
-	if err != nil {
-		return unparseable("a MIME part cannot be decoded (%v)", err)
-	}
 	if name != "" || isAttachment(e.Header) {
 		if name == "" {
 			name = "(unnamed attachment)"
+		}
+		// Sizes are counted decoded, as the recipient will get them; reading at
+		// most one byte over the limit keeps a huge part from costing more.
+		n, err := io.Copy(io.Discard, io.LimitReader(e.Body, maxAttachment+1))
+		if err != nil {
+			return unparseable("the attachment %q cannot be decoded (%v)", name, err)
 		}
 		if n > maxAttachment {
 			return &rejection{552, [3]int{5, 3, 4}, fmt.Sprintf("The attachment %q is larger than the limit of %s for any attachment", name, formatSize(maxAttachment))}

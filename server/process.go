@@ -79,17 +79,15 @@ func (g *Gateway) prepare(ctx context.Context, in *Inbound) (*plan, error) {
 	if int64(len(in.Data)) > g.cfg.MaxMessageBytes {
 		return nil, &rejection{552, [3]int{5, 3, 4}, fmt.Sprintf("The message is larger than the limit of %s", formatSize(g.cfg.MaxMessageBytes))}
 	}
-	// The subject decides whether the body must be readable, so read the header
-	// first, leniently, then again strictly if triggered.
-	pm, err := parseMessage(in.Data, g.cfg.MaxAttachmentBytes, false)
+	// The subject decides whether the body must be readable: decide as soon as
+	// the header is read.
+	var res policy.Result
+	pm, err := parseMessage(in.Data, g.cfg.MaxAttachmentBytes, func(subject string) bool {
+		res = g.policy.Decide(in.From, in.To, subject)
+		return res.Triggered
+	})
 	if err != nil {
 		return nil, err
-	}
-	res := g.policy.Decide(in.From, in.To, pm.rawSubject)
-	if res.Triggered {
-		if pm, err = parseMessage(in.Data, g.cfg.MaxAttachmentBytes, true); err != nil {
-			return nil, err
-		}
 	}
 	p := &plan{in: in, parsed: pm, result: res}
 	if in.From != "" && g.policy.Internal(in.From) {
@@ -191,25 +189,35 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 		regs = append(regs, reg)
 	}
 
+	// The wrapper mails are written while the key server commits the batch:
+	// the CPU work overlaps its fsync. None is relayed before the keys are held.
 	rctx, cancel := context.WithTimeout(ctx, g.cfg.RegisterTimeout)
 	defer cancel()
-	if err := g.cfg.KeyServer.RegisterEnvelopes(rctx, regs); err != nil {
+	regDone := make(chan error, 1)
+	go func() { regDone <- g.cfg.KeyServer.RegisterEnvelopes(rctx, regs) }()
+
+	out := make([]delivery, 0, len(all))
+	var werr error
+	for _, s := range all {
+		var w bytes.Buffer
+		w.Grow(int(s.env.HTMLSize(s.keys.Env)) + 8<<10)
+		if werr = wrapper.Write(&w, s.env, s.keys.Env, bytes.NewReader(ct.Bytes()), wrapper.Options{Online: g.cfg.Online, Date: now}); werr != nil {
+			cancel()
+			break
+		}
+		out = append(out, delivery{from: in.From, to: []string{s.env.Header.To}, msg: w.Bytes(), kind: kindEnvelope,
+			notify: notify, subject: subject})
+	}
+	err := <-regDone
+	if werr != nil {
+		return nil, fmt.Errorf("wrapper mail: %w", werr)
+	}
+	if err != nil {
 		g.log.ErrorContext(ctx, "key registration failed", "id", in.ID, "envelopes", len(regs), "error", err)
 		if rctx.Err() != nil && ctx.Err() == nil {
 			return nil, tempFail([3]int{4, 4, 3}, "The key server did not answer within %s; nothing was sent, try again later", g.cfg.RegisterTimeout)
 		}
 		return nil, tempFail([3]int{4, 3, 0}, "The key server could not register the message's keys; nothing was sent, try again later")
-	}
-
-	out := make([]delivery, 0, len(all))
-	for _, s := range all {
-		var w bytes.Buffer
-		w.Grow(int(s.env.HTMLSize(s.keys.Env)) + 8<<10)
-		if err := wrapper.Write(&w, s.env, s.keys.Env, bytes.NewReader(ct.Bytes()), wrapper.Options{Online: g.cfg.Online, Date: now}); err != nil {
-			return nil, fmt.Errorf("wrapper mail: %w", err)
-		}
-		out = append(out, delivery{from: in.From, to: []string{s.env.Header.To}, msg: w.Bytes(), kind: kindEnvelope,
-			notify: notify, subject: subject})
 	}
 	return out, nil
 }
