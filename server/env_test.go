@@ -64,7 +64,7 @@ type hop struct {
 	// discard keeps only a count (benchmarks).
 	discard bool
 	count   int
-	cert *tls.Certificate
+	cert    *tls.Certificate
 }
 
 type hopOptions struct {
