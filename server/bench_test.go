@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 )
@@ -65,7 +66,8 @@ func BenchmarkGateway(b *testing.B) {
 	runs = append(runs, run{"size=100KB/conns=1/sealed-nokeyserver", 100 << 10, one, 1, "send secure Lab results", false, true})
 	runs = append(runs,
 		run{"size=10MB-rcpts=10/conns=1/passthrough", 10<<20 - 64<<10, ten, 1, "Lab results", false, false},
-		run{"size=10MB-rcpts=10/conns=1/sealed", 10<<20 - 64<<10, ten, 1, "send secure Lab results", false, false})
+		run{"size=10MB-rcpts=10/conns=1/sealed", 10<<20 - 64<<10, ten, 1, "send secure Lab results", false, false},
+		run{"size=10MB-rcpts=10/conns=1/sealed-offline", 10<<20 - 64<<10, ten, 1, "send secure Lab results", true, false})
 	for _, c := range runs {
 		b.Run(c.name, func(b *testing.B) {
 			var reg Registrar
@@ -74,6 +76,7 @@ func BenchmarkGateway(b *testing.B) {
 			}
 			e := startGateway(b, gwOptions{registrar: reg, tweak: func(cfg *Config) {
 				cfg.MaxAttachmentBytes = 10 << 20
+				cfg.RegisterTimeout = time.Minute // 10 online copies of 10 MB in one batch
 				cfg.Online = !c.offline
 				cfg.Logger = slog.New(slog.DiscardHandler)
 			}})
