@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"mime"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
 	"github.com/waxseal/waxseal/envelope"
@@ -616,4 +619,52 @@ func TestOutboxDrainedByGateway(t *testing.T) {
 
 func TestMain(m *testing.M) {
 	m.Run()
+}
+
+// TestStartTLSAndAuth: with a certificate, STARTTLS is offered; AUTH only inside
+// TLS, and then a client outside the client networks may submit.
+func TestStartTLSAndAuth(t *testing.T) {
+	cert := selfSigned(t)
+	e := startGateway(t, gwOptions{tweak: func(c *Config) {
+		c.ClientNetworks = nil
+		c.Users = map[string]string{"mta": "sha256:" + sha256hex("s3cret password")}
+		c.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}})
+	c, err := smtp.Dial(e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("mta.hospital.example"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := c.Extension("STARTTLS"); !ok {
+		t.Fatal("STARTTLS not offered")
+	}
+	if ok, _ := c.Extension("AUTH"); ok {
+		t.Error("AUTH offered before TLS")
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(cert.Leaf)
+	c, err = smtp.DialStartTLS(e.addr, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("mta.hospital.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Auth(sasl.NewPlainClient("", "mta", "wrong password")); err == nil || !strings.Contains(err.Error(), "535") {
+		t.Errorf("wrong password: %v", err)
+	}
+	if err := c.Auth(sasl.NewPlainClient("", "mta", "s3cret password")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("alice@hospital.example", []string{"bob@patient.example"}, bytes.NewReader(labMessage("PHI: x"))); err != nil {
+		t.Fatal(err)
+	}
+	got := e.hop.to("bob@patient.example")
+	if len(got) != 1 || !bytes.Contains(got[0].Data, []byte("securedoc_")) {
+		t.Fatal("no envelope relayed")
+	}
 }
