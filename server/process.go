@@ -200,7 +200,9 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 	var werr error
 	for _, s := range all {
 		var w bytes.Buffer
-		w.Grow(int(s.env.HTMLSize(s.keys.Env)) + 8<<10)
+		// base64 in 128-character lines is 4/3 × 130/128 of the ciphertext; the
+		// page and the notice fit in the rest (HTMLSize would render it all twice).
+		w.Grow(ct.Len()/96*130 + 32<<10)
 		if werr = wrapper.Write(&w, s.env, s.keys.Env, bytes.NewReader(ct.Bytes()), wrapper.Options{Online: g.cfg.Online, Date: now}); werr != nil {
 			cancel()
 			break

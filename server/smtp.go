@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -86,6 +87,7 @@ type session struct {
 
 	from    string
 	hasFrom bool
+	size    int64 // SIZE= at MAIL, 0 if not given
 	to      []string
 	seen    map[string]bool
 }
@@ -129,6 +131,10 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address"}
 	}
 	s.from, s.hasFrom = from, true
+	s.size = 0
+	if opts != nil {
+		s.size = opts.Size
+	}
 	s.to, s.seen = nil, map[string]bool{}
 	return nil
 }
@@ -149,7 +155,12 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 }
 
 func (s *session) Data(r io.Reader) error {
-	data, err := io.ReadAll(r)
+	// A SIZE given at MAIL sizes the buffer at once (go-smtp refused it if over
+	// the limit).
+	var buf bytes.Buffer
+	buf.Grow(int(min(max(s.size, 4<<10), s.g.cfg.MaxMessageBytes) + 4<<10))
+	_, err := buf.ReadFrom(r)
+	data := buf.Bytes()
 	in := &Inbound{ID: newID(), From: s.from, To: s.to, Data: data, Client: s.client.String(), HELO: s.helo, Protocol: s.protocol()}
 	if errors.Is(err, smtp.ErrDataTooLarge) {
 		// go-smtp stopped reading at the limit; what we have holds the header,
@@ -187,7 +198,7 @@ func (s *session) protocol() string {
 }
 
 func (s *session) Reset() {
-	s.from, s.hasFrom, s.to, s.seen = "", false, nil, nil
+	s.from, s.hasFrom, s.to, s.seen, s.size = "", false, nil, nil, 0
 }
 
 func (s *session) Logout() error { return nil }
