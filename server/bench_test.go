@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -124,6 +125,67 @@ func BenchmarkGateway(b *testing.B) {
 			}
 			if e.hop.count != want {
 				b.Fatalf("the hop got %d messages, want %d", e.hop.count, want)
+			}
+		})
+	}
+}
+
+// BenchmarkGatewayRatio measures sealed and pass-through messages interleaved on
+// one gateway: rounds of pass-through and of sealed messages alternate, so load
+// from anything else on the machine falls on both alike, and the ratio holds
+// even when absolute rates drift. Each round sends two messages on each of conns
+// connections at once.
+func BenchmarkGatewayRatio(b *testing.B) {
+	one := []string{"bob@patient.example"}
+	for _, conns := range []int{1, 8} {
+		b.Run(fmt.Sprintf("size=100KB/conns=%d", conns), func(b *testing.B) {
+			e := startGateway(b, gwOptions{tweak: func(cfg *Config) { cfg.Logger = slog.New(slog.DiscardHandler) }})
+			e.hop.discard = true
+			pass := benchMessage("Lab results", 100<<10, one)
+			sealed := benchMessage("send secure Lab results", 100<<10, one)
+			clients := make([]*smtp.Client, conns)
+			for i := range clients {
+				cl, err := smtp.Dial(e.addr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer cl.Close()
+				if err := cl.Hello("mta.hospital.example"); err != nil {
+					b.Fatal(err)
+				}
+				clients[i] = cl
+			}
+			const perConn = 2
+			round := func(msg []byte) time.Duration {
+				start := time.Now()
+				var wg sync.WaitGroup
+				for _, cl := range clients {
+					wg.Go(func() {
+						for range perConn {
+							if err := cl.SendMail("alice@sender.example", one, bytes.NewReader(msg)); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				return time.Since(start)
+			}
+			var tPass, tSealed time.Duration
+			n := 0
+			for b.Loop() {
+				tPass += round(pass)
+				tSealed += round(sealed)
+				n += conns * perConn
+			}
+			b.ReportMetric(float64(n)/tPass.Seconds(), "pass-msgs/s")
+			b.ReportMetric(float64(n)/tSealed.Seconds(), "sealed-msgs/s")
+			b.ReportMetric(tPass.Seconds()/tSealed.Seconds(), "sealed/pass")
+			e.hop.mu.Lock()
+			defer e.hop.mu.Unlock()
+			if e.hop.count != 2*n {
+				b.Fatalf("the hop got %d messages, want %d", e.hop.count, 2*n)
 			}
 		})
 	}

@@ -34,8 +34,10 @@ var rows = []row{
 	{"Write one recipient's securedoc.html (throughput)", "WriteHTML", "BaselineSecretboxSeal", false, "(info)", nil},
 	// The gateway (server/bench_test.go): messages per second, sealed beside
 	// passed through, over real SMTP with a real key server.
-	{"Gateway 100 KB, 1 external rcpt, 1 connection: sealed vs pass-through", "Gateway/size=100KB/conns=1/sealed", "Gateway/size=100KB/conns=1/passthrough", false, ">= 0.7", func(r float64) bool { return r >= 0.7 }},
-	{"Gateway 100 KB, 1 external rcpt, 8 connections: sealed vs pass-through", "Gateway/size=100KB/conns=8/sealed", "Gateway/size=100KB/conns=8/passthrough", false, ">= 0.7", func(r float64) bool { return r >= 0.7 }},
+	// (The target, >= 0.7, is judged on BenchmarkGatewayRatio, which interleaves
+	// the two: run one after the other, they drift apart on a busy machine.)
+	{"Gateway 100 KB, 1 external rcpt, 1 connection: sealed vs pass-through", "Gateway/size=100KB/conns=1/sealed", "Gateway/size=100KB/conns=1/passthrough", false, "(info)", nil},
+	{"Gateway 100 KB, 1 external rcpt, 8 connections: sealed vs pass-through", "Gateway/size=100KB/conns=8/sealed", "Gateway/size=100KB/conns=8/passthrough", false, "(info)", nil},
 	{"Gateway 100 KB, 1 connection: sealed, online = false", "Gateway/size=100KB/conns=1/sealed-offline", "Gateway/size=100KB/conns=1/passthrough", false, "(info)", nil},
 	{"Gateway 100 KB, 8 connections: sealed, online = false", "Gateway/size=100KB/conns=8/sealed-offline", "Gateway/size=100KB/conns=8/passthrough", false, "(info)", nil},
 	{"Gateway 100 KB, 1 connection: sealed, key server replaced by a no-op", "Gateway/size=100KB/conns=1/sealed-nokeyserver", "Gateway/size=100KB/conns=1/passthrough", false, "(info)", nil},
@@ -138,6 +140,17 @@ func report(r io.Reader, w io.Writer) error {
 		rel, get := median(perBench["Release/clients=16"]["req/s"]), median(perBench["BaselineGet/clients=16"]["req/s"])
 		if get > 0 {
 			fmt.Fprintf(w, "| Releases / GET baseline, 16 clients | %.2f× | (info) | |\n", rel/get)
+		}
+	}
+	if len(perBench["GatewayRatio/size=100KB/conns=1"]) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| gateway, 100 KB, 1 external recipient, sealed and pass-through interleaved | pass-through msgs/s | sealed msgs/s | sealed / pass-through | target | met |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|")
+		for _, conns := range []string{"1", "8"} {
+			m := perBench["GatewayRatio/size=100KB/conns="+conns]
+			r := median(m["sealed/pass"])
+			fmt.Fprintf(w, "| %s connection(s) | %.1f | %.1f | %.2f× | >= 0.7 | %s |\n", conns, median(m["pass-msgs/s"]), median(m["sealed-msgs/s"]), r,
+				map[bool]string{true: "yes", false: "**no**"}[r >= 0.7])
 		}
 	}
 	return nil
