@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/mail"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -617,10 +618,6 @@ func TestOutboxDrainedByGateway(t *testing.T) {
 	}
 }
 
-func TestMain(m *testing.M) {
-	m.Run()
-}
-
 // TestStartTLSAndAuth: with a certificate, STARTTLS is offered; AUTH only inside
 // TLS, and then a client outside the client networks may submit.
 func TestStartTLSAndAuth(t *testing.T) {
@@ -666,5 +663,56 @@ func TestStartTLSAndAuth(t *testing.T) {
 	got := e.hop.to("bob@patient.example")
 	if len(got) != 1 || !bytes.Contains(got[0].Data, []byte("securedoc_")) {
 		t.Fatal("no envelope relayed")
+	}
+}
+
+// countingRegistrar records each registration call on its way to the key server.
+type countingRegistrar struct {
+	next  Registrar
+	mu    sync.Mutex
+	calls [][]client.Registration
+}
+
+func (c *countingRegistrar) RegisterEnvelopes(ctx context.Context, regs []client.Registration) error {
+	c.mu.Lock()
+	c.calls = append(c.calls, regs)
+	c.mu.Unlock()
+	return c.next.RegisterEnvelopes(ctx, regs)
+}
+
+// TestOneBatchOneEncryption: three external recipients cost one registration
+// call, and their envelopes share one ciphertext (the payload is encrypted once).
+func TestOneBatchOneEncryption(t *testing.T) {
+	ks := startKeyServer(t)
+	reg := &countingRegistrar{next: ks.client()}
+	e := startGateway(t, gwOptions{registrar: reg})
+	rcpts := []string{"bob@patient.example", "dave@elsewhere.example", "erin@clinic.example"}
+	if se := submit(t, e.addr, "alice@hospital.example", rcpts, labMessage("PHI: results")); se != nil {
+		t.Fatal(se)
+	}
+	if len(reg.calls) != 1 || len(reg.calls[0]) != 3 {
+		t.Fatalf("registration calls: %d, want 1 with 3 envelopes", len(reg.calls))
+	}
+	var ciphertext []byte
+	for i, r := range reg.calls[0] {
+		if r.Online == nil {
+			t.Fatal("no online blob registered")
+		}
+		_, _, _, f := wrapperParts(t, e.hop.to(r.Envelope.Header.To)[0].Data)
+		if i == 0 {
+			ciphertext = f.Ciphertext
+		} else if !bytes.Equal(f.Ciphertext, ciphertext) {
+			t.Errorf("%s's envelope has its own ciphertext", r.Envelope.Header.To)
+		}
+		if !bytes.HasSuffix(r.Online, f.Ciphertext) {
+			t.Errorf("the online blob does not carry the envelope's ciphertext")
+		}
+	}
+	// Each envelope opens (through the key server the gateway registered with).
+	for _, r := range reg.calls[0] {
+		_, _, _, f := wrapperParts(t, e.hop.to(r.Envelope.Header.To)[0].Data)
+		if got := ks.openAs(&browser{k: ks}, f); !bytes.Equal(got, labMessage("PHI: results")) {
+			t.Errorf("%s: opens to other bytes", r.Envelope.Header.To)
+		}
 	}
 }
