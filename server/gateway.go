@@ -154,9 +154,6 @@ func New(cfg Config) (*Gateway, error) {
 	return &Gateway{cfg: cfg, log: cfg.Logger, policy: cfg.Policy, kick: make(chan struct{}, 1)}, nil
 }
 
-// Policy is the routing policy the gateway decides with.
-func (g *Gateway) Policy() *policy.Policy { return g.policy }
-
 func newID() string {
 	var b [8]byte
 	rand.Read(b[:])
