@@ -71,6 +71,11 @@ type Config struct {
 	MaxMessageBytes    int64
 	MaxAttachmentBytes int64
 	MaxRecipients      int
+	// MaxConcurrent bounds the messages processed at once (default 8): a 10 MB
+	// message to ten recipients takes a few hundred MB while it is sealed. A
+	// message that finds no slot within BusyWait (default 2m) gets a 451.
+	MaxConcurrent int
+	BusyWait      time.Duration
 
 	// Spool keeps deliveries the next hop did not take at once. Without one a
 	// relay failure is answered 451 and the client keeps the message.
@@ -95,6 +100,7 @@ type Gateway struct {
 	log    *slog.Logger
 	policy *policy.Policy
 	kick   chan struct{}
+	slots  chan struct{}
 }
 
 // New checks cfg and fills in defaults.
@@ -130,6 +136,12 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.MaxRecipients <= 0 {
 		cfg.MaxRecipients = DefaultMaxRecipients
 	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = 8
+	}
+	if cfg.BusyWait <= 0 {
+		cfg.BusyWait = 2 * time.Minute
+	}
 	if cfg.RetryFirst <= 0 {
 		cfg.RetryFirst = 30 * time.Second
 	}
@@ -151,7 +163,8 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Gateway{cfg: cfg, log: cfg.Logger, policy: cfg.Policy, kick: make(chan struct{}, 1)}, nil
+	return &Gateway{cfg: cfg, log: cfg.Logger, policy: cfg.Policy, kick: make(chan struct{}, 1),
+		slots: make(chan struct{}, cfg.MaxConcurrent)}, nil
 }
 
 func newID() string {

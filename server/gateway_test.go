@@ -716,3 +716,38 @@ func TestOneBatchOneEncryption(t *testing.T) {
 		}
 	}
 }
+
+// blockingRegistrar holds registrations until released.
+type blockingRegistrar struct{ release chan struct{} }
+
+func (b blockingRegistrar) RegisterEnvelopes(ctx context.Context, _ []client.Registration) error {
+	select {
+	case <-b.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestBusy: beyond MaxConcurrent messages at once, a message waits BusyWait for a
+// slot and then gets a 451, so memory stays bounded.
+func TestBusy(t *testing.T) {
+	reg := blockingRegistrar{release: make(chan struct{})}
+	e := startGateway(t, gwOptions{registrar: reg, tweak: func(c *Config) { c.MaxConcurrent = 1; c.BusyWait = 100 * time.Millisecond }})
+	first := make(chan *smtp.SMTPError, 1)
+	go func() {
+		first <- submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, labMessage("PHI: one"))
+	}()
+	time.Sleep(200 * time.Millisecond) // the first holds the slot, waiting on the key server
+	se := submit(t, e.addr, "alice@hospital.example", []string{"carol@hospital.example"}, labMessage("two"))
+	if se == nil || se.Code != 451 || !strings.Contains(se.Message, "busy") {
+		t.Errorf("second message: %v, want 451 busy", se)
+	}
+	close(reg.release)
+	if se := <-first; se != nil {
+		t.Errorf("first message: %v", se)
+	}
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"carol@hospital.example"}, labMessage("three")); se != nil {
+		t.Errorf("after the slot freed: %v", se)
+	}
+}

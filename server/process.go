@@ -58,6 +58,17 @@ func (g *Gateway) Process(ctx context.Context, in *Inbound) error {
 		in.ID = newID()
 	}
 	log := g.log.With("id", in.ID)
+	wait := time.NewTimer(g.cfg.BusyWait)
+	defer wait.Stop()
+	select {
+	case g.slots <- struct{}{}:
+		defer func() { <-g.slots }()
+	case <-wait.C:
+		log.WarnContext(ctx, "busy: message not taken", "from", in.From)
+		return tempFail([3]int{4, 3, 2}, "The gateway is busy; nothing was sent, try again later")
+	case <-ctx.Done():
+		return tempFail([3]int{4, 3, 2}, "The gateway is shutting down; nothing was sent, try again later")
+	}
 	p, err := g.prepare(ctx, in)
 	if err != nil {
 		var rej *rejection

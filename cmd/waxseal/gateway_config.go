@@ -54,6 +54,7 @@ type gatewayConfig struct {
 		MaxMessageBytes    int64 `toml:"max_message_bytes"`
 		MaxAttachmentBytes int64 `toml:"max_attachment_bytes"`
 		MaxRecipients      int   `toml:"max_recipients"`
+		MaxConcurrent      int   `toml:"max_concurrent"`
 	} `toml:"limits"`
 
 	KeyServer struct {
@@ -138,6 +139,7 @@ func gatewayServerConfig(fc *fileConfig) (server.Config, error) {
 		MaxMessageBytes:    gc.Limits.MaxMessageBytes,
 		MaxAttachmentBytes: gc.Limits.MaxAttachmentBytes,
 		MaxRecipients:      gc.Limits.MaxRecipients,
+		MaxConcurrent:      gc.Limits.MaxConcurrent,
 		RetryFirst:         gc.Retry.First.Duration,
 		RetryMax:           gc.Retry.Max.Duration,
 		GiveUpAfter:        gc.Retry.GiveUp.Duration,
@@ -248,6 +250,7 @@ prefixes = ["ePHI:", "PHI:", "Secure:"]  # at the start, any case, space after t
 max_message_bytes = 10485760             # 10 MB
 max_attachment_bytes = 7864320           # 7.5 MB
 max_recipients = 500
+max_concurrent = 8                       # messages sealed at once; more wait, then get a 451
 
 [gateway.keyserver]
 # url = "http://127.0.0.1:8080"          # where the gateway calls the API; default public_url
