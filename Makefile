@@ -76,7 +76,7 @@ test-e2e: build test-deps
 
 bench: build test-deps
 	@mkdir -p build
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./envelope/... ./keyserver/ | tee build/bench.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./envelope/... ./keyserver/ ./server/ | tee build/bench.txt
 	$(GO) run ./internal/tools/benchreport < build/bench.txt | tee build/bench.md
 	WAXSEAL_BIN=$(CURDIR)/$(BIN) node e2e/bench.mjs
 
@@ -89,6 +89,7 @@ fuzz:
 	$(GO) test ./envelope/internal/stream -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./envelope -run '^$$' -fuzz '^FuzzParseOnline$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./wasm/message -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server -run '^$$' -fuzz '^FuzzGateway$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin build node_modules $(WASM) $(WASM).gz $(WASM).br $(WASM_EXEC)

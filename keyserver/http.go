@@ -48,6 +48,7 @@ func NewHandler(s *Service) http.Handler {
 	api := e.Group("/api/v1", h.noStore)
 	api.POST("/envelopes", h.registerEnvelopes, h.gatewayOnly)
 	api.GET("/envelopes/:id/payload", h.payload)
+	h.routeOutbox(api) // outbox_api.go
 
 	web := api.Group("", h.csrf, h.bodyLimit(maxAPIBody))
 	web.POST("/register/start", h.registerStart)

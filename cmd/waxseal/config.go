@@ -34,6 +34,9 @@ type fileConfig struct {
 		// files until their page fetches them (0: 256; -1: off, pages carry them).
 		PostedHoldMB int64 `toml:"posted_hold_mb,omitempty"`
 	} `toml:"limits"`
+	// Gateway configures the sending gateway (gateway.go); nil when the file
+	// has no [gateway] section.
+	Gateway *gatewayConfig `toml:"gateway"`
 
 	dir string // where the file is
 }
@@ -115,13 +118,15 @@ func (c *fileConfig) path(p string) string {
 
 func (c *fileConfig) dbPath() string { return filepath.Join(c.path(c.DataDir), "waxseal.db") }
 
-func writeConfig(path string, c *fileConfig) error {
+// writeConfig writes c, then extra (commented sections the encoder cannot write).
+func writeConfig(path string, c *fileConfig, extra string) error {
 	var buf bytes.Buffer
 	buf.WriteString("# waxseal configuration (docs/DEPLOY.md). Paths are relative to this file.\n")
 	buf.WriteString("# Tokens are stored as hashes; `waxseal init` printed the tokens themselves once.\n\n")
 	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
 		return fmt.Errorf("encode config: %w", err)
 	}
+	buf.WriteString(extra)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("create config: %w", err)

@@ -109,7 +109,12 @@ func initDir(dir, origin, listen string, orgDomains []string) (cfgPath, gatewayT
 	c.Limits.SessionMax = duration{12 * time.Hour}
 	c.Limits.AccountMaxIdle = duration{365 * 24 * time.Hour}
 	c.Limits.SweepInterval = duration{time.Minute}
-	if err := writeConfig(cfgPath, c); err != nil {
+	// The gateway needs the token itself, which the [tokens] hashes cannot give
+	// it: it reads this file (delete it where no gateway runs).
+	if err := os.WriteFile(filepath.Join(dir, "gateway.token"), []byte(gatewayToken+"\n"), 0o600); err != nil {
+		return "", "", "", fmt.Errorf("write gateway token: %w", err)
+	}
+	if err := writeConfig(cfgPath, c, gatewaySection(orgDomains)); err != nil {
 		return "", "", "", err
 	}
 	return cfgPath, gatewayToken, adminToken, nil

@@ -8,6 +8,8 @@
 //	waxseal inspect FILE.html
 //	waxseal init --dir DIR --public-url URL
 //	waxseal keyserver --config DIR/waxseal.toml [--listen ADDR]
+//	waxseal gateway --config DIR/waxseal.toml
+//	waxseal policy --config DIR/waxseal.toml --from ADDR --to ADDR [--to ADDR ...] --subject S
 //	waxseal serve --config DIR/waxseal.toml | --dev --dir DIR [--sample MESSAGE.eml]
 //	waxseal admin --keyserver URL --token TOKEN revoke|lock|unlock|expire|envelopes|accounts|audit …
 //
@@ -47,6 +49,8 @@ commands:
   inspect    print an envelope's header (no secrets)
   init       create a configuration, master key and tokens
   keyserver  run the key server
+  gateway    run the SMTP sending gateway
+  policy     show what the gateway would do with a message, per recipient (dry run)
   serve      run everything in one process (--dev: a ready-made local installation)
   admin      revoke, lock, unlock, expire; list envelopes and accounts; audit
 
@@ -72,6 +76,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdInit(ctx, rest, stdin, stdout, stderr)
 	case "keyserver":
 		err = cmdKeyserver(ctx, rest, stdin, stdout, stderr)
+	case "gateway":
+		err = cmdGateway(ctx, rest, stdin, stdout, stderr)
+	case "policy":
+		err = cmdPolicy(ctx, rest, stdin, stdout, stderr)
 	case "serve":
 		err = cmdServe(ctx, rest, stdin, stdout, stderr)
 	case "admin":

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/mail"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/waxseal/waxseal/keyserver/client"
+	"github.com/waxseal/waxseal/keyserver/mailer"
 )
 
 // devTokensFile keeps a development installation's tokens, so that `serve --dev`
@@ -27,6 +29,7 @@ func cmdServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	dir := fs.String("dir", "", "with --dev: the installation directory")
 	listen := fs.String("listen", "127.0.0.1:8080", "with --dev: listen address (the public URL is http://localhost:PORT)")
 	sample := fs.String("sample", "", "with --dev: a message to seal for bob@patient.example at start")
+	smtpListen := fs.String("smtp", "127.0.0.1:2525", "with --dev: the gateway's SMTP address (a free port if it is taken)")
 	positional, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -58,13 +61,47 @@ func cmdServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		defer f.Close()
 		logs = f
 	}
-	return runKeyServer(ctx, fc, logs, func(ctx context.Context, addr net.Addr) error {
+	// The gateway runs beside the key server when configured, and always in
+	// development, where it relays into the mail sink.
+	var gp *gatewayProcess
+	if fc.Gateway != nil || *dev {
+		var sink *devSink
+		if fc.Gateway == nil {
+			fc.Gateway = &gatewayConfig{} // a dev installation from before the gateway
+		}
 		if *dev {
-			return devWelcome(ctx, stdout, fc, *dir, tokens, *sample)
+			fc.Gateway.KeyServer.Token = tokens["gateway_token"]
+			d, err := mailer.NewDir(fc.path(fc.Mail.Dir))
+			if err != nil {
+				return err
+			}
+			sink = &devSink{dir: d, listen: *smtpListen}
+		}
+		if gp, err = openGateway(fc, slog.New(slog.NewJSONHandler(logs, nil)), sink); err != nil {
+			return err
+		}
+	}
+	gctx, stopGateway := context.WithCancel(ctx)
+	gdone := make(chan error, 1)
+	if gp != nil {
+		go func() { gdone <- gp.run(gctx) }()
+	} else {
+		gdone <- nil
+	}
+	err = runKeyServer(ctx, fc, logs, func(ctx context.Context, addr net.Addr) error {
+		if *dev {
+			return devWelcome(ctx, stdout, fc, *dir, tokens, *sample, gp.lns[0].Addr())
 		}
 		fmt.Fprintf(stdout, "waxseal serving on http://%s (public URL %s)\n", addr, fc.PublicURL)
+		if gp != nil {
+			for _, ln := range gp.lns {
+				fmt.Fprintf(stdout, "gateway listening on smtp://%s\n", ln.Addr())
+			}
+		}
 		return nil
 	})
+	stopGateway()
+	return errors.Join(err, <-gdone)
 }
 
 // devInstallation creates (once) or reuses a development installation in dir.
@@ -102,7 +139,7 @@ func devInstallation(dir, listen string) (cfgPath string, tokens map[string]stri
 
 // devWelcome seals the sample message through the running key server and tells a
 // newcomer what to try.
-func devWelcome(ctx context.Context, w io.Writer, fc *fileConfig, dir string, tokens map[string]string, sample string) error {
+func devWelcome(ctx context.Context, w io.Writer, fc *fileConfig, dir string, tokens map[string]string, sample string, smtpAddr net.Addr) error {
 	abs, _ := filepath.Abs(dir)
 	fmt.Fprintf(w, "waxseal is running (development mode; logs in %s)\n\n", filepath.Join(abs, "waxseal.log"))
 	fmt.Fprintf(w, "  key server:   %s\n", fc.PublicURL)
@@ -116,6 +153,7 @@ func devWelcome(ctx context.Context, w io.Writer, fc *fileConfig, dir string, to
 		return fmt.Errorf("invite the development administrator: %w", err)
 	}
 	fmt.Fprintf(w, "  admin pages:  %s/admin  (enrol admin@hospital.example's passkey first: %s )\n", fc.PublicURL, inv.Link)
+	fmt.Fprintf(w, "  SMTP gateway: %s  (relays into the mail sink; nothing leaves this machine)\n", smtpAddr)
 	if sample != "" {
 		f, err := os.Open(sample)
 		if err != nil {
@@ -140,6 +178,13 @@ func devWelcome(ctx context.Context, w io.Writer, fc *fileConfig, dir string, to
 		fmt.Fprintf(w, "  The wrapper mail that would carry it: %s\n", r.Mail)
 		fmt.Fprintf(w, "\nAdminister it:\n  WAXSEAL_TOKEN=%s bin/waxseal admin --keyserver %s envelopes\n", tokens["admin_token"], fc.PublicURL)
 	}
+	host, port, _ := net.SplitHostPort(smtpAddr.String())
+	fmt.Fprintf(w, "\nSend a message through the gateway (\"send secure\" or \"PHI:\" in the subject seals it):\n")
+	fmt.Fprintf(w, "  swaks --server %s --port %s --from alice@hospital.example --to bob@patient.example \\\n", host, port)
+	fmt.Fprintf(w, "        --header 'Subject: PHI: test results' --body 'Hello Bob'\n")
+	fmt.Fprintf(w, "  The envelope, and your \"sent securely\" confirmation, land in the mail sink.\n")
+	fmt.Fprintf(w, "  What would the gateway do?  bin/waxseal policy --config %s --from alice@hospital.example \\\n", filepath.Join(abs, "waxseal.toml"))
+	fmt.Fprintf(w, "        --to bob@patient.example --to carol@hospital.example --subject 'send secure: results'\n")
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n")
 	return nil
 }

@@ -131,7 +131,40 @@ func report(r io.Reader, w io.Writer) error {
 			fmt.Fprintf(w, "| Releases / GET baseline, 16 clients | %.2f× | (info) | |\n", rel/get)
 		}
 	}
+	if gw := gatewayRows(perBench); len(gw) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| gateway (server/bench_test.go), sealed and pass-through interleaved | pass-through msgs/s | sealed msgs/s | sealed / pass-through | target | met |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|")
+		for _, l := range gw {
+			fmt.Fprintln(w, l)
+		}
+	}
 	return nil
+}
+
+// gatewayRows are the BenchmarkGateway lines: the ratio is measured inside each
+// benchmark, where pass-through and sealed rounds alternate.
+func gatewayRows(perBench map[string]map[string][]float64) []string {
+	var names []string
+	for name := range perBench {
+		if strings.HasPrefix(name, "Gateway/") {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	var out []string
+	for _, name := range names {
+		m := perBench[name]
+		r := median(m["sealed/pass"])
+		target, met := "(info)", ""
+		// The target is for the default configuration at 100 KB.
+		if strings.Contains(name, "size=100KB/") && strings.HasSuffix(name, "keyserver=online") {
+			target, met = ">= 0.7", map[bool]string{true: "yes", false: "**no**"}[r >= 0.7]
+		}
+		out = append(out, fmt.Sprintf("| %s | %.1f | %.2f | %.2f× | %s | %s |", strings.TrimPrefix(name, "Gateway/"),
+			median(m["pass-msgs/s"]), median(m["sealed-msgs/s"]), r, target, met))
+	}
+	return out
 }
 
 func median(v []float64) float64 {

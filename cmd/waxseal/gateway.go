@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/waxseal/waxseal/keyserver/client"
+	"github.com/waxseal/waxseal/keyserver/mailer"
+	"github.com/waxseal/waxseal/server"
+	"github.com/waxseal/waxseal/server/spool"
+)
+
+func cmdGateway(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("gateway", "gateway --config FILE", stderr)
+	cfgPath := fs.String("config", "", "path to waxseal.toml with a [gateway] section (required)")
+	positional, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(positional) > 0 {
+		return usagef("unexpected argument %q", positional[0])
+	}
+	if *cfgPath == "" {
+		return usagef("--config is required")
+	}
+	fc, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if fc.Gateway == nil {
+		return fmt.Errorf("config %s has no [gateway] section (waxseal init writes one)", *cfgPath)
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	gp, err := openGateway(fc, slog.New(slog.NewJSONHandler(stderr, nil)), nil)
+	if err != nil {
+		return err
+	}
+	for _, ln := range gp.lns {
+		fmt.Fprintf(stdout, "gateway listening on smtp://%s (key server %s)\n", ln.Addr(), gp.keyServer)
+	}
+	return gp.run(ctx)
+}
+
+// gatewayProcess is a running gateway: SMTP listeners, spool retries, and
+// optionally a drainer of the key server's outbox.
+type gatewayProcess struct {
+	g         *server.Gateway
+	lns       []net.Listener
+	drainer   *mailer.Drainer
+	keyServer string
+}
+
+// devSink, when set, replaces the relay: every outgoing mail lands in the
+// development mail directory (serve --dev), so no mail ever leaves the machine.
+type devSink struct {
+	dir    *mailer.Dir
+	listen string
+}
+
+func openGateway(fc *fileConfig, log *slog.Logger, dev *devSink) (*gatewayProcess, error) {
+	gc := fc.Gateway
+	cfg, err := gatewayServerConfig(fc)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Logger = log
+	token, err := fc.gatewayToken()
+	if err != nil {
+		return nil, err
+	}
+	base := gc.KeyServer.URL
+	if base == "" {
+		base = fc.PublicURL
+	}
+	if dev != nil {
+		// The dev key server's public URL is http://localhost:PORT; call it on
+		// its listen address, which is certain to be there.
+		base = "http://" + fc.Listen
+	}
+	ks := client.New(base, token, nil)
+	cfg.KeyServer = ks
+	if dev != nil {
+		cfg.Relay = sinkRelay{dev.dir}
+	} else if cfg.Relay, err = gatewayRelay(fc, gc.Hostname); err != nil {
+		return nil, err
+	}
+	spoolDir := gc.SpoolDir
+	if spoolDir == "" {
+		spoolDir = "spool"
+	}
+	if cfg.Spool, err = spool.Open(fc.path(spoolDir)); err != nil {
+		return nil, err
+	}
+	g, err := server.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	gp := &gatewayProcess{g: g, keyServer: base}
+	if gc.DrainKeyServerOutbox {
+		gp.drainer = mailer.NewDrainer(server.NewRemoteOutbox(ks, 0), g.OutboxSender(), mailer.DrainerConfig{Logger: log})
+	}
+	listen := gc.listen()
+	if dev != nil {
+		listen = []string{dev.listen}
+	}
+	for _, addr := range listen {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil && dev != nil {
+			// Another development server has the usual port: any free one does,
+			// the guide prints it.
+			ln, err = net.Listen("tcp", "127.0.0.1:0")
+		}
+		if err != nil {
+			gp.close()
+			return nil, fmt.Errorf("gateway listen: %w", err)
+		}
+		gp.lns = append(gp.lns, ln)
+	}
+	return gp, nil
+}
+
+func (gp *gatewayProcess) close() {
+	for _, ln := range gp.lns {
+		ln.Close()
+	}
+}
+
+// run serves until ctx ends.
+func (gp *gatewayProcess) run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errc := make(chan error, len(gp.lns))
+	for _, ln := range gp.lns {
+		wg.Go(func() { errc <- gp.g.Serve(ctx, ln) })
+	}
+	wg.Go(func() { gp.g.RunSpool(ctx) })
+	if gp.drainer != nil {
+		wg.Go(func() { gp.drainer.Run(ctx) })
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sinkRelay writes every outgoing mail to the development mail directory.
+type sinkRelay struct{ dir *mailer.Dir }
+
+func (s sinkRelay) Send(ctx context.Context, from string, to []string, msg []byte, requireTLS bool) error {
+	return s.dir.Send(ctx, from, to, msg)
+}
+
+const policySynopsis = "policy --config FILE --from ADDR --to ADDR [--to ADDR ...] --subject S"
+
+// cmdPolicy is the administrators' dry run: what the gateway would do with a
+// message, per recipient, decided by the very code the gateway runs.
+func cmdPolicy(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("policy", policySynopsis, stderr)
+	cfgPath := fs.String("config", "", "path to waxseal.toml (required)")
+	from := fs.String("from", "", "sender address (required)")
+	var to listFlag
+	fs.Var(&to, "to", "recipient address; repeat for more (required)")
+	subject := fs.String("subject", "", "the Subject header as written (RFC 2047 encoded words allowed)")
+	positional, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(positional) > 0 {
+		return usagef("unexpected argument %q", positional[0])
+	}
+	if *cfgPath == "" || *from == "" || len(to) == 0 {
+		return usagef("--config, --from and at least one --to are required")
+	}
+	fc, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if fc.Gateway == nil {
+		// What `serve` runs then: the defaults, org_domains internal.
+		fc.Gateway = &gatewayConfig{}
+	}
+	pol, err := gatewayPolicy(fc)
+	if err != nil {
+		return err
+	}
+	// As at RCPT TO: repeats (ignoring case) count once.
+	seen := map[string]bool{}
+	var rcpts []string
+	for _, r := range to {
+		r = strings.Trim(strings.TrimSpace(r), "<>")
+		if r == "" || strings.ContainsAny(r, " \r\n") {
+			return usagef("--to %q is not an address", r)
+		}
+		if !seen[strings.ToLower(r)] {
+			seen[strings.ToLower(r)] = true
+			rcpts = append(rcpts, r)
+		}
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false)
+	for _, d := range pol.Decide(*from, rcpts, *subject).Decisions {
+		if err := enc.Encode(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}

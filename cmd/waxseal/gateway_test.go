@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// sinkHop is a capturing SMTP server standing in for the next hop.
+type sinkHop struct {
+	srv *smtp.Server
+	mu  sync.Mutex
+	got map[string][][]byte // recipient → messages
+}
+
+func startSinkHop(t *testing.T, addr string) *sinkHop {
+	t.Helper()
+	h := &sinkHop{got: map[string][][]byte{}}
+	var ln net.Listener
+	var err error
+	for i := 0; i < 100; i++ {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{h: h}, nil }))
+	h.srv.Domain = "hop.test"
+	go h.srv.Serve(ln)
+	t.Cleanup(func() { h.srv.Close() })
+	return h
+}
+
+func (h *sinkHop) to(rcpt string) [][]byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.got[rcpt]
+}
+
+type sinkSession struct {
+	h  *sinkHop
+	to []string
+}
+
+func (s *sinkSession) Reset()                                    { s.to = nil }
+func (s *sinkSession) Logout() error                             { return nil }
+func (s *sinkSession) Mail(string, *smtp.MailOptions) error      { return nil }
+func (s *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error { s.to = append(s.to, to); return nil }
+func (s *sinkSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.h.mu.Lock()
+	defer s.h.mu.Unlock()
+	for _, t := range s.to {
+		s.h.got[t] = append(s.h.got[t], b)
+	}
+	return nil
+}
+
+// startGatewayProcess runs `waxseal gateway` and waits until it listens.
+func startGatewayProcess(t *testing.T, bin, cfg, addr string) *exec.Cmd {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "gateway", "--config", cfg)
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return cmd
+		}
+	}
+	t.Fatalf("gateway did not come up:\n%s", stderr.String())
+	return nil
+}
+
+// TestGatewaySpoolSurvivesKill9: with the next hop down, the gateway answers 250
+// only once the copies are in its spool; killed with SIGKILL and restarted, it
+// delivers them all when the hop is back. The external copy is an envelope
+// throughout.
+func TestGatewaySpoolSurvivesKill9(t *testing.T) {
+	in := initInstallation(t)
+	in.start()
+	hopAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	gwAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg := string(mustRead(t, in.cfg))
+	for old, repl := range map[string]string{
+		`listen = ["127.0.0.1:10025"]`:    `listen = ["` + gwAddr + `"]`,
+		`port = 10026`:                    `port = ` + strings.Split(hopAddr, ":")[1],
+		`first = "30s"`:                   `first = "200ms"`,
+		`interval = "5s"`:                 `interval = "100ms"`,
+		`# url = "http://127.0.0.1:8080"`: `url = "` + in.base + `"`,
+		`internal_domains = []`:           `internal_domains = ["hospital.example"]`,
+	} {
+		if !strings.Contains(cfg, old) {
+			t.Fatalf("the config init wrote has no %q", old)
+		}
+		cfg = strings.Replace(cfg, old, repl, 1)
+	}
+	if err := os.WriteFile(in.cfg, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	gw := startGatewayProcess(t, in.bin, in.cfg, gwAddr)
+	msg := []byte("From: Alice <alice@hospital.example>\r\nTo: bob@patient.example, carol@hospital.example\r\nSubject: PHI: scan results\r\n\r\nBob's scan is clear.\r\n")
+	c, err := smtp.Dial(gwAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("alice@hospital.example", []string{"bob@patient.example", "carol@hospital.example"}, bytes.NewReader(msg)); err != nil {
+		t.Fatalf("submit with the next hop down: %v (want 250 once spooled)", err)
+	}
+	c.Close()
+	spooled, _ := filepath.Glob(filepath.Join(in.dir, "spool", "*.json"))
+	if len(spooled) != 3 {
+		t.Fatalf("%d spool entries, want 3 (internal copy, envelope, confirmation)", len(spooled))
+	}
+
+	gw.Process.Signal(syscall.SIGKILL)
+	gw.Wait()
+	hop := startSinkHop(t, hopAddr)
+	startGatewayProcess(t, in.bin, in.cfg, gwAddr)
+
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) && (len(hop.to("carol@hospital.example")) == 0 || len(hop.to("bob@patient.example")) == 0 || len(hop.to("alice@hospital.example")) == 0) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := hop.to("carol@hospital.example"); len(got) != 1 || !bytes.HasSuffix(got[0], msg) {
+		t.Fatalf("internal copy after restart: %d", len(got))
+	}
+	bob := hop.to("bob@patient.example")
+	if len(bob) != 1 || bytes.Contains(bob[0], []byte("scan is clear")) || !bytes.Contains(bob[0], []byte("securedoc_")) {
+		t.Fatalf("envelope after restart: %d messages", len(bob))
+	}
+	if got := hop.to("alice@hospital.example"); len(got) != 1 || !bytes.Contains(got[0], []byte("Sent securely")) {
+		t.Fatalf("confirmation after restart: %d", len(got))
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if left, _ := filepath.Glob(filepath.Join(in.dir, "spool", "*")); len(left) == 0 {
+			return
+		}
+	}
+	t.Error("the spool is not empty after delivery")
+}

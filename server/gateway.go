@@ -1,0 +1,200 @@
+// Package server is the sending gateway: the SMTP service an organisation's MTA
+// hands outbound mail to. Per recipient it relays the message as it is, relays it
+// over TLS that must succeed, or seals it into an envelope of the recipient's own
+// (registering the keys with the key server in one batch), then tells the sender.
+//
+// A 250 is given only once every copy was accepted by the next hop or lies in the
+// durable spool; a triggered message never leaves in plaintext for an external
+// recipient: every message passes one check (Gateway.relay) that re-reads its own
+// Subject and refuses what the policy says must be sealed.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/waxseal/waxseal/keyserver/client"
+	"github.com/waxseal/waxseal/server/policy"
+	"github.com/waxseal/waxseal/server/spool"
+)
+
+// Registrar registers envelope keys with the key server; *client.Client is one.
+type Registrar interface {
+	RegisterEnvelopes(ctx context.Context, regs []client.Registration) error
+}
+
+// Defaults.
+const (
+	DefaultMaxMessageBytes    = 10 << 20
+	DefaultMaxAttachmentBytes = 15 << 19 // 7.5 MB
+	DefaultRegisterTimeout    = 20 * time.Second
+	DefaultExpires            = 30 * 24 * time.Hour
+	DefaultMaxRecipients      = 500
+)
+
+// Config configures a Gateway. Zero fields take the defaults given.
+type Config struct {
+	// Hostname is the gateway's name in its greeting and Received headers;
+	// default os.Hostname().
+	Hostname string
+	// ClientNetworks may submit without authenticating (the MTA that hands mail
+	// over). Others must authenticate with Users, if any are configured, and are
+	// refused otherwise.
+	ClientNetworks []netip.Prefix
+	// Users holds SMTP AUTH PLAIN credentials: user name → "sha256:" + hex
+	// SHA-256 of the password. AUTH is offered only over TLS.
+	Users map[string]string
+	// TLSConfig enables STARTTLS.
+	TLSConfig *tls.Config
+
+	Relay  Relay
+	Policy *policy.Policy
+	// KeyServer registers envelopes; KeyServerURL is the key server's public
+	// origin, written into every envelope.
+	KeyServer       Registrar
+	KeyServerURL    string
+	RegisterTimeout time.Duration
+	// Expires is how long an envelope can be opened; default 30 days.
+	Expires time.Duration
+	// Online also stores each envelope's ciphertext at the key server, for the
+	// "open online" link in the notice.
+	Online bool
+
+	MaxMessageBytes    int64
+	MaxAttachmentBytes int64
+	MaxRecipients      int
+	// MaxConcurrent bounds the messages processed at once (default 8): a 10 MB
+	// message to ten recipients takes a few hundred MB while it is sealed. A
+	// message that finds no slot within BusyWait (default 2m) gets a 451.
+	MaxConcurrent int
+	BusyWait      time.Duration
+
+	// Spool keeps deliveries the next hop did not take at once. Without one a
+	// relay failure is answered 451 and the client keeps the message.
+	Spool *spool.Spool
+	// Retries: first wait, doubled up to the maximum; given up (with a
+	// non-delivery notice to the sender) after GiveUpAfter. Defaults 30s, 1h, 48h;
+	// the spool is looked at every RetryInterval (default 5s).
+	RetryFirst, RetryMax, GiveUpAfter, RetryInterval time.Duration
+
+	// NotifyFrom is the From of confirmations and notices; default
+	// "waxseal <postmaster@HOSTNAME>".
+	NotifyFrom string
+
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Gateway is the sending gateway. Serve runs its SMTP server; Process handles one
+// message, for tests and tools that have it in hand.
+type Gateway struct {
+	cfg    Config
+	log    *slog.Logger
+	policy *policy.Policy
+	kick   chan struct{}
+	slots  chan struct{}
+}
+
+// New checks cfg and fills in defaults.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Relay == nil {
+		return nil, errors.New("gateway: no relay")
+	}
+	if cfg.Policy == nil {
+		return nil, errors.New("gateway: no policy")
+	}
+	if cfg.KeyServer == nil || cfg.KeyServerURL == "" {
+		return nil, errors.New("gateway: no key server")
+	}
+	if cfg.Hostname == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "localhost"
+		}
+		cfg.Hostname = h
+	}
+	if cfg.RegisterTimeout <= 0 {
+		cfg.RegisterTimeout = DefaultRegisterTimeout
+	}
+	if cfg.Expires <= 0 {
+		cfg.Expires = DefaultExpires
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if cfg.MaxAttachmentBytes <= 0 {
+		cfg.MaxAttachmentBytes = DefaultMaxAttachmentBytes
+	}
+	if cfg.MaxRecipients <= 0 {
+		cfg.MaxRecipients = DefaultMaxRecipients
+	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = 8
+	}
+	if cfg.BusyWait <= 0 {
+		cfg.BusyWait = 2 * time.Minute
+	}
+	if cfg.RetryFirst <= 0 {
+		cfg.RetryFirst = 30 * time.Second
+	}
+	if cfg.RetryMax < cfg.RetryFirst {
+		cfg.RetryMax = max(time.Hour, cfg.RetryFirst)
+	}
+	if cfg.GiveUpAfter <= 0 {
+		cfg.GiveUpAfter = 48 * time.Hour
+	}
+	if cfg.RetryInterval <= 0 {
+		cfg.RetryInterval = 5 * time.Second
+	}
+	if cfg.NotifyFrom == "" {
+		cfg.NotifyFrom = "waxseal <postmaster@" + cfg.Hostname + ">"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Gateway{cfg: cfg, log: cfg.Logger, policy: cfg.Policy, kick: make(chan struct{}, 1),
+		slots: make(chan struct{}, cfg.MaxConcurrent)}, nil
+}
+
+func newID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Inbound is one message as received: the SMTP envelope, the data, and where it
+// came from (for the Received header).
+type Inbound struct {
+	ID   string
+	From string   // MAIL FROM; "" for the null sender
+	To   []string // RCPT TO, without repeats
+	Data []byte
+	// Client and HELO describe the submitting host; Protocol is ESMTP, ESMTPS …
+	Client, HELO, Protocol string
+}
+
+// SMTPError is a reply for the SMTP client.
+type SMTPError struct {
+	Code     int
+	Enhanced [3]int
+	Message  string
+}
+
+func (e *SMTPError) Error() string {
+	return fmt.Sprintf("%d %d.%d.%d %s", e.Code, e.Enhanced[0], e.Enhanced[1], e.Enhanced[2], e.Message)
+}
+
+func tempFail(enh [3]int, format string, args ...any) *SMTPError {
+	return &SMTPError{451, enh, fmt.Sprintf(format, args...)}
+}

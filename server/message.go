@@ -1,0 +1,227 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"strings"
+
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // charsets for encoded attachment names
+	"github.com/emersion/go-message/textproto"
+
+	"github.com/waxseal/waxseal/server/policy"
+)
+
+// parsed is what the gateway reads from a message: enough to decide and to tell
+// the sender, never the body.
+type parsed struct {
+	header      textproto.Header
+	rawSubject  string
+	from        *mail.Address // the From header's first address; nil if unreadable
+	attachments []string      // file names, for the confirmation
+}
+
+// rejection is a message the gateway will not take, with the reason in words for
+// the SMTP reply and the bounce.
+type rejection struct {
+	code     int
+	enhanced [3]int
+	reason   string
+}
+
+func (r *rejection) Error() string { return r.reason }
+
+func unparseable(format string, args ...any) *rejection {
+	return &rejection{554, [3]int{5, 6, 0}, "The message could not be read: " + fmt.Sprintf(format, args...)}
+}
+
+// maxMIMEDepth bounds nesting, so a hostile message cannot make the walk recurse
+// without end.
+const maxMIMEDepth = 20
+
+// parseMessage reads the header, and walks the MIME structure to check every
+// attachment against the limit and collect the names. strict is asked, with the
+// raw Subject, once the header is read: when it says yes (triggered mail) a body
+// whose structure cannot be read is refused too, since the envelope must hold
+// what the sender sent and the confirmation must name what was in it.
+func parseMessage(data []byte, maxAttachment int64, strictFor func(rawSubject string) bool) (*parsed, error) {
+	br := bufio.NewReader(bytes.NewReader(data))
+	h, err := textproto.ReadHeader(br)
+	if err != nil {
+		return nil, unparseable("the header is malformed (%v)", err)
+	}
+	if h.Len() == 0 {
+		return nil, unparseable("it has no header")
+	}
+	p := &parsed{header: h}
+	subjects := h.Values("Subject")
+	if len(subjects) > 1 {
+		// Two subjects: the gateway could check one and the recipient see the other.
+		return nil, unparseable("it has %d Subject headers", len(subjects))
+	}
+	if len(subjects) == 1 {
+		p.rawSubject = subjects[0]
+	}
+	if list, err := mail.ParseAddressList(h.Get("From")); err == nil && len(list) > 0 {
+		p.from = list[0]
+	}
+	strict := strictFor(p.rawSubject)
+	ent, err := message.New(message.Header{Header: h}, br)
+	if err != nil && !message.IsUnknownEncoding(err) && !message.IsUnknownCharset(err) {
+		if strict {
+			return nil, unparseable("%v", err)
+		}
+		return p, nil
+	}
+	if err := p.walk(ent, 0, maxAttachment); err != nil {
+		var rej *rejection
+		if errors.As(err, &rej) && rej.code == 552 {
+			return nil, rej // the attachment limit holds for all mail
+		}
+		if strict {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func (p *parsed) walk(e *message.Entity, depth int, maxAttachment int64) error {
+	if depth > maxMIMEDepth {
+		return unparseable("its MIME parts are nested more than %d deep", maxMIMEDepth)
+	}
+	if mr := e.MultipartReader(); mr != nil {
+		for {
+			part, err := mr.NextPart()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil && !message.IsUnknownEncoding(err) && !message.IsUnknownCharset(err) {
+				return unparseable("a MIME part is malformed (%v)", err)
+			}
+			if err := p.walk(part, depth+1, maxAttachment); err != nil {
+				return err
+			}
+		}
+	}
+	name := attachmentName(e.Header)
+	if name != "" || isAttachment(e.Header) {
+		if name == "" {
+			name = "(unnamed attachment)"
+		}
+		// Sizes are counted decoded, as the recipient will get them; reading at
+		// most one byte over the limit keeps a huge part from costing more.
+		n, err := io.Copy(io.Discard, io.LimitReader(e.Body, maxAttachment+1))
+		if err != nil {
+			return unparseable("the attachment %q cannot be decoded (%v)", name, err)
+		}
+		if n > maxAttachment {
+			return &rejection{552, [3]int{5, 3, 4}, fmt.Sprintf("The attachment %q is larger than the limit of %s for any attachment", name, formatSize(maxAttachment))}
+		}
+		p.attachments = append(p.attachments, name)
+	}
+	return nil
+}
+
+func isAttachment(h message.Header) bool {
+	disp, _, _ := h.ContentDisposition()
+	return strings.EqualFold(disp, "attachment")
+}
+
+// attachmentName is a part's file name (Content-Disposition filename, else
+// Content-Type name), decoded, and made safe to print: no control characters, at
+// most 200 characters.
+func attachmentName(h message.Header) string {
+	_, dp, _ := h.ContentDisposition()
+	name := dp["filename"]
+	if name == "" {
+		_, tp, _ := h.ContentType()
+		name = tp["name"]
+	}
+	if name == "" {
+		return ""
+	}
+	return printable(policy.DecodeSubject(name), 200)
+}
+
+// printable replaces control characters and cuts s to max runes.
+func printable(s string, max int) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if n == max {
+			b.WriteString("…")
+			break
+		}
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' || r == '\u202e' {
+			r = ' '
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return b.String()
+}
+
+func formatSize(n int64) string {
+	const mb = 1 << 20
+	if n%mb == 0 {
+		return fmt.Sprintf("%d MB (%d bytes)", n/mb, n)
+	}
+	return fmt.Sprintf("%.1f MB (%d bytes)", float64(n)/mb, n)
+}
+
+// headerEnd returns the offset of the body (after the blank line), or len(data)
+// if the message has no body.
+func headerEnd(data []byte) int {
+	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
+		if j := bytes.Index(data, []byte("\n\n")); j >= 0 && j < i {
+			return j + 2
+		}
+		return i + 4
+	}
+	if j := bytes.Index(data, []byte("\n\n")); j >= 0 {
+		return j + 2
+	}
+	return len(data)
+}
+
+// stripHeader returns data without the named header fields (with their folded
+// continuation lines). The rest of the message is untouched, byte for byte.
+func stripHeader(data []byte, name string) []byte {
+	end := headerEnd(data)
+	head := data[:end]
+	prefix := []byte(strings.ToLower(name) + ":")
+	var out []byte
+	found := false
+	skipping := false
+	for len(head) > 0 {
+		i := bytes.IndexByte(head, '\n')
+		line := head
+		if i >= 0 {
+			line = head[:i+1]
+		}
+		head = head[len(line):]
+		if skipping && (line[0] == ' ' || line[0] == '\t') {
+			continue
+		}
+		skipping = false
+		if len(line) >= len(prefix) && bytes.Equal(bytes.ToLower(line[:len(prefix)]), prefix) {
+			if !found {
+				out = append(make([]byte, 0, len(data)), data[:end-len(head)-len(line)]...)
+				found = true
+			}
+			skipping = true
+			continue
+		}
+		if found {
+			out = append(out, line...)
+		}
+	}
+	if !found {
+		return data
+	}
+	return append(out, data[end:]...)
+}

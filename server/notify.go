@@ -1,0 +1,131 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"mime"
+	"mime/quotedprintable"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message/textproto"
+)
+
+// Notices go to internal senders only: they name recipients, subjects and
+// attachments, which must not travel in plaintext to an outside address. They
+// are plain text (nothing in them is ever interpreted as markup) and sent from
+// the null sender, so a notice that cannot be delivered never makes another.
+
+// confirm tells the sender their message went out sealed.
+func (g *Gateway) confirm(ctx context.Context, p *plan) {
+	now := g.cfg.Now()
+	var b strings.Builder
+	fmt.Fprintf(&b, "Your message was sent securely.\n\n")
+	fmt.Fprintf(&b, "Subject:  %s\n", printable(p.result.Clean, 300))
+	fmt.Fprintf(&b, "Sent:     %s\n\n", now.Format("Monday, 2 January 2006 at 15:04 MST"))
+	b.WriteString("Recipients:\n")
+	for _, d := range p.result.Decisions {
+		how := "delivered as it is"
+		switch d.Action {
+		case "envelope":
+			how = "secure envelope; they sign in on " + g.cfg.KeyServerURL + " to read it"
+		case "tls":
+			how = "delivered as it is over an encrypted connection"
+		}
+		fmt.Fprintf(&b, "  %s: %s\n", printable(d.Recipient, 200), how)
+	}
+	if len(p.parsed.attachments) > 0 {
+		b.WriteString("\nAttachments:\n")
+		for _, a := range p.parsed.attachments {
+			fmt.Fprintf(&b, "  %s\n", a)
+		}
+	} else {
+		b.WriteString("\nAttachments: none\n")
+	}
+	b.WriteString("\nEach recipient has their own envelope. To withdraw one, ask your administrator to revoke it.\n")
+	g.notify(ctx, p.sender, "Sent securely: "+p.result.Clean, b.String(), p.in.ID)
+}
+
+// bounce tells an internal sender why their message was refused.
+func (g *Gateway) bounce(ctx context.Context, in *Inbound, rej *rejection) {
+	if in.From == "" || !g.policy.Internal(in.From) {
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Your message was not sent to anyone.\n\n")
+	fmt.Fprintf(&b, "Reason: %s.\n\n", rej.reason)
+	sub := g.subjectOf(in.Data)
+	if sub != "" {
+		fmt.Fprintf(&b, "Subject:  %s\n", printable(sub, 300))
+	}
+	fmt.Fprintf(&b, "Recipients:\n")
+	for _, r := range in.To {
+		fmt.Fprintf(&b, "  %s\n", printable(r, 200))
+	}
+	fmt.Fprintf(&b, "\nLimits: %s per message, %s per attachment.\n", formatSize(g.cfg.MaxMessageBytes), formatSize(g.cfg.MaxAttachmentBytes))
+	b.WriteString("Please change the message and send it again.\n")
+	g.notify(ctx, in.From, "Not sent: "+sub, b.String(), in.ID)
+}
+
+// notifyFailure tells the sender a delivery failed for good.
+func (g *Gateway) notifyFailure(ctx context.Context, d delivery, reason string) {
+	if d.notify == "" {
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Your message could not be delivered to:\n\n")
+	for _, r := range d.to {
+		fmt.Fprintf(&b, "  %s\n", printable(r, 200))
+	}
+	what := "The message"
+	if d.kind == kindEnvelope {
+		what = "The secure envelope"
+	}
+	fmt.Fprintf(&b, "\nSubject:  %s\n\n%s was refused or could not be handed on:\n  %s\n", printable(d.subject, 300), what, printable(reason, 1000))
+	b.WriteString("\nOther recipients, if any, are not affected.\n")
+	g.notify(ctx, d.notify, "Delivery failed: "+d.subject, b.String(), "")
+}
+
+// subjectOf is a message's decoded subject without any trigger, "" if unreadable.
+func (g *Gateway) subjectOf(data []byte) string {
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))
+	if err != nil {
+		return ""
+	}
+	return g.policy.Decide("", nil, h.Get("Subject")).Clean
+}
+
+func (g *Gateway) notify(ctx context.Context, to, subject, body, ref string) {
+	subject = printable(subject, 300)
+	msg := g.noticeMessage(to, subject, body, ref)
+	d := delivery{from: "", to: []string{to}, msg: msg, kind: kindNotice}
+	if err := g.relay(ctx, d); err != nil {
+		g.log.WarnContext(ctx, "notice not relayed", "to", to, "error", err)
+		if err := g.spool(d, err); err != nil {
+			g.log.ErrorContext(ctx, "notice lost", "to", to, "error", err)
+		}
+	}
+}
+
+func (g *Gateway) noticeMessage(to, subject, body, ref string) []byte {
+	var b bytes.Buffer
+	now := g.cfg.Now()
+	fmt.Fprintf(&b, "From: %s\r\n", g.cfg.NotifyFrom)
+	fmt.Fprintf(&b, "To: %s\r\n", to)
+	fmt.Fprintf(&b, "Subject: %s\r\n", mime.QEncoding.Encode("utf-8", subject))
+	fmt.Fprintf(&b, "Date: %s\r\n", now.Format(time.RFC1123Z))
+	fmt.Fprintf(&b, "Message-ID: <%s@%s>\r\n", newID()+newID(), g.cfg.Hostname)
+	if ref != "" {
+		fmt.Fprintf(&b, "X-Waxseal-Ref: %s\r\n", ref)
+	}
+	b.WriteString("Auto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n")
+	b.WriteString("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+	qp := quotedprintable.NewWriter(&b)
+	io.WriteString(qp, strings.ReplaceAll(body, "\n", "\r\n"))
+	qp.Close()
+	b.WriteString("\r\n")
+	return b.Bytes()
+}

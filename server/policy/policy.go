@@ -1,0 +1,172 @@
+package policy
+
+import (
+	"fmt"
+	"mime"
+	"strings"
+
+	"github.com/emersion/go-message/charset"
+)
+
+// Action is what happens to one recipient's copy.
+type Action string
+
+const (
+	// Plain relays the message as it is (internal recipients, untriggered mail).
+	Plain Action = "plain"
+	// TLS relays the message as it is, over TLS that must succeed: never a
+	// plaintext fallback.
+	TLS Action = "tls"
+	// Envelope seals the message into an envelope of the recipient's own.
+	Envelope Action = "envelope"
+)
+
+// Config is the routing policy. Domains match themselves and their subdomains,
+// without regard to case.
+type Config struct {
+	InternalDomains      []string
+	SecureChannelDomains []string
+	ForcedTLSDomains     []string
+	Triggers             *Triggers
+}
+
+// Policy decides per recipient. It is safe for concurrent use.
+type Policy struct {
+	internal, secureChannel, forcedTLS domainSet
+	triggers                           *Triggers
+}
+
+// New checks cfg. Triggers must be set (an empty rule set is still a set).
+func New(cfg Config) (*Policy, error) {
+	if cfg.Triggers == nil {
+		return nil, fmt.Errorf("policy: no trigger rules")
+	}
+	p := &Policy{triggers: cfg.Triggers}
+	var err error
+	if p.internal, err = newDomainSet("internal_domains", cfg.InternalDomains); err != nil {
+		return nil, err
+	}
+	if p.secureChannel, err = newDomainSet("secure_channel_domains", cfg.SecureChannelDomains); err != nil {
+		return nil, err
+	}
+	if p.forcedTLS, err = newDomainSet("forced_tls_domains", cfg.ForcedTLSDomains); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Decision is what happens to one recipient, with the reason in words for the
+// help desk, and the subject that recipient will see.
+type Decision struct {
+	Recipient string `json:"recipient"`
+	Action    Action `json:"action"`
+	Reason    string `json:"reason"`
+	Subject   string `json:"subject"`
+}
+
+// Result is the decision for a whole message.
+type Result struct {
+	// Triggered says whether the subject asked for sealing, and Rule which rule.
+	Triggered bool
+	Rule      string
+	// Subject is the decoded subject; Clean is the subject without its trigger,
+	// which envelopes and notifications show.
+	Subject, Clean string
+	Decisions      []Decision
+}
+
+// Internal reports whether addr is in an internal domain (or has no domain, and
+// so is delivered locally by the MTA).
+func (p *Policy) Internal(addr string) bool {
+	d := domainOf(addr)
+	return d == "" || p.internal.has(d)
+}
+
+// Decide decides for each recipient of a message from sender whose Subject header
+// is rawSubject (as written, RFC 2047 encoded words allowed). Recipients keep
+// their order; the caller removes repeats.
+func (p *Policy) Decide(sender string, recipients []string, rawSubject string) Result {
+	subject := DecodeSubject(rawSubject)
+	m := p.triggers.Match(subject)
+	r := Result{Triggered: m.Triggered, Rule: m.Rule, Subject: subject, Clean: m.Subject}
+	for _, rcpt := range recipients {
+		r.Decisions = append(r.Decisions, p.decide(rcpt, m, subject))
+	}
+	return r
+}
+
+func (p *Policy) decide(rcpt string, m Match, subject string) Decision {
+	d := Decision{Recipient: rcpt, Subject: subject}
+	dom := domainOf(rcpt)
+	switch {
+	case dom == "":
+		d.Action, d.Reason = Plain, "no domain: delivered locally by the mail system"
+	case p.internal.has(dom):
+		d.Action, d.Reason = Plain, fmt.Sprintf("internal domain %s: never sealed", p.internal.match(dom))
+	case p.secureChannel.has(dom):
+		d.Action, d.Reason = TLS, fmt.Sprintf("secure-channel domain %s: relayed unchanged over required TLS", p.secureChannel.match(dom))
+	case p.forcedTLS.has(dom):
+		d.Action, d.Reason = TLS, fmt.Sprintf("forced-TLS domain %s: relayed unchanged over required TLS", p.forcedTLS.match(dom))
+	case m.Triggered:
+		d.Action, d.Reason, d.Subject = Envelope, "external recipient, subject triggered by "+m.Rule, m.Subject
+	default:
+		d.Action, d.Reason = Plain, "external recipient, no trigger in the subject"
+	}
+	return d
+}
+
+// domainOf returns the lowercase domain of an address, "" if it has none.
+func domainOf(addr string) string {
+	addr = strings.Trim(strings.TrimSpace(addr), "<>")
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return ""
+	}
+	return strings.TrimSuffix(strings.ToLower(addr[i+1:]), ".")
+}
+
+// domainSet matches a domain and its subdomains.
+type domainSet []string
+
+func newDomainSet(name string, list []string) (domainSet, error) {
+	var s domainSet
+	for _, d := range list {
+		d = strings.TrimSuffix(strings.TrimPrefix(strings.ToLower(strings.TrimSpace(d)), "."), ".")
+		if d == "" || strings.ContainsAny(d, "@ \t") {
+			return nil, fmt.Errorf("%s: %q is not a domain", name, d)
+		}
+		s = append(s, d)
+	}
+	return s, nil
+}
+
+func (s domainSet) match(dom string) string {
+	for _, d := range s {
+		if dom == d || strings.HasSuffix(dom, "."+d) {
+			return d
+		}
+	}
+	return ""
+}
+
+func (s domainSet) has(dom string) bool { return s.match(dom) != "" }
+
+var wordDecoder = &mime.WordDecoder{CharsetReader: charset.Reader}
+
+// DecodeSubject turns a raw Subject header value into the text people read:
+// unfolded, RFC 2047 encoded words decoded (in any charset go-message knows),
+// control characters replaced by spaces. An encoded word that cannot be decoded is
+// kept as written, so a trigger outside it still counts.
+func DecodeSubject(raw string) string {
+	raw = strings.NewReplacer("\r\n", "", "\n", "", "\r", "").Replace(raw)
+	dec, err := wordDecoder.DecodeHeader(raw)
+	if err != nil {
+		dec = raw
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, strings.TrimSpace(dec))
+}

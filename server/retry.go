@@ -1,0 +1,109 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/waxseal/waxseal/keyserver/mailer"
+	"github.com/waxseal/waxseal/server/spool"
+)
+
+// Kick makes RunSpool look at the spool now.
+func (g *Gateway) Kick() {
+	select {
+	case g.kick <- struct{}{}:
+	default:
+	}
+}
+
+// RunSpool retries spooled deliveries until ctx ends: at once (mail spooled
+// before a crash goes out on restart), every RetryInterval, and on Kick.
+func (g *Gateway) RunSpool(ctx context.Context) error {
+	if g.cfg.Spool == nil {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		case <-g.kick:
+		}
+		g.RetryOnce(ctx)
+		t.Reset(g.cfg.RetryInterval)
+	}
+}
+
+// RetryOnce tries every due entry once and returns how many were delivered.
+func (g *Gateway) RetryOnce(ctx context.Context) int {
+	sp := g.cfg.Spool
+	due, err := sp.Due(g.cfg.Now())
+	if err != nil {
+		g.log.ErrorContext(ctx, "spool read", "error", err)
+	}
+	sent := 0
+	for _, e := range due {
+		if ctx.Err() != nil {
+			return sent
+		}
+		if g.retry(ctx, sp, e) {
+			sent++
+		}
+	}
+	return sent
+}
+
+func (g *Gateway) retry(ctx context.Context, sp *spool.Spool, e spool.Entry) bool {
+	log := g.log.With("spool_id", e.ID, "kind", e.Kind, "to", e.To, "attempt", e.Attempts+1)
+	msg, err := sp.Message(e.ID)
+	if err != nil {
+		log.ErrorContext(ctx, "spooled message unreadable", "error", err)
+		return false
+	}
+	d := delivery{from: e.From, to: e.To, msg: msg, requireTLS: e.RequireTLS, kind: e.Kind, notify: e.Notify, subject: e.Subject}
+	err = g.relay(ctx, d)
+	if err == nil {
+		if err := sp.Remove(e.ID); err != nil {
+			log.ErrorContext(ctx, "relayed but not removed from the spool; it will be sent again", "error", err)
+		}
+		log.InfoContext(ctx, "spooled delivery relayed")
+		return true
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	now := g.cfg.Now()
+	e.Attempts++
+	e.LastError = truncate(err.Error(), 1000)
+	if mailer.IsPermanent(err) || now.Sub(e.Created) >= g.cfg.GiveUpAfter {
+		log.ErrorContext(ctx, "spooled delivery given up", "error", err)
+		reason := err.Error()
+		if !mailer.IsPermanent(err) {
+			reason = "no success for " + g.cfg.GiveUpAfter.String() + "; last error: " + reason
+		}
+		g.notifyFailure(ctx, d, reason)
+		if err := sp.Remove(e.ID); err != nil {
+			log.ErrorContext(ctx, "could not remove a given-up entry", "error", err)
+		}
+		return false
+	}
+	e.NextAttempt = now.Add(g.backoff(e.Attempts))
+	if err := sp.Update(e); err != nil {
+		log.ErrorContext(ctx, "could not reschedule", "error", err)
+	}
+	log.WarnContext(ctx, "spooled delivery failed, will retry", "next_attempt", e.NextAttempt, "error", err)
+	return false
+}
+
+// backoff is the wait after the n-th failure: RetryFirst doubled n-1 times, at
+// most RetryMax.
+func (g *Gateway) backoff(n int) time.Duration {
+	b := g.cfg.RetryFirst
+	for i := 1; i < n && b < g.cfg.RetryMax; i++ {
+		b *= 2
+	}
+	return min(b, g.cfg.RetryMax)
+}

@@ -1,0 +1,204 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// Serve runs the SMTP server on ln until ctx ends, then shuts down: sessions in
+// the middle of a message get to finish it (for up to a minute).
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	s := smtp.NewServer(g)
+	s.Domain = g.cfg.Hostname
+	s.MaxMessageBytes = g.cfg.MaxMessageBytes
+	s.MaxRecipients = g.cfg.MaxRecipients
+	s.EnableSMTPUTF8 = true // 8BITMIME is always on in go-smtp
+	s.TLSConfig = g.cfg.TLSConfig
+	s.ReadTimeout = 5 * time.Minute
+	s.WriteTimeout = time.Minute
+	s.ErrorLog = smtpLogger{g}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("smtp serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.Shutdown(sctx); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+		s.Close()
+	}
+	return nil
+}
+
+type smtpLogger struct{ g *Gateway }
+
+func (l smtpLogger) Printf(format string, v ...any) {
+	l.g.log.Warn("smtp: " + fmt.Sprintf(format, v...))
+}
+func (l smtpLogger) Println(v ...any) { l.g.log.Warn("smtp: " + fmt.Sprint(v...)) }
+
+// NewSession is called at EHLO: clients outside the client networks are refused
+// unless they can authenticate.
+func (g *Gateway) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	s := &session{g: g, conn: c, helo: c.Hostname()}
+	if ap, err := netip.ParseAddrPort(c.Conn().RemoteAddr().String()); err == nil {
+		s.client = ap.Addr().Unmap()
+	}
+	s.trusted = g.trusted(s.client)
+	if !s.trusted && len(g.cfg.Users) == 0 {
+		g.log.Warn("connection refused", "client", s.client.String())
+		return nil, &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+			Message: fmt.Sprintf("Your address %s may not send through this gateway", s.client)}
+	}
+	return s, nil
+}
+
+func (g *Gateway) trusted(a netip.Addr) bool {
+	for _, p := range g.cfg.ClientNetworks {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+type session struct {
+	g       *Gateway
+	conn    *smtp.Conn
+	client  netip.Addr
+	helo    string
+	trusted bool
+	user    string
+
+	from    string
+	hasFrom bool
+	size    int64 // SIZE= at MAIL, 0 if not given
+	to      []string
+	seen    map[string]bool
+}
+
+var _ smtp.AuthSession = (*session)(nil)
+
+func (s *session) AuthMechanisms() []string {
+	if len(s.g.cfg.Users) == 0 {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	if mech != sasl.Plain || len(s.g.cfg.Users) == 0 {
+		return nil, smtp.ErrAuthUnknownMechanism
+	}
+	return sasl.NewPlainServer(func(identity, username, password string) error {
+		if identity != "" && identity != username {
+			return errAuthFailed
+		}
+		want, ok := s.g.cfg.Users[username]
+		sum := sha256.Sum256([]byte(password))
+		got := "sha256:" + hex.EncodeToString(sum[:])
+		if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 || !ok {
+			s.g.log.Warn("smtp auth failed", "client", s.client.String())
+			return errAuthFailed
+		}
+		s.user = username
+		return nil
+	}), nil
+}
+
+var errAuthFailed = &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication failed"}
+
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if !s.trusted && s.user == "" {
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
+	}
+	if strings.ContainsAny(from, "\r\n") {
+		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address"}
+	}
+	s.from, s.hasFrom = from, true
+	s.size = 0
+	if opts != nil {
+		s.size = opts.Size
+	}
+	s.to, s.seen = nil, map[string]bool{}
+	return nil
+}
+
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if !s.hasFrom {
+		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "MAIL first"}
+	}
+	if to == "" || strings.ContainsAny(to, "\r\n ") || strings.Count(to, "@") > 1 {
+		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: fmt.Sprintf("Bad recipient address %q", to)}
+	}
+	key := strings.ToLower(to)
+	if !s.seen[key] {
+		s.seen[key] = true
+		s.to = append(s.to, to)
+	}
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	// A SIZE given at MAIL sizes the buffer at once (go-smtp refused it if over
+	// the limit).
+	var buf bytes.Buffer
+	buf.Grow(int(min(max(s.size, 4<<10), s.g.cfg.MaxMessageBytes) + 4<<10))
+	_, err := buf.ReadFrom(r)
+	data := buf.Bytes()
+	in := &Inbound{ID: newID(), From: s.from, To: s.to, Data: data, Client: s.client.String(), HELO: s.helo, Protocol: s.protocol()}
+	if errors.Is(err, smtp.ErrDataTooLarge) {
+		// go-smtp stopped reading at the limit; what we have holds the header,
+		// enough to tell the sender which limit it was.
+		rej := &rejection{552, [3]int{5, 3, 4}, fmt.Sprintf("The message is larger than the limit of %s", formatSize(s.g.cfg.MaxMessageBytes))}
+		s.g.log.Warn("message refused", "id", in.ID, "from", in.From, "reason", rej.reason)
+		s.g.bounce(context.Background(), in, rej)
+		return &smtp.SMTPError{Code: rej.code, EnhancedCode: smtp.EnhancedCode(rej.enhanced), Message: rej.reason}
+	}
+	if err != nil {
+		return err
+	}
+	// The client waits for our answer; it is bounded by the key server and relay
+	// timeouts, not by the client going away.
+	err = s.g.Process(context.Background(), in)
+	var se *SMTPError
+	if errors.As(err, &se) {
+		return &smtp.SMTPError{Code: se.Code, EnhancedCode: smtp.EnhancedCode(se.Enhanced), Message: se.Message}
+	}
+	if err != nil {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Internal error; nothing was sent, try again later"}
+	}
+	return nil
+}
+
+func (s *session) protocol() string {
+	p := "ESMTP"
+	if _, ok := s.conn.TLSConnectionState(); ok {
+		p += "S"
+	}
+	if s.user != "" {
+		p += "A"
+	}
+	return p
+}
+
+func (s *session) Reset() {
+	s.from, s.hasFrom, s.to, s.seen, s.size = "", false, nil, nil, 0
+}
+
+func (s *session) Logout() error { return nil }
