@@ -308,6 +308,14 @@ test("administrators enrol with a one-time link and need a passkey; a code sign-
   });
   assert.equal(api.status, 403);
   assert.equal(api.body.error, "passkey_required");
+  // Nor may that session add a passkey of its own to the administrator's account
+  // (it would then sign in as the administrator with it).
+  const add = await p2.evaluate(async () => {
+    const r = await fetch("/api/v1/account/passkeys/begin", { method: "POST", headers: { "X-Waxseal-CSRF": "1" } });
+    return { status: r.status, body: await r.json() };
+  });
+  assert.equal(add.status, 403);
+  assert.equal(add.body.error, "passkey_required");
   await other.close();
 
   // Back with the passkey (on the device that holds it).

@@ -42,11 +42,8 @@ func limit(l *limiter, key string) error {
 }
 
 func (s *Service) roleFor(email string) Role {
-	_, domain, _ := strings.Cut(email, "@")
-	for _, d := range s.cfg.OrgDomains {
-		if strings.EqualFold(domain, d) {
-			return RoleSender
-		}
+	if inDomains(email, s.cfg.OrgDomains) {
+		return RoleSender
 	}
 	return RoleRecipient
 }
@@ -217,11 +214,18 @@ func (s *Service) SetPassword(ctx context.Context, sess *Session, password strin
 	}
 	now := s.now()
 	hash := hashPassword(password, s.cfg.Argon2)
+	var refused error
 	_, err := s.store.UpdateAccount(ctx, sess.AccountID, func(a *Account) ([]AuditEvent, error) {
+		if refused = adminNeedsPasskey(a, sess.Method == "passkey"); refused != nil {
+			return nil, refused
+		}
 		a.PasswordHash = hash
 		a.FailedSignIns, a.LockedUntil = 0, time.Time{}
 		return []AuditEvent{{Time: now, Actor: a.Email, Action: "account.password_set", Account: a.ID}}, nil
 	})
+	if refused != nil {
+		return refused
+	}
 	if err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
@@ -275,14 +279,16 @@ func (s *Service) SignInPassword(ctx context.Context, email, password, ip string
 		s.failSignIn(ctx, nil, email, ip, "locked")
 		return nil, e
 	}
-	if a.PasswordHash == "" && len(a.Credentials) > 0 {
-		// The address having an account is no secret (registration says so too); a
-		// person with a passkey-only account needs to hear how to get in.
+	if a.PasswordHash == "" {
+		// A passkey-only account answers exactly as an unknown address does: telling
+		// them apart would tell anyone who tries an address that this person is a
+		// patient here. The shared answer says how such people get in; there is no
+		// password to guess, so nothing counts towards a lockout either.
 		checkPassword(password, s.dummyHash())
-		s.failSignIn(ctx, nil, email, ip, "no password: passkey account")
-		return nil, ErrPasskeyAccount
+		s.failSignIn(ctx, nil, email, ip, "no password")
+		return nil, ErrBadCredentials
 	}
-	if a.PasswordHash == "" || !checkPassword(password, a.PasswordHash) {
+	if !checkPassword(password, a.PasswordHash) {
 		s.failSignIn(ctx, &a, email, ip, "bad password")
 		return nil, ErrBadCredentials
 	}
@@ -401,7 +407,12 @@ func (s *Service) ResetPassword(ctx context.Context, email, code, password, ip s
 	if err != nil {
 		return nil, fmt.Errorf("reset password: %w", err)
 	}
-	if _, err := s.store.DeleteAccountSessions(ctx, a.ID); err != nil {
+	if a.Role == RoleAdmin {
+		// An administrator's password changes only in a passkey session: a code
+		// from a read mailbox must not end the administrator's sessions either.
+		return nil, ErrPasskeyRequired.with("An administrator's password can be changed only when signed in with a passkey.")
+	}
+	if _, err := s.store.DeleteAccountSessions(ctx, a.ID, nil); err != nil {
 		return nil, fmt.Errorf("reset password: %w", err)
 	}
 	hash := hashPassword(password, s.cfg.Argon2)

@@ -47,6 +47,9 @@ type Config struct {
 	PostedHoldTTL   time.Duration // default 15 minutes
 	CeremonyTTL     time.Duration // how long a passkey prompt may take, default 5 minutes
 	CeremoniesPerIP RateLimit     // passkey ceremonies begun per client: default 60, then 1 per second
+	// MaxCeremonies bounds the passkey ceremonies in progress at once, from all
+	// clients together (each is a stored record for CeremonyTTL): default 10,000.
+	MaxCeremonies int
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -72,6 +75,9 @@ func (c *Config) setDefaults() error {
 	def(&c.CeremonyTTL, 5*time.Minute)
 	if c.CeremoniesPerIP == (RateLimit{}) {
 		c.CeremoniesPerIP = RateLimit{Burst: 60, Every: time.Second}
+	}
+	if c.MaxCeremonies == 0 {
+		c.MaxCeremonies = 10000
 	}
 	if c.CodeAttempts == 0 {
 		c.CodeAttempts = 5

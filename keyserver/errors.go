@@ -41,7 +41,7 @@ var (
 
 	ErrSignInRequired  = &Error{http.StatusUnauthorized, "signin_required", "Please sign in.", 0}
 	ErrSetupRequired   = &Error{http.StatusForbidden, "setup_required", "Finish registering first: create a passkey or choose a password.", 0}
-	ErrBadCredentials  = &Error{http.StatusUnauthorized, "bad_credentials", "The email address or password is not correct.", 0}
+	ErrBadCredentials  = &Error{http.StatusUnauthorized, "bad_credentials", "The email address or password is not correct. If you signed up with a passkey, use \u201cSign in with a passkey\u201d, or sign in with an emailed code.", 0}
 	ErrBadCode         = &Error{http.StatusBadRequest, "bad_code", "That code is not correct.", 0}
 	ErrCodeExpired     = &Error{http.StatusBadRequest, "code_expired", "That code has expired or was already used. Ask for a new one.", 0}
 	ErrRateLimited     = &Error{http.StatusTooManyRequests, "rate_limited", "Too many attempts. Please wait and try again.", 0}
@@ -62,7 +62,6 @@ var (
 	ErrPasskeyExists       = &Error{http.StatusConflict, "passkey_exists", "This passkey is already registered.", 0}
 	ErrNoSuchPasskey       = &Error{http.StatusNotFound, "no_such_passkey", "There is no such passkey on your account.", 0}
 	ErrLastWayIn           = &Error{http.StatusConflict, "last_way_in", "This is the last way to sign in to your account: add another passkey or a password before removing it.", 0}
-	ErrPasskeyAccount      = &Error{http.StatusUnauthorized, "passkey_account", "This account signs in with a passkey, not a password. Use \u201cSign in with a passkey\u201d, or sign in with an emailed code.", 0}
 	ErrPasskeyRequired     = &Error{http.StatusForbidden, "passkey_required", "Administrators must sign in with a passkey. Sign out, then sign in with your administrator passkey.", 0}
 	ErrInviteInvalid       = &Error{http.StatusBadRequest, "invite_invalid", "This enrolment link is not valid: it expired or was already used. Ask an administrator for a new one.", 0}
 )

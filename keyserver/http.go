@@ -229,7 +229,7 @@ func (h *handlers) signedIn(setupOK bool) echo.MiddlewareFunc {
 				return ErrSetupRequired
 			}
 			c.Set("session", sess)
-			c.Set("principal", Principal{Account: acct, Passkey: sess.Method == "passkey", IP: c.RealIP()})
+			c.Set("principal", Principal{Account: acct, Passkey: sess.Method == "passkey", IP: c.RealIP(), Session: sess.TokenHash})
 			return next(c)
 		}
 	}

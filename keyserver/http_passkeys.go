@@ -2,6 +2,7 @@ package keyserver
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -123,9 +124,23 @@ func (h *handlers) removePassword(c echo.Context) error {
 
 type enrolRequest struct {
 	Token     string `json:"token"`
-	Email     string `json:"email,omitempty"`
 	FirstName string `json:"first_name,omitempty"`
 	LastName  string `json:"last_name,omitempty"`
+}
+
+// optionalSession is the browser's session, or nil if it has none (or one that
+// ended): the enrolment calls need no sign-in, but an enrolment into an existing
+// account needs one to that account.
+func (h *handlers) optionalSession(c echo.Context) (*Session, error) {
+	ck, err := c.Cookie(h.cookieName())
+	if err != nil || ck.Value == "" {
+		return nil, nil
+	}
+	sess, _, err := h.s.Authenticate(c.Request().Context(), ck.Value)
+	if errors.Is(err, ErrSignInRequired) {
+		return nil, nil
+	}
+	return sess, err
 }
 
 func (h *handlers) enrolCheck(c echo.Context) error {
@@ -133,7 +148,11 @@ func (h *handlers) enrolCheck(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	info, err := h.s.CheckInvite(c.Request().Context(), req.Token, c.RealIP())
+	sess, err := h.optionalSession(c)
+	if err != nil {
+		return err
+	}
+	info, err := h.s.CheckInvite(c.Request().Context(), req.Token, sess, c.RealIP())
 	if err != nil {
 		return err
 	}
@@ -145,7 +164,11 @@ func (h *handlers) enrolBegin(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	start, err := h.s.BeginEnrolment(c.Request().Context(), req.Token, req.Email, req.FirstName, req.LastName, c.RealIP())
+	sess, err := h.optionalSession(c)
+	if err != nil {
+		return err
+	}
+	start, err := h.s.BeginEnrolment(c.Request().Context(), req.Token, sess, req.FirstName, req.LastName, c.RealIP())
 	if err != nil {
 		return err
 	}
@@ -157,7 +180,11 @@ func (h *handlers) enrolFinish(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	si, err := h.s.FinishEnrolment(c.Request().Context(), req.Ceremony, req.Name, req.Credential, c.RealIP())
+	sess, err := h.optionalSession(c)
+	if err != nil {
+		return err
+	}
+	si, err := h.s.FinishEnrolment(c.Request().Context(), req.Ceremony, req.Name, req.Credential, sess, c.RealIP())
 	if err != nil {
 		return err
 	}

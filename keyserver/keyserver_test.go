@@ -58,6 +58,13 @@ type env struct {
 
 func newEnv(t testing.TB, tweak ...func(*keyserver.Config)) *env {
 	t.Helper()
+	return newEnvOver(t, nil, tweak...)
+}
+
+// newEnvOver is newEnv with the service's store wrapped by wrap (nil: none), to
+// make the store misbehave; env.store is still the bbolt store underneath.
+func newEnvOver(t testing.TB, wrap func(keyserver.Store) keyserver.Store, tweak ...func(*keyserver.Config)) *env {
+	t.Helper()
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "waxseal.db")
 	st, err := boltstore.Open(dbPath, boltstore.Options{})
@@ -82,7 +89,11 @@ func newEnv(t testing.TB, tweak ...func(*keyserver.Config)) *env {
 	for _, f := range tweak {
 		f(&cfg)
 	}
-	svc, err := keyserver.New(cfg, st)
+	var store keyserver.Store = st
+	if wrap != nil {
+		store = wrap(st)
+	}
+	svc, err := keyserver.New(cfg, store)
 	if err != nil {
 		t.Fatal(err)
 	}

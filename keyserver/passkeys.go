@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -113,7 +114,14 @@ func (s *Service) startCeremony(ctx context.Context, c Ceremony, data *webauthn.
 	c.ID = randomHex(16)
 	c.Expires = s.now().Add(s.cfg.CeremonyTTL)
 	c.Data = raw
+	if !s.ceremonies.add(c.ID, s.now(), c.Expires) {
+		e := ErrRateLimited.with("Too many passkey requests are in progress on this server. Please try again in a minute.")
+		e.RetryAfter = time.Minute
+		s.log.WarnContext(ctx, "passkey ceremonies at their limit", "max", s.cfg.MaxCeremonies)
+		return nil, e
+	}
 	if err := s.store.PutCeremony(ctx, c); err != nil {
+		s.ceremonies.done(c.ID)
 		return nil, fmt.Errorf("store ceremony: %w", err)
 	}
 	return &CeremonyStart{Ceremony: c.ID, Options: opts}, nil
@@ -122,6 +130,7 @@ func (s *Service) startCeremony(ctx context.Context, c Ceremony, data *webauthn.
 // takeCeremony uses up a ceremony of the given kind: a second answer to the same
 // challenge (a replay) finds nothing.
 func (s *Service) takeCeremony(ctx context.Context, id string, kind CeremonyKind) (Ceremony, *webauthn.SessionData, error) {
+	s.ceremonies.done(id)
 	c, err := s.store.TakeCeremony(ctx, id, s.now())
 	if errors.Is(err, ErrNotFound) {
 		return c, nil, ErrCeremonyExpired
@@ -136,6 +145,43 @@ func (s *Service) takeCeremony(ctx context.Context, id string, kind CeremonyKind
 		return c, nil, fmt.Errorf("ceremony %s data: %w", c.ID, err)
 	}
 	return c, &data, nil
+}
+
+// ceremonyCap bounds the ceremonies in progress from all clients together. Anyone
+// may begin a passkey sign-in, and each begin is a synced database write kept for
+// CeremonyTTL, so many clients (each within its own rate limit) could otherwise
+// fill the database faster than the sweep empties it. It is in memory, like the
+// rate limits: per process, and empty after a restart.
+type ceremonyCap struct {
+	max  int
+	mu   sync.Mutex
+	live map[string]time.Time // id → expiry, of ceremonies begun and not yet taken
+}
+
+// add counts a new ceremony, or says false if max are in progress; expired ones
+// are forgotten only when the cap is reached, so that the usual call is cheap.
+func (c *ceremonyCap) add(id string, now, expires time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.live) >= c.max {
+		for k, exp := range c.live {
+			if !now.Before(exp) {
+				delete(c.live, k)
+			}
+		}
+		if len(c.live) >= c.max {
+			return false
+		}
+	}
+	c.live[id] = expires
+	return true
+}
+
+// done forgets a ceremony (taken, whatever its outcome, or never stored).
+func (c *ceremonyCap) done(id string) {
+	c.mu.Lock()
+	delete(c.live, id)
+	c.mu.Unlock()
 }
 
 func cleanPasskeyName(name string) (string, error) {
@@ -166,6 +212,19 @@ func (s *Service) verificationFailed(ctx context.Context, actor, accountID, ip, 
 	return ErrPasskeyFailed
 }
 
+// adminNeedsPasskey refuses to change an administrator's ways in from a session
+// that was not signed in with a passkey. An emailed code or a password is weaker
+// than the passkey that makes someone an administrator: with either, an attacker
+// could otherwise add their own passkey and sign in as the administrator with it,
+// or rename and remove the real ones. A new device of an administrator gets its
+// passkey through a fresh enrolment link instead.
+func adminNeedsPasskey(a *Account, passkeySession bool) error {
+	if a.Role == RoleAdmin && !passkeySession {
+		return ErrPasskeyRequired.with("An administrator's passkeys and password can be changed only when signed in with an administrator passkey. To add a passkey on a new device, ask another administrator for an enrolment link.")
+	}
+	return nil
+}
+
 // BeginPasskeyRegistration starts adding a passkey to the signed-in account (also
 // the way a new registration is finished). The ceremony is bound to this session;
 // the account's passkeys are excluded, so an authenticator that holds one already
@@ -181,6 +240,9 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, sess *Session, i
 	a, err := s.store.Account(ctx, sess.AccountID)
 	if err != nil {
 		return nil, fmt.Errorf("begin passkey registration: %w", err)
+	}
+	if err := adminNeedsPasskey(&a, sess.Method == "passkey"); err != nil {
+		return nil, err
 	}
 	return s.beginRegistration(ctx, wa, &a, Ceremony{Kind: CeremonyRegister, AccountID: a.ID, SessionHash: sess.TokenHash})
 }
@@ -224,11 +286,15 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, sess *Session, 
 	if err != nil {
 		return PasskeyView{}, fmt.Errorf("finish passkey registration: %w", err)
 	}
+	passkeySession := sess.Method == "passkey"
+	if err := adminNeedsPasskey(&a, passkeySession); err != nil {
+		return PasskeyView{}, err
+	}
 	cred, err := s.createCredential(ctx, wa, &a, data, name, response, ip)
 	if err != nil {
 		return PasskeyView{}, err
 	}
-	if err := s.addCredential(ctx, a.ID, cred, ip, nil); err != nil {
+	if err := s.addCredential(ctx, a.ID, cred, ip, passkeySession); err != nil {
 		return PasskeyView{}, err
 	}
 	if sess.Setup {
@@ -264,23 +330,28 @@ func (s *Service) createCredential(ctx context.Context, wa *webauthn.WebAuthn, a
 		Backup: wc.Flags.BackupState, Created: now, Raw: raw}, nil
 }
 
-// addCredential stores a new passkey on an account, with its audit record; more
-// may change the account in the same write (an enrolment makes it an admin).
-func (s *Service) addCredential(ctx context.Context, accountID string, cred Credential, ip string, more func(*Account)) error {
+// addCredential stores a new passkey on an account, with its audit record. The
+// administrator rule is checked again in the write, against the account as it
+// is then.
+func (s *Service) addCredential(ctx context.Context, accountID string, cred Credential, ip string, passkeySession bool) error {
 	now := s.now()
+	var refused error
 	_, err := s.store.UpdateAccount(ctx, accountID, func(a *Account) ([]AuditEvent, error) {
+		refused = adminNeedsPasskey(a, passkeySession)
+		if refused != nil {
+			return nil, refused
+		}
 		for _, c := range a.Credentials {
 			if bytes.Equal(c.ID, cred.ID) {
 				return nil, ErrPasskeyExists
 			}
 		}
 		a.Credentials = append(a.Credentials, cred)
-		if more != nil {
-			more(a)
-		}
 		return []AuditEvent{{Time: now, Actor: a.Email, Action: "passkey.add", Account: a.ID, ClientIP: ip, Detail: cred.Name}}, nil
 	})
 	switch {
+	case refused != nil:
+		return refused
 	case errors.Is(err, ErrPasskeyExists):
 		return ErrPasskeyExists
 	case errors.Is(err, ErrConflict):
@@ -330,33 +401,46 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, ceremonyID string, re
 		return nil, s.verificationFailed(ctx, "anonymous", "", ip, "passkey sign-in", err)
 	}
 	var acct Account
-	var lookupErr error
+	// unknown is set when no account holds the credential; broken when the store
+	// (or a stored record) failed, which is the server's fault, not the person's.
+	var unknown bool
+	var broken error
 	lookup := func(rawID, userHandle []byte) (webauthn.User, error) {
 		a, err := s.store.AccountByCredential(ctx, rawID)
-		if err != nil {
-			lookupErr = err
+		switch {
+		case errors.Is(err, ErrNotFound):
+			unknown = true
+			return nil, err
+		case err != nil:
+			broken = err
 			return nil, err
 		}
 		if !bytes.Equal(a.UserHandle, userHandle) {
 			return nil, errors.New("user handle does not match the credential's account")
 		}
+		u, err := newPasskeyUser(&a)
+		if err != nil {
+			broken = err
+			return nil, err
+		}
 		acct = a
-		return newPasskeyUser(&acct)
+		return u, nil
 	}
 	_, wc, err := wa.ValidatePasskeyLogin(lookup, *data, parsed)
-	if err != nil {
-		if acct.ID == "" {
-			if errors.Is(lookupErr, ErrNotFound) {
-				s.verificationFailed(ctx, "anonymous", "", ip, "passkey sign-in", err)
-				return nil, ErrPasskeyUnknown
-			}
-			return nil, s.verificationFailed(ctx, "anonymous", "", ip, "passkey sign-in", err)
-		}
+	switch {
+	case broken != nil:
+		return nil, fmt.Errorf("passkey sign-in: credential lookup: %w", broken)
+	case err != nil && unknown:
+		s.verificationFailed(ctx, "anonymous", "", ip, "passkey sign-in", err)
+		return nil, ErrPasskeyUnknown
+	case err != nil && acct.ID == "":
+		return nil, s.verificationFailed(ctx, "anonymous", "", ip, "passkey sign-in", err)
+	case err != nil:
 		return nil, s.verificationFailed(ctx, acct.Email, acct.ID, ip, "passkey sign-in", err)
 	}
-	if err := limit(s.perEmail, acct.Email); err != nil {
-		return nil, err
-	}
+	// No per-address limit here: the assertion verified, so this is the account's
+	// owner, and the per-address budget is what other people's password guesses
+	// use up. The per-client limit above and the ceremony limits still apply.
 	if wc.Authenticator.CloneWarning {
 		s.verificationFailed(ctx, acct.Email, acct.ID, ip, "passkey sign-in", errors.New("sign counter did not increase: possibly a cloned authenticator"))
 		return nil, ErrPasskeyCloned
@@ -370,16 +454,26 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, ceremonyID string, re
 		for i := range a.Credentials {
 			c := &a.Credentials[i]
 			if bytes.Equal(c.ID, wc.ID) {
+				// The library compared the counter with the account as read before
+				// the ceremony; a sign-in that finished meanwhile may have stored a
+				// higher one. Compare again here, so that the stored counter never
+				// goes backwards and a copy is caught either way (WebAuthn §6.1.1).
+				if n := wc.Authenticator.SignCount; (n != 0 || c.SignCount != 0) && n <= c.SignCount {
+					return nil, ErrPasskeyCloned
+				}
 				c.SignCount, c.Backup, c.LastUsed, c.Raw = wc.Authenticator.SignCount, wc.Flags.BackupState, now, raw
 				return nil, nil
 			}
 		}
 		return nil, ErrPasskeyUnknown // removed while the ceremony ran
 	})
-	if err != nil {
-		if errors.Is(err, ErrPasskeyUnknown) {
-			return nil, ErrPasskeyUnknown
-		}
+	switch {
+	case errors.Is(err, ErrPasskeyUnknown):
+		return nil, ErrPasskeyUnknown
+	case errors.Is(err, ErrPasskeyCloned):
+		s.verificationFailed(ctx, acct.Email, acct.ID, ip, "passkey sign-in", errors.New("sign counter did not increase over the stored one: possibly a cloned authenticator"))
+		return nil, ErrPasskeyCloned
+	case err != nil:
 		return nil, fmt.Errorf("passkey sign-in: %w", err)
 	}
 	return s.signedIn(ctx, acct, ip, "passkey")
@@ -423,7 +517,11 @@ func (s *Service) RenamePasskey(ctx context.Context, p Principal, id, name strin
 	}
 	now := s.now()
 	var out Credential
+	var refused error
 	_, err = s.store.UpdateAccount(ctx, p.Account.ID, func(a *Account) ([]AuditEvent, error) {
+		if refused = adminNeedsPasskey(a, p.Passkey); refused != nil {
+			return nil, refused
+		}
 		for i := range a.Credentials {
 			if bytes.Equal(a.Credentials[i].ID, credID) {
 				a.Credentials[i].Name = name
@@ -433,6 +531,9 @@ func (s *Service) RenamePasskey(ctx context.Context, p Principal, id, name strin
 		}
 		return nil, ErrNoSuchPasskey
 	})
+	if refused != nil {
+		return PasskeyView{}, refused
+	}
 	if err != nil {
 		if errors.Is(err, ErrNoSuchPasskey) {
 			return PasskeyView{}, ErrNoSuchPasskey
@@ -467,7 +568,9 @@ func (s *Service) RemovePasskey(ctx context.Context, p Principal, id string) err
 	now := s.now()
 	var refused error
 	_, err = s.store.UpdateAccount(ctx, p.Account.ID, func(a *Account) ([]AuditEvent, error) {
-		refused = nil
+		if refused = adminNeedsPasskey(a, p.Passkey); refused != nil {
+			return nil, refused
+		}
 		for i, c := range a.Credentials {
 			if bytes.Equal(c.ID, credID) {
 				a.Credentials = append(a.Credentials[:i:i], a.Credentials[i+1:]...)
@@ -486,6 +589,21 @@ func (s *Service) RemovePasskey(ctx context.Context, p Principal, id string) err
 	if err != nil {
 		return fmt.Errorf("remove passkey: %w", err)
 	}
+	return s.endOtherSessions(ctx, p, "passkey removed")
+}
+
+// endOtherSessions signs out every session of p's account but p's own, after a
+// way in was removed: a session that a stolen passkey or a guessed password
+// opened must not outlive the credential (a session does not record how it was
+// opened, so all the others go). The caller's session stays.
+func (s *Service) endOtherSessions(ctx context.Context, p Principal, why string) error {
+	n, err := s.store.DeleteAccountSessions(ctx, p.Account.ID, p.Session)
+	if err != nil {
+		return fmt.Errorf("%s: end other sessions: %w", why, err)
+	}
+	if n > 0 {
+		s.log.InfoContext(ctx, "other sessions ended", "account", p.Account.ID, "why", why, "sessions", n)
+	}
 	return nil
 }
 
@@ -498,7 +616,9 @@ func (s *Service) RemovePassword(ctx context.Context, p Principal) error {
 	now := s.now()
 	var refused error
 	_, err := s.store.UpdateAccount(ctx, p.Account.ID, func(a *Account) ([]AuditEvent, error) {
-		refused = nil
+		if refused = adminNeedsPasskey(a, p.Passkey); refused != nil {
+			return nil, refused
+		}
 		if a.PasswordHash == "" {
 			refused = ErrBadRequest.with("This account has no password.")
 			return nil, refused
@@ -515,7 +635,7 @@ func (s *Service) RemovePassword(ctx context.Context, p Principal) error {
 	if err != nil {
 		return fmt.Errorf("remove password: %w", err)
 	}
-	return nil
+	return s.endOtherSessions(ctx, p, "password removed")
 }
 
 // --- administrators ---
@@ -523,18 +643,49 @@ func (s *Service) RemovePassword(ctx context.Context, p Principal) error {
 // AdminInviteTTL is how long an enrolment link works.
 const AdminInviteTTL = 72 * time.Hour
 
-// NewAdminInvite makes an invite for email ("" lets the person give theirs) and
-// returns it with its token; only the token's hash is in the invite. `waxseal
-// init` stores one directly, before any server runs.
-func NewAdminInvite(email, createdBy string, now time.Time) (Invite, string, error) {
-	if email != "" {
-		var err error
-		if email, err = NormalizeAddress(email); err != nil {
-			return Invite{}, "", ErrBadRequest.with("%v", err)
-		}
+// NewAdminInvite makes an invite for email and returns it with its token; only
+// the token's hash is in the invite. `waxseal init` stores one directly, before
+// any server runs. The invite must name an address at one of the organisation's
+// own domains (orgDomains): an invite is the only thing between its holder and
+// an administrator's rights, so it enrols only the address it names, and never
+// an outside one (a patient's, whose messages the new account could then read).
+func NewAdminInvite(email, createdBy string, orgDomains []string, now time.Time) (Invite, string, error) {
+	email, err := CheckAdminAddress(email, orgDomains)
+	if err != nil {
+		return Invite{}, "", err
 	}
 	token, hash := newToken()
 	return Invite{TokenHash: hash, Email: email, Created: now, Expires: now.Add(AdminInviteTTL), CreatedBy: createdBy}, token, nil
+}
+
+// CheckAdminAddress normalizes the address of an administrator to be and checks
+// that it belongs to one of the organisation's domains.
+func CheckAdminAddress(email string, orgDomains []string) (string, error) {
+	if strings.TrimSpace(email) == "" {
+		return "", ErrBadRequest.with("An administrator invite must name the address of the person invited.")
+	}
+	email, err := NormalizeAddress(email)
+	if err != nil {
+		return "", ErrBadRequest.with("%v", err)
+	}
+	if !inDomains(email, orgDomains) {
+		if len(orgDomains) == 0 {
+			return "", ErrBadRequest.with("Administrators must have an address at the organisation's own domains, and none are configured (org_domains).")
+		}
+		return "", ErrBadRequest.with("Administrators must have an address at the organisation's own domains (%s); %s is not one.", strings.Join(orgDomains, ", "), email)
+	}
+	return email, nil
+}
+
+// inDomains says whether a normalized address is at one of domains.
+func inDomains(email string, domains []string) bool {
+	_, domain, _ := strings.Cut(email, "@")
+	for _, d := range domains {
+		if strings.EqualFold(domain, d) {
+			return true
+		}
+	}
+	return false
 }
 
 // EnrolmentURL is the link an invited administrator opens. The token is in the
@@ -548,7 +699,7 @@ func (s *Service) InviteAdmin(ctx context.Context, p Principal, email string) (s
 	if err := s.requireAdmin(p); err != nil {
 		return "", time.Time{}, err
 	}
-	inv, token, err := NewAdminInvite(email, p.actor(), s.now())
+	inv, token, err := NewAdminInvite(email, p.actor(), s.cfg.OrgDomains, s.now())
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -561,33 +712,63 @@ func (s *Service) InviteAdmin(ctx context.Context, p Principal, email string) (s
 
 // EnrolInfo is what the enrolment page shows before the passkey is made.
 type EnrolInfo struct {
-	Email    string `json:"email"` // "" if the person gives it
-	Existing bool   `json:"existing"`
+	Email    string `json:"email"`
+	Existing bool   `json:"existing"` // the address has an account already
+	// SignedIn: this browser is signed in to that account, which an enrolment
+	// into an existing account needs.
+	SignedIn bool `json:"signed_in"`
 }
 
-// CheckInvite tells the enrolment page about an invite without using it.
-func (s *Service) CheckInvite(ctx context.Context, token, ip string) (EnrolInfo, error) {
+// invite returns the unexpired invite for token, refusing any the rules no
+// longer allow (one naming no address, made before they were enforced; one whose
+// address left the organisation's domains since).
+func (s *Service) invite(ctx context.Context, token string) (Invite, error) {
+	inv, err := s.store.Invite(ctx, hashToken(token), s.now())
+	if errors.Is(err, ErrNotFound) {
+		return inv, ErrInviteInvalid
+	} else if err != nil {
+		return inv, fmt.Errorf("invite: %w", err)
+	}
+	if inv.Email == "" || !inDomains(inv.Email, s.cfg.OrgDomains) {
+		return inv, ErrInviteInvalid.with("This enrolment link is not valid: it does not name an address at the organisation's own domains. Ask an administrator for a new one.")
+	}
+	return inv, nil
+}
+
+// CheckInvite tells the enrolment page about an invite without using it. sess
+// is the browser's session, or nil.
+func (s *Service) CheckInvite(ctx context.Context, token string, sess *Session, ip string) (EnrolInfo, error) {
 	if err := limit(s.perIP, ip); err != nil {
 		return EnrolInfo{}, err
 	}
-	inv, err := s.store.Invite(ctx, hashToken(token), s.now())
-	if errors.Is(err, ErrNotFound) {
-		return EnrolInfo{}, ErrInviteInvalid
-	} else if err != nil {
-		return EnrolInfo{}, fmt.Errorf("check invite: %w", err)
+	inv, err := s.invite(ctx, token)
+	if err != nil {
+		return EnrolInfo{}, err
 	}
 	info := EnrolInfo{Email: inv.Email}
-	if inv.Email != "" {
-		if _, err := s.store.AccountByEmail(ctx, inv.Email); err == nil {
-			info.Existing = true
-		}
+	a, err := s.store.AccountByEmail(ctx, inv.Email)
+	switch {
+	case err == nil:
+		info.Existing = true
+		info.SignedIn = sess != nil && sess.AccountID == a.ID
+	case !errors.Is(err, ErrNotFound):
+		return EnrolInfo{}, fmt.Errorf("check invite: %w", err)
 	}
 	return info, nil
 }
 
-// BeginEnrolment starts making an invited administrator's first passkey. The
-// invite is checked, not used: a cancelled passkey dialog must not waste it.
-func (s *Service) BeginEnrolment(ctx context.Context, token, email, firstName, lastName, ip string) (*CeremonyStart, error) {
+// errEnrolSignIn refuses an enrolment into an existing account from a browser not
+// signed in to it.
+var errEnrolSignIn = ErrSignInRequired.with("This address already has an account. Sign in to it first (with its password, a passkey or an emailed code), then open the enrolment link again in the same browser.")
+
+// BeginEnrolment starts making an invited administrator's first passkey, for the
+// address the invite names. The invite is checked, not used: a cancelled passkey
+// dialog must not waste it. If the address already has an account, the link
+// alone proves nothing about who holds it (it may have leaked, or been made for
+// the wrong address), so the browser must also be signed in to that account
+// (sess), which proves control of its mailbox, password or a passkey; the
+// ceremony is bound to that session.
+func (s *Service) BeginEnrolment(ctx context.Context, token string, sess *Session, firstName, lastName, ip string) (*CeremonyStart, error) {
 	wa, err := s.passkeys()
 	if err != nil {
 		return nil, err
@@ -595,25 +776,21 @@ func (s *Service) BeginEnrolment(ctx context.Context, token, email, firstName, l
 	if err := limit(s.perIP, ip); err != nil {
 		return nil, err
 	}
-	inv, err := s.store.Invite(ctx, hashToken(token), s.now())
-	if errors.Is(err, ErrNotFound) {
-		return nil, ErrInviteInvalid
-	} else if err != nil {
-		return nil, fmt.Errorf("begin enrolment: %w", err)
+	if err := limit(s.ceremoniesPerIP, ip); err != nil {
+		return nil, err
+	}
+	inv, err := s.invite(ctx, token)
+	if err != nil {
+		return nil, err
 	}
 	c := Ceremony{Kind: CeremonyEnrol, InviteHash: inv.TokenHash, Email: inv.Email}
-	if c.Email == "" {
-		if c.Email, err = NormalizeAddress(email); err != nil {
-			return nil, ErrBadRequest.with("Enter a valid email address.")
-		}
-	}
 	a, err := s.store.AccountByEmail(ctx, c.Email)
 	switch {
-	case err == nil && inv.Email == "":
-		// Only an invite that names an address may make its account an administrator.
-		return nil, ErrAlreadyRegister.with("This address already has an account. Ask for an invite that names it.")
 	case err == nil:
-		c.AccountID = a.ID
+		if sess == nil || sess.AccountID != a.ID {
+			return nil, errEnrolSignIn
+		}
+		c.AccountID, c.SessionHash = a.ID, sess.TokenHash
 	case errors.Is(err, ErrNotFound):
 		if c.FirstName, err = cleanName(firstName); err != nil {
 			return nil, err
@@ -629,9 +806,12 @@ func (s *Service) BeginEnrolment(ctx context.Context, token, email, firstName, l
 	return s.beginRegistration(ctx, wa, &a, c)
 }
 
-// FinishEnrolment verifies the new passkey, uses up the invite, and makes (or
-// upgrades) the account an administrator's, signed in with that passkey.
-func (s *Service) FinishEnrolment(ctx context.Context, ceremonyID, name string, response []byte, ip string) (*SignedIn, error) {
+// FinishEnrolment verifies the new passkey, and in one write uses up the invite
+// and makes (or upgrades) the account an administrator's, signed in with that
+// passkey. sess is the browser's session, or nil; an enrolment into an existing
+// account must finish in the session that began it. A refusal at the last step
+// (the credential or the address taken meanwhile) leaves the invite usable.
+func (s *Service) FinishEnrolment(ctx context.Context, ceremonyID, name string, response []byte, sess *Session, ip string) (*SignedIn, error) {
 	wa, err := s.passkeys()
 	if err != nil {
 		return nil, err
@@ -647,6 +827,9 @@ func (s *Service) FinishEnrolment(ctx context.Context, ceremonyID, name string, 
 	a := Account{ID: randomHex(16), Email: c.Email, FirstName: c.FirstName, LastName: c.LastName, Role: RoleAdmin,
 		Created: now, LastUsed: now, UserHandle: c.UserHandle}
 	if c.AccountID != "" {
+		if sess == nil || sess.AccountID != c.AccountID || !bytes.Equal(sess.TokenHash, c.SessionHash) {
+			return nil, errEnrolSignIn
+		}
 		if a, err = s.store.Account(ctx, c.AccountID); err != nil {
 			return nil, fmt.Errorf("finish enrolment: %w", err)
 		}
@@ -655,29 +838,42 @@ func (s *Service) FinishEnrolment(ctx context.Context, ceremonyID, name string, 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.store.TakeInvite(ctx, c.InviteHash, now); errors.Is(err, ErrNotFound) {
-		return nil, ErrInviteInvalid
-	} else if err != nil {
-		return nil, fmt.Errorf("finish enrolment: %w", err)
+	events := func(a *Account) []AuditEvent {
+		return []AuditEvent{{Time: now, Actor: a.Email, Action: "admin.enrol", Account: a.ID, ClientIP: ip},
+			{Time: now, Actor: a.Email, Action: "passkey.add", Account: a.ID, ClientIP: ip, Detail: cred.Name}}
 	}
-	enrolled := AuditEvent{Time: now, Actor: a.Email, Action: "admin.enrol", Account: a.ID, ClientIP: ip}
 	if c.AccountID == "" {
 		a.Credentials = []Credential{cred}
-		err := s.store.CreateAccount(ctx, a, []AuditEvent{enrolled,
-			{Time: now, Actor: a.Email, Action: "passkey.add", Account: a.ID, ClientIP: ip, Detail: cred.Name}})
-		if errors.Is(err, ErrConflict) {
-			return nil, ErrAlreadyRegister
-		} else if err != nil {
-			return nil, fmt.Errorf("finish enrolment: %w", err)
-		}
+		err = s.store.TakeInviteCreateAccount(ctx, c.InviteHash, now, a, events(&a))
 	} else {
-		if err := s.addCredential(ctx, a.ID, cred, ip, func(acc *Account) { acc.Role = RoleAdmin }); err != nil {
-			return nil, err
+		a, err = s.store.TakeInviteUpdateAccount(ctx, c.InviteHash, now, c.AccountID, func(acc *Account) ([]AuditEvent, error) {
+			if acc.Email != c.Email {
+				return nil, ErrInviteInvalid
+			}
+			for _, have := range acc.Credentials {
+				if bytes.Equal(have.ID, cred.ID) {
+					return nil, ErrPasskeyExists
+				}
+			}
+			acc.Credentials = append(acc.Credentials, cred)
+			acc.Role = RoleAdmin
+			return events(acc), nil
+		})
+	}
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, ErrInviteInvalid
+	case errors.Is(err, ErrInviteInvalid), errors.Is(err, ErrPasskeyExists):
+		return nil, err
+	case errors.Is(err, ErrConflict):
+		// The passkey is another account's, or (for a new account) the address
+		// registered while the passkey was made: the enrolment cannot take it over.
+		if _, lerr := s.store.AccountByCredential(ctx, cred.ID); lerr == nil {
+			return nil, ErrPasskeyExists
 		}
-		s.audit(ctx, enrolled)
-		if a, err = s.store.Account(ctx, a.ID); err != nil {
-			return nil, fmt.Errorf("finish enrolment: %w", err)
-		}
+		return nil, ErrAlreadyRegister.with("This address registered an account while the passkey was being made. Sign in to it, then open the enrolment link again.")
+	case err != nil:
+		return nil, fmt.Errorf("finish enrolment: %w", err)
 	}
 	s.log.InfoContext(ctx, "administrator enrolled", "account", a.ID)
 	return s.newSession(ctx, a, false, "passkey")

@@ -400,9 +400,18 @@ func TestLastWayInCannotBeRemoved(t *testing.T) {
 	st, out = b.call("DELETE", "/api/v1/account/password", nil)
 	wantAnswer(t, "remove a password there is not", st, out, http.StatusBadRequest, "bad_request")
 
-	// A password sign-in attempt on a passkey-only account says what to do.
+	// A password sign-in attempt on a passkey-only account answers exactly as one
+	// for an address without an account (which would otherwise learn that Bob is
+	// a patient here); the shared message says how passkey people get in.
 	st, out = e.browser().call("POST", "/api/v1/signin/password", map[string]string{"email": "bob@patient.example", "password": "whatever it is"})
-	wantAnswer(t, "password sign-in, passkey account", st, out, http.StatusUnauthorized, "passkey_account")
+	st2, out2 := e.browser().call("POST", "/api/v1/signin/password", map[string]string{"email": "nobody@patient.example", "password": "whatever it is"})
+	wantAnswer(t, "password sign-in, passkey account", st, out, http.StatusUnauthorized, "bad_credentials")
+	if st2 != st || out2["error"] != out["error"] || out2["message"] != out["message"] {
+		t.Errorf("passkey-only account %d %v, unknown address %d %v: want the same answer", st, out, st2, out2)
+	}
+	if msg, _ := out["message"].(string); !strings.Contains(msg, "passkey") || !strings.Contains(msg, "emailed code") {
+		t.Errorf("bad_credentials message %q does not point passkey users to their way in", msg)
+	}
 
 	// Rename, add a second passkey, then the first may go.
 	st, out = b.call("POST", "/api/v1/account/passkeys/"+id+"/rename", map[string]string{"name": "Work laptop <b>"})
@@ -555,27 +564,22 @@ func TestEnrolmentUpgradesANamedAccount(t *testing.T) {
 	if a := e.account("alice@hospital.example"); a.Role != keyserver.RoleSender {
 		t.Fatalf("role %s, want sender", a.Role)
 	}
-	// An invite without an address cannot take over an existing account.
-	open, err := e.admin().InviteAdmin(t.Context(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := open.Link[strings.Index(open.Link, "#t=")+3:]
-	st, out := e.browser().call("POST", "/api/v1/enrol/begin", map[string]string{"token": tok, "email": "alice@hospital.example", "first_name": "Eve", "last_name": "X"})
-	wantAnswer(t, "open invite for an existing address", st, out, http.StatusConflict, "already_registered")
-
 	named, err := e.admin().InviteAdmin(t.Context(), "Alice@Hospital.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok = named.Link[strings.Index(named.Link, "#t=")+3:]
-	b := e.browser()
-	cer, opts := b.begin("/api/v1/enrol/begin", map[string]string{"token": tok})
+	tok := inviteToken(named.Link)
+	// Signed in to the account the invite names, in the same browser.
+	st, out := alice.call("POST", "/api/v1/enrol/check", map[string]string{"token": tok})
+	if st != http.StatusOK || out["email"] != "alice@hospital.example" || out["existing"] != true || out["signed_in"] != true {
+		t.Fatalf("enrol/check signed in: %d %v", st, out)
+	}
+	cer, opts := alice.begin("/api/v1/enrol/begin", map[string]string{"token": tok})
 	_, resp, err := e.auth().create(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, out := b.finish("/api/v1/enrol/finish", cer, resp, "Key"); st != http.StatusOK {
+	if st, out := alice.finish("/api/v1/enrol/finish", cer, resp, "Key"); st != http.StatusOK || out["method"] != "passkey" {
 		t.Fatalf("enrol/finish: %d %v", st, out)
 	}
 	a := e.account("alice@hospital.example")
@@ -583,6 +587,9 @@ func TestEnrolmentUpgradesANamedAccount(t *testing.T) {
 		t.Errorf("after enrolment: role %s, %d passkeys, password kept %v", a.Role, len(a.Credentials), a.PasswordHash != "")
 	}
 }
+
+// inviteToken is the token in an enrolment link's fragment.
+func inviteToken(link string) string { return link[strings.Index(link, "#t=")+3:] }
 
 func TestPasskeysNeedADomainName(t *testing.T) {
 	e := newEnv(t, func(c *keyserver.Config) { c.PublicURL = "http://127.0.0.1:8080" })

@@ -26,6 +26,7 @@ type Service struct {
 	now     func() time.Time
 
 	perIP, perEmail, codesPerEmail, ceremoniesPerIP *limiter
+	ceremonies                                      *ceremonyCap
 	posted                                          *postedHold // nil when disabled
 	// wa is nil when the public URL cannot be a WebAuthn relying party (an IP).
 	wa *webauthn.WebAuthn
@@ -63,6 +64,7 @@ func New(cfg Config, store Store) (*Service, error) {
 		wa:              wa,
 		posted:          posted,
 		ceremoniesPerIP: newLimiter(cfg.CeremoniesPerIP, cfg.Now),
+		ceremonies:      &ceremonyCap{max: cfg.MaxCeremonies, live: map[string]time.Time{}},
 		dummyHash:       sync.OnceValue(func() string { return hashPassword("waxseal timing equaliser", cfg.Argon2) }),
 		cfg:             cfg,
 		store:           store,
@@ -177,6 +179,9 @@ type Principal struct {
 	// administrator account needs to act as one.
 	Passkey bool
 	IP      string
+	// Session is the token hash of the browser session asking, if any: the one
+	// kept when removing a way in ends the account's other sessions.
+	Session []byte
 }
 
 // isAdmin: an API administrator, or an administrator account signed in with a

@@ -74,9 +74,10 @@ type Store interface {
 	TouchSession(ctx context.Context, tokenHash []byte, at time.Time) error
 	// DeleteSession removes one session; no error if there is none.
 	DeleteSession(ctx context.Context, tokenHash []byte) error
-	// DeleteAccountSessions removes every session of an account (sign out
-	// everywhere, password reset) and returns how many there were.
-	DeleteAccountSessions(ctx context.Context, accountID string) (int, error)
+	// DeleteAccountSessions removes every session of an account but the one with
+	// token hash except (nil: all of them; sign out everywhere, password reset,
+	// a removed passkey or password) and returns how many it removed.
+	DeleteAccountSessions(ctx context.Context, accountID string, except []byte) (int, error)
 	// DeleteSessionsBefore removes sessions last seen before t, and codes,
 	// ceremonies and invites that expired before t, and returns how many sessions
 	// went.
@@ -86,7 +87,8 @@ type Store interface {
 	PutCeremony(ctx context.Context, c Ceremony) error
 	// TakeCeremony removes a ceremony and returns it: each is used at most once,
 	// whatever its outcome. ErrNotFound if there is none, or if it expired at or
-	// before now (it is removed then too).
+	// before now (an expired one may be left for DeleteSessionsBefore to remove:
+	// it can never be taken again either way).
 	TakeCeremony(ctx context.Context, id string, now time.Time) (Ceremony, error)
 
 	// PutInvite stores an administrator enrolment invite with its audit events.
@@ -97,6 +99,16 @@ type Store interface {
 	// TakeInvite removes an unexpired invite and returns it (single use), or
 	// ErrNotFound, as Invite.
 	TakeInvite(ctx context.Context, tokenHash []byte, now time.Time) (Invite, error)
+	// TakeInviteCreateAccount is TakeInvite and CreateAccount in one transaction:
+	// either the invite is used up and the account a exists (with events
+	// appended), or nothing is written. An enrolment refused at the last step (a
+	// credential or address taken meanwhile) leaves the invite for another try.
+	// ErrNotFound if the invite is gone or expired; ErrConflict as CreateAccount.
+	TakeInviteCreateAccount(ctx context.Context, tokenHash []byte, now time.Time, a Account, events []AuditEvent) error
+	// TakeInviteUpdateAccount is TakeInvite and UpdateAccount in one transaction,
+	// in the same way: ErrNotFound if the invite or the account is gone; fn's
+	// error, or one wrapping ErrConflict, and nothing is written.
+	TakeInviteUpdateAccount(ctx context.Context, tokenHash []byte, now time.Time, id string, fn func(*Account) ([]AuditEvent, error)) (Account, error)
 
 	// EnqueueMail adds mail to the outbox and returns its id.
 	EnqueueMail(ctx context.Context, m OutboxMail) (uint64, error)
@@ -240,8 +252,10 @@ type Ceremony struct {
 // Invite lets one person enrol as an administrator with a passkey. Only the
 // token's hash is stored; the token travels in the enrolment link.
 type Invite struct {
-	TokenHash []byte    `json:"token_hash"`
-	Email     string    `json:"email,omitempty"` // empty: the enrolling person gives it
+	TokenHash []byte `json:"token_hash"`
+	// Email is the address the invite is for: the only one it can enrol. (Older
+	// invites without one are refused.)
+	Email     string    `json:"email,omitempty"`
 	Created   time.Time `json:"created"`
 	Expires   time.Time `json:"expires"`
 	CreatedBy string    `json:"created_by"`

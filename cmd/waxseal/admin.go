@@ -26,7 +26,7 @@ commands:
   expire ID [ID ...]           destroy the keys now, as at expiry
   expiry --at TIME|never ID [ID ...]
   accounts [delete ID]
-  invite [EMAIL]               a one-time link to enrol an administrator's passkey
+  invite EMAIL                 a one-time link to enrol EMAIL (at an org domain) as an administrator
   audit export                 the audit log as JSON lines
   audit verify                 check the audit chain (on the server)
   audit verify --file F        check an exported audit log
@@ -91,14 +91,12 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		return nil
 	case "invite":
-		if len(rest) > 1 {
-			return usagef("invite takes at most one address")
+		// An invite enrols only the address it names: one without would let its
+		// holder claim any address.
+		if len(rest) != 1 {
+			return usagef("invite takes the address of the person invited: invite EMAIL")
 		}
-		email := ""
-		if len(rest) == 1 {
-			email = rest[0]
-		}
-		inv, err := c.InviteAdmin(ctx, email)
+		inv, err := c.InviteAdmin(ctx, rest[0])
 		if err != nil {
 			return err
 		}

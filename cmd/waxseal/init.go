@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -21,7 +22,7 @@ func cmdInit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	listen := fs.String("listen", "127.0.0.1:8080", "address the key server listens on")
 	var orgDomains listFlag
 	fs.Var(&orgDomains, "org-domain", "the organisation's own mail domain (repeat); its people are senders")
-	adminEmail := fs.String("admin", "", "the first administrator's address (default: asked when enrolling)")
+	adminEmail := fs.String("admin", "", "the first administrator's address, at an --org-domain: prints a one-time link to enrol their passkey")
 	positional, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -37,7 +38,13 @@ func cmdInit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return usagef("--public-url: %v", err)
 	}
 	if *adminEmail != "" {
-		if _, err := keyserver.NormalizeAddress(*adminEmail); err != nil {
+		// Checked before anything is created: an invite enrols only the address it
+		// names, and only one at the organisation's own domains.
+		if _, err := keyserver.CheckAdminAddress(*adminEmail, orgDomains); err != nil {
+			var ke *keyserver.Error
+			if errors.As(err, &ke) {
+				return usagef("--admin: %s", ke.Message)
+			}
 			return usagef("--admin: %v", err)
 		}
 	}
@@ -45,15 +52,19 @@ func cmdInit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
-	link, err := inviteFirstAdmin(ctx, cfgPath, *adminEmail)
-	if err != nil {
-		return err
+	link := ""
+	if *adminEmail != "" {
+		if link, err = inviteFirstAdmin(ctx, cfgPath, *adminEmail); err != nil {
+			return err
+		}
 	}
 	// Scripts read these lines; the tokens are shown this once and stored only hashed.
 	fmt.Fprintf(stdout, "config: %s\n", cfgPath)
 	fmt.Fprintf(stdout, "gateway_token: %s\n", gatewayToken)
 	fmt.Fprintf(stdout, "admin_token: %s\n", adminToken)
-	fmt.Fprintf(stdout, "admin_enrolment: %s\n", link)
+	if link != "" {
+		fmt.Fprintf(stdout, "admin_enrolment: %s\n", link)
+	}
 	return nil
 }
 
@@ -70,7 +81,7 @@ func inviteFirstAdmin(ctx context.Context, cfgPath, email string) (string, error
 		return "", err
 	}
 	defer st.Close()
-	inv, token, err := keyserver.NewAdminInvite(email, "waxseal init", time.Now())
+	inv, token, err := keyserver.NewAdminInvite(email, "waxseal init", fc.OrgDomains, time.Now())
 	if err != nil {
 		return "", err
 	}

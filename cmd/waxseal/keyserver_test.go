@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -71,9 +72,13 @@ func initInstallation(t *testing.T) *installation {
 	port := freePort(t)
 	in := &installation{t: t, bin: bin, dir: t.TempDir(),
 		base: fmt.Sprintf("http://127.0.0.1:%d", port), public: fmt.Sprintf("http://localhost:%d", port)}
-	out, err := exec.Command(bin, "init", "--dir", in.dir, "--public-url", in.public, "--listen", fmt.Sprintf("127.0.0.1:%d", port)).Output()
+	out, err := exec.Command(bin, "init", "--dir", in.dir, "--public-url", in.public, "--listen", fmt.Sprintf("127.0.0.1:%d", port),
+		"--org-domain", "hospital.example", "--admin", "root@hospital.example").Output()
 	if err != nil {
 		t.Fatalf("init: %v", err)
+	}
+	if !regexp.MustCompile(`(?m)^admin_enrolment: http://localhost:\d+/admin/enrol#t=[A-Za-z0-9_-]{43}$`).Match(out) {
+		t.Fatalf("init --admin printed no enrolment link:\n%s", out)
 	}
 	for _, line := range strings.Split(string(out), "\n") {
 		if v, ok := strings.CutPrefix(line, "gateway_token: "); ok {
@@ -368,4 +373,26 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestInitAdminInvite: `waxseal init` prints an enrolment link only for an
+// address it is given, and only one at the organisation's own domains (an
+// invite that names no address, or an outside one, could claim a patient's).
+func TestInitAdminInvite(t *testing.T) {
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	out, err := exec.Command(bin, "init", "--dir", filepath.Join(dir, "a"), "--public-url", "http://localhost:8080", "--org-domain", "hospital.example").CombinedOutput()
+	if err != nil || strings.Contains(string(out), "admin_enrolment") {
+		t.Fatalf("init without --admin: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "init", "--dir", filepath.Join(dir, "b"), "--public-url", "http://localhost:8080", "--org-domain", "hospital.example", "--admin", "bob@patient.example").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "organisation's own domains (hospital.example); bob@patient.example is not one") {
+		t.Fatalf("init --admin with an outside address: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "b", "waxseal.toml")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused init left a configuration behind: %v", err)
+	}
 }

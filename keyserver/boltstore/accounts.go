@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -98,30 +99,90 @@ func (s *Store) accountToWrite(tx *bolt.Tx, id string) (keyserver.Account, error
 func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(*keyserver.Account) ([]keyserver.AuditEvent, error)) (keyserver.Account, error) {
 	var out keyserver.Account
 	err := s.write(ctx, func(tx *bolt.Tx) error {
-		a, err := s.accountToWrite(tx, id)
-		if err != nil {
+		var err error
+		out, err = s.updateAccount(tx, id, fn)
+		return err
+	})
+	if err != nil {
+		return keyserver.Account{}, err
+	}
+	return out, nil
+}
+
+// updateAccount is UpdateAccount inside a transaction: every refusal comes
+// before the first write.
+func (s *Store) updateAccount(tx *bolt.Tx, id string, fn func(*keyserver.Account) ([]keyserver.AuditEvent, error)) (keyserver.Account, error) {
+	a, err := s.accountToWrite(tx, id)
+	if err != nil {
+		return a, err
+	}
+	email := a.Email
+	before := append([]keyserver.Credential(nil), a.Credentials...)
+	events, err := fn(&a)
+	if err != nil {
+		return a, refusal{err}
+	}
+	if a.ID != id || a.Email != email {
+		return a, refusal{fmt.Errorf("update account %s: fn changed the id or email", id)}
+	}
+	if err := indexCredentials(tx, id, before, a.Credentials); err != nil {
+		return a, err
+	}
+	if err := errors.Join(putMemo(s.memos.accounts, tx.Bucket(bucketAccounts), []byte(id), &a), s.appendAudit(tx, events)); err != nil {
+		return a, fmt.Errorf("update account %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// TakeInviteCreateAccount uses up an invite and creates the account it enrols in
+// one transaction, so a refused enrolment keeps its invite.
+func (s *Store) TakeInviteCreateAccount(ctx context.Context, tokenHash []byte, now time.Time, a keyserver.Account, events []keyserver.AuditEvent) error {
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		if err := unexpiredInvite(tx, tokenHash, now); err != nil {
 			return err
 		}
-		email := a.Email
-		before := append([]keyserver.Credential(nil), a.Credentials...)
-		events, err := fn(&a)
-		if err != nil {
+		if err := checkNewAccount(tx, &a); err != nil {
 			return refusal{err}
 		}
-		if a.ID != id || a.Email != email {
-			return refusal{fmt.Errorf("update account %s: fn changed the id or email", id)}
-		}
-		if err := indexCredentials(tx, id, before, a.Credentials); err != nil {
+		if err := indexCredentials(tx, a.ID, nil, a.Credentials); err != nil {
 			return err
 		}
-		if err := errors.Join(putMemo(s.memos.accounts, tx.Bucket(bucketAccounts), []byte(id), &a), s.appendAudit(tx, events)); err != nil {
-			return fmt.Errorf("update account %s: %w", id, err)
+		if err := errors.Join(
+			tx.Bucket(bucketInvites).Delete(tokenHash),
+			put(tx.Bucket(bucketAccounts), []byte(a.ID), a),
+			tx.Bucket(bucketAccountByEmail).Put([]byte(a.Email), []byte(a.ID)),
+			s.appendAudit(tx, events),
+		); err != nil {
+			return fmt.Errorf("create account %s: %w", a.ID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("enrol: %w", err)
+	}
+	return nil
+}
+
+// TakeInviteUpdateAccount uses up an invite and changes the account it enrols in
+// one transaction.
+func (s *Store) TakeInviteUpdateAccount(ctx context.Context, tokenHash []byte, now time.Time, id string, fn func(*keyserver.Account) ([]keyserver.AuditEvent, error)) (keyserver.Account, error) {
+	var out keyserver.Account
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		if err := unexpiredInvite(tx, tokenHash, now); err != nil {
+			return err
+		}
+		a, err := s.updateAccount(tx, id, fn)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketInvites).Delete(tokenHash); err != nil {
+			return fmt.Errorf("take invite: %w", err)
 		}
 		out = a
 		return nil
 	})
 	if err != nil {
-		return keyserver.Account{}, err
+		return keyserver.Account{}, fmt.Errorf("enrol: %w", err)
 	}
 	return out, nil
 }
@@ -134,7 +195,7 @@ func (s *Store) DeleteAccount(ctx context.Context, id string, events []keyserver
 		if err != nil {
 			return err
 		}
-		_, err = deleteAccountSessions(tx, id)
+		_, err = deleteAccountSessions(tx, id, nil)
 		if err := errors.Join(
 			err,
 			indexCredentials(tx, id, a.Credentials, nil),

@@ -83,6 +83,23 @@ func (s *Store) TakeInvite(ctx context.Context, tokenHash []byte, now time.Time)
 	return out, nil
 }
 
+// unexpiredInvite is a refusal wrapping ErrNotFound unless the invite with this
+// token hash is there and unexpired at now; it writes nothing.
+func unexpiredInvite(tx *bolt.Tx, tokenHash []byte, now time.Time) error {
+	var inv keyserver.Invite
+	if len(tokenHash) == 0 {
+		return refusal{keyserver.ErrNotFound}
+	}
+	found, err := get(tx.Bucket(bucketInvites), tokenHash, &inv)
+	switch {
+	case err != nil:
+		return err
+	case !found || !now.Before(inv.Expires):
+		return refusal{keyserver.ErrNotFound}
+	}
+	return nil
+}
+
 // takeUnexpired deletes the record under key and decodes it into v; a missing or
 // expired record is a refusal wrapping ErrNotFound (an expired one is left for
 // the sweep: a refusal writes nothing).

@@ -187,13 +187,13 @@ func deleteSession(tx *bolt.Tx, sess *keyserver.Session) error {
 	)
 }
 
-// DeleteAccountSessions removes every session of an account, found through the
-// per-account index.
-func (s *Store) DeleteAccountSessions(ctx context.Context, accountID string) (int, error) {
+// DeleteAccountSessions removes every session of an account but except, found
+// through the per-account index.
+func (s *Store) DeleteAccountSessions(ctx context.Context, accountID string, except []byte) (int, error) {
 	var n int
 	err := s.write(ctx, func(tx *bolt.Tx) error {
 		var err error
-		n, err = deleteAccountSessions(tx, accountID)
+		n, err = deleteAccountSessions(tx, accountID, except)
 		return err
 	})
 	if err != nil {
@@ -202,7 +202,7 @@ func (s *Store) DeleteAccountSessions(ctx context.Context, accountID string) (in
 	return n, nil
 }
 
-func deleteAccountSessions(tx *bolt.Tx, accountID string) (int, error) {
+func deleteAccountSessions(tx *bolt.Tx, accountID string, except []byte) (int, error) {
 	prefix, err := addrKey(accountID)
 	if err != nil {
 		return 0, err
@@ -212,6 +212,9 @@ func deleteAccountSessions(tx *bolt.Tx, accountID string) (int, error) {
 	var keys [][]byte
 	c := index.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if except != nil && bytes.Equal(k[len(prefix):], except) {
+			continue
+		}
 		keys = append(keys, bytes.Clone(k))
 	}
 	for _, k := range keys {

@@ -57,15 +57,25 @@ func testCancelledContext(t *testing.T, s keyserver.Store) {
 		"Session":               func() error { _, err := s.Session(ctx, sess.TokenHash); return err },
 		"TouchSession":          func() error { return s.TouchSession(ctx, sess.TokenHash, at(time.Hour)) },
 		"DeleteSession":         func() error { return s.DeleteSession(ctx, sess.TokenHash) },
-		"DeleteAccountSessions": func() error { _, err := s.DeleteAccountSessions(ctx, acc.ID); return err },
+		"DeleteAccountSessions": func() error { _, err := s.DeleteAccountSessions(ctx, acc.ID, nil); return err },
 		"AccountByCredential":   func() error { _, err := s.AccountByCredential(ctx, acc.Credentials[0].ID); return err },
 		"PutCeremony":           func() error { return s.PutCeremony(ctx, ceremony(at(time.Minute))) },
 		"TakeCeremony":          func() error { _, err := s.TakeCeremony(ctx, "x", at(0)); return err },
 		"PutInvite": func() error {
 			return s.PutInvite(ctx, invite("x@example.com", at(time.Hour)), []keyserver.AuditEvent{event("x", 0)})
 		},
-		"Invite":               func() error { _, err := s.Invite(ctx, randBytes(32), at(0)); return err },
-		"TakeInvite":           func() error { _, err := s.TakeInvite(ctx, randBytes(32), at(0)); return err },
+		"Invite":     func() error { _, err := s.Invite(ctx, randBytes(32), at(0)); return err },
+		"TakeInvite": func() error { _, err := s.TakeInvite(ctx, randBytes(32), at(0)); return err },
+		"TakeInviteCreateAccount": func() error {
+			return s.TakeInviteCreateAccount(ctx, randBytes(32), at(0), account("new@example.com"), []keyserver.AuditEvent{event("x", 0)})
+		},
+		"TakeInviteUpdateAccount": func() error {
+			_, err := s.TakeInviteUpdateAccount(ctx, randBytes(32), at(0), acc.ID, func(a *keyserver.Account) ([]keyserver.AuditEvent, error) {
+				a.Role = keyserver.RoleAdmin
+				return []keyserver.AuditEvent{event("x", 0)}, nil
+			})
+			return err
+		},
 		"DeleteSessionsBefore": func() error { _, err := s.DeleteSessionsBefore(ctx, at(time.Hour)); return err },
 		"EnqueueMail":          func() error { _, err := s.EnqueueMail(ctx, mail(1, at(0))); return err },
 		"DueMail":              func() error { _, err := s.DueMail(ctx, at(0), 1); return err },

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -205,4 +206,123 @@ func testInvites(t *testing.T, s keyserver.Store) {
 	noErr(t, "DeleteSessionsBefore", err)
 	_, err = s.Invite(ctx, open.TokenHash, at(0))
 	wantErr(t, "Invite after the sweep", err, keyserver.ErrNotFound)
+}
+
+// testTakeInviteCreateAccount: an enrolment uses up its invite and creates its
+// account in one transaction; a refusal of either leaves both as they were.
+func testTakeInviteCreateAccount(t *testing.T, s keyserver.Store) {
+	ctx := t.Context()
+	inv := invite("zoe@example.com", at(time.Hour))
+	noErr(t, "PutInvite", s.PutInvite(ctx, inv, nil))
+	other := createAccount(t, s, "yan@example.com")
+	before := len(auditLog(t, s))
+
+	// A credential another account holds: refused, and the invite stays.
+	a := account("zoe@example.com")
+	a.Credentials[1].ID = other.Credentials[0].ID
+	err := s.TakeInviteCreateAccount(ctx, inv.TokenHash, at(0), a, []keyserver.AuditEvent{event("admin.enrol", 0)})
+	wantErr(t, "TakeInviteCreateAccount with another account's credential", err, keyserver.ErrConflict)
+	// An address that has an account: refused too.
+	taken := account("yan@example.com")
+	err = s.TakeInviteCreateAccount(ctx, inv.TokenHash, at(0), taken, nil)
+	wantErr(t, "TakeInviteCreateAccount of a taken address", err, keyserver.ErrConflict)
+	_, err = s.AccountByEmail(ctx, "zoe@example.com")
+	wantErr(t, "account after a refused enrolment", err, keyserver.ErrNotFound)
+	got, err := s.Invite(ctx, inv.TokenHash, at(0))
+	noErr(t, "Invite after a refused enrolment", err)
+	equal(t, "invite after a refused enrolment", got, inv)
+	if n := len(auditLog(t, s)); n != before {
+		t.Errorf("audit has %d records after refused enrolments, want %d", n, before)
+	}
+	// An expired or unknown invite: nothing is created.
+	a = account("zoe@example.com")
+	err = s.TakeInviteCreateAccount(ctx, inv.TokenHash, at(time.Hour), a, nil)
+	wantErr(t, "TakeInviteCreateAccount at the invite's expiry", err, keyserver.ErrNotFound)
+	err = s.TakeInviteCreateAccount(ctx, randBytes(32), at(0), a, nil)
+	wantErr(t, "TakeInviteCreateAccount of an unknown invite", err, keyserver.ErrNotFound)
+	_, err = s.AccountByEmail(ctx, "zoe@example.com")
+	wantErr(t, "account after enrolments without an invite", err, keyserver.ErrNotFound)
+
+	noErr(t, "TakeInviteCreateAccount", s.TakeInviteCreateAccount(ctx, inv.TokenHash, at(0), a, []keyserver.AuditEvent{event("admin.enrol", 0)}))
+	got2, err := s.AccountByEmail(ctx, "zoe@example.com")
+	noErr(t, "AccountByEmail after enrolment", err)
+	equal(t, "enrolled account", got2, a)
+	byCred, err := s.AccountByCredential(ctx, a.Credentials[0].ID)
+	noErr(t, "AccountByCredential after enrolment", err)
+	equal(t, "AccountByCredential after enrolment", byCred, a)
+	_, err = s.Invite(ctx, inv.TokenHash, at(0))
+	wantErr(t, "Invite after enrolment", err, keyserver.ErrNotFound)
+	if log := auditLog(t, s); len(log) != before+1 || log[len(log)-1].Action != "admin.enrol" {
+		t.Errorf("audit after enrolment: %d records, want %d ending in admin.enrol", len(log), before+1)
+	}
+	err = s.TakeInviteCreateAccount(ctx, inv.TokenHash, at(0), account("xia@example.com"), nil)
+	wantErr(t, "TakeInviteCreateAccount with a used invite", err, keyserver.ErrNotFound)
+}
+
+// testTakeInviteUpdateAccount: the same for an enrolment into an existing account.
+func testTakeInviteUpdateAccount(t *testing.T, s keyserver.Store) {
+	ctx := t.Context()
+	inv := invite("zoe@example.com", at(time.Hour))
+	noErr(t, "PutInvite", s.PutInvite(ctx, inv, nil))
+	a := createAccount(t, s, "zoe@example.com")
+	other := createAccount(t, s, "yan@example.com")
+	before := len(auditLog(t, s))
+	refusal := errors.New("refused")
+
+	_, err := s.TakeInviteUpdateAccount(ctx, inv.TokenHash, at(0), a.ID, func(acc *keyserver.Account) ([]keyserver.AuditEvent, error) {
+		acc.Role = keyserver.RoleAdmin
+		return nil, refusal
+	})
+	wantErr(t, "TakeInviteUpdateAccount refused by fn", err, refusal)
+	_, err = s.TakeInviteUpdateAccount(ctx, inv.TokenHash, at(0), a.ID, func(acc *keyserver.Account) ([]keyserver.AuditEvent, error) {
+		acc.Role = keyserver.RoleAdmin
+		acc.Credentials = append(acc.Credentials, other.Credentials[0])
+		return []keyserver.AuditEvent{event("admin.enrol", 0)}, nil
+	})
+	wantErr(t, "TakeInviteUpdateAccount with another account's credential", err, keyserver.ErrConflict)
+	_, err = s.TakeInviteUpdateAccount(ctx, inv.TokenHash, at(0), "0000", func(acc *keyserver.Account) ([]keyserver.AuditEvent, error) {
+		return nil, nil
+	})
+	wantErr(t, "TakeInviteUpdateAccount of an unknown account", err, keyserver.ErrNotFound)
+	_, err = s.TakeInviteUpdateAccount(ctx, inv.TokenHash, at(time.Hour), a.ID, func(acc *keyserver.Account) ([]keyserver.AuditEvent, error) {
+		acc.Role = keyserver.RoleAdmin
+		return nil, nil
+	})
+	wantErr(t, "TakeInviteUpdateAccount at the invite's expiry", err, keyserver.ErrNotFound)
+	got, err := s.Account(ctx, a.ID)
+	noErr(t, "Account", err)
+	equal(t, "account after refused enrolments", got, a)
+	_, err = s.Invite(ctx, inv.TokenHash, at(0))
+	noErr(t, "Invite after refused enrolments", err)
+	if n := len(auditLog(t, s)); n != before {
+		t.Errorf("audit has %d records after refused enrolments, want %d", n, before)
+	}
+
+	added := other.Credentials[0]
+	added.ID = randBytes(16)
+	got, err = s.TakeInviteUpdateAccount(ctx, inv.TokenHash, at(0), a.ID, func(acc *keyserver.Account) ([]keyserver.AuditEvent, error) {
+		acc.Role = keyserver.RoleAdmin
+		acc.Credentials = append(acc.Credentials, added)
+		return []keyserver.AuditEvent{event("admin.enrol", 0)}, nil
+	})
+	noErr(t, "TakeInviteUpdateAccount", err)
+	want := a
+	want.Role = keyserver.RoleAdmin
+	want.Credentials = append(append([]keyserver.Credential(nil), a.Credentials...), added)
+	equal(t, "TakeInviteUpdateAccount", got, want)
+	stored, err := s.Account(ctx, a.ID)
+	noErr(t, "Account", err)
+	equal(t, "account after enrolment", stored, want)
+	byCred, err := s.AccountByCredential(ctx, added.ID)
+	noErr(t, "AccountByCredential of the new passkey", err)
+	equal(t, "AccountByCredential of the new passkey", byCred.ID, a.ID)
+	_, err = s.Invite(ctx, inv.TokenHash, at(0))
+	wantErr(t, "Invite after enrolment", err, keyserver.ErrNotFound)
+	if log := auditLog(t, s); len(log) != before+1 || log[len(log)-1].Action != "admin.enrol" {
+		t.Errorf("audit after enrolment: %d records, want %d ending in admin.enrol", len(log), before+1)
+	}
+	_, err = s.TakeInviteUpdateAccount(ctx, inv.TokenHash, at(0), a.ID, func(acc *keyserver.Account) ([]keyserver.AuditEvent, error) {
+		return nil, nil
+	})
+	wantErr(t, "TakeInviteUpdateAccount with a used invite", err, keyserver.ErrNotFound)
 }

@@ -159,10 +159,25 @@ func testDeleteAccountSessions(t *testing.T, s keyserver.Store) {
 	moved.AccountID = "acct-2"
 	noErr(t, "PutSession moved", s.PutSession(ctx, moved))
 
-	n, err := s.DeleteAccountSessions(ctx, "acct-1")
+	// All but one (the session of the person who removed a passkey) ...
+	n, err := s.DeleteAccountSessions(ctx, "acct-1", mine[1].TokenHash)
+	noErr(t, "DeleteAccountSessions but one", err)
+	if n != len(mine)-1 {
+		t.Errorf("DeleteAccountSessions but one = %d, want %d", n, len(mine)-1)
+	}
+	for i, sess := range mine {
+		_, err := s.Session(ctx, sess.TokenHash)
+		if i == 1 {
+			noErr(t, "Session kept", err)
+		} else {
+			wantErr(t, "Session of the account's other sessions", err, keyserver.ErrNotFound)
+		}
+	}
+	// ... then all; another account's session named as the exception changes nothing.
+	n, err = s.DeleteAccountSessions(ctx, "acct-1", theirs.TokenHash)
 	noErr(t, "DeleteAccountSessions", err)
-	if n != len(mine) {
-		t.Errorf("DeleteAccountSessions = %d, want %d", n, len(mine))
+	if n != 1 {
+		t.Errorf("DeleteAccountSessions = %d, want 1", n)
 	}
 	for _, sess := range mine {
 		_, err := s.Session(ctx, sess.TokenHash)
@@ -173,12 +188,12 @@ func testDeleteAccountSessions(t *testing.T, s keyserver.Store) {
 		noErr(t, "Session of another account", err)
 		equal(t, "session of another account", got, sess)
 	}
-	n, err = s.DeleteAccountSessions(ctx, "acct-1")
+	n, err = s.DeleteAccountSessions(ctx, "acct-1", nil)
 	noErr(t, "DeleteAccountSessions again", err)
 	if n != 0 {
 		t.Errorf("DeleteAccountSessions again = %d, want 0", n)
 	}
-	n, err = s.DeleteAccountSessions(ctx, "acct-2")
+	n, err = s.DeleteAccountSessions(ctx, "acct-2", nil)
 	noErr(t, "DeleteAccountSessions of the moved session's account", err)
 	if n != 1 {
 		t.Errorf("DeleteAccountSessions acct-2 = %d, want 1", n)
@@ -220,7 +235,7 @@ func testDeleteSessionsBefore(t *testing.T, s keyserver.Store) {
 	noErr(t, "code expiring at the cut", err)
 
 	// The account index no longer lists the deleted sessions.
-	n, err = s.DeleteAccountSessions(ctx, "a")
+	n, err = s.DeleteAccountSessions(ctx, "a", nil)
 	noErr(t, "DeleteAccountSessions", err)
 	if n != 1 {
 		t.Errorf("DeleteAccountSessions after DeleteSessionsBefore = %d, want 1", n)

@@ -62,6 +62,8 @@ func Run(t *testing.T, open func(t *testing.T) keyserver.Store) {
 		{"Ceremonies", testCeremonies},
 		{"CeremonyExpiry", testCeremonyExpiry},
 		{"Invites", testInvites},
+		{"TakeInviteCreateAccount", testTakeInviteCreateAccount},
+		{"TakeInviteUpdateAccount", testTakeInviteUpdateAccount},
 		{"Outbox", testOutbox},
 		{"DueMail", testDueMail},
 		{"Audit", testAudit},

@@ -161,8 +161,11 @@
       status(passkeys.supported() ? "Create a passkey, or choose a password, to finish registering." : "Choose a password to finish registering.");
       return show("summary", "panel-register");
     }
-    // Signed in without a passkey: this device may not have one yet.
-    $("offer-passkey").hidden = !(passkeys.supported() && (r.data.method === "code" || r.data.method === "password"));
+    // Signed in without a passkey: this device may not have one yet. Not for
+    // administrators: their passkeys are added only through an enrolment link or
+    // from a passkey session (the server refuses otherwise).
+    $("offer-passkey").hidden = !(passkeys.supported() && (r.data.method === "code" || r.data.method === "password") &&
+      r.data.account.role !== "admin");
     return openMessage();
   }
 

@@ -404,16 +404,19 @@
     if (!passkeys.supported()) return status("This browser cannot make passkeys. Open the link in a current browser on a device with a screen lock.", true);
     const r = await api("POST", "/api/v1/enrol/check", { token: enrolToken });
     if (!r.ok) return failed(r);
-    $("enrol-email-row").hidden = !!r.data.email;
-    $("enrol-for").hidden = !r.data.email;
-    $("enrol-for").textContent = r.data.email ? `For ${r.data.email}.` : "";
+    // An address that has an account enrols only from a browser signed in to it:
+    // the link alone does not prove who holds the mailbox.
+    if (r.data.existing && !r.data.signed_in) {
+      return status(`${r.data.email} already has an account. Sign in to it first on the Account page in this browser, then open this enrolment link again.`, true);
+    }
+    $("enrol-for").textContent = `For ${r.data.email}.`;
     $("enrol-name-rows").hidden = r.data.existing;
     showOnly("panel-enrol");
   }
   onSubmit("form-enrol", async (v) => {
     status("Follow your browser's prompt to create the passkey…");
     const r = await passkeys.create("/api/v1/enrol/begin", "/api/v1/enrol/finish",
-      { token: enrolToken, email: v.email || "", first_name: v.first_name || "", last_name: v.last_name || "" },
+      { token: enrolToken, first_name: v.first_name || "", last_name: v.last_name || "" },
       `Administrator passkey, added ${new Date().toLocaleDateString()}`);
     if (!r.ok) return failed(r);
     location.assign("/admin");
