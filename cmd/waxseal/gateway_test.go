@@ -109,7 +109,8 @@ func TestGatewaySpoolSurvivesKill9(t *testing.T) {
 		`first = "30s"`:                   `first = "200ms"`,
 		`interval = "5s"`:                 `interval = "100ms"`,
 		`# url = "http://127.0.0.1:8080"`: `url = "` + in.base + `"`,
-		`internal_domains = []`:           `internal_domains = ["hospital.example"]`,
+		// init took the organisation's domain as the internal one
+		`internal_domains = ["hospital.example"]`: `internal_domains = ["hospital.example"]`,
 	} {
 		if !strings.Contains(cfg, old) {
 			t.Fatalf("the config init wrote has no %q", old)
