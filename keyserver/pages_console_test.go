@@ -43,8 +43,8 @@ func TestConsolePages(t *testing.T) {
 		}
 		tags := scriptTag.FindAllString(page, -1)
 		srcs := scriptSrc.FindAllStringSubmatch(page, -1)
-		if len(tags) != 2 || len(srcs) != 2 {
-			t.Errorf("%s: scripts %q, want passkeys.js and console.js by src with integrity", path, tags)
+		if len(tags) != 3 || len(srcs) != 3 {
+			t.Errorf("%s: scripts %q, want api.js, passkeys.js and console.js by src with integrity", path, tags)
 		}
 		for _, s := range srcs {
 			checkAsset(t, e, s[1], html.UnescapeString(s[2]))

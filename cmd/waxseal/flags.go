@@ -52,3 +52,19 @@ type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+// parseConfigFlags parses the flags of a command that takes no arguments and runs
+// from a config file (the --config flag at *path), and loads that file.
+func parseConfigFlags(fs *flag.FlagSet, path *string, args []string) (*fileConfig, error) {
+	positional, err := parseFlags(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(positional) > 0 {
+		return nil, usagef("unexpected argument %q", positional[0])
+	}
+	if *path == "" {
+		return nil, usagef("--config is required")
+	}
+	return loadConfig(*path)
+}

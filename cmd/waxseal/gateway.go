@@ -22,17 +22,7 @@ import (
 func cmdGateway(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("gateway", "gateway --config FILE", stderr)
 	cfgPath := fs.String("config", "", "path to waxseal.toml with a [gateway] section (required)")
-	positional, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(positional) > 0 {
-		return usagef("unexpected argument %q", positional[0])
-	}
-	if *cfgPath == "" {
-		return usagef("--config is required")
-	}
-	fc, err := loadConfig(*cfgPath)
+	fc, err := parseConfigFlags(fs, cfgPath, args)
 	if err != nil {
 		return err
 	}

@@ -22,17 +22,7 @@ func cmdKeyserver(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	fs := newFlagSet("keyserver", "keyserver --config FILE [--listen ADDR]", stderr)
 	cfgPath := fs.String("config", "", "path to waxseal.toml (required)")
 	listen := fs.String("listen", "", "listen address (default: the config's listen)")
-	positional, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(positional) > 0 {
-		return usagef("unexpected argument %q", positional[0])
-	}
-	if *cfgPath == "" {
-		return usagef("--config is required")
-	}
-	fc, err := loadConfig(*cfgPath)
+	fc, err := parseConfigFlags(fs, cfgPath, args)
 	if err != nil {
 		return err
 	}

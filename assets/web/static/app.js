@@ -40,22 +40,7 @@
     if (focus && focus.tagName === "INPUT") focus.focus();
   }
 
-  async function api(method, path, body) {
-    const init = { method, credentials: "same-origin", headers: { "X-Waxseal-CSRF": "1" } };
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    let res;
-    try {
-      res = await fetch(path, init);
-    } catch {
-      return { ok: false, status: 0, data: { error: "network", message: "The server cannot be reached. Check your connection and try again." } };
-    }
-    let data = {};
-    try { data = await res.json(); } catch { /* an empty answer */ }
-    return { ok: res.ok, status: res.status, data };
-  }
+  const api = window.waxsealAPI;
 
   async function loadDecryptor() {
     const url = page.dataset.wasm;

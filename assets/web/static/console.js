@@ -6,7 +6,7 @@
   const $ = (id) => document.getElementById(id);
   const pageName = document.body.dataset.page;
   const passkeys = window.waxsealPasskeys;
-  const api = passkeys.api;
+  const api = window.waxsealAPI;
   let session = null;
 
   for (const el of document.querySelectorAll(".passkey-only")) el.hidden = !passkeys.supported();

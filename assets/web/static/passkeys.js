@@ -60,22 +60,7 @@
       response, clientExtensionResults: cred.getClientExtensionResults() };
   }
 
-  async function api(method, path, body) {
-    const init = { method, credentials: "same-origin", headers: { "X-Waxseal-CSRF": "1" } };
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    let res;
-    try {
-      res = await fetch(path, init);
-    } catch {
-      return { ok: false, status: 0, data: { error: "network", message: "The server cannot be reached. Check your connection and try again." } };
-    }
-    let data = {};
-    try { data = await res.json(); } catch { /* an empty answer */ }
-    return { ok: res.ok, status: res.status, data };
-  }
+  const api = window.waxsealAPI;
 
   // What went wrong in the browser's passkey prompt, in a sentence.
   function problem(e) {
@@ -149,5 +134,5 @@
     } catch { return false; }
   }
 
-  window.waxsealPasskeys = { supported, api, create, signIn, abortConditional, conditionalAvailable, deviceName };
+  window.waxsealPasskeys = { supported, create, signIn, abortConditional, conditionalAvailable, deviceName };
 })();
