@@ -1,7 +1,9 @@
 package keyserver_test
 
-// Tests for the findings of the passkey security review: each fails on the code
-// before its fix.
+// Attacks on passkeys and the ways into an account that a security review tried:
+// a code or password session promoting itself to an administrator's passkey,
+// invites that claim someone else's address or account, stolen credentials
+// outliving their removal, lockouts by strangers, counters moving back.
 
 import (
 	"context"
