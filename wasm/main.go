@@ -10,7 +10,7 @@
 // never blocked waiting for Go.
 //
 //	waxseal.inspect(file: Uint8Array) -> Promise<header object>
-//	waxseal.open(file: Uint8Array, serverKey: string) -> Promise<Opened>
+//	waxseal.open(file: Uint8Array, envKey: string ("" for the file's own), serverKey: string) -> Promise<Opened>
 //	waxseal.openForm({header, key, payload}: strings, envKey: string, serverKey: string) -> Promise<Opened>
 //	waxseal.openOnline(blob: Uint8Array, envKey: string, serverKey: string) -> Promise<Opened>
 //	waxseal.openParts({header, key, ciphertext}: Uint8Arrays, envKey: string, serverKey: string) -> Promise<Opened>
@@ -139,19 +139,34 @@ func inspect(args []js.Value) (any, error) {
 	return headerValue(f.HeaderJSON), nil
 }
 
+// open takes a whole securedoc.html. Its form's action carries k_env; an envKey
+// given as well must be the same key (a page that read it from elsewhere).
 func open(args []js.Value) (any, error) {
 	start := now()
 	data, err := bytesArg(args, 0, "file")
 	if err != nil {
 		return nil, err
 	}
-	srv, err := keyArg(args, 1, "serverKey")
+	env, err := stringArg(args, 1, "envKey")
+	if err != nil {
+		return nil, err
+	}
+	srv, err := keyArg(args, 2, "serverKey")
 	if err != nil {
 		return nil, err
 	}
 	f, err := unseal.ParseHTML(data)
 	if err != nil {
 		return nil, err
+	}
+	if env != "" {
+		k, err := unseal.ParseKey(env)
+		if err != nil {
+			return nil, errors.New("envKey: " + err.Error())
+		}
+		if k != f.EnvKey {
+			return nil, errors.New("envKey: not the key in this file")
+		}
 	}
 	return opened(f, srv, start)
 }

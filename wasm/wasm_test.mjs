@@ -39,7 +39,7 @@ test("opens every success vector to the exact bytes", async () => {
   assert.ok(names.length >= 2);
   for (const name of names) {
     const v = readVector(name);
-    const { header, original, decryptMs } = await globalThis.waxseal.open(v.file, v["server key"]);
+    const { header, original, decryptMs } = await globalThis.waxseal.open(v.file, "", v["server key"]);
     assert.equal(createHash("sha256").update(original).digest("hex"), v["payload sha256"], name);
     assert.equal(header.to, "bob@patient.example");
     assert.equal(typeof decryptMs, "number");
@@ -66,7 +66,7 @@ test("rejects each tampered vector with its own error", async () => {
     const v = readVector(name);
     if (v.expect === "success") continue;
     assert.ok(want[v.expect], `${name}: unknown expect ${v.expect}`);
-    await assert.rejects(globalThis.waxseal.open(v.file, v["server key"]), want[v.expect], name);
+    await assert.rejects(globalThis.waxseal.open(v.file, "", v["server key"]), want[v.expect], name);
     covered.add(v.expect);
   }
   assert.deepEqual([...covered].sort(), Object.keys(want).sort());
@@ -93,6 +93,7 @@ test("inspect shows the header and bad arguments reject", async () => {
   const h = await globalThis.waxseal.inspect(v.file);
   assert.equal(h.v, 1);
   assert.match(h.id, /^[0-9a-f]{32}$/);
-  await assert.rejects(globalThis.waxseal.open("not bytes", v["server key"]), /want a Uint8Array/);
-  await assert.rejects(globalThis.waxseal.open(v.file), /serverKey: want a string/);
+  await assert.rejects(globalThis.waxseal.open("not bytes", "", v["server key"]), /want a Uint8Array/);
+  await assert.rejects(globalThis.waxseal.open(v.file, ""), /serverKey: want a string/);
+  await assert.rejects(globalThis.waxseal.open(v.file, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", v["server key"]), /envKey: not the key in this file/);
 });
