@@ -24,16 +24,37 @@ export function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// startWaxseal runs `waxseal serve --dev` and resolves when it is ready.
-export async function startWaxseal() {
-  const port = await freePort();
-  const dir = mkdtempSync(path.join(tmpdir(), "waxseal-e2e-"));
+// serve runs `waxseal serve --dev` in dir and resolves with the process once it
+// is ready.
+async function serve(dir, port) {
   const proc = spawn(bin, ["serve", "--dev", "--dir", dir, "--listen", `127.0.0.1:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   proc.stdout.on("data", (d) => { out += d; });
   proc.stderr.on("data", (d) => { out += d; });
   for (let i = 0; i < 200 && !out.includes("Press Ctrl-C"); i++) await sleep(50);
   if (!out.includes("Press Ctrl-C")) throw new Error(`waxseal did not start:\n${out}`);
+  return proc;
+}
+
+// startWaxseal runs `waxseal serve --dev` and resolves when it is ready. limits
+// are [limits] settings to write into the development config (it restarts once
+// to take them).
+export async function startWaxseal({ limits } = {}) {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(tmpdir(), "waxseal-e2e-"));
+  let proc = await serve(dir, port);
+  if (limits) {
+    await new Promise((r) => { proc.on("exit", r); proc.kill("SIGINT"); });
+    const cfg = path.join(dir, "waxseal.toml");
+    let text = readFileSync(cfg, "utf8");
+    for (const [k, v] of Object.entries(limits)) {
+      const line = `${k} = ${JSON.stringify(v)}`;
+      const set = new RegExp(`^\\s*${k} = .*$`, "m");
+      text = set.test(text) ? text.replace(set, line) : text.replace("[limits]\n", `[limits]\n${line}\n`);
+    }
+    writeFileSync(cfg, text);
+    proc = await serve(dir, port);
+  }
   const tokens = Object.fromEntries(readFileSync(path.join(dir, "dev-tokens.txt"), "utf8")
     .split("\n").filter((l) => l.includes(": ")).map((l) => l.split(": ")));
   const base = `http://localhost:${port}`;

@@ -32,7 +32,7 @@ type fileConfig struct {
 		SweepInterval  duration `toml:"sweep_interval"`
 		// PostedHoldMB bounds the memory for envelopes posted by securedoc.html
 		// files until their page fetches them (0: 256; -1: off, pages carry them).
-		PostedHoldMB int64 `toml:"posted_hold_mb,omitempty"`
+		PostedHoldMB int64 `toml:"posted_hold_mb"`
 	} `toml:"limits"`
 	// Gateway configures the sending gateway (gateway.go); nil when the file
 	// has no [gateway] section.
