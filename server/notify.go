@@ -45,7 +45,8 @@ func (g *Gateway) confirm(ctx context.Context, p *plan) {
 	} else {
 		b.WriteString("\nAttachments: none\n")
 	}
-	b.WriteString("\nEach recipient has their own envelope. To withdraw one, ask your administrator to revoke it.\n")
+	fmt.Fprintf(&b, "\nEach recipient has their own envelope. To withdraw one, revoke it under Sent items\n"+
+		"(%s/sent, signed in with this address), or ask your administrator.\n", g.cfg.KeyServerURL)
 	g.notify(ctx, p.sender, "Sent securely: "+p.result.Clean, b.String(), p.in.ID)
 }
 
