@@ -51,6 +51,7 @@
       fetch(url, { integrity: page.dataset.wasmIntegrity }), go.importObject);
     go.run(instance);
     await ready;
+    mark("decryptorReady");
     return window.waxseal;
   }
 
