@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"mime/quotedprintable"
 	"net/http"
 	"net/mail"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -681,7 +683,9 @@ func (c *countingRegistrar) RegisterEnvelopes(ctx context.Context, regs []client
 }
 
 // TestOneBatchOneEncryption: three external recipients cost one registration
-// call, and their envelopes share one ciphertext (the payload is encrypted once).
+// call, and their envelopes share one ciphertext (the payload is encrypted once),
+// which the key server is given and stores once, and from which it serves each
+// envelope's online blob.
 func TestOneBatchOneEncryption(t *testing.T) {
 	ks := startKeyServer(t)
 	reg := &countingRegistrar{next: ks.client()}
@@ -695,24 +699,51 @@ func TestOneBatchOneEncryption(t *testing.T) {
 	}
 	var ciphertext []byte
 	for i, r := range reg.calls[0] {
-		if r.Online == nil {
-			t.Fatal("no online blob registered")
+		if r.Online != nil || len(r.Ciphertext) == 0 {
+			t.Fatal("registered without the shared ciphertext, or with a whole online blob")
 		}
 		_, _, _, f := wrapperParts(t, e.hop.to(r.Envelope.Header.To)[0].Data)
 		if i == 0 {
 			ciphertext = f.Ciphertext
-		} else if !bytes.Equal(f.Ciphertext, ciphertext) {
+		} else if !bytes.Equal(f.Ciphertext, ciphertext) || &r.Ciphertext[0] != &reg.calls[0][0].Ciphertext[0] {
 			t.Errorf("%s's envelope has its own ciphertext", r.Envelope.Header.To)
 		}
-		if !bytes.HasSuffix(r.Online, f.Ciphertext) {
-			t.Errorf("the online blob does not carry the envelope's ciphertext")
+		if !bytes.Equal(r.Ciphertext, f.Ciphertext) {
+			t.Errorf("the registered ciphertext is not the envelope's")
 		}
 	}
-	// Each envelope opens (through the key server the gateway registered with).
+	sum := sha256.Sum256(ciphertext)
+	if got, err := ks.store.Ciphertext(t.Context(), sum); err != nil || !bytes.Equal(got, ciphertext) {
+		t.Errorf("the key server does not hold the shared ciphertext: %v", err)
+	}
+	// Each envelope opens (through the key server the gateway registered with),
+	// from its file and from the online blob the key server assembles.
 	for _, r := range reg.calls[0] {
-		_, _, _, f := wrapperParts(t, e.hop.to(r.Envelope.Header.To)[0].Data)
-		if got := ks.openAs(&browser{k: ks}, f); !bytes.Equal(got, labMessage("PHI: results")) {
+		_, notice, _, f := wrapperParts(t, e.hop.to(r.Envelope.Header.To)[0].Data)
+		b := &browser{k: ks}
+		if got := ks.openAs(b, f); !bytes.Equal(got, labMessage("PHI: results")) {
 			t.Errorf("%s: opens to other bytes", r.Envelope.Header.To)
+		}
+		m := regexp.MustCompile(`#k=([A-Za-z0-9_-]+)`).FindStringSubmatch(notice)
+		if m == nil {
+			t.Fatalf("no key in the notice's link:\n%s", notice)
+		}
+		envKey, err := envelope.ParseKey(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get(ks.srv.URL + "/api/v1/envelopes/" + r.Envelope.Header.ID.String() + "/payload")
+		if err != nil {
+			t.Fatal(err)
+		}
+		blob, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		online, err := envelope.ParseOnline(blob, envKey)
+		if err != nil {
+			t.Fatalf("%s: online blob (%d): %v", r.Envelope.Header.To, resp.StatusCode, err)
+		}
+		if got := ks.openAs(b, online); !bytes.Equal(got, labMessage("PHI: results")) {
+			t.Errorf("%s: the online blob opens to other bytes", r.Envelope.Header.To)
 		}
 	}
 }

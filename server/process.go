@@ -190,12 +190,8 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 		all = append(all, one{env, keys})
 		reg := client.Registration{Envelope: env, ServerKey: keys.Server}
 		if g.cfg.Online {
-			var blob bytes.Buffer
-			blob.Grow(ct.Len() + len(env.HeaderJSON) + 128)
-			if err := env.WriteOnline(&blob, bytes.NewReader(ct.Bytes())); err != nil {
-				return nil, err
-			}
-			reg.Online = blob.Bytes()
+			// One ciphertext for every envelope: uploaded and stored once.
+			reg.Ciphertext = ct.Bytes()
 		}
 		regs = append(regs, reg)
 	}
