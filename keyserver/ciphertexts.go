@@ -122,5 +122,7 @@ func (h *handlers) putCiphertext(c echo.Context) error {
 	if err := h.s.PutCiphertext(req.Context(), sum, req.Body, req.ContentLength, c.RealIP()); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, map[string]string{"sha256": hex.EncodeToString(sum[:])})
+	// Accepted: the store may write it with the registration that follows (see
+	// Store.PutCiphertext), which is where a failure to store it shows.
+	return c.JSON(http.StatusAccepted, map[string]string{"sha256": hex.EncodeToString(sum[:])})
 }

@@ -141,6 +141,15 @@ type Store interface {
 	// has checked the hash. Storing it again is a no-op, except that an
 	// unreferenced ciphertext's upload time becomes now (a gateway about to
 	// register envelopes against it must not see it swept meanwhile).
+	//
+	// It may return before the ciphertext is stored, leaving it to be written
+	// with the next writes (boltstore does: an upload is useless until a
+	// registration references it, so it need not wait for a commit, an fsync,
+	// of its own). It is stored no later than any write begun after it returned,
+	// which sees it (PutEnvelopes, DeleteUnreferencedCiphertexts); once such a
+	// write returns, reads see it too. If storing it fails, nothing is stored,
+	// and PutEnvelopes referencing it fails with ErrNotFound. data must not
+	// change afterwards.
 	PutCiphertext(ctx context.Context, sum [32]byte, data []byte, now time.Time) error
 	// Ciphertext returns a shared ciphertext, or ErrNotFound.
 	Ciphertext(ctx context.Context, sum [32]byte) ([]byte, error)

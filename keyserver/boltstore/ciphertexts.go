@@ -42,9 +42,12 @@ func getCiphertextMeta(tx *bolt.Tx, sum []byte) (ciphertextMeta, bool, error) {
 	return ciphertextMeta{refs: binary.BigEndian.Uint64(v), uploaded: bytes.Clone(v[8:])}, true, nil
 }
 
-// PutCiphertext stores a shared ciphertext once; see keyserver.Store.
+// PutCiphertext stores a shared ciphertext once; see keyserver.Store. It queues
+// the write and returns: the registration that follows it commits it (in its
+// own transaction, or the one before), so a message's upload and registration
+// cost one fsync, not two.
 func (s *Store) PutCiphertext(ctx context.Context, sum [32]byte, data []byte, now time.Time) error {
-	err := s.write(ctx, func(tx *bolt.Tx) error {
+	err := s.committer.enqueue(ctx, func(tx *bolt.Tx) error {
 		meta, found, err := getCiphertextMeta(tx, sum[:])
 		if err != nil {
 			return err

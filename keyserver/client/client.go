@@ -31,7 +31,12 @@ type Client struct {
 // New returns a client for the key server at base (its origin) using token.
 func New(base, token string, hc *http.Client) *Client {
 	if hc == nil {
-		hc = &http.Client{Timeout: 60 * time.Second}
+		// A gateway makes two requests a message from as many goroutines as it
+		// processes messages at once: keep that many connections open, where the
+		// default transport keeps two and dials (and closes) the rest each time.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		hc = &http.Client{Timeout: 60 * time.Second, Transport: t}
 	}
 	return &Client{base: strings.TrimSuffix(base, "/"), token: token, http: hc}
 }

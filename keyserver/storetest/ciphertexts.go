@@ -15,7 +15,16 @@ func storedCiphertext(t *testing.T, s keyserver.Store, n int, uploaded time.Time
 	ct := randBytes(n)
 	sum := sha256.Sum256(ct)
 	noErr(t, "PutCiphertext", s.PutCiphertext(t.Context(), sum, ct, uploaded))
+	settle(t, s)
 	return sum, ct
+}
+
+// settle makes a write that deletes nothing: PutCiphertext may return before
+// the ciphertext is stored, but it is once a write begun after it returns.
+func settle(t *testing.T, s keyserver.Store) {
+	t.Helper()
+	_, err := s.DeleteUnreferencedCiphertexts(t.Context(), base.Add(-1000*time.Hour))
+	noErr(t, "DeleteUnreferencedCiphertexts (as a barrier)", err)
 }
 
 // referencing is r registered as holding the head of an online blob whose
@@ -42,6 +51,7 @@ func testCiphertextRoundTrip(t *testing.T, s keyserver.Store) {
 	}
 	// Idempotent: the same upload again changes nothing.
 	noErr(t, "PutCiphertext again", s.PutCiphertext(ctx, sum, ct, at(time.Minute)))
+	settle(t, s)
 	got, err = s.Ciphertext(ctx, sum)
 	noErr(t, "Ciphertext", err)
 	if !bytes.Equal(got, ct) {
@@ -161,6 +171,7 @@ func testDeleteUnreferencedCiphertexts(t *testing.T, s keyserver.Store) {
 	young, _ := storedCiphertext(t, s, 1000, at(2*time.Hour))
 	again, againCT := storedCiphertext(t, s, 1000, at(0))
 	noErr(t, "PutCiphertext again", s.PutCiphertext(ctx, again, againCT, at(2*time.Hour)))
+	settle(t, s)
 	r := referencing(record("alice@example.com", "a@example.org", at(0)), used)
 	noErr(t, "PutEnvelopes", s.PutEnvelopes(ctx, []keyserver.NewEnvelope{{Record: r, Payload: randBytes(100)}}, nil))
 
@@ -177,5 +188,24 @@ func testDeleteUnreferencedCiphertexts(t *testing.T, s keyserver.Store) {
 	}
 	if _, err := s.Payload(ctx, r.ID); err != nil {
 		t.Errorf("Payload: %v", err)
+	}
+}
+
+// A registration right after the upload sees it, with no other write between:
+// the gateway's order.
+func testRegisterRightAfterUpload(t *testing.T, s keyserver.Store) {
+	ctx := t.Context()
+	for i := range 20 {
+		ct := randBytes(50_000 + i)
+		sum := sha256.Sum256(ct)
+		noErr(t, "PutCiphertext", s.PutCiphertext(ctx, sum, ct, at(0)))
+		r := referencing(record("alice@example.com", "a@example.org", at(0)), sum)
+		head := randBytes(200)
+		noErr(t, "PutEnvelopes", s.PutEnvelopes(ctx, []keyserver.NewEnvelope{{Record: r, Payload: head}}, nil))
+		p, err := s.Payload(ctx, r.ID)
+		noErr(t, "Payload", err)
+		if !bytes.Equal(p, append(head, ct...)) {
+			t.Fatal("Payload is not the head and the ciphertext")
+		}
 	}
 }

@@ -74,6 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) keyserver.Store) {
 		{"UnknownCiphertext", testUnknownCiphertext},
 		{"UpdateEnvelopeKeepsCiphertext", testUpdateEnvelopeKeepsCiphertext},
 		{"DeleteUnreferencedCiphertexts", testDeleteUnreferencedCiphertexts},
+		{"RegisterRightAfterUpload", testRegisterRightAfterUpload},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
