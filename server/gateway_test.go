@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -780,5 +781,63 @@ func TestBusy(t *testing.T) {
 	}
 	if se := submit(t, e.addr, "alice@hospital.example", []string{"carol@hospital.example"}, labMessage("three")); se != nil {
 		t.Errorf("after the slot freed: %v", se)
+	}
+}
+
+// heldRegistrar holds each registration until given its outcome.
+type heldRegistrar struct{ outcome chan error }
+
+func (h heldRegistrar) RegisterEnvelopes(ctx context.Context, _ []client.Registration) error {
+	select {
+	case err := <-h.outcome:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestNothingTakenBeforeKeys: the copies go to the next hop while the keys
+// register, but with their end of data withheld, so the hop takes none until the
+// keys are held; when registration fails it has taken nothing, not even the
+// internal recipient's plain copy, and nothing is spooled.
+func TestNothingTakenBeforeKeys(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fail=%t", fail), func(t *testing.T) {
+			reg := heldRegistrar{outcome: make(chan error)}
+			e := startGateway(t, gwOptions{registrar: reg})
+			done := make(chan *smtp.SMTPError, 1)
+			go func() {
+				done <- submit(t, e.addr, "alice@hospital.example", []string{"carol@hospital.example", "bob@patient.example"}, labMessage("PHI: results"))
+			}()
+			time.Sleep(300 * time.Millisecond) // the first copy is at its end of data by now
+			if got := e.hop.received(); len(got) != 0 {
+				t.Fatalf("the hop took %d messages before the keys were registered", len(got))
+			}
+			var outcome error
+			if fail {
+				outcome = errors.New("refused")
+			}
+			reg.outcome <- outcome
+			se := <-done
+			if fail {
+				if se == nil || se.Code != 451 {
+					t.Fatalf("DATA answered %v, want 451", se)
+				}
+				time.Sleep(100 * time.Millisecond) // let the hop see the dropped connection
+				if got := e.hop.received(); len(got) != 0 {
+					t.Errorf("the hop took %d messages whose keys were never registered", len(got))
+				}
+				if entries, _ := e.spool.List(); len(entries) != 0 {
+					t.Errorf("spooled %d entries", len(entries))
+				}
+				return
+			}
+			if se != nil {
+				t.Fatalf("DATA answered %v", se)
+			}
+			if len(e.hop.to("carol@hospital.example")) != 1 || len(e.hop.to("bob@patient.example")) != 1 {
+				t.Errorf("the hop took %d messages, want the internal copy and an envelope among them", len(e.hop.received()))
+			}
+		})
 	}
 }
