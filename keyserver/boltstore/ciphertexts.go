@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/waxseal/waxseal/keyserver"
 )
 
 // A shared ciphertext is stored once for all the envelopes of a message (see
-// keyserver.Store): its bytes in bucketCiphertexts, and beside them, in
+// keyserver.Store): its bytes in a bucket of its own inside bucketCiphertexts
+// (see getCiphertext for why), and beside them, in
 // bucketCiphertextMeta, a fixed-size binary record (ciphertextMeta) counting the
 // envelopes that reference it. Those unreferenced also have an entry in
 // bucketCiphertextOrphans, by upload time, so that the sweeper finds uploads whose
@@ -61,7 +64,7 @@ func (s *Store) PutCiphertext(ctx context.Context, sum [32]byte, data []byte, no
 			if err := orphans.Delete(join(meta.uploaded, sum[:])); err != nil {
 				return err
 			}
-		} else if err := tx.Bucket(bucketCiphertexts).Put(sum[:], data); err != nil {
+		} else if err := putCiphertext(tx, sum[:], data); err != nil {
 			return err
 		}
 		meta = ciphertextMeta{refs: 0, uploaded: timeKey(now)}
@@ -80,7 +83,7 @@ func (s *Store) PutCiphertext(ctx context.Context, sum [32]byte, data []byte, no
 func (s *Store) Ciphertext(ctx context.Context, sum [32]byte) ([]byte, error) {
 	var out []byte
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketCiphertexts).Get(sum[:])
+		v := getCiphertext(tx, sum[:])
 		if v == nil {
 			return keyserver.ErrNotFound
 		}
@@ -124,13 +127,38 @@ func (s *Store) DeleteUnreferencedCiphertexts(ctx context.Context, t time.Time) 
 }
 
 func deleteCiphertext(tx *bolt.Tx, sum []byte) error {
-	if err := tx.Bucket(bucketCiphertexts).Delete(sum); err != nil {
+	if err := tx.Bucket(bucketCiphertexts).DeleteBucket(sum); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 		return fmt.Errorf("delete ciphertext %x: %w", sum, err)
 	}
 	if err := tx.Bucket(bucketCiphertextMeta).Delete(sum); err != nil {
 		return fmt.Errorf("delete ciphertext %x: %w", sum, err)
 	}
 	return nil
+}
+
+// keyData holds a ciphertext's bytes in its own bucket.
+var keyData = []byte("data")
+
+// putCiphertext stores a ciphertext in a bucket of its own. Stored as values side
+// by side, large ones would share leaf pages (bbolt does not split a leaf of four
+// keys or fewer, whatever their size), and every write to a leaf rewrites it
+// whole: each upload would rewrite up to three others, megabytes for 10 MB
+// messages, and each delete too. A bucket's own pages are written once.
+func putCiphertext(tx *bolt.Tx, sum, data []byte) error {
+	b, err := tx.Bucket(bucketCiphertexts).CreateBucketIfNotExists(sum)
+	if err != nil {
+		return err
+	}
+	return b.Put(keyData, data)
+}
+
+// getCiphertext returns a ciphertext's bytes, valid for the transaction, or nil.
+func getCiphertext(tx *bolt.Tx, sum []byte) []byte {
+	b := tx.Bucket(bucketCiphertexts).Bucket(sum)
+	if b == nil {
+		return nil
+	}
+	return b.Get(keyData)
 }
 
 // checkCiphertext refuses a reference to a ciphertext that is not stored.

@@ -357,7 +357,7 @@ func (s *Store) Payload(ctx context.Context, id envelope.ID) ([]byte, error) {
 			p = bytes.Clone(v) // v lives only as long as the transaction
 			return nil
 		}
-		ct := tx.Bucket(bucketCiphertexts).Get(r.Ciphertext)
+		ct := getCiphertext(tx, r.Ciphertext)
 		if ct == nil {
 			return fmt.Errorf("shared ciphertext %x missing", r.Ciphertext)
 		}

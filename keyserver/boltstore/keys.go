@@ -17,7 +17,7 @@ var (
 	bucketEnvelopes = []byte("envelopes") // id → EnvelopeRecord
 	bucketPayloads  = []byte("payloads")  // id → open-online blob, or its head (record.Ciphertext set)
 	// Shared ciphertexts (ciphertexts.go), stored once for all the envelopes of a
-	// message: sha256 → ciphertext, and sha256 → ciphertextMeta (references and
+	// message: sha256 → bucket {"data" → ciphertext}, and sha256 → ciphertextMeta (references and
 	// upload time, kept apart so that counting a reference rewrites a few bytes,
 	// not the ciphertext's pages).
 	bucketCiphertexts    = []byte("ciphertexts")
