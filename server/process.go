@@ -63,7 +63,8 @@ func (r *registration) wait(ctx context.Context) error {
 	}
 }
 
-// plan is a message made ready: every delivery built, keys registered.
+// plan is a message made ready: every delivery built, keys registered or being
+// registered (keys).
 type plan struct {
 	in         *Inbound
 	parsed     *parsed
@@ -182,8 +183,10 @@ func (g *Gateway) traced(in *Inbound, msg []byte) []byte {
 	return append(append(out, h...), msg...)
 }
 
-// seal encrypts the message once, seals an envelope per recipient, registers
-// all keys in one call, and writes each recipient's wrapper mail.
+// seal encrypts the message once, seals an envelope per recipient, starts
+// registering all keys in one call, and writes each recipient's wrapper mail. It
+// returns the registration still under way: the caller must not let any copy
+// be taken by the next hop before it succeeded (see relay).
 func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject string, msg []byte, rcpts []string, notify string) ([]delivery, *registration, error) {
 	from := pm.from
 	if from == nil && in.From != "" {
