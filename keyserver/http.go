@@ -389,7 +389,7 @@ type RegistrationJSON struct {
 	Created   time.Time `json:"created"`
 	Expires   time.Time `json:"expires,omitzero"`
 	ServerKey string    `json:"server_key"`
-	Payload   string    `json:"payload,omitempty"` // base64 of the "open online" fields
+	Payload   string    `json:"payload,omitempty"` // base64 of the whole online blob (deprecated: one copy per envelope)
 	// Instead of Payload: the head of the online blob (base64) and the SHA-256 (hex)
 	// of the message's ciphertext, uploaded once for all its envelopes
 	// (ciphertexts.go).

@@ -2,6 +2,7 @@ package keyserver
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -140,6 +141,9 @@ func (s *Service) RegisterEnvelopes(ctx context.Context, regs []Registration, cl
 			return ErrBadRequest.with("Envelope %s has no server key.", r.ID)
 		}
 		if r.Ciphertext != nil {
+			if len(r.Ciphertext) != sha256.Size {
+				return ErrBadRequest.with("Envelope %s: the ciphertext's hash has %d bytes, not %d.", r.ID, len(r.Ciphertext), sha256.Size)
+			}
 			if err := checkOnlineHead(r.Payload); err != nil {
 				return ErrBadRequest.with("Envelope %s: online head: %v.", r.ID, err)
 			}
