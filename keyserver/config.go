@@ -39,7 +39,7 @@ type Config struct {
 	SignInPerEmail  RateLimit     // default 10, then 1 per 30s
 	CodesPerEmail   RateLimit     // codes mailed to one address: default 5, then 1 per 2 min
 	SweepInterval   time.Duration // expiry sweeper, default 1 minute
-	MaxPayloadBytes int64         // per stored envelope payload, default 20 MB
+	MaxPayloadBytes int64         // per stored envelope payload and per uploaded ciphertext, default 20 MB
 	// PostedHoldBytes bounds the memory holding envelopes posted by securedoc.html
 	// files until their open page fetches them (posted.go): default 256 MB; negative
 	// disables the hold, and pages then carry the posted fields themselves.

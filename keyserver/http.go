@@ -47,6 +47,7 @@ func NewHandler(s *Service) http.Handler {
 
 	api := e.Group("/api/v1", h.noStore)
 	api.POST("/envelopes", h.registerEnvelopes, h.gatewayOnly)
+	api.PUT("/ciphertexts/:sha256", h.putCiphertext, h.gatewayOnly) // ciphertexts.go
 	api.GET("/envelopes/:id/payload", h.payload)
 	h.routeOutbox(api) // outbox_api.go
 
@@ -388,7 +389,12 @@ type RegistrationJSON struct {
 	Created   time.Time `json:"created"`
 	Expires   time.Time `json:"expires,omitzero"`
 	ServerKey string    `json:"server_key"`
-	Payload   string    `json:"payload,omitempty"` // base64 of the "open online" fields
+	Payload   string    `json:"payload,omitempty"` // base64 of the whole online blob (deprecated: one copy per envelope)
+	// Instead of Payload: the head of the online blob (base64) and the SHA-256 (hex)
+	// of the message's ciphertext, uploaded once for all its envelopes
+	// (ciphertexts.go).
+	OnlineHead string `json:"online_head,omitempty"`
+	Ciphertext string `json:"ciphertext,omitempty"`
 }
 
 func (h *handlers) registerEnvelopes(c echo.Context) error {
@@ -415,6 +421,20 @@ func (h *handlers) registerEnvelopes(c echo.Context) error {
 		}
 		regs[i] = Registration{ID: id, Sender: r.Sender, Recipient: r.Recipient, Subject: r.Subject,
 			Created: r.Created, Expires: r.Expires, ServerKey: k, Payload: payload}
+		if r.Ciphertext != "" || r.OnlineHead != "" {
+			if len(payload) > 0 {
+				return ErrBadRequest.with("Envelope %s: payload, or online_head with ciphertext, not both.", r.ID)
+			}
+			sum, err := parseSum(r.Ciphertext)
+			if err != nil {
+				return ErrBadRequest.with("Envelope %s: ciphertext: %v.", r.ID, err)
+			}
+			head, err := base64.StdEncoding.DecodeString(r.OnlineHead)
+			if err != nil {
+				return ErrBadRequest.with("Envelope %s: online_head is not base64.", r.ID)
+			}
+			regs[i].Payload, regs[i].Ciphertext = head, sum[:]
+		}
 	}
 	if err := h.s.RegisterEnvelopes(c.Request().Context(), regs, c.RealIP()); err != nil {
 		return err

@@ -2,6 +2,7 @@ package keyserver
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -109,6 +110,9 @@ type Registration struct {
 	Expires   time.Time
 	ServerKey envelope.Key
 	Payload   []byte // optional "open online" fields
+	// Ciphertext, if set, is the SHA-256 of the message's uploaded ciphertext
+	// (PutCiphertext), and Payload only the head of the online blob.
+	Ciphertext []byte
 }
 
 // RegisterEnvelopes stores a batch of envelopes: all or none. Repeating a
@@ -138,6 +142,14 @@ func (s *Service) RegisterEnvelopes(ctx context.Context, regs []Registration, cl
 		if r.ServerKey == (envelope.Key{}) {
 			return ErrBadRequest.with("Envelope %s has no server key.", r.ID)
 		}
+		if r.Ciphertext != nil {
+			if len(r.Ciphertext) != sha256.Size {
+				return ErrBadRequest.with("Envelope %s: the ciphertext's hash has %d bytes, not %d.", r.ID, len(r.Ciphertext), sha256.Size)
+			}
+			if err := checkOnlineHead(r.Payload); err != nil {
+				return ErrBadRequest.with("Envelope %s: online head: %v.", r.ID, err)
+			}
+		}
 		created := r.Created
 		if created.IsZero() {
 			created = now
@@ -152,6 +164,7 @@ func (s *Service) RegisterEnvelopes(ctx context.Context, regs []Registration, cl
 			WrappedKey: s.keys.wrapServerKey(r.ID, r.ServerKey),
 			KeyCheck:   s.keys.keyCheck(r.ID, r.ServerKey),
 			HasPayload: len(r.Payload) > 0,
+			Ciphertext: r.Ciphertext,
 		}
 		if r.Expires.IsZero() {
 			rec.Expires = time.Time{}
@@ -163,6 +176,10 @@ func (s *Service) RegisterEnvelopes(ctx context.Context, regs []Registration, cl
 	if err := s.store.PutEnvelopes(ctx, news, events); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return ErrConflictKey
+		}
+		if errors.Is(err, ErrNotFound) {
+			// The only thing a registration refers to: a shared ciphertext.
+			return ErrUnknownCiphertext
 		}
 		return fmt.Errorf("register %d envelopes: %w", len(regs), err)
 	}
@@ -463,6 +480,9 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 			}
 			n++
 		}
+	}
+	if err := s.sweepCiphertexts(ctx, now); err != nil {
+		return n, err
 	}
 	if _, err := s.store.DeleteSessionsBefore(ctx, now.Add(-s.cfg.SessionIdle)); err != nil {
 		return n, fmt.Errorf("sweep sessions: %w", err)

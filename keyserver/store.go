@@ -37,7 +37,9 @@ type Store interface {
 	// whose keys have not yet been destroyed.
 	ExpiredEnvelopes(ctx context.Context, now time.Time, limit int) ([]envelope.ID, error)
 
-	// Payload returns the stored ciphertext fields for "open online", or ErrNotFound.
+	// Payload returns the stored ciphertext fields for "open online", or ErrNotFound:
+	// the online blob, assembled from its head and the shared ciphertext when the
+	// envelope references one (see the shared ciphertexts below).
 	Payload(ctx context.Context, id envelope.ID) ([]byte, error)
 
 	// CreateAccount stores a new account; ErrConflict if the email, or the id of
@@ -132,6 +134,41 @@ type Store interface {
 
 	// Close releases the store.
 	Close() error
+
+	// Shared ciphertexts: a message sealed for several recipients has one
+	// ciphertext, uploaded once and stored once, under its SHA-256. An envelope
+	// referencing one (EnvelopeRecord.Ciphertext) stores only the head of its
+	// online blob (magic, header, key block) as its payload; Payload returns that
+	// head followed by the shared ciphertext.
+	//
+	// PutEnvelopes fails the whole batch, storing nothing, with an error wrapping
+	// ErrNotFound if a new envelope references a ciphertext that is not stored;
+	// each new envelope referencing one counts as a reference (a repeated
+	// registration does not count again). When UpdateEnvelope clears HasPayload of
+	// an envelope holding a reference, the reference goes, and the ciphertext is
+	// deleted in the same transaction once no envelope references it. fn may not
+	// change Ciphertext.
+
+	// PutCiphertext stores data under sum, its SHA-256, uploaded at now; the caller
+	// has checked the hash. Storing it again is a no-op, except that an
+	// unreferenced ciphertext's upload time becomes now (a gateway about to
+	// register envelopes against it must not see it swept meanwhile).
+	//
+	// It may return before the ciphertext is stored, leaving it to be written
+	// with the next writes (boltstore does: an upload is useless until a
+	// registration references it, so it need not wait for a commit, an fsync,
+	// of its own). It is stored no later than any write begun after it returned,
+	// which sees it (PutEnvelopes, DeleteUnreferencedCiphertexts); once such a
+	// write returns, reads see it too. If storing it fails, nothing is stored,
+	// and PutEnvelopes referencing it fails with ErrNotFound. data must not
+	// change afterwards.
+	PutCiphertext(ctx context.Context, sum [32]byte, data []byte, now time.Time) error
+	// Ciphertext returns a shared ciphertext, or ErrNotFound.
+	Ciphertext(ctx context.Context, sum [32]byte) ([]byte, error)
+	// DeleteUnreferencedCiphertexts deletes, and counts, the ciphertexts that no
+	// envelope references and that were uploaded before t: uploads whose
+	// registration never came (the gateway failed or gave up).
+	DeleteUnreferencedCiphertexts(ctx context.Context, t time.Time) (int, error)
 }
 
 // Errors every Store returns for the same conditions.
@@ -162,10 +199,15 @@ type EnvelopeRecord struct {
 	LockReason string    `json:"lock_reason,omitempty"`
 	FirstOpen  time.Time `json:"first_open,omitzero"`
 	Releases   int       `json:"releases,omitempty"`
+	// Ciphertext is the SHA-256 of the shared ciphertext the online blob ends
+	// with, when the payload is only the blob's head (see Store); empty when the
+	// payload is the whole blob (older gateways) or there is none.
+	Ciphertext []byte `json:"ciphertext,omitempty"`
 }
 
 // NewEnvelope is an envelope being registered, with its "open online" payload (the
-// envelope's form fields as the key server will serve them), if any.
+// envelope's form fields as the key server will serve them), if any: the whole
+// online blob, or, when Record.Ciphertext names a shared ciphertext, its head.
 type NewEnvelope struct {
 	Record  EnvelopeRecord
 	Payload []byte

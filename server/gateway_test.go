@@ -3,15 +3,18 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/http"
 	"net/mail"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -681,7 +684,9 @@ func (c *countingRegistrar) RegisterEnvelopes(ctx context.Context, regs []client
 }
 
 // TestOneBatchOneEncryption: three external recipients cost one registration
-// call, and their envelopes share one ciphertext (the payload is encrypted once).
+// call, and their envelopes share one ciphertext (the payload is encrypted once),
+// which the key server is given and stores once, and from which it serves each
+// envelope's online blob.
 func TestOneBatchOneEncryption(t *testing.T) {
 	ks := startKeyServer(t)
 	reg := &countingRegistrar{next: ks.client()}
@@ -695,24 +700,51 @@ func TestOneBatchOneEncryption(t *testing.T) {
 	}
 	var ciphertext []byte
 	for i, r := range reg.calls[0] {
-		if r.Online == nil {
-			t.Fatal("no online blob registered")
+		if r.Online != nil || len(r.Ciphertext) == 0 {
+			t.Fatal("registered without the shared ciphertext, or with a whole online blob")
 		}
 		_, _, _, f := wrapperParts(t, e.hop.to(r.Envelope.Header.To)[0].Data)
 		if i == 0 {
 			ciphertext = f.Ciphertext
-		} else if !bytes.Equal(f.Ciphertext, ciphertext) {
+		} else if !bytes.Equal(f.Ciphertext, ciphertext) || &r.Ciphertext[0] != &reg.calls[0][0].Ciphertext[0] {
 			t.Errorf("%s's envelope has its own ciphertext", r.Envelope.Header.To)
 		}
-		if !bytes.HasSuffix(r.Online, f.Ciphertext) {
-			t.Errorf("the online blob does not carry the envelope's ciphertext")
+		if !bytes.Equal(r.Ciphertext, f.Ciphertext) {
+			t.Errorf("the registered ciphertext is not the envelope's")
 		}
 	}
-	// Each envelope opens (through the key server the gateway registered with).
+	sum := sha256.Sum256(ciphertext)
+	if got, err := ks.store.Ciphertext(t.Context(), sum); err != nil || !bytes.Equal(got, ciphertext) {
+		t.Errorf("the key server does not hold the shared ciphertext: %v", err)
+	}
+	// Each envelope opens (through the key server the gateway registered with),
+	// from its file and from the online blob the key server assembles.
 	for _, r := range reg.calls[0] {
-		_, _, _, f := wrapperParts(t, e.hop.to(r.Envelope.Header.To)[0].Data)
-		if got := ks.openAs(&browser{k: ks}, f); !bytes.Equal(got, labMessage("PHI: results")) {
+		_, notice, _, f := wrapperParts(t, e.hop.to(r.Envelope.Header.To)[0].Data)
+		b := &browser{k: ks}
+		if got := ks.openAs(b, f); !bytes.Equal(got, labMessage("PHI: results")) {
 			t.Errorf("%s: opens to other bytes", r.Envelope.Header.To)
+		}
+		m := regexp.MustCompile(`#k=([A-Za-z0-9_-]+)`).FindStringSubmatch(notice)
+		if m == nil {
+			t.Fatalf("no key in the notice's link:\n%s", notice)
+		}
+		envKey, err := envelope.ParseKey(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get(ks.srv.URL + "/api/v1/envelopes/" + r.Envelope.Header.ID.String() + "/payload")
+		if err != nil {
+			t.Fatal(err)
+		}
+		blob, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		online, err := envelope.ParseOnline(blob, envKey)
+		if err != nil {
+			t.Fatalf("%s: online blob (%d): %v", r.Envelope.Header.To, resp.StatusCode, err)
+		}
+		if got := ks.openAs(b, online); !bytes.Equal(got, labMessage("PHI: results")) {
+			t.Errorf("%s: the online blob opens to other bytes", r.Envelope.Header.To)
 		}
 	}
 }
@@ -749,5 +781,63 @@ func TestBusy(t *testing.T) {
 	}
 	if se := submit(t, e.addr, "alice@hospital.example", []string{"carol@hospital.example"}, labMessage("three")); se != nil {
 		t.Errorf("after the slot freed: %v", se)
+	}
+}
+
+// heldRegistrar holds each registration until given its outcome.
+type heldRegistrar struct{ outcome chan error }
+
+func (h heldRegistrar) RegisterEnvelopes(ctx context.Context, _ []client.Registration) error {
+	select {
+	case err := <-h.outcome:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestNothingTakenBeforeKeys: the copies go to the next hop while the keys
+// register, but with their end of data withheld, so the hop takes none until the
+// keys are held; when registration fails it has taken nothing, not even the
+// internal recipient's plain copy, and nothing is spooled.
+func TestNothingTakenBeforeKeys(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fail=%t", fail), func(t *testing.T) {
+			reg := heldRegistrar{outcome: make(chan error)}
+			e := startGateway(t, gwOptions{registrar: reg})
+			done := make(chan *smtp.SMTPError, 1)
+			go func() {
+				done <- submit(t, e.addr, "alice@hospital.example", []string{"carol@hospital.example", "bob@patient.example"}, labMessage("PHI: results"))
+			}()
+			time.Sleep(300 * time.Millisecond) // the first copy is at its end of data by now
+			if got := e.hop.received(); len(got) != 0 {
+				t.Fatalf("the hop took %d messages before the keys were registered", len(got))
+			}
+			var outcome error
+			if fail {
+				outcome = errors.New("refused")
+			}
+			reg.outcome <- outcome
+			se := <-done
+			if fail {
+				if se == nil || se.Code != 451 {
+					t.Fatalf("DATA answered %v, want 451", se)
+				}
+				time.Sleep(100 * time.Millisecond) // let the hop see the dropped connection
+				if got := e.hop.received(); len(got) != 0 {
+					t.Errorf("the hop took %d messages whose keys were never registered", len(got))
+				}
+				if entries, _ := e.spool.List(); len(entries) != 0 {
+					t.Errorf("spooled %d entries", len(entries))
+				}
+				return
+			}
+			if se != nil {
+				t.Fatalf("DATA answered %v", se)
+			}
+			if len(e.hop.to("carol@hospital.example")) != 1 || len(e.hop.to("bob@patient.example")) != 1 {
+				t.Errorf("the hop took %d messages, want the internal copy and an envelope among them", len(e.hop.received()))
+			}
+		})
 	}
 }

@@ -38,16 +38,41 @@ type delivery struct {
 	kind       string
 	notify     string // where a non-delivery notice goes; "" for none
 	subject    string // for that notice, without trigger
+	// keys, when the message was sealed, is the registration of its envelopes'
+	// keys: no copy of the message is taken by the next hop before it succeeded.
+	keys *registration
 }
 
-// plan is a message made ready: every delivery built, keys registered.
+// registration is a batch registration with the key server under way. Its
+// outcome is nil or the *SMTPError to answer.
+type registration struct {
+	done chan struct{}
+	err  error
+}
+
+// wait returns the registration's outcome, or ctx's error if ctx ends first.
+func (r *registration) wait(ctx context.Context) error {
+	if r == nil {
+		return nil
+	}
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// plan is a message made ready: every delivery built, keys registered or being
+// registered (keys).
 type plan struct {
 	in         *Inbound
 	parsed     *parsed
 	result     policy.Result
-	deliveries []delivery // required-TLS first, see deliver
-	sealed     []string   // recipients who got an envelope
-	sender     string     // who is told: the MAIL FROM of an internal sender, else ""
+	deliveries []delivery    // required-TLS first, see deliver
+	sealed     []string      // recipients who got an envelope
+	keys       *registration // the envelopes' registration, under way; nil if none
+	sender     string        // who is told: the MAIL FROM of an internal sender, else ""
 }
 
 // Process handles one message: it returns nil once every copy is relayed or
@@ -128,12 +153,18 @@ func (g *Gateway) prepare(ctx context.Context, in *Inbound) (*plan, error) {
 			kind: kindOriginal, notify: p.sender, subject: res.Clean})
 	}
 	if len(seal) > 0 {
-		sealed, err := g.seal(ctx, in, pm, res.Clean, original, seal, p.sender)
+		sealed, keys, err := g.seal(ctx, in, pm, res.Clean, original, seal, p.sender)
 		if err != nil {
 			return nil, err
 		}
 		p.deliveries = append(p.deliveries, sealed...)
 		p.sealed = seal
+		p.keys = keys
+		// Every copy waits for the keys, the originals too: when registration
+		// fails the answer is 451 and nothing at all has gone.
+		for i := range p.deliveries {
+			p.deliveries[i].keys = keys
+		}
 	}
 	return p, nil
 }
@@ -152,24 +183,26 @@ func (g *Gateway) traced(in *Inbound, msg []byte) []byte {
 	return append(append(out, h...), msg...)
 }
 
-// seal encrypts the message once, seals an envelope per recipient, registers
-// all keys in one call, and writes each recipient's wrapper mail.
-func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject string, msg []byte, rcpts []string, notify string) ([]delivery, error) {
+// seal encrypts the message once, seals an envelope per recipient, starts
+// registering all keys in one call, and writes each recipient's wrapper mail. It
+// returns the registration still under way: the caller must not let any copy
+// be taken by the next hop before it succeeded (see relay).
+func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject string, msg []byte, rcpts []string, notify string) ([]delivery, *registration, error) {
 	from := pm.from
 	if from == nil && in.From != "" {
 		from = &mail.Address{Address: in.From}
 	}
 	if from == nil {
-		return nil, unparseable("it has neither a From header nor a sender address to seal it from")
+		return nil, nil, unparseable("it has neither a From header nor a sender address to seal it from")
 	}
 	var ct bytes.Buffer
 	ct.Grow(len(msg) + len(msg)/1024 + 1024)
 	pw := envelope.NewPayloadWriter(&ct)
 	if _, err := pw.Write(msg); err != nil {
-		return nil, fmt.Errorf("encrypt: %w", err)
+		return nil, nil, fmt.Errorf("encrypt: %w", err)
 	}
 	if err := pw.Close(); err != nil {
-		return nil, fmt.Errorf("encrypt: %w", err)
+		return nil, nil, fmt.Errorf("encrypt: %w", err)
 	}
 	payload := pw.Payload()
 
@@ -185,54 +218,53 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 			Created: now, Expires: now.Add(g.cfg.Expires)}
 		env, keys, err := payload.Seal(h)
 		if err != nil {
-			return nil, unparseable("cannot seal it for %s (%v)", rcpt, err)
+			return nil, nil, unparseable("cannot seal it for %s (%v)", rcpt, err)
 		}
 		all = append(all, one{env, keys})
 		reg := client.Registration{Envelope: env, ServerKey: keys.Server}
 		if g.cfg.Online {
-			var blob bytes.Buffer
-			blob.Grow(ct.Len() + len(env.HeaderJSON) + 128)
-			if err := env.WriteOnline(&blob, bytes.NewReader(ct.Bytes())); err != nil {
-				return nil, err
-			}
-			reg.Online = blob.Bytes()
+			// One ciphertext for every envelope: uploaded and stored once.
+			reg.Ciphertext = ct.Bytes()
 		}
 		regs = append(regs, reg)
 	}
 
-	// The wrapper mails are written while the key server commits the batch:
-	// the CPU work overlaps its fsync. None is relayed before the keys are held.
+	// The key server registers the batch (an upload and a commit or two) while
+	// the wrapper mails are written and then transferred to the next hop; none
+	// is taken by the next hop (its end of data is withheld) before the keys are
+	// held. See deliver.
 	rctx, cancel := context.WithTimeout(ctx, g.cfg.RegisterTimeout)
-	defer cancel()
-	regDone := make(chan error, 1)
-	go func() { regDone <- g.cfg.KeyServer.RegisterEnvelopes(rctx, regs) }()
+	keys := &registration{done: make(chan struct{})}
+	go func() {
+		defer close(keys.done)
+		defer cancel()
+		err := g.cfg.KeyServer.RegisterEnvelopes(rctx, regs)
+		if err == nil {
+			return
+		}
+		g.log.ErrorContext(ctx, "key registration failed", "id", in.ID, "envelopes", len(regs), "error", err)
+		if rctx.Err() != nil && ctx.Err() == nil {
+			keys.err = tempFail([3]int{4, 4, 3}, "The key server did not answer within %s; nothing was sent, try again later", g.cfg.RegisterTimeout)
+			return
+		}
+		keys.err = tempFail([3]int{4, 3, 0}, "The key server could not register the message's keys; nothing was sent, try again later")
+	}()
 
 	out := make([]delivery, 0, len(all))
-	var werr error
 	for _, s := range all {
 		var w bytes.Buffer
 		// base64 in 128-character lines is 4/3 × 130/128 of the ciphertext; the
 		// page and the notice fit in the rest (HTMLSize would render it all twice).
 		w.Grow(ct.Len()/96*130 + 32<<10)
-		if werr = wrapper.Write(&w, s.env, s.keys.Env, bytes.NewReader(ct.Bytes()), wrapper.Options{Online: g.cfg.Online, Date: now}); werr != nil {
+		if err := wrapper.Write(&w, s.env, s.keys.Env, bytes.NewReader(ct.Bytes()), wrapper.Options{Online: g.cfg.Online, Date: now}); err != nil {
 			cancel()
-			break
+			<-keys.done // registered or not, the message goes nowhere
+			return nil, nil, fmt.Errorf("wrapper mail: %w", err)
 		}
 		out = append(out, delivery{from: in.From, to: []string{s.env.Header.To}, msg: w.Bytes(), kind: kindEnvelope,
 			notify: notify, subject: subject})
 	}
-	err := <-regDone
-	if werr != nil {
-		return nil, fmt.Errorf("wrapper mail: %w", werr)
-	}
-	if err != nil {
-		g.log.ErrorContext(ctx, "key registration failed", "id", in.ID, "envelopes", len(regs), "error", err)
-		if rctx.Err() != nil && ctx.Err() == nil {
-			return nil, tempFail([3]int{4, 4, 3}, "The key server did not answer within %s; nothing was sent, try again later", g.cfg.RegisterTimeout)
-		}
-		return nil, tempFail([3]int{4, 3, 0}, "The key server could not register the message's keys; nothing was sent, try again later")
-	}
-	return out, nil
+	return out, keys, nil
 }
 
 func formatAddress(a *mail.Address) string {
@@ -255,6 +287,16 @@ func (g *Gateway) deliver(ctx context.Context, p *plan) error {
 			log.InfoContext(ctx, "relayed", "kind", d.kind, "from", d.from, "to", d.to, "tls_required", d.requireTLS)
 			continue
 		}
+		// Before a failed copy is spooled (and later sent without waiting) or
+		// reported, the keys must be held. If they are not, this copy was withheld
+		// before its end of data, and none went before it: each waits for them.
+		if kerr := p.keys.wait(ctx); kerr != nil {
+			log.WarnContext(ctx, "nothing relayed: keys not registered", "error", kerr)
+			if ctx.Err() != nil {
+				return tempFail([3]int{4, 3, 2}, "The gateway is shutting down; nothing was sent, try again later")
+			}
+			return kerr
+		}
 		log.WarnContext(ctx, "relay failed", "kind", d.kind, "to", d.to, "tls_required", d.requireTLS, "error", err)
 		// Required-TLS copies go first, so when TLS cannot be had nothing else
 		// has left yet and the client can keep the whole message: the fault is in
@@ -271,6 +313,11 @@ func (g *Gateway) deliver(ctx context.Context, p *plan) error {
 		} else {
 			temporary = append(temporary, f)
 		}
+	}
+	// Every copy either waited for the keys or failed and then waited above;
+	// this only covers a plan that somehow had no copy to relay.
+	if err := p.keys.wait(ctx); err != nil {
+		return err
 	}
 	if relayed == 0 && len(temporary) == 0 && len(permanent) > 0 {
 		// Nothing left: the client bounces it with the next hop's words.
@@ -326,6 +373,14 @@ func (g *Gateway) relay(ctx context.Context, d delivery) error {
 	if err := g.checkOutgoing(d); err != nil {
 		g.log.ErrorContext(ctx, "BUG: outgoing message refused by the plaintext check", "kind", d.kind, "to", d.to, "error", err)
 		return err
+	}
+	if d.keys != nil {
+		if gr, ok := g.cfg.Relay.(GatedRelay); ok {
+			return gr.SendGated(ctx, d.from, d.to, d.msg, d.requireTLS, d.keys.wait)
+		}
+		if err := d.keys.wait(ctx); err != nil {
+			return err
+		}
 	}
 	return g.cfg.Relay.Send(ctx, d.from, d.to, d.msg, d.requireTLS)
 }

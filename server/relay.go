@@ -78,6 +78,24 @@ func (r *SMTPRelay) Send(ctx context.Context, from string, to []string, msg []by
 	return r.plain.Send(ctx, from, to, msg)
 }
 
+// GatedRelay is a Relay that can transfer a message while something it must wait
+// for is still under way: it sends the message up to its end of data, calls
+// gate, and ends the data (the moment the next hop takes the message) only if
+// gate returns nil; otherwise it abandons the transaction, so that nothing is
+// delivered, and returns gate's error. The gateway relays with a gate while the
+// key server registers the envelopes' keys.
+type GatedRelay interface {
+	SendGated(ctx context.Context, from string, to []string, msg []byte, requireTLS bool, gate func(context.Context) error) error
+}
+
+// SendGated relays one message, ending its data only once gate returns nil.
+func (r *SMTPRelay) SendGated(ctx context.Context, from string, to []string, msg []byte, requireTLS bool, gate func(context.Context) error) error {
+	if requireTLS {
+		return r.secure.SendGated(ctx, from, to, msg, gate)
+	}
+	return r.plain.SendGated(ctx, from, to, msg, gate)
+}
+
 // isTLSFailure reports whether a relay failed because TLS could not be had: the
 // next hop offers no STARTTLS, or the handshake or certificate check failed.
 // That is a fault of configuration, not a passing outage.

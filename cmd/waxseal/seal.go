@@ -163,16 +163,18 @@ func (j *sealJob) run(ctx context.Context, msg io.Reader) ([]sealResult, error) 
 	// Keys are registered before any file is written: an envelope file whose key
 	// the server does not hold could never be opened.
 	if !j.Offline {
+		var ct []byte
+		if j.Online {
+			// Read once and shared by every registration: the key server gets
+			// (and stores) the ciphertext once for all the recipients.
+			var err error
+			if ct, err = io.ReadAll(ciphertext()); err != nil {
+				return nil, fmt.Errorf("read ciphertext: %w", err)
+			}
+		}
 		regs := make([]client.Registration, len(all))
 		for i, s := range all {
-			regs[i] = client.Registration{Envelope: s.env, ServerKey: s.keys.Server}
-			if j.Online {
-				var blob bytes.Buffer
-				if err := s.env.WriteOnline(&blob, ciphertext()); err != nil {
-					return nil, err
-				}
-				regs[i].Online = blob.Bytes()
-			}
+			regs[i] = client.Registration{Envelope: s.env, ServerKey: s.keys.Server, Ciphertext: ct}
 		}
 		if err := client.New(j.KeyServer, j.Token, nil).RegisterEnvelopes(ctx, regs); err != nil {
 			return nil, fmt.Errorf("register keys: %w", err)

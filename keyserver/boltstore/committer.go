@@ -112,6 +112,28 @@ func (c *committer) do(ctx context.Context, fn func(*bolt.Tx) error) error {
 	return r.err
 }
 
+// enqueue queues fn and returns without waiting: fn runs, and commits, before
+// any write queued after it (or in the same transaction). Nobody receives its
+// outcome, not even a panic: a failed fn (or commit) leaves nothing behind,
+// which the writes after it can see. ctx is checked only here, since the
+// caller does not wait.
+func (c *committer) enqueue(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := &writeReq{ctx: context.Background(), fn: fn, done: make(chan struct{})}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return berrors.ErrDatabaseNotOpen
+	}
+	c.queue = append(c.queue, r)
+	if len(c.queue) == 1 {
+		c.wake.Signal()
+	}
+	return nil
+}
+
 // stop refuses new writes, lets the committer commit those queued, and waits for
 // it to finish.
 func (c *committer) stop() {

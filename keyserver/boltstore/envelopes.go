@@ -37,6 +37,11 @@ func (s *Store) PutEnvelopes(ctx context.Context, envs []keyserver.NewEnvelope, 
 					return fmt.Errorf("put payload %s: %w", ne.Record.ID, err)
 				}
 			}
+			if len(ne.Record.Ciphertext) > 0 {
+				if err := addCiphertextRef(tx, ne.Record.Ciphertext); err != nil {
+					return fmt.Errorf("envelope %s: %w", ne.Record.ID, err)
+				}
+			}
 		}
 		if err := s.appendAudit(tx, events); err != nil {
 			return fmt.Errorf("put envelopes: %w", err)
@@ -56,6 +61,9 @@ func newEnvelopes(tx *bolt.Tx, envs []keyserver.NewEnvelope) ([]keyserver.NewEnv
 		if ne.Record.HasPayload != (len(ne.Payload) > 0) {
 			return nil, fmt.Errorf("envelope %s: HasPayload is %t with a %d-byte payload", id, ne.Record.HasPayload, len(ne.Payload))
 		}
+		if len(ne.Record.Ciphertext) > 0 && !ne.Record.HasPayload {
+			return nil, fmt.Errorf("envelope %s: a shared ciphertext without a payload head", id)
+		}
 		check, ok := seen[id]
 		if !ok {
 			var old keyserver.EnvelopeRecord
@@ -70,6 +78,11 @@ func newEnvelopes(tx *bolt.Tx, envs []keyserver.NewEnvelope) ([]keyserver.NewEnv
 				return nil, fmt.Errorf("envelope %s with another key: %w", id, keyserver.ErrConflict)
 			}
 			continue
+		}
+		if len(ne.Record.Ciphertext) > 0 {
+			if err := checkCiphertext(tx, ne.Record.Ciphertext); err != nil {
+				return nil, fmt.Errorf("envelope %s: %w", id, err)
+			}
 		}
 		seen[id] = ne.Record.KeyCheck
 		fresh = append(fresh, ne)
@@ -109,12 +122,16 @@ func (s *Store) UpdateEnvelope(ctx context.Context, id envelope.ID, fn func(*key
 		// Before fn, which may change the record's slices in place.
 		before := indexedFields(&r)
 		hadPayload := r.HasPayload
+		ciphertext := bytes.Clone(r.Ciphertext)
 		events, err := fn(&r)
 		if err != nil {
 			return refusal{err}
 		}
 		if err := checkEnvelopeChange(id, hadPayload, &r); err != nil {
 			return refusal{err}
+		}
+		if !bytes.Equal(r.Ciphertext, ciphertext) {
+			return refusal{fmt.Errorf("update envelope %s: fn changed the shared ciphertext it references", id)}
 		}
 		if err := s.writeEnvelopeUpdate(tx, before, hadPayload, &r, events); err != nil {
 			return fmt.Errorf("update envelope %s: %w", id, err)
@@ -153,6 +170,11 @@ func (s *Store) writeEnvelopeUpdate(tx *bolt.Tx, before indexed, hadPayload bool
 	if hadPayload && !r.HasPayload {
 		if err := tx.Bucket(bucketPayloads).Delete(r.ID[:]); err != nil {
 			return fmt.Errorf("delete payload: %w", err)
+		}
+		if len(r.Ciphertext) > 0 {
+			if err := dropCiphertextRef(tx, r.Ciphertext); err != nil {
+				return err
+			}
 		}
 	}
 	return s.appendAudit(tx, events)
@@ -316,7 +338,9 @@ func (s *Store) ExpiredEnvelopes(ctx context.Context, now time.Time, limit int) 
 	return ids, nil
 }
 
-// Payload returns a copy of an envelope's open-online ciphertext.
+// Payload returns a copy of an envelope's online blob, assembled from its head
+// and the shared ciphertext when it references one: in one read transaction, so
+// the two always belong together.
 func (s *Store) Payload(ctx context.Context, id envelope.ID) ([]byte, error) {
 	var p []byte
 	err := s.view(ctx, func(tx *bolt.Tx) error {
@@ -324,7 +348,21 @@ func (s *Store) Payload(ctx context.Context, id envelope.ID) ([]byte, error) {
 		if v == nil {
 			return keyserver.ErrNotFound
 		}
-		p = bytes.Clone(v) // v lives only as long as the transaction
+		var r keyserver.EnvelopeRecord
+		found, err := getMemo(s.memos.envelopes, tx.Bucket(bucketEnvelopes), id[:], &r)
+		if err != nil {
+			return err
+		}
+		if !found || len(r.Ciphertext) == 0 {
+			p = bytes.Clone(v) // v lives only as long as the transaction
+			return nil
+		}
+		ct := getCiphertext(tx, r.Ciphertext)
+		if ct == nil {
+			return fmt.Errorf("shared ciphertext %x missing", r.Ciphertext)
+		}
+		p = make([]byte, 0, len(v)+len(ct))
+		p = append(append(p, v...), ct...)
 		return nil
 	})
 	if err != nil {

@@ -15,7 +15,15 @@ var (
 	bucketMeta = []byte("meta") // keyVersion → schemaVersion
 
 	bucketEnvelopes = []byte("envelopes") // id → EnvelopeRecord
-	bucketPayloads  = []byte("payloads")  // id → open-online ciphertext
+	bucketPayloads  = []byte("payloads")  // id → open-online blob, or its head (record.Ciphertext set)
+	// Shared ciphertexts (ciphertexts.go), stored once for all the envelopes of a
+	// message: sha256 → bucket {"data" → ciphertext}, and sha256 → ciphertextMeta (references and
+	// upload time, kept apart so that counting a reference rewrites a few bytes,
+	// not the ciphertext's pages).
+	bucketCiphertexts    = []byte("ciphertexts")
+	bucketCiphertextMeta = []byte("ciphertext_meta")
+	// time(uploaded) sha256 → nothing, only while no envelope references it.
+	bucketCiphertextOrphans = []byte("ciphertext_orphans")
 	// addr(sender|recipient) time(created) id → nothing
 	bucketEnvBySender    = []byte("envelopes_by_sender")
 	bucketEnvByRecipient = []byte("envelopes_by_recipient")
@@ -41,7 +49,7 @@ var (
 
 var allBuckets = [][]byte{
 	bucketMeta,
-	bucketEnvelopes, bucketPayloads,
+	bucketEnvelopes, bucketPayloads, bucketCiphertexts, bucketCiphertextMeta, bucketCiphertextOrphans,
 	bucketEnvBySender, bucketEnvByRecipient, bucketEnvByCreated, bucketEnvByExpiry,
 	bucketAccounts, bucketAccountByEmail, bucketCodes, bucketSessions, bucketSessionsByAcct,
 	bucketCredentials, bucketCeremonies, bucketInvites,

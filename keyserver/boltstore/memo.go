@@ -92,6 +92,7 @@ func cloneEnvelope(r *keyserver.EnvelopeRecord) keyserver.EnvelopeRecord {
 	c := *r
 	c.WrappedKey = slices.Clone(r.WrappedKey)
 	c.KeyCheck = slices.Clone(r.KeyCheck)
+	c.Ciphertext = slices.Clone(r.Ciphertext)
 	return c
 }
 

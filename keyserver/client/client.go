@@ -6,7 +6,9 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,7 +31,12 @@ type Client struct {
 // New returns a client for the key server at base (its origin) using token.
 func New(base, token string, hc *http.Client) *Client {
 	if hc == nil {
-		hc = &http.Client{Timeout: 60 * time.Second}
+		// A gateway makes two requests a message from as many goroutines as it
+		// processes messages at once: keep that many connections open, where the
+		// default transport keeps two and dials (and closes) the rest each time.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		hc = &http.Client{Timeout: 60 * time.Second, Transport: t}
 	}
 	return &Client{base: strings.TrimSuffix(base, "/"), token: token, http: hc}
 }
@@ -52,7 +59,12 @@ func (e *APIError) Temporary() bool {
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
-	if in != nil {
+	contentType := "application/json"
+	switch in := in.(type) {
+	case nil:
+	case *bytes.Reader: // binary, sent as it is (with its length)
+		body, contentType = in, "application/octet-stream"
+	default:
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
@@ -64,8 +76,8 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -100,24 +112,65 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 type Registration struct {
 	Envelope  *envelope.Envelope
 	ServerKey envelope.Key
-	Online    []byte // the online blob, or nil
+	// Ciphertext, for "open online", is the message's ciphertext (the one the
+	// envelope's HTML file carries). Registrations of one message share it:
+	// RegisterEnvelopes uploads each distinct ciphertext once, and the key server
+	// builds each envelope's online blob from it.
+	Ciphertext []byte
+	// Online is a whole online blob, sent inline as base64 (the API's older form,
+	// a copy per envelope); Ciphertext is the better way. Ignored when
+	// Ciphertext is set.
+	Online []byte
 }
 
-// RegisterEnvelopes registers a batch in one call: all or none.
+// RegisterEnvelopes registers a batch in one call: all or none. The batch's
+// ciphertexts are uploaded first, once each.
 func (c *Client) RegisterEnvelopes(ctx context.Context, regs []Registration) error {
 	req := struct {
 		Envelopes []keyserver.RegistrationJSON `json:"envelopes"`
 	}{}
+	type ctKey struct {
+		first *byte
+		n     int
+	}
+	uploaded := map[ctKey]string{} // the same slice (usually) is hashed and sent once
 	for _, r := range regs {
 		h := r.Envelope.Header
 		j := keyserver.RegistrationJSON{ID: h.ID.String(), Sender: h.From, Recipient: h.To, Subject: h.Subject,
 			Created: h.Created, Expires: h.Expires, ServerKey: envelope.EncodeKey(r.ServerKey)}
-		if r.Online != nil {
+		switch {
+		case len(r.Ciphertext) > 0:
+			k := ctKey{&r.Ciphertext[0], len(r.Ciphertext)}
+			sum, ok := uploaded[k]
+			if !ok {
+				var err error
+				if sum, err = c.PutCiphertext(ctx, r.Ciphertext); err != nil {
+					return err
+				}
+				uploaded[k] = sum
+			}
+			var head bytes.Buffer
+			if err := r.Envelope.WriteOnline(&head, bytes.NewReader(nil)); err != nil {
+				return fmt.Errorf("online head of %s: %w", h.ID, err)
+			}
+			j.OnlineHead, j.Ciphertext = base64.StdEncoding.EncodeToString(head.Bytes()), sum
+		case r.Online != nil:
 			j.Payload = base64.StdEncoding.EncodeToString(r.Online)
 		}
 		req.Envelopes = append(req.Envelopes, j)
 	}
 	return c.do(ctx, http.MethodPost, "/api/v1/envelopes", req, nil)
+}
+
+// PutCiphertext uploads a message's ciphertext, as binary, under its SHA-256,
+// which it returns in hex. Uploading it again is harmless.
+func (c *Client) PutCiphertext(ctx context.Context, ciphertext []byte) (string, error) {
+	s := sha256.Sum256(ciphertext)
+	sum := hex.EncodeToString(s[:])
+	if err := c.do(ctx, http.MethodPut, "/api/v1/ciphertexts/"+sum, bytes.NewReader(ciphertext), nil); err != nil {
+		return "", fmt.Errorf("upload ciphertext: %w", err)
+	}
+	return sum, nil
 }
 
 // Envelopes lists envelopes (administrators).

@@ -119,6 +119,16 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 // transaction. Errors wrap *PermanentError when the server refused the message
 // itself with a 5xx reply.
 func (s *SMTP) Send(ctx context.Context, from string, to []string, msg []byte) error {
+	return s.SendGated(ctx, from, to, msg, nil)
+}
+
+// SendGated is Send, except that once the whole message is written it calls gate
+// (if not nil) and ends the data, which is when the next hop takes the message,
+// only if gate returns nil. Otherwise it drops the connection without ending the
+// data, so the next hop discards what it got, and returns gate's error. It lets a
+// caller overlap the transfer with work the message may not be accepted before
+// (the gateway's key registration).
+func (s *SMTP) SendGated(ctx context.Context, from string, to []string, msg []byte, gate func(context.Context) error) error {
 	if err := checkEnvelope(from, to, msg); err != nil {
 		return err
 	}
@@ -141,7 +151,7 @@ func (s *SMTP) Send(ctx context.Context, from string, to []string, msg []byte) e
 	}
 	defer c.Close()
 
-	if err := s.transact(ctx, c, from, to, msg); err != nil {
+	if err := s.transact(ctx, c, from, to, msg, gate); err != nil {
 		return err
 	}
 	// The message is accepted: a failed QUIT must not turn into a retry, which
@@ -198,7 +208,7 @@ func (s *SMTP) open(conn net.Conn) (*smtp.Client, error) {
 	return c, nil
 }
 
-func (s *SMTP) transact(ctx context.Context, c *smtp.Client, from string, to []string, msg []byte) error {
+func (s *SMTP) transact(ctx context.Context, c *smtp.Client, from string, to []string, msg []byte, gate func(context.Context) error) error {
 	var opts *smtp.MailOptions
 	if !isASCII(from) || !allASCII(to) {
 		opts = &smtp.MailOptions{UTF8: true}
@@ -219,6 +229,13 @@ func (s *SMTP) transact(ctx context.Context, c *smtp.Client, from string, to []s
 	if _, err := w.Write(msg); err != nil {
 		w.Close()
 		return s.fail(ctx, "DATA", err, true)
+	}
+	if gate != nil {
+		if err := gate(ctx); err != nil {
+			// No w.Close: that would end the data. Send's deferred Close drops
+			// the connection instead, and the next hop discards the message.
+			return fmt.Errorf("message withheld before its end of data: %w", err)
+		}
 	}
 	if err := w.Close(); err != nil {
 		return s.fail(ctx, "DATA", err, true)

@@ -241,3 +241,34 @@ func TestNewSMTPConfig(t *testing.T) {
 		t.Errorf("TLS ServerName = %q, want the host", s.tls.ServerName)
 	}
 }
+
+// TestSMTPSendGated: the message is delivered only when the gate lets it; when
+// the gate refuses, the connection drops before the end of data and the server
+// has nothing.
+func TestSMTPSendGated(t *testing.T) {
+	be, port := startServer(t, serverOpts{})
+	s := newTestSMTP(t, SMTPConfig{Port: port})
+	to := []string{"alice@example.test"}
+	refused := errors.New("keys not registered")
+	var gated int
+	err := s.SendGated(context.Background(), "noreply@waxseal.test", to, testMessage, func(context.Context) error {
+		gated++
+		if n := len(be.messages()); n != 0 {
+			t.Errorf("the server has %d messages before the gate opened", n)
+		}
+		return refused
+	})
+	if !errors.Is(err, refused) || gated != 1 {
+		t.Fatalf("SendGated with a refusing gate: %v (gate called %d times)", err, gated)
+	}
+	time.Sleep(50 * time.Millisecond) // let the server see the dropped connection
+	if n := len(be.messages()); n != 0 {
+		t.Fatalf("the server took %d messages the gate refused", n)
+	}
+	if err := s.SendGated(context.Background(), "noreply@waxseal.test", to, testMessage, func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := be.messages(); len(msgs) != 1 || !bytes.Equal(msgs[0].Data, testMessage) {
+		t.Fatalf("server got %d messages, want the one the gate let through", len(msgs))
+	}
+}

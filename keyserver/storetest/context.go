@@ -86,6 +86,12 @@ func testCancelledContext(t *testing.T, s keyserver.Store) {
 		"Audit": func() error {
 			return s.Audit(ctx, 1, func(keyserver.AuditRecord) (bool, error) { return true, nil })
 		},
+		"PutCiphertext": func() error { return s.PutCiphertext(ctx, [32]byte{1}, []byte("x"), at(0)) },
+		"Ciphertext":    func() error { _, err := s.Ciphertext(ctx, [32]byte{1}); return err },
+		"DeleteUnreferencedCiphertexts": func() error {
+			_, err := s.DeleteUnreferencedCiphertexts(ctx, at(time.Hour))
+			return err
+		},
 	}
 	for name, call := range calls {
 		wantErr(t, name+" with a cancelled context", call(), context.Canceled)

@@ -71,6 +71,12 @@ func Run(t *testing.T, open func(t *testing.T) keyserver.Store) {
 		{"CancelledContext", testCancelledContext},
 		{"ConcurrentUpdateEnvelope", testConcurrentUpdateEnvelope},
 		{"ConcurrentMixed", testConcurrentMixed},
+		{"CiphertextRoundTrip", testCiphertextRoundTrip},
+		{"SharedCiphertext", testSharedCiphertext},
+		{"UnknownCiphertext", testUnknownCiphertext},
+		{"UpdateEnvelopeKeepsCiphertext", testUpdateEnvelopeKeepsCiphertext},
+		{"DeleteUnreferencedCiphertexts", testDeleteUnreferencedCiphertexts},
+		{"RegisterRightAfterUpload", testRegisterRightAfterUpload},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

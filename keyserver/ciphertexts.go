@@ -1,0 +1,128 @@
+package keyserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// A message sealed for several recipients has one ciphertext. The gateway uploads
+// it once, as binary, under its SHA-256 (PUT /api/v1/ciphertexts/{sha256}), and
+// each envelope's registration carries only the head of its online blob (magic,
+// header, key block: FORMAT.md §8) and the hash. The key server serves head and
+// ciphertext together as the online blob. It never gets k_env, so it still holds
+// nothing it can open.
+
+// Refusals of shared-ciphertext uploads and of registrations referencing them.
+var (
+	ErrCiphertextTooLarge = &Error{http.StatusRequestEntityTooLarge, "too_large", "The ciphertext is over the size limit.", 0}
+	ErrHashMismatch       = &Error{http.StatusBadRequest, "hash_mismatch", "The ciphertext's SHA-256 is not the one in the path.", 0}
+	ErrUnknownCiphertext  = &Error{http.StatusBadRequest, "unknown_ciphertext", "An envelope references a ciphertext that was not uploaded (or was already deleted); upload it first.", 0}
+)
+
+// ciphertextGrace is how long an uploaded ciphertext that no envelope references
+// is kept: a gateway registers its envelopes seconds after uploading (within its
+// register timeout), so an hour is ample, and an upload whose registration never
+// came (a failed or abandoned message) goes at the first sweep after it.
+const ciphertextGrace = time.Hour
+
+// onlineMagic starts every online blob (FORMAT.md §8).
+const onlineMagic = "waxseal-online-v1\n"
+
+// PutCiphertext reads a message's ciphertext from r (at most MaxPayloadBytes;
+// size, if known, is the announced length) and stores it under sum once it is
+// checked to be its SHA-256. Uploading it again is harmless.
+func (s *Service) PutCiphertext(ctx context.Context, sum [32]byte, r io.Reader, size int64, clientIP string) error {
+	max := s.cfg.MaxPayloadBytes
+	if size > max {
+		return ErrCiphertextTooLarge.with("The ciphertext of %d bytes is over the limit of %d.", size, max)
+	}
+	var buf bytes.Buffer
+	if size > 0 {
+		buf.Grow(int(size)) // one allocation, where growing by doubling copies it all again
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(&buf, h), io.LimitReader(r, max+1))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig) || n > max:
+		return ErrCiphertextTooLarge.with("The ciphertext is over the limit of %d bytes.", max)
+	case err != nil:
+		return ErrBadRequest.with("The ciphertext could not be read: %v.", err)
+	case n == 0:
+		return ErrBadRequest.with("The ciphertext is empty.")
+	}
+	if !bytes.Equal(h.Sum(nil), sum[:]) {
+		return ErrHashMismatch
+	}
+	if err := s.store.PutCiphertext(ctx, sum, buf.Bytes(), s.now()); err != nil {
+		return fmt.Errorf("store ciphertext: %w", err)
+	}
+	s.log.DebugContext(ctx, "ciphertext stored", "sha256", hex.EncodeToString(sum[:]), "bytes", n, "client_ip", clientIP)
+	return nil
+}
+
+// checkOnlineHead checks that head is an online blob's head: the magic, the
+// header's length, the header and the 64-byte key block, and nothing more.
+// The key server cannot check more without k_env; this catches a gateway that
+// sent the whole blob, or something else, where the head belongs.
+func checkOnlineHead(head []byte) error {
+	const fixed = len(onlineMagic) + 4
+	if len(head) < fixed || string(head[:len(onlineMagic)]) != onlineMagic {
+		return errors.New("not the head of an online blob")
+	}
+	if n := uint64(binary.BigEndian.Uint32(head[len(onlineMagic):])); uint64(len(head)) != uint64(fixed)+n+64 {
+		return fmt.Errorf("%d bytes for a %d-byte header and a 64-byte key block", len(head), n)
+	}
+	return nil
+}
+
+// sweepCiphertexts deletes uploads that no registration came to reference.
+func (s *Service) sweepCiphertexts(ctx context.Context, now time.Time) error {
+	n, err := s.store.DeleteUnreferencedCiphertexts(ctx, now.Add(-ciphertextGrace))
+	if err != nil {
+		return fmt.Errorf("sweep ciphertexts: %w", err)
+	}
+	if n > 0 {
+		s.log.InfoContext(ctx, "deleted unreferenced ciphertexts", "count", n)
+	}
+	return nil
+}
+
+// parseSum reads a SHA-256 in lowercase hex.
+func parseSum(s string) ([32]byte, error) {
+	var sum [32]byte
+	if len(s) != 64 {
+		return sum, fmt.Errorf("%.80q is not a SHA-256 in hex", s)
+	}
+	if _, err := hex.Decode(sum[:], []byte(s)); err != nil {
+		return sum, fmt.Errorf("%.80q is not a SHA-256 in hex", s)
+	}
+	return sum, nil
+}
+
+func (h *handlers) putCiphertext(c echo.Context) error {
+	sum, err := parseSum(c.Param("sha256"))
+	if err != nil {
+		return ErrBadRequest.with("Path: %v.", err)
+	}
+	req := c.Request()
+	// Bounded here too, so a client that does not announce a length cannot send
+	// more than the limit before being cut off.
+	req.Body = http.MaxBytesReader(c.Response(), req.Body, h.s.cfg.MaxPayloadBytes)
+	if err := h.s.PutCiphertext(req.Context(), sum, req.Body, req.ContentLength, c.RealIP()); err != nil {
+		return err
+	}
+	// Accepted: the store may write it with the registration that follows (see
+	// Store.PutCiphertext), which is where a failure to store it shows.
+	return c.JSON(http.StatusAccepted, map[string]string{"sha256": hex.EncodeToString(sum[:])})
+}
