@@ -6,9 +6,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -434,3 +436,16 @@ func submit(t testing.TB, addr, from string, to []string, msg []byte) *smtp.SMTP
 }
 
 func crlf(s string) []byte { return []byte(strings.ReplaceAll(s, "\n", "\r\n")) }
+
+func sha256hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+func spoolEntry(to string) spool.Entry {
+	return spool.Entry{From: "alice@hospital.example", To: []string{to}, Kind: kindOriginal, Created: time.Now()}
+}
+
+func newTestDrainer(ob *RemoteOutbox, g *Gateway) *mailer.Drainer {
+	return mailer.NewDrainer(ob, g.OutboxSender(), mailer.DrainerConfig{Logger: slog.New(slog.DiscardHandler)})
+}
