@@ -59,7 +59,7 @@ func (p *postedHold) put(id envelope.ID, blob []byte) string {
 	defer p.mu.Unlock()
 	p.expire(now)
 	for p.used+int64(len(blob)) > p.max && len(p.order) > 0 {
-		p.drop(p.order[0])
+		p.dropOldest()
 	}
 	p.items[token] = &postedItem{id: id, blob: blob, expires: now.Add(p.ttl)}
 	p.order = append(p.order, token)
@@ -83,21 +83,18 @@ func (p *postedHold) get(id envelope.ID, token string) ([]byte, bool) {
 	return it.blob, true
 }
 
+// expire drops the envelopes held too long; they are the oldest, as every
+// envelope is held for the same time.
 func (p *postedHold) expire(now time.Time) {
-	for len(p.order) > 0 {
-		it, ok := p.items[p.order[0]]
-		if ok && now.Before(it.expires) {
-			return
-		}
-		p.drop(p.order[0])
+	for len(p.order) > 0 && !now.Before(p.items[p.order[0]].expires) {
+		p.dropOldest()
 	}
 }
 
-func (p *postedHold) drop(token string) {
-	if it, ok := p.items[token]; ok {
-		p.used -= int64(len(it.blob))
-		delete(p.items, token)
-	}
+func (p *postedHold) dropOldest() {
+	token := p.order[0]
+	p.used -= int64(len(p.items[token].blob))
+	delete(p.items, token)
 	p.order = p.order[1:]
 }
 
