@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,6 +12,9 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/waxseal/waxseal/envelope"
+	"github.com/waxseal/waxseal/envelope/unseal"
 )
 
 // A message sealed for several recipients has one ciphertext. The gateway uploads
@@ -34,9 +36,6 @@ var (
 // register timeout), so an hour is ample, and an upload whose registration never
 // came (a failed or abandoned message) goes at the first sweep after it.
 const ciphertextGrace = time.Hour
-
-// onlineMagic starts every online blob (FORMAT.md §8).
-const onlineMagic = "waxseal-online-v1\n"
 
 // PutCiphertext reads a message's ciphertext from r (at most MaxPayloadBytes;
 // size, if known, is the announced length) and stores it under sum once it is
@@ -71,17 +70,20 @@ func (s *Service) PutCiphertext(ctx context.Context, sum [32]byte, r io.Reader, 
 	return nil
 }
 
-// checkOnlineHead checks that head is an online blob's head: the magic, the
-// header's length, the header and the 64-byte key block, and nothing more.
-// The key server cannot check more without k_env; this catches a gateway that
-// sent the whole blob, or something else, where the head belongs.
-func checkOnlineHead(head []byte) error {
-	const fixed = len(onlineMagic) + 4
-	if len(head) < fixed || string(head[:len(onlineMagic)]) != onlineMagic {
-		return errors.New("not the head of an online blob")
-	}
-	if n := uint64(binary.BigEndian.Uint32(head[len(onlineMagic):])); uint64(len(head)) != uint64(fixed)+n+64 {
-		return fmt.Errorf("%d bytes for a %d-byte header and a 64-byte key block", len(head), n)
+// checkOnlineHead checks that head is the head of envelope id's online blob: the
+// magic, the header's length, a header the format's reader accepts, naming id,
+// and the key block, and nothing more. The key server cannot check more without
+// k_env; this catches a gateway that sent the whole blob, another envelope's head,
+// or something else where the head belongs.
+func checkOnlineHead(id envelope.ID, head []byte) error {
+	f, err := unseal.ParseOnline(head, unseal.Key{})
+	switch {
+	case err != nil:
+		return err
+	case len(f.Ciphertext) > 0:
+		return fmt.Errorf("%d bytes after the key block", len(f.Ciphertext))
+	case f.Header.ID != id:
+		return fmt.Errorf("the head is envelope %s's", f.Header.ID)
 	}
 	return nil
 }

@@ -256,6 +256,7 @@ func TestRegistrationForms(t *testing.T) {
 		"not base64":      "!!",
 		"the whole blob":  base64.StdEncoding.EncodeToString(append(must(base64.StdEncoding.DecodeString(head(en2))), ct...)),
 		"not a blob head": base64.StdEncoding.EncodeToString([]byte("hello, world, this is not it at all")),
+		"another's head":  head(en),
 	} {
 		bad.OnlineHead = h
 		if st, _ := e.register(bad); st != http.StatusBadRequest {

@@ -146,7 +146,7 @@ func (s *Service) RegisterEnvelopes(ctx context.Context, regs []Registration, cl
 			if len(r.Ciphertext) != sha256.Size {
 				return ErrBadRequest.with("Envelope %s: the ciphertext's hash has %d bytes, not %d.", r.ID, len(r.Ciphertext), sha256.Size)
 			}
-			if err := checkOnlineHead(r.Payload); err != nil {
+			if err := checkOnlineHead(r.ID, r.Payload); err != nil {
 				return ErrBadRequest.with("Envelope %s: online head: %v.", r.ID, err)
 			}
 		}
