@@ -67,18 +67,24 @@ func (s *Service) StartRegistration(ctx context.Context, envID envelope.ID, firs
 		return "", fmt.Errorf("start registration: %w", err)
 	}
 	email := rec.Recipient
+	return email, s.mailRegistrationCode(ctx, email, first, last, ip)
+}
+
+// mailRegistrationCode mails a registration code to an address that has no
+// account yet, within the per-client and per-address limits.
+func (s *Service) mailRegistrationCode(ctx context.Context, email, first, last, ip string) error {
 	if _, err := s.store.AccountByEmail(ctx, email); err == nil {
-		return "", ErrAlreadyRegister
+		return ErrAlreadyRegister
 	} else if !errors.Is(err, ErrNotFound) {
-		return "", fmt.Errorf("start registration: %w", err)
+		return fmt.Errorf("start registration: %w", err)
 	}
 	if err := limit(s.perIP, ip); err != nil {
-		return "", err
+		return err
 	}
 	if err := limit(s.codesPerEmail, email); err != nil {
-		return "", err
+		return err
 	}
-	return email, s.sendCode(ctx, email, CodeRegister, first, last)
+	return s.sendCode(ctx, email, CodeRegister, first, last)
 }
 
 // StartSenderRegistration mails a registration code to an address at one of the
@@ -99,18 +105,7 @@ func (s *Service) StartSenderRegistration(ctx context.Context, email, firstName,
 	if s.roleFor(email) != RoleSender {
 		return "", ErrForbidden.with("Only the organisation's own addresses can register here. If you received a secure message, open it to register.")
 	}
-	if _, err := s.store.AccountByEmail(ctx, email); err == nil {
-		return "", ErrAlreadyRegister
-	} else if !errors.Is(err, ErrNotFound) {
-		return "", fmt.Errorf("start registration: %w", err)
-	}
-	if err := limit(s.perIP, ip); err != nil {
-		return "", err
-	}
-	if err := limit(s.codesPerEmail, email); err != nil {
-		return "", err
-	}
-	return email, s.sendCode(ctx, email, CodeRegister, first, last)
+	return email, s.mailRegistrationCode(ctx, email, first, last, ip)
 }
 
 func (s *Service) sendCode(ctx context.Context, email string, purpose CodePurpose, first, last string) error {

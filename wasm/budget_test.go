@@ -47,9 +47,6 @@ const sizeBudget = 750_000
 
 // TestSizeBudget builds the decryptor as `make wasm` does and checks its gzip size.
 func TestSizeBudget(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the WebAssembly module")
-	}
 	wasm := filepath.Join(t.TempDir(), "waxseal.wasm")
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", wasm, ".")
 	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
