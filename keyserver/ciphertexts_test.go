@@ -8,8 +8,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"os"
 	"testing"
 	"time"
@@ -310,5 +313,114 @@ func TestUnreferencedCiphertextSwept(t *testing.T) {
 	}
 	if _, err := e.store.Ciphertext(t.Context(), sum); !errors.Is(err, keyserver.ErrNotFound) {
 		t.Errorf("an hour later: %v, want it swept", err)
+	}
+}
+
+// registerParts posts registrations in one multipart request, after the given
+// parts (name, filename, content), as a gateway uploads ciphertexts with them.
+func (e *env) registerParts(parts [][3]string, envelopes ...keyserver.RegistrationJSON) (int, string) {
+	e.t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for _, p := range parts {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", fmt.Sprintf("form-data; name=%q; filename=%q", p[0], p[1]))
+		w, _ := mw.CreatePart(h)
+		io.WriteString(w, p[2])
+	}
+	if envelopes != nil {
+		w, _ := mw.CreateFormField("envelopes")
+		json.NewEncoder(w).Encode(map[string]any{"envelopes": envelopes})
+	}
+	mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/api/v1/envelopes", &body)
+	req.Header.Set("Authorization", "Bearer "+gatewayToken)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Error string `json:"error"`
+	}
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out.Error
+}
+
+// TestRegistrationWithUploads: the ciphertext and the registrations that
+// reference it in one request (the gateway's way). Every part is checked as a
+// PUT would be, and a request that fails registers nothing.
+func TestRegistrationWithUploads(t *testing.T) {
+	e := newEnv(t, func(c *keyserver.Config) { c.MaxPayloadBytes = 64 << 10 })
+	msg := []byte("Subject: x\r\n\r\nresults\r\n")
+	p, ctBytes := envelope.EncryptPayload(msg)
+	ct := string(ctBytes)
+	newReg := func() (keyserver.RegistrationJSON, *envelope.Envelope, envelope.Keys) {
+		en, keys, err := p.Seal(envelope.Header{KeyServer: e.public, From: "alice@hospital.example", To: "bob@patient.example",
+			Subject: "Results", Created: e.clock.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var head bytes.Buffer
+		if err := en.WriteOnline(&head, bytes.NewReader(nil)); err != nil {
+			t.Fatal(err)
+		}
+		h := en.Header
+		return keyserver.RegistrationJSON{ID: h.ID.String(), Sender: h.From, Recipient: h.To, Subject: h.Subject,
+			Created: h.Created, ServerKey: envelope.EncodeKey(keys.Server),
+			OnlineHead: base64.StdEncoding.EncodeToString(head.Bytes()), Ciphertext: hexSum(ctBytes)}, en, keys
+	}
+	big := string(make([]byte, 64<<10+1))
+	for _, tc := range []struct {
+		name   string
+		parts  [][3]string
+		noJSON bool
+		status int
+		code   string
+	}{
+		{"no upload, unknown hash", nil, false, http.StatusBadRequest, "unknown_ciphertext"},
+		{"another hash", [][3]string{{"ciphertext", hexSum([]byte("other")), ct}}, false, http.StatusBadRequest, "hash_mismatch"},
+		{"not a hash", [][3]string{{"ciphertext", "abc", ct}}, false, http.StatusBadRequest, "bad_request"},
+		{"too large", [][3]string{{"ciphertext", hexSum([]byte(big)), big}}, false, http.StatusRequestEntityTooLarge, "too_large"},
+		{"unknown part", [][3]string{{"payload", "x", ct}}, false, http.StatusBadRequest, "bad_request"},
+		// Last: its upload stays, as an upload whose registration failed
+		// does, until a registration references it or the sweeper deletes it.
+		{"no envelopes part", [][3]string{{"ciphertext", hexSum(ctBytes), ct}}, true, http.StatusBadRequest, "bad_request"},
+	} {
+		j, en, _ := newReg()
+		var st int
+		var code string
+		if tc.noJSON {
+			st, code = e.registerParts(tc.parts)
+		} else {
+			st, code = e.registerParts(tc.parts, j)
+		}
+		if st != tc.status || code != tc.code {
+			t.Errorf("%s: %d %q, want %d %q", tc.name, st, code, tc.status, tc.code)
+		}
+		if _, err := e.store.Envelope(t.Context(), en.Header.ID); !errors.Is(err, keyserver.ErrNotFound) {
+			t.Errorf("%s: the envelope was registered (%v)", tc.name, err)
+		}
+	}
+
+	// Two envelopes and their ciphertext in one request: both open online.
+	j1, en1, k1 := newReg()
+	j2, en2, k2 := newReg()
+	if st, code := e.registerParts([][3]string{{"ciphertext", hexSum(ctBytes), ct}}, j1, j2); st != http.StatusCreated {
+		t.Fatalf("registration with its upload: %d %q", st, code)
+	}
+	for i, s := range []struct {
+		en   *envelope.Envelope
+		keys envelope.Keys
+	}{{en1, k1}, {en2, k2}} {
+		_, blob := e.online(s.en.Header.ID)
+		f, err := envelope.ParseOnline(blob, s.keys.Env)
+		if err != nil {
+			t.Fatalf("envelope %d: %v", i, err)
+		}
+		if got, err := f.Open(s.keys.Server); err != nil || !bytes.Equal(got, msg) {
+			t.Errorf("envelope %d opens to %q, %v", i, got, err)
+		}
 	}
 }

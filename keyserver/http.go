@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
@@ -280,7 +283,11 @@ func principal(c echo.Context) Principal {
 }
 
 func bindJSON(c echo.Context, v any) error {
-	dec := json.NewDecoder(c.Request().Body)
+	return decodeJSON(c.Request().Body, v)
+}
+
+func decodeJSON(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mb *http.MaxBytesError
@@ -397,16 +404,67 @@ type RegistrationJSON struct {
 	Ciphertext string `json:"ciphertext,omitempty"`
 }
 
+// registerEnvelopes takes the registrations as JSON or, to upload the
+// ciphertexts they reference in the same round trip, as multipart/form-data:
+// "ciphertext" parts first (each named by its SHA-256 in the filename), then one
+// "envelopes" part holding the JSON (docs/API.md).
 func (h *handlers) registerEnvelopes(c echo.Context) error {
-	c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, 64*h.s.cfg.MaxPayloadBytes)
-	var req struct {
+	req := c.Request()
+	req.Body = http.MaxBytesReader(c.Response(), req.Body, 64*h.s.cfg.MaxPayloadBytes)
+	body := io.Reader(req.Body)
+	if mt, params, err := mime.ParseMediaType(req.Header.Get("Content-Type")); err == nil && mt == "multipart/form-data" {
+		var err error
+		if body, err = h.uploadParts(c, multipart.NewReader(req.Body, params["boundary"])); err != nil {
+			return err
+		}
+	}
+	var reqJSON struct {
 		Envelopes []RegistrationJSON `json:"envelopes"`
 	}
-	if err := bindJSON(c, &req); err != nil {
+	if err := decodeJSON(body, &reqJSON); err != nil {
 		return err
 	}
-	regs := make([]Registration, len(req.Envelopes))
-	for i, r := range req.Envelopes {
+	return h.register(c, reqJSON.Envelopes)
+}
+
+// uploadParts stores each "ciphertext" part as PUT /api/v1/ciphertexts would,
+// and returns the "envelopes" part that must follow them.
+func (h *handlers) uploadParts(c echo.Context, mr *multipart.Reader) (io.Reader, error) {
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return nil, ErrBadRequest.with("The multipart body has no envelopes part.")
+		}
+		if err != nil {
+			var mb *http.MaxBytesError
+			if errors.As(err, &mb) {
+				return nil, err
+			}
+			return nil, ErrBadRequest.with("The multipart body cannot be read: %v.", err)
+		}
+		switch part.FormName() {
+		case "envelopes":
+			return part, nil
+		case "ciphertext":
+			sum, err := parseSum(part.FileName())
+			if err != nil {
+				return nil, ErrBadRequest.with("Ciphertext part: %v.", err)
+			}
+			// A size the part announces only sizes the buffer; what is read is
+			// bounded and hash-checked all the same.
+			size, _ := strconv.ParseInt(part.Header.Get("Content-Length"), 10, 64)
+			if err := h.s.PutCiphertext(c.Request().Context(), sum, part, size, c.RealIP()); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, ErrBadRequest.with("Unexpected multipart part %.40q.", part.FormName())
+		}
+	}
+}
+
+func (h *handlers) register(c echo.Context, envelopes []RegistrationJSON) error {
+	regs := make([]Registration, len(envelopes))
+	for i, r := range envelopes {
 		id, err := envelope.ParseID(r.ID)
 		if err != nil {
 			return ErrBadRequest.with("Envelope %d: %v.", i, err)

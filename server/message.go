@@ -43,25 +43,22 @@ func unparseable(format string, args ...any) *rejection {
 // without end.
 const maxMIMEDepth = 20
 
-// parseMessage reads the header, and walks the MIME structure to check every
-// attachment against the limit and collect the names. strict is asked, with the
-// raw Subject, once the header is read: when it says yes (triggered mail) a body
-// whose structure cannot be read is refused too, since the envelope must hold
-// what the sender sent and the confirmation must name what was in it.
-func parseMessage(data []byte, maxAttachment int64, strictFor func(rawSubject string) bool) (*parsed, error) {
+// readHeader reads the message's header: all that deciding needs. It returns
+// the body for checkBody.
+func readHeader(data []byte) (*parsed, *bufio.Reader, error) {
 	br := bufio.NewReader(bytes.NewReader(data))
 	h, err := textproto.ReadHeader(br)
 	if err != nil {
-		return nil, unparseable("the header is malformed (%v)", err)
+		return nil, nil, unparseable("the header is malformed (%v)", err)
 	}
 	if h.Len() == 0 {
-		return nil, unparseable("it has no header")
+		return nil, nil, unparseable("it has no header")
 	}
 	p := &parsed{header: h}
 	subjects := h.Values("Subject")
 	if len(subjects) > 1 {
 		// Two subjects: the gateway could check one and the recipient see the other.
-		return nil, unparseable("it has %d Subject headers", len(subjects))
+		return nil, nil, unparseable("it has %d Subject headers", len(subjects))
 	}
 	if len(subjects) == 1 {
 		p.rawSubject = subjects[0]
@@ -69,24 +66,32 @@ func parseMessage(data []byte, maxAttachment int64, strictFor func(rawSubject st
 	if list, err := mail.ParseAddressList(h.Get("From")); err == nil && len(list) > 0 {
 		p.from = list[0]
 	}
-	strict := strictFor(p.rawSubject)
-	ent, err := message.New(message.Header{Header: h}, br)
+	return p, br, nil
+}
+
+// checkBody walks the MIME structure of the body readHeader returned, to check
+// every attachment against the limit and collect the names. When strict
+// (triggered mail) a body whose structure cannot be read is refused too, since
+// the envelope must hold what the sender sent and the confirmation must name
+// what was in it.
+func (p *parsed) checkBody(body *bufio.Reader, maxAttachment int64, strict bool) error {
+	ent, err := message.New(message.Header{Header: p.header}, body)
 	if err != nil && !message.IsUnknownEncoding(err) && !message.IsUnknownCharset(err) {
 		if strict {
-			return nil, unparseable("%v", err)
+			return unparseable("%v", err)
 		}
-		return p, nil
+		return nil
 	}
 	if err := p.walk(ent, 0, maxAttachment); err != nil {
 		var rej *rejection
 		if errors.As(err, &rej) && rej.code == 552 {
-			return nil, rej // the attachment limit holds for all mail
+			return rej // the attachment limit holds for all mail
 		}
 		if strict {
-			return nil, err
+			return err
 		}
 	}
-	return p, nil
+	return nil
 }
 
 func (p *parsed) walk(e *message.Entity, depth int, maxAttachment int64) error {

@@ -39,12 +39,15 @@ type delivery struct {
 	notify     string // where a non-delivery notice goes; "" for none
 	subject    string // for that notice, without trigger
 	// keys, when the message was sealed, is the registration of its envelopes'
-	// keys: no copy of the message is taken by the next hop before it succeeded.
+	// keys together with the check of its body: no copy of the message is taken
+	// by the next hop before both succeeded.
 	keys *registration
 }
 
-// registration is a batch registration with the key server under way. Its
-// outcome is nil or the *SMTPError to answer.
+// registration is work under way that copies wait for before their end of
+// data: a batch registration with the key server, or that and the body check
+// (sealJob.ready). Its outcome is nil, the *SMTPError to answer, or the
+// *rejection of the body.
 type registration struct {
 	done chan struct{}
 	err  error
@@ -95,17 +98,21 @@ func (g *Gateway) Process(ctx context.Context, in *Inbound) error {
 		return tempFail([3]int{4, 3, 2}, "The gateway is shutting down; nothing was sent, try again later")
 	}
 	p, err := g.prepare(ctx, in)
-	if err != nil {
-		var rej *rejection
-		if errors.As(err, &rej) {
-			log.WarnContext(ctx, "message refused", "from", in.From, "recipients", len(in.To), "reason", rej.reason)
-			g.bounce(ctx, in, rej)
-			return &SMTPError{rej.code, rej.enhanced, rej.reason}
-		}
-		log.ErrorContext(ctx, "message not taken", "from", in.From, "error", err)
-		return err
+	if err == nil {
+		// A sealed message's body is checked during delivery: a rejection
+		// may come from there too, before any copy was taken.
+		err = g.deliver(ctx, p)
 	}
-	return g.deliver(ctx, p)
+	var rej *rejection
+	if errors.As(err, &rej) {
+		log.WarnContext(ctx, "message refused", "from", in.From, "recipients", len(in.To), "reason", rej.reason)
+		g.bounce(ctx, in, rej)
+		return &SMTPError{rej.code, rej.enhanced, rej.reason}
+	}
+	if err != nil && p == nil {
+		log.ErrorContext(ctx, "message not taken", "from", in.From, "error", err)
+	}
+	return err
 }
 
 // prepare parses, decides, and (for triggered mail) seals and registers. Nothing
@@ -115,16 +122,11 @@ func (g *Gateway) prepare(ctx context.Context, in *Inbound) (*plan, error) {
 	if int64(len(in.Data)) > g.cfg.MaxMessageBytes {
 		return nil, &rejection{552, [3]int{5, 3, 4}, fmt.Sprintf("The message is larger than the limit of %s", formatSize(g.cfg.MaxMessageBytes))}
 	}
-	// The subject decides whether the body must be readable: decide as soon as
-	// the header is read.
-	var res policy.Result
-	pm, err := parseMessage(in.Data, g.cfg.MaxAttachmentBytes, func(subject string) bool {
-		res = g.policy.Decide(in.From, in.To, subject)
-		return res.Triggered
-	})
+	pm, body, err := readHeader(in.Data)
 	if err != nil {
 		return nil, err
 	}
+	res := g.policy.Decide(in.From, in.To, pm.rawSubject)
 	p := &plan{in: in, parsed: pm, result: res}
 	if in.From != "" && g.policy.Internal(in.From) {
 		p.sender = in.From
@@ -144,6 +146,20 @@ func (g *Gateway) prepare(ctx context.Context, in *Inbound) (*plan, error) {
 	// Bcc recipients never show in anyone's header; a client that left a Bcc
 	// field in would tell everyone.
 	original := stripHeader(in.Data, "Bcc")
+
+	// Registration is what a sealed message waits for longest, and it does not
+	// depend on the body check: it starts first. Should the check refuse the
+	// message, the registered keys belong to envelopes that are never sent, whose
+	// k_env never left this process, so they open nothing.
+	var sj *sealJob
+	if len(seal) > 0 {
+		if sj, err = g.seal(ctx, in, pm, res.Clean, original, seal); err != nil {
+			return nil, err
+		}
+	} else if err := pm.checkBody(body, g.cfg.MaxAttachmentBytes, res.Triggered); err != nil {
+		return nil, err
+	}
+
 	if len(secure) > 0 {
 		p.deliveries = append(p.deliveries, delivery{from: in.From, to: secure, msg: g.traced(in, original), requireTLS: true,
 			kind: kindOriginal, notify: p.sender, subject: res.Clean})
@@ -152,18 +168,20 @@ func (g *Gateway) prepare(ctx context.Context, in *Inbound) (*plan, error) {
 		p.deliveries = append(p.deliveries, delivery{from: in.From, to: plain, msg: g.traced(in, original),
 			kind: kindOriginal, notify: p.sender, subject: res.Clean})
 	}
-	if len(seal) > 0 {
-		sealed, keys, err := g.seal(ctx, in, pm, res.Clean, original, seal, p.sender)
+	if sj != nil {
+		sealed, err := sj.wrappers(in, p.sender, g.cfg.Online)
 		if err != nil {
+			sj.abandon() // registered or not, the message goes nowhere
 			return nil, err
 		}
 		p.deliveries = append(p.deliveries, sealed...)
 		p.sealed = seal
-		p.keys = keys
-		// Every copy waits for the keys, the originals too: when registration
-		// fails the answer is 451 and nothing at all has gone.
+		// The body is checked while the copies travel, and like the keys it
+		// holds back their end of data: every copy waits for both, the originals
+		// too, so when either fails nothing at all has gone.
+		p.keys = sj.ready(func() error { return pm.checkBody(body, g.cfg.MaxAttachmentBytes, res.Triggered) })
 		for i := range p.deliveries {
-			p.deliveries[i].keys = keys
+			p.deliveries[i].keys = p.keys
 		}
 	}
 	return p, nil
@@ -183,88 +201,127 @@ func (g *Gateway) traced(in *Inbound, msg []byte) []byte {
 	return append(append(out, h...), msg...)
 }
 
-// seal encrypts the message once, seals an envelope per recipient, starts
-// registering all keys in one call, and writes each recipient's wrapper mail. It
-// returns the registration still under way: the caller must not let any copy
-// be taken by the next hop before it succeeded (see relay).
-func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject string, msg []byte, rcpts []string, notify string) ([]delivery, *registration, error) {
+// sealJob is a message encrypted once and sealed for each recipient, its keys
+// being registered.
+type sealJob struct {
+	ct      []byte // the ciphertext, shared by every envelope
+	subject string
+	now     time.Time
+	envs    []sealedEnvelope
+	keys    *registration // under way
+	cancel  context.CancelFunc
+}
+
+type sealedEnvelope struct {
+	env  *envelope.Envelope
+	keys envelope.Keys
+}
+
+// seal encrypts the message once, seals an envelope per recipient, and starts
+// registering all keys in one call. The registration is still under way when it
+// returns: the caller must not let any copy be taken by the next hop before it
+// succeeded (see relay), and must call abandon if the message goes nowhere.
+func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject string, msg []byte, rcpts []string) (*sealJob, error) {
 	from := pm.from
 	if from == nil && in.From != "" {
 		from = &mail.Address{Address: in.From}
 	}
 	if from == nil {
-		return nil, nil, unparseable("it has neither a From header nor a sender address to seal it from")
+		return nil, unparseable("it has neither a From header nor a sender address to seal it from")
 	}
-	var ct bytes.Buffer
-	ct.Grow(len(msg) + len(msg)/1024 + 1024)
-	pw := envelope.NewPayloadWriter(&ct)
-	if _, err := pw.Write(msg); err != nil {
-		return nil, nil, fmt.Errorf("encrypt: %w", err)
-	}
-	if err := pw.Close(); err != nil {
-		return nil, nil, fmt.Errorf("encrypt: %w", err)
-	}
-	payload := pw.Payload()
+	// The message is in memory already: its ciphertext is one allocation of
+	// exactly its size.
+	payload, ct := envelope.EncryptPayload(msg)
 
-	now := g.cfg.Now()
-	type one struct {
-		env  *envelope.Envelope
-		keys envelope.Keys
-	}
-	all := make([]one, 0, len(rcpts))
+	sj := &sealJob{ct: ct, subject: subject, now: g.cfg.Now(), envs: make([]sealedEnvelope, 0, len(rcpts))}
 	regs := make([]client.Registration, 0, len(rcpts))
 	for _, rcpt := range rcpts {
 		h := envelope.Header{KeyServer: g.cfg.KeyServerURL, From: formatAddress(from), To: rcpt, Subject: subject,
-			Created: now, Expires: now.Add(g.cfg.Expires)}
+			Created: sj.now, Expires: sj.now.Add(g.cfg.Expires)}
 		env, keys, err := payload.Seal(h)
 		if err != nil {
-			return nil, nil, unparseable("cannot seal it for %s (%v)", rcpt, err)
+			return nil, unparseable("cannot seal it for %s (%v)", rcpt, err)
 		}
-		all = append(all, one{env, keys})
+		sj.envs = append(sj.envs, sealedEnvelope{env, keys})
 		reg := client.Registration{Envelope: env, ServerKey: keys.Server}
 		if g.cfg.Online {
 			// One ciphertext for every envelope: uploaded and stored once.
-			reg.Ciphertext = ct.Bytes()
+			reg.Ciphertext = ct
 		}
 		regs = append(regs, reg)
 	}
 
 	// The key server registers the batch (an upload and a commit or two) while
-	// the wrapper mails are written and then transferred to the next hop; none
-	// is taken by the next hop (its end of data is withheld) before the keys are
-	// held. See deliver.
+	// the body is checked, the wrapper mails are written and then transferred to
+	// the next hop; none is taken by the next hop (its end of data is withheld)
+	// before the keys are held. See deliver.
 	rctx, cancel := context.WithTimeout(ctx, g.cfg.RegisterTimeout)
-	keys := &registration{done: make(chan struct{})}
+	sj.cancel = cancel
+	sj.keys = &registration{done: make(chan struct{})}
 	go func() {
-		defer close(keys.done)
+		defer close(sj.keys.done)
 		defer cancel()
 		err := g.cfg.KeyServer.RegisterEnvelopes(rctx, regs)
 		if err == nil {
 			return
 		}
-		g.log.ErrorContext(ctx, "key registration failed", "id", in.ID, "envelopes", len(regs), "error", err)
-		if rctx.Err() != nil && ctx.Err() == nil {
-			keys.err = tempFail([3]int{4, 4, 3}, "The key server did not answer within %s; nothing was sent, try again later", g.cfg.RegisterTimeout)
+		if ctx.Err() == nil && errors.Is(context.Cause(rctx), context.Canceled) {
+			sj.keys.err = context.Canceled // abandoned: nobody waits for the answer
 			return
 		}
-		keys.err = tempFail([3]int{4, 3, 0}, "The key server could not register the message's keys; nothing was sent, try again later")
+		g.log.ErrorContext(ctx, "key registration failed", "id", in.ID, "envelopes", len(regs), "error", err)
+		if rctx.Err() != nil && ctx.Err() == nil {
+			sj.keys.err = tempFail([3]int{4, 4, 3}, "The key server did not answer within %s; nothing was sent, try again later", g.cfg.RegisterTimeout)
+			return
+		}
+		sj.keys.err = tempFail([3]int{4, 3, 0}, "The key server could not register the message's keys; nothing was sent, try again later")
 	}()
+	return sj, nil
+}
 
-	out := make([]delivery, 0, len(all))
-	for _, s := range all {
+// abandon stops the registration of a message that goes nowhere and waits for
+// it to end. A nil job has nothing to abandon.
+func (sj *sealJob) abandon() {
+	if sj == nil {
+		return
+	}
+	sj.cancel()
+	<-sj.keys.done
+}
+
+// ready runs check beside the registration and returns what the copies wait
+// for: the registration's outcome, or check's error (a *rejection), which
+// abandons the registration.
+func (sj *sealJob) ready(check func() error) *registration {
+	r := &registration{done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		if err := check(); err != nil {
+			sj.abandon()
+			r.err = err
+			return
+		}
+		<-sj.keys.done
+		r.err = sj.keys.err
+	}()
+	return r
+}
+
+// wrappers writes each recipient's wrapper mail.
+func (sj *sealJob) wrappers(in *Inbound, notify string, online bool) ([]delivery, error) {
+	out := make([]delivery, 0, len(sj.envs))
+	for _, s := range sj.envs {
 		var w bytes.Buffer
 		// base64 in 128-character lines is 4/3 × 130/128 of the ciphertext; the
 		// page and the notice fit in the rest (HTMLSize would render it all twice).
-		w.Grow(ct.Len()/96*130 + 32<<10)
-		if err := wrapper.Write(&w, s.env, s.keys.Env, bytes.NewReader(ct.Bytes()), wrapper.Options{Online: g.cfg.Online, Date: now}); err != nil {
-			cancel()
-			<-keys.done // registered or not, the message goes nowhere
-			return nil, nil, fmt.Errorf("wrapper mail: %w", err)
+		w.Grow(len(sj.ct)/96*130 + 32<<10)
+		if err := wrapper.Write(&w, s.env, s.keys.Env, bytes.NewReader(sj.ct), wrapper.Options{Online: online, Date: sj.now}); err != nil {
+			return nil, fmt.Errorf("wrapper mail: %w", err)
 		}
 		out = append(out, delivery{from: in.From, to: []string{s.env.Header.To}, msg: w.Bytes(), kind: kindEnvelope,
-			notify: notify, subject: subject})
+			notify: notify, subject: sj.subject})
 	}
-	return out, keys, nil
+	return out, nil
 }
 
 func formatAddress(a *mail.Address) string {
@@ -288,10 +345,11 @@ func (g *Gateway) deliver(ctx context.Context, p *plan) error {
 			continue
 		}
 		// Before a failed copy is spooled (and later sent without waiting) or
-		// reported, the keys must be held. If they are not, this copy was withheld
-		// before its end of data, and none went before it: each waits for them.
+		// reported, the keys must be held and the body accepted. If not, this copy
+		// was withheld before its end of data, and none went before it: each waits
+		// for them.
 		if kerr := p.keys.wait(ctx); kerr != nil {
-			log.WarnContext(ctx, "nothing relayed: keys not registered", "error", kerr)
+			log.WarnContext(ctx, "nothing relayed: keys not registered or body refused", "error", kerr)
 			if ctx.Err() != nil {
 				return tempFail([3]int{4, 3, 2}, "The gateway is shutting down; nothing was sent, try again later")
 			}

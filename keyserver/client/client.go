@@ -12,8 +12,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,10 +63,13 @@ func (e *APIError) Temporary() bool {
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	contentType := "application/json"
+	var length int64 = -1
 	switch in := in.(type) {
 	case nil:
 	case *bytes.Reader: // binary, sent as it is (with its length)
 		body, contentType = in, "application/octet-stream"
+	case *multipartBody:
+		body, contentType, length = in.r, in.contentType, in.n
 	default:
 		b, err := json.Marshal(in)
 		if err != nil {
@@ -75,6 +81,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if err != nil {
 		return err
 	}
+	if length >= 0 {
+		req.ContentLength = length
+	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
@@ -83,7 +92,12 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	defer resp.Body.Close()
+	defer func() {
+		// Read to the end, or the transport closes the connection instead of
+		// keeping it for the next request: a dial and a TCP handshake per call.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+	}()
 	if resp.StatusCode >= 300 {
 		var e struct {
 			Error   string `json:"error"`
@@ -124,7 +138,9 @@ type Registration struct {
 }
 
 // RegisterEnvelopes registers a batch in one call: all or none. The batch's
-// ciphertexts are uploaded first, once each.
+// ciphertexts travel in the same request, once each, ahead of the registrations
+// (a multipart body): one round trip where an upload and then a registration
+// would take two, which is most of what a sealed message waits for.
 func (c *Client) RegisterEnvelopes(ctx context.Context, regs []Registration) error {
 	req := struct {
 		Envelopes []keyserver.RegistrationJSON `json:"envelopes"`
@@ -133,7 +149,8 @@ func (c *Client) RegisterEnvelopes(ctx context.Context, regs []Registration) err
 		first *byte
 		n     int
 	}
-	uploaded := map[ctKey]string{} // the same slice (usually) is hashed and sent once
+	sums := map[ctKey]string{} // the same slice (usually) is hashed and sent once
+	var uploads []upload
 	for _, r := range regs {
 		h := r.Envelope.Header
 		j := keyserver.RegistrationJSON{ID: h.ID.String(), Sender: h.From, Recipient: h.To, Subject: h.Subject,
@@ -141,13 +158,12 @@ func (c *Client) RegisterEnvelopes(ctx context.Context, regs []Registration) err
 		switch {
 		case len(r.Ciphertext) > 0:
 			k := ctKey{&r.Ciphertext[0], len(r.Ciphertext)}
-			sum, ok := uploaded[k]
+			sum, ok := sums[k]
 			if !ok {
-				var err error
-				if sum, err = c.PutCiphertext(ctx, r.Ciphertext); err != nil {
-					return err
-				}
-				uploaded[k] = sum
+				s := sha256.Sum256(r.Ciphertext)
+				sum = hex.EncodeToString(s[:])
+				sums[k] = sum
+				uploads = append(uploads, upload{sum, r.Ciphertext})
 			}
 			var head bytes.Buffer
 			if err := r.Envelope.WriteOnline(&head, bytes.NewReader(nil)); err != nil {
@@ -159,7 +175,72 @@ func (c *Client) RegisterEnvelopes(ctx context.Context, regs []Registration) err
 		}
 		req.Envelopes = append(req.Envelopes, j)
 	}
-	return c.do(ctx, http.MethodPost, "/api/v1/envelopes", req, nil)
+	if len(uploads) == 0 {
+		return c.do(ctx, http.MethodPost, "/api/v1/envelopes", req, nil)
+	}
+	body, err := registrationBody(uploads, req)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, "/api/v1/envelopes", body, nil)
+}
+
+type upload struct {
+	sum        string
+	ciphertext []byte
+}
+
+// multipartBody is a request body made in advance, with its length.
+type multipartBody struct {
+	r           io.Reader
+	n           int64
+	contentType string
+}
+
+// registrationBody frames the uploads and the registrations as multipart/form-data
+// without copying the ciphertexts: only the part headers are written out.
+func registrationBody(uploads []upload, req any) (*multipartBody, error) {
+	js, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var framing bytes.Buffer
+	mw := multipart.NewWriter(&framing)
+	var parts []io.Reader
+	var n int64
+	add := func(b []byte) {
+		parts = append(parts, bytes.NewReader(b))
+		n += int64(len(b))
+	}
+	// cut takes what the writer has framed so far.
+	cut := func() {
+		add(bytes.Clone(framing.Bytes()))
+		framing.Reset()
+	}
+	for _, u := range uploads {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", `form-data; name="ciphertext"; filename="`+u.sum+`"`)
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set("Content-Length", strconv.Itoa(len(u.ciphertext)))
+		if _, err := mw.CreatePart(h); err != nil {
+			return nil, err
+		}
+		cut()
+		add(u.ciphertext)
+	}
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", `form-data; name="envelopes"`)
+	h.Set("Content-Type", "application/json")
+	pw, err := mw.CreatePart(h)
+	if err != nil {
+		return nil, err
+	}
+	pw.Write(js)
+	if err := mw.Close(); err != nil {
+		return nil, err
+	}
+	cut()
+	return &multipartBody{io.MultiReader(parts...), n, mw.FormDataContentType()}, nil
 }
 
 // PutCiphertext uploads a message's ciphertext, as binary, under its SHA-256,
