@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"path/filepath"
 	"runtime"
@@ -484,4 +485,60 @@ func TestRefusedChanges(t *testing.T) {
 func writes(s *Store) int64 {
 	st := s.db.Stats()
 	return st.TxStats.GetWrite()
+}
+
+// committed is the id of the last committed write transaction.
+func committed(t *testing.T, s *Store) int {
+	t.Helper()
+	var id int
+	if err := s.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestEnqueuedJoinsNextCommit: an upload nobody waits for does not commit
+// alone when a registration follows it, but in the registration's commit (one
+// fsync for both); with nothing following, it commits alone, soon.
+func TestEnqueuedJoinsNextCommit(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, filepath.Join(t.TempDir(), "waxseal.db"))
+	defer s.Close()
+	ct := []byte("ciphertext of a message, as uploaded")
+	sum := sha256.Sum256(ct)
+
+	before := committed(t, s)
+	if err := s.PutCiphertext(ctx, sum, ct, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// The registration arrives a little later, as over a network; and later
+	// than a commit would take.
+	time.Sleep(20 * time.Millisecond) // less than lazyCommit
+	rec := keyserver.EnvelopeRecord{ID: envelope.NewID(), Sender: "a@x.io", Recipient: "b@x.io", Created: time.Now(),
+		WrappedKey: []byte("k"), HasPayload: true, Ciphertext: sum[:]}
+	if err := s.PutEnvelopes(ctx, []keyserver.NewEnvelope{{Record: rec, Payload: []byte("head")}}, nil); err != nil {
+		t.Fatalf("registration right after the upload: %v", err)
+	}
+	if n := committed(t, s) - before; n != 1 {
+		t.Errorf("an upload and the registration after it took %d commits, want 1", n)
+	}
+
+	other := []byte("an upload no registration follows")
+	osum := sha256.Sum256(other)
+	start := time.Now()
+	if err := s.PutCiphertext(ctx, osum, other, start); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := s.Ciphertext(ctx, osum); err == nil {
+			break
+		}
+		if time.Since(start) > 10*lazyCommit+time.Second {
+			t.Fatalf("an upload alone is not committed after %v", time.Since(start))
+		}
+		time.Sleep(lazyCommit / 10)
+	}
+	if waited := time.Since(start); waited < lazyCommit/2 {
+		t.Errorf("an upload alone committed after %v, not waiting for company", waited)
+	}
 }

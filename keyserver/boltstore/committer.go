@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -36,8 +37,11 @@ type committer struct {
 	max int
 
 	mu      sync.Mutex
-	wake    sync.Cond // signalled when queue gains a write or closed is set
+	wake    sync.Cond // signalled when there may be a commit to start (ready)
 	queue   []*writeReq
+	waited  int         // the writes in queue whose writers wait (do)
+	due     bool        // an enqueued write has waited lazyCommit for company
+	timer   *time.Timer // pending while enqueued writes wait for company
 	closed  bool
 	stopped chan struct{}
 
@@ -51,8 +55,9 @@ type committer struct {
 
 // writeReq is one write, queued or in the committer's hands.
 type writeReq struct {
-	ctx context.Context
-	fn  func(*bolt.Tx) error
+	ctx    context.Context
+	fn     func(*bolt.Tx) error
+	waited bool // by its writer (do), not enqueued
 
 	// The committer's own, until it closes done.
 	err      error // the write's outcome
@@ -93,14 +98,15 @@ func (c *committer) start(s *Store, max int) {
 
 // do queues fn and waits for its outcome.
 func (c *committer) do(ctx context.Context, fn func(*bolt.Tx) error) error {
-	r := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	r := &writeReq{ctx: ctx, fn: fn, waited: true, done: make(chan struct{})}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return berrors.ErrDatabaseNotOpen
 	}
 	c.queue = append(c.queue, r)
-	if len(c.queue) == 1 {
+	c.waited++
+	if c.waited == 1 {
 		c.wake.Signal()
 	}
 	c.mu.Unlock()
@@ -112,11 +118,20 @@ func (c *committer) do(ctx context.Context, fn func(*bolt.Tx) error) error {
 	return r.err
 }
 
+// lazyCommit is how long an enqueued write waits for a write someone waits for,
+// to share its commit, before it is committed alone.
+const lazyCommit = 100 * time.Millisecond
+
 // enqueue queues fn and returns without waiting: fn runs, and commits, before
 // any write queued after it (or in the same transaction). Nobody receives its
 // outcome, not even a panic: a failed fn (or commit) leaves nothing behind,
 // which the writes after it can see. ctx is checked only here, since the
 // caller does not wait.
+//
+// Nothing waits for it, so it does not start a commit of its own: it joins the
+// next one, which a write that is waited for starts (an uploaded ciphertext, the
+// registration sent right after it: one fsync, where two back to back would keep
+// the registration waiting for both), or commits alone after lazyCommit.
 func (c *committer) enqueue(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -128,10 +143,23 @@ func (c *committer) enqueue(ctx context.Context, fn func(*bolt.Tx) error) error 
 		return berrors.ErrDatabaseNotOpen
 	}
 	c.queue = append(c.queue, r)
-	if len(c.queue) == 1 {
-		c.wake.Signal()
+	if c.timer == nil {
+		c.timer = time.AfterFunc(lazyCommit, func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.timer = nil
+			c.due = len(c.queue) > 0 // not if a commit took them meanwhile
+			c.wake.Signal()
+		})
 	}
 	return nil
+}
+
+// ready reports whether to start a commit: a queued write is waited for, or
+// the enqueued ones have waited long enough, or the store is closing. c.mu must
+// be held.
+func (c *committer) ready() bool {
+	return c.closed || len(c.queue) > 0 && (c.waited > 0 || c.due)
 }
 
 // stop refuses new writes, lets the committer commit those queued, and waits for
@@ -174,12 +202,18 @@ func (c *committer) run() {
 		c.s.committedHead = chainEnd{}
 		c.mu.Lock()
 		c.queue = append(redo, c.queue...)
+		for _, r := range redo {
+			if r.waited {
+				c.waited++
+			}
+		}
+		c.due = true // some were on their way to a commit already
 		c.mu.Unlock()
 		go c.run()
 	}()
 	for {
 		c.mu.Lock()
-		for len(c.queue) == 0 && !c.closed {
+		for !c.ready() {
 			c.wake.Wait()
 		}
 		if len(c.queue) == 0 {
@@ -200,11 +234,19 @@ func (c *committer) run() {
 // must be held.
 func (c *committer) take(group []*writeReq) []*writeReq {
 	n := min(len(c.queue), c.max-len(group))
+	for _, r := range c.queue[:n] {
+		if r.waited {
+			c.waited--
+		}
+	}
 	group = append(group, c.queue[:n]...)
 	c.inHand = append(c.inHand, c.queue[:n]...)
 	rest := copy(c.queue, c.queue[n:])
 	clear(c.queue[rest:])
 	c.queue = c.queue[:rest]
+	if rest == 0 {
+		c.due = false
+	}
 	return group
 }
 
