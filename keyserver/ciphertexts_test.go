@@ -26,12 +26,19 @@ import (
 // other than *bytes.Reader goes without a length (chunked).
 func (e *env) put(sum string, body io.Reader, token string) (int, string) {
 	e.t.Helper()
-	req, err := http.NewRequest(http.MethodPut, e.srv.URL+"/api/v1/ciphertexts/"+sum, body)
+	return e.gatewayCall(http.MethodPut, "/api/v1/ciphertexts/"+sum, "application/octet-stream", body, token)
+}
+
+// gatewayCall makes a request with a bearer token and returns the status and
+// the error code of the answer, if any.
+func (e *env) gatewayCall(method, path, contentType string, body io.Reader, token string) (int, string) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, body)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Content-Type", contentType)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
@@ -184,19 +191,7 @@ func TestSharedCiphertext(t *testing.T) {
 func (e *env) register(j keyserver.RegistrationJSON) (int, string) {
 	e.t.Helper()
 	body, _ := json.Marshal(map[string]any{"envelopes": []keyserver.RegistrationJSON{j}})
-	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/api/v1/envelopes", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+gatewayToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Error string `json:"error"`
-	}
-	json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out.Error
+	return e.gatewayCall(http.MethodPost, "/api/v1/envelopes", "application/json", bytes.NewReader(body), gatewayToken)
 }
 
 func TestRegistrationForms(t *testing.T) {
@@ -333,19 +328,7 @@ func (e *env) registerParts(parts [][3]string, envelopes ...keyserver.Registrati
 		json.NewEncoder(w).Encode(map[string]any{"envelopes": envelopes})
 	}
 	mw.Close()
-	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/api/v1/envelopes", &body)
-	req.Header.Set("Authorization", "Bearer "+gatewayToken)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Error string `json:"error"`
-	}
-	json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out.Error
+	return e.gatewayCall(http.MethodPost, "/api/v1/envelopes", mw.FormDataContentType(), &body, gatewayToken)
 }
 
 // TestRegistrationWithUploads: the ciphertext and the registrations that
