@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -367,6 +368,7 @@ func TestRegistrationWithUploads(t *testing.T) {
 		{"not a hash", [][3]string{{"ciphertext", "abc", ct}}, false, http.StatusBadRequest, "bad_request"},
 		{"too large", [][3]string{{"ciphertext", hexSum([]byte(big)), big}}, false, http.StatusRequestEntityTooLarge, "too_large"},
 		{"unknown part", [][3]string{{"payload", "x", ct}}, false, http.StatusBadRequest, "bad_request"},
+		{"too many uploads", slices.Repeat([][3]string{{"ciphertext", hexSum([]byte("a")), "a"}}, 9), false, http.StatusBadRequest, "bad_request"},
 		// Last: its upload stays, as an upload whose registration failed
 		// does, until a registration references it or the sweeper deletes it.
 		{"no envelopes part", [][3]string{{"ciphertext", hexSum(ctBytes), ct}}, true, http.StatusBadRequest, "bad_request"},

@@ -427,10 +427,12 @@ func (h *handlers) registerEnvelopes(c echo.Context) error {
 	return h.register(c, reqJSON.Envelopes)
 }
 
+const maxUploadsPerRequest = 8
+
 // uploadParts stores each "ciphertext" part as PUT /api/v1/ciphertexts would,
 // and returns the "envelopes" part that must follow them.
 func (h *handlers) uploadParts(c echo.Context, mr *multipart.Reader) (io.Reader, error) {
-	for {
+	for uploads := 0; ; {
 		part, err := mr.NextPart()
 		if err == io.EOF {
 			return nil, ErrBadRequest.with("The multipart body has no envelopes part.")
@@ -446,6 +448,11 @@ func (h *handlers) uploadParts(c echo.Context, mr *multipart.Reader) (io.Reader,
 		case "envelopes":
 			return part, nil
 		case "ciphertext":
+			// A gateway's batch is one message, with one ciphertext; a few
+			// more are allowed, not a request's worth of memory.
+			if uploads++; uploads > maxUploadsPerRequest {
+				return nil, ErrBadRequest.with("More than %d ciphertext parts.", maxUploadsPerRequest)
+			}
 			sum, err := parseSum(part.FileName())
 			if err != nil {
 				return nil, ErrBadRequest.with("Ciphertext part: %v.", err)
