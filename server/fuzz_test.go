@@ -22,7 +22,8 @@ func (r *nopRegistrar) RegisterEnvelopes(_ context.Context, regs []client.Regist
 }
 
 // FuzzGateway feeds arbitrary bytes as a message through parse → decide → seal
-// (everything Process does before relaying): no panic, and every copy it would
+// (everything Process does before relaying, and the body check a sealed
+// message's copies wait for): no panic, a refusal is a clear one, and every copy it would
 // relay passes the plaintext check, and each external recipient of triggered
 // mail gets an envelope and nothing else.
 func FuzzGateway(f *testing.F) {
@@ -41,6 +42,10 @@ func FuzzGateway(f *testing.F) {
 		in := &Inbound{ID: "fuzz", From: "alice@hospital.example", Data: data,
 			To: []string{"carol@hospital.example", "bob@patient.example", "eve@insurer.example"}}
 		p, err := g.prepare(context.Background(), in)
+		if err == nil {
+			// A sealed message's body is checked while its copies would travel.
+			err = p.keys.wait(context.Background())
+		}
 		if err != nil {
 			var rej *rejection
 			if !errors.As(err, &rej) || rej.code/100 != 5 || rej.reason == "" {
