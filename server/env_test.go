@@ -61,8 +61,10 @@ type hop struct {
 	srv  *smtp.Server
 	mu   sync.Mutex
 	got  []received
-	// fail, if set, answers DATA with it.
-	fail *smtp.SMTPError
+	// fail, if set, answers DATA with it; refuse does for a copy to one of its
+	// recipients.
+	fail   *smtp.SMTPError
+	refuse map[string]*smtp.SMTPError
 	// discard keeps only a count (benchmarks).
 	discard bool
 	count   int
@@ -169,6 +171,11 @@ func (s *hopSession) Data(r io.Reader) error {
 	defer s.h.mu.Unlock()
 	if s.h.fail != nil {
 		return s.h.fail
+	}
+	for _, r := range s.to {
+		if err := s.h.refuse[r]; err != nil {
+			return err
+		}
 	}
 	_, isTLS := s.c.TLSConnectionState()
 	s.h.got = append(s.h.got, received{From: s.from, To: s.to, Data: b, TLS: isTLS})

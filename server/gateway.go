@@ -40,6 +40,16 @@ const (
 	DefaultMaxRecipients      = 500
 )
 
+// DefaultHostname is the name a gateway gives when none is configured: the
+// system's host name.
+func DefaultHostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	return h
+}
+
 // Config configures a Gateway. Zero fields take the defaults given.
 type Config struct {
 	// Hostname is the gateway's name in its greeting and Received headers;
@@ -115,11 +125,7 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, errors.New("gateway: no key server")
 	}
 	if cfg.Hostname == "" {
-		h, err := os.Hostname()
-		if err != nil || h == "" {
-			h = "localhost"
-		}
-		cfg.Hostname = h
+		cfg.Hostname = DefaultHostname()
 	}
 	if cfg.RegisterTimeout <= 0 {
 		cfg.RegisterTimeout = DefaultRegisterTimeout

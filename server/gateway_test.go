@@ -393,6 +393,73 @@ func TestGiveUpSendsNonDelivery(t *testing.T) {
 	}
 }
 
+// TestConfirmationAfterRefusal: when the next hop refuses one recipient's
+// envelope for good, the sender gets a non-delivery notice for it, and the
+// confirmation says it was not delivered instead of "secure envelope"; when it
+// refuses every envelope, there is no confirmation at all.
+func TestConfirmationAfterRefusal(t *testing.T) {
+	e := startGateway(t, gwOptions{})
+	e.hop.mu.Lock()
+	e.hop.refuse = map[string]*smtp.SMTPError{"bob@patient.example": {Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "message file too big"}}
+	e.hop.mu.Unlock()
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example", "dave@patient.example", "carol@hospital.example"}, labMessage("PHI: results")); se != nil {
+		t.Fatal(se)
+	}
+	var ndn, conf string
+	for _, r := range e.hop.to("alice@hospital.example") {
+		switch s := bodyText(t, r.Data); {
+		case strings.Contains(s, "could not be delivered"):
+			ndn = s
+		case strings.Contains(s, "sent securely"):
+			conf = s
+		}
+	}
+	if !strings.Contains(ndn, "bob@patient.example") || !strings.Contains(ndn, "message file too big") {
+		t.Errorf("non-delivery notice:\n%s", ndn)
+	}
+	for _, want := range []string{"bob@patient.example: NOT DELIVERED", "dave@patient.example: secure envelope", "carol@hospital.example: delivered as it is"} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("confirmation lacks %q:\n%s", want, conf)
+		}
+	}
+	if len(e.hop.to("dave@patient.example")) != 1 || len(e.hop.to("carol@hospital.example")) != 1 {
+		t.Error("the copies the next hop took are missing")
+	}
+
+	e.hop.mu.Lock()
+	e.hop.got = nil
+	e.hop.mu.Unlock()
+	// Refused for the only recipient: nothing went, so the client gets the
+	// refusal (and bounces it); no notice, and no confirmation.
+	msg := labMessage("PHI: results again")
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, msg); se == nil || se.Code != 554 || !strings.Contains(se.Message, "message file too big") {
+		t.Errorf("a message refused for its only recipient: %v, want 554 with the next hop's words", se)
+	}
+	if n := len(e.hop.to("alice@hospital.example")); n != 0 {
+		t.Errorf("%d notices for a message whose refusal went back to the client", n)
+	}
+	// Refused for one of two external recipients: the notice, and a
+	// confirmation naming only the other as sent securely.
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example", "dave@patient.example"}, msg); se != nil {
+		t.Fatal(se)
+	}
+	if n := len(e.hop.to("alice@hospital.example")); n != 2 {
+		t.Errorf("%d notices, want the non-delivery notice and the confirmation", n)
+	}
+	// Refused for the only external recipient, while the internal one got
+	// it: the notice, and no "sent securely", since nothing was.
+	e.hop.mu.Lock()
+	e.hop.got = nil
+	e.hop.mu.Unlock()
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example", "carol@hospital.example"}, msg); se != nil {
+		t.Fatal(se)
+	}
+	notices := e.hop.to("alice@hospital.example")
+	if len(notices) != 1 || !strings.Contains(bodyText(t, notices[0].Data), "could not be delivered") {
+		t.Errorf("%d notices, want only the non-delivery notice", len(notices))
+	}
+}
+
 // TestOversize: 552 with the limit named, and a bounce to the sender.
 func TestOversize(t *testing.T) {
 	e := startGateway(t, gwOptions{tweak: func(c *Config) { c.MaxMessageBytes = 64 << 10; c.MaxAttachmentBytes = 16 << 10 }})

@@ -35,6 +35,12 @@ func (g *Gateway) confirm(ctx context.Context, p *plan) {
 		case "tls":
 			how = "delivered as it is over an encrypted connection"
 		}
+		switch {
+		case p.refused[d.Recipient]:
+			how = "NOT DELIVERED: the next hop refused it (see the separate notice)"
+		case p.queued[d.Recipient]:
+			how += "; queued, as the next hop did not take it yet: it is retried automatically"
+		}
 		fmt.Fprintf(&b, "  %s: %s\n", printable(d.Recipient, 200), how)
 	}
 	if len(p.parsed.attachments) > 0 {

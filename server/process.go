@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,6 +77,9 @@ type plan struct {
 	sealed     []string      // recipients who got an envelope
 	keys       *registration // the envelopes' registration, under way; nil if none
 	sender     string        // who is told: the MAIL FROM of an internal sender, else ""
+	// The recipients whose copy the next hop has not taken: refused for good, or
+	// spooled to be retried. The confirmation says so.
+	refused, queued map[string]bool
 }
 
 // Process handles one message: it returns nil once every copy is relayed or
@@ -396,10 +400,21 @@ func (g *Gateway) deliver(ctx context.Context, p *plan) error {
 		}
 		g.Kick()
 	}
+	p.refused, p.queued = map[string]bool{}, map[string]bool{}
+	for _, f := range temporary {
+		for _, r := range f.d.to {
+			p.queued[r] = true
+		}
+	}
 	for _, f := range permanent {
 		g.notifyFailure(ctx, f.d, f.err.Error())
+		for _, r := range f.d.to {
+			p.refused[r] = true
+		}
 	}
-	if len(p.sealed) > 0 && p.sender != "" {
+	// Confirm what went out sealed, or is on its way: not a message whose
+	// every envelope was refused, which the failure notices tell.
+	if p.sender != "" && slices.ContainsFunc(p.sealed, func(r string) bool { return !p.refused[r] }) {
 		g.confirm(ctx, p)
 	}
 	return nil

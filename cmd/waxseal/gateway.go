@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -81,7 +82,7 @@ func openGateway(fc *fileConfig, log *slog.Logger, dev *devSink) (*gatewayProces
 	cfg.KeyServer = ks
 	if dev != nil {
 		cfg.Relay = sinkRelay{dev.dir}
-	} else if cfg.Relay, err = gatewayRelay(fc, gc.Hostname); err != nil {
+	} else if cfg.Relay, err = gatewayRelay(fc, cmp.Or(gc.Hostname, server.DefaultHostname())); err != nil {
 		return nil, err
 	}
 	spoolDir := gc.SpoolDir

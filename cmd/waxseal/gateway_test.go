@@ -19,9 +19,10 @@ import (
 
 // sinkHop is a capturing SMTP server standing in for the next hop.
 type sinkHop struct {
-	srv *smtp.Server
-	mu  sync.Mutex
-	got map[string][][]byte // recipient → messages
+	srv  *smtp.Server
+	mu   sync.Mutex
+	got  map[string][][]byte // recipient → messages
+	helo []string            // the names clients gave, one per message
 }
 
 func startSinkHop(t *testing.T, addr string) *sinkHop {
@@ -38,7 +39,7 @@ func startSinkHop(t *testing.T, addr string) *sinkHop {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{h: h}, nil }))
+	h.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &sinkSession{h: h, c: c}, nil }))
 	h.srv.Domain = "hop.test"
 	go h.srv.Serve(ln)
 	t.Cleanup(func() { h.srv.Close() })
@@ -53,6 +54,7 @@ func (h *sinkHop) to(rcpt string) [][]byte {
 
 type sinkSession struct {
 	h  *sinkHop
+	c  *smtp.Conn
 	to []string
 }
 
@@ -70,6 +72,7 @@ func (s *sinkSession) Data(r io.Reader) error {
 	for _, t := range s.to {
 		s.h.got[t] = append(s.h.got[t], b)
 	}
+	s.h.helo = append(s.h.helo, s.c.Hostname())
 	return nil
 }
 
@@ -155,6 +158,20 @@ func TestGatewaySpoolSurvivesKill9(t *testing.T) {
 	if got := hop.to("alice@hospital.example"); len(got) != 1 || !bytes.Contains(got[0], []byte("Sent securely")) {
 		t.Fatalf("confirmation after restart: %d", len(got))
 	}
+	// No hostname is configured: the relay names this host in EHLO, as the
+	// greeting and the Received headers do, and not "localhost", which a
+	// smarthost may refuse.
+	want, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hop.mu.Lock()
+	for _, h := range hop.helo {
+		if h != want {
+			t.Errorf("the relay said EHLO %q, want %q", h, want)
+		}
+	}
+	hop.mu.Unlock()
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if left, _ := filepath.Glob(filepath.Join(in.dir, "spool", "*")); len(left) == 0 {
 			return
