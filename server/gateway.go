@@ -53,7 +53,7 @@ func DefaultHostname() string {
 // Config configures a Gateway. Zero fields take the defaults given.
 type Config struct {
 	// Hostname is the gateway's name in its greeting and Received headers;
-	// default os.Hostname().
+	// default DefaultHostname(). (The relay has its own, RelayConfig.HELOName.)
 	Hostname string
 	// ClientNetworks may submit without authenticating (the MTA that hands mail
 	// over). Others must authenticate with Users, if any are configured, and are

@@ -221,7 +221,7 @@ func gatewaySection(orgDomains []string) string {
 [gateway]
 listen = ["127.0.0.1:10025"]             # Postfix content_filter = waxseal:[127.0.0.1]:10025
 client_networks = ["127.0.0.1/32", "::1/128"]  # may submit without AUTH
-# hostname = "gateway.hospital.example"  # greeting and Received headers; default: the host name
+# hostname = "gateway.hospital.example"  # greeting, Received headers and EHLO to the next hop; default: the host name
 # tls_cert = "gateway.crt"               # enables STARTTLS
 # tls_key = "gateway.key"
 # users = { mta = "sha256:<hex SHA-256 of the password>" }  # SMTP AUTH PLAIN, over TLS only
