@@ -38,8 +38,8 @@ var (
 const ciphertextGrace = time.Hour
 
 // PutCiphertext reads a message's ciphertext from r (at most MaxPayloadBytes;
-// size, if known, is the announced length) and stores it under sum once it is
-// checked to be its SHA-256. Uploading it again is harmless.
+// size, if not -1, is the announced length, which it must have) and stores it
+// under sum once it is checked to be its SHA-256. Uploading it again is harmless.
 func (s *Service) PutCiphertext(ctx context.Context, sum [32]byte, r io.Reader, size int64, clientIP string) error {
 	max := s.cfg.MaxPayloadBytes
 	if size > max {
@@ -59,6 +59,8 @@ func (s *Service) PutCiphertext(ctx context.Context, sum [32]byte, r io.Reader, 
 		return ErrBadRequest.with("The ciphertext could not be read: %v.", err)
 	case n == 0:
 		return ErrBadRequest.with("The ciphertext is empty.")
+	case size >= 0 && n != size:
+		return ErrBadRequest.with("The ciphertext has %d bytes, not the %d announced.", n, size)
 	}
 	if !bytes.Equal(h.Sum(nil), sum[:]) {
 		return ErrHashMismatch

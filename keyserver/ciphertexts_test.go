@@ -15,6 +15,7 @@ import (
 	"net/textproto"
 	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -313,14 +314,18 @@ func TestUnreferencedCiphertextSwept(t *testing.T) {
 }
 
 // registerParts posts registrations in one multipart request, after the given
-// parts (name, filename, content), as a gateway uploads ciphertexts with them.
-func (e *env) registerParts(parts [][3]string, envelopes ...keyserver.RegistrationJSON) (int, string) {
+// parts (name, filename, content, and a Content-Length header if not ""), as a
+// gateway uploads ciphertexts with them.
+func (e *env) registerParts(parts [][4]string, envelopes ...keyserver.RegistrationJSON) (int, string) {
 	e.t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	for _, p := range parts {
 		h := textproto.MIMEHeader{}
 		h.Set("Content-Disposition", fmt.Sprintf("form-data; name=%q; filename=%q", p[0], p[1]))
+		if p[3] != "" {
+			h.Set("Content-Length", p[3])
+		}
 		w, _ := mw.CreatePart(h)
 		io.WriteString(w, p[2])
 	}
@@ -358,20 +363,23 @@ func TestRegistrationWithUploads(t *testing.T) {
 	big := string(make([]byte, 64<<10+1))
 	for _, tc := range []struct {
 		name   string
-		parts  [][3]string
+		parts  [][4]string
 		noJSON bool
 		status int
 		code   string
 	}{
 		{"no upload, unknown hash", nil, false, http.StatusBadRequest, "unknown_ciphertext"},
-		{"another hash", [][3]string{{"ciphertext", hexSum([]byte("other")), ct}}, false, http.StatusBadRequest, "hash_mismatch"},
-		{"not a hash", [][3]string{{"ciphertext", "abc", ct}}, false, http.StatusBadRequest, "bad_request"},
-		{"too large", [][3]string{{"ciphertext", hexSum([]byte(big)), big}}, false, http.StatusRequestEntityTooLarge, "too_large"},
-		{"unknown part", [][3]string{{"payload", "x", ct}}, false, http.StatusBadRequest, "bad_request"},
-		{"too many uploads", slices.Repeat([][3]string{{"ciphertext", hexSum([]byte("a")), "a"}}, 9), false, http.StatusBadRequest, "bad_request"},
+		{"another hash", [][4]string{{"ciphertext", hexSum([]byte("other")), ct, ""}}, false, http.StatusBadRequest, "hash_mismatch"},
+		{"not a hash", [][4]string{{"ciphertext", "abc", ct, ""}}, false, http.StatusBadRequest, "bad_request"},
+		{"too large", [][4]string{{"ciphertext", hexSum([]byte(big)), big, ""}}, false, http.StatusRequestEntityTooLarge, "too_large"},
+		{"unknown part", [][4]string{{"payload", "x", ct, ""}}, false, http.StatusBadRequest, "bad_request"},
+		{"announces more than it holds", [][4]string{{"ciphertext", hexSum(ctBytes), ct, strconv.Itoa(len(ct) + 1)}}, false, http.StatusBadRequest, "bad_request"},
+		{"announces more than the request", [][4]string{{"ciphertext", hexSum(ctBytes), ct, strconv.Itoa(20 << 20)}}, false, http.StatusBadRequest, "bad_request"},
+		{"announces nonsense", [][4]string{{"ciphertext", hexSum(ctBytes), ct, "-1"}}, false, http.StatusBadRequest, "bad_request"},
+		{"too many uploads", slices.Repeat([][4]string{{"ciphertext", hexSum([]byte("a")), "a", ""}}, 9), false, http.StatusBadRequest, "bad_request"},
 		// Last: its upload stays, as an upload whose registration failed
 		// does, until a registration references it or the sweeper deletes it.
-		{"no envelopes part", [][3]string{{"ciphertext", hexSum(ctBytes), ct}}, true, http.StatusBadRequest, "bad_request"},
+		{"no envelopes part", [][4]string{{"ciphertext", hexSum(ctBytes), ct, ""}}, true, http.StatusBadRequest, "bad_request"},
 	} {
 		j, en, _ := newReg()
 		var st int
@@ -392,7 +400,7 @@ func TestRegistrationWithUploads(t *testing.T) {
 	// Two envelopes and their ciphertext in one request: both open online.
 	j1, en1, k1 := newReg()
 	j2, en2, k2 := newReg()
-	if st, code := e.registerParts([][3]string{{"ciphertext", hexSum(ctBytes), ct}}, j1, j2); st != http.StatusCreated {
+	if st, code := e.registerParts([][4]string{{"ciphertext", hexSum(ctBytes), ct, ""}}, j1, j2); st != http.StatusCreated {
 		t.Fatalf("registration with its upload: %d %q", st, code)
 	}
 	for i, s := range []struct {

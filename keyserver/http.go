@@ -457,9 +457,17 @@ func (h *handlers) uploadParts(c echo.Context, mr *multipart.Reader) (io.Reader,
 			if err != nil {
 				return nil, ErrBadRequest.with("Ciphertext part: %v.", err)
 			}
-			// A size the part announces only sizes the buffer; what is read is
-			// bounded and hash-checked all the same.
-			size, _ := strconv.ParseInt(part.Header.Get("Content-Length"), 10, 64)
+			// A size the part announces sizes the buffer, so it must hold: no more
+			// than the request carries, and exactly what the part holds
+			// (PutCiphertext checks), or a short request could reserve the limit.
+			size := int64(-1)
+			if v := part.Header.Get("Content-Length"); v != "" {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil || n < 0 || c.Request().ContentLength >= 0 && n > c.Request().ContentLength {
+					return nil, ErrBadRequest.with("Ciphertext part: Content-Length %.40q is not its size.", v)
+				}
+				size = n
+			}
 			if err := h.s.PutCiphertext(c.Request().Context(), sum, part, size, c.RealIP()); err != nil {
 				return nil, err
 			}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
@@ -906,5 +907,25 @@ func TestNothingTakenBeforeKeys(t *testing.T) {
 				t.Errorf("the hop took %d messages, want the internal copy and an envelope among them", len(e.hop.received()))
 			}
 		})
+	}
+}
+
+// TestBodyCheckPanicContained: the body check of a sealed message runs outside
+// the SMTP session's goroutine; a panic there refuses that message (and abandons
+// its registration) instead of ending the process.
+func TestBodyCheckPanicContained(t *testing.T) {
+	keys := &registration{done: make(chan struct{})}
+	abandoned := false
+	sj := &sealJob{keys: keys, log: slog.New(slog.DiscardHandler), cancel: func() {
+		abandoned = true
+		close(keys.done)
+	}}
+	err := sj.ready(func() error { panic("a parser bug") }).wait(context.Background())
+	var rej *rejection
+	if !errors.As(err, &rej) || rej.code != 554 || !strings.Contains(rej.reason, "internal error") {
+		t.Errorf("a panicking check: %v, want a 554 refusal", err)
+	}
+	if !abandoned {
+		t.Error("the registration was not abandoned")
 	}
 }

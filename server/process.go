@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/mail"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -214,6 +216,7 @@ type sealJob struct {
 	envs    []sealedEnvelope
 	keys    *registration // under way
 	cancel  context.CancelFunc
+	log     *slog.Logger
 }
 
 type sealedEnvelope struct {
@@ -237,7 +240,7 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 	// exactly its size.
 	payload, ct := envelope.EncryptPayload(msg)
 
-	sj := &sealJob{ct: ct, subject: subject, now: g.cfg.Now(), envs: make([]sealedEnvelope, 0, len(rcpts))}
+	sj := &sealJob{ct: ct, subject: subject, now: g.cfg.Now(), envs: make([]sealedEnvelope, 0, len(rcpts)), log: g.log.With("id", in.ID)}
 	regs := make([]client.Registration, 0, len(rcpts))
 	for _, rcpt := range rcpts {
 		h := envelope.Header{KeyServer: g.cfg.KeyServerURL, From: formatAddress(from), To: rcpt, Subject: subject,
@@ -300,7 +303,7 @@ func (sj *sealJob) ready(check func() error) *registration {
 	r := &registration{done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		if err := check(); err != nil {
+		if err := sj.safely(check); err != nil {
 			sj.abandon()
 			r.err = err
 			return
@@ -309,6 +312,19 @@ func (sj *sealJob) ready(check func() error) *registration {
 		r.err = sj.keys.err
 	}()
 	return r
+}
+
+// safely runs check, which reads untrusted input outside the SMTP session's
+// goroutine (whose panics go-smtp would have contained): a panic refuses this
+// message, not every session in the process.
+func (sj *sealJob) safely(check func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			sj.log.Error("BUG: panic while checking a message", "panic", v, "stack", string(debug.Stack()))
+			err = unparseable("the gateway failed while reading it (an internal error, in the gateway's log)")
+		}
+	}()
+	return check()
 }
 
 // wrappers writes each recipient's wrapper mail.

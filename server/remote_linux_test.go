@@ -119,12 +119,12 @@ func startRemoteKeyServer(b *testing.B) string {
 	if err := pinProcess(&rest); err != nil {
 		b.Fatal(err)
 	}
-	procs := runtime.GOMAXPROCS(rest.Count())
+	runtime.GOMAXPROCS(rest.Count())
 	b.Cleanup(func() {
-		runtime.GOMAXPROCS(procs)
 		if err := pinProcess(&all); err != nil {
 			b.Error(err)
 		}
+		runtime.SetDefaultGOMAXPROCS() // and let the runtime follow the CPUs again
 	})
 	return url
 }

@@ -17,9 +17,10 @@ import (
 // queue their fn and wait; the committer takes everything queued (up to max), runs
 // it all in one transaction, along with whatever queues while it does, commits it
 // with one fsync, answers every writer, and at once starts on whatever queued
-// meanwhile. No timer: a lone write commits immediately, and under load a commit
-// holds about as many writes as there are writers, since they all queue during
-// the previous commit's fsync.
+// meanwhile. No timer for the writes someone waits for: a lone one commits
+// immediately, and under load a commit holds about as many writes as there are
+// writers, since they all queue during the previous commit's fsync. Only writes
+// nobody waits for (enqueue) wait, for company, up to lazyCommit.
 //
 // One goroutine owning every write transaction is also what lets the audit chain's
 // end be remembered from one commit to the next (see Store.auditHead).
@@ -167,6 +168,10 @@ func (c *committer) ready() bool {
 func (c *committer) stop() {
 	c.mu.Lock()
 	c.closed = true
+	if c.timer != nil {
+		c.timer.Stop() // closing commits what is queued
+		c.timer = nil
+	}
 	c.wake.Signal()
 	c.mu.Unlock()
 	<-c.stopped
@@ -207,7 +212,7 @@ func (c *committer) run() {
 				c.waited++
 			}
 		}
-		c.due = true // some were on their way to a commit already
+		c.due = len(redo) > 0 // they were on their way to a commit already
 		c.mu.Unlock()
 		go c.run()
 	}()

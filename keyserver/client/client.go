@@ -64,12 +64,14 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	var body io.Reader
 	contentType := "application/json"
 	var length int64 = -1
+	var getBody func() (io.ReadCloser, error)
 	switch in := in.(type) {
 	case nil:
 	case *bytes.Reader: // binary, sent as it is (with its length)
 		body, contentType = in, "application/octet-stream"
 	case *multipartBody:
-		body, contentType, length = in.r, in.contentType, in.n
+		body, contentType, length = in.reader(), in.contentType, in.n
+		getBody = func() (io.ReadCloser, error) { return io.NopCloser(in.reader()), nil }
 	default:
 		b, err := json.Marshal(in)
 		if err != nil {
@@ -82,7 +84,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return err
 	}
 	if length >= 0 {
-		req.ContentLength = length
+		req.ContentLength, req.GetBody = length, getBody
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if body != nil {
@@ -190,11 +192,21 @@ type upload struct {
 	ciphertext []byte
 }
 
-// multipartBody is a request body made in advance, with its length.
+// multipartBody is a request body made in advance, in pieces, with its length.
 type multipartBody struct {
-	r           io.Reader
+	parts       [][]byte
 	n           int64
 	contentType string
+}
+
+// reader reads the body from its start; the transport may ask for it again to
+// retry a request on a kept connection that turns out closed.
+func (b *multipartBody) reader() io.Reader {
+	rs := make([]io.Reader, len(b.parts))
+	for i, p := range b.parts {
+		rs[i] = bytes.NewReader(p)
+	}
+	return io.MultiReader(rs...)
 }
 
 // registrationBody frames the uploads and the registrations as multipart/form-data
@@ -206,11 +218,10 @@ func registrationBody(uploads []upload, req any) (*multipartBody, error) {
 	}
 	var framing bytes.Buffer
 	mw := multipart.NewWriter(&framing)
-	var parts []io.Reader
-	var n int64
+	body := &multipartBody{}
 	add := func(b []byte) {
-		parts = append(parts, bytes.NewReader(b))
-		n += int64(len(b))
+		body.parts = append(body.parts, b)
+		body.n += int64(len(b))
 	}
 	// cut takes what the writer has framed so far.
 	cut := func() {
@@ -240,7 +251,8 @@ func registrationBody(uploads []upload, req any) (*multipartBody, error) {
 		return nil, err
 	}
 	cut()
-	return &multipartBody{io.MultiReader(parts...), n, mw.FormDataContentType()}, nil
+	body.contentType = mw.FormDataContentType()
+	return body, nil
 }
 
 // PutCiphertext uploads a message's ciphertext, as binary, under its SHA-256,
