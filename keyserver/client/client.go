@@ -67,8 +67,6 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	var getBody func() (io.ReadCloser, error)
 	switch in := in.(type) {
 	case nil:
-	case *bytes.Reader: // binary, sent as it is (with its length)
-		body, contentType = in, "application/octet-stream"
 	case *multipartBody:
 		body, contentType, length = in.reader(), in.contentType, in.n
 		getBody = func() (io.ReadCloser, error) { return io.NopCloser(in.reader()), nil }
@@ -253,17 +251,6 @@ func registrationBody(uploads []upload, req any) (*multipartBody, error) {
 	cut()
 	body.contentType = mw.FormDataContentType()
 	return body, nil
-}
-
-// PutCiphertext uploads a message's ciphertext, as binary, under its SHA-256,
-// which it returns in hex. Uploading it again is harmless.
-func (c *Client) PutCiphertext(ctx context.Context, ciphertext []byte) (string, error) {
-	s := sha256.Sum256(ciphertext)
-	sum := hex.EncodeToString(s[:])
-	if err := c.do(ctx, http.MethodPut, "/api/v1/ciphertexts/"+sum, bytes.NewReader(ciphertext), nil); err != nil {
-		return "", fmt.Errorf("upload ciphertext: %w", err)
-	}
-	return sum, nil
 }
 
 // Envelopes lists envelopes (administrators).
