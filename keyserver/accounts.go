@@ -204,13 +204,17 @@ func (s *Service) createAccount(ctx context.Context, email, code, ip string) (*S
 // SetPassword sets or replaces the signed-in account's password and completes a
 // registration in progress.
 func (s *Service) SetPassword(ctx context.Context, sess *Session, password string) error {
-	if err := s.checkPasswordRules(password); err != nil {
+	a, err := s.store.Account(ctx, sess.AccountID)
+	if err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	if err := s.checkPasswordRules(password, a.Email, a.FirstName, a.LastName); err != nil {
 		return err
 	}
 	now := s.now()
 	hash := hashPassword(password, s.cfg.Argon2)
 	var refused error
-	_, err := s.store.UpdateAccount(ctx, sess.AccountID, func(a *Account) ([]AuditEvent, error) {
+	_, err = s.store.UpdateAccount(ctx, sess.AccountID, func(a *Account) ([]AuditEvent, error) {
 		if refused = adminNeedsPasskey(a, sess.Method == "passkey"); refused != nil {
 			return nil, refused
 		}
@@ -233,13 +237,11 @@ func (s *Service) SetPassword(ctx context.Context, sess *Session, password strin
 	return nil
 }
 
-func (s *Service) checkPasswordRules(pw string) error {
-	n := utf8.RuneCountInString(pw)
-	if n < s.cfg.MinPasswordLen {
-		return ErrWeakPassword.with("Choose a password of at least %d characters.", s.cfg.MinPasswordLen)
-	}
-	if n > 1000 {
-		return ErrWeakPassword.with("Choose a password of at most 1000 characters.")
+// checkPasswordRules refuses a password with the reason (passwordRefusal);
+// personal are the account's email address and names.
+func (s *Service) checkPasswordRules(pw string, personal ...string) error {
+	if why := passwordRefusal(normalizePassword(pw), s.cfg.MinPasswordLen, personal); why != "" {
+		return ErrWeakPassword.with("%s", why)
 	}
 	return nil
 }
@@ -392,7 +394,7 @@ func (s *Service) ResetPassword(ctx context.Context, email, code, password, ip s
 	if err != nil {
 		return nil, ErrCodeExpired
 	}
-	if err := s.checkPasswordRules(password); err != nil {
+	if err := s.checkPasswordRules(password, email); err != nil {
 		return nil, err
 	}
 	if _, err := s.checkCode(ctx, email, CodeReset, code, ip); err != nil {

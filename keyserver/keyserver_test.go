@@ -297,6 +297,16 @@ func TestRegisterCodePasswordRelease(t *testing.T) {
 	if st, out := b.call("POST", "/api/v1/account/password", map[string]string{"password": "short"}); st != http.StatusBadRequest || out["error"] != "weak_password" {
 		t.Fatalf("short password: %d %v", st, out)
 	}
+	// A common password is refused, and the answer says why (the page shows it).
+	st, out = b.call("POST", "/api/v1/account/password", map[string]string{"password": "password123"})
+	if msg, _ := out["message"].(string); st != http.StatusBadRequest || out["error"] != "weak_password" ||
+		!strings.Contains(msg, "\u201cpassword\u201d is on lists of common and breached passwords") {
+		t.Fatalf("common password: %d %v", st, out)
+	}
+	st, out = b.call("POST", "/api/v1/account/password", map[string]string{"password": "Bob.Patient.1"})
+	if msg, _ := out["message"].(string); st != http.StatusBadRequest || !strings.Contains(msg, "your email address or name") {
+		t.Fatalf("password of the person's name: %d %v", st, out)
+	}
 	if st, _ := b.call("POST", "/api/v1/account/password", map[string]string{"password": password}); st != http.StatusNoContent {
 		t.Fatalf("set password: %d", st)
 	}
