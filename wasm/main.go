@@ -20,8 +20,9 @@
 //
 // Opened is {header, original: Uint8Array, message, decryptMs}, where message is
 // {subject, from, to, cc, replyTo: [{name, email}], date (ms since 1970, or null),
-// dateRaw, messageId, text, html, attachments: [{filename, contentType, contentId,
-// inline, data: Uint8Array}], problems: [string]}.
+// dateRaw, messageId, text, html, charsetGuessed (bool: text without a charset
+// label was read as Latin-1 and may show wrongly), attachments: [{filename,
+// contentType, contentId, inline, data: Uint8Array}], problems: [string]}.
 //
 // Errors reject the Promise with an Error whose message is the envelope error's.
 package main
@@ -296,6 +297,7 @@ func messageValue(m *message.Message) js.Value {
 	o.Set("messageId", m.MessageID)
 	o.Set("text", m.Text)
 	o.Set("html", m.HTML)
+	o.Set("charsetGuessed", m.CharsetGuessed)
 	atts := js.Global().Get("Array").New(len(m.Attachments))
 	for i, a := range m.Attachments {
 		ao := object()

@@ -4,19 +4,16 @@ import "strings"
 
 // parseAddressList reads an RFC 5322 address list leniently. Group names are
 // dropped and their members kept; a mailbox that cannot be read becomes an
-// Address whose Name is its decoded text; an unquoted comma in a display name
-// ("Doe, John <j@example.com>") is tolerated.
+// Address whose Name is its decoded text. Every unquoted comma separates
+// mailboxes: "foo, Bar <bar@example.org>" is two, as a reader of the header
+// sees them. An unquoted comma in a display name ("Doe, John <j@example.com>")
+// cannot be told from that, and is shown the same way once the list is joined
+// with commas again.
 func (p *parser) parseAddressList(v string) []Address {
-	chunks := splitAddresses(v)
 	var out []Address
-	for i := 0; i < len(chunks); i++ {
-		c := chunks[i]
+	for _, c := range splitAddresses(v) {
 		if strings.TrimSpace(c) == "" {
 			continue
-		}
-		if !strings.ContainsAny(c, "@<") && i+1 < len(chunks) && strings.Contains(chunks[i+1], "<") {
-			c += "," + chunks[i+1]
-			i++
 		}
 		out = append(out, p.parseMailbox(c))
 	}

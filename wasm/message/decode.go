@@ -90,6 +90,9 @@ func (p *parser) decodeText(charset string, b []byte, html bool) string {
 	if charset == "" && html && !utf8.Valid(b) {
 		charset = metaCharset(b)
 	}
+	if isOneOf(normCharset(charset), asciiLabels) && !utf8.Valid(b) {
+		p.charsetGuessed = true // read as Latin-1 below
+	}
 	return p.decodeCharset(charset, b)
 }
 

@@ -27,9 +27,14 @@ func (h header) get(name string) string {
 // splitHeader splits an entity into its header fields and its body. The header
 // ends at the first empty line; a line that is neither a field nor a
 // continuation also ends it (unterminated is then true) and starts the body. An
-// entity whose first line is not a field has no header: all of it is the body.
-func splitHeader(b []byte) (h header, body []byte, unterminated bool) {
+// entity whose first line is not a field has no header: all of it is the body,
+// except that indented lines before a first field, which continue nothing, are
+// skipped (skipped is then true) rather than losing the whole header.
+func splitHeader(b []byte) (h header, body []byte, unterminated, skipped bool) {
 	i := 0
+	if n := indentedStart(b); n > 0 {
+		i, skipped = n, true
+	}
 	start, colon := -1, 0 // the field being read: where it starts, where its colon is
 	flush := func(end int) {
 		if start >= 0 {
@@ -53,17 +58,17 @@ func splitHeader(b []byte) (h header, body []byte, unterminated bool) {
 		switch {
 		case len(line) == 0:
 			flush(i)
-			return h, b[next:], false
+			return h, b[next:], false, skipped
 		case line[0] == ' ' || line[0] == '\t':
 			if start < 0 {
 				flush(i)
-				return h, b[i:], len(h) > 0
+				return h, b[i:], len(h) > 0, skipped
 			}
 		default:
 			c := fieldColon(line)
 			if c < 0 {
 				flush(i)
-				return h, b[i:], len(h) > 0
+				return h, b[i:], len(h) > 0, skipped
 			}
 			flush(i)
 			start, colon = i, i+c
@@ -71,7 +76,31 @@ func splitHeader(b []byte) (h header, body []byte, unterminated bool) {
 		i = next
 	}
 	flush(len(b))
-	return h, nil, false
+	return h, nil, false, skipped
+}
+
+// indentedStart returns the length of the indented lines at the start of b when a
+// header field follows them, else 0. Such a header is broken (its first line
+// continues nothing), and other readers differ: net/textproto refuses it, others
+// drop the line. Dropping it keeps the fields; reading everything as the body
+// would show the header as text and lose the From, the Subject and the MIME
+// structure.
+func indentedStart(b []byte) int {
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return 0
+		}
+		if len(bytes.TrimSpace(b[i:i+j])) == 0 {
+			return 0 // a blank line: the header ends before any field
+		}
+		i += j + 1
+	}
+	if i == 0 || fieldColon(b[i:]) < 0 { // fieldColon stops at the line end
+		return 0
+	}
+	return i
 }
 
 // fieldColon returns the index of the colon ending a field name at the start of

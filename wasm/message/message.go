@@ -83,9 +83,19 @@ type Message struct {
 	Text string
 	// HTML is the text/html body decoded to UTF-8 and otherwise untouched: it
 	// must be sanitized or sandboxed before it is shown. Several inline HTML
-	// parts of a multipart/mixed are joined with a line break.
-	HTML        string
-	Attachments []Attachment
+	// parts of a multipart/mixed are joined with a line break, and the inline
+	// text parts beside them (an antivirus banner, a disclaimer, a mailing-list
+	// footer, an inline text file) are put in their places as escaped <pre>
+	// blocks, so that showing HTML shows every inline part, in order. It is
+	// empty when the message has no HTML part to show.
+	HTML string
+	// CharsetGuessed is true when 8-bit text that is not UTF-8 came without a
+	// charset label (or with a wrong US-ASCII one) and was read as Latin-1, the
+	// only guess that never fails: text in another legacy encoding, such as
+	// Shift_JIS, GB2312 or EUC-KR, then shows as the wrong characters, and the
+	// page must say so.
+	CharsetGuessed bool
+	Attachments    []Attachment
 	// Problems are non-fatal defects, e.g. "part 1.2: bad base64, shown as is".
 	Problems []string
 }
@@ -110,13 +120,15 @@ func Parse(raw []byte, opt Options) (m *Message, err error) {
 
 // parser holds the state of one Parse call.
 type parser struct {
-	opt          Options
-	budget       int64 // decoded bytes that may still be kept
-	parts        int   // parts visited
-	problems     []string
-	badCharsets  map[string]bool
-	tooManyParts bool
-	overBudget   bool
+	opt         Options
+	budget      int64 // decoded bytes that may still be kept
+	parts       int   // parts visited
+	problems    []string
+	badCharsets map[string]bool
+	// charsetGuessed is Message.CharsetGuessed.
+	charsetGuessed bool
+	tooManyParts   bool
+	overBudget     bool
 }
 
 func parse(raw []byte, opt Options) (*Message, error) {
@@ -132,12 +144,15 @@ func parse(raw []byte, opt Options) (*Message, error) {
 	p := &parser{opt: opt, budget: opt.MaxBytes}
 
 	raw = skipMboxFrom(raw)
-	h, body, unterminated := splitHeader(raw)
+	h, body, unterminated, skipped := splitHeader(raw)
 	if len(h) == 0 && len(bytes.TrimSpace(body)) == 0 {
 		return nil, ErrEmpty
 	}
 	if unterminated {
 		p.problem("", "header not followed by an empty line; the rest is read as the body")
+	}
+	if skipped {
+		p.problem("", "header starts with an indented line, which was skipped")
 	}
 
 	m := &Message{}
@@ -158,7 +173,8 @@ func parse(raw []byte, opt Options) (*Message, error) {
 
 	r := p.walk(h, body, "text/plain", 0, topPath, false)
 	m.Text = strings.Join(r.text, "")
-	m.HTML = strings.Join(r.html, "\n")
+	m.HTML = p.htmlView(r.view)
+	m.CharsetGuessed = p.charsetGuessed
 	m.Attachments = r.atts
 	for i := range m.Attachments {
 		if m.Attachments[i].Filename == "" {
@@ -171,15 +187,90 @@ func parse(raw []byte, opt Options) (*Message, error) {
 
 // result is what one entity of the MIME tree shows.
 type result struct {
-	text []string // each piece ends with "\n" (pieces are concatenated)
-	html []string
+	text []string // the text view; each piece ends with "\n" (pieces are concatenated)
+	// view is what the HTML view shows, in order: HTML parts and the text parts
+	// beside them. It shows HTML only when one of its pieces is HTML.
+	view []piece
 	atts []Attachment
+}
+
+// piece is one inline part of the HTML view.
+type piece struct {
+	s    string
+	html bool // else plain text, escaped when shown
 }
 
 func (r *result) add(o result) {
 	r.text = append(r.text, o.text...)
-	r.html = append(r.html, o.html...)
+	r.view = append(r.view, o.view...)
 	r.atts = append(r.atts, o.atts...)
+}
+
+func (r *result) hasHTML() bool {
+	for _, pc := range r.view {
+		if pc.html {
+			return true
+		}
+	}
+	return false
+}
+
+// htmlView joins the view into one HTML document, or returns "" when it holds
+// no HTML part (the page then shows the text view). The escaped copies of text
+// parts count against the size limit like everything else kept.
+func (p *parser) htmlView(view []piece) string {
+	if !(&result{view: view}).hasHTML() {
+		return ""
+	}
+	var sb strings.Builder
+	for i, pc := range view {
+		if i > 0 {
+			sb.WriteByte('\n')
+		}
+		if pc.html {
+			sb.WriteString(pc.s)
+			continue
+		}
+		s := textBlockStart + escapeHTML(pc.s) + textBlockEnd
+		if n := p.take(int64(len(s))+1, topPath, "text") - 1; n < int64(len(s)) {
+			break // over the limit: the rest is in the text view, cut short there too
+		}
+		sb.WriteString(s)
+	}
+	return sb.String()
+}
+
+// A text part in the HTML view keeps its line breaks and wraps long lines.
+const (
+	textBlockStart = `<pre style="white-space:pre-wrap;overflow-wrap:anywhere;font-family:inherit;font-size:inherit">`
+	textBlockEnd   = "</pre>"
+)
+
+// escapeHTML escapes text for an HTML element's content (html.EscapeString
+// would link the html package into the module).
+func escapeHTML(s string) string {
+	if !strings.ContainsAny(s, `&<>"'`) {
+		return s
+	}
+	var sb strings.Builder
+	sb.Grow(len(s) + 16)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '&':
+			sb.WriteString("&amp;")
+		case '<':
+			sb.WriteString("&lt;")
+		case '>':
+			sb.WriteString("&gt;")
+		case '"':
+			sb.WriteString("&#34;")
+		case '\'':
+			sb.WriteString("&#39;")
+		default:
+			sb.WriteByte(c)
+		}
+	}
+	return sb.String()
 }
 
 // topPath names the message's own body in problems; its parts are "part 1",
@@ -254,7 +345,9 @@ func (p *parser) walk(h header, body []byte, defType string, depth int, path str
 	filename = cleanFilename(p.decodeWords(filename))
 	data := p.decodeTransfer(cte, body, path)
 
-	if (mt == "text/plain" || mt == "text/html") && disp != "attachment" && filename == "" && !resource {
+	// Inline text is shown. A part marked inline that has a file name is shown
+	// too (RFC 2183, section 2.1), and offered as that file as well.
+	if (mt == "text/plain" || mt == "text/html") && disp != "attachment" && (filename == "" || disp == "inline") && !resource {
 		s := p.decodeText(params["charset"], data, mt == "text/html")
 		if mt == "text/plain" {
 			s = strings.ReplaceAll(s, "\r\n", "\n")
@@ -269,19 +362,19 @@ func (p *parser) walk(h header, body []byte, defType string, depth int, path str
 		if n := p.take(int64(len(s))+1, path, "text") - 1; n < int64(len(s)) {
 			s = truncateUTF8(s, int(n))
 		}
-		if s == "" {
+		if s != "" {
+			if mt == "text/plain" {
+				r.text = append(r.text, s)
+			}
+			r.view = append(r.view, piece{s, mt == "text/html"})
+		}
+		if filename == "" {
 			return r
 		}
-		if mt == "text/plain" {
-			r.text = append(r.text, s)
-		} else {
-			r.html = append(r.html, s)
-		}
-		return r
 	}
 
 	if filename == "" && (mt == "message/rfc822" || mt == "message/global") {
-		eh, _, _ := splitHeader(data)
+		eh, _, _, _ := splitHeader(data)
 		if s := cleanFilename(safeName(p.decodeWords(eh.get("subject")))); s != "" {
 			filename = truncateUTF8(s, 100) + ".eml"
 		}
@@ -307,15 +400,18 @@ func (p *parser) multipart(sub string, params map[string]string, raws [][]byte, 
 		body []byte
 	}
 	parts := make([]part, len(raws))
-	for i, raw := range raws {
-		h, body, _ := splitHeader(raw)
-		parts[i] = part{h, body}
-	}
 	child := func(i int) string {
 		if path == topPath {
 			return strconv.Itoa(i + 1)
 		}
 		return path + "." + strconv.Itoa(i+1)
+	}
+	for i, raw := range raws {
+		h, body, _, skipped := splitHeader(raw)
+		if skipped {
+			p.problem(child(i), "header starts with an indented line, which was skipped")
+		}
+		parts[i] = part{h, body}
 	}
 	defType := "text/plain"
 	if sub == "digest" {
@@ -331,7 +427,7 @@ func (p *parser) multipart(sub string, params map[string]string, raws [][]byte, 
 		hi, ti := -1, -1
 		for i, pt := range parts {
 			subs[i] = p.walk(pt.h, pt.body, defType, depth+1, child(i), false)
-			if len(subs[i].html) > 0 {
+			if subs[i].hasHTML() {
 				hi = i
 			}
 			if len(subs[i].text) > 0 {
@@ -341,14 +437,14 @@ func (p *parser) multipart(sub string, params map[string]string, raws [][]byte, 
 		for i, s := range subs {
 			switch {
 			case i == hi || i == ti:
-				if i == hi {
-					r.html = append(r.html, s.html...)
+				if i == hi || hi < 0 {
+					r.view = append(r.view, s.view...)
 				}
 				if i == ti {
 					r.text = append(r.text, s.text...)
 				}
 				r.atts = append(r.atts, s.atts...)
-			case len(s.html) == 0 && len(s.text) == 0:
+			case len(s.view) == 0 && len(s.text) == 0:
 				r.atts = append(r.atts, s.atts...)
 			}
 		}
@@ -417,7 +513,10 @@ func (p *parser) decodeTransfer(cte string, body []byte, path string) []byte {
 		return body
 	case "base64":
 		d, bad, gaps, total := decodeBase64(body)
-		if (bad+gaps)*100 > total { // more than 1% wrong: this is not base64
+		// Characters outside the alphabet are ignored (RFC 2045, section 6.8),
+		// but blanks inside lines, which base64 never has and prose does, or a
+		// body of mostly such characters, say this is not base64 at all.
+		if gaps*100 > total || bad*2 > total {
 			p.problem(path, "bad base64, shown as is")
 			return body
 		}

@@ -1,6 +1,9 @@
 package message
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
+)
 
 // splitMultipart cuts a multipart body into its parts (each still with its
 // header), reading at most max parts. found is false when no boundary line
@@ -62,6 +65,16 @@ func nextDelimiter(body []byte, from int, delim []byte) (start, next int, last, 
 		if last {
 			k += 2
 		}
+		if k < len(body) && !isBchar(body[k]) && body[k] != '\r' && body[k] != '\n' && body[k] != '\t' {
+			// Other characters after the boundary ("--b--> x"): a boundary line
+			// need only start with the boundary (RFC 2046, section 5.1.1), and
+			// one that no boundary character follows cannot be a longer,
+			// nested boundary either.
+			if e := bytes.IndexByte(body[k:], '\n'); e >= 0 {
+				return j, k + e + 1, last, true
+			}
+			return j, len(body), last, true
+		}
 		for k < len(body) && (body[k] == ' ' || body[k] == '\t' || body[k] == '\r') {
 			k++
 		}
@@ -74,4 +87,11 @@ func nextDelimiter(body []byte, from int, delim []byte) (start, next int, last, 
 		from = j + 1
 	}
 	return 0, 0, false, false
+}
+
+// isBchar reports whether c may appear in a boundary (RFC 2046, section 5.1.1:
+// bchars, the space included).
+func isBchar(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' ||
+		strings.IndexByte("'()+_,-./:=? ", c) >= 0
 }

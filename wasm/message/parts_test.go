@@ -16,7 +16,10 @@ func TestAddresses(t *testing.T) {
 		{"alice@example.com", []Address{a("", "alice@example.com")}},
 		{"Alice Liddell <alice@example.com>", []Address{a("Alice Liddell", "alice@example.com")}},
 		{`"Liddell, Alice" <alice@example.com>, bob@example.com`, []Address{a("Liddell, Alice", "alice@example.com"), a("", "bob@example.com")}},
-		{"Liddell, Alice <alice@example.com>", []Address{a("Liddell, Alice", "alice@example.com")}},
+		// An unquoted comma separates mailboxes; joined again, the two read as the header did.
+		{"Liddell, Alice <alice@example.com>", []Address{a("Liddell", ""), a("Alice", "alice@example.com")}},
+		{"foo, Bar <bar@x.org>", []Address{a("foo", ""), a("Bar", "bar@x.org")}},
+		{"foo, bar@x.org", []Address{a("foo", ""), a("", "bar@x.org")}},
 		{"alice@example.com (Alice Liddell)", []Address{a("Alice Liddell", "alice@example.com")}},
 		{"<alice@example.com> (Alice)", []Address{a("Alice", "alice@example.com")}},
 		{"=?utf-8?B?w4lsb2RpZQ==?= <elodie@example.fr>", []Address{a("Élodie", "elodie@example.fr")}},
@@ -177,6 +180,7 @@ func TestBase64(t *testing.T) {
 		{"aGVsbG8=aGVsbG8=", "hellohello", 0},
 		{"aGVs*bG8=", "hello", 1},
 		{"aGVsbG8=a", "hello", 1},
+		{"aGV\x00sbG8=", "hello", 1},
 	}
 	for _, tt := range tests {
 		got, bad, _, _ := decodeBase64([]byte(tt.in))
@@ -220,18 +224,20 @@ func TestSplitHeader(t *testing.T) {
 		{"A: 1\nnot a header\nmore", 1, "not a header\nmore", true},
 		{"not a header: really? yes\n", 0, "not a header: really? yes\n", false},
 		{" leading space\n", 0, " leading space\n", false},
+		{" leading space\n  and more\nA: 1\nB: 2\n\nbody", 2, "body", false},
+		{" leading space\n\nA: 1\n", 0, " leading space\n\nA: 1\n", false},
 		{"\nbody", 0, "body", false},
 		{":novalue\n", 0, ":novalue\n", false},
 		{"A:\n", 1, "", false},
 	}
 	for _, tt := range tests {
-		h, body, u := splitHeader([]byte(tt.in))
+		h, body, u, _ := splitHeader([]byte(tt.in))
 		if len(h) != tt.fields || string(body) != tt.body || u != tt.unterminated {
 			t.Errorf("splitHeader(%q) = %d fields, body %q, unterminated %v; want %d, %q, %v",
 				tt.in, len(h), body, u, tt.fields, tt.body, tt.unterminated)
 		}
 	}
-	h, _, _ := splitHeader([]byte("Subject: a\n b\n\tc\nX-Latin: caf\xe9\n\n"))
+	h, _, _, _ := splitHeader([]byte("Subject: a\n b\n\tc\nX-Latin: caf\xe9\n\n"))
 	if got := h.get("subject"); got != "a b\tc" {
 		t.Errorf("unfolded Subject = %q", got)
 	}
@@ -249,6 +255,12 @@ func TestSplitMultipart(t *testing.T) {
 		{"pre\n--b\none\n--b\ntwo\n--b--\nepilogue", []string{"one", "two"}, true, true},
 		{"--b \r\none\r\n--b--  \r\n", []string{"one"}, true, true},
 		{"--b\n--bb\n--b\nx\n--b--", []string{"--bb", "x"}, true, true},
+		// Other characters after a boundary (RFC 2046, section 5.1.1), but not
+		// boundary characters, which would make it a longer boundary.
+		{"--b\none\n--b--> x\nepilogue", []string{"one"}, true, true},
+		{"--b>\none\n--b-->", []string{"one"}, true, true},
+		{"--b\none\n--b--x\n--b--", []string{"one\n--b--x"}, true, true},
+		{"--b\none\n--b-- x\n", []string{"one\n--b-- x\n"}, true, false},
 		{"--b\none", []string{"one"}, true, false},
 		{"x--b\n", nil, false, false},
 		{"--b--\n", nil, true, true},

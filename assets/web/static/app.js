@@ -307,7 +307,8 @@
   }
 
   function addressList(list) {
-    return (list || []).map((a) => (a.name ? `${a.name} <${a.email}>` : a.email)).join(", ");
+    // A mailbox without an address (a bare name, "MAILER-DAEMON <>") shows its name alone.
+    return (list || []).map((a) => (a.name && a.email ? `${a.name} <${a.email}>` : a.name || a.email)).join(", ");
   }
 
   function safeType(t) {
@@ -361,6 +362,7 @@
     for (const el of document.querySelectorAll(".cc")) el.hidden = !(m.cc && m.cc.length);
     $("msg-date").textContent = m.date ? new Date(m.date).toLocaleString() : (m.dateRaw || "");
 
+    $("msg-charset").hidden = !m.charsetGuessed;
     const text = $("msg-text");
     const frame = $("msg-html");
     if (m.html) {
