@@ -237,3 +237,78 @@ test("hostile HTML body runs nothing and loads nothing remote; markup in subject
   remote.close();
   await context.close();
 });
+
+test("a banner part beside the HTML and an inline text attachment are shown; unlabelled legacy text is flagged", async () => {
+  // What antivirus gateways, disclaimers and mailing lists make of a message: the
+  // HTML body, a text/plain part beside it, and a text file marked inline.
+  const msg = [
+    "From: Clinic <clinic@hospital.example>",
+    "To: gina@patient.example",
+    "Cc: frontdesk, Dr. Bar <bar@hospital.example>",
+    "Subject: Your prescription",
+    "MIME-Version: 1.0",
+    'Content-Type: multipart/mixed; boundary="outer"',
+    "",
+    "--outer",
+    'Content-Type: multipart/alternative; boundary="alt"',
+    "",
+    "--alt",
+    "Content-Type: text/plain; charset=utf-8",
+    "",
+    "Your prescription is ready.",
+    "--alt",
+    "Content-Type: text/html; charset=utf-8",
+    "",
+    '<p id="body">Your prescription is <b>ready</b>.</p>',
+    "--alt--",
+    "--outer",
+    "Content-Type: text/plain; charset=utf-8",
+    "",
+    "Scanned for viruses by MailGuard <no threats found>",
+    "--outer",
+    "Content-Type: text/plain; charset=utf-8",
+    "Content-Disposition: inline; filename=dosage.txt",
+    "",
+    "Take one tablet daily with water.",
+    "--outer--> end",
+    "",
+  ].join("\r\n");
+  const [env] = ws.seal(Buffer.from(msg), { to: ["gina@patient.example"] });
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await openFile(page, env.file);
+  await register(page, "gina@patient.example", "Gina", "Patient");
+  await page.locator("#panel-message").waitFor();
+
+  const frame = page.frameLocator("#msg-html");
+  assert.equal(await frame.locator("#body").innerText(), "Your prescription is ready.");
+  const shown = await frame.locator("body").innerText();
+  assert.match(shown, /Scanned for viruses by MailGuard <no threats found>/, "the banner part is shown");
+  assert.match(shown, /Take one tablet daily with water\./, "the inline text attachment is shown");
+  assert.ok(shown.indexOf("ready") < shown.indexOf("Scanned") && shown.indexOf("Scanned") < shown.indexOf("Take one"), "in the order written");
+  // The inline text file is also offered as the file it is.
+  assert.equal(await page.getByRole("link", { name: "dosage.txt" }).count(), 1);
+  // A mailbox without an address is its name alone, and does not swallow the next.
+  assert.equal(await page.locator("#msg-cc").textContent(), "frontdesk, Dr. Bar <bar@hospital.example>");
+  assert.equal(await page.locator("#msg-charset").isVisible(), false);
+  await shot(page, "09-banner-inline-text-1280");
+  await page.setViewportSize({ width: 375, height: 740 });
+  await shot(page, "09-banner-inline-text-375");
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than a 375px phone`);
+
+  // Text in Shift_JIS without a charset label cannot be shown right: the page says so.
+  const sjis = Buffer.from([0x82, 0xb1, 0x82, 0xf1, 0x82, 0xc9, 0x82, 0xbf, 0x82, 0xcd]);
+  const legacy = Buffer.concat([Buffer.from("From: clinic@hospital.example\r\nTo: gina@patient.example\r\nSubject: Legacy\r\n\r\n"), sjis, Buffer.from("\r\n")]);
+  const [env2] = ws.seal(legacy, { to: ["gina@patient.example"] });
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await openFile(page, env2.file);
+  await page.locator("#panel-message").waitFor();
+  assert.equal(await page.locator("#msg-charset").isVisible(), true);
+  assert.match(await page.locator("#msg-charset").textContent(), /Some characters may be shown wrongly/);
+  await shot(page, "10-charset-guessed-1280");
+  await page.setViewportSize({ width: 375, height: 740 });
+  await shot(page, "10-charset-guessed-375");
+  await context.close();
+});

@@ -1,6 +1,9 @@
 package message
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+)
 
 // parseAddressList reads an RFC 5322 address list leniently. Group names are
 // dropped and their members kept; a mailbox that cannot be read becomes an
@@ -207,6 +210,18 @@ func (p *parser) parseMailbox(s string) Address {
 			words = nil // an unreadable angle address
 		}
 	}
+	// Blanks around the "@" (obsolete syntax, RFC 5322 section 4.4) do not split
+	// the address: "john @ example.org".
+	joined := words[:0]
+	for _, w := range words {
+		if k := len(joined) - 1; k >= 0 && (bytes.HasPrefix(w.raw, []byte("@")) || bytes.HasSuffix(joined[k].raw, []byte("@"))) {
+			joined[k].raw = append(joined[k].raw, w.raw...)
+			joined[k].text = append(joined[k].text, w.text...)
+			continue
+		}
+		joined = append(joined, w)
+	}
+	words = joined
 	if n := len(words); n > 0 && validEmail(string(words[n-1].raw)) {
 		for _, w := range words[:n-1] {
 			if name.Len() > 0 {

@@ -127,14 +127,18 @@ func fieldColon(line []byte) int {
 	return -1
 }
 
-// unfold removes the line breaks of a folded header value.
+// unfold removes the line breaks of a folded header value. A CR alone, which
+// old mailers wrote as a line break, reads as a blank, as net/textproto reads it.
 func unfold(v []byte) []byte {
 	if bytes.IndexByte(v, '\n') < 0 && bytes.IndexByte(v, '\r') < 0 {
 		return v
 	}
 	out := make([]byte, 0, len(v))
-	for _, c := range v {
-		if c != '\r' && c != '\n' {
+	for i, c := range v {
+		switch {
+		case c == '\r' && (i+1 == len(v) || v[i+1] != '\n'):
+			out = append(out, ' ')
+		case c != '\r' && c != '\n':
 			out = append(out, c)
 		}
 	}
@@ -206,7 +210,10 @@ func (p *parser) parseValue(v string) (string, map[string]string) {
 			var sb strings.Builder
 			j := 1
 			for ; j < len(rest) && rest[j] != '"'; j++ {
-				if rest[j] == '\\' && j+1 < len(rest) {
+				// A backslash escapes only a special character, so that a
+				// Windows path ("C:\dir\file.txt", as some mailers write it)
+				// keeps its separators, as mime.ParseMediaType reads it.
+				if rest[j] == '\\' && j+1 < len(rest) && strings.IndexByte(`()<>@,;:\"/[]?=`, rest[j+1]) >= 0 {
 					j++
 				}
 				sb.WriteByte(rest[j])

@@ -37,6 +37,8 @@ func TestAddresses(t *testing.T) {
 		{"Unclosed <a@example.com", []Address{a("Unclosed", "a@example.com")}},
 		{`"unclosed quote <a@example.com>`, []Address{a(`"unclosed quote <a@example.com>`, "")}},
 		{"a@example.com,,, ,b@example.com", []Address{a("", "a@example.com"), a("", "b@example.com")}},
+		{"john @ example.org (John)", []Address{a("John", "john@example.org")}},
+		{"Jane Doe jane@ example.org", []Address{a("Jane Doe", "jane@example.org")}},
 	}
 	p := &parser{}
 	for _, tt := range tests {
@@ -135,6 +137,9 @@ func TestParams(t *testing.T) {
 		{`text/plain (a comment)`, "text/plain", map[string]string{}},
 		{`text/plain; noequals; a=1`, "text/plain", map[string]string{"a": "1"}},
 		{`text/plain; a=1; A=2`, "text/plain", map[string]string{"a": "1"}},
+		// A backslash escapes only a special character, so a Windows path keeps
+		// its separators (and cleanFilename keeps the last element).
+		{`attachment; filename="C:\Users\bob\report.pdf"`, "attachment", map[string]string{"filename": `C:\Users\bob\report.pdf`}},
 	}
 	p := &parser{}
 	for _, tt := range tests {
@@ -243,6 +248,11 @@ func TestSplitHeader(t *testing.T) {
 	}
 	if got := h.get("x-latin"); got != "café" {
 		t.Errorf("Latin-1 header = %q", got)
+	}
+	// A CR alone in a header line reads as a blank, as net/textproto reads it.
+	h, _, _, _ = splitHeader([]byte("Subject: a\rb\r\n\r\n"))
+	if got := h.get("subject"); got != "a b" {
+		t.Errorf("Subject with a lone CR = %q", got)
 	}
 }
 
