@@ -36,7 +36,9 @@ async function visit(page, url) {
   await page.goto(url);
 }
 
-async function register(page, email, first = "Bob", last = "Patient") {
+// register registers as a new recipient; weak, when given, is a password tried
+// first, which must be refused with the reason shown.
+async function register(page, email, first = "Bob", last = "Patient", weak) {
   await page.locator("#panel-signin").waitFor();
   await page.getByRole("button", { name: "Register" }).click();
   await page.getByLabel("First name").fill(first);
@@ -46,6 +48,13 @@ async function register(page, email, first = "Bob", last = "Patient") {
   const { code } = await ws.code(email, before);
   await page.locator("#reg-code").fill(code);
   await page.getByRole("button", { name: "Continue" }).click();
+  if (weak) {
+    await page.getByLabel("Choose a password").fill(weak.password);
+    await page.getByLabel("The same password again").fill(weak.password);
+    await page.getByRole("button", { name: "Finish and open the message" }).click();
+    await page.locator("#status.error").getByText(weak.reason).waitFor();
+    if (weak.shot) await shot(page, weak.shot);
+  }
   await page.getByLabel("Choose a password").fill(password);
   await page.getByLabel("The same password again").fill(password);
   await page.getByRole("button", { name: "Finish and open the message" }).click();
@@ -278,7 +287,9 @@ test("a banner part beside the HTML and an inline text attachment are shown; unl
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   await openFile(page, env.file);
-  await register(page, "gina@patient.example", "Gina", "Patient");
+  // A common password is refused, and the page says why.
+  await register(page, "gina@patient.example", "Gina", "Patient",
+    { password: "password123", reason: "\u201cpassword\u201d is on lists of common and breached passwords", shot: "09-weak-password-1280" });
   await page.locator("#panel-message").waitFor();
 
   const frame = page.frameLocator("#msg-html");
