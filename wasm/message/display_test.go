@@ -170,9 +170,18 @@ func TestUnlabelledLegacyText(t *testing.T) {
 			t.Errorf("%q: CharsetGuessed is false", ct)
 		}
 	}
+	// An 8-bit subject in a legacy encoding, without encoded words.
+	m, err := Parse([]byte("Subject: "+sjis+"\n\nbody\n"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.CharsetGuessed {
+		t.Error("8-bit Subject: CharsetGuessed is false")
+	}
 	for _, raw := range []string{
 		"Subject: x\n\nplain ASCII\n",
 		"Subject: x\n\nUTF-8 without a label: caf\u00e9\n",
+		"Subject: caf\u00e9 (UTF-8 in the header, RFC 6532)\n\nbody\n",
 		"Subject: x\nContent-Type: text/plain; charset=shift_jis\n\n" + sjis + "\n",
 		"Subject: x\nContent-Type: text/plain; charset=iso-8859-1\n\ncaf\xe9\n",
 	} {

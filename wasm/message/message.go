@@ -19,6 +19,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // CharsetDecoder decodes b from the named charset (lowercase, as labelled in the
@@ -90,7 +91,8 @@ type Message struct {
 	// empty when the message has no HTML part to show.
 	HTML string
 	// CharsetGuessed is true when 8-bit text that is not UTF-8 came without a
-	// charset label (or with a wrong US-ASCII one) and was read as Latin-1, the
+	// charset label (a body part without one, or with a wrong US-ASCII one, or
+	// the message's header outside encoded words) and was read as Latin-1, the
 	// only guess that never fails: text in another legacy encoding, such as
 	// Shift_JIS, GB2312 or EUC-KR, then shows as the wrong characters, and the
 	// page must say so.
@@ -174,7 +176,8 @@ func parse(raw []byte, opt Options) (*Message, error) {
 	r := p.walk(h, body, "text/plain", 0, topPath, false)
 	m.Text = strings.Join(r.text, "")
 	m.HTML = p.htmlView(r.view)
-	m.CharsetGuessed = p.charsetGuessed
+	// 8-bit header text that is not UTF-8 (RFC 6532) was read as Latin-1 too.
+	m.CharsetGuessed = p.charsetGuessed || !utf8.Valid(raw[:len(raw)-len(body)])
 	m.Attachments = r.atts
 	for i := range m.Attachments {
 		if m.Attachments[i].Filename == "" {
