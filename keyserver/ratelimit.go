@@ -2,6 +2,7 @@ package keyserver
 
 import (
 	"math"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -69,4 +70,22 @@ func (l *limiter) forgetIdle(now time.Time) {
 			delete(l.buckets, k)
 		}
 	}
+}
+
+// clientPrefix is the network a client address belongs to for limits one party
+// must not be able to dodge by changing addresses: the /24 of an IPv4 address, the
+// /64 of an IPv6 one (what one subscriber usually holds). Anything that is not an
+// address is its own key.
+func clientPrefix(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	bits := 64
+	if a.Is4() {
+		bits = 24
+	}
+	p, _ := a.Prefix(bits)
+	return p.String()
 }

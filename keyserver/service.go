@@ -29,6 +29,7 @@ type Service struct {
 	perIP, perEmail, codesPerEmail, ceremoniesPerIP *limiter
 	ceremonies                                      *ceremonyCap
 	posted                                          *postedHold // nil when disabled
+	postGate                                        *postGate
 	// wa is nil when the public URL cannot be a WebAuthn relying party (an IP).
 	wa *webauthn.WebAuthn
 
@@ -64,6 +65,7 @@ func New(cfg Config, store Store) (*Service, error) {
 	return &Service{
 		wa:              wa,
 		posted:          posted,
+		postGate:        newPostGate(cfg),
 		ceremoniesPerIP: newLimiter(cfg.CeremoniesPerIP, cfg.Now),
 		ceremonies:      &ceremonyCap{max: cfg.MaxCeremonies, live: map[string]time.Time{}},
 		dummyHash:       sync.OnceValue(func() string { return hashPassword("waxseal timing equaliser", cfg.Argon2) }),

@@ -80,20 +80,23 @@ func openKeyServer(fc *fileConfig, log *slog.Logger) (*keyServerProcess, error) 
 		return nil, err
 	}
 	svc, err := keyserver.New(keyserver.Config{
-		PublicURL:       fc.PublicURL,
-		MasterKey:       master,
-		GatewayTokens:   fc.Tokens.Gateway,
-		AdminTokens:     fc.Tokens.Admin,
-		MailFrom:        fc.Mail.From,
-		OrgDomains:      fc.OrgDomains,
-		TrustProxy:      fc.TrustProxy,
-		CodeTTL:         fc.Limits.CodeTTL.Duration,
-		SessionIdle:     fc.Limits.SessionIdle.Duration,
-		SessionMax:      fc.Limits.SessionMax.Duration,
-		AccountMaxIdle:  fc.Limits.AccountMaxIdle.Duration,
-		PostedHoldBytes: fc.Limits.PostedHoldMB << 20,
-		SweepInterval:   fc.Limits.SweepInterval.Duration,
-		Logger:          log,
+		PublicURL:         fc.PublicURL,
+		MasterKey:         master,
+		GatewayTokens:     fc.Tokens.Gateway,
+		AdminTokens:       fc.Tokens.Admin,
+		MailFrom:          fc.Mail.From,
+		OrgDomains:        fc.OrgDomains,
+		TrustProxy:        fc.TrustProxy,
+		CodeTTL:           fc.Limits.CodeTTL.Duration,
+		SessionIdle:       fc.Limits.SessionIdle.Duration,
+		SessionMax:        fc.Limits.SessionMax.Duration,
+		AccountMaxIdle:    fc.Limits.AccountMaxIdle.Duration,
+		PostedHoldBytes:   fc.Limits.PostedHoldMB << 20,
+		PostsInFlight:     fc.Limits.PostsInFlight,
+		PostBytesInFlight: fc.Limits.PostMBInFlight << 20,
+		PostsPerClient:    fc.Limits.PostsPerClient,
+		SweepInterval:     fc.Limits.SweepInterval.Duration,
+		Logger:            log,
 	}, st)
 	if err != nil {
 		st.Close()
