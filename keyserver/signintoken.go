@@ -81,7 +81,7 @@ const maxSpentSignIns = 32
 // replica through the store), or refuses one recorded already.
 func spendSignIn(a *Account, challenge string, expires, now time.Time) error {
 	sum := sha256.Sum256([]byte(challenge))
-	kept := a.SpentSignIns[:0]
+	var kept []SpentSignIn // a new slice: a may share its own with a cache
 	for _, sp := range a.SpentSignIns {
 		if now.Before(sp.Expires) {
 			kept = append(kept, sp)

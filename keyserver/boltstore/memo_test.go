@@ -25,7 +25,7 @@ func TestMemoTypes(t *testing.T) {
 	for typ, want := range map[reflect.Type][]string{
 		reflect.TypeFor[keyserver.EnvelopeRecord](): {"WrappedKey", "KeyCheck", "Ciphertext"},
 		reflect.TypeFor[keyserver.Session]():        {"TokenHash"},
-		reflect.TypeFor[keyserver.Account]():        {"UserHandle", "Credentials", "Credentials.ID", "Credentials.PublicKey", "Credentials.Raw"},
+		reflect.TypeFor[keyserver.Account]():        {"UserHandle", "Credentials", "Credentials.ID", "Credentials.PublicKey", "Credentials.Raw", "SpentSignIns", "SpentSignIns.Challenge"},
 	} {
 		if got := references(typ, ""); !slices.Equal(got, want) {
 			t.Errorf("%v has reference fields %q, cloned are %q: update its clone function and this test", typ, got, want)
