@@ -13,11 +13,9 @@ import (
 	"github.com/waxseal/waxseal/envelope"
 )
 
-// SignedIn is a new session: the token goes into the cookie, the CSRF token into
-// the page.
+// SignedIn is a new session: the token goes into the cookie.
 type SignedIn struct {
 	Token   string
-	CSRF    string
 	Account Account
 	Setup   bool   // the account still needs a passkey or a password
 	Method  string // how it signed in (Session.Method)
@@ -424,11 +422,11 @@ func (s *Service) ResetPassword(ctx context.Context, email, code, password, ip s
 func (s *Service) newSession(ctx context.Context, a Account, setup bool, method string) (*SignedIn, error) {
 	token, hash := newToken()
 	now := s.now()
-	sess := Session{TokenHash: hash, AccountID: a.ID, CSRF: randomHex(16), Created: now, LastSeen: now, Setup: setup, Method: method}
+	sess := Session{TokenHash: hash, AccountID: a.ID, Created: now, LastSeen: now, Setup: setup, Method: method}
 	if err := s.store.PutSession(ctx, sess); err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
-	return &SignedIn{Token: token, CSRF: sess.CSRF, Account: a, Setup: setup, Method: method}, nil
+	return &SignedIn{Token: token, Account: a, Setup: setup, Method: method}, nil
 }
 
 // Authenticate resolves a session token, enforcing the idle and absolute timeouts.

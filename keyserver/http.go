@@ -369,7 +369,7 @@ func ViewEnvelope(r EnvelopeRecord, now time.Time) EnvelopeView {
 
 func (h *handlers) signedInAnswer(c echo.Context, si *SignedIn) error {
 	h.setCookie(c, si.Token)
-	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(si.Account, h.s.now()), "setup": si.Setup, "csrf": si.CSRF, "method": si.Method})
+	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(si.Account, h.s.now()), "setup": si.Setup, "method": si.Method})
 }
 
 // --- handlers ---
@@ -659,7 +659,7 @@ func (h *handlers) signOut(c echo.Context) error {
 
 func (h *handlers) session(c echo.Context) error {
 	sess := c.Get("session").(*Session)
-	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(*principal(c).Account, h.s.now()), "setup": sess.Setup, "csrf": sess.CSRF, "method": sess.Method})
+	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(*principal(c).Account, h.s.now()), "setup": sess.Setup, "method": sess.Method})
 }
 
 func (h *handlers) setPassword(c echo.Context) error {

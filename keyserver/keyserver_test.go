@@ -612,6 +612,12 @@ func TestCSRFDefence(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("without %s: %d", keyserver.CSRFHeader, resp.StatusCode)
 	}
+	// The header's presence and the Origin check are the defence: no per-session
+	// token is handed out that nothing would check (docs/THREAT_MODEL.md).
+	st, out := b.call("GET", "/api/v1/session", nil)
+	if _, ok := out["csrf"]; st != http.StatusOK || ok {
+		t.Errorf("session answer: %d %v, want no csrf token", st, out)
+	}
 }
 
 func TestGatewayAPI(t *testing.T) {

@@ -332,7 +332,6 @@ type Code struct {
 type Session struct {
 	TokenHash []byte    `json:"token_hash"`
 	AccountID string    `json:"account_id"`
-	CSRF      string    `json:"csrf"`
 	Created   time.Time `json:"created"`
 	LastSeen  time.Time `json:"last_seen"`
 	// Setup marks a session that may only finish registration (add a passkey or

@@ -89,7 +89,7 @@ func TestMemoInvalidUTF8(t *testing.T) {
 	ctx := t.Context()
 	s := openTest(t, filepath.Join(t.TempDir(), "waxseal.db"))
 	defer s.Close()
-	sess := keyserver.Session{TokenHash: []byte("t"), AccountID: "a", CSRF: "bad\xff"}
+	sess := keyserver.Session{TokenHash: []byte("t"), AccountID: "a", Method: "bad\xff"}
 	if err := s.PutSession(ctx, sess); err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +98,8 @@ func TestMemoInvalidUTF8(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := "bad\ufffd"; got.CSRF != want {
-			t.Errorf("CSRF = %q, want %q", got.CSRF, want)
+		if want := "bad\ufffd"; got.Method != want {
+			t.Errorf("Method = %q, want %q", got.Method, want)
 		}
 	}
 }
