@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -261,6 +262,10 @@ func (h *handlers) errorHandler(err error, c echo.Context) {
 		e = &Error{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("The request is larger than %d bytes.", mb.Limit), 0}
 	case errors.As(err, &he):
 		e = &Error{he.Code, strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_")), fmt.Sprint(he.Message), 0}
+	case errors.Is(err, syscall.ENOSPC):
+		h.s.metrics.storageFull.Add(1)
+		h.s.log.ErrorContext(c.Request().Context(), "out of storage", "path", c.Path(), "err", err)
+		e = ErrOutOfStorage
 	default:
 		h.s.log.ErrorContext(c.Request().Context(), "request failed", "path", c.Path(), "err", err)
 		e = &Error{http.StatusInternalServerError, "internal", "Something went wrong on the server. Please try again later.", 0}

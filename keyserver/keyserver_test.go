@@ -65,7 +65,12 @@ func newEnv(t testing.TB, tweak ...func(*keyserver.Config)) *env {
 // make the store misbehave; env.store is still the bbolt store underneath.
 func newEnvOver(t testing.TB, wrap func(keyserver.Store) keyserver.Store, tweak ...func(*keyserver.Config)) *env {
 	t.Helper()
-	dir := t.TempDir()
+	return newEnvAt(t, t.TempDir(), wrap, tweak...)
+}
+
+// newEnvAt is newEnvOver with the database in dir.
+func newEnvAt(t testing.TB, dir string, wrap func(keyserver.Store) keyserver.Store, tweak ...func(*keyserver.Config)) *env {
+	t.Helper()
 	dbPath := filepath.Join(dir, "waxseal.db")
 	st, err := boltstore.Open(dbPath, boltstore.Options{})
 	if err != nil {
