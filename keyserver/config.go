@@ -26,20 +26,25 @@ type Config struct {
 	// TrustProxy takes the client address from X-Forwarded-For (behind a proxy).
 	TrustProxy bool
 
-	CodeTTL         time.Duration // default 10 minutes
-	CodeAttempts    int           // default 5
-	SessionIdle     time.Duration // default 30 minutes
-	SessionMax      time.Duration // default 12 hours
-	AccountMaxIdle  time.Duration // default 365 days
-	MinPasswordLen  int           // default 10
-	Argon2          Argon2Params
-	LockoutAfter    int           // consecutive failures before backoff, default 5
-	LockoutMax      time.Duration // longest backoff, default 1 hour
-	SignInPerIP     RateLimit     // default 20, then 1 per 6s
-	SignInPerEmail  RateLimit     // default 10, then 1 per 30s
-	CodesPerEmail   RateLimit     // codes mailed to one address: default 5, then 1 per 2 min
-	SweepInterval   time.Duration // expiry sweeper, default 1 minute
-	MaxPayloadBytes int64         // per stored envelope payload and per uploaded ciphertext, default 20 MB
+	CodeTTL        time.Duration // default 10 minutes
+	CodeAttempts   int           // default 5
+	SessionIdle    time.Duration // default 30 minutes
+	SessionMax     time.Duration // default 12 hours
+	AccountMaxIdle time.Duration // default 365 days
+	MinPasswordLen int           // default 10
+	Argon2         Argon2Params
+	LockoutAfter   int           // consecutive failures before backoff, default 5
+	LockoutMax     time.Duration // longest backoff, default 1 hour
+	SignInPerIP    RateLimit     // default 20, then 1 per 6s
+	SignInPerEmail RateLimit     // default 10, then 1 per 30s
+	CodesPerEmail  RateLimit     // codes mailed to one address: default 5, then 1 per 2 min
+	// CodesPerDay and CodeGuessesPerDay are the daily allowances per address of
+	// codes mailed (default 20, then 1 per 72 min) and of wrong codes tried, over
+	// all its codes (default 30, then 1 per 48 min); docs/THREAT_MODEL.md.
+	CodesPerDay       RateLimit
+	CodeGuessesPerDay RateLimit
+	SweepInterval     time.Duration // expiry sweeper, default 1 minute
+	MaxPayloadBytes   int64         // per stored envelope payload and per uploaded ciphertext, default 20 MB
 	// PostedHoldBytes bounds the memory holding envelopes posted by securedoc.html
 	// files until their open page fetches them (posted.go): default 64 MB; negative
 	// disables the hold, and pages then carry the posted fields themselves.
@@ -106,6 +111,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.CodesPerEmail == (RateLimit{}) {
 		c.CodesPerEmail = RateLimit{Burst: 5, Every: 2 * time.Minute}
+	}
+	if c.CodesPerDay == (RateLimit{}) {
+		c.CodesPerDay = RateLimit{Burst: 20, Every: 72 * time.Minute}
+	}
+	if c.CodeGuessesPerDay == (RateLimit{}) {
+		c.CodeGuessesPerDay = RateLimit{Burst: 30, Every: 48 * time.Minute}
 	}
 	if c.MaxPayloadBytes == 0 {
 		c.MaxPayloadBytes = 20 << 20

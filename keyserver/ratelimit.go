@@ -58,6 +58,21 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 	return false, wait.Round(time.Second) + time.Second
 }
 
+// available says whether key has a token left, without taking it.
+func (l *limiter) available(key string) bool {
+	if l.rate.Burst <= 0 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		return true
+	}
+	now := l.now()
+	return math.Min(float64(l.rate.Burst), b.tokens+float64(now.Sub(b.last))/float64(l.rate.Every)) >= 1
+}
+
 // forgetIdle drops full buckets now and then, so the map does not grow without bound.
 func (l *limiter) forgetIdle(now time.Time) {
 	if now.Sub(l.sweep) < time.Minute {

@@ -27,6 +27,9 @@ type Service struct {
 	now     func() time.Time
 
 	perIP, perEmail, codesPerEmail, ceremoniesPerIP *limiter
+	codesPerDay, guessesPerDay                      *limiter
+	prefixLocks, noPasswordLocks                    *failureLocks
+	background                                      sync.WaitGroup
 	ceremonies                                      *ceremonyCap
 	posted                                          *postedHold // nil when disabled
 	postGate                                        *postGate
@@ -79,6 +82,10 @@ func New(cfg Config, store Store) (*Service, error) {
 		perIP:           newLimiter(cfg.SignInPerIP, cfg.Now),
 		perEmail:        newLimiter(cfg.SignInPerEmail, cfg.Now),
 		codesPerEmail:   newLimiter(cfg.CodesPerEmail, cfg.Now),
+		codesPerDay:     newLimiter(cfg.CodesPerDay, cfg.Now),
+		guessesPerDay:   newLimiter(cfg.CodeGuessesPerDay, cfg.Now),
+		prefixLocks:     newFailureLocks(cfg.LockoutAfter, cfg.LockoutMax),
+		noPasswordLocks: newFailureLocks(accountLockFactor*cfg.LockoutAfter, cfg.LockoutMax),
 	}, nil
 }
 

@@ -156,4 +156,8 @@ func (p *keyServerProcess) serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-func (p *keyServerProcess) close() { p.store.Close() }
+// close closes the store once the codes being mailed are written.
+func (p *keyServerProcess) close() {
+	p.svc.Wait()
+	p.store.Close()
+}
