@@ -3,6 +3,7 @@ package keyserver
 import (
 	"bytes"
 	"encoding/base64"
+	"io"
 	"errors"
 	"fmt"
 	"mime"
@@ -110,8 +111,11 @@ func (h *handlers) openPosted(c echo.Context) error {
 		if e.RetryAfter > 0 {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds())))
 		}
-		// Unread, the body would keep the connection busy: say so, and close it.
-		c.Response().Header().Set("Connection", "close")
+		// The body is read and dropped (never kept) before the answer: a browser
+		// still sending it would otherwise see the connection reset, not the page.
+		if _, err := io.Copy(io.Discard, http.MaxBytesReader(c.Response().Writer, r.Body, postLimit(h.s.cfg))); err != nil {
+			c.Response().Header().Set("Connection", "close")
+		}
 		title := "This secure message could not be opened here"
 		if e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests {
 			title = "This server is busy"

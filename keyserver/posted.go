@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,10 +25,12 @@ import (
 // back: the open page then carries the fields as before, or asks for the
 // attachment to be opened again.
 
-// postedHold keeps recently posted envelopes. When it is full, it evicts the
-// oldest envelope of the client (address prefix) holding the most, counting the
-// envelope being added: a client flooding the hold evicts its own envelopes, and
-// everyone else's stay until they expire.
+// postedHold keeps recently posted envelopes. When it is full, a client (address
+// prefix) adding one evicts its own oldest envelopes first, then those of clients
+// that hold more than it would; if that is not enough room, the new envelope is
+// not held (its page carries it instead). So a flood, from one address or from
+// many, never evicts the envelope of someone who posted less: everyone else's
+// stay until they expire.
 type postedHold struct {
 	mu     sync.Mutex
 	max    int64
@@ -51,9 +54,10 @@ func newPostedHold(max int64, ttl time.Duration, now func() time.Time) *postedHo
 }
 
 // put holds blob for envelope id, posted by client, and returns its token, or ""
-// when the hold is disabled or blob alone is larger than it.
+// when the hold is disabled or blob alone is larger than it. A blob counts as
+// the memory it holds (its capacity).
 func (p *postedHold) put(id envelope.ID, client string, blob []byte) string {
-	if p == nil || int64(len(blob)) > p.max {
+	if p == nil || int64(cap(blob)) > p.max {
 		return ""
 	}
 	var raw [16]byte
@@ -63,46 +67,46 @@ func (p *postedHold) put(id envelope.ID, client string, blob []byte) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.expire(now)
-	for p.used+int64(len(blob)) > p.max && len(p.order) > 0 {
-		p.evictFrom(p.heaviest(client, int64(len(blob))))
+	size := int64(cap(blob))
+	if !p.makeRoom(client, size) {
+		return ""
 	}
 	p.items[token] = &postedItem{id: id, client: client, blob: blob, expires: now.Add(p.ttl)}
 	p.order = append(p.order, token)
-	p.used += int64(len(blob))
-	p.byUser[client] += int64(len(blob))
+	p.used += int64(cap(blob))
+	p.byUser[client] += int64(cap(blob))
 	return token
 }
 
-// heaviest is the client holding the most bytes, counting adding bytes for client
-// (the one adding); of equals, the one held first.
-func (p *postedHold) heaviest(client string, adding int64) string {
-	best, most := "", int64(-1)
-	for _, t := range p.order {
-		c := p.items[t].client
-		n := p.byUser[c]
-		if c == client {
-			n += adding
-		}
-		if n > most {
-			best, most = c, n
-		}
+// makeRoom evicts for size more bytes from client, as put describes, or says
+// false, evicting nothing, when that would take someone else's share.
+func (p *postedHold) makeRoom(client string, size int64) bool {
+	need := p.used + size - p.max
+	if need <= 0 {
+		return true
 	}
-	if n := p.byUser[client] + adding; n > most {
-		best = client
-	}
-	return best
-}
-
-// evictFrom drops the oldest envelope held for client, or the oldest of all when
-// client holds none.
-func (p *postedHold) evictFrom(client string) {
-	for i, t := range p.order {
-		if p.items[t].client == client {
-			p.drop(i)
-			return
+	// What may go: client's own envelopes, then those of clients holding more
+	// than client will, oldest first.
+	after := p.byUser[client] + size
+	var free int64
+	var victims []int
+	for _, own := range []bool{true, false} {
+		for i, t := range p.order {
+			it := p.items[t]
+			if (it.client == client) == own && (own || p.byUser[it.client] > after) && free < need {
+				victims = append(victims, i)
+				free += int64(cap(it.blob))
+			}
 		}
 	}
-	p.drop(0)
+	if free < need {
+		return false
+	}
+	slices.Sort(victims)
+	for k := len(victims) - 1; k >= 0; k-- {
+		p.drop(victims[k])
+	}
+	return true
 }
 
 // get returns the blob held for id under token. A token names one envelope: it
@@ -134,8 +138,8 @@ func (p *postedHold) dropOldest() { p.drop(0) }
 func (p *postedHold) drop(i int) {
 	token := p.order[i]
 	it := p.items[token]
-	p.used -= int64(len(it.blob))
-	if p.byUser[it.client] -= int64(len(it.blob)); p.byUser[it.client] <= 0 {
+	p.used -= int64(cap(it.blob))
+	if p.byUser[it.client] -= int64(cap(it.blob)); p.byUser[it.client] <= 0 {
 		delete(p.byUser, it.client)
 	}
 	delete(p.items, token)

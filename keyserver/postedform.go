@@ -98,6 +98,14 @@ func (g *postGate) admit(client string, n int64) (release func(), err error) {
 	}, nil
 }
 
+// MemoryBudget is a soft memory limit for a process running this service (the
+// Go runtime's, debug.SetMemoryLimit): room for the posted hold and the posts in
+// flight, whose garbage would otherwise let the heap grow to twice their size
+// before the collector runs, and 128 MB for everything else.
+func (s *Service) MemoryBudget() int64 {
+	return max(s.cfg.PostedHoldBytes, 0) + s.postGate.maxBytes*3/4 + 128<<20
+}
+
 // postLimit is the largest body a securedoc.html form post may have: the payload
 // limit in base64, with room for line breaks and the other fields.
 func postLimit(cfg Config) int64 { return cfg.MaxPayloadBytes*4/3 + 1<<20 }
@@ -139,9 +147,7 @@ type PostedForm struct {
 // -1. Problems with the form are formProblem sentences for the person.
 func (s *Service) ReceivePosted(ctx context.Context, id envelope.ID, clientIP string, body io.Reader, boundary string, sizeHint int64) (*PostedForm, error) {
 	limit := postLimit(s.cfg)
-	if sizeHint < 0 || sizeHint > limit {
-		sizeHint = limit
-	}
+	sizeHint = min(sizeHint, limit)
 	p, err := readPostedForm(http.MaxBytesReader(nil, io.NopCloser(body), limit), boundary, id, sizeHint)
 	if err != nil {
 		var mb *http.MaxBytesError
@@ -168,7 +174,8 @@ var errDamaged = formProblem("The attachment's data is incomplete or damaged.")
 
 // readPostedForm reads the fields version, header, key and payload, in that order
 // (the order of securedoc.html's inputs, which browsers keep), and decodes the
-// payload straight into the blob it returns.
+// payload straight into the blob it returns. sizeHint is the body's length, or
+// -1 when unknown.
 func readPostedForm(body io.Reader, boundary string, id envelope.ID, sizeHint int64) (*PostedForm, error) {
 	mr := multipart.NewReader(body, boundary)
 	var version, header, key []byte
@@ -220,8 +227,10 @@ func readPostedForm(body io.Reader, boundary string, id envelope.ID, sizeHint in
 			if err != nil {
 				return nil, err
 			}
+			// Sized once from the body's length: the decoded payload is at most
+			// 3/4 of it. A body of unknown length grows as it comes.
 			var blob bytes.Buffer
-			blob.Grow(int(sizeHint/4*3) + len(f.HeaderJSON) + len(f.KeyBlock) + 64)
+			blob.Grow(int(max(sizeHint, 0)/4*3) + len(f.HeaderJSON) + len(f.KeyBlock) + 64)
 			if err := f.WriteOnline(&blob, bytes.NewReader(nil)); err != nil {
 				return nil, err
 			}
@@ -233,6 +242,11 @@ func readPostedForm(body io.Reader, boundary string, id envelope.ID, sizeHint in
 				return nil, errDamaged
 			}
 			b := blob.Bytes()
+			if cap(b)-len(b) > len(b)/8+64<<10 {
+				// Held for minutes: not with the unused room of a buffer that
+				// grew by doubling (or a body whose length overstated it).
+				b = bytes.Clone(b)
+			}
 			f.Ciphertext = b[head:]
 			out = &PostedForm{File: f, Blob: b}
 		default:

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -101,6 +102,11 @@ func openKeyServer(fc *fileConfig, log *slog.Logger) (*keyServerProcess, error) 
 	if err != nil {
 		st.Close()
 		return nil, err
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Bounds resident memory under floods of securedoc.html posts
+		// (docs/BENCHMARKS.md); GOMEMLIMIT overrides it.
+		debug.SetMemoryLimit(svc.MemoryBudget())
 	}
 	sender, err := newSender(fc)
 	if err != nil {
