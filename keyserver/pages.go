@@ -3,9 +3,9 @@ package keyserver
 import (
 	"bytes"
 	"encoding/base64"
-	"io"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strconv"
