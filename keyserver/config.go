@@ -40,7 +40,7 @@ type Config struct {
 	CodesPerEmail  RateLimit     // codes mailed to one address: default 5, then 1 per 2 min
 	// CodesPerDay and CodeGuessesPerDay are the daily allowances per address of
 	// codes mailed (default 20, then 1 per 72 min) and of wrong codes tried, over
-	// all its codes (default 30, then 1 per 48 min); docs/THREAT_MODEL.md.
+	// all its codes (default 10, then 1 per 144 min); docs/THREAT_MODEL.md.
 	CodesPerDay       RateLimit
 	CodeGuessesPerDay RateLimit
 	SweepInterval     time.Duration // expiry sweeper, default 1 minute
@@ -116,7 +116,7 @@ func (c *Config) setDefaults() error {
 		c.CodesPerDay = RateLimit{Burst: 20, Every: 72 * time.Minute}
 	}
 	if c.CodeGuessesPerDay == (RateLimit{}) {
-		c.CodeGuessesPerDay = RateLimit{Burst: 30, Every: 48 * time.Minute}
+		c.CodeGuessesPerDay = RateLimit{Burst: 10, Every: 144 * time.Minute}
 	}
 	if c.MaxPayloadBytes == 0 {
 		c.MaxPayloadBytes = 20 << 20
