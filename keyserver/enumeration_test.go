@@ -130,7 +130,10 @@ func TestCodeMailIsWrittenAfterTheAnswer(t *testing.T) {
 // an emailed code.
 func TestLockingSomeoneOutCostsAddresses(t *testing.T) {
 	e := newEnv(t, func(c *keyserver.Config) { c.SignInPerEmail = keyserver.RateLimit{Burst: 100, Every: time.Second} })
-	e.browser().register(e.seal("m", time.Time{}, "bob@patient.example")[0], "Bob", "P")
+	owner := e.browser()
+	owner.register(e.seal("m", time.Time{}, "bob@patient.example")[0], "Bob", "P")
+	auth := e.auth()
+	k := owner.addPasskey(auth, "Laptop")
 	ctx := t.Context()
 	const bobIP = "203.0.113.7"
 	for net := range 5 {
@@ -157,7 +160,16 @@ func TestLockingSomeoneOutCostsAddresses(t *testing.T) {
 			t.Fatalf("after four networks guessed: %v, want account_locked", err)
 		}
 	}
-	// An emailed code still works while the password is locked.
+	// A passkey and an emailed code still work while the password is locked.
+	if st, out := e.browser().signInPasskey(auth, k); st != http.StatusOK {
+		t.Fatalf("passkey sign-in while locked: %d %v", st, out)
+	}
+	for i := range 20 { // the passkey sign-in started the count again
+		e.svc.SignInPassword(ctx, "bob@patient.example", "guess-guess-guess", fmt.Sprintf("198.51.%d.1", 110+i/5))
+	}
+	if _, err := e.svc.SignInPassword(ctx, "bob@patient.example", password, bobIP); !errors.Is(err, keyserver.ErrAccountLocked) {
+		t.Fatalf("locked again: %v", err)
+	}
 	if err := e.svc.StartSignInCode(ctx, "bob@patient.example", bobIP); err != nil {
 		t.Fatal(err)
 	}
