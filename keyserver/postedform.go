@@ -26,8 +26,9 @@ import (
 //   - streaming (readPostedForm): the fields are read in the order the form sends
 //     them, and the payload is decoded from base64 straight into the held blob, so
 //     a post costs one copy of its ciphertext, not five;
-//   - fairness (postedHold): a full hold evicts from the client holding the most,
-//     so one client's flood evicts its own envelopes, not other people's.
+//   - fairness (postedHold): a full hold makes room only from the poster's own
+//     envelopes or those of clients holding more, so a flood never evicts the
+//     envelope of someone who posted less.
 
 // ErrPostsBusy and ErrPostsBusyClient refuse a post when too many are in flight.
 var (
