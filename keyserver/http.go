@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -261,6 +262,10 @@ func (h *handlers) errorHandler(err error, c echo.Context) {
 		e = &Error{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("The request is larger than %d bytes.", mb.Limit), 0}
 	case errors.As(err, &he):
 		e = &Error{he.Code, strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_")), fmt.Sprint(he.Message), 0}
+	case errors.Is(err, syscall.ENOSPC):
+		h.s.metrics.storageFull.Add(1)
+		h.s.log.ErrorContext(c.Request().Context(), "out of storage", "path", c.Path(), "err", err)
+		e = ErrOutOfStorage
 	default:
 		h.s.log.ErrorContext(c.Request().Context(), "request failed", "path", c.Path(), "err", err)
 		e = &Error{http.StatusInternalServerError, "internal", "Something went wrong on the server. Please try again later.", 0}
@@ -369,7 +374,7 @@ func ViewEnvelope(r EnvelopeRecord, now time.Time) EnvelopeView {
 
 func (h *handlers) signedInAnswer(c echo.Context, si *SignedIn) error {
 	h.setCookie(c, si.Token)
-	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(si.Account, h.s.now()), "setup": si.Setup, "csrf": si.CSRF, "method": si.Method})
+	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(si.Account, h.s.now()), "setup": si.Setup, "method": si.Method})
 }
 
 // --- handlers ---
@@ -659,7 +664,7 @@ func (h *handlers) signOut(c echo.Context) error {
 
 func (h *handlers) session(c echo.Context) error {
 	sess := c.Get("session").(*Session)
-	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(*principal(c).Account, h.s.now()), "setup": sess.Setup, "csrf": sess.CSRF, "method": sess.Method})
+	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(*principal(c).Account, h.s.now()), "setup": sess.Setup, "method": sess.Method})
 }
 
 func (h *handlers) setPassword(c echo.Context) error {

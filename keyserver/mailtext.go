@@ -63,7 +63,7 @@ func (s *Service) queueCode(ctx context.Context, email string, purpose CodePurpo
 	var subject, intro string
 	switch purpose {
 	case CodeRegister:
-		subject, intro = "Your registration code", "Use this code to confirm your email address and finish registering for secure messages:"
+		subject, intro = "Your registration code", "Use this code to confirm your email address and finish registering for secure messages (if you have registered already, it signs you in):"
 	case CodeSignIn:
 		subject, intro = "Your sign-in code", "Use this code to sign in and read your secure messages:"
 	case CodeReset:

@@ -27,8 +27,12 @@ type Service struct {
 	now     func() time.Time
 
 	perIP, perEmail, codesPerEmail, ceremoniesPerIP *limiter
+	codesPerDay, guessesPerDay                      *limiter
+	prefixLocks, noPasswordLocks                    *failureLocks
+	background                                      sync.WaitGroup
 	ceremonies                                      *ceremonyCap
 	posted                                          *postedHold // nil when disabled
+	postGate                                        *postGate
 	// wa is nil when the public URL cannot be a WebAuthn relying party (an IP).
 	wa *webauthn.WebAuthn
 
@@ -64,6 +68,7 @@ func New(cfg Config, store Store) (*Service, error) {
 	return &Service{
 		wa:              wa,
 		posted:          posted,
+		postGate:        newPostGate(cfg),
 		ceremoniesPerIP: newLimiter(cfg.CeremoniesPerIP, cfg.Now),
 		ceremonies:      &ceremonyCap{max: cfg.MaxCeremonies, live: map[string]time.Time{}},
 		dummyHash:       sync.OnceValue(func() string { return hashPassword("waxseal timing equaliser", cfg.Argon2) }),
@@ -77,6 +82,10 @@ func New(cfg Config, store Store) (*Service, error) {
 		perIP:           newLimiter(cfg.SignInPerIP, cfg.Now),
 		perEmail:        newLimiter(cfg.SignInPerEmail, cfg.Now),
 		codesPerEmail:   newLimiter(cfg.CodesPerEmail, cfg.Now),
+		codesPerDay:     newLimiter(cfg.CodesPerDay, cfg.Now),
+		guessesPerDay:   newLimiter(cfg.CodeGuessesPerDay, cfg.Now),
+		prefixLocks:     newFailureLocks(cfg.LockoutAfter, cfg.LockoutMax),
+		noPasswordLocks: newFailureLocks(accountLockFactor*cfg.LockoutAfter, cfg.LockoutMax),
 	}, nil
 }
 

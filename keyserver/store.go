@@ -247,6 +247,9 @@ type Account struct {
 	// FailedSignIns counts consecutive failures; LockedUntil is the backoff.
 	FailedSignIns int       `json:"failed_sign_ins,omitempty"`
 	LockedUntil   time.Time `json:"locked_until,omitzero"`
+	// SpentSignIns are the passkey sign-in ceremonies this account finished that
+	// have not expired yet (signintoken.go).
+	SpentSignIns []SpentSignIn `json:"spent_signins,omitempty"`
 }
 
 // Credential is a passkey, kept as part of its account. Credential ids are unique
@@ -329,7 +332,6 @@ type Code struct {
 type Session struct {
 	TokenHash []byte    `json:"token_hash"`
 	AccountID string    `json:"account_id"`
-	CSRF      string    `json:"csrf"`
 	Created   time.Time `json:"created"`
 	LastSeen  time.Time `json:"last_seen"`
 	// Setup marks a session that may only finish registration (add a passkey or

@@ -281,6 +281,12 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 			sj.keys.err = tempFail([3]int{4, 4, 3}, "The key server did not answer within %s; nothing was sent, try again later", g.cfg.RegisterTimeout)
 			return
 		}
+		if errors.Is(err, client.ErrOutOfStorage) {
+			// RFC 3463 X.3.1: mail system full. Said as such, so that the
+			// operator looks at the key server's disk, not at this message.
+			sj.keys.err = tempFail([3]int{4, 3, 1}, "key server out of storage; nothing was sent, try again later")
+			return
+		}
 		sj.keys.err = tempFail([3]int{4, 3, 0}, "The key server could not register the message's keys; nothing was sent, try again later")
 	}()
 	return sj, nil

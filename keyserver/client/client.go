@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -53,6 +54,15 @@ type APIError struct {
 
 func (e *APIError) Error() string {
 	return fmt.Sprintf("key server: %s (%d %s)", e.Message, e.Status, e.Code)
+}
+
+// ErrOutOfStorage matches (errors.Is) the key server's refusal when its disk is
+// full: nothing was stored, and trying again later may succeed.
+var ErrOutOfStorage = errors.New("key server out of storage")
+
+// Is makes errors.Is(err, ErrOutOfStorage) match that refusal.
+func (e *APIError) Is(target error) bool {
+	return target == ErrOutOfStorage && (e.Code == "out_of_storage" || e.Status == http.StatusInsufficientStorage)
 }
 
 // Temporary reports whether trying again later may succeed.
