@@ -64,7 +64,10 @@ func (g *Gateway) bounce(ctx context.Context, in *Inbound, rej *rejection) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Your message was not sent to anyone.\n\n")
 	fmt.Fprintf(&b, "Reason: %s.\n\n", rej.reason)
-	sub := g.subjectOf(in.Data)
+	sub := ""
+	if !rej.headerUnsafe {
+		sub = g.subjectOf(in.Data)
+	}
 	if sub != "" {
 		fmt.Fprintf(&b, "Subject:  %s\n", printable(sub, 300))
 	}
@@ -74,7 +77,11 @@ func (g *Gateway) bounce(ctx context.Context, in *Inbound, rej *rejection) {
 	}
 	fmt.Fprintf(&b, "\nLimits: %s per message, %s per attachment.\n", formatSize(g.cfg.MaxMessageBytes), formatSize(g.cfg.MaxAttachmentBytes))
 	b.WriteString("Please change the message and send it again.\n")
-	g.notify(ctx, in.From, "Not sent: "+sub, b.String(), in.ID)
+	title := "Not sent: " + sub
+	if rej.headerUnsafe {
+		title = "Not sent: a message with a malformed header"
+	}
+	g.notify(ctx, in.From, title, b.String(), in.ID)
 }
 
 // notifyFailure tells the sender a delivery failed for good.

@@ -126,7 +126,7 @@ func (g *Gateway) Process(ctx context.Context, in *Inbound) error {
 // envelopes that were never sent.
 func (g *Gateway) prepare(ctx context.Context, in *Inbound) (*plan, error) {
 	if int64(len(in.Data)) > g.cfg.MaxMessageBytes {
-		return nil, &rejection{552, [3]int{5, 3, 4}, fmt.Sprintf("The message is larger than the limit of %s", formatSize(g.cfg.MaxMessageBytes))}
+		return nil, g.oversize(int64(len(in.Data)))
 	}
 	pm, body, err := readHeader(in.Data)
 	if err != nil {

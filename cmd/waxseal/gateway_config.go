@@ -24,6 +24,11 @@ type gatewayConfig struct {
 	TLSKey         string            `toml:"tls_key"`
 	Users          map[string]string `toml:"users"`
 
+	// ReplyMarkers and SubjectTags may stand before a trigger prefix without
+	// hiding it; a missing list takes the defaults, an empty one none.
+	ReplyMarkers *[]string `toml:"reply_markers"`
+	SubjectTags  *[]string `toml:"subject_tags"`
+
 	InternalDomains      []string `toml:"internal_domains"`
 	SecureChannelDomains []string `toml:"secure_channel_domains"`
 	ForcedTLSDomains     []string `toml:"forced_tls_domains"`
@@ -83,7 +88,14 @@ func gatewayPolicy(fc *fileConfig) (*policy.Policy, error) {
 	if gc.Triggers.Prefixes != nil {
 		prefixes = *gc.Triggers.Prefixes
 	}
-	tr, err := policy.NewTriggers(phrases, prefixes)
+	markers, tags := policy.DefaultReplyMarkers, policy.DefaultSubjectTags
+	if gc.ReplyMarkers != nil {
+		markers = *gc.ReplyMarkers
+	}
+	if gc.SubjectTags != nil {
+		tags = *gc.SubjectTags
+	}
+	tr, err := policy.NewTriggersWith(phrases, prefixes, markers, tags)
 	if err != nil {
 		return nil, fmt.Errorf("gateway triggers: %w", err)
 	}
@@ -233,6 +245,10 @@ online = true                            # store ciphertext for the "open online
 spool_dir = "spool"                      # what the next hop did not take yet (fsync'd)
 # notify_from = "Secure Mail <postmaster@hospital.example>"
 drain_keyserver_outbox = false           # true when the key server cannot send mail (Workers)
+# Reply/forward markers and tags before a trigger prefix do not hide it ("Re: PHI: x").
+# Markers: any case, optional counter ("RE[2]:"); tags: literal, "[*]" = any [bracketed tag].
+# reply_markers = ["Re", "Fwd", "Fw", "AW", "WG", "SV", "VS", "RV", "TR", "Antw", "Doorst", "Odp", "回复", "转发", "回覆", "轉寄"]
+# subject_tags = ["[EXTERNAL]", "[EXT]", "*EXTERNAL*", "[*]"]
 
 [gateway.relay]                          # the next hop: Postfix's re-injection port
 host = "127.0.0.1"

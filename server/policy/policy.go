@@ -2,10 +2,7 @@ package policy
 
 import (
 	"fmt"
-	"mime"
 	"strings"
-
-	"github.com/emersion/go-message/charset"
 )
 
 // Action is what happens to one recipient's copy.
@@ -87,7 +84,7 @@ func (p *Policy) Internal(addr string) bool {
 // their order; the caller removes repeats.
 func (p *Policy) Decide(sender string, recipients []string, rawSubject string) Result {
 	subject := DecodeSubject(rawSubject)
-	m := p.triggers.Match(subject)
+	m := p.triggers.MatchRaw(rawSubject)
 	r := Result{Triggered: m.Triggered, Rule: m.Rule, Subject: subject, Clean: m.Subject}
 	for _, rcpt := range recipients {
 		r.Decisions = append(r.Decisions, p.decide(rcpt, m, subject))
@@ -150,23 +147,3 @@ func (s domainSet) match(dom string) string {
 }
 
 func (s domainSet) has(dom string) bool { return s.match(dom) != "" }
-
-var wordDecoder = &mime.WordDecoder{CharsetReader: charset.Reader}
-
-// DecodeSubject turns a raw Subject header value into the text people read:
-// unfolded, RFC 2047 encoded words decoded (in any charset go-message knows),
-// control characters replaced by spaces. An encoded word that cannot be decoded is
-// kept as written, so a trigger outside it still counts.
-func DecodeSubject(raw string) string {
-	raw = strings.NewReplacer("\r\n", "", "\n", "", "\r", "").Replace(raw)
-	dec, err := wordDecoder.DecodeHeader(raw)
-	if err != nil {
-		dec = raw
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, strings.TrimSpace(dec))
-}
