@@ -68,6 +68,8 @@ type keyring struct {
 	wrap  []byte // derives per-envelope keys that wrap k_srv
 	check []byte // MACs k_srv to recognise a repeated registration
 	codes []byte // MACs emailed codes
+	// threads keys the hashes of sealed messages' Message-IDs (threads.go)
+	threads []byte
 }
 
 func newKeyring(master [MasterKeySize]byte) keyring {
@@ -78,7 +80,7 @@ func newKeyring(master [MasterKeySize]byte) keyring {
 		}
 		return k
 	}
-	return keyring{wrap: derive("wrap k_srv"), check: derive("k_srv check"), codes: derive("code mac")}
+	return keyring{wrap: derive("wrap k_srv"), check: derive("k_srv check"), codes: derive("code mac"), threads: derive("thread id")}
 }
 
 // envelopeKey binds the wrapping to the envelope id, so a wrapped key copied onto

@@ -38,6 +38,9 @@ type gatewayConfig struct {
 	SpoolDir             string   `toml:"spool_dir"`
 	NotifyFrom           string   `toml:"notify_from"`
 	DrainKeyServerOutbox bool     `toml:"drain_keyserver_outbox"`
+	// ThreadRetention is how long the Message-IDs of sealed messages are
+	// remembered, so that replies to them are sealed too; default 400 days.
+	ThreadRetention duration `toml:"thread_retention"`
 
 	Relay struct {
 		Host     string `toml:"host"`
@@ -79,7 +82,10 @@ type gatewayConfig struct {
 
 // gatewayPolicy builds the routing policy from the config: the gateway and
 // `waxseal policy` both get it here, so they cannot disagree.
-func gatewayPolicy(fc *fileConfig) (*policy.Policy, error) {
+// threads is the secure-thread store (the key server's thread API) and token
+// the gateway token whose key marks the gateways' own Message-IDs; either may
+// be empty where nothing is looked up.
+func gatewayPolicy(fc *fileConfig, threads policy.ThreadStore, token string) (*policy.Policy, error) {
 	gc := fc.Gateway
 	phrases, prefixes := policy.DefaultPhrases, policy.DefaultPrefixes
 	if gc.Triggers.Phrases != nil {
@@ -104,7 +110,7 @@ func gatewayPolicy(fc *fileConfig) (*policy.Policy, error) {
 		internal = fc.OrgDomains
 	}
 	p, err := policy.New(policy.Config{InternalDomains: internal, SecureChannelDomains: gc.SecureChannelDomains,
-		ForcedTLSDomains: gc.ForcedTLSDomains, Triggers: tr})
+		ForcedTLSDomains: gc.ForcedTLSDomains, Triggers: tr, Threads: threads, IDs: policy.NewIDMinter(token)})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
@@ -132,7 +138,7 @@ func (fc *fileConfig) gatewayToken() (string, error) {
 func gatewayServerConfig(fc *fileConfig) (server.Config, error) {
 	gc := fc.Gateway
 	var cfg server.Config
-	pol, err := gatewayPolicy(fc)
+	pol, err := gatewayPolicy(fc, nil, "")
 	if err != nil {
 		return cfg, err
 	}
@@ -157,6 +163,7 @@ func gatewayServerConfig(fc *fileConfig) (server.Config, error) {
 		GiveUpAfter:        gc.Retry.GiveUp.Duration,
 		RetryInterval:      gc.Retry.Interval.Duration,
 		NotifyFrom:         gc.NotifyFrom,
+		ThreadTTL:          gc.ThreadRetention.Duration,
 	}
 	nets := gc.ClientNetworks
 	if nets == nil {
@@ -245,6 +252,7 @@ online = true                            # store ciphertext for the "open online
 spool_dir = "spool"                      # what the next hop did not take yet (fsync'd)
 # notify_from = "Secure Mail <postmaster@hospital.example>"
 drain_keyserver_outbox = false           # true when the key server cannot send mail (Workers)
+thread_retention = "9600h0m0s"           # 400 days: replies to a sealed message are sealed too
 # Reply/forward markers and tags before a trigger prefix do not hide it ("Re: PHI: x").
 # Markers: any case, optional counter ("RE[2]:"); tags: literal, "[*]" = any [bracketed tag].
 # reply_markers = ["Re", "Fwd", "Fw", "AW", "WG", "SV", "VS", "RV", "TR", "Antw", "Doorst", "Odp", "回复", "转发", "回覆", "轉寄"]

@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -25,12 +27,19 @@ type Config struct {
 	SecureChannelDomains []string
 	ForcedTLSDomains     []string
 	Triggers             *Triggers
+	// Threads, if set, makes threads sticky: a message answering a sealed one
+	// is sealed for its external recipients, trigger or not.
+	Threads ThreadStore
+	// IDs recognises the gateways' own sealed mail by its Message-ID.
+	IDs *IDMinter
 }
 
 // Policy decides per recipient. It is safe for concurrent use.
 type Policy struct {
 	internal, secureChannel, forcedTLS domainSet
 	triggers                           *Triggers
+	threads                            ThreadStore
+	ids                                *IDMinter
 }
 
 // New checks cfg. Triggers must be set (an empty rule set is still a set).
@@ -38,7 +47,7 @@ func New(cfg Config) (*Policy, error) {
 	if cfg.Triggers == nil {
 		return nil, fmt.Errorf("policy: no trigger rules")
 	}
-	p := &Policy{triggers: cfg.Triggers}
+	p := &Policy{triggers: cfg.Triggers, threads: cfg.Threads, ids: cfg.IDs}
 	var err error
 	if p.internal, err = newDomainSet("internal_domains", cfg.InternalDomains); err != nil {
 		return nil, err
@@ -69,8 +78,58 @@ type Result struct {
 	// Subject is the decoded subject; Clean is the subject without its trigger,
 	// which envelopes and notifications show.
 	Subject, Clean string
-	Decisions      []Decision
+	// Secure says the message answers a sealed one (sticky threads).
+	Secure    bool
+	Decisions []Decision
 }
+
+// Input is a message to decide on: its envelope and the header fields the
+// rules read, as written.
+type Input struct {
+	Sender     string
+	Recipients []string
+	Subject    string
+	// InReplyTo and References name the messages this one answers.
+	InReplyTo, References string
+}
+
+// ReasonSecureThread is the reason a reply in a secure conversation is sealed.
+const ReasonSecureThread = "reply in a secure conversation"
+
+// Evaluate decides for each recipient of a message: the subject's triggers,
+// and the thread it belongs to. The gateway and `waxseal policy` both call it.
+// An error (the thread store did not answer) means no decision could be made:
+// the gateway answers with a temporary failure rather than guess.
+func (p *Policy) Evaluate(ctx context.Context, in Input) (Result, error) {
+	r := p.Decide(in.Sender, in.Recipients, in.Subject)
+	if r.Triggered || !slices.ContainsFunc(r.Decisions, func(d Decision) bool { return d.Action == Plain && !p.Internal(d.Recipient) }) {
+		return r, nil // nothing a thread could change
+	}
+	ids := ThreadIDs(in.InReplyTo, in.References)
+	if len(ids) == 0 {
+		return r, nil
+	}
+	secure := slices.ContainsFunc(ids, p.ids.Recognises)
+	if !secure && p.threads != nil {
+		var err error
+		if secure, err = p.threads.ThreadSealed(ctx, ids); err != nil {
+			return r, fmt.Errorf("secure thread lookup: %w", err)
+		}
+	}
+	if secure {
+		r.Secure = true
+		for i, d := range r.Decisions {
+			if d.Action == Plain && !p.Internal(d.Recipient) {
+				r.Decisions[i].Action, r.Decisions[i].Reason = Envelope, "external recipient, "+ReasonSecureThread
+			}
+		}
+	}
+	return r, nil
+}
+
+// NewMessageID returns a Message-ID (without angle brackets) for a sealed
+// message the gateway writes, recognised as part of a secure conversation.
+func (p *Policy) NewMessageID(host string) string { return p.ids.New(host) }
 
 // Internal reports whether addr is in an internal domain (or has no domain, and
 // so is delivered locally by the MTA).
