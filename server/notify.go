@@ -26,6 +26,13 @@ func (g *Gateway) confirm(ctx context.Context, p *plan) {
 	fmt.Fprintf(&b, "Your message was sent securely.\n\n")
 	fmt.Fprintf(&b, "Subject:  %s\n", printable(p.result.Clean, 300))
 	fmt.Fprintf(&b, "Sent:     %s\n\n", now.Format("Monday, 2 January 2006 at 15:04 MST"))
+	switch {
+	case p.result.Content != nil && p.result.Content.Notify:
+		// The rule's name, never what it matched.
+		fmt.Fprintf(&b, "It had no trigger in its subject, but it matched the content rule %q, so it was sealed.\n\n", printable(p.result.Content.Rule, 100))
+	case p.result.Secure:
+		fmt.Fprintf(&b, "It answers a message that was sent securely, so it was sealed too.\n\n")
+	}
 	b.WriteString("Recipients:\n")
 	for _, d := range p.result.Decisions {
 		how := "delivered as it is"

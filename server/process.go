@@ -133,7 +133,7 @@ func (g *Gateway) prepare(ctx context.Context, in *Inbound) (*plan, error) {
 		return nil, err
 	}
 	res, err := g.policy.Evaluate(ctx, policy.Input{Sender: in.From, Recipients: in.To, Subject: pm.rawSubject,
-		InReplyTo: pm.header.Get("In-Reply-To"), References: pm.header.Get("References")})
+		InReplyTo: pm.header.Get("In-Reply-To"), References: pm.header.Get("References"), Message: in.Data})
 	if err != nil {
 		// A reply whose thread cannot be checked might belong to a secure
 		// conversation: it waits rather than leave in plaintext.

@@ -173,6 +173,7 @@ func cmdPolicy(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs.Var(&to, "to", "recipient address; repeat for more (required)")
 	subject := fs.String("subject", "", "the Subject header as written (RFC 2047 encoded words allowed)")
 	inReplyTo := fs.String("in-reply-to", "", "the In-Reply-To header's Message-ID: is this a reply in a secure conversation? (asks the key server)")
+	bodyFile := fs.String("body-file", "", "a file holding the message body (plain text), for the content rules")
 	var refs listFlag
 	fs.Var(&refs, "references", "a Message-ID of the References header; repeat for more")
 	positional, err := parseFlags(fs, args)
@@ -231,7 +232,17 @@ func cmdPolicy(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if *inReplyTo != "" {
 		irt = "<" + strings.Trim(strings.TrimSpace(*inReplyTo), "<>") + ">"
 	}
-	res, err := pol.Evaluate(ctx, policy.Input{Sender: *from, Recipients: rcpts, Subject: *subject, InReplyTo: irt, References: refHeader})
+	// The content rules read a whole message, as at the gateway: the subject
+	// and, with --body-file, a plain text body.
+	msg := []byte("Subject: " + strings.NewReplacer("\r", " ", "\n", " ").Replace(*subject) + "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
+	if *bodyFile != "" {
+		body, err := os.ReadFile(*bodyFile)
+		if err != nil {
+			return fmt.Errorf("--body-file: %w", err)
+		}
+		msg = append(msg, body...)
+	}
+	res, err := pol.Evaluate(ctx, policy.Input{Sender: *from, Recipients: rcpts, Subject: *subject, InReplyTo: irt, References: refHeader, Message: msg})
 	if err != nil {
 		return err
 	}

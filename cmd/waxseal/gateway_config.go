@@ -58,6 +58,13 @@ type gatewayConfig struct {
 		Prefixes *[]string `toml:"prefixes"`
 	} `toml:"triggers"`
 
+	// Content rules seal mail that carries protected data without a trigger;
+	// none by default.
+	Content struct {
+		MaxScanBytes int64                `toml:"max_scan_bytes"`
+		Rules        []policy.ContentRule `toml:"rules"`
+	} `toml:"content"`
+
 	Limits struct {
 		MaxMessageBytes    int64 `toml:"max_message_bytes"`
 		MaxAttachmentBytes int64 `toml:"max_attachment_bytes"`
@@ -105,12 +112,16 @@ func gatewayPolicy(fc *fileConfig, threads policy.ThreadStore, token string) (*p
 	if err != nil {
 		return nil, fmt.Errorf("gateway triggers: %w", err)
 	}
+	content, err := policy.NewContentRules(gc.Content.Rules, gc.Content.MaxScanBytes)
+	if err != nil {
+		return nil, fmt.Errorf("gateway content: %w", err)
+	}
 	internal := gc.InternalDomains
 	if internal == nil {
 		internal = fc.OrgDomains
 	}
 	p, err := policy.New(policy.Config{InternalDomains: internal, SecureChannelDomains: gc.SecureChannelDomains,
-		ForcedTLSDomains: gc.ForcedTLSDomains, Triggers: tr, Threads: threads, IDs: policy.NewIDMinter(token)})
+		ForcedTLSDomains: gc.ForcedTLSDomains, Triggers: tr, Threads: threads, IDs: policy.NewIDMinter(token), Content: content})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
@@ -269,6 +280,23 @@ tls = "none"                             # none | starttls (required) | tls; for
 [gateway.triggers]                       # an empty list turns a rule set off
 phrases = ["send secure"]                # anywhere, any case, words joined or spaced
 prefixes = ["ePHI:", "PHI:", "Secure:"]  # at the start, any case, space after the colon optional
+
+# Content rules (off until you add one) seal mail without a trigger when its subject,
+# text or HTML body or a text/* attachment holds protected data. The sender's
+# confirmation names the rule (seal_and_notify), never what it matched.
+# [[gateway.content.rules]]
+# name = "SSN"
+# kind = "ssn"                           # US Social Security number, valid ranges only
+# action = "seal_and_notify"             # or "seal"
+# [[gateway.content.rules]]
+# name = "NPI"
+# kind = "npi"                           # 10 digits, Luhn check over the 80840 prefix
+# [[gateway.content.rules]]
+# name = "MRN"
+# kind = "regex"
+# pattern = '\bMR[0-9]{7}\b'           # your MRN format (RE2 syntax)
+# keywords = ["MRN", "DOB"]              # only with one of these within 40 characters
+# near = 40
 
 [gateway.limits]
 max_message_bytes = 10485760             # 10 MB

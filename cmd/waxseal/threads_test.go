@@ -134,4 +134,3 @@ func runCLI(t *testing.T, bin string, args ...string) (string, error) {
 	}
 	return stdout.String(), nil
 }
-

@@ -32,6 +32,8 @@ type Config struct {
 	Threads ThreadStore
 	// IDs recognises the gateways' own sealed mail by its Message-ID.
 	IDs *IDMinter
+	// Content, if set, seals messages whose content matches one of its rules.
+	Content *ContentRules
 }
 
 // Policy decides per recipient. It is safe for concurrent use.
@@ -40,6 +42,7 @@ type Policy struct {
 	triggers                           *Triggers
 	threads                            ThreadStore
 	ids                                *IDMinter
+	content                            *ContentRules
 }
 
 // New checks cfg. Triggers must be set (an empty rule set is still a set).
@@ -47,7 +50,7 @@ func New(cfg Config) (*Policy, error) {
 	if cfg.Triggers == nil {
 		return nil, fmt.Errorf("policy: no trigger rules")
 	}
-	p := &Policy{triggers: cfg.Triggers, threads: cfg.Threads, ids: cfg.IDs}
+	p := &Policy{triggers: cfg.Triggers, threads: cfg.Threads, ids: cfg.IDs, content: cfg.Content}
 	var err error
 	if p.internal, err = newDomainSet("internal_domains", cfg.InternalDomains); err != nil {
 		return nil, err
@@ -79,7 +82,9 @@ type Result struct {
 	// which envelopes and notifications show.
 	Subject, Clean string
 	// Secure says the message answers a sealed one (sticky threads).
-	Secure    bool
+	Secure bool
+	// Content names the content rule that sealed the message, if one did.
+	Content   *ContentMatch
 	Decisions []Decision
 }
 
@@ -91,6 +96,9 @@ type Input struct {
 	Subject    string
 	// InReplyTo and References name the messages this one answers.
 	InReplyTo, References string
+	// Message is the whole message, header and body, for the content rules;
+	// nil skips them.
+	Message []byte
 }
 
 // ReasonSecureThread is the reason a reply in a secure conversation is sealed.
@@ -105,12 +113,16 @@ func (p *Policy) Evaluate(ctx context.Context, in Input) (Result, error) {
 	if r.Triggered || !slices.ContainsFunc(r.Decisions, func(d Decision) bool { return d.Action == Plain && !p.Internal(d.Recipient) }) {
 		return r, nil // nothing a thread could change
 	}
-	ids := ThreadIDs(in.InReplyTo, in.References)
-	if len(ids) == 0 {
-		return r, nil
+	seal := func(reason string) {
+		for i, d := range r.Decisions {
+			if d.Action == Plain && !p.Internal(d.Recipient) {
+				r.Decisions[i].Action, r.Decisions[i].Reason = Envelope, "external recipient, "+reason
+			}
+		}
 	}
+	ids := ThreadIDs(in.InReplyTo, in.References)
 	secure := slices.ContainsFunc(ids, p.ids.Recognises)
-	if !secure && p.threads != nil {
+	if !secure && p.threads != nil && len(ids) > 0 {
 		var err error
 		if secure, err = p.threads.ThreadSealed(ctx, ids); err != nil {
 			return r, fmt.Errorf("secure thread lookup: %w", err)
@@ -118,10 +130,13 @@ func (p *Policy) Evaluate(ctx context.Context, in Input) (Result, error) {
 	}
 	if secure {
 		r.Secure = true
-		for i, d := range r.Decisions {
-			if d.Action == Plain && !p.Internal(d.Recipient) {
-				r.Decisions[i].Action, r.Decisions[i].Reason = Envelope, "external recipient, "+ReasonSecureThread
-			}
+		seal(ReasonSecureThread)
+		return r, nil
+	}
+	if in.Message != nil {
+		if m := p.content.Scan(in.Subject, in.Message); m != nil {
+			r.Content = m
+			seal(fmt.Sprintf("content rule %q", m.Rule))
 		}
 	}
 	return r, nil
