@@ -7,9 +7,11 @@ import (
 	"html"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
 	_ "github.com/emersion/go-message/charset" // text parts in any charset
 )
 
@@ -57,8 +59,18 @@ type contentRule struct {
 
 // ContentRules is a compiled rule set; nil scans nothing.
 type ContentRules struct {
-	rules   []contentRule
-	maxScan int64
+	rules        []contentRule
+	maxScan      int64
+	firstNumeric int // index of the first SSN or NPI rule; a match of it ends the pass
+}
+
+func (c *ContentRules) index(r *contentRule) int {
+	for i := range c.rules {
+		if &c.rules[i] == r {
+			return i
+		}
+	}
+	return -1
 }
 
 // NewContentRules checks and compiles rules. maxScan bounds the text scanned
@@ -112,6 +124,7 @@ func NewContentRules(rules []ContentRule, maxScan int64) (*ContentRules, error) 
 		}
 		c.rules = append(c.rules, cr)
 	}
+	c.firstNumeric = slices.IndexFunc(c.rules, func(r contentRule) bool { return r.Kind == KindSSN || r.Kind == KindNPI })
 	return c, nil
 }
 
@@ -138,6 +151,11 @@ func (c *ContentRules) Scan(subject string, msg []byte) *ContentMatch {
 	budget := c.maxScan
 	if m := c.scanText([]byte(DecodeSubject(subject))); m != nil {
 		return m
+	}
+	if body, ok := plainBody(msg); ok {
+		// The common case, a plain text message in UTF-8 or ASCII without a
+		// transfer encoding, is scanned where it lies, without a copy.
+		return c.scanText(body[:min(len(body), int(budget))])
 	}
 	ent, err := message.Read(bytes.NewReader(msg))
 	if err != nil && ent == nil {
@@ -182,6 +200,32 @@ func htmlText(b []byte) []byte {
 	return []byte(html.UnescapeString(s))
 }
 
+// plainBody returns a message's body when it can be read as it is: a single
+// text/plain part in UTF-8 or ASCII, in 7bit, 8bit or binary.
+func plainBody(msg []byte) ([]byte, bool) {
+	end := headerEnd(msg)
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg[:end])))
+	if err != nil {
+		return nil, false
+	}
+	mh := message.Header{Header: h}
+	t, params, err := mh.ContentType()
+	if err != nil || (t != "" && !strings.EqualFold(t, "text/plain")) {
+		return nil, false
+	}
+	switch strings.ToLower(params["charset"]) {
+	case "", "utf-8", "us-ascii", "utf8":
+	default:
+		return nil, false
+	}
+	switch strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding"))) {
+	case "", "7bit", "8bit", "binary":
+	default:
+		return nil, false
+	}
+	return msg[end:], true
+}
+
 func headerEnd(msg []byte) int {
 	br := bufio.NewReader(bytes.NewReader(msg))
 	n := 0
@@ -196,22 +240,24 @@ func headerEnd(msg []byte) int {
 
 // scanText runs every rule over one text.
 func (c *ContentRules) scanText(text []byte) *ContentMatch {
-	var numbers []numberToken // found once, shared by the SSN and NPI rules
-	numbersDone := false
+	// The number rules share one pass over the text; the first rule (in
+	// configuration order) that any token matches wins.
+	var numeric *contentRule
+	digitTokens(text, func(tk *numberToken) bool {
+		for i := range c.rules {
+			r := &c.rules[i]
+			if (r.Kind == KindSSN || r.Kind == KindNPI) && (numeric == nil || i < c.index(numeric)) && r.numberMatches(text, tk) {
+				numeric = r
+			}
+		}
+		return numeric != nil && c.index(numeric) == c.firstNumeric
+	})
 	for i := range c.rules {
 		r := &c.rules[i]
 		hit := false
 		switch r.Kind {
 		case KindSSN, KindNPI:
-			if !numbersDone {
-				numbers, numbersDone = digitTokens(text), true
-			}
-			for _, tk := range numbers {
-				if r.numberMatches(text, tk) {
-					hit = true
-					break
-				}
-			}
+			hit = r == numeric
 		case KindRegex:
 			for _, loc := range r.re.FindAllIndex(text, 1000) {
 				if r.near(text, loc[0], loc[1], r.keywords) {
@@ -227,7 +273,7 @@ func (c *ContentRules) scanText(text []byte) *ContentMatch {
 	return nil
 }
 
-func (r *contentRule) numberMatches(text []byte, tk numberToken) bool {
+func (r *contentRule) numberMatches(text []byte, tk *numberToken) bool {
 	switch r.Kind {
 	case KindSSN:
 		if !validSSN(tk.digits) || (tk.dashes != 2 && tk.dashes != 0) {
@@ -273,8 +319,9 @@ func (r *contentRule) near(text []byte, start, end int, keywords [][]byte) bool 
 // word, a decimal, or a longer number).
 type numberToken struct {
 	start, end int
-	digits     []byte
+	digits     []byte // points into buf
 	dashes     int
+	buf        [10]byte
 }
 
 var wordByte = func() (t [256]bool) {
@@ -288,22 +335,34 @@ var wordByte = func() (t [256]bool) {
 	return
 }()
 
-// digitTokens finds the 9- and 10-digit tokens of text: the candidates for SSNs
-// ("123-45-6789", "123456789") and NPIs ("1234567893").
-func digitTokens(text []byte) []numberToken {
-	var out []numberToken
-	i := 0
-	for i < len(text) {
-		// Skip to the next run of word bytes; only runs starting with a digit
-		// and made of digits and dashes are candidates.
-		for i < len(text) && !wordByte[text[i]] {
+// digitTokens calls fn for each 9- and 10-digit token of text, the
+// candidates for SSNs ("123-45-6789", "123456789") and NPIs ("1234567893"),
+// until fn returns true. A token is a run of digits and dashes standing alone:
+// not part of a word, nor of a decimal. Most bytes are looked at once, by the
+// first loop, and nothing is allocated.
+func digitTokens(text []byte, fn func(*numberToken) bool) bool {
+	var tk numberToken
+	i, n := 0, len(text)
+	for i < n {
+		if !isDigit(text[i]) {
 			i++
+			continue
 		}
 		start := i
+		if start > 0 && wordByte[text[start-1]] {
+			// inside a word ("MR1234567", "v2"): skip the rest of it
+			for i < n && wordByte[text[i]] {
+				i++
+			}
+			continue
+		}
 		digits, dashes, other := 0, 0, false
-		for i < len(text) && wordByte[text[i]] {
+		for i < n && wordByte[text[i]] {
 			switch c := text[i]; {
-			case c >= '0' && c <= '9':
+			case isDigit(c):
+				if digits < len(tk.buf) {
+					tk.buf[digits] = c
+				}
 				digits++
 			case c == '-':
 				dashes++
@@ -313,22 +372,20 @@ func digitTokens(text []byte) []numberToken {
 			i++
 		}
 		end := i
-		if other || (digits != 9 && digits != 10) || text[start] == '-' || text[end-1] == '-' {
+		if other || (digits != 9 && digits != 10) || text[end-1] == '-' {
 			continue
 		}
 		// "12.123456789" and "123456789.5" are decimals, not identifiers.
-		if (start > 0 && text[start-1] == '.' && start > 1 && isDigit(text[start-2])) || (end+1 < len(text) && text[end] == '.' && isDigit(text[end+1])) {
+		if (start > 1 && text[start-1] == '.' && isDigit(text[start-2])) || (end+1 < n && text[end] == '.' && isDigit(text[end+1])) {
 			continue
 		}
-		d := make([]byte, 0, digits)
-		for _, c := range text[start:end] {
-			if c != '-' {
-				d = append(d, c)
-			}
+		tk.start, tk.end, tk.dashes = start, end, dashes
+		tk.digits = tk.buf[:digits]
+		if fn(&tk) {
+			return true
 		}
-		out = append(out, numberToken{start, end, d, dashes})
 	}
-	return out
+	return false
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }

@@ -1,0 +1,63 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+func benchRules(b *testing.B) *Policy {
+	tr, err := NewTriggers(DefaultPhrases, DefaultPrefixes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rules, err := NewContentRules([]ContentRule{
+		{Name: "SSN", Kind: KindSSN}, {Name: "NPI", Kind: KindNPI},
+		{Name: "MRN", Kind: KindRegex, Pattern: `MR[0-9]{7}\b`, Keywords: []string{"MRN"}},
+	}, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := New(Config{InternalDomains: []string{"hospital.example"}, Triggers: tr, Content: rules})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// textBody is a plain text message of about size bytes of prose with numbers
+// that are no identifiers: every byte is scanned.
+func textBody(size int) []byte {
+	var b bytes.Buffer
+	b.WriteString("From: alice@hospital.example\r\nTo: bob@patient.example\r\nSubject: Lab results\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
+	rng := rand.New(rand.NewPCG(1, 2))
+	words := []string{"the", "results", "of", "your", "visit", "on", "2026-11-04", "were", "normal;", "call", "555-123-4567", "order", "12345678", "invoice", "USD", "1,234.50", "and", "tracking", "1Z999AA101"}
+	for b.Len() < size {
+		for i := 0; i < 12; i++ {
+			b.WriteString(words[rng.IntN(len(words))])
+			b.WriteByte(' ')
+		}
+		b.WriteString("\r\n")
+	}
+	return b.Bytes()
+}
+
+// BenchmarkPolicyContent10MB: the policy decision for a 10 MB text message
+// with the SSN, NPI and an MRN rule on (docs/BENCHMARKS.md; target < 20 ms).
+func BenchmarkPolicyContent10MB(b *testing.B) {
+	for _, size := range []int{100 << 10, 10 << 20} {
+		b.Run(fmt.Sprintf("size=%dKB", size>>10), func(b *testing.B) {
+			p := benchRules(b)
+			msg := textBody(size)
+			b.SetBytes(int64(len(msg)))
+			for b.Loop() {
+				r, err := p.Evaluate(context.Background(), Input{Sender: "alice@hospital.example", Recipients: []string{"bob@patient.example"}, Subject: "Lab results", Message: msg})
+				if err != nil || r.Content != nil {
+					b.Fatalf("%v %+v", err, r.Content)
+				}
+			}
+		})
+	}
+}
