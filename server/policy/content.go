@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message"
-	"github.com/emersion/go-message/textproto"
 	_ "github.com/emersion/go-message/charset" // text parts in any charset
+	"github.com/emersion/go-message/textproto"
 )
 
 // Content rules seal a message that carries protected data without a
