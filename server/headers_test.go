@@ -37,3 +37,35 @@ func TestOversizeText(t *testing.T) {
 		t.Errorf("oversize: %q", got)
 	}
 }
+
+// TestEncodedDisplayName: an RFC 2047 display name (in UTF-8, and in a charset
+// only htmlindex knows) is shown decoded in the envelope header, the wrapper
+// mail's text and HTML parts, and the key server's record; never as encoded
+// words, and escaped in HTML.
+func TestEncodedDisplayName(t *testing.T) {
+	e := startGateway(t, gwOptions{})
+	for from, want := range map[string]string{
+		"=?utf-8?b?SsO2cmcgPE3DvGxsZXI+?= <alice@hospital.example>": "Jörg <Müller>",
+		"=?koi8-r?q?=F4=C5=D3=D4?= <alice@hospital.example>":         "Тест",
+	} {
+		msg := crlf("From: " + from + "\nTo: bob@patient.example\nSubject: PHI: results\n\nbody\n")
+		before := len(e.hop.to("bob@patient.example"))
+		if se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, msg); se != nil {
+			t.Fatal(se)
+		}
+		got := e.hop.to("bob@patient.example")
+		if len(got) != before+1 {
+			t.Fatalf("%d copies", len(got))
+		}
+		_, notice, html, file := wrapperParts(t, got[before].Data)
+		if !strings.Contains(file.Header.From, want) || strings.Contains(file.Header.From, "=?") {
+			t.Errorf("envelope From %q, want the name %q decoded", file.Header.From, want)
+		}
+		if !strings.Contains(notice, want) || strings.Contains(notice, "=?") {
+			t.Errorf("notice text:\n%s", notice)
+		}
+		if strings.Contains(html, "=?") || strings.Contains(html, "<Müller>") || (want == "Jörg <Müller>" && !strings.Contains(html, "Jörg &lt;Müller&gt;")) {
+			t.Errorf("notice HTML not decoded or not escaped:\n%s", html)
+		}
+	}
+}

@@ -76,7 +76,7 @@ func readHeader(data []byte) (*parsed, *bufio.Reader, error) {
 	if len(subjects) == 1 {
 		p.rawSubject = subjects[0]
 	}
-	if list, err := mail.ParseAddressList(h.Get("From")); err == nil && len(list) > 0 {
+	if list, err := addressParser.ParseList(h.Get("From")); err == nil && len(list) > 0 {
 		p.from = list[0]
 	}
 	return p, br, nil
@@ -91,6 +91,9 @@ func fieldName(k string) string {
 	}
 	return k
 }
+
+// addressParser decodes display names in any charset (policy.WordDecoder).
+var addressParser = &mail.AddressParser{WordDecoder: policy.WordDecoder()}
 
 // checkBody walks the MIME structure of the body readHeader returned, to check
 // every attachment against the limit and collect the names. When strict

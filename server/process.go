@@ -380,11 +380,16 @@ func (sj *sealJob) wrappers(in *Inbound, notify string, online bool) ([]delivery
 	return out, nil
 }
 
+// formatAddress writes the sender as people read it: the display name decoded
+// (UTF-8, quoted), never RFC 2047 encoded words, since every place it is shown
+// (the wrapper mail's text, securedoc.html, the key server's pages) shows the
+// envelope header's From as it is; each escapes it for its own format.
 func formatAddress(a *mail.Address) string {
-	if a.Name == "" {
+	name := strings.TrimSpace(printable(a.Name, 200))
+	if name == "" {
 		return a.Address
 	}
-	return a.String()
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `" <` + a.Address + `>`
 }
 
 // deliver relays every delivery of a plan. Copies the next hop does not take go

@@ -131,3 +131,8 @@ func HasControl(raw string) bool {
 	}
 	return false
 }
+
+// WordDecoder decodes RFC 2047 encoded words in any charset the platform
+// knows, and a word in one it does not know as its bytes: for display names,
+// which are shown decoded everywhere (never "=?utf-8?b?...?=").
+func WordDecoder() *mime.WordDecoder { return rawDecoder }
