@@ -188,16 +188,58 @@ func (c *ContentRules) Scan(subject string, msg []byte) *ContentMatch {
 	return found
 }
 
-var tags = regexp.MustCompile(`(?s)<(?:script|style)[^>]*>.*?</(?:script|style)\s*>|<[^>]*>`)
-
-// htmlText is an HTML body's text: tags out, entities decoded, so that
-// "123-<b>45</b>-6789" is read as the recipient sees it.
+// htmlText is an HTML body's text: tags (and scripts and styles) out, entities
+// decoded, so that "123-<b>45</b>-6789" is read as the recipient sees it. It
+// works in place: b is the caller's buffer.
 func htmlText(b []byte) []byte {
 	if bytes.IndexByte(b, '<') < 0 && bytes.IndexByte(b, '&') < 0 {
 		return b
 	}
-	s := tags.ReplaceAllString(string(b), "")
-	return []byte(html.UnescapeString(s))
+	out := b[:0]
+	for i := 0; i < len(b); {
+		j := bytes.IndexByte(b[i:], '<')
+		if j < 0 {
+			out = append(out, b[i:]...)
+			break
+		}
+		out = append(out, b[i:i+j]...)
+		i += j
+		end := bytes.IndexByte(b[i:], '>')
+		if end < 0 {
+			break // an unclosed tag hides the rest, as in a browser
+		}
+		tag := b[i+1 : i+end]
+		i += end + 1
+		for _, skip := range [...]string{"script", "style"} {
+			if len(tag) >= len(skip) && bytes.EqualFold(tag[:len(skip)], []byte(skip)) {
+				if k := indexFold(b[i:], "</"+skip); k >= 0 {
+					i += k
+				} else {
+					i = len(b)
+				}
+			}
+		}
+	}
+	if bytes.IndexByte(out, '&') >= 0 {
+		return []byte(html.UnescapeString(string(out)))
+	}
+	return out
+}
+
+// indexFold is the index of the first sub (which begins with '<') in b,
+// without regard to ASCII case; -1 if none.
+func indexFold(b []byte, sub string) int {
+	for i := 0; i+len(sub) <= len(b); i++ {
+		j := bytes.IndexByte(b[i:], '<')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if i+len(sub) <= len(b) && bytes.EqualFold(b[i:i+len(sub)], []byte(sub)) {
+			return i
+		}
+	}
+	return -1
 }
 
 // plainBody returns a message's body when it can be read as it is: a single

@@ -47,10 +47,17 @@ func textBody(size int) []byte {
 // BenchmarkPolicyContent10MB: the policy decision for a 10 MB text message
 // with the SSN, NPI and an MRN rule on (docs/BENCHMARKS.md; target < 20 ms).
 func BenchmarkPolicyContent10MB(b *testing.B) {
-	for _, size := range []int{100 << 10, 10 << 20} {
-		b.Run(fmt.Sprintf("size=%dKB", size>>10), func(b *testing.B) {
+	for _, c := range []struct {
+		size int
+		kind string
+	}{{100 << 10, "text"}, {10 << 20, "text"}, {10 << 20, "multipart-html"}} {
+		size := c.size
+		b.Run(fmt.Sprintf("size=%dKB/body=%s", size>>10, c.kind), func(b *testing.B) {
 			p := benchRules(b)
 			msg := textBody(size)
+			if c.kind == "multipart-html" {
+				msg = htmlBody(size)
+			}
 			b.SetBytes(int64(len(msg)))
 			for b.Loop() {
 				r, err := p.Evaluate(context.Background(), Input{Sender: "alice@hospital.example", Recipients: []string{"bob@patient.example"}, Subject: "Lab results", Message: msg})
@@ -60,4 +67,19 @@ func BenchmarkPolicyContent10MB(b *testing.B) {
 			}
 		})
 	}
+}
+
+// htmlBody is a multipart/alternative message of about size bytes: a text part
+// and an HTML part, half each.
+func htmlBody(size int) []byte {
+	text := textBody(size / 2)
+	body := text[bytes.Index(text, []byte("\r\n\r\n"))+4:]
+	var b bytes.Buffer
+	b.WriteString("From: alice@hospital.example\r\nSubject: Lab results\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n")
+	b.WriteString("--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
+	b.Write(body)
+	b.WriteString("\r\n--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body>")
+	b.Write(bytes.ReplaceAll(body, []byte("\r\n"), []byte("<br>\r\n<p>")))
+	b.WriteString("</body></html>\r\n--b--\r\n")
+	return b.Bytes()
 }
