@@ -46,7 +46,7 @@ func TestEncodedDisplayName(t *testing.T) {
 	e := startGateway(t, gwOptions{})
 	for from, want := range map[string]string{
 		"=?utf-8?b?SsO2cmcgPE3DvGxsZXI+?= <alice@hospital.example>": "Jörg <Müller>",
-		"=?koi8-r?q?=F4=C5=D3=D4?= <alice@hospital.example>":         "Тест",
+		"=?koi8-r?q?=F4=C5=D3=D4?= <alice@hospital.example>":        "Тест",
 	} {
 		msg := crlf("From: " + from + "\nTo: bob@patient.example\nSubject: PHI: results\n\nbody\n")
 		before := len(e.hop.to("bob@patient.example"))
