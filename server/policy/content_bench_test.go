@@ -65,6 +65,7 @@ func BenchmarkPolicyContent10MB(b *testing.B) {
 					b.Fatalf("%v %+v", err, r.Content)
 				}
 			}
+			b.ReportMetric(b.Elapsed().Seconds()*1000/float64(b.N), "ms/decision")
 		})
 	}
 }

@@ -50,6 +50,9 @@ var measures = []measure{
 	{"Baseline GET /healthz per second, 16 clients", "BaselineGet/clients=16", "req/s", "(baseline)", nil},
 	{"Baseline GET /healthz per second, 64 clients", "BaselineGet/clients=64", "req/s", "(baseline)", nil},
 	{"Baseline GET /healthz p99, 64 clients (ms)", "BaselineGet/clients=64", "p99-ms", "(baseline)", nil},
+	{"Gateway, 100 KB text mail: content rules on / off (throughput)", "ContentRules", "on/off", ">= 0.95", func(v float64) bool { return v >= 0.95 }},
+	{"Policy decision, 10 MB text message, content rules on (ms)", "PolicyContent10MB/size=10240KB/body=text", "ms/decision", "< 20", func(v float64) bool { return v < 20 }},
+	{"Policy decision, 10 MB multipart text + HTML, content rules on (ms)", "PolicyContent10MB/size=10240KB/body=multipart-html", "ms/decision", "(info)", nil},
 }
 
 var line = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op(.*)$`)
