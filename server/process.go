@@ -385,11 +385,17 @@ func (sj *sealJob) wrappers(in *Inbound, notify string, online bool) ([]delivery
 // (the wrapper mail's text, securedoc.html, the key server's pages) shows the
 // envelope header's From as it is; each escapes it for its own format.
 func formatAddress(a *mail.Address) string {
+	// The address as RFC 5322 writes it: a local part with blanks or
+	// specials is quoted ("<\"a b\"@x>"), so the wrapper mail can be written.
+	angle := (&mail.Address{Address: a.Address}).String()
 	name := strings.TrimSpace(printable(a.Name, 200))
 	if name == "" {
-		return a.Address
+		if angle == "<"+a.Address+">" {
+			return a.Address
+		}
+		return angle
 	}
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `" <` + a.Address + `>`
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `" ` + angle
 }
 
 // deliver relays every delivery of a plan. Copies the next hop does not take go
