@@ -31,6 +31,21 @@ func TestControlCharacterHeaderRefused(t *testing.T) {
 	}
 }
 
+// TestMalformedHeaderNotQuoted: a header line the parser cannot read is
+// refused without quoting it, in the reply and in the bounce.
+func TestMalformedHeaderNotQuoted(t *testing.T) {
+	e := startGateway(t, gwOptions{})
+	msg := crlf("From: alice@hospital.example\nSubject: PHI: x\nsecret-lab-values without a colon\n\nbody\n")
+	se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, msg)
+	if se == nil || se.Code != 554 || strings.Contains(se.Message, "secret") || !strings.Contains(se.Message, "header is malformed") {
+		t.Fatalf("%v, want 554 without the line", se)
+	}
+	bounces := e.hop.to("alice@hospital.example")
+	if len(bounces) != 1 || strings.Contains(string(bounces[0].Data), "secret") {
+		t.Fatalf("%d bounces, or the bounce quotes the line", len(bounces))
+	}
+}
+
 func TestOversizeText(t *testing.T) {
 	g := &Gateway{cfg: Config{MaxMessageBytes: 10 << 20}}
 	if got := g.oversize(11744051).reason; got != "Message is 11.2 MB; secure mail is limited to 10 MB" {

@@ -52,7 +52,11 @@ func readHeader(data []byte) (*parsed, *bufio.Reader, error) {
 	br := bufio.NewReader(bytes.NewReader(data))
 	h, err := textproto.ReadHeader(br)
 	if err != nil {
-		return nil, nil, unparseable("the header is malformed (%v)", err)
+		// The parser's error quotes the line; the reply and the bounce must
+		// not (it may hold anything).
+		rej := unparseable("the header is malformed (a line in it is not a header field)")
+		rej.headerUnsafe = true
+		return nil, nil, rej
 	}
 	if h.Len() == 0 {
 		return nil, nil, unparseable("it has no header")
