@@ -64,15 +64,6 @@ type ContentRules struct {
 	firstNumeric int // index of the first SSN or NPI rule; a match of it ends the pass
 }
 
-func (c *ContentRules) index(r *contentRule) int {
-	for i := range c.rules {
-		if &c.rules[i] == r {
-			return i
-		}
-	}
-	return -1
-}
-
 // NewContentRules checks and compiles rules. maxScan bounds the text scanned
 // per message (0: DefaultMaxScanBytes).
 func NewContentRules(rules []ContentRule, maxScan int64) (*ContentRules, error) {
@@ -282,26 +273,34 @@ func headerEnd(msg []byte) int {
 
 // scanText runs every rule over one text.
 func (c *ContentRules) scanText(text []byte) *ContentMatch {
-	// The number rules share one pass over the text; the first rule (in
-	// configuration order) that any token matches wins.
-	var numeric *contentRule
-	digitTokens(text, func(tk *numberToken) bool {
-		for i := range c.rules {
-			r := &c.rules[i]
-			if (r.Kind == KindSSN || r.Kind == KindNPI) && (numeric == nil || i < c.index(numeric)) && r.numberMatches(text, tk) {
-				numeric = r
+	// The number rules share one pass over the text. The earliest of them (in
+	// configuration order) that any token matches is the one reported; the
+	// pass ends early only when that is the first number rule, which no other
+	// can precede.
+	numeric := len(c.rules)
+	if c.firstNumeric >= 0 {
+		digitTokens(text, func(tk *numberToken) bool {
+			for i := range numeric {
+				if r := &c.rules[i]; (r.Kind == KindSSN || r.Kind == KindNPI) && r.numberMatches(text, tk) {
+					numeric = i
+					break
+				}
 			}
-		}
-		return numeric != nil && c.index(numeric) == c.firstNumeric
-	})
+			return numeric == c.firstNumeric
+		})
+	}
 	for i := range c.rules {
 		r := &c.rules[i]
 		hit := false
 		switch r.Kind {
 		case KindSSN, KindNPI:
-			hit = r == numeric
+			hit = i == numeric
 		case KindRegex:
-			for _, loc := range r.re.FindAllIndex(text, 1000) {
+			n := 1 // without keywords the first match decides
+			if len(r.keywords) > 0 {
+				n = 1000
+			}
+			for _, loc := range r.re.FindAllIndex(text, n) {
 				if r.near(text, loc[0], loc[1], r.keywords) {
 					hit = true
 					break
