@@ -6,7 +6,6 @@ import (
 	"mime"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/emersion/go-message/charset"
 	"golang.org/x/text/encoding/htmlindex"
@@ -117,16 +116,23 @@ func DecodeSubject(raw string) string {
 // refused, not cleaned, since what the gateway checks and what a client shows
 // could differ.
 func HasControl(raw string) bool {
+	if !strings.Contains(raw, "=?") {
+		// No encoded word: the raw text is the only reading.
+		return hasControlByte(raw)
+	}
 	for _, s := range readings(raw) {
-		for i := 0; i < len(s); {
-			r, n := utf8.DecodeRuneInString(s[i:])
-			i += n
-			if r == '\t' || r == '\r' || r == '\n' {
-				continue
-			}
-			if r < 0x20 || r == 0x7f {
-				return true
-			}
+		if hasControlByte(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasControlByte reports a C0 control other than tab, CR and LF, or DEL.
+func hasControlByte(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f {
+			return true
 		}
 	}
 	return false
