@@ -132,8 +132,11 @@ func (g *Gateway) prepare(ctx context.Context, in *Inbound) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := g.policy.Evaluate(ctx, policy.Input{Sender: in.From, Recipients: in.To, Subject: pm.rawSubject,
+	// A thread lookup at the key server is bounded like a registration.
+	ectx, cancel := context.WithTimeout(ctx, g.cfg.RegisterTimeout)
+	res, err := g.policy.Evaluate(ectx, policy.Input{Sender: in.From, Recipients: in.To, Subject: pm.rawSubject,
 		InReplyTo: pm.header.Get("In-Reply-To"), References: pm.header.Get("References"), Message: in.Data})
+	cancel()
 	if err != nil {
 		// A reply whose thread cannot be checked might belong to a secure
 		// conversation: it waits rather than leave in plaintext.
