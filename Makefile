@@ -76,7 +76,7 @@ test-e2e: build test-deps
 
 bench: build test-deps
 	@mkdir -p build
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./envelope/... ./keyserver/ ./server/ | tee build/bench.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./envelope/... ./keyserver/ ./server/ ./server/policy/ | tee build/bench.txt
 	$(GO) run ./internal/tools/benchreport < build/bench.txt | tee build/bench.md
 	WAXSEAL_BIN=$(CURDIR)/$(BIN) node e2e/bench.mjs
 

@@ -53,7 +53,8 @@ func NewHandler(s *Service) http.Handler {
 	api.POST("/envelopes", h.registerEnvelopes, h.gatewayOnly)
 	api.PUT("/ciphertexts/:sha256", h.putCiphertext, h.gatewayOnly) // ciphertexts.go
 	api.GET("/envelopes/:id/payload", h.payload)
-	h.routeOutbox(api) // outbox_api.go
+	h.routeOutbox(api)  // outbox_api.go
+	h.routeThreads(api) // threads.go
 
 	web := api.Group("", h.csrf, h.bodyLimit(maxAPIBody))
 	web.POST("/register/start", h.registerStart)

@@ -70,6 +70,8 @@ type keyring struct {
 	codes []byte // MACs emailed codes
 	// signin seals passkey sign-in ceremonies (signintoken.go).
 	signin []byte
+	// threads keys the hashes of sealed messages' Message-IDs (threads.go)
+	threads []byte
 }
 
 func newKeyring(master [MasterKeySize]byte) keyring {
@@ -80,7 +82,13 @@ func newKeyring(master [MasterKeySize]byte) keyring {
 		}
 		return k
 	}
-	return keyring{wrap: derive("wrap k_srv"), check: derive("k_srv check"), codes: derive("code mac"), signin: derive("signin ceremony")}
+	return keyring{
+		wrap:    derive("wrap k_srv"),
+		check:   derive("k_srv check"),
+		codes:   derive("code mac"),
+		signin:  derive("signin ceremony"),
+		threads: derive("thread id"),
+	}
 }
 
 // envelopeKey binds the wrapping to the envelope id, so a wrapped key copied onto

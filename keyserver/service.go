@@ -499,6 +499,9 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	if err := s.expireAccounts(ctx, now); err != nil {
 		return n, err
 	}
+	if err := s.sweepThreads(ctx, now); err != nil {
+		return n, err
+	}
 	if n > 0 {
 		s.log.InfoContext(ctx, "expired envelopes", "count", n)
 	}

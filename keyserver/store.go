@@ -135,6 +135,20 @@ type Store interface {
 	// Close releases the store.
 	Close() error
 
+	// Secure threads: keyed hashes of the Message-IDs of sealed messages (never
+	// the ids themselves), so that a reply in a secure conversation is sealed
+	// too, by whichever gateway it passes (threads.go).
+	//
+	// PutThreadHashes stores hashes until expires; storing one again keeps the
+	// later of its expiries.
+	PutThreadHashes(ctx context.Context, hashes [][]byte, expires time.Time) error
+	// ThreadHashKnown reports whether any of hashes is stored with an expiry
+	// after now.
+	ThreadHashKnown(ctx context.Context, hashes [][]byte, now time.Time) (bool, error)
+	// DeleteThreadHashesBefore removes the hashes whose expiry is at or before t
+	// and returns how many went.
+	DeleteThreadHashesBefore(ctx context.Context, t time.Time) (int, error)
+
 	// Shared ciphertexts: a message sealed for several recipients has one
 	// ciphertext, uploaded once and stored once, under its SHA-256. An envelope
 	// referencing one (EnvelopeRecord.Ciphertext) stores only the head of its

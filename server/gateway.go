@@ -77,6 +77,12 @@ type Config struct {
 	// Online also stores each envelope's ciphertext at the key server, for the
 	// "open online" link in the notice.
 	Online bool
+	// Threads, if set, remembers the Message-IDs of every sealed message (the
+	// original's and its wrapper mails'), for ThreadTTL (0: the key server's
+	// default), so that replies to them are sealed too; the policy's
+	// ThreadStore looks them up. Nothing sealed leaves before they are held.
+	Threads   ThreadRecorder
+	ThreadTTL time.Duration
 
 	MaxMessageBytes    int64
 	MaxAttachmentBytes int64
@@ -101,6 +107,12 @@ type Config struct {
 
 	Logger *slog.Logger
 	Now    func() time.Time
+}
+
+// ThreadRecorder remembers sealed messages' Message-IDs (the key server's
+// thread API, keyserver/client).
+type ThreadRecorder interface {
+	RememberThread(ctx context.Context, ids []string, ttl time.Duration) error
 }
 
 // Gateway is the sending gateway. Serve runs its SMTP server; Process handles one

@@ -31,12 +31,15 @@ type rejection struct {
 	code     int
 	enhanced [3]int
 	reason   string
+	// headerUnsafe: the message's header is not to be quoted back (it holds
+	// control characters), not even its subject in the bounce.
+	headerUnsafe bool
 }
 
 func (r *rejection) Error() string { return r.reason }
 
 func unparseable(format string, args ...any) *rejection {
-	return &rejection{554, [3]int{5, 6, 0}, "The message could not be read: " + fmt.Sprintf(format, args...)}
+	return &rejection{554, [3]int{5, 6, 0}, "The message could not be read: " + fmt.Sprintf(format, args...), false}
 }
 
 // maxMIMEDepth bounds nesting, so a hostile message cannot make the walk recurse
@@ -49,10 +52,24 @@ func readHeader(data []byte) (*parsed, *bufio.Reader, error) {
 	br := bufio.NewReader(bytes.NewReader(data))
 	h, err := textproto.ReadHeader(br)
 	if err != nil {
-		return nil, nil, unparseable("the header is malformed (%v)", err)
+		// The parser's error quotes the line; the reply and the bounce must
+		// not (it may hold anything).
+		rej := unparseable("the header is malformed (a line in it is not a header field)")
+		rej.headerUnsafe = true
+		return nil, nil, rej
 	}
 	if h.Len() == 0 {
 		return nil, nil, unparseable("it has no header")
+	}
+	// A control character in a header is refused, not cleaned: what the
+	// gateway checks and what the recipient's client shows could differ
+	// ("PHI\x00:"). The reply and the bounce say which field, never what it holds.
+	for f := h.Fields(); f.Next(); {
+		if policy.HasControl(f.Value()) || strings.ContainsFunc(f.Key(), func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			rej := unparseable("a header field (%s) holds a control character", fieldName(f.Key()))
+			rej.headerUnsafe = true
+			return nil, nil, rej
+		}
 	}
 	p := &parsed{header: h}
 	subjects := h.Values("Subject")
@@ -63,11 +80,24 @@ func readHeader(data []byte) (*parsed, *bufio.Reader, error) {
 	if len(subjects) == 1 {
 		p.rawSubject = subjects[0]
 	}
-	if list, err := mail.ParseAddressList(h.Get("From")); err == nil && len(list) > 0 {
+	if list, err := addressParser.ParseList(h.Get("From")); err == nil && len(list) > 0 {
 		p.from = list[0]
 	}
 	return p, br, nil
 }
+
+// fieldName is a header field's name if it is a plain one, else "unnamed".
+func fieldName(k string) string {
+	if k == "" || len(k) > 40 || strings.ContainsFunc(k, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-')
+	}) {
+		return "unnamed"
+	}
+	return k
+}
+
+// addressParser decodes display names in any charset (policy.WordDecoder).
+var addressParser = &mail.AddressParser{WordDecoder: policy.WordDecoder()}
 
 // checkBody walks the MIME structure of the body readHeader returned, to check
 // every attachment against the limit and collect the names. When strict
@@ -124,7 +154,7 @@ func (p *parsed) walk(e *message.Entity, depth int, maxAttachment int64) error {
 			return unparseable("the attachment %q cannot be decoded (%v)", name, err)
 		}
 		if n > maxAttachment {
-			return &rejection{552, [3]int{5, 3, 4}, fmt.Sprintf("The attachment %q is larger than the limit of %s for any attachment", name, formatSize(maxAttachment))}
+			return &rejection{552, [3]int{5, 3, 4}, fmt.Sprintf("The attachment %q is larger than the limit of %s for any attachment", name, formatSize(maxAttachment)), false}
 		}
 		p.attachments = append(p.attachments, name)
 	}
@@ -176,6 +206,24 @@ func formatSize(n int64) string {
 		return fmt.Sprintf("%d MB (%d bytes)", n/mb, n)
 	}
 	return fmt.Sprintf("%.1f MB (%d bytes)", float64(n)/mb, n)
+}
+
+// oversize is the refusal of a message of n bytes, over the message limit: it
+// names both, as the sender's bounce will show them.
+func (g *Gateway) oversize(n int64) *rejection {
+	return &rejection{552, [3]int{5, 3, 4}, fmt.Sprintf("Message is %s; secure mail is limited to %s", shortSize(n), shortSize(g.cfg.MaxMessageBytes)), false}
+}
+
+// shortSize is n in MB (2^20 bytes), to one decimal unless whole: "11.2 MB".
+func shortSize(n int64) string {
+	const mb = 1 << 20
+	if n%mb == 0 {
+		return fmt.Sprintf("%d MB", n/mb)
+	}
+	if n < mb/10 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/mb)
 }
 
 // headerEnd returns the offset of the body (after the blank line), or len(data)

@@ -26,6 +26,13 @@ func (g *Gateway) confirm(ctx context.Context, p *plan) {
 	fmt.Fprintf(&b, "Your message was sent securely.\n\n")
 	fmt.Fprintf(&b, "Subject:  %s\n", printable(p.result.Clean, 300))
 	fmt.Fprintf(&b, "Sent:     %s\n\n", now.Format("Monday, 2 January 2006 at 15:04 MST"))
+	switch {
+	case p.result.Content != nil && p.result.Content.Notify:
+		// The rule's name, never what it matched.
+		fmt.Fprintf(&b, "It had no trigger in its subject, but it matched the content rule %q, so it was sealed.\n\n", printable(p.result.Content.Rule, 100))
+	case p.result.Secure:
+		fmt.Fprintf(&b, "It answers a message that was sent securely, so it was sealed too.\n\n")
+	}
 	b.WriteString("Recipients:\n")
 	for _, d := range p.result.Decisions {
 		how := "delivered as it is"
@@ -64,7 +71,10 @@ func (g *Gateway) bounce(ctx context.Context, in *Inbound, rej *rejection) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Your message was not sent to anyone.\n\n")
 	fmt.Fprintf(&b, "Reason: %s.\n\n", rej.reason)
-	sub := g.subjectOf(in.Data)
+	sub := ""
+	if !rej.headerUnsafe {
+		sub = g.subjectOf(in.Data)
+	}
 	if sub != "" {
 		fmt.Fprintf(&b, "Subject:  %s\n", printable(sub, 300))
 	}
@@ -74,7 +84,11 @@ func (g *Gateway) bounce(ctx context.Context, in *Inbound, rej *rejection) {
 	}
 	fmt.Fprintf(&b, "\nLimits: %s per message, %s per attachment.\n", formatSize(g.cfg.MaxMessageBytes), formatSize(g.cfg.MaxAttachmentBytes))
 	b.WriteString("Please change the message and send it again.\n")
-	g.notify(ctx, in.From, "Not sent: "+sub, b.String(), in.ID)
+	title := "Not sent: " + sub
+	if rej.headerUnsafe {
+		title = "Not sent: a message with a malformed header"
+	}
+	g.notify(ctx, in.From, title, b.String(), in.ID)
 }
 
 // notifyFailure tells the sender a delivery failed for good.

@@ -126,13 +126,23 @@ func (g *Gateway) Process(ctx context.Context, in *Inbound) error {
 // envelopes that were never sent.
 func (g *Gateway) prepare(ctx context.Context, in *Inbound) (*plan, error) {
 	if int64(len(in.Data)) > g.cfg.MaxMessageBytes {
-		return nil, &rejection{552, [3]int{5, 3, 4}, fmt.Sprintf("The message is larger than the limit of %s", formatSize(g.cfg.MaxMessageBytes))}
+		return nil, g.oversize(int64(len(in.Data)))
 	}
 	pm, body, err := readHeader(in.Data)
 	if err != nil {
 		return nil, err
 	}
-	res := g.policy.Decide(in.From, in.To, pm.rawSubject)
+	// A thread lookup at the key server is bounded like a registration.
+	ectx, cancel := context.WithTimeout(ctx, g.cfg.RegisterTimeout)
+	res, err := g.policy.Evaluate(ectx, policy.Input{Sender: in.From, Recipients: in.To, Subject: pm.rawSubject,
+		InReplyTo: pm.header.Get("In-Reply-To"), References: pm.header.Get("References"), Message: in.Data})
+	cancel()
+	if err != nil {
+		// A reply whose thread cannot be checked might belong to a secure
+		// conversation: it waits rather than leave in plaintext.
+		g.log.ErrorContext(ctx, "secure thread lookup failed", "id", in.ID, "error", err)
+		return nil, tempFail([3]int{4, 3, 0}, "The key server could not be asked whether this message answers a secure one; nothing was sent, try again later")
+	}
 	p := &plan{in: in, parsed: pm, result: res}
 	if in.From != "" && g.policy.Internal(in.From) {
 		p.sender = in.From
@@ -220,8 +230,9 @@ type sealJob struct {
 }
 
 type sealedEnvelope struct {
-	env  *envelope.Envelope
-	keys envelope.Keys
+	env   *envelope.Envelope
+	keys  envelope.Keys
+	msgID string // the wrapper mail's Message-ID, remembered as a secure thread's
 }
 
 // seal encrypts the message once, seals an envelope per recipient, and starts
@@ -249,7 +260,7 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 		if err != nil {
 			return nil, unparseable("cannot seal it for %s (%v)", rcpt, err)
 		}
-		sj.envs = append(sj.envs, sealedEnvelope{env, keys})
+		sj.envs = append(sj.envs, sealedEnvelope{env, keys, g.policy.NewMessageID(g.cfg.Hostname)})
 		reg := client.Registration{Envelope: env, ServerKey: keys.Server}
 		if g.cfg.Online {
 			// One ciphertext for every envelope: uploaded and stored once.
@@ -268,7 +279,14 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 	go func() {
 		defer close(sj.keys.done)
 		defer cancel()
+		// The thread's ids are remembered beside the registration, and like
+		// it before any copy is taken: a reply must find them.
+		threadErr := make(chan error, 1)
+		go func() { threadErr <- g.rememberThread(rctx, pm, sj) }()
 		err := g.cfg.KeyServer.RegisterEnvelopes(rctx, regs)
+		if terr := <-threadErr; err == nil && terr != nil {
+			err = terr
+		}
 		if err == nil {
 			return
 		}
@@ -290,6 +308,27 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 		sj.keys.err = tempFail([3]int{4, 3, 0}, "The key server could not register the message's keys; nothing was sent, try again later")
 	}()
 	return sj, nil
+}
+
+// rememberThread records the Message-IDs of a sealed message: its own and its
+// wrapper mails'.
+func (g *Gateway) rememberThread(ctx context.Context, pm *parsed, sj *sealJob) error {
+	if g.cfg.Threads == nil {
+		return nil
+	}
+	ids := make([]string, 0, len(sj.envs)+1)
+	ids = append(ids, policy.ThreadIDs(pm.header.Get("Message-ID"), "")...)
+	for _, e := range sj.envs {
+		ids = append(ids, e.msgID)
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), 100)
+		if err := g.cfg.Threads.RememberThread(ctx, ids[:n], g.cfg.ThreadTTL); err != nil {
+			return fmt.Errorf("remember secure thread: %w", err)
+		}
+		ids = ids[n:]
+	}
+	return nil
 }
 
 // abandon stops the registration of a message that goes nowhere and waits for
@@ -341,7 +380,7 @@ func (sj *sealJob) wrappers(in *Inbound, notify string, online bool) ([]delivery
 		// base64 in 128-character lines is 4/3 × 130/128 of the ciphertext; the
 		// page and the notice fit in the rest (HTMLSize would render it all twice).
 		w.Grow(len(sj.ct)/96*130 + 32<<10)
-		if err := wrapper.Write(&w, s.env, s.keys.Env, bytes.NewReader(sj.ct), wrapper.Options{Online: online, Date: sj.now}); err != nil {
+		if err := wrapper.Write(&w, s.env, s.keys.Env, bytes.NewReader(sj.ct), wrapper.Options{Online: online, Date: sj.now, MessageID: s.msgID}); err != nil {
 			return nil, fmt.Errorf("wrapper mail: %w", err)
 		}
 		out = append(out, delivery{from: in.From, to: []string{s.env.Header.To}, msg: w.Bytes(), kind: kindEnvelope,
@@ -350,11 +389,22 @@ func (sj *sealJob) wrappers(in *Inbound, notify string, online bool) ([]delivery
 	return out, nil
 }
 
+// formatAddress writes the sender as people read it: the display name decoded
+// (UTF-8, quoted), never RFC 2047 encoded words, since every place it is shown
+// (the wrapper mail's text, securedoc.html, the key server's pages) shows the
+// envelope header's From as it is; each escapes it for its own format.
 func formatAddress(a *mail.Address) string {
-	if a.Name == "" {
-		return a.Address
+	// The address as RFC 5322 writes it: a local part with blanks or
+	// specials is quoted ("<\"a b\"@x>"), so the wrapper mail can be written.
+	angle := (&mail.Address{Address: a.Address}).String()
+	name := strings.TrimSpace(printable(a.Name, 200))
+	if name == "" {
+		if angle == "<"+a.Address+">" {
+			return a.Address
+		}
+		return angle
 	}
-	return a.String()
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `" ` + angle
 }
 
 // deliver relays every delivery of a plan. Copies the next hop does not take go
