@@ -86,6 +86,10 @@ type Config struct {
 	// message that finds no slot within BusyWait (default 2m) gets a 451.
 	MaxConcurrent int
 	BusyWait      time.Duration
+	// RelayConcurrency bounds the copies of one message relayed at once
+	// (default 10): 20 recipients on a next hop that takes a minute per copy
+	// keep the client waiting two minutes, not twenty.
+	RelayConcurrency int
 
 	// Spool keeps deliveries the next hop did not take at once. Without one a
 	// relay failure is answered 451 and the client keeps the message.
@@ -144,6 +148,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = 8
+	}
+	if cfg.RelayConcurrency <= 0 {
+		cfg.RelayConcurrency = 10
 	}
 	if cfg.BusyWait <= 0 {
 		cfg.BusyWait = 2 * time.Minute
