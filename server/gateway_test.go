@@ -474,7 +474,7 @@ func TestOversize(t *testing.T) {
 	att = append(att, bytes.Repeat([]byte("QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB\r\n"), 400)...)
 	att = append(att, crlf("--x--\n")...)
 	se = submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, att)
-	if se == nil || se.Code != 552 || !strings.Contains(se.Message, `"scan.tif"`) || !strings.Contains(se.Message, "16384 bytes") {
+	if se == nil || se.Code != 552 || !strings.Contains(se.Message, "attachment 1 (MIME part 2)") || !strings.Contains(se.Message, "16384 bytes") {
 		t.Fatalf("oversize attachment: %v", se)
 	}
 	bounces := e.hop.to("alice@hospital.example")
@@ -484,7 +484,7 @@ func TestOversize(t *testing.T) {
 	if s := bodyText(t, bounces[0].Data); !strings.Contains(s, "larger than the limit of") || !strings.Contains(s, "not sent to anyone") {
 		t.Errorf("bounce:\n%s", s)
 	}
-	if s := bodyText(t, bounces[1].Data); !strings.Contains(s, "scan.tif") {
+	if s := bodyText(t, bounces[1].Data); !strings.Contains(s, "attachment 1 (MIME part 2)") {
 		t.Errorf("bounce:\n%s", s)
 	}
 	if len(e.hop.to("bob@patient.example")) != 0 {

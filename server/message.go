@@ -23,6 +23,50 @@ type parsed struct {
 	rawSubject  string
 	from        *mail.Address // the From header's first address; nil if unreadable
 	attachments []string      // file names, for the confirmation
+	parts       int           // MIME parts walked so far
+}
+
+// headerFault says where a header that textproto.ReadHeader refused goes wrong,
+// by line number only.
+func headerFault(data []byte) string {
+	for line := 1; len(data) > 0; line++ {
+		var l []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			l, data = data[:i], data[i+1:]
+		} else {
+			l, data = data, nil
+		}
+		l = bytes.TrimSuffix(l, []byte("\r"))
+		if len(l) == 0 {
+			break
+		}
+		if l[0] == ' ' || l[0] == '\t' {
+			if line == 1 {
+				return "the header's first line begins with white space"
+			}
+			continue
+		}
+		colon := bytes.IndexByte(l, ':')
+		if colon <= 0 || !validFieldName(l[:colon]) {
+			return fmt.Sprintf("line %d of the header is not a header field (is the blank line between header and body missing?)", line)
+		}
+	}
+	return "the header is malformed"
+}
+
+// validFieldName: printable US-ASCII but for the colon (RFC 5322 section 2.2);
+// go-message allows white space before the colon too.
+func validFieldName(b []byte) bool {
+	b = bytes.TrimRight(b, " \t")
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c < 33 || c > 126 {
+			return false
+		}
+	}
+	return true
 }
 
 // rejection is a message the gateway will not take, with the reason in words for
@@ -49,7 +93,9 @@ func readHeader(data []byte) (*parsed, *bufio.Reader, error) {
 	br := bufio.NewReader(bytes.NewReader(data))
 	h, err := textproto.ReadHeader(br)
 	if err != nil {
-		return nil, nil, unparseable("the header is malformed (%v)", err)
+		// go-message quotes the offending line: message text, which must not
+		// reach a reply, a log or a notice. Say where it is instead.
+		return nil, nil, unparseable("%s", headerFault(data))
 	}
 	if h.Len() == 0 {
 		return nil, nil, unparseable("it has no header")
@@ -77,8 +123,9 @@ func readHeader(data []byte) (*parsed, *bufio.Reader, error) {
 func (p *parsed) checkBody(body *bufio.Reader, maxAttachment int64, strict bool) error {
 	ent, err := message.New(message.Header{Header: p.header}, body)
 	if err != nil && !message.IsUnknownEncoding(err) && !message.IsUnknownCharset(err) {
+		// The error may quote the message: never passed on (see readHeader).
 		if strict {
-			return unparseable("%v", err)
+			return unparseable("its MIME structure cannot be read (the top-level Content-Type or Content-Transfer-Encoding)")
 		}
 		return nil
 	}
@@ -94,6 +141,10 @@ func (p *parsed) checkBody(body *bufio.Reader, maxAttachment int64, strict bool)
 	return nil
 }
 
+// walk checks e and its parts. Reasons name a part by its position (MIME part
+// n, counted depth-first from 1 for the first part of the top-level multipart;
+// attachment n), never by anything written in it: not even a file name goes into
+// a reply or a log.
 func (p *parsed) walk(e *message.Entity, depth int, maxAttachment int64) error {
 	if depth > maxMIMEDepth {
 		return unparseable("its MIME parts are nested more than %d deep", maxMIMEDepth)
@@ -104,8 +155,9 @@ func (p *parsed) walk(e *message.Entity, depth int, maxAttachment int64) error {
 			if err == io.EOF {
 				return nil
 			}
+			p.parts++
 			if err != nil && !message.IsUnknownEncoding(err) && !message.IsUnknownCharset(err) {
-				return unparseable("a MIME part is malformed (%v)", err)
+				return unparseable("MIME part %d is malformed (its header, or the boundary line before it)", p.parts)
 			}
 			if err := p.walk(part, depth+1, maxAttachment); err != nil {
 				return err
@@ -117,14 +169,15 @@ func (p *parsed) walk(e *message.Entity, depth int, maxAttachment int64) error {
 		if name == "" {
 			name = "(unnamed attachment)"
 		}
+		at := fmt.Sprintf("attachment %d (MIME part %d)", len(p.attachments)+1, p.parts)
 		// Sizes are counted decoded, as the recipient will get them; reading at
 		// most one byte over the limit keeps a huge part from costing more.
 		n, err := io.Copy(io.Discard, io.LimitReader(e.Body, maxAttachment+1))
 		if err != nil {
-			return unparseable("the attachment %q cannot be decoded (%v)", name, err)
+			return unparseable("%s cannot be decoded", at)
 		}
 		if n > maxAttachment {
-			return &rejection{552, [3]int{5, 3, 4}, fmt.Sprintf("The attachment %q is larger than the limit of %s for any attachment", name, formatSize(maxAttachment))}
+			return &rejection{552, [3]int{5, 3, 4}, fmt.Sprintf("The %s is larger than the limit of %s for any attachment", at, formatSize(maxAttachment))}
 		}
 		p.attachments = append(p.attachments, name)
 	}
