@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/waxseal/waxseal/envelope"
+	"github.com/waxseal/waxseal/internal/address"
 )
 
 // Service is the key server's core. HTTP handlers and tests call it directly.
@@ -91,13 +91,11 @@ func (s *Service) ValidGatewayToken(t string) bool { return s.gateway.valid(t) }
 func (s *Service) ValidAdminToken(t string) bool   { return s.admin.valid(t) }
 
 // NormalizeAddress reduces an address (with or without a display name) to the
-// lowercase addr-spec that identities are compared by.
+// addr-spec that identities are compared by: internal/address's rule, the
+// gateway's too (ASCII letters folded, nothing else mapped; mixed scripts and
+// characters that stand for others refused).
 func NormalizeAddress(s string) (string, error) {
-	a, err := mail.ParseAddress(strings.TrimSpace(s))
-	if err != nil {
-		return "", fmt.Errorf("address %.80q: %w", s, err)
-	}
-	return strings.ToLower(a.Address), nil
+	return address.Normalize(s)
 }
 
 // Registration is one envelope a gateway registers.

@@ -581,7 +581,7 @@ func TestHostileInput(t *testing.T) {
 	for _, c := range []struct {
 		name, msg, want string
 	}{
-		{"header with no colon", "From alice\r\nSubject: PHI: x\r\n\r\nbody\r\n", "header is malformed"},
+		{"header with no colon", "From alice\r\nSubject: PHI: x\r\n\r\nbody\r\n", "line 1 of the header is not a header field"},
 		{"two subjects", "From: alice@hospital.example\r\nSubject: hello\r\nSubject: PHI: x\r\n\r\nb\r\n", "2 Subject headers"},
 		{"broken multipart", "From: alice@hospital.example\r\nSubject: PHI: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"\"\r\n\r\n--\r\n", "could not be read"},
 	} {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/waxseal/waxseal/internal/address"
 )
 
 // Serve runs the SMTP server on ln until ctx ends, then shuts down: sessions in
@@ -146,7 +148,12 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if to == "" || strings.ContainsAny(to, "\r\n ") || strings.Count(to, "@") > 1 {
 		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: fmt.Sprintf("Bad recipient address %q", to)}
 	}
-	key := strings.ToLower(to)
+	// The key server compares addresses by the same rule: what it would refuse
+	// is refused here, at once, not answered 451 at every retry of the message.
+	key, err := address.Normalize(to)
+	if err != nil {
+		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address: " + strings.TrimPrefix(err.Error(), address.ErrInvalid.Error()+" ")}
+	}
 	if !s.seen[key] {
 		s.seen[key] = true
 		s.to = append(s.to, to)
