@@ -29,7 +29,7 @@ func TestNormalize(t *testing.T) {
 		{"kate@patient.example.", "the domain ends with a dot"},
 		{"<kate@patient.example.>", "the domain ends with a dot"},
 		{"kate@patient..example", "empty label"},
-		{"\u212Aate@patient.example", "Kelvin sign"}, // KELVIN SIGN, not K
+		{"\u212Aate@patient.example", "Kelvin sign"},                 // KELVIN SIGN, not K
 		{"аlice@patient.example", "mixes scripts (Cyrillic, Latin)"}, // Cyrillic а
 		{"kate", "no @domain"},
 		{"kate@", "the domain is empty"},
