@@ -192,6 +192,12 @@ type Inbound struct {
 	ID   string
 	From string   // MAIL FROM; "" for the null sender
 	To   []string // RCPT TO, without repeats
+	// Submitter is who submitted the message: the SMTP AUTH identity when it is
+	// an address, else the MAIL FROM (a trusted client network, or a client
+	// authenticated as a system, vouches for it). The key server's sender of its
+	// envelopes: Sent items, read receipts and the sender's revoke right. ""
+	// (the null sender) falls back to the From header.
+	Submitter string
 	Data []byte
 	// Client and HELO describe the submitting host; Protocol is ESMTP, ESMTPS …
 	Client, HELO, Protocol string

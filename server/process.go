@@ -135,8 +135,11 @@ func (g *Gateway) prepare(ctx context.Context, in *Inbound) (*plan, error) {
 	}
 	res := g.policy.Decide(in.From, in.To, pm.rawSubject)
 	p := &plan{in: in, parsed: pm, result: res}
-	if in.From != "" && g.policy.Internal(in.From) {
-		p.sender = in.From
+	if in.Submitter == "" && in.From != "" {
+		in.Submitter = in.From // a caller of Process that did not say
+	}
+	if in.Submitter != "" && g.policy.Internal(in.Submitter) {
+		p.sender = in.Submitter
 	}
 
 	var plain, secure, seal []string
@@ -251,7 +254,7 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 			return nil, unparseable("cannot seal it for %s (%v)", rcpt, err)
 		}
 		sj.envs = append(sj.envs, sealedEnvelope{env, keys})
-		reg := client.Registration{Envelope: env, ServerKey: keys.Server}
+		reg := client.Registration{Envelope: env, ServerKey: keys.Server, Submitter: in.Submitter}
 		if g.cfg.Online {
 			// One ciphertext for every envelope: uploaded and stored once.
 			reg.Ciphertext = ct

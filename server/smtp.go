@@ -168,7 +168,8 @@ func (s *session) Data(r io.Reader) error {
 	buf.Grow(int(min(max(s.size, 4<<10), s.g.cfg.MaxMessageBytes) + 4<<10))
 	_, err := buf.ReadFrom(r)
 	data := buf.Bytes()
-	in := &Inbound{ID: newID(), From: s.from, To: s.to, Data: data, Client: s.client.String(), HELO: s.helo, Protocol: s.protocol()}
+	in := &Inbound{ID: newID(), From: s.from, To: s.to, Data: data, Client: s.client.String(), HELO: s.helo, Protocol: s.protocol(),
+		Submitter: s.submitter()}
 	if errors.Is(err, smtp.ErrDataTooLarge) {
 		// go-smtp stopped reading at the limit; what we have holds the header,
 		// enough to tell the sender which limit it was.
@@ -191,6 +192,17 @@ func (s *session) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Internal error; nothing was sent, try again later"}
 	}
 	return nil
+}
+
+// submitter is who submits the current message (see Inbound.Submitter): a user
+// who authenticated with an address, whatever MAIL FROM says; otherwise MAIL
+// FROM, which the client network or system account is trusted to have checked
+// (Postfix: reject_sender_login_mismatch).
+func (s *session) submitter() string {
+	if strings.Contains(s.user, "@") {
+		return s.user
+	}
+	return s.from
 }
 
 func (s *session) protocol() string {
