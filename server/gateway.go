@@ -198,7 +198,7 @@ type Inbound struct {
 	// envelopes: Sent items, read receipts and the sender's revoke right. ""
 	// (the null sender) falls back to the From header.
 	Submitter string
-	Data []byte
+	Data      []byte
 	// Client and HELO describe the submitting host; Protocol is ESMTP, ESMTPS …
 	Client, HELO, Protocol string
 }
