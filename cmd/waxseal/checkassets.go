@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -85,6 +86,9 @@ func cmdCheckAssets(ctx context.Context, args []string, stdout io.Writer) error 
 				report(false, "%s (%s): %s: %v", a.Name, enc, a.URL, err)
 				continue
 			}
+			if served := cmp.Or(got, "identity"); served != enc {
+				enc += ", served " + served // no such form of this file: what else came
+			}
 			switch {
 			case got == "gzip":
 				zr, err := gzip.NewReader(bytes.NewReader(b))
@@ -92,15 +96,15 @@ func cmdCheckAssets(ctx context.Context, args []string, stdout io.Writer) error 
 					b, err = io.ReadAll(zr)
 				}
 				if err != nil {
-					report(false, "%s (gzip): %s: undecodable gzip: %v", a.Name, a.URL, err)
+					report(false, "%s (%s): %s: undecodable gzip: %v", a.Name, enc, a.URL, err)
 					continue
 				}
 			case got == "br":
 				// No brotli decoder here: the bytes must be this binary's.
 				if !bytes.Equal(b, a.Brotli()) {
-					report(false, "%s (br): %s: the compressed file differs from this binary's", a.Name, a.URL)
+					report(false, "%s (%s): %s: the compressed file differs from this binary's", a.Name, enc, a.URL)
 				} else {
-					report(true, "%s (br): %s", a.Name, a.URL)
+					report(true, "%s (%s): %s", a.Name, enc, a.URL)
 				}
 				continue
 			case got != "":
