@@ -294,12 +294,14 @@ func (s *SMTP) transact(ctx context.Context, c *smtp.Client, bc *blockConn, from
 			return fmt.Errorf("message withheld before its end of data: %w", err)
 		}
 	}
+	// Close flushes the rest of the data and the end-of-data mark, still under
+	// the block timeout, then waits for the reply under go-smtp's own deadline
+	// (SubmissionTimeout, the FinalReply wait).
+	err = w.Close()
 	if bc != nil {
-		// go-smtp writes the end of data and sets its own deadline for the
-		// reply (FinalReply).
 		bc.setBlockTimeout(0)
 	}
-	if err := w.Close(); err != nil {
+	if err != nil {
 		var se *smtp.SMTPError
 		if !errors.As(err, &se) {
 			// The end of data may have reached the next hop, which may have taken
