@@ -288,7 +288,9 @@ func TestSMTPFinalReplyPhase(t *testing.T) {
 	const command = 50 * time.Millisecond
 	slow := newTestSMTP(t, SMTPConfig{Port: port, Phases: &PhaseTimeouts{Command: command, FinalReply: time.Minute}})
 	done := make(chan error, 1)
-	go func() { done <- slow.Send(context.Background(), "a@waxseal.test", []string{"b@example.test"}, testMessage) }()
+	go func() {
+		done <- slow.Send(context.Background(), "a@waxseal.test", []string{"b@example.test"}, testMessage)
+	}()
 	// Several command timeouts pass before the reply: what is tested is that
 	// time passing does no harm.
 	<-time.After(5 * command)
