@@ -5,10 +5,12 @@
 // The rule (docs/API.md, "Addresses"):
 //   - The domain's ASCII letters are folded to lower case; a domain ending in a
 //     dot, or with an empty label, is refused.
-//   - The local part's ASCII letters are folded to lower case too (what every
-//     mail system does in practice); every other character is compared exactly.
-//     Nothing non-ASCII is ever mapped to ASCII, or to anything else: Unicode
-//     case folding would turn the Kelvin sign (U+212A) into "k".
+//   - The local part is lower-cased (what every mail system does in practice,
+//     and what waxseal did before): ASCII letters, and other letters by
+//     Unicode's simple lower-case mapping, as strings.ToLower does. But nothing
+//     non-ASCII is ever mapped to ASCII: a character whose lower case is ASCII
+//     (the Kelvin sign U+212A would become "k", U+0130 "İ" would become "i")
+//     makes the address refused, so that no address can stand for an ASCII one.
 //   - A local part that is not in Unicode normalisation form C is refused (the
 //     Kelvin sign is one: NFC would make it "K"), and so is one whose letters mix
 //     scripts (Latin with Cyrillic, say), other than Han with Hiragana and
@@ -56,7 +58,11 @@ func Normalize(s string) (string, error) {
 	}
 	// String quotes a local part that needs it ("a b"@x), so the result parses
 	// to itself again.
-	out := (&mail.Address{Address: foldASCII(local) + "@" + foldASCII(domain)}).String()
+	folded := foldLocal(local)
+	if !norm.NFC.IsNormalString(folded) {
+		return "", fmt.Errorf("%w %.80q: the local part is not in Unicode normalisation form C once lower-cased", ErrInvalid, s)
+	}
+	out := (&mail.Address{Address: folded + "@" + foldASCII(domain)}).String()
 	return strings.TrimSuffix(strings.TrimPrefix(out, "<"), ">"), nil
 }
 
@@ -115,6 +121,11 @@ func checkDomain(d string) string {
 func checkLocal(l string) string {
 	if !norm.NFC.IsNormalString(l) {
 		return "the local part holds a character that stands for another (not in Unicode normalisation form C, e.g. the Kelvin sign)"
+	}
+	for _, r := range l {
+		if r >= utf8.RuneSelf && unicode.ToLower(r) < utf8.RuneSelf {
+			return fmt.Sprintf("the local part holds %U, whose lower case is the ASCII letter %q", r, unicode.ToLower(r))
+		}
 	}
 	scripts := map[string]bool{}
 	for _, r := range l {
@@ -175,6 +186,12 @@ func eastAsian(scripts map[string]bool) bool {
 		}
 	}
 	return false
+}
+
+// foldLocal lower-cases a local part checkLocal accepted: no rune in it maps
+// to ASCII from outside.
+func foldLocal(s string) string {
+	return strings.Map(unicode.ToLower, s)
 }
 
 // foldASCII lower-cases ASCII letters and nothing else.

@@ -14,7 +14,8 @@ func TestNormalize(t *testing.T) {
 		{`"Dr. Kate" <Kate@patient.example>`, "kate@patient.example"},
 		{"  bob+lab@patient.example ", "bob+lab@patient.example"},
 		{"Jörg@bücher.example", "jörg@bücher.example"},
-		{"JÖRG@patient.example", "jÖrg@patient.example"}, // non-ASCII is compared exactly
+		{"JÖRG@patient.example", "jörg@patient.example"},
+		{"ΜΑΡΙΑ@patient.example", "μαρια@patient.example"},
 		{"田中さん@patient.example", "田中さん@patient.example"},
 		{"김민수@patient.example", "김민수@patient.example"},
 		{"kate@[127.0.0.1]", "kate@[127.0.0.1]"},
@@ -29,6 +30,7 @@ func TestNormalize(t *testing.T) {
 		{"kate@patient.example.", "the domain ends with a dot"},
 		{"<kate@patient.example.>", "the domain ends with a dot"},
 		{"kate@patient..example", "empty label"},
+		{"\u0130nan@patient.example", "U+0130"},                      // İ, whose lower case is i
 		{"\u212Aate@patient.example", "Kelvin sign"},                 // KELVIN SIGN, not K
 		{"аlice@patient.example", "mixes scripts (Cyrillic, Latin)"}, // Cyrillic а
 		{"kate", "no @domain"},
