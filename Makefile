@@ -22,9 +22,14 @@ build: wasm
 	$(GO) build -trimpath -o $(BIN) ./cmd/waxseal
 
 # The browser decryptor, precompressed (gzip, brotli) for the key server to serve.
-# wasm_exec.js must come from the same toolchain.
+# wasm_exec.js must come from the same toolchain. The build is reproducible: the
+# same source and Go version give the same bytes on any machine (-trimpath: no
+# local paths; -buildvcs=false and an empty -buildid: no stamp of the checkout
+# or of the build), so anyone can check the decryptor a key server serves
+# (`waxseal version`, `waxseal admin check-assets`; internal/tools/reprotest).
+WASM_FLAGS  := -trimpath -buildvcs=false -ldflags='-s -w -buildid='
 wasm:
-	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w' -o $(WASM) ./wasm
+	GOOS=js GOARCH=wasm $(GO) build $(WASM_FLAGS) -o $(WASM) ./wasm
 	cp "$(GOROOT)/lib/wasm/wasm_exec.js" $(WASM_EXEC)
 	$(GO) run ./internal/tools/precompress $(WASM)
 

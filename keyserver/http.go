@@ -344,8 +344,11 @@ func viewAccount(a Account, now time.Time) AccountView {
 
 // EnvelopeView is an envelope as the API shows it: no key material.
 type EnvelopeView struct {
-	ID         string    `json:"id"`
-	Sender     string    `json:"sender"`
+	ID     string `json:"id"`
+	Sender string `json:"sender"`
+	// HeaderFrom is the message's From: header when it names someone else
+	// than the sender who submitted it.
+	HeaderFrom string    `json:"header_from,omitempty"`
 	Recipient  string    `json:"recipient"`
 	Subject    string    `json:"subject"`
 	Created    time.Time `json:"created"`
@@ -368,7 +371,7 @@ func ViewEnvelope(r EnvelopeRecord, now time.Time) EnvelopeView {
 	case r.Locked:
 		state = "locked"
 	}
-	return EnvelopeView{ID: r.ID.String(), Sender: r.Sender, Recipient: r.Recipient, Subject: r.Subject,
+	return EnvelopeView{ID: r.ID.String(), Sender: r.Sender, HeaderFrom: r.HeaderFrom, Recipient: r.Recipient, Subject: r.Subject,
 		Created: r.Created, Expires: r.Expires, State: state, LockReason: r.LockReason, FirstOpen: r.FirstOpen,
 		Releases: r.Releases, Online: r.HasPayload}
 }
@@ -395,8 +398,11 @@ func (h *handlers) metrics(c echo.Context) error {
 
 // RegistrationJSON is one envelope in a gateway's registration batch.
 type RegistrationJSON struct {
-	ID        string    `json:"id"`
-	Sender    string    `json:"sender"`
+	ID     string `json:"id"`
+	Sender string `json:"sender"` // the message's From: header
+	// Submitter is who submitted the message to the gateway (optional: older
+	// gateways do not send it, and the header From is taken for it).
+	Submitter string    `json:"submitter,omitempty"`
 	Recipient string    `json:"recipient"`
 	Subject   string    `json:"subject"`
 	Created   time.Time `json:"created"`
@@ -498,7 +504,7 @@ func (h *handlers) register(c echo.Context, envelopes []RegistrationJSON) error 
 		if err != nil {
 			return ErrBadRequest.with("Envelope %s: payload is not base64.", r.ID)
 		}
-		regs[i] = Registration{ID: id, Sender: r.Sender, Recipient: r.Recipient, Subject: r.Subject,
+		regs[i] = Registration{ID: id, Sender: r.Sender, Submitter: r.Submitter, Recipient: r.Recipient, Subject: r.Subject,
 			Created: r.Created, Expires: r.Expires, ServerKey: k, Payload: payload}
 		if r.Ciphertext != "" || r.OnlineHead != "" {
 			if len(payload) > 0 {

@@ -773,3 +773,27 @@ func TestMetricsAndHealth(t *testing.T) {
 		}
 	}
 }
+
+// An envelope for an address with the Kelvin sign (U+212A) is refused, not
+// registered for (and released to) the ASCII "kate@" account; ASCII case is
+// still folded.
+func TestRegisterAddressRule(t *testing.T) {
+	e := newEnv(t)
+	p, _ := envelope.EncryptPayload([]byte("m"))
+	gw := client.New(e.srv.URL, gatewayToken, nil)
+	for _, to := range []string{"\u212Aate@patient.example", "kate@patient.example.", "аlice@patient.example"} {
+		en, keys, err := p.Seal(envelope.Header{KeyServer: e.public, From: "alice@hospital.example", To: to})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = gw.RegisterEnvelopes(t.Context(), []client.Registration{{Envelope: en, ServerKey: keys.Server}})
+		if ae, ok := err.(*client.APIError); !ok || ae.Status != http.StatusBadRequest {
+			t.Errorf("registration for %q: %v, want 400", to, err)
+		}
+	}
+	s := e.seal("hello", time.Time{}, "Kate@Patient.Example")
+	rec, err := e.store.Envelope(t.Context(), s[0].file.Header.ID)
+	if err != nil || rec.Recipient != "kate@patient.example" {
+		t.Fatalf("recipient recorded as %q (%v)", rec.Recipient, err)
+	}
+}

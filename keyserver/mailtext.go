@@ -80,7 +80,13 @@ func (s *Service) queueCode(ctx context.Context, email string, purpose CodePurpo
 }
 
 // queueReceipt tells the sender when their message was first opened.
+// Only to the organisation's own addresses: a receipt names the reader and
+// the subject.
 func (s *Service) queueReceipt(ctx context.Context, rec EnvelopeRecord, reader *Account, at time.Time) error {
+	if s.roleFor(rec.Sender) != RoleSender {
+		s.log.InfoContext(ctx, "no read receipt: the sender is not at the organisation's domains", "envelope", rec.ID.String())
+		return nil
+	}
 	name := strings.TrimSpace(reader.FirstName + " " + reader.LastName)
 	if name != "" {
 		name = " (" + name + ")"

@@ -194,12 +194,18 @@ var (
 // EnvelopeRecord is what the key server knows of one envelope. It never holds k_env,
 // so nothing here decrypts a message.
 type EnvelopeRecord struct {
-	ID        envelope.ID `json:"id"`
-	Sender    string      `json:"sender"`    // normalized address
-	Recipient string      `json:"recipient"` // normalized address
-	Subject   string      `json:"subject"`
-	Created   time.Time   `json:"created"`
-	Expires   time.Time   `json:"expires,omitzero"` // zero: never
+	ID envelope.ID `json:"id"`
+	// Sender is who submitted the message to the gateway (SMTP AUTH identity,
+	// or MAIL FROM from a trusted client network): Sent items, receipts and the
+	// sender's revoke right follow it. Normalized address.
+	Sender    string `json:"sender"`
+	Recipient string `json:"recipient"` // normalized address
+	// HeaderFrom is the message's From: header, when its address is not the
+	// Sender's: shown as such, never trusted for anything.
+	HeaderFrom string    `json:"header_from,omitempty"`
+	Subject    string    `json:"subject"`
+	Created    time.Time `json:"created"`
+	Expires    time.Time `json:"expires,omitzero"` // zero: never
 	// WrappedKey is k_srv sealed with a key derived from the master key and the id;
 	// empty once the key is destroyed (revoked or expired).
 	WrappedKey []byte `json:"wrapped_key,omitempty"`

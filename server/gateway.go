@@ -92,6 +92,10 @@ type Config struct {
 	// message that finds no slot within BusyWait (default 2m) gets a 451.
 	MaxConcurrent int
 	BusyWait      time.Duration
+	// RelayConcurrency bounds the copies of one message relayed at once
+	// (default 10): 20 recipients on a next hop that takes a minute per copy
+	// keep the client waiting two minutes, not twenty.
+	RelayConcurrency int
 
 	// Spool keeps deliveries the next hop did not take at once. Without one a
 	// relay failure is answered 451 and the client keeps the message.
@@ -157,6 +161,9 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = 8
 	}
+	if cfg.RelayConcurrency <= 0 {
+		cfg.RelayConcurrency = 10
+	}
 	if cfg.BusyWait <= 0 {
 		cfg.BusyWait = 2 * time.Minute
 	}
@@ -197,7 +204,13 @@ type Inbound struct {
 	ID   string
 	From string   // MAIL FROM; "" for the null sender
 	To   []string // RCPT TO, without repeats
-	Data []byte
+	// Submitter is who submitted the message: the SMTP AUTH identity when it is
+	// an address, else the MAIL FROM (a trusted client network, or a client
+	// authenticated as a system, vouches for it). The key server's sender of its
+	// envelopes: Sent items, read receipts and the sender's revoke right. ""
+	// (the null sender) falls back to the From header.
+	Submitter string
+	Data      []byte
 	// Client and HELO describe the submitting host; Protocol is ESMTP, ESMTPS …
 	Client, HELO, Protocol string
 }

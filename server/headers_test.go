@@ -37,7 +37,7 @@ func TestMalformedHeaderNotQuoted(t *testing.T) {
 	e := startGateway(t, gwOptions{})
 	msg := crlf("From: alice@hospital.example\nSubject: PHI: x\nsecret-lab-values without a colon\n\nbody\n")
 	se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, msg)
-	if se == nil || se.Code != 554 || strings.Contains(se.Message, "secret") || !strings.Contains(se.Message, "header is malformed") {
+	if se == nil || se.Code != 554 || strings.Contains(se.Message, "secret") || !strings.Contains(se.Message, "line 3 of the header is not a header field") {
 		t.Fatalf("%v, want 554 without the line", se)
 	}
 	bounces := e.hop.to("alice@hospital.example")

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-message/textproto"
@@ -144,8 +145,11 @@ func (g *Gateway) prepare(ctx context.Context, in *Inbound) (*plan, error) {
 		return nil, tempFail([3]int{4, 3, 0}, "The key server could not be asked whether this message answers a secure one; nothing was sent, try again later")
 	}
 	p := &plan{in: in, parsed: pm, result: res}
-	if in.From != "" && g.policy.Internal(in.From) {
-		p.sender = in.From
+	if in.Submitter == "" && in.From != "" {
+		in.Submitter = in.From // a caller of Process that did not say
+	}
+	if in.Submitter != "" && g.policy.Internal(in.Submitter) {
+		p.sender = in.Submitter
 	}
 
 	var plain, secure, seal []string
@@ -261,7 +265,7 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 			return nil, unparseable("cannot seal it for %s (%v)", rcpt, err)
 		}
 		sj.envs = append(sj.envs, sealedEnvelope{env, keys, g.policy.NewMessageID(g.cfg.Hostname)})
-		reg := client.Registration{Envelope: env, ServerKey: keys.Server}
+		reg := client.Registration{Envelope: env, ServerKey: keys.Server, Submitter: in.Submitter}
 		if g.cfg.Online {
 			// One ciphertext for every envelope: uploaded and stored once.
 			reg.Ciphertext = ct
@@ -413,12 +417,13 @@ func (g *Gateway) deliver(ctx context.Context, p *plan) error {
 	log := g.log.With("id", p.in.ID)
 	relayed := 0
 	var temporary, permanent []failedDelivery
-	for _, d := range p.deliveries {
-		err := g.relay(ctx, d)
+	// outcome records one copy's result; a non-nil return is the answer to give
+	// at once.
+	outcome := func(d delivery, err error) error {
 		if err == nil {
 			relayed++
 			log.InfoContext(ctx, "relayed", "kind", d.kind, "from", d.from, "to", d.to, "tls_required", d.requireTLS)
-			continue
+			return nil
 		}
 		// Before a failed copy is spooled (and later sent without waiting) or
 		// reported, the keys must be held and the body accepted. If not, this copy
@@ -431,7 +436,8 @@ func (g *Gateway) deliver(ctx context.Context, p *plan) error {
 			}
 			return kerr
 		}
-		log.WarnContext(ctx, "relay failed", "kind", d.kind, "to", d.to, "tls_required", d.requireTLS, "error", err)
+		log.WarnContext(ctx, "relay failed", "kind", d.kind, "to", d.to, "tls_required", d.requireTLS,
+			"possibly_delivered", mailer.IsUncertain(err), "error", err)
 		// Required-TLS copies go first, so when TLS cannot be had nothing else
 		// has left yet and the client can keep the whole message: the fault is in
 		// configuration, and its queue is where an operator looks.
@@ -447,6 +453,23 @@ func (g *Gateway) deliver(ctx context.Context, p *plan) error {
 		} else {
 			temporary = append(temporary, f)
 		}
+		return nil
+	}
+	// The required-TLS copies first, alone (see above); then the others at once,
+	// so that the client's wait is about one next-hop round trip, not one per
+	// recipient (Postfix gives a content filter 600 s for everything).
+	n := 0
+	for n < len(p.deliveries) && p.deliveries[n].requireTLS {
+		if err := outcome(p.deliveries[n], g.relay(ctx, p.deliveries[n])); err != nil {
+			return err
+		}
+		n++
+	}
+	rest := p.deliveries[n:]
+	for i, err := range g.relayAll(ctx, rest) {
+		if err := outcome(rest[i], err); err != nil {
+			return err
+		}
 	}
 	// Every copy either waited for the keys or failed and then waited above;
 	// this only covers a plan that somehow had no copy to relay.
@@ -459,6 +482,12 @@ func (g *Gateway) deliver(ctx context.Context, p *plan) error {
 	}
 	if len(temporary) > 0 {
 		if g.cfg.Spool == nil && relayed == 0 {
+			for _, f := range temporary {
+				if mailer.IsUncertain(f.err) {
+					// Nowhere to record it but here: the client sends it again.
+					log.ErrorContext(ctx, "possibly delivered, and no spool to record it in: the client will send it again", "kind", f.d.kind, "to", f.d.to)
+				}
+			}
 			return tempFail([3]int{4, 4, 1}, "The next hop is not reachable; nothing was sent, try again later (%v)", temporary[0].err)
 		}
 		for _, f := range temporary {
@@ -492,6 +521,23 @@ func (g *Gateway) deliver(ctx context.Context, p *plan) error {
 	return nil
 }
 
+// relayAll relays ds at once, at most RelayConcurrency at a time, and returns
+// each one's outcome.
+func (g *Gateway) relayAll(ctx context.Context, ds []delivery) []error {
+	errs := make([]error, len(ds))
+	sem := make(chan struct{}, g.cfg.RelayConcurrency)
+	var wg sync.WaitGroup
+	for i, d := range ds {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = g.relay(ctx, d)
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
 type failedDelivery struct {
 	d   delivery
 	err error
@@ -503,7 +549,8 @@ func (g *Gateway) spool(d delivery, cause error) error {
 	}
 	now := g.cfg.Now()
 	_, err := g.cfg.Spool.Put(spool.Entry{From: d.from, To: d.to, RequireTLS: d.requireTLS, Kind: d.kind, Notify: d.notify,
-		Subject: d.subject, Created: now, Attempts: 1, NextAttempt: now.Add(g.cfg.RetryFirst), LastError: truncate(cause.Error(), 1000)}, d.msg)
+		Subject: d.subject, Created: now, Attempts: 1, NextAttempt: now.Add(g.cfg.RetryFirst), LastError: truncate(cause.Error(), 1000),
+		PossiblyDelivered: mailer.IsUncertain(cause)}, d.msg)
 	return err
 }
 

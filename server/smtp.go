@@ -16,6 +16,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/waxseal/waxseal/internal/address"
 )
 
 // Serve runs the SMTP server on ln until ctx ends, then shuts down: sessions in
@@ -154,7 +156,12 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if to == "" || strings.ContainsAny(to, "\r\n ") || strings.Count(to, "@") > 1 {
 		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: fmt.Sprintf("Bad recipient address %q", to)}
 	}
-	key := strings.ToLower(to)
+	// The key server compares addresses by the same rule: what it would refuse
+	// is refused here, at once, not answered 451 at every retry of the message.
+	key, err := address.Normalize(to)
+	if err != nil {
+		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address: " + strings.TrimPrefix(err.Error(), address.ErrInvalid.Error()+" ")}
+	}
 	if !s.seen[key] {
 		s.seen[key] = true
 		s.to = append(s.to, to)
@@ -169,7 +176,8 @@ func (s *session) Data(r io.Reader) error {
 	buf.Grow(int(min(max(s.size, 4<<10), s.g.cfg.MaxMessageBytes) + 4<<10))
 	_, err := buf.ReadFrom(io.LimitReader(r, s.g.cfg.MaxMessageBytes+1))
 	data := buf.Bytes()
-	in := &Inbound{ID: newID(), From: s.from, To: s.to, Data: data, Client: s.client.String(), HELO: s.helo, Protocol: s.protocol()}
+	in := &Inbound{ID: newID(), From: s.from, To: s.to, Data: data, Client: s.client.String(), HELO: s.helo, Protocol: s.protocol(),
+		Submitter: s.submitter()}
 	if err == nil && int64(len(data)) > s.g.cfg.MaxMessageBytes {
 		// Read the rest, only counting, to tell the sender the size; what we
 		// have holds the header, enough for the bounce.
@@ -196,6 +204,17 @@ func (s *session) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Internal error; nothing was sent, try again later"}
 	}
 	return nil
+}
+
+// submitter is who submits the current message (see Inbound.Submitter): a user
+// who authenticated with an address, whatever MAIL FROM says; otherwise MAIL
+// FROM, which the client network or system account is trusted to have checked
+// (Postfix: reject_sender_login_mismatch).
+func (s *session) submitter() string {
+	if strings.Contains(s.user, "@") {
+		return s.user
+	}
+	return s.from
 }
 
 func (s *session) protocol() string {

@@ -12,6 +12,8 @@
 //	waxseal policy --config DIR/waxseal.toml --from ADDR --to ADDR [--to ADDR ...] --subject S
 //	waxseal serve --config DIR/waxseal.toml | --dev --dir DIR [--sample MESSAGE.eml]
 //	waxseal admin --keyserver URL --token TOKEN revoke|lock|unlock|expire|envelopes|accounts|audit …
+//	waxseal admin check-assets URL
+//	waxseal version
 //
 // Errors are one line on standard error; the exit status is 1 for a failure and 2
 // for a usage mistake.
@@ -52,7 +54,9 @@ commands:
   gateway    run the SMTP sending gateway
   policy     show what the gateway would do with a message, per recipient (dry run)
   serve      run everything in one process (--dev: a ready-made local installation)
-  admin      revoke, lock, unlock, expire; list envelopes and accounts; audit
+  admin      revoke, lock, unlock, expire; list envelopes and accounts; audit;
+             check-assets: compare a key server's scripts and decryptor with this binary's
+  version    this binary's version, revision and decryptor hash
 
 Run "waxseal <command> -h" for a command's flags.
 `
@@ -84,6 +88,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdServe(ctx, rest, stdin, stdout, stderr)
 	case "admin":
 		err = cmdAdmin(ctx, rest, stdin, stdout, stderr)
+	case "version":
+		err = cmdVersion(ctx, rest, stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -136,6 +136,10 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 type Registration struct {
 	Envelope  *envelope.Envelope
 	ServerKey envelope.Key
+	// Submitter is who submitted the message to the gateway: the key server's
+	// sender of the envelope (Sent items, receipts, revoke), whatever its From:
+	// header says. "" lets the key server take the header From.
+	Submitter string
 	// Ciphertext, for "open online", is the message's ciphertext (the one the
 	// envelope's HTML file carries). Registrations of one message share it:
 	// RegisterEnvelopes uploads each distinct ciphertext once, and the key server
@@ -163,7 +167,7 @@ func (c *Client) RegisterEnvelopes(ctx context.Context, regs []Registration) err
 	var uploads []upload
 	for _, r := range regs {
 		h := r.Envelope.Header
-		j := keyserver.RegistrationJSON{ID: h.ID.String(), Sender: h.From, Recipient: h.To, Subject: h.Subject,
+		j := keyserver.RegistrationJSON{ID: h.ID.String(), Sender: h.From, Submitter: r.Submitter, Recipient: h.To, Subject: h.Subject,
 			Created: h.Created, Expires: h.Expires, ServerKey: envelope.EncodeKey(r.ServerKey)}
 		switch {
 		case len(r.Ciphertext) > 0:
