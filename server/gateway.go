@@ -86,6 +86,9 @@ type Config struct {
 	// message that finds no slot within BusyWait (default 2m) gets a 451.
 	MaxConcurrent int
 	BusyWait      time.Duration
+	// ShutdownGrace is how long, once Serve's context ends, messages in progress
+	// may take to finish (default 1m); then what they wait for is cancelled.
+	ShutdownGrace time.Duration
 
 	// Spool keeps deliveries the next hop did not take at once. Without one a
 	// relay failure is answered 451 and the client keeps the message.
@@ -147,6 +150,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.BusyWait <= 0 {
 		cfg.BusyWait = 2 * time.Minute
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = time.Minute
 	}
 	if cfg.RetryFirst <= 0 {
 		cfg.RetryFirst = 30 * time.Second
