@@ -40,7 +40,8 @@ tools: $(STATICCHECK)
 $(STATICCHECK):
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-# Everything CI runs: formatting, vet, staticcheck, the Go tests (fuzz seed corpora
+# Everything CI runs: formatting, vet, staticcheck, the Go tests (-race for the
+# packages with concurrency; fuzz seed corpora
 # included), the envelope and decryptor tests under GOOS=js in Node, the
 # independent JavaScript reader against the test vectors, and the recipient pages
 # end to end in headless Chromium.
@@ -64,8 +65,13 @@ check-tracked:
 	   7f454c46|cffaedfe|cefaedfe|feedface|feedfacf|cafebabe|4d5a*|0061736d) echo "$$f";; esac; done' sh); \
 	 if [ -n "$$bad" ]; then echo "built binaries tracked by git (git rm --cached them):"; echo "$$bad" | sort -u; exit 1; fi
 
+# The packages with goroutines of their own run under the race detector; the rest
+# without it, which keeps the whole run within CI's time.
+RACE_PKGS := ./keyserver/... ./server/...
+
 test-go:
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race $(RACE_PKGS)
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e '/keyserver' -e '/server')
 
 test-wasm: wasm
 	PATH="$$PATH:$(GOROOT)/lib/wasm" GOOS=js GOARCH=wasm $(GO) test -count=1 ./envelope/... ./wasm/message/
