@@ -37,8 +37,8 @@ type pipeListener struct {
 }
 
 func (l *pipeListener) Accept() (net.Conn, error) { <-l.closed; return nil, net.ErrClosed }
-func (l *pipeListener) Close() error             { l.once.Do(func() { close(l.closed) }); return nil }
-func (l *pipeListener) Addr() net.Addr           { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+func (l *pipeListener) Close() error              { l.once.Do(func() { close(l.closed) }); return nil }
+func (l *pipeListener) Addr() net.Addr            { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
 
 // The key server closes its store when serve returns: serve must wait for the mail
 // drainer (here in the middle of a send) rather than return on shutdown and let
