@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
 )
 
 // enrolAdmin enrols a new administrator through an invite and returns the
@@ -439,7 +440,7 @@ func TestSignInFloodDoesNotLockOutAdministrators(t *testing.T) {
 		for range 5 {
 			req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/signin/passkey/begin", strings.NewReader("{}"))
 			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set(keyserver.CSRFHeader, "1")
+			req.Header.Set(api.CSRFHeader, "1")
 			req.Header.Set("Origin", e.public)
 			resp, err := c.Do(req)
 			if err != nil {

@@ -357,9 +357,9 @@ type Session struct {
 	// Setup marks a session that may only finish registration (add a passkey or
 	// set a password).
 	Setup bool `json:"setup,omitempty"`
-	// Method is how the session was signed in: "password", "code", "passkey",
+	// Method is how the session was signed in (the SignIn constants).
 	// "register", "password reset". Administrator rights need "passkey".
-	Method string `json:"method,omitempty"`
+	Method SignInMethod `json:"method,omitempty"`
 }
 
 // OutboxMail is a mail waiting to be sent.
@@ -376,13 +376,13 @@ type OutboxMail struct {
 
 // AuditEvent is something to record; the store numbers and chains it.
 type AuditEvent struct {
-	Time     time.Time `json:"time"`
-	Actor    string    `json:"actor"`  // "gateway", "admin", "account:ID", "system", or an email
-	Action   string    `json:"action"` // e.g. "envelope.register", "key.release", "signin.fail"
-	Envelope string    `json:"envelope,omitempty"`
-	Account  string    `json:"account,omitempty"`
-	ClientIP string    `json:"client_ip,omitempty"`
-	Detail   string    `json:"detail,omitempty"`
+	Time     time.Time   `json:"time"`
+	Actor    string      `json:"actor"`  // "gateway", "admin", "account:ID", "system", or an email
+	Action   AuditAction `json:"action"` // e.g. "envelope.register", "key.release", "signin.fail"
+	Envelope string      `json:"envelope,omitempty"`
+	Account  string      `json:"account,omitempty"`
+	ClientIP string      `json:"client_ip,omitempty"`
+	Detail   string      `json:"detail,omitempty"`
 }
 
 // AuditRecord is an appended event: numbered from 1, each hash covering the previous

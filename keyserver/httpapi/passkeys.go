@@ -1,4 +1,4 @@
-package keyserver
+package httpapi
 
 import (
 	"encoding/json"
@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/waxseal/waxseal/keyserver"
 )
 
 // routePasskeys adds the passkey calls to the cookie-authenticated (web) group and
@@ -41,7 +43,7 @@ func bindAnswer(c echo.Context) (ceremonyAnswer, error) {
 		return req, err
 	}
 	if req.Ceremony == "" || len(req.Credential) == 0 {
-		return req, ErrBadRequest.with("A passkey answer needs its ceremony and credential.")
+		return req, keyserver.ErrBadRequest.With("A passkey answer needs its ceremony and credential.")
 	}
 	return req, nil
 }
@@ -67,7 +69,7 @@ func (h *handlers) passkeySignInFinish(c echo.Context) error {
 }
 
 func (h *handlers) listPasskeys(c echo.Context) error {
-	views, err := h.s.Passkeys(c.Request().Context(), principal(c))
+	views, err := h.s.Passkeys(c.Request().Context(), caller(c))
 	if err != nil {
 		return err
 	}
@@ -75,7 +77,7 @@ func (h *handlers) listPasskeys(c echo.Context) error {
 }
 
 func (h *handlers) passkeyRegisterBegin(c echo.Context) error {
-	start, err := h.s.BeginPasskeyRegistration(c.Request().Context(), c.Get("session").(*Session), c.RealIP())
+	start, err := h.s.BeginPasskeyRegistration(c.Request().Context(), c.Get("session").(*keyserver.Session), c.RealIP())
 	if err != nil {
 		return err
 	}
@@ -87,7 +89,7 @@ func (h *handlers) passkeyRegisterFinish(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := h.s.FinishPasskeyRegistration(c.Request().Context(), c.Get("session").(*Session), req.Ceremony, req.Name, req.Credential, c.RealIP())
+	v, err := h.s.FinishPasskeyRegistration(c.Request().Context(), c.Get("session").(*keyserver.Session), req.Ceremony, req.Name, req.Credential, c.RealIP())
 	if err != nil {
 		return err
 	}
@@ -101,7 +103,7 @@ func (h *handlers) renamePasskey(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	v, err := h.s.RenamePasskey(c.Request().Context(), principal(c), c.Param("cred"), req.Name)
+	v, err := h.s.RenamePasskey(c.Request().Context(), caller(c), c.Param("cred"), req.Name)
 	if err != nil {
 		return err
 	}
@@ -109,14 +111,14 @@ func (h *handlers) renamePasskey(c echo.Context) error {
 }
 
 func (h *handlers) removePasskey(c echo.Context) error {
-	if err := h.s.RemovePasskey(c.Request().Context(), principal(c), c.Param("cred")); err != nil {
+	if err := h.s.RemovePasskey(c.Request().Context(), caller(c), c.Param("cred")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
 func (h *handlers) removePassword(c echo.Context) error {
-	if err := h.s.RemovePassword(c.Request().Context(), principal(c)); err != nil {
+	if err := h.s.RemovePassword(c.Request().Context(), caller(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -131,13 +133,13 @@ type enrolRequest struct {
 // optionalSession is the browser's session, or nil if it has none (or one that
 // ended): the enrolment calls need no sign-in, but an enrolment into an existing
 // account needs one to that account.
-func (h *handlers) optionalSession(c echo.Context) (*Session, error) {
+func (h *handlers) optionalSession(c echo.Context) (*keyserver.Session, error) {
 	ck, err := c.Cookie(h.cookieName())
 	if err != nil || ck.Value == "" {
 		return nil, nil
 	}
 	sess, _, err := h.s.Authenticate(c.Request().Context(), ck.Value)
-	if errors.Is(err, ErrSignInRequired) {
+	if errors.Is(err, keyserver.ErrSignInRequired) {
 		return nil, nil
 	}
 	return sess, err
@@ -198,7 +200,7 @@ func (h *handlers) inviteAdmin(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	link, expires, err := h.s.InviteAdmin(c.Request().Context(), principal(c), req.Email)
+	link, expires, err := h.s.InviteAdmin(c.Request().Context(), caller(c), req.Email)
 	if err != nil {
 		return err
 	}
