@@ -49,7 +49,8 @@ func (s *Service) roleFor(email string) Role {
 // StartRegistration mails a code to the recipient address of the envelope the
 // person is trying to open (registering proves they receive mail there) and returns
 // that address.
-func (s *Service) StartRegistration(ctx context.Context, envID envelope.ID, firstName, lastName, ip string) (string, error) {
+func (s *Service) StartRegistration(ctx context.Context, caller Caller, envID envelope.ID, firstName, lastName string) (string, error) {
+	ip := caller.IP
 	first, err := cleanName(firstName)
 	if err != nil {
 		return "", err
@@ -99,7 +100,8 @@ func (s *Service) limitCodes(email string) error {
 // StartSenderRegistration mails a registration code to an address at one of the
 // organisation's own domains: senders have no envelope to start from, and reach
 // their sent items with the same kind of account.
-func (s *Service) StartSenderRegistration(ctx context.Context, email, firstName, lastName, ip string) (string, error) {
+func (s *Service) StartSenderRegistration(ctx context.Context, caller Caller, email, firstName, lastName string) (string, error) {
+	ip := caller.IP
 	first, err := cleanName(firstName)
 	if err != nil {
 		return "", err
@@ -180,7 +182,8 @@ func (s *Service) checkCode(ctx context.Context, email string, purpose CodePurpo
 
 // VerifyRegistration checks the emailed code and creates the account, signed in for
 // setup: it can add a passkey or choose a password, nothing else yet.
-func (s *Service) VerifyRegistration(ctx context.Context, envID envelope.ID, code, ip string) (*SignedIn, error) {
+func (s *Service) VerifyRegistration(ctx context.Context, caller Caller, envID envelope.ID, code string) (*SignedIn, error) {
+	ip := caller.IP
 	rec, err := s.store.Envelope(ctx, envID)
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrUnknownEnvelope
@@ -191,7 +194,8 @@ func (s *Service) VerifyRegistration(ctx context.Context, envID envelope.ID, cod
 }
 
 // VerifySenderRegistration is VerifyRegistration for StartSenderRegistration.
-func (s *Service) VerifySenderRegistration(ctx context.Context, email, code, ip string) (*SignedIn, error) {
+func (s *Service) VerifySenderRegistration(ctx context.Context, caller Caller, email, code string) (*SignedIn, error) {
+	ip := caller.IP
 	email, err := NormalizeAddress(email)
 	if err != nil || s.roleFor(email) != RoleSender {
 		return nil, ErrCodeExpired
@@ -227,7 +231,11 @@ func (s *Service) createAccount(ctx context.Context, email, code, ip string) (*S
 
 // SetPassword sets or replaces the signed-in account's password and completes a
 // registration in progress.
-func (s *Service) SetPassword(ctx context.Context, sess *Session, password string) error {
+func (s *Service) SetPassword(ctx context.Context, caller Caller, password string) error {
+	sess := caller.Session
+	if sess == nil {
+		return ErrSignInRequired
+	}
 	a, err := s.store.Account(ctx, sess.AccountID)
 	if err != nil {
 		return fmt.Errorf("set password: %w", err)
@@ -272,7 +280,8 @@ func (s *Service) checkPasswordRules(pw string, personal ...string) error {
 
 // SignInPassword signs in with email and password, with per-address and per-client
 // rate limits and a growing lockout after repeated failures.
-func (s *Service) SignInPassword(ctx context.Context, email, password, ip string) (*SignedIn, error) {
+func (s *Service) SignInPassword(ctx context.Context, caller Caller, email, password string) (*SignedIn, error) {
+	ip := caller.IP
 	email, err := NormalizeAddress(email)
 	if err != nil {
 		return nil, ErrBadCredentials
@@ -377,12 +386,14 @@ func (s *Service) signedIn(ctx context.Context, a Account, ip string, method Sig
 
 // StartSignInCode mails a sign-in code if the address has an account. The answer
 // is the same either way, so it does not reveal who has one.
-func (s *Service) StartSignInCode(ctx context.Context, email, ip string) error {
+func (s *Service) StartSignInCode(ctx context.Context, caller Caller, email string) error {
+	ip := caller.IP
 	return s.startCode(ctx, email, CodeSignIn, ip)
 }
 
 // StartPasswordReset mails a reset code ("forgot password"), revealing nothing.
-func (s *Service) StartPasswordReset(ctx context.Context, email, ip string) error {
+func (s *Service) StartPasswordReset(ctx context.Context, caller Caller, email string) error {
+	ip := caller.IP
 	return s.startCode(ctx, email, CodeReset, ip)
 }
 
@@ -432,7 +443,8 @@ func codeRefused(err error) error {
 }
 
 // VerifySignInCode signs in with an emailed code.
-func (s *Service) VerifySignInCode(ctx context.Context, email, code, ip string) (*SignedIn, error) {
+func (s *Service) VerifySignInCode(ctx context.Context, caller Caller, email, code string) (*SignedIn, error) {
+	ip := caller.IP
 	email, err := NormalizeAddress(email)
 	if err != nil {
 		return nil, ErrCodeExpired
@@ -449,7 +461,8 @@ func (s *Service) VerifySignInCode(ctx context.Context, email, code, ip string) 
 
 // ResetPassword sets a new password with an emailed reset code, signs out every
 // other session, and signs in.
-func (s *Service) ResetPassword(ctx context.Context, email, code, password, ip string) (*SignedIn, error) {
+func (s *Service) ResetPassword(ctx context.Context, caller Caller, email, code, password string) (*SignedIn, error) {
+	ip := caller.IP
 	email, err := NormalizeAddress(email)
 	if err != nil {
 		return nil, ErrCodeExpired

@@ -39,7 +39,8 @@ const ciphertextGrace = time.Hour
 // PutCiphertext reads a message's ciphertext from r (at most MaxPayloadBytes;
 // size, if not -1, is the announced length, which it must have) and stores it
 // under sum once it is checked to be its SHA-256. Uploading it again is harmless.
-func (s *Service) PutCiphertext(ctx context.Context, sum [32]byte, r io.Reader, size int64, clientIP string) error {
+func (s *Service) PutCiphertext(ctx context.Context, caller Caller, sum [32]byte, r io.Reader, size int64) error {
+	clientIP := caller.IP
 	max := s.cfg.MaxPayloadBytes
 	if size > max {
 		return ErrCiphertextTooLarge.With("The ciphertext of %d bytes is over the limit of %d.", size, max)

@@ -229,7 +229,11 @@ func adminNeedsPasskey(a *Account, passkeySession bool) error {
 // the way a new registration is finished). The ceremony is bound to this session;
 // the account's passkeys are excluded, so an authenticator that holds one already
 // says so instead of making a second.
-func (s *Service) BeginPasskeyRegistration(ctx context.Context, sess *Session, ip string) (*CeremonyStart, error) {
+func (s *Service) BeginPasskeyRegistration(ctx context.Context, caller Caller) (*CeremonyStart, error) {
+	sess, ip := caller.Session, caller.IP
+	if sess == nil {
+		return nil, ErrSignInRequired
+	}
 	wa, err := s.passkeys()
 	if err != nil {
 		return nil, err
@@ -266,7 +270,11 @@ func (s *Service) beginRegistration(ctx context.Context, wa *webauthn.WebAuthn, 
 
 // FinishPasskeyRegistration verifies the browser's answer and adds the passkey. A
 // session still in setup (a registration after the emailed code) is complete.
-func (s *Service) FinishPasskeyRegistration(ctx context.Context, sess *Session, ceremonyID, name string, response []byte, ip string) (PasskeyView, error) {
+func (s *Service) FinishPasskeyRegistration(ctx context.Context, caller Caller, ceremonyID, name string, response []byte) (PasskeyView, error) {
+	sess, ip := caller.Session, caller.IP
+	if sess == nil {
+		return PasskeyView{}, ErrSignInRequired
+	}
 	wa, err := s.passkeys()
 	if err != nil {
 		return PasskeyView{}, err
@@ -365,7 +373,8 @@ func (s *Service) addCredential(ctx context.Context, accountID string, cred Cred
 
 // BeginPasskeySignIn starts a sign-in with a discoverable passkey: no address is
 // asked for, the authenticator says whose passkey it is.
-func (s *Service) BeginPasskeySignIn(ctx context.Context, ip string) (*CeremonyStart, error) {
+func (s *Service) BeginPasskeySignIn(ctx context.Context, caller Caller) (*CeremonyStart, error) {
+	ip := caller.IP
 	wa, err := s.passkeys()
 	if err != nil {
 		return nil, err
@@ -396,7 +405,8 @@ func (s *Service) BeginPasskeySignIn(ctx context.Context, ip string) (*CeremonyS
 // ceremony is used up first, so the same assertion never works twice; a sign
 // counter that went backwards (a copied authenticator, per WebAuthn §6.1.1) is
 // refused.
-func (s *Service) FinishPasskeySignIn(ctx context.Context, ceremonyID string, response []byte, ip string) (*SignedIn, error) {
+func (s *Service) FinishPasskeySignIn(ctx context.Context, caller Caller, ceremonyID string, response []byte) (*SignedIn, error) {
+	ip := caller.IP
 	wa, err := s.passkeys()
 	if err != nil {
 		return nil, err
@@ -763,7 +773,8 @@ func (s *Service) invite(ctx context.Context, token string) (Invite, error) {
 
 // CheckInvite tells the enrolment page about an invite without using it. sess
 // is the browser's session, or nil.
-func (s *Service) CheckInvite(ctx context.Context, token string, sess *Session, ip string) (EnrolInfo, error) {
+func (s *Service) CheckInvite(ctx context.Context, caller Caller, token string) (EnrolInfo, error) {
+	sess, ip := caller.Session, caller.IP
 	if err := limit(s.perIP, ip); err != nil {
 		return EnrolInfo{}, err
 	}
@@ -794,7 +805,8 @@ var errEnrolSignIn = ErrSignInRequired.With("This address already has an account
 // the wrong address), so the browser must also be signed in to that account
 // (sess), which proves control of its mailbox, password or a passkey; the
 // ceremony is bound to that session.
-func (s *Service) BeginEnrolment(ctx context.Context, token string, sess *Session, firstName, lastName, ip string) (*CeremonyStart, error) {
+func (s *Service) BeginEnrolment(ctx context.Context, caller Caller, token, firstName, lastName string) (*CeremonyStart, error) {
+	sess, ip := caller.Session, caller.IP
 	wa, err := s.passkeys()
 	if err != nil {
 		return nil, err
@@ -837,7 +849,8 @@ func (s *Service) BeginEnrolment(ctx context.Context, token string, sess *Sessio
 // passkey. sess is the browser's session, or nil; an enrolment into an existing
 // account must finish in the session that began it. A refusal at the last step
 // (the credential or the address taken meanwhile) leaves the invite usable.
-func (s *Service) FinishEnrolment(ctx context.Context, ceremonyID, name string, response []byte, sess *Session, ip string) (*SignedIn, error) {
+func (s *Service) FinishEnrolment(ctx context.Context, caller Caller, ceremonyID, name string, response []byte) (*SignedIn, error) {
+	sess, ip := caller.Session, caller.IP
 	wa, err := s.passkeys()
 	if err != nil {
 		return nil, err

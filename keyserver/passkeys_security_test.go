@@ -456,12 +456,12 @@ func TestSignInFloodDoesNotLockOutAdministrators(t *testing.T) {
 		t.Fatalf("administrator's passkey sign-in after the flood: %d %v", st, out)
 	}
 	// The ceremony is used up, through the service too.
-	if _, err := e.svc.FinishPasskeySignIn(t.Context(), cer, assertion, "192.0.2.1"); !errors.Is(err, keyserver.ErrCeremonyExpired) {
+	if _, err := e.svc.FinishPasskeySignIn(t.Context(), keyserver.Caller{IP: "192.0.2.1"}, cer, assertion); !errors.Is(err, keyserver.ErrCeremonyExpired) {
 		t.Errorf("second use of a sign-in ceremony: %v", err)
 	}
 	// A ceremony id this server did not seal, or sealed for too long ago, is refused.
 	for name, id := range map[string]string{"made up": "s.AAAA", "altered": cer[:len(cer)-2] + "AA", "stored-style": strings.Repeat("ab", 16)} {
-		if _, err := e.svc.FinishPasskeySignIn(t.Context(), id, assertion, "192.0.2.1"); !errors.Is(err, keyserver.ErrCeremonyExpired) {
+		if _, err := e.svc.FinishPasskeySignIn(t.Context(), keyserver.Caller{IP: "192.0.2.1"}, id, assertion); !errors.Is(err, keyserver.ErrCeremonyExpired) {
 			t.Errorf("%s ceremony id: %v", name, err)
 		}
 	}

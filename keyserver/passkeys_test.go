@@ -202,7 +202,7 @@ func TestPasskeyReplayIsRejected(t *testing.T) {
 		t.Error("a replay set a session cookie")
 	}
 	// And straight through the service.
-	_, err := e.svc.FinishPasskeySignIn(t.Context(), cer, assertion, "192.0.2.1")
+	_, err := e.svc.FinishPasskeySignIn(t.Context(), keyserver.Caller{IP: "192.0.2.1"}, cer, assertion)
 	if !errors.Is(err, keyserver.ErrCeremonyExpired) {
 		t.Errorf("service replay: %v, want ceremony_expired", err)
 	}

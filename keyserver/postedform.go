@@ -113,7 +113,8 @@ func (s *Service) PostLimit() int64 { return postLimit(s.cfg) }
 // AdmitPost decides, before the body is read, whether a form post of size bytes
 // (-1: unknown) for envelope id from clientIP is read at all. The caller must call
 // release once the post's memory is handed to the hold or dropped.
-func (s *Service) AdmitPost(ctx context.Context, id envelope.ID, clientIP string, size int64) (release func(), err error) {
+func (s *Service) AdmitPost(ctx context.Context, caller Caller, id envelope.ID, size int64) (release func(), err error) {
+	clientIP := caller.IP
 	limit := postLimit(s.cfg)
 	if size > limit {
 		return nil, ErrPostTooLarge.With("The message is larger than this server accepts (%d MB).", limit>>20)

@@ -149,7 +149,8 @@ type Registration struct {
 
 // RegisterEnvelopes stores a batch of envelopes: all or none. Repeating a
 // registration is harmless; reusing an id with another key is refused.
-func (s *Service) RegisterEnvelopes(ctx context.Context, regs []Registration, clientIP string) error {
+func (s *Service) RegisterEnvelopes(ctx context.Context, caller Caller, regs []Registration) error {
+	clientIP := caller.IP
 	if len(regs) == 0 {
 		return ErrBadRequest.With("No envelopes to register.")
 	}

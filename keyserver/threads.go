@@ -60,7 +60,7 @@ func (s *Service) threadHashes(ids []string) ([][]byte, error) {
 
 // RememberThread records the Message-IDs of a sealed message for ttl (0: the
 // default, 400 days; bounded to between a day and ten years).
-func (s *Service) RememberThread(ctx context.Context, ids []string, ttl time.Duration) error {
+func (s *Service) RememberThread(ctx context.Context, caller Caller, ids []string, ttl time.Duration) error {
 	hs, err := s.threadHashes(ids)
 	if err != nil || len(hs) == 0 {
 		return err
@@ -77,7 +77,7 @@ func (s *Service) RememberThread(ctx context.Context, ids []string, ttl time.Dur
 
 // ThreadSealed reports whether any of ids is the Message-ID of a sealed
 // message still remembered.
-func (s *Service) ThreadSealed(ctx context.Context, ids []string) (bool, error) {
+func (s *Service) ThreadSealed(ctx context.Context, caller Caller, ids []string) (bool, error) {
 	hs, err := s.threadHashes(ids)
 	if err != nil || len(hs) == 0 {
 		return false, err

@@ -31,7 +31,7 @@ func (h *handlers) putCiphertext(c echo.Context) error {
 	// Bounded here too, so a client that does not announce a length cannot send
 	// more than the limit before being cut off.
 	req.Body = http.MaxBytesReader(c.Response(), req.Body, h.cfg.MaxPayloadBytes)
-	if err := h.s.PutCiphertext(req.Context(), sum, req.Body, req.ContentLength, c.RealIP()); err != nil {
+	if err := h.s.PutCiphertext(req.Context(), caller(c), sum, req.Body, req.ContentLength); err != nil {
 		return err
 	}
 	// Accepted: the store may write it with the registration that follows (see

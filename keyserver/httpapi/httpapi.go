@@ -425,7 +425,7 @@ func (h *handlers) uploadParts(c echo.Context, mr *multipart.Reader) (io.Reader,
 				}
 				size = n
 			}
-			if err := h.s.PutCiphertext(c.Request().Context(), sum, part, size, c.RealIP()); err != nil {
+			if err := h.s.PutCiphertext(c.Request().Context(), caller(c), sum, part, size); err != nil {
 				return nil, err
 			}
 		default:
@@ -466,7 +466,7 @@ func (h *handlers) register(c echo.Context, envelopes []api.Registration) error 
 			regs[i].Payload, regs[i].Ciphertext = head, sum[:]
 		}
 	}
-	if err := h.s.RegisterEnvelopes(c.Request().Context(), regs, c.RealIP()); err != nil {
+	if err := h.s.RegisterEnvelopes(c.Request().Context(), caller(c), regs); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, map[string]int{"registered": len(regs)})
@@ -495,7 +495,7 @@ func (h *handlers) registerStart(c echo.Context) error {
 		return err
 	}
 	if req.EnvelopeID == "" && req.Email != "" {
-		email, err := h.s.StartSenderRegistration(c.Request().Context(), req.Email, req.FirstName, req.LastName, c.RealIP())
+		email, err := h.s.StartSenderRegistration(c.Request().Context(), caller(c), req.Email, req.FirstName, req.LastName)
 		if err != nil {
 			return err
 		}
@@ -505,7 +505,7 @@ func (h *handlers) registerStart(c echo.Context) error {
 	if err != nil {
 		return keyserver.ErrUnknownEnvelope
 	}
-	email, err := h.s.StartRegistration(c.Request().Context(), id, req.FirstName, req.LastName, c.RealIP())
+	email, err := h.s.StartRegistration(c.Request().Context(), caller(c), id, req.FirstName, req.LastName)
 	if err != nil {
 		return err
 	}
@@ -522,7 +522,7 @@ func (h *handlers) registerVerify(c echo.Context) error {
 		return err
 	}
 	if req.EnvelopeID == "" && req.Email != "" {
-		si, err := h.s.VerifySenderRegistration(c.Request().Context(), req.Email, req.Code, c.RealIP())
+		si, err := h.s.VerifySenderRegistration(c.Request().Context(), caller(c), req.Email, req.Code)
 		if err != nil {
 			return err
 		}
@@ -532,7 +532,7 @@ func (h *handlers) registerVerify(c echo.Context) error {
 	if err != nil {
 		return keyserver.ErrUnknownEnvelope
 	}
-	si, err := h.s.VerifyRegistration(c.Request().Context(), id, req.Code, c.RealIP())
+	si, err := h.s.VerifyRegistration(c.Request().Context(), caller(c), id, req.Code)
 	if err != nil {
 		return err
 	}
@@ -547,7 +547,7 @@ func (h *handlers) signInPassword(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	si, err := h.s.SignInPassword(c.Request().Context(), req.Email, req.Password, c.RealIP())
+	si, err := h.s.SignInPassword(c.Request().Context(), caller(c), req.Email, req.Password)
 	if err != nil {
 		return err
 	}
@@ -560,13 +560,13 @@ type emailRequest struct {
 
 // codeStart answers a request to mail a code the same way whether or not the
 // address has an account.
-func (h *handlers) codeStart(start func(ctx context.Context, email, ip string) error, message string) echo.HandlerFunc {
+func (h *handlers) codeStart(start func(ctx context.Context, caller keyserver.Caller, email string) error, message string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var req emailRequest
 		if err := bindJSON(c, &req); err != nil {
 			return err
 		}
-		if err := start(c.Request().Context(), req.Email, c.RealIP()); err != nil {
+		if err := start(c.Request().Context(), caller(c), req.Email); err != nil {
 			return err
 		}
 		return c.JSON(http.StatusAccepted, map[string]string{"message": message})
@@ -581,7 +581,7 @@ func (h *handlers) signInCodeVerify(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	si, err := h.s.VerifySignInCode(c.Request().Context(), req.Email, req.Code, c.RealIP())
+	si, err := h.s.VerifySignInCode(c.Request().Context(), caller(c), req.Email, req.Code)
 	if err != nil {
 		return err
 	}
@@ -597,7 +597,7 @@ func (h *handlers) passwordReset(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	si, err := h.s.ResetPassword(c.Request().Context(), req.Email, req.Code, req.Password, c.RealIP())
+	si, err := h.s.ResetPassword(c.Request().Context(), caller(c), req.Email, req.Code, req.Password)
 	if err != nil {
 		return err
 	}
@@ -626,7 +626,7 @@ func (h *handlers) setPassword(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	if err := h.s.SetPassword(c.Request().Context(), c.Get("session").(*keyserver.Session), req.Password); err != nil {
+	if err := h.s.SetPassword(c.Request().Context(), caller(c), req.Password); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -137,7 +137,7 @@ func (h *handlers) openPosted(c echo.Context) error {
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
 		return h.unreadable(c, http.StatusBadRequest, "The message was not sent by a securedoc attachment's Open button.")
 	}
-	release, err := h.s.AdmitPost(r.Context(), id, c.RealIP(), r.ContentLength)
+	release, err := h.s.AdmitPost(r.Context(), caller(c), id, r.ContentLength)
 	if err != nil {
 		var e *keyserver.Error
 		if !errors.As(err, &e) {

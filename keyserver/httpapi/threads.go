@@ -17,7 +17,7 @@ func (h *handlers) routeThreads(v1 *echo.Group) {
 		if err := bindJSON(c, &req); err != nil {
 			return err
 		}
-		if err := h.s.RememberThread(c.Request().Context(), req.MessageIDs, time.Duration(req.TTLSeconds)*time.Second); err != nil {
+		if err := h.s.RememberThread(c.Request().Context(), caller(c), req.MessageIDs, time.Duration(req.TTLSeconds)*time.Second); err != nil {
 			return err
 		}
 		return c.NoContent(http.StatusNoContent)
@@ -27,7 +27,7 @@ func (h *handlers) routeThreads(v1 *echo.Group) {
 		if err := bindJSON(c, &req); err != nil {
 			return err
 		}
-		ok, err := h.s.ThreadSealed(c.Request().Context(), req.MessageIDs)
+		ok, err := h.s.ThreadSealed(c.Request().Context(), caller(c), req.MessageIDs)
 		if err != nil {
 			return err
 		}
