@@ -552,8 +552,8 @@ func (s *Service) SignOut(ctx context.Context, token string) error {
 }
 
 // ListAccounts is for administrators.
-func (s *Service) ListAccounts(ctx context.Context, p Caller) ([]Account, error) {
-	if err := s.requireAdmin(p); err != nil {
+func (s *Service) ListAccounts(ctx context.Context, caller Caller) ([]Account, error) {
+	if err := s.requireAdmin(caller); err != nil {
 		return nil, err
 	}
 	accs, err := s.store.ListAccounts(ctx)
@@ -564,13 +564,13 @@ func (s *Service) ListAccounts(ctx context.Context, p Caller) ([]Account, error)
 }
 
 // DeleteAccount removes an account (an administrator's decision, or its owner's).
-func (s *Service) DeleteAccount(ctx context.Context, p Caller, id string) error {
-	if p.Account == nil || p.Account.ID != id {
-		if err := s.requireAdmin(p); err != nil {
+func (s *Service) DeleteAccount(ctx context.Context, caller Caller, id string) error {
+	if caller.Account == nil || caller.Account.ID != id {
+		if err := s.requireAdmin(caller); err != nil {
 			return err
 		}
 	}
-	err := s.store.DeleteAccount(ctx, id, []AuditEvent{{Time: s.now(), Actor: p.actor(), Action: ActionAccountDelete, Account: id, ClientIP: p.IP}})
+	err := s.store.DeleteAccount(ctx, id, []AuditEvent{{Time: s.now(), Actor: caller.actor(), Action: ActionAccountDelete, Account: id, ClientIP: caller.IP}})
 	if errors.Is(err, ErrNotFound) {
 		return ErrBadRequest.With("There is no such account.")
 	}
@@ -578,8 +578,8 @@ func (s *Service) DeleteAccount(ctx context.Context, p Caller, id string) error 
 }
 
 // Audit streams the audit log from seq onwards to fn (administrators only).
-func (s *Service) Audit(ctx context.Context, p Caller, from uint64, fn func(AuditRecord) (bool, error)) error {
-	if err := s.requireAdmin(p); err != nil {
+func (s *Service) Audit(ctx context.Context, caller Caller, from uint64, fn func(AuditRecord) (bool, error)) error {
+	if err := s.requireAdmin(caller); err != nil {
 		return err
 	}
 	return s.store.Audit(ctx, from, fn)
@@ -587,8 +587,8 @@ func (s *Service) Audit(ctx context.Context, p Caller, from uint64, fn func(Audi
 
 // VerifyAuditLog is VerifyAudit of this service's store (administrators only: a
 // refusal is an *Error; any other error is the chain's or the store's).
-func (s *Service) VerifyAuditLog(ctx context.Context, c Caller) (uint64, string, error) {
-	if err := s.requireAdmin(c); err != nil {
+func (s *Service) VerifyAuditLog(ctx context.Context, caller Caller) (uint64, string, error) {
+	if err := s.requireAdmin(caller); err != nil {
 		return 0, "", err
 	}
 	return VerifyAudit(ctx, s.store)

@@ -57,7 +57,7 @@ type outboxLeases struct {
 // LeaseMail leases up to limit due mails (0: 20; at most 100) for d (0: two
 // minutes; bounded to between ten seconds and an hour), and returns them with
 // the lease's length.
-func (s *Service) LeaseMail(ctx context.Context, c Caller, limit int, d time.Duration) ([]LeasedMail, time.Duration, error) {
+func (s *Service) LeaseMail(ctx context.Context, caller Caller, limit int, d time.Duration) ([]LeasedMail, time.Duration, error) {
 	if limit <= 0 {
 		limit = defaultLeaseSize
 	}
@@ -109,7 +109,7 @@ func (s *Service) leased(id uint64, tok string) (lease, error) {
 }
 
 // MailDone reports leased mail id sent (or given up): it is deleted.
-func (s *Service) MailDone(ctx context.Context, c Caller, id uint64, tok string) error {
+func (s *Service) MailDone(ctx context.Context, caller Caller, id uint64, tok string) error {
 	o := &s.leases
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -124,7 +124,7 @@ func (s *Service) MailDone(ctx context.Context, c Caller, id uint64, tok string)
 }
 
 // MailRetry reports a failed attempt at leased mail id: it is due again at next.
-func (s *Service) MailRetry(ctx context.Context, c Caller, id uint64, tok string, attempts int, next time.Time, lastError string) error {
+func (s *Service) MailRetry(ctx context.Context, caller Caller, id uint64, tok string, attempts int, next time.Time, lastError string) error {
 	o := &s.leases
 	o.mu.Lock()
 	defer o.mu.Unlock()

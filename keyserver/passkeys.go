@@ -516,11 +516,11 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, caller Caller, ceremo
 }
 
 // Passkeys lists the signed-in account's passkeys.
-func (s *Service) Passkeys(ctx context.Context, p Caller) ([]PasskeyView, error) {
-	if p.Account == nil {
+func (s *Service) Passkeys(ctx context.Context, caller Caller) ([]PasskeyView, error) {
+	if caller.Account == nil {
 		return nil, ErrSignInRequired
 	}
-	a, err := s.store.Account(ctx, p.Account.ID)
+	a, err := s.store.Account(ctx, caller.Account.ID)
 	if err != nil {
 		return nil, fmt.Errorf("passkeys: %w", err)
 	}
@@ -540,8 +540,8 @@ func parseCredentialID(id string) ([]byte, error) {
 }
 
 // RenamePasskey names one of the signed-in account's passkeys.
-func (s *Service) RenamePasskey(ctx context.Context, p Caller, id, name string) (PasskeyView, error) {
-	if p.Account == nil {
+func (s *Service) RenamePasskey(ctx context.Context, caller Caller, id, name string) (PasskeyView, error) {
+	if caller.Account == nil {
 		return PasskeyView{}, ErrSignInRequired
 	}
 	credID, err := parseCredentialID(id)
@@ -554,15 +554,15 @@ func (s *Service) RenamePasskey(ctx context.Context, p Caller, id, name string) 
 	now := s.now()
 	var out Credential
 	var refused error
-	_, err = s.store.UpdateAccount(ctx, p.Account.ID, func(a *Account) ([]AuditEvent, error) {
-		if refused = adminNeedsPasskey(a, p.passkey()); refused != nil {
+	_, err = s.store.UpdateAccount(ctx, caller.Account.ID, func(a *Account) ([]AuditEvent, error) {
+		if refused = adminNeedsPasskey(a, caller.passkey()); refused != nil {
 			return nil, refused
 		}
 		for i := range a.Credentials {
 			if bytes.Equal(a.Credentials[i].ID, credID) {
 				a.Credentials[i].Name = name
 				out = a.Credentials[i]
-				return []AuditEvent{{Time: now, Actor: a.Email, Action: ActionPasskeyRename, Account: a.ID, ClientIP: p.IP, Detail: name}}, nil
+				return []AuditEvent{{Time: now, Actor: a.Email, Action: ActionPasskeyRename, Account: a.ID, ClientIP: caller.IP, Detail: name}}, nil
 			}
 		}
 		return nil, ErrNoSuchPasskey
@@ -593,8 +593,8 @@ func lastWayIn(a *Account) error {
 
 // RemovePasskey removes one of the signed-in account's passkeys, unless it is the
 // last way in.
-func (s *Service) RemovePasskey(ctx context.Context, p Caller, id string) error {
-	if p.Account == nil {
+func (s *Service) RemovePasskey(ctx context.Context, caller Caller, id string) error {
+	if caller.Account == nil {
 		return ErrSignInRequired
 	}
 	credID, err := parseCredentialID(id)
@@ -603,8 +603,8 @@ func (s *Service) RemovePasskey(ctx context.Context, p Caller, id string) error 
 	}
 	now := s.now()
 	var refused error
-	_, err = s.store.UpdateAccount(ctx, p.Account.ID, func(a *Account) ([]AuditEvent, error) {
-		if refused = adminNeedsPasskey(a, p.passkey()); refused != nil {
+	_, err = s.store.UpdateAccount(ctx, caller.Account.ID, func(a *Account) ([]AuditEvent, error) {
+		if refused = adminNeedsPasskey(a, caller.passkey()); refused != nil {
 			return nil, refused
 		}
 		for i, c := range a.Credentials {
@@ -613,7 +613,7 @@ func (s *Service) RemovePasskey(ctx context.Context, p Caller, id string) error 
 				if refused = lastWayIn(a); refused != nil {
 					return nil, refused
 				}
-				return []AuditEvent{{Time: now, Actor: a.Email, Action: ActionPasskeyRemove, Account: a.ID, ClientIP: p.IP, Detail: c.Name}}, nil
+				return []AuditEvent{{Time: now, Actor: a.Email, Action: ActionPasskeyRemove, Account: a.ID, ClientIP: caller.IP, Detail: c.Name}}, nil
 			}
 		}
 		refused = ErrNoSuchPasskey
@@ -625,34 +625,34 @@ func (s *Service) RemovePasskey(ctx context.Context, p Caller, id string) error 
 	if err != nil {
 		return fmt.Errorf("remove passkey: %w", err)
 	}
-	return s.endOtherSessions(ctx, p, "passkey removed")
+	return s.endOtherSessions(ctx, caller, "passkey removed")
 }
 
 // endOtherSessions signs out every session of p's account but p's own, after a
 // way in was removed: a session that a stolen passkey or a guessed password
 // opened must not outlive the credential (a session does not record how it was
 // opened, so all the others go). The caller's session stays.
-func (s *Service) endOtherSessions(ctx context.Context, p Caller, why string) error {
-	n, err := s.store.DeleteAccountSessions(ctx, p.Account.ID, p.sessionHash())
+func (s *Service) endOtherSessions(ctx context.Context, caller Caller, why string) error {
+	n, err := s.store.DeleteAccountSessions(ctx, caller.Account.ID, caller.sessionHash())
 	if err != nil {
 		return fmt.Errorf("%s: end other sessions: %w", why, err)
 	}
 	if n > 0 {
-		s.log.InfoContext(ctx, "other sessions ended", "account", p.Account.ID, "why", why, "sessions", n)
+		s.log.InfoContext(ctx, "other sessions ended", "account", caller.Account.ID, "why", why, "sessions", n)
 	}
 	return nil
 }
 
 // RemovePassword removes the signed-in account's password, unless it is the last
 // way in.
-func (s *Service) RemovePassword(ctx context.Context, p Caller) error {
-	if p.Account == nil {
+func (s *Service) RemovePassword(ctx context.Context, caller Caller) error {
+	if caller.Account == nil {
 		return ErrSignInRequired
 	}
 	now := s.now()
 	var refused error
-	_, err := s.store.UpdateAccount(ctx, p.Account.ID, func(a *Account) ([]AuditEvent, error) {
-		if refused = adminNeedsPasskey(a, p.passkey()); refused != nil {
+	_, err := s.store.UpdateAccount(ctx, caller.Account.ID, func(a *Account) ([]AuditEvent, error) {
+		if refused = adminNeedsPasskey(a, caller.passkey()); refused != nil {
 			return nil, refused
 		}
 		if a.PasswordHash == "" {
@@ -663,7 +663,7 @@ func (s *Service) RemovePassword(ctx context.Context, p Caller) error {
 		if refused = lastWayIn(a); refused != nil {
 			return nil, refused
 		}
-		return []AuditEvent{{Time: now, Actor: a.Email, Action: ActionAccountPasswordRemove, Account: a.ID, ClientIP: p.IP}}, nil
+		return []AuditEvent{{Time: now, Actor: a.Email, Action: ActionAccountPasswordRemove, Account: a.ID, ClientIP: caller.IP}}, nil
 	})
 	if refused != nil {
 		return refused
@@ -671,7 +671,7 @@ func (s *Service) RemovePassword(ctx context.Context, p Caller) error {
 	if err != nil {
 		return fmt.Errorf("remove password: %w", err)
 	}
-	return s.endOtherSessions(ctx, p, "password removed")
+	return s.endOtherSessions(ctx, caller, "password removed")
 }
 
 // --- administrators ---
@@ -731,15 +731,15 @@ func EnrolmentURL(publicURL, token string) string {
 }
 
 // InviteAdmin creates a one-time enrolment link for a new administrator.
-func (s *Service) InviteAdmin(ctx context.Context, p Caller, email string) (string, time.Time, error) {
-	if err := s.requireAdmin(p); err != nil {
+func (s *Service) InviteAdmin(ctx context.Context, caller Caller, email string) (string, time.Time, error) {
+	if err := s.requireAdmin(caller); err != nil {
 		return "", time.Time{}, err
 	}
-	inv, token, err := NewAdminInvite(email, p.actor(), s.cfg.OrgDomains, s.now())
+	inv, token, err := NewAdminInvite(email, caller.actor(), s.cfg.OrgDomains, s.now())
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	err = s.store.PutInvite(ctx, inv, []AuditEvent{{Time: inv.Created, Actor: p.actor(), Action: ActionAdminInvite, ClientIP: p.IP, Detail: inv.Email}})
+	err = s.store.PutInvite(ctx, inv, []AuditEvent{{Time: inv.Created, Actor: caller.actor(), Action: ActionAdminInvite, ClientIP: caller.IP, Detail: inv.Email}})
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("invite admin: %w", err)
 	}
@@ -920,13 +920,13 @@ func (s *Service) FinishEnrolment(ctx context.Context, caller Caller, ceremonyID
 
 // RequireAdmin admits API administrators (bearer token) and administrators signed
 // in with a passkey; an administrator signed in any other way is told why not.
-func (s *Service) RequireAdmin(c Caller) error { return s.requireAdmin(c) }
+func (s *Service) RequireAdmin(caller Caller) error { return s.requireAdmin(caller) }
 
-func (s *Service) requireAdmin(p Caller) error {
+func (s *Service) requireAdmin(caller Caller) error {
 	switch {
-	case p.isAdmin():
+	case caller.isAdmin():
 		return nil
-	case p.Account != nil && p.Account.Role == RoleAdmin:
+	case caller.Account != nil && caller.Account.Role == RoleAdmin:
 		return ErrPasskeyRequired
 	}
 	return ErrForbidden

@@ -139,9 +139,9 @@ func (s *Service) AdmitPost(ctx context.Context, caller Caller, id envelope.ID, 
 // post that AdmitPost admitted, for its open page, and returns its token, or ""
 // when it is not held (the hold is disabled, or the blob is larger than it): the
 // page must then carry the fields.
-func (s *Service) HoldPosted(ctx context.Context, c Caller, id envelope.ID, blob []byte) string {
+func (s *Service) HoldPosted(ctx context.Context, caller Caller, id envelope.ID, blob []byte) string {
 	if s.posted == nil {
 		return ""
 	}
-	return s.posted.put(id, clientPrefix(c.IP), blob)
+	return s.posted.put(id, clientPrefix(caller.IP), blob)
 }

@@ -303,11 +303,11 @@ func (s *Service) refusal(rec *EnvelopeRecord, email string, now time.Time) *Err
 // ReleaseKey returns k_srv to the envelope's own signed-in recipient. The checks and
 // the release count happen in one store transaction, so a revoke that has returned
 // is never followed by a release. The first release queues a read receipt.
-func (s *Service) ReleaseKey(ctx context.Context, p Caller, id envelope.ID) (envelope.Key, error) {
-	if p.Account == nil {
+func (s *Service) ReleaseKey(ctx context.Context, caller Caller, id envelope.ID) (envelope.Key, error) {
+	if caller.Account == nil {
 		return envelope.Key{}, ErrSignInRequired
 	}
-	email := p.Account.Email
+	email := caller.Account.Email
 	now := s.now()
 	var denied *Error
 	rec, err := s.store.UpdateEnvelope(ctx, id, func(rec *EnvelopeRecord) ([]AuditEvent, error) {
@@ -320,7 +320,7 @@ func (s *Service) ReleaseKey(ctx context.Context, p Caller, id envelope.ID) (env
 			rec.FirstOpen = now
 		}
 		return []AuditEvent{{Time: now, Actor: email, Action: ActionKeyRelease, Envelope: id.String(),
-			Account: p.Account.ID, ClientIP: p.IP}}, nil
+			Account: caller.Account.ID, ClientIP: caller.IP}}, nil
 	})
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -329,7 +329,7 @@ func (s *Service) ReleaseKey(ctx context.Context, p Caller, id envelope.ID) (env
 	case denied != nil && errors.Is(err, denied):
 		s.metrics.denied(denied.Code)
 		s.audit(ctx, AuditEvent{Time: now, Actor: email, Action: ActionKeyDeny, Envelope: id.String(),
-			Account: p.Account.ID, ClientIP: p.IP, Detail: denied.Code})
+			Account: caller.Account.ID, ClientIP: caller.IP, Detail: denied.Code})
 		return envelope.Key{}, denied
 	case err != nil:
 		return envelope.Key{}, fmt.Errorf("release key %s: %w", id, err)
@@ -340,7 +340,7 @@ func (s *Service) ReleaseKey(ctx context.Context, p Caller, id envelope.ID) (env
 	}
 	s.metrics.releases.Add(1)
 	if rec.Releases == 1 {
-		if err := s.queueReceipt(ctx, rec, p.Account, now); err != nil {
+		if err := s.queueReceipt(ctx, rec, caller.Account, now); err != nil {
 			// The recipient has the key; a lost receipt must not take it back.
 			s.log.ErrorContext(ctx, "queue read receipt", "envelope", id.String(), "err", err)
 		}
@@ -357,7 +357,7 @@ func (s *Service) audit(ctx context.Context, events ...AuditEvent) {
 }
 
 // Envelope returns an envelope's record for an administrator or its sender.
-func (s *Service) Envelope(ctx context.Context, p Caller, id envelope.ID) (EnvelopeRecord, error) {
+func (s *Service) Envelope(ctx context.Context, caller Caller, id envelope.ID) (EnvelopeRecord, error) {
 	rec, err := s.store.Envelope(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return rec, ErrUnknownEnvelope
@@ -365,8 +365,8 @@ func (s *Service) Envelope(ctx context.Context, p Caller, id envelope.ID) (Envel
 	if err != nil {
 		return rec, fmt.Errorf("envelope %s: %w", id, err)
 	}
-	if !s.mayManage(p, &rec) {
-		if err := s.requireAdmin(p); errors.Is(err, ErrPasskeyRequired) {
+	if !s.mayManage(caller, &rec) {
+		if err := s.requireAdmin(caller); errors.Is(err, ErrPasskeyRequired) {
 			return EnvelopeRecord{}, err
 		}
 		return EnvelopeRecord{}, ErrUnknownEnvelope
@@ -375,22 +375,22 @@ func (s *Service) Envelope(ctx context.Context, p Caller, id envelope.ID) (Envel
 }
 
 // mayManage: administrators manage every envelope, senders their own.
-func (s *Service) mayManage(p Caller, rec *EnvelopeRecord) bool {
-	if p.isAdmin() {
+func (s *Service) mayManage(caller Caller, rec *EnvelopeRecord) bool {
+	if caller.isAdmin() {
 		return true
 	}
-	return p.Account != nil && (p.Account.Role == RoleSender || p.Account.Role == RoleAdmin) && p.Account.Email == rec.Sender
+	return caller.Account != nil && (caller.Account.Role == RoleSender || caller.Account.Role == RoleAdmin) && caller.Account.Email == rec.Sender
 }
 
 // SentEnvelopes lists what the signed-in sender sent, newest first.
-func (s *Service) SentEnvelopes(ctx context.Context, p Caller, limit int) ([]EnvelopeRecord, error) {
-	if p.Account == nil {
+func (s *Service) SentEnvelopes(ctx context.Context, caller Caller, limit int) ([]EnvelopeRecord, error) {
+	if caller.Account == nil {
 		return nil, ErrSignInRequired
 	}
-	if p.Account.Role == RoleRecipient {
+	if caller.Account.Role == RoleRecipient {
 		return nil, ErrForbidden.With("Sent items are for the organisation's own addresses.")
 	}
-	recs, err := s.store.ListEnvelopes(ctx, EnvelopeQuery{Sender: p.Account.Email, Limit: limit})
+	recs, err := s.store.ListEnvelopes(ctx, EnvelopeQuery{Sender: caller.Account.Email, Limit: limit})
 	if err != nil {
 		return nil, fmt.Errorf("sent envelopes: %w", err)
 	}
@@ -398,8 +398,8 @@ func (s *Service) SentEnvelopes(ctx context.Context, p Caller, limit int) ([]Env
 }
 
 // ListEnvelopes lists envelopes for an administrator.
-func (s *Service) ListEnvelopes(ctx context.Context, p Caller, q EnvelopeQuery) ([]EnvelopeRecord, error) {
-	if err := s.requireAdmin(p); err != nil {
+func (s *Service) ListEnvelopes(ctx context.Context, caller Caller, q EnvelopeQuery) ([]EnvelopeRecord, error) {
+	if err := s.requireAdmin(caller); err != nil {
 		return nil, err
 	}
 	for _, a := range []*string{&q.Sender, &q.Recipient} {
@@ -419,11 +419,11 @@ func (s *Service) ListEnvelopes(ctx context.Context, p Caller, q EnvelopeQuery) 
 }
 
 // manage applies an administrative change to an envelope with its audit record.
-func (s *Service) manage(ctx context.Context, p Caller, id envelope.ID, action AuditAction, change func(*EnvelopeRecord, time.Time) (string, error)) (EnvelopeRecord, error) {
+func (s *Service) manage(ctx context.Context, caller Caller, id envelope.ID, action AuditAction, change func(*EnvelopeRecord, time.Time) (string, error)) (EnvelopeRecord, error) {
 	now := s.now()
 	rec, err := s.store.UpdateEnvelope(ctx, id, func(rec *EnvelopeRecord) ([]AuditEvent, error) {
-		if !s.mayManage(p, rec) {
-			if err := s.requireAdmin(p); errors.Is(err, ErrPasskeyRequired) {
+		if !s.mayManage(caller, rec) {
+			if err := s.requireAdmin(caller); errors.Is(err, ErrPasskeyRequired) {
 				return nil, err
 			}
 			return nil, ErrNotFound
@@ -432,7 +432,7 @@ func (s *Service) manage(ctx context.Context, p Caller, id envelope.ID, action A
 		if err != nil {
 			return nil, err
 		}
-		return []AuditEvent{{Time: now, Actor: p.actor(), Action: action, Envelope: id.String(), ClientIP: p.IP, Detail: detail}}, nil
+		return []AuditEvent{{Time: now, Actor: caller.actor(), Action: action, Envelope: id.String(), ClientIP: caller.IP, Detail: detail}}, nil
 	})
 	if errors.Is(err, ErrNotFound) {
 		return rec, ErrUnknownEnvelope
@@ -444,7 +444,7 @@ func (s *Service) manage(ctx context.Context, p Caller, id envelope.ID, action A
 		}
 		return rec, fmt.Errorf("%s %s: %w", action, id, err)
 	}
-	s.log.InfoContext(ctx, "envelope changed", "action", action, "envelope", id.String(), "actor", p.actor())
+	s.log.InfoContext(ctx, "envelope changed", "action", action, "envelope", id.String(), "actor", caller.actor())
 	return rec, nil
 }
 
@@ -455,8 +455,8 @@ func destroyKey(rec *EnvelopeRecord) {
 }
 
 // Revoke destroys the envelope's server key. When it returns, no release can follow.
-func (s *Service) Revoke(ctx context.Context, p Caller, id envelope.ID) (EnvelopeRecord, error) {
-	return s.manage(ctx, p, id, ActionEnvelopeRevoke, func(rec *EnvelopeRecord, now time.Time) (string, error) {
+func (s *Service) Revoke(ctx context.Context, caller Caller, id envelope.ID) (EnvelopeRecord, error) {
+	return s.manage(ctx, caller, id, ActionEnvelopeRevoke, func(rec *EnvelopeRecord, now time.Time) (string, error) {
 		if rec.Revoked.IsZero() {
 			rec.Revoked = now
 		}
@@ -466,20 +466,20 @@ func (s *Service) Revoke(ctx context.Context, p Caller, id envelope.ID) (Envelop
 }
 
 // Lock refuses releases with a reason the recipient sees, until Unlock.
-func (s *Service) Lock(ctx context.Context, p Caller, id envelope.ID, reason string) (EnvelopeRecord, error) {
+func (s *Service) Lock(ctx context.Context, caller Caller, id envelope.ID, reason string) (EnvelopeRecord, error) {
 	reason = strings.TrimSpace(reason)
 	if len(reason) > 500 || strings.ContainsAny(reason, "\r\n\x00") {
 		return EnvelopeRecord{}, ErrBadRequest.With("A lock reason is one line of at most 500 characters.")
 	}
-	return s.manage(ctx, p, id, ActionEnvelopeLock, func(rec *EnvelopeRecord, now time.Time) (string, error) {
+	return s.manage(ctx, caller, id, ActionEnvelopeLock, func(rec *EnvelopeRecord, now time.Time) (string, error) {
 		rec.Locked, rec.LockReason = true, reason
 		return reason, nil
 	})
 }
 
 // Unlock lifts a lock.
-func (s *Service) Unlock(ctx context.Context, p Caller, id envelope.ID) (EnvelopeRecord, error) {
-	return s.manage(ctx, p, id, ActionEnvelopeUnlock, func(rec *EnvelopeRecord, now time.Time) (string, error) {
+func (s *Service) Unlock(ctx context.Context, caller Caller, id envelope.ID) (EnvelopeRecord, error) {
+	return s.manage(ctx, caller, id, ActionEnvelopeUnlock, func(rec *EnvelopeRecord, now time.Time) (string, error) {
 		rec.Locked, rec.LockReason = false, ""
 		return "", nil
 	})
@@ -487,8 +487,8 @@ func (s *Service) Unlock(ctx context.Context, p Caller, id envelope.ID) (Envelop
 
 // SetExpiry changes when the envelope expires (zero: never). An envelope whose key
 // is already destroyed cannot be revived.
-func (s *Service) SetExpiry(ctx context.Context, p Caller, id envelope.ID, expires time.Time) (EnvelopeRecord, error) {
-	return s.manage(ctx, p, id, ActionEnvelopeSetExpiry, func(rec *EnvelopeRecord, now time.Time) (string, error) {
+func (s *Service) SetExpiry(ctx context.Context, caller Caller, id envelope.ID, expires time.Time) (EnvelopeRecord, error) {
+	return s.manage(ctx, caller, id, ActionEnvelopeSetExpiry, func(rec *EnvelopeRecord, now time.Time) (string, error) {
 		if len(rec.WrappedKey) == 0 {
 			return "", ErrExpired.With("The key of this message is already destroyed; its expiry cannot change.")
 		}
@@ -501,8 +501,8 @@ func (s *Service) SetExpiry(ctx context.Context, p Caller, id envelope.ID, expir
 }
 
 // Expire destroys the key now, as the sweeper does when an envelope's time is up.
-func (s *Service) Expire(ctx context.Context, p Caller, id envelope.ID) (EnvelopeRecord, error) {
-	return s.manage(ctx, p, id, ActionEnvelopeExpire, func(rec *EnvelopeRecord, now time.Time) (string, error) {
+func (s *Service) Expire(ctx context.Context, caller Caller, id envelope.ID) (EnvelopeRecord, error) {
+	return s.manage(ctx, caller, id, ActionEnvelopeExpire, func(rec *EnvelopeRecord, now time.Time) (string, error) {
 		if rec.Expired.IsZero() {
 			rec.Expired = now
 		}

@@ -156,9 +156,7 @@ type Registration struct {
 // (a multipart body): one round trip where an upload and then a registration
 // would take two, which is most of what a sealed message waits for.
 func (c *Client) RegisterEnvelopes(ctx context.Context, regs []Registration) error {
-	req := struct {
-		Envelopes []api.Registration `json:"envelopes"`
-	}{}
+	var req api.RegisterRequest
 	type ctKey struct {
 		first *byte
 		n     int

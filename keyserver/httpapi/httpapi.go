@@ -233,7 +233,6 @@ func (h *handlers) signedIn(setupOK bool) echo.MiddlewareFunc {
 			if sess.Setup && !setupOK {
 				return keyserver.ErrSetupRequired
 			}
-			c.Set("session", sess)
 			c.Set("caller", keyserver.SessionCaller(c.RealIP(), sess, acct))
 			return next(c)
 		}
@@ -615,8 +614,8 @@ func (h *handlers) signOut(c echo.Context) error {
 }
 
 func (h *handlers) session(c echo.Context) error {
-	sess := c.Get("session").(*keyserver.Session)
-	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(*caller(c).Account, h.s.Now()), "setup": sess.Setup, "method": sess.Method})
+	who := caller(c)
+	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(*who.Account, h.s.Now()), "setup": who.Session.Setup, "method": who.Session.Method})
 }
 
 func (h *handlers) setPassword(c echo.Context) error {
