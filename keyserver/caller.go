@@ -26,6 +26,23 @@ func SessionCaller(ip string, sess *Session, a *Account) Caller {
 	return c
 }
 
+// isAdmin: an API administrator, or an administrator account signed in with a
+// passkey. An administrator who signed in with a password or code has no more
+// rights than anyone else.
+func (c Caller) isAdmin() bool {
+	return c.Admin || (c.Account != nil && c.Account.Role == RoleAdmin && c.passkey())
+}
+
+func (c Caller) actor() string {
+	switch {
+	case c.Account != nil:
+		return c.Account.Email
+	case c.Admin:
+		return "admin"
+	}
+	return "anonymous"
+}
+
 // passkey: the caller's session was signed in with a passkey, which an
 // administrator account needs to act as one.
 func (c Caller) passkey() bool { return c.Method == SignInPasskey }

@@ -262,23 +262,6 @@ func printableCut(s string, n int) string {
 	return b.String()
 }
 
-// isAdmin: an API administrator, or an administrator account signed in with a
-// passkey. An administrator who signed in with a password or code has no more
-// rights than anyone else.
-func (p Caller) isAdmin() bool {
-	return p.Admin || (p.Account != nil && p.Account.Role == RoleAdmin && p.passkey())
-}
-
-func (p Caller) actor() string {
-	switch {
-	case p.Account != nil:
-		return p.Account.Email
-	case p.Admin:
-		return "admin"
-	}
-	return "anonymous"
-}
-
 // refusal says why rec may not be released now, or nil. Not-yours comes first, so
 // that nobody learns the state of an envelope that is not theirs.
 func (s *Service) refusal(rec *EnvelopeRecord, email string, now time.Time) *Error {

@@ -14,7 +14,7 @@ const CSRFHeader = "X-Waxseal-CSRF"
 type ErrorBody struct {
 	Error      string `json:"error"` // one of the Code constants
 	Message    string `json:"message"`
-	RetryAfter int    `json:"retry_after,omitempty"` // seconds
+	RetryAfter int    `json:"retry_after,omitempty"` // seconds; present (maybe 0) when the server asks to wait
 }
 
 // Registration is one envelope in a gateway's registration batch.

@@ -272,7 +272,13 @@ func (h *handlers) errorHandler(err error, c echo.Context) {
 	if e.RetryAfter > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds())))
 	}
-	c.JSON(e.Status, api.ErrorBody{Error: e.Code, Message: e.Message, RetryAfter: int(e.RetryAfter.Seconds())})
+	// As api.ErrorBody, with retry_after whenever there is a wait, even one
+	// under a second.
+	body := map[string]any{"error": e.Code, "message": e.Message}
+	if e.RetryAfter > 0 {
+		body["retry_after"] = int(e.RetryAfter.Seconds())
+	}
+	c.JSON(e.Status, body)
 }
 
 // --- helpers ---
