@@ -1,0 +1,131 @@
+//go:build js && wasm
+
+// Command waxseal-worker is the key server as a Cloudflare Worker: the same
+// keyserver.Service and httpapi handlers as `waxseal serve`, compiled for
+// GOOS=js GOARCH=wasm and started by worker/entry.mjs, which keeps one Go
+// instance per isolate (internal/workerserve). `make worker` builds it and
+// `make worker-dev` runs it under wrangler; docs/DEPLOY.md has the rest.
+//
+// Configuration comes from the Worker's environment (wrangler.toml [vars] and
+// `wrangler secret put`): WAXSEAL_PUBLIC_URL, WAXSEAL_MASTER_KEY (base64, as in
+// master.key), WAXSEAL_GATEWAY_TOKENS and WAXSEAL_ADMIN_TOKENS (comma-separated).
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"syscall/js"
+
+	"github.com/waxseal/waxseal/internal/workerserve"
+	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
+	"github.com/waxseal/waxseal/keyserver/httpapi"
+)
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	env := js.Global().Get("context").Get("env")
+	get := func(name string) string {
+		v := env.Get(name)
+		if v.Type() != js.TypeString {
+			return ""
+		}
+		return v.String()
+	}
+	mux := http.NewServeMux()
+	if get("WAXSEAL_WORKER_TEST_ROUTES") == "1" {
+		routeInstance(mux)
+	}
+	mux.Handle("/", noPasswords(keyServer(get, log)))
+	workerserve.Serve(mux, log)
+}
+
+// errNoStore is why the Worker answers 503 for now: the D1 and R2 store is
+// built on keyserver/sqlstore, which has not landed yet.
+var errNoStore = errors.New("this Worker has no store yet: the D1/R2 store waits for keyserver/sqlstore")
+
+// openStore returns the Worker's store over the D1 and R2 bindings.
+func openStore(func(string) string) (keyserver.Store, error) {
+	return nil, errNoStore
+}
+
+// keyServer is the key server's HTTP API, or, if it cannot be set up, a
+// handler that says why with 503 on every route.
+func keyServer(get func(string) string, log *slog.Logger) http.Handler {
+	cfg, err := configFromEnv(get)
+	if err != nil {
+		return unavailable(err, log)
+	}
+	cfg.Logger = log
+	store, err := openStore(get)
+	if err != nil {
+		return unavailable(err, log)
+	}
+	svc, err := keyserver.New(cfg, store)
+	if err != nil {
+		return unavailable(err, log)
+	}
+	return httpapi.New(svc)
+}
+
+func unavailable(err error, log *slog.Logger) http.Handler {
+	log.Error("key server unavailable", "err", err)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusServiceUnavailable, api.CodeNotReady, err.Error())
+	})
+}
+
+// passwordPaths are the routes that take or set a password. Hashing one with
+// argon2id costs 67–250 ms of CPU in workerd, and Go on js/wasm runs one
+// request at a time, so the Worker signs in by passkey and emailed code only.
+var passwordPaths = map[string]bool{
+	"/api/v1/signin/password":  true,
+	"/api/v1/password/forgot":  true,
+	"/api/v1/password/reset":   true,
+	"/api/v1/account/password": true,
+}
+
+// errNoPasswords is the Worker's answer on every password route.
+const errNoPasswords = "this server does not use passwords: sign in with a passkey or an emailed code"
+
+func noPasswords(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if passwordPaths[r.URL.Path] {
+			writeError(w, http.StatusForbidden, api.CodeForbidden, errNoPasswords)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: code, Message: msg})
+}
+
+// routeInstance adds the routes the worker tests use to see which Go instance
+// answered: GET /_worker/instance gives the instance's random id and how many
+// requests it has served; POST /_worker/exit ends the Go program, which the
+// entry must notice and replace. Only with WAXSEAL_WORKER_TEST_ROUTES=1.
+func routeInstance(mux *http.ServeMux) {
+	var idb [8]byte
+	rand.Read(idb[:])
+	id := hex.EncodeToString(idb[:])
+	var served atomic.Int64
+	mux.HandleFunc("GET /_worker/instance", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": id, "served": served.Add(1)})
+	})
+	mux.HandleFunc("POST /_worker/exit", func(http.ResponseWriter, *http.Request) {
+		os.Exit(3)
+	})
+}

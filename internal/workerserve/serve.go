@@ -1,0 +1,178 @@
+//go:build js && wasm
+
+// Package workerserve serves an http.Handler to the JavaScript of a Cloudflare
+// Worker, one Go instance for many requests.
+//
+// syumai/workers v0.32.0's Serve can answer only one request per Go instance
+// (its done channel is closed after the first response, so a second request
+// panics with "close of closed channel"), and the generated worker.mjs starts a
+// new instance for every request: about 50 key-server requests a second. Here
+// the worker entry (worker/entry.mjs) starts the Go program once per isolate
+// and calls the function Serve publishes for every request; it starts a new
+// instance only if the program has exited.
+//
+// The protocol with the entry is plain values, so neither side depends on the
+// other's internals: the entry sets globalThis.context = {env, ctx, binding}
+// before starting Go (the same global syumai/workers' D1 and R2 packages read
+// the bindings from); Serve sets binding.serve and then calls binding.ready().
+// binding.serve(method, url, headers, body) takes the request's method, URL,
+// headers as [name, value] pairs and body as a Uint8Array (or null) and returns
+// a Promise of {status, headers, body}.
+package workerserve
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"syscall/js"
+)
+
+// MaxBody bounds a request body. The entry reads the whole body before handing
+// it to Go; Workers themselves cap request bodies at 100 MB (500 MB on paid
+// plans), and the key server's largest legitimate body is a stored ciphertext.
+const MaxBody = 64 << 20
+
+// Serve publishes h to the worker entry and blocks for the life of the
+// program. Requests run one goroutine each; Go on js/wasm runs one at a time.
+func Serve(h http.Handler, log *slog.Logger) {
+	binding := js.Global().Get("context").Get("binding")
+	if binding.IsUndefined() {
+		panic("workerserve: globalThis.context.binding is not set: start this program from worker/entry.mjs")
+	}
+	serve := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		// Copy everything out of JavaScript before returning: the handler runs
+		// in a goroutine after this callback, which must not block.
+		req, err := toRequest(args)
+		return promise(func() js.Value {
+			if err != nil {
+				return toJSResponse(errorResponse(http.StatusBadRequest, err.Error()))
+			}
+			return toJSResponse(run(h, req, log))
+		})
+	})
+	binding.Set("serve", serve)
+	binding.Call("ready")
+	select {}
+}
+
+// promise returns a JavaScript Promise resolved with what fn returns, fn
+// running in its own goroutine.
+func promise(fn func() js.Value) js.Value {
+	var executor js.Func
+	executor = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		executor.Release()
+		resolve := args[0]
+		go func() { resolve.Invoke(fn()) }()
+		return js.Undefined()
+	})
+	return js.Global().Get("Promise").New(executor)
+}
+
+func toRequest(args []js.Value) (*http.Request, error) {
+	if len(args) != 4 {
+		return nil, fmt.Errorf("workerserve: serve takes 4 arguments, got %d", len(args))
+	}
+	method, url, headers, body := args[0].String(), args[1].String(), args[2], args[3]
+	var b []byte
+	if body.Truthy() {
+		n := body.Get("length").Int()
+		if n > MaxBody {
+			return nil, fmt.Errorf("request body of %d bytes is over the limit of %d", n, MaxBody)
+		}
+		b = make([]byte, n)
+		js.CopyBytesToGo(b, body)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, url, bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("workerserve: %w", err)
+	}
+	for i, n := 0, headers.Length(); i < n; i++ {
+		pair := headers.Index(i)
+		req.Header.Add(pair.Index(0).String(), pair.Index(1).String())
+	}
+	req.Host = req.URL.Host
+	// Cloudflare sets CF-Connecting-IP to the client's address and overwrites
+	// any such header the client sent; the handlers see it as the peer.
+	ip := req.Header.Get("CF-Connecting-IP")
+	if net.ParseIP(ip) == nil {
+		ip = "127.0.0.1"
+	}
+	req.RemoteAddr = net.JoinHostPort(ip, "0")
+	return req, nil
+}
+
+// response is a handler's whole answer. Responses are buffered: the key
+// server's are small, apart from stored ciphertexts, which a later change
+// serves from R2 directly.
+type response struct {
+	status int
+	header http.Header
+	body   bytes.Buffer
+}
+
+func (r *response) Header() http.Header { return r.header }
+
+func (r *response) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+}
+
+func (r *response) Write(p []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return r.body.Write(p)
+}
+
+func errorResponse(status int, msg string) *response {
+	r := &response{status: status, header: http.Header{"Content-Type": {"text/plain; charset=utf-8"}}}
+	r.body.WriteString(msg + "\n")
+	return r
+}
+
+// run calls h as net/http's server would, a panic included: it is logged and
+// answered with 500, and the program goes on serving.
+func run(h http.Handler, req *http.Request, log *slog.Logger) (res *response) {
+	res = &response{header: http.Header{}}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				res = errorResponse(http.StatusInternalServerError, "aborted")
+				return
+			}
+			log.Error("handler panicked", "method", req.Method, "path", req.URL.Path, "panic", p)
+			res = errorResponse(http.StatusInternalServerError, "internal error")
+		}
+	}()
+	h.ServeHTTP(res, req)
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	if res.status == 0 {
+		res.status = http.StatusOK
+	}
+	return res
+}
+
+func toJSResponse(r *response) js.Value {
+	headers := js.Global().Get("Array").New()
+	for name, values := range r.header {
+		for _, v := range values {
+			headers.Call("push", js.ValueOf([]any{name, v}))
+		}
+	}
+	out := js.Global().Get("Object").New()
+	out.Set("status", r.status)
+	out.Set("headers", headers)
+	if r.body.Len() > 0 {
+		body := js.Global().Get("Uint8Array").New(r.body.Len())
+		js.CopyBytesToJS(body, r.body.Bytes())
+		out.Set("body", body)
+	} else {
+		out.Set("body", js.Null())
+	}
+	return out
+}

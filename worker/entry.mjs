@@ -1,0 +1,106 @@
+// The Worker's entry: one Go instance per isolate, started on the first
+// request and reused for every later one; if the Go program exits (a crash, or
+// os.Exit), requests in flight fail with 502 and the next one starts a fresh
+// instance. internal/workerserve is the Go side of this protocol.
+//
+// The generated worker.mjs of syumai/workers starts a new Go instance for every
+// request (about 50 key-server requests a second, 2 s for the first); this
+// entry replaces it. wasm_exec.js is Go's own, copied by `make worker` from the
+// toolchain that built the .wasm.
+import "../build/worker/wasm_exec.js";
+import mod from "../build/worker/waxseal-worker.wasm";
+
+// syumai/workers' D1 and R2 packages call globalThis.tryCatch.
+globalThis.tryCatch = (fn) => {
+  try {
+    return { result: fn() };
+  } catch (e) {
+    return { error: e };
+  }
+};
+
+let current = null; // the live instance: { go, binding, exited }
+
+// start runs a new Go instance and resolves once it has published serve.
+async function start(env, ctx) {
+  const binding = {};
+  // The Go program reads its bindings (env) from globalThis.context, as
+  // syumai/workers does; env is the same for every request of an isolate.
+  globalThis.context = { env, ctx, binding };
+  const go = new Go();
+  // wasm_exec.js calls go.exit from inside the Go program's own exit, which
+  // then fails on its next step into JavaScript: the promise go.run returns
+  // may never settle, so the exit is seen here.
+  let exited;
+  const exitedPromise = new Promise((resolve) => (exited = resolve));
+  go.exit = (code) => exited(new Error(`the Go program exited with code ${code}`));
+  let ready;
+  const readyPromise = new Promise((resolve) => (ready = resolve));
+  binding.ready = () => ready();
+  const instance = new WebAssembly.Instance(mod, go.importObject);
+  go.run(instance).then(
+    () => exited(new Error("the Go program returned")),
+    (err) => exited(err),
+  );
+  const state = { go, binding, exited: exitedPromise };
+  exitedPromise.then(() => {
+    if (current === state) current = null;
+  });
+  const early = await Promise.race([readyPromise.then(() => null), exitedPromise]);
+  if (early) throw new Error(`the Go program ended before it was ready: ${early.message}`);
+  return state;
+}
+
+let starting = null;
+
+// instance returns the live Go instance, starting one if there is none.
+async function instance(env, ctx) {
+  if (current && current.go.exited) current = null;
+  if (current) return current;
+  if (!starting) {
+    starting = start(env, ctx).then(
+      (state) => {
+        starting = null;
+        current = state;
+        return state;
+      },
+      (err) => {
+        starting = null;
+        throw err;
+      },
+    );
+  }
+  return starting;
+}
+
+const exitedResponse = (err) =>
+  new Response(`the worker's Go program ended during this request: ${err.message}\n`, { status: 502 });
+
+async function fetch(request, env, ctx) {
+  let state;
+  try {
+    state = await instance(env, ctx);
+  } catch (err) {
+    return new Response(`the worker's Go program failed to start: ${err.message}\n`, { status: 500 });
+  }
+  const body = request.body ? new Uint8Array(await request.arrayBuffer()) : null;
+  let result;
+  try {
+    result = await Promise.race([
+      state.binding.serve(request.method, request.url, [...request.headers], body),
+      state.exited.then((err) => ({ exited: err })),
+    ]);
+  } catch (err) {
+    // Go code that runs after the program's exit throws from inside serve.
+    if (!state.go.exited) throw err;
+    if (current === state) current = null;
+    return exitedResponse(await state.exited);
+  }
+  if (result.exited) return exitedResponse(result.exited);
+  const headers = new Headers();
+  for (const [name, value] of result.headers) headers.append(name, value);
+  const nullBody = result.status === 204 || result.status === 304 || request.method === "HEAD";
+  return new Response(nullBody ? null : result.body, { status: result.status, headers });
+}
+
+export default { fetch };
