@@ -83,6 +83,9 @@ async function fetch(request, env, ctx) {
   } catch (err) {
     return new Response(`the worker's Go program failed to start: ${err.message}\n`, { status: 500 });
   }
+  // The Go program holds globalThis.context itself; ctx (waitUntil) belongs to
+  // a request, so it is the latest request's.
+  globalThis.context.ctx = ctx;
   const body = request.body ? new Uint8Array(await request.arrayBuffer()) : null;
   let result;
   try {
