@@ -53,7 +53,7 @@ func NewHandler(s *Service) http.Handler {
 	api.POST("/envelopes", h.registerEnvelopes, h.gatewayOnly)
 	api.PUT("/ciphertexts/:sha256", h.putCiphertext, h.gatewayOnly) // ciphertexts.go
 	api.GET("/envelopes/:id/payload", h.payload)
-	api.GET("/envelopes/:id/status", h.envelopeStatus) // envelopestatus.go
+	api.GET("/envelopes/:id/status", h.envelopeStatus)
 	h.routeOutbox(api)  // outbox_api.go
 	h.routeThreads(api) // threads.go
 
