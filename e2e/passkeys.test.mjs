@@ -93,8 +93,8 @@ test("register with a passkey, read, sign out, sign in with the passkey; a secon
 
   await openFile(page, env.file);
   assert.equal(await page.locator("#signin-email").getAttribute("autocomplete"), "username webauthn");
-  assert.equal(await page.getByRole("button", { name: "Sign in with a passkey" }).isVisible(), true);
-  await page.getByRole("button", { name: "Register" }).click();
+  // Bob has no account yet: registration comes first.
+  await page.locator("#panel-register").waitFor();
   await page.getByLabel("First name").fill("Bob");
   await page.getByLabel("Last name").fill("Patient");
   const code = await mailedCode("bob@patient.example", () => page.getByRole("button", { name: "Send me a code" }).click());
@@ -214,7 +214,7 @@ test("a passkey of one account does not open another's message", async () => {
   const dev = await device(page);
   // Dan registers with a passkey.
   await openFile(page, forDan.file);
-  await page.getByRole("button", { name: "Register" }).click();
+  await page.locator("#panel-register").waitFor();
   await page.getByLabel("First name").fill("Dan");
   await page.getByLabel("Last name").fill("Patient");
   const code = await mailedCode("dan@patient.example", () => page.getByRole("button", { name: "Send me a code" }).click());
@@ -345,12 +345,18 @@ test("a sender registers with a passkey and revokes from sent items", async () =
   await page.locator("#staff-last").fill("Sender");
   const code = await mailedCode("gina@hospital.example", () => page.locator("#form-staff-register").getByRole("button", { name: "Send me a code" }).click());
   await page.locator("#staff-code").fill(code);
-  await Promise.all([page.waitForURL(`${ws.base}/account`), page.getByRole("button", { name: "Continue" }).click()]);
-  await page.getByText("Your registration is not finished").waitFor();
+  await page.getByRole("button", { name: "Continue" }).click();
+  // Registering from /sent stays on /sent, with the last step said plainly.
+  await page.getByRole("heading", { name: "Finish registering: add a passkey or a password" }).waitFor();
+  assert.equal(new URL(page.url()).pathname, "/sent");
+  await shot(page, "passkey-08-sent-finish-1280");
+  await page.setViewportSize({ width: 375, height: 740 });
+  await shot(page, "passkey-08-sent-finish-375");
+  await page.setViewportSize({ width: 1280, height: 720 });
   await page.getByRole("button", { name: "Add a passkey on this device" }).click();
-  await page.getByText(/^Added the passkey/).waitFor();
-  await page.getByRole("link", { name: "Sent items" }).first().click();
+  await page.getByText("Registration finished. Your sent items show here.").waitFor();
   await page.locator("#panel-sent").waitFor();
+  assert.equal(new URL(page.url()).pathname, "/sent");
   const row = page.locator("#sent-list tr", { hasText: "frank@patient.example" });
   await row.waitFor();
   await shot(page, "passkey-09-sent");
