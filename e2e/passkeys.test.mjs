@@ -62,7 +62,7 @@ async function until(check, what) {
 async function openFile(page, file) {
   await page.goto(`file://${file}`);
   await Promise.all([page.waitForURL(/\/open\/[0-9a-f]{32}/), page.getByRole("button", { name: "Open" }).click()]);
-  await page.locator("#panel-signin, #panel-message, #panel-refused").first().waitFor();
+  await page.locator("#panel-signin:visible, #panel-register:visible, #panel-message:visible, #panel-refused:visible").first().waitFor();
 }
 
 async function mailedCode(email, action) {
@@ -227,6 +227,8 @@ test("a passkey of one account does not open another's message", async () => {
 
   // Carol's message, Dan's passkey: signed in as Dan, and refused.
   await openFile(page, forCarol.file);
+  // Carol has no account, so registration comes first; Dan has one.
+  await page.getByRole("button", { name: "I already have an account" }).click();
   await page.locator("#panel-signin").waitFor();
   await dev.plug();
   await page.getByRole("button", { name: "Sign in with a passkey" }).click();

@@ -169,9 +169,11 @@ test("open online link and the refusal pages", async () => {
   await visit(page, `${ws.base}/e/${"0".repeat(32)}#k=${"A".repeat(43)}`);
   await page.locator("#panel-refused").waitFor();
   assert.equal(await page.locator("#refused-h").textContent(), "Message not found");
-  await visit(page, `${ws.base}/e/${dora.id}`);
-  await page.locator("#panel-refused").waitFor();
-  assert.match(await page.locator("#refused-text").textContent(), /link is incomplete/);
+  // (In a new tab: this tab keeps the keys it saw, so that a reload continues.)
+  const fresh = await context.newPage();
+  await fresh.goto(`${ws.base}/e/${dora.id}`);
+  await fresh.locator("#panel-refused").waitFor();
+  assert.match(await fresh.locator("#refused-text").textContent(), /link is incomplete/);
   await context.close();
 });
 
