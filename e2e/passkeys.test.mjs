@@ -170,6 +170,13 @@ test("register with a passkey, read, sign out, sign in with the passkey; a secon
   await page.getByText("Passkey renamed.").waitFor();
   assert.match(await page.locator("#passkey-list tr").first().textContent(), /Bob's <laptop>/);
   await shot(page, "passkey-04-account");
+  // One date format, with the time zone; on a phone each cell keeps its column's name.
+  assert.match(await page.locator("#passkey-list tr td").nth(1).textContent(), /^\d{1,2} [A-Z][a-z]+ \d{4}, \d{2}:\d{2} \S+$/);
+  await page.setViewportSize({ width: 375, height: 740 });
+  const label = await page.locator("#passkey-list tr td").nth(1).evaluate((td) => getComputedStyle(td, "::before").content);
+  assert.equal(label, '"Added: "');
+  await shot(page, "passkey-04-account-375");
+  await page.setViewportSize({ width: 1280, height: 720 });
   // Remove the phone's passkey (two clicks, no dialog) ...
   const phoneRow = page.locator("#passkey-list tr").nth(1);
   await phoneRow.getByRole("button", { name: "Remove" }).click();
@@ -260,6 +267,20 @@ test("administrators enrol with a one-time link and need a passkey; a code sign-
   await page.getByRole("link", { name: "PHI: admin test" }).waitFor();
   assert.equal((await key.credentials()).length, 1);
   await shot(page, "passkey-06-admin-list");
+  // The State column never breaks inside a word at 1280 px.
+  for (const td of await page.locator("#admin-list td.state").all()) {
+    const broken = await td.evaluate((el) => {
+      const range = document.createRange();
+      const text = el.firstChild;
+      for (const m of text.textContent.matchAll(/\S+/g)) {
+        range.setStart(text, m.index);
+        range.setEnd(text, m.index + m[0].length);
+        if (new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size > 1) return m[0];
+      }
+      return "";
+    });
+    assert.equal(broken, "", `the State column broke "${broken}"`);
+  }
 
   // Show one, lock it with a reason (markup stays text), unlock it.
   await page.getByRole("link", { name: "PHI: admin test" }).click();

@@ -401,7 +401,7 @@
     status("Follow your browser's prompt to create the passkey…");
     const r = await passkeys.create("/api/v1/enrol/begin", "/api/v1/enrol/finish",
       { token: enrolToken, first_name: v.first_name || "", last_name: v.last_name || "" },
-      `Administrator passkey, added ${new Date().toLocaleDateString()}`);
+      `Administrator passkey, added ${window.waxsealDate(new Date(), true)}`);
     if (!r.ok) return failed(r);
     location.assign("/admin");
   });
