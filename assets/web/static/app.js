@@ -62,8 +62,8 @@
     const go = new Go();
     const ready = new Promise((resolve) => { window.waxsealReady = resolve; });
     // Compiled from the stream of an immutable, content-hashed URL (cached for a
-    // year), which is what lets the browser keep the compiled code in its code
-    // cache and skip compiling on the next open (docs/BENCHMARKS.md).
+    // year, preloaded by the page), the path on which the browser may keep the
+    // compiled code in its code cache (docs/BENCHMARKS.md says what it does).
     const module = await WebAssembly.compileStreaming(fetch(url, { integrity: page.dataset.wasmIntegrity }));
     mark("decryptorCompiled");
     const instance = await WebAssembly.instantiate(module, go.importObject);
