@@ -147,6 +147,25 @@ test("reload, back and forward and a return from the mail app continue; k_env on
   for (const c of await context.cookies()) assert.ok(!c.value.includes(kEnv), `k_env in cookie ${c.name}`);
   for (const r of sent) assert.ok(!r.startsWith(ws.base) || !r.includes(kEnv), `k_env sent to the server: ${r.slice(0, 80)}`);
 
+  // A returning recipient asks for a sign-in code, and the tab reloads while
+  // the code is read in the mail app.
+  const ctxCode = await browser.newContext({ viewport: sizes[0] });
+  const pc = await ctxCode.newPage();
+  await openFile(pc, env.file);
+  await pc.locator("#panel-signin").waitFor();
+  await pc.getByRole("button", { name: "Email me a sign-in code instead" }).click();
+  const before = ws.mailCount(email);
+  await pc.getByRole("button", { name: "Email me a code" }).click();
+  await pc.locator("#form-code-verify").waitFor();
+  const signInCode = (await ws.code(email, before)).code;
+  await pc.reload();
+  await pc.locator("#form-code-verify").waitFor();
+  await shot(pc, "j06-reloaded-signin-code-375");
+  await pc.locator("#code-code").fill(signInCode);
+  await pc.locator("#form-code-verify").getByRole("button", { name: "Sign in" }).click();
+  await pc.locator("#panel-message").waitFor();
+  await ctxCode.close();
+
   // An "open online" link reloads too.
   const [online] = ws.seal(sample, { to: ["other@patient.example"], online: true });
   const p2 = await context.newPage();

@@ -248,6 +248,10 @@ test("a passkey of one account does not open another's message", async () => {
 
 test("administrators enrol with a one-time link and need a passkey; a code sign-in is refused", async () => {
   const [env] = ws.seal(message("erin@patient.example", "PHI: admin test"), { to: ["erin@patient.example"] });
+  // A row with long words beside the State column, and a state of several words.
+  const long = "maximilian.alexander.montgomery-featherstonehaugh@patient-portal.example";
+  const [crowded] = ws.seal(message(long, "PHI: Radiology-report-with-an-unbrokenly-long-name"), { to: [long] });
+  ws.admin("lock", "--reason", "Wrong recipient", crowded.id);
   const invite = JSON.parse(ws.admin("invite", "root@hospital.example"));
   assert.match(invite.link, /^http:\/\/localhost:\d+\/admin\/enrol#t=[A-Za-z0-9_-]{43}$/);
 

@@ -54,7 +54,8 @@
   const formatDate = window.waxsealDate;
   const passkeys = window.waxsealPasskeys;
   // Sign-in (signin.js): the password, code and passkey forms lead to afterSignIn.
-  const { status, failed, onSubmit, codeSent, offerAutofill } = window.waxsealSignIn((r) => afterSignIn(r));
+  const { status, failed, onSubmit, codeSent, offerAutofill } = window.waxsealSignIn((r) => afterSignIn(r),
+    { codeSent: (email) => keep({ signInCodeTo: email }) });
 
   async function loadDecryptor() {
     const url = page.dataset.wasm;
@@ -141,6 +142,15 @@
   function needSignIn(text) {
     signedIn(null);
     resetRegister();
+    const signInCodeTo = kept().signInCodeTo;
+    if (signInCodeTo) {
+      // A sign-in code is on its way (the tab was reloaded meanwhile).
+      $("code-email").value = signInCodeTo;
+      $("form-code-start").hidden = true;
+      $("form-code-verify").hidden = false;
+      status(text || "Enter the code we emailed you.");
+      return show("summary", "panel-code");
+    }
     const sentTo = kept().codeSentTo;
     if (sentTo) {
       registerCodeStep(sentTo);
@@ -170,7 +180,7 @@
     if (!r.ok) return failed(r);
     passkeys.abortConditional();
     signedIn(r.data.account);
-    keep({ codeSentTo: "" });
+    keep({ codeSentTo: "", signInCodeTo: "" });
     if (r.data.setup) {
       // The code was accepted: what led here (the code, "I already have an
       // account") is done with; only the last step stays.
@@ -247,7 +257,7 @@
 
   for (const b of document.querySelectorAll("[data-show]")) {
     b.addEventListener("click", () => {
-      if (b.dataset.show !== "panel-register") keep({ codeSentTo: "" });
+      keep(b.dataset.show === "panel-register" ? { signInCodeTo: "" } : { codeSentTo: "", signInCodeTo: "" });
       status("");
       show("summary", b.dataset.show);
     });
