@@ -250,8 +250,8 @@ test("administrators enrol with a one-time link and need a passkey; a code sign-
   const [env] = ws.seal(message("erin@patient.example", "PHI: admin test"), { to: ["erin@patient.example"] });
   // A row with long words beside the State column, and a state of several words.
   const long = "maximilian.alexander.montgomery-featherstonehaugh@patient-portal.example";
-  const [crowded] = ws.seal(message(long, "PHI: Radiology-report-with-an-unbrokenly-long-name"), { to: [long] });
-  ws.admin("lock", "--reason", "Wrong recipient", crowded.id);
+  const [crowded] = ws.seal(message(long, "PHI: Radiology report with findings, measurements and the radiologist's recommendations for follow-up"), { to: [long] });
+  ws.admin("lock", "--reason", "Wrong recipient: the clinic will telephone the patient instead", crowded.id);
   const invite = JSON.parse(ws.admin("invite", "root@hospital.example"));
   assert.match(invite.link, /^http:\/\/localhost:\d+\/admin\/enrol#t=[A-Za-z0-9_-]{43}$/);
 
@@ -271,8 +271,8 @@ test("administrators enrol with a one-time link and need a passkey; a code sign-
   await page.getByRole("link", { name: "PHI: admin test" }).waitFor();
   assert.equal((await key.credentials()).length, 1);
   await shot(page, "passkey-06-admin-list");
-  // The State column never breaks inside a word at 1280 px.
-  for (const td of await page.locator("#admin-list td.state").all()) {
+  // The State (and Sent) columns never break inside a word at 1280 px.
+  for (const td of await page.locator("#admin-list td.state, #admin-list td:nth-child(3)").all()) {
     const broken = await td.evaluate((el) => {
       const range = document.createRange();
       const text = el.firstChild;
@@ -283,7 +283,7 @@ test("administrators enrol with a one-time link and need a passkey; a code sign-
       }
       return "";
     });
-    assert.equal(broken, "", `the State column broke "${broken}"`);
+    assert.equal(broken, "", `the admin list broke "${broken}"`);
   }
 
   // Show one, lock it with a reason (markup stays text), unlock it.
