@@ -434,7 +434,9 @@
     if (!kEnv) {
       return refuse("incomplete", "This link is incomplete: its key (the part after #) is missing. Open the attachment again, or copy the whole link from the email.");
     }
-    keep(page.dataset.held ? { k: kEnv, held: page.dataset.held } : { k: kEnv });
+    // A fresh post names its held envelope, or none (the fields are in the page):
+    // an older post's name is stale either way.
+    keep(page.dataset.mode === "post" ? { k: kEnv, held: page.dataset.held || "" } : { k: kEnv });
     const session = api("GET", "/api/v1/session"); // meanwhile
     const state = api("GET", `/api/v1/envelopes/${envelopeID}/status`);
     try {
