@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
-
-	"github.com/labstack/echo/v4"
 
 	"github.com/waxseal/waxseal/envelope"
 )
@@ -56,30 +53,4 @@ func (s *Service) EnvelopeStatus(ctx context.Context, id envelope.ID) (EnvelopeS
 		return EnvelopeStatus{}, fmt.Errorf("envelope status %s: %w", id, err)
 	}
 	return st, nil
-}
-
-// envelopeStatusAnswer is GET /api/v1/envelopes/{id}/status.
-type envelopeStatusAnswer struct {
-	// State is "open" (it may be opened), or the refusal's code: "revoked",
-	// "locked", "expired".
-	State               string    `json:"state"`
-	Message             string    `json:"message,omitempty"`
-	Expires             time.Time `json:"expires,omitzero"`
-	RecipientHasAccount bool      `json:"recipient_has_account"`
-}
-
-func (h *handlers) envelopeStatus(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	st, err := h.s.EnvelopeStatus(c.Request().Context(), id)
-	if err != nil {
-		return err
-	}
-	a := envelopeStatusAnswer{State: "open", Expires: st.Expires, RecipientHasAccount: st.RecipientHasAccount}
-	if st.Refusal != nil {
-		a.State, a.Message = st.Refusal.Code, st.Refusal.Message
-	}
-	return c.JSON(http.StatusOK, a)
 }
