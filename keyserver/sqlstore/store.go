@@ -1,0 +1,318 @@
+// Package sqlstore is the keyserver.Store on a SQL database: PostgreSQL (through
+// pgx's database/sql driver), for key server nodes sharing one database, or
+// SQLite (modernc.org/sqlite, pure Go), the single-node SQL option.
+//
+// Records are JSON text beside the few columns that queries select and order by
+// (migrations/): the same records boltstore keeps, so that `waxseal store copy`
+// moves them unchanged. Every time in a column is fixed-width UTC text with
+// nanoseconds (timeKey), so that text order is time order and nothing rounds;
+// the records keep each time with its zone. Text, not int64 nanoseconds, because
+// Cloudflare D1 returns large integers as doubles.
+//
+// Writes go through a group commit (committer.go): one goroutine runs the write
+// transactions, each holding the writes that queued meanwhile, so that several
+// key releases and their audit records cost one commit. Every write transaction
+// first locks the audit chain's head row (SELECT … FOR UPDATE on PostgreSQL;
+// SQLite's write lock, taken by BEGIN IMMEDIATE, covers it), which serialises
+// appends to the chain across processes and, since it is always the first lock
+// taken, orders every write transaction's locks the same way.
+//
+// Every write path is written as: read what it depends on, decide in Go (fn),
+// then issue a short list of writes that need no result from one another. That
+// is what a store without interactive transactions (Cloudflare D1) needs: it can
+// do the reads, run fn, and send the writes as one atomic batch led by guard
+// statements (the audit head's expected seq, the record's expected old value)
+// that abort the batch if anything it read has changed; it then reads again and
+// runs fn again, which the Store contract allows (fn may run more than once).
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	_ "modernc.org/sqlite"             // registers "sqlite"
+
+	"github.com/waxseal/waxseal/keyserver"
+)
+
+// Driver names a database kind, as [store] driver in the configuration does.
+type Driver string
+
+const (
+	Postgres Driver = "postgres"
+	SQLite   Driver = "sqlite"
+)
+
+// Options tune the store; the zero value is sensible.
+type Options struct {
+	// MaxBatchSize caps the writes sharing one transaction (default 256).
+	MaxBatchSize int
+	// Migrate applies pending migrations at Open. Without it, Open refuses a
+	// database whose schema is older than this build's (run `waxseal migrate`).
+	Migrate bool
+	// MaxOpenConns caps the connection pool (default 16; SQLite too, for reads).
+	MaxOpenConns int
+}
+
+// Store is a keyserver.Store on a SQL database.
+type Store struct {
+	db        *sql.DB
+	driver    Driver
+	committer committer
+	rebound   sync.Map // query with ? → query with $n (PostgreSQL)
+}
+
+var _ keyserver.Store = (*Store)(nil)
+
+// Open connects to the database and checks (or, with opts.Migrate, brings up to
+// date) its schema. For SQLite, dsn is a file path (or a file: URI); the store
+// sets WAL mode, a busy timeout and immediate write transactions itself.
+func Open(ctx context.Context, driver Driver, dsn string, opts Options) (*Store, error) {
+	db, err := openDB(driver, dsn, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, driver: driver}
+	if opts.Migrate {
+		if _, err := s.Migrate(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	if err := s.checkSchema(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	max := opts.MaxBatchSize
+	if max <= 0 {
+		max = 256
+	}
+	s.committer.start(s, max)
+	return s, nil
+}
+
+func openDB(driver Driver, dsn string, opts Options) (*sql.DB, error) {
+	var name string
+	switch driver {
+	case Postgres:
+		name = "pgx"
+	case SQLite:
+		name = "sqlite"
+		dsn = sqliteDSN(dsn)
+	default:
+		return nil, fmt.Errorf("sqlstore: unknown driver %q (want %q or %q)", driver, Postgres, SQLite)
+	}
+	db, err := sql.Open(name, dsn)
+	if err != nil {
+		// The DSN may hold a password: the error names the driver only.
+		return nil, fmt.Errorf("open %s store: %w", driver, Redact(err))
+	}
+	conns := opts.MaxOpenConns
+	if conns <= 0 {
+		conns = 16
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	return db, nil
+}
+
+// sqliteDSN adds the pragmas the store relies on: WAL, so that reads do not
+// wait for the writer; a busy timeout, so that another process's write waits
+// rather than fails; BEGIN IMMEDIATE, so that a write transaction holds the
+// write lock from its start (it reads the audit head first, and a deferred one
+// could not upgrade its read lock when another process wrote meanwhile); and
+// full fsync on commit, as boltstore does.
+func sqliteDSN(dsn string) string {
+	if !strings.HasPrefix(dsn, "file:") {
+		dsn = "file:" + (&url.URL{Path: dsn}).EscapedPath()
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
+}
+
+// Redact returns err with anything that looks like a DSN's password removed:
+// drivers quote the connection string in some errors, and logs must never hold
+// a database password.
+func Redact(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	red := RedactDSN(msg)
+	if red == msg {
+		return err
+	}
+	return errors.New(red)
+}
+
+// RedactDSN hides the password in a URL-form DSN (postgres://user:pw@host/db)
+// and in a keyword-form one (password=pw), wherever they occur in s.
+func RedactDSN(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "://")
+		if i < 0 {
+			break
+		}
+		rest := s[i+3:]
+		end := strings.IndexAny(rest, " \t\n\"'/?")
+		if end < 0 {
+			end = len(rest)
+		}
+		auth := rest[:end]
+		at := strings.LastIndexByte(auth, '@')
+		colon := strings.IndexByte(auth, ':')
+		b.WriteString(s[:i+3])
+		if at >= 0 && colon >= 0 && colon < at {
+			b.WriteString(auth[:colon] + ":REDACTED" + auth[at:])
+		} else {
+			b.WriteString(auth)
+		}
+		s = rest[end:]
+	}
+	b.WriteString(s)
+	out := b.String()
+	for _, key := range []string{"password=", "PASSWORD="} {
+		for i := 0; ; {
+			j := strings.Index(out[i:], key)
+			if j < 0 {
+				break
+			}
+			j += i + len(key)
+			k := j
+			for k < len(out) && out[k] != ' ' && out[k] != '&' && out[k] != '\n' {
+				k++
+			}
+			out = out[:j] + "REDACTED" + out[k:]
+			i = j + len("REDACTED")
+		}
+	}
+	return out
+}
+
+// Close stops taking writes, lets the committer finish those queued, and closes
+// the database.
+func (s *Store) Close() error {
+	s.committer.stop()
+	return s.db.Close()
+}
+
+// DB is the underlying database, for tools (store copy, tests).
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Driver reports which database the store is on.
+func (s *Store) Driver() Driver { return s.driver }
+
+// q returns query with its ? placeholders numbered for PostgreSQL. Queries
+// never hold a ? elsewhere.
+func (s *Store) q(query string) string {
+	if s.driver != Postgres {
+		return query
+	}
+	if v, ok := s.rebound.Load(query); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	s.rebound.Store(query, b.String())
+	return b.String()
+}
+
+// queryRow runs a read outside any write transaction.
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return s.db.QueryRowContext(ctx, s.q(query), args...)
+}
+
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return s.db.QueryContext(ctx, s.q(query), args...)
+}
+
+// timeLayout is fixed-width UTC with nanoseconds: text order is time order, for
+// every time from year 1 (the zero time) to 9999.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func timeKey(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// refusal carries an error that fn met before writing anything (ErrNotFound,
+// the caller's own error): it is fn's outcome, and the writes sharing its
+// transaction still commit.
+type refusal struct{ err error }
+
+func (r refusal) Error() string { return r.err.Error() }
+
+// write runs fn in a write transaction shared with the writes queued alongside
+// it (committer.go). fn may run more than once, and must return a refusal only
+// before it has written anything. A ctx already done returns ctx.Err() at once.
+func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.committer.do(ctx, fn)
+}
+
+// wtx is a write transaction of the committer's, with the audit chain's head as
+// it stands within it.
+type wtx struct {
+	s    *Store
+	tx   *sql.Tx
+	ctx  context.Context
+	head *keyserver.AuditRecord // nil: the chain is empty
+	// appended is set once the head moved in this transaction and must be
+	// written back before commit.
+	appended bool
+}
+
+func (w *wtx) exec(query string, args ...any) (sql.Result, error) {
+	return w.tx.ExecContext(w.ctx, w.s.q(query), args...)
+}
+
+func (w *wtx) queryRow(query string, args ...any) *sql.Row {
+	return w.tx.QueryRowContext(w.ctx, w.s.q(query), args...)
+}
+
+func (w *wtx) query(query string, args ...any) (*sql.Rows, error) {
+	return w.tx.QueryContext(w.ctx, w.s.q(query), args...)
+}
+
+// forUpdate is the locking clause for a read a write depends on: PostgreSQL
+// locks the row against other nodes' transactions; SQLite's single writer needs
+// none.
+func (w *wtx) forUpdate() string {
+	if w.s.driver == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// lockHead reads (and on PostgreSQL locks) the audit chain's head row: the first
+// statement of every write transaction.
+func (w *wtx) lockHead() error {
+	var seq int64
+	var hash []byte
+	if err := w.queryRow("SELECT seq, hash FROM audit_head WHERE id = 1" + w.forUpdate()).Scan(&seq, &hash); err != nil {
+		return fmt.Errorf("lock audit head: %w", err)
+	}
+	w.head = nil
+	if seq > 0 {
+		w.head = &keyserver.AuditRecord{Seq: uint64(seq), Hash: hash}
+	}
+	return nil
+}
