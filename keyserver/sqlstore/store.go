@@ -307,7 +307,7 @@ func (w *wtx) forUpdate() string {
 func (w *wtx) lockHead() error {
 	var seq int64
 	var hash []byte
-	if err := w.queryRow("SELECT seq, hash FROM audit_head WHERE id = 1" + w.forUpdate()).Scan(&seq, &hash); err != nil {
+	if err := w.queryRow("SELECT seq, hash FROM audit_head WHERE id = 1"+w.forUpdate()).Scan(&seq, &hash); err != nil {
 		return fmt.Errorf("lock audit head: %w", err)
 	}
 	w.head = nil
