@@ -162,7 +162,7 @@ func (c *committer) try(group []*writeReq) (failed int, err error) {
 	// Statements run under a context of the committer's own: one writer giving
 	// up must not abort the others' transaction.
 	ctx := context.Background()
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return -1, fmt.Errorf("begin: %w", Redact(err))
 	}
@@ -193,11 +193,9 @@ func (c *committer) try(group []*writeReq) (failed int, err error) {
 	if !wrote {
 		return -1, tx.Rollback()
 	}
-	if w.appended {
-		if _, err := w.exec("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", int64(w.head.Seq), w.head.Hash); err != nil {
-			tx.Rollback()
-			return -1, fmt.Errorf("update audit head: %w", err)
-		}
+	if err := w.flushAudit(); err != nil {
+		tx.Rollback()
+		return -1, err
 	}
 	if err := tx.Commit(); err != nil {
 		return -1, fmt.Errorf("commit: %w", err)

@@ -63,7 +63,8 @@ type Options struct {
 
 // Store is a keyserver.Store on a SQL database.
 type Store struct {
-	db        *sql.DB
+	db        *sql.DB // reads
+	wdb       *sql.DB // the committer's write transactions: never waits for readers' connections
 	driver    Driver
 	committer committer
 	rebound   sync.Map // query with ? → query with $n (PostgreSQL)
@@ -75,19 +76,26 @@ var _ keyserver.Store = (*Store)(nil)
 // date) its schema. For SQLite, dsn is a file path (or a file: URI); the store
 // sets WAL mode, a busy timeout and immediate write transactions itself.
 func Open(ctx context.Context, driver Driver, dsn string, opts Options) (*Store, error) {
-	db, err := openDB(driver, dsn, opts)
+	db, err := openDB(driver, dsn, opts.MaxOpenConns)
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, driver: driver}
+	wdb, err := openDB(driver, dsn, 1)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s := &Store{db: db, wdb: wdb, driver: driver}
 	if opts.Migrate {
 		if _, err := s.Migrate(ctx); err != nil {
 			db.Close()
+			wdb.Close()
 			return nil, err
 		}
 	}
 	if err := s.checkSchema(ctx); err != nil {
 		db.Close()
+		wdb.Close()
 		return nil, err
 	}
 	max := opts.MaxBatchSize
@@ -98,7 +106,7 @@ func Open(ctx context.Context, driver Driver, dsn string, opts Options) (*Store,
 	return s, nil
 }
 
-func openDB(driver Driver, dsn string, opts Options) (*sql.DB, error) {
+func openDB(driver Driver, dsn string, conns int) (*sql.DB, error) {
 	var name string
 	switch driver {
 	case Postgres:
@@ -114,7 +122,6 @@ func openDB(driver Driver, dsn string, opts Options) (*sql.DB, error) {
 		// The DSN may hold a password: the error names the driver only.
 		return nil, fmt.Errorf("open %s store: %w", driver, Redact(err))
 	}
-	conns := opts.MaxOpenConns
 	if conns <= 0 {
 		conns = 16
 	}
@@ -204,7 +211,7 @@ func RedactDSN(s string) string {
 // the database.
 func (s *Store) Close() error {
 	s.committer.stop()
-	return s.db.Close()
+	return errors.Join(s.wdb.Close(), s.db.Close())
 }
 
 // DB is the underlying database, for tools (store copy, tests).
@@ -275,9 +282,9 @@ type wtx struct {
 	tx   *sql.Tx
 	ctx  context.Context
 	head *keyserver.AuditRecord // nil: the chain is empty
-	// appended is set once the head moved in this transaction and must be
-	// written back before commit.
-	appended bool
+	// audit holds the records appended in this transaction, seq and data
+	// alternately, for flushAudit.
+	audit []any
 }
 
 func (w *wtx) exec(query string, args ...any) (sql.Result, error) {
