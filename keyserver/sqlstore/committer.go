@@ -8,6 +8,8 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+
+	"github.com/waxseal/waxseal/envelope"
 )
 
 // committer is a group commit, as boltstore's: one goroutine runs every write
@@ -34,8 +36,9 @@ type committer struct {
 }
 
 type writeReq struct {
-	ctx context.Context
-	fn  func(*wtx) error
+	ctx   context.Context
+	fn    func(*wtx) error
+	about *envelope.ID // the envelope fn updates, if any, read ahead for the group
 
 	refused, failed error
 	err             error
@@ -63,8 +66,8 @@ func (c *committer) start(s *Store, max int) {
 	go c.run()
 }
 
-func (c *committer) do(ctx context.Context, fn func(*wtx) error) error {
-	r := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+func (c *committer) do(ctx context.Context, about *envelope.ID, fn func(*wtx) error) error {
+	r := &writeReq{ctx: ctx, fn: fn, about: about, done: make(chan struct{})}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -171,6 +174,18 @@ func (c *committer) try(group []*writeReq) (failed int, err error) {
 		tx.Rollback()
 		return -1, err
 	}
+	var about []envelope.ID
+	for _, r := range group {
+		if r.about != nil {
+			about = append(about, *r.about)
+		}
+	}
+	if len(about) > 1 {
+		if err := w.prefetchEnvelopes(about); err != nil {
+			tx.Rollback()
+			return -1, err
+		}
+	}
 	wrote := false
 	for i, r := range group {
 		r.refused, r.failed = nil, nil
@@ -193,7 +208,7 @@ func (c *committer) try(group []*writeReq) (failed int, err error) {
 	if !wrote {
 		return -1, tx.Rollback()
 	}
-	if err := w.flushAudit(); err != nil {
+	if err := errors.Join(w.flushEnvelopes(), w.flushAudit()); err != nil {
 		tx.Rollback()
 		return -1, err
 	}

@@ -56,6 +56,7 @@ func (s *Store) PutEnvelopes(ctx context.Context, envs []keyserver.NewEnvelope, 
 				r.ID[:], r.Sender, r.Recipient, timeKey(r.Created), expiryKey(r), nilIfEmpty(r.Ciphertext), data); err != nil {
 				return fmt.Errorf("put envelope %s: %w", r.ID, err)
 			}
+			delete(w.envs, r.ID) // read it from the table again
 			if len(ne.Payload) > 0 {
 				if _, err := w.exec("INSERT INTO payloads (id, data) VALUES (?, ?)", r.ID[:], ne.Payload); err != nil {
 					return fmt.Errorf("put payload %s: %w", r.ID, err)
@@ -116,21 +117,129 @@ func newEnvelopes(w *wtx, envs []keyserver.NewEnvelope) ([]keyserver.NewEnvelope
 	return fresh, nil
 }
 
-// envelope reads (and on PostgreSQL locks) one envelope in a write transaction.
+// envState is an envelope as a write transaction sees it: read once (locked,
+// on PostgreSQL), then changed in memory by the group's updates, and written
+// back by flushEnvelopes, so that a group of key releases costs one read and
+// one write statement, not two per release.
+type envState struct {
+	data  []byte // the JSON record; nil: there is no such envelope
+	dirty bool
+	rec   keyserver.EnvelopeRecord // decoded data, for the columns at flush
+}
+
+// prefetchEnvelopes reads (and locks) the envelopes the group's updates are
+// about, in one statement, in id order (so that two nodes' groups lock rows in
+// the same order).
+func (w *wtx) prefetchEnvelopes(ids []envelope.ID) error {
+	if w.envs == nil {
+		w.envs = map[envelope.ID]*envState{}
+	}
+	var args []any
+	seen := map[envelope.ID]bool{}
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			args = append(args, id[:])
+			w.envs[id] = &envState{}
+		}
+	}
+	for len(args) > 0 {
+		n := min(len(args), 500)
+		rows, err := w.query("SELECT id, data FROM envelopes WHERE id IN (?"+strings.Repeat(", ?", n-1)+") ORDER BY id"+w.forUpdate(), args[:n]...)
+		if err != nil {
+			return fmt.Errorf("read envelopes: %w", err)
+		}
+		for rows.Next() {
+			var id, data []byte
+			if err := rows.Scan(&id, &data); err != nil {
+				rows.Close()
+				return err
+			}
+			if st := w.envs[envelope.ID(id)]; len(id) == len(envelope.ID{}) && st != nil {
+				st.data = data
+			}
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return fmt.Errorf("read envelopes: %w", err)
+		}
+		args = args[n:]
+	}
+	return nil
+}
+
+// envelope returns one envelope as the write transaction sees it.
 func (w *wtx) envelope(id envelope.ID) (keyserver.EnvelopeRecord, bool, error) {
 	var r keyserver.EnvelopeRecord
-	var data []byte
-	err := w.queryRow("SELECT data FROM envelopes WHERE id = ?"+w.forUpdate(), id[:]).Scan(&data)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return r, false, nil
-	case err != nil:
-		return r, false, fmt.Errorf("envelope %s: %w", id, err)
+	st, ok := w.envs[id]
+	if !ok {
+		var data []byte
+		err := w.queryRow("SELECT data FROM envelopes WHERE id = ?"+w.forUpdate(), id[:]).Scan(&data)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return r, false, fmt.Errorf("envelope %s: %w", id, err)
+		}
+		st = &envState{data: data}
+		if w.envs == nil {
+			w.envs = map[envelope.ID]*envState{}
+		}
+		w.envs[id] = st
 	}
-	if err := decode(data, &r); err != nil {
+	if st.data == nil {
+		return r, false, nil
+	}
+	if err := decode(st.data, &r); err != nil {
 		return r, false, fmt.Errorf("envelope %s: %w", id, err)
 	}
 	return r, true, nil
+}
+
+// putEnvelope records an update of an existing envelope, for flushEnvelopes.
+func (w *wtx) putEnvelope(r *keyserver.EnvelopeRecord) error {
+	data, err := encode(r)
+	if err != nil {
+		return err
+	}
+	w.envs[r.ID] = &envState{data: []byte(data), dirty: true, rec: *r}
+	return nil
+}
+
+// flushEnvelopes writes back the envelopes the group changed: on PostgreSQL in
+// one statement per 500, on SQLite (in-process, no round trips) one each.
+func (w *wtx) flushEnvelopes() error {
+	var dirty []*envState
+	for _, st := range w.envs {
+		if st.dirty {
+			dirty = append(dirty, st)
+		}
+	}
+	if w.s.driver != Postgres {
+		for _, st := range dirty {
+			r := &st.rec
+			if _, err := w.exec("UPDATE envelopes SET sender = ?, recipient = ?, created = ?, expiry = ?, data = ? WHERE id = ?",
+				r.Sender, r.Recipient, timeKey(r.Created), expiryKey(r), string(st.data), r.ID[:]); err != nil {
+				return fmt.Errorf("update envelope %s: %w", r.ID, err)
+			}
+		}
+		return nil
+	}
+	for len(dirty) > 0 {
+		n := min(len(dirty), 500)
+		var args []any
+		values := make([]string, n)
+		for i, st := range dirty[:n] {
+			r := &st.rec
+			values[i] = "(?::bytea, ?::text, ?::text, ?::text, ?::text, ?::text)"
+			args = append(args, r.ID[:], r.Sender, r.Recipient, timeKey(r.Created), expiryKey(r), string(st.data))
+		}
+		q := "UPDATE envelopes AS e SET sender = v.sender, recipient = v.recipient, created = v.created, expiry = v.expiry, data = v.data FROM (VALUES " +
+			strings.Join(values, ", ") + ") AS v (id, sender, recipient, created, expiry, data) WHERE e.id = v.id"
+		if _, err := w.exec(q, args...); err != nil {
+			return fmt.Errorf("update envelopes: %w", err)
+		}
+		dirty = dirty[n:]
+	}
+	return nil
 }
 
 // Envelope returns one envelope.
@@ -155,7 +264,7 @@ func (s *Store) Envelope(ctx context.Context, id envelope.ID) (keyserver.Envelop
 // concurrent writes.
 func (s *Store) UpdateEnvelope(ctx context.Context, id envelope.ID, fn func(*keyserver.EnvelopeRecord) ([]keyserver.AuditEvent, error)) (keyserver.EnvelopeRecord, error) {
 	var out keyserver.EnvelopeRecord
-	err := s.write(ctx, func(w *wtx) error {
+	err := s.writeAbout(ctx, &id, func(w *wtx) error {
 		r, found, err := w.envelope(id)
 		if err != nil {
 			return err
@@ -177,12 +286,7 @@ func (s *Store) UpdateEnvelope(ctx context.Context, id envelope.ID, fn func(*key
 		case !bytes.Equal(r.Ciphertext, ciphertext):
 			return refusal{fmt.Errorf("update envelope %s: fn changed the shared ciphertext it references", id)}
 		}
-		data, err := encode(&r)
-		if err != nil {
-			return err
-		}
-		if _, err := w.exec("UPDATE envelopes SET sender = ?, recipient = ?, created = ?, expiry = ?, data = ? WHERE id = ?",
-			r.Sender, r.Recipient, timeKey(r.Created), expiryKey(&r), data, id[:]); err != nil {
+		if err := w.putEnvelope(&r); err != nil {
 			return fmt.Errorf("update envelope %s: %w", id, err)
 		}
 		if hadPayload && !r.HasPayload {

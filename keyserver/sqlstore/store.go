@@ -39,6 +39,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	_ "modernc.org/sqlite"             // registers "sqlite"
 
+	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/keyserver"
 )
 
@@ -272,7 +273,16 @@ func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.committer.do(ctx, fn)
+	return s.committer.do(ctx, nil, fn)
+}
+
+// writeAbout is write for an fn that updates the envelope id: the committer
+// reads the envelopes a group is about in one statement before running it.
+func (s *Store) writeAbout(ctx context.Context, id *envelope.ID, fn func(*wtx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.committer.do(ctx, id, fn)
 }
 
 // wtx is a write transaction of the committer's, with the audit chain's head as
@@ -285,6 +295,8 @@ type wtx struct {
 	// audit holds the records appended in this transaction, seq and data
 	// alternately, for flushAudit.
 	audit []any
+	// envs are the envelopes read or changed in this transaction (envelopes.go).
+	envs map[envelope.ID]*envState
 }
 
 func (w *wtx) exec(query string, args ...any) (sql.Result, error) {
