@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/waxseal/waxseal/keyserver"
-	"github.com/waxseal/waxseal/keyserver/boltstore"
 	"github.com/waxseal/waxseal/keyserver/client"
 )
 
@@ -229,7 +228,7 @@ func verifyAuditOffline(ctx context.Context, args []string, stdout, stderr io.Wr
 		if err != nil {
 			return true, err
 		}
-		st, err := boltstore.Open(fc.dbPath(), boltstore.Options{})
+		st, err := openStore(ctx, fc, false)
 		if err != nil {
 			return true, fmt.Errorf("open database (is the key server still running?): %w", err)
 		}

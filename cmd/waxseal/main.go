@@ -11,6 +11,8 @@
 //	waxseal gateway --config DIR/waxseal.toml
 //	waxseal policy --config DIR/waxseal.toml --from ADDR --to ADDR [--to ADDR ...] --subject S
 //	waxseal serve --config DIR/waxseal.toml | --dev --dir DIR [--sample MESSAGE.eml]
+//	waxseal migrate --config DIR/waxseal.toml
+//	waxseal store copy --from DIR/waxseal.toml --to DIR2/waxseal.toml
 //	waxseal admin --keyserver URL --token TOKEN revoke|lock|unlock|expire|envelopes|accounts|audit …
 //
 // Errors are one line on standard error; the exit status is 1 for a failure and 2
@@ -53,6 +55,8 @@ commands:
   policy     show what the gateway would do with a message, per recipient (dry run)
   serve      run everything in one process (--dev: a ready-made local installation)
   admin      revoke, lock, unlock, expire; list envelopes and accounts; audit
+  migrate    bring a SQL store's schema up to date
+  store      copy a whole installation into another store (store copy)
 
 Run "waxseal <command> -h" for a command's flags.
 `
@@ -84,6 +88,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdServe(ctx, rest, stdin, stdout, stderr)
 	case "admin":
 		err = cmdAdmin(ctx, rest, stdin, stdout, stderr)
+	case "migrate":
+		err = cmdMigrate(ctx, rest, stdin, stdout, stderr)
+	case "store":
+		err = cmdStore(ctx, rest, stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
