@@ -46,9 +46,9 @@ func (c *clock) Add(d time.Duration) {
 
 // env is a key server on loopback over a real bbolt file.
 type env struct {
-	t      testing.TB
-	svc    *keyserver.Service
-	store  *boltstore.Store
+	t     testing.TB
+	svc   *keyserver.Service
+	store *boltstore.Store
 	// served is the store the service runs on, when it is not store (a SQL
 	// store in the store benchmarks): the outbox is read from it.
 	served keyserver.Store

@@ -161,6 +161,23 @@ func parseStoreFlag(v string) (*storeConfig, string, error) {
 // configureStore writes the [store] section (and store.dsn) of a new
 // installation and creates the store's schema.
 func configureStore(ctx context.Context, cfgPath string, sc *storeConfig, dsn string) error {
+	if err := writeStoreSection(cfgPath, sc, dsn); err != nil {
+		return err
+	}
+	fc, err := loadConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, fc, true)
+	if err != nil {
+		return fmt.Errorf("create the store's schema: %w", err)
+	}
+	return st.Close()
+}
+
+// writeStoreSection appends [store] to the config file, and writes the DSN, if
+// any, to its own file beside it.
+func writeStoreSection(cfgPath string, sc *storeConfig, dsn string) error {
 	dir := filepath.Dir(cfgPath)
 	if dsn != "" {
 		if err := os.WriteFile(filepath.Join(dir, sc.DSNFile), []byte(dsn+"\n"), 0o600); err != nil {
@@ -184,16 +201,5 @@ func configureStore(ctx context.Context, cfgPath string, sc *storeConfig, dsn st
 		f.Close()
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	fc, err := loadConfig(cfgPath)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, fc, true)
-	if err != nil {
-		return fmt.Errorf("create the store's schema: %w", err)
-	}
-	return st.Close()
+	return f.Close()
 }

@@ -181,8 +181,8 @@ func cmdStore(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 
 type copyStats struct {
 	envelopes, ciphertexts, accounts, mails int
-	audit                                    uint64
-	head                                     string
+	audit                                   uint64
+	head                                    string
 }
 
 // copyStore copies everything a key server needs to carry on, from src into the
