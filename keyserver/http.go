@@ -81,6 +81,7 @@ func NewHandler(s *Service) http.Handler {
 	adm.DELETE("/accounts/:id", h.deleteAccount)
 	adm.GET("/audit", h.auditExport)
 	adm.GET("/audit/verify", h.auditVerify)
+	adm.GET("/backup", h.backup)
 	h.routePasskeys(web, adm)
 	return e
 }
@@ -806,6 +807,27 @@ func (h *handlers) deleteAccount(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// backup streams a hot backup of the store (a bbolt file). Refusals come before
+// the first byte; a failure after it truncates the response, which the client
+// detects by opening the file (waxseal admin backup does).
+func (h *handlers) backup(c echo.Context) error {
+	p := principal(c)
+	if err := h.s.requireAdmin(p); err != nil {
+		return err
+	}
+	if _, ok := h.s.store.(Backuper); !ok {
+		return ErrNoBackup
+	}
+	c.Response().Header().Set(echo.HeaderContentType, "application/octet-stream")
+	c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="waxseal.db"`)
+	c.Response().WriteHeader(http.StatusOK)
+	if _, err := h.s.Backup(c.Request().Context(), p, c.Response()); err != nil {
+		h.s.log.Error("backup", "err", err)
+		panic(http.ErrAbortHandler) // cut the response short: never a truncated file that looks whole
+	}
+	return nil
 }
 
 // auditExport streams the audit log as JSON lines.

@@ -30,6 +30,7 @@ commands:
   audit verify                 check the audit chain (on the server)
   audit verify --file F        check an exported audit log
   audit verify --config F      check the database of a stopped key server
+  backup FILE                  a hot, consistent copy of a running key server's bbolt store, verified
 
 The token may also come from WAXSEAL_TOKEN (keeps it off the process list).`
 
@@ -100,6 +101,11 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return err
 		}
 		return enc.Encode(inv)
+	case "backup":
+		if len(rest) != 1 {
+			return usagef("backup takes one file name")
+		}
+		return adminBackup(ctx, c, rest[0], stdout)
 	case "audit":
 		if len(rest) == 1 && rest[0] == "export" {
 			return c.ExportAudit(ctx, stdout)
