@@ -22,9 +22,14 @@ build: wasm
 	$(GO) build -trimpath -o $(BIN) ./cmd/waxseal
 
 # The browser decryptor, precompressed (gzip, brotli) for the key server to serve.
-# wasm_exec.js must come from the same toolchain.
+# wasm_exec.js must come from the same toolchain. The build is reproducible: the
+# same source and Go version give the same bytes on any machine (-trimpath: no
+# local paths; -buildvcs=false and an empty -buildid: no stamp of the checkout
+# or of the build), so anyone can check the decryptor a key server serves
+# (`waxseal version`, `waxseal admin check-assets`; internal/tools/reprotest).
+WASM_FLAGS  := -trimpath -buildvcs=false -ldflags='-s -w -buildid='
 wasm:
-	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w' -o $(WASM) ./wasm
+	GOOS=js GOARCH=wasm $(GO) build $(WASM_FLAGS) -o $(WASM) ./wasm
 	cp "$(GOROOT)/lib/wasm/wasm_exec.js" $(WASM_EXEC)
 	$(GO) run ./internal/tools/precompress $(WASM)
 
@@ -79,7 +84,7 @@ test-e2e: build test-deps
 
 bench: build test-deps
 	@mkdir -p build
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./envelope/... ./keyserver/ ./server/ | tee build/bench.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./envelope/... ./keyserver/ ./server/ ./server/policy/ | tee build/bench.txt
 	$(GO) run ./internal/tools/benchreport < build/bench.txt | tee build/bench.md
 	WAXSEAL_BIN=$(CURDIR)/$(BIN) node e2e/bench.mjs
 

@@ -18,6 +18,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -96,6 +97,25 @@ func integrity(b []byte) string {
 	sum := sha512.Sum384(b)
 	return "sha384-" + base64.StdEncoding.EncodeToString(sum[:])
 }
+
+// All returns every static file, by name.
+func (s *Set) All() []*Asset {
+	out := make([]*Asset, 0, len(s.byName))
+	for _, a := range s.byName {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// ByURL returns the asset served at the URL path p (/static/NAME.HASH.EXT), or nil.
+func (s *Set) ByURL(p string) *Asset { return s.byURL[p] }
+
+// Raw is the file's content as embedded; Brotli its precompressed form, nil if
+// there is none (only the decryptor has one). What a key server serves must be
+// these bytes exactly (waxseal admin check-assets).
+func (a *Asset) Raw() []byte    { return a.raw }
+func (a *Asset) Brotli() []byte { return a.br }
 
 // Get returns the asset called name, or nil (the decryptor is missing from a build
 // made without `make wasm`).

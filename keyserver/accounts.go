@@ -13,11 +13,9 @@ import (
 	"github.com/waxseal/waxseal/envelope"
 )
 
-// SignedIn is a new session: the token goes into the cookie, the CSRF token into
-// the page.
+// SignedIn is a new session: the token goes into the cookie.
 type SignedIn struct {
 	Token   string
-	CSRF    string
 	Account Account
 	Setup   bool   // the account still needs a passkey or a password
 	Method  string // how it signed in (Session.Method)
@@ -70,21 +68,32 @@ func (s *Service) StartRegistration(ctx context.Context, envID envelope.ID, firs
 	return email, s.mailRegistrationCode(ctx, email, first, last, ip)
 }
 
-// mailRegistrationCode mails a registration code to an address that has no
-// account yet, within the per-client and per-address limits.
+// mailRegistrationCode mails a registration code, within the per-client and
+// per-address limits. An address that has an account already gets one too, and
+// the same answer: the code then signs that account in (createAccount), so the
+// answer does not tell anyone who is registered here.
 func (s *Service) mailRegistrationCode(ctx context.Context, email, first, last, ip string) error {
-	if _, err := s.store.AccountByEmail(ctx, email); err == nil {
-		return ErrAlreadyRegister
-	} else if !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("start registration: %w", err)
-	}
 	if err := limit(s.perIP, ip); err != nil {
 		return err
 	}
-	if err := limit(s.codesPerEmail, email); err != nil {
+	if err := s.limitCodes(email); err != nil {
 		return err
 	}
 	return s.sendCode(ctx, email, CodeRegister, first, last)
+}
+
+// limitCodes applies the limits on codes mailed to one address: a few at once,
+// and a daily allowance (docs/THREAT_MODEL.md has the arithmetic).
+func (s *Service) limitCodes(email string) error {
+	if err := limit(s.codesPerEmail, email); err != nil {
+		return err
+	}
+	if err := limit(s.codesPerDay, email); err != nil {
+		e := ErrRateLimited.with("This address has been sent as many codes as it may be today. Sign in with a passkey or a password, or try again tomorrow.")
+		e.RetryAfter = err.(*Error).RetryAfter
+		return e
+	}
+	return nil
 }
 
 // StartSenderRegistration mails a registration code to an address at one of the
@@ -123,6 +132,11 @@ func (s *Service) checkCode(ctx context.Context, email string, purpose CodePurpo
 	if err := limit(s.perIP, ip); err != nil {
 		return Code{}, err
 	}
+	if !s.guessesPerDay.available(email) {
+		e := ErrRateLimited.with("Too many wrong codes were tried for this address today. Sign in with a passkey or a password, or try again tomorrow.")
+		e.RetryAfter = time.Hour
+		return Code{}, e
+	}
 	now := s.now()
 	code = strings.TrimSpace(code)
 	mac := s.keys.codeMAC(purpose, email, code)
@@ -144,11 +158,15 @@ func (s *Service) checkCode(ctx context.Context, email string, purpose CodePurpo
 		return nil
 	})
 	if errors.Is(err, ErrNotFound) {
+		// A guess all the same: counted like a wrong one, so that an address
+		// with no code (no account) answers as one with a code does.
+		s.guessesPerDay.allow(email)
 		return Code{}, ErrCodeExpired
 	} else if err != nil {
 		return Code{}, fmt.Errorf("check code: %w", err)
 	}
 	if verdict != nil {
+		s.guessesPerDay.allow(email)
 		s.metrics.signInFailures.Add(1)
 		s.audit(ctx, AuditEvent{Time: now, Actor: email, Action: "code.fail", ClientIP: ip, Detail: string(purpose)})
 		return Code{}, verdict
@@ -188,13 +206,19 @@ func (s *Service) createAccount(ctx context.Context, email, code, ip string) (*S
 	if err != nil {
 		return nil, err
 	}
+	if a, err := s.store.AccountByEmail(ctx, email); err == nil {
+		// Registered already: the code proves the mailbox, as a sign-in code does.
+		return s.signedIn(ctx, a, ip, "code")
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("create account: %w", err)
+	}
 	now := s.now()
 	handle := newUserHandle()
 	a := Account{ID: randomHex(16), Email: email, FirstName: c.FirstName, LastName: c.LastName,
 		Role: s.roleFor(email), Created: now, LastUsed: now, UserHandle: handle}
 	err = s.store.CreateAccount(ctx, a, []AuditEvent{{Time: now, Actor: a.Email, Action: "account.register", Account: a.ID, ClientIP: ip}})
 	if errors.Is(err, ErrConflict) {
-		return nil, ErrAlreadyRegister
+		return nil, ErrAlreadyRegister // registered meanwhile, with another code
 	} else if err != nil {
 		return nil, fmt.Errorf("create account: %w", err)
 	}
@@ -260,40 +284,51 @@ func (s *Service) SignInPassword(ctx context.Context, email, password, ip string
 		return nil, err
 	}
 	now := s.now()
+	prefixKey := email + "\x00" + clientPrefix(ip)
+	if wait, ok := s.prefixLocks.locked(prefixKey, now); ok {
+		s.failSignIn(ctx, nil, email, ip, "locked for this client")
+		return nil, lockedOut(wait)
+	}
 	a, err := s.store.AccountByEmail(ctx, email)
-	if errors.Is(err, ErrNotFound) {
-		// As slow as a real check, so timing does not tell who has an account.
-		checkPassword(password, s.dummyHash())
-		s.failSignIn(ctx, nil, email, ip, "unknown address")
-		return nil, ErrBadCredentials
-	} else if err != nil {
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("sign in: %w", err)
 	}
-	if now.Before(a.LockedUntil) {
-		wait := a.LockedUntil.Sub(now).Round(time.Second)
-		e := ErrAccountLocked.with("Too many failed sign-ins for this account. Try again in %s, or sign in with an emailed code.", wait)
-		e.RetryAfter = wait
-		s.failSignIn(ctx, nil, email, ip, "locked")
-		return nil, e
-	}
-	if a.PasswordHash == "" {
-		// A passkey-only account answers exactly as an unknown address does: telling
-		// them apart would tell anyone who tries an address that this person is a
-		// patient here. The shared answer says how such people get in; there is no
-		// password to guess, so nothing counts towards a lockout either.
+	if errors.Is(err, ErrNotFound) || a.PasswordHash == "" {
+		// An unknown address, or a passkey-only account, answers exactly as an
+		// account with a wrong password does (as slowly, and locked after as many
+		// failures): telling them apart would tell anyone who tries an address
+		// that this person is a patient here. The shared answer says how such
+		// people get in.
+		if wait, ok := s.noPasswordLocks.locked(email, now); ok {
+			s.failSignIn(ctx, nil, email, ip, "locked")
+			return nil, lockedOut(wait)
+		}
 		checkPassword(password, s.dummyHash())
-		s.failSignIn(ctx, nil, email, ip, "no password")
+		s.prefixLocks.fail(prefixKey, now)
+		s.noPasswordLocks.fail(email, now)
+		why := "unknown address"
+		if err == nil {
+			why = "no password"
+		}
+		s.failSignIn(ctx, nil, email, ip, why)
 		return nil, ErrBadCredentials
 	}
+	if now.Before(a.LockedUntil) {
+		s.failSignIn(ctx, nil, email, ip, "locked")
+		return nil, lockedOut(a.LockedUntil.Sub(now))
+	}
 	if !checkPassword(password, a.PasswordHash) {
+		s.prefixLocks.fail(prefixKey, now)
 		s.failSignIn(ctx, &a, email, ip, "bad password")
 		return nil, ErrBadCredentials
 	}
+	s.prefixLocks.reset(prefixKey)
 	return s.signedIn(ctx, a, ip, "password")
 }
 
-// failSignIn counts a failure against the account and locks it with a doubling
-// backoff once LockoutAfter failures are reached.
+// failSignIn counts a failure against the account and locks it, for everyone,
+// with a doubling backoff once accountLockFactor × LockoutAfter failures are
+// reached (lockout.go: each client prefix is locked out after LockoutAfter).
 func (s *Service) failSignIn(ctx context.Context, a *Account, email, ip, why string) {
 	now := s.now()
 	s.metrics.signInFailures.Add(1)
@@ -305,9 +340,8 @@ func (s *Service) failSignIn(ctx context.Context, a *Account, email, ip, why str
 	ev.Account = a.ID
 	_, err := s.store.UpdateAccount(ctx, a.ID, func(acc *Account) ([]AuditEvent, error) {
 		acc.FailedSignIns++
-		if over := acc.FailedSignIns - s.cfg.LockoutAfter; over >= 0 {
-			backoff := time.Minute << min(over, 20)
-			acc.LockedUntil = now.Add(min(backoff, s.cfg.LockoutMax))
+		if until := lockoutUntil(acc.FailedSignIns, accountLockFactor*s.cfg.LockoutAfter, s.cfg.LockoutMax, now); !until.IsZero() {
+			acc.LockedUntil = until
 		}
 		return []AuditEvent{ev}, nil
 	})
@@ -360,15 +394,41 @@ func (s *Service) startCode(ctx context.Context, email string, purpose CodePurpo
 	if err := limit(s.perIP, ip); err != nil {
 		return err
 	}
-	if err := limit(s.codesPerEmail, email); err != nil {
+	if err := s.limitCodes(email); err != nil {
 		return err
 	}
-	if _, err := s.store.AccountByEmail(ctx, email); errors.Is(err, ErrNotFound) {
-		return nil
-	} else if err != nil {
-		return fmt.Errorf("start %s: %w", purpose, err)
+	// Looking the address up and writing the code and its mail (two synced
+	// writes) happen after the answer, which therefore takes as long whether or
+	// not the address has an account. Wait waits for this work.
+	ctx = context.WithoutCancel(ctx)
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		if _, err := s.store.AccountByEmail(ctx, email); errors.Is(err, ErrNotFound) {
+			return
+		} else if err != nil {
+			s.log.ErrorContext(ctx, "mail a code", "purpose", purpose, "err", fmt.Errorf("start %s: %w", purpose, err))
+			return
+		}
+		if err := s.sendCode(ctx, email, purpose, "", ""); err != nil {
+			s.log.ErrorContext(ctx, "mail a code", "purpose", purpose, "err", err)
+		}
+	}()
+	return nil
+}
+
+// Wait waits for the work done after an answer (codes being mailed). Call it
+// before closing the store.
+func (s *Service) Wait() { s.background.Wait() }
+
+// codeRefused is the one answer to a wrong, expired or used code given for an
+// address (sign-in, reset): whether a code was ever mailed there would tell who
+// has an account, so tries left are not counted out either.
+func codeRefused(err error) error {
+	if errors.Is(err, ErrBadCode) || errors.Is(err, ErrCodeExpired) {
+		return ErrBadCode.with("That code is not correct, or it expired or was used. Check it, or ask for a new code.")
 	}
-	return s.sendCode(ctx, email, purpose, "", "")
+	return err
 }
 
 // VerifySignInCode signs in with an emailed code.
@@ -378,7 +438,7 @@ func (s *Service) VerifySignInCode(ctx context.Context, email, code, ip string) 
 		return nil, ErrCodeExpired
 	}
 	if _, err := s.checkCode(ctx, email, CodeSignIn, code, ip); err != nil {
-		return nil, err
+		return nil, codeRefused(err)
 	}
 	a, err := s.store.AccountByEmail(ctx, email)
 	if err != nil {
@@ -398,7 +458,7 @@ func (s *Service) ResetPassword(ctx context.Context, email, code, password, ip s
 		return nil, err
 	}
 	if _, err := s.checkCode(ctx, email, CodeReset, code, ip); err != nil {
-		return nil, err
+		return nil, codeRefused(err)
 	}
 	a, err := s.store.AccountByEmail(ctx, email)
 	if err != nil {
@@ -426,11 +486,11 @@ func (s *Service) ResetPassword(ctx context.Context, email, code, password, ip s
 func (s *Service) newSession(ctx context.Context, a Account, setup bool, method string) (*SignedIn, error) {
 	token, hash := newToken()
 	now := s.now()
-	sess := Session{TokenHash: hash, AccountID: a.ID, CSRF: randomHex(16), Created: now, LastSeen: now, Setup: setup, Method: method}
+	sess := Session{TokenHash: hash, AccountID: a.ID, Created: now, LastSeen: now, Setup: setup, Method: method}
 	if err := s.store.PutSession(ctx, sess); err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
-	return &SignedIn{Token: token, CSRF: sess.CSRF, Account: a, Setup: setup, Method: method}, nil
+	return &SignedIn{Token: token, Account: a, Setup: setup, Method: method}, nil
 }
 
 // Authenticate resolves a session token, enforcing the idle and absolute timeouts.

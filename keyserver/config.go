@@ -26,27 +26,39 @@ type Config struct {
 	// TrustProxy takes the client address from X-Forwarded-For (behind a proxy).
 	TrustProxy bool
 
-	CodeTTL         time.Duration // default 10 minutes
-	CodeAttempts    int           // default 5
-	SessionIdle     time.Duration // default 30 minutes
-	SessionMax      time.Duration // default 12 hours
-	AccountMaxIdle  time.Duration // default 365 days
-	MinPasswordLen  int           // default 10
-	Argon2          Argon2Params
-	LockoutAfter    int           // consecutive failures before backoff, default 5
-	LockoutMax      time.Duration // longest backoff, default 1 hour
-	SignInPerIP     RateLimit     // default 20, then 1 per 6s
-	SignInPerEmail  RateLimit     // default 10, then 1 per 30s
-	CodesPerEmail   RateLimit     // codes mailed to one address: default 5, then 1 per 2 min
-	SweepInterval   time.Duration // expiry sweeper, default 1 minute
-	MaxPayloadBytes int64         // per stored envelope payload and per uploaded ciphertext, default 20 MB
+	CodeTTL        time.Duration // default 10 minutes
+	CodeAttempts   int           // default 5
+	SessionIdle    time.Duration // default 30 minutes
+	SessionMax     time.Duration // default 12 hours
+	AccountMaxIdle time.Duration // default 365 days
+	MinPasswordLen int           // default 10
+	Argon2         Argon2Params
+	LockoutAfter   int           // consecutive failures before backoff, default 5
+	LockoutMax     time.Duration // longest backoff, default 1 hour
+	SignInPerIP    RateLimit     // default 20, then 1 per 6s
+	SignInPerEmail RateLimit     // default 10, then 1 per 30s
+	CodesPerEmail  RateLimit     // codes mailed to one address: default 5, then 1 per 2 min
+	// CodesPerDay and CodeGuessesPerDay are the daily allowances per address of
+	// codes mailed (default 20, then 1 per 72 min) and of wrong codes tried, over
+	// all its codes (default 10, then 1 per 144 min); docs/THREAT_MODEL.md.
+	CodesPerDay       RateLimit
+	CodeGuessesPerDay RateLimit
+	SweepInterval     time.Duration // expiry sweeper, default 1 minute
+	MaxPayloadBytes   int64         // per stored envelope payload and per uploaded ciphertext, default 20 MB
 	// PostedHoldBytes bounds the memory holding envelopes posted by securedoc.html
-	// files until their open page fetches them (posted.go): default 256 MB; negative
+	// files until their open page fetches them (posted.go): default 64 MB; negative
 	// disables the hold, and pages then carry the posted fields themselves.
 	PostedHoldBytes int64
 	PostedHoldTTL   time.Duration // default 15 minutes
-	CeremonyTTL     time.Duration // how long a passkey prompt may take, default 5 minutes
-	CeremoniesPerIP RateLimit     // passkey ceremonies begun per client: default 60, then 1 per second
+	// PostsInFlight and PostBytesInFlight bound the securedoc.html form posts read
+	// at once (postedform.go): default 16 posts and 80 MB of request bodies (a post
+	// of unknown length counts as the largest allowed). A client (IPv4 /24, IPv6
+	// /64) may have PostsPerClient posts (default 2) and half the bytes in flight.
+	PostsInFlight     int
+	PostBytesInFlight int64
+	PostsPerClient    int
+	CeremonyTTL       time.Duration // how long a passkey prompt may take, default 5 minutes
+	CeremoniesPerIP   RateLimit     // passkey ceremonies begun per client: default 60, then 1 per second
 	// MaxCeremonies bounds the passkey ceremonies in progress at once, from all
 	// clients together (each is a stored record for CeremonyTTL): default 10,000.
 	MaxCeremonies int
@@ -100,11 +112,26 @@ func (c *Config) setDefaults() error {
 	if c.CodesPerEmail == (RateLimit{}) {
 		c.CodesPerEmail = RateLimit{Burst: 5, Every: 2 * time.Minute}
 	}
+	if c.CodesPerDay == (RateLimit{}) {
+		c.CodesPerDay = RateLimit{Burst: 20, Every: 72 * time.Minute}
+	}
+	if c.CodeGuessesPerDay == (RateLimit{}) {
+		c.CodeGuessesPerDay = RateLimit{Burst: 10, Every: 144 * time.Minute}
+	}
 	if c.MaxPayloadBytes == 0 {
 		c.MaxPayloadBytes = 20 << 20
 	}
 	if c.PostedHoldBytes == 0 {
-		c.PostedHoldBytes = 256 << 20
+		c.PostedHoldBytes = 64 << 20
+	}
+	if c.PostsInFlight == 0 {
+		c.PostsInFlight = 16
+	}
+	if c.PostBytesInFlight == 0 {
+		c.PostBytesInFlight = 80 << 20
+	}
+	if c.PostsPerClient == 0 {
+		c.PostsPerClient = 2
 	}
 	def(&c.PostedHoldTTL, 15*time.Minute)
 	if c.MailFrom == "" {

@@ -52,7 +52,11 @@ var (
 	ErrBadRequest      = &Error{http.StatusBadRequest, "bad_request", "The request is not valid.", 0}
 	ErrForbidden       = &Error{http.StatusForbidden, "forbidden", "This request is not allowed.", 0}
 	ErrConflictKey     = &Error{http.StatusConflict, "conflict", "An envelope with this id is already registered with another key.", 0}
-	ErrNotHeld         = &Error{http.StatusNotFound, "not_held", "This message is no longer held here. Open the securedoc attachment from your email again and select Open.", 0}
+	// ErrOutOfStorage: the store's disk is full. Nothing was stored; the gateway
+	// keeps the message and tries again (451 4.3.1), and the key server recovers
+	// by itself once there is space again.
+	ErrOutOfStorage = &Error{http.StatusInsufficientStorage, "out_of_storage", "The key server is out of storage: nothing was stored. Try again later.", time.Minute}
+	ErrNotHeld      = &Error{http.StatusNotFound, "not_held", "This message is no longer held here. Open the securedoc attachment from your email again and select Open.", 0}
 
 	ErrPasskeysUnavailable = &Error{http.StatusServiceUnavailable, "passkeys_unavailable", "Passkeys are not available on this server: its public URL must use a domain name, not an IP address.", 0}
 	ErrCeremonyExpired     = &Error{http.StatusBadRequest, "ceremony_expired", "That passkey request expired or was already used. Please try again.", 0}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -52,7 +53,8 @@ func NewHandler(s *Service) http.Handler {
 	api.POST("/envelopes", h.registerEnvelopes, h.gatewayOnly)
 	api.PUT("/ciphertexts/:sha256", h.putCiphertext, h.gatewayOnly) // ciphertexts.go
 	api.GET("/envelopes/:id/payload", h.payload)
-	h.routeOutbox(api) // outbox_api.go
+	h.routeOutbox(api)  // outbox_api.go
+	h.routeThreads(api) // threads.go
 
 	web := api.Group("", h.csrf, h.bodyLimit(maxAPIBody))
 	web.POST("/register/start", h.registerStart)
@@ -262,6 +264,10 @@ func (h *handlers) errorHandler(err error, c echo.Context) {
 		e = &Error{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("The request is larger than %d bytes.", mb.Limit), 0}
 	case errors.As(err, &he):
 		e = &Error{he.Code, strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_")), fmt.Sprint(he.Message), 0}
+	case errors.Is(err, syscall.ENOSPC):
+		h.s.metrics.storageFull.Add(1)
+		h.s.log.ErrorContext(c.Request().Context(), "out of storage", "path", c.Path(), "err", err)
+		e = ErrOutOfStorage
 	default:
 		h.s.log.ErrorContext(c.Request().Context(), "request failed", "path", c.Path(), "err", err)
 		e = &Error{http.StatusInternalServerError, "internal", "Something went wrong on the server. Please try again later.", 0}
@@ -339,8 +345,11 @@ func viewAccount(a Account, now time.Time) AccountView {
 
 // EnvelopeView is an envelope as the API shows it: no key material.
 type EnvelopeView struct {
-	ID         string    `json:"id"`
-	Sender     string    `json:"sender"`
+	ID     string `json:"id"`
+	Sender string `json:"sender"`
+	// HeaderFrom is the message's From: header when it names someone else
+	// than the sender who submitted it.
+	HeaderFrom string    `json:"header_from,omitempty"`
 	Recipient  string    `json:"recipient"`
 	Subject    string    `json:"subject"`
 	Created    time.Time `json:"created"`
@@ -363,14 +372,14 @@ func ViewEnvelope(r EnvelopeRecord, now time.Time) EnvelopeView {
 	case r.Locked:
 		state = "locked"
 	}
-	return EnvelopeView{ID: r.ID.String(), Sender: r.Sender, Recipient: r.Recipient, Subject: r.Subject,
+	return EnvelopeView{ID: r.ID.String(), Sender: r.Sender, HeaderFrom: r.HeaderFrom, Recipient: r.Recipient, Subject: r.Subject,
 		Created: r.Created, Expires: r.Expires, State: state, LockReason: r.LockReason, FirstOpen: r.FirstOpen,
 		Releases: r.Releases, Online: r.HasPayload}
 }
 
 func (h *handlers) signedInAnswer(c echo.Context, si *SignedIn) error {
 	h.setCookie(c, si.Token)
-	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(si.Account, h.s.now()), "setup": si.Setup, "csrf": si.CSRF, "method": si.Method})
+	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(si.Account, h.s.now()), "setup": si.Setup, "method": si.Method})
 }
 
 // --- handlers ---
@@ -390,8 +399,11 @@ func (h *handlers) metrics(c echo.Context) error {
 
 // RegistrationJSON is one envelope in a gateway's registration batch.
 type RegistrationJSON struct {
-	ID        string    `json:"id"`
-	Sender    string    `json:"sender"`
+	ID     string `json:"id"`
+	Sender string `json:"sender"` // the message's From: header
+	// Submitter is who submitted the message to the gateway (optional: older
+	// gateways do not send it, and the header From is taken for it).
+	Submitter string    `json:"submitter,omitempty"`
 	Recipient string    `json:"recipient"`
 	Subject   string    `json:"subject"`
 	Created   time.Time `json:"created"`
@@ -493,7 +505,7 @@ func (h *handlers) register(c echo.Context, envelopes []RegistrationJSON) error 
 		if err != nil {
 			return ErrBadRequest.with("Envelope %s: payload is not base64.", r.ID)
 		}
-		regs[i] = Registration{ID: id, Sender: r.Sender, Recipient: r.Recipient, Subject: r.Subject,
+		regs[i] = Registration{ID: id, Sender: r.Sender, Submitter: r.Submitter, Recipient: r.Recipient, Subject: r.Subject,
 			Created: r.Created, Expires: r.Expires, ServerKey: k, Payload: payload}
 		if r.Ciphertext != "" || r.OnlineHead != "" {
 			if len(payload) > 0 {
@@ -660,7 +672,7 @@ func (h *handlers) signOut(c echo.Context) error {
 
 func (h *handlers) session(c echo.Context) error {
 	sess := c.Get("session").(*Session)
-	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(*principal(c).Account, h.s.now()), "setup": sess.Setup, "csrf": sess.CSRF, "method": sess.Method})
+	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(*principal(c).Account, h.s.now()), "setup": sess.Setup, "method": sess.Method})
 }
 
 func (h *handlers) setPassword(c echo.Context) error {

@@ -68,7 +68,12 @@ func newEnv(t testing.TB, tweak ...func(*keyserver.Config)) *env {
 // make the store misbehave; env.store is still the bbolt store underneath.
 func newEnvOver(t testing.TB, wrap func(keyserver.Store) keyserver.Store, tweak ...func(*keyserver.Config)) *env {
 	t.Helper()
-	dir := t.TempDir()
+	return newEnvAt(t, t.TempDir(), wrap, tweak...)
+}
+
+// newEnvAt is newEnvOver with the database in dir.
+func newEnvAt(t testing.TB, dir string, wrap func(keyserver.Store) keyserver.Store, tweak ...func(*keyserver.Config)) *env {
+	t.Helper()
 	dbPath := filepath.Join(dir, "waxseal.db")
 	st, err := boltstore.Open(dbPath, boltstore.Options{})
 	if err != nil {
@@ -198,6 +203,7 @@ func (b *browser) call(method, path string, body any) (int, map[string]any) {
 // mailsTo returns the outbox messages to addr, oldest first.
 func (e *env) mailsTo(addr string) []*mail.Message {
 	e.t.Helper()
+	e.svc.Wait() // codes asked for by address are written after the answer
 	var outbox keyserver.Store = e.store
 	if e.served != nil {
 		outbox = e.served
@@ -345,13 +351,21 @@ func TestRegisterCodePasswordRelease(t *testing.T) {
 	}
 	b.open(s)
 
-	// Registering twice is refused with a pointer to sign in.
+	// Registering again answers as the first registration did (the answer must
+	// not tell who is registered), and its code signs in to the account.
 	b2 := e.browser()
-	if st, out := b2.call("POST", "/api/v1/register/start", map[string]string{"envelope_id": id, "first_name": "Bob", "last_name": "P"}); st != http.StatusConflict || out["error"] != "already_registered" {
+	if st, out := b2.call("POST", "/api/v1/register/start", map[string]string{"envelope_id": id, "first_name": "Mallory", "last_name": "P"}); st != http.StatusAccepted || out["sent_to"] != "b*b@patient.example" {
 		t.Fatalf("second registration: %d %v", st, out)
 	}
+	if st, out := b2.call("POST", "/api/v1/register/verify", map[string]string{"envelope_id": id, "code": e.lastCode("bob@patient.example")}); st != http.StatusOK || out["setup"] != false || out["method"] != "code" {
+		t.Fatalf("second registration's code: %d %v", st, out)
+	}
+	if a := e.account("bob@patient.example"); a.FirstName != "Bob" || a.PasswordHash == "" {
+		t.Errorf("a second registration changed the account: %+v", a)
+	}
+	b2.open(s)
 	v, err := e.admin().Envelope(t.Context(), id)
-	if err != nil || v.Releases != 3 || v.State != "active" || v.FirstOpen.IsZero() {
+	if err != nil || v.Releases != 4 || v.State != "active" || v.FirstOpen.IsZero() {
 		t.Fatalf("envelope after releases: %+v %v", v, err)
 	}
 }
@@ -629,6 +643,12 @@ func TestCSRFDefence(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("without %s: %d", keyserver.CSRFHeader, resp.StatusCode)
 	}
+	// The header's presence and the Origin check are the defence: no per-session
+	// token is handed out that nothing would check (docs/THREAT_MODEL.md).
+	st, out := b.call("GET", "/api/v1/session", nil)
+	if _, ok := out["csrf"]; st != http.StatusOK || ok {
+		t.Errorf("session answer: %d %v, want no csrf token", st, out)
+	}
 }
 
 func TestGatewayAPI(t *testing.T) {
@@ -758,5 +778,29 @@ func TestMetricsAndHealth(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
 		}
+	}
+}
+
+// An envelope for an address with the Kelvin sign (U+212A) is refused, not
+// registered for (and released to) the ASCII "kate@" account; ASCII case is
+// still folded.
+func TestRegisterAddressRule(t *testing.T) {
+	e := newEnv(t)
+	p, _ := envelope.EncryptPayload([]byte("m"))
+	gw := client.New(e.srv.URL, gatewayToken, nil)
+	for _, to := range []string{"\u212Aate@patient.example", "kate@patient.example.", "аlice@patient.example"} {
+		en, keys, err := p.Seal(envelope.Header{KeyServer: e.public, From: "alice@hospital.example", To: to})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = gw.RegisterEnvelopes(t.Context(), []client.Registration{{Envelope: en, ServerKey: keys.Server}})
+		if ae, ok := err.(*client.APIError); !ok || ae.Status != http.StatusBadRequest {
+			t.Errorf("registration for %q: %v, want 400", to, err)
+		}
+	}
+	s := e.seal("hello", time.Time{}, "Kate@Patient.Example")
+	rec, err := e.store.Envelope(t.Context(), s[0].file.Header.ID)
+	if err != nil || rec.Recipient != "kate@patient.example" {
+		t.Fatalf("recipient recorded as %q (%v)", rec.Recipient, err)
 	}
 }

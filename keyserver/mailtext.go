@@ -63,7 +63,7 @@ func (s *Service) queueCode(ctx context.Context, email string, purpose CodePurpo
 	var subject, intro string
 	switch purpose {
 	case CodeRegister:
-		subject, intro = "Your registration code", "Use this code to confirm your email address and finish registering for secure messages:"
+		subject, intro = "Your registration code", "Use this code to confirm your email address and finish registering for secure messages (if you have registered already, it signs you in):"
 	case CodeSignIn:
 		subject, intro = "Your sign-in code", "Use this code to sign in and read your secure messages:"
 	case CodeReset:
@@ -80,7 +80,13 @@ func (s *Service) queueCode(ctx context.Context, email string, purpose CodePurpo
 }
 
 // queueReceipt tells the sender when their message was first opened.
+// Only to the organisation's own addresses: a receipt names the reader and
+// the subject.
 func (s *Service) queueReceipt(ctx context.Context, rec EnvelopeRecord, reader *Account, at time.Time) error {
+	if s.roleFor(rec.Sender) != RoleSender {
+		s.log.InfoContext(ctx, "no read receipt: the sender is not at the organisation's domains", "envelope", rec.ID.String())
+		return nil
+	}
 	name := strings.TrimSpace(reader.FirstName + " " + reader.LastName)
 	if name != "" {
 		name = " (" + name + ")"

@@ -17,6 +17,7 @@ type metrics struct {
 	signInFailures  atomic.Int64
 	signIns         atomic.Int64
 	codesSent       atomic.Int64
+	storageFull     atomic.Int64
 	mu              sync.Mutex
 	denialsByReason map[string]int64
 }
@@ -41,6 +42,7 @@ func (s *Service) WriteMetrics(ctx context.Context, w io.Writer) error {
 	counter("waxseal_signins_total", "Successful sign-ins.", m.signIns.Load())
 	counter("waxseal_signin_failures_total", "Failed sign-in attempts (password or code).", m.signInFailures.Load())
 	counter("waxseal_codes_sent_total", "One-time codes queued for mailing.", m.codesSent.Load())
+	counter("waxseal_storage_full_total", "Requests refused because the store's disk was full (alert on any increase).", m.storageFull.Load())
 
 	fmt.Fprintf(w, "# HELP waxseal_key_denials_total Key release refusals by reason.\n# TYPE waxseal_key_denials_total counter\n")
 	m.mu.Lock()

@@ -2,13 +2,13 @@ package keyserver
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
-	"mime/multipart"
 	"net/http"
-	"strings"
+	"strconv"
 	"sync"
 
 	"github.com/labstack/echo/v4"
@@ -26,8 +26,7 @@ var webAssets = sync.OnceValues(assets.Load)
 // inline; scripts are only this origin's files and the decryptor.
 const pageCSP = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-// envelopeFields are the base64 fields an envelope's form posts, checked to hold
-// nothing but base64 text.
+// envelopeFields are the places of the base64 fields in an open page.
 type envelopeFields struct {
 	Header, Key, Payload string
 }
@@ -91,31 +90,46 @@ func (h *handlers) openPage(mode string) echo.HandlerFunc {
 
 // openPosted receives the form of a securedoc.html file: ciphertext only (k_env
 // stays in the URL fragment). Nothing is released or counted here: link scanners
-// and previews may post it too. The fields are put back into the page, which keeps
-// them while the recipient signs in.
+// and previews may post it too. The envelope is held for the page to fetch, or put
+// back into the page, which keeps it while the recipient signs in.
 func (h *handlers) openPosted(c echo.Context) error {
 	id, err := envelope.ParseID(c.Param("id"))
 	if err != nil {
 		return h.render(c, http.StatusNotFound, "open.html", openPage{Mode: "post"})
 	}
-	limit := h.s.cfg.MaxPayloadBytes*4/3 + 1<<20
-	fields, err := readEnvelopeForm(c.Request(), limit)
-	if err != nil {
-		return h.render(c, http.StatusBadRequest, "home.html", map[string]any{
-			"Title":      "This secure message could not be read",
-			"Paragraphs": []string{err.Error(), "Open the securedoc attachment from your email again and select Open. If it still fails, ask the sender to send the message again."},
-		})
+	r := c.Request()
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
+		return h.unreadable(c, http.StatusBadRequest, "The message was not sent by a securedoc attachment's Open button.")
 	}
-	token, err := h.s.HoldPosted(c.Request().Context(), id, []byte(fields.Header), []byte(fields.Key), []byte(fields.Payload))
+	release, err := h.s.AdmitPost(r.Context(), id, c.RealIP(), r.ContentLength)
 	if err != nil {
-		return h.render(c, http.StatusBadRequest, "home.html", map[string]any{
-			"Title":      "This secure message could not be read",
-			"Paragraphs": []string{refusalText(err), "Open the securedoc attachment from your email again and select Open. If it still fails, ask the sender to send the message again."},
-		})
+		var e *Error
+		if !errors.As(err, &e) {
+			return err
+		}
+		if e.RetryAfter > 0 {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds())))
+		}
+		// The body is read and dropped (never kept) before the answer: a browser
+		// still sending it would otherwise see the connection reset, not the page.
+		if _, err := io.Copy(io.Discard, http.MaxBytesReader(c.Response().Writer, r.Body, postLimit(h.s.cfg))); err != nil {
+			c.Response().Header().Set("Connection", "close")
+		}
+		title := "This secure message could not be opened here"
+		if e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests {
+			title = "This server is busy"
+		}
+		return h.render(c, e.Status, "home.html", map[string]any{"Title": title, "Paragraphs": []string{e.Message}})
+	}
+	defer release()
+	p, err := h.s.ReceivePosted(r.Context(), id, c.RealIP(), r.Body, params["boundary"], r.ContentLength)
+	if err != nil {
+		return h.unreadable(c, http.StatusBadRequest, refusalText(err))
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	if token != "" {
-		return h.render(c, http.StatusOK, "open.html", openPage{Mode: "post", ID: id.String(), Held: token})
+	if p.Token != "" {
+		return h.render(c, http.StatusOK, "open.html", openPage{Mode: "post", ID: id.String(), Held: p.Token})
 	}
 	set, err := webAssets()
 	if err != nil {
@@ -132,17 +146,31 @@ func (h *handlers) openPosted(c echo.Context) error {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	for _, f := range []struct{ marker, value string }{{markers.Header, fields.Header}, {markers.Key, fields.Key}, {markers.Payload, fields.Payload}} {
+	// The fields go back as base64 of the one copy held, encoded as they are written.
+	for _, f := range []struct {
+		marker string
+		value  []byte
+	}{{markers.Header, p.File.HeaderJSON}, {markers.Key, p.File.KeyBlock}, {markers.Payload, p.File.Ciphertext}} {
 		before, after, ok := bytes.Cut(out, []byte(f.marker))
 		if !ok {
 			return fmt.Errorf("open page: no place for a field")
 		}
 		w.Write(before)
-		io.WriteString(w, f.value)
+		enc := base64.NewEncoder(base64.StdEncoding, w)
+		enc.Write(f.value)
+		enc.Close()
 		out = after
 	}
 	_, err = w.Write(out)
 	return err
+}
+
+// unreadable is the page for a post that could not be read.
+func (h *handlers) unreadable(c echo.Context, status int, why string) error {
+	return h.render(c, status, "home.html", map[string]any{
+		"Title":      "This secure message could not be read",
+		"Paragraphs": []string{why, "Open the securedoc attachment from your email again and select Open. If it still fails, ask the sender to send the message again."},
+	})
 }
 
 // postedEnvelope serves an envelope held by openPosted to its open page.
@@ -162,8 +190,12 @@ func (h *handlers) postedEnvelope(c echo.Context) error {
 // refusalText is the sentence of a refusal, or a general one.
 func refusalText(err error) string {
 	var e *Error
-	if errors.As(err, &e) {
+	var fp formProblem
+	switch {
+	case errors.As(err, &e):
 		return e.Message
+	case errors.As(err, &fp):
+		return string(fp)
 	}
 	return "The attachment's data could not be read."
 }
@@ -172,65 +204,3 @@ func refusalText(err error) string {
 type formProblem string
 
 func (p formProblem) Error() string { return string(p) }
-
-// readEnvelopeForm streams a multipart/form-data body, keeping the four fields of
-// an envelope form, each limited and checked to be base64 text.
-func readEnvelopeForm(r *http.Request, limit int64) (*envelopeFields, error) {
-	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
-		return nil, formProblem("The message was not sent by a securedoc attachment's Open button.")
-	}
-	mr := multipart.NewReader(http.MaxBytesReader(nil, r.Body, limit), params["boundary"])
-	got := map[string]string{}
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			var mb *http.MaxBytesError
-			if errors.As(err, &mb) {
-				return nil, formProblem(fmt.Sprintf("The message is larger than this server accepts (%d MB).", limit>>20))
-			}
-			return nil, formProblem("The attachment's data arrived damaged.")
-		}
-		name := part.FormName()
-		if name != "version" && name != "header" && name != "key" && name != "payload" {
-			continue
-		}
-		b, err := io.ReadAll(part)
-		if err != nil {
-			var mb *http.MaxBytesError
-			if errors.As(err, &mb) {
-				return nil, formProblem(fmt.Sprintf("The message is larger than this server accepts (%d MB).", limit>>20))
-			}
-			return nil, formProblem("The attachment's data arrived damaged.")
-		}
-		got[name] = string(b)
-	}
-	if strings.TrimSpace(got["version"]) != "1" {
-		if _, ok := got["version"]; !ok {
-			return nil, formProblem("This is not a waxseal secure message.")
-		}
-		return nil, formProblem("This secure message was made by a newer version than this server understands.")
-	}
-	f := &envelopeFields{}
-	for name, dst := range map[string]*string{"header": &f.Header, "key": &f.Key, "payload": &f.Payload} {
-		v, ok := got[name]
-		if !ok || !isBase64Text(v) {
-			return nil, formProblem("The attachment's data is incomplete or damaged.")
-		}
-		*dst = v
-	}
-	return f, nil
-}
-
-func isBase64Text(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=' || c == '\r' || c == '\n') {
-			return false
-		}
-	}
-	return len(strings.TrimSpace(s)) > 0
-}

@@ -377,7 +377,19 @@ func (s *Service) BeginPasskeySignIn(ctx context.Context, ip string) (*CeremonyS
 	if err != nil {
 		return nil, fmt.Errorf("begin passkey sign-in: %w", err)
 	}
-	return s.startCeremony(ctx, Ceremony{Kind: CeremonySignIn}, data, assertion.Response)
+	// Nothing is stored: the session data travels sealed in the ceremony id
+	// (signinToken), so no number of clients can fill a server-wide pool and lock
+	// others out of passkey sign-in. Single use is enforced where the assertion
+	// lands, in its account (spendSignIn).
+	token, err := s.keys.sealSignIn(data, s.now().Add(s.cfg.CeremonyTTL))
+	if err != nil {
+		return nil, err
+	}
+	opts, err := json.Marshal(assertion.Response)
+	if err != nil {
+		return nil, fmt.Errorf("ceremony options: %w", err)
+	}
+	return &CeremonyStart{Ceremony: token, Options: opts}, nil
 }
 
 // FinishPasskeySignIn verifies an assertion and signs its account in. The
@@ -392,7 +404,7 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, ceremonyID string, re
 	if err := limit(s.perIP, ip); err != nil {
 		return nil, err
 	}
-	_, data, err := s.takeCeremony(ctx, ceremonyID, CeremonySignIn)
+	data, expires, err := s.keys.openSignIn(ceremonyID, s.now())
 	if err != nil {
 		return nil, err
 	}
@@ -441,6 +453,12 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, ceremonyID string, re
 	// No per-address limit here: the assertion verified, so this is the account's
 	// owner, and the per-address budget is what other people's password guesses
 	// use up. The per-client limit above and the ceremony limits still apply.
+	// A replay is named as such (it would also trip the sign counter, when the
+	// authenticator keeps one); the update below checks again, atomically.
+	if err := spendSignIn(&acct, data.Challenge, expires, s.now()); errors.Is(err, ErrCeremonyExpired) {
+		s.verificationFailed(ctx, acct.Email, acct.ID, ip, "passkey sign-in", errors.New("the ceremony was used already: a replayed assertion"))
+		return nil, ErrCeremonyExpired
+	}
 	if wc.Authenticator.CloneWarning {
 		s.verificationFailed(ctx, acct.Email, acct.ID, ip, "passkey sign-in", errors.New("sign counter did not increase: possibly a cloned authenticator"))
 		return nil, ErrPasskeyCloned
@@ -451,6 +469,9 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, ceremonyID string, re
 	}
 	now := s.now()
 	_, err = s.store.UpdateAccount(ctx, acct.ID, func(a *Account) ([]AuditEvent, error) {
+		if err := spendSignIn(a, data.Challenge, expires, now); err != nil {
+			return nil, err
+		}
 		for i := range a.Credentials {
 			c := &a.Credentials[i]
 			if bytes.Equal(c.ID, wc.ID) {
@@ -470,6 +491,11 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, ceremonyID string, re
 	switch {
 	case errors.Is(err, ErrPasskeyUnknown):
 		return nil, ErrPasskeyUnknown
+	case errors.Is(err, ErrCeremonyExpired):
+		s.verificationFailed(ctx, acct.Email, acct.ID, ip, "passkey sign-in", errors.New("the ceremony was used already: a replayed assertion"))
+		return nil, ErrCeremonyExpired
+	case errors.Is(err, ErrRateLimited):
+		return nil, err
 	case errors.Is(err, ErrPasskeyCloned):
 		s.verificationFailed(ctx, acct.Email, acct.ID, ip, "passkey sign-in", errors.New("sign counter did not increase over the stored one: possibly a cloned authenticator"))
 		return nil, ErrPasskeyCloned

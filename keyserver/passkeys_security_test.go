@@ -8,6 +8,7 @@ package keyserver_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -398,23 +399,69 @@ func TestCredentialLookupFailureIsInternal(t *testing.T) {
 	}
 }
 
-// L1: ceremonies in progress are capped across all clients.
+// L1: stored ceremonies in progress (adding a passkey, which needs a session)
+// are capped across all clients.
 func TestCeremoniesInProgressAreCapped(t *testing.T) {
 	e := newEnv(t, func(c *keyserver.Config) { c.MaxCeremonies = 3 })
+	b := e.browser()
+	b.register(e.seal("x", time.Time{}, "bob@patient.example")[0], "Bob", "P")
 	var cers []string
 	for range 3 {
-		cer, _ := e.browser().begin("/api/v1/signin/passkey/begin", nil)
+		cer, _ := b.begin("/api/v1/account/passkeys/begin", nil)
 		cers = append(cers, cer)
 	}
-	st, out := e.browser().call("POST", "/api/v1/signin/passkey/begin", nil)
+	st, out := b.call("POST", "/api/v1/account/passkeys/begin", nil)
 	wantAnswer(t, "a fourth ceremony in progress", st, out, http.StatusTooManyRequests, "rate_limited")
 	// A ceremony used up (whatever the outcome) makes room ...
-	st, out = e.browser().finish("/api/v1/signin/passkey/finish", cers[0], []byte(`{"id":"x"}`), "")
+	st, out = b.finish("/api/v1/account/passkeys/finish", cers[0], []byte(`{"id":"x"}`), "x")
 	wantAnswer(t, "garbage answer", st, out, http.StatusBadRequest, "passkey_failed")
-	e.browser().begin("/api/v1/signin/passkey/begin", nil)
-	st, out = e.browser().call("POST", "/api/v1/signin/passkey/begin", nil)
+	b.begin("/api/v1/account/passkeys/begin", nil)
+	st, out = b.call("POST", "/api/v1/account/passkeys/begin", nil)
 	wantAnswer(t, "over the cap again", st, out, http.StatusTooManyRequests, "rate_limited")
 	// ... and so does expiry.
 	e.clock.Add(5*time.Minute + time.Second)
-	e.browser().begin("/api/v1/signin/passkey/begin", nil)
+	b.begin("/api/v1/account/passkeys/begin", nil)
+}
+
+// A flood of passkey sign-in begins from many addresses (127.0.0.0/8, each
+// within its own rate limit) stores nothing and leaves no pool to fill: an
+// administrator still signs in with a passkey, and each sign-in ceremony is still
+// used once.
+func TestSignInFloodDoesNotLockOutAdministrators(t *testing.T) {
+	e := newEnv(t, func(c *keyserver.Config) {
+		c.MaxCeremonies = 50
+		c.CeremoniesPerIP = keyserver.RateLimit{Burst: 5, Every: time.Hour}
+	})
+	_, auth, k := e.enrolAdmin("ada@hospital.example")
+	for i := range 40 {
+		ip := fmt.Sprintf("127.0.%d.%d", 20+i/10, 1+i%10)
+		c := clientFrom(ip)
+		for range 5 {
+			req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/signin/passkey/begin", strings.NewReader("{}"))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set(keyserver.CSRFHeader, "1")
+			req.Header.Set("Origin", e.public)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+	}
+	admin := e.browser()
+	cer, opts := admin.begin("/api/v1/signin/passkey/begin", nil)
+	assertion := auth.get(k, opts)
+	if st, out := admin.finish("/api/v1/signin/passkey/finish", cer, assertion, ""); st != http.StatusOK || out["account"].(map[string]any)["role"] != "admin" {
+		t.Fatalf("administrator's passkey sign-in after the flood: %d %v", st, out)
+	}
+	// The ceremony is used up, through the service too.
+	if _, err := e.svc.FinishPasskeySignIn(t.Context(), cer, assertion, "192.0.2.1"); !errors.Is(err, keyserver.ErrCeremonyExpired) {
+		t.Errorf("second use of a sign-in ceremony: %v", err)
+	}
+	// A ceremony id this server did not seal, or sealed for too long ago, is refused.
+	for name, id := range map[string]string{"made up": "s.AAAA", "altered": cer[:len(cer)-2] + "AA", "stored-style": strings.Repeat("ab", 16)} {
+		if _, err := e.svc.FinishPasskeySignIn(t.Context(), id, assertion, "192.0.2.1"); !errors.Is(err, keyserver.ErrCeremonyExpired) {
+			t.Errorf("%s ceremony id: %v", name, err)
+		}
+	}
 }

@@ -1,10 +1,10 @@
 package keyserver
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,36 +19,45 @@ import (
 // of an "open online" blob (docs/FORMAT.md §8), which holds no k_env: the key
 // server still cannot open it.
 //
-// The hold is in memory, per process, and bounded. When it is full, or disabled,
-// or the envelope is no longer held (another replica, a restart, too late), the
-// page falls back: the open page then carries the fields as before, or asks for the
+// The hold is in memory, per process, bounded, and fair between clients (put).
+// When the envelope is not held (the hold is disabled, or it is larger than the
+// hold) or no longer held (another replica, a restart, too late), the page falls
+// back: the open page then carries the fields as before, or asks for the
 // attachment to be opened again.
 
-// postedHold keeps recently posted envelopes, oldest evicted first.
+// postedHold keeps recently posted envelopes. When it is full, a client (address
+// prefix) adding one evicts its own oldest envelopes first, then those of clients
+// that hold more than it would; if that is not enough room, the new envelope is
+// not held (its page carries it instead). So a flood, from one address or from
+// many, never evicts the envelope of someone who posted less: everyone else's
+// stay until they expire.
 type postedHold struct {
-	mu    sync.Mutex
-	max   int64
-	ttl   time.Duration
-	now   func() time.Time
-	used  int64
-	items map[string]*postedItem
-	order []string // tokens, oldest first
+	mu     sync.Mutex
+	max    int64
+	ttl    time.Duration
+	now    func() time.Time
+	used   int64
+	items  map[string]*postedItem
+	order  []string         // tokens, oldest first
+	byUser map[string]int64 // bytes held per client
 }
 
 type postedItem struct {
 	id      envelope.ID
+	client  string
 	blob    []byte
 	expires time.Time
 }
 
 func newPostedHold(max int64, ttl time.Duration, now func() time.Time) *postedHold {
-	return &postedHold{max: max, ttl: ttl, now: now, items: map[string]*postedItem{}}
+	return &postedHold{max: max, ttl: ttl, now: now, items: map[string]*postedItem{}, byUser: map[string]int64{}}
 }
 
-// put holds blob for envelope id and returns its token, or "" when the hold is
-// disabled or blob alone is larger than it.
-func (p *postedHold) put(id envelope.ID, blob []byte) string {
-	if p == nil || int64(len(blob)) > p.max {
+// put holds blob for envelope id, posted by client, and returns its token, or ""
+// when the hold is disabled or blob alone is larger than it. A blob counts as
+// the memory it holds (its capacity).
+func (p *postedHold) put(id envelope.ID, client string, blob []byte) string {
+	if p == nil || int64(cap(blob)) > p.max {
 		return ""
 	}
 	var raw [16]byte
@@ -58,13 +67,46 @@ func (p *postedHold) put(id envelope.ID, blob []byte) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.expire(now)
-	for p.used+int64(len(blob)) > p.max && len(p.order) > 0 {
-		p.dropOldest()
+	size := int64(cap(blob))
+	if !p.makeRoom(client, size) {
+		return ""
 	}
-	p.items[token] = &postedItem{id: id, blob: blob, expires: now.Add(p.ttl)}
+	p.items[token] = &postedItem{id: id, client: client, blob: blob, expires: now.Add(p.ttl)}
 	p.order = append(p.order, token)
-	p.used += int64(len(blob))
+	p.used += int64(cap(blob))
+	p.byUser[client] += int64(cap(blob))
 	return token
+}
+
+// makeRoom evicts for size more bytes from client, as put describes, or says
+// false, evicting nothing, when that would take someone else's share.
+func (p *postedHold) makeRoom(client string, size int64) bool {
+	need := p.used + size - p.max
+	if need <= 0 {
+		return true
+	}
+	// What may go: client's own envelopes, then those of clients holding more
+	// than client will, oldest first.
+	after := p.byUser[client] + size
+	var free int64
+	var victims []int
+	for _, own := range []bool{true, false} {
+		for i, t := range p.order {
+			it := p.items[t]
+			if (it.client == client) == own && (own || p.byUser[it.client] > after) && free < need {
+				victims = append(victims, i)
+				free += int64(cap(it.blob))
+			}
+		}
+	}
+	if free < need {
+		return false
+	}
+	slices.Sort(victims)
+	for k := len(victims) - 1; k >= 0; k-- {
+		p.drop(victims[k])
+	}
+	return true
 }
 
 // get returns the blob held for id under token. A token names one envelope: it
@@ -91,34 +133,17 @@ func (p *postedHold) expire(now time.Time) {
 	}
 }
 
-func (p *postedHold) dropOldest() {
-	token := p.order[0]
-	p.used -= int64(len(p.items[token].blob))
-	delete(p.items, token)
-	p.order = p.order[1:]
-}
+func (p *postedHold) dropOldest() { p.drop(0) }
 
-// HoldPosted checks a posted envelope's fields and holds it for the open page to
-// fetch. It returns the token for PostedEnvelope, or "" when the envelope is not
-// held (the hold is full or disabled) and the page must carry the fields itself.
-// The fields must be an envelope for id.
-func (s *Service) HoldPosted(ctx context.Context, id envelope.ID, header, key, payload []byte) (string, error) {
-	f, err := envelope.ParseForm(header, key, payload, envelope.Key{})
-	if err != nil {
-		return "", ErrBadRequest.with("The attachment's data is incomplete or damaged: %v.", err)
+func (p *postedHold) drop(i int) {
+	token := p.order[i]
+	it := p.items[token]
+	p.used -= int64(cap(it.blob))
+	if p.byUser[it.client] -= int64(cap(it.blob)); p.byUser[it.client] <= 0 {
+		delete(p.byUser, it.client)
 	}
-	if f.Header.ID != id {
-		return "", ErrBadRequest.with("The attachment's data belongs to another message.")
-	}
-	if s.posted == nil {
-		return "", nil
-	}
-	var blob bytes.Buffer
-	blob.Grow(len(f.Ciphertext) + len(f.HeaderJSON) + 128)
-	if err := f.WriteOnline(&blob, bytes.NewReader(f.Ciphertext)); err != nil {
-		return "", err
-	}
-	return s.posted.put(id, blob.Bytes()), nil
+	delete(p.items, token)
+	p.order = append(p.order[:i], p.order[i+1:]...)
 }
 
 // PostedEnvelope returns an envelope held by HoldPosted, as an "open online" blob.

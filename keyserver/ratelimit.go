@@ -2,6 +2,7 @@ package keyserver
 
 import (
 	"math"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -57,6 +58,21 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 	return false, wait.Round(time.Second) + time.Second
 }
 
+// available says whether key has a token left, without taking it.
+func (l *limiter) available(key string) bool {
+	if l.rate.Burst <= 0 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		return true
+	}
+	now := l.now()
+	return math.Min(float64(l.rate.Burst), b.tokens+float64(now.Sub(b.last))/float64(l.rate.Every)) >= 1
+}
+
 // forgetIdle drops full buckets now and then, so the map does not grow without bound.
 func (l *limiter) forgetIdle(now time.Time) {
 	if now.Sub(l.sweep) < time.Minute {
@@ -69,4 +85,22 @@ func (l *limiter) forgetIdle(now time.Time) {
 			delete(l.buckets, k)
 		}
 	}
+}
+
+// clientPrefix is the network a client address belongs to for limits one party
+// must not be able to dodge by changing addresses: the /24 of an IPv4 address, the
+// /64 of an IPv6 one (what one subscriber usually holds). Anything that is not an
+// address is its own key.
+func clientPrefix(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	bits := 64
+	if a.Is4() {
+		bits = 24
+	}
+	p, _ := a.Prefix(bits)
+	return p.String()
 }

@@ -68,6 +68,10 @@ type keyring struct {
 	wrap  []byte // derives per-envelope keys that wrap k_srv
 	check []byte // MACs k_srv to recognise a repeated registration
 	codes []byte // MACs emailed codes
+	// signin seals passkey sign-in ceremonies (signintoken.go).
+	signin []byte
+	// threads keys the hashes of sealed messages' Message-IDs (threads.go)
+	threads []byte
 }
 
 func newKeyring(master [MasterKeySize]byte) keyring {
@@ -78,7 +82,13 @@ func newKeyring(master [MasterKeySize]byte) keyring {
 		}
 		return k
 	}
-	return keyring{wrap: derive("wrap k_srv"), check: derive("k_srv check"), codes: derive("code mac")}
+	return keyring{
+		wrap:    derive("wrap k_srv"),
+		check:   derive("k_srv check"),
+		codes:   derive("code mac"),
+		signin:  derive("signin ceremony"),
+		threads: derive("thread id"),
+	}
 }
 
 // envelopeKey binds the wrapping to the envelope id, so a wrapped key copied onto

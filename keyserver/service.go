@@ -6,14 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/waxseal/waxseal/envelope"
+	"github.com/waxseal/waxseal/internal/address"
 )
 
 // Service is the key server's core. HTTP handlers and tests call it directly.
@@ -27,8 +28,12 @@ type Service struct {
 	now     func() time.Time
 
 	perIP, perEmail, codesPerEmail, ceremoniesPerIP *limiter
+	codesPerDay, guessesPerDay                      *limiter
+	prefixLocks, noPasswordLocks                    *failureLocks
+	background                                      sync.WaitGroup
 	ceremonies                                      *ceremonyCap
 	posted                                          *postedHold // nil when disabled
+	postGate                                        *postGate
 	// wa is nil when the public URL cannot be a WebAuthn relying party (an IP).
 	wa *webauthn.WebAuthn
 
@@ -64,6 +69,7 @@ func New(cfg Config, store Store) (*Service, error) {
 	return &Service{
 		wa:              wa,
 		posted:          posted,
+		postGate:        newPostGate(cfg),
 		ceremoniesPerIP: newLimiter(cfg.CeremoniesPerIP, cfg.Now),
 		ceremonies:      &ceremonyCap{max: cfg.MaxCeremonies, live: map[string]time.Time{}},
 		dummyHash:       sync.OnceValue(func() string { return hashPassword("waxseal timing equaliser", cfg.Argon2) }),
@@ -77,6 +83,10 @@ func New(cfg Config, store Store) (*Service, error) {
 		perIP:           newLimiter(cfg.SignInPerIP, cfg.Now),
 		perEmail:        newLimiter(cfg.SignInPerEmail, cfg.Now),
 		codesPerEmail:   newLimiter(cfg.CodesPerEmail, cfg.Now),
+		codesPerDay:     newLimiter(cfg.CodesPerDay, cfg.Now),
+		guessesPerDay:   newLimiter(cfg.CodeGuessesPerDay, cfg.Now),
+		prefixLocks:     newFailureLocks(cfg.LockoutAfter, cfg.LockoutMax),
+		noPasswordLocks: newFailureLocks(accountLockFactor*cfg.LockoutAfter, cfg.LockoutMax),
 	}, nil
 }
 
@@ -91,19 +101,21 @@ func (s *Service) ValidGatewayToken(t string) bool { return s.gateway.valid(t) }
 func (s *Service) ValidAdminToken(t string) bool   { return s.admin.valid(t) }
 
 // NormalizeAddress reduces an address (with or without a display name) to the
-// lowercase addr-spec that identities are compared by.
+// addr-spec that identities are compared by: internal/address's rule, the
+// gateway's too (ASCII letters folded, nothing else mapped; mixed scripts and
+// characters that stand for others refused).
 func NormalizeAddress(s string) (string, error) {
-	a, err := mail.ParseAddress(strings.TrimSpace(s))
-	if err != nil {
-		return "", fmt.Errorf("address %.80q: %w", s, err)
-	}
-	return strings.ToLower(a.Address), nil
+	return address.Normalize(s)
 }
 
 // Registration is one envelope a gateway registers.
 type Registration struct {
-	ID        envelope.ID
-	Sender    string
+	ID envelope.ID
+	// Sender is the message's From: header (the envelope header's "from").
+	Sender string
+	// Submitter is who submitted the message to the gateway; "" from a gateway
+	// older than this field, when Sender (the header From) is taken for it.
+	Submitter string
 	Recipient string
 	Subject   string
 	Created   time.Time
@@ -128,9 +140,9 @@ func (s *Service) RegisterEnvelopes(ctx context.Context, regs []Registration, cl
 		if r.ID.IsZero() {
 			return ErrBadRequest.with("Envelope %d has no id.", i)
 		}
-		sender, err := NormalizeAddress(r.Sender)
+		sender, headerFrom, err := senderOf(r)
 		if err != nil {
-			return ErrBadRequest.with("Envelope %s: sender: %v.", r.ID, err)
+			return ErrBadRequest.with("Envelope %s: %v.", r.ID, err)
 		}
 		rcpt, err := NormalizeAddress(r.Recipient)
 		if err != nil {
@@ -157,6 +169,7 @@ func (s *Service) RegisterEnvelopes(ctx context.Context, regs []Registration, cl
 		rec := EnvelopeRecord{
 			ID:         r.ID,
 			Sender:     sender,
+			HeaderFrom: headerFrom,
 			Recipient:  rcpt,
 			Subject:    r.Subject,
 			Created:    created.UTC(),
@@ -186,6 +199,46 @@ func (s *Service) RegisterEnvelopes(ctx context.Context, regs []Registration, cl
 	s.metrics.registered.Add(int64(len(regs)))
 	s.log.InfoContext(ctx, "envelopes registered", "count", len(regs), "client_ip", clientIP)
 	return nil
+}
+
+// senderOf is a registration's sender (its submitter, or for an older gateway its
+// header From) and the header From to show beside it when that is someone else.
+func senderOf(r Registration) (sender, headerFrom string, err error) {
+	if r.Submitter == "" {
+		sender, err = NormalizeAddress(r.Sender)
+		if err != nil {
+			return "", "", fmt.Errorf("sender: %w", err)
+		}
+		return sender, "", nil
+	}
+	if sender, err = NormalizeAddress(r.Submitter); err != nil {
+		return "", "", fmt.Errorf("submitter: %w", err)
+	}
+	hf, err := NormalizeAddress(r.Sender)
+	switch {
+	case err != nil:
+		// Only shown: an unreadable header From does not hold the message up.
+		headerFrom = "(unreadable) " + printableCut(r.Sender, 200)
+	case hf != sender:
+		headerFrom = hf
+	}
+	return sender, headerFrom, nil
+}
+
+// printableCut drops control characters and cuts s to n runes.
+func printableCut(s string, n int) string {
+	var b strings.Builder
+	for _, r := range s {
+		if n == 0 {
+			break
+		}
+		if unicode.IsControl(r) {
+			continue
+		}
+		b.WriteRune(r)
+		n--
+	}
+	return b.String()
 }
 
 // Principal is who is asking: a signed-in account, or an administrator.
@@ -488,6 +541,9 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 		return n, fmt.Errorf("sweep sessions: %w", err)
 	}
 	if err := s.expireAccounts(ctx, now); err != nil {
+		return n, err
+	}
+	if err := s.sweepThreads(ctx, now); err != nil {
 		return n, err
 	}
 	if n > 0 {

@@ -135,6 +135,20 @@ type Store interface {
 	// Close releases the store.
 	Close() error
 
+	// Secure threads: keyed hashes of the Message-IDs of sealed messages (never
+	// the ids themselves), so that a reply in a secure conversation is sealed
+	// too, by whichever gateway it passes (threads.go).
+	//
+	// PutThreadHashes stores hashes until expires; storing one again keeps the
+	// later of its expiries.
+	PutThreadHashes(ctx context.Context, hashes [][]byte, expires time.Time) error
+	// ThreadHashKnown reports whether any of hashes is stored with an expiry
+	// after now.
+	ThreadHashKnown(ctx context.Context, hashes [][]byte, now time.Time) (bool, error)
+	// DeleteThreadHashesBefore removes the hashes whose expiry is at or before t
+	// and returns how many went.
+	DeleteThreadHashesBefore(ctx context.Context, t time.Time) (int, error)
+
 	// Shared ciphertexts: a message sealed for several recipients has one
 	// ciphertext, uploaded once and stored once, under its SHA-256. An envelope
 	// referencing one (EnvelopeRecord.Ciphertext) stores only the head of its
@@ -180,12 +194,18 @@ var (
 // EnvelopeRecord is what the key server knows of one envelope. It never holds k_env,
 // so nothing here decrypts a message.
 type EnvelopeRecord struct {
-	ID        envelope.ID `json:"id"`
-	Sender    string      `json:"sender"`    // normalized address
-	Recipient string      `json:"recipient"` // normalized address
-	Subject   string      `json:"subject"`
-	Created   time.Time   `json:"created"`
-	Expires   time.Time   `json:"expires,omitzero"` // zero: never
+	ID envelope.ID `json:"id"`
+	// Sender is who submitted the message to the gateway (SMTP AUTH identity,
+	// or MAIL FROM from a trusted client network): Sent items, receipts and the
+	// sender's revoke right follow it. Normalized address.
+	Sender    string `json:"sender"`
+	Recipient string `json:"recipient"` // normalized address
+	// HeaderFrom is the message's From: header, when its address is not the
+	// Sender's: shown as such, never trusted for anything.
+	HeaderFrom string    `json:"header_from,omitempty"`
+	Subject    string    `json:"subject"`
+	Created    time.Time `json:"created"`
+	Expires    time.Time `json:"expires,omitzero"` // zero: never
 	// WrappedKey is k_srv sealed with a key derived from the master key and the id;
 	// empty once the key is destroyed (revoked or expired).
 	WrappedKey []byte `json:"wrapped_key,omitempty"`
@@ -247,6 +267,9 @@ type Account struct {
 	// FailedSignIns counts consecutive failures; LockedUntil is the backoff.
 	FailedSignIns int       `json:"failed_sign_ins,omitempty"`
 	LockedUntil   time.Time `json:"locked_until,omitzero"`
+	// SpentSignIns are the passkey sign-in ceremonies this account finished that
+	// have not expired yet (signintoken.go).
+	SpentSignIns []SpentSignIn `json:"spent_signins,omitempty"`
 }
 
 // Credential is a passkey, kept as part of its account. Credential ids are unique
@@ -329,7 +352,6 @@ type Code struct {
 type Session struct {
 	TokenHash []byte    `json:"token_hash"`
 	AccountID string    `json:"account_id"`
-	CSRF      string    `json:"csrf"`
 	Created   time.Time `json:"created"`
 	LastSeen  time.Time `json:"last_seen"`
 	// Setup marks a session that may only finish registration (add a passkey or

@@ -69,6 +69,9 @@ type hop struct {
 	discard bool
 	count   int
 	cert    *tls.Certificate
+	// hold, if set, runs once a copy's data is all read and before it is
+	// answered: a next hop that is slow to reply to the end of data.
+	hold func(to []string)
 }
 
 type hopOptions struct {
@@ -110,6 +113,12 @@ func startHop(t testing.TB, opt hopOptions) *hop {
 }
 
 func (h *hop) stop() { h.srv.Close() }
+
+func (h *hop) setHold(f func(to []string)) {
+	h.mu.Lock()
+	h.hold = f
+	h.mu.Unlock()
+}
 
 // received returns what the hop accepted so far.
 func (h *hop) received() []received {
@@ -166,6 +175,12 @@ func (s *hopSession) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return err
+	}
+	s.h.mu.Lock()
+	hold := s.h.hold
+	s.h.mu.Unlock()
+	if hold != nil {
+		hold(s.to)
 	}
 	s.h.mu.Lock()
 	defer s.h.mu.Unlock()
@@ -349,6 +364,8 @@ type gwOptions struct {
 	noSpool   bool
 	tweak     func(*Config)
 	hopTLS    bool
+	// relayTimeouts are the relay's phase timeouts (zero: RFC 5321's).
+	relayTimeouts mailer.PhaseTimeouts
 }
 
 func newPolicy(t testing.TB) *policy.Policy {
@@ -374,7 +391,7 @@ func startGateway(t testing.TB, opt gwOptions) *gw {
 		roots.AddCert(e.hop.cert.Leaf)
 	}
 	relay, err := NewSMTPRelay(RelayConfig{Host: host, Port: atoi(port), TLS: mailer.TLSNone, HELOName: "gateway.test",
-		TLSConfig: &tls.Config{RootCAs: roots}})
+		TLSConfig: &tls.Config{RootCAs: roots}, Timeouts: opt.relayTimeouts})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/waxseal/waxseal/keyserver/client"
@@ -32,6 +33,7 @@ func FuzzGateway(f *testing.F) {
 	f.Add([]byte("Subject: =?utf-8?q?PHI=3A?=\r\n\r\n"))
 	f.Add([]byte("Subject: a\r\nSubject: b\r\n\r\nx"))
 	f.Add([]byte("From: <>\r\nSubject: send\r\n secure\r\nContent-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\n\r\n--a--"))
+	f.Add([]byte("Subject: PHI: x\r\nthe body's first line\r\n"))
 	reg := &nopRegistrar{}
 	g, err := New(Config{Hostname: "fuzz.test", Relay: nopRelay{}, Policy: newPolicy(f), KeyServer: reg, KeyServerURL: publicURL,
 		Online: true, Logger: slog.New(slog.DiscardHandler), MaxMessageBytes: 1 << 20, MaxAttachmentBytes: 64 << 10})
@@ -50,6 +52,10 @@ func FuzzGateway(f *testing.F) {
 			var rej *rejection
 			if !errors.As(err, &rej) || rej.code/100 != 5 || rej.reason == "" {
 				t.Fatalf("prepare failed without a clear refusal: %v", err)
+			}
+			if strings.ContainsAny(rej.reason, "\r\n") {
+				// One reply line: a reason that quoted the message could split it.
+				t.Fatalf("reason with a line break: %q", rej.reason)
 			}
 			return
 		}

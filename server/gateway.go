@@ -77,6 +77,12 @@ type Config struct {
 	// Online also stores each envelope's ciphertext at the key server, for the
 	// "open online" link in the notice.
 	Online bool
+	// Threads, if set, remembers the Message-IDs of every sealed message (the
+	// original's and its wrapper mails'), for ThreadTTL (0: the key server's
+	// default), so that replies to them are sealed too; the policy's
+	// ThreadStore looks them up. Nothing sealed leaves before they are held.
+	Threads   ThreadRecorder
+	ThreadTTL time.Duration
 
 	MaxMessageBytes    int64
 	MaxAttachmentBytes int64
@@ -86,6 +92,10 @@ type Config struct {
 	// message that finds no slot within BusyWait (default 2m) gets a 451.
 	MaxConcurrent int
 	BusyWait      time.Duration
+	// RelayConcurrency bounds the copies of one message relayed at once
+	// (default 10): 20 recipients on a next hop that takes a minute per copy
+	// keep the client waiting two minutes, not twenty.
+	RelayConcurrency int
 
 	// Spool keeps deliveries the next hop did not take at once. Without one a
 	// relay failure is answered 451 and the client keeps the message.
@@ -101,6 +111,12 @@ type Config struct {
 
 	Logger *slog.Logger
 	Now    func() time.Time
+}
+
+// ThreadRecorder remembers sealed messages' Message-IDs (the key server's
+// thread API, keyserver/client).
+type ThreadRecorder interface {
+	RememberThread(ctx context.Context, ids []string, ttl time.Duration) error
 }
 
 // Gateway is the sending gateway. Serve runs its SMTP server; Process handles one
@@ -145,6 +161,9 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = 8
 	}
+	if cfg.RelayConcurrency <= 0 {
+		cfg.RelayConcurrency = 10
+	}
 	if cfg.BusyWait <= 0 {
 		cfg.BusyWait = 2 * time.Minute
 	}
@@ -185,7 +204,13 @@ type Inbound struct {
 	ID   string
 	From string   // MAIL FROM; "" for the null sender
 	To   []string // RCPT TO, without repeats
-	Data []byte
+	// Submitter is who submitted the message: the SMTP AUTH identity when it is
+	// an address, else the MAIL FROM (a trusted client network, or a client
+	// authenticated as a system, vouches for it). The key server's sender of its
+	// envelopes: Sent items, read receipts and the sender's revoke right. ""
+	// (the null sender) falls back to the From header.
+	Submitter string
+	Data      []byte
 	// Client and HELO describe the submitting host; Protocol is ESMTP, ESMTPS …
 	Client, HELO, Protocol string
 }

@@ -23,6 +23,50 @@ type parsed struct {
 	rawSubject  string
 	from        *mail.Address // the From header's first address; nil if unreadable
 	attachments []string      // file names, for the confirmation
+	parts       int           // MIME parts walked so far
+}
+
+// headerFault says where a header that textproto.ReadHeader refused goes wrong,
+// by line number only.
+func headerFault(data []byte) string {
+	for line := 1; len(data) > 0; line++ {
+		var l []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			l, data = data[:i], data[i+1:]
+		} else {
+			l, data = data, nil
+		}
+		l = bytes.TrimSuffix(l, []byte("\r"))
+		if len(l) == 0 {
+			break
+		}
+		if l[0] == ' ' || l[0] == '\t' {
+			if line == 1 {
+				return "the header's first line begins with white space"
+			}
+			continue
+		}
+		colon := bytes.IndexByte(l, ':')
+		if colon <= 0 || !validFieldName(l[:colon]) {
+			return fmt.Sprintf("line %d of the header is not a header field (is the blank line between header and body missing?)", line)
+		}
+	}
+	return "the header is malformed"
+}
+
+// validFieldName: printable US-ASCII but for the colon (RFC 5322 section 2.2);
+// go-message allows white space before the colon too.
+func validFieldName(b []byte) bool {
+	b = bytes.TrimRight(b, " \t")
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c < 33 || c > 126 {
+			return false
+		}
+	}
+	return true
 }
 
 // rejection is a message the gateway will not take, with the reason in words for
@@ -49,10 +93,20 @@ func readHeader(data []byte) (*parsed, *bufio.Reader, error) {
 	br := bufio.NewReader(bytes.NewReader(data))
 	h, err := textproto.ReadHeader(br)
 	if err != nil {
-		return nil, nil, unparseable("the header is malformed (%v)", err)
+		// go-message quotes the offending line: message text, which must not
+		// reach a reply, a log or a notice. Say where it is instead.
+		return nil, nil, unparseable("%s", headerFault(data))
 	}
 	if h.Len() == 0 {
 		return nil, nil, unparseable("it has no header")
+	}
+	// A control character in a header is refused, not cleaned: what the
+	// gateway checks and what the recipient's client shows could differ
+	// ("PHI\x00:"). The reply and the bounce say which field, never what it holds.
+	for f := h.Fields(); f.Next(); {
+		if policy.HasControl(f.Value()) || strings.ContainsFunc(f.Key(), func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			return nil, nil, unparseable("a header field (%s) holds a control character", fieldName(f.Key()))
+		}
 	}
 	p := &parsed{header: h}
 	subjects := h.Values("Subject")
@@ -63,11 +117,24 @@ func readHeader(data []byte) (*parsed, *bufio.Reader, error) {
 	if len(subjects) == 1 {
 		p.rawSubject = subjects[0]
 	}
-	if list, err := mail.ParseAddressList(h.Get("From")); err == nil && len(list) > 0 {
+	if list, err := addressParser.ParseList(h.Get("From")); err == nil && len(list) > 0 {
 		p.from = list[0]
 	}
 	return p, br, nil
 }
+
+// fieldName is a header field's name if it is a plain one, else "unnamed".
+func fieldName(k string) string {
+	if k == "" || len(k) > 40 || strings.ContainsFunc(k, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-')
+	}) {
+		return "unnamed"
+	}
+	return k
+}
+
+// addressParser decodes display names in any charset (policy.WordDecoder).
+var addressParser = &mail.AddressParser{WordDecoder: policy.WordDecoder()}
 
 // checkBody walks the MIME structure of the body readHeader returned, to check
 // every attachment against the limit and collect the names. When strict
@@ -77,8 +144,9 @@ func readHeader(data []byte) (*parsed, *bufio.Reader, error) {
 func (p *parsed) checkBody(body *bufio.Reader, maxAttachment int64, strict bool) error {
 	ent, err := message.New(message.Header{Header: p.header}, body)
 	if err != nil && !message.IsUnknownEncoding(err) && !message.IsUnknownCharset(err) {
+		// The error may quote the message: never passed on (see readHeader).
 		if strict {
-			return unparseable("%v", err)
+			return unparseable("its MIME structure cannot be read (the top-level Content-Type or Content-Transfer-Encoding)")
 		}
 		return nil
 	}
@@ -94,6 +162,10 @@ func (p *parsed) checkBody(body *bufio.Reader, maxAttachment int64, strict bool)
 	return nil
 }
 
+// walk checks e and its parts. Reasons name a part by its position (MIME part
+// n, counted depth-first from 1 for the first part of the top-level multipart;
+// attachment n), never by anything written in it: not even a file name goes into
+// a reply or a log.
 func (p *parsed) walk(e *message.Entity, depth int, maxAttachment int64) error {
 	if depth > maxMIMEDepth {
 		return unparseable("its MIME parts are nested more than %d deep", maxMIMEDepth)
@@ -104,8 +176,9 @@ func (p *parsed) walk(e *message.Entity, depth int, maxAttachment int64) error {
 			if err == io.EOF {
 				return nil
 			}
+			p.parts++
 			if err != nil && !message.IsUnknownEncoding(err) && !message.IsUnknownCharset(err) {
-				return unparseable("a MIME part is malformed (%v)", err)
+				return unparseable("MIME part %d is malformed (its header, or the boundary line before it)", p.parts)
 			}
 			if err := p.walk(part, depth+1, maxAttachment); err != nil {
 				return err
@@ -117,14 +190,15 @@ func (p *parsed) walk(e *message.Entity, depth int, maxAttachment int64) error {
 		if name == "" {
 			name = "(unnamed attachment)"
 		}
+		at := fmt.Sprintf("attachment %d (MIME part %d)", len(p.attachments)+1, p.parts)
 		// Sizes are counted decoded, as the recipient will get them; reading at
 		// most one byte over the limit keeps a huge part from costing more.
 		n, err := io.Copy(io.Discard, io.LimitReader(e.Body, maxAttachment+1))
 		if err != nil {
-			return unparseable("the attachment %q cannot be decoded (%v)", name, err)
+			return unparseable("%s cannot be decoded", at)
 		}
 		if n > maxAttachment {
-			return &rejection{552, [3]int{5, 3, 4}, fmt.Sprintf("The attachment %q is larger than the limit of %s for any attachment", name, formatSize(maxAttachment))}
+			return &rejection{552, [3]int{5, 3, 4}, fmt.Sprintf("The %s is larger than the limit of %s for any attachment", at, formatSize(maxAttachment))}
 		}
 		p.attachments = append(p.attachments, name)
 	}
@@ -176,6 +250,24 @@ func formatSize(n int64) string {
 		return fmt.Sprintf("%d MB (%d bytes)", n/mb, n)
 	}
 	return fmt.Sprintf("%.1f MB (%d bytes)", float64(n)/mb, n)
+}
+
+// oversize is the refusal of a message of n bytes, over the message limit: it
+// names both, as the sender's bounce will show them.
+func (g *Gateway) oversize(n int64) *rejection {
+	return &rejection{552, [3]int{5, 3, 4}, fmt.Sprintf("Message is %s; secure mail is limited to %s", shortSize(n), shortSize(g.cfg.MaxMessageBytes))}
+}
+
+// shortSize is n in MB (2^20 bytes), to one decimal unless whole: "11.2 MB".
+func shortSize(n int64) string {
+	const mb = 1 << 20
+	if n%mb == 0 {
+		return fmt.Sprintf("%d MB", n/mb)
+	}
+	if n < mb/10 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/mb)
 }
 
 // headerEnd returns the offset of the body (after the blank line), or len(data)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -10,8 +9,6 @@ import (
 	"mime/quotedprintable"
 	"strings"
 	"time"
-
-	"github.com/emersion/go-message/textproto"
 )
 
 // Notices go to internal senders only: they name recipients, subjects and
@@ -26,6 +23,13 @@ func (g *Gateway) confirm(ctx context.Context, p *plan) {
 	fmt.Fprintf(&b, "Your message was sent securely.\n\n")
 	fmt.Fprintf(&b, "Subject:  %s\n", printable(p.result.Clean, 300))
 	fmt.Fprintf(&b, "Sent:     %s\n\n", now.Format("Monday, 2 January 2006 at 15:04 MST"))
+	switch {
+	case p.result.Content != nil && p.result.Content.Notify:
+		// The rule's name, never what it matched.
+		fmt.Fprintf(&b, "It had no trigger in its subject, but it matched the content rule %q, so it was sealed.\n\n", printable(p.result.Content.Rule, 100))
+	case p.result.Secure:
+		fmt.Fprintf(&b, "It answers a message that was sent securely, so it was sealed too.\n\n")
+	}
 	b.WriteString("Recipients:\n")
 	for _, d := range p.result.Decisions {
 		how := "delivered as it is"
@@ -56,7 +60,10 @@ func (g *Gateway) confirm(ctx context.Context, p *plan) {
 	g.notify(ctx, p.sender, "Sent securely: "+p.result.Clean, b.String(), p.in.ID)
 }
 
-// bounce tells an internal sender why their message was refused.
+// bounce tells an internal sender why their message was refused. It names the
+// message by when it came and to whom, never by anything in it (not even the
+// subject): a refused message is one the gateway could not read as it should,
+// and what it says goes nowhere but back to the sender's own client.
 func (g *Gateway) bounce(ctx context.Context, in *Inbound, rej *rejection) {
 	if in.From == "" || !g.policy.Internal(in.From) {
 		return
@@ -64,17 +71,14 @@ func (g *Gateway) bounce(ctx context.Context, in *Inbound, rej *rejection) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Your message was not sent to anyone.\n\n")
 	fmt.Fprintf(&b, "Reason: %s.\n\n", rej.reason)
-	sub := g.subjectOf(in.Data)
-	if sub != "" {
-		fmt.Fprintf(&b, "Subject:  %s\n", printable(sub, 300))
-	}
+	fmt.Fprintf(&b, "Received: %s (reference %s)\n", g.cfg.Now().Format("Monday, 2 January 2006 at 15:04 MST"), in.ID)
 	fmt.Fprintf(&b, "Recipients:\n")
 	for _, r := range in.To {
 		fmt.Fprintf(&b, "  %s\n", printable(r, 200))
 	}
 	fmt.Fprintf(&b, "\nLimits: %s per message, %s per attachment.\n", formatSize(g.cfg.MaxMessageBytes), formatSize(g.cfg.MaxAttachmentBytes))
 	b.WriteString("Please change the message and send it again.\n")
-	g.notify(ctx, in.From, "Not sent: "+sub, b.String(), in.ID)
+	g.notify(ctx, in.From, "Not sent: your message of "+g.cfg.Now().Format("2 Jan 2006 15:04 MST"), b.String(), in.ID)
 }
 
 // notifyFailure tells the sender a delivery failed for good.
@@ -94,15 +98,6 @@ func (g *Gateway) notifyFailure(ctx context.Context, d delivery, reason string) 
 	fmt.Fprintf(&b, "\nSubject:  %s\n\n%s was refused or could not be handed on:\n  %s\n", printable(d.subject, 300), what, printable(reason, 1000))
 	b.WriteString("\nOther recipients, if any, are not affected.\n")
 	g.notify(ctx, d.notify, "Delivery failed: "+d.subject, b.String(), "")
-}
-
-// subjectOf is a message's decoded subject without any trigger, "" if unreadable.
-func (g *Gateway) subjectOf(data []byte) string {
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))
-	if err != nil {
-		return ""
-	}
-	return g.policy.Decide("", nil, h.Get("Subject")).Clean
 }
 
 func (g *Gateway) notify(ctx context.Context, to, subject, body, ref string) {

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-message/textproto"
@@ -126,16 +127,29 @@ func (g *Gateway) Process(ctx context.Context, in *Inbound) error {
 // envelopes that were never sent.
 func (g *Gateway) prepare(ctx context.Context, in *Inbound) (*plan, error) {
 	if int64(len(in.Data)) > g.cfg.MaxMessageBytes {
-		return nil, &rejection{552, [3]int{5, 3, 4}, fmt.Sprintf("The message is larger than the limit of %s", formatSize(g.cfg.MaxMessageBytes))}
+		return nil, g.oversize(int64(len(in.Data)))
 	}
 	pm, body, err := readHeader(in.Data)
 	if err != nil {
 		return nil, err
 	}
-	res := g.policy.Decide(in.From, in.To, pm.rawSubject)
+	// A thread lookup at the key server is bounded like a registration.
+	ectx, cancel := context.WithTimeout(ctx, g.cfg.RegisterTimeout)
+	res, err := g.policy.Evaluate(ectx, policy.Input{Sender: in.From, Recipients: in.To, Subject: pm.rawSubject,
+		InReplyTo: pm.header.Get("In-Reply-To"), References: pm.header.Get("References"), Message: in.Data})
+	cancel()
+	if err != nil {
+		// A reply whose thread cannot be checked might belong to a secure
+		// conversation: it waits rather than leave in plaintext.
+		g.log.ErrorContext(ctx, "secure thread lookup failed", "id", in.ID, "error", err)
+		return nil, tempFail([3]int{4, 3, 0}, "The key server could not be asked whether this message answers a secure one; nothing was sent, try again later")
+	}
 	p := &plan{in: in, parsed: pm, result: res}
-	if in.From != "" && g.policy.Internal(in.From) {
-		p.sender = in.From
+	if in.Submitter == "" && in.From != "" {
+		in.Submitter = in.From // a caller of Process that did not say
+	}
+	if in.Submitter != "" && g.policy.Internal(in.Submitter) {
+		p.sender = in.Submitter
 	}
 
 	var plain, secure, seal []string
@@ -220,8 +234,9 @@ type sealJob struct {
 }
 
 type sealedEnvelope struct {
-	env  *envelope.Envelope
-	keys envelope.Keys
+	env   *envelope.Envelope
+	keys  envelope.Keys
+	msgID string // the wrapper mail's Message-ID, remembered as a secure thread's
 }
 
 // seal encrypts the message once, seals an envelope per recipient, and starts
@@ -249,8 +264,8 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 		if err != nil {
 			return nil, unparseable("cannot seal it for %s (%v)", rcpt, err)
 		}
-		sj.envs = append(sj.envs, sealedEnvelope{env, keys})
-		reg := client.Registration{Envelope: env, ServerKey: keys.Server}
+		sj.envs = append(sj.envs, sealedEnvelope{env, keys, g.policy.NewMessageID(g.cfg.Hostname)})
+		reg := client.Registration{Envelope: env, ServerKey: keys.Server, Submitter: in.Submitter}
 		if g.cfg.Online {
 			// One ciphertext for every envelope: uploaded and stored once.
 			reg.Ciphertext = ct
@@ -268,7 +283,14 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 	go func() {
 		defer close(sj.keys.done)
 		defer cancel()
+		// The thread's ids are remembered beside the registration, and like
+		// it before any copy is taken: a reply must find them.
+		threadErr := make(chan error, 1)
+		go func() { threadErr <- g.rememberThread(rctx, pm, sj) }()
 		err := g.cfg.KeyServer.RegisterEnvelopes(rctx, regs)
+		if terr := <-threadErr; err == nil && terr != nil {
+			err = terr
+		}
 		if err == nil {
 			return
 		}
@@ -281,9 +303,36 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 			sj.keys.err = tempFail([3]int{4, 4, 3}, "The key server did not answer within %s; nothing was sent, try again later", g.cfg.RegisterTimeout)
 			return
 		}
+		if errors.Is(err, client.ErrOutOfStorage) {
+			// RFC 3463 X.3.1: mail system full. Said as such, so that the
+			// operator looks at the key server's disk, not at this message.
+			sj.keys.err = tempFail([3]int{4, 3, 1}, "key server out of storage; nothing was sent, try again later")
+			return
+		}
 		sj.keys.err = tempFail([3]int{4, 3, 0}, "The key server could not register the message's keys; nothing was sent, try again later")
 	}()
 	return sj, nil
+}
+
+// rememberThread records the Message-IDs of a sealed message: its own and its
+// wrapper mails'.
+func (g *Gateway) rememberThread(ctx context.Context, pm *parsed, sj *sealJob) error {
+	if g.cfg.Threads == nil {
+		return nil
+	}
+	ids := make([]string, 0, len(sj.envs)+1)
+	ids = append(ids, policy.ThreadIDs(pm.header.Get("Message-ID"), "")...)
+	for _, e := range sj.envs {
+		ids = append(ids, e.msgID)
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), 100)
+		if err := g.cfg.Threads.RememberThread(ctx, ids[:n], g.cfg.ThreadTTL); err != nil {
+			return fmt.Errorf("remember secure thread: %w", err)
+		}
+		ids = ids[n:]
+	}
+	return nil
 }
 
 // abandon stops the registration of a message that goes nowhere and waits for
@@ -335,7 +384,7 @@ func (sj *sealJob) wrappers(in *Inbound, notify string, online bool) ([]delivery
 		// base64 in 128-character lines is 4/3 × 130/128 of the ciphertext; the
 		// page and the notice fit in the rest (HTMLSize would render it all twice).
 		w.Grow(len(sj.ct)/96*130 + 32<<10)
-		if err := wrapper.Write(&w, s.env, s.keys.Env, bytes.NewReader(sj.ct), wrapper.Options{Online: online, Date: sj.now}); err != nil {
+		if err := wrapper.Write(&w, s.env, s.keys.Env, bytes.NewReader(sj.ct), wrapper.Options{Online: online, Date: sj.now, MessageID: s.msgID}); err != nil {
 			return nil, fmt.Errorf("wrapper mail: %w", err)
 		}
 		out = append(out, delivery{from: in.From, to: []string{s.env.Header.To}, msg: w.Bytes(), kind: kindEnvelope,
@@ -344,11 +393,22 @@ func (sj *sealJob) wrappers(in *Inbound, notify string, online bool) ([]delivery
 	return out, nil
 }
 
+// formatAddress writes the sender as people read it: the display name decoded
+// (UTF-8, quoted), never RFC 2047 encoded words, since every place it is shown
+// (the wrapper mail's text, securedoc.html, the key server's pages) shows the
+// envelope header's From as it is; each escapes it for its own format.
 func formatAddress(a *mail.Address) string {
-	if a.Name == "" {
-		return a.Address
+	// The address as RFC 5322 writes it: a local part with blanks or
+	// specials is quoted ("<\"a b\"@x>"), so the wrapper mail can be written.
+	angle := (&mail.Address{Address: a.Address}).String()
+	name := strings.TrimSpace(printable(a.Name, 200))
+	if name == "" {
+		if angle == "<"+a.Address+">" {
+			return a.Address
+		}
+		return angle
 	}
-	return a.String()
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `" ` + angle
 }
 
 // deliver relays every delivery of a plan. Copies the next hop does not take go
@@ -357,12 +417,13 @@ func (g *Gateway) deliver(ctx context.Context, p *plan) error {
 	log := g.log.With("id", p.in.ID)
 	relayed := 0
 	var temporary, permanent []failedDelivery
-	for _, d := range p.deliveries {
-		err := g.relay(ctx, d)
+	// outcome records one copy's result; a non-nil return is the answer to give
+	// at once.
+	outcome := func(d delivery, err error) error {
 		if err == nil {
 			relayed++
 			log.InfoContext(ctx, "relayed", "kind", d.kind, "from", d.from, "to", d.to, "tls_required", d.requireTLS)
-			continue
+			return nil
 		}
 		// Before a failed copy is spooled (and later sent without waiting) or
 		// reported, the keys must be held and the body accepted. If not, this copy
@@ -375,7 +436,8 @@ func (g *Gateway) deliver(ctx context.Context, p *plan) error {
 			}
 			return kerr
 		}
-		log.WarnContext(ctx, "relay failed", "kind", d.kind, "to", d.to, "tls_required", d.requireTLS, "error", err)
+		log.WarnContext(ctx, "relay failed", "kind", d.kind, "to", d.to, "tls_required", d.requireTLS,
+			"possibly_delivered", mailer.IsUncertain(err), "error", err)
 		// Required-TLS copies go first, so when TLS cannot be had nothing else
 		// has left yet and the client can keep the whole message: the fault is in
 		// configuration, and its queue is where an operator looks.
@@ -391,6 +453,23 @@ func (g *Gateway) deliver(ctx context.Context, p *plan) error {
 		} else {
 			temporary = append(temporary, f)
 		}
+		return nil
+	}
+	// The required-TLS copies first, alone (see above); then the others at once,
+	// so that the client's wait is about one next-hop round trip, not one per
+	// recipient (Postfix gives a content filter 600 s for everything).
+	n := 0
+	for n < len(p.deliveries) && p.deliveries[n].requireTLS {
+		if err := outcome(p.deliveries[n], g.relay(ctx, p.deliveries[n])); err != nil {
+			return err
+		}
+		n++
+	}
+	rest := p.deliveries[n:]
+	for i, err := range g.relayAll(ctx, rest) {
+		if err := outcome(rest[i], err); err != nil {
+			return err
+		}
 	}
 	// Every copy either waited for the keys or failed and then waited above;
 	// this only covers a plan that somehow had no copy to relay.
@@ -403,6 +482,12 @@ func (g *Gateway) deliver(ctx context.Context, p *plan) error {
 	}
 	if len(temporary) > 0 {
 		if g.cfg.Spool == nil && relayed == 0 {
+			for _, f := range temporary {
+				if mailer.IsUncertain(f.err) {
+					// Nowhere to record it but here: the client sends it again.
+					log.ErrorContext(ctx, "possibly delivered, and no spool to record it in: the client will send it again", "kind", f.d.kind, "to", f.d.to)
+				}
+			}
 			return tempFail([3]int{4, 4, 1}, "The next hop is not reachable; nothing was sent, try again later (%v)", temporary[0].err)
 		}
 		for _, f := range temporary {
@@ -436,6 +521,23 @@ func (g *Gateway) deliver(ctx context.Context, p *plan) error {
 	return nil
 }
 
+// relayAll relays ds at once, at most RelayConcurrency at a time, and returns
+// each one's outcome.
+func (g *Gateway) relayAll(ctx context.Context, ds []delivery) []error {
+	errs := make([]error, len(ds))
+	sem := make(chan struct{}, g.cfg.RelayConcurrency)
+	var wg sync.WaitGroup
+	for i, d := range ds {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = g.relay(ctx, d)
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
 type failedDelivery struct {
 	d   delivery
 	err error
@@ -447,7 +549,8 @@ func (g *Gateway) spool(d delivery, cause error) error {
 	}
 	now := g.cfg.Now()
 	_, err := g.cfg.Spool.Put(spool.Entry{From: d.from, To: d.to, RequireTLS: d.requireTLS, Kind: d.kind, Notify: d.notify,
-		Subject: d.subject, Created: now, Attempts: 1, NextAttempt: now.Add(g.cfg.RetryFirst), LastError: truncate(cause.Error(), 1000)}, d.msg)
+		Subject: d.subject, Created: now, Attempts: 1, NextAttempt: now.Add(g.cfg.RetryFirst), LastError: truncate(cause.Error(), 1000),
+		PossiblyDelivered: mailer.IsUncertain(cause)}, d.msg)
 	return err
 }
 

@@ -33,6 +33,10 @@ type RelayConfig struct {
 	// TLSConfig sets the trusted roots for the next hop's certificate (tests, a
 	// private CA); nil means the system roots.
 	TLSConfig *tls.Config
+	// Timeouts are the waits of each phase of a transaction; zero fields take
+	// RFC 5321's (mailer.RFCTimeouts: 10 minutes for the reply to the end of
+	// data). A shorter wait there would make a slow next hop get copies twice.
+	Timeouts mailer.PhaseTimeouts
 }
 
 // SMTPRelay relays over SMTP with mailer.SMTP: one connection per message.
@@ -45,7 +49,7 @@ type SMTPRelay struct {
 func NewSMTPRelay(cfg RelayConfig) (*SMTPRelay, error) {
 	mk := func(mode mailer.TLSMode) (*mailer.SMTP, error) {
 		return mailer.NewSMTP(mailer.SMTPConfig{Host: cfg.Host, Port: cfg.Port, TLS: mode, Username: cfg.Username,
-			Password: cfg.Password, HELOName: cfg.HELOName, TLSConfig: cfg.TLSConfig})
+			Password: cfg.Password, HELOName: cfg.HELOName, TLSConfig: cfg.TLSConfig, Phases: &cfg.Timeouts})
 	}
 	if cfg.TLS == "" {
 		cfg.TLS = mailer.TLSNone

@@ -57,7 +57,7 @@ func (g *Gateway) RetryOnce(ctx context.Context) int {
 }
 
 func (g *Gateway) retry(ctx context.Context, sp *spool.Spool, e spool.Entry) bool {
-	log := g.log.With("spool_id", e.ID, "kind", e.Kind, "to", e.To, "attempt", e.Attempts+1)
+	log := g.log.With("spool_id", e.ID, "kind", e.Kind, "to", e.To, "attempt", e.Attempts+1, "possibly_delivered", e.PossiblyDelivered)
 	msg, err := sp.Message(e.ID)
 	if err != nil {
 		log.ErrorContext(ctx, "spooled message unreadable", "error", err)
@@ -78,11 +78,15 @@ func (g *Gateway) retry(ctx context.Context, sp *spool.Spool, e spool.Entry) boo
 	now := g.cfg.Now()
 	e.Attempts++
 	e.LastError = truncate(err.Error(), 1000)
+	e.PossiblyDelivered = e.PossiblyDelivered || mailer.IsUncertain(err)
 	if mailer.IsPermanent(err) || now.Sub(e.Created) >= g.cfg.GiveUpAfter {
 		log.ErrorContext(ctx, "spooled delivery given up", "error", err)
 		reason := err.Error()
 		if !mailer.IsPermanent(err) {
 			reason = "no success for " + g.cfg.GiveUpAfter.String() + "; last error: " + reason
+		}
+		if e.PossiblyDelivered {
+			reason += " (an attempt got no reply after sending the whole message: it may have been delivered)"
 		}
 		g.notifyFailure(ctx, d, reason)
 		if err := sp.Remove(e.ID); err != nil {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/waxseal/waxseal/internal/address"
 )
 
 // Serve runs the SMTP server on ln until ctx ends, then shuts down: sessions in
@@ -23,7 +25,11 @@ import (
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	s := smtp.NewServer(g)
 	s.Domain = g.cfg.Hostname
-	s.MaxMessageBytes = g.cfg.MaxMessageBytes
+	// SIZE is advertised without a number, and the limit enforced here (MAIL,
+	// Data): a client that knows the limit refuses an oversize message itself,
+	// in its own words, and the sender's bounce would not name the secure-mail
+	// limit. Postfix sends MAIL with SIZE= and bounces with our reply.
+	s.MaxMessageBytes = 0
 	s.MaxRecipients = g.cfg.MaxRecipients
 	s.EnableSMTPUTF8 = true // 8BITMIME is always on in go-smtp
 	s.TLSConfig = g.cfg.TLSConfig
@@ -135,6 +141,10 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if opts != nil {
 		s.size = opts.Size
 	}
+	if s.size > s.g.cfg.MaxMessageBytes {
+		rej := s.g.oversize(s.size)
+		return &smtp.SMTPError{Code: rej.code, EnhancedCode: smtp.EnhancedCode(rej.enhanced), Message: rej.reason}
+	}
 	s.to, s.seen = nil, map[string]bool{}
 	return nil
 }
@@ -146,7 +156,12 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if to == "" || strings.ContainsAny(to, "\r\n ") || strings.Count(to, "@") > 1 {
 		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: fmt.Sprintf("Bad recipient address %q", to)}
 	}
-	key := strings.ToLower(to)
+	// The key server compares addresses by the same rule: what it would refuse
+	// is refused here, at once, not answered 451 at every retry of the message.
+	key, err := address.Normalize(to)
+	if err != nil {
+		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address: " + strings.TrimPrefix(err.Error(), address.ErrInvalid.Error()+" ")}
+	}
 	if !s.seen[key] {
 		s.seen[key] = true
 		s.to = append(s.to, to)
@@ -159,13 +174,18 @@ func (s *session) Data(r io.Reader) error {
 	// the limit).
 	var buf bytes.Buffer
 	buf.Grow(int(min(max(s.size, 4<<10), s.g.cfg.MaxMessageBytes) + 4<<10))
-	_, err := buf.ReadFrom(r)
+	_, err := buf.ReadFrom(io.LimitReader(r, s.g.cfg.MaxMessageBytes+1))
 	data := buf.Bytes()
-	in := &Inbound{ID: newID(), From: s.from, To: s.to, Data: data, Client: s.client.String(), HELO: s.helo, Protocol: s.protocol()}
-	if errors.Is(err, smtp.ErrDataTooLarge) {
-		// go-smtp stopped reading at the limit; what we have holds the header,
-		// enough to tell the sender which limit it was.
-		rej := &rejection{552, [3]int{5, 3, 4}, fmt.Sprintf("The message is larger than the limit of %s", formatSize(s.g.cfg.MaxMessageBytes))}
+	in := &Inbound{ID: newID(), From: s.from, To: s.to, Data: data, Client: s.client.String(), HELO: s.helo, Protocol: s.protocol(),
+		Submitter: s.submitter()}
+	if err == nil && int64(len(data)) > s.g.cfg.MaxMessageBytes {
+		// Read the rest, only counting, to tell the sender the size; what we
+		// have holds the header, enough for the bounce.
+		n, cerr := io.Copy(io.Discard, r)
+		if cerr != nil {
+			return cerr
+		}
+		rej := s.g.oversize(int64(len(data)) + n)
 		s.g.log.Warn("message refused", "id", in.ID, "from", in.From, "reason", rej.reason)
 		s.g.bounce(context.Background(), in, rej)
 		return &smtp.SMTPError{Code: rej.code, EnhancedCode: smtp.EnhancedCode(rej.enhanced), Message: rej.reason}
@@ -184,6 +204,17 @@ func (s *session) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Internal error; nothing was sent, try again later"}
 	}
 	return nil
+}
+
+// submitter is who submits the current message (see Inbound.Submitter): a user
+// who authenticated with an address, whatever MAIL FROM says; otherwise MAIL
+// FROM, which the client network or system account is trusted to have checked
+// (Postfix: reject_sender_login_mismatch).
+func (s *session) submitter() string {
+	if strings.Contains(s.user, "@") {
+		return s.user
+	}
+	return s.from
 }
 
 func (s *session) protocol() string {

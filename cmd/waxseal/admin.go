@@ -32,9 +32,15 @@ commands:
   audit verify --config F      check the database of a stopped key server
   backup FILE                  a hot, consistent copy of a running key server's bbolt store, verified
 
+admin check-assets URL         compare what the key server at URL serves to browsers
+                               (scripts, styles, decryptor) with this binary's; no token
+
 The token may also come from WAXSEAL_TOKEN (keeps it off the process list).`
 
 func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "check-assets" {
+		return cmdCheckAssets(ctx, args[1:], stdout)
+	}
 	fs := newFlagSet("admin", adminSynopsis, stderr)
 	ksURL := fs.String("keyserver", "", "key server origin")
 	token := fs.String("token", os.Getenv("WAXSEAL_TOKEN"), "admin token")

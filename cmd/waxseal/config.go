@@ -33,8 +33,13 @@ type fileConfig struct {
 		AccountMaxIdle duration `toml:"account_max_idle"`
 		SweepInterval  duration `toml:"sweep_interval"`
 		// PostedHoldMB bounds the memory for envelopes posted by securedoc.html
-		// files until their page fetches them (0: 256; -1: off, pages carry them).
+		// files until their page fetches them (0: 64; -1: off, pages carry them).
 		PostedHoldMB int64 `toml:"posted_hold_mb"`
+		// PostsInFlight, PostMBInFlight and PostsPerClient bound the securedoc.html
+		// posts read at once, in total and per client (0: 16, 80 and 2).
+		PostsInFlight  int   `toml:"posts_in_flight"`
+		PostMBInFlight int64 `toml:"post_mb_in_flight"`
+		PostsPerClient int   `toml:"posts_per_client"`
 	} `toml:"limits"`
 	// Gateway configures the sending gateway (gateway.go); nil when the file
 	// has no [gateway] section.

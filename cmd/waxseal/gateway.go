@@ -17,6 +17,7 @@ import (
 	"github.com/waxseal/waxseal/keyserver/client"
 	"github.com/waxseal/waxseal/keyserver/mailer"
 	"github.com/waxseal/waxseal/server"
+	"github.com/waxseal/waxseal/server/policy"
 	"github.com/waxseal/waxseal/server/spool"
 )
 
@@ -80,6 +81,12 @@ func openGateway(fc *fileConfig, log *slog.Logger, dev *devSink) (*gatewayProces
 	}
 	ks := client.New(base, token, nil)
 	cfg.KeyServer = ks
+	// Sticky threads: the Message-IDs of sealed mail are kept at the key
+	// server, which every gateway of the installation shares.
+	cfg.Threads = ks
+	if cfg.Policy, err = gatewayPolicy(fc, ks, token); err != nil {
+		return nil, err
+	}
 	if dev != nil {
 		cfg.Relay = sinkRelay{dev.dir}
 	} else if cfg.Relay, err = gatewayRelay(fc, cmp.Or(gc.Hostname, server.DefaultHostname())); err != nil {
@@ -154,7 +161,7 @@ func (s sinkRelay) Send(ctx context.Context, from string, to []string, msg []byt
 	return s.dir.Send(ctx, from, to, msg)
 }
 
-const policySynopsis = "policy --config FILE --from ADDR --to ADDR [--to ADDR ...] --subject S"
+const policySynopsis = "policy --config FILE --from ADDR --to ADDR [--to ADDR ...] --subject S [--in-reply-to ID] [--references ID ...] [--body-file FILE]"
 
 // cmdPolicy is the administrators' dry run: what the gateway would do with a
 // message, per recipient, decided by the very code the gateway runs.
@@ -165,6 +172,10 @@ func cmdPolicy(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	var to listFlag
 	fs.Var(&to, "to", "recipient address; repeat for more (required)")
 	subject := fs.String("subject", "", "the Subject header as written (RFC 2047 encoded words allowed)")
+	inReplyTo := fs.String("in-reply-to", "", "the In-Reply-To header's Message-ID: is this a reply in a secure conversation? (asks the key server)")
+	bodyFile := fs.String("body-file", "", "a file holding the message body (plain text), for the content rules")
+	var refs listFlag
+	fs.Var(&refs, "references", "a Message-ID of the References header; repeat for more")
 	positional, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -183,7 +194,18 @@ func cmdPolicy(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		// What `serve` runs then: the defaults, org_domains internal.
 		fc.Gateway = &gatewayConfig{}
 	}
-	pol, err := gatewayPolicy(fc)
+	// The thread store is the gateway's own, at the key server, and is only
+	// read: the gateway token grants the lookup.
+	var threads policy.ThreadStore
+	token, terr := fc.gatewayToken()
+	if *inReplyTo != "" || len(refs) > 0 {
+		if terr != nil {
+			return fmt.Errorf("--in-reply-to and --references ask the key server, with the gateway token: %w", terr)
+		}
+		base := cmp.Or(fc.Gateway.KeyServer.URL, fc.PublicURL)
+		threads = client.New(base, token, nil)
+	}
+	pol, err := gatewayPolicy(fc, threads, token)
 	if err != nil {
 		return err
 	}
@@ -202,7 +224,29 @@ func cmdPolicy(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
-	for _, d := range pol.Decide(*from, rcpts, *subject).Decisions {
+	refHeader := ""
+	for _, r := range refs {
+		refHeader += " <" + strings.Trim(strings.TrimSpace(r), "<>") + ">"
+	}
+	irt := ""
+	if *inReplyTo != "" {
+		irt = "<" + strings.Trim(strings.TrimSpace(*inReplyTo), "<>") + ">"
+	}
+	// The content rules read a whole message, as at the gateway: the subject
+	// and, with --body-file, a plain text body.
+	msg := []byte("Subject: " + strings.NewReplacer("\r", " ", "\n", " ").Replace(*subject) + "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
+	if *bodyFile != "" {
+		body, err := os.ReadFile(*bodyFile)
+		if err != nil {
+			return fmt.Errorf("--body-file: %w", err)
+		}
+		msg = append(msg, body...)
+	}
+	res, err := pol.Evaluate(ctx, policy.Input{Sender: *from, Recipients: rcpts, Subject: *subject, InReplyTo: irt, References: refHeader, Message: msg})
+	if err != nil {
+		return err
+	}
+	for _, d := range res.Decisions {
 		if err := enc.Encode(d); err != nil {
 			return err
 		}

@@ -24,6 +24,11 @@ type gatewayConfig struct {
 	TLSKey         string            `toml:"tls_key"`
 	Users          map[string]string `toml:"users"`
 
+	// ReplyMarkers and SubjectTags may stand before a trigger prefix without
+	// hiding it; a missing list takes the defaults, an empty one none.
+	ReplyMarkers *[]string `toml:"reply_markers"`
+	SubjectTags  *[]string `toml:"subject_tags"`
+
 	InternalDomains      []string `toml:"internal_domains"`
 	SecureChannelDomains []string `toml:"secure_channel_domains"`
 	ForcedTLSDomains     []string `toml:"forced_tls_domains"`
@@ -33,6 +38,9 @@ type gatewayConfig struct {
 	SpoolDir             string   `toml:"spool_dir"`
 	NotifyFrom           string   `toml:"notify_from"`
 	DrainKeyServerOutbox bool     `toml:"drain_keyserver_outbox"`
+	// ThreadRetention is how long the Message-IDs of sealed messages are
+	// remembered, so that replies to them are sealed too; default 400 days.
+	ThreadRetention duration `toml:"thread_retention"`
 
 	Relay struct {
 		Host     string `toml:"host"`
@@ -49,6 +57,13 @@ type gatewayConfig struct {
 		Phrases  *[]string `toml:"phrases"`
 		Prefixes *[]string `toml:"prefixes"`
 	} `toml:"triggers"`
+
+	// Content rules seal mail that carries protected data without a trigger;
+	// none by default.
+	Content struct {
+		MaxScanBytes int64                `toml:"max_scan_bytes"`
+		Rules        []policy.ContentRule `toml:"rules"`
+	} `toml:"content"`
 
 	Limits struct {
 		MaxMessageBytes    int64 `toml:"max_message_bytes"`
@@ -74,7 +89,10 @@ type gatewayConfig struct {
 
 // gatewayPolicy builds the routing policy from the config: the gateway and
 // `waxseal policy` both get it here, so they cannot disagree.
-func gatewayPolicy(fc *fileConfig) (*policy.Policy, error) {
+// threads is the secure-thread store (the key server's thread API) and token
+// the gateway token whose key marks the gateways' own Message-IDs; either may
+// be empty where nothing is looked up.
+func gatewayPolicy(fc *fileConfig, threads policy.ThreadStore, token string) (*policy.Policy, error) {
 	gc := fc.Gateway
 	phrases, prefixes := policy.DefaultPhrases, policy.DefaultPrefixes
 	if gc.Triggers.Phrases != nil {
@@ -83,16 +101,27 @@ func gatewayPolicy(fc *fileConfig) (*policy.Policy, error) {
 	if gc.Triggers.Prefixes != nil {
 		prefixes = *gc.Triggers.Prefixes
 	}
-	tr, err := policy.NewTriggers(phrases, prefixes)
+	markers, tags := policy.DefaultReplyMarkers, policy.DefaultSubjectTags
+	if gc.ReplyMarkers != nil {
+		markers = *gc.ReplyMarkers
+	}
+	if gc.SubjectTags != nil {
+		tags = *gc.SubjectTags
+	}
+	tr, err := policy.NewTriggersWith(phrases, prefixes, markers, tags)
 	if err != nil {
 		return nil, fmt.Errorf("gateway triggers: %w", err)
+	}
+	content, err := policy.NewContentRules(gc.Content.Rules, gc.Content.MaxScanBytes)
+	if err != nil {
+		return nil, fmt.Errorf("gateway content: %w", err)
 	}
 	internal := gc.InternalDomains
 	if internal == nil {
 		internal = fc.OrgDomains
 	}
 	p, err := policy.New(policy.Config{InternalDomains: internal, SecureChannelDomains: gc.SecureChannelDomains,
-		ForcedTLSDomains: gc.ForcedTLSDomains, Triggers: tr})
+		ForcedTLSDomains: gc.ForcedTLSDomains, Triggers: tr, Threads: threads, IDs: policy.NewIDMinter(token), Content: content})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
@@ -120,7 +149,7 @@ func (fc *fileConfig) gatewayToken() (string, error) {
 func gatewayServerConfig(fc *fileConfig) (server.Config, error) {
 	gc := fc.Gateway
 	var cfg server.Config
-	pol, err := gatewayPolicy(fc)
+	pol, err := gatewayPolicy(fc, nil, "")
 	if err != nil {
 		return cfg, err
 	}
@@ -145,6 +174,7 @@ func gatewayServerConfig(fc *fileConfig) (server.Config, error) {
 		GiveUpAfter:        gc.Retry.GiveUp.Duration,
 		RetryInterval:      gc.Retry.Interval.Duration,
 		NotifyFrom:         gc.NotifyFrom,
+		ThreadTTL:          gc.ThreadRetention.Duration,
 	}
 	nets := gc.ClientNetworks
 	if nets == nil {
@@ -233,6 +263,11 @@ online = true                            # store ciphertext for the "open online
 spool_dir = "spool"                      # what the next hop did not take yet (fsync'd)
 # notify_from = "Secure Mail <postmaster@hospital.example>"
 drain_keyserver_outbox = false           # true when the key server cannot send mail (Workers)
+thread_retention = "9600h0m0s"           # 400 days: replies to a sealed message are sealed too
+# Reply/forward markers and tags before a trigger prefix do not hide it ("Re: PHI: x").
+# Markers: any case, optional counter ("RE[2]:"); tags: literal, "[*]" = any [bracketed tag].
+# reply_markers = ["Re", "Fwd", "Fw", "AW", "WG", "SV", "VS", "RV", "TR", "Antw", "Doorst", "Odp", "回复", "转发", "回覆", "轉寄"]
+# subject_tags = ["[EXTERNAL]", "[EXT]", "*EXTERNAL*", "[*]"]
 
 [gateway.relay]                          # the next hop: Postfix's re-injection port
 host = "127.0.0.1"
@@ -245,6 +280,23 @@ tls = "none"                             # none | starttls (required) | tls; for
 [gateway.triggers]                       # an empty list turns a rule set off
 phrases = ["send secure"]                # anywhere, any case, words joined or spaced
 prefixes = ["ePHI:", "PHI:", "Secure:"]  # at the start, any case, space after the colon optional
+
+# Content rules (off until you add one) seal mail without a trigger when its subject,
+# text or HTML body or a text/* attachment holds protected data. The sender's
+# confirmation names the rule (seal_and_notify), never what it matched.
+# [[gateway.content.rules]]
+# name = "SSN"
+# kind = "ssn"                           # US Social Security number, valid ranges only
+# action = "seal_and_notify"             # or "seal"
+# [[gateway.content.rules]]
+# name = "NPI"
+# kind = "npi"                           # 10 digits, Luhn check over the 80840 prefix
+# [[gateway.content.rules]]
+# name = "MRN"
+# kind = "regex"
+# pattern = '\bMR[0-9]{7}\b'           # your MRN format (RE2 syntax)
+# keywords = ["MRN", "DOB"]              # only with one of these within 40 characters
+# near = 40
 
 [gateway.limits]
 max_message_bytes = 10485760             # 10 MB

@@ -130,7 +130,10 @@ func initDir(dir, origin, listen string, orgDomains []string) (cfgPath, gatewayT
 	c.Limits.SessionMax = duration{12 * time.Hour}
 	c.Limits.AccountMaxIdle = duration{365 * 24 * time.Hour}
 	c.Limits.SweepInterval = duration{time.Minute}
-	c.Limits.PostedHoldMB = 256
+	c.Limits.PostedHoldMB = 64
+	c.Limits.PostsInFlight = 16
+	c.Limits.PostMBInFlight = 80
+	c.Limits.PostsPerClient = 2
 	// The gateway needs the token itself, which the [tokens] hashes cannot give
 	// it: it reads this file (delete it where no gateway runs).
 	if err := os.WriteFile(filepath.Join(dir, "gateway.token"), []byte(gatewayToken+"\n"), 0o600); err != nil {

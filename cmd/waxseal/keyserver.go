@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -79,24 +80,32 @@ func openKeyServer(fc *fileConfig, log *slog.Logger) (*keyServerProcess, error) 
 		return nil, err
 	}
 	svc, err := keyserver.New(keyserver.Config{
-		PublicURL:       fc.PublicURL,
-		MasterKey:       master,
-		GatewayTokens:   fc.Tokens.Gateway,
-		AdminTokens:     fc.Tokens.Admin,
-		MailFrom:        fc.Mail.From,
-		OrgDomains:      fc.OrgDomains,
-		TrustProxy:      fc.TrustProxy,
-		CodeTTL:         fc.Limits.CodeTTL.Duration,
-		SessionIdle:     fc.Limits.SessionIdle.Duration,
-		SessionMax:      fc.Limits.SessionMax.Duration,
-		AccountMaxIdle:  fc.Limits.AccountMaxIdle.Duration,
-		PostedHoldBytes: fc.Limits.PostedHoldMB << 20,
-		SweepInterval:   fc.Limits.SweepInterval.Duration,
-		Logger:          log,
+		PublicURL:         fc.PublicURL,
+		MasterKey:         master,
+		GatewayTokens:     fc.Tokens.Gateway,
+		AdminTokens:       fc.Tokens.Admin,
+		MailFrom:          fc.Mail.From,
+		OrgDomains:        fc.OrgDomains,
+		TrustProxy:        fc.TrustProxy,
+		CodeTTL:           fc.Limits.CodeTTL.Duration,
+		SessionIdle:       fc.Limits.SessionIdle.Duration,
+		SessionMax:        fc.Limits.SessionMax.Duration,
+		AccountMaxIdle:    fc.Limits.AccountMaxIdle.Duration,
+		PostedHoldBytes:   fc.Limits.PostedHoldMB << 20,
+		PostsInFlight:     fc.Limits.PostsInFlight,
+		PostBytesInFlight: fc.Limits.PostMBInFlight << 20,
+		PostsPerClient:    fc.Limits.PostsPerClient,
+		SweepInterval:     fc.Limits.SweepInterval.Duration,
+		Logger:            log,
 	}, st)
 	if err != nil {
 		st.Close()
 		return nil, err
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Bounds resident memory under floods of securedoc.html posts
+		// (docs/BENCHMARKS.md); GOMEMLIMIT overrides it.
+		debug.SetMemoryLimit(svc.MemoryBudget())
 	}
 	sender, err := newSender(fc)
 	if err != nil {
@@ -152,4 +161,8 @@ func (p *keyServerProcess) serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-func (p *keyServerProcess) close() { p.store.Close() }
+// close closes the store once the codes being mailed are written.
+func (p *keyServerProcess) close() {
+	p.svc.Wait()
+	p.store.Close()
+}

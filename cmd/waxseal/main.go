@@ -14,6 +14,8 @@
 //	waxseal migrate --config DIR/waxseal.toml
 //	waxseal store copy --from DIR/waxseal.toml --to DIR2/waxseal.toml
 //	waxseal admin --keyserver URL --token TOKEN revoke|lock|unlock|expire|envelopes|accounts|audit …
+//	waxseal admin check-assets URL
+//	waxseal version
 //
 // Errors are one line on standard error; the exit status is 1 for a failure and 2
 // for a usage mistake.
@@ -54,9 +56,15 @@ commands:
   gateway    run the SMTP sending gateway
   policy     show what the gateway would do with a message, per recipient (dry run)
   serve      run everything in one process (--dev: a ready-made local installation)
+<<<<<<< HEAD
   admin      revoke, lock, unlock, expire; list envelopes and accounts; audit
   migrate    bring a SQL store's schema up to date
   store      copy a whole installation into another store (store copy)
+=======
+  admin      revoke, lock, unlock, expire; list envelopes and accounts; audit;
+             check-assets: compare a key server's scripts and decryptor with this binary's
+  version    this binary's version, revision and decryptor hash
+>>>>>>> main
 
 Run "waxseal <command> -h" for a command's flags.
 `
@@ -92,6 +100,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdMigrate(ctx, rest, stdin, stdout, stderr)
 	case "store":
 		err = cmdStore(ctx, rest, stdin, stdout, stderr)
+	case "version":
+		err = cmdVersion(ctx, rest, stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

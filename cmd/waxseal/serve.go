@@ -117,6 +117,11 @@ func devInstallation(dir, listen string) (cfgPath string, tokens map[string]stri
 		if err != nil {
 			return "", nil, err
 		}
+		// A newcomer sees content rules at work: mail an SSN or an NPI
+		// without a trigger and it is sealed.
+		if err := appendFile(cfgPath, devContentRules); err != nil {
+			return "", nil, err
+		}
 		content := fmt.Sprintf("# Development tokens (waxseal serve --dev). Never use a dev installation for real mail.\ngateway_token: %s\nadmin_token: %s\n", gw, admin)
 		if err := os.WriteFile(tokPath, []byte(content), 0o600); err != nil {
 			return "", nil, err
@@ -187,4 +192,31 @@ func devWelcome(ctx context.Context, w io.Writer, fc *fileConfig, dir string, to
 	fmt.Fprintf(w, "        --to bob@patient.example --to carol@hospital.example --subject 'send secure: results'\n")
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n")
 	return nil
+}
+
+// devContentRules turns the SSN and NPI content rules on in a development
+// installation (waxseal init leaves them off).
+const devContentRules = `
+# Development: content rules on, so mail holding an SSN or NPI is sealed without a trigger.
+[[gateway.content.rules]]
+name = "SSN"
+kind = "ssn"
+action = "seal_and_notify"
+
+[[gateway.content.rules]]
+name = "NPI"
+kind = "npi"
+action = "seal_and_notify"
+`
+
+func appendFile(path, text string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -45,6 +45,9 @@ var (
 	bucketOutboxDue = []byte("outbox_due") // seq(id) → time(next attempt)
 
 	bucketAudit = []byte("audit") // seq → AuditRecord
+
+	bucketThreads        = []byte("threads")        // thread hash → time(expires)
+	bucketThreadByExpiry = []byte("threads_expiry") // time(expires) thread hash → nil
 )
 
 var allBuckets = [][]byte{
@@ -55,6 +58,7 @@ var allBuckets = [][]byte{
 	bucketCredentials, bucketCeremonies, bucketInvites,
 	bucketOutbox, bucketOutboxDue,
 	bucketAudit,
+	bucketThreads, bucketThreadByExpiry,
 }
 
 var keyVersion = []byte("version")

@@ -114,6 +114,13 @@ func cloneAccount(a *keyserver.Account) keyserver.Account {
 			c.Credentials[i] = cr
 		}
 	}
+	if a.SpentSignIns != nil {
+		c.SpentSignIns = make([]keyserver.SpentSignIn, len(a.SpentSignIns))
+		for i, sp := range a.SpentSignIns {
+			sp.Challenge = slices.Clone(sp.Challenge)
+			c.SpentSignIns[i] = sp
+		}
+	}
 	return c
 }
 

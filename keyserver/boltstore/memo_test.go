@@ -25,7 +25,7 @@ func TestMemoTypes(t *testing.T) {
 	for typ, want := range map[reflect.Type][]string{
 		reflect.TypeFor[keyserver.EnvelopeRecord](): {"WrappedKey", "KeyCheck", "Ciphertext"},
 		reflect.TypeFor[keyserver.Session]():        {"TokenHash"},
-		reflect.TypeFor[keyserver.Account]():        {"UserHandle", "Credentials", "Credentials.ID", "Credentials.PublicKey", "Credentials.Raw"},
+		reflect.TypeFor[keyserver.Account]():        {"UserHandle", "Credentials", "Credentials.ID", "Credentials.PublicKey", "Credentials.Raw", "SpentSignIns", "SpentSignIns.Challenge"},
 	} {
 		if got := references(typ, ""); !slices.Equal(got, want) {
 			t.Errorf("%v has reference fields %q, cloned are %q: update its clone function and this test", typ, got, want)
@@ -89,7 +89,7 @@ func TestMemoInvalidUTF8(t *testing.T) {
 	ctx := t.Context()
 	s := openTest(t, filepath.Join(t.TempDir(), "waxseal.db"))
 	defer s.Close()
-	sess := keyserver.Session{TokenHash: []byte("t"), AccountID: "a", CSRF: "bad\xff"}
+	sess := keyserver.Session{TokenHash: []byte("t"), AccountID: "a", Method: "bad\xff"}
 	if err := s.PutSession(ctx, sess); err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +98,8 @@ func TestMemoInvalidUTF8(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := "bad\ufffd"; got.CSRF != want {
-			t.Errorf("CSRF = %q, want %q", got.CSRF, want)
+		if want := "bad\ufffd"; got.Method != want {
+			t.Errorf("Method = %q, want %q", got.Method, want)
 		}
 	}
 }

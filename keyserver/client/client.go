@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -53,6 +54,15 @@ type APIError struct {
 
 func (e *APIError) Error() string {
 	return fmt.Sprintf("key server: %s (%d %s)", e.Message, e.Status, e.Code)
+}
+
+// ErrOutOfStorage matches (errors.Is) the key server's refusal when its disk is
+// full: nothing was stored, and trying again later may succeed.
+var ErrOutOfStorage = errors.New("key server out of storage")
+
+// Is makes errors.Is(err, ErrOutOfStorage) match that refusal.
+func (e *APIError) Is(target error) bool {
+	return target == ErrOutOfStorage && (e.Code == "out_of_storage" || e.Status == http.StatusInsufficientStorage)
 }
 
 // Temporary reports whether trying again later may succeed.
@@ -126,6 +136,10 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 type Registration struct {
 	Envelope  *envelope.Envelope
 	ServerKey envelope.Key
+	// Submitter is who submitted the message to the gateway: the key server's
+	// sender of the envelope (Sent items, receipts, revoke), whatever its From:
+	// header says. "" lets the key server take the header From.
+	Submitter string
 	// Ciphertext, for "open online", is the message's ciphertext (the one the
 	// envelope's HTML file carries). Registrations of one message share it:
 	// RegisterEnvelopes uploads each distinct ciphertext once, and the key server
@@ -153,7 +167,7 @@ func (c *Client) RegisterEnvelopes(ctx context.Context, regs []Registration) err
 	var uploads []upload
 	for _, r := range regs {
 		h := r.Envelope.Header
-		j := keyserver.RegistrationJSON{ID: h.ID.String(), Sender: h.From, Recipient: h.To, Subject: h.Subject,
+		j := keyserver.RegistrationJSON{ID: h.ID.String(), Sender: h.From, Submitter: r.Submitter, Recipient: h.To, Subject: h.Subject,
 			Created: h.Created, Expires: h.Expires, ServerKey: envelope.EncodeKey(r.ServerKey)}
 		switch {
 		case len(r.Ciphertext) > 0:

@@ -174,6 +174,8 @@ type capture struct {
 	user     string
 	pass     string
 	authed   []string // usernames that authenticated
+	// hold, if set, delays the reply to the end of data until it is closed.
+	hold chan struct{}
 }
 
 func (c *capture) setDataErr(err error) {
@@ -251,6 +253,12 @@ func (s *captureSession) Data(r io.Reader) error {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return err
+	}
+	s.c.mu.Lock()
+	hold := s.c.hold
+	s.c.mu.Unlock()
+	if hold != nil {
+		<-hold
 	}
 	s.c.mu.Lock()
 	defer s.c.mu.Unlock()

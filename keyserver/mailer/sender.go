@@ -36,6 +36,23 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// UncertainError marks a message whose data was sent in full, end-of-data mark
+// included, but whose reply never came (the final-reply timeout, a dropped
+// connection): the next hop may have taken it. Sending it again may deliver it
+// twice; whoever retries it must first record that it is possibly delivered.
+type UncertainError struct {
+	Err error
+}
+
+func (e *UncertainError) Error() string { return e.Err.Error() }
+func (e *UncertainError) Unwrap() error { return e.Err }
+
+// IsUncertain reports whether err, or any error it wraps, is an *UncertainError.
+func IsUncertain(err error) bool {
+	var u *UncertainError
+	return errors.As(err, &u)
+}
+
 // checkEnvelope rejects what no server would accept, before any connection is made.
 func checkEnvelope(from string, to []string, msg []byte) error {
 	if len(to) == 0 {

@@ -1,12 +1,14 @@
 package mailer
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -42,12 +44,36 @@ type SMTPConfig struct {
 	// upgrade; HELOName is used for the EHLO inside TLS, which is the one that
 	// counts.
 	HELOName string
-	// Timeout bounds one whole Send, connection to QUIT; default 30s.
+	// Timeout bounds one whole Send, connection to QUIT; default 30s. It is not
+	// used when Phases is set.
 	Timeout time.Duration
+	// Phases, if set, bounds each phase of a transaction on its own instead (RFC
+	// 5321 §4.5.3.2), with no bound on the whole: a relay must wait long for the
+	// reply to its end of data, or a slow next hop gets the message twice.
+	Phases *PhaseTimeouts
 	// TLSConfig overrides the TLS settings (tests use it to trust a self-signed
 	// certificate). ServerName defaults to Host.
 	TLSConfig *tls.Config
 }
+
+// PhaseTimeouts are the waits of one SMTP transaction. Zero fields take
+// RFCTimeouts' values.
+type PhaseTimeouts struct {
+	// Connect bounds the TCP connection (and an implicit TLS handshake).
+	Connect time.Duration
+	// Command bounds the greeting and each command's reply (EHLO, STARTTLS,
+	// AUTH, MAIL, RCPT, DATA), RFC 5321's 5 minutes.
+	Command time.Duration
+	// DataBlock bounds each write of the message's data: 3 minutes.
+	DataBlock time.Duration
+	// FinalReply bounds the wait for the reply to the end of data: 10 minutes,
+	// during which the next hop may be delivering or filtering the message.
+	FinalReply time.Duration
+}
+
+// RFCTimeouts are RFC 5321 §4.5.3.2's minimum timeouts (connection: 2 minutes).
+var RFCTimeouts = PhaseTimeouts{Connect: 2 * time.Minute, Command: 5 * time.Minute, DataBlock: 3 * time.Minute,
+	FinalReply: 10 * time.Minute}
 
 // SMTP sends each message over its own connection to one SMTP server. The key
 // server sends little mail, so a connection pool would only add failure modes.
@@ -97,6 +123,14 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
+	if cfg.Phases != nil {
+		p := *cfg.Phases
+		p.Connect = cmp.Or(p.Connect, RFCTimeouts.Connect)
+		p.Command = cmp.Or(p.Command, RFCTimeouts.Command)
+		p.DataBlock = cmp.Or(p.DataBlock, RFCTimeouts.DataBlock)
+		p.FinalReply = cmp.Or(p.FinalReply, RFCTimeouts.FinalReply)
+		cfg.Phases = &p
+	}
 	var tc *tls.Config
 	if cfg.TLSConfig != nil {
 		tc = cfg.TLSConfig.Clone()
@@ -132,12 +166,22 @@ func (s *SMTP) SendGated(ctx context.Context, from string, to []string, msg []by
 	if err := checkEnvelope(from, to, msg); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	var cancel context.CancelFunc
+	if s.cfg.Phases == nil {
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.Timeout)
+	} else {
+		ctx, cancel = context.WithCancel(ctx)
+	}
 	defer cancel()
 
 	conn, err := s.dial(ctx)
 	if err != nil {
 		return fmt.Errorf("smtp connect %s: %w", s.addr, err)
+	}
+	var bc *blockConn
+	if s.cfg.Phases != nil {
+		bc = &blockConn{Conn: conn}
+		conn = bc
 	}
 	// go-smtp takes no context; closing the connection is what unblocks it when
 	// ctx ends (cancelled, or Timeout reached).
@@ -151,7 +195,7 @@ func (s *SMTP) SendGated(ctx context.Context, from string, to []string, msg []by
 	}
 	defer c.Close()
 
-	if err := s.transact(ctx, c, from, to, msg, gate); err != nil {
+	if err := s.transact(ctx, c, bc, from, to, msg, gate); err != nil {
 		return err
 	}
 	// The message is accepted: a failed QUIT must not turn into a retry, which
@@ -162,6 +206,9 @@ func (s *SMTP) SendGated(ctx context.Context, from string, to []string, msg []by
 
 func (s *SMTP) dial(ctx context.Context) (net.Conn, error) {
 	d := &net.Dialer{}
+	if s.cfg.Phases != nil {
+		d.Timeout = s.cfg.Phases.Connect
+	}
 	if s.cfg.TLS == TLSImplicit {
 		td := &tls.Dialer{NetDialer: d, Config: s.tls}
 		return td.DialContext(ctx, "tcp", s.addr)
@@ -185,6 +232,11 @@ func (s *SMTP) open(conn net.Conn) (*smtp.Client, error) {
 	}
 	c.CommandTimeout = s.cfg.Timeout
 	c.SubmissionTimeout = s.cfg.Timeout
+	if p := s.cfg.Phases; p != nil {
+		c.CommandTimeout = p.Command
+		// go-smtp waits SubmissionTimeout for the reply to the end of data.
+		c.SubmissionTimeout = p.FinalReply
+	}
 	// After STARTTLS this is the EHLO inside TLS, and the handshake happens here.
 	if err := c.Hello(s.cfg.HELOName); err != nil {
 		c.Close()
@@ -208,7 +260,9 @@ func (s *SMTP) open(conn net.Conn) (*smtp.Client, error) {
 	return c, nil
 }
 
-func (s *SMTP) transact(ctx context.Context, c *smtp.Client, from string, to []string, msg []byte, gate func(context.Context) error) error {
+// transact runs one mail transaction; bc, if not nil, is the connection under
+// c (beneath TLS, if any), whose writes it bounds while the data is written.
+func (s *SMTP) transact(ctx context.Context, c *smtp.Client, bc *blockConn, from string, to []string, msg []byte, gate func(context.Context) error) error {
 	var opts *smtp.MailOptions
 	if !isASCII(from) || !allASCII(to) {
 		opts = &smtp.MailOptions{UTF8: true}
@@ -226,6 +280,9 @@ func (s *SMTP) transact(ctx context.Context, c *smtp.Client, from string, to []s
 	if err != nil {
 		return s.fail(ctx, "DATA", err, true)
 	}
+	if bc != nil {
+		bc.setBlockTimeout(s.cfg.Phases.DataBlock)
+	}
 	if _, err := w.Write(msg); err != nil {
 		w.Close()
 		return s.fail(ctx, "DATA", err, true)
@@ -237,10 +294,50 @@ func (s *SMTP) transact(ctx context.Context, c *smtp.Client, from string, to []s
 			return fmt.Errorf("message withheld before its end of data: %w", err)
 		}
 	}
-	if err := w.Close(); err != nil {
+	// Close flushes the rest of the data and the end-of-data mark, still under
+	// the block timeout, then waits for the reply under go-smtp's own deadline
+	// (SubmissionTimeout, the FinalReply wait).
+	err = w.Close()
+	if bc != nil {
+		bc.setBlockTimeout(0)
+	}
+	if err != nil {
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) {
+			// The end of data may have reached the next hop, which may have taken
+			// the message: no reply is not a refusal.
+			return &UncertainError{s.fail(ctx, "end of DATA (no reply)", err, false)}
+		}
 		return s.fail(ctx, "DATA", err, true)
 	}
 	return nil
+}
+
+// blockConn bounds each write on its own while the message's data is written
+// (RFC 5321's data block timeout): go-smtp sets no deadline for those writes.
+type blockConn struct {
+	net.Conn
+	mu    sync.Mutex
+	block time.Duration
+}
+
+func (c *blockConn) setBlockTimeout(d time.Duration) {
+	c.mu.Lock()
+	c.block = d
+	c.mu.Unlock()
+	if d == 0 {
+		c.Conn.SetWriteDeadline(time.Time{})
+	}
+}
+
+func (c *blockConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	d := c.block
+	c.mu.Unlock()
+	if d > 0 {
+		c.Conn.SetWriteDeadline(time.Now().Add(d))
+	}
+	return c.Conn.Write(b)
 }
 
 // fail wraps err with the stage it happened in and classifies it. Only a 5xx

@@ -54,6 +54,9 @@ func TestSMTPClassifiesReplies(t *testing.T) {
 			if err == nil {
 				t.Fatal("Send succeeded")
 			}
+			if IsUncertain(err) {
+				t.Errorf("a reply to the end of data is no uncertain outcome: %v", err)
+			}
 			if IsPermanent(err) != tc.permanent {
 				t.Errorf("IsPermanent(%v) = %v, want %v", err, !tc.permanent, tc.permanent)
 			}
@@ -270,5 +273,43 @@ func TestSMTPSendGated(t *testing.T) {
 	}
 	if msgs := be.messages(); len(msgs) != 1 || !bytes.Equal(msgs[0].Data, testMessage) {
 		t.Fatalf("server got %d messages, want the one the gate let through", len(msgs))
+	}
+}
+
+// With phase timeouts the wait for the reply to the end of data is its own:
+// longer than the command timeout, and when it runs out the outcome is
+// uncertain (the server may have taken the message), not a refusal.
+func TestSMTPFinalReplyPhase(t *testing.T) {
+	be, port := startServer(t, serverOpts{})
+	release := make(chan struct{})
+	be.mu.Lock()
+	be.hold = release
+	be.mu.Unlock()
+	const command = 50 * time.Millisecond
+	slow := newTestSMTP(t, SMTPConfig{Port: port, Phases: &PhaseTimeouts{Command: command, FinalReply: time.Minute}})
+	done := make(chan error, 1)
+	go func() {
+		done <- slow.Send(context.Background(), "a@waxseal.test", []string{"b@example.test"}, testMessage)
+	}()
+	// Several command timeouts pass before the reply: what is tested is that
+	// time passing does no harm.
+	<-time.After(5 * command)
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("a reply after the command timeout but within the final-reply wait: %v", err)
+	}
+
+	be.mu.Lock()
+	be.hold = make(chan struct{}) // never answered
+	hold := be.hold
+	be.mu.Unlock()
+	t.Cleanup(func() { close(hold) })
+	short := newTestSMTP(t, SMTPConfig{Port: port, Phases: &PhaseTimeouts{FinalReply: 100 * time.Millisecond}})
+	err := short.Send(context.Background(), "a@waxseal.test", []string{"b@example.test"}, testMessage)
+	if err == nil || !IsUncertain(err) || IsPermanent(err) {
+		t.Fatalf("no reply to the end of data: %v, want an uncertain, temporary error", err)
+	}
+	if strings.Contains(err.Error(), testCode) {
+		t.Errorf("error contains the message body: %v", err)
 	}
 }

@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -14,7 +13,6 @@ func session(accountID string, lastSeen time.Time) keyserver.Session {
 	return keyserver.Session{
 		TokenHash: randBytes(32),
 		AccountID: accountID,
-		CSRF:      fmt.Sprintf("csrf-%x", randBytes(8)),
 		Created:   lastSeen.Add(-time.Hour),
 		LastSeen:  lastSeen,
 		Setup:     true,
@@ -130,7 +128,7 @@ func testSessions(t *testing.T, s keyserver.Store) {
 
 	// PutSession replaces.
 	want.Setup = false
-	want.CSRF = "new"
+	want.Method = "code"
 	noErr(t, "PutSession replace", s.PutSession(ctx, want))
 	got, err = s.Session(ctx, a.TokenHash)
 	noErr(t, "Session", err)

@@ -77,6 +77,7 @@ func Run(t *testing.T, open func(t *testing.T) keyserver.Store) {
 		{"UpdateEnvelopeKeepsCiphertext", testUpdateEnvelopeKeepsCiphertext},
 		{"DeleteUnreferencedCiphertexts", testDeleteUnreferencedCiphertexts},
 		{"RegisterRightAfterUpload", testRegisterRightAfterUpload},
+		{"ThreadHashes", testThreadHashes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

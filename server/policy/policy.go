@@ -1,11 +1,10 @@
 package policy
 
 import (
+	"context"
 	"fmt"
-	"mime"
+	"slices"
 	"strings"
-
-	"github.com/emersion/go-message/charset"
 )
 
 // Action is what happens to one recipient's copy.
@@ -28,12 +27,22 @@ type Config struct {
 	SecureChannelDomains []string
 	ForcedTLSDomains     []string
 	Triggers             *Triggers
+	// Threads, if set, makes threads sticky: a message answering a sealed one
+	// is sealed for its external recipients, trigger or not.
+	Threads ThreadStore
+	// IDs recognises the gateways' own sealed mail by its Message-ID.
+	IDs *IDMinter
+	// Content, if set, seals messages whose content matches one of its rules.
+	Content *ContentRules
 }
 
 // Policy decides per recipient. It is safe for concurrent use.
 type Policy struct {
 	internal, secureChannel, forcedTLS domainSet
 	triggers                           *Triggers
+	threads                            ThreadStore
+	ids                                *IDMinter
+	content                            *ContentRules
 }
 
 // New checks cfg. Triggers must be set (an empty rule set is still a set).
@@ -41,7 +50,7 @@ func New(cfg Config) (*Policy, error) {
 	if cfg.Triggers == nil {
 		return nil, fmt.Errorf("policy: no trigger rules")
 	}
-	p := &Policy{triggers: cfg.Triggers}
+	p := &Policy{triggers: cfg.Triggers, threads: cfg.Threads, ids: cfg.IDs, content: cfg.Content}
 	var err error
 	if p.internal, err = newDomainSet("internal_domains", cfg.InternalDomains); err != nil {
 		return nil, err
@@ -72,8 +81,70 @@ type Result struct {
 	// Subject is the decoded subject; Clean is the subject without its trigger,
 	// which envelopes and notifications show.
 	Subject, Clean string
-	Decisions      []Decision
+	// Secure says the message answers a sealed one (sticky threads).
+	Secure bool
+	// Content names the content rule that sealed the message, if one did.
+	Content   *ContentMatch
+	Decisions []Decision
 }
+
+// Input is a message to decide on: its envelope and the header fields the
+// rules read, as written.
+type Input struct {
+	Sender     string
+	Recipients []string
+	Subject    string
+	// InReplyTo and References name the messages this one answers.
+	InReplyTo, References string
+	// Message is the whole message, header and body, for the content rules;
+	// nil skips them.
+	Message []byte
+}
+
+// ReasonSecureThread is the reason a reply in a secure conversation is sealed.
+const ReasonSecureThread = "reply in a secure conversation"
+
+// Evaluate decides for each recipient of a message: the subject's triggers,
+// and the thread it belongs to. The gateway and `waxseal policy` both call it.
+// An error (the thread store did not answer) means no decision could be made:
+// the gateway answers with a temporary failure rather than guess.
+func (p *Policy) Evaluate(ctx context.Context, in Input) (Result, error) {
+	r := p.Decide(in.Sender, in.Recipients, in.Subject)
+	if r.Triggered || !slices.ContainsFunc(r.Decisions, func(d Decision) bool { return d.Action == Plain && !p.Internal(d.Recipient) }) {
+		return r, nil // nothing a thread could change
+	}
+	seal := func(reason string) {
+		for i, d := range r.Decisions {
+			if d.Action == Plain && !p.Internal(d.Recipient) {
+				r.Decisions[i].Action, r.Decisions[i].Reason = Envelope, "external recipient, "+reason
+			}
+		}
+	}
+	ids := ThreadIDs(in.InReplyTo, in.References)
+	secure := slices.ContainsFunc(ids, p.ids.Recognises)
+	if !secure && p.threads != nil && len(ids) > 0 {
+		var err error
+		if secure, err = p.threads.ThreadSealed(ctx, ids); err != nil {
+			return r, fmt.Errorf("secure thread lookup: %w", err)
+		}
+	}
+	if secure {
+		r.Secure = true
+		seal(ReasonSecureThread)
+		return r, nil
+	}
+	if in.Message != nil {
+		if m := p.content.Scan(in.Subject, in.Message); m != nil {
+			r.Content = m
+			seal(fmt.Sprintf("content rule %q", m.Rule))
+		}
+	}
+	return r, nil
+}
+
+// NewMessageID returns a Message-ID (without angle brackets) for a sealed
+// message the gateway writes, recognised as part of a secure conversation.
+func (p *Policy) NewMessageID(host string) string { return p.ids.New(host) }
 
 // Internal reports whether addr is in an internal domain (or has no domain, and
 // so is delivered locally by the MTA).
@@ -87,7 +158,7 @@ func (p *Policy) Internal(addr string) bool {
 // their order; the caller removes repeats.
 func (p *Policy) Decide(sender string, recipients []string, rawSubject string) Result {
 	subject := DecodeSubject(rawSubject)
-	m := p.triggers.Match(subject)
+	m := p.triggers.MatchRaw(rawSubject)
 	r := Result{Triggered: m.Triggered, Rule: m.Rule, Subject: subject, Clean: m.Subject}
 	for _, rcpt := range recipients {
 		r.Decisions = append(r.Decisions, p.decide(rcpt, m, subject))
@@ -150,23 +221,3 @@ func (s domainSet) match(dom string) string {
 }
 
 func (s domainSet) has(dom string) bool { return s.match(dom) != "" }
-
-var wordDecoder = &mime.WordDecoder{CharsetReader: charset.Reader}
-
-// DecodeSubject turns a raw Subject header value into the text people read:
-// unfolded, RFC 2047 encoded words decoded (in any charset go-message knows),
-// control characters replaced by spaces. An encoded word that cannot be decoded is
-// kept as written, so a trigger outside it still counts.
-func DecodeSubject(raw string) string {
-	raw = strings.NewReplacer("\r\n", "", "\n", "", "\r", "").Replace(raw)
-	dec, err := wordDecoder.DecodeHeader(raw)
-	if err != nil {
-		dec = raw
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, strings.TrimSpace(dec))
-}

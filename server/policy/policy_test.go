@@ -58,7 +58,7 @@ func TestTriggerRules(t *testing.T) {
 		{"prefix alone", "PHI:", true, ""},
 		{"leading blank before the prefix", "  PHI: Lab results", true, "Lab results"},
 		{"PHI not at the start", "Lab results PHI: Bob", false, ""},
-		{"PHI after a reply prefix", "Re: PHI: Lab results", false, ""},
+		{"PHI after a reply prefix", "Re: PHI: Lab results", true, "Re: Lab results"},
 		{"PHI without colon", "PHI Lab results", false, ""},
 		{"Secure without colon", "Secure message for you", false, ""},
 		{"word ending in phi", "Graphi: plots", false, ""},

@@ -39,6 +39,10 @@ type Entry struct {
 	Attempts    int       `json:"attempts"`
 	NextAttempt time.Time `json:"next_attempt"`
 	LastError   string    `json:"last_error,omitempty"`
+	// PossiblyDelivered is set, before the entry is sent again, once an attempt
+	// sent the whole message but got no reply to its end of data: the next hop
+	// may have taken that copy, and the next attempt may deliver it twice.
+	PossiblyDelivered bool `json:"possibly_delivered,omitempty"`
 }
 
 // Spool is a directory of entries: ID.eml holds the message, ID.json the entry.

