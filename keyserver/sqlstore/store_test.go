@@ -4,9 +4,11 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/waxseal/waxseal/keyserver"
@@ -89,4 +91,58 @@ func TestContractSQLite(t *testing.T) {
 func TestContractPostgres(t *testing.T) {
 	postgresDSN(t)
 	storetest.Run(t, func(t *testing.T) keyserver.Store { return openPostgres(t) })
+}
+
+func TestMigrations(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		driver sqlstore.Driver
+		dsn    func(t *testing.T) string
+	}{
+		{"sqlite", sqlstore.SQLite, func(t *testing.T) string { return filepath.Join(t.TempDir(), "m.sqlite") }},
+		{"postgres", sqlstore.Postgres, func(t *testing.T) string { return freshSchema(t) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			dsn := tc.dsn(t)
+			// An empty database is refused without Migrate: it needs `waxseal migrate`.
+			if _, err := sqlstore.Open(ctx, tc.driver, dsn, sqlstore.Options{}); err == nil || !strings.Contains(err.Error(), "waxseal migrate") {
+				t.Fatalf("open of an empty database without Migrate: %v", err)
+			}
+			s, err := sqlstore.Open(ctx, tc.driver, dsn, sqlstore.Options{Migrate: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := s.SchemaVersion(ctx)
+			if err != nil || v != sqlstore.LatestVersion(tc.driver) || v < 2 {
+				t.Fatalf("schema version %d (%v), want %d", v, err, sqlstore.LatestVersion(tc.driver))
+			}
+			if n, err := s.Migrate(ctx); n != 0 || err != nil {
+				t.Errorf("second Migrate applied %d (%v), want none", n, err)
+			}
+			// A newer build has been here: refused, with or without Migrate.
+			q := "INSERT INTO schema_migrations (version, name, applied) VALUES (999, '0999_future.sql', 'x')"
+			if _, err := s.DB().ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			for _, migrate := range []bool{false, true} {
+				if _, err := sqlstore.Open(ctx, tc.driver, dsn, sqlstore.Options{Migrate: migrate}); !errors.Is(err, sqlstore.ErrSchemaTooNew) {
+					t.Errorf("open (migrate %t) of a newer schema: %v, want ErrSchemaTooNew", migrate, err)
+				}
+			}
+		})
+	}
+}
+
+func TestRedactDSN(t *testing.T) {
+	for in, want := range map[string]string{
+		"dial postgres://waxseal:s3cret@db:5432/x?sslmode=disable: refused": "dial postgres://waxseal:REDACTED@db:5432/x?sslmode=disable: refused",
+		"host=db user=waxseal password=s3cret dbname=x":                     "host=db user=waxseal password=REDACTED dbname=x",
+		"postgres://waxseal@db/x":                                            "postgres://waxseal@db/x",
+	} {
+		if got := sqlstore.RedactDSN(in); got != want {
+			t.Errorf("RedactDSN(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
