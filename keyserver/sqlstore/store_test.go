@@ -139,7 +139,7 @@ func TestRedactDSN(t *testing.T) {
 	for in, want := range map[string]string{
 		"dial postgres://waxseal:s3cret@db:5432/x?sslmode=disable: refused": "dial postgres://waxseal:REDACTED@db:5432/x?sslmode=disable: refused",
 		"host=db user=waxseal password=s3cret dbname=x":                     "host=db user=waxseal password=REDACTED dbname=x",
-		"postgres://waxseal@db/x":                                            "postgres://waxseal@db/x",
+		"postgres://waxseal@db/x":                                           "postgres://waxseal@db/x",
 	} {
 		if got := sqlstore.RedactDSN(in); got != want {
 			t.Errorf("RedactDSN(%q) = %q, want %q", in, got, want)
