@@ -13,7 +13,7 @@ FUZZTIME    ?= 30s
 BENCHCOUNT  ?= 6
 DEVDIR      := build/dev
 
-.PHONY: all build wasm run test test-go test-wasm test-e2e test-deps lint tools bench fuzz clean
+.PHONY: all build wasm run test test-go test-wasm test-e2e test-deps lint check-tracked tools bench fuzz clean
 
 all: build wasm
 
@@ -45,13 +45,14 @@ tools: $(STATICCHECK)
 $(STATICCHECK):
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-# Everything CI runs: formatting, vet, staticcheck, the Go tests (fuzz seed corpora
+# Everything CI runs: formatting, vet, staticcheck, the Go tests (-race for the
+# packages with concurrency; fuzz seed corpora
 # included), the envelope and decryptor tests under GOOS=js in Node, the
 # independent JavaScript reader against the test vectors, and the recipient pages
 # end to end in headless Chromium.
 test: lint test-go test-wasm test-e2e
 
-lint: tools
+lint: tools check-tracked
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	 if [ -n "$$unformatted" ]; then echo "not gofmt-clean:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
@@ -59,11 +60,26 @@ lint: tools
 	$(STATICCHECK) ./...
 	GOOS=js GOARCH=wasm $(STATICCHECK) ./wasm/...
 
-# The Go tests run beside a throwaway PostgreSQL cluster on a free loopback port
+# No built binary may be tracked: executables must be scripts (#!), and no tracked
+# file may start with an ELF, Mach-O, PE or WebAssembly header.
+check-tracked:
+	@bad=$$(git ls-files -s | awk '$$1 == "100755" { print $$4 }' | while read -r f; do \
+	   [ "$$(head -c 2 "$$f")" = "#!" ] || echo "$$f"; done; \
+	 git ls-files -z | xargs -0 -r sh -c 'for f; do [ -f "$$f" ] || continue; \
+	   case $$(head -c 4 "$$f" | od -An -tx1 | tr -d " \n") in \
+	   7f454c46|cffaedfe|cefaedfe|feedface|feedfacf|cafebabe|4d5a*|0061736d) echo "$$f";; esac; done' sh); \
+	 if [ -n "$$bad" ]; then echo "built binaries tracked by git (git rm --cached them):"; echo "$$bad" | sort -u; exit 1; fi
+
+# The packages with goroutines of their own run under the race detector; the rest
+# without it, which keeps the whole run within CI's time.
+RACE_PKGS := ./keyserver/... ./server/...
+
+# Both run beside one throwaway PostgreSQL cluster on a free loopback port
 # (internal/pgtest/with-postgres sets WAXSEAL_TEST_POSTGRES; without PostgreSQL
 # installed its tests skip, except in CI, where they fail).
 test-go:
-	internal/pgtest/with-postgres $(GO) test -count=1 ./...
+	internal/pgtest/with-postgres sh -c '$(GO) test -count=1 -race $(RACE_PKGS) && \
+	  $(GO) test -count=1 $$($(GO) list ./... | grep -v -e /keyserver -e /server)'
 
 test-wasm: wasm
 	PATH="$$PATH:$(GOROOT)/lib/wasm" GOOS=js GOARCH=wasm $(GO) test -count=1 ./envelope/... ./wasm/message/
@@ -89,15 +105,18 @@ bench: build test-deps
 	WAXSEAL_BIN=$(CURDIR)/$(BIN) node e2e/bench.mjs
 
 # Runs each fuzz target for FUZZTIME. New crashers land in testdata/fuzz, where
-# `make test` replays them.
+# `make test` replays them. The targets are listed from the code (`go test -list`),
+# so a new one cannot be left out.
 fuzz:
-	$(GO) test ./envelope -run '^$$' -fuzz '^FuzzParseHTML$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./envelope -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./envelope/internal/stream -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./envelope/internal/stream -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./envelope -run '^$$' -fuzz '^FuzzParseOnline$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./wasm/message -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./server -run '^$$' -fuzz '^FuzzGateway$$' -fuzztime $(FUZZTIME)
+	@mkdir -p build
+	$(GO) test -list '^Fuzz' ./... > build/fuzz-targets.txt
+	@awk '/^Fuzz/ { names = names " " $$1; next } /^ok/ { if (names != "") print $$2 names; names = "" }' build/fuzz-targets.txt | \
+	 while read -r pkg targets; do \
+	   for t in $$targets; do \
+	     echo "$(GO) test $$pkg -run '^\$$' -fuzz '^$$t\$$' -fuzztime $(FUZZTIME)"; \
+	     $(GO) test $$pkg -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) </dev/null || exit 1; \
+	   done; \
+	 done
 
 clean:
 	rm -rf bin build node_modules $(WASM) $(WASM).gz $(WASM).br $(WASM_EXEC)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -41,6 +42,31 @@ type openPage struct {
 	ID     string
 	Held   string // token of the held posted envelope (posted.go)
 	Fields *envelopeFields
+	Limits pageLimits
+}
+
+// pageLimits are the limits the pages tell people about, from the configuration,
+// so that a page never promises what the server does not do.
+type pageLimits struct {
+	CodeValid   string // how long an emailed code is valid, in words
+	PasswordMin int
+}
+
+func (h *handlers) limits() pageLimits {
+	return pageLimits{CodeValid: inWords(h.s.cfg.CodeTTL), PasswordMin: h.s.cfg.MinPasswordLen}
+}
+
+// inWords says d in whole minutes, or in seconds when it is not a whole number
+// of them.
+func inWords(d time.Duration) string {
+	n, unit := int64(d/time.Second), "second"
+	if d >= time.Minute && d%time.Minute == 0 {
+		n, unit = int64(d/time.Minute), "minute"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return fmt.Sprintf("%d %s", n, unit)
 }
 
 func (h *handlers) routePages(e *echo.Echo) {
@@ -65,6 +91,14 @@ func (h *handlers) render(c echo.Context, status int, name string, data any) err
 		return err
 	}
 	c.Response().Header().Set("Content-Security-Policy", pageCSP)
+	switch p := data.(type) {
+	case openPage:
+		p.Limits = h.limits()
+		data = p
+	case consolePage:
+		p.Limits = h.limits()
+		data = p
+	}
 	return set.Render(c.Response(), status, name, data)
 }
 

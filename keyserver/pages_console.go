@@ -11,9 +11,10 @@ import (
 // consolePage is a page for signed-in people (console.html): a shell that
 // console.js fills from the API, so it holds nothing about anyone.
 type consolePage struct {
-	Page  string // account, sent, admin, enrol
-	Title string
-	ID    string // the envelope an admin page shows
+	Page   string // account, sent, admin, enrol
+	Title  string
+	ID     string // the envelope an admin page shows
+	Limits pageLimits
 }
 
 // routeConsole adds the pages beyond the open page: the account (passkeys and

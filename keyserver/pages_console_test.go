@@ -7,6 +7,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/waxseal/waxseal/keyserver"
 )
 
 var (
@@ -43,8 +46,8 @@ func TestConsolePages(t *testing.T) {
 		}
 		tags := scriptTag.FindAllString(page, -1)
 		srcs := scriptSrc.FindAllStringSubmatch(page, -1)
-		if len(tags) != 3 || len(srcs) != 3 {
-			t.Errorf("%s: scripts %q, want api.js, passkeys.js and console.js by src with integrity", path, tags)
+		if len(tags) != 4 || len(srcs) != 4 {
+			t.Errorf("%s: scripts %q, want api.js, passkeys.js, signin.js and console.js by src with integrity", path, tags)
 		}
 		for _, s := range srcs {
 			checkAsset(t, e, s[1], html.UnescapeString(s[2]))
@@ -60,5 +63,41 @@ func TestConsolePages(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("admin page of a malformed id: %d, want 404", resp.StatusCode)
+	}
+}
+
+// The limits the pages tell people about are the server's configuration, not
+// numbers written into the pages or their scripts.
+func TestPagesShowConfiguredLimits(t *testing.T) {
+	e := newEnv(t, func(c *keyserver.Config) { c.CodeTTL = 15 * time.Minute; c.MinPasswordLen = 12 })
+	id := strings.Repeat("c", 32)
+	for _, path := range []string{"/account", "/open/" + id} {
+		resp, err := http.Get(e.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		page := string(b)
+		for _, want := range []string{`data-code-valid="15 minutes"`, `(at least 12 characters)`, `minlength="12"`} {
+			if !strings.Contains(page, want) {
+				t.Errorf("%s lacks %s", path, want)
+			}
+		}
+		if strings.Contains(page, "10 characters") || strings.Contains(page, `minlength="10"`) {
+			t.Errorf("%s still promises the default password length", path)
+		}
+		// Nor in the scripts.
+		for _, src := range scriptSrc.FindAllStringSubmatch(page, -1) {
+			resp, err := http.Get(e.srv.URL + src[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			js, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(js), "10 minutes") || strings.Contains(string(js), "10 characters") {
+				t.Errorf("%s has a limit written into it", src[1])
+			}
+		}
 	}
 }

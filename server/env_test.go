@@ -72,6 +72,8 @@ type hop struct {
 	// hold, if set, runs once a copy's data is all read and before it is
 	// answered: a next hop that is slow to reply to the end of data.
 	hold func(to []string)
+	// dataEnded receives when a Data call returns, its message taken or not.
+	dataEnded chan struct{}
 }
 
 type hopOptions struct {
@@ -81,7 +83,7 @@ type hopOptions struct {
 
 func startHop(t testing.TB, opt hopOptions) *hop {
 	t.Helper()
-	h := &hop{t: t}
+	h := &hop{t: t, dataEnded: make(chan struct{}, 64)}
 	addr := opt.addr
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -155,6 +157,12 @@ func (s *hopSession) Mail(from string, _ *smtp.MailOptions) error {
 }
 func (s *hopSession) Rcpt(to string, _ *smtp.RcptOptions) error { s.to = append(s.to, to); return nil }
 func (s *hopSession) Data(r io.Reader) error {
+	defer func() {
+		select {
+		case s.h.dataEnded <- struct{}{}:
+		default:
+		}
+	}()
 	s.h.mu.Lock()
 	discard := s.h.discard
 	s.h.mu.Unlock()

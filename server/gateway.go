@@ -96,6 +96,9 @@ type Config struct {
 	// (default 10): 20 recipients on a next hop that takes a minute per copy
 	// keep the client waiting two minutes, not twenty.
 	RelayConcurrency int
+	// ShutdownGrace is how long, once Serve's context ends, messages in progress
+	// may take to finish (default 1m); then what they wait for is cancelled.
+	ShutdownGrace time.Duration
 
 	// Spool keeps deliveries the next hop did not take at once. Without one a
 	// relay failure is answered 451 and the client keeps the message.
@@ -166,6 +169,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.BusyWait <= 0 {
 		cfg.BusyWait = 2 * time.Minute
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = time.Minute
 	}
 	if cfg.RetryFirst <= 0 {
 		cfg.RetryFirst = 30 * time.Second

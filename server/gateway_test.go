@@ -821,9 +821,12 @@ func TestOneBatchOneEncryption(t *testing.T) {
 }
 
 // blockingRegistrar holds registrations until released.
-type blockingRegistrar struct{ release chan struct{} }
+type blockingRegistrar struct{ release, entered chan struct{} }
 
 func (b blockingRegistrar) RegisterEnvelopes(ctx context.Context, _ []client.Registration) error {
+	if b.entered != nil {
+		b.entered <- struct{}{}
+	}
 	select {
 	case <-b.release:
 		return nil
@@ -835,13 +838,13 @@ func (b blockingRegistrar) RegisterEnvelopes(ctx context.Context, _ []client.Reg
 // TestBusy: beyond MaxConcurrent messages at once, a message waits BusyWait for a
 // slot and then gets a 451, so memory stays bounded.
 func TestBusy(t *testing.T) {
-	reg := blockingRegistrar{release: make(chan struct{})}
+	reg := blockingRegistrar{release: make(chan struct{}), entered: make(chan struct{}, 1)}
 	e := startGateway(t, gwOptions{registrar: reg, tweak: func(c *Config) { c.MaxConcurrent = 1; c.BusyWait = 100 * time.Millisecond }})
 	first := make(chan *smtp.SMTPError, 1)
 	go func() {
 		first <- submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, labMessage("PHI: one"))
 	}()
-	time.Sleep(200 * time.Millisecond) // the first holds the slot, waiting on the key server
+	<-reg.entered // the first holds the slot, waiting on the key server
 	se := submit(t, e.addr, "alice@hospital.example", []string{"carol@hospital.example"}, labMessage("two"))
 	if se == nil || se.Code != 451 || !strings.Contains(se.Message, "busy") {
 		t.Errorf("second message: %v, want 451 busy", se)
@@ -867,6 +870,23 @@ func (h heldRegistrar) RegisterEnvelopes(ctx context.Context, _ []client.Registr
 	}
 }
 
+// gateSpy reports each copy whose data is written, waiting at its gate.
+type gateSpy struct {
+	GatedRelay
+	gated chan struct{}
+}
+
+func (g gateSpy) Send(ctx context.Context, from string, to []string, msg []byte, requireTLS bool) error {
+	return g.GatedRelay.(Relay).Send(ctx, from, to, msg, requireTLS)
+}
+
+func (g gateSpy) SendGated(ctx context.Context, from string, to []string, msg []byte, requireTLS bool, gate func(context.Context) error) error {
+	return g.GatedRelay.SendGated(ctx, from, to, msg, requireTLS, func(ctx context.Context) error {
+		g.gated <- struct{}{}
+		return gate(ctx)
+	})
+}
+
 // TestNothingTakenBeforeKeys: the copies go to the next hop while the keys
 // register, but with their end of data withheld, so the hop takes none until the
 // keys are held; when registration fails it has taken nothing, not even the
@@ -875,12 +895,16 @@ func TestNothingTakenBeforeKeys(t *testing.T) {
 	for _, fail := range []bool{false, true} {
 		t.Run(fmt.Sprintf("fail=%t", fail), func(t *testing.T) {
 			reg := heldRegistrar{outcome: make(chan error)}
-			e := startGateway(t, gwOptions{registrar: reg})
+			spy := gateSpy{gated: make(chan struct{}, 16)}
+			e := startGateway(t, gwOptions{registrar: reg, tweak: func(c *Config) {
+				spy.GatedRelay = c.Relay.(GatedRelay)
+				c.Relay = spy
+			}})
 			done := make(chan *smtp.SMTPError, 1)
 			go func() {
 				done <- submit(t, e.addr, "alice@hospital.example", []string{"carol@hospital.example", "bob@patient.example"}, labMessage("PHI: results"))
 			}()
-			time.Sleep(300 * time.Millisecond) // the first copy is at its end of data by now
+			<-spy.gated // the first copy is at its end of data
 			if got := e.hop.received(); len(got) != 0 {
 				t.Fatalf("the hop took %d messages before the keys were registered", len(got))
 			}
@@ -894,7 +918,9 @@ func TestNothingTakenBeforeKeys(t *testing.T) {
 				if se == nil || se.Code != 451 {
 					t.Fatalf("DATA answered %v, want 451", se)
 				}
-				time.Sleep(100 * time.Millisecond) // let the hop see the dropped connection
+				for range 1 + len(spy.gated) { // the hop saw each gated copy's connection drop
+					<-e.hop.dataEnded
+				}
 				if got := e.hop.received(); len(got) != 0 {
 					t.Errorf("the hop took %d messages whose keys were never registered", len(got))
 				}

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -21,9 +22,16 @@ import (
 )
 
 // Serve runs the SMTP server on ln until ctx ends, then shuts down: sessions in
-// the middle of a message get to finish it (for up to a minute).
+// the middle of a message get to finish it (for up to ShutdownGrace). Then their
+// context ends, so what they still wait for (the key server, the next hop) gives
+// up with a temporary failure, and Serve returns once they have.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
-	s := smtp.NewServer(g)
+	// The sessions' lifetime: ctx's values, but it ends only after the grace.
+	life, endLife := context.WithCancel(context.WithoutCancel(ctx))
+	b := &sessions{g: g, ctx: life}
+	defer b.wait()
+	defer endLife()
+	s := smtp.NewServer(b)
 	s.Domain = g.cfg.Hostname
 	// SIZE is advertised without a number, and the limit enforced here (MAIL,
 	// Data): a client that knows the limit refuses an oversize message itself,
@@ -43,12 +51,49 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("smtp serve: %w", err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownGrace)
 	defer cancel()
 	if err := s.Shutdown(sctx); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
 		s.Close()
 	}
 	return nil
+}
+
+// sessions is the go-smtp backend of one Serve: it gives each session the
+// lifetime context and counts the messages in progress, so Serve can wait for them.
+type sessions struct {
+	g   *Gateway
+	ctx context.Context
+
+	mu      sync.Mutex
+	closing bool
+	busy    sync.WaitGroup
+}
+
+func (b *sessions) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	s, err := b.g.NewSession(c)
+	if s, ok := s.(*session); ok {
+		s.life = b
+	}
+	return s, err
+}
+
+// begin counts a message in; false once Serve is waiting for the last ones.
+func (b *sessions) begin() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closing {
+		return false
+	}
+	b.busy.Add(1)
+	return true
+}
+
+func (b *sessions) wait() {
+	b.mu.Lock()
+	b.closing = true
+	b.mu.Unlock()
+	b.busy.Wait()
 }
 
 type smtpLogger struct{ g *Gateway }
@@ -96,6 +141,8 @@ type session struct {
 	size    int64 // SIZE= at MAIL, 0 if not given
 	to      []string
 	seen    map[string]bool
+
+	life *sessions // nil for a session made without Serve
 }
 
 var _ smtp.AuthSession = (*session)(nil)
@@ -170,6 +217,14 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 }
 
 func (s *session) Data(r io.Reader) error {
+	ctx := context.Background()
+	if s.life != nil {
+		if !s.life.begin() {
+			return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Shutting down; nothing was sent, try again later"}
+		}
+		defer s.life.busy.Done()
+		ctx = s.life.ctx
+	}
 	// A SIZE given at MAIL sizes the buffer at once (go-smtp refused it if over
 	// the limit).
 	var buf bytes.Buffer
@@ -187,15 +242,15 @@ func (s *session) Data(r io.Reader) error {
 		}
 		rej := s.g.oversize(int64(len(data)) + n)
 		s.g.log.Warn("message refused", "id", in.ID, "from", in.From, "reason", rej.reason)
-		s.g.bounce(context.Background(), in, rej)
+		s.g.bounce(ctx, in, rej)
 		return &smtp.SMTPError{Code: rej.code, EnhancedCode: smtp.EnhancedCode(rej.enhanced), Message: rej.reason}
 	}
 	if err != nil {
 		return err
 	}
 	// The client waits for our answer; it is bounded by the key server and relay
-	// timeouts, not by the client going away.
-	err = s.g.Process(context.Background(), in)
+	// timeouts and by the gateway's shutdown, not by the client going away.
+	err = s.g.Process(ctx, in)
 	var se *SMTPError
 	if errors.As(err, &se) {
 		return &smtp.SMTPError{Code: se.Code, EnhancedCode: smtp.EnhancedCode(se.Enhanced), Message: se.Message}

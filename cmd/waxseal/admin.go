@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/waxseal/waxseal/keyserver"
@@ -43,14 +46,14 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	fs := newFlagSet("admin", adminSynopsis, stderr)
 	ksURL := fs.String("keyserver", "", "key server origin")
-	token := fs.String("token", os.Getenv("WAXSEAL_TOKEN"), "admin token")
+	token := fs.String("token", "", "admin token (or WAXSEAL_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
-			fs.Usage()
-			return errHelp
+			return errHelp // fs.Parse printed the usage
 		}
 		return usagef("%v", err)
 	}
+	*token = orEnv(*token, "WAXSEAL_TOKEN")
 	rest := fs.Args()
 	if len(rest) == 0 {
 		return usagef("which admin command? (envelopes, show, revoke, lock, unlock, expire, expiry, accounts, invite, audit)")
@@ -65,7 +68,16 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if *ksURL == "" || *token == "" {
 		return usagef("--keyserver and --token (or WAXSEAL_TOKEN) are required")
 	}
-	c := client.New(*ksURL, *token, nil)
+	origin, err := adminOrigin(*ksURL)
+	if err != nil {
+		return err
+	}
+	c := client.New(origin, *token, nil)
+	return explainAdminError(origin, "", adminCommand(ctx, c, origin, sub, rest, stdout, stderr))
+}
+
+// adminCommand runs one admin command against the key server at origin.
+func adminCommand(ctx context.Context, c *client.Client, origin, sub string, rest []string, stdout, stderr io.Writer) error {
 	enc := json.NewEncoder(stdout)
 	switch sub {
 	case "envelopes":
@@ -76,11 +88,11 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		v, err := c.Envelope(ctx, rest[0])
 		if err != nil {
-			return err
+			return explainAdminError(origin, rest[0], err)
 		}
 		return enc.Encode(v)
 	case "revoke", "unlock", "expire", "lock", "expiry":
-		return adminManage(ctx, c, sub, rest, enc, stderr)
+		return adminManage(ctx, c, origin, sub, rest, enc, stderr)
 	case "accounts":
 		if len(rest) == 2 && rest[0] == "delete" {
 			return c.DeleteAccount(ctx, rest[1])
@@ -158,7 +170,7 @@ func adminEnvelopes(ctx context.Context, c *client.Client, args []string, enc *j
 	return nil
 }
 
-func adminManage(ctx context.Context, c *client.Client, action string, args []string, enc *json.Encoder, stderr io.Writer) error {
+func adminManage(ctx context.Context, c *client.Client, origin, action string, args []string, enc *json.Encoder, stderr io.Writer) error {
 	fs := newFlagSet("admin "+action, "admin … "+action+" [flags] ID [ID ...]", stderr)
 	reason := fs.String("reason", "", "with lock: the reason the recipient is shown")
 	at := fs.String("at", "", "with expiry: RFC 3339 time, or never")
@@ -172,6 +184,9 @@ func adminManage(ctx context.Context, c *client.Client, action string, args []st
 	arg := ""
 	switch action {
 	case "lock":
+		if strings.TrimSpace(*reason) == "" {
+			return usagef("lock needs --reason TEXT: the recipient is shown why the message is locked")
+		}
 		arg = *reason
 	case "expiry":
 		if *at == "" {
@@ -189,7 +204,11 @@ func adminManage(ctx context.Context, c *client.Client, action string, args []st
 	for _, id := range ids {
 		v, err := c.Manage(ctx, action, id, arg)
 		if err != nil {
-			fmt.Fprintf(stderr, "waxseal admin %s: %s: %v\n", action, id, err)
+			if unreachable(err) {
+				// The same for every id: say it once.
+				return explainAdminError(origin, id, err)
+			}
+			fmt.Fprintf(stderr, "waxseal admin %s: %v\n", action, explainAdminError(origin, id, err))
 			failed++
 			continue
 		}
@@ -199,6 +218,51 @@ func adminManage(ctx context.Context, c *client.Client, action string, args []st
 		return fmt.Errorf("%d of %d envelopes not changed", failed, len(ids))
 	}
 	return nil
+}
+
+// adminOrigin checks --keyserver before anything is sent: a bare host name would
+// otherwise fail as Go's "unsupported protocol scheme".
+func adminOrigin(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "" {
+		return "", usagef("--keyserver %q: use a URL such as https://keys.example.org", s)
+	}
+	return strings.TrimSuffix(s, "/"), nil
+}
+
+// unreachable reports whether err means no answer came from the key server at all.
+func unreachable(err error) bool {
+	var apiErr *client.APIError
+	var urlErr *url.Error
+	return !errors.As(err, &apiErr) && errors.As(err, &urlErr)
+}
+
+// explainAdminError words the key server's refusals for an administrator: the
+// server's messages are written for recipients ("Check that you used the whole
+// link"). id, when not empty, is the envelope the call was about.
+func explainAdminError(origin, id string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var apiErr *client.APIError
+	var urlErr *url.Error
+	switch {
+	case errors.As(err, &apiErr):
+		subject := ""
+		if id != "" {
+			subject = id + ": "
+		}
+		switch {
+		case apiErr.Code == keyserver.ErrUnknownEnvelope.Code:
+			return fmt.Errorf("%sno such envelope at %s", subject, origin)
+		case apiErr.Code == "bad_token":
+			return fmt.Errorf("%s refused the admin token (check --token or WAXSEAL_TOKEN)", origin)
+		}
+		return fmt.Errorf("%s%s refused: %s (%d %s)", subject, origin, apiErr.Message, apiErr.Status, apiErr.Code)
+	case errors.As(err, &urlErr):
+		return fmt.Errorf("cannot reach the key server at %s: %v", origin, urlErr.Err)
+	}
+	return err
 }
 
 // verifyAuditOffline handles `audit verify --file F` and `--config F`; done is false

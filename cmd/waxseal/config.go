@@ -106,9 +106,6 @@ func loadConfig(path string) (*fileConfig, error) {
 	if c.Mail.Dir == "" {
 		c.Mail.Dir = "mail"
 	}
-	if c.Mail.SMTPPort == 0 {
-		c.Mail.SMTPPort = 25
-	}
 	if c.Mail.SMTPTLS == "" {
 		c.Mail.SMTPTLS = "starttls"
 	}

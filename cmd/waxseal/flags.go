@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"os"
 	"strings"
 )
 
@@ -30,7 +31,7 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.Usage()
+				// fs.Parse has printed the usage already.
 				return nil, errHelp
 			}
 			return nil, usagef("%v", err)
@@ -45,6 +46,15 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 			return append(positional, args[1:]...), nil
 		}
 	}
+}
+
+// orEnv returns v, or the environment variable name when v is empty. A secret
+// taken this way is never a flag's default, which -h would print.
+func orEnv(v, name string) string {
+	if v != "" {
+		return v
+	}
+	return os.Getenv(name)
 }
 
 // listFlag collects a repeatable flag.

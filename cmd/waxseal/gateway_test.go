@@ -77,23 +77,22 @@ func (s *sinkSession) Data(r io.Reader) error {
 }
 
 // startGatewayProcess runs `waxseal gateway` and waits until it listens.
-func startGatewayProcess(t *testing.T, bin, cfg, addr string) *exec.Cmd {
+// Its logs (JSON lines on stderr) are returned as they come.
+func startGatewayProcess(t *testing.T, bin, cfg, addr string) (*exec.Cmd, *procOutput) {
 	t.Helper()
-	var stderr bytes.Buffer
+	stdout, stderr := newProcOutput(), newProcOutput()
 	cmd := exec.Command(bin, "gateway", "--config", cfg)
-	cmd.Stderr = &stderr
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return cmd
-		}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); stdout.end(); stderr.end(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	if !stdout.wait("gateway listening on smtp://"+addr, 1) {
+		t.Fatalf("gateway did not come up:\n%s", stderr)
 	}
-	t.Fatalf("gateway did not come up:\n%s", stderr.String())
-	return nil
+	return cmd, stderr
 }
 
 // TestGatewaySpoolSurvivesKill9: with the next hop down, the gateway answers 250
@@ -124,7 +123,7 @@ func TestGatewaySpoolSurvivesKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	gw := startGatewayProcess(t, in.bin, in.cfg, gwAddr)
+	gw, _ := startGatewayProcess(t, in.bin, in.cfg, gwAddr)
 	msg := []byte("From: Alice <alice@hospital.example>\r\nTo: bob@patient.example, carol@hospital.example\r\nSubject: PHI: scan results\r\n\r\nBob's scan is clear.\r\n")
 	c, err := smtp.Dial(gwAddr)
 	if err != nil {
@@ -140,13 +139,13 @@ func TestGatewaySpoolSurvivesKill9(t *testing.T) {
 	}
 
 	gw.Process.Signal(syscall.SIGKILL)
-	gw.Wait()
+	gw.Process.Wait()
 	hop := startSinkHop(t, hopAddr)
-	startGatewayProcess(t, in.bin, in.cfg, gwAddr)
+	_, logs := startGatewayProcess(t, in.bin, in.cfg, gwAddr)
 
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) && (len(hop.to("carol@hospital.example")) == 0 || len(hop.to("bob@patient.example")) == 0 || len(hop.to("alice@hospital.example")) == 0) {
-		time.Sleep(50 * time.Millisecond)
+	// Each spooled copy is logged once relayed and removed from the spool.
+	if !logs.wait(`"msg":"spooled delivery relayed"`, 3) {
+		t.Fatalf("the gateway ended before relaying its spool:\n%s", logs)
 	}
 	if got := hop.to("carol@hospital.example"); len(got) != 1 || !bytes.HasSuffix(got[0], msg) {
 		t.Fatalf("internal copy after restart: %d", len(got))
@@ -172,10 +171,7 @@ func TestGatewaySpoolSurvivesKill9(t *testing.T) {
 		}
 	}
 	hop.mu.Unlock()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if left, _ := filepath.Glob(filepath.Join(in.dir, "spool", "*")); len(left) == 0 {
-			return
-		}
+	if left, _ := filepath.Glob(filepath.Join(in.dir, "spool", "*")); len(left) != 0 {
+		t.Errorf("the spool is not empty after delivery: %v", left)
 	}
-	t.Error("the spool is not empty after delivery")
 }

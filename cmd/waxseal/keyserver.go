@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -144,8 +145,15 @@ func (p *keyServerProcess) serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
 	}
-	go p.drainer.Run(ctx)
-	go p.svc.RunSweeper(ctx)
+	// The store is closed once serve returns, so the drainer and the sweeper must
+	// have stopped by then: a sweep or an outbox update cut off by Close loses its
+	// work. The deferred cancel runs first, for when Serve fails on its own.
+	var workers sync.WaitGroup
+	defer workers.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workers.Go(func() { p.drainer.Run(ctx) })
+	workers.Go(func() { p.svc.RunSweeper(ctx) })
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -60,7 +60,8 @@ type installation struct {
 	public         string // http://localhost:PORT, the configured public URL
 	gateway, admin string
 	proc           *exec.Cmd
-	stderr         *bytes.Buffer
+	exited         <-chan struct{} // closed once proc has exited
+	stderr         *procOutput
 }
 
 func initInstallation(t *testing.T) *installation {
@@ -103,30 +104,26 @@ func initInstallation(t *testing.T) *installation {
 
 func (in *installation) start() {
 	in.t.Helper()
-	in.stderr = &bytes.Buffer{}
-	in.proc = exec.Command(in.bin, "keyserver", "--config", in.cfg)
-	in.proc.Stderr = in.stderr
-	if err := in.proc.Start(); err != nil {
+	stdout := newProcOutput()
+	in.stderr = newProcOutput()
+	proc := exec.Command(in.bin, "keyserver", "--config", in.cfg)
+	proc.Stdout, proc.Stderr = stdout, in.stderr
+	if err := proc.Start(); err != nil {
 		in.t.Fatal(err)
 	}
-	in.t.Cleanup(func() { in.proc.Process.Kill(); in.proc.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(in.base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
+	in.proc = proc
+	exited := make(chan struct{})
+	go func() { proc.Wait(); stdout.end(); in.stderr.end(); close(exited) }()
+	in.exited = exited
+	in.t.Cleanup(func() { proc.Process.Kill(); <-exited })
+	if !stdout.wait("keyserver listening on", 1) {
+		in.t.Fatalf("key server did not come up:\n%s", in.stderr)
 	}
-	in.t.Fatalf("key server did not come up:\n%s", in.stderr)
 }
 
 func (in *installation) stop(sig syscall.Signal) {
 	in.proc.Process.Signal(sig)
-	in.proc.Wait()
+	<-in.exited
 }
 
 // recipient is a browser-like client of the recipient API.
@@ -212,6 +209,7 @@ func TestAcknowledgedRegistrationsSurviveKill9(t *testing.T) {
 	var mu sync.Mutex
 	var ack []acked
 	var attempts int
+	enough := make(chan struct{}) // closed at the 400th acknowledgement
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	gw := client.New(in.base, in.gateway, &http.Client{Timeout: 5 * time.Second})
@@ -235,22 +233,18 @@ func TestAcknowledgedRegistrationsSurviveKill9(t *testing.T) {
 				}
 				mu.Lock()
 				ack = append(ack, acked{en.Header.ID.String(), keys.Server})
+				if len(ack) == 400 {
+					close(enough)
+				}
 				mu.Unlock()
 			}
 		}()
 	}
-	// Kill once a good number are in, while the clients are still writing.
-	for {
-		mu.Lock()
-		n := len(ack)
-		mu.Unlock()
-		if n >= 400 {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	// Kill once a good number are in, while the clients are still writing. A
+	// request in flight then fails, or is cancelled here: either way it is not
+	// acknowledged, and only acknowledged ones must survive.
+	<-enough
 	in.stop(syscall.SIGKILL)
-	time.Sleep(100 * time.Millisecond) // requests in flight fail now
 	cancel()
 	wg.Wait()
 	mu.Lock()

@@ -57,7 +57,7 @@ func cmdSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	out := fs.String("out", "", "directory to write the envelopes to (required)")
 	subject := fs.String("subject", "", "subject shown on the envelope (default: the message's own Subject)")
 	expires := fs.Duration("expires", 30*24*time.Hour, "how long the envelope may be opened (0: no expiry)")
-	token := fs.String("token", os.Getenv("WAXSEAL_TOKEN"), "gateway token for registering the keys (or WAXSEAL_TOKEN)")
+	token := fs.String("token", "", "gateway token for registering the keys (or WAXSEAL_TOKEN)")
 	writeMail := fs.Bool("mail", false, "also write each recipient's wrapper mail as ID.eml")
 	online := fs.Bool("online", false, "store the ciphertext at the key server for \"open online\" links (and put the link in --mail notices)")
 	positional, err := parseFlags(fs, args)
@@ -67,6 +67,7 @@ func cmdSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if len(positional) > 0 {
 		return usagef("unexpected argument %q: the message is read from standard input", positional[0])
 	}
+	*token = orEnv(*token, "WAXSEAL_TOKEN")
 	for name, v := range map[string]string{"--keyserver": *keyServer, "--from": *from, "--out": *out} {
 		if v == "" {
 			return usagef("%s is required", name)

@@ -47,7 +47,7 @@ func TestStickyThreadOverSMTP(t *testing.T) {
 	cfgB := strings.TrimSuffix(in.cfg, ".toml") + "-b.toml"
 	write(in.cfg, gwA, "spool")
 	write(cfgB, gwB, "spool-b")
-	a := startGatewayProcess(t, in.bin, in.cfg, gwA)
+	a, aOut := startGatewayProcess(t, in.bin, in.cfg, gwA)
 
 	n := 0
 	send := func(gw, subject, header, secret string) []byte {
@@ -95,9 +95,8 @@ func TestStickyThreadOverSMTP(t *testing.T) {
 
 	// Both processes die without a chance to flush anything.
 	a.Process.Signal(syscall.SIGKILL)
-	a.Wait()
-	in.proc.Process.Signal(syscall.SIGKILL)
-	in.proc.Wait()
+	aOut.ended() // reaped by startGatewayProcess's own Wait
+	in.stop(syscall.SIGKILL)
 	in.start()
 	startGatewayProcess(t, in.bin, in.cfg, gwA)
 	sealed("reply after kill -9", send(gwA, "Re: Re: your results", "In-Reply-To: <m2@hospital.example>\r\nReferences: <m1@hospital.example> <m2@hospital.example>\r\n", "secret-after-kill"), "secret-after-kill")

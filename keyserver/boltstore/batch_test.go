@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -23,7 +24,8 @@ var (
 	errBroke = errors.New("fn failed after writing")
 )
 
-// blocked holds the committer in a write until unblock, so that the writes queued
+// blocked holds the committer in a write until unblock (in a synctest bubble:
+// the tests that use it run in one, from Open on), so that the writes queued
 // meanwhile share a commit; queue starts a write and waits until it is queued, so
 // that writes queue in order.
 type blocked struct {
@@ -56,15 +58,16 @@ func blockCommitter(t *testing.T, s *Store) *blocked {
 	return b
 }
 
+// queue runs in a synctest bubble: once every goroutine of the bubble is blocked,
+// f's write has queued (its writer waits for the outcome) or f has returned.
 func (b *blocked) queue(f func()) {
 	b.t.Helper()
 	n := b.queued()
 	b.wg.Go(f)
-	for deadline := time.Now().Add(10 * time.Second); b.queued() == n; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			b.unblock() // first: the test's deferred Close waits for the blocked write
-			b.t.Fatal("a write did not queue")
-		}
+	synctest.Wait()
+	if b.queued() == n {
+		b.unblock() // first: the test's deferred Close waits for the blocked write
+		b.t.Fatal("a write did not queue")
 	}
 }
 
@@ -112,7 +115,9 @@ func release(r *keyserver.EnvelopeRecord) ([]keyserver.AuditEvent, error) {
 // a rolled-back run must not outlive it, nor the audit chain continue from a
 // rolled-back record; and what was acknowledged must be in the file when it is
 // opened again.
-func TestGroupFailure(t *testing.T) {
+func TestGroupFailure(t *testing.T) { synctest.Test(t, testGroupFailure) }
+
+func testGroupFailure(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "waxseal.db")
 	s := openTest(t, path)
@@ -257,7 +262,9 @@ func TestGroupFailure(t *testing.T) {
 
 // TestGroupCommit checks that writes queued while the committer runs an fn share
 // its transaction, and that a group of refusals commits nothing.
-func TestGroupCommit(t *testing.T) {
+func TestGroupCommit(t *testing.T) { synctest.Test(t, testGroupCommit) }
+
+func testGroupCommit(t *testing.T) {
 	ctx := t.Context()
 	s := openTest(t, filepath.Join(t.TempDir(), "waxseal.db"))
 	defer s.Close()
@@ -306,7 +313,9 @@ func TestGroupCommit(t *testing.T) {
 // TestGroupGoexit checks that an fn calling runtime.Goexit, which ends the
 // committer's goroutine, fails its own write only: the others of its group are
 // redone, and the store carries on.
-func TestGroupGoexit(t *testing.T) {
+func TestGroupGoexit(t *testing.T) { synctest.Test(t, testGroupGoexit) }
+
+func testGroupGoexit(t *testing.T) {
 	ctx := t.Context()
 	s := openTest(t, filepath.Join(t.TempDir(), "waxseal.db"))
 	defer s.Close()
@@ -365,7 +374,9 @@ func TestGroupGoexit(t *testing.T) {
 
 // TestCloseDrains checks that Close commits the writes already queued, and that
 // writes after Close fail.
-func TestCloseDrains(t *testing.T) {
+func TestCloseDrains(t *testing.T) { synctest.Test(t, testCloseDrains) }
+
+func testCloseDrains(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "waxseal.db")
 	s := openTest(t, path)
@@ -380,16 +391,12 @@ func TestCloseDrains(t *testing.T) {
 	}
 	closed := make(chan error)
 	go func() { closed <- s.Close() }()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		s.committer.mu.Lock()
-		c := s.committer.closed
-		s.committer.mu.Unlock()
-		if c {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Close did not start")
-		}
+	synctest.Wait() // Close waits for the committer now
+	s.committer.mu.Lock()
+	c := s.committer.closed
+	s.committer.mu.Unlock()
+	if !c {
+		t.Fatal("Close did not start")
 	}
 	if _, err := s.UpdateEnvelope(ctx, id, release); !errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		t.Errorf("release after Close: %v", err)
@@ -500,7 +507,11 @@ func committed(t *testing.T, s *Store) int {
 // TestEnqueuedJoinsNextCommit: an upload nobody waits for does not commit
 // alone when a registration follows it, but in the registration's commit (one
 // fsync for both); with nothing following, it commits alone, soon.
-func TestEnqueuedJoinsNextCommit(t *testing.T) {
+func TestEnqueuedJoinsNextCommit(t *testing.T) { synctest.Test(t, testEnqueuedJoinsNextCommit) }
+
+// testEnqueuedJoinsNextCommit runs in a synctest bubble: its clock moves only when
+// everything waits, so lazyCommit is kept to the nanosecond.
+func testEnqueuedJoinsNextCommit(t *testing.T) {
 	ctx := t.Context()
 	s := openTest(t, filepath.Join(t.TempDir(), "waxseal.db"))
 	defer s.Close()
@@ -513,7 +524,7 @@ func TestEnqueuedJoinsNextCommit(t *testing.T) {
 	}
 	// The registration arrives a little later, as over a network; and later
 	// than a commit would take.
-	time.Sleep(20 * time.Millisecond) // less than lazyCommit
+	time.Sleep(lazyCommit / 5)
 	rec := keyserver.EnvelopeRecord{ID: envelope.NewID(), Sender: "a@x.io", Recipient: "b@x.io", Created: time.Now(),
 		WrappedKey: []byte("k"), HasPayload: true, Ciphertext: sum[:]}
 	if err := s.PutEnvelopes(ctx, []keyserver.NewEnvelope{{Record: rec, Payload: []byte("head")}}, nil); err != nil {
@@ -523,22 +534,21 @@ func TestEnqueuedJoinsNextCommit(t *testing.T) {
 		t.Errorf("an upload and the registration after it took %d commits, want 1", n)
 	}
 
+	// The first upload's timer, now without a write to commit, runs out.
+	time.Sleep(lazyCommit)
 	other := []byte("an upload no registration follows")
 	osum := sha256.Sum256(other)
-	start := time.Now()
-	if err := s.PutCiphertext(ctx, osum, other, start); err != nil {
+	if err := s.PutCiphertext(ctx, osum, other, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := s.Ciphertext(ctx, osum); err == nil {
-			break
-		}
-		if time.Since(start) > 10*lazyCommit+time.Second {
-			t.Fatalf("an upload alone is not committed after %v", time.Since(start))
-		}
-		time.Sleep(lazyCommit / 10)
+	time.Sleep(lazyCommit - time.Nanosecond)
+	synctest.Wait()
+	if _, err := s.Ciphertext(ctx, osum); err == nil {
+		t.Errorf("an upload alone committed before lazyCommit, not waiting for company")
 	}
-	if waited := time.Since(start); waited < lazyCommit/2 {
-		t.Errorf("an upload alone committed after %v, not waiting for company", waited)
+	time.Sleep(time.Nanosecond)
+	synctest.Wait()
+	if _, err := s.Ciphertext(ctx, osum); err != nil {
+		t.Errorf("an upload alone is not committed after lazyCommit: %v", err)
 	}
 }

@@ -33,10 +33,11 @@ type fakeOutbox struct {
 	mails     map[uint64]keyserver.OutboxMail
 	deleteErr error
 	polled    chan struct{} // receives after each DueMail, if there is room
+	deleted   chan uint64   // receives each deleted id, if there is room
 }
 
 func newFakeOutbox() *fakeOutbox {
-	return &fakeOutbox{mails: map[uint64]keyserver.OutboxMail{}, polled: make(chan struct{}, 1)}
+	return &fakeOutbox{mails: map[uint64]keyserver.OutboxMail{}, polled: make(chan struct{}, 1), deleted: make(chan uint64, 16)}
 }
 
 func cloneMail(m keyserver.OutboxMail) keyserver.OutboxMail {
@@ -120,6 +121,10 @@ func (f *fakeOutbox) DeleteMail(ctx context.Context, id uint64) error {
 		return f.deleteErr
 	}
 	delete(f.mails, id)
+	select {
+	case f.deleted <- id:
+	default:
+	}
 	return nil
 }
 
@@ -176,6 +181,8 @@ type capture struct {
 	authed   []string // usernames that authenticated
 	// hold, if set, delays the reply to the end of data until it is closed.
 	hold chan struct{}
+	// dataEnded receives when a Data call returns, its message taken or not.
+	dataEnded chan struct{}
 }
 
 func (c *capture) setDataErr(err error) {
@@ -250,6 +257,7 @@ func (s *captureSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (s *captureSession) Data(r io.Reader) error {
+	defer func() { s.c.dataEnded <- struct{}{} }()
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return err
@@ -279,7 +287,7 @@ type serverOpts struct {
 // startServer runs a capturing SMTP server on a random 127.0.0.1 port.
 func startServer(t *testing.T, o serverOpts) (*capture, int) {
 	t.Helper()
-	be := &capture{user: o.user, pass: o.pass}
+	be := &capture{user: o.user, pass: o.pass, dataEnded: make(chan struct{}, 64)}
 	srv := smtp.NewServer(be)
 	srv.Domain = "localhost"
 	srv.ErrorLog = log.New(io.Discard, "", 0)

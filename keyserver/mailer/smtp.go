@@ -152,6 +152,9 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 // Send delivers msg (a complete message with CRLF line ends) in one SMTP
 // transaction. Errors wrap *PermanentError when the server refused the message
 // itself with a 5xx reply.
+// Addr is the server's host:port, after the defaults were applied.
+func (s *SMTP) Addr() string { return s.addr }
+
 func (s *SMTP) Send(ctx context.Context, from string, to []string, msg []byte) error {
 	return s.SendGated(ctx, from, to, msg, nil)
 }

@@ -264,7 +264,7 @@ func TestSMTPSendGated(t *testing.T) {
 	if !errors.Is(err, refused) || gated != 1 {
 		t.Fatalf("SendGated with a refusing gate: %v (gate called %d times)", err, gated)
 	}
-	time.Sleep(50 * time.Millisecond) // let the server see the dropped connection
+	<-be.dataEnded // the server saw the connection drop
 	if n := len(be.messages()); n != 0 {
 		t.Fatalf("the server took %d messages the gate refused", n)
 	}

@@ -18,7 +18,7 @@ func defaultPolicy(t *testing.T) *Policy {
 	return p
 }
 
-// TestTriggerRules covers every rule in DESIGN.md "Trigger rules", the negative
+// TestTriggerRules covers every rule in docs/ARCHITECTURE.md "Trigger rules", the negative
 // cases among them, and what is left of the subject once the trigger is removed.
 func TestTriggerRules(t *testing.T) {
 	p := defaultPolicy(t)

@@ -11,7 +11,7 @@ import (
 )
 
 // Triggers are the subject rules that ask for a message to be sealed. Both rule
-// sets of the systems in use today are supported (DESIGN.md, "Trigger rules"):
+// sets of the systems in use today are supported (docs/ARCHITECTURE.md, "Trigger rules"):
 //
 //   - Phrases, Cisco style: the phrase anywhere in the subject, case-insensitive,
 //     its words joined or separated by any amount of white space, but with nothing

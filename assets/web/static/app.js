@@ -26,13 +26,6 @@
     return m ? m[1] : "";
   }
 
-  function status(text, isError) {
-    const el = $("status");
-    el.textContent = text;
-    el.classList.toggle("error", !!isError);
-    el.hidden = !text;
-  }
-
   function show(...ids) {
     for (const p of panels) $(p).hidden = !ids.includes(p);
     const last = $(ids[ids.length - 1]);
@@ -41,6 +34,9 @@
   }
 
   const api = window.waxsealAPI;
+  const passkeys = window.waxsealPasskeys;
+  // Sign-in (signin.js): the password, code and passkey forms lead to afterSignIn.
+  const { status, failed, onSubmit, codeSent, offerAutofill } = window.waxsealSignIn((r) => afterSignIn(r));
 
   async function loadDecryptor() {
     const url = page.dataset.wasm;
@@ -119,23 +115,6 @@
     offerAutofill();
   }
 
-  function formValues(form) {
-    return Object.fromEntries(new FormData(form).entries());
-  }
-
-  function onSubmit(formID, handler) {
-    $(formID).addEventListener("submit", async (ev) => {
-      ev.preventDefault();
-      const button = ev.target.querySelector("button[type=submit]");
-      button.disabled = true;
-      try { await handler(formValues(ev.target), ev.target); } finally { button.disabled = false; }
-    });
-  }
-
-  function failed(r) {
-    status(r.data.message || "Something went wrong. Please try again.", true);
-  }
-
   async function afterSignIn(r) {
     if (!r.ok) return failed(r);
     passkeys.abortConditional();
@@ -156,32 +135,6 @@
   }
 
   // --- passkeys (passkeys.js) ---
-
-  const passkeys = window.waxsealPasskeys;
-  for (const el of document.querySelectorAll(".passkey-only")) el.hidden = !passkeys.supported();
-
-  // offerAutofill lets the browser offer this site's passkeys in the email
-  // field's autofill (conditional mediation), where it can.
-  async function offerAutofill() {
-    if (!(await passkeys.conditionalAvailable())) return;
-    const r = await passkeys.signIn(true);
-    if (r.ok) return afterSignIn(r);
-    // Only the server's answer is news: the autofill being closed or ended is not.
-    if (r.status) failed(r);
-  }
-
-  $("btn-passkey-signin").addEventListener("click", async (ev) => {
-    ev.target.disabled = true;
-    status("Use your passkey in the browser's prompt…");
-    try {
-      const r = await passkeys.signIn(false);
-      if (!r.ok) {
-        failed(r);
-        return offerAutofill();
-      }
-      return afterSignIn(r);
-    } finally { ev.target.disabled = false; }
-  });
 
   $("btn-register-passkey").addEventListener("click", async (ev) => {
     ev.target.disabled = true;
@@ -204,15 +157,13 @@
   });
   $("btn-offer-dismiss").addEventListener("click", () => { $("offer-passkey").hidden = true; });
 
-  onSubmit("form-signin", async (v) => afterSignIn(await api("POST", "/api/v1/signin/password", { email: v.email, password: v.password })));
-
   onSubmit("form-register", async (v) => {
     const r = await api("POST", "/api/v1/register/start", { envelope_id: envelopeID, first_name: v.first_name, last_name: v.last_name });
     if (!r.ok) return failed(r);
     $("reg-sent-to").textContent = r.data.sent_to;
     $("form-register").hidden = true;
     $("form-register-code").hidden = false;
-    status(`We sent a code to ${r.data.sent_to}. It is valid for 10 minutes.`);
+    status(codeSent(r.data.sent_to));
     $("reg-code").focus();
   });
   onSubmit("form-register-code", async (v) => afterSignIn(await api("POST", "/api/v1/register/verify", { envelope_id: envelopeID, code: v.code })));
@@ -222,16 +173,6 @@
     if (!r.ok) return failed(r);
     return openMessage();
   });
-
-  onSubmit("form-code-start", async (v) => {
-    const r = await api("POST", "/api/v1/signin/code", { email: v.email });
-    if (!r.ok) return failed(r);
-    $("form-code-start").hidden = true;
-    $("form-code-verify").hidden = false;
-    status(r.data.message);
-    $("code-code").focus();
-  });
-  onSubmit("form-code-verify", async (v) => afterSignIn(await api("POST", "/api/v1/signin/code/verify", { email: $("code-email").value, code: v.code })));
 
   onSubmit("form-forgot-start", async (v) => {
     const r = await api("POST", "/api/v1/password/forgot", { email: v.email });

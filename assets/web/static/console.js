@@ -9,15 +9,8 @@
   const api = window.waxsealAPI;
   let session = null;
 
-  for (const el of document.querySelectorAll(".passkey-only")) el.hidden = !passkeys.supported();
-
-  function status(text, isError) {
-    const el = $("status");
-    el.textContent = text || "";
-    el.classList.toggle("error", !!isError);
-    el.hidden = !text;
-  }
-  function failed(r) { status(r.data.message || "Something went wrong. Please try again.", true); }
+  // Sign-in (signin.js): the password, code and passkey forms lead to signedIn.
+  const { status, failed, onSubmit, codeSent, offerAutofill } = window.waxsealSignIn((r) => signedIn(r));
 
   function when(t) { return t ? new Date(t).toLocaleString() : "—"; }
 
@@ -53,17 +46,6 @@
     return b;
   }
 
-  function onSubmit(id, handler) {
-    const form = $(id);
-    if (!form) return;
-    form.addEventListener("submit", async (ev) => {
-      ev.preventDefault();
-      const b = form.querySelector("button[type=submit]");
-      if (b) b.disabled = true;
-      try { await handler(Object.fromEntries(new FormData(form).entries())); } finally { if (b) b.disabled = false; }
-    });
-  }
-
   function showOnly(...ids) {
     for (const s of document.querySelectorAll("main > section")) s.hidden = !ids.includes(s.id);
     const first = $(ids[0]);
@@ -83,14 +65,6 @@
     $("nav-admin").hidden = !(a && a.role === "admin");
   }
 
-  async function offerAutofill() {
-    if (!$("signin-email") || !(await passkeys.conditionalAvailable())) return;
-    const r = await passkeys.signIn(true);
-    if (r.ok) return signedIn(r);
-    // Only the server's answer is news: the autofill being closed or ended is not.
-    if (r.status) failed(r);
-  }
-
   function needSignIn(text) {
     setSession(null);
     status(text || "");
@@ -106,34 +80,13 @@
     return pages[pageName]();
   }
 
-  if ($("btn-passkey-signin")) {
-    $("btn-passkey-signin").addEventListener("click", async (ev) => {
-      ev.target.disabled = true;
-      status("Use your passkey in the browser's prompt…");
-      try {
-        const r = await passkeys.signIn(false);
-        if (!r.ok) { failed(r); return offerAutofill(); }
-        return signedIn(r);
-      } finally { ev.target.disabled = false; }
-    });
-  }
-  onSubmit("form-signin", async (v) => signedIn(await api("POST", "/api/v1/signin/password", { email: v.email, password: v.password })));
   if ($("btn-show-code")) {
     $("btn-show-code").addEventListener("click", () => {
-      $("form-code-start").hidden = false;
+      $("signin-code").hidden = false;
       $("code-email").value = $("signin-email").value;
       $("code-email").focus();
     });
   }
-  onSubmit("form-code-start", async (v) => {
-    const r = await api("POST", "/api/v1/signin/code", { email: v.email });
-    if (!r.ok) return failed(r);
-    $("form-code-start").hidden = true;
-    $("form-code-verify").hidden = false;
-    status(r.data.message);
-    $("code-code").focus();
-  });
-  onSubmit("form-code-verify", async (v) => signedIn(await api("POST", "/api/v1/signin/code/verify", { email: $("code-email").value, code: v.code })));
 
   if ($("btn-show-register")) {
     $("btn-show-register").addEventListener("click", () => {
@@ -147,7 +100,7 @@
     $("staff-sent-to").textContent = r.data.sent_to;
     $("form-staff-register").hidden = true;
     $("form-staff-code").hidden = false;
-    status(`We sent a code to ${r.data.sent_to}. It is valid for 10 minutes.`);
+    status(codeSent(r.data.sent_to));
     $("staff-code").focus();
   });
   onSubmit("form-staff-code", async (v) => {
