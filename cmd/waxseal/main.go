@@ -56,15 +56,12 @@ commands:
   gateway    run the SMTP sending gateway
   policy     show what the gateway would do with a message, per recipient (dry run)
   serve      run everything in one process (--dev: a ready-made local installation)
-<<<<<<< HEAD
-  admin      revoke, lock, unlock, expire; list envelopes and accounts; audit
+  admin      revoke, lock, unlock, expire; list envelopes and accounts; audit;
+             check-assets: compare a key server's scripts and decryptor with this binary's;
+             backup: a hot copy of a bbolt store
   migrate    bring a SQL store's schema up to date
   store      copy a whole installation into another store (store copy)
-=======
-  admin      revoke, lock, unlock, expire; list envelopes and accounts; audit;
-             check-assets: compare a key server's scripts and decryptor with this binary's
   version    this binary's version, revision and decryptor hash
->>>>>>> main
 
 Run "waxseal <command> -h" for a command's flags.
 `
