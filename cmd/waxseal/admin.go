@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
 	"github.com/waxseal/waxseal/keyserver/client"
 )
 
@@ -142,7 +143,7 @@ func adminCommand(ctx context.Context, c *client.Client, origin, sub string, res
 
 func adminEnvelopes(ctx context.Context, c *client.Client, args []string, enc *json.Encoder, stderr io.Writer) error {
 	fs := newFlagSet("admin envelopes", "admin … envelopes [--sender A] [--recipient B] [--since T] [--until T] [--limit N]", stderr)
-	var q keyserver.EnvelopeQuery
+	var q api.EnvelopeQuery
 	fs.StringVar(&q.Sender, "sender", "", "only envelopes from this sender")
 	fs.StringVar(&q.Recipient, "recipient", "", "only envelopes to this recipient")
 	since := fs.String("since", "", "created at or after (RFC 3339)")

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/httpapi"
 	"github.com/waxseal/waxseal/keyserver/mailer"
 )
 
@@ -140,7 +141,7 @@ func newSender(fc *fileConfig) (mailer.Sender, error) {
 // shuts down gracefully.
 func (p *keyServerProcess) serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           keyserver.NewHandler(p.svc),
+		Handler:           httpapi.New(p.svc),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
