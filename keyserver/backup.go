@@ -45,6 +45,6 @@ func (s *Service) Backup(ctx context.Context, caller Caller, w io.Writer) (int64
 	if err != nil {
 		return n, fmt.Errorf("backup: %w", err)
 	}
-	s.audit(ctx, AuditEvent{Time: s.now(), Actor: caller.actor(), Action: "store.backup", ClientIP: caller.IP, Detail: fmt.Sprintf("%d bytes", n)})
+	s.audit(ctx, AuditEvent{Time: s.now(), Actor: caller.actor(), Action: ActionStoreBackup, ClientIP: caller.IP, Detail: fmt.Sprintf("%d bytes", n)})
 	return n, nil
 }
