@@ -48,9 +48,9 @@ func main() {
 	workerserve.Serve(mux, log)
 }
 
-// errNoStore is why the Worker answers 503 for now: the D1 and R2 store is
-// built on keyserver/sqlstore, which has not landed yet.
-var errNoStore = errors.New("this Worker has no store yet: the D1/R2 store waits for keyserver/sqlstore")
+// errNoStore is why the Worker answers 503 for now: the store over D1 and R2
+// is not built yet (docs/DEPLOY.md, section 8).
+var errNoStore = errors.New("this Worker has no store yet: the D1/R2 store is not built")
 
 // openStore returns the Worker's store over the D1 and R2 bindings.
 func openStore(func(string) string) (keyserver.Store, error) {
