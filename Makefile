@@ -56,9 +56,9 @@ lint: tools check-tracked
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	 if [ -n "$$unformatted" ]; then echo "not gofmt-clean:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	GOOS=js GOARCH=wasm $(GO) vet ./wasm/... ./envelope/... ./cmd/waxseal-worker/ ./internal/workerserve/
+	GOOS=js GOARCH=wasm $(GO) vet ./wasm/... ./envelope/... ./cmd/waxseal-worker/ ./internal/workerserve/ ./internal/d1batch/
 	$(STATICCHECK) ./...
-	GOOS=js GOARCH=wasm $(STATICCHECK) ./wasm/... ./cmd/waxseal-worker/ ./internal/workerserve/
+	GOOS=js GOARCH=wasm $(STATICCHECK) ./wasm/... ./cmd/waxseal-worker/ ./internal/workerserve/ ./internal/d1batch/
 
 # No built binary may be tracked: executables must be scripts (#!), and no tracked
 # file may start with an ELF, Mach-O, PE or WebAssembly header.
@@ -120,10 +120,11 @@ fuzz:
 
 # The key server as a Cloudflare Worker (cmd/waxseal-worker, worker/; see
 # docs/DEPLOY.md): the .wasm and Go's wasm_exec.js beside it, which
-# worker/entry.mjs imports. bbolt does not build for js and must stay out.
+# worker/entry.mjs imports. bbolt does not build for js and must stay out. The
+# decryptor is embedded (assets/), so it is built first.
 WORKER_DIR  := build/worker
 WORKER_WASM := $(WORKER_DIR)/waxseal-worker.wasm
-worker:
+worker: wasm
 	@mkdir -p $(WORKER_DIR)
 	@if GOOS=js GOARCH=wasm $(GO) list -deps ./cmd/waxseal-worker | grep -q '^go.etcd.io/bbolt$$'; then \
 	   echo "cmd/waxseal-worker imports bbolt, which does not build for js"; exit 1; fi

@@ -43,6 +43,7 @@ func main() {
 	mux := http.NewServeMux()
 	if get("WAXSEAL_WORKER_TEST_ROUTES") == "1" {
 		routeInstance(mux)
+		routeD1Batch(mux, env)
 	}
 	mux.Handle("/", noPasswords(keyServer(get, log)))
 	workerserve.Serve(mux, log)

@@ -1,0 +1,50 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"syscall/js"
+
+	"github.com/waxseal/waxseal/internal/d1batch"
+)
+
+// routeD1Batch adds POST /_worker/d1batch (test routes only): it runs
+// d1batch's cases against the DB binding in a scratch table and reports each
+// outcome, for worker/d1batch.test.mjs to check under wrangler's local D1.
+func routeD1Batch(mux *http.ServeMux, env js.Value) {
+	type S = d1batch.Statement
+	mux.HandleFunc("POST /_worker/d1batch", func(w http.ResponseWriter, r *http.Request) {
+		db := env.Get("DB")
+		out := map[string]any{}
+		step := func(name string, stmts ...S) []d1batch.Result {
+			res, err := d1batch.Batch(r.Context(), db, stmts)
+			if err != nil {
+				out[name] = map[string]any{"error": err.Error(), "guard": errors.Is(err, d1batch.ErrGuard)}
+				return nil
+			}
+			out[name] = "ok"
+			return res
+		}
+		const at = "2026-12-04T15:04:05.123456789Z"
+		step("setup", d1batch.Setup(), S{SQL: "DROP TABLE IF EXISTS d1batch_test"},
+			S{SQL: "CREATE TABLE d1batch_test (k TEXT PRIMARY KEY, v INTEGER NOT NULL, at TEXT NOT NULL, b BLOB)"})
+		step("insert", S{SQL: "INSERT INTO d1batch_test (k, v, at, b) VALUES (?, ?, ?, ?)", Args: []any{"a", 1, at, []byte{0, 1, 255}}},
+			S{SQL: "INSERT INTO d1batch_test (k, v, at) VALUES (?, ?, ?)", Args: []any{"b", int64(1), at}})
+		// The second statement breaks the primary key: the first must not stay.
+		step("atomic", S{SQL: "UPDATE d1batch_test SET v = 5 WHERE k = ?", Args: []any{"a"}},
+			S{SQL: "INSERT INTO d1batch_test (k, v, at) VALUES (?, ?, ?)", Args: []any{"b", 9, at}})
+		bump := S{SQL: "UPDATE d1batch_test SET v = v + 1 WHERE k = ? AND v = ?", Args: []any{"a", 1}}
+		step("guard_ok", bump, d1batch.Guard())
+		step("guard_conflict", bump, d1batch.Guard()) // v is 2 now: the guard fails
+		step("unsafe_int", S{SQL: "SELECT ?", Args: []any{int64(1) << 60}})
+		if res := step("read", S{SQL: "SELECT k, v, at, hex(b) AS b FROM d1batch_test ORDER BY k"},
+			S{SQL: "SELECT count(*) AS n FROM " + d1batch.GuardTable}); res != nil {
+			out["rows"], out["guard_rows"] = res[0].Rows, res[1].Rows
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(out)
+	})
+}
