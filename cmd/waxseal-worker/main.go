@@ -44,6 +44,7 @@ func main() {
 	if get("WAXSEAL_WORKER_TEST_ROUTES") == "1" {
 		routeInstance(mux)
 		routeD1Batch(mux, env)
+		routeR2(mux)
 	}
 	mux.Handle("/", noPasswords(keyServer(get, log)))
 	workerserve.Serve(mux, log)

@@ -3,10 +3,16 @@
 package main
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"syscall/js"
+
+	"github.com/syumai/workers/cloudflare/r2"
 
 	"github.com/waxseal/waxseal/internal/d1batch"
 )
@@ -46,5 +52,49 @@ func routeD1Batch(mux *http.ServeMux, env js.Value) {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(out)
+	})
+}
+
+// routeR2 adds PUT /_worker/r2 and GET /_worker/r2/{key} (test routes only):
+// a body stored in the CIPHERTEXTS bucket under its SHA-256 through
+// syumai/workers' r2 package, and read back, for worker/r2.test.mjs.
+func routeR2(mux *http.ServeMux) {
+	mux.HandleFunc("PUT /_worker/r2", func(w http.ResponseWriter, r *http.Request) {
+		bucket, err := r2.NewBucket("CIPHERTEXTS")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		sum := sha256.Sum256(body)
+		key := hex.EncodeToString(sum[:])
+		if _, err := bucket.Put(key, io.NopCloser(bytes.NewReader(body)), nil); err != nil {
+			http.Error(w, "r2 put: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"key": key, "size": len(body)})
+	})
+	mux.HandleFunc("GET /_worker/r2/{key}", func(w http.ResponseWriter, r *http.Request) {
+		bucket, err := r2.NewBucket("CIPHERTEXTS")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		obj, err := bucket.Get(r.PathValue("key"))
+		if err != nil {
+			http.Error(w, "r2 get: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if obj == nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = io.Copy(w, obj.Body)
 	})
 }
