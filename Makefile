@@ -48,9 +48,9 @@ $(STATICCHECK):
 # Everything CI runs: formatting, vet, staticcheck, the Go tests (-race for the
 # packages with concurrency; fuzz seed corpora
 # included), the envelope and decryptor tests under GOOS=js in Node, the
-# independent JavaScript reader against the test vectors, and the recipient pages
-# end to end in headless Chromium.
-test: lint test-go test-wasm test-e2e
+# independent JavaScript reader against the test vectors, the recipient pages
+# end to end in headless Chromium, and the Worker build under wrangler dev (local).
+test: lint test-go test-wasm test-e2e test-worker
 
 lint: tools check-tracked
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
