@@ -66,6 +66,8 @@ for (const size of sizes) {
     assert.equal(await page.locator("#panel-signin").isVisible(), false, "no sign-in form for someone without an account");
     assert.match(await page.locator("#register-first").textContent(), /no account here yet/);
     assert.match(await page.locator("#sum-expires").textContent(), dateFormat);
+    // The sample's sender is "Dr. Alice Example": quoted in the header, not on the page.
+    assert.equal(await page.locator("#sum-from").textContent(), "Dr. Alice Example <alice@hospital.example>");
     await shot(page, `j01-first-visit-register-${w}`);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);

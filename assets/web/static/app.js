@@ -122,9 +122,16 @@
     try { return JSON.parse(new TextDecoder().decode(bytes)); } catch { return {}; }
   }
 
+  // A display name with a full stop or comma is quoted in the header
+  // ("\"Dr. Alice\" <alice@…>"); people read it without the quotes.
+  function mailbox(s) {
+    const m = /^\s*"((?:[^"\\]|\\.)*)"\s*(<[^>]*>)\s*$/.exec(s || "");
+    return m ? m[1].replace(/\\(.)/g, "$1") + " " + m[2] : s || "";
+  }
+
   function showSummary(h) {
-    $("sum-from").textContent = h.from || "";
-    $("sum-to").textContent = h.to || "";
+    $("sum-from").textContent = mailbox(h.from);
+    $("sum-to").textContent = mailbox(h.to);
     $("sum-subject").textContent = h.subject || "(no subject)";
     const email = (/<([^>]+)>\s*$/.exec(h.to || "") || [null, h.to || ""])[1];
     for (const f of ["signin-email", "code-email", "forgot-email"]) if (!$(f).value) $(f).value = email;
