@@ -301,6 +301,12 @@ func envelopeRange(prefix []byte, q keyserver.EnvelopeQuery) (lower, upper []byt
 	if !q.Until.IsZero() {
 		upper = join(prefix, timeKey(q.Until))
 	}
+	// The cursor's own key sorts at the cursor: seekBefore starts below it.
+	if q.After != nil {
+		if after := join(prefix, timeKey(q.After.Created), q.After.ID[:]); bytes.Compare(after, upper) < 0 {
+			upper = after
+		}
+	}
 	if lower == nil {
 		lower = []byte{}
 	}
