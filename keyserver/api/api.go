@@ -109,3 +109,30 @@ type LeasedMail struct {
 	OutboxMail
 	Lease string `json:"lease"`
 }
+
+// BulkRequest is the body of POST /api/v1/admin/envelopes/bulk: revoke or lock
+// one page of the envelopes of a sender, of a recipient, or created in a time
+// range (at least one of these is required).
+type BulkRequest struct {
+	Action    string    `json:"action"` // revoke, lock
+	Sender    string    `json:"sender,omitempty"`
+	Recipient string    `json:"recipient,omitempty"`
+	Since     time.Time `json:"since,omitzero"`   // created at or after
+	Until     time.Time `json:"until,omitzero"`   // created before
+	Reason    string    `json:"reason,omitempty"` // lock: the reason the recipients see
+	// DryRun counts the page without changing anything.
+	DryRun bool `json:"dry_run,omitempty"`
+	// Cursor is the previous page's Next; empty for the first page.
+	Cursor string `json:"cursor,omitempty"`
+	Limit  int    `json:"limit,omitempty"` // envelopes per page; 0 or above 500: 500
+}
+
+// BulkResult answers a BulkRequest: one page.
+type BulkResult struct {
+	Matched int `json:"matched"` // envelopes selected in this page
+	// Changed counts those changed (dry run: that would be), one audit record
+	// each; the others already were revoked, or locked with this reason.
+	Changed int `json:"changed"`
+	// Next continues with the next page; empty when no envelope is left.
+	Next string `json:"next,omitempty"`
+}

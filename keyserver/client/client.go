@@ -363,3 +363,11 @@ func (c *Client) InviteAdmin(ctx context.Context, email string) (Invite, error) 
 	err := c.do(ctx, http.MethodPost, "/api/v1/admin/invites", map[string]string{"email": email}, &out)
 	return out, err
 }
+
+// Bulk revokes or locks one page of envelopes (administrators); call again with
+// Cursor set to the result's Next until it is empty.
+func (c *Client) Bulk(ctx context.Context, req api.BulkRequest) (api.BulkResult, error) {
+	var out api.BulkResult
+	err := c.do(ctx, http.MethodPost, "/api/v1/admin/envelopes/bulk", req, &out)
+	return out, err
+}

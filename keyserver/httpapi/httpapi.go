@@ -72,6 +72,7 @@ func New(s *keyserver.Service) http.Handler {
 	adm := v1.Group("/admin", h.adminOnly, h.bodyLimit(maxAPIBody))
 	adm.GET("/envelopes", h.listEnvelopes)
 	adm.GET("/envelopes/:id", h.envelopeAction(h.getEnvelope))
+	adm.POST("/envelopes/bulk", h.bulkChange) // bulk.go
 	adm.POST("/envelopes/:id/revoke", h.envelopeAction(h.revoke))
 	adm.POST("/envelopes/:id/lock", h.envelopeAction(h.lock))
 	adm.POST("/envelopes/:id/unlock", h.envelopeAction(h.unlock))
