@@ -350,16 +350,23 @@ func verifyAuditOffline(ctx context.Context, args []string, stdout, stderr io.Wr
 		var head []byte
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		p := newProgress(stderr, "records checked", 0)
 		for sc.Scan() {
+			if v.Count%10000 == 0 && v.Count > 0 {
+				p.set(int(v.Count))
+			}
 			var r keyserver.AuditRecord
 			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				p.done()
 				return true, reportAudit(stdout, v.Count, fmt.Sprintf("%x", head), false, fmt.Sprintf("line %d: %v", v.Count+1, err))
 			}
 			if err := v.Check(r); err != nil {
+				p.done()
 				return true, reportAudit(stdout, v.Count, fmt.Sprintf("%x", head), false, err.Error())
 			}
 			head = r.Hash
 		}
+		p.done()
 		if err := sc.Err(); err != nil {
 			return true, err
 		}

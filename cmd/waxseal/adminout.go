@@ -217,5 +217,6 @@ func (p *progress) set(done int) {
 func (p *progress) done() {
 	if p.w != nil && p.shown {
 		io.WriteString(p.w, "\n")
+		p.shown = false
 	}
 }
