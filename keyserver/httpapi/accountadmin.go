@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -9,8 +11,11 @@ import (
 	"github.com/waxseal/waxseal/keyserver/api"
 )
 
-// The administrators' account tools (keyserver/accountadmin.go).
-func (h *handlers) routeAccountAdmin(adm *echo.Group) {
+// The administrators' account tools (keyserver/accountadmin.go), dashboard
+// and audit search (keyserver/dashboard.go).
+func (h *handlers) routeAdminTools(adm *echo.Group) {
+	adm.GET("/stats", h.stats)
+	adm.GET("/audit/search", h.auditSearch)
 	adm.POST("/accounts/:id/end-sessions", h.endAccountSessions)
 	adm.POST("/accounts/:id/remove-signin", h.removeSignInWay)
 	adm.GET("/administrators", h.listAdministrators)
@@ -57,4 +62,56 @@ func (h *handlers) removeAdministrator(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, viewAccount(a, h.s.Now()))
+}
+
+func (h *handlers) stats(c echo.Context) error {
+	days := 14
+	if v := c.QueryParam("days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return keyserver.ErrBadRequest.With("days: want a number.")
+		}
+		days = n
+	}
+	st, err := h.s.Stats(c.Request().Context(), caller(c), days)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, st)
+}
+
+func (h *handlers) auditSearch(c echo.Context) error {
+	f := keyserver.AuditFilter{Action: keyserver.AuditAction(c.QueryParam("action")), Actor: c.QueryParam("actor"),
+		Envelope: c.QueryParam("envelope"), Account: c.QueryParam("account")}
+	if v := c.QueryParam("from"); v != "" {
+		x, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return keyserver.ErrBadRequest.With("from: want a record number.")
+		}
+		f.From = x
+	}
+	if v := c.QueryParam("limit"); v != "" {
+		x, err := strconv.Atoi(v)
+		if err != nil || x < 0 {
+			return keyserver.ErrBadRequest.With("limit: want a number.")
+		}
+		f.Limit = x
+	}
+	for name, t := range map[string]*time.Time{"since": &f.Since, "until": &f.Until} {
+		if v := c.QueryParam(name); v != "" {
+			parsed, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return keyserver.ErrBadRequest.With("%s: want an RFC 3339 time.", name)
+			}
+			*t = parsed
+		}
+	}
+	page, err := h.s.AuditSearch(c.Request().Context(), caller(c), f)
+	if err != nil {
+		return err
+	}
+	if page.Records == nil {
+		page.Records = []keyserver.AuditRecord{}
+	}
+	return c.JSON(http.StatusOK, page)
 }

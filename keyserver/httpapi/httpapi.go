@@ -80,7 +80,7 @@ func New(s *keyserver.Service) http.Handler {
 	adm.POST("/envelopes/:id/expiry", h.envelopeAction(h.setExpiry))
 	adm.GET("/accounts", h.listAccounts)
 	adm.DELETE("/accounts/:id", h.deleteAccount)
-	h.routeAccountAdmin(adm) // accountadmin.go
+	h.routeAdminTools(adm) // accountadmin.go
 	adm.GET("/audit", h.auditExport)
 	adm.GET("/audit/verify", h.auditVerify)
 	h.routePasskeys(web, adm)
