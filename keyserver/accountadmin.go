@@ -18,6 +18,8 @@ import (
 const (
 	ActionAccountSessionsEnd AuditAction = "account.sessions_end"
 	ActionAdminRemove        AuditAction = "admin.remove"
+	ActionAccountDisable     AuditAction = "account.disable"
+	ActionAccountEnable      AuditAction = "account.enable"
 )
 
 // SignInWay names a way in an administrator can remove from an account.
@@ -163,6 +165,47 @@ func (s *Service) adminAccount(ctx context.Context, id string) (Account, error) 
 	}
 	if err != nil {
 		return Account{}, fmt.Errorf("account %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// ErrAccountDisabled refuses a disabled account's sign-ins and sessions.
+var ErrAccountDisabled = &Error{http.StatusForbidden, api.CodeAccountDisabled, "This account is disabled. Ask the organisation that sent you the message.", 0}
+
+// SetAccountDisabled disables an account (its sessions end, and it cannot sign
+// in) or enables it again, for an administrator. An administrator's account is
+// not disabled: remove its administrator rights first, so that the last
+// administrator cannot be shut out.
+func (s *Service) SetAccountDisabled(ctx context.Context, caller Caller, id string, disabled bool) (Account, error) {
+	if err := s.requireAdmin(caller); err != nil {
+		return Account{}, err
+	}
+	now := s.now()
+	a, err := s.store.UpdateAccount(ctx, id, func(a *Account) ([]AuditEvent, error) {
+		if disabled && a.Role == RoleAdmin {
+			return nil, ErrBadRequest.With("An administrator's account cannot be disabled: remove its administrator rights first.")
+		}
+		action := ActionAccountEnable
+		if disabled {
+			action = ActionAccountDisable
+		}
+		a.Disabled = disabled
+		return []AuditEvent{{Time: now, Actor: caller.actor(), Action: action, Account: id, ClientIP: caller.IP}}, nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return Account{}, ErrBadRequest.With("There is no such account.")
+	}
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return Account{}, e
+		}
+		return Account{}, fmt.Errorf("disable %s: %w", id, err)
+	}
+	if disabled {
+		if _, err := s.store.DeleteAccountSessions(ctx, id, nil); err != nil {
+			return a, fmt.Errorf("end sessions of %s: %w", id, err)
+		}
 	}
 	return a, nil
 }

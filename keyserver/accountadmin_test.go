@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/waxseal/waxseal/keyserver"
 	"github.com/waxseal/waxseal/keyserver/api"
@@ -160,5 +161,54 @@ func TestRemoveAdministratorNeverTheLast(t *testing.T) {
 		if a.ID == "ad1" && a.Role != "admin" {
 			t.Fatalf("the last administrator is now %s", a.Role)
 		}
+	}
+}
+
+// TestDisableAccount: a disabled account's session ends and it cannot sign in,
+// until it is enabled again; an administrator's account is not disabled.
+func TestDisableAccount(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	admin := keyserver.Caller{Admin: true}
+	s := e.seal("From: alice@hospital.example\r\n\r\nResults.\r\n", time.Time{}, "bob@patient.example")[0]
+	b := e.browser()
+	b.register(s, "Bob", "Patient")
+	b.open(s)
+	bob, err := e.store.AccountByEmail(ctx, "bob@patient.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	a, err := e.svc.SetAccountDisabled(ctx, admin, bob.ID, true)
+	if err != nil || !a.Disabled {
+		t.Fatalf("disable: %+v, %v", a, err)
+	}
+	if st, out := b.release(s); st != http.StatusUnauthorized && st != http.StatusForbidden {
+		t.Fatalf("release with the disabled account's session: %d %v", st, out)
+	}
+	signIn := func() (int, map[string]any) {
+		return e.browser().call("POST", "/api/v1/signin/password", map[string]string{"email": "bob@patient.example", "password": password})
+	}
+	if st, out := signIn(); st != http.StatusForbidden || out["error"] != "account_disabled" {
+		t.Fatalf("password sign-in of a disabled account: %d %v", st, out)
+	}
+
+	if _, err := e.svc.SetAccountDisabled(ctx, admin, bob.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if st, out := signIn(); st != http.StatusOK {
+		t.Fatalf("sign-in after enabling: %d %v", st, out)
+	}
+
+	e.putAccount("ad1", "root@hospital.example", keyserver.RoleAdmin)
+	if _, err := e.svc.SetAccountDisabled(ctx, admin, "ad1", true); !errors.Is(err, keyserver.ErrBadRequest) {
+		t.Fatalf("disabling an administrator: %v, want ErrBadRequest", err)
+	}
+	if _, err := e.svc.SetAccountDisabled(ctx, keyserver.Caller{}, bob.ID, true); !errors.Is(err, keyserver.ErrForbidden) {
+		t.Fatalf("disabling without rights: %v", err)
+	}
+	counts, _ := e.bulkAudit()
+	if counts[keyserver.ActionAccountDisable] != 1 || counts[keyserver.ActionAccountEnable] != 1 {
+		t.Fatalf("audit: %v", counts)
 	}
 }

@@ -327,6 +327,9 @@ type Account struct {
 	// FailedSignIns counts consecutive failures; LockedUntil is the backoff.
 	FailedSignIns int       `json:"failed_sign_ins,omitempty"`
 	LockedUntil   time.Time `json:"locked_until,omitzero"`
+	// Disabled refuses every sign-in and session of the account until an
+	// administrator enables it again.
+	Disabled bool `json:"disabled,omitempty"`
 	// SpentSignIns are the passkey sign-in ceremonies this account finished that
 	// have not expired yet (signintoken.go).
 	SpentSignIns []SpentSignIn `json:"spent_signins,omitempty"`

@@ -81,6 +81,7 @@ type AccountView struct {
 	Password  bool      `json:"password"`
 	Passkeys  int       `json:"passkeys"`
 	Locked    bool      `json:"locked,omitempty"`
+	Disabled  bool      `json:"disabled,omitempty"` // an administrator disabled it
 }
 
 // MaxThreadIDs bounds the Message-IDs of one thread call.

@@ -17,6 +17,8 @@ func (h *handlers) routeAdminTools(adm *echo.Group) {
 	adm.GET("/stats", h.stats)
 	adm.GET("/audit/search", h.auditSearch)
 	adm.POST("/accounts/:id/end-sessions", h.endAccountSessions)
+	adm.POST("/accounts/:id/disable", h.setAccountDisabled(true))
+	adm.POST("/accounts/:id/enable", h.setAccountDisabled(false))
 	adm.POST("/accounts/:id/remove-signin", h.removeSignInWay)
 	adm.GET("/administrators", h.listAdministrators)
 	adm.DELETE("/administrators/:id", h.removeAdministrator)
@@ -114,4 +116,14 @@ func (h *handlers) auditSearch(c echo.Context) error {
 		page.Records = []keyserver.AuditRecord{}
 	}
 	return c.JSON(http.StatusOK, page)
+}
+
+func (h *handlers) setAccountDisabled(disabled bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		a, err := h.s.SetAccountDisabled(c.Request().Context(), caller(c), c.Param("id"), disabled)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, viewAccount(a, h.s.Now()))
+	}
 }

@@ -331,7 +331,7 @@ func maskEmail(email string) string {
 func viewAccount(a keyserver.Account, now time.Time) api.AccountView {
 	return api.AccountView{ID: a.ID, Email: a.Email, FirstName: a.FirstName, LastName: a.LastName, Role: string(a.Role),
 		Created: a.Created, LastUsed: a.LastUsed, Password: a.PasswordHash != "", Passkeys: len(a.Credentials),
-		Locked: now.Before(a.LockedUntil)}
+		Locked: now.Before(a.LockedUntil), Disabled: a.Disabled}
 }
 
 // ViewEnvelope summarizes a record's state for people and scripts.
