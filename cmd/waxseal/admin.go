@@ -32,9 +32,14 @@ commands:
   unlock ID [ID ...]
   expire ID [ID ...]           destroy the keys now, as at expiry
   expiry --at TIME|never ID [ID ...]
-  accounts [delete ID]
+  accounts [delete|disable|enable|end-sessions ID]
+  accounts remove-signin password|passkeys ID
+                               the person then signs in with an emailed code and sets up anew
+  admins [remove ID]           the administrators; remove one's rights (never the last's)
+  stats [--days N]             sealed, opened, revoked, expired, refused per day; outbox; refusals
   invite EMAIL                 a one-time link to enrol EMAIL (at an org domain) as an administrator
   audit export                 the audit log, every record
+  audit search [--since T] [--until T] [--action A] [--actor X] [--envelope ID] [--account ID] [--limit N]
   audit verify                 check the audit chain (on the server)
   audit verify --file F        check an exported audit log
   audit verify --config F      check the database of a stopped key server
@@ -42,9 +47,9 @@ commands:
 admin check-assets URL         compare what the key server at URL serves to browsers
                                (scripts, styles, decryptor) with this binary's; no token
 
-envelopes, accounts and audit export print a table on a terminal and JSON lines
-otherwise, or with --json (scripts: rely on the JSON lines). Progress goes to
-stderr on a terminal.
+envelopes, accounts, admins, stats and audit export|search print a table on a
+terminal and JSON lines otherwise, or with --json (scripts: rely on the JSON
+lines). Progress goes to stderr on a terminal.
 
 The token may also come from WAXSEAL_TOKEN (keeps it off the process list).`
 
@@ -65,7 +70,7 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	*token = orEnv(*token, "WAXSEAL_TOKEN")
 	rest := fs.Args()
 	if len(rest) == 0 {
-		return usagef("which admin command? (envelopes, show, revoke, lock, unlock, expire, expiry, accounts, invite, audit)")
+		return usagef("which admin command? (envelopes, show, revoke, lock, unlock, expire, expiry, accounts, admins, stats, invite, audit)")
 	}
 	sub, rest := rest[0], rest[1:]
 	rest, jsonAfter := takeJSONFlag(rest)
@@ -128,17 +133,11 @@ func adminCommand(ctx context.Context, c *client.Client, origin, sub string, res
 	case "revoke", "unlock", "expire", "lock", "expiry":
 		return adminManage(ctx, c, origin, sub, rest, out, stderr)
 	case "accounts":
-		if len(rest) == 2 && rest[0] == "delete" {
-			return c.DeleteAccount(ctx, rest[1])
-		}
-		if len(rest) != 0 {
-			return usagef("accounts takes no arguments, or: accounts delete ID")
-		}
-		accs, err := c.Accounts(ctx)
-		if err != nil {
-			return err
-		}
-		return printAccounts(stdout, out.table, accs)
+		return adminAccounts(ctx, c, rest, out)
+	case "admins":
+		return adminAdmins(ctx, c, rest, out)
+	case "stats":
+		return adminStats(ctx, c, rest, out)
 	case "invite":
 		// An invite enrols only the address it names: one without would let its
 		// holder claim any address.
@@ -161,6 +160,9 @@ func adminCommand(ctx context.Context, c *client.Client, origin, sub string, res
 			}
 			return t.close()
 		}
+		if len(rest) > 0 && rest[0] == "search" {
+			return adminAuditSearch(ctx, c, rest[1:], out, stderr)
+		}
 		if len(rest) == 1 && rest[0] == "verify" {
 			st, err := c.VerifyAudit(ctx)
 			if err != nil {
@@ -168,7 +170,7 @@ func adminCommand(ctx context.Context, c *client.Client, origin, sub string, res
 			}
 			return reportAudit(stdout, st.Records, st.Head, st.OK, st.Error)
 		}
-		return usagef("audit export | audit verify [--file F | --config F]")
+		return usagef("audit export | audit search [flags] | audit verify [--file F | --config F]")
 	}
 	return usagef("unknown admin command %q", sub)
 }

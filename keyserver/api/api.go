@@ -3,7 +3,10 @@
 // and its clients (keyserver/client) share them; it imports nothing of either.
 package api
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // CSRFHeader must accompany every cookie-authenticated state change. A custom header
 // cannot be sent cross-origin without a CORS preflight, which the server never
@@ -136,4 +139,30 @@ type BulkResult struct {
 	Changed int `json:"changed"`
 	// Next continues with the next page; empty when no envelope is left.
 	Next string `json:"next,omitempty"`
+}
+
+// Stats answers GET /api/v1/admin/stats: the last days, counted from the audit
+// log, newest last.
+type Stats struct {
+	Days        []DayStats     `json:"days"`
+	OutboxDepth int            `json:"outbox_depth"`
+	Denials     map[string]int `json:"denials"` // refused releases by reason (error code)
+}
+
+// DayStats is one UTC day of Stats.
+type DayStats struct {
+	Day     string `json:"day"` // YYYY-MM-DD
+	Sealed  int    `json:"sealed"`
+	Opened  int    `json:"opened"` // envelopes, each once a day
+	Revoked int    `json:"revoked"`
+	Expired int    `json:"expired"`
+	Failed  int    `json:"failed"` // refused releases
+}
+
+// AuditPage answers GET /api/v1/admin/audit/search: audit records (as the
+// export writes them), oldest first, and where to continue (from=Next), if
+// anywhere.
+type AuditPage struct {
+	Records []json.RawMessage `json:"records"`
+	Next    uint64            `json:"next,omitempty"`
 }

@@ -79,7 +79,11 @@ func (h *handlers) stats(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, st)
+	out := api.Stats{OutboxDepth: st.OutboxDepth, Denials: st.Denials, Days: make([]api.DayStats, len(st.Days))}
+	for i, d := range st.Days {
+		out.Days[i] = api.DayStats(d)
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (h *handlers) auditSearch(c echo.Context) error {
