@@ -95,4 +95,5 @@ const (
 	ActionAdminInvite           AuditAction = "admin.invite"
 	ActionAdminEnrol            AuditAction = "admin.enrol"
 	ActionAdminSignIn           AuditAction = "admin.signin"
+	ActionStoreBackup           AuditAction = "store.backup"
 )

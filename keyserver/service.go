@@ -263,7 +263,8 @@ func printableCut(s string, n int) string {
 }
 
 // refusal says why rec may not be released now, or nil. Not-yours comes first, so
-// that nobody learns the state of an envelope that is not theirs.
+// that a release tells nobody the state of an envelope that is not theirs (its
+// holders learn that from EnvelopeStatus, which passes the recipient's own email).
 func (s *Service) refusal(rec *EnvelopeRecord, email string, now time.Time) *Error {
 	switch {
 	case rec.Recipient != email:

@@ -15,7 +15,6 @@ import (
 
 	"github.com/waxseal/waxseal/keyserver"
 	"github.com/waxseal/waxseal/keyserver/api"
-	"github.com/waxseal/waxseal/keyserver/boltstore"
 	"github.com/waxseal/waxseal/keyserver/client"
 )
 
@@ -43,6 +42,7 @@ commands:
   audit verify                 check the audit chain (on the server)
   audit verify --file F        check an exported audit log
   audit verify --config F      check the database of a stopped key server
+  backup FILE                  a hot, consistent copy of a running key server's bbolt store, verified
 
 admin check-assets URL         compare what the key server at URL serves to browsers
                                (scripts, styles, decryptor) with this binary's; no token
@@ -149,6 +149,11 @@ func adminCommand(ctx context.Context, c *client.Client, origin, sub string, res
 			return err
 		}
 		return enc.Encode(inv)
+	case "backup":
+		if len(rest) != 1 {
+			return usagef("backup takes one file name")
+		}
+		return adminBackup(ctx, c, rest[0], stdout)
 	case "audit":
 		if len(rest) == 1 && rest[0] == "export" {
 			if !out.table {
@@ -378,7 +383,7 @@ func verifyAuditOffline(ctx context.Context, args []string, stdout, stderr io.Wr
 		if err != nil {
 			return true, err
 		}
-		st, err := boltstore.Open(fc.dbPath(), boltstore.Options{})
+		st, err := openStore(ctx, fc, false)
 		if err != nil {
 			return true, fmt.Errorf("open database (is the key server still running?): %w", err)
 		}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/waxseal/waxseal/keyserver"
-	"github.com/waxseal/waxseal/keyserver/boltstore"
 	"github.com/waxseal/waxseal/keyserver/httpapi"
 	"github.com/waxseal/waxseal/keyserver/mailer"
 )
@@ -65,7 +64,7 @@ func runKeyServer(ctx context.Context, fc *fileConfig, logs io.Writer, ready fun
 // keyServerProcess is a running key server: service, store, mail drainer, sweeper.
 type keyServerProcess struct {
 	svc     *keyserver.Service
-	store   *boltstore.Store
+	store   keyserver.Store
 	drainer *mailer.Drainer
 	log     *slog.Logger
 }
@@ -78,7 +77,7 @@ func openKeyServer(fc *fileConfig, log *slog.Logger) (*keyServerProcess, error) 
 	if err := os.MkdirAll(fc.path(fc.DataDir), 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	st, err := boltstore.Open(fc.dbPath(), boltstore.Options{})
+	st, err := openStore(context.Background(), fc, false)
 	if err != nil {
 		return nil, err
 	}

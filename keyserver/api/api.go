@@ -166,3 +166,16 @@ type AuditPage struct {
 	Records []json.RawMessage `json:"records"`
 	Next    uint64            `json:"next,omitempty"`
 }
+
+// EnvelopeOpen is EnvelopeStatus.State for an envelope that may be opened.
+const EnvelopeOpen = "open"
+
+// EnvelopeStatus is the answer of GET /api/v1/envelopes/{id}/status, asked by the
+// open page before anyone signs in.
+type EnvelopeStatus struct {
+	// State is EnvelopeOpen, or the refusal's code: "revoked", "locked", "expired".
+	State               string    `json:"state"`
+	Message             string    `json:"message,omitempty"` // a refusal's sentence, a lock's reason in it
+	Expires             time.Time `json:"expires,omitzero"`
+	RecipientHasAccount bool      `json:"recipient_has_account"`
+}

@@ -9,6 +9,7 @@ const (
 	CodeAlreadyRegistered   = "already_registered"
 	CodeBadCode             = "bad_code"
 	CodeBadCredentials      = "bad_credentials"
+	CodeBackupUnsupported   = "backup_unsupported"
 	CodeBadRequest          = "bad_request"
 	CodeBadToken            = "bad_token"
 	CodeBusy                = "busy"

@@ -335,6 +335,11 @@ func (c *Client) ExportAudit(ctx context.Context, w io.Writer) error {
 	return c.do(ctx, http.MethodGet, "/api/v1/admin/audit", nil, w)
 }
 
+// Backup writes a hot backup of the key server's store (a bbolt file) to w.
+func (c *Client) Backup(ctx context.Context, w io.Writer) error {
+	return c.do(ctx, http.MethodGet, "/api/v1/admin/backup", nil, w)
+}
+
 // AuditStatus is the key server's check of its own audit chain.
 type AuditStatus struct {
 	OK      bool   `json:"ok"`

@@ -51,6 +51,7 @@ func New(s *keyserver.Service) http.Handler {
 	v1.POST("/envelopes", h.registerEnvelopes, h.gatewayOnly)
 	v1.PUT("/ciphertexts/:sha256", h.putCiphertext, h.gatewayOnly) // ciphertexts.go
 	v1.GET("/envelopes/:id/payload", h.payload)
+	v1.GET("/envelopes/:id/status", h.envelopeStatus)
 	h.routeOutbox(v1)  // outbox.go
 	h.routeThreads(v1) // threads.go
 
@@ -83,6 +84,7 @@ func New(s *keyserver.Service) http.Handler {
 	h.routeAdminTools(adm) // accountadmin.go
 	adm.GET("/audit", h.auditExport)
 	adm.GET("/audit/verify", h.auditVerify)
+	adm.GET("/backup", h.backup)
 	h.routePasskeys(web, adm)
 	return e
 }
@@ -770,6 +772,24 @@ func (h *handlers) deleteAccount(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// backup streams a hot backup of the store (a bbolt file). Refusals come before
+// the first byte; a failure after it truncates the response, which the client
+// detects by opening the file (waxseal admin backup does).
+func (h *handlers) backup(c echo.Context) error {
+	ctx := c.Request().Context()
+	if err := h.s.CanBackup(caller(c)); err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderContentType, "application/octet-stream")
+	c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="waxseal.db"`)
+	c.Response().WriteHeader(http.StatusOK)
+	if _, err := h.s.Backup(ctx, caller(c), c.Response()); err != nil {
+		h.s.Logger().ErrorContext(ctx, "backup", "err", err)
+		panic(http.ErrAbortHandler) // cut the response short: never a truncated file that looks whole
+	}
+	return nil
 }
 
 // auditExport streams the audit log as JSON lines.
