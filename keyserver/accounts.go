@@ -497,6 +497,9 @@ func (s *Service) ResetPassword(ctx context.Context, caller Caller, email, code,
 }
 
 func (s *Service) newSession(ctx context.Context, a Account, setup bool, method SignInMethod) (*SignedIn, error) {
+	if a.Disabled {
+		return nil, ErrAccountDisabled
+	}
 	token, hash := newToken()
 	now := s.now()
 	sess := Session{TokenHash: hash, AccountID: a.ID, Created: now, LastSeen: now, Setup: setup, Method: method}
@@ -530,6 +533,10 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Session, *Ac
 		return nil, nil, ErrSignInRequired
 	} else if err != nil {
 		return nil, nil, fmt.Errorf("session account: %w", err)
+	}
+	if a.Disabled {
+		s.store.DeleteSession(ctx, hash)
+		return nil, nil, ErrAccountDisabled
 	}
 	if now.Sub(sess.LastSeen) > time.Minute {
 		if err := s.store.TouchSession(ctx, hash, now); err != nil && !errors.Is(err, ErrNotFound) {

@@ -52,7 +52,8 @@ type EnvelopeStore interface {
 	// deleted in the same transaction. fn may be called more than once (stores may
 	// batch concurrent updates and retry one alone); it must not have other effects.
 	UpdateEnvelope(ctx context.Context, id envelope.ID, fn func(*EnvelopeRecord) ([]AuditEvent, error)) (EnvelopeRecord, error)
-	// ListEnvelopes returns envelopes matching q, newest first.
+	// ListEnvelopes returns envelopes matching q, newest first; envelopes created
+	// at the same instant by id, greatest first, so that q.After pages exactly.
 	ListEnvelopes(ctx context.Context, q EnvelopeQuery) ([]EnvelopeRecord, error)
 	// ExpiredEnvelopes lists up to limit envelopes whose Expires is before now and
 	// whose keys have not yet been destroyed.
@@ -281,6 +282,24 @@ type EnvelopeQuery struct {
 	Since     time.Time // Created at or after
 	Until     time.Time // Created before
 	Limit     int       // 0: no limit
+	// After, when set, continues a listing past this envelope (the last of the
+	// previous page): only envelopes that come after it in ListEnvelopes' order
+	// match, created before it or at the same instant with a smaller id. Paging
+	// with it neither skips nor repeats an envelope, even when many were created
+	// at the same instant (a batch registration).
+	After *EnvelopeCursor
+}
+
+// EnvelopeCursor is a position in ListEnvelopes' order: an envelope's Created
+// and ID.
+type EnvelopeCursor struct {
+	Created time.Time
+	ID      envelope.ID
+}
+
+// CursorOf is the position of rec, to continue a listing after it.
+func CursorOf(rec *EnvelopeRecord) *EnvelopeCursor {
+	return &EnvelopeCursor{Created: rec.Created, ID: rec.ID}
 }
 
 // Role is what an account may do.
@@ -308,6 +327,9 @@ type Account struct {
 	// FailedSignIns counts consecutive failures; LockedUntil is the backoff.
 	FailedSignIns int       `json:"failed_sign_ins,omitempty"`
 	LockedUntil   time.Time `json:"locked_until,omitzero"`
+	// Disabled refuses every sign-in and session of the account until an
+	// administrator enables it again.
+	Disabled bool `json:"disabled,omitempty"`
 	// SpentSignIns are the passkey sign-in ceremonies this account finished that
 	// have not expired yet (signintoken.go).
 	SpentSignIns []SpentSignIn `json:"spent_signins,omitempty"`

@@ -25,12 +25,20 @@ commands:
   show ID
   revoke ID [ID ...]           destroy the server keys (irreversible)
   lock --reason TEXT ID [ID ...]
+  revoke|lock [--reason TEXT] [--sender A] [--recipient B] [--since T] [--until T] [--dry-run]
+                               every envelope of a sender, of a recipient or sent in a
+                               time range (one at least); counts first, --dry-run only counts
   unlock ID [ID ...]
   expire ID [ID ...]           destroy the keys now, as at expiry
   expiry --at TIME|never ID [ID ...]
-  accounts [delete ID]
+  accounts [delete|disable|enable|end-sessions ID]
+  accounts remove-signin password|passkeys ID
+                               the person then signs in with an emailed code and sets up anew
+  admins [remove ID]           the administrators; remove one's rights (never the last's)
+  stats [--days N]             sealed, opened, revoked, expired, refused per day; outbox; refusals
   invite EMAIL                 a one-time link to enrol EMAIL (at an org domain) as an administrator
-  audit export                 the audit log as JSON lines
+  audit export                 the audit log, every record
+  audit search [--since T] [--until T] [--action A] [--actor X] [--envelope ID] [--account ID] [--limit N]
   audit verify                 check the audit chain (on the server)
   audit verify --file F        check an exported audit log
   audit verify --config F      check the database of a stopped key server
@@ -38,6 +46,10 @@ commands:
 
 admin check-assets URL         compare what the key server at URL serves to browsers
                                (scripts, styles, decryptor) with this binary's; no token
+
+envelopes, accounts, admins, stats and audit export|search print a table on a
+terminal and JSON lines otherwise, or with --json (scripts: rely on the JSON
+lines). Progress goes to stderr on a terminal.
 
 The token may also come from WAXSEAL_TOKEN (keeps it off the process list).`
 
@@ -48,6 +60,7 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs := newFlagSet("admin", adminSynopsis, stderr)
 	ksURL := fs.String("keyserver", "", "key server origin")
 	token := fs.String("token", "", "admin token (or WAXSEAL_TOKEN)")
+	asJSON := fs.Bool("json", false, "print JSON lines, also on a terminal")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return errHelp // fs.Parse printed the usage
@@ -57,9 +70,11 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	*token = orEnv(*token, "WAXSEAL_TOKEN")
 	rest := fs.Args()
 	if len(rest) == 0 {
-		return usagef("which admin command? (envelopes, show, revoke, lock, unlock, expire, expiry, accounts, invite, audit)")
+		return usagef("which admin command? (envelopes, show, revoke, lock, unlock, expire, expiry, accounts, admins, stats, invite, audit)")
 	}
 	sub, rest := rest[0], rest[1:]
+	rest, jsonAfter := takeJSONFlag(rest)
+	out := adminOutput{w: stdout, table: !*asJSON && !jsonAfter && isTerminal(stdout)}
 	// Offline audit verification needs no server.
 	if sub == "audit" && len(rest) > 0 && rest[0] == "verify" {
 		if done, err := verifyAuditOffline(ctx, rest[1:], stdout, stderr); done {
@@ -74,15 +89,38 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return err
 	}
 	c := client.New(origin, *token, nil)
-	return explainAdminError(origin, "", adminCommand(ctx, c, origin, sub, rest, stdout, stderr))
+	return explainAdminError(origin, "", adminCommand(ctx, c, origin, sub, rest, out, stderr))
+}
+
+// adminOutput is where an admin command prints, and whether as a table (a
+// person at a terminal) or JSON lines.
+type adminOutput struct {
+	w     io.Writer
+	table bool
+}
+
+// takeJSONFlag removes --json from a command's arguments (it may follow the
+// command as well as precede it), reporting whether it was there.
+func takeJSONFlag(args []string) ([]string, bool) {
+	var rest []string
+	found := false
+	for _, a := range args {
+		if a == "--json" || a == "-json" {
+			found = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	return rest, found
 }
 
 // adminCommand runs one admin command against the key server at origin.
-func adminCommand(ctx context.Context, c *client.Client, origin, sub string, rest []string, stdout, stderr io.Writer) error {
+func adminCommand(ctx context.Context, c *client.Client, origin, sub string, rest []string, out adminOutput, stderr io.Writer) error {
+	stdout := out.w
 	enc := json.NewEncoder(stdout)
 	switch sub {
 	case "envelopes":
-		return adminEnvelopes(ctx, c, rest, enc, stderr)
+		return adminEnvelopes(ctx, c, rest, out, stderr)
 	case "show":
 		if len(rest) != 1 {
 			return usagef("show takes one envelope id")
@@ -93,22 +131,13 @@ func adminCommand(ctx context.Context, c *client.Client, origin, sub string, res
 		}
 		return enc.Encode(v)
 	case "revoke", "unlock", "expire", "lock", "expiry":
-		return adminManage(ctx, c, origin, sub, rest, enc, stderr)
+		return adminManage(ctx, c, origin, sub, rest, out, stderr)
 	case "accounts":
-		if len(rest) == 2 && rest[0] == "delete" {
-			return c.DeleteAccount(ctx, rest[1])
-		}
-		if len(rest) != 0 {
-			return usagef("accounts takes no arguments, or: accounts delete ID")
-		}
-		accs, err := c.Accounts(ctx)
-		if err != nil {
-			return err
-		}
-		for _, a := range accs {
-			enc.Encode(a)
-		}
-		return nil
+		return adminAccounts(ctx, c, rest, out)
+	case "admins":
+		return adminAdmins(ctx, c, rest, out)
+	case "stats":
+		return adminStats(ctx, c, rest, out)
 	case "invite":
 		// An invite enrols only the address it names: one without would let its
 		// holder claim any address.
@@ -127,7 +156,17 @@ func adminCommand(ctx context.Context, c *client.Client, origin, sub string, res
 		return adminBackup(ctx, c, rest[0], stdout)
 	case "audit":
 		if len(rest) == 1 && rest[0] == "export" {
-			return c.ExportAudit(ctx, stdout)
+			if !out.table {
+				return c.ExportAudit(ctx, stdout)
+			}
+			t := newAuditTable(stdout)
+			if err := c.ExportAudit(ctx, t); err != nil {
+				return err
+			}
+			return t.close()
+		}
+		if len(rest) > 0 && rest[0] == "search" {
+			return adminAuditSearch(ctx, c, rest[1:], out, stderr)
 		}
 		if len(rest) == 1 && rest[0] == "verify" {
 			st, err := c.VerifyAudit(ctx)
@@ -136,12 +175,12 @@ func adminCommand(ctx context.Context, c *client.Client, origin, sub string, res
 			}
 			return reportAudit(stdout, st.Records, st.Head, st.OK, st.Error)
 		}
-		return usagef("audit export | audit verify [--file F | --config F]")
+		return usagef("audit export | audit search [flags] | audit verify [--file F | --config F]")
 	}
 	return usagef("unknown admin command %q", sub)
 }
 
-func adminEnvelopes(ctx context.Context, c *client.Client, args []string, enc *json.Encoder, stderr io.Writer) error {
+func adminEnvelopes(ctx context.Context, c *client.Client, args []string, out adminOutput, stderr io.Writer) error {
 	fs := newFlagSet("admin envelopes", "admin … envelopes [--sender A] [--recipient B] [--since T] [--until T] [--limit N]", stderr)
 	var q api.EnvelopeQuery
 	fs.StringVar(&q.Sender, "sender", "", "only envelopes from this sender")
@@ -165,21 +204,40 @@ func adminEnvelopes(ctx context.Context, c *client.Client, args []string, enc *j
 	if err != nil {
 		return err
 	}
-	for _, v := range views {
-		enc.Encode(v)
-	}
-	return nil
+	return printEnvelopes(out.w, out.table, views)
 }
 
-func adminManage(ctx context.Context, c *client.Client, origin, action string, args []string, enc *json.Encoder, stderr io.Writer) error {
-	fs := newFlagSet("admin "+action, "admin … "+action+" [flags] ID [ID ...]", stderr)
+func adminManage(ctx context.Context, c *client.Client, origin, action string, args []string, out adminOutput, stderr io.Writer) error {
+	enc := json.NewEncoder(out.w)
+	bulk := action == "revoke" || action == "lock"
+	synopsis := "admin … " + action + " [flags] ID [ID ...]"
+	if bulk {
+		synopsis += "\n       waxseal admin … " + action + " [flags] [--sender A] [--recipient B] [--since T] [--until T] [--dry-run]"
+	}
+	fs := newFlagSet("admin "+action, synopsis, stderr)
 	reason := fs.String("reason", "", "with lock: the reason the recipient is shown")
 	at := fs.String("at", "", "with expiry: RFC 3339 time, or never")
+	var sel api.BulkRequest
+	var since, until string
+	var dryRun bool
+	if bulk {
+		fs.StringVar(&sel.Sender, "sender", "", "every envelope from this sender")
+		fs.StringVar(&sel.Recipient, "recipient", "", "every envelope to this recipient")
+		fs.StringVar(&since, "since", "", "every envelope created at or after (RFC 3339)")
+		fs.StringVar(&until, "until", "", "every envelope created before (RFC 3339)")
+		fs.BoolVar(&dryRun, "dry-run", false, "count the envelopes, change nothing")
+	}
 	ids, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(ids) == 0 {
+	selecting := sel.Sender != "" || sel.Recipient != "" || since != "" || until != ""
+	switch {
+	case selecting && len(ids) > 0:
+		return usagef("%s takes envelope ids or --sender/--recipient/--since/--until, not both", action)
+	case dryRun && !selecting:
+		return usagef("--dry-run goes with --sender, --recipient, --since or --until")
+	case len(ids) == 0 && !selecting:
 		return usagef("%s needs at least one envelope id", action)
 	}
 	arg := ""
@@ -199,6 +257,19 @@ func adminManage(ctx context.Context, c *client.Client, origin, action string, a
 			}
 			arg = *at
 		}
+	}
+	if selecting {
+		for s, t := range map[string]*time.Time{since: &sel.Since, until: &sel.Until} {
+			if s != "" {
+				v, err := time.Parse(time.RFC3339, s)
+				if err != nil {
+					return usagef("want an RFC 3339 time, got %q", s)
+				}
+				*t = v
+			}
+		}
+		sel.Action, sel.Reason, sel.DryRun = action, arg, dryRun
+		return adminBulk(ctx, c, sel, out.w, out.table, stderr)
 	}
 	// Each id is done and reported on its own, so one bad id does not hide the rest.
 	var failed int
@@ -286,16 +357,23 @@ func verifyAuditOffline(ctx context.Context, args []string, stdout, stderr io.Wr
 		var head []byte
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		p := newProgress(stderr, "records checked", 0)
 		for sc.Scan() {
+			if v.Count%10000 == 0 && v.Count > 0 {
+				p.set(int(v.Count))
+			}
 			var r keyserver.AuditRecord
 			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				p.done()
 				return true, reportAudit(stdout, v.Count, fmt.Sprintf("%x", head), false, fmt.Sprintf("line %d: %v", v.Count+1, err))
 			}
 			if err := v.Check(r); err != nil {
+				p.done()
 				return true, reportAudit(stdout, v.Count, fmt.Sprintf("%x", head), false, err.Error())
 			}
 			head = r.Hash
 		}
+		p.done()
 		if err := sc.Err(); err != nil {
 			return true, err
 		}

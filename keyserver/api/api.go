@@ -3,7 +3,10 @@
 // and its clients (keyserver/client) share them; it imports nothing of either.
 package api
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // CSRFHeader must accompany every cookie-authenticated state change. A custom header
 // cannot be sent cross-origin without a CORS preflight, which the server never
@@ -81,6 +84,7 @@ type AccountView struct {
 	Password  bool      `json:"password"`
 	Passkeys  int       `json:"passkeys"`
 	Locked    bool      `json:"locked,omitempty"`
+	Disabled  bool      `json:"disabled,omitempty"` // an administrator disabled it
 }
 
 // MaxThreadIDs bounds the Message-IDs of one thread call.
@@ -108,6 +112,59 @@ type OutboxMail struct {
 type LeasedMail struct {
 	OutboxMail
 	Lease string `json:"lease"`
+}
+
+// BulkRequest is the body of POST /api/v1/admin/envelopes/bulk: revoke or lock
+// one page of the envelopes of a sender, of a recipient, or created in a time
+// range (at least one of these is required).
+type BulkRequest struct {
+	Action    string    `json:"action"` // revoke, lock
+	Sender    string    `json:"sender,omitempty"`
+	Recipient string    `json:"recipient,omitempty"`
+	Since     time.Time `json:"since,omitzero"`   // created at or after
+	Until     time.Time `json:"until,omitzero"`   // created before
+	Reason    string    `json:"reason,omitempty"` // lock: the reason the recipients see
+	// DryRun counts the page without changing anything.
+	DryRun bool `json:"dry_run,omitempty"`
+	// Cursor is the previous page's Next; empty for the first page.
+	Cursor string `json:"cursor,omitempty"`
+	Limit  int    `json:"limit,omitempty"` // envelopes per page; 0 or above 500: 500
+}
+
+// BulkResult answers a BulkRequest: one page.
+type BulkResult struct {
+	Matched int `json:"matched"` // envelopes selected in this page
+	// Changed counts those changed (dry run: that would be), one audit record
+	// each; the others already were revoked, or locked with this reason.
+	Changed int `json:"changed"`
+	// Next continues with the next page; empty when no envelope is left.
+	Next string `json:"next,omitempty"`
+}
+
+// Stats answers GET /api/v1/admin/stats: the last days, counted from the audit
+// log, newest last.
+type Stats struct {
+	Days        []DayStats     `json:"days"`
+	OutboxDepth int            `json:"outbox_depth"`
+	Denials     map[string]int `json:"denials"` // refused releases by reason (error code)
+}
+
+// DayStats is one UTC day of Stats.
+type DayStats struct {
+	Day     string `json:"day"` // YYYY-MM-DD
+	Sealed  int    `json:"sealed"`
+	Opened  int    `json:"opened"` // envelopes, each once a day
+	Revoked int    `json:"revoked"`
+	Expired int    `json:"expired"`
+	Failed  int    `json:"failed"` // refused releases
+}
+
+// AuditPage answers GET /api/v1/admin/audit/search: audit records (as the
+// export writes them), oldest first, and where to continue (from=Next), if
+// anywhere.
+type AuditPage struct {
+	Records []json.RawMessage `json:"records"`
+	Next    uint64            `json:"next,omitempty"`
 }
 
 // EnvelopeOpen is EnvelopeStatus.State for an envelope that may be opened.

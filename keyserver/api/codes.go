@@ -3,6 +3,7 @@ package api
 // The stable error codes of the key server's refusals (the "error" field of an
 // ErrorBody). Programs compare these; the message is for people.
 const (
+	CodeAccountDisabled     = "account_disabled"
 	CodeAccountExpired      = "account_expired"
 	CodeAccountLocked       = "account_locked"
 	CodeAlreadyRegistered   = "already_registered"

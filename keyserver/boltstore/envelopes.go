@@ -245,8 +245,10 @@ func reindex(tx *bolt.Tx, id envelope.ID, before *indexed, after indexed) error 
 }
 
 // ListEnvelopes walks one index backwards (newest first) over the Created range
-// of q: the sender's if q names one, else the recipient's, else all envelopes.
-// Only records in range are decoded.
+// of q: the recipient's if q names one (a recipient has far fewer envelopes than
+// a sender), else the sender's, else all envelopes. With both, each entry's
+// sender is checked by a lookup in the sender's index, so only the records
+// returned are decoded.
 func (s *Store) ListEnvelopes(ctx context.Context, q keyserver.EnvelopeQuery) ([]keyserver.EnvelopeRecord, error) {
 	var out []keyserver.EnvelopeRecord
 	err := s.view(ctx, func(tx *bolt.Tx) error {
@@ -255,19 +257,26 @@ func (s *Store) ListEnvelopes(ctx context.Context, q keyserver.EnvelopeQuery) ([
 			return err
 		}
 		envs := tx.Bucket(bucketEnvelopes)
+		var senderPrefix []byte // set when walking the recipient's index for a sender too
+		if q.Sender != "" && q.Recipient != "" {
+			if senderPrefix, err = addrKey(q.Sender); err != nil {
+				return err
+			}
+		}
+		bySender := tx.Bucket(bucketEnvBySender)
 		lower, upper := envelopeRange(prefix, q)
 		c := index.Cursor()
 		for k := seekBefore(c, upper); k != nil && bytes.Compare(k, lower) >= 0; k, _ = c.Prev() {
 			if q.Limit > 0 && len(out) == q.Limit {
 				break
 			}
+			if senderPrefix != nil && bySender.Get(join(senderPrefix, k[len(prefix):])) == nil {
+				continue // another sender's
+			}
 			var r keyserver.EnvelopeRecord
 			id := k[len(k)-idLen:]
 			if _, err := get(envs, id, &r); err != nil {
 				return err
-			}
-			if q.Recipient != "" && r.Recipient != q.Recipient {
-				continue // walking the sender's index
 			}
 			out = append(out, r)
 		}
@@ -281,12 +290,12 @@ func (s *Store) ListEnvelopes(ctx context.Context, q keyserver.EnvelopeQuery) ([
 
 func envelopeIndex(tx *bolt.Tx, q keyserver.EnvelopeQuery) (*bolt.Bucket, []byte, error) {
 	switch {
-	case q.Sender != "":
-		prefix, err := addrKey(q.Sender)
-		return tx.Bucket(bucketEnvBySender), prefix, err
 	case q.Recipient != "":
 		prefix, err := addrKey(q.Recipient)
 		return tx.Bucket(bucketEnvByRecipient), prefix, err
+	case q.Sender != "":
+		prefix, err := addrKey(q.Sender)
+		return tx.Bucket(bucketEnvBySender), prefix, err
 	}
 	return tx.Bucket(bucketEnvByCreated), nil, nil
 }
@@ -300,6 +309,12 @@ func envelopeRange(prefix []byte, q keyserver.EnvelopeQuery) (lower, upper []byt
 	}
 	if !q.Until.IsZero() {
 		upper = join(prefix, timeKey(q.Until))
+	}
+	// The cursor's own key sorts at the cursor: seekBefore starts below it.
+	if q.After != nil {
+		if after := join(prefix, timeKey(q.After.Created), q.After.ID[:]); bytes.Compare(after, upper) < 0 {
+			upper = after
+		}
 	}
 	if lower == nil {
 		lower = []byte{}

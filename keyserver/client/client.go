@@ -368,3 +368,64 @@ func (c *Client) InviteAdmin(ctx context.Context, email string) (Invite, error) 
 	err := c.do(ctx, http.MethodPost, "/api/v1/admin/invites", map[string]string{"email": email}, &out)
 	return out, err
 }
+
+// Bulk revokes or locks one page of envelopes (administrators); call again with
+// Cursor set to the result's Next until it is empty.
+func (c *Client) Bulk(ctx context.Context, req api.BulkRequest) (api.BulkResult, error) {
+	var out api.BulkResult
+	err := c.do(ctx, http.MethodPost, "/api/v1/admin/envelopes/bulk", req, &out)
+	return out, err
+}
+
+// AccountAction is an administrator's action on an account: "disable",
+// "enable" or "end-sessions". It returns the answer as the server gave it.
+func (c *Client) AccountAction(ctx context.Context, id, action string) (map[string]any, error) {
+	switch action {
+	case "disable", "enable", "end-sessions":
+	default:
+		return nil, fmt.Errorf("unknown account action %q", action)
+	}
+	var out map[string]any
+	err := c.do(ctx, http.MethodPost, "/api/v1/admin/accounts/"+url.PathEscape(id)+"/"+action, struct{}{}, &out)
+	return out, err
+}
+
+// RemoveSignIn removes an account's password or passkeys ("password",
+// "passkeys") and ends its sessions (administrators).
+func (c *Client) RemoveSignIn(ctx context.Context, id, way string) (api.AccountView, error) {
+	var out api.AccountView
+	err := c.do(ctx, http.MethodPost, "/api/v1/admin/accounts/"+url.PathEscape(id)+"/remove-signin", map[string]string{"way": way}, &out)
+	return out, err
+}
+
+// Administrators lists the administrator accounts.
+func (c *Client) Administrators(ctx context.Context) ([]api.AccountView, error) {
+	var out struct {
+		Administrators []api.AccountView `json:"administrators"`
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/admin/administrators", nil, &out)
+	return out.Administrators, err
+}
+
+// RemoveAdministrator takes an account's administrator rights away; never the
+// last administrator's.
+func (c *Client) RemoveAdministrator(ctx context.Context, id string) (api.AccountView, error) {
+	var out api.AccountView
+	err := c.do(ctx, http.MethodDelete, "/api/v1/admin/administrators/"+url.PathEscape(id), nil, &out)
+	return out, err
+}
+
+// Stats is the dashboard of the last days.
+func (c *Client) Stats(ctx context.Context, days int) (api.Stats, error) {
+	var out api.Stats
+	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/admin/stats?days=%d", days), nil, &out)
+	return out, err
+}
+
+// AuditSearch returns one page of audit records; q holds the search's
+// parameters (since, until, action, actor, envelope, account, limit, from).
+func (c *Client) AuditSearch(ctx context.Context, q url.Values) (api.AuditPage, error) {
+	var out api.AuditPage
+	err := c.do(ctx, http.MethodGet, "/api/v1/admin/audit/search?"+q.Encode(), nil, &out)
+	return out, err
+}

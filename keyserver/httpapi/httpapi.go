@@ -73,6 +73,7 @@ func New(s *keyserver.Service) http.Handler {
 	adm := v1.Group("/admin", h.adminOnly, h.bodyLimit(maxAPIBody))
 	adm.GET("/envelopes", h.listEnvelopes)
 	adm.GET("/envelopes/:id", h.envelopeAction(h.getEnvelope))
+	adm.POST("/envelopes/bulk", h.bulkChange) // bulk.go
 	adm.POST("/envelopes/:id/revoke", h.envelopeAction(h.revoke))
 	adm.POST("/envelopes/:id/lock", h.envelopeAction(h.lock))
 	adm.POST("/envelopes/:id/unlock", h.envelopeAction(h.unlock))
@@ -80,6 +81,7 @@ func New(s *keyserver.Service) http.Handler {
 	adm.POST("/envelopes/:id/expiry", h.envelopeAction(h.setExpiry))
 	adm.GET("/accounts", h.listAccounts)
 	adm.DELETE("/accounts/:id", h.deleteAccount)
+	h.routeAdminTools(adm) // accountadmin.go
 	adm.GET("/audit", h.auditExport)
 	adm.GET("/audit/verify", h.auditVerify)
 	adm.GET("/backup", h.backup)
@@ -331,7 +333,7 @@ func maskEmail(email string) string {
 func viewAccount(a keyserver.Account, now time.Time) api.AccountView {
 	return api.AccountView{ID: a.ID, Email: a.Email, FirstName: a.FirstName, LastName: a.LastName, Role: string(a.Role),
 		Created: a.Created, LastUsed: a.LastUsed, Password: a.PasswordHash != "", Passkeys: len(a.Credentials),
-		Locked: now.Before(a.LockedUntil)}
+		Locked: now.Before(a.LockedUntil), Disabled: a.Disabled}
 }
 
 // ViewEnvelope summarizes a record's state for people and scripts.

@@ -328,6 +328,12 @@ func (s *Store) ListEnvelopes(ctx context.Context, q keyserver.EnvelopeQuery) ([
 	if !q.Until.IsZero() {
 		where, args = append(where, "created < ?"), append(args, timeKey(q.Until))
 	}
+	if q.After != nil {
+		// Past the previous page's last envelope, in the order below.
+		c := timeKey(q.After.Created)
+		where = append(where, "(created < ? OR (created = ? AND id < ?))")
+		args = append(args, c, c, q.After.ID[:])
+	}
 	query := "SELECT data FROM envelopes"
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")

@@ -42,6 +42,7 @@ func account(email string) keyserver.Account {
 		}},
 		FailedSignIns: 2,
 		LockedUntil:   at(time.Minute),
+		Disabled:      true,
 	}
 }
 
@@ -97,6 +98,7 @@ func testUpdateAccount(t *testing.T, s keyserver.Store) {
 	want.LockedUntil = time.Time{}
 	want.LastUsed = at(time.Hour)
 	want.Role = keyserver.RoleAdmin
+	want.Disabled = false
 	want.Credentials = append([]keyserver.Credential(nil), a.Credentials...)
 	want.Credentials[0].SignCount = 13
 	ev := event("signin.ok", 1)
@@ -105,6 +107,7 @@ func testUpdateAccount(t *testing.T, s keyserver.Store) {
 		acc.LockedUntil = time.Time{}
 		acc.LastUsed = want.LastUsed
 		acc.Role = keyserver.RoleAdmin
+		acc.Disabled = false
 		acc.Credentials[0].SignCount = 13
 		return []keyserver.AuditEvent{ev}, nil
 	})

@@ -325,6 +325,59 @@ func testListEnvelopes(t *testing.T, s keyserver.Store) {
 	}
 }
 
+// testListEnvelopesPaged pages with After through envelopes of which many were
+// created at the same instant: every envelope comes exactly once, in order.
+func testListEnvelopesPaged(t *testing.T, s keyserver.Store) {
+	ctx := t.Context()
+	const al, bo, cy = "al@x.io", "bo@x.io", "cy@x.io"
+	var recs []keyserver.EnvelopeRecord
+	for i := range 23 {
+		created := at(time.Duration(i/8) * time.Hour) // 8, 8 and 7 at one instant
+		recipient := bo
+		if i%3 == 0 {
+			recipient = cy
+		}
+		recs = append(recs, record(al, recipient, created))
+	}
+	recs = append(recs, record(bo, cy, at(time.Hour)))
+	register(t, s, recs...)
+
+	for _, q := range []keyserver.EnvelopeQuery{
+		{},
+		{Sender: al},
+		{Recipient: cy},
+		{Sender: al, Recipient: bo},
+		{Sender: al, Since: at(time.Hour), Until: at(2*time.Hour + 1)},
+	} {
+		all, err := s.ListEnvelopes(ctx, q)
+		noErr(t, "ListEnvelopes", err)
+		for i := 1; i < len(all); i++ {
+			a, b := all[i-1], all[i]
+			if a.Created.Before(b.Created) || a.Created.Equal(b.Created) && bytes.Compare(a.ID[:], b.ID[:]) < 0 {
+				t.Fatalf("ListEnvelopes %+v: %s (%v) listed before %s (%v): want newest first, then greatest id", q, a.ID, a.Created, b.ID, b.Created)
+			}
+		}
+		for _, size := range []int{1, 3, 8} {
+			var paged []keyserver.EnvelopeRecord
+			pq := q
+			pq.Limit = size
+			for range len(all) + 1 {
+				page, err := s.ListEnvelopes(ctx, pq)
+				noErr(t, "ListEnvelopes page", err)
+				if len(page) > size {
+					t.Fatalf("a page of %d with Limit %d", len(page), size)
+				}
+				if len(page) == 0 {
+					break
+				}
+				paged = append(paged, page...)
+				pq.After = keyserver.CursorOf(&page[len(page)-1])
+			}
+			equal(t, fmt.Sprintf("ListEnvelopes %+v in pages of %d", q, size), paged, all)
+		}
+	}
+}
+
 func testExpiredEnvelopes(t *testing.T, s keyserver.Store) {
 	ctx := t.Context()
 	now := at(0)

@@ -55,6 +55,7 @@ var (
 		{"UpdateEnvelopeFnError", testUpdateEnvelopeFnError},
 		{"UpdateEnvelopeClearsPayload", testUpdateEnvelopeClearsPayload},
 		{"ListEnvelopes", testListEnvelopes},
+		{"ListEnvelopesPaged", testListEnvelopesPaged},
 		{"ExpiredEnvelopes", testExpiredEnvelopes},
 	}
 	ciphertextTests = []testCase{
