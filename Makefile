@@ -17,9 +17,10 @@ DEVDIR      := build/dev
 
 all: build wasm
 
-# The binary embeds the web assets, the decryptor among them.
+# The binary embeds the web assets, the decryptor among them. -buildvcs=auto:
+# `waxseal version` names the revision even where GOFLAGS turns stamping off.
 build: wasm
-	$(GO) build -trimpath -o $(BIN) ./cmd/waxseal
+	$(GO) build -trimpath -buildvcs=auto -o $(BIN) ./cmd/waxseal
 
 # The browser decryptor, precompressed (gzip, brotli) for the key server to serve.
 # wasm_exec.js must come from the same toolchain. The build is reproducible: the
