@@ -17,6 +17,11 @@ type fileConfig struct {
 	Listen        string   `toml:"listen"`
 	DataDir       string   `toml:"data_dir"`
 	MasterKeyFile string   `toml:"master_key_file"`
+	// ReplyKeyFile holds the reply private keys (envelope/reply: one a line,
+	// oldest first); only the gateway reads it. ReplyPublicKey is the newest
+	// one's public half, which the page seals replies to.
+	ReplyKeyFile   string `toml:"reply_key_file"`
+	ReplyPublicKey string `toml:"reply_public_key"`
 	OrgDomains    []string `toml:"org_domains"`
 	TrustProxy    bool     `toml:"trust_proxy"`
 	Tokens        struct {
@@ -94,6 +99,9 @@ func loadConfig(path string) (*fileConfig, error) {
 	}
 	if c.MasterKeyFile == "" {
 		c.MasterKeyFile = "master.key"
+	}
+	if c.ReplyKeyFile == "" {
+		c.ReplyKeyFile = "reply.key"
 	}
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8080"
