@@ -13,18 +13,20 @@ import (
 // fileConfig is waxseal.toml. Paths in it are relative to the file's directory, so a
 // directory made by `waxseal init` can be moved as a whole.
 type fileConfig struct {
-	PublicURL     string `toml:"public_url"`
-	Listen        string `toml:"listen"`
-	DataDir       string `toml:"data_dir"`
-	MasterKeyFile string `toml:"master_key_file"`
+	PublicURL     string   `toml:"public_url"`
+	Listen        string   `toml:"listen"`
+	DataDir       string   `toml:"data_dir"`
+	MasterKeyFile string   `toml:"master_key_file"`
+	OrgDomains    []string `toml:"org_domains"`
+	TrustProxy    bool     `toml:"trust_proxy"`
+
 	// ReplyKeyFile holds the reply private keys (envelope/reply: one a line,
 	// oldest first); only the gateway reads it. ReplyPublicKey is the newest
 	// one's public half, which the page seals replies to.
-	ReplyKeyFile   string   `toml:"reply_key_file"`
-	ReplyPublicKey string   `toml:"reply_public_key"`
-	OrgDomains     []string `toml:"org_domains"`
-	TrustProxy     bool     `toml:"trust_proxy"`
-	Tokens         struct {
+	ReplyKeyFile   string `toml:"reply_key_file"`
+	ReplyPublicKey string `toml:"reply_public_key"`
+
+	Tokens        struct {
 		Gateway []string `toml:"gateway"`
 		Admin   []string `toml:"admin"`
 	} `toml:"tokens"`
