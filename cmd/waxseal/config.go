@@ -19,13 +19,6 @@ type fileConfig struct {
 	MasterKeyFile string   `toml:"master_key_file"`
 	OrgDomains    []string `toml:"org_domains"`
 	TrustProxy    bool     `toml:"trust_proxy"`
-
-	// ReplyKeyFile holds the reply private keys (envelope/reply: one a line,
-	// oldest first); only the gateway reads it. ReplyPublicKey is the newest
-	// one's public half, which the page seals replies to.
-	ReplyKeyFile   string `toml:"reply_key_file"`
-	ReplyPublicKey string `toml:"reply_public_key"`
-
 	Tokens        struct {
 		Gateway []string `toml:"gateway"`
 		Admin   []string `toml:"admin"`
@@ -49,6 +42,12 @@ type fileConfig struct {
 	// Gateway configures the sending gateway (gateway.go); nil when the file
 	// has no [gateway] section.
 	Gateway *gatewayConfig `toml:"gateway"`
+
+	// ReplyKeyFile holds the reply private keys (envelope/reply: one a line,
+	// oldest first); only the gateway reads it. ReplyPublicKey is the newest
+	// one's public half, which the page seals replies to.
+	ReplyKeyFile   string `toml:"reply_key_file"`
+	ReplyPublicKey string `toml:"reply_public_key"`
 
 	dir string // where the file is
 }
