@@ -3,8 +3,8 @@
 // seals it to the organisation's reply public key. It is linked into the
 // decryptor, so it uses nothing heavier than the decryptor already links
 // (no fmt, time, mime, crypto/rand, nor x/crypto/nacl/box, which pulls in
-// crypto/ecdh): X25519 is local (x25519.go), the rest is salsa20, secretbox and
-// blake2b. The gateway opens replies with package reply, which uses x/crypto's
+// crypto/ecdh): X25519 and the one BLAKE2b call are local (x25519.go,
+// blake2b.go), the rest is salsa20 and secretbox, which it links already. The gateway opens replies with package reply, which uses x/crypto's
 // box: two implementations, checked against each other by the tests.
 package compose
 
@@ -12,7 +12,6 @@ import (
 	"errors"
 	"io"
 
-	"golang.org/x/crypto/blake2b"
 	"golang.org/x/crypto/nacl/secretbox"
 	"golang.org/x/crypto/salsa20/salsa"
 )
@@ -61,11 +60,7 @@ func Seal(msg []byte, pub *[32]byte, rand io.Reader) ([]byte, error) {
 	var key [32]byte
 	salsa.HSalsa20(&key, new([16]byte), &shared, &salsa.Sigma)
 	clear(shared[:])
-	h, _ := blake2b.New(24, nil)
-	h.Write(epk[:])
-	h.Write(pub[:])
-	var nonce [24]byte
-	h.Sum(nonce[:0])
+	nonce := nonceHash(&epk, pub)
 	out := make([]byte, 0, len(msg)+Overhead)
 	out = append(out, Magic...)
 	out = append(out, epk[:]...)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/crypto/blake2b"
 	"golang.org/x/crypto/curve25519"
 	"golang.org/x/crypto/nacl/box"
 )
@@ -55,6 +56,21 @@ func TestX25519(t *testing.T) {
 		}
 		if got := x25519(&s, &u); !bytes.Equal(got[:], want) {
 			t.Fatalf("x25519(%x, %x) = %x, x/crypto says %x", s, u, got, want)
+		}
+	}
+}
+
+// TestNonceHash checks the one-block BLAKE2b-192 against x/crypto/blake2b.
+func TestNonceHash(t *testing.T) {
+	for i := 0; i < 100; i++ {
+		var a, b [32]byte
+		rand.Read(a[:])
+		rand.Read(b[:])
+		h, _ := blake2b.New(24, nil)
+		h.Write(a[:])
+		h.Write(b[:])
+		if got := nonceHash(&a, &b); !bytes.Equal(got[:], h.Sum(nil)) {
+			t.Fatalf("nonceHash(%x, %x) = %x, want %x", a, b, got, h.Sum(nil))
 		}
 	}
 }
