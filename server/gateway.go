@@ -219,6 +219,9 @@ type Inbound struct {
 	Data      []byte
 	// Client and HELO describe the submitting host; Protocol is ESMTP, ESMTPS …
 	Client, HELO, Protocol string
+	// SealExternal seals the copy of every external recipient the policy would
+	// send in plaintext, trigger or not: a recipient's secure reply (replies.go).
+	SealExternal bool
 }
 
 // SMTPError is a reply for the SMTP client.

@@ -144,6 +144,13 @@ func (g *Gateway) prepare(ctx context.Context, in *Inbound) (*plan, error) {
 		g.log.ErrorContext(ctx, "secure thread lookup failed", "id", in.ID, "error", err)
 		return nil, tempFail([3]int{4, 3, 0}, "The key server could not be asked whether this message answers a secure one; nothing was sent, try again later")
 	}
+	if in.SealExternal {
+		for i, d := range res.Decisions {
+			if d.Action == policy.Plain && !g.policy.Internal(d.Recipient) {
+				res.Decisions[i].Action, res.Decisions[i].Reason = policy.Envelope, "external recipient of a secure reply"
+			}
+		}
+	}
 	p := &plan{in: in, parsed: pm, result: res}
 	if in.Submitter == "" && in.From != "" {
 		in.Submitter = in.From // a caller of Process that did not say
