@@ -29,6 +29,7 @@ type Service struct {
 
 	perIP, perEmail, codesPerEmail, ceremoniesPerIP *limiter
 	codesPerDay, guessesPerDay                      *limiter
+	repliesPerAccount                               *limiter // replies.go
 	prefixLocks, noPasswordLocks                    *failureLocks
 	background                                      sync.WaitGroup
 	ceremonies                                      *ceremonyCap
@@ -66,7 +67,7 @@ func New(cfg Config, store Store) (*Service, error) {
 	if cfg.PostedHoldBytes > 0 {
 		posted = newPostedHold(cfg.PostedHoldBytes, cfg.PostedHoldTTL, cfg.Now)
 	}
-	return &Service{
+	svc := &Service{
 		wa:              wa,
 		posted:          posted,
 		postGate:        newPostGate(cfg),
@@ -87,7 +88,9 @@ func New(cfg Config, store Store) (*Service, error) {
 		guessesPerDay:   newLimiter(cfg.CodeGuessesPerDay, cfg.Now),
 		prefixLocks:     newFailureLocks(cfg.LockoutAfter, cfg.LockoutMax),
 		noPasswordLocks: newFailureLocks(accountLockFactor*cfg.LockoutAfter, cfg.LockoutMax),
-	}, nil
+	}
+	svc.repliesPerAccount = newLimiter(cfg.RepliesPerAccount, cfg.Now)
+	return svc, nil
 }
 
 // OnMailQueued sets a function called whenever mail is added to the outbox.
@@ -530,6 +533,9 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 			})
 			if err != nil {
 				return n, fmt.Errorf("sweep %s: %w", id, err)
+			}
+			if err := s.sweepReplies(ctx, id, now); err != nil {
+				return n, err
 			}
 			n++
 		}

@@ -183,6 +183,10 @@ type Store interface {
 	// envelope references and that were uploaded before t: uploads whose
 	// registration never came (the gateway failed or gave up).
 	DeleteUnreferencedCiphertexts(ctx context.Context, t time.Time) (int, error)
+
+	// Replies: recipients' sealed replies until the gateway took them
+	// (replies.go).
+	ReplyStore
 }
 
 // Errors every Store returns for the same conditions.

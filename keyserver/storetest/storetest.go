@@ -78,6 +78,7 @@ func Run(t *testing.T, open func(t *testing.T) keyserver.Store) {
 		{"DeleteUnreferencedCiphertexts", testDeleteUnreferencedCiphertexts},
 		{"RegisterRightAfterUpload", testRegisterRightAfterUpload},
 		{"ThreadHashes", testThreadHashes},
+		{"Replies", testReplies}, // replies.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
