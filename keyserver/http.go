@@ -55,6 +55,7 @@ func NewHandler(s *Service) http.Handler {
 	api.GET("/envelopes/:id/payload", h.payload)
 	h.routeOutbox(api)  // outbox_api.go
 	h.routeThreads(api) // threads.go
+	h.routeReplies(api) // http_replies.go
 
 	web := api.Group("", h.csrf, h.bodyLimit(maxAPIBody))
 	web.POST("/register/start", h.registerStart)

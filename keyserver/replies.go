@@ -78,6 +78,8 @@ const (
 	maxReplyReason   = 500
 	replyLeaseBatch  = 20
 	maxReplyForwards = 254 // an address's longest
+	// maxReplyBatchBytes bounds the ciphertext of one lease's response.
+	maxReplyBatchBytes = 32 << 20
 )
 
 var (
@@ -207,7 +209,12 @@ func (s *Service) LeaseReplies(ctx context.Context, limit int, d time.Duration) 
 		return nil, fmt.Errorf("lease replies: %w", err)
 	}
 	out := []LeasedReply{}
+	total := 0
 	for _, r := range due {
+		// A batch is one response: it stops at about 32 MiB of ciphertext.
+		if total += r.Size; total > maxReplyBatchBytes && len(out) > 0 {
+			break
+		}
 		tok := r.ID + "." + NewAPIToken()
 		leased, err := s.store.UpdateReply(ctx, r.ID, func(r *StoredReply) ([]AuditEvent, error) {
 			if !r.Pending() || r.NextAttempt.After(now) {
@@ -269,3 +276,5 @@ func (s *Service) sweepReplies(ctx context.Context, id envelope.ID, now time.Tim
 	}
 	return nil
 }
+
+func durationSeconds(n int) time.Duration { return time.Duration(n) * time.Second }
