@@ -49,6 +49,7 @@ type gatewayProcess struct {
 	g         *server.Gateway
 	lns       []net.Listener
 	drainer   *mailer.Drainer
+	replies   *server.ReplyDeliverer // nil without a reply key file
 	keyServer string
 }
 
@@ -107,6 +108,9 @@ func openGateway(fc *fileConfig, log *slog.Logger, dev *devSink) (*gatewayProces
 	if gc.DrainKeyServerOutbox {
 		gp.drainer = mailer.NewDrainer(server.NewRemoteOutbox(ks, 0), g.OutboxSender(), mailer.DrainerConfig{Logger: log})
 	}
+	if gp.replies, err = openReplyDeliverer(fc, g, ks, fc.path(spoolDir), log); err != nil {
+		return nil, err
+	}
 	listen := gc.listen()
 	if dev != nil {
 		listen = []string{dev.listen}
@@ -143,6 +147,9 @@ func (gp *gatewayProcess) run(ctx context.Context) error {
 	wg.Go(func() { gp.g.RunSpool(ctx) })
 	if gp.drainer != nil {
 		wg.Go(func() { gp.drainer.Run(ctx) })
+	}
+	if gp.replies != nil {
+		wg.Go(func() { gp.replies.Run(ctx) })
 	}
 	wg.Wait()
 	close(errc)

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/waxseal/waxseal/envelope/reply"
+	"github.com/waxseal/waxseal/keyserver/client"
+	"github.com/waxseal/waxseal/server"
 )
 
 // cmdReplyKey is `waxseal admin reply-key rotate --config FILE`: it appends a new
@@ -105,4 +109,24 @@ func setTopLevelKey(path, name, value string) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// openReplyDeliverer delivers recipients' secure replies when this gateway holds
+// the reply private keys (reply_key_file, which `waxseal init` writes): it
+// leases them from the key server, opens them, and sends them on. Its ledger
+// lives beside the spool (SPOOL-replies).
+func openReplyDeliverer(fc *fileConfig, g *server.Gateway, ks *client.Client, spoolDir string, log *slog.Logger) (*server.ReplyDeliverer, error) {
+	keyFile := fc.path(fc.ReplyKeyFile)
+	if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {
+		log.Warn("no reply key file: secure replies are not delivered by this gateway", "file", keyFile)
+		return nil, nil
+	}
+	keys, err := reply.LoadKeys(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return g.NewReplyDeliverer(server.ReplyConfig{
+		Source: server.NewRemoteReplies(ks), Keys: keys, Forward: fc.Gateway.Forward,
+		LedgerDir: filepath.Clean(spoolDir) + "-replies",
+	})
 }
