@@ -66,6 +66,14 @@ type Config struct {
 
 	Logger *slog.Logger
 	Now    func() time.Time
+
+	// ReplyPublicKey is the organisation's reply public key (unpadded
+	// base64url, envelope/reply), which the message page seals replies to; ""
+	// turns secure replies off in the page. ReplyForward is the gateway's
+	// forward policy ("none", "organisation", "any"; default "organisation"),
+	// so that the page offers Forward only where it is allowed.
+	ReplyPublicKey string
+	ReplyForward   string
 }
 
 func (c *Config) setDefaults() error {

@@ -83,10 +83,11 @@ const (
 )
 
 var (
-	ErrReplyTooLarge = &Error{http.StatusRequestEntityTooLarge, "reply_too_large", "The reply is larger than 10 MiB; send smaller attachments.", 0}
-	ErrNotAReply     = &Error{http.StatusBadRequest, "not_a_reply", "The request body is not a sealed reply.", 0}
-	ErrReplyKind     = &Error{http.StatusBadRequest, "bad_reply_kind", "The reply kind must be reply, all or forward, and a forward needs an address.", 0}
-	ErrReplyAllLater = &Error{http.StatusNotImplemented, "reply_all_unavailable", "Reply all is not available yet: reply to the sender instead.", 0}
+	ErrReplyTooLarge     = &Error{http.StatusRequestEntityTooLarge, "reply_too_large", "The reply is larger than 10 MiB; send smaller attachments.", 0}
+	ErrNotAReply         = &Error{http.StatusBadRequest, "not_a_reply", "The request body is not a sealed reply.", 0}
+	ErrReplyKind         = &Error{http.StatusBadRequest, "bad_reply_kind", "The reply kind must be reply, all or forward, and a forward needs an address.", 0}
+	ErrForwardNotAllowed = &Error{http.StatusForbidden, "forward_not_allowed", "Your sender's organisation does not allow forwarding its secure messages.", 0}
+	ErrReplyAllLater     = &Error{http.StatusNotImplemented, "reply_all_unavailable", "Reply all is not available yet: reply to the sender instead.", 0}
 )
 
 // PostReply stores a sealed reply from the envelope's own signed-in recipient
@@ -108,6 +109,9 @@ func (s *Service) PostReply(ctx context.Context, p Principal, id envelope.ID, ki
 		// The registration does not carry the original's visible recipients yet.
 		return StoredReply{}, ErrReplyAllLater
 	case ReplyKindForward:
+		if s.cfg.ReplyForward == "none" {
+			return StoredReply{}, ErrForwardNotAllowed
+		}
 		norm, err := address.Normalize(forwardTo)
 		if err != nil || len(norm) > maxReplyForwards {
 			return StoredReply{}, ErrReplyKind
@@ -278,3 +282,20 @@ func (s *Service) sweepReplies(ctx context.Context, id envelope.ID, now time.Tim
 }
 
 func durationSeconds(n int) time.Duration { return time.Duration(n) * time.Second }
+
+// pageReply is what the message page needs to offer secure replies.
+type pageReply struct {
+	PublicKey string
+	Forward   string // none, organisation or any
+}
+
+func (h *handlers) replyPage() *pageReply {
+	if h.s.cfg.ReplyPublicKey == "" {
+		return nil
+	}
+	f := h.s.cfg.ReplyForward
+	if f == "" {
+		f = "organisation"
+	}
+	return &pageReply{PublicKey: h.s.cfg.ReplyPublicKey, Forward: f}
+}

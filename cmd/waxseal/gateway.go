@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/waxseal/waxseal/keyserver/client"
 	"github.com/waxseal/waxseal/keyserver/mailer"
@@ -108,7 +109,11 @@ func openGateway(fc *fileConfig, log *slog.Logger, dev *devSink) (*gatewayProces
 	if gc.DrainKeyServerOutbox {
 		gp.drainer = mailer.NewDrainer(server.NewRemoteOutbox(ks, 0), g.OutboxSender(), mailer.DrainerConfig{Logger: log})
 	}
-	if gp.replies, err = openReplyDeliverer(fc, g, ks, fc.path(spoolDir), log); err != nil {
+	replyPoll := time.Duration(0) // the deliverer's default
+	if dev != nil {
+		replyPoll = time.Second // a developer waits for their reply
+	}
+	if gp.replies, err = openReplyDeliverer(fc, g, ks, fc.path(spoolDir), replyPoll, log); err != nil {
 		return nil, err
 	}
 	listen := gc.listen()

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/waxseal/waxseal/envelope/reply"
 	"github.com/waxseal/waxseal/keyserver/client"
@@ -115,7 +116,7 @@ func setTopLevelKey(path, name, value string) error {
 // the reply private keys (reply_key_file, which `waxseal init` writes): it
 // leases them from the key server, opens them, and sends them on. Its ledger
 // lives beside the spool (SPOOL-replies).
-func openReplyDeliverer(fc *fileConfig, g *server.Gateway, ks *client.Client, spoolDir string, log *slog.Logger) (*server.ReplyDeliverer, error) {
+func openReplyDeliverer(fc *fileConfig, g *server.Gateway, ks *client.Client, spoolDir string, poll time.Duration, log *slog.Logger) (*server.ReplyDeliverer, error) {
 	keyFile := fc.path(fc.ReplyKeyFile)
 	if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {
 		log.Warn("no reply key file: secure replies are not delivered by this gateway", "file", keyFile)
@@ -127,6 +128,15 @@ func openReplyDeliverer(fc *fileConfig, g *server.Gateway, ks *client.Client, sp
 	}
 	return g.NewReplyDeliverer(server.ReplyConfig{
 		Source: server.NewRemoteReplies(ks), Keys: keys, Forward: fc.Gateway.Forward,
-		LedgerDir: filepath.Clean(spoolDir) + "-replies",
+		LedgerDir: filepath.Clean(spoolDir) + "-replies", Interval: poll,
 	})
+}
+
+// replyForward is the gateway's forward policy, which the key server's page
+// needs too: the [gateway] section's, when the file has one.
+func (c *fileConfig) replyForward() string {
+	if c.Gateway != nil && c.Gateway.Forward != "" {
+		return c.Gateway.Forward
+	}
+	return server.ForwardOrganisation
 }
