@@ -415,6 +415,9 @@ type RegistrationJSON struct {
 	// (ciphertexts.go).
 	OnlineHead string `json:"online_head,omitempty"`
 	Ciphertext string `json:"ciphertext,omitempty"`
+	// ReplyContext (base64) is the original's Message-ID and visible people,
+	// sealed by the gateway to the reply key (replies.go): opaque here.
+	ReplyContext string `json:"reply_context,omitempty"`
 }
 
 // registerEnvelopes takes the registrations as JSON or, to upload the
@@ -507,6 +510,9 @@ func (h *handlers) register(c echo.Context, envelopes []RegistrationJSON) error 
 		}
 		regs[i] = Registration{ID: id, Sender: r.Sender, Submitter: r.Submitter, Recipient: r.Recipient, Subject: r.Subject,
 			Created: r.Created, Expires: r.Expires, ServerKey: k, Payload: payload}
+		if regs[i].ReplyContext, err = base64.StdEncoding.DecodeString(r.ReplyContext); err != nil || len(regs[i].ReplyContext) > maxReplyContext {
+			return ErrBadRequest.with("Envelope %s: reply_context is not base64 of at most %d bytes.", r.ID, maxReplyContext)
+		}
 		if r.Ciphertext != "" || r.OnlineHead != "" {
 			if len(payload) > 0 {
 				return ErrBadRequest.with("Envelope %s: payload, or online_head with ciphertext, not both.", r.ID)

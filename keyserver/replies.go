@@ -76,6 +76,7 @@ func (r *StoredReply) Pending() bool { return r.Delivered.IsZero() && r.Failed.I
 const (
 	maxReplyBody     = reply.MaxSealed
 	maxReplyReason   = 500
+	maxReplyContext  = 16 << 10
 	replyLeaseBatch  = 20
 	maxReplyForwards = 254 // an address's longest
 	// maxReplyBatchBytes bounds the ciphertext of one lease's response.
@@ -87,7 +88,7 @@ var (
 	ErrNotAReply         = &Error{http.StatusBadRequest, "not_a_reply", "The request body is not a sealed reply.", 0}
 	ErrReplyKind         = &Error{http.StatusBadRequest, "bad_reply_kind", "The reply kind must be reply, all or forward, and a forward needs an address.", 0}
 	ErrForwardNotAllowed = &Error{http.StatusForbidden, "forward_not_allowed", "Your sender's organisation does not allow forwarding its secure messages.", 0}
-	ErrReplyAllLater     = &Error{http.StatusNotImplemented, "reply_all_unavailable", "Reply all is not available yet: reply to the sender instead.", 0}
+	ErrReplyAllLater     = &Error{http.StatusConflict, "reply_all_unavailable", "Reply all is not available for this message: reply to the sender instead.", 0}
 )
 
 // PostReply stores a sealed reply from the envelope's own signed-in recipient
@@ -106,8 +107,7 @@ func (s *Service) PostReply(ctx context.Context, p Principal, id envelope.ID, ki
 	case ReplyKindReply:
 		forwardTo = ""
 	case ReplyKindAll:
-		// The registration does not carry the original's visible recipients yet.
-		return StoredReply{}, ErrReplyAllLater
+		forwardTo = "" // checked against the envelope below
 	case ReplyKindForward:
 		if s.cfg.ReplyForward == "none" {
 			return StoredReply{}, ErrForwardNotAllowed
@@ -121,9 +121,6 @@ func (s *Service) PostReply(ctx context.Context, p Principal, id envelope.ID, ki
 		return StoredReply{}, ErrReplyKind
 	}
 	email := p.Account.Email
-	if err := limit(s.repliesPerAccount, p.Account.ID); err != nil {
-		return StoredReply{}, err
-	}
 	now := s.now()
 	rec, err := s.store.Envelope(ctx, id)
 	if errors.Is(err, ErrNotFound) {
@@ -135,6 +132,14 @@ func (s *Service) PostReply(ctx context.Context, p Principal, id envelope.ID, ki
 	if denied := s.refusal(&rec, email, now); denied != nil {
 		s.audit(ctx, AuditEvent{Time: now, Actor: email, Action: "reply.deny", Envelope: id.String(), Account: p.Account.ID, ClientIP: p.IP, Detail: denied.Code})
 		return StoredReply{}, denied
+	}
+	if kind == ReplyKindAll && len(rec.ReplyContext) == 0 {
+		// Registered by a gateway that did not send the original's people.
+		return StoredReply{}, ErrReplyAllLater
+	}
+	// Only replies that would be stored count against the account's rate.
+	if err := limit(s.repliesPerAccount, p.Account.ID); err != nil {
+		return StoredReply{}, err
 	}
 	r := StoredReply{
 		ID: randomHex(16), Envelope: id, Account: p.Account.ID, From: email,
@@ -197,7 +202,9 @@ type LeasedReply struct {
 	// its subject.
 	OriginalSender  string `json:"original_sender"`
 	OriginalSubject string `json:"original_subject"`
-	Sealed          []byte `json:"sealed"`
+	// Context is the envelope's ReplyContext, sealed by the gateway.
+	Context []byte `json:"context,omitempty"`
+	Sealed  []byte `json:"sealed"`
 }
 
 // LeaseReplies leases up to limit pending replies to a gateway for d. A
@@ -238,7 +245,7 @@ func (s *Service) LeaseReplies(ctx context.Context, limit int, d time.Duration) 
 			return nil, fmt.Errorf("lease reply %s: envelope %s: %w", r.ID, leased.Envelope, err)
 		}
 		out = append(out, LeasedReply{ID: leased.ID, Lease: tok, Envelope: leased.Envelope, Kind: leased.Kind, ForwardTo: leased.ForwardTo,
-			From: leased.From, Name: leased.Name, OriginalSender: rec.Sender, OriginalSubject: rec.Subject, Sealed: leased.Sealed})
+			From: leased.From, Name: leased.Name, OriginalSender: rec.Sender, OriginalSubject: rec.Subject, Context: rec.ReplyContext, Sealed: leased.Sealed})
 	}
 	return out, nil
 }

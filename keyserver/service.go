@@ -128,6 +128,8 @@ type Registration struct {
 	// Ciphertext, if set, is the SHA-256 of the message's uploaded ciphertext
 	// (PutCiphertext), and Payload only the head of the online blob.
 	Ciphertext []byte
+	// ReplyContext is sealed for the gateway (replies.go); stored as is.
+	ReplyContext []byte
 }
 
 // RegisterEnvelopes stores a batch of envelopes: all or none. Repeating a
@@ -185,6 +187,7 @@ func (s *Service) RegisterEnvelopes(ctx context.Context, regs []Registration, cl
 		if r.Expires.IsZero() {
 			rec.Expires = time.Time{}
 		}
+		rec.ReplyContext = r.ReplyContext
 		news = append(news, NewEnvelope{Record: rec, Payload: r.Payload})
 		events = append(events, AuditEvent{Time: now, Actor: "gateway", Action: "envelope.register",
 			Envelope: r.ID.String(), ClientIP: clientIP, Detail: "sender " + sender + " recipient " + rcpt})

@@ -3,7 +3,9 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +22,8 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/waxseal/waxseal/envelope/reply"
+	"github.com/waxseal/waxseal/envelope/reply/compose"
+	"github.com/waxseal/waxseal/server/policy"
 )
 
 // Reply kinds, as the recipient chose them on the message page.
@@ -50,7 +54,10 @@ type PendingReply struct {
 	From mail.Address
 	// Original is the message replied to.
 	Original ReplyOriginal
-	Sealed   []byte
+	// Context is the envelope's reply context as the gateway sealed it at
+	// registration (nil for envelopes registered without one).
+	Context []byte
+	Sealed  []byte
 }
 
 // ReplyOriginal is what the key server recorded of the original message when the
@@ -59,6 +66,7 @@ type PendingReply struct {
 type ReplyOriginal struct {
 	MessageID  string
 	References []string
+	Wrapper    string // the Message-ID of the wrapper mail the recipient got
 	Subject    string
 	From       string   // the sender's address
 	To, Cc     []string // the visible recipients
@@ -266,6 +274,96 @@ func (d *ReplyDeliverer) forget(id string) {
 	}
 }
 
+// replyContext is what the gateway seals into each envelope's registration for
+// replies to it: the original's threading fields and visible people (never its
+// Bcc recipients), and the Message-ID of the wrapper mail the recipient got.
+type replyContext struct {
+	MessageID  string   `json:"message_id,omitempty"`
+	References []string `json:"references,omitempty"`
+	WrapperID  string   `json:"wrapper_id,omitempty"`
+	To         []string `json:"to,omitempty"`
+	Cc         []string `json:"cc,omitempty"`
+}
+
+// replyContextOf reads a message's reply context (without the wrapper id).
+func (g *Gateway) replyContextOf(pm *parsed) *replyContext {
+	if g.cfg.ReplyPublicKey == nil {
+		return nil
+	}
+	rc := &replyContext{}
+	if ids := policy.ThreadIDs(pm.header.Get("Message-ID"), ""); len(ids) == 1 {
+		rc.MessageID = ids[0]
+	}
+	rc.References = bracketed(pm.header.Get("References"), 20)
+	for _, f := range []struct {
+		field string
+		dst   *[]string
+	}{{"To", &rc.To}, {"Cc", &rc.Cc}} {
+		if list, err := addressParser.ParseList(pm.header.Get(f.field)); err == nil {
+			for _, a := range list {
+				*f.dst = append(*f.dst, a.Address)
+			}
+		}
+	}
+	return rc
+}
+
+// bracketed lists the <...> ids of a header value in order, the last max.
+func bracketed(v string, max int) []string {
+	var out []string
+	for {
+		i := strings.IndexByte(v, '<')
+		j := strings.IndexByte(v[i+1:], '>')
+		if i < 0 || j < 0 {
+			break
+		}
+		if id := strings.TrimSpace(v[i+1 : i+1+j]); id != "" && !strings.ContainsAny(id, "\r\n<> ") {
+			out = append(out, id)
+		}
+		v = v[i+1+j+1:]
+	}
+	if len(out) > max {
+		out = out[len(out)-max:]
+	}
+	return out
+}
+
+// sealReplyContext seals rc with the envelope's wrapper id to the reply key. A
+// failure costs only reply all and threading, so it is logged, not fatal.
+func (g *Gateway) sealReplyContext(rc *replyContext, wrapperID, msgID string) []byte {
+	if rc == nil {
+		return nil
+	}
+	c := *rc
+	c.WrapperID = wrapperID
+	b, _ := json.Marshal(c)
+	sealed, err := compose.Seal(b, g.cfg.ReplyPublicKey, rand.Reader)
+	if err != nil || len(sealed) > 16<<10 {
+		g.log.Warn("reply context not sealed: replies to this message cannot reply all", "id", msgID, "error", err, "bytes", len(sealed))
+		return nil
+	}
+	return sealed
+}
+
+// withContext fills r.Original from the reply context, if r has one this
+// gateway's keys open.
+func (d *ReplyDeliverer) withContext(r *PendingReply) {
+	if len(r.Context) == 0 {
+		return
+	}
+	b, err := reply.Open(r.Context, d.cfg.Keys)
+	var rc replyContext
+	if err == nil {
+		err = json.Unmarshal(b, &rc)
+	}
+	if err != nil {
+		d.log.Warn("reply context unreadable", "reply", r.ID, "error", err)
+		return
+	}
+	r.Original.MessageID, r.Original.References, r.Original.Wrapper = rc.MessageID, rc.References, rc.WrapperID
+	r.Original.To, r.Original.Cc = rc.To, rc.Cc
+}
+
 // deliver opens one reply and hands it to the gateway, once.
 func (d *ReplyDeliverer) deliver(ctx context.Context, r *PendingReply) error {
 	entry, err := d.readLedger(r.ID)
@@ -274,6 +372,10 @@ func (d *ReplyDeliverer) deliver(ctx context.Context, r *PendingReply) error {
 	}
 	if entry.Delivered {
 		return nil // delivered before a crash or a failed acknowledgement
+	}
+	d.withContext(r)
+	if r.Kind == ReplyToAll && len(r.Context) == 0 {
+		return &errPermanent{"the original message's recipients are not known: reply to the sender instead"}
 	}
 	to, cc, err := d.recipients(r)
 	if err != nil {
@@ -387,17 +489,24 @@ func buildReply(r *PendingReply, inner []byte, to, cc []string, messageID string
 	}
 	b.WriteString("Date: " + now.Format(time.RFC1123Z) + "\r\n")
 	b.WriteString("Message-ID: <" + messageID + ">\r\n")
-	if id := strings.Trim(r.Original.MessageID, "<> "); id != "" {
-		refs := make([]string, 0, len(r.Original.References)+1)
-		for _, ref := range r.Original.References {
-			if ref = strings.Trim(ref, "<> "); ref != "" && !strings.ContainsAny(ref, "\r\n<>") {
-				refs = append(refs, "<"+ref+">")
-			}
+	// In-Reply-To names the original (the sender's client threads by it),
+	// else the wrapper mail; References end with both.
+	valid := func(id string) string {
+		if id = strings.Trim(id, "<> "); id == "" || strings.ContainsAny(id, "\r\n<> ") {
+			return ""
 		}
-		if !strings.ContainsAny(id, "\r\n<>") {
-			refs = append(refs, "<"+id+">")
-			b.WriteString("In-Reply-To: <" + id + ">\r\n")
+		return "<" + id + ">"
+	}
+	var refs []string
+	for _, ref := range append(slices.Clone(r.Original.References), r.Original.MessageID, r.Original.Wrapper) {
+		if v := valid(ref); v != "" && !slices.Contains(refs, v) {
+			refs = append(refs, v)
 		}
+	}
+	if parent := cmp.Or(valid(r.Original.MessageID), valid(r.Original.Wrapper)); parent != "" {
+		b.WriteString("In-Reply-To: " + parent + "\r\n")
+	}
+	if len(refs) > 0 {
 		b.WriteString("References: " + strings.Join(refs, " ") + "\r\n")
 	}
 	hasSubject := false

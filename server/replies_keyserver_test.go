@@ -208,3 +208,55 @@ func TestReplyRefusedForRevokedAndOthers(t *testing.T) {
 		t.Errorf("reply to a revoked envelope: %v", out)
 	}
 }
+
+// TestReplyAllThroughKeyServer: the gateway seals each envelope's reply context
+// (the original's Message-ID and visible people) into its registration; the key
+// server stores it unread; a reply all then reaches the sender and the other
+// visible recipient, threaded under the original and the wrapper mail.
+func TestReplyAllThroughKeyServer(t *testing.T) {
+	e := startGateway(t, gwOptions{tweak: func(c *Config) { c.ReplyPublicKey = &replyKey.Public }})
+	msg := labMessage("[send secure] Lab results") // To: carol@hospital.example, bob@patient.example
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"carol@hospital.example", "bob@patient.example"}, msg); se != nil {
+		t.Fatalf("DATA answered %v", se)
+	}
+	wrapper := e.hop.to("bob@patient.example")[0].Data
+	wm, _, _, file := wrapperParts(t, wrapper)
+	rec, err := e.ks.store.Envelope(context.Background(), file.Header.ID)
+	if err != nil || len(rec.ReplyContext) == 0 || bytes.Contains(rec.ReplyContext, []byte("lab-1@hospital.example")) {
+		t.Fatalf("stored reply context: %d bytes (readable: %v), %v", len(rec.ReplyContext), bytes.Contains(rec.ReplyContext, []byte("lab-1")), err)
+	}
+	bob := &browser{k: e.ks}
+	e.ks.openAs(bob, file)
+	sealed := sealedReply(t, "", &compose.Draft{Subject: "Re: Lab results", Text: "reply-all-canary"})
+	if st, out := bob.postRaw("/api/v1/envelopes/"+file.Header.ID.String()+"/replies?kind=all", sealed); st != http.StatusCreated {
+		t.Fatalf("post reply all: %d %v", st, out)
+	}
+	d, err := e.g.NewReplyDeliverer(ReplyConfig{Source: NewRemoteReplies(e.ks.client()), Keys: []reply.KeyPair{replyKey}, LedgerDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.DeliverOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, rcpt := range []string{"alice@hospital.example", "carol@hospital.example"} {
+		var got []received
+		for _, r := range e.hop.to(rcpt) {
+			if bytes.Contains(r.Data, []byte("Re: Lab results")) {
+				got = append(got, r)
+			}
+		}
+		if len(got) != 1 {
+			t.Fatalf("%s got %d replies", rcpt, len(got))
+		}
+		m, text, _ := replyParts(t, got[0].Data)
+		wantRefs := "<lab-1@hospital.example> " + wm.Header.Get("Message-ID")
+		if text != "reply-all-canary" || m.Header.Get("To") != "alice@hospital.example" || m.Header.Get("Cc") != "carol@hospital.example" ||
+			m.Header.Get("In-Reply-To") != "<lab-1@hospital.example>" || m.Header.Get("References") != wantRefs {
+			t.Errorf("%s: To %q Cc %q In-Reply-To %q References %q (want %q)", rcpt, m.Header.Get("To"), m.Header.Get("Cc"),
+				m.Header.Get("In-Reply-To"), m.Header.Get("References"), wantRefs)
+		}
+	}
+	if n := len(e.hop.to("bob@patient.example")); n != 1 {
+		t.Errorf("bob got %d mails, want only his envelope", n)
+	}
+}

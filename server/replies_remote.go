@@ -29,6 +29,7 @@ func (r RemoteReplies) LeaseReplies(ctx context.Context, limit int, lease time.D
 			ID: l.ID, Lease: l.Lease, EnvelopeID: l.Envelope.String(), Kind: l.Kind, ForwardTo: l.ForwardTo,
 			From:     mail.Address{Name: l.Name, Address: l.From},
 			Original: ReplyOriginal{From: l.OriginalSender, Subject: l.OriginalSubject},
+			Context:  l.Context,
 			Sealed:   l.Sealed,
 		}
 	}

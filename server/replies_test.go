@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
@@ -102,13 +103,25 @@ func sealedReply(t testing.TB, forged string, d *compose.Draft) []byte {
 	return sealed
 }
 
+// sealedContext is a reply context as the gateway seals it at registration.
+func sealedContext(rc replyContext) []byte {
+	b, _ := json.Marshal(rc)
+	sealed, err := compose.Seal(b, &replyKey.Public, rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return sealed
+}
+
+// pendingReply is a reply as the key server leases it: the people from its
+// record, the threading and the other recipients in the sealed context.
 func pendingReply(id, kind string, sealed []byte) PendingReply {
 	return PendingReply{
 		ID: id, EnvelopeID: "env-" + id, Kind: kind, Sealed: sealed,
-		From: mail.Address{Name: "Bob Patient", Address: "bob@patient.example"},
-		Original: ReplyOriginal{MessageID: "<orig-1@hospital.example>", References: []string{"<thread-0@hospital.example>"},
-			Subject: "Lab results", From: "alice@hospital.example",
-			To: []string{"bob@patient.example", "carol@hospital.example"}, Cc: []string{"dave@elsewhere.example"}},
+		From:     mail.Address{Name: "Bob Patient", Address: "bob@patient.example"},
+		Original: ReplyOriginal{Subject: "Lab results", From: "alice@hospital.example"},
+		Context: sealedContext(replyContext{MessageID: "orig-1@hospital.example", References: []string{"thread-0@hospital.example"},
+			WrapperID: "wrap-1@gateway.test", To: []string{"bob@patient.example", "carol@hospital.example"}, Cc: []string{"dave@elsewhere.example"}}),
 	}
 }
 
@@ -180,7 +193,7 @@ func TestReplyDeliveredToSender(t *testing.T) {
 	m, text, files := replyParts(t, got[0].Data)
 	for field, want := range map[string]string{
 		"From": `"Bob Patient" <bob@patient.example>`, "To": "alice@hospital.example", "Cc": "", "Bcc": "", "Sender": "",
-		"In-Reply-To": "<orig-1@hospital.example>", "References": "<thread-0@hospital.example> <orig-1@hospital.example>",
+		"In-Reply-To": "<orig-1@hospital.example>", "References": "<thread-0@hospital.example> <orig-1@hospital.example> <wrap-1@gateway.test>",
 		"Subject": "Re: Lab results",
 	} {
 		if v := m.Header.Get(field); v != want {
@@ -284,6 +297,30 @@ func TestReplyRefusals(t *testing.T) {
 	}
 	if _, err := e.g.NewReplyDeliverer(ReplyConfig{Source: &memReplies{}, Keys: []reply.KeyPair{replyKey}, Forward: "everyone", LedgerDir: t.TempDir()}); err == nil {
 		t.Error("forward = everyone accepted")
+	}
+}
+
+// TestReplyWithoutContext: an envelope registered without a reply context
+// (an older gateway) takes replies to its sender, unthreaded, but not reply all.
+func TestReplyWithoutContext(t *testing.T) {
+	e := startGateway(t, gwOptions{})
+	plain := pendingReply("n1", ReplyToSender, sealedReply(t, "", &compose.Draft{Text: "no context"}))
+	plain.Context = nil
+	all := pendingReply("n2", ReplyToAll, sealedReply(t, "", &compose.Draft{Text: "no context"}))
+	all.Context = nil
+	src := &memReplies{pending: []PendingReply{plain, all}}
+	if _, err := newDeliverer(t, e, src, "").DeliverOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := e.hop.to("alice@hospital.example")
+	if len(got) != 1 || bytes.Contains(got[0].Data, []byte("In-Reply-To")) {
+		t.Fatalf("reply without context: %d copies", len(got))
+	}
+	if want := "the original message's recipients are not known: reply to the sender instead"; src.failed["n2"] != want {
+		t.Errorf("reply all without context: %q", src.failed["n2"])
+	}
+	if len(e.hop.to("carol@hospital.example")) != 0 {
+		t.Error("reply all without context reached carol")
 	}
 }
 

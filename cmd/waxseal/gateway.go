@@ -68,6 +68,9 @@ func openGateway(fc *fileConfig, log *slog.Logger, dev *devSink) (*gatewayProces
 		return nil, err
 	}
 	cfg.Logger = log
+	if cfg.ReplyPublicKey, err = fc.replyPublicKey(); err != nil {
+		return nil, err
+	}
 	token, err := fc.gatewayToken()
 	if err != nil {
 		return nil, err

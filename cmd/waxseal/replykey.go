@@ -140,3 +140,15 @@ func (c *fileConfig) replyForward() string {
 	}
 	return server.ForwardOrganisation
 }
+
+// replyPublicKey is reply_public_key, or nil when the installation has none.
+func (c *fileConfig) replyPublicKey() (*[32]byte, error) {
+	if c.ReplyPublicKey == "" {
+		return nil, nil
+	}
+	k, err := reply.DecodeKey(c.ReplyPublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("reply_public_key: %w", err)
+	}
+	return &k, nil
+}

@@ -33,7 +33,7 @@
     kind = k;
     form.hidden = false;
     $("reply-forward-row").hidden = k !== "forward";
-    $("reply-h").textContent = k === "forward" ? "Forward securely" : "Reply securely";
+    $("reply-h").textContent = k === "forward" ? "Forward securely" : k === "all" ? "Reply all securely" : "Reply securely";
     fail("");
     (k === "forward" ? $("reply-to") : $("reply-text")).focus();
     saveDraft();
@@ -50,7 +50,7 @@
     note.hidden = list.length === 0;
     note.textContent = list.map((x) => {
       const when = new Date(x.created).toLocaleString();
-      const what = x.kind === "forward" ? `You forwarded this to ${x.forward_to} on ${when}` : `You replied on ${when}`;
+      const what = x.kind === "forward" ? `You forwarded this to ${x.forward_to} on ${when}` : x.kind === "all" ? `You replied to all on ${when}` : `You replied on ${when}`;
       const state = x.state === "failed" ? ` — not delivered: ${x.reason}` : x.state === "pending" ? " — being delivered" : "";
       return what + state + ".";
     }).join(" ");
@@ -119,12 +119,15 @@
     opened = ev.detail;
     panel.hidden = false;
     $("btn-forward").hidden = panel.dataset.forward === "none";
+    // Reply all when the message names anyone besides its sender and this reader.
+    const m = opened.message;
+    $("btn-reply-all").hidden = (m.to || []).length + (m.cc || []).length < 2;
     let draft = null;
     try { draft = JSON.parse(sessionStorage.getItem(draftKey()) || "null"); } catch { /* none */ }
     if (draft) {
       $("reply-text").value = draft.text || "";
       $("reply-to").value = draft.to || "";
-      openForm(draft.kind === "forward" ? "forward" : "reply");
+      openForm(["forward", "all"].includes(draft.kind) ? draft.kind : "reply");
     }
     listReplies();
   });
@@ -133,6 +136,7 @@
   new MutationObserver(() => { if (message.hidden) panel.hidden = true; }).observe(message, { attributes: true, attributeFilter: ["hidden"] });
 
   $("btn-reply").addEventListener("click", () => openForm("reply"));
+  $("btn-reply-all").addEventListener("click", () => openForm("all"));
   $("btn-forward").addEventListener("click", () => openForm("forward"));
   $("reply-cancel").addEventListener("click", () => { clearDraft(); form.reset(); form.hidden = true; fail(""); });
   $("reply-text").addEventListener("input", saveDraft);
