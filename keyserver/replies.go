@@ -38,7 +38,8 @@ type ReplyStore interface {
 	DueReplies(ctx context.Context, now time.Time, limit int) ([]StoredReply, error)
 	// UpdateReply is UpdateEnvelope for replies; ErrNotFound if there is none.
 	UpdateReply(ctx context.Context, id string, fn func(*StoredReply) ([]AuditEvent, error)) (StoredReply, error)
-	// RepliesOf lists an envelope's replies, oldest first.
+	// RepliesOf lists an envelope's replies, oldest first (those created at
+	// the same instant in any order).
 	RepliesOf(ctx context.Context, env envelope.ID) ([]StoredReply, error)
 	// DeleteRepliesOf removes an envelope's replies with the events, and
 	// returns how many went.
