@@ -74,9 +74,12 @@ check-tracked:
 # without it, which keeps the whole run within CI's time.
 RACE_PKGS := ./keyserver/... ./server/...
 
+# Both run beside one throwaway PostgreSQL cluster on a free loopback port
+# (internal/pgtest/with-postgres sets WAXSEAL_TEST_POSTGRES; without PostgreSQL
+# installed its tests skip, except in CI, where they fail).
 test-go:
-	$(GO) test -count=1 -race $(RACE_PKGS)
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e '/keyserver' -e '/server')
+	internal/pgtest/with-postgres sh -c '$(GO) test -count=1 -race $(RACE_PKGS) && \
+	  $(GO) test -count=1 $$($(GO) list ./... | grep -v -e /keyserver -e /server)'
 
 test-wasm: wasm
 	PATH="$$PATH:$(GOROOT)/lib/wasm" GOOS=js GOARCH=wasm $(GO) test -count=1 ./envelope/... ./wasm/message/

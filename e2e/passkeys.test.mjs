@@ -62,7 +62,7 @@ async function until(check, what) {
 async function openFile(page, file) {
   await page.goto(`file://${file}`);
   await Promise.all([page.waitForURL(/\/open\/[0-9a-f]{32}/), page.getByRole("button", { name: "Open" }).click()]);
-  await page.locator("#panel-signin, #panel-message, #panel-refused").first().waitFor();
+  await page.locator("#panel-signin:visible, #panel-register:visible, #panel-message:visible, #panel-refused:visible").first().waitFor();
 }
 
 async function mailedCode(email, action) {
@@ -93,8 +93,8 @@ test("register with a passkey, read, sign out, sign in with the passkey; a secon
 
   await openFile(page, env.file);
   assert.equal(await page.locator("#signin-email").getAttribute("autocomplete"), "username webauthn");
-  assert.equal(await page.getByRole("button", { name: "Sign in with a passkey" }).isVisible(), true);
-  await page.getByRole("button", { name: "Register" }).click();
+  // Bob has no account yet: registration comes first.
+  await page.locator("#panel-register").waitFor();
   await page.getByLabel("First name").fill("Bob");
   await page.getByLabel("Last name").fill("Patient");
   const code = await mailedCode("bob@patient.example", () => page.getByRole("button", { name: "Send me a code" }).click());
@@ -170,6 +170,13 @@ test("register with a passkey, read, sign out, sign in with the passkey; a secon
   await page.getByText("Passkey renamed.").waitFor();
   assert.match(await page.locator("#passkey-list tr").first().textContent(), /Bob's <laptop>/);
   await shot(page, "passkey-04-account");
+  // One date format, with the time zone; on a phone each cell keeps its column's name.
+  assert.match(await page.locator("#passkey-list tr td").nth(1).textContent(), /^\d{1,2} [A-Z][a-z]+ \d{4}, \d{2}:\d{2} \S+$/);
+  await page.setViewportSize({ width: 375, height: 740 });
+  const label = await page.locator("#passkey-list tr td").nth(1).evaluate((td) => getComputedStyle(td, "::before").content);
+  assert.equal(label, '"Added: "');
+  await shot(page, "passkey-04-account-375");
+  await page.setViewportSize({ width: 1280, height: 720 });
   // Remove the phone's passkey (two clicks, no dialog) ...
   const phoneRow = page.locator("#passkey-list tr").nth(1);
   await phoneRow.getByRole("button", { name: "Remove" }).click();
@@ -214,7 +221,7 @@ test("a passkey of one account does not open another's message", async () => {
   const dev = await device(page);
   // Dan registers with a passkey.
   await openFile(page, forDan.file);
-  await page.getByRole("button", { name: "Register" }).click();
+  await page.locator("#panel-register").waitFor();
   await page.getByLabel("First name").fill("Dan");
   await page.getByLabel("Last name").fill("Patient");
   const code = await mailedCode("dan@patient.example", () => page.getByRole("button", { name: "Send me a code" }).click());
@@ -227,6 +234,8 @@ test("a passkey of one account does not open another's message", async () => {
 
   // Carol's message, Dan's passkey: signed in as Dan, and refused.
   await openFile(page, forCarol.file);
+  // Carol has no account, so registration comes first; Dan has one.
+  await page.getByRole("button", { name: "I already have an account" }).click();
   await page.locator("#panel-signin").waitFor();
   await dev.plug();
   await page.getByRole("button", { name: "Sign in with a passkey" }).click();
@@ -239,6 +248,10 @@ test("a passkey of one account does not open another's message", async () => {
 
 test("administrators enrol with a one-time link and need a passkey; a code sign-in is refused", async () => {
   const [env] = ws.seal(message("erin@patient.example", "PHI: admin test"), { to: ["erin@patient.example"] });
+  // A row with long words beside the State column, and a state of several words.
+  const long = "maximilian.alexander.montgomery-featherstonehaugh@patient-portal.example";
+  const [crowded] = ws.seal(message(long, "PHI: Radiology report with findings, measurements and the radiologist's recommendations for follow-up"), { to: [long] });
+  ws.admin("lock", "--reason", "Wrong recipient: the clinic will telephone the patient instead", crowded.id);
   const invite = JSON.parse(ws.admin("invite", "root@hospital.example"));
   assert.match(invite.link, /^http:\/\/localhost:\d+\/admin\/enrol#t=[A-Za-z0-9_-]{43}$/);
 
@@ -258,6 +271,20 @@ test("administrators enrol with a one-time link and need a passkey; a code sign-
   await page.getByRole("link", { name: "PHI: admin test" }).waitFor();
   assert.equal((await key.credentials()).length, 1);
   await shot(page, "passkey-06-admin-list");
+  // The State (and Sent) columns never break inside a word at 1280 px.
+  for (const td of await page.locator("#admin-list td.state, #admin-list td:nth-child(3)").all()) {
+    const broken = await td.evaluate((el) => {
+      const range = document.createRange();
+      const text = el.firstChild;
+      for (const m of text.textContent.matchAll(/\S+/g)) {
+        range.setStart(text, m.index);
+        range.setEnd(text, m.index + m[0].length);
+        if (new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size > 1) return m[0];
+      }
+      return "";
+    });
+    assert.equal(broken, "", `the admin list broke "${broken}"`);
+  }
 
   // Show one, lock it with a reason (markup stays text), unlock it.
   await page.getByRole("link", { name: "PHI: admin test" }).click();
@@ -345,12 +372,18 @@ test("a sender registers with a passkey and revokes from sent items", async () =
   await page.locator("#staff-last").fill("Sender");
   const code = await mailedCode("gina@hospital.example", () => page.locator("#form-staff-register").getByRole("button", { name: "Send me a code" }).click());
   await page.locator("#staff-code").fill(code);
-  await Promise.all([page.waitForURL(`${ws.base}/account`), page.getByRole("button", { name: "Continue" }).click()]);
-  await page.getByText("Your registration is not finished").waitFor();
+  await page.getByRole("button", { name: "Continue" }).click();
+  // Registering from /sent stays on /sent, with the last step said plainly.
+  await page.getByRole("heading", { name: "Finish registering: add a passkey or a password" }).waitFor();
+  assert.equal(new URL(page.url()).pathname, "/sent");
+  await shot(page, "passkey-08-sent-finish-1280");
+  await page.setViewportSize({ width: 375, height: 740 });
+  await shot(page, "passkey-08-sent-finish-375");
+  await page.setViewportSize({ width: 1280, height: 720 });
   await page.getByRole("button", { name: "Add a passkey on this device" }).click();
-  await page.getByText(/^Added the passkey/).waitFor();
-  await page.getByRole("link", { name: "Sent items" }).first().click();
+  await page.getByText("Registration finished. Your sent items show here.").waitFor();
   await page.locator("#panel-sent").waitFor();
+  assert.equal(new URL(page.url()).pathname, "/sent");
   const row = page.locator("#sent-list tr", { hasText: "frank@patient.example" });
   await row.waitFor();
   await shot(page, "passkey-09-sent");

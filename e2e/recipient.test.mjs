@@ -39,8 +39,9 @@ async function visit(page, url) {
 // register registers as a new recipient; weak, when given, is a password tried
 // first, which must be refused with the reason shown.
 async function register(page, email, first = "Bob", last = "Patient", weak) {
-  await page.locator("#panel-signin").waitFor();
-  await page.getByRole("button", { name: "Register" }).click();
+  // Someone without an account is shown registration first.
+  await page.locator("#panel-register").waitFor();
+  assert.equal(await page.locator("#panel-signin").isVisible(), false);
   await page.getByLabel("First name").fill(first);
   await page.getByLabel("Last name").fill(last);
   const before = ws.mailCount(email);
@@ -48,6 +49,11 @@ async function register(page, email, first = "Bob", last = "Patient", weak) {
   const { code } = await ws.code(email, before);
   await page.locator("#reg-code").fill(code);
   await page.getByRole("button", { name: "Continue" }).click();
+  // Once the code is accepted, only the last step is on the card.
+  await page.locator("#register-choose").waitFor();
+  for (const gone of [/We send a code/, /I already have an account/]) {
+    assert.equal(await page.locator("#panel-register").getByText(gone).isVisible(), false, `${gone} still shown`);
+  }
   if (weak) {
     await page.getByLabel("Choose a password").fill(weak.password);
     await page.getByLabel("The same password again").fill(weak.password);
@@ -80,11 +86,11 @@ test("open from disk, register, read, download the attachment and the original",
   await shot(page, "01-securedoc-file");
 
   await Promise.all([page.waitForURL(/\/open\//), page.getByRole("button", { name: "Open" }).click()]);
-  await page.locator("#panel-signin").waitFor();
+  await page.locator("#panel-register").waitFor();
   assert.equal(new URL(page.url()).hash, "", "the key fragment is removed from the address bar");
   assert.equal(await page.locator("#signin-email").inputValue(), "bob@patient.example");
   assert.equal(await page.locator("#sum-subject").textContent(), "PHI: Your lab results");
-  await shot(page, "02-open-signin");
+  await shot(page, "02-open-register-first");
 
   await register(page, "bob@patient.example");
   await page.locator("#panel-message").waitFor();
@@ -163,9 +169,11 @@ test("open online link and the refusal pages", async () => {
   await visit(page, `${ws.base}/e/${"0".repeat(32)}#k=${"A".repeat(43)}`);
   await page.locator("#panel-refused").waitFor();
   assert.equal(await page.locator("#refused-h").textContent(), "Message not found");
-  await visit(page, `${ws.base}/e/${dora.id}`);
-  await page.locator("#panel-refused").waitFor();
-  assert.match(await page.locator("#refused-text").textContent(), /link is incomplete/);
+  // (In a new tab: this tab keeps the keys it saw, so that a reload continues.)
+  const fresh = await context.newPage();
+  await fresh.goto(`${ws.base}/e/${dora.id}`);
+  await fresh.locator("#panel-refused").waitFor();
+  assert.match(await fresh.locator("#refused-text").textContent(), /link is incomplete/);
   await context.close();
 });
 

@@ -36,7 +36,10 @@ var page string
 
 var pageCRLF = strings.ReplaceAll(page, "\n", crlf)
 
-const dateLayout = "2 January 2006, 15:04 MST"
+// DateLayout is how every page, mail and securedoc.html writes a time: day, month
+// in words, year, 24-hour time and the time zone ("4 December 2026, 15:04 UTC").
+// The open page writes the same in the reader's time zone (static/api.js).
+const DateLayout = "2 January 2006, 15:04 MST"
 
 func (e *Envelope) renderPage(envKey Key) (string, error) {
 	h := &e.Header
@@ -46,13 +49,13 @@ func (e *Envelope) renderPage(envKey Key) (string, error) {
 	}
 	expires := ""
 	if !h.Expires.IsZero() {
-		expires = "<dt>Expires</dt>" + crlf + "<dd>" + h.Expires.UTC().Format(dateLayout) + "</dd>" + crlf
+		expires = "<dt>Expires</dt>" + crlf + "<dd>" + h.Expires.UTC().Format(DateLayout) + "</dd>" + crlf
 	}
 	r := strings.NewReplacer(
 		"{{title}}", asciiHTML(shorten(h.From, 60), 0),
 		"{{from}}", asciiHTML(h.From, 72),
 		"{{to}}", asciiHTML(h.To, 72),
-		"{{sent}}", h.Created.UTC().Format(dateLayout),
+		"{{sent}}", h.Created.UTC().Format(DateLayout),
 		"{{subject}}", asciiHTML(h.Subject, 72),
 		"{{expires}}", expires,
 		"{{action}}", asciiHTML(h.OpenURL()+"#k="+EncodeKey(envKey), 0),

@@ -17,14 +17,14 @@ import (
 type SignedIn struct {
 	Token   string
 	Account Account
-	Setup   bool   // the account still needs a passkey or a password
-	Method  string // how it signed in (Session.Method)
+	Setup   bool         // the account still needs a passkey or a password
+	Method  SignInMethod // how it signed in (Session.Method)
 }
 
 func cleanName(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || utf8.RuneCountInString(s) > 100 || !utf8.ValidString(s) || strings.ContainsAny(s, "\r\n\x00<>") {
-		return "", ErrBadRequest.with("Enter your first and last name (at most 100 characters each).")
+		return "", ErrBadRequest.With("Enter your first and last name (at most 100 characters each).")
 	}
 	return s, nil
 }
@@ -32,7 +32,7 @@ func cleanName(s string) (string, error) {
 // limit applies a rate limit and turns a refusal into a clear error.
 func limit(l *limiter, key string) error {
 	if ok, wait := l.allow(key); !ok {
-		e := ErrRateLimited.with("Too many attempts. Please wait %s and try again.", wait)
+		e := ErrRateLimited.With("Too many attempts. Please wait %s and try again.", wait)
 		e.RetryAfter = wait
 		return e
 	}
@@ -49,7 +49,8 @@ func (s *Service) roleFor(email string) Role {
 // StartRegistration mails a code to the recipient address of the envelope the
 // person is trying to open (registering proves they receive mail there) and returns
 // that address.
-func (s *Service) StartRegistration(ctx context.Context, envID envelope.ID, firstName, lastName, ip string) (string, error) {
+func (s *Service) StartRegistration(ctx context.Context, caller Caller, envID envelope.ID, firstName, lastName string) (string, error) {
+	ip := caller.IP
 	first, err := cleanName(firstName)
 	if err != nil {
 		return "", err
@@ -89,7 +90,7 @@ func (s *Service) limitCodes(email string) error {
 		return err
 	}
 	if err := limit(s.codesPerDay, email); err != nil {
-		e := ErrRateLimited.with("This address has been sent as many codes as it may be today. Sign in with a passkey or a password, or try again tomorrow.")
+		e := ErrRateLimited.With("This address has been sent as many codes as it may be today. Sign in with a passkey or a password, or try again tomorrow.")
 		e.RetryAfter = err.(*Error).RetryAfter
 		return e
 	}
@@ -99,7 +100,8 @@ func (s *Service) limitCodes(email string) error {
 // StartSenderRegistration mails a registration code to an address at one of the
 // organisation's own domains: senders have no envelope to start from, and reach
 // their sent items with the same kind of account.
-func (s *Service) StartSenderRegistration(ctx context.Context, email, firstName, lastName, ip string) (string, error) {
+func (s *Service) StartSenderRegistration(ctx context.Context, caller Caller, email, firstName, lastName string) (string, error) {
+	ip := caller.IP
 	first, err := cleanName(firstName)
 	if err != nil {
 		return "", err
@@ -109,10 +111,10 @@ func (s *Service) StartSenderRegistration(ctx context.Context, email, firstName,
 		return "", err
 	}
 	if email, err = NormalizeAddress(email); err != nil {
-		return "", ErrBadRequest.with("Enter a valid email address.")
+		return "", ErrBadRequest.With("Enter a valid email address.")
 	}
 	if s.roleFor(email) != RoleSender {
-		return "", ErrForbidden.with("Only the organisation's own addresses can register here. If you received a secure message, open it to register.")
+		return "", ErrForbidden.With("Only the organisation's own addresses can register here. If you received a secure message, open it to register.")
 	}
 	return email, s.mailRegistrationCode(ctx, email, first, last, ip)
 }
@@ -133,7 +135,7 @@ func (s *Service) checkCode(ctx context.Context, email string, purpose CodePurpo
 		return Code{}, err
 	}
 	if !s.guessesPerDay.available(email) {
-		e := ErrRateLimited.with("Too many wrong codes were tried for this address today. Sign in with a passkey or a password, or try again tomorrow.")
+		e := ErrRateLimited.With("Too many wrong codes were tried for this address today. Sign in with a passkey or a password, or try again tomorrow.")
 		e.RetryAfter = time.Hour
 		return Code{}, e
 	}
@@ -150,9 +152,9 @@ func (s *Service) checkCode(ctx context.Context, email string, purpose CodePurpo
 			c.Attempts++
 			left := s.cfg.CodeAttempts - c.Attempts
 			if left <= 0 {
-				verdict = ErrCodeExpired.with("That code is not correct, and it was the last try. Ask for a new code.")
+				verdict = ErrCodeExpired.With("That code is not correct, and it was the last try. Ask for a new code.")
 			} else {
-				verdict = ErrBadCode.with("That code is not correct. %d tries left.", left)
+				verdict = ErrBadCode.With("That code is not correct. %d tries left.", left)
 			}
 		}
 		return nil
@@ -168,7 +170,7 @@ func (s *Service) checkCode(ctx context.Context, email string, purpose CodePurpo
 	if verdict != nil {
 		s.guessesPerDay.allow(email)
 		s.metrics.signInFailures.Add(1)
-		s.audit(ctx, AuditEvent{Time: now, Actor: email, Action: "code.fail", ClientIP: ip, Detail: string(purpose)})
+		s.audit(ctx, AuditEvent{Time: now, Actor: email, Action: ActionCodeFail, ClientIP: ip, Detail: string(purpose)})
 		return Code{}, verdict
 	}
 	// Single use: gone before anything is granted on it.
@@ -180,7 +182,8 @@ func (s *Service) checkCode(ctx context.Context, email string, purpose CodePurpo
 
 // VerifyRegistration checks the emailed code and creates the account, signed in for
 // setup: it can add a passkey or choose a password, nothing else yet.
-func (s *Service) VerifyRegistration(ctx context.Context, envID envelope.ID, code, ip string) (*SignedIn, error) {
+func (s *Service) VerifyRegistration(ctx context.Context, caller Caller, envID envelope.ID, code string) (*SignedIn, error) {
+	ip := caller.IP
 	rec, err := s.store.Envelope(ctx, envID)
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrUnknownEnvelope
@@ -191,7 +194,8 @@ func (s *Service) VerifyRegistration(ctx context.Context, envID envelope.ID, cod
 }
 
 // VerifySenderRegistration is VerifyRegistration for StartSenderRegistration.
-func (s *Service) VerifySenderRegistration(ctx context.Context, email, code, ip string) (*SignedIn, error) {
+func (s *Service) VerifySenderRegistration(ctx context.Context, caller Caller, email, code string) (*SignedIn, error) {
+	ip := caller.IP
 	email, err := NormalizeAddress(email)
 	if err != nil || s.roleFor(email) != RoleSender {
 		return nil, ErrCodeExpired
@@ -208,7 +212,7 @@ func (s *Service) createAccount(ctx context.Context, email, code, ip string) (*S
 	}
 	if a, err := s.store.AccountByEmail(ctx, email); err == nil {
 		// Registered already: the code proves the mailbox, as a sign-in code does.
-		return s.signedIn(ctx, a, ip, "code")
+		return s.signedIn(ctx, a, ip, SignInCode)
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("create account: %w", err)
 	}
@@ -216,18 +220,22 @@ func (s *Service) createAccount(ctx context.Context, email, code, ip string) (*S
 	handle := newUserHandle()
 	a := Account{ID: randomHex(16), Email: email, FirstName: c.FirstName, LastName: c.LastName,
 		Role: s.roleFor(email), Created: now, LastUsed: now, UserHandle: handle}
-	err = s.store.CreateAccount(ctx, a, []AuditEvent{{Time: now, Actor: a.Email, Action: "account.register", Account: a.ID, ClientIP: ip}})
+	err = s.store.CreateAccount(ctx, a, []AuditEvent{{Time: now, Actor: a.Email, Action: ActionAccountRegister, Account: a.ID, ClientIP: ip}})
 	if errors.Is(err, ErrConflict) {
 		return nil, ErrAlreadyRegister // registered meanwhile, with another code
 	} else if err != nil {
 		return nil, fmt.Errorf("create account: %w", err)
 	}
-	return s.newSession(ctx, a, true, "register")
+	return s.newSession(ctx, a, true, SignInRegister)
 }
 
 // SetPassword sets or replaces the signed-in account's password and completes a
 // registration in progress.
-func (s *Service) SetPassword(ctx context.Context, sess *Session, password string) error {
+func (s *Service) SetPassword(ctx context.Context, caller Caller, password string) error {
+	sess := caller.Session
+	if sess == nil {
+		return ErrSignInRequired
+	}
 	a, err := s.store.Account(ctx, sess.AccountID)
 	if err != nil {
 		return fmt.Errorf("set password: %w", err)
@@ -239,12 +247,12 @@ func (s *Service) SetPassword(ctx context.Context, sess *Session, password strin
 	hash := hashPassword(password, s.cfg.Argon2)
 	var refused error
 	_, err = s.store.UpdateAccount(ctx, sess.AccountID, func(a *Account) ([]AuditEvent, error) {
-		if refused = adminNeedsPasskey(a, sess.Method == "passkey"); refused != nil {
+		if refused = adminNeedsPasskey(a, sess.Method == SignInPasskey); refused != nil {
 			return nil, refused
 		}
 		a.PasswordHash = hash
 		a.FailedSignIns, a.LockedUntil = 0, time.Time{}
-		return []AuditEvent{{Time: now, Actor: a.Email, Action: "account.password_set", Account: a.ID}}, nil
+		return []AuditEvent{{Time: now, Actor: a.Email, Action: ActionAccountPasswordSet, Account: a.ID}}, nil
 	})
 	if refused != nil {
 		return refused
@@ -265,14 +273,15 @@ func (s *Service) SetPassword(ctx context.Context, sess *Session, password strin
 // personal are the account's email address and names.
 func (s *Service) checkPasswordRules(pw string, personal ...string) error {
 	if why := passwordRefusal(normalizePassword(pw), s.cfg.MinPasswordLen, personal); why != "" {
-		return ErrWeakPassword.with("%s", why)
+		return ErrWeakPassword.With("%s", why)
 	}
 	return nil
 }
 
 // SignInPassword signs in with email and password, with per-address and per-client
 // rate limits and a growing lockout after repeated failures.
-func (s *Service) SignInPassword(ctx context.Context, email, password, ip string) (*SignedIn, error) {
+func (s *Service) SignInPassword(ctx context.Context, caller Caller, email, password string) (*SignedIn, error) {
+	ip := caller.IP
 	email, err := NormalizeAddress(email)
 	if err != nil {
 		return nil, ErrBadCredentials
@@ -323,7 +332,7 @@ func (s *Service) SignInPassword(ctx context.Context, email, password, ip string
 		return nil, ErrBadCredentials
 	}
 	s.prefixLocks.reset(prefixKey)
-	return s.signedIn(ctx, a, ip, "password")
+	return s.signedIn(ctx, a, ip, SignInPassword)
 }
 
 // failSignIn counts a failure against the account and locks it, for everyone,
@@ -332,7 +341,7 @@ func (s *Service) SignInPassword(ctx context.Context, email, password, ip string
 func (s *Service) failSignIn(ctx context.Context, a *Account, email, ip, why string) {
 	now := s.now()
 	s.metrics.signInFailures.Add(1)
-	ev := AuditEvent{Time: now, Actor: email, Action: "signin.fail", ClientIP: ip, Detail: why}
+	ev := AuditEvent{Time: now, Actor: email, Action: ActionSignInFail, ClientIP: ip, Detail: why}
 	if a == nil {
 		s.audit(ctx, ev)
 		return
@@ -351,10 +360,10 @@ func (s *Service) failSignIn(ctx context.Context, a *Account, email, ip, why str
 }
 
 // signedIn records a successful sign-in, expiring accounts unused for too long.
-func (s *Service) signedIn(ctx context.Context, a Account, ip, method string) (*SignedIn, error) {
+func (s *Service) signedIn(ctx context.Context, a Account, ip string, method SignInMethod) (*SignedIn, error) {
 	now := s.now()
 	if now.Sub(a.LastUsed) > s.cfg.AccountMaxIdle {
-		err := s.store.DeleteAccount(ctx, a.ID, []AuditEvent{{Time: now, Actor: "system", Action: "account.expire", Account: a.ID, Detail: "unused since " + a.LastUsed.Format(time.DateOnly)}})
+		err := s.store.DeleteAccount(ctx, a.ID, []AuditEvent{{Time: now, Actor: "system", Action: ActionAccountExpire, Account: a.ID, Detail: "unused since " + a.LastUsed.Format(time.DateOnly)}})
 		if err != nil {
 			return nil, fmt.Errorf("expire account: %w", err)
 		}
@@ -362,11 +371,11 @@ func (s *Service) signedIn(ctx context.Context, a Account, ip, method string) (*
 	}
 	a, err := s.store.UpdateAccount(ctx, a.ID, func(acc *Account) ([]AuditEvent, error) {
 		acc.FailedSignIns, acc.LockedUntil, acc.LastUsed = 0, time.Time{}, now
-		action := "signin"
-		if acc.Role == RoleAdmin && method == "passkey" {
-			action = "admin.signin"
+		action := ActionSignIn
+		if acc.Role == RoleAdmin && method == SignInPasskey {
+			action = ActionAdminSignIn
 		}
-		return []AuditEvent{{Time: now, Actor: acc.Email, Action: action, Account: acc.ID, ClientIP: ip, Detail: method}}, nil
+		return []AuditEvent{{Time: now, Actor: acc.Email, Action: action, Account: acc.ID, ClientIP: ip, Detail: string(method)}}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sign in: %w", err)
@@ -377,19 +386,21 @@ func (s *Service) signedIn(ctx context.Context, a Account, ip, method string) (*
 
 // StartSignInCode mails a sign-in code if the address has an account. The answer
 // is the same either way, so it does not reveal who has one.
-func (s *Service) StartSignInCode(ctx context.Context, email, ip string) error {
+func (s *Service) StartSignInCode(ctx context.Context, caller Caller, email string) error {
+	ip := caller.IP
 	return s.startCode(ctx, email, CodeSignIn, ip)
 }
 
 // StartPasswordReset mails a reset code ("forgot password"), revealing nothing.
-func (s *Service) StartPasswordReset(ctx context.Context, email, ip string) error {
+func (s *Service) StartPasswordReset(ctx context.Context, caller Caller, email string) error {
+	ip := caller.IP
 	return s.startCode(ctx, email, CodeReset, ip)
 }
 
 func (s *Service) startCode(ctx context.Context, email string, purpose CodePurpose, ip string) error {
 	email, err := NormalizeAddress(email)
 	if err != nil {
-		return ErrBadRequest.with("Enter a valid email address.")
+		return ErrBadRequest.With("Enter a valid email address.")
 	}
 	if err := limit(s.perIP, ip); err != nil {
 		return err
@@ -426,13 +437,14 @@ func (s *Service) Wait() { s.background.Wait() }
 // has an account, so tries left are not counted out either.
 func codeRefused(err error) error {
 	if errors.Is(err, ErrBadCode) || errors.Is(err, ErrCodeExpired) {
-		return ErrBadCode.with("That code is not correct, or it expired or was used. Check it, or ask for a new code.")
+		return ErrBadCode.With("That code is not correct, or it expired or was used. Check it, or ask for a new code.")
 	}
 	return err
 }
 
 // VerifySignInCode signs in with an emailed code.
-func (s *Service) VerifySignInCode(ctx context.Context, email, code, ip string) (*SignedIn, error) {
+func (s *Service) VerifySignInCode(ctx context.Context, caller Caller, email, code string) (*SignedIn, error) {
+	ip := caller.IP
 	email, err := NormalizeAddress(email)
 	if err != nil {
 		return nil, ErrCodeExpired
@@ -444,12 +456,13 @@ func (s *Service) VerifySignInCode(ctx context.Context, email, code, ip string) 
 	if err != nil {
 		return nil, fmt.Errorf("sign in by code: %w", err)
 	}
-	return s.signedIn(ctx, a, ip, "code")
+	return s.signedIn(ctx, a, ip, SignInCode)
 }
 
 // ResetPassword sets a new password with an emailed reset code, signs out every
 // other session, and signs in.
-func (s *Service) ResetPassword(ctx context.Context, email, code, password, ip string) (*SignedIn, error) {
+func (s *Service) ResetPassword(ctx context.Context, caller Caller, email, code, password string) (*SignedIn, error) {
+	ip := caller.IP
 	email, err := NormalizeAddress(email)
 	if err != nil {
 		return nil, ErrCodeExpired
@@ -467,7 +480,7 @@ func (s *Service) ResetPassword(ctx context.Context, email, code, password, ip s
 	if a.Role == RoleAdmin {
 		// An administrator's password changes only in a passkey session: a code
 		// from a read mailbox must not end the administrator's sessions either.
-		return nil, ErrPasskeyRequired.with("An administrator's password can be changed only when signed in with a passkey.")
+		return nil, ErrPasskeyRequired.With("An administrator's password can be changed only when signed in with a passkey.")
 	}
 	if _, err := s.store.DeleteAccountSessions(ctx, a.ID, nil); err != nil {
 		return nil, fmt.Errorf("reset password: %w", err)
@@ -475,15 +488,15 @@ func (s *Service) ResetPassword(ctx context.Context, email, code, password, ip s
 	hash := hashPassword(password, s.cfg.Argon2)
 	a, err = s.store.UpdateAccount(ctx, a.ID, func(acc *Account) ([]AuditEvent, error) {
 		acc.PasswordHash = hash
-		return []AuditEvent{{Time: s.now(), Actor: acc.Email, Action: "account.password_reset", Account: acc.ID, ClientIP: ip}}, nil
+		return []AuditEvent{{Time: s.now(), Actor: acc.Email, Action: ActionAccountPasswordReset, Account: acc.ID, ClientIP: ip}}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reset password: %w", err)
 	}
-	return s.signedIn(ctx, a, ip, "password reset")
+	return s.signedIn(ctx, a, ip, SignInPasswordReset)
 }
 
-func (s *Service) newSession(ctx context.Context, a Account, setup bool, method string) (*SignedIn, error) {
+func (s *Service) newSession(ctx context.Context, a Account, setup bool, method SignInMethod) (*SignedIn, error) {
 	token, hash := newToken()
 	now := s.now()
 	sess := Session{TokenHash: hash, AccountID: a.ID, Created: now, LastSeen: now, Setup: setup, Method: method}
@@ -509,7 +522,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Session, *Ac
 	now := s.now()
 	if now.Sub(sess.LastSeen) > s.cfg.SessionIdle || now.Sub(sess.Created) > s.cfg.SessionMax {
 		s.store.DeleteSession(ctx, hash)
-		return nil, nil, ErrSignInRequired.with("Your session has ended. Please sign in again.")
+		return nil, nil, ErrSignInRequired.With("Your session has ended. Please sign in again.")
 	}
 	a, err := s.store.Account(ctx, sess.AccountID)
 	if errors.Is(err, ErrNotFound) {
@@ -539,8 +552,8 @@ func (s *Service) SignOut(ctx context.Context, token string) error {
 }
 
 // ListAccounts is for administrators.
-func (s *Service) ListAccounts(ctx context.Context, p Principal) ([]Account, error) {
-	if err := s.requireAdmin(p); err != nil {
+func (s *Service) ListAccounts(ctx context.Context, caller Caller) ([]Account, error) {
+	if err := s.requireAdmin(caller); err != nil {
 		return nil, err
 	}
 	accs, err := s.store.ListAccounts(ctx)
@@ -551,25 +564,34 @@ func (s *Service) ListAccounts(ctx context.Context, p Principal) ([]Account, err
 }
 
 // DeleteAccount removes an account (an administrator's decision, or its owner's).
-func (s *Service) DeleteAccount(ctx context.Context, p Principal, id string) error {
-	if p.Account == nil || p.Account.ID != id {
-		if err := s.requireAdmin(p); err != nil {
+func (s *Service) DeleteAccount(ctx context.Context, caller Caller, id string) error {
+	if caller.Account == nil || caller.Account.ID != id {
+		if err := s.requireAdmin(caller); err != nil {
 			return err
 		}
 	}
-	err := s.store.DeleteAccount(ctx, id, []AuditEvent{{Time: s.now(), Actor: p.actor(), Action: "account.delete", Account: id, ClientIP: p.IP}})
+	err := s.store.DeleteAccount(ctx, id, []AuditEvent{{Time: s.now(), Actor: caller.actor(), Action: ActionAccountDelete, Account: id, ClientIP: caller.IP}})
 	if errors.Is(err, ErrNotFound) {
-		return ErrBadRequest.with("There is no such account.")
+		return ErrBadRequest.With("There is no such account.")
 	}
 	return err
 }
 
 // Audit streams the audit log from seq onwards to fn (administrators only).
-func (s *Service) Audit(ctx context.Context, p Principal, from uint64, fn func(AuditRecord) (bool, error)) error {
-	if err := s.requireAdmin(p); err != nil {
+func (s *Service) Audit(ctx context.Context, caller Caller, from uint64, fn func(AuditRecord) (bool, error)) error {
+	if err := s.requireAdmin(caller); err != nil {
 		return err
 	}
 	return s.store.Audit(ctx, from, fn)
+}
+
+// VerifyAuditLog is VerifyAudit of this service's store (administrators only: a
+// refusal is an *Error; any other error is the chain's or the store's).
+func (s *Service) VerifyAuditLog(ctx context.Context, caller Caller) (uint64, string, error) {
+	if err := s.requireAdmin(caller); err != nil {
+		return 0, "", err
+	}
+	return VerifyAudit(ctx, s.store)
 }
 
 // VerifyAudit walks the whole audit log, checks the chain, and returns the number

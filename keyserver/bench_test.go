@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
 )
 
 // BenchmarkRelease measures key releases over HTTP on loopback, each with its
@@ -58,7 +58,7 @@ type releaser struct {
 
 func (r *releaser) release(hc *http.Client, i int64) error {
 	req, _ := http.NewRequest("POST", r.url+"/api/v1/envelopes/"+r.ids[i%int64(len(r.ids))]+"/key", nil)
-	req.Header.Set(keyserver.CSRFHeader, "1")
+	req.Header.Set(api.CSRFHeader, "1")
 	req.AddCookie(&http.Cookie{Name: "waxseal", Value: r.cookie})
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -11,10 +11,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/envelope/unseal"
+	"github.com/waxseal/waxseal/keyserver/api"
 )
 
 // A message sealed for several recipients has one ciphertext. The gateway uploads
@@ -26,9 +25,9 @@ import (
 
 // Refusals of shared-ciphertext uploads and of registrations referencing them.
 var (
-	ErrCiphertextTooLarge = &Error{http.StatusRequestEntityTooLarge, "too_large", "The ciphertext is over the size limit.", 0}
-	ErrHashMismatch       = &Error{http.StatusBadRequest, "hash_mismatch", "The ciphertext's SHA-256 is not the one in the path.", 0}
-	ErrUnknownCiphertext  = &Error{http.StatusBadRequest, "unknown_ciphertext", "An envelope references a ciphertext that was not uploaded (or was already deleted); upload it first.", 0}
+	ErrCiphertextTooLarge = &Error{http.StatusRequestEntityTooLarge, api.CodeTooLarge, "The ciphertext is over the size limit.", 0}
+	ErrHashMismatch       = &Error{http.StatusBadRequest, api.CodeHashMismatch, "The ciphertext's SHA-256 is not the one in the path.", 0}
+	ErrUnknownCiphertext  = &Error{http.StatusBadRequest, api.CodeUnknownCiphertext, "An envelope references a ciphertext that was not uploaded (or was already deleted); upload it first.", 0}
 )
 
 // ciphertextGrace is how long an uploaded ciphertext that no envelope references
@@ -40,10 +39,11 @@ const ciphertextGrace = time.Hour
 // PutCiphertext reads a message's ciphertext from r (at most MaxPayloadBytes;
 // size, if not -1, is the announced length, which it must have) and stores it
 // under sum once it is checked to be its SHA-256. Uploading it again is harmless.
-func (s *Service) PutCiphertext(ctx context.Context, sum [32]byte, r io.Reader, size int64, clientIP string) error {
+func (s *Service) PutCiphertext(ctx context.Context, caller Caller, sum [32]byte, r io.Reader, size int64) error {
+	clientIP := caller.IP
 	max := s.cfg.MaxPayloadBytes
 	if size > max {
-		return ErrCiphertextTooLarge.with("The ciphertext of %d bytes is over the limit of %d.", size, max)
+		return ErrCiphertextTooLarge.With("The ciphertext of %d bytes is over the limit of %d.", size, max)
 	}
 	var buf bytes.Buffer
 	if size > 0 {
@@ -54,13 +54,13 @@ func (s *Service) PutCiphertext(ctx context.Context, sum [32]byte, r io.Reader, 
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig) || n > max:
-		return ErrCiphertextTooLarge.with("The ciphertext is over the limit of %d bytes.", max)
+		return ErrCiphertextTooLarge.With("The ciphertext is over the limit of %d bytes.", max)
 	case err != nil:
-		return ErrBadRequest.with("The ciphertext could not be read: %v.", err)
+		return ErrBadRequest.With("The ciphertext could not be read: %v.", err)
 	case n == 0:
-		return ErrBadRequest.with("The ciphertext is empty.")
+		return ErrBadRequest.With("The ciphertext is empty.")
 	case size >= 0 && n != size:
-		return ErrBadRequest.with("The ciphertext has %d bytes, not the %d announced.", n, size)
+		return ErrBadRequest.With("The ciphertext has %d bytes, not the %d announced.", n, size)
 	}
 	if !bytes.Equal(h.Sum(nil), sum[:]) {
 		return ErrHashMismatch
@@ -100,33 +100,4 @@ func (s *Service) sweepCiphertexts(ctx context.Context, now time.Time) error {
 		s.log.InfoContext(ctx, "deleted unreferenced ciphertexts", "count", n)
 	}
 	return nil
-}
-
-// parseSum reads a SHA-256 in lowercase hex.
-func parseSum(s string) ([32]byte, error) {
-	var sum [32]byte
-	if len(s) != 64 {
-		return sum, fmt.Errorf("%.80q is not a SHA-256 in hex", s)
-	}
-	if _, err := hex.Decode(sum[:], []byte(s)); err != nil {
-		return sum, fmt.Errorf("%.80q is not a SHA-256 in hex", s)
-	}
-	return sum, nil
-}
-
-func (h *handlers) putCiphertext(c echo.Context) error {
-	sum, err := parseSum(c.Param("sha256"))
-	if err != nil {
-		return ErrBadRequest.with("Path: %v.", err)
-	}
-	req := c.Request()
-	// Bounded here too, so a client that does not announce a length cannot send
-	// more than the limit before being cut off.
-	req.Body = http.MaxBytesReader(c.Response(), req.Body, h.s.cfg.MaxPayloadBytes)
-	if err := h.s.PutCiphertext(req.Context(), sum, req.Body, req.ContentLength, c.RealIP()); err != nil {
-		return err
-	}
-	// Accepted: the store may write it with the registration that follows (see
-	// Store.PutCiphertext), which is where a failure to store it shows.
-	return c.JSON(http.StatusAccepted, map[string]string{"sha256": hex.EncodeToString(sum[:])})
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
 	"github.com/waxseal/waxseal/keyserver/client"
 )
 
@@ -190,9 +191,9 @@ func TestSharedCiphertext(t *testing.T) {
 }
 
 // register posts one registration in JSON, as a gateway of any version would.
-func (e *env) register(j keyserver.RegistrationJSON) (int, string) {
+func (e *env) register(j api.Registration) (int, string) {
 	e.t.Helper()
-	body, _ := json.Marshal(map[string]any{"envelopes": []keyserver.RegistrationJSON{j}})
+	body, _ := json.Marshal(map[string]any{"envelopes": []api.Registration{j}})
 	return e.gatewayCall(http.MethodPost, "/api/v1/envelopes", "application/json", bytes.NewReader(body), gatewayToken)
 }
 
@@ -200,14 +201,14 @@ func TestRegistrationForms(t *testing.T) {
 	e := newEnv(t)
 	msg := []byte("Subject: x\r\n\r\nresults\r\n")
 	p, ct := envelope.EncryptPayload(msg)
-	newReg := func() (keyserver.RegistrationJSON, *envelope.Envelope, envelope.Keys) {
+	newReg := func() (api.Registration, *envelope.Envelope, envelope.Keys) {
 		en, keys, err := p.Seal(envelope.Header{KeyServer: e.public, From: "alice@hospital.example", To: "bob@patient.example",
 			Subject: "Results", Created: e.clock.Now()})
 		if err != nil {
 			t.Fatal(err)
 		}
 		h := en.Header
-		return keyserver.RegistrationJSON{ID: h.ID.String(), Sender: h.From, Recipient: h.To, Subject: h.Subject,
+		return api.Registration{ID: h.ID.String(), Sender: h.From, Recipient: h.To, Subject: h.Subject,
 			Created: h.Created, ServerKey: envelope.EncodeKey(keys.Server)}, en, keys
 	}
 	head := func(en *envelope.Envelope) string {
@@ -316,7 +317,7 @@ func TestUnreferencedCiphertextSwept(t *testing.T) {
 // registerParts posts registrations in one multipart request, after the given
 // parts (name, filename, content, and a Content-Length header if not ""), as a
 // gateway uploads ciphertexts with them.
-func (e *env) registerParts(parts [][4]string, envelopes ...keyserver.RegistrationJSON) (int, string) {
+func (e *env) registerParts(parts [][4]string, envelopes ...api.Registration) (int, string) {
 	e.t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
@@ -345,7 +346,7 @@ func TestRegistrationWithUploads(t *testing.T) {
 	msg := []byte("Subject: x\r\n\r\nresults\r\n")
 	p, ctBytes := envelope.EncryptPayload(msg)
 	ct := string(ctBytes)
-	newReg := func() (keyserver.RegistrationJSON, *envelope.Envelope, envelope.Keys) {
+	newReg := func() (api.Registration, *envelope.Envelope, envelope.Keys) {
 		en, keys, err := p.Seal(envelope.Header{KeyServer: e.public, From: "alice@hospital.example", To: "bob@patient.example",
 			Subject: "Results", Created: e.clock.Now()})
 		if err != nil {
@@ -356,7 +357,7 @@ func TestRegistrationWithUploads(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := en.Header
-		return keyserver.RegistrationJSON{ID: h.ID.String(), Sender: h.From, Recipient: h.To, Subject: h.Subject,
+		return api.Registration{ID: h.ID.String(), Sender: h.From, Recipient: h.To, Subject: h.Subject,
 			Created: h.Created, ServerKey: envelope.EncodeKey(keys.Server),
 			OnlineHead: base64.StdEncoding.EncodeToString(head.Bytes()), Ciphertext: hexSum(ctBytes)}, en, keys
 	}

@@ -4,6 +4,10 @@
 // administrators revoke, lock and expire keys, and records all of it in a
 // hash-chained audit log.
 //
-// Service is the core that tests call directly; the HTTP API in http.go is a thin
-// layer over it. Storage is behind the Store interface (bbolt in keyserver/boltstore).
+// Service is the core that tests call directly; every method that acts for
+// someone takes a Caller right after its context. The HTTP API
+// (keyserver/httpapi) is a thin layer over it, and its wire types are in
+// keyserver/api. Storage is behind the Store interface, composed of one role
+// interface per kind of record (bbolt in keyserver/boltstore; the contract in
+// keyserver/storetest).
 package keyserver

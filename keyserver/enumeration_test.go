@@ -36,7 +36,7 @@ func TestSignInAnswersDoNotTellWhoIsRegistered(t *testing.T) {
 	for i := range 8 {
 		var answers []string
 		for j, addr := range addrs {
-			_, err := e.svc.SignInPassword(ctx, addr, "guess-guess-guess", fmt.Sprintf("198.51.%d.1", 100+j))
+			_, err := e.svc.SignInPassword(ctx, keyserver.Caller{IP: fmt.Sprintf("198.51.%d.1", 100+j)}, addr, "guess-guess-guess")
 			answers = append(answers, refusal(t, err))
 		}
 		if answers[0] != answers[1] || answers[0] != answers[2] {
@@ -47,16 +47,16 @@ func TestSignInAnswersDoNotTellWhoIsRegistered(t *testing.T) {
 		}
 	}
 	// "Mail me a code", "forgot password" and a wrong code: the same for all.
-	for _, start := range []func(context.Context, string, string) error{e.svc.StartSignInCode, e.svc.StartPasswordReset} {
+	for _, start := range []func(context.Context, keyserver.Caller, string) error{e.svc.StartSignInCode, e.svc.StartPasswordReset} {
 		for _, addr := range addrs {
-			if err := start(ctx, addr, "192.0.2.1"); err != nil {
+			if err := start(ctx, keyserver.Caller{IP: "192.0.2.1"}, addr); err != nil {
 				t.Errorf("%s: %v", addr, err)
 			}
 		}
 	}
 	var codeAnswers []string
 	for _, addr := range addrs {
-		_, err := e.svc.VerifySignInCode(ctx, addr, "000000", "192.0.2.2")
+		_, err := e.svc.VerifySignInCode(ctx, keyserver.Caller{IP: "192.0.2.2"}, addr, "000000")
 		codeAnswers = append(codeAnswers, refusal(t, err))
 	}
 	if codeAnswers[0] != codeAnswers[1] || codeAnswers[0] != codeAnswers[2] {
@@ -108,8 +108,8 @@ func TestCodeMailIsWrittenAfterTheAnswer(t *testing.T) {
 	e.browser().register(e.seal("m", time.Time{}, "bob@patient.example")[0], "Bob", "P")
 	before := len(e.mailsTo("bob@patient.example"))
 	gs.gate = make(chan struct{})
-	for _, start := range []func(context.Context, string, string) error{e.svc.StartSignInCode, e.svc.StartPasswordReset} {
-		if err := start(t.Context(), "bob@patient.example", "192.0.2.1"); err != nil {
+	for _, start := range []func(context.Context, keyserver.Caller, string) error{e.svc.StartSignInCode, e.svc.StartPasswordReset} {
+		if err := start(t.Context(), keyserver.Caller{IP: "192.0.2.1"}, "bob@patient.example"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -139,18 +139,18 @@ func TestLockingSomeoneOutCostsAddresses(t *testing.T) {
 	for net := range 5 {
 		for i := range 5 {
 			ip := fmt.Sprintf("198.51.%d.%d", 100+net, 1+i) // five addresses of one /24
-			if _, err := e.svc.SignInPassword(ctx, "bob@patient.example", "guess-guess-guess", ip); !errors.Is(err, keyserver.ErrBadCredentials) {
+			if _, err := e.svc.SignInPassword(ctx, keyserver.Caller{IP: ip}, "bob@patient.example", "guess-guess-guess"); !errors.Is(err, keyserver.ErrBadCredentials) {
 				t.Fatalf("network %d, guess %d: %v", net, i+1, err)
 			}
 		}
-		_, err := e.svc.SignInPassword(ctx, "bob@patient.example", password, fmt.Sprintf("198.51.%d.9", 100+net))
+		_, err := e.svc.SignInPassword(ctx, keyserver.Caller{IP: fmt.Sprintf("198.51.%d.9", 100+net)}, "bob@patient.example", password)
 		if !errors.Is(err, keyserver.ErrAccountLocked) {
 			t.Fatalf("network %d after five guesses, right password: %v, want account_locked", net, err)
 		}
 		if net != 0 && net != 4 {
 			continue
 		}
-		_, err = e.svc.SignInPassword(ctx, "bob@patient.example", password, bobIP)
+		_, err = e.svc.SignInPassword(ctx, keyserver.Caller{IP: bobIP}, "bob@patient.example", password)
 		if net == 0 && err != nil {
 			// (It also starts the count again: the next four networks.)
 			t.Fatalf("bob's own sign-in after one network guessed: %v", err)
@@ -165,15 +165,15 @@ func TestLockingSomeoneOutCostsAddresses(t *testing.T) {
 		t.Fatalf("passkey sign-in while locked: %d %v", st, out)
 	}
 	for i := range 20 { // the passkey sign-in started the count again
-		e.svc.SignInPassword(ctx, "bob@patient.example", "guess-guess-guess", fmt.Sprintf("198.51.%d.1", 110+i/5))
+		e.svc.SignInPassword(ctx, keyserver.Caller{IP: fmt.Sprintf("198.51.%d.1", 110+i/5)}, "bob@patient.example", "guess-guess-guess")
 	}
-	if _, err := e.svc.SignInPassword(ctx, "bob@patient.example", password, bobIP); !errors.Is(err, keyserver.ErrAccountLocked) {
+	if _, err := e.svc.SignInPassword(ctx, keyserver.Caller{IP: bobIP}, "bob@patient.example", password); !errors.Is(err, keyserver.ErrAccountLocked) {
 		t.Fatalf("locked again: %v", err)
 	}
-	if err := e.svc.StartSignInCode(ctx, "bob@patient.example", bobIP); err != nil {
+	if err := e.svc.StartSignInCode(ctx, keyserver.Caller{IP: bobIP}, "bob@patient.example"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.VerifySignInCode(ctx, "bob@patient.example", e.lastCode("bob@patient.example"), bobIP); err != nil {
+	if _, err := e.svc.VerifySignInCode(ctx, keyserver.Caller{IP: bobIP}, "bob@patient.example", e.lastCode("bob@patient.example")); err != nil {
 		t.Fatalf("code sign-in while locked: %v", err)
 	}
 }
@@ -188,15 +188,15 @@ func TestDailyCodeAllowances(t *testing.T) {
 	e.browser().register(e.seal("m", time.Time{}, "bob@patient.example")[0], "Bob", "P")
 	ctx := t.Context()
 	for i := range 19 { // and one for registering
-		if err := e.svc.StartSignInCode(ctx, "bob@patient.example", "192.0.2.1"); err != nil {
+		if err := e.svc.StartSignInCode(ctx, keyserver.Caller{IP: "192.0.2.1"}, "bob@patient.example"); err != nil {
 			t.Fatalf("code %d: %v", i+1, err)
 		}
 	}
-	if err := e.svc.StartSignInCode(ctx, "bob@patient.example", "192.0.2.1"); !errors.Is(err, keyserver.ErrRateLimited) {
+	if err := e.svc.StartSignInCode(ctx, keyserver.Caller{IP: "192.0.2.1"}, "bob@patient.example"); !errors.Is(err, keyserver.ErrRateLimited) {
 		t.Fatalf("21st code in a day: %v, want rate_limited", err)
 	}
 	e.clock.Add(72 * time.Minute)
-	if err := e.svc.StartSignInCode(ctx, "bob@patient.example", "192.0.2.1"); err != nil {
+	if err := e.svc.StartSignInCode(ctx, keyserver.Caller{IP: "192.0.2.1"}, "bob@patient.example"); err != nil {
 		t.Fatalf("a code 72 minutes later: %v", err)
 	}
 
@@ -208,27 +208,27 @@ func TestDailyCodeAllowances(t *testing.T) {
 	e.browser().register(e.seal("m", time.Time{}, "bob@patient.example")[0], "Bob", "P")
 	for _, addr := range []string{"bob@patient.example", "nobody@patient.example"} {
 		for i := range 10 {
-			if _, err := e.svc.VerifySignInCode(ctx, addr, "000000", "192.0.2.1"); !errors.Is(err, keyserver.ErrBadCode) {
+			if _, err := e.svc.VerifySignInCode(ctx, keyserver.Caller{IP: "192.0.2.1"}, addr, "000000"); !errors.Is(err, keyserver.ErrBadCode) {
 				t.Fatalf("%s, wrong code %d: %v", addr, i+1, err)
 			}
 		}
-		_, err := e.svc.VerifySignInCode(ctx, addr, "000000", "192.0.2.1")
+		_, err := e.svc.VerifySignInCode(ctx, keyserver.Caller{IP: "192.0.2.1"}, addr, "000000")
 		if !errors.Is(err, keyserver.ErrRateLimited) {
 			t.Fatalf("%s, 11th wrong code in a day: %v, want rate_limited", addr, err)
 		}
 	}
 	// Even the right code waits now.
-	if err := e.svc.StartSignInCode(ctx, "bob@patient.example", "192.0.2.1"); err != nil {
+	if err := e.svc.StartSignInCode(ctx, keyserver.Caller{IP: "192.0.2.1"}, "bob@patient.example"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.VerifySignInCode(ctx, "bob@patient.example", e.lastCode("bob@patient.example"), "192.0.2.1"); !errors.Is(err, keyserver.ErrRateLimited) {
+	if _, err := e.svc.VerifySignInCode(ctx, keyserver.Caller{IP: "192.0.2.1"}, "bob@patient.example", e.lastCode("bob@patient.example")); !errors.Is(err, keyserver.ErrRateLimited) {
 		t.Fatalf("right code after the day's wrong ones: %v, want rate_limited", err)
 	}
 	e.clock.Add(144 * time.Minute)
-	if err := e.svc.StartSignInCode(ctx, "bob@patient.example", "192.0.2.1"); err != nil {
+	if err := e.svc.StartSignInCode(ctx, keyserver.Caller{IP: "192.0.2.1"}, "bob@patient.example"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.VerifySignInCode(ctx, "bob@patient.example", e.lastCode("bob@patient.example"), "192.0.2.1"); err != nil {
+	if _, err := e.svc.VerifySignInCode(ctx, keyserver.Caller{IP: "192.0.2.1"}, "bob@patient.example", e.lastCode("bob@patient.example")); err != nil {
 		t.Fatalf("right code 144 minutes later: %v", err)
 	}
 }

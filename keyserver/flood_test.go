@@ -77,7 +77,7 @@ func TestPostForUnknownEnvelopeIsRefusedUnread(t *testing.T) {
 	if status != http.StatusNotFound || !strings.Contains(page, "no such secure message") {
 		t.Fatalf("unknown id: %d\n%.300s", status, page)
 	}
-	_, err := e.svc.AdmitPost(t.Context(), envelope.ID{1}, "127.0.0.1", 100)
+	_, err := e.svc.AdmitPost(t.Context(), keyserver.Caller{IP: "127.0.0.1"}, envelope.ID{1}, 100)
 	if err != keyserver.ErrUnknownEnvelope {
 		t.Errorf("AdmitPost for an unknown id: %v", err)
 	}
@@ -92,22 +92,22 @@ func TestPostsInFlightAreCapped(t *testing.T) {
 	s := e.seal("results", time.Time{}, "bob@patient.example")[0]
 	id := s.file.Header.ID
 	ctx := t.Context()
-	r1, err := e.svc.AdmitPost(ctx, id, "192.0.2.1", 1000)
+	r1, err := e.svc.AdmitPost(ctx, keyserver.Caller{IP: "192.0.2.1"}, id, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2, err := e.svc.AdmitPost(ctx, id, "192.0.2.200", 1000) // same /24
+	r2, err := e.svc.AdmitPost(ctx, keyserver.Caller{IP: "192.0.2.200"}, id, 1000) // same /24
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.AdmitPost(ctx, id, "192.0.2.7", 1000); err != keyserver.ErrPostsBusyClient {
+	if _, err := e.svc.AdmitPost(ctx, keyserver.Caller{IP: "192.0.2.7"}, id, 1000); err != keyserver.ErrPostsBusyClient {
 		t.Errorf("third post from one /24: %v", err)
 	}
-	r3, err := e.svc.AdmitPost(ctx, id, "198.51.100.1", 1000)
+	r3, err := e.svc.AdmitPost(ctx, keyserver.Caller{IP: "198.51.100.1"}, id, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.AdmitPost(ctx, id, "203.0.113.1", 1000); err != keyserver.ErrPostsBusy {
+	if _, err := e.svc.AdmitPost(ctx, keyserver.Caller{IP: "203.0.113.1"}, id, 1000); err != keyserver.ErrPostsBusy {
 		t.Errorf("fourth post in all: %v", err)
 	}
 	// Over HTTP: the same refusal is a page with Retry-After.
@@ -117,7 +117,7 @@ func TestPostsInFlightAreCapped(t *testing.T) {
 	}
 	r1()
 	r1() // twice is harmless
-	if _, err := e.svc.AdmitPost(ctx, id, "192.0.2.9", 1000); err != nil {
+	if _, err := e.svc.AdmitPost(ctx, keyserver.Caller{IP: "192.0.2.9"}, id, 1000); err != nil {
 		t.Errorf("after one finished: %v", err)
 	}
 	r2()
@@ -125,10 +125,10 @@ func TestPostsInFlightAreCapped(t *testing.T) {
 	// Bytes count too: a body of unknown length counts as the largest allowed.
 	e2 := newEnv(t, func(c *keyserver.Config) { c.PostBytesInFlight = 40 << 20 })
 	s2 := e2.seal("results", time.Time{}, "bob@patient.example")[0]
-	if _, err := e2.svc.AdmitPost(ctx, s2.file.Header.ID, "192.0.2.1", -1); err != nil {
+	if _, err := e2.svc.AdmitPost(ctx, keyserver.Caller{IP: "192.0.2.1"}, s2.file.Header.ID, -1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e2.svc.AdmitPost(ctx, s2.file.Header.ID, "198.51.100.1", -1); err != keyserver.ErrPostsBusy {
+	if _, err := e2.svc.AdmitPost(ctx, keyserver.Caller{IP: "198.51.100.1"}, s2.file.Header.ID, -1); err != keyserver.ErrPostsBusy {
 		t.Errorf("a second post of unknown length over the byte budget: %v", err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+
+	"github.com/waxseal/waxseal/envelope"
 )
 
 // composeMail builds a plain-text RFC 5322 message with CRLF line ends.
@@ -93,7 +95,7 @@ func (s *Service) queueReceipt(ctx context.Context, rec EnvelopeRecord, reader *
 	}
 	body := fmt.Sprintf("Your secure message was opened.\n\n"+
 		"Recipient: %s%s\nSubject:   %s\nSent:      %s\nOpened:    %s\nMessage id: %s\n",
-		rec.Recipient, name, rec.Subject, rec.Created.UTC().Format("2 January 2006, 15:04 MST"),
-		at.UTC().Format("2 January 2006, 15:04 MST"), rec.ID)
+		rec.Recipient, name, rec.Subject, rec.Created.UTC().Format(envelope.DateLayout),
+		at.UTC().Format(envelope.DateLayout), rec.ID)
 	return s.queueMail(ctx, rec.Sender, "Read: "+rec.Subject, body)
 }

@@ -115,7 +115,7 @@ func (s *Service) startCeremony(ctx context.Context, c Ceremony, data *webauthn.
 	c.Expires = s.now().Add(s.cfg.CeremonyTTL)
 	c.Data = raw
 	if !s.ceremonies.add(c.ID, s.now(), c.Expires) {
-		e := ErrRateLimited.with("Too many passkey requests are in progress on this server. Please try again in a minute.")
+		e := ErrRateLimited.With("Too many passkey requests are in progress on this server. Please try again in a minute.")
 		e.RetryAfter = time.Minute
 		s.log.WarnContext(ctx, "passkey ceremonies at their limit", "max", s.cfg.MaxCeremonies)
 		return nil, e
@@ -190,7 +190,7 @@ func cleanPasskeyName(name string) (string, error) {
 		name = "Passkey"
 	}
 	if utf8.RuneCountInString(name) > 60 || !utf8.ValidString(name) || strings.ContainsAny(name, "\r\n\x00") {
-		return "", ErrBadRequest.with("A passkey's name is one line of at most 60 characters.")
+		return "", ErrBadRequest.With("A passkey's name is one line of at most 60 characters.")
 	}
 	return name, nil
 }
@@ -207,7 +207,7 @@ func (s *Service) verificationFailed(ctx context.Context, actor, accountID, ip, 
 		}
 	}
 	s.metrics.signInFailures.Add(1)
-	s.audit(ctx, AuditEvent{Time: s.now(), Actor: actor, Action: "signin.fail", Account: accountID, ClientIP: ip, Detail: what + ": " + detail})
+	s.audit(ctx, AuditEvent{Time: s.now(), Actor: actor, Action: ActionSignInFail, Account: accountID, ClientIP: ip, Detail: what + ": " + detail})
 	s.log.InfoContext(ctx, "passkey not verified", "what", what, "detail", detail, "client_ip", ip)
 	return ErrPasskeyFailed
 }
@@ -220,7 +220,7 @@ func (s *Service) verificationFailed(ctx context.Context, actor, accountID, ip, 
 // passkey through a fresh enrolment link instead.
 func adminNeedsPasskey(a *Account, passkeySession bool) error {
 	if a.Role == RoleAdmin && !passkeySession {
-		return ErrPasskeyRequired.with("An administrator's passkeys and password can be changed only when signed in with an administrator passkey. To add a passkey on a new device, ask another administrator for an enrolment link.")
+		return ErrPasskeyRequired.With("An administrator's passkeys and password can be changed only when signed in with an administrator passkey. To add a passkey on a new device, ask another administrator for an enrolment link.")
 	}
 	return nil
 }
@@ -229,7 +229,11 @@ func adminNeedsPasskey(a *Account, passkeySession bool) error {
 // the way a new registration is finished). The ceremony is bound to this session;
 // the account's passkeys are excluded, so an authenticator that holds one already
 // says so instead of making a second.
-func (s *Service) BeginPasskeyRegistration(ctx context.Context, sess *Session, ip string) (*CeremonyStart, error) {
+func (s *Service) BeginPasskeyRegistration(ctx context.Context, caller Caller) (*CeremonyStart, error) {
+	sess, ip := caller.Session, caller.IP
+	if sess == nil {
+		return nil, ErrSignInRequired
+	}
 	wa, err := s.passkeys()
 	if err != nil {
 		return nil, err
@@ -241,7 +245,7 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, sess *Session, i
 	if err != nil {
 		return nil, fmt.Errorf("begin passkey registration: %w", err)
 	}
-	if err := adminNeedsPasskey(&a, sess.Method == "passkey"); err != nil {
+	if err := adminNeedsPasskey(&a, sess.Method == SignInPasskey); err != nil {
 		return nil, err
 	}
 	return s.beginRegistration(ctx, wa, &a, Ceremony{Kind: CeremonyRegister, AccountID: a.ID, SessionHash: sess.TokenHash})
@@ -266,7 +270,11 @@ func (s *Service) beginRegistration(ctx context.Context, wa *webauthn.WebAuthn, 
 
 // FinishPasskeyRegistration verifies the browser's answer and adds the passkey. A
 // session still in setup (a registration after the emailed code) is complete.
-func (s *Service) FinishPasskeyRegistration(ctx context.Context, sess *Session, ceremonyID, name string, response []byte, ip string) (PasskeyView, error) {
+func (s *Service) FinishPasskeyRegistration(ctx context.Context, caller Caller, ceremonyID, name string, response []byte) (PasskeyView, error) {
+	sess, ip := caller.Session, caller.IP
+	if sess == nil {
+		return PasskeyView{}, ErrSignInRequired
+	}
 	wa, err := s.passkeys()
 	if err != nil {
 		return PasskeyView{}, err
@@ -286,7 +294,7 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, sess *Session, 
 	if err != nil {
 		return PasskeyView{}, fmt.Errorf("finish passkey registration: %w", err)
 	}
-	passkeySession := sess.Method == "passkey"
+	passkeySession := sess.Method == SignInPasskey
 	if err := adminNeedsPasskey(&a, passkeySession); err != nil {
 		return PasskeyView{}, err
 	}
@@ -347,7 +355,7 @@ func (s *Service) addCredential(ctx context.Context, accountID string, cred Cred
 			}
 		}
 		a.Credentials = append(a.Credentials, cred)
-		return []AuditEvent{{Time: now, Actor: a.Email, Action: "passkey.add", Account: a.ID, ClientIP: ip, Detail: cred.Name}}, nil
+		return []AuditEvent{{Time: now, Actor: a.Email, Action: ActionPasskeyAdd, Account: a.ID, ClientIP: ip, Detail: cred.Name}}, nil
 	})
 	switch {
 	case refused != nil:
@@ -365,7 +373,8 @@ func (s *Service) addCredential(ctx context.Context, accountID string, cred Cred
 
 // BeginPasskeySignIn starts a sign-in with a discoverable passkey: no address is
 // asked for, the authenticator says whose passkey it is.
-func (s *Service) BeginPasskeySignIn(ctx context.Context, ip string) (*CeremonyStart, error) {
+func (s *Service) BeginPasskeySignIn(ctx context.Context, caller Caller) (*CeremonyStart, error) {
+	ip := caller.IP
 	wa, err := s.passkeys()
 	if err != nil {
 		return nil, err
@@ -396,7 +405,8 @@ func (s *Service) BeginPasskeySignIn(ctx context.Context, ip string) (*CeremonyS
 // ceremony is used up first, so the same assertion never works twice; a sign
 // counter that went backwards (a copied authenticator, per WebAuthn §6.1.1) is
 // refused.
-func (s *Service) FinishPasskeySignIn(ctx context.Context, ceremonyID string, response []byte, ip string) (*SignedIn, error) {
+func (s *Service) FinishPasskeySignIn(ctx context.Context, caller Caller, ceremonyID string, response []byte) (*SignedIn, error) {
+	ip := caller.IP
 	wa, err := s.passkeys()
 	if err != nil {
 		return nil, err
@@ -502,15 +512,15 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, ceremonyID string, re
 	case err != nil:
 		return nil, fmt.Errorf("passkey sign-in: %w", err)
 	}
-	return s.signedIn(ctx, acct, ip, "passkey")
+	return s.signedIn(ctx, acct, ip, SignInPasskey)
 }
 
 // Passkeys lists the signed-in account's passkeys.
-func (s *Service) Passkeys(ctx context.Context, p Principal) ([]PasskeyView, error) {
-	if p.Account == nil {
+func (s *Service) Passkeys(ctx context.Context, caller Caller) ([]PasskeyView, error) {
+	if caller.Account == nil {
 		return nil, ErrSignInRequired
 	}
-	a, err := s.store.Account(ctx, p.Account.ID)
+	a, err := s.store.Account(ctx, caller.Account.ID)
 	if err != nil {
 		return nil, fmt.Errorf("passkeys: %w", err)
 	}
@@ -530,8 +540,8 @@ func parseCredentialID(id string) ([]byte, error) {
 }
 
 // RenamePasskey names one of the signed-in account's passkeys.
-func (s *Service) RenamePasskey(ctx context.Context, p Principal, id, name string) (PasskeyView, error) {
-	if p.Account == nil {
+func (s *Service) RenamePasskey(ctx context.Context, caller Caller, id, name string) (PasskeyView, error) {
+	if caller.Account == nil {
 		return PasskeyView{}, ErrSignInRequired
 	}
 	credID, err := parseCredentialID(id)
@@ -544,15 +554,15 @@ func (s *Service) RenamePasskey(ctx context.Context, p Principal, id, name strin
 	now := s.now()
 	var out Credential
 	var refused error
-	_, err = s.store.UpdateAccount(ctx, p.Account.ID, func(a *Account) ([]AuditEvent, error) {
-		if refused = adminNeedsPasskey(a, p.Passkey); refused != nil {
+	_, err = s.store.UpdateAccount(ctx, caller.Account.ID, func(a *Account) ([]AuditEvent, error) {
+		if refused = adminNeedsPasskey(a, caller.passkey()); refused != nil {
 			return nil, refused
 		}
 		for i := range a.Credentials {
 			if bytes.Equal(a.Credentials[i].ID, credID) {
 				a.Credentials[i].Name = name
 				out = a.Credentials[i]
-				return []AuditEvent{{Time: now, Actor: a.Email, Action: "passkey.rename", Account: a.ID, ClientIP: p.IP, Detail: name}}, nil
+				return []AuditEvent{{Time: now, Actor: a.Email, Action: ActionPasskeyRename, Account: a.ID, ClientIP: caller.IP, Detail: name}}, nil
 			}
 		}
 		return nil, ErrNoSuchPasskey
@@ -574,7 +584,7 @@ func (s *Service) RenamePasskey(ctx context.Context, p Principal, id, name strin
 func lastWayIn(a *Account) error {
 	switch {
 	case a.Role == RoleAdmin && len(a.Credentials) == 0:
-		return ErrLastWayIn.with("Administrators sign in only with a passkey: add another passkey before removing this one.")
+		return ErrLastWayIn.With("Administrators sign in only with a passkey: add another passkey before removing this one.")
 	case a.PasswordHash == "" && len(a.Credentials) == 0:
 		return ErrLastWayIn
 	}
@@ -583,8 +593,8 @@ func lastWayIn(a *Account) error {
 
 // RemovePasskey removes one of the signed-in account's passkeys, unless it is the
 // last way in.
-func (s *Service) RemovePasskey(ctx context.Context, p Principal, id string) error {
-	if p.Account == nil {
+func (s *Service) RemovePasskey(ctx context.Context, caller Caller, id string) error {
+	if caller.Account == nil {
 		return ErrSignInRequired
 	}
 	credID, err := parseCredentialID(id)
@@ -593,8 +603,8 @@ func (s *Service) RemovePasskey(ctx context.Context, p Principal, id string) err
 	}
 	now := s.now()
 	var refused error
-	_, err = s.store.UpdateAccount(ctx, p.Account.ID, func(a *Account) ([]AuditEvent, error) {
-		if refused = adminNeedsPasskey(a, p.Passkey); refused != nil {
+	_, err = s.store.UpdateAccount(ctx, caller.Account.ID, func(a *Account) ([]AuditEvent, error) {
+		if refused = adminNeedsPasskey(a, caller.passkey()); refused != nil {
 			return nil, refused
 		}
 		for i, c := range a.Credentials {
@@ -603,7 +613,7 @@ func (s *Service) RemovePasskey(ctx context.Context, p Principal, id string) err
 				if refused = lastWayIn(a); refused != nil {
 					return nil, refused
 				}
-				return []AuditEvent{{Time: now, Actor: a.Email, Action: "passkey.remove", Account: a.ID, ClientIP: p.IP, Detail: c.Name}}, nil
+				return []AuditEvent{{Time: now, Actor: a.Email, Action: ActionPasskeyRemove, Account: a.ID, ClientIP: caller.IP, Detail: c.Name}}, nil
 			}
 		}
 		refused = ErrNoSuchPasskey
@@ -615,45 +625,45 @@ func (s *Service) RemovePasskey(ctx context.Context, p Principal, id string) err
 	if err != nil {
 		return fmt.Errorf("remove passkey: %w", err)
 	}
-	return s.endOtherSessions(ctx, p, "passkey removed")
+	return s.endOtherSessions(ctx, caller, "passkey removed")
 }
 
 // endOtherSessions signs out every session of p's account but p's own, after a
 // way in was removed: a session that a stolen passkey or a guessed password
 // opened must not outlive the credential (a session does not record how it was
 // opened, so all the others go). The caller's session stays.
-func (s *Service) endOtherSessions(ctx context.Context, p Principal, why string) error {
-	n, err := s.store.DeleteAccountSessions(ctx, p.Account.ID, p.Session)
+func (s *Service) endOtherSessions(ctx context.Context, caller Caller, why string) error {
+	n, err := s.store.DeleteAccountSessions(ctx, caller.Account.ID, caller.sessionHash())
 	if err != nil {
 		return fmt.Errorf("%s: end other sessions: %w", why, err)
 	}
 	if n > 0 {
-		s.log.InfoContext(ctx, "other sessions ended", "account", p.Account.ID, "why", why, "sessions", n)
+		s.log.InfoContext(ctx, "other sessions ended", "account", caller.Account.ID, "why", why, "sessions", n)
 	}
 	return nil
 }
 
 // RemovePassword removes the signed-in account's password, unless it is the last
 // way in.
-func (s *Service) RemovePassword(ctx context.Context, p Principal) error {
-	if p.Account == nil {
+func (s *Service) RemovePassword(ctx context.Context, caller Caller) error {
+	if caller.Account == nil {
 		return ErrSignInRequired
 	}
 	now := s.now()
 	var refused error
-	_, err := s.store.UpdateAccount(ctx, p.Account.ID, func(a *Account) ([]AuditEvent, error) {
-		if refused = adminNeedsPasskey(a, p.Passkey); refused != nil {
+	_, err := s.store.UpdateAccount(ctx, caller.Account.ID, func(a *Account) ([]AuditEvent, error) {
+		if refused = adminNeedsPasskey(a, caller.passkey()); refused != nil {
 			return nil, refused
 		}
 		if a.PasswordHash == "" {
-			refused = ErrBadRequest.with("This account has no password.")
+			refused = ErrBadRequest.With("This account has no password.")
 			return nil, refused
 		}
 		a.PasswordHash = ""
 		if refused = lastWayIn(a); refused != nil {
 			return nil, refused
 		}
-		return []AuditEvent{{Time: now, Actor: a.Email, Action: "account.password_remove", Account: a.ID, ClientIP: p.IP}}, nil
+		return []AuditEvent{{Time: now, Actor: a.Email, Action: ActionAccountPasswordRemove, Account: a.ID, ClientIP: caller.IP}}, nil
 	})
 	if refused != nil {
 		return refused
@@ -661,7 +671,7 @@ func (s *Service) RemovePassword(ctx context.Context, p Principal) error {
 	if err != nil {
 		return fmt.Errorf("remove password: %w", err)
 	}
-	return s.endOtherSessions(ctx, p, "password removed")
+	return s.endOtherSessions(ctx, caller, "password removed")
 }
 
 // --- administrators ---
@@ -688,17 +698,17 @@ func NewAdminInvite(email, createdBy string, orgDomains []string, now time.Time)
 // that it belongs to one of the organisation's domains.
 func CheckAdminAddress(email string, orgDomains []string) (string, error) {
 	if strings.TrimSpace(email) == "" {
-		return "", ErrBadRequest.with("An administrator invite must name the address of the person invited.")
+		return "", ErrBadRequest.With("An administrator invite must name the address of the person invited.")
 	}
 	email, err := NormalizeAddress(email)
 	if err != nil {
-		return "", ErrBadRequest.with("%v", err)
+		return "", ErrBadRequest.With("%v", err)
 	}
 	if !inDomains(email, orgDomains) {
 		if len(orgDomains) == 0 {
-			return "", ErrBadRequest.with("Administrators must have an address at the organisation's own domains, and none are configured (org_domains).")
+			return "", ErrBadRequest.With("Administrators must have an address at the organisation's own domains, and none are configured (org_domains).")
 		}
-		return "", ErrBadRequest.with("Administrators must have an address at the organisation's own domains (%s); %s is not one.", strings.Join(orgDomains, ", "), email)
+		return "", ErrBadRequest.With("Administrators must have an address at the organisation's own domains (%s); %s is not one.", strings.Join(orgDomains, ", "), email)
 	}
 	return email, nil
 }
@@ -721,15 +731,15 @@ func EnrolmentURL(publicURL, token string) string {
 }
 
 // InviteAdmin creates a one-time enrolment link for a new administrator.
-func (s *Service) InviteAdmin(ctx context.Context, p Principal, email string) (string, time.Time, error) {
-	if err := s.requireAdmin(p); err != nil {
+func (s *Service) InviteAdmin(ctx context.Context, caller Caller, email string) (string, time.Time, error) {
+	if err := s.requireAdmin(caller); err != nil {
 		return "", time.Time{}, err
 	}
-	inv, token, err := NewAdminInvite(email, p.actor(), s.cfg.OrgDomains, s.now())
+	inv, token, err := NewAdminInvite(email, caller.actor(), s.cfg.OrgDomains, s.now())
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	err = s.store.PutInvite(ctx, inv, []AuditEvent{{Time: inv.Created, Actor: p.actor(), Action: "admin.invite", ClientIP: p.IP, Detail: inv.Email}})
+	err = s.store.PutInvite(ctx, inv, []AuditEvent{{Time: inv.Created, Actor: caller.actor(), Action: ActionAdminInvite, ClientIP: caller.IP, Detail: inv.Email}})
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("invite admin: %w", err)
 	}
@@ -756,14 +766,15 @@ func (s *Service) invite(ctx context.Context, token string) (Invite, error) {
 		return inv, fmt.Errorf("invite: %w", err)
 	}
 	if inv.Email == "" || !inDomains(inv.Email, s.cfg.OrgDomains) {
-		return inv, ErrInviteInvalid.with("This enrolment link is not valid: it does not name an address at the organisation's own domains. Ask an administrator for a new one.")
+		return inv, ErrInviteInvalid.With("This enrolment link is not valid: it does not name an address at the organisation's own domains. Ask an administrator for a new one.")
 	}
 	return inv, nil
 }
 
 // CheckInvite tells the enrolment page about an invite without using it. sess
 // is the browser's session, or nil.
-func (s *Service) CheckInvite(ctx context.Context, token string, sess *Session, ip string) (EnrolInfo, error) {
+func (s *Service) CheckInvite(ctx context.Context, caller Caller, token string) (EnrolInfo, error) {
+	sess, ip := caller.Session, caller.IP
 	if err := limit(s.perIP, ip); err != nil {
 		return EnrolInfo{}, err
 	}
@@ -785,7 +796,7 @@ func (s *Service) CheckInvite(ctx context.Context, token string, sess *Session, 
 
 // errEnrolSignIn refuses an enrolment into an existing account from a browser not
 // signed in to it.
-var errEnrolSignIn = ErrSignInRequired.with("This address already has an account. Sign in to it first (with its password, a passkey or an emailed code), then open the enrolment link again in the same browser.")
+var errEnrolSignIn = ErrSignInRequired.With("This address already has an account. Sign in to it first (with its password, a passkey or an emailed code), then open the enrolment link again in the same browser.")
 
 // BeginEnrolment starts making an invited administrator's first passkey, for the
 // address the invite names. The invite is checked, not used: a cancelled passkey
@@ -794,7 +805,8 @@ var errEnrolSignIn = ErrSignInRequired.with("This address already has an account
 // the wrong address), so the browser must also be signed in to that account
 // (sess), which proves control of its mailbox, password or a passkey; the
 // ceremony is bound to that session.
-func (s *Service) BeginEnrolment(ctx context.Context, token string, sess *Session, firstName, lastName, ip string) (*CeremonyStart, error) {
+func (s *Service) BeginEnrolment(ctx context.Context, caller Caller, token, firstName, lastName string) (*CeremonyStart, error) {
+	sess, ip := caller.Session, caller.IP
 	wa, err := s.passkeys()
 	if err != nil {
 		return nil, err
@@ -837,7 +849,8 @@ func (s *Service) BeginEnrolment(ctx context.Context, token string, sess *Sessio
 // passkey. sess is the browser's session, or nil; an enrolment into an existing
 // account must finish in the session that began it. A refusal at the last step
 // (the credential or the address taken meanwhile) leaves the invite usable.
-func (s *Service) FinishEnrolment(ctx context.Context, ceremonyID, name string, response []byte, sess *Session, ip string) (*SignedIn, error) {
+func (s *Service) FinishEnrolment(ctx context.Context, caller Caller, ceremonyID, name string, response []byte) (*SignedIn, error) {
+	sess, ip := caller.Session, caller.IP
 	wa, err := s.passkeys()
 	if err != nil {
 		return nil, err
@@ -865,8 +878,8 @@ func (s *Service) FinishEnrolment(ctx context.Context, ceremonyID, name string, 
 		return nil, err
 	}
 	events := func(a *Account) []AuditEvent {
-		return []AuditEvent{{Time: now, Actor: a.Email, Action: "admin.enrol", Account: a.ID, ClientIP: ip},
-			{Time: now, Actor: a.Email, Action: "passkey.add", Account: a.ID, ClientIP: ip, Detail: cred.Name}}
+		return []AuditEvent{{Time: now, Actor: a.Email, Action: ActionAdminEnrol, Account: a.ID, ClientIP: ip},
+			{Time: now, Actor: a.Email, Action: ActionPasskeyAdd, Account: a.ID, ClientIP: ip, Detail: cred.Name}}
 	}
 	if c.AccountID == "" {
 		a.Credentials = []Credential{cred}
@@ -897,21 +910,23 @@ func (s *Service) FinishEnrolment(ctx context.Context, ceremonyID, name string, 
 		if _, lerr := s.store.AccountByCredential(ctx, cred.ID); lerr == nil {
 			return nil, ErrPasskeyExists
 		}
-		return nil, ErrAlreadyRegister.with("This address registered an account while the passkey was being made. Sign in to it, then open the enrolment link again.")
+		return nil, ErrAlreadyRegister.With("This address registered an account while the passkey was being made. Sign in to it, then open the enrolment link again.")
 	case err != nil:
 		return nil, fmt.Errorf("finish enrolment: %w", err)
 	}
 	s.log.InfoContext(ctx, "administrator enrolled", "account", a.ID)
-	return s.newSession(ctx, a, false, "passkey")
+	return s.newSession(ctx, a, false, SignInPasskey)
 }
 
-// requireAdmin admits API administrators (bearer token) and administrators signed
+// RequireAdmin admits API administrators (bearer token) and administrators signed
 // in with a passkey; an administrator signed in any other way is told why not.
-func (s *Service) requireAdmin(p Principal) error {
+func (s *Service) RequireAdmin(caller Caller) error { return s.requireAdmin(caller) }
+
+func (s *Service) requireAdmin(caller Caller) error {
 	switch {
-	case p.isAdmin():
+	case caller.isAdmin():
 		return nil
-	case p.Account != nil && p.Account.Role == RoleAdmin:
+	case caller.Account != nil && caller.Account.Role == RoleAdmin:
 		return ErrPasskeyRequired
 	}
 	return ErrForbidden

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
 )
 
 // enrolAdmin enrols a new administrator through an invite and returns the
@@ -439,7 +440,7 @@ func TestSignInFloodDoesNotLockOutAdministrators(t *testing.T) {
 		for range 5 {
 			req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/signin/passkey/begin", strings.NewReader("{}"))
 			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set(keyserver.CSRFHeader, "1")
+			req.Header.Set(api.CSRFHeader, "1")
 			req.Header.Set("Origin", e.public)
 			resp, err := c.Do(req)
 			if err != nil {
@@ -455,12 +456,12 @@ func TestSignInFloodDoesNotLockOutAdministrators(t *testing.T) {
 		t.Fatalf("administrator's passkey sign-in after the flood: %d %v", st, out)
 	}
 	// The ceremony is used up, through the service too.
-	if _, err := e.svc.FinishPasskeySignIn(t.Context(), cer, assertion, "192.0.2.1"); !errors.Is(err, keyserver.ErrCeremonyExpired) {
+	if _, err := e.svc.FinishPasskeySignIn(t.Context(), keyserver.Caller{IP: "192.0.2.1"}, cer, assertion); !errors.Is(err, keyserver.ErrCeremonyExpired) {
 		t.Errorf("second use of a sign-in ceremony: %v", err)
 	}
 	// A ceremony id this server did not seal, or sealed for too long ago, is refused.
 	for name, id := range map[string]string{"made up": "s.AAAA", "altered": cer[:len(cer)-2] + "AA", "stored-style": strings.Repeat("ab", 16)} {
-		if _, err := e.svc.FinishPasskeySignIn(t.Context(), id, assertion, "192.0.2.1"); !errors.Is(err, keyserver.ErrCeremonyExpired) {
+		if _, err := e.svc.FinishPasskeySignIn(t.Context(), keyserver.Caller{IP: "192.0.2.1"}, id, assertion); !errors.Is(err, keyserver.ErrCeremonyExpired) {
 			t.Errorf("%s ceremony id: %v", name, err)
 		}
 	}

@@ -84,7 +84,7 @@ func (e *env) auditActions() []string {
 	e.t.Helper()
 	var out []string
 	err := e.store.Audit(e.t.Context(), 1, func(r keyserver.AuditRecord) (bool, error) {
-		out = append(out, r.Action+" "+r.Detail)
+		out = append(out, string(r.Action)+" "+r.Detail)
 		return true, nil
 	})
 	if err != nil {
@@ -202,7 +202,7 @@ func TestPasskeyReplayIsRejected(t *testing.T) {
 		t.Error("a replay set a session cookie")
 	}
 	// And straight through the service.
-	_, err := e.svc.FinishPasskeySignIn(t.Context(), cer, assertion, "192.0.2.1")
+	_, err := e.svc.FinishPasskeySignIn(t.Context(), keyserver.Caller{IP: "192.0.2.1"}, cer, assertion)
 	if !errors.Is(err, keyserver.ErrCeremonyExpired) {
 		t.Errorf("service replay: %v, want ceremony_expired", err)
 	}
@@ -447,7 +447,7 @@ func TestLastWayInCannotBeRemoved(t *testing.T) {
 
 	// Service directly: same rules.
 	a := e.account("bob@patient.example")
-	err := e.svc.RemovePassword(t.Context(), keyserver.Principal{Account: &a})
+	err := e.svc.RemovePassword(t.Context(), keyserver.Caller{Account: &a})
 	if !errors.Is(err, keyserver.ErrLastWayIn) {
 		t.Errorf("RemovePassword: %v, want last_way_in", err)
 	}
@@ -530,7 +530,7 @@ func TestAdministratorsNeedAPasskey(t *testing.T) {
 	st, out = code.call("POST", "/api/v1/admin/invites", map[string]string{"email": "eve@hospital.example"})
 	wantAnswer(t, "invite with a code session", st, out, http.StatusForbidden, "passkey_required")
 	a := e.account("root@hospital.example")
-	if _, err := e.svc.ListEnvelopes(t.Context(), keyserver.Principal{Account: &a}, keyserver.EnvelopeQuery{}); !errors.Is(err, keyserver.ErrPasskeyRequired) {
+	if _, err := e.svc.ListEnvelopes(t.Context(), keyserver.Caller{Account: &a}, keyserver.EnvelopeQuery{}); !errors.Is(err, keyserver.ErrPasskeyRequired) {
 		t.Errorf("ListEnvelopes without passkey: %v, want passkey_required", err)
 	}
 	// A recipient is simply forbidden.

@@ -1,19 +1,15 @@
 package keyserver
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
-	"mime/multipart"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/waxseal/waxseal/envelope"
+	"github.com/waxseal/waxseal/keyserver/api"
 )
 
 // Posts of securedoc.html forms need no sign-in and may each be about 27 MB, so
@@ -32,9 +28,9 @@ import (
 
 // ErrPostsBusy and ErrPostsBusyClient refuse a post when too many are in flight.
 var (
-	ErrPostsBusy       = &Error{http.StatusServiceUnavailable, "busy", "Too many secure messages are being opened on this server right now. Use the \u201copen online\u201d link in your email, or try again in a minute.", 30 * time.Second}
-	ErrPostsBusyClient = &Error{http.StatusTooManyRequests, "busy_client", "Too many secure messages are being opened from your network at once. Wait until they have opened, use the \u201copen online\u201d link in your email, or try again in a minute.", 30 * time.Second}
-	ErrPostTooLarge    = &Error{http.StatusRequestEntityTooLarge, "too_large", "The message is larger than this server accepts.", 0}
+	ErrPostsBusy       = &Error{http.StatusServiceUnavailable, api.CodeBusy, "Too many secure messages are being opened on this server right now. Use the \u201copen online\u201d link in your email, or try again in a minute.", 30 * time.Second}
+	ErrPostsBusyClient = &Error{http.StatusTooManyRequests, api.CodeBusyClient, "Too many secure messages are being opened from your network at once. Wait until they have opened, use the \u201copen online\u201d link in your email, or try again in a minute.", 30 * time.Second}
+	ErrPostTooLarge    = &Error{http.StatusRequestEntityTooLarge, api.CodeTooLarge, "The message is larger than this server accepts.", 0}
 )
 
 // postGate counts the posts in flight, per client and in total.
@@ -111,13 +107,17 @@ func (s *Service) MemoryBudget() int64 {
 // limit in base64, with room for line breaks and the other fields.
 func postLimit(cfg Config) int64 { return cfg.MaxPayloadBytes*4/3 + 1<<20 }
 
+// PostLimit is the largest body a securedoc.html form post may have.
+func (s *Service) PostLimit() int64 { return postLimit(s.cfg) }
+
 // AdmitPost decides, before the body is read, whether a form post of size bytes
 // (-1: unknown) for envelope id from clientIP is read at all. The caller must call
 // release once the post's memory is handed to the hold or dropped.
-func (s *Service) AdmitPost(ctx context.Context, id envelope.ID, clientIP string, size int64) (release func(), err error) {
+func (s *Service) AdmitPost(ctx context.Context, caller Caller, id envelope.ID, size int64) (release func(), err error) {
+	clientIP := caller.IP
 	limit := postLimit(s.cfg)
 	if size > limit {
-		return nil, ErrPostTooLarge.with("The message is larger than this server accepts (%d MB).", limit>>20)
+		return nil, ErrPostTooLarge.With("The message is larger than this server accepts (%d MB).", limit>>20)
 	}
 	if _, err := s.store.Envelope(ctx, id); errors.Is(err, ErrNotFound) {
 		return nil, ErrUnknownEnvelope
@@ -135,177 +135,13 @@ func (s *Service) AdmitPost(ctx context.Context, id envelope.ID, clientIP string
 	return release, nil
 }
 
-// PostedForm is a securedoc.html form as received: the envelope as an "open online"
-// blob, which is the only copy of its ciphertext.
-type PostedForm struct {
-	File  *envelope.File // header and key block; Ciphertext aliases Blob
-	Blob  []byte
-	Token string // of the held blob; "" when the page must carry the fields
-}
-
-// ReceivePosted reads the multipart body of a form post for envelope id (admitted
-// by AdmitPost) and holds it for the open page. sizeHint is the body's length, or
-// -1. Problems with the form are formProblem sentences for the person.
-func (s *Service) ReceivePosted(ctx context.Context, id envelope.ID, clientIP string, body io.Reader, boundary string, sizeHint int64) (*PostedForm, error) {
-	limit := postLimit(s.cfg)
-	sizeHint = min(sizeHint, limit)
-	p, err := readPostedForm(http.MaxBytesReader(nil, io.NopCloser(body), limit), boundary, id, sizeHint)
-	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return nil, formProblem(fmt.Sprintf("The message is larger than this server accepts (%d MB).", limit>>20))
-		}
-		return nil, err
+// HoldPosted holds blob, the "open online" blob of envelope id read from a form
+// post that AdmitPost admitted, for its open page, and returns its token, or ""
+// when it is not held (the hold is disabled, or the blob is larger than it): the
+// page must then carry the fields.
+func (s *Service) HoldPosted(ctx context.Context, caller Caller, id envelope.ID, blob []byte) string {
+	if s.posted == nil {
+		return ""
 	}
-	if s.posted != nil {
-		p.Token = s.posted.put(id, clientPrefix(clientIP), p.Blob)
-	}
-	return p, nil
-}
-
-// Field sizes of an envelope form: the header is JSON of a few KB, the key block
-// a fixed handful of bytes; anything larger is not an envelope.
-const (
-	maxPostedHeader  = 256 << 10
-	maxPostedKey     = 4 << 10
-	maxPostedVersion = 64
-)
-
-var errDamaged = formProblem("The attachment's data is incomplete or damaged.")
-
-// readPostedForm reads the fields version, header, key and payload, in that order
-// (the order of securedoc.html's inputs, which browsers keep), and decodes the
-// payload straight into the blob it returns. sizeHint is the body's length, or
-// -1 when unknown.
-func readPostedForm(body io.Reader, boundary string, id envelope.ID, sizeHint int64) (*PostedForm, error) {
-	mr := multipart.NewReader(body, boundary)
-	var version, header, key []byte
-	var out *PostedForm
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, damaged(err)
-		}
-		name := part.FormName()
-		switch name {
-		case "version", "header", "key":
-			if out != nil {
-				return nil, errDamaged // after the payload: not the form's order
-			}
-			dst, max := &version, maxPostedVersion
-			if name == "header" {
-				dst, max = &header, maxPostedHeader
-			} else if name == "key" {
-				dst, max = &key, maxPostedKey
-			}
-			if *dst != nil {
-				return nil, errDamaged // one copy of a field, never two
-			}
-			b, err := io.ReadAll(io.LimitReader(part, int64(max)+1))
-			if err != nil {
-				return nil, damaged(err)
-			}
-			if len(b) > max {
-				return nil, errDamaged
-			}
-			*dst = b
-			if name == "version" {
-				if err := checkVersion(b); err != nil {
-					return nil, err
-				}
-			}
-		case "payload":
-			if out != nil || version == nil || header == nil || key == nil {
-				if version == nil {
-					return nil, formProblem("This is not a waxseal secure message.")
-				}
-				return nil, errDamaged
-			}
-			f, err := parsePostedHead(header, key, id)
-			if err != nil {
-				return nil, err
-			}
-			// Sized once from the body's length: the decoded payload is at most
-			// 3/4 of it. A body of unknown length grows as it comes.
-			var blob bytes.Buffer
-			blob.Grow(int(max(sizeHint, 0)/4*3) + len(f.HeaderJSON) + len(f.KeyBlock) + 64)
-			if err := f.WriteOnline(&blob, bytes.NewReader(nil)); err != nil {
-				return nil, err
-			}
-			head := blob.Len()
-			if _, err := blob.ReadFrom(base64.NewDecoder(base64.StdEncoding.Strict(), part)); err != nil {
-				return nil, damaged(err)
-			}
-			if blob.Len() == head {
-				return nil, errDamaged
-			}
-			b := blob.Bytes()
-			if cap(b)-len(b) > len(b)/8+64<<10 {
-				// Held for minutes: not with the unused room of a buffer that
-				// grew by doubling (or a body whose length overstated it).
-				b = bytes.Clone(b)
-			}
-			f.Ciphertext = b[head:]
-			out = &PostedForm{File: f, Blob: b}
-		default:
-			if _, err := io.Copy(io.Discard, part); err != nil {
-				return nil, damaged(err)
-			}
-		}
-	}
-	if version == nil {
-		return nil, formProblem("This is not a waxseal secure message.")
-	}
-	if out == nil {
-		return nil, errDamaged
-	}
-	return out, nil
-}
-
-func checkVersion(b []byte) error {
-	if strings.TrimSpace(string(b)) != "1" {
-		return formProblem("This secure message was made by a newer version than this server understands.")
-	}
-	return nil
-}
-
-// parsePostedHead decodes and checks the header and key fields.
-func parsePostedHead(header, key []byte, id envelope.ID) (*envelope.File, error) {
-	hb, err := decodeField(header)
-	if err != nil {
-		return nil, err
-	}
-	kb, err := decodeField(key)
-	if err != nil {
-		return nil, err
-	}
-	f, err := envelope.NewFile(hb, kb, nil, envelope.Key{})
-	if err != nil {
-		return nil, formProblem(fmt.Sprintf("The attachment's data is incomplete or damaged: %v.", err))
-	}
-	if f.Header.ID != id {
-		return nil, formProblem("The attachment's data belongs to another message.")
-	}
-	return f, nil
-}
-
-func decodeField(b []byte) ([]byte, error) {
-	out, err := io.ReadAll(base64.NewDecoder(base64.StdEncoding.Strict(), bytes.NewReader(b)))
-	if err != nil || len(out) == 0 {
-		return nil, errDamaged
-	}
-	return out, nil
-}
-
-// damaged maps a read error: a body over the limit stays itself (the caller says
-// how large), anything else is damage in transit.
-func damaged(err error) error {
-	var mb *http.MaxBytesError
-	if errors.As(err, &mb) {
-		return err
-	}
-	return errDamaged
+	return s.posted.put(id, clientPrefix(caller.IP), blob)
 }

@@ -13,12 +13,21 @@ import (
 	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/envelope/reply"
 	"github.com/waxseal/waxseal/internal/address"
+	"github.com/waxseal/waxseal/keyserver/api"
 )
 
 // Secure replies (DESIGN.md flow 5; docs/FORMAT.md §13). A recipient's browser
 // seals a reply to the organisation's reply public key; the key server stores the
 // sealed bytes for the gateway, which alone can open them, and keeps only
 // metadata (who, when, which kind, how large) once the gateway took it.
+
+// Audit actions of replies: metadata only, never content.
+const (
+	ActionReplyStore   AuditAction = "reply.store"
+	ActionReplyDeny    AuditAction = "reply.deny"
+	ActionReplyDeliver AuditAction = "reply.deliver"
+	ActionReplyFail    AuditAction = "reply.fail"
+)
 
 // Reply kinds, as the page asks for them.
 const (
@@ -73,11 +82,14 @@ type StoredReply struct {
 // Pending reports whether the gateway has still to deliver r.
 func (r *StoredReply) Pending() bool { return r.Delivered.IsZero() && r.Failed.IsZero() }
 
+// MaxReplyContext bounds an envelope's sealed reply context.
+const MaxReplyContext = 16 << 10
+
 // Reply limits.
 const (
-	maxReplyBody     = reply.MaxSealed
-	maxReplyReason   = 500
-	maxReplyContext  = 16 << 10
+	maxReplyBody   = reply.MaxSealed
+	maxReplyReason = 500
+
 	replyLeaseBatch  = 20
 	maxReplyForwards = 254 // an address's longest
 	// maxReplyBatchBytes bounds the ciphertext of one lease's response.
@@ -85,17 +97,17 @@ const (
 )
 
 var (
-	ErrReplyTooLarge     = &Error{http.StatusRequestEntityTooLarge, "reply_too_large", "The reply is larger than 10 MiB; send smaller attachments.", 0}
-	ErrNotAReply         = &Error{http.StatusBadRequest, "not_a_reply", "The request body is not a sealed reply.", 0}
-	ErrReplyKind         = &Error{http.StatusBadRequest, "bad_reply_kind", "The reply kind must be reply, all or forward, and a forward needs an address.", 0}
-	ErrForwardNotAllowed = &Error{http.StatusForbidden, "forward_not_allowed", "Your sender's organisation does not allow forwarding its secure messages.", 0}
-	ErrReplyAllLater     = &Error{http.StatusConflict, "reply_all_unavailable", "Reply all is not available for this message: reply to the sender instead.", 0}
+	ErrReplyTooLarge     = &Error{http.StatusRequestEntityTooLarge, api.CodeReplyTooLarge, "The reply is larger than 10 MiB; send smaller attachments.", 0}
+	ErrNotAReply         = &Error{http.StatusBadRequest, api.CodeNotAReply, "The request body is not a sealed reply.", 0}
+	ErrReplyKind         = &Error{http.StatusBadRequest, api.CodeBadReplyKind, "The reply kind must be reply, all or forward, and a forward needs an address.", 0}
+	ErrForwardNotAllowed = &Error{http.StatusForbidden, api.CodeForwardNotAllowed, "Your sender's organisation does not allow forwarding its secure messages.", 0}
+	ErrReplyAllLater     = &Error{http.StatusConflict, api.CodeReplyAllUnavailable, "Reply all is not available for this message: reply to the sender instead.", 0}
 )
 
 // PostReply stores a sealed reply from the envelope's own signed-in recipient
 // while the envelope is neither revoked, locked nor expired.
-func (s *Service) PostReply(ctx context.Context, p Principal, id envelope.ID, kind, forwardTo string, sealed []byte) (StoredReply, error) {
-	if p.Account == nil {
+func (s *Service) PostReply(ctx context.Context, caller Caller, id envelope.ID, kind, forwardTo string, sealed []byte) (StoredReply, error) {
+	if caller.Account == nil {
 		return StoredReply{}, ErrSignInRequired
 	}
 	switch {
@@ -121,7 +133,7 @@ func (s *Service) PostReply(ctx context.Context, p Principal, id envelope.ID, ki
 	default:
 		return StoredReply{}, ErrReplyKind
 	}
-	email := p.Account.Email
+	email := caller.Account.Email
 	now := s.now()
 	rec, err := s.store.Envelope(ctx, id)
 	if errors.Is(err, ErrNotFound) {
@@ -131,7 +143,7 @@ func (s *Service) PostReply(ctx context.Context, p Principal, id envelope.ID, ki
 		return StoredReply{}, fmt.Errorf("reply to %s: %w", id, err)
 	}
 	if denied := s.refusal(&rec, email, now); denied != nil {
-		s.audit(ctx, AuditEvent{Time: now, Actor: email, Action: "reply.deny", Envelope: id.String(), Account: p.Account.ID, ClientIP: p.IP, Detail: denied.Code})
+		s.audit(ctx, AuditEvent{Time: now, Actor: email, Action: ActionReplyDeny, Envelope: id.String(), Account: caller.Account.ID, ClientIP: caller.IP, Detail: denied.Code})
 		return StoredReply{}, denied
 	}
 	if kind == ReplyKindAll && len(rec.ReplyContext) == 0 {
@@ -139,20 +151,20 @@ func (s *Service) PostReply(ctx context.Context, p Principal, id envelope.ID, ki
 		return StoredReply{}, ErrReplyAllLater
 	}
 	// Only replies that would be stored count against the account's rate.
-	if err := limit(s.repliesPerAccount, p.Account.ID); err != nil {
+	if err := limit(s.repliesPerAccount, caller.Account.ID); err != nil {
 		return StoredReply{}, err
 	}
 	r := StoredReply{
-		ID: randomHex(16), Envelope: id, Account: p.Account.ID, From: email,
-		Name: strings.TrimSpace(p.Account.FirstName + " " + p.Account.LastName),
+		ID: randomHex(16), Envelope: id, Account: caller.Account.ID, From: email,
+		Name: strings.TrimSpace(caller.Account.FirstName + " " + caller.Account.LastName),
 		Kind: kind, ForwardTo: forwardTo, Created: now, Size: len(sealed), Sealed: sealed,
 	}
 	detail := fmt.Sprintf("%s, %d bytes", kind, len(sealed))
 	if forwardTo != "" {
 		detail += ", to " + forwardTo
 	}
-	err = s.store.PutReply(ctx, r, []AuditEvent{{Time: now, Actor: email, Action: "reply.store", Envelope: id.String(),
-		Account: p.Account.ID, ClientIP: p.IP, Detail: detail}})
+	err = s.store.PutReply(ctx, r, []AuditEvent{{Time: now, Actor: email, Action: ActionReplyStore, Envelope: id.String(),
+		Account: caller.Account.ID, ClientIP: caller.IP, Detail: detail}})
 	if err != nil {
 		return StoredReply{}, fmt.Errorf("store reply to %s: %w", id, err)
 	}
@@ -161,8 +173,8 @@ func (s *Service) PostReply(ctx context.Context, p Principal, id envelope.ID, ki
 }
 
 // Replies lists the recipient's own replies to an envelope (without ciphertext).
-func (s *Service) Replies(ctx context.Context, p Principal, id envelope.ID) ([]StoredReply, error) {
-	if p.Account == nil {
+func (s *Service) Replies(ctx context.Context, caller Caller, id envelope.ID) ([]StoredReply, error) {
+	if caller.Account == nil {
 		return nil, ErrSignInRequired
 	}
 	rec, err := s.store.Envelope(ctx, id)
@@ -172,7 +184,7 @@ func (s *Service) Replies(ctx context.Context, p Principal, id envelope.ID) ([]S
 	if err != nil {
 		return nil, err
 	}
-	if rec.Recipient != p.Account.Email && !s.mayManage(p, &rec) {
+	if rec.Recipient != caller.Account.Email && !s.mayManage(caller, &rec) {
 		return nil, ErrNotYours
 	}
 	all, err := s.store.RepliesOf(ctx, id)
@@ -181,7 +193,7 @@ func (s *Service) Replies(ctx context.Context, p Principal, id envelope.ID) ([]S
 	}
 	out := []StoredReply{}
 	for _, r := range all {
-		if r.Account == p.Account.ID || s.mayManage(p, &rec) {
+		if r.Account == caller.Account.ID || s.mayManage(caller, &rec) {
 			r.Sealed, r.LeaseHash = nil, nil
 			out = append(out, r)
 		}
@@ -210,9 +222,12 @@ type LeasedReply struct {
 
 // LeaseReplies leases up to limit pending replies to a gateway for d. A
 // lease is stored with the reply, so it survives a restart of the key server.
-func (s *Service) LeaseReplies(ctx context.Context, limit int, d time.Duration) ([]LeasedReply, error) {
+func (s *Service) LeaseReplies(ctx context.Context, caller Caller, limit int, d time.Duration) ([]LeasedReply, error) {
 	if limit <= 0 || limit > maxLeaseBatch {
 		limit = replyLeaseBatch
+	}
+	if d <= 0 {
+		d = defaultLease
 	}
 	d = min(max(d, minLease), maxLease)
 	now := s.now()
@@ -254,7 +269,7 @@ func (s *Service) LeaseReplies(ctx context.Context, limit int, d time.Duration) 
 // FinishReply records a leased reply delivered (reason "") or given up, drops
 // its ciphertext and audits it. ErrLeaseLost if lease is not the reply's
 // current, unexpired lease.
-func (s *Service) FinishReply(ctx context.Context, id, lease, reason string) error {
+func (s *Service) FinishReply(ctx context.Context, caller Caller, id, lease, reason string) error {
 	now := s.now()
 	if len(reason) > maxReplyReason {
 		reason = reason[:maxReplyReason]
@@ -264,12 +279,12 @@ func (s *Service) FinishReply(ctx context.Context, id, lease, reason string) err
 			return nil, ErrLeaseLost
 		}
 		r.Sealed, r.LeaseHash = nil, nil
-		ev := AuditEvent{Time: now, Actor: "gateway", Action: "reply.deliver", Envelope: r.Envelope.String(), Account: r.Account, Detail: r.Kind}
+		ev := AuditEvent{Time: now, Actor: "gateway", Action: ActionReplyDeliver, Envelope: r.Envelope.String(), Account: r.Account, Detail: r.Kind}
 		if reason == "" {
 			r.Delivered = now
 		} else {
 			r.Failed, r.Reason = now, reason
-			ev.Action, ev.Detail = "reply.fail", reason
+			ev.Action, ev.Detail = ActionReplyFail, reason
 		}
 		return []AuditEvent{ev}, nil
 	})
@@ -287,23 +302,4 @@ func (s *Service) sweepReplies(ctx context.Context, id envelope.ID, now time.Tim
 		return fmt.Errorf("sweep replies of %s: %w", id, err)
 	}
 	return nil
-}
-
-func durationSeconds(n int) time.Duration { return time.Duration(n) * time.Second }
-
-// pageReply is what the message page needs to offer secure replies.
-type pageReply struct {
-	PublicKey string
-	Forward   string // none, organisation or any
-}
-
-func (h *handlers) replyPage() *pageReply {
-	if h.s.cfg.ReplyPublicKey == "" {
-		return nil
-	}
-	f := h.s.cfg.ReplyForward
-	if f == "" {
-		f = "organisation"
-	}
-	return &pageReply{PublicKey: h.s.cfg.ReplyPublicKey, Forward: f}
 }

@@ -16,13 +16,13 @@ func sealedReplyBytes(n int) []byte {
 	return append([]byte("wxr\x01"), bytes.Repeat([]byte{0xa5}, n)...)
 }
 
-func recipientPrincipal(t *testing.T, e *env, addr string) keyserver.Principal {
+func recipientPrincipal(t *testing.T, e *env, addr string) keyserver.Caller {
 	t.Helper()
 	acct, err := e.store.AccountByEmail(t.Context(), addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return keyserver.Principal{Account: &acct, IP: "192.0.2.7"}
+	return keyserver.Caller{Account: &acct, IP: "192.0.2.7"}
 }
 
 // TestReplyLeases: a stored reply is leased to one gateway at a time, a report
@@ -38,7 +38,7 @@ func TestReplyLeases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leased, err := e.svc.LeaseReplies(ctx, 10, time.Minute)
+	leased, err := e.svc.LeaseReplies(ctx, keyserver.Caller{}, 10, time.Minute)
 	if err != nil || len(leased) != 1 {
 		t.Fatalf("lease: %d %v", len(leased), err)
 	}
@@ -46,24 +46,24 @@ func TestReplyLeases(t *testing.T) {
 	if l.ID != stored.ID || l.From != "bob@patient.example" || l.Name != "Bob Patient" || l.OriginalSender != "alice@hospital.example" || len(l.Sealed) != 1004 {
 		t.Fatalf("leased %+v", l)
 	}
-	if again, _ := e.svc.LeaseReplies(ctx, 10, time.Minute); len(again) != 0 {
+	if again, _ := e.svc.LeaseReplies(ctx, keyserver.Caller{}, 10, time.Minute); len(again) != 0 {
 		t.Fatalf("a leased reply was leased again: %d", len(again))
 	}
-	if err := e.svc.FinishReply(ctx, l.ID, l.ID+".forged", ""); !errors.Is(err, keyserver.ErrLeaseLost) {
+	if err := e.svc.FinishReply(ctx, keyserver.Caller{}, l.ID, l.ID+".forged", ""); !errors.Is(err, keyserver.ErrLeaseLost) {
 		t.Fatalf("a forged lease: %v", err)
 	}
 	e.clock.Add(2 * time.Minute)
-	if err := e.svc.FinishReply(ctx, l.ID, l.Lease, ""); !errors.Is(err, keyserver.ErrLeaseLost) {
+	if err := e.svc.FinishReply(ctx, keyserver.Caller{}, l.ID, l.Lease, ""); !errors.Is(err, keyserver.ErrLeaseLost) {
 		t.Fatalf("an expired lease: %v", err)
 	}
-	taken, err := e.svc.LeaseReplies(ctx, 10, time.Minute)
+	taken, err := e.svc.LeaseReplies(ctx, keyserver.Caller{}, 10, time.Minute)
 	if err != nil || len(taken) != 1 || taken[0].Lease == l.Lease {
 		t.Fatalf("take over after the lease ran out: %d %v", len(taken), err)
 	}
-	if err := e.svc.FinishReply(ctx, l.ID, taken[0].Lease, ""); err != nil {
+	if err := e.svc.FinishReply(ctx, keyserver.Caller{}, l.ID, taken[0].Lease, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.FinishReply(ctx, l.ID, taken[0].Lease, ""); !errors.Is(err, keyserver.ErrLeaseLost) {
+	if err := e.svc.FinishReply(ctx, keyserver.Caller{}, l.ID, taken[0].Lease, ""); !errors.Is(err, keyserver.ErrLeaseLost) {
 		t.Fatalf("a second report: %v", err)
 	}
 	rs, err := e.store.RepliesOf(ctx, s.file.Header.ID)
@@ -72,8 +72,8 @@ func TestReplyLeases(t *testing.T) {
 	}
 	var actions []string
 	e.store.Audit(ctx, 1, func(r keyserver.AuditRecord) (bool, error) {
-		if strings.HasPrefix(r.Action, "reply.") {
-			actions = append(actions, r.Action+": "+r.Detail)
+		if strings.HasPrefix(string(r.Action), "reply.") {
+			actions = append(actions, string(r.Action)+": "+r.Detail)
 		}
 		return true, nil
 	})
@@ -91,7 +91,7 @@ func TestReplyRefusals(t *testing.T) {
 	e.browser().register(s, "Bob", "Patient")
 	p := recipientPrincipal(t, e, "bob@patient.example")
 	ctx, id := t.Context(), s.file.Header.ID
-	post := func(p keyserver.Principal, kind, to string, body []byte) error {
+	post := func(p keyserver.Caller, kind, to string, body []byte) error {
 		_, err := e.svc.PostReply(ctx, p, id, kind, to, body)
 		return err
 	}
@@ -103,12 +103,12 @@ func TestReplyRefusals(t *testing.T) {
 		return "not a keyserver.Error: " + err.Error()
 	}
 	for _, c := range []struct {
-		p        keyserver.Principal
+		p        keyserver.Caller
 		kind, to string
 		body     []byte
 		want     string
 	}{
-		{keyserver.Principal{}, "reply", "", sealedReplyBytes(100), "signin_required"},
+		{keyserver.Caller{}, "reply", "", sealedReplyBytes(100), "signin_required"},
 		{p, "reply", "", []byte("not sealed"), "not_a_reply"},
 		{p, "reply", "", sealedReplyBytes(10<<20 + 100), "reply_too_large"},
 		{p, "bcc", "", sealedReplyBytes(100), "bad_reply_kind"},
@@ -150,7 +150,7 @@ func TestReplyRefusals(t *testing.T) {
 	if rs, _ := e.store.RepliesOf(ctx, id); len(rs) != 0 {
 		t.Errorf("%d replies outlived their envelope", len(rs))
 	}
-	if leased, _ := e.svc.LeaseReplies(ctx, 10, time.Minute); len(leased) != 0 {
+	if leased, _ := e.svc.LeaseReplies(ctx, keyserver.Caller{}, 10, time.Minute); len(leased) != 0 {
 		t.Errorf("leased %d replies of an expired envelope", len(leased))
 	}
 }

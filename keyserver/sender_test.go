@@ -7,6 +7,7 @@ import (
 	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/keyserver"
 	"github.com/waxseal/waxseal/keyserver/client"
+	"github.com/waxseal/waxseal/keyserver/httpapi"
 )
 
 // The envelope's sender is who submitted it, not its From: header: Sent items,
@@ -40,7 +41,7 @@ func TestSenderIsSubmitter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v := keyserver.ViewEnvelope(rec, time.Now())
+		v := httpapi.ViewEnvelope(rec, time.Now())
 		if v.Sender != c.sender || v.HeaderFrom != c.headerFrom {
 			t.Errorf("recorded sender %q, header From %q; want %q, %q", v.Sender, v.HeaderFrom, c.sender, c.headerFrom)
 		}

@@ -17,7 +17,8 @@ import (
 	"github.com/waxseal/waxseal/internal/address"
 )
 
-// Service is the key server's core. HTTP handlers and tests call it directly.
+// Service is the key server's core. HTTP handlers (keyserver/httpapi) and tests
+// call it directly.
 type Service struct {
 	cfg     Config
 	store   Store
@@ -35,6 +36,7 @@ type Service struct {
 	ceremonies                                      *ceremonyCap
 	posted                                          *postedHold // nil when disabled
 	postGate                                        *postGate
+	leases                                          outboxLeases
 	// wa is nil when the public URL cannot be a WebAuthn relying party (an IP).
 	wa *webauthn.WebAuthn
 
@@ -71,6 +73,7 @@ func New(cfg Config, store Store) (*Service, error) {
 		wa:              wa,
 		posted:          posted,
 		postGate:        newPostGate(cfg),
+		leases:          outboxLeases{held: map[uint64]lease{}},
 		ceremoniesPerIP: newLimiter(cfg.CeremoniesPerIP, cfg.Now),
 		ceremonies:      &ceremonyCap{max: cfg.MaxCeremonies, live: map[string]time.Time{}},
 		dummyHash:       sync.OnceValue(func() string { return hashPassword("waxseal timing equaliser", cfg.Argon2) }),
@@ -92,6 +95,23 @@ func New(cfg Config, store Store) (*Service, error) {
 	svc.repliesPerAccount = newLimiter(cfg.RepliesPerAccount, cfg.Now)
 	return svc, nil
 }
+
+// Now is the service's clock.
+func (s *Service) Now() time.Time { return s.now() }
+
+// Logger is where the service logs.
+func (s *Service) Logger() *slog.Logger { return s.log }
+
+// Ready reports whether the store answers.
+func (s *Service) Ready(ctx context.Context) error {
+	if _, err := s.store.OutboxDepth(ctx); err != nil {
+		return fmt.Errorf("store not ready: %w", err)
+	}
+	return nil
+}
+
+// StorageFull counts a request that failed because the store's disk is full.
+func (s *Service) StorageFull() { s.metrics.storageFull.Add(1) }
 
 // OnMailQueued sets a function called whenever mail is added to the outbox.
 func (s *Service) OnMailQueued(kick func()) { s.kick = kick }
@@ -134,37 +154,38 @@ type Registration struct {
 
 // RegisterEnvelopes stores a batch of envelopes: all or none. Repeating a
 // registration is harmless; reusing an id with another key is refused.
-func (s *Service) RegisterEnvelopes(ctx context.Context, regs []Registration, clientIP string) error {
+func (s *Service) RegisterEnvelopes(ctx context.Context, caller Caller, regs []Registration) error {
+	clientIP := caller.IP
 	if len(regs) == 0 {
-		return ErrBadRequest.with("No envelopes to register.")
+		return ErrBadRequest.With("No envelopes to register.")
 	}
 	now := s.now()
 	news := make([]NewEnvelope, 0, len(regs))
 	events := make([]AuditEvent, 0, len(regs))
 	for i, r := range regs {
 		if r.ID.IsZero() {
-			return ErrBadRequest.with("Envelope %d has no id.", i)
+			return ErrBadRequest.With("Envelope %d has no id.", i)
 		}
 		sender, headerFrom, err := senderOf(r)
 		if err != nil {
-			return ErrBadRequest.with("Envelope %s: %v.", r.ID, err)
+			return ErrBadRequest.With("Envelope %s: %v.", r.ID, err)
 		}
 		rcpt, err := NormalizeAddress(r.Recipient)
 		if err != nil {
-			return ErrBadRequest.with("Envelope %s: recipient: %v.", r.ID, err)
+			return ErrBadRequest.With("Envelope %s: recipient: %v.", r.ID, err)
 		}
 		if int64(len(r.Payload)) > s.cfg.MaxPayloadBytes {
-			return ErrBadRequest.with("Envelope %s: payload of %d bytes is over the limit of %d.", r.ID, len(r.Payload), s.cfg.MaxPayloadBytes)
+			return ErrBadRequest.With("Envelope %s: payload of %d bytes is over the limit of %d.", r.ID, len(r.Payload), s.cfg.MaxPayloadBytes)
 		}
 		if r.ServerKey == (envelope.Key{}) {
-			return ErrBadRequest.with("Envelope %s has no server key.", r.ID)
+			return ErrBadRequest.With("Envelope %s has no server key.", r.ID)
 		}
 		if r.Ciphertext != nil {
 			if len(r.Ciphertext) != sha256.Size {
-				return ErrBadRequest.with("Envelope %s: the ciphertext's hash has %d bytes, not %d.", r.ID, len(r.Ciphertext), sha256.Size)
+				return ErrBadRequest.With("Envelope %s: the ciphertext's hash has %d bytes, not %d.", r.ID, len(r.Ciphertext), sha256.Size)
 			}
 			if err := checkOnlineHead(r.ID, r.Payload); err != nil {
-				return ErrBadRequest.with("Envelope %s: online head: %v.", r.ID, err)
+				return ErrBadRequest.With("Envelope %s: online head: %v.", r.ID, err)
 			}
 		}
 		created := r.Created
@@ -189,7 +210,7 @@ func (s *Service) RegisterEnvelopes(ctx context.Context, regs []Registration, cl
 		}
 		rec.ReplyContext = r.ReplyContext
 		news = append(news, NewEnvelope{Record: rec, Payload: r.Payload})
-		events = append(events, AuditEvent{Time: now, Actor: "gateway", Action: "envelope.register",
+		events = append(events, AuditEvent{Time: now, Actor: "gateway", Action: ActionEnvelopeRegister,
 			Envelope: r.ID.String(), ClientIP: clientIP, Detail: "sender " + sender + " recipient " + rcpt})
 	}
 	if err := s.store.PutEnvelopes(ctx, news, events); err != nil {
@@ -247,38 +268,9 @@ func printableCut(s string, n int) string {
 	return b.String()
 }
 
-// Principal is who is asking: a signed-in account, or an administrator.
-type Principal struct {
-	Account *Account // nil for an API administrator
-	Admin   bool     // an API administrator (bearer token)
-	// Passkey: the account's session was signed in with a passkey, which an
-	// administrator account needs to act as one.
-	Passkey bool
-	IP      string
-	// Session is the token hash of the browser session asking, if any: the one
-	// kept when removing a way in ends the account's other sessions.
-	Session []byte
-}
-
-// isAdmin: an API administrator, or an administrator account signed in with a
-// passkey. An administrator who signed in with a password or code has no more
-// rights than anyone else.
-func (p Principal) isAdmin() bool {
-	return p.Admin || (p.Account != nil && p.Account.Role == RoleAdmin && p.Passkey)
-}
-
-func (p Principal) actor() string {
-	switch {
-	case p.Account != nil:
-		return p.Account.Email
-	case p.Admin:
-		return "admin"
-	}
-	return "anonymous"
-}
-
 // refusal says why rec may not be released now, or nil. Not-yours comes first, so
-// that nobody learns the state of an envelope that is not theirs.
+// that a release tells nobody the state of an envelope that is not theirs (its
+// holders learn that from EnvelopeStatus, which passes the recipient's own email).
 func (s *Service) refusal(rec *EnvelopeRecord, email string, now time.Time) *Error {
 	switch {
 	case rec.Recipient != email:
@@ -291,7 +283,7 @@ func (s *Service) refusal(rec *EnvelopeRecord, email string, now time.Time) *Err
 		return ErrRevoked
 	case rec.Locked:
 		if rec.LockReason != "" {
-			return ErrLocked.with("The sender's organisation has locked this message: %s", rec.LockReason)
+			return ErrLocked.With("The sender's organisation has locked this message: %s", rec.LockReason)
 		}
 		return ErrLocked
 	}
@@ -301,11 +293,11 @@ func (s *Service) refusal(rec *EnvelopeRecord, email string, now time.Time) *Err
 // ReleaseKey returns k_srv to the envelope's own signed-in recipient. The checks and
 // the release count happen in one store transaction, so a revoke that has returned
 // is never followed by a release. The first release queues a read receipt.
-func (s *Service) ReleaseKey(ctx context.Context, p Principal, id envelope.ID) (envelope.Key, error) {
-	if p.Account == nil {
+func (s *Service) ReleaseKey(ctx context.Context, caller Caller, id envelope.ID) (envelope.Key, error) {
+	if caller.Account == nil {
 		return envelope.Key{}, ErrSignInRequired
 	}
-	email := p.Account.Email
+	email := caller.Account.Email
 	now := s.now()
 	var denied *Error
 	rec, err := s.store.UpdateEnvelope(ctx, id, func(rec *EnvelopeRecord) ([]AuditEvent, error) {
@@ -317,8 +309,8 @@ func (s *Service) ReleaseKey(ctx context.Context, p Principal, id envelope.ID) (
 		if rec.FirstOpen.IsZero() {
 			rec.FirstOpen = now
 		}
-		return []AuditEvent{{Time: now, Actor: email, Action: "key.release", Envelope: id.String(),
-			Account: p.Account.ID, ClientIP: p.IP}}, nil
+		return []AuditEvent{{Time: now, Actor: email, Action: ActionKeyRelease, Envelope: id.String(),
+			Account: caller.Account.ID, ClientIP: caller.IP}}, nil
 	})
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -326,8 +318,8 @@ func (s *Service) ReleaseKey(ctx context.Context, p Principal, id envelope.ID) (
 		return envelope.Key{}, ErrUnknownEnvelope
 	case denied != nil && errors.Is(err, denied):
 		s.metrics.denied(denied.Code)
-		s.audit(ctx, AuditEvent{Time: now, Actor: email, Action: "key.deny", Envelope: id.String(),
-			Account: p.Account.ID, ClientIP: p.IP, Detail: denied.Code})
+		s.audit(ctx, AuditEvent{Time: now, Actor: email, Action: ActionKeyDeny, Envelope: id.String(),
+			Account: caller.Account.ID, ClientIP: caller.IP, Detail: denied.Code})
 		return envelope.Key{}, denied
 	case err != nil:
 		return envelope.Key{}, fmt.Errorf("release key %s: %w", id, err)
@@ -338,7 +330,7 @@ func (s *Service) ReleaseKey(ctx context.Context, p Principal, id envelope.ID) (
 	}
 	s.metrics.releases.Add(1)
 	if rec.Releases == 1 {
-		if err := s.queueReceipt(ctx, rec, p.Account, now); err != nil {
+		if err := s.queueReceipt(ctx, rec, caller.Account, now); err != nil {
 			// The recipient has the key; a lost receipt must not take it back.
 			s.log.ErrorContext(ctx, "queue read receipt", "envelope", id.String(), "err", err)
 		}
@@ -355,7 +347,7 @@ func (s *Service) audit(ctx context.Context, events ...AuditEvent) {
 }
 
 // Envelope returns an envelope's record for an administrator or its sender.
-func (s *Service) Envelope(ctx context.Context, p Principal, id envelope.ID) (EnvelopeRecord, error) {
+func (s *Service) Envelope(ctx context.Context, caller Caller, id envelope.ID) (EnvelopeRecord, error) {
 	rec, err := s.store.Envelope(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return rec, ErrUnknownEnvelope
@@ -363,8 +355,8 @@ func (s *Service) Envelope(ctx context.Context, p Principal, id envelope.ID) (En
 	if err != nil {
 		return rec, fmt.Errorf("envelope %s: %w", id, err)
 	}
-	if !s.mayManage(p, &rec) {
-		if err := s.requireAdmin(p); errors.Is(err, ErrPasskeyRequired) {
+	if !s.mayManage(caller, &rec) {
+		if err := s.requireAdmin(caller); errors.Is(err, ErrPasskeyRequired) {
 			return EnvelopeRecord{}, err
 		}
 		return EnvelopeRecord{}, ErrUnknownEnvelope
@@ -373,22 +365,22 @@ func (s *Service) Envelope(ctx context.Context, p Principal, id envelope.ID) (En
 }
 
 // mayManage: administrators manage every envelope, senders their own.
-func (s *Service) mayManage(p Principal, rec *EnvelopeRecord) bool {
-	if p.isAdmin() {
+func (s *Service) mayManage(caller Caller, rec *EnvelopeRecord) bool {
+	if caller.isAdmin() {
 		return true
 	}
-	return p.Account != nil && (p.Account.Role == RoleSender || p.Account.Role == RoleAdmin) && p.Account.Email == rec.Sender
+	return caller.Account != nil && (caller.Account.Role == RoleSender || caller.Account.Role == RoleAdmin) && caller.Account.Email == rec.Sender
 }
 
 // SentEnvelopes lists what the signed-in sender sent, newest first.
-func (s *Service) SentEnvelopes(ctx context.Context, p Principal, limit int) ([]EnvelopeRecord, error) {
-	if p.Account == nil {
+func (s *Service) SentEnvelopes(ctx context.Context, caller Caller, limit int) ([]EnvelopeRecord, error) {
+	if caller.Account == nil {
 		return nil, ErrSignInRequired
 	}
-	if p.Account.Role == RoleRecipient {
-		return nil, ErrForbidden.with("Sent items are for the organisation's own addresses.")
+	if caller.Account.Role == RoleRecipient {
+		return nil, ErrForbidden.With("Sent items are for the organisation's own addresses.")
 	}
-	recs, err := s.store.ListEnvelopes(ctx, EnvelopeQuery{Sender: p.Account.Email, Limit: limit})
+	recs, err := s.store.ListEnvelopes(ctx, EnvelopeQuery{Sender: caller.Account.Email, Limit: limit})
 	if err != nil {
 		return nil, fmt.Errorf("sent envelopes: %w", err)
 	}
@@ -396,15 +388,15 @@ func (s *Service) SentEnvelopes(ctx context.Context, p Principal, limit int) ([]
 }
 
 // ListEnvelopes lists envelopes for an administrator.
-func (s *Service) ListEnvelopes(ctx context.Context, p Principal, q EnvelopeQuery) ([]EnvelopeRecord, error) {
-	if err := s.requireAdmin(p); err != nil {
+func (s *Service) ListEnvelopes(ctx context.Context, caller Caller, q EnvelopeQuery) ([]EnvelopeRecord, error) {
+	if err := s.requireAdmin(caller); err != nil {
 		return nil, err
 	}
 	for _, a := range []*string{&q.Sender, &q.Recipient} {
 		if *a != "" {
 			n, err := NormalizeAddress(*a)
 			if err != nil {
-				return nil, ErrBadRequest.with("%v", err)
+				return nil, ErrBadRequest.With("%v", err)
 			}
 			*a = n
 		}
@@ -417,11 +409,11 @@ func (s *Service) ListEnvelopes(ctx context.Context, p Principal, q EnvelopeQuer
 }
 
 // manage applies an administrative change to an envelope with its audit record.
-func (s *Service) manage(ctx context.Context, p Principal, id envelope.ID, action string, change func(*EnvelopeRecord, time.Time) (string, error)) (EnvelopeRecord, error) {
+func (s *Service) manage(ctx context.Context, caller Caller, id envelope.ID, action AuditAction, change func(*EnvelopeRecord, time.Time) (string, error)) (EnvelopeRecord, error) {
 	now := s.now()
 	rec, err := s.store.UpdateEnvelope(ctx, id, func(rec *EnvelopeRecord) ([]AuditEvent, error) {
-		if !s.mayManage(p, rec) {
-			if err := s.requireAdmin(p); errors.Is(err, ErrPasskeyRequired) {
+		if !s.mayManage(caller, rec) {
+			if err := s.requireAdmin(caller); errors.Is(err, ErrPasskeyRequired) {
 				return nil, err
 			}
 			return nil, ErrNotFound
@@ -430,7 +422,7 @@ func (s *Service) manage(ctx context.Context, p Principal, id envelope.ID, actio
 		if err != nil {
 			return nil, err
 		}
-		return []AuditEvent{{Time: now, Actor: p.actor(), Action: action, Envelope: id.String(), ClientIP: p.IP, Detail: detail}}, nil
+		return []AuditEvent{{Time: now, Actor: caller.actor(), Action: action, Envelope: id.String(), ClientIP: caller.IP, Detail: detail}}, nil
 	})
 	if errors.Is(err, ErrNotFound) {
 		return rec, ErrUnknownEnvelope
@@ -442,7 +434,7 @@ func (s *Service) manage(ctx context.Context, p Principal, id envelope.ID, actio
 		}
 		return rec, fmt.Errorf("%s %s: %w", action, id, err)
 	}
-	s.log.InfoContext(ctx, "envelope changed", "action", action, "envelope", id.String(), "actor", p.actor())
+	s.log.InfoContext(ctx, "envelope changed", "action", action, "envelope", id.String(), "actor", caller.actor())
 	return rec, nil
 }
 
@@ -453,8 +445,8 @@ func destroyKey(rec *EnvelopeRecord) {
 }
 
 // Revoke destroys the envelope's server key. When it returns, no release can follow.
-func (s *Service) Revoke(ctx context.Context, p Principal, id envelope.ID) (EnvelopeRecord, error) {
-	return s.manage(ctx, p, id, "envelope.revoke", func(rec *EnvelopeRecord, now time.Time) (string, error) {
+func (s *Service) Revoke(ctx context.Context, caller Caller, id envelope.ID) (EnvelopeRecord, error) {
+	return s.manage(ctx, caller, id, ActionEnvelopeRevoke, func(rec *EnvelopeRecord, now time.Time) (string, error) {
 		if rec.Revoked.IsZero() {
 			rec.Revoked = now
 		}
@@ -464,20 +456,20 @@ func (s *Service) Revoke(ctx context.Context, p Principal, id envelope.ID) (Enve
 }
 
 // Lock refuses releases with a reason the recipient sees, until Unlock.
-func (s *Service) Lock(ctx context.Context, p Principal, id envelope.ID, reason string) (EnvelopeRecord, error) {
+func (s *Service) Lock(ctx context.Context, caller Caller, id envelope.ID, reason string) (EnvelopeRecord, error) {
 	reason = strings.TrimSpace(reason)
 	if len(reason) > 500 || strings.ContainsAny(reason, "\r\n\x00") {
-		return EnvelopeRecord{}, ErrBadRequest.with("A lock reason is one line of at most 500 characters.")
+		return EnvelopeRecord{}, ErrBadRequest.With("A lock reason is one line of at most 500 characters.")
 	}
-	return s.manage(ctx, p, id, "envelope.lock", func(rec *EnvelopeRecord, now time.Time) (string, error) {
+	return s.manage(ctx, caller, id, ActionEnvelopeLock, func(rec *EnvelopeRecord, now time.Time) (string, error) {
 		rec.Locked, rec.LockReason = true, reason
 		return reason, nil
 	})
 }
 
 // Unlock lifts a lock.
-func (s *Service) Unlock(ctx context.Context, p Principal, id envelope.ID) (EnvelopeRecord, error) {
-	return s.manage(ctx, p, id, "envelope.unlock", func(rec *EnvelopeRecord, now time.Time) (string, error) {
+func (s *Service) Unlock(ctx context.Context, caller Caller, id envelope.ID) (EnvelopeRecord, error) {
+	return s.manage(ctx, caller, id, ActionEnvelopeUnlock, func(rec *EnvelopeRecord, now time.Time) (string, error) {
 		rec.Locked, rec.LockReason = false, ""
 		return "", nil
 	})
@@ -485,10 +477,10 @@ func (s *Service) Unlock(ctx context.Context, p Principal, id envelope.ID) (Enve
 
 // SetExpiry changes when the envelope expires (zero: never). An envelope whose key
 // is already destroyed cannot be revived.
-func (s *Service) SetExpiry(ctx context.Context, p Principal, id envelope.ID, expires time.Time) (EnvelopeRecord, error) {
-	return s.manage(ctx, p, id, "envelope.set_expiry", func(rec *EnvelopeRecord, now time.Time) (string, error) {
+func (s *Service) SetExpiry(ctx context.Context, caller Caller, id envelope.ID, expires time.Time) (EnvelopeRecord, error) {
+	return s.manage(ctx, caller, id, ActionEnvelopeSetExpiry, func(rec *EnvelopeRecord, now time.Time) (string, error) {
 		if len(rec.WrappedKey) == 0 {
-			return "", ErrExpired.with("The key of this message is already destroyed; its expiry cannot change.")
+			return "", ErrExpired.With("The key of this message is already destroyed; its expiry cannot change.")
 		}
 		rec.Expires = expires.UTC()
 		if expires.IsZero() {
@@ -499,8 +491,8 @@ func (s *Service) SetExpiry(ctx context.Context, p Principal, id envelope.ID, ex
 }
 
 // Expire destroys the key now, as the sweeper does when an envelope's time is up.
-func (s *Service) Expire(ctx context.Context, p Principal, id envelope.ID) (EnvelopeRecord, error) {
-	return s.manage(ctx, p, id, "envelope.expire", func(rec *EnvelopeRecord, now time.Time) (string, error) {
+func (s *Service) Expire(ctx context.Context, caller Caller, id envelope.ID) (EnvelopeRecord, error) {
+	return s.manage(ctx, caller, id, ActionEnvelopeExpire, func(rec *EnvelopeRecord, now time.Time) (string, error) {
 		if rec.Expired.IsZero() {
 			rec.Expired = now
 		}
@@ -532,7 +524,7 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 				}
 				rec.Expired = now
 				destroyKey(rec)
-				return []AuditEvent{{Time: now, Actor: "system", Action: "envelope.expire", Envelope: id.String(), Detail: "expiry reached"}}, nil
+				return []AuditEvent{{Time: now, Actor: "system", Action: ActionEnvelopeExpire, Envelope: id.String(), Detail: "expiry reached"}}, nil
 			})
 			if err != nil {
 				return n, fmt.Errorf("sweep %s: %w", id, err)
@@ -572,7 +564,7 @@ func (s *Service) expireAccounts(ctx context.Context, now time.Time) error {
 		if now.Sub(a.LastUsed) <= s.cfg.AccountMaxIdle {
 			continue
 		}
-		err := s.store.DeleteAccount(ctx, a.ID, []AuditEvent{{Time: now, Actor: "system", Action: "account.expire",
+		err := s.store.DeleteAccount(ctx, a.ID, []AuditEvent{{Time: now, Actor: "system", Action: ActionAccountExpire,
 			Account: a.ID, Detail: "unused since " + a.LastUsed.Format(time.DateOnly)}})
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("expire account %s: %w", a.ID, err)

@@ -8,15 +8,37 @@ import (
 	"github.com/waxseal/waxseal/envelope"
 )
 
-// Store is everything the key server keeps. Each method is one short, atomic
-// transaction, so that a SQL database (Cloudflare D1 later) can implement it with a
-// statement or a batch; no method holds a transaction open across calls. Every
-// implementation must pass the contract suite in keyserver/storetest.
+// Store is everything the key server keeps: one role interface per kind of
+// record (below), each with its part of the contract. Each method is one short,
+// atomic transaction, so that a SQL database (Cloudflare D1 later) can implement
+// it with a statement or a batch; no method holds a transaction open across
+// calls. Every implementation must pass the contract suite in
+// keyserver/storetest (storetest.Run, or per role storetest.RunEnvelopes and so
+// on).
 //
 // Methods that change an envelope or an account take the audit events describing
 // the change and append them in the same transaction: a change is never recorded
 // without its audit record, nor the reverse.
 type Store interface {
+	EnvelopeStore
+	CiphertextStore
+	AccountStore
+	CodeStore
+	SessionStore
+	CeremonyStore
+	InviteStore
+	OutboxStore
+	AuditStore
+	ThreadStore
+	ReplyStore // replies.go
+
+	// Close releases the store.
+	Close() error
+}
+
+// EnvelopeStore keeps envelopes: their records, key material and "open online"
+// payloads.
+type EnvelopeStore interface {
 	// PutEnvelopes registers a batch atomically, with the "open online" ciphertext of
 	// those that have one. Registering an id again with the same KeyCheck is a no-op
 	// for that envelope (gateways retry); with another KeyCheck the whole batch fails
@@ -36,133 +58,25 @@ type Store interface {
 	// ExpiredEnvelopes lists up to limit envelopes whose Expires is before now and
 	// whose keys have not yet been destroyed.
 	ExpiredEnvelopes(ctx context.Context, now time.Time, limit int) ([]envelope.ID, error)
-
 	// Payload returns the stored ciphertext fields for "open online", or ErrNotFound:
 	// the online blob, assembled from its head and the shared ciphertext when the
-	// envelope references one (see the shared ciphertexts below).
+	// envelope references one (see CiphertextStore).
 	Payload(ctx context.Context, id envelope.ID) ([]byte, error)
+}
 
-	// CreateAccount stores a new account; ErrConflict if the email, or the id of
-	// one of its credentials, is taken.
-	CreateAccount(ctx context.Context, a Account, events []AuditEvent) error
-	// Account returns an account by id, or ErrNotFound.
-	Account(ctx context.Context, id string) (Account, error)
-	// AccountByEmail returns an account by normalized email, or ErrNotFound.
-	AccountByEmail(ctx context.Context, email string) (Account, error)
-	// UpdateAccount is UpdateEnvelope for accounts. fn must not change the email.
-	// If fn adds a credential whose id another account holds, nothing is written
-	// and the error wraps ErrConflict.
-	UpdateAccount(ctx context.Context, id string, fn func(*Account) ([]AuditEvent, error)) (Account, error)
-	// AccountByCredential returns the account holding the passkey with this
-	// credential id, or ErrNotFound. A passkey sign-in names only its credential.
-	AccountByCredential(ctx context.Context, credentialID []byte) (Account, error)
-	// DeleteAccount removes an account, its sessions and its credentials.
-	DeleteAccount(ctx context.Context, id string, events []AuditEvent) error
-	// ListAccounts returns all accounts, ordered by email.
-	ListAccounts(ctx context.Context) ([]Account, error)
-
-	// PutCode stores a code, replacing any earlier one for the same email and purpose.
-	PutCode(ctx context.Context, c Code) error
-	// UpdateCode is UpdateEnvelope for codes, keyed by email and purpose.
-	UpdateCode(ctx context.Context, email string, purpose CodePurpose, fn func(*Code) error) (Code, error)
-	// DeleteCode removes a code; no error if there is none.
-	DeleteCode(ctx context.Context, email string, purpose CodePurpose) error
-
-	// PutSession stores a session under its token hash.
-	PutSession(ctx context.Context, s Session) error
-	// Session returns a session by token hash, or ErrNotFound.
-	Session(ctx context.Context, tokenHash []byte) (Session, error)
-	// TouchSession sets LastSeen; ErrNotFound if the session is gone.
-	TouchSession(ctx context.Context, tokenHash []byte, at time.Time) error
-	// DeleteSession removes one session; no error if there is none.
-	DeleteSession(ctx context.Context, tokenHash []byte) error
-	// DeleteAccountSessions removes every session of an account but the one with
-	// token hash except (nil: all of them; sign out everywhere, password reset,
-	// a removed passkey or password) and returns how many it removed.
-	DeleteAccountSessions(ctx context.Context, accountID string, except []byte) (int, error)
-	// DeleteSessionsBefore removes sessions last seen before t, and codes,
-	// ceremonies and invites that expired before t, and returns how many sessions
-	// went.
-	DeleteSessionsBefore(ctx context.Context, t time.Time) (int, error)
-
-	// PutCeremony stores a WebAuthn ceremony in progress under its id.
-	PutCeremony(ctx context.Context, c Ceremony) error
-	// TakeCeremony removes a ceremony and returns it: each is used at most once,
-	// whatever its outcome. ErrNotFound if there is none, or if it expired at or
-	// before now (an expired one may be left for DeleteSessionsBefore to remove:
-	// it can never be taken again either way).
-	TakeCeremony(ctx context.Context, id string, now time.Time) (Ceremony, error)
-
-	// PutInvite stores an administrator enrolment invite with its audit events.
-	PutInvite(ctx context.Context, inv Invite, events []AuditEvent) error
-	// Invite returns the invite with this token hash without using it up, or
-	// ErrNotFound if there is none or it expired at or before now.
-	Invite(ctx context.Context, tokenHash []byte, now time.Time) (Invite, error)
-	// TakeInvite removes an unexpired invite and returns it (single use), or
-	// ErrNotFound, as Invite.
-	TakeInvite(ctx context.Context, tokenHash []byte, now time.Time) (Invite, error)
-	// TakeInviteCreateAccount is TakeInvite and CreateAccount in one transaction:
-	// either the invite is used up and the account a exists (with events
-	// appended), or nothing is written. An enrolment refused at the last step (a
-	// credential or address taken meanwhile) leaves the invite for another try.
-	// ErrNotFound if the invite is gone or expired; ErrConflict as CreateAccount.
-	TakeInviteCreateAccount(ctx context.Context, tokenHash []byte, now time.Time, a Account, events []AuditEvent) error
-	// TakeInviteUpdateAccount is TakeInvite and UpdateAccount in one transaction,
-	// in the same way: ErrNotFound if the invite or the account is gone; fn's
-	// error, or one wrapping ErrConflict, and nothing is written.
-	TakeInviteUpdateAccount(ctx context.Context, tokenHash []byte, now time.Time, id string, fn func(*Account) ([]AuditEvent, error)) (Account, error)
-
-	// EnqueueMail adds mail to the outbox and returns its id.
-	EnqueueMail(ctx context.Context, m OutboxMail) (uint64, error)
-	// DueMail returns up to limit outbox mails whose NextAttempt is not after now,
-	// oldest first.
-	DueMail(ctx context.Context, now time.Time, limit int) ([]OutboxMail, error)
-	// UpdateMail replaces an outbox mail (after a failed attempt); ErrNotFound if
-	// it is gone. DueMail's "oldest first" is enqueue order.
-	UpdateMail(ctx context.Context, m OutboxMail) error
-	// DeleteMail removes a delivered (or abandoned) mail; no error if it is gone.
-	DeleteMail(ctx context.Context, id uint64) error
-	// OutboxDepth counts the mails waiting.
-	OutboxDepth(ctx context.Context) (int, error)
-
-	// AppendAudit appends events that belong to no other change (sign-in failures,
-	// admin reads).
-	AppendAudit(ctx context.Context, events []AuditEvent) error
-	// Audit calls fn for each audit record in order, from seq onwards, until fn
-	// returns false or an error.
-	Audit(ctx context.Context, from uint64, fn func(AuditRecord) (bool, error)) error
-
-	// Close releases the store.
-	Close() error
-
-	// Secure threads: keyed hashes of the Message-IDs of sealed messages (never
-	// the ids themselves), so that a reply in a secure conversation is sealed
-	// too, by whichever gateway it passes (threads.go).
-	//
-	// PutThreadHashes stores hashes until expires; storing one again keeps the
-	// later of its expiries.
-	PutThreadHashes(ctx context.Context, hashes [][]byte, expires time.Time) error
-	// ThreadHashKnown reports whether any of hashes is stored with an expiry
-	// after now.
-	ThreadHashKnown(ctx context.Context, hashes [][]byte, now time.Time) (bool, error)
-	// DeleteThreadHashesBefore removes the hashes whose expiry is at or before t
-	// and returns how many went.
-	DeleteThreadHashesBefore(ctx context.Context, t time.Time) (int, error)
-
-	// Shared ciphertexts: a message sealed for several recipients has one
-	// ciphertext, uploaded once and stored once, under its SHA-256. An envelope
-	// referencing one (EnvelopeRecord.Ciphertext) stores only the head of its
-	// online blob (magic, header, key block) as its payload; Payload returns that
-	// head followed by the shared ciphertext.
-	//
-	// PutEnvelopes fails the whole batch, storing nothing, with an error wrapping
-	// ErrNotFound if a new envelope references a ciphertext that is not stored;
-	// each new envelope referencing one counts as a reference (a repeated
-	// registration does not count again). When UpdateEnvelope clears HasPayload of
-	// an envelope holding a reference, the reference goes, and the ciphertext is
-	// deleted in the same transaction once no envelope references it. fn may not
-	// change Ciphertext.
-
+// CiphertextStore keeps shared ciphertexts: a message sealed for several
+// recipients has one ciphertext, uploaded once and stored once, under its
+// SHA-256. An envelope referencing one (EnvelopeRecord.Ciphertext) stores only
+// the head of its online blob (magic, header, key block) as its payload; Payload
+// returns that head followed by the shared ciphertext.
+//
+// PutEnvelopes fails the whole batch, storing nothing, with an error wrapping
+// ErrNotFound if a new envelope references a ciphertext that is not stored; each
+// new envelope referencing one counts as a reference (a repeated registration
+// does not count again). When UpdateEnvelope clears HasPayload of an envelope
+// holding a reference, the reference goes, and the ciphertext is deleted in the
+// same transaction once no envelope references it. fn may not change Ciphertext.
+type CiphertextStore interface {
 	// PutCiphertext stores data under sum, its SHA-256, uploaded at now; the caller
 	// has checked the hash. Storing it again is a no-op, except that an
 	// unreferenced ciphertext's upload time becomes now (a gateway about to
@@ -183,10 +97,134 @@ type Store interface {
 	// envelope references and that were uploaded before t: uploads whose
 	// registration never came (the gateway failed or gave up).
 	DeleteUnreferencedCiphertexts(ctx context.Context, t time.Time) (int, error)
+}
 
-	// Replies: recipients' sealed replies until the gateway took them
-	// (replies.go).
-	ReplyStore
+// AccountStore keeps accounts and the passkeys (credentials) they hold.
+type AccountStore interface {
+	// CreateAccount stores a new account; ErrConflict if the email, or the id of
+	// one of its credentials, is taken.
+	CreateAccount(ctx context.Context, a Account, events []AuditEvent) error
+	// Account returns an account by id, or ErrNotFound.
+	Account(ctx context.Context, id string) (Account, error)
+	// AccountByEmail returns an account by normalized email, or ErrNotFound.
+	AccountByEmail(ctx context.Context, email string) (Account, error)
+	// UpdateAccount is UpdateEnvelope for accounts. fn must not change the email.
+	// If fn adds a credential whose id another account holds, nothing is written
+	// and the error wraps ErrConflict.
+	UpdateAccount(ctx context.Context, id string, fn func(*Account) ([]AuditEvent, error)) (Account, error)
+	// AccountByCredential returns the account holding the passkey with this
+	// credential id, or ErrNotFound. A passkey sign-in names only its credential.
+	AccountByCredential(ctx context.Context, credentialID []byte) (Account, error)
+	// DeleteAccount removes an account, its sessions and its credentials.
+	DeleteAccount(ctx context.Context, id string, events []AuditEvent) error
+	// ListAccounts returns all accounts, ordered by email.
+	ListAccounts(ctx context.Context) ([]Account, error)
+}
+
+// CodeStore keeps the codes mailed for registration, sign-in and password
+// resets.
+type CodeStore interface {
+	// PutCode stores a code, replacing any earlier one for the same email and purpose.
+	PutCode(ctx context.Context, c Code) error
+	// UpdateCode is UpdateEnvelope for codes, keyed by email and purpose.
+	UpdateCode(ctx context.Context, email string, purpose CodePurpose, fn func(*Code) error) (Code, error)
+	// DeleteCode removes a code; no error if there is none.
+	DeleteCode(ctx context.Context, email string, purpose CodePurpose) error
+}
+
+// SessionStore keeps browser sessions, and sweeps what expired.
+type SessionStore interface {
+	// PutSession stores a session under its token hash.
+	PutSession(ctx context.Context, s Session) error
+	// Session returns a session by token hash, or ErrNotFound.
+	Session(ctx context.Context, tokenHash []byte) (Session, error)
+	// TouchSession sets LastSeen; ErrNotFound if the session is gone.
+	TouchSession(ctx context.Context, tokenHash []byte, at time.Time) error
+	// DeleteSession removes one session; no error if there is none.
+	DeleteSession(ctx context.Context, tokenHash []byte) error
+	// DeleteAccountSessions removes every session of an account but the one with
+	// token hash except (nil: all of them; sign out everywhere, password reset,
+	// a removed passkey or password) and returns how many it removed.
+	DeleteAccountSessions(ctx context.Context, accountID string, except []byte) (int, error)
+	// DeleteSessionsBefore removes sessions last seen before t, and codes,
+	// ceremonies and invites that expired before t, and returns how many sessions
+	// went.
+	DeleteSessionsBefore(ctx context.Context, t time.Time) (int, error)
+}
+
+// CeremonyStore keeps WebAuthn ceremonies in progress.
+type CeremonyStore interface {
+	// PutCeremony stores a WebAuthn ceremony in progress under its id.
+	PutCeremony(ctx context.Context, c Ceremony) error
+	// TakeCeremony removes a ceremony and returns it: each is used at most once,
+	// whatever its outcome. ErrNotFound if there is none, or if it expired at or
+	// before now (an expired one may be left for DeleteSessionsBefore to remove:
+	// it can never be taken again either way).
+	TakeCeremony(ctx context.Context, id string, now time.Time) (Ceremony, error)
+}
+
+// InviteStore keeps administrator enrolment invites.
+type InviteStore interface {
+	// PutInvite stores an administrator enrolment invite with its audit events.
+	PutInvite(ctx context.Context, inv Invite, events []AuditEvent) error
+	// Invite returns the invite with this token hash without using it up, or
+	// ErrNotFound if there is none or it expired at or before now.
+	Invite(ctx context.Context, tokenHash []byte, now time.Time) (Invite, error)
+	// TakeInvite removes an unexpired invite and returns it (single use), or
+	// ErrNotFound, as Invite.
+	TakeInvite(ctx context.Context, tokenHash []byte, now time.Time) (Invite, error)
+	// TakeInviteCreateAccount is TakeInvite and CreateAccount in one transaction:
+	// either the invite is used up and the account a exists (with events
+	// appended), or nothing is written. An enrolment refused at the last step (a
+	// credential or address taken meanwhile) leaves the invite for another try.
+	// ErrNotFound if the invite is gone or expired; ErrConflict as CreateAccount.
+	TakeInviteCreateAccount(ctx context.Context, tokenHash []byte, now time.Time, a Account, events []AuditEvent) error
+	// TakeInviteUpdateAccount is TakeInvite and UpdateAccount in one transaction,
+	// in the same way: ErrNotFound if the invite or the account is gone; fn's
+	// error, or one wrapping ErrConflict, and nothing is written.
+	TakeInviteUpdateAccount(ctx context.Context, tokenHash []byte, now time.Time, id string, fn func(*Account) ([]AuditEvent, error)) (Account, error)
+}
+
+// OutboxStore keeps the mail the key server sends (codes, receipts) until it is
+// sent.
+type OutboxStore interface {
+	// EnqueueMail adds mail to the outbox and returns its id.
+	EnqueueMail(ctx context.Context, m OutboxMail) (uint64, error)
+	// DueMail returns up to limit outbox mails whose NextAttempt is not after now,
+	// oldest first.
+	DueMail(ctx context.Context, now time.Time, limit int) ([]OutboxMail, error)
+	// UpdateMail replaces an outbox mail (after a failed attempt); ErrNotFound if
+	// it is gone. DueMail's "oldest first" is enqueue order.
+	UpdateMail(ctx context.Context, m OutboxMail) error
+	// DeleteMail removes a delivered (or abandoned) mail; no error if it is gone.
+	DeleteMail(ctx context.Context, id uint64) error
+	// OutboxDepth counts the mails waiting.
+	OutboxDepth(ctx context.Context) (int, error)
+}
+
+// AuditStore keeps the hash-chained audit log.
+type AuditStore interface {
+	// AppendAudit appends events that belong to no other change (sign-in failures,
+	// admin reads).
+	AppendAudit(ctx context.Context, events []AuditEvent) error
+	// Audit calls fn for each audit record in order, from seq onwards, until fn
+	// returns false or an error.
+	Audit(ctx context.Context, from uint64, fn func(AuditRecord) (bool, error)) error
+}
+
+// ThreadStore keeps keyed hashes of the Message-IDs of sealed messages (never
+// the ids themselves), so that a reply in a secure conversation is sealed too,
+// by whichever gateway it passes (threads.go).
+type ThreadStore interface {
+	// PutThreadHashes stores hashes until expires; storing one again keeps the
+	// later of its expiries.
+	PutThreadHashes(ctx context.Context, hashes [][]byte, expires time.Time) error
+	// ThreadHashKnown reports whether any of hashes is stored with an expiry
+	// after now.
+	ThreadHashKnown(ctx context.Context, hashes [][]byte, now time.Time) (bool, error)
+	// DeleteThreadHashesBefore removes the hashes whose expiry is at or before t
+	// and returns how many went.
+	DeleteThreadHashesBefore(ctx context.Context, t time.Time) (int, error)
 }
 
 // Errors every Store returns for the same conditions.
@@ -365,9 +403,9 @@ type Session struct {
 	// Setup marks a session that may only finish registration (add a passkey or
 	// set a password).
 	Setup bool `json:"setup,omitempty"`
-	// Method is how the session was signed in: "password", "code", "passkey",
+	// Method is how the session was signed in (the SignIn constants).
 	// "register", "password reset". Administrator rights need "passkey".
-	Method string `json:"method,omitempty"`
+	Method SignInMethod `json:"method,omitempty"`
 }
 
 // OutboxMail is a mail waiting to be sent.
@@ -384,13 +422,13 @@ type OutboxMail struct {
 
 // AuditEvent is something to record; the store numbers and chains it.
 type AuditEvent struct {
-	Time     time.Time `json:"time"`
-	Actor    string    `json:"actor"`  // "gateway", "admin", "account:ID", "system", or an email
-	Action   string    `json:"action"` // e.g. "envelope.register", "key.release", "signin.fail"
-	Envelope string    `json:"envelope,omitempty"`
-	Account  string    `json:"account,omitempty"`
-	ClientIP string    `json:"client_ip,omitempty"`
-	Detail   string    `json:"detail,omitempty"`
+	Time     time.Time   `json:"time"`
+	Actor    string      `json:"actor"`  // "gateway", "admin", "account:ID", "system", or an email
+	Action   AuditAction `json:"action"` // e.g. "envelope.register", "key.release", "signin.fail"
+	Envelope string      `json:"envelope,omitempty"`
+	Account  string      `json:"account,omitempty"`
+	ClientIP string      `json:"client_ip,omitempty"`
+	Detail   string      `json:"detail,omitempty"`
 }
 
 // AuditRecord is an appended event: numbered from 1, each hash covering the previous

@@ -5,11 +5,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
-	"github.com/labstack/echo/v4"
+	"github.com/waxseal/waxseal/keyserver/api"
 )
 
 // Secure threads: the gateways tell the key server the Message-IDs of every
@@ -21,8 +20,8 @@ import (
 
 // Thread API limits.
 const (
-	MaxThreadIDs     = 100 // ids per call: a message's own, or its References (bounded)
-	maxThreadIDLen   = 998 // one header line
+	MaxThreadIDs     = api.MaxThreadIDs // ids per call: a message's own, or its References (bounded)
+	maxThreadIDLen   = 998              // one header line
 	DefaultThreadTTL = 400 * 24 * time.Hour
 	minThreadTTL     = 24 * time.Hour
 	maxThreadTTL     = 10 * 366 * 24 * time.Hour
@@ -40,7 +39,7 @@ func normalizeMessageID(id string) string {
 
 func (s *Service) threadHashes(ids []string) ([][]byte, error) {
 	if len(ids) > MaxThreadIDs {
-		return nil, ErrBadRequest.with("At most %d Message-IDs per call.", MaxThreadIDs)
+		return nil, ErrBadRequest.With("At most %d Message-IDs per call.", MaxThreadIDs)
 	}
 	key := s.keys.threads
 	var out [][]byte
@@ -50,7 +49,7 @@ func (s *Service) threadHashes(ids []string) ([][]byte, error) {
 			continue
 		}
 		if len(id) > maxThreadIDLen {
-			return nil, ErrBadRequest.with("A Message-ID is longer than %d bytes.", maxThreadIDLen)
+			return nil, ErrBadRequest.With("A Message-ID is longer than %d bytes.", maxThreadIDLen)
 		}
 		m := hmac.New(sha256.New, key)
 		m.Write([]byte(id))
@@ -61,7 +60,7 @@ func (s *Service) threadHashes(ids []string) ([][]byte, error) {
 
 // RememberThread records the Message-IDs of a sealed message for ttl (0: the
 // default, 400 days; bounded to between a day and ten years).
-func (s *Service) RememberThread(ctx context.Context, ids []string, ttl time.Duration) error {
+func (s *Service) RememberThread(ctx context.Context, caller Caller, ids []string, ttl time.Duration) error {
 	hs, err := s.threadHashes(ids)
 	if err != nil || len(hs) == 0 {
 		return err
@@ -78,7 +77,7 @@ func (s *Service) RememberThread(ctx context.Context, ids []string, ttl time.Dur
 
 // ThreadSealed reports whether any of ids is the Message-ID of a sealed
 // message still remembered.
-func (s *Service) ThreadSealed(ctx context.Context, ids []string) (bool, error) {
+func (s *Service) ThreadSealed(ctx context.Context, caller Caller, ids []string) (bool, error) {
 	hs, err := s.threadHashes(ids)
 	if err != nil || len(hs) == 0 {
 		return false, err
@@ -96,36 +95,4 @@ func (s *Service) sweepThreads(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("sweep threads: %w", err)
 	}
 	return nil
-}
-
-// ThreadRequest is the body of both thread calls.
-type ThreadRequest struct {
-	MessageIDs []string `json:"message_ids"`
-	TTLSeconds int64    `json:"ttl_seconds,omitempty"`
-}
-
-// routeThreads adds the thread API (gateway token) under api.
-func (h *handlers) routeThreads(api *echo.Group) {
-	g := api.Group("/threads", h.gatewayOnly, h.bodyLimit(maxAPIBody))
-	g.POST("", func(c echo.Context) error {
-		var req ThreadRequest
-		if err := bindJSON(c, &req); err != nil {
-			return err
-		}
-		if err := h.s.RememberThread(c.Request().Context(), req.MessageIDs, time.Duration(req.TTLSeconds)*time.Second); err != nil {
-			return err
-		}
-		return c.NoContent(http.StatusNoContent)
-	})
-	g.POST("/lookup", func(c echo.Context) error {
-		var req ThreadRequest
-		if err := bindJSON(c, &req); err != nil {
-			return err
-		}
-		ok, err := h.s.ThreadSealed(c.Request().Context(), req.MessageIDs)
-		if err != nil {
-			return err
-		}
-		return c.JSON(http.StatusOK, map[string]bool{"sealed": ok})
-	})
 }

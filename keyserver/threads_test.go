@@ -89,11 +89,11 @@ func TestThreadRetention(t *testing.T) {
 	if ok, _ := gw.ThreadSealed(ctx, []string{"short@x"}); ok {
 		t.Error("remembered after its retention")
 	}
-	if ok, _ := e.svc.ThreadSealed(ctx, []string{"default@x"}); !ok {
+	if ok, _ := e.svc.ThreadSealed(ctx, keyserver.Caller{}, []string{"default@x"}); !ok {
 		t.Error("the default retention (400 days) ended after 2 days")
 	}
 	e.clock.Add(keyserver.DefaultThreadTTL)
-	if ok, _ := e.svc.ThreadSealed(ctx, []string{"default@x"}); ok {
+	if ok, _ := e.svc.ThreadSealed(ctx, keyserver.Caller{}, []string{"default@x"}); ok {
 		t.Error("remembered beyond 400 days")
 	}
 }

@@ -8,8 +8,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/waxseal/waxseal/internal/loopfs"
-	"github.com/waxseal/waxseal/keyserver"
 	"github.com/waxseal/waxseal/keyserver/client"
+	"github.com/waxseal/waxseal/keyserver/httpapi"
 )
 
 // TestKeyServerOutOfStorage: a key server whose disk (a real, loop-mounted
@@ -22,7 +22,7 @@ func TestKeyServerOutOfStorage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv := httptest.NewServer(keyserver.NewHandler(svc))
+	srv := httptest.NewServer(httpapi.New(svc))
 	t.Cleanup(srv.Close)
 	e := startGateway(t, gwOptions{registrar: client.New(srv.URL, gatewayToken, nil)})
 

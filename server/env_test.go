@@ -33,8 +33,10 @@ import (
 
 	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
 	"github.com/waxseal/waxseal/keyserver/boltstore"
 	"github.com/waxseal/waxseal/keyserver/client"
+	"github.com/waxseal/waxseal/keyserver/httpapi"
 	"github.com/waxseal/waxseal/keyserver/mailer"
 	"github.com/waxseal/waxseal/server/policy"
 	"github.com/waxseal/waxseal/server/spool"
@@ -239,7 +241,7 @@ func startKeyServer(t testing.TB) *keyServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv := httptest.NewServer(keyserver.NewHandler(svc))
+	srv := httptest.NewServer(httpapi.New(svc))
 	t.Cleanup(srv.Close)
 	return &keyServer{t: t, svc: svc, store: st, srv: srv}
 }
@@ -281,7 +283,7 @@ func (b *browser) call(method, path string, body any) (int, map[string]any) {
 	j, _ := json.Marshal(body)
 	req, _ := http.NewRequest(method, b.k.srv.URL+path, bytes.NewReader(j))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(keyserver.CSRFHeader, "1")
+	req.Header.Set(api.CSRFHeader, "1")
 	req.Header.Set("Origin", publicURL)
 	if b.cookie != "" {
 		req.AddCookie(&http.Cookie{Name: "waxseal", Value: b.cookie})

@@ -9,6 +9,8 @@ import (
 	"mime/quotedprintable"
 	"strings"
 	"time"
+
+	"github.com/waxseal/waxseal/envelope"
 )
 
 // Notices go to internal senders only: they name recipients, subjects and
@@ -22,7 +24,7 @@ func (g *Gateway) confirm(ctx context.Context, p *plan) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Your message was sent securely.\n\n")
 	fmt.Fprintf(&b, "Subject:  %s\n", printable(p.result.Clean, 300))
-	fmt.Fprintf(&b, "Sent:     %s\n\n", now.Format("Monday, 2 January 2006 at 15:04 MST"))
+	fmt.Fprintf(&b, "Sent:     %s\n\n", now.Format(envelope.DateLayout))
 	switch {
 	case p.result.Content != nil && p.result.Content.Notify:
 		// The rule's name, never what it matched.
@@ -71,14 +73,14 @@ func (g *Gateway) bounce(ctx context.Context, in *Inbound, rej *rejection) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Your message was not sent to anyone.\n\n")
 	fmt.Fprintf(&b, "Reason: %s.\n\n", rej.reason)
-	fmt.Fprintf(&b, "Received: %s (reference %s)\n", g.cfg.Now().Format("Monday, 2 January 2006 at 15:04 MST"), in.ID)
+	fmt.Fprintf(&b, "Received: %s (reference %s)\n", g.cfg.Now().Format(envelope.DateLayout), in.ID)
 	fmt.Fprintf(&b, "Recipients:\n")
 	for _, r := range in.To {
 		fmt.Fprintf(&b, "  %s\n", printable(r, 200))
 	}
 	fmt.Fprintf(&b, "\nLimits: %s per message, %s per attachment.\n", formatSize(g.cfg.MaxMessageBytes), formatSize(g.cfg.MaxAttachmentBytes))
 	b.WriteString("Please change the message and send it again.\n")
-	g.notify(ctx, in.From, "Not sent: your message of "+g.cfg.Now().Format("2 Jan 2006 15:04 MST"), b.String(), in.ID)
+	g.notify(ctx, in.From, "Not sent: your message of "+g.cfg.Now().Format(envelope.DateLayout), b.String(), in.ID)
 }
 
 // notifyFailure tells the sender a delivery failed for good.

@@ -45,7 +45,7 @@ func (o *RemoteOutbox) DueMail(ctx context.Context, now time.Time, limit int) ([
 	out := make([]keyserver.OutboxMail, len(leased))
 	for i, m := range leased {
 		o.leases[m.ID] = m.Lease
-		out[i] = m.OutboxMail
+		out[i] = keyserver.OutboxMail(m.OutboxMail)
 	}
 	return out, nil
 }

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/httpapi"
 )
 
 // remoteKeyServerEnv, set to a CPU number, makes this test binary a key server
@@ -61,7 +61,7 @@ func runRemoteKeyServer(cpu string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: keyserver.NewHandler(svc)}
+	srv := &http.Server{Handler: httpapi.New(svc)}
 	go srv.Serve(ln)
 	fmt.Printf("listening http://%s\n", ln.Addr())
 	io.Copy(io.Discard, os.Stdin)

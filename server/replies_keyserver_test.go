@@ -19,6 +19,8 @@ import (
 	"github.com/waxseal/waxseal/envelope/reply"
 	"github.com/waxseal/waxseal/envelope/reply/compose"
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
+	"github.com/waxseal/waxseal/keyserver/httpapi"
 )
 
 // captured records every request and response body a key server sees.
@@ -51,7 +53,7 @@ func (b *browser) postRaw(path string, body []byte) (int, map[string]any) {
 	b.k.t.Helper()
 	req, _ := http.NewRequest("POST", b.k.srv.URL+path, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/octet-stream")
-	req.Header.Set(keyserver.CSRFHeader, "1")
+	req.Header.Set(api.CSRFHeader, "1")
 	req.Header.Set("Origin", publicURL)
 	if b.cookie != "" {
 		req.AddCookie(&http.Cookie{Name: "waxseal", Value: b.cookie})
@@ -80,7 +82,7 @@ func TestReplyThroughKeyServer(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	traffic := &captured{}
-	srv := httptest.NewServer(traffic.wrap(keyserver.NewHandler(svc)))
+	srv := httptest.NewServer(traffic.wrap(httpapi.New(svc)))
 	t.Cleanup(srv.Close)
 	ks := &keyServer{t: t, svc: svc, store: st, srv: srv}
 	e := startGateway(t, gwOptions{registrar: ks.client()})
@@ -199,7 +201,7 @@ func TestReplyRefusedForRevokedAndOthers(t *testing.T) {
 		t.Errorf("bob replying to dave's envelope: %d %v", st, out)
 	}
 	bobID := files["bob@patient.example"].Header.ID
-	if _, err := e.ks.svc.Revoke(context.Background(), keyserver.Principal{Admin: true}, bobID); err != nil {
+	if _, err := e.ks.svc.Revoke(context.Background(), keyserver.Caller{Admin: true}, bobID); err != nil {
 		t.Fatal(err)
 	}
 	if st, out := bob.postRaw("/api/v1/envelopes/"+bobID.String()+"/replies?kind=reply", sealed); st != http.StatusGone && st != http.StatusForbidden {

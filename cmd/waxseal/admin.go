@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/waxseal/waxseal/keyserver"
-	"github.com/waxseal/waxseal/keyserver/boltstore"
+	"github.com/waxseal/waxseal/keyserver/api"
 	"github.com/waxseal/waxseal/keyserver/client"
 )
 
@@ -34,6 +34,7 @@ commands:
   audit verify                 check the audit chain (on the server)
   audit verify --file F        check an exported audit log
   audit verify --config F      check the database of a stopped key server
+  backup FILE                  a hot, consistent copy of a running key server's bbolt store, verified
 
 admin check-assets URL         compare what the key server at URL serves to browsers
                                (scripts, styles, decryptor) with this binary's; no token
@@ -123,6 +124,11 @@ func adminCommand(ctx context.Context, c *client.Client, origin, sub string, res
 			return err
 		}
 		return enc.Encode(inv)
+	case "backup":
+		if len(rest) != 1 {
+			return usagef("backup takes one file name")
+		}
+		return adminBackup(ctx, c, rest[0], stdout)
 	case "audit":
 		if len(rest) == 1 && rest[0] == "export" {
 			return c.ExportAudit(ctx, stdout)
@@ -141,7 +147,7 @@ func adminCommand(ctx context.Context, c *client.Client, origin, sub string, res
 
 func adminEnvelopes(ctx context.Context, c *client.Client, args []string, enc *json.Encoder, stderr io.Writer) error {
 	fs := newFlagSet("admin envelopes", "admin … envelopes [--sender A] [--recipient B] [--since T] [--until T] [--limit N]", stderr)
-	var q keyserver.EnvelopeQuery
+	var q api.EnvelopeQuery
 	fs.StringVar(&q.Sender, "sender", "", "only envelopes from this sender")
 	fs.StringVar(&q.Recipient, "recipient", "", "only envelopes to this recipient")
 	since := fs.String("since", "", "created at or after (RFC 3339)")
@@ -303,7 +309,7 @@ func verifyAuditOffline(ctx context.Context, args []string, stdout, stderr io.Wr
 		if err != nil {
 			return true, err
 		}
-		st, err := boltstore.Open(fc.dbPath(), boltstore.Options{})
+		st, err := openStore(ctx, fc, false)
 		if err != nil {
 			return true, fmt.Errorf("open database (is the key server still running?): %w", err)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/waxseal/waxseal/assets"
 	"github.com/waxseal/waxseal/keyserver"
 	"github.com/waxseal/waxseal/keyserver/boltstore"
+	"github.com/waxseal/waxseal/keyserver/httpapi"
 )
 
 // startRealKeyServer is a key server as `waxseal keyserver` runs it (its handler
@@ -36,7 +37,7 @@ func startRealKeyServer(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(keyserver.NewHandler(svc))
+	srv := httptest.NewServer(httpapi.New(svc))
 	t.Cleanup(srv.Close)
 	return srv
 }

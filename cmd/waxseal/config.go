@@ -23,7 +23,9 @@ type fileConfig struct {
 		Gateway []string `toml:"gateway"`
 		Admin   []string `toml:"admin"`
 	} `toml:"tokens"`
-	Mail   mailConfig `toml:"mail"`
+	Mail mailConfig `toml:"mail"`
+	// Store is the [store] section (store.go); nil: bbolt in data_dir.
+	Store  *storeConfig `toml:"store,omitempty"`
 	Limits struct {
 		CodeTTL        duration `toml:"code_ttl"`
 		SessionIdle    duration `toml:"session_idle"`

@@ -8,12 +8,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/envelope/reply"
 	"github.com/waxseal/waxseal/keyserver"
-	"github.com/waxseal/waxseal/keyserver/boltstore"
 )
 
 func cmdInit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -23,6 +23,7 @@ func cmdInit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	listen := fs.String("listen", "127.0.0.1:8080", "address the key server listens on")
 	var orgDomains listFlag
 	fs.Var(&orgDomains, "org-domain", "the organisation's own mail domain (repeat); its people are senders")
+	storeDSN := fs.String("store", "", "the store: bolt (default), sqlite, sqlite:PATH, or a PostgreSQL URL postgres://… (kept in store.dsn, mode 0600)")
 	adminEmail := fs.String("admin", "", "the first administrator's address, at an --org-domain: prints a one-time link to enrol their passkey")
 	positional, err := parseFlags(fs, args)
 	if err != nil {
@@ -49,9 +50,18 @@ func cmdInit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return usagef("--admin: %v", err)
 		}
 	}
+	store, dsn, err := parseStoreFlag(*storeDSN)
+	if err != nil {
+		return err
+	}
 	cfgPath, gatewayToken, adminToken, err := initDir(*dir, origin, *listen, orgDomains)
 	if err != nil {
 		return err
+	}
+	if store != nil {
+		if err := configureStore(ctx, cfgPath, store, dsn); err != nil {
+			return err
+		}
 	}
 	link := ""
 	if *adminEmail != "" {
@@ -77,7 +87,7 @@ func inviteFirstAdmin(ctx context.Context, cfgPath, email string) (string, error
 	if err != nil {
 		return "", err
 	}
-	st, err := boltstore.Open(fc.dbPath(), boltstore.Options{})
+	st, err := openStore(ctx, fc, true)
 	if err != nil {
 		return "", err
 	}
@@ -140,4 +150,66 @@ func initDir(dir, origin, listen string, orgDomains []string) (cfgPath, gatewayT
 		return "", "", "", err
 	}
 	return cfgPath, gatewayToken, adminToken, nil
+}
+
+// parseStoreFlag reads init's --store: nil for bolt, else the [store] section
+// and the DSN to keep in store.dsn (empty for SQLite in the data directory).
+func parseStoreFlag(v string) (*storeConfig, string, error) {
+	switch {
+	case v == "" || v == "bolt":
+		return nil, "", nil
+	case v == "sqlite":
+		return &storeConfig{Driver: "sqlite", Migrate: true}, "", nil
+	case strings.HasPrefix(v, "sqlite:"):
+		return &storeConfig{Driver: "sqlite", DSN: strings.TrimPrefix(v, "sqlite:"), Migrate: true}, "", nil
+	case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
+		return &storeConfig{Driver: "postgres", DSNFile: "store.dsn"}, v, nil
+	}
+	return nil, "", usagef("--store: want bolt, sqlite, sqlite:PATH or postgres://…")
+}
+
+// configureStore writes the [store] section (and store.dsn) of a new
+// installation and creates the store's schema.
+func configureStore(ctx context.Context, cfgPath string, sc *storeConfig, dsn string) error {
+	if err := writeStoreSection(cfgPath, sc, dsn); err != nil {
+		return err
+	}
+	fc, err := loadConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, fc, true)
+	if err != nil {
+		return fmt.Errorf("create the store's schema: %w", err)
+	}
+	return st.Close()
+}
+
+// writeStoreSection appends [store] to the config file, and writes the DSN, if
+// any, to its own file beside it.
+func writeStoreSection(cfgPath string, sc *storeConfig, dsn string) error {
+	dir := filepath.Dir(cfgPath)
+	if dsn != "" {
+		if err := os.WriteFile(filepath.Join(dir, sc.DSNFile), []byte(dsn+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", sc.DSNFile, err)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n# Where the key server keeps its records (docs/DEPLOY.md).\n[store]\ndriver = %q\n", sc.Driver)
+	if sc.DSN != "" {
+		fmt.Fprintf(&b, "dsn = %q\n", sc.DSN)
+	}
+	if sc.DSNFile != "" {
+		fmt.Fprintf(&b, "dsn_file = %q\n", sc.DSNFile)
+	}
+	fmt.Fprintf(&b, "migrate = %t\n", sc.Migrate)
+	f, err := os.OpenFile(cfgPath, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/waxseal/waxseal/keyserver"
-	"github.com/waxseal/waxseal/keyserver/boltstore"
+	"github.com/waxseal/waxseal/keyserver/httpapi"
 	"github.com/waxseal/waxseal/keyserver/mailer"
 )
 
@@ -64,7 +64,7 @@ func runKeyServer(ctx context.Context, fc *fileConfig, logs io.Writer, ready fun
 // keyServerProcess is a running key server: service, store, mail drainer, sweeper.
 type keyServerProcess struct {
 	svc     *keyserver.Service
-	store   *boltstore.Store
+	store   keyserver.Store
 	drainer *mailer.Drainer
 	log     *slog.Logger
 }
@@ -77,7 +77,7 @@ func openKeyServer(fc *fileConfig, log *slog.Logger) (*keyServerProcess, error) 
 	if err := os.MkdirAll(fc.path(fc.DataDir), 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	st, err := boltstore.Open(fc.dbPath(), boltstore.Options{})
+	st, err := openStore(context.Background(), fc, false)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +143,7 @@ func newSender(fc *fileConfig) (mailer.Sender, error) {
 // shuts down gracefully.
 func (p *keyServerProcess) serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           keyserver.NewHandler(p.svc),
+		Handler:           httpapi.New(p.svc),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),

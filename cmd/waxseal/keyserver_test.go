@@ -23,7 +23,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/waxseal/waxseal/envelope"
-	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
 	"github.com/waxseal/waxseal/keyserver/client"
 )
 
@@ -137,7 +137,7 @@ func (r *recipient) call(method, path string, body any) (int, map[string]any) {
 	j, _ := json.Marshal(body)
 	req, _ := http.NewRequest(method, r.in.base+path, bytes.NewReader(j))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(keyserver.CSRFHeader, "1")
+	req.Header.Set(api.CSRFHeader, "1")
 	req.Header.Set("Origin", r.in.public)
 	if r.cookie != "" {
 		req.AddCookie(&http.Cookie{Name: "waxseal", Value: r.cookie})

@@ -11,6 +11,8 @@
 //	waxseal gateway --config DIR/waxseal.toml
 //	waxseal policy --config DIR/waxseal.toml --from ADDR --to ADDR [--to ADDR ...] --subject S
 //	waxseal serve --config DIR/waxseal.toml | --dev --dir DIR [--sample MESSAGE.eml]
+//	waxseal migrate --config DIR/waxseal.toml
+//	waxseal store copy --from DIR/waxseal.toml --to DIR2/waxseal.toml
 //	waxseal admin --keyserver URL --token TOKEN revoke|lock|unlock|expire|envelopes|accounts|audit …
 //	waxseal admin check-assets URL
 //	waxseal version
@@ -55,7 +57,10 @@ commands:
   policy     show what the gateway would do with a message, per recipient (dry run)
   serve      run everything in one process (--dev: a ready-made local installation)
   admin      revoke, lock, unlock, expire; list envelopes and accounts; audit;
-             check-assets: compare a key server's scripts and decryptor with this binary's
+             check-assets: compare a key server's scripts and decryptor with this binary's;
+             backup: a hot copy of a bbolt store
+  migrate    bring a SQL store's schema up to date
+  store      copy a whole installation into another store (store copy)
   version    this binary's version, revision and decryptor hash
 
 Run "waxseal <command> -h" for a command's flags.
@@ -88,6 +93,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdServe(ctx, rest, stdin, stdout, stderr)
 	case "admin":
 		err = cmdAdmin(ctx, rest, stdin, stdout, stderr)
+	case "migrate":
+		err = cmdMigrate(ctx, rest, stdin, stdout, stderr)
+	case "store":
+		err = cmdStore(ctx, rest, stdin, stdout, stderr)
 	case "version":
 		err = cmdVersion(ctx, rest, stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":

@@ -227,7 +227,7 @@ func testGroupFailure(t *testing.T) {
 		var v keyserver.AuditVerifier
 		var actions []string
 		err = s.Audit(ctx, 1, func(r keyserver.AuditRecord) (bool, error) {
-			actions = append(actions, r.Action)
+			actions = append(actions, string(r.Action))
 			return true, v.Check(r)
 		})
 		if err != nil {

@@ -98,7 +98,7 @@ func TestMemoInvalidUTF8(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := "bad\ufffd"; got.Method != want {
+		if want := "bad\ufffd"; string(got.Method) != want {
 			t.Errorf("Method = %q, want %q", got.Method, want)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -191,4 +192,17 @@ func putIndex(b *bolt.Bucket, old, want []byte) error {
 		return b.Put(want, nil)
 	}
 	return nil
+}
+
+// Backup writes a consistent copy of the database file to w from one read
+// transaction (bbolt's Tx.WriteTo), while the store keeps serving: writes go on
+// meanwhile, and the copy is the database as of the transaction's start.
+func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	var n int64
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
 }

@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/waxseal/waxseal/envelope"
-	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
 )
 
 // Client calls one key server with one bearer token.
@@ -62,7 +62,7 @@ var ErrOutOfStorage = errors.New("key server out of storage")
 
 // Is makes errors.Is(err, ErrOutOfStorage) match that refusal.
 func (e *APIError) Is(target error) bool {
-	return target == ErrOutOfStorage && (e.Code == "out_of_storage" || e.Status == http.StatusInsufficientStorage)
+	return target == ErrOutOfStorage && (e.Code == api.CodeOutOfStorage || e.Status == http.StatusInsufficientStorage)
 }
 
 // Temporary reports whether trying again later may succeed.
@@ -159,9 +159,7 @@ type Registration struct {
 // (a multipart body): one round trip where an upload and then a registration
 // would take two, which is most of what a sealed message waits for.
 func (c *Client) RegisterEnvelopes(ctx context.Context, regs []Registration) error {
-	req := struct {
-		Envelopes []keyserver.RegistrationJSON `json:"envelopes"`
-	}{}
+	var req api.RegisterRequest
 	type ctKey struct {
 		first *byte
 		n     int
@@ -170,7 +168,7 @@ func (c *Client) RegisterEnvelopes(ctx context.Context, regs []Registration) err
 	var uploads []upload
 	for _, r := range regs {
 		h := r.Envelope.Header
-		j := keyserver.RegistrationJSON{ID: h.ID.String(), Sender: h.From, Submitter: r.Submitter, Recipient: h.To, Subject: h.Subject,
+		j := api.Registration{ID: h.ID.String(), Sender: h.From, Submitter: r.Submitter, Recipient: h.To, Subject: h.Subject,
 			Created: h.Created, Expires: h.Expires, ServerKey: envelope.EncodeKey(r.ServerKey)}
 		if len(r.ReplyContext) > 0 {
 			j.ReplyContext = base64.StdEncoding.EncodeToString(r.ReplyContext)
@@ -274,7 +272,7 @@ func registrationBody(uploads []upload, req any) (*multipartBody, error) {
 }
 
 // Envelopes lists envelopes (administrators).
-func (c *Client) Envelopes(ctx context.Context, q keyserver.EnvelopeQuery) ([]keyserver.EnvelopeView, error) {
+func (c *Client) Envelopes(ctx context.Context, q api.EnvelopeQuery) ([]api.EnvelopeView, error) {
 	v := url.Values{}
 	if q.Sender != "" {
 		v.Set("sender", q.Sender)
@@ -292,22 +290,22 @@ func (c *Client) Envelopes(ctx context.Context, q keyserver.EnvelopeQuery) ([]ke
 		v.Set("limit", fmt.Sprint(q.Limit))
 	}
 	var out struct {
-		Envelopes []keyserver.EnvelopeView `json:"envelopes"`
+		Envelopes []api.EnvelopeView `json:"envelopes"`
 	}
 	err := c.do(ctx, http.MethodGet, "/api/v1/admin/envelopes?"+v.Encode(), nil, &out)
 	return out.Envelopes, err
 }
 
 // Envelope shows one envelope (administrators).
-func (c *Client) Envelope(ctx context.Context, id string) (keyserver.EnvelopeView, error) {
-	var out keyserver.EnvelopeView
+func (c *Client) Envelope(ctx context.Context, id string) (api.EnvelopeView, error) {
+	var out api.EnvelopeView
 	err := c.do(ctx, http.MethodGet, "/api/v1/admin/envelopes/"+url.PathEscape(id), nil, &out)
 	return out, err
 }
 
 // Manage performs an administrative action on an envelope: revoke, lock (with a
 // reason), unlock, expire, or expiry (with an RFC 3339 time, or "" for never).
-func (c *Client) Manage(ctx context.Context, action, id, arg string) (keyserver.EnvelopeView, error) {
+func (c *Client) Manage(ctx context.Context, action, id, arg string) (api.EnvelopeView, error) {
 	var body any = struct{}{}
 	switch action {
 	case "revoke", "unlock", "expire":
@@ -317,17 +315,17 @@ func (c *Client) Manage(ctx context.Context, action, id, arg string) (keyserver.
 	case "expiry":
 		body = map[string]string{"expires": arg}
 	default:
-		return keyserver.EnvelopeView{}, fmt.Errorf("unknown action %q", action)
+		return api.EnvelopeView{}, fmt.Errorf("unknown action %q", action)
 	}
-	var out keyserver.EnvelopeView
+	var out api.EnvelopeView
 	err := c.do(ctx, http.MethodPost, "/api/v1/admin/envelopes/"+url.PathEscape(id)+"/"+action, body, &out)
 	return out, err
 }
 
 // Accounts lists accounts (administrators).
-func (c *Client) Accounts(ctx context.Context) ([]keyserver.AccountView, error) {
+func (c *Client) Accounts(ctx context.Context) ([]api.AccountView, error) {
 	var out struct {
-		Accounts []keyserver.AccountView `json:"accounts"`
+		Accounts []api.AccountView `json:"accounts"`
 	}
 	err := c.do(ctx, http.MethodGet, "/api/v1/admin/accounts", nil, &out)
 	return out.Accounts, err
@@ -341,6 +339,11 @@ func (c *Client) DeleteAccount(ctx context.Context, id string) error {
 // ExportAudit writes the audit log, as JSON lines, to w.
 func (c *Client) ExportAudit(ctx context.Context, w io.Writer) error {
 	return c.do(ctx, http.MethodGet, "/api/v1/admin/audit", nil, w)
+}
+
+// Backup writes a hot backup of the key server's store (a bbolt file) to w.
+func (c *Client) Backup(ctx context.Context, w io.Writer) error {
+	return c.do(ctx, http.MethodGet, "/api/v1/admin/backup", nil, w)
 }
 
 // AuditStatus is the key server's check of its own audit chain.

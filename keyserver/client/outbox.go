@@ -6,14 +6,14 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
 )
 
 // LeaseMail leases up to limit due outbox mails for lease (gateway token). Report
 // each with MailDone or MailRetry before the lease ends.
-func (c *Client) LeaseMail(ctx context.Context, limit int, lease time.Duration) ([]keyserver.LeasedMail, error) {
+func (c *Client) LeaseMail(ctx context.Context, limit int, lease time.Duration) ([]api.LeasedMail, error) {
 	var out struct {
-		Mails []keyserver.LeasedMail `json:"mails"`
+		Mails []api.LeasedMail `json:"mails"`
 	}
 	err := c.do(ctx, http.MethodPost, "/api/v1/outbox/lease",
 		map[string]int{"limit": limit, "lease_seconds": int(lease.Seconds())}, &out)

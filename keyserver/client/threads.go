@@ -5,22 +5,22 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
 )
 
 // RememberThread tells the key server the Message-IDs of a sealed message, to
 // be remembered for ttl (0: the key server's default) so that replies to it are
-// sealed too (gateway token). At most keyserver.MaxThreadIDs ids.
+// sealed too (gateway token). At most api.MaxThreadIDs ids.
 func (c *Client) RememberThread(ctx context.Context, ids []string, ttl time.Duration) error {
-	return c.do(ctx, http.MethodPost, "/api/v1/threads", keyserver.ThreadRequest{MessageIDs: ids, TTLSeconds: int64(ttl / time.Second)}, nil)
+	return c.do(ctx, http.MethodPost, "/api/v1/threads", api.ThreadRequest{MessageIDs: ids, TTLSeconds: int64(ttl / time.Second)}, nil)
 }
 
 // ThreadSealed asks whether any of ids is the Message-ID of a sealed message
-// (gateway token). At most keyserver.MaxThreadIDs ids.
+// (gateway token). At most api.MaxThreadIDs ids.
 func (c *Client) ThreadSealed(ctx context.Context, ids []string) (bool, error) {
 	var out struct {
 		Sealed bool `json:"sealed"`
 	}
-	err := c.do(ctx, http.MethodPost, "/api/v1/threads/lookup", keyserver.ThreadRequest{MessageIDs: ids}, &out)
+	err := c.do(ctx, http.MethodPost, "/api/v1/threads/lookup", api.ThreadRequest{MessageIDs: ids}, &out)
 	return out.Sealed, err
 }

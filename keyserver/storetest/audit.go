@@ -36,7 +36,7 @@ func testAudit(t *testing.T, s keyserver.Store) {
 	}
 
 	var want []keyserver.AuditEvent
-	events := func(actions ...string) []keyserver.AuditEvent {
+	events := func(actions ...keyserver.AuditAction) []keyserver.AuditEvent {
 		var evs []keyserver.AuditEvent
 		for _, a := range actions {
 			ev := event(a, len(want))

@@ -48,7 +48,7 @@ func fullRecord() keyserver.EnvelopeRecord {
 }
 
 // event is an audit event with every field set.
-func event(action string, n int) keyserver.AuditEvent {
+func event(action keyserver.AuditAction, n int) keyserver.AuditEvent {
 	return keyserver.AuditEvent{
 		Time:     at(time.Duration(n) * time.Millisecond),
 		Actor:    "account:0123456789abcdef0123456789abcdef",

@@ -1,5 +1,9 @@
 // Package storetest is the contract every keyserver.Store must meet, as a test
-// suite: an implementation's own tests call Run.
+// suite: an implementation's own tests call Run, which runs the contract of each
+// role of the Store (RunEnvelopes, RunCiphertexts, RunAccounts, RunCodes,
+// RunSessions, RunCeremonies, RunInvites, RunOutbox, RunAudit, RunThreads) and
+// the tests across them (RunWholeStore). One role's tests may be run alone while
+// a store is being written, each with a whole store to call.
 //
 // Times: a store keeps every time.Time to the nanosecond, as an instant. The suite
 // compares times with Equal, so a store may return them in another location (UTC,
@@ -33,13 +37,17 @@ import (
 	"github.com/waxseal/waxseal/keyserver"
 )
 
-// Run runs the contract suite. open must return a new, empty store for each
-// subtest; Run closes it when the subtest ends.
-func Run(t *testing.T, open func(t *testing.T) keyserver.Store) {
-	tests := []struct {
-		name string
-		fn   func(*testing.T, keyserver.Store)
-	}{
+// A case is one test of the contract.
+type testCase struct {
+	name string
+	fn   func(*testing.T, keyserver.Store)
+}
+
+// The contract, one list per role of keyserver.Store. Each test gets a whole
+// store, as a role's contract involves the others (an envelope's change appends
+// audit records; deleting an account deletes its sessions).
+var (
+	envelopeTests = []testCase{
 		{"EnvelopeRoundTrip", testEnvelopeRoundTrip},
 		{"PutEnvelopesIdempotent", testPutEnvelopesIdempotent},
 		{"PutEnvelopesConflict", testPutEnvelopesConflict},
@@ -48,38 +56,113 @@ func Run(t *testing.T, open func(t *testing.T) keyserver.Store) {
 		{"UpdateEnvelopeClearsPayload", testUpdateEnvelopeClearsPayload},
 		{"ListEnvelopes", testListEnvelopes},
 		{"ExpiredEnvelopes", testExpiredEnvelopes},
-		{"Accounts", testAccounts},
-		{"AccountConflict", testAccountConflict},
-		{"UpdateAccount", testUpdateAccount},
-		{"DeleteAccount", testDeleteAccount},
-		{"ListAccounts", testListAccounts},
-		{"Codes", testCodes},
-		{"Sessions", testSessions},
-		{"DeleteAccountSessions", testDeleteAccountSessions},
-		{"DeleteSessionsBefore", testDeleteSessionsBefore},
-		{"CredentialLookup", testCredentialLookup},
-		{"CredentialConflict", testCredentialConflict},
-		{"Ceremonies", testCeremonies},
-		{"CeremonyExpiry", testCeremonyExpiry},
-		{"Invites", testInvites},
-		{"TakeInviteCreateAccount", testTakeInviteCreateAccount},
-		{"TakeInviteUpdateAccount", testTakeInviteUpdateAccount},
-		{"Outbox", testOutbox},
-		{"DueMail", testDueMail},
-		{"Audit", testAudit},
-		{"AuditFrom", testAuditFrom},
-		{"CancelledContext", testCancelledContext},
-		{"ConcurrentUpdateEnvelope", testConcurrentUpdateEnvelope},
-		{"ConcurrentMixed", testConcurrentMixed},
+	}
+	ciphertextTests = []testCase{
 		{"CiphertextRoundTrip", testCiphertextRoundTrip},
 		{"SharedCiphertext", testSharedCiphertext},
 		{"UnknownCiphertext", testUnknownCiphertext},
 		{"UpdateEnvelopeKeepsCiphertext", testUpdateEnvelopeKeepsCiphertext},
 		{"DeleteUnreferencedCiphertexts", testDeleteUnreferencedCiphertexts},
 		{"RegisterRightAfterUpload", testRegisterRightAfterUpload},
+	}
+	accountTests = []testCase{
+		{"Accounts", testAccounts},
+		{"AccountConflict", testAccountConflict},
+		{"UpdateAccount", testUpdateAccount},
+		{"DeleteAccount", testDeleteAccount},
+		{"ListAccounts", testListAccounts},
+		{"CredentialLookup", testCredentialLookup},
+		{"CredentialConflict", testCredentialConflict},
+	}
+	codeTests = []testCase{
+		{"Codes", testCodes},
+	}
+	sessionTests = []testCase{
+		{"Sessions", testSessions},
+		{"DeleteAccountSessions", testDeleteAccountSessions},
+		{"DeleteSessionsBefore", testDeleteSessionsBefore},
+	}
+	ceremonyTests = []testCase{
+		{"Ceremonies", testCeremonies},
+		{"CeremonyExpiry", testCeremonyExpiry},
+	}
+	inviteTests = []testCase{
+		{"Invites", testInvites},
+		{"TakeInviteCreateAccount", testTakeInviteCreateAccount},
+		{"TakeInviteUpdateAccount", testTakeInviteUpdateAccount},
+	}
+	outboxTests = []testCase{
+		{"Outbox", testOutbox},
+		{"DueMail", testDueMail},
+	}
+	auditTests = []testCase{
+		{"Audit", testAudit},
+		{"AuditFrom", testAuditFrom},
+	}
+	threadTests = []testCase{
 		{"ThreadHashes", testThreadHashes},
 		{"Replies", testReplies}, // replies.go
 	}
+	// Across the roles: every method honours a cancelled context, and
+	// concurrent calls of several roles keep each one's contract.
+	wholeStoreTests = []testCase{
+		{"CancelledContext", testCancelledContext},
+		{"ConcurrentUpdateEnvelope", testConcurrentUpdateEnvelope},
+		{"ConcurrentMixed", testConcurrentMixed},
+	}
+)
+
+// Run runs the whole contract suite: every role's, and the tests across them.
+// open must return a new, empty store for each subtest; Run closes it when the
+// subtest ends.
+func Run(t *testing.T, open func(t *testing.T) keyserver.Store) {
+	for _, role := range [][]testCase{envelopeTests, ciphertextTests, accountTests, codeTests, sessionTests,
+		ceremonyTests, inviteTests, outboxTests, auditTests, threadTests, wholeStoreTests} {
+		run(t, open, role)
+	}
+}
+
+// RunEnvelopes runs the contract of keyserver.EnvelopeStore.
+func RunEnvelopes(t *testing.T, open func(t *testing.T) keyserver.Store) { run(t, open, envelopeTests) }
+
+// RunCiphertexts runs the contract of keyserver.CiphertextStore.
+func RunCiphertexts(t *testing.T, open func(t *testing.T) keyserver.Store) {
+	run(t, open, ciphertextTests)
+}
+
+// RunAccounts runs the contract of keyserver.AccountStore.
+func RunAccounts(t *testing.T, open func(t *testing.T) keyserver.Store) { run(t, open, accountTests) }
+
+// RunCodes runs the contract of keyserver.CodeStore.
+func RunCodes(t *testing.T, open func(t *testing.T) keyserver.Store) { run(t, open, codeTests) }
+
+// RunSessions runs the contract of keyserver.SessionStore.
+func RunSessions(t *testing.T, open func(t *testing.T) keyserver.Store) { run(t, open, sessionTests) }
+
+// RunCeremonies runs the contract of keyserver.CeremonyStore.
+func RunCeremonies(t *testing.T, open func(t *testing.T) keyserver.Store) {
+	run(t, open, ceremonyTests)
+}
+
+// RunInvites runs the contract of keyserver.InviteStore.
+func RunInvites(t *testing.T, open func(t *testing.T) keyserver.Store) { run(t, open, inviteTests) }
+
+// RunOutbox runs the contract of keyserver.OutboxStore.
+func RunOutbox(t *testing.T, open func(t *testing.T) keyserver.Store) { run(t, open, outboxTests) }
+
+// RunAudit runs the contract of keyserver.AuditStore.
+func RunAudit(t *testing.T, open func(t *testing.T) keyserver.Store) { run(t, open, auditTests) }
+
+// RunThreads runs the contract of keyserver.ThreadStore.
+func RunThreads(t *testing.T, open func(t *testing.T) keyserver.Store) { run(t, open, threadTests) }
+
+// RunWholeStore runs the tests across the roles: cancelled contexts and
+// concurrent calls.
+func RunWholeStore(t *testing.T, open func(t *testing.T) keyserver.Store) {
+	run(t, open, wholeStoreTests)
+}
+
+func run(t *testing.T, open func(t *testing.T) keyserver.Store, tests []testCase) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)

@@ -18,3 +18,17 @@ window.waxsealAPI = async function api(method, path, body) {
   try { data = await res.json(); } catch { /* an empty answer */ }
   return { ok: res.ok, status: res.status, data };
 };
+
+// waxsealDate writes a time as every page, mail and securedoc.html does:
+// "4 December 2026, 15:04 UTC" (day, month in words, year, 24-hour time, and the
+// time zone), here in the reader's own time zone; dateOnly: "4 December 2026".
+window.waxsealDate = function formatDate(t, dateOnly) {
+  const d = new Date(t);
+  if (Number.isNaN(d.getTime())) return String(t);
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {
+    day: "numeric", month: "long", year: "numeric", hour: "2-digit", minute: "2-digit",
+    hourCycle: "h23", timeZoneName: "short",
+  }).formatToParts(d).map((p) => [p.type, p.value]));
+  const day = `${parts.day} ${parts.month} ${parts.year}`;
+  return dateOnly ? day : `${day}, ${parts.hour}:${parts.minute} ${parts.timeZoneName}`;
+};

@@ -13,10 +13,15 @@
   let kEnv = "";
   let source = null; // {kind: "parts", parts} or {kind: "online", blob}
   let header = null;
+  // From the envelope's status (asked before sign-in): whether its recipient has
+  // an account to sign in to (unknown: assume so), and when it expires.
+  let recipientHasAccount = true;
+  let expires = "";
   let objectURLs = [];
   // Milestones since navigation start, for the browser benchmark (make bench).
   const timing = { script: performance.now() };
   const mark = (name) => { timing[name] = performance.now(); };
+  window.waxsealTiming = timing;
   const decryptor = loadDecryptor();
   decryptor.catch(() => {}); // reported when it is needed
 
@@ -24,6 +29,18 @@
     const m = /^#k=([A-Za-z0-9_-]{43})$/.exec(location.hash);
     if (location.hash) history.replaceState(null, "", location.pathname + location.search);
     return m ? m[1] : "";
+  }
+
+  // What the page needs to continue after a reload (F5, back and forward, a phone
+  // browser reloading the tab after the mail app was used for the code): k_env and
+  // the held envelope's name. Kept in this tab's sessionStorage only: never in
+  // localStorage or a cookie, never sent to the server, gone with the tab.
+  const keptName = `waxseal:${envelopeID}`;
+  function kept() {
+    try { return JSON.parse(sessionStorage.getItem(keptName)) || {}; } catch { return {}; }
+  }
+  function keep(values) {
+    try { sessionStorage.setItem(keptName, JSON.stringify({ ...kept(), ...values })); } catch { /* storage off: no reload */ }
   }
 
   function show(...ids) {
@@ -34,17 +51,23 @@
   }
 
   const api = window.waxsealAPI;
+  const formatDate = window.waxsealDate;
   const passkeys = window.waxsealPasskeys;
   // Sign-in (signin.js): the password, code and passkey forms lead to afterSignIn.
-  const { status, failed, onSubmit, codeSent, offerAutofill } = window.waxsealSignIn((r) => afterSignIn(r));
+  const { status, failed, onSubmit, codeSent, offerAutofill } = window.waxsealSignIn((r) => afterSignIn(r),
+    { codeSent: (email) => keep({ signInCodeTo: email }) });
 
   async function loadDecryptor() {
     const url = page.dataset.wasm;
     if (!url) throw new Error("This server was built without the decryptor.");
     const go = new Go();
     const ready = new Promise((resolve) => { window.waxsealReady = resolve; });
-    const { instance } = await WebAssembly.instantiateStreaming(
-      fetch(url, { integrity: page.dataset.wasmIntegrity }), go.importObject);
+    // Compiled from the stream of an immutable, content-hashed URL (cached for a
+    // year, preloaded by the page), the path on which the browser may keep the
+    // compiled code in its code cache (docs/BENCHMARKS.md says what it does).
+    const module = await WebAssembly.compileStreaming(fetch(url, { integrity: page.dataset.wasmIntegrity }));
+    mark("decryptorCompiled");
+    const instance = await WebAssembly.instantiate(module, go.importObject);
     go.run(instance);
     await ready;
     mark("decryptorReady");
@@ -69,10 +92,16 @@
     }
     // A posted envelope the key server holds for this page, or the one it stores
     // for "open online" links: both come as an online blob.
-    const url = page.dataset.held
-      ? `/open/${envelopeID}/posted/${encodeURIComponent(page.dataset.held)}`
+    // After a reload the held envelope's name comes from the tab's storage; once
+    // it is no longer held, an envelope stored online still opens.
+    const held = page.dataset.held || kept().held;
+    const url = held
+      ? `/open/${envelopeID}/posted/${encodeURIComponent(held)}`
       : `/api/v1/envelopes/${envelopeID}/payload`;
-    const res = await fetch(url, { credentials: "same-origin" });
+    let res = await fetch(url, { credentials: "same-origin" });
+    if (!res.ok && held && !page.dataset.held) {
+      res = await fetch(`/api/v1/envelopes/${envelopeID}/payload`, { credentials: "same-origin" });
+    }
     if (!res.ok) {
       let data = {};
       try { data = await res.json(); } catch { /* not JSON */ }
@@ -108,20 +137,55 @@
     $("signout").hidden = !account;
   }
 
+  // needSignIn leads to registration when the recipient has no account yet, and
+  // to sign-in otherwise, with registration the clear second choice.
   function needSignIn(text) {
     signedIn(null);
-    status(text || "Sign in, or register the first time, to read this message.");
+    resetRegister();
+    const signInCodeTo = kept().signInCodeTo;
+    if (signInCodeTo) {
+      // A sign-in code is on its way (the tab was reloaded meanwhile).
+      $("code-email").value = signInCodeTo;
+      $("form-code-start").hidden = true;
+      $("form-code-verify").hidden = false;
+      status(text || "Enter the code we emailed you.");
+      return show("summary", "panel-code");
+    }
+    const sentTo = kept().codeSentTo;
+    if (sentTo) {
+      registerCodeStep(sentTo);
+      status(text || `${codeSent(sentTo)} Enter it below.`);
+      return show("summary", "panel-register");
+    }
+    if (!recipientHasAccount) {
+      status(text || "");
+      $("register-h").textContent = "Register to read this message";
+      $("register-first").hidden = false;
+      return show("summary", "panel-register");
+    }
+    status(text || "");
     show("summary", "panel-signin");
     offerAutofill();
+  }
+
+  // resetRegister puts the registration card back at its first step.
+  function resetRegister() {
+    $("register-h").textContent = "Register to read secure messages";
+    $("register-first").hidden = true;
+    for (const el of ["register-intro", "form-register", "register-back"]) $(el).hidden = false;
+    for (const el of ["form-register-code", "register-choose"]) $(el).hidden = true;
   }
 
   async function afterSignIn(r) {
     if (!r.ok) return failed(r);
     passkeys.abortConditional();
     signedIn(r.data.account);
+    keep({ codeSentTo: "", signInCodeTo: "" });
     if (r.data.setup) {
-      $("form-register").hidden = true;
-      $("form-register-code").hidden = true;
+      // The code was accepted: what led here (the code, "I already have an
+      // account") is done with; only the last step stays.
+      for (const el of ["register-first", "register-intro", "form-register", "form-register-code", "register-back"]) $(el).hidden = true;
+      $("register-h").textContent = "Last step: how will you sign in?";
       $("register-choose").hidden = false;
       status(passkeys.supported() ? "Create a passkey, or choose a password, to finish registering." : "Choose a password to finish registering.");
       return show("summary", "panel-register");
@@ -160,12 +224,19 @@
   onSubmit("form-register", async (v) => {
     const r = await api("POST", "/api/v1/register/start", { envelope_id: envelopeID, first_name: v.first_name, last_name: v.last_name });
     if (!r.ok) return failed(r);
-    $("reg-sent-to").textContent = r.data.sent_to;
-    $("form-register").hidden = true;
-    $("form-register-code").hidden = false;
+    keep({ codeSentTo: r.data.sent_to });
+    registerCodeStep(r.data.sent_to);
     status(codeSent(r.data.sent_to));
     $("reg-code").focus();
   });
+
+  // registerCodeStep asks for the code mailed to sentTo: also after a reload,
+  // since a phone may reload the tab while the code is read in the mail app.
+  function registerCodeStep(sentTo) {
+    $("reg-sent-to").textContent = sentTo;
+    $("form-register").hidden = true;
+    $("form-register-code").hidden = false;
+  }
   onSubmit("form-register-code", async (v) => afterSignIn(await api("POST", "/api/v1/register/verify", { envelope_id: envelopeID, code: v.code })));
   onSubmit("form-register-password", async (v) => {
     if (v.password !== v.password2) return status("The two passwords are not the same.", true);
@@ -185,13 +256,20 @@
   onSubmit("form-forgot-reset", async (v) => afterSignIn(await api("POST", "/api/v1/password/reset", { email: $("forgot-email").value, code: v.code, password: v.password })));
 
   for (const b of document.querySelectorAll("[data-show]")) {
-    b.addEventListener("click", () => { status(""); show("summary", b.dataset.show); });
+    b.addEventListener("click", () => {
+      keep(b.dataset.show === "panel-register" ? { signInCodeTo: "" } : { codeSentTo: "", signInCodeTo: "" });
+      status("");
+      show("summary", b.dataset.show);
+    });
   }
 
   async function signOut() {
     $("offer-passkey").hidden = true;
     await api("POST", "/api/v1/signout");
     clearMessage();
+    // The recipient may have registered since the page asked.
+    const st = await api("GET", `/api/v1/envelopes/${envelopeID}/status`);
+    if (st.ok) recipientHasAccount = st.data.recipient_has_account !== false;
     needSignIn("You are signed out.");
   }
   $("signout").addEventListener("click", signOut);
@@ -296,12 +374,17 @@
   function render(result) {
     clearMessage();
     const m = result.message;
-    $("msg-subject").textContent = m.subject || "(no subject)";
+    // The envelope's subject is the gateway's, without the trigger that asked
+    // for sealing (as in the wrapper mail); once the envelope opened it is
+    // authenticated (the key is bound to the header).
+    const subject = (header && header.subject) || m.subject;
+    $("msg-subject").textContent = subject || "(no subject)";
     $("msg-from").textContent = addressList(m.from);
     $("msg-to").textContent = addressList(m.to);
     $("msg-cc").textContent = addressList(m.cc);
     for (const el of document.querySelectorAll(".cc")) el.hidden = !(m.cc && m.cc.length);
-    $("msg-date").textContent = m.date ? new Date(m.date).toLocaleString() : (m.dateRaw || "");
+    $("msg-date").textContent = m.date ? formatDate(m.date) : (m.dateRaw || "");
+    $("msg-expires").textContent = expires ? formatDate(expires) : "Never";
 
     $("msg-charset").hidden = !m.charsetGuessed;
     const text = $("msg-text");
@@ -331,7 +414,7 @@
 
     const original = $("btn-original");
     original.href = objectURL(result.original, "message/rfc822");
-    original.download = `${(m.subject || "message").replace(/[^\p{L}\p{N} ._-]+/gu, "_").slice(0, 80)}.eml`;
+    original.download = `${(subject || "message").replace(/[^\p{L}\p{N} ._-]+/gu, "_").slice(0, 80)}.eml`;
 
     $("msg-problems").hidden = !(m.problems && m.problems.length);
     $("msg-problems").textContent = (m.problems || []).join(" ");
@@ -348,18 +431,25 @@
   // --- start ---
 
   async function main() {
-    kEnv = readFragment();
+    kEnv = readFragment() || (envelopeID && kept().k) || "";
     if (!envelopeID) return refuse("unknown", "This address does not name a message.");
     if (!kEnv) {
       return refuse("incomplete", "This link is incomplete: its key (the part after #) is missing. Open the attachment again, or copy the whole link from the email.");
     }
+    // A fresh post names its held envelope, or none (the fields are in the page):
+    // an older post's name is stale either way.
+    keep(page.dataset.mode === "post" ? { k: kEnv, held: page.dataset.held || "" } : { k: kEnv });
     const session = api("GET", "/api/v1/session"); // meanwhile
+    const state = api("GET", `/api/v1/envelopes/${envelopeID}/status`);
     try {
       const loaded = await loadEnvelope();
       source = loaded.source;
       header = loaded.header;
       mark("envelope");
     } catch (e) {
+      // A withdrawn message's ciphertext is gone: its status says why.
+      const st = await state;
+      if (st.ok && st.data.state !== "open") return refuse(st.data.state, st.data.message);
       if (page.dataset.mode === "get") {
         return refuse("incomplete", "Open the securedoc attachment from your email again and select Open.");
       }
@@ -367,9 +457,20 @@
       return refuse(refusals[e.code] ? e.code : "unknown", e.message);
     }
     showSummary(header);
+    const st = await state;
+    if (st.ok) {
+      recipientHasAccount = st.data.recipient_has_account !== false;
+      expires = st.data.expires || "";
+    } else if (header.expires) {
+      expires = header.expires;
+    }
+    $("sum-expires").textContent = expires ? formatDate(expires) : "Never";
     const s = await session;
-    if (!s.ok) return needSignIn();
-    return afterSignIn(s);
+    if (s.ok) return afterSignIn(s);
+    // Withdrawn, locked or expired: say so before asking anyone to register or
+    // sign in. (Signed in, the release says it, "not yours" first.)
+    if (st.ok && st.data.state !== "open") return refuse(st.data.state, st.data.message);
+    return needSignIn();
   }
 
   main();

@@ -12,13 +12,20 @@
   // Sign-in (signin.js): the password, code and passkey forms lead to signedIn.
   const { status, failed, onSubmit, codeSent, offerAutofill } = window.waxsealSignIn((r) => signedIn(r));
 
-  function when(t) { return t ? new Date(t).toLocaleString() : "—"; }
+  function when(t) { return t ? window.waxsealDate(t) : "—"; }
 
   function cell(text) {
     const td = document.createElement("td");
     td.textContent = text;
     return td;
   }
+  // labelRows gives each cell its column's name, which phones show beside it
+  // (a table's head is not shown on a narrow screen).
+  function labelRows(tbody) {
+    const heads = [...tbody.closest("table").querySelectorAll("thead th")].map((th) => (th.querySelector(".sr") ? "" : th.textContent));
+    for (const tr of tbody.rows) [...tr.cells].forEach((td, i) => { if (heads[i]) td.dataset.label = heads[i]; });
+  }
+
   // button makes a row's button; what names the row for screen readers, which
   // do not see which row a "Remove" is in.
   function button(label, onClick, cls, what) {
@@ -106,7 +113,9 @@
   onSubmit("form-staff-code", async (v) => {
     const r = await api("POST", "/api/v1/register/verify", { email: $("staff-email").value, code: v.code });
     if (!r.ok) return failed(r);
-    // The account page finishes registering: a passkey (or a password).
+    // The account and sent items pages finish registering where the person is
+    // (a passkey or a password); elsewhere the account page does.
+    if (pageName === "account" || pageName === "sent") return signedIn(r);
     location.assign("/account");
   });
 
@@ -134,6 +143,15 @@
     if (s.ok) setSession(s.data);
   }
 
+  // setupDone: on the sent items page, the registration just finished leads to
+  // the list, saying so.
+  async function setupDone() {
+    if (pageName !== "sent" || session.setup) return false;
+    await sentPage();
+    status("Registration finished. Your sent items show here.");
+    return true;
+  }
+
   async function loadPasskeys() {
     const r = await api("GET", "/api/v1/account/passkeys");
     if (!r.ok) return failed(r);
@@ -158,6 +176,7 @@
       tr.append(name, cell(when(p.created)), cell(when(p.last_used)), actions);
       list.append(tr);
     }
+    labelRows(list);
     $("passkey-table").hidden = r.data.passkeys.length === 0;
     $("passkeys-none").hidden = r.data.passkeys.length !== 0;
     const hasPassword = session.account.password;
@@ -199,6 +218,7 @@
         const r = await passkeys.create("/api/v1/account/passkeys/begin", "/api/v1/account/passkeys/finish");
         if (!r.ok) return failed(r);
         await refreshSession();
+        if (await setupDone()) return;
         await loadPasskeys();
         status(`Added the passkey “${r.data.name}”.`);
       } finally { ev.target.disabled = false; }
@@ -210,6 +230,7 @@
     if (!r.ok) return failed(r);
     $("form-password").reset();
     await refreshSession();
+    if (await setupDone()) return;
     await loadPasskeys();
     status("Password saved.");
   });
@@ -226,6 +247,11 @@
   // --- sent items ---
 
   async function sentPage() {
+    if (session.setup) {
+      status("");
+      showOnly("panel-finish", "panel-passkeys", "panel-password");
+      return loadPasskeys();
+    }
     const r = await api("GET", "/api/v1/sent");
     if (!r.ok) { showOnly(); return failed(r); }
     showOnly("panel-sent");
@@ -234,6 +260,7 @@
     for (const e of r.data.envelopes) {
       const tr = document.createElement("tr");
       const state = cell(e.state + (e.first_open ? `, opened ${when(e.first_open)}` : ""));
+      state.className = "state";
       const actions = document.createElement("td");
       actions.className = "row-actions";
       if (e.state === "active" || e.state === "locked") {
@@ -247,6 +274,7 @@
       tr.append(cell(e.recipient), cell(e.subject || "(no subject)"), cell(when(e.created)), state, actions);
       list.append(tr);
     }
+    labelRows(list);
     $("sent-none").hidden = r.data.envelopes.length !== 0;
   }
 
@@ -285,9 +313,12 @@
       link.textContent = e.subject || "(no subject)";
       const first = document.createElement("td");
       first.append(link);
-      tr.append(first, cell(`${e.sender}${e.header_from ? ` (From: ${e.header_from})` : ""} → ${e.recipient}`), cell(when(e.created)), cell(e.state + (e.lock_reason ? `: ${e.lock_reason}` : "")));
+      const state = cell(e.state + (e.lock_reason ? `: ${e.lock_reason}` : ""));
+      state.className = "state";
+      tr.append(first, cell(`${e.sender}${e.header_from ? ` (From: ${e.header_from})` : ""} → ${e.recipient}`), cell(when(e.created)), state);
       list.append(tr);
     }
+    labelRows(list);
     $("admin-none").hidden = r.data.envelopes.length !== 0;
   }
   onSubmit("form-filter", () => listEnvelopes());
@@ -370,7 +401,7 @@
     status("Follow your browser's prompt to create the passkey…");
     const r = await passkeys.create("/api/v1/enrol/begin", "/api/v1/enrol/finish",
       { token: enrolToken, first_name: v.first_name || "", last_name: v.last_name || "" },
-      `Administrator passkey, added ${new Date().toLocaleDateString()}`);
+      `Administrator passkey, added ${window.waxsealDate(new Date(), true)}`);
     if (!r.ok) return failed(r);
     location.assign("/admin");
   });

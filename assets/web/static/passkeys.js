@@ -83,7 +83,7 @@
     const ua = navigator.userAgent;
     const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iPhone or iPad" : /Mac OS X/.test(ua) ? "Mac"
       : /Windows/.test(ua) ? "Windows" : /Linux/.test(ua) ? "Linux" : "this device";
-    return `Passkey on ${os}, added ${new Date().toLocaleDateString()}`;
+    return `Passkey on ${os}, added ${window.waxsealDate(new Date(), true)}`;
   }
 
   let pending = null; // the AbortController of a conditional (autofill) request

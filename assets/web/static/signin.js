@@ -2,9 +2,10 @@
 // administration pages (console.js): the status line, forms that submit once,
 // the passkey button and passkey autofill, the password form and the emailed-code
 // forms (the markup is signin.html's). The page says what a sign-in leads to:
-// signedIn gets the server's answer, ok or not.
+// signedIn gets the server's answer, ok or not; hooks.codeSent, when given, hears
+// the address a sign-in code was mailed to (the open page keeps it for a reload).
 "use strict";
-window.waxsealSignIn = function setupSignIn(signedIn) {
+window.waxsealSignIn = function setupSignIn(signedIn, hooks = {}) {
   const $ = (id) => document.getElementById(id);
   const api = window.waxsealAPI;
   const passkeys = window.waxsealPasskeys;
@@ -71,6 +72,7 @@ window.waxsealSignIn = function setupSignIn(signedIn) {
     $("form-code-verify").hidden = false;
     status(r.data.message);
     $("code-code").focus();
+    if (hooks.codeSent) hooks.codeSent(v.email);
   });
   onSubmit("form-code-verify", async (v) => signedIn(await api("POST", "/api/v1/signin/code/verify", { email: $("code-email").value, code: v.code })));
 

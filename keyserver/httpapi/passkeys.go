@@ -1,4 +1,4 @@
-package keyserver
+package httpapi
 
 import (
 	"encoding/json"
@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/waxseal/waxseal/keyserver"
 )
 
 // routePasskeys adds the passkey calls to the cookie-authenticated (web) group and
@@ -41,13 +43,13 @@ func bindAnswer(c echo.Context) (ceremonyAnswer, error) {
 		return req, err
 	}
 	if req.Ceremony == "" || len(req.Credential) == 0 {
-		return req, ErrBadRequest.with("A passkey answer needs its ceremony and credential.")
+		return req, keyserver.ErrBadRequest.With("A passkey answer needs its ceremony and credential.")
 	}
 	return req, nil
 }
 
 func (h *handlers) passkeySignInBegin(c echo.Context) error {
-	start, err := h.s.BeginPasskeySignIn(c.Request().Context(), c.RealIP())
+	start, err := h.s.BeginPasskeySignIn(c.Request().Context(), caller(c))
 	if err != nil {
 		return err
 	}
@@ -59,7 +61,7 @@ func (h *handlers) passkeySignInFinish(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	si, err := h.s.FinishPasskeySignIn(c.Request().Context(), req.Ceremony, req.Credential, c.RealIP())
+	si, err := h.s.FinishPasskeySignIn(c.Request().Context(), caller(c), req.Ceremony, req.Credential)
 	if err != nil {
 		return err
 	}
@@ -67,7 +69,7 @@ func (h *handlers) passkeySignInFinish(c echo.Context) error {
 }
 
 func (h *handlers) listPasskeys(c echo.Context) error {
-	views, err := h.s.Passkeys(c.Request().Context(), principal(c))
+	views, err := h.s.Passkeys(c.Request().Context(), caller(c))
 	if err != nil {
 		return err
 	}
@@ -75,7 +77,7 @@ func (h *handlers) listPasskeys(c echo.Context) error {
 }
 
 func (h *handlers) passkeyRegisterBegin(c echo.Context) error {
-	start, err := h.s.BeginPasskeyRegistration(c.Request().Context(), c.Get("session").(*Session), c.RealIP())
+	start, err := h.s.BeginPasskeyRegistration(c.Request().Context(), caller(c))
 	if err != nil {
 		return err
 	}
@@ -87,7 +89,7 @@ func (h *handlers) passkeyRegisterFinish(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := h.s.FinishPasskeyRegistration(c.Request().Context(), c.Get("session").(*Session), req.Ceremony, req.Name, req.Credential, c.RealIP())
+	v, err := h.s.FinishPasskeyRegistration(c.Request().Context(), caller(c), req.Ceremony, req.Name, req.Credential)
 	if err != nil {
 		return err
 	}
@@ -101,7 +103,7 @@ func (h *handlers) renamePasskey(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	v, err := h.s.RenamePasskey(c.Request().Context(), principal(c), c.Param("cred"), req.Name)
+	v, err := h.s.RenamePasskey(c.Request().Context(), caller(c), c.Param("cred"), req.Name)
 	if err != nil {
 		return err
 	}
@@ -109,14 +111,14 @@ func (h *handlers) renamePasskey(c echo.Context) error {
 }
 
 func (h *handlers) removePasskey(c echo.Context) error {
-	if err := h.s.RemovePasskey(c.Request().Context(), principal(c), c.Param("cred")); err != nil {
+	if err := h.s.RemovePasskey(c.Request().Context(), caller(c), c.Param("cred")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
 func (h *handlers) removePassword(c echo.Context) error {
-	if err := h.s.RemovePassword(c.Request().Context(), principal(c)); err != nil {
+	if err := h.s.RemovePassword(c.Request().Context(), caller(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -128,19 +130,22 @@ type enrolRequest struct {
 	LastName  string `json:"last_name,omitempty"`
 }
 
-// optionalSession is the browser's session, or nil if it has none (or one that
-// ended): the enrolment calls need no sign-in, but an enrolment into an existing
-// account needs one to that account.
-func (h *handlers) optionalSession(c echo.Context) (*Session, error) {
+// optionalCaller is the caller with the browser's session, or without one if it
+// has none (or one that ended): the enrolment calls need no sign-in, but an
+// enrolment into an existing account needs one to that account.
+func (h *handlers) optionalCaller(c echo.Context) (keyserver.Caller, error) {
 	ck, err := c.Cookie(h.cookieName())
 	if err != nil || ck.Value == "" {
-		return nil, nil
+		return caller(c), nil
 	}
-	sess, _, err := h.s.Authenticate(c.Request().Context(), ck.Value)
-	if errors.Is(err, ErrSignInRequired) {
-		return nil, nil
+	sess, acct, err := h.s.Authenticate(c.Request().Context(), ck.Value)
+	if errors.Is(err, keyserver.ErrSignInRequired) {
+		return caller(c), nil
 	}
-	return sess, err
+	if err != nil {
+		return keyserver.Caller{}, err
+	}
+	return keyserver.SessionCaller(c.RealIP(), sess, acct), nil
 }
 
 func (h *handlers) enrolCheck(c echo.Context) error {
@@ -148,11 +153,11 @@ func (h *handlers) enrolCheck(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	sess, err := h.optionalSession(c)
+	who, err := h.optionalCaller(c)
 	if err != nil {
 		return err
 	}
-	info, err := h.s.CheckInvite(c.Request().Context(), req.Token, sess, c.RealIP())
+	info, err := h.s.CheckInvite(c.Request().Context(), who, req.Token)
 	if err != nil {
 		return err
 	}
@@ -164,11 +169,11 @@ func (h *handlers) enrolBegin(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	sess, err := h.optionalSession(c)
+	who, err := h.optionalCaller(c)
 	if err != nil {
 		return err
 	}
-	start, err := h.s.BeginEnrolment(c.Request().Context(), req.Token, sess, req.FirstName, req.LastName, c.RealIP())
+	start, err := h.s.BeginEnrolment(c.Request().Context(), who, req.Token, req.FirstName, req.LastName)
 	if err != nil {
 		return err
 	}
@@ -180,11 +185,11 @@ func (h *handlers) enrolFinish(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sess, err := h.optionalSession(c)
+	who, err := h.optionalCaller(c)
 	if err != nil {
 		return err
 	}
-	si, err := h.s.FinishEnrolment(c.Request().Context(), req.Ceremony, req.Name, req.Credential, sess, c.RealIP())
+	si, err := h.s.FinishEnrolment(c.Request().Context(), who, req.Ceremony, req.Name, req.Credential)
 	if err != nil {
 		return err
 	}
@@ -198,7 +203,7 @@ func (h *handlers) inviteAdmin(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	link, expires, err := h.s.InviteAdmin(c.Request().Context(), principal(c), req.Email)
+	link, expires, err := h.s.InviteAdmin(c.Request().Context(), caller(c), req.Email)
 	if err != nil {
 		return err
 	}

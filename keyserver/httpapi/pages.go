@@ -1,4 +1,4 @@
-package keyserver
+package httpapi
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/waxseal/waxseal/assets"
 	"github.com/waxseal/waxseal/envelope"
+	"github.com/waxseal/waxseal/keyserver"
 )
 
 // webAssets are the embedded pages and static files. They are part of the binary,
@@ -54,7 +55,7 @@ type pageLimits struct {
 }
 
 func (h *handlers) limits() pageLimits {
-	return pageLimits{CodeValid: inWords(h.s.cfg.CodeTTL), PasswordMin: h.s.cfg.MinPasswordLen}
+	return pageLimits{CodeValid: inWords(h.cfg.CodeTTL), PasswordMin: h.cfg.MinPasswordLen}
 }
 
 // inWords says d in whole minutes, or in seconds when it is not a whole number
@@ -138,9 +139,9 @@ func (h *handlers) openPosted(c echo.Context) error {
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
 		return h.unreadable(c, http.StatusBadRequest, "The message was not sent by a securedoc attachment's Open button.")
 	}
-	release, err := h.s.AdmitPost(r.Context(), id, c.RealIP(), r.ContentLength)
+	release, err := h.s.AdmitPost(r.Context(), caller(c), id, r.ContentLength)
 	if err != nil {
-		var e *Error
+		var e *keyserver.Error
 		if !errors.As(err, &e) {
 			return err
 		}
@@ -149,7 +150,7 @@ func (h *handlers) openPosted(c echo.Context) error {
 		}
 		// The body is read and dropped (never kept) before the answer: a browser
 		// still sending it would otherwise see the connection reset, not the page.
-		if _, err := io.Copy(io.Discard, http.MaxBytesReader(c.Response().Writer, r.Body, postLimit(h.s.cfg))); err != nil {
+		if _, err := io.Copy(io.Discard, http.MaxBytesReader(c.Response().Writer, r.Body, h.s.PostLimit())); err != nil {
 			c.Response().Header().Set("Connection", "close")
 		}
 		title := "This secure message could not be opened here"
@@ -159,13 +160,13 @@ func (h *handlers) openPosted(c echo.Context) error {
 		return h.render(c, e.Status, "home.html", map[string]any{"Title": title, "Paragraphs": []string{e.Message}})
 	}
 	defer release()
-	p, err := h.s.ReceivePosted(r.Context(), id, c.RealIP(), r.Body, params["boundary"], r.ContentLength)
+	p, err := receivePosted(h.s.PostLimit(), id, r.Body, params["boundary"], r.ContentLength)
 	if err != nil {
 		return h.unreadable(c, http.StatusBadRequest, refusalText(err))
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	if p.Token != "" {
-		return h.render(c, http.StatusOK, "open.html", openPage{Mode: "post", ID: id.String(), Held: p.Token})
+	if token := h.s.HoldPosted(r.Context(), caller(c), id, p.Blob); token != "" {
+		return h.render(c, http.StatusOK, "open.html", openPage{Mode: "post", ID: id.String(), Held: token})
 	}
 	set, err := webAssets()
 	if err != nil {
@@ -213,7 +214,7 @@ func (h *handlers) unreadable(c echo.Context, status int, why string) error {
 func (h *handlers) postedEnvelope(c echo.Context) error {
 	id, err := envelope.ParseID(c.Param("id"))
 	if err != nil {
-		return ErrNotHeld
+		return keyserver.ErrNotHeld
 	}
 	blob, err := h.s.PostedEnvelope(c.Request().Context(), id, c.Param("token"))
 	if err != nil {
@@ -225,7 +226,7 @@ func (h *handlers) postedEnvelope(c echo.Context) error {
 
 // refusalText is the sentence of a refusal, or a general one.
 func refusalText(err error) string {
-	var e *Error
+	var e *keyserver.Error
 	var fp formProblem
 	switch {
 	case errors.As(err, &e):

@@ -1,4 +1,4 @@
-package keyserver
+package httpapi
 
 import (
 	"net/http"

@@ -1,0 +1,386 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/boltstore"
+	"github.com/waxseal/waxseal/keyserver/client"
+	"github.com/waxseal/waxseal/keyserver/sqlstore"
+)
+
+// storeConfig is the [store] section: which database the key server keeps its
+// records in. Without it, bbolt in data_dir, as before.
+type storeConfig struct {
+	// Driver is "bolt" (the default), "postgres" or "sqlite".
+	Driver string `toml:"driver"`
+	// DSN is the PostgreSQL connection string, or the SQLite file (relative to
+	// this file; default data_dir/waxseal.sqlite). Keep a password out of the
+	// file: put the DSN in dsn_file, or in WAXSEAL_STORE_DSN. Never logged.
+	DSN     string `toml:"dsn,omitempty"`
+	DSNFile string `toml:"dsn_file,omitempty"`
+	// Migrate applies pending schema migrations at start-up; without it the
+	// server refuses an out-of-date schema (run `waxseal migrate`).
+	Migrate bool `toml:"migrate,omitempty"`
+}
+
+// storeEnvDSN overrides [store] dsn and dsn_file.
+const storeEnvDSN = "WAXSEAL_STORE_DSN"
+
+// storeTarget is a configured store resolved: its driver and DSN (or path).
+type storeTarget struct {
+	driver  string
+	dsn     string
+	migrate bool
+}
+
+// storeTarget resolves [store], reading dsn_file and the environment.
+func (c *fileConfig) storeTarget() (storeTarget, error) {
+	sc := storeConfig{}
+	if c.Store != nil {
+		sc = *c.Store
+	}
+	t := storeTarget{driver: sc.Driver, dsn: sc.DSN, migrate: sc.Migrate}
+	if t.driver == "" {
+		t.driver = "bolt"
+	}
+	if sc.DSNFile != "" {
+		data, err := os.ReadFile(c.path(sc.DSNFile))
+		if err != nil {
+			return t, fmt.Errorf("[store] dsn_file: %w", err)
+		}
+		t.dsn = strings.TrimSpace(string(data))
+	}
+	if env := os.Getenv(storeEnvDSN); env != "" && t.driver != "bolt" {
+		t.dsn = env
+	}
+	switch t.driver {
+	case "bolt":
+		t.dsn = c.dbPath()
+	case "sqlite":
+		if t.dsn == "" {
+			t.dsn = filepath.Join(c.path(c.DataDir), "waxseal.sqlite")
+		} else if !strings.HasPrefix(t.dsn, "file:") {
+			t.dsn = c.path(t.dsn)
+		}
+	case "postgres":
+		if t.dsn == "" {
+			return t, fmt.Errorf("[store] driver postgres needs a dsn (dsn_file, dsn or %s)", storeEnvDSN)
+		}
+	default:
+		return t, fmt.Errorf("[store] driver %q: want bolt, postgres or sqlite", t.driver)
+	}
+	return t, nil
+}
+
+// openStore opens the configured store. migrate forces pending migrations to
+// be applied (waxseal migrate, init); otherwise [store] migrate decides.
+func openStore(ctx context.Context, fc *fileConfig, migrate bool) (keyserver.Store, error) {
+	t, err := fc.storeTarget()
+	if err != nil {
+		return nil, err
+	}
+	if t.driver == "bolt" {
+		if err := os.MkdirAll(fc.path(fc.DataDir), 0o700); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		return boltstore.Open(t.dsn, boltstore.Options{})
+	}
+	if t.driver == "sqlite" {
+		if err := os.MkdirAll(filepath.Dir(strings.TrimPrefix(t.dsn, "file:")), 0o700); err != nil {
+			return nil, fmt.Errorf("sqlite dir: %w", err)
+		}
+	}
+	return sqlstore.Open(ctx, sqlstore.Driver(t.driver), t.dsn, sqlstore.Options{Migrate: migrate || t.migrate})
+}
+
+// cmdMigrate brings a SQL store's schema up to this build's version.
+func cmdMigrate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("migrate", "migrate --config DIR/waxseal.toml", stderr)
+	cfgPath := fs.String("config", "", "configuration file (required)")
+	fc, err := parseConfigFlags(fs, cfgPath, args)
+	if err != nil {
+		return err
+	}
+	t, err := fc.storeTarget()
+	if err != nil {
+		return err
+	}
+	if t.driver == "bolt" {
+		fmt.Fprintln(stdout, "store: bolt (its layout needs no migration)")
+		return nil
+	}
+	st, err := sqlstore.Open(ctx, sqlstore.Driver(t.driver), t.dsn, sqlstore.Options{Migrate: true})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	v, err := st.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "store: %s, schema version %d\n", redactedTarget(t), v)
+	return nil
+}
+
+// cmdStore is `waxseal store copy`.
+func cmdStore(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "copy" {
+		return usagef("usage: waxseal store copy --from CONFIG --to CONFIG")
+	}
+	fs := newFlagSet("store copy", "store copy --from CONFIG --to CONFIG", stderr)
+	from := fs.String("from", "", "configuration of the installation to copy (its key server stopped)")
+	to := fs.String("to", "", "configuration naming the empty SQL store to copy into")
+	positional, err := parseFlags(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(positional) > 0 {
+		return usagef("unexpected argument %q", positional[0])
+	}
+	if *from == "" || *to == "" {
+		return usagef("--from and --to are required")
+	}
+	fromCfg, err := loadConfig(*from)
+	if err != nil {
+		return err
+	}
+	toCfg, err := loadConfig(*to)
+	if err != nil {
+		return err
+	}
+	src, err := openStore(ctx, fromCfg, false)
+	if err != nil {
+		return fmt.Errorf("open source (is its key server stopped?): %w", err)
+	}
+	defer src.Close()
+	dstStore, err := openStore(ctx, toCfg, true)
+	if err != nil {
+		return fmt.Errorf("open destination: %w", err)
+	}
+	defer dstStore.Close()
+	dst, ok := dstStore.(*sqlstore.Store)
+	if !ok {
+		return usagef("--to must configure a SQL store ([store] driver = \"postgres\" or \"sqlite\")")
+	}
+	stats, err := copyStore(ctx, src, dst, stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "copied: %d envelopes, %d shared ciphertexts, %d accounts, %d outbox mails, %d audit records; audit head %s verified\n",
+		stats.envelopes, stats.ciphertexts, stats.accounts, stats.mails, stats.audit, stats.head)
+	return nil
+}
+
+type copyStats struct {
+	envelopes, ciphertexts, accounts, mails int
+	audit                                   uint64
+	head                                    string
+}
+
+// copyStore copies everything a key server needs to carry on, from src into the
+// empty dst, in one transaction, then verifies the copy: the audit chain from
+// end to end against the source's head, and every envelope and account read
+// back equal. Sessions, emailed codes, WebAuthn ceremonies and invites are not
+// copied: they live minutes (people sign in again), and the Store interface
+// offers no way to list them. Uploaded ciphertexts no registration references
+// yet are not copied either: the gateway retries what failed.
+func copyStore(ctx context.Context, src keyserver.Store, dst *sqlstore.Store, progress io.Writer) (copyStats, error) {
+	var st copyStats
+	srcCount, srcHead, err := keyserver.VerifyAudit(ctx, src)
+	if err != nil {
+		return st, fmt.Errorf("source audit chain: %w", err)
+	}
+	envs, err := src.ListEnvelopes(ctx, keyserver.EnvelopeQuery{})
+	if err != nil {
+		return st, err
+	}
+	accounts, err := src.ListAccounts(ctx)
+	if err != nil {
+		return st, err
+	}
+	mails, err := src.DueMail(ctx, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), 0)
+	if err != nil {
+		return st, err
+	}
+	report := func(what string, done, total int) {
+		if done == total || done%1000 == 0 {
+			fmt.Fprintf(progress, "%s: %d/%d\n", what, done, total)
+		}
+	}
+	err = dst.Import(ctx, func(im *sqlstore.Importer) error {
+		// Shared ciphertexts first, with the references the envelopes hold.
+		refs := map[string]int{}
+		var order []string
+		for _, r := range envs {
+			if len(r.Ciphertext) > 0 && r.HasPayload {
+				if refs[string(r.Ciphertext)] == 0 {
+					order = append(order, string(r.Ciphertext))
+				}
+				refs[string(r.Ciphertext)]++
+			}
+		}
+		now := time.Now()
+		for i, sum := range order {
+			var key [32]byte
+			copy(key[:], sum)
+			data, err := src.Ciphertext(ctx, key)
+			if err != nil {
+				return err
+			}
+			if err := im.Ciphertext([]byte(sum), data, refs[sum], now); err != nil {
+				return err
+			}
+			st.ciphertexts++
+			report("shared ciphertexts", i+1, len(order))
+		}
+		for i := len(envs) - 1; i >= 0; i-- { // oldest first
+			r := envs[i]
+			var payload []byte
+			if r.HasPayload {
+				p, err := src.Payload(ctx, r.ID)
+				if err != nil {
+					return err
+				}
+				payload = p
+				if len(r.Ciphertext) > 0 {
+					var key [32]byte
+					copy(key[:], r.Ciphertext)
+					ct, err := src.Ciphertext(ctx, key)
+					if err != nil {
+						return err
+					}
+					payload = p[:len(p)-len(ct)] // the head only
+				}
+			}
+			if err := im.Envelope(r, payload); err != nil {
+				return err
+			}
+			st.envelopes++
+			report("envelopes", st.envelopes, len(envs))
+		}
+		for _, a := range accounts {
+			if err := im.Account(a); err != nil {
+				return err
+			}
+			st.accounts++
+		}
+		report("accounts", st.accounts, len(accounts))
+		for _, m := range mails {
+			if err := im.Mail(m); err != nil {
+				return err
+			}
+			st.mails++
+		}
+		report("outbox mails", st.mails, len(mails))
+		return src.Audit(ctx, 1, func(r keyserver.AuditRecord) (bool, error) {
+			if err := im.Audit(r); err != nil {
+				return false, err
+			}
+			st.audit++
+			if st.audit%10000 == 0 || st.audit == srcCount {
+				fmt.Fprintf(progress, "audit records: %d/%d\n", st.audit, srcCount)
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		return st, fmt.Errorf("copy: %w", err)
+	}
+	// Verify what was committed, read back through the destination.
+	n, head, err := keyserver.VerifyAudit(ctx, dst)
+	if err != nil {
+		return st, fmt.Errorf("verify copy: audit chain: %w", err)
+	}
+	if n != srcCount || head != srcHead {
+		return st, fmt.Errorf("verify copy: audit chain of %d records ending %s, the source's has %d ending %s", n, head, srcCount, srcHead)
+	}
+	for _, r := range envs {
+		got, err := dst.Envelope(ctx, r.ID)
+		if err != nil {
+			return st, fmt.Errorf("verify copy: %w", err)
+		}
+		if !sameJSON(got, r) {
+			return st, fmt.Errorf("verify copy: envelope %s differs", r.ID)
+		}
+		if r.HasPayload {
+			a, errA := src.Payload(ctx, r.ID)
+			b, errB := dst.Payload(ctx, r.ID)
+			if errA != nil || errB != nil || string(a) != string(b) {
+				return st, fmt.Errorf("verify copy: payload of %s differs", r.ID)
+			}
+		}
+	}
+	for _, a := range accounts {
+		got, err := dst.Account(ctx, a.ID)
+		if err != nil || !sameJSON(got, a) {
+			return st, fmt.Errorf("verify copy: account %s differs", a.ID)
+		}
+	}
+	st.head = head
+	return st, nil
+}
+
+// redactedTarget describes a store for messages, without a DSN's password.
+func redactedTarget(t storeTarget) string {
+	if t.driver == "postgres" {
+		if u, err := url.Parse(t.dsn); err == nil && u.Host != "" {
+			return "postgres " + u.Redacted()
+		}
+		return "postgres (dsn redacted)"
+	}
+	return t.driver + " " + t.dsn
+}
+
+// sameJSON compares two records as their JSON, which is what the stores keep.
+func sameJSON(a, b any) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && string(ja) == string(jb)
+}
+
+// adminBackup downloads a hot backup of the key server's bbolt store into
+// file: written beside it, fsynced, opened and its audit chain verified, and
+// only then renamed into place, so that file is never a truncated backup.
+func adminBackup(ctx context.Context, c *client.Client, file string, stdout io.Writer) error {
+	if _, err := os.Stat(file); err == nil {
+		return fmt.Errorf("%s exists: not overwriting it", file)
+	}
+	tmp := file + ".partial"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) // it holds wrapped keys
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp) // a no-op once renamed
+	err = c.Backup(ctx, f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	st, err := boltstore.Open(tmp, boltstore.Options{})
+	if err != nil {
+		return fmt.Errorf("backup does not open: %w", err)
+	}
+	n, head, verr := keyserver.VerifyAudit(ctx, st)
+	st.Close()
+	if verr != nil {
+		return fmt.Errorf("backup's audit chain: %w", verr)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(map[string]any{"file": file, "audit_records": n, "audit_head": head})
+}

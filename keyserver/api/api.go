@@ -1,0 +1,127 @@
+// Package api holds the key server's wire types: the JSON bodies of its HTTP API
+// (docs/API.md) and the stable codes of its refusals. The server (keyserver/httpapi)
+// and its clients (keyserver/client) share them; it imports nothing of either.
+package api
+
+import "time"
+
+// CSRFHeader must accompany every cookie-authenticated state change. A custom header
+// cannot be sent cross-origin without a CORS preflight, which the server never
+// approves; the Origin check catches the rest.
+const CSRFHeader = "X-Waxseal-CSRF"
+
+// ErrorBody is every refusal's body.
+type ErrorBody struct {
+	Error      string `json:"error"` // one of the Code constants
+	Message    string `json:"message"`
+	RetryAfter int    `json:"retry_after,omitempty"` // seconds; present (maybe 0) when the server asks to wait
+}
+
+// Registration is one envelope in a gateway's registration batch.
+type Registration struct {
+	ID     string `json:"id"`
+	Sender string `json:"sender"` // the message's From: header
+	// Submitter is who submitted the message to the gateway (optional: older
+	// gateways do not send it, and the header From is taken for it).
+	Submitter string    `json:"submitter,omitempty"`
+	Recipient string    `json:"recipient"`
+	Subject   string    `json:"subject"`
+	Created   time.Time `json:"created"`
+	Expires   time.Time `json:"expires,omitzero"`
+	ServerKey string    `json:"server_key"`
+	Payload   string    `json:"payload,omitempty"` // base64 of the whole online blob (deprecated: one copy per envelope)
+	// Instead of Payload: the head of the online blob (base64) and the SHA-256 (hex)
+	// of the message's ciphertext, uploaded once for all its envelopes.
+	OnlineHead string `json:"online_head,omitempty"`
+	Ciphertext string `json:"ciphertext,omitempty"`
+	// ReplyContext (base64) is the original's Message-ID and visible people,
+	// sealed by the gateway to the reply key (FORMAT.md §13.3): opaque here.
+	ReplyContext string `json:"reply_context,omitempty"`
+}
+
+// RegisterRequest is the body of POST /api/v1/envelopes (or its "envelopes" part).
+type RegisterRequest struct {
+	Envelopes []Registration `json:"envelopes"`
+}
+
+// EnvelopeView is an envelope as the API shows it: no key material.
+type EnvelopeView struct {
+	ID     string `json:"id"`
+	Sender string `json:"sender"`
+	// HeaderFrom is the message's From: header when it names someone else
+	// than the sender who submitted it.
+	HeaderFrom string    `json:"header_from,omitempty"`
+	Recipient  string    `json:"recipient"`
+	Subject    string    `json:"subject"`
+	Created    time.Time `json:"created"`
+	Expires    time.Time `json:"expires,omitzero"`
+	State      string    `json:"state"` // active, locked, revoked, expired
+	LockReason string    `json:"lock_reason,omitempty"`
+	FirstOpen  time.Time `json:"first_open,omitzero"`
+	Releases   int       `json:"releases"`
+	Online     bool      `json:"online"`
+}
+
+// EnvelopeQuery filters the administrators' envelope list (GET
+// /api/v1/admin/envelopes); zero fields match everything.
+type EnvelopeQuery struct {
+	Sender    string
+	Recipient string
+	Since     time.Time // Created at or after
+	Until     time.Time // Created before
+	Limit     int       // 0: no limit
+}
+
+// AccountView is an account as the API shows it: no password hash or credentials.
+type AccountView struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	FirstName string    `json:"first_name"`
+	LastName  string    `json:"last_name"`
+	Role      string    `json:"role"` // recipient, sender, admin
+	Created   time.Time `json:"created"`
+	LastUsed  time.Time `json:"last_used"`
+	Password  bool      `json:"password"`
+	Passkeys  int       `json:"passkeys"`
+	Locked    bool      `json:"locked,omitempty"`
+}
+
+// MaxThreadIDs bounds the Message-IDs of one thread call.
+const MaxThreadIDs = 100
+
+// ThreadRequest is the body of both thread calls.
+type ThreadRequest struct {
+	MessageIDs []string `json:"message_ids"`
+	TTLSeconds int64    `json:"ttl_seconds,omitempty"`
+}
+
+// OutboxMail is a mail of the key server's outbox, as leased to a drainer.
+type OutboxMail struct {
+	ID          uint64    `json:"id"`
+	From        string    `json:"from"`
+	To          []string  `json:"to"`
+	Message     []byte    `json:"message"` // complete RFC 5322 message, CRLF line ends
+	Created     time.Time `json:"created"`
+	Attempts    int       `json:"attempts"`
+	NextAttempt time.Time `json:"next_attempt"`
+	LastError   string    `json:"last_error,omitempty"`
+}
+
+// LeasedMail is an outbox mail leased to a drainer, with the lease to report with.
+type LeasedMail struct {
+	OutboxMail
+	Lease string `json:"lease"`
+}
+
+// EnvelopeOpen is EnvelopeStatus.State for an envelope that may be opened.
+const EnvelopeOpen = "open"
+
+// EnvelopeStatus is the answer of GET /api/v1/envelopes/{id}/status, asked by the
+// open page before anyone signs in.
+type EnvelopeStatus struct {
+	// State is EnvelopeOpen, or the refusal's code: "revoked", "locked", "expired".
+	State               string    `json:"state"`
+	Message             string    `json:"message,omitempty"` // a refusal's sentence, a lock's reason in it
+	Expires             time.Time `json:"expires,omitzero"`
+	RecipientHasAccount bool      `json:"recipient_has_account"`
+}

@@ -1,0 +1,87 @@
+package keyserver_test
+
+import (
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/sqlstore"
+)
+
+// BenchmarkReleaseStore is BenchmarkRelease on each store in one run: bbolt,
+// SQLite and PostgreSQL (the cluster in WAXSEAL_TEST_POSTGRES; skipped without
+// one), 16 and 64 clients. docs/BENCHMARKS.md has the figures; reproduce with
+// `internal/pgtest/with-postgres go test -run '^$' -bench ReleaseStore ./keyserver/`.
+func BenchmarkReleaseStore(b *testing.B) {
+	for _, store := range []string{"bolt", "sqlite", "postgres"} {
+		for _, clients := range []int{16, 64} {
+			b.Run(fmt.Sprintf("store=%s/clients=%d", store, clients), func(b *testing.B) {
+				var e *env
+				switch store {
+				case "bolt":
+					e = newEnv(b)
+				case "sqlite":
+					e = newEnvOnSQL(b, sqlstore.SQLite, filepath.Join(b.TempDir(), "waxseal.sqlite"))
+				case "postgres":
+					dsn := os.Getenv("WAXSEAL_TEST_POSTGRES")
+					if dsn == "" {
+						b.Skip("WAXSEAL_TEST_POSTGRES not set")
+					}
+					e = newEnvOnSQL(b, sqlstore.Postgres, benchSchema(b, dsn))
+				}
+				benchLoad(b, e, clients, func(hc *http.Client, i int64, sess *releaser) error {
+					return sess.release(hc, i)
+				})
+			})
+		}
+	}
+}
+
+// newEnvOnSQL is newEnv with the service on a SQL store.
+func newEnvOnSQL(b *testing.B, driver sqlstore.Driver, dsn string) *env {
+	s, err := sqlstore.Open(b.Context(), driver, dsn, sqlstore.Options{Migrate: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	e := newEnvOver(b, func(keyserver.Store) keyserver.Store { return s })
+	e.served = s
+	return e
+}
+
+// benchSchema creates an empty schema for one benchmark and returns a DSN using
+// it.
+func benchSchema(b *testing.B, dsn string) string {
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer admin.Close()
+	raw := make([]byte, 8)
+	rand.Read(raw)
+	name := "bench_" + hex.EncodeToString(raw)
+	if _, err := admin.Exec("CREATE SCHEMA " + name); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if admin, err := sql.Open("pgx", dsn); err == nil {
+			admin.Exec("DROP SCHEMA " + name + " CASCADE")
+			admin.Close()
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return u.String()
+}

@@ -1,0 +1,6 @@
+-- Secure threads: keyed hashes of sealed messages' Message-IDs, until they expire.
+CREATE TABLE thread_hashes (
+	hash    blob PRIMARY KEY,
+	expires text NOT NULL
+);
+CREATE INDEX thread_hashes_by_expiry ON thread_hashes (expires);
