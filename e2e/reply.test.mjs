@@ -29,8 +29,7 @@ async function visit(page, url) {
 }
 
 async function register(page, email, first, last) {
-  await page.locator("#panel-signin").waitFor();
-  await page.getByRole("button", { name: "Register" }).click();
+  await page.locator("#panel-register").waitFor(); // someone without an account is shown registration
   await page.getByLabel("First name").fill(first);
   await page.getByLabel("Last name").fill(last);
   const before = ws.mailCount(email);
@@ -38,6 +37,7 @@ async function register(page, email, first, last) {
   const { code } = await ws.code(email, before);
   await page.locator("#reg-code").fill(code);
   await page.getByRole("button", { name: "Continue" }).click();
+  await page.locator("#register-choose").waitFor();
   await page.getByLabel("Choose a password").fill(password);
   await page.getByLabel("The same password again").fill(password);
   await page.getByRole("button", { name: "Finish and open the message" }).click();
