@@ -59,12 +59,21 @@ type Config struct {
 	PostsPerClient    int
 	CeremonyTTL       time.Duration // how long a passkey prompt may take, default 5 minutes
 	CeremoniesPerIP   RateLimit     // passkey ceremonies begun per client: default 60, then 1 per second
+	RepliesPerAccount RateLimit     // secure replies stored per account: default 20, then 1 per 3 minutes
 	// MaxCeremonies bounds the passkey ceremonies in progress at once, from all
 	// clients together (each is a stored record for CeremonyTTL): default 10,000.
 	MaxCeremonies int
 
 	Logger *slog.Logger
 	Now    func() time.Time
+
+	// ReplyPublicKey is the organisation's reply public key (unpadded
+	// base64url, envelope/reply), which the message page seals replies to; ""
+	// turns secure replies off in the page. ReplyForward is the gateway's
+	// forward policy ("none", "organisation", "any"; default "organisation"),
+	// so that the page offers Forward only where it is allowed.
+	ReplyPublicKey string
+	ReplyForward   string
 }
 
 func (c *Config) setDefaults() error {
@@ -85,6 +94,9 @@ func (c *Config) setDefaults() error {
 	def(&c.LockoutMax, time.Hour)
 	def(&c.SweepInterval, time.Minute)
 	def(&c.CeremonyTTL, 5*time.Minute)
+	if c.RepliesPerAccount == (RateLimit{}) {
+		c.RepliesPerAccount = RateLimit{Burst: 20, Every: 3 * time.Minute}
+	}
 	if c.CeremoniesPerIP == (RateLimit{}) {
 		c.CeremoniesPerIP = RateLimit{Burst: 60, Every: time.Second}
 	}

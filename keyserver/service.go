@@ -30,6 +30,7 @@ type Service struct {
 
 	perIP, perEmail, codesPerEmail, ceremoniesPerIP *limiter
 	codesPerDay, guessesPerDay                      *limiter
+	repliesPerAccount                               *limiter // replies.go
 	prefixLocks, noPasswordLocks                    *failureLocks
 	background                                      sync.WaitGroup
 	ceremonies                                      *ceremonyCap
@@ -68,7 +69,7 @@ func New(cfg Config, store Store) (*Service, error) {
 	if cfg.PostedHoldBytes > 0 {
 		posted = newPostedHold(cfg.PostedHoldBytes, cfg.PostedHoldTTL, cfg.Now)
 	}
-	return &Service{
+	svc := &Service{
 		wa:              wa,
 		posted:          posted,
 		postGate:        newPostGate(cfg),
@@ -90,7 +91,9 @@ func New(cfg Config, store Store) (*Service, error) {
 		guessesPerDay:   newLimiter(cfg.CodeGuessesPerDay, cfg.Now),
 		prefixLocks:     newFailureLocks(cfg.LockoutAfter, cfg.LockoutMax),
 		noPasswordLocks: newFailureLocks(accountLockFactor*cfg.LockoutAfter, cfg.LockoutMax),
-	}, nil
+	}
+	svc.repliesPerAccount = newLimiter(cfg.RepliesPerAccount, cfg.Now)
+	return svc, nil
 }
 
 // Now is the service's clock.
@@ -145,6 +148,8 @@ type Registration struct {
 	// Ciphertext, if set, is the SHA-256 of the message's uploaded ciphertext
 	// (PutCiphertext), and Payload only the head of the online blob.
 	Ciphertext []byte
+	// ReplyContext is sealed for the gateway (replies.go); stored as is.
+	ReplyContext []byte
 }
 
 // RegisterEnvelopes stores a batch of envelopes: all or none. Repeating a
@@ -203,6 +208,7 @@ func (s *Service) RegisterEnvelopes(ctx context.Context, caller Caller, regs []R
 		if r.Expires.IsZero() {
 			rec.Expires = time.Time{}
 		}
+		rec.ReplyContext = r.ReplyContext
 		news = append(news, NewEnvelope{Record: rec, Payload: r.Payload})
 		events = append(events, AuditEvent{Time: now, Actor: "gateway", Action: ActionEnvelopeRegister,
 			Envelope: r.ID.String(), ClientIP: clientIP, Detail: "sender " + sender + " recipient " + rcpt})
@@ -522,6 +528,9 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 			})
 			if err != nil {
 				return n, fmt.Errorf("sweep %s: %w", id, err)
+			}
+			if err := s.sweepReplies(ctx, id, now); err != nil {
+				return n, err
 			}
 			n++
 		}

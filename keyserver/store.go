@@ -30,6 +30,7 @@ type Store interface {
 	OutboxStore
 	AuditStore
 	ThreadStore
+	ReplyStore // replies.go
 
 	// Close releases the store.
 	Close() error
@@ -265,6 +266,10 @@ type EnvelopeRecord struct {
 	// with, when the payload is only the blob's head (see Store); empty when the
 	// payload is the whole blob (older gateways) or there is none.
 	Ciphertext []byte `json:"ciphertext,omitempty"`
+	// ReplyContext is the original message's Message-ID and visible
+	// recipients, sealed by the gateway to the organisation's reply key: the
+	// key server stores it for replies and cannot read it (replies.go).
+	ReplyContext []byte `json:"reply_context,omitempty"`
 }
 
 // NewEnvelope is an envelope being registered, with its "open online" payload (the

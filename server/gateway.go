@@ -108,6 +108,11 @@ type Config struct {
 	// the spool is looked at every RetryInterval (default 5s).
 	RetryFirst, RetryMax, GiveUpAfter, RetryInterval time.Duration
 
+	// ReplyPublicKey, if set, is the organisation's reply public key: every
+	// envelope's registration then carries its reply context, sealed to it
+	// (replies.go), so that recipients can reply all and replies thread.
+	ReplyPublicKey *[32]byte
+
 	// NotifyFrom is the From of confirmations and notices; default
 	// "waxseal <postmaster@HOSTNAME>".
 	NotifyFrom string
@@ -219,6 +224,9 @@ type Inbound struct {
 	Data      []byte
 	// Client and HELO describe the submitting host; Protocol is ESMTP, ESMTPS …
 	Client, HELO, Protocol string
+	// SealExternal seals the copy of every external recipient the policy would
+	// send in plaintext, trigger or not: a recipient's secure reply (replies.go).
+	SealExternal bool
 }
 
 // SMTPError is a reply for the SMTP client.

@@ -144,6 +144,13 @@ func (g *Gateway) prepare(ctx context.Context, in *Inbound) (*plan, error) {
 		g.log.ErrorContext(ctx, "secure thread lookup failed", "id", in.ID, "error", err)
 		return nil, tempFail([3]int{4, 3, 0}, "The key server could not be asked whether this message answers a secure one; nothing was sent, try again later")
 	}
+	if in.SealExternal {
+		for i, d := range res.Decisions {
+			if d.Action == policy.Plain && !g.policy.Internal(d.Recipient) {
+				res.Decisions[i].Action, res.Decisions[i].Reason = policy.Envelope, "external recipient of a secure reply"
+			}
+		}
+	}
 	p := &plan{in: in, parsed: pm, result: res}
 	if in.Submitter == "" && in.From != "" {
 		in.Submitter = in.From // a caller of Process that did not say
@@ -257,6 +264,7 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 
 	sj := &sealJob{ct: ct, subject: subject, now: g.cfg.Now(), envs: make([]sealedEnvelope, 0, len(rcpts)), log: g.log.With("id", in.ID)}
 	regs := make([]client.Registration, 0, len(rcpts))
+	rc := g.replyContextOf(pm)
 	for _, rcpt := range rcpts {
 		h := envelope.Header{KeyServer: g.cfg.KeyServerURL, From: formatAddress(from), To: rcpt, Subject: subject,
 			Created: sj.now, Expires: sj.now.Add(g.cfg.Expires)}
@@ -266,6 +274,7 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 		}
 		sj.envs = append(sj.envs, sealedEnvelope{env, keys, g.policy.NewMessageID(g.cfg.Hostname)})
 		reg := client.Registration{Envelope: env, ServerKey: keys.Server, Submitter: in.Submitter}
+		reg.ReplyContext = g.sealReplyContext(rc, sj.envs[len(sj.envs)-1].msgID, in.ID)
 		if g.cfg.Online {
 			// One ciphertext for every envelope: uploaded and stored once.
 			reg.Ciphertext = ct

@@ -46,6 +46,7 @@ commands:
 
 admin check-assets URL         compare what the key server at URL serves to browsers
                                (scripts, styles, decryptor) with this binary's; no token
+admin reply-key rotate --config F  add a reply key pair; older keys still open pending replies
 
 envelopes, accounts, admins, stats and audit export|search print a table on a
 terminal and JSON lines otherwise, or with --json (scripts: rely on the JSON
@@ -56,6 +57,9 @@ The token may also come from WAXSEAL_TOKEN (keeps it off the process list).`
 func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "check-assets" {
 		return cmdCheckAssets(ctx, args[1:], stdout)
+	}
+	if len(args) > 0 && args[0] == "reply-key" {
+		return cmdReplyKey(args[1:], stdout, stderr)
 	}
 	fs := newFlagSet("admin", adminSynopsis, stderr)
 	ksURL := fs.String("keyserver", "", "key server origin")

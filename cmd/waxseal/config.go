@@ -45,6 +45,12 @@ type fileConfig struct {
 	// has no [gateway] section.
 	Gateway *gatewayConfig `toml:"gateway"`
 
+	// ReplyKeyFile holds the reply private keys (envelope/reply: one a line,
+	// oldest first); only the gateway reads it. ReplyPublicKey is the newest
+	// one's public half, which the page seals replies to.
+	ReplyKeyFile   string `toml:"reply_key_file"`
+	ReplyPublicKey string `toml:"reply_public_key"`
+
 	dir string // where the file is
 }
 
@@ -96,6 +102,9 @@ func loadConfig(path string) (*fileConfig, error) {
 	}
 	if c.MasterKeyFile == "" {
 		c.MasterKeyFile = "master.key"
+	}
+	if c.ReplyKeyFile == "" {
+		c.ReplyKeyFile = "reply.key"
 	}
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8080"

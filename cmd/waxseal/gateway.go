@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/waxseal/waxseal/keyserver/client"
 	"github.com/waxseal/waxseal/keyserver/mailer"
@@ -49,6 +50,7 @@ type gatewayProcess struct {
 	g         *server.Gateway
 	lns       []net.Listener
 	drainer   *mailer.Drainer
+	replies   *server.ReplyDeliverer // nil without a reply key file
 	keyServer string
 }
 
@@ -66,6 +68,9 @@ func openGateway(fc *fileConfig, log *slog.Logger, dev *devSink) (*gatewayProces
 		return nil, err
 	}
 	cfg.Logger = log
+	if cfg.ReplyPublicKey, err = fc.replyPublicKey(); err != nil {
+		return nil, err
+	}
 	token, err := fc.gatewayToken()
 	if err != nil {
 		return nil, err
@@ -107,6 +112,13 @@ func openGateway(fc *fileConfig, log *slog.Logger, dev *devSink) (*gatewayProces
 	if gc.DrainKeyServerOutbox {
 		gp.drainer = mailer.NewDrainer(server.NewRemoteOutbox(ks, 0), g.OutboxSender(), mailer.DrainerConfig{Logger: log})
 	}
+	replyPoll := time.Duration(0) // the deliverer's default
+	if dev != nil {
+		replyPoll = time.Second // a developer waits for their reply
+	}
+	if gp.replies, err = openReplyDeliverer(fc, g, ks, fc.path(spoolDir), replyPoll, log); err != nil {
+		return nil, err
+	}
 	listen := gc.listen()
 	if dev != nil {
 		listen = []string{dev.listen}
@@ -143,6 +155,9 @@ func (gp *gatewayProcess) run(ctx context.Context) error {
 	wg.Go(func() { gp.g.RunSpool(ctx) })
 	if gp.drainer != nil {
 		wg.Go(func() { gp.drainer.Run(ctx) })
+	}
+	if gp.replies != nil {
+		wg.Go(func() { gp.replies.Run(ctx) })
 	}
 	wg.Wait()
 	close(errc)

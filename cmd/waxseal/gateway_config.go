@@ -42,6 +42,10 @@ type gatewayConfig struct {
 	// remembered, so that replies to them are sealed too; default 400 days.
 	ThreadRetention duration `toml:"thread_retention"`
 
+	// Forward is where recipients' secure forwards may go: "none",
+	// "organisation" (default: internal domains only) or "any" (sealed).
+	Forward string `toml:"forward"`
+
 	Relay struct {
 		Host     string `toml:"host"`
 		Port     int    `toml:"port"`
@@ -264,6 +268,7 @@ spool_dir = "spool"                      # what the next hop did not take yet (f
 # notify_from = "Secure Mail <postmaster@hospital.example>"
 drain_keyserver_outbox = false           # true when the key server cannot send mail (Workers)
 thread_retention = "9600h0m0s"           # 400 days: replies to a sealed message are sealed too
+forward = "organisation"                 # secure forwards by recipients: none | organisation | any
 # Reply/forward markers and tags before a trigger prefix do not hide it ("Re: PHI: x").
 # Markers: any case, optional counter ("RE[2]:"); tags: literal, "[*]" = any [bracketed tag].
 # reply_markers = ["Re", "Fwd", "Fw", "AW", "WG", "SV", "VS", "RV", "TR", "Antw", "Doorst", "Odp", "回复", "转发", "回覆", "轉寄"]

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/waxseal/waxseal/envelope"
+	"github.com/waxseal/waxseal/envelope/reply"
 	"github.com/waxseal/waxseal/keyserver"
 )
 
@@ -102,7 +103,8 @@ func inviteFirstAdmin(ctx context.Context, cfgPath, email string) (string, error
 	return keyserver.EnrolmentURL(fc.PublicURL, token), nil
 }
 
-// initDir creates a configuration directory: config file, master key, data and mail
+// initDir creates a configuration directory: config file, master key, reply key
+// pair (private half in reply.key, public half in the config), data and mail
 // directories, and two fresh tokens, which it returns (they are stored hashed).
 func initDir(dir, origin, listen string, orgDomains []string) (cfgPath, gatewayToken, adminToken string, err error) {
 	cfgPath = filepath.Join(dir, "waxseal.toml")
@@ -117,9 +119,14 @@ func initDir(dir, origin, listen string, orgDomains []string) (cfgPath, gatewayT
 	if err := keyserver.WriteMasterKey(filepath.Join(dir, "master.key")); err != nil {
 		return "", "", "", err
 	}
+	replyKey, err := reply.AddKey(filepath.Join(dir, "reply.key"))
+	if err != nil {
+		return "", "", "", err
+	}
 	gatewayToken, adminToken = keyserver.NewAPIToken(), keyserver.NewAPIToken()
 	u, _ := url.Parse(origin)
-	c := &fileConfig{PublicURL: origin, Listen: listen, DataDir: "data", MasterKeyFile: "master.key", OrgDomains: orgDomains}
+	c := &fileConfig{PublicURL: origin, Listen: listen, DataDir: "data", MasterKeyFile: "master.key", OrgDomains: orgDomains,
+		ReplyKeyFile: "reply.key", ReplyPublicKey: reply.EncodeKey(replyKey.Public)}
 	c.Tokens.Gateway = []string{keyserver.HashToken(gatewayToken)}
 	c.Tokens.Admin = []string{keyserver.HashToken(adminToken)}
 	c.Mail = mailConfig{From: "waxseal <noreply@" + u.Hostname() + ">", Mode: "dir", Dir: "mail", SMTPPort: 25, SMTPTLS: "starttls",

@@ -99,6 +99,8 @@ func openKeyServer(fc *fileConfig, log *slog.Logger) (*keyServerProcess, error) 
 		PostsPerClient:    fc.Limits.PostsPerClient,
 		SweepInterval:     fc.Limits.SweepInterval.Duration,
 		Logger:            log,
+		ReplyPublicKey:    fc.ReplyPublicKey,
+		ReplyForward:      fc.replyForward(),
 	}, st)
 	if err != nil {
 		st.Close()

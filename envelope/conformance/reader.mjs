@@ -1,6 +1,6 @@
 // Independent reader for the waxseal envelope format, version 1, written from
-// docs/FORMAT.md alone (sections 2, 4-7). No dependencies beyond node: built-ins.
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+// docs/FORMAT.md alone (sections 2, 4-7, and "Reply v1"). No dependencies beyond node: built-ins.
+import { createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, timingSafeEqual } from 'node:crypto';
 
 // ---------------------------------------------------------------------------
 // NaCl crypto_secretbox (XSalsa20-Poly1305), pure JavaScript.
@@ -363,4 +363,92 @@ export function openEnvelope(htmlBytes, serverKeyBase64url) {
   // §6.
   const message = openPayload(kPay, header.size, ciphertext);
   return { header, headerBytes, message };
+}
+
+// ---------------------------------------------------------------------------
+// Reply v1 (FORMAT.md "Reply v1"): "wxr" 0x01 ‖ NaCl sealed box. X25519 comes
+// from node:crypto; BLAKE2b (RFC 7693) is written out here because node offers
+// only the 64-byte variant, and a 24-byte BLAKE2b is not a truncated one.
+
+const M64 = (1n << 64n) - 1n;
+const B2IV = [0x6a09e667f3bcc908n, 0xbb67ae8584caa73bn, 0x3c6ef372fe94f82bn, 0xa54ff53a5f1d36f1n,
+  0x510e527fade682d1n, 0x9b05688c2b3e6c1fn, 0x1f83d9abfb41bd6bn, 0x5be0cd19137e2179n];
+const B2SIGMA = [
+  [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], [14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3],
+  [11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4], [7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8],
+  [9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13], [2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9],
+  [12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11], [13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10],
+  [6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5], [10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0]];
+const rotr64 = (x, n) => ((x >> n) | (x << (64n - n))) & M64;
+
+function b2compress(h, block, t, last) {
+  const m = [];
+  for (let i = 0; i < 16; i++) m.push(le2big(block.subarray(8 * i, 8 * i + 8)));
+  const v = [...h, ...B2IV];
+  v[12] ^= t & M64; v[13] ^= t >> 64n;
+  if (last) v[14] ^= M64;
+  const g = (a, b, c, d, x, y) => {
+    v[a] = (v[a] + v[b] + x) & M64; v[d] = rotr64(v[d] ^ v[a], 32n);
+    v[c] = (v[c] + v[d]) & M64; v[b] = rotr64(v[b] ^ v[c], 24n);
+    v[a] = (v[a] + v[b] + y) & M64; v[d] = rotr64(v[d] ^ v[a], 16n);
+    v[c] = (v[c] + v[d]) & M64; v[b] = rotr64(v[b] ^ v[c], 63n);
+  };
+  for (let r = 0; r < 12; r++) {
+    const s = B2SIGMA[r % 10];
+    g(0, 4, 8, 12, m[s[0]], m[s[1]]); g(1, 5, 9, 13, m[s[2]], m[s[3]]);
+    g(2, 6, 10, 14, m[s[4]], m[s[5]]); g(3, 7, 11, 15, m[s[6]], m[s[7]]);
+    g(0, 5, 10, 15, m[s[8]], m[s[9]]); g(1, 6, 11, 12, m[s[10]], m[s[11]]);
+    g(2, 7, 8, 13, m[s[12]], m[s[13]]); g(3, 4, 9, 14, m[s[14]], m[s[15]]);
+  }
+  for (let i = 0; i < 8; i++) h[i] ^= v[i] ^ v[i + 8];
+}
+
+/** Unkeyed BLAKE2b with an outLen-byte digest (RFC 7693). */
+export function blake2b(data, outLen) {
+  const h = B2IV.slice();
+  h[0] ^= 0x01010000n ^ BigInt(outLen);
+  let off = 0;
+  while (data.length - off > 128) {
+    b2compress(h, data.subarray(off, off + 128), BigInt(off + 128), false);
+    off += 128;
+  }
+  const last = new Uint8Array(128);
+  last.set(data.subarray(off));
+  b2compress(h, last, BigInt(data.length), true);
+  const out = new Uint8Array(64);
+  for (let i = 0; i < 8; i++) for (let j = 0; j < 8; j++) out[8 * i + j] = Number((h[i] >> BigInt(8 * j)) & 255n);
+  return out.subarray(0, outLen);
+}
+
+export const REPLY_ERR = Object.freeze({
+  NOT_REPLY: 'not a waxseal reply',
+  UNSUPPORTED: 'unsupported reply version',
+  NOT_OPENED: 'no reply key opens this reply',
+});
+
+const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const SPKI_X25519 = Buffer.from('302a300506032b656e032100', 'hex');
+
+/**
+ * Opens a Reply v1 with the first of the private keys (32-byte Uint8Arrays)
+ * that opens it; returns the RFC 5322 message. Throws Error(REPLY_ERR.*).
+ */
+export function openReply(sealed, privateKeys) {
+  const magic = [0x77, 0x78, 0x72]; // "wxr"
+  if (sealed.length < 4 || magic.some((c, i) => sealed[i] !== c)) throw new Error(REPLY_ERR.NOT_REPLY);
+  if (sealed[3] !== 1) throw new Error(REPLY_ERR.UNSUPPORTED);
+  const epk = sealed.subarray(4, 36), box = sealed.subarray(36);
+  if (epk.length < 32 || box.length < 16) throw new Error(REPLY_ERR.NOT_OPENED);
+  const peer = createPublicKey({ key: Buffer.concat([SPKI_X25519, epk]), format: 'der', type: 'spki' });
+  for (const sk of privateKeys) {
+    const priv = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, sk]), format: 'der', type: 'pkcs8' });
+    const pub = createPublicKey(priv).export({ format: 'der', type: 'spki' }).subarray(SPKI_X25519.length);
+    let shared;
+    try { shared = diffieHellman({ privateKey: priv, publicKey: peer }); } catch { continue; } // low-order point
+    const key = hsalsa20(new Uint8Array(shared), new Uint8Array(16));
+    const nonce = blake2b(Uint8Array.from([...epk, ...pub]), 24);
+    const m = secretboxOpen(key, nonce, box);
+    if (m) return m;
+  }
+  throw new Error(REPLY_ERR.NOT_OPENED);
 }

@@ -37,6 +37,9 @@ type Registration struct {
 	// of the message's ciphertext, uploaded once for all its envelopes.
 	OnlineHead string `json:"online_head,omitempty"`
 	Ciphertext string `json:"ciphertext,omitempty"`
+	// ReplyContext (base64) is the original's Message-ID and visible people,
+	// sealed by the gateway to the reply key (FORMAT.md §13.3): opaque here.
+	ReplyContext string `json:"reply_context,omitempty"`
 }
 
 // RegisterRequest is the body of POST /api/v1/envelopes (or its "envelopes" part).

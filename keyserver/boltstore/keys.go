@@ -48,6 +48,10 @@ var (
 
 	bucketThreads        = []byte("threads")        // thread hash → time(expires)
 	bucketThreadByExpiry = []byte("threads_expiry") // time(expires) thread hash → nil
+
+	bucketReplies      = []byte("replies")          // id → StoredReply (replies.go)
+	bucketRepliesDue   = []byte("replies_due")      // time(created) id → time(next attempt), pending only
+	bucketRepliesByEnv = []byte("replies_envelope") // envelope id ‖ reply id → nil
 )
 
 var allBuckets = [][]byte{
@@ -59,6 +63,7 @@ var allBuckets = [][]byte{
 	bucketOutbox, bucketOutboxDue,
 	bucketAudit,
 	bucketThreads, bucketThreadByExpiry,
+	bucketReplies, bucketRepliesDue, bucketRepliesByEnv,
 }
 
 var keyVersion = []byte("version")

@@ -93,6 +93,7 @@ func cloneEnvelope(r *keyserver.EnvelopeRecord) keyserver.EnvelopeRecord {
 	c.WrappedKey = slices.Clone(r.WrappedKey)
 	c.KeyCheck = slices.Clone(r.KeyCheck)
 	c.Ciphertext = slices.Clone(r.Ciphertext)
+	c.ReplyContext = slices.Clone(r.ReplyContext)
 	return c
 }
 

@@ -149,6 +149,9 @@ type Registration struct {
 	// a copy per envelope); Ciphertext is the better way. Ignored when
 	// Ciphertext is set.
 	Online []byte
+	// ReplyContext is sealed to the reply key (server.ReplyContext): what the
+	// gateway needs to address and thread a reply to this envelope.
+	ReplyContext []byte
 }
 
 // RegisterEnvelopes registers a batch in one call: all or none. The batch's
@@ -167,6 +170,9 @@ func (c *Client) RegisterEnvelopes(ctx context.Context, regs []Registration) err
 		h := r.Envelope.Header
 		j := api.Registration{ID: h.ID.String(), Sender: h.From, Submitter: r.Submitter, Recipient: h.To, Subject: h.Subject,
 			Created: h.Created, Expires: h.Expires, ServerKey: envelope.EncodeKey(r.ServerKey)}
+		if len(r.ReplyContext) > 0 {
+			j.ReplyContext = base64.StdEncoding.EncodeToString(r.ReplyContext)
+		}
 		switch {
 		case len(r.Ciphertext) > 0:
 			k := ctKey{&r.Ciphertext[0], len(r.Ciphertext)}

@@ -54,6 +54,7 @@ func New(s *keyserver.Service) http.Handler {
 	v1.GET("/envelopes/:id/status", h.envelopeStatus)
 	h.routeOutbox(v1)  // outbox.go
 	h.routeThreads(v1) // threads.go
+	h.routeReplies(v1) // replies.go
 
 	web := v1.Group("", h.csrf, h.bodyLimit(maxAPIBody))
 	web.POST("/register/start", h.registerStart)
@@ -460,6 +461,9 @@ func (h *handlers) register(c echo.Context, envelopes []api.Registration) error 
 		}
 		regs[i] = keyserver.Registration{ID: id, Sender: r.Sender, Submitter: r.Submitter, Recipient: r.Recipient, Subject: r.Subject,
 			Created: r.Created, Expires: r.Expires, ServerKey: k, Payload: payload}
+		if regs[i].ReplyContext, err = base64.StdEncoding.DecodeString(r.ReplyContext); err != nil || len(regs[i].ReplyContext) > keyserver.MaxReplyContext {
+			return keyserver.ErrBadRequest.With("Envelope %s: reply_context is not base64 of at most %d bytes.", r.ID, keyserver.MaxReplyContext)
+		}
 		if r.Ciphertext != "" || r.OnlineHead != "" {
 			if len(payload) > 0 {
 				return keyserver.ErrBadRequest.With("Envelope %s: payload, or online_head with ciphertext, not both.", r.ID)

@@ -44,6 +44,7 @@ type openPage struct {
 	Held   string // token of the held posted envelope (posted.go)
 	Fields *envelopeFields
 	Limits pageLimits
+	Reply  *pageReply // nil: no secure replies (replies.go)
 }
 
 // pageLimits are the limits the pages tell people about, from the configuration,
@@ -95,6 +96,7 @@ func (h *handlers) render(c echo.Context, status int, name string, data any) err
 	switch p := data.(type) {
 	case openPage:
 		p.Limits = h.limits()
+		p.Reply = h.replyPage()
 		data = p
 	case consolePage:
 		p.Limits = h.limits()

@@ -43,6 +43,7 @@ func fullRecord() keyserver.EnvelopeRecord {
 	r.LockReason = "too many opens"
 	r.FirstOpen = at(time.Hour + 7)
 	r.Releases = 7
+	r.ReplyContext = randBytes(80)
 	return r
 }
 

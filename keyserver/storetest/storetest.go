@@ -102,6 +102,7 @@ var (
 	}
 	threadTests = []testCase{
 		{"ThreadHashes", testThreadHashes},
+		{"Replies", testReplies}, // replies.go
 	}
 	// Across the roles: every method honours a cancelled context, and
 	// concurrent calls of several roles keep each one's contract.

@@ -429,6 +429,8 @@
     page.dataset.state = "open";
     window.waxsealTiming = { ...timing, decryptMs: result.decryptMs };
     show("panel-message");
+    // reply.js (secure replies) offers Reply and Forward once a message is shown.
+    document.dispatchEvent(new CustomEvent("waxseal:opened", { detail: { id: page.dataset.id, message: m } }));
   }
 
   $("btn-print").addEventListener("click", () => window.print());

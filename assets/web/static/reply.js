@@ -1,0 +1,145 @@
+// Secure reply and forward on the message page (docs/FORMAT.md §13). The reply
+// is built and sealed to the organisation's reply key by the Go decryptor
+// (waxseal.sealReply); this script only gathers what the recipient wrote, keeps
+// a draft in this tab's sessionStorage, and posts the sealed bytes. The key
+// server can never read them; the gateway sets From and To itself.
+"use strict";
+(function () {
+  const panel = document.getElementById("panel-reply");
+  if (!panel) return;
+  const $ = (id) => document.getElementById(id);
+  const form = $("reply-form");
+  const errorBox = $("reply-error");
+  const maxBytes = 10 * 1024 * 1024; // the reply limit, the message's encoded size
+  let opened = null; // {id, message}
+  let kind = "reply";
+
+  const draftKey = () => `waxseal-reply:${opened.id}`;
+  function saveDraft() {
+    if (!opened) return;
+    try {
+      sessionStorage.setItem(draftKey(), JSON.stringify({ kind, text: $("reply-text").value, to: $("reply-to").value }));
+    } catch { /* storage full or off: the draft lives in the page only */ }
+  }
+  function clearDraft() {
+    try { sessionStorage.removeItem(draftKey()); } catch { /* nothing kept */ }
+  }
+  function fail(text) {
+    errorBox.textContent = text;
+    errorBox.hidden = !text;
+  }
+
+  function openForm(k) {
+    kind = k;
+    form.hidden = false;
+    $("reply-forward-row").hidden = k !== "forward";
+    $("reply-h").textContent = k === "forward" ? "Forward securely" : k === "all" ? "Reply all securely" : "Reply securely";
+    fail("");
+    (k === "forward" ? $("reply-to") : $("reply-text")).focus();
+    saveDraft();
+  }
+
+  function sizeText(n) {
+    return n >= 1048576 ? `${(n / 1048576).toFixed(1)} MB` : `${Math.ceil(n / 1024)} KB`;
+  }
+
+  async function listReplies() {
+    const r = await window.waxsealAPI("GET", `/api/v1/envelopes/${opened.id}/replies`);
+    const list = r.ok && r.data.replies ? r.data.replies : [];
+    const note = $("reply-sent");
+    note.hidden = list.length === 0;
+    note.textContent = list.map((x) => {
+      const when = new Date(x.created).toLocaleString();
+      const what = x.kind === "forward" ? `You forwarded this to ${x.forward_to} on ${when}` : x.kind === "all" ? `You replied to all on ${when}` : `You replied on ${when}`;
+      const state = x.state === "failed" ? ` — not delivered: ${x.reason}` : x.state === "pending" ? " — being delivered" : "";
+      return what + state + ".";
+    }).join(" ");
+  }
+
+  async function send(ev) {
+    ev.preventDefault();
+    fail("");
+    const files = [...$("reply-files").files];
+    const total = files.reduce((n, f) => n + f.size, 0);
+    if (total * 4 / 3 > maxBytes) {
+      return fail(`The attachments are ${sizeText(total)}; a secure reply can carry about ${sizeText(maxBytes * 3 / 4)}. Remove some and try again.`);
+    }
+    const to = $("reply-to").value.trim();
+    if (kind === "forward" && !/^[^\s@]+@[^\s@]+$/.test(to)) {
+      return fail("Enter the address to forward the message to.");
+    }
+    const text = $("reply-text").value;
+    if (!text.trim() && files.length === 0) return fail("Write a message or attach a file first.");
+    const m = opened.message;
+    const from = (m.from && m.from[0]) || {};
+    const subject = m.subject || "";
+    const prefix = kind === "forward" ? "Fwd: " : "Re: ";
+    const button = $("reply-send");
+    button.disabled = true;
+    button.textContent = "Encrypting…";
+    try {
+      const attachments = await Promise.all(files.map(async (f) => ({
+        name: f.name, contentType: f.type || "", data: new Uint8Array(await f.arrayBuffer()),
+      })));
+      const sealed = await window.waxseal.sealReply({
+        subject: /^(re|fwd?):/i.test(subject) ? subject : prefix + subject,
+        text,
+        attribution: `${from.name || from.email || "The sender"} wrote:`,
+        quote: m.text || "",
+        attachments,
+      }, panel.dataset.replyKey);
+      button.textContent = "Sending…";
+      const q = new URLSearchParams({ kind });
+      if (kind === "forward") q.set("forward_to", to);
+      let res;
+      try {
+        res = await fetch(`/api/v1/envelopes/${opened.id}/replies?${q}`, {
+          method: "POST", credentials: "same-origin", body: sealed,
+          headers: { "Content-Type": "application/octet-stream", "X-Waxseal-CSRF": "1" },
+        });
+      } catch {
+        return fail("The server cannot be reached. Your draft is kept; check your connection and try again.");
+      }
+      let data = {};
+      try { data = await res.json(); } catch { /* empty */ }
+      if (!res.ok) return fail(data.message || `The reply was not accepted (${res.status}). Your draft is kept.`);
+      clearDraft();
+      form.reset();
+      form.hidden = true;
+      await listReplies();
+    } catch (e) {
+      fail(`Your reply could not be encrypted: ${e.message}`);
+    } finally {
+      button.disabled = false;
+      button.textContent = "Send securely";
+    }
+  }
+
+  document.addEventListener("waxseal:opened", (ev) => {
+    opened = ev.detail;
+    panel.hidden = false;
+    $("btn-forward").hidden = panel.dataset.forward === "none";
+    // Reply all when the message names anyone besides its sender and this reader.
+    const m = opened.message;
+    $("btn-reply-all").hidden = (m.to || []).length + (m.cc || []).length < 2;
+    let draft = null;
+    try { draft = JSON.parse(sessionStorage.getItem(draftKey()) || "null"); } catch { /* none */ }
+    if (draft) {
+      $("reply-text").value = draft.text || "";
+      $("reply-to").value = draft.to || "";
+      openForm(["forward", "all"].includes(draft.kind) ? draft.kind : "reply");
+    }
+    listReplies();
+  });
+  // The reply card goes with the message: hidden whenever the message is.
+  const message = $("panel-message");
+  new MutationObserver(() => { if (message.hidden) panel.hidden = true; }).observe(message, { attributes: true, attributeFilter: ["hidden"] });
+
+  $("btn-reply").addEventListener("click", () => openForm("reply"));
+  $("btn-reply-all").addEventListener("click", () => openForm("all"));
+  $("btn-forward").addEventListener("click", () => openForm("forward"));
+  $("reply-cancel").addEventListener("click", () => { clearDraft(); form.reset(); form.hidden = true; fail(""); });
+  $("reply-text").addEventListener("input", saveDraft);
+  $("reply-to").addEventListener("input", saveDraft);
+  form.addEventListener("submit", send);
+})();

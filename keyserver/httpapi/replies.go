@@ -1,0 +1,140 @@
+package httpapi
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/waxseal/waxseal/envelope/reply"
+	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
+)
+
+// routeReplies adds the reply API (keyserver/replies.go): the recipient's
+// browser posts a sealed reply and lists its own; the gateway (its token)
+// leases pending replies and reports each delivered or failed.
+//
+//	POST /api/v1/envelopes/{id}/replies?kind=reply|all|forward[&forward_to=ADDR]  body: the sealed reply (application/octet-stream)
+//	GET  /api/v1/envelopes/{id}/replies
+//	POST /api/v1/replies/lease        {"limit": N, "lease_seconds": S}
+//	POST /api/v1/replies/{rid}/done   {"lease": L}
+//	POST /api/v1/replies/{rid}/fail   {"lease": L, "reason": R}
+func (h *handlers) routeReplies(v1 *echo.Group) {
+	web := v1.Group("", h.csrf)
+	web.POST("/envelopes/:id/replies", h.postReply, h.bodyLimit(int64(reply.MaxSealed)), h.signedIn(false))
+	web.GET("/envelopes/:id/replies", h.listReplies, h.signedIn(false))
+	gw := v1.Group("/replies", h.gatewayOnly, h.bodyLimit(maxAPIBody))
+	gw.POST("/lease", h.leaseReplies)
+	gw.POST("/:rid/done", h.finishReply(false))
+	gw.POST("/:rid/fail", h.finishReply(true))
+}
+
+func viewReply(r keyserver.StoredReply) api.ReplyView {
+	v := api.ReplyView{ID: r.ID, Kind: r.Kind, ForwardTo: r.ForwardTo, Created: r.Created.UTC().Format("2006-01-02T15:04:05Z"), Size: r.Size, State: "pending"}
+	switch {
+	case !r.Delivered.IsZero():
+		v.State = "delivered"
+	case !r.Failed.IsZero():
+		v.State, v.Reason = "failed", r.Reason
+	}
+	return v
+}
+
+func (h *handlers) postReply(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	sealed, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return keyserver.ErrReplyTooLarge
+		}
+		return keyserver.ErrBadRequest.With("The reply could not be read.")
+	}
+	r, err := h.s.PostReply(c.Request().Context(), caller(c), id, c.QueryParam("kind"), c.QueryParam("forward_to"), sealed)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, viewReply(r))
+}
+
+func (h *handlers) listReplies(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	rs, err := h.s.Replies(c.Request().Context(), caller(c), id)
+	if err != nil {
+		return err
+	}
+	out := make([]api.ReplyView, len(rs))
+	for i, r := range rs {
+		out[i] = viewReply(r)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"replies": out})
+}
+
+func (h *handlers) leaseReplies(c echo.Context) error {
+	var req struct {
+		Limit        int `json:"limit"`
+		LeaseSeconds int `json:"lease_seconds"`
+	}
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	rs, err := h.s.LeaseReplies(c.Request().Context(), caller(c), req.Limit, time.Duration(req.LeaseSeconds)*time.Second)
+	if err != nil {
+		return err
+	}
+	out := make([]api.LeasedReply, len(rs))
+	for i, r := range rs {
+		out[i] = api.LeasedReply{ID: r.ID, Lease: r.Lease, Envelope: r.Envelope.String(), Kind: r.Kind, ForwardTo: r.ForwardTo,
+			From: r.From, Name: r.Name, OriginalSender: r.OriginalSender, OriginalSubject: r.OriginalSubject, Context: r.Context, Sealed: r.Sealed}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"replies": out})
+}
+
+func (h *handlers) finishReply(failed bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var req struct {
+			Lease  string `json:"lease"`
+			Reason string `json:"reason"`
+		}
+		if err := bindJSON(c, &req); err != nil {
+			return err
+		}
+		if failed && req.Reason == "" {
+			return keyserver.ErrBadRequest.With("A failed reply needs a reason.")
+		}
+		if !failed {
+			req.Reason = ""
+		}
+		if err := h.s.FinishReply(c.Request().Context(), caller(c), c.Param("rid"), req.Lease, req.Reason); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	}
+}
+
+// pageReply is what the message page needs to offer secure replies.
+type pageReply struct {
+	PublicKey string
+	Forward   string // none, organisation or any
+}
+
+func (h *handlers) replyPage() *pageReply {
+	cfg := h.s.Config()
+	if cfg.ReplyPublicKey == "" {
+		return nil
+	}
+	f := cfg.ReplyForward
+	if f == "" {
+		f = "organisation"
+	}
+	return &pageReply{PublicKey: cfg.ReplyPublicKey, Forward: f}
+}

@@ -1,0 +1,305 @@
+package keyserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/waxseal/waxseal/envelope"
+	"github.com/waxseal/waxseal/envelope/reply"
+	"github.com/waxseal/waxseal/internal/address"
+	"github.com/waxseal/waxseal/keyserver/api"
+)
+
+// Secure replies (DESIGN.md flow 5; docs/FORMAT.md §13). A recipient's browser
+// seals a reply to the organisation's reply public key; the key server stores the
+// sealed bytes for the gateway, which alone can open them, and keeps only
+// metadata (who, when, which kind, how large) once the gateway took it.
+
+// Audit actions of replies: metadata only, never content.
+const (
+	ActionReplyStore   AuditAction = "reply.store"
+	ActionReplyDeny    AuditAction = "reply.deny"
+	ActionReplyDeliver AuditAction = "reply.deliver"
+	ActionReplyFail    AuditAction = "reply.fail"
+)
+
+// Reply kinds, as the page asks for them.
+const (
+	ReplyKindReply   = "reply"
+	ReplyKindAll     = "all"
+	ReplyKindForward = "forward"
+)
+
+// ReplyStore is the store's role for replies; every Store implements it
+// (storetest: testReplies).
+type ReplyStore interface {
+	// PutReply stores a new reply with its audit events; ErrConflict if the id
+	// is taken.
+	PutReply(ctx context.Context, r StoredReply, events []AuditEvent) error
+	// DueReplies returns up to limit replies still pending (neither delivered
+	// nor failed) whose NextAttempt is not after now, oldest first.
+	DueReplies(ctx context.Context, now time.Time, limit int) ([]StoredReply, error)
+	// UpdateReply is UpdateEnvelope for replies; ErrNotFound if there is none.
+	UpdateReply(ctx context.Context, id string, fn func(*StoredReply) ([]AuditEvent, error)) (StoredReply, error)
+	// RepliesOf lists an envelope's replies, oldest first (those created at
+	// the same instant in any order).
+	RepliesOf(ctx context.Context, env envelope.ID) ([]StoredReply, error)
+	// DeleteRepliesOf removes an envelope's replies with the events, and
+	// returns how many went.
+	DeleteRepliesOf(ctx context.Context, env envelope.ID, events []AuditEvent) (int, error)
+}
+
+// StoredReply is one recipient's reply to one envelope.
+type StoredReply struct {
+	ID       string      `json:"id"` // random, 32 hex digits
+	Envelope envelope.ID `json:"envelope"`
+	Account  string      `json:"account"`
+	// From is the account's verified address and Name its registered name: the
+	// gateway's From, never the browser's.
+	From      string    `json:"from"`
+	Name      string    `json:"name,omitempty"`
+	Kind      string    `json:"kind"`
+	ForwardTo string    `json:"forward_to,omitempty"`
+	Created   time.Time `json:"created"`
+	Size      int       `json:"size"`
+	// Sealed is the Reply v1 ciphertext, dropped once delivered or failed.
+	Sealed []byte `json:"sealed,omitempty"`
+	// NextAttempt is when a lease ends (zero: due); LeaseHash the SHA-256 of
+	// the lease token a gateway reports with.
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	LeaseHash   []byte    `json:"lease_hash,omitempty"`
+	Delivered   time.Time `json:"delivered,omitzero"`
+	Failed      time.Time `json:"failed,omitzero"`
+	Reason      string    `json:"reason,omitempty"`
+}
+
+// Pending reports whether the gateway has still to deliver r.
+func (r *StoredReply) Pending() bool { return r.Delivered.IsZero() && r.Failed.IsZero() }
+
+// MaxReplyContext bounds an envelope's sealed reply context.
+const MaxReplyContext = 16 << 10
+
+// Reply limits.
+const (
+	maxReplyBody   = reply.MaxSealed
+	maxReplyReason = 500
+
+	replyLeaseBatch  = 20
+	maxReplyForwards = 254 // an address's longest
+	// maxReplyBatchBytes bounds the ciphertext of one lease's response.
+	maxReplyBatchBytes = 32 << 20
+)
+
+var (
+	ErrReplyTooLarge     = &Error{http.StatusRequestEntityTooLarge, api.CodeReplyTooLarge, "The reply is larger than 10 MiB; send smaller attachments.", 0}
+	ErrNotAReply         = &Error{http.StatusBadRequest, api.CodeNotAReply, "The request body is not a sealed reply.", 0}
+	ErrReplyKind         = &Error{http.StatusBadRequest, api.CodeBadReplyKind, "The reply kind must be reply, all or forward, and a forward needs an address.", 0}
+	ErrForwardNotAllowed = &Error{http.StatusForbidden, api.CodeForwardNotAllowed, "Your sender's organisation does not allow forwarding its secure messages.", 0}
+	ErrReplyAllLater     = &Error{http.StatusConflict, api.CodeReplyAllUnavailable, "Reply all is not available for this message: reply to the sender instead.", 0}
+)
+
+// PostReply stores a sealed reply from the envelope's own signed-in recipient
+// while the envelope is neither revoked, locked nor expired.
+func (s *Service) PostReply(ctx context.Context, caller Caller, id envelope.ID, kind, forwardTo string, sealed []byte) (StoredReply, error) {
+	if caller.Account == nil {
+		return StoredReply{}, ErrSignInRequired
+	}
+	switch {
+	case len(sealed) > maxReplyBody:
+		return StoredReply{}, ErrReplyTooLarge
+	case len(sealed) < 4+32+16 || !bytes.HasPrefix(sealed, []byte("wxr\x01")):
+		return StoredReply{}, ErrNotAReply
+	}
+	switch kind {
+	case ReplyKindReply:
+		forwardTo = ""
+	case ReplyKindAll:
+		forwardTo = "" // checked against the envelope below
+	case ReplyKindForward:
+		if s.cfg.ReplyForward == "none" {
+			return StoredReply{}, ErrForwardNotAllowed
+		}
+		norm, err := address.Normalize(forwardTo)
+		if err != nil || len(norm) > maxReplyForwards {
+			return StoredReply{}, ErrReplyKind
+		}
+		forwardTo = norm
+	default:
+		return StoredReply{}, ErrReplyKind
+	}
+	email := caller.Account.Email
+	now := s.now()
+	rec, err := s.store.Envelope(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return StoredReply{}, ErrUnknownEnvelope
+	}
+	if err != nil {
+		return StoredReply{}, fmt.Errorf("reply to %s: %w", id, err)
+	}
+	if denied := s.refusal(&rec, email, now); denied != nil {
+		s.audit(ctx, AuditEvent{Time: now, Actor: email, Action: ActionReplyDeny, Envelope: id.String(), Account: caller.Account.ID, ClientIP: caller.IP, Detail: denied.Code})
+		return StoredReply{}, denied
+	}
+	if kind == ReplyKindAll && len(rec.ReplyContext) == 0 {
+		// Registered by a gateway that did not send the original's people.
+		return StoredReply{}, ErrReplyAllLater
+	}
+	// Only replies that would be stored count against the account's rate.
+	if err := limit(s.repliesPerAccount, caller.Account.ID); err != nil {
+		return StoredReply{}, err
+	}
+	r := StoredReply{
+		ID: randomHex(16), Envelope: id, Account: caller.Account.ID, From: email,
+		Name: strings.TrimSpace(caller.Account.FirstName + " " + caller.Account.LastName),
+		Kind: kind, ForwardTo: forwardTo, Created: now, Size: len(sealed), Sealed: sealed,
+	}
+	detail := fmt.Sprintf("%s, %d bytes", kind, len(sealed))
+	if forwardTo != "" {
+		detail += ", to " + forwardTo
+	}
+	err = s.store.PutReply(ctx, r, []AuditEvent{{Time: now, Actor: email, Action: ActionReplyStore, Envelope: id.String(),
+		Account: caller.Account.ID, ClientIP: caller.IP, Detail: detail}})
+	if err != nil {
+		return StoredReply{}, fmt.Errorf("store reply to %s: %w", id, err)
+	}
+	r.Sealed = nil
+	return r, nil
+}
+
+// Replies lists the recipient's own replies to an envelope (without ciphertext).
+func (s *Service) Replies(ctx context.Context, caller Caller, id envelope.ID) ([]StoredReply, error) {
+	if caller.Account == nil {
+		return nil, ErrSignInRequired
+	}
+	rec, err := s.store.Envelope(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrUnknownEnvelope
+	}
+	if err != nil {
+		return nil, err
+	}
+	if rec.Recipient != caller.Account.Email && !s.mayManage(caller, &rec) {
+		return nil, ErrNotYours
+	}
+	all, err := s.store.RepliesOf(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("replies of %s: %w", id, err)
+	}
+	out := []StoredReply{}
+	for _, r := range all {
+		if r.Account == caller.Account.ID || s.mayManage(caller, &rec) {
+			r.Sealed, r.LeaseHash = nil, nil
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// LeasedReply is a pending reply leased to a gateway, with what the key server
+// knows of the original message.
+type LeasedReply struct {
+	ID        string      `json:"id"`
+	Lease     string      `json:"lease"`
+	Envelope  envelope.ID `json:"envelope"`
+	Kind      string      `json:"kind"`
+	ForwardTo string      `json:"forward_to,omitempty"`
+	From      string      `json:"from"`
+	Name      string      `json:"name,omitempty"`
+	// OriginalSender is the original's sender (its Sender); OriginalSubject
+	// its subject.
+	OriginalSender  string `json:"original_sender"`
+	OriginalSubject string `json:"original_subject"`
+	// Context is the envelope's ReplyContext, sealed by the gateway.
+	Context []byte `json:"context,omitempty"`
+	Sealed  []byte `json:"sealed"`
+}
+
+// LeaseReplies leases up to limit pending replies to a gateway for d. A
+// lease is stored with the reply, so it survives a restart of the key server.
+func (s *Service) LeaseReplies(ctx context.Context, caller Caller, limit int, d time.Duration) ([]LeasedReply, error) {
+	if limit <= 0 || limit > maxLeaseBatch {
+		limit = replyLeaseBatch
+	}
+	if d <= 0 {
+		d = defaultLease
+	}
+	d = min(max(d, minLease), maxLease)
+	now := s.now()
+	due, err := s.store.DueReplies(ctx, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("lease replies: %w", err)
+	}
+	out := []LeasedReply{}
+	total := 0
+	for _, r := range due {
+		// A batch is one response: it stops at about 32 MiB of ciphertext.
+		if total += r.Size; total > maxReplyBatchBytes && len(out) > 0 {
+			break
+		}
+		tok := r.ID + "." + NewAPIToken()
+		leased, err := s.store.UpdateReply(ctx, r.ID, func(r *StoredReply) ([]AuditEvent, error) {
+			if !r.Pending() || r.NextAttempt.After(now) {
+				return nil, ErrLeaseLost
+			}
+			r.NextAttempt, r.LeaseHash = now.Add(d), hashToken(tok)
+			return nil, nil
+		})
+		if errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lease reply %s: %w", r.ID, err)
+		}
+		rec, err := s.store.Envelope(ctx, leased.Envelope)
+		if err != nil {
+			return nil, fmt.Errorf("lease reply %s: envelope %s: %w", r.ID, leased.Envelope, err)
+		}
+		out = append(out, LeasedReply{ID: leased.ID, Lease: tok, Envelope: leased.Envelope, Kind: leased.Kind, ForwardTo: leased.ForwardTo,
+			From: leased.From, Name: leased.Name, OriginalSender: rec.Sender, OriginalSubject: rec.Subject, Context: rec.ReplyContext, Sealed: leased.Sealed})
+	}
+	return out, nil
+}
+
+// FinishReply records a leased reply delivered (reason "") or given up, drops
+// its ciphertext and audits it. ErrLeaseLost if lease is not the reply's
+// current, unexpired lease.
+func (s *Service) FinishReply(ctx context.Context, caller Caller, id, lease, reason string) error {
+	now := s.now()
+	if len(reason) > maxReplyReason {
+		reason = reason[:maxReplyReason]
+	}
+	_, err := s.store.UpdateReply(ctx, id, func(r *StoredReply) ([]AuditEvent, error) {
+		if !r.Pending() || lease == "" || subtle.ConstantTimeCompare(r.LeaseHash, hashToken(lease)) != 1 || now.After(r.NextAttempt) {
+			return nil, ErrLeaseLost
+		}
+		r.Sealed, r.LeaseHash = nil, nil
+		ev := AuditEvent{Time: now, Actor: "gateway", Action: ActionReplyDeliver, Envelope: r.Envelope.String(), Account: r.Account, Detail: r.Kind}
+		if reason == "" {
+			r.Delivered = now
+		} else {
+			r.Failed, r.Reason = now, reason
+			ev.Action, ev.Detail = ActionReplyFail, reason
+		}
+		return []AuditEvent{ev}, nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return ErrLeaseLost
+	}
+	return err
+}
+
+// sweepReplies drops the replies of an envelope whose key was destroyed:
+// stored reply ciphertext expires with the envelope.
+func (s *Service) sweepReplies(ctx context.Context, id envelope.ID, now time.Time) error {
+	_, err := s.store.DeleteRepliesOf(ctx, id, nil)
+	if err != nil {
+		return fmt.Errorf("sweep replies of %s: %w", id, err)
+	}
+	return nil
+}

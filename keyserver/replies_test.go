@@ -1,0 +1,156 @@
+package keyserver_test
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waxseal/waxseal/keyserver"
+)
+
+// sealedReplyBytes stands in for a Reply v1: the key server checks only its
+// magic and size (it cannot open it).
+func sealedReplyBytes(n int) []byte {
+	return append([]byte("wxr\x01"), bytes.Repeat([]byte{0xa5}, n)...)
+}
+
+func recipientPrincipal(t *testing.T, e *env, addr string) keyserver.Caller {
+	t.Helper()
+	acct, err := e.store.AccountByEmail(t.Context(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keyserver.Caller{Account: &acct, IP: "192.0.2.7"}
+}
+
+// TestReplyLeases: a stored reply is leased to one gateway at a time, a report
+// needs the current unexpired lease, a lease that ran out is taken over, and
+// delivery drops the ciphertext; the audit log holds metadata only.
+func TestReplyLeases(t *testing.T) {
+	e := newEnv(t)
+	s := e.seal("hello", time.Time{}, "bob@patient.example")[0]
+	e.browser().register(s, "Bob", "Patient")
+	p := recipientPrincipal(t, e, "bob@patient.example")
+	ctx := t.Context()
+	stored, err := e.svc.PostReply(ctx, p, s.file.Header.ID, keyserver.ReplyKindReply, "", sealedReplyBytes(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leased, err := e.svc.LeaseReplies(ctx, keyserver.Caller{}, 10, time.Minute)
+	if err != nil || len(leased) != 1 {
+		t.Fatalf("lease: %d %v", len(leased), err)
+	}
+	l := leased[0]
+	if l.ID != stored.ID || l.From != "bob@patient.example" || l.Name != "Bob Patient" || l.OriginalSender != "alice@hospital.example" || len(l.Sealed) != 1004 {
+		t.Fatalf("leased %+v", l)
+	}
+	if again, _ := e.svc.LeaseReplies(ctx, keyserver.Caller{}, 10, time.Minute); len(again) != 0 {
+		t.Fatalf("a leased reply was leased again: %d", len(again))
+	}
+	if err := e.svc.FinishReply(ctx, keyserver.Caller{}, l.ID, l.ID+".forged", ""); !errors.Is(err, keyserver.ErrLeaseLost) {
+		t.Fatalf("a forged lease: %v", err)
+	}
+	e.clock.Add(2 * time.Minute)
+	if err := e.svc.FinishReply(ctx, keyserver.Caller{}, l.ID, l.Lease, ""); !errors.Is(err, keyserver.ErrLeaseLost) {
+		t.Fatalf("an expired lease: %v", err)
+	}
+	taken, err := e.svc.LeaseReplies(ctx, keyserver.Caller{}, 10, time.Minute)
+	if err != nil || len(taken) != 1 || taken[0].Lease == l.Lease {
+		t.Fatalf("take over after the lease ran out: %d %v", len(taken), err)
+	}
+	if err := e.svc.FinishReply(ctx, keyserver.Caller{}, l.ID, taken[0].Lease, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.FinishReply(ctx, keyserver.Caller{}, l.ID, taken[0].Lease, ""); !errors.Is(err, keyserver.ErrLeaseLost) {
+		t.Fatalf("a second report: %v", err)
+	}
+	rs, err := e.store.RepliesOf(ctx, s.file.Header.ID)
+	if err != nil || len(rs) != 1 || rs[0].Sealed != nil || rs[0].Delivered.IsZero() {
+		t.Fatalf("after delivery: %+v %v", rs, err)
+	}
+	var actions []string
+	e.store.Audit(ctx, 1, func(r keyserver.AuditRecord) (bool, error) {
+		if strings.HasPrefix(string(r.Action), "reply.") {
+			actions = append(actions, string(r.Action)+": "+r.Detail)
+		}
+		return true, nil
+	})
+	if strings.Join(actions, "; ") != "reply.store: reply, 1004 bytes; reply.deliver: reply" {
+		t.Errorf("audit: %q", actions)
+	}
+}
+
+// TestReplyRefusals: only the recipient, only while the envelope is live,
+// within the size limit and the per-account rate; reply all waits for the
+// registration to carry the original's recipients; a forward needs an address.
+func TestReplyRefusals(t *testing.T) {
+	e := newEnv(t, func(c *keyserver.Config) { c.RepliesPerAccount = keyserver.RateLimit{Burst: 2, Every: time.Hour} })
+	s := e.seal("hello", e.clock.Now().Add(48*time.Hour), "bob@patient.example")[0]
+	e.browser().register(s, "Bob", "Patient")
+	p := recipientPrincipal(t, e, "bob@patient.example")
+	ctx, id := t.Context(), s.file.Header.ID
+	post := func(p keyserver.Caller, kind, to string, body []byte) error {
+		_, err := e.svc.PostReply(ctx, p, id, kind, to, body)
+		return err
+	}
+	code := func(err error) string {
+		var ke *keyserver.Error
+		if errors.As(err, &ke) {
+			return ke.Code
+		}
+		return "not a keyserver.Error: " + err.Error()
+	}
+	for _, c := range []struct {
+		p        keyserver.Caller
+		kind, to string
+		body     []byte
+		want     string
+	}{
+		{keyserver.Caller{}, "reply", "", sealedReplyBytes(100), "signin_required"},
+		{p, "reply", "", []byte("not sealed"), "not_a_reply"},
+		{p, "reply", "", sealedReplyBytes(10<<20 + 100), "reply_too_large"},
+		{p, "bcc", "", sealedReplyBytes(100), "bad_reply_kind"},
+		{p, "forward", "nobody", sealedReplyBytes(100), "bad_reply_kind"},
+		{p, "all", "", sealedReplyBytes(100), "reply_all_unavailable"},
+	} {
+		if got := code(post(c.p, c.kind, c.to, c.body)); got != c.want {
+			t.Errorf("%s %q: %s, want %s", c.kind, c.to, got, c.want)
+		}
+	}
+	if err := post(p, "forward", "Carol <carol@hospital.example>", sealedReplyBytes(100)); err != nil {
+		t.Fatalf("forward: %v", err)
+	}
+	if err := post(p, "reply", "", sealedReplyBytes(100)); err != nil {
+		t.Fatalf("reply: %v", err)
+	}
+	if got := code(post(p, "reply", "", sealedReplyBytes(100))); got != "rate_limited" {
+		t.Errorf("third reply within the hour: %s", got)
+	}
+	rs, _ := e.store.RepliesOf(ctx, id)
+	forwards := 0
+	for _, r := range rs {
+		if r.Kind == keyserver.ReplyKindForward && r.ForwardTo == "carol@hospital.example" {
+			forwards++
+		}
+	}
+	if len(rs) != 2 || forwards != 1 { // stored at the same instant: in either order
+		t.Fatalf("stored %d replies, %d forwards to carol", len(rs), forwards)
+	}
+
+	// Expiry: no more replies, and the sweeper removes the stored ones.
+	e.clock.Add(49 * time.Hour)
+	if got := code(post(p, "reply", "", sealedReplyBytes(100))); got != "expired" {
+		t.Errorf("after expiry: %s", got)
+	}
+	if _, err := e.svc.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rs, _ := e.store.RepliesOf(ctx, id); len(rs) != 0 {
+		t.Errorf("%d replies outlived their envelope", len(rs))
+	}
+	if leased, _ := e.svc.LeaseReplies(ctx, keyserver.Caller{}, 10, time.Minute); len(leased) != 0 {
+		t.Errorf("leased %d replies of an expired envelope", len(leased))
+	}
+}

@@ -1,0 +1,97 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/waxseal/waxseal/envelope"
+	"github.com/waxseal/waxseal/keyserver"
+)
+
+func storedReply(env envelope.ID, n int, created time.Time) keyserver.StoredReply {
+	return keyserver.StoredReply{
+		ID: fmt.Sprintf("%032x", n), Envelope: env, Account: "acct", From: "bob@example.org", Name: "Bob Patient",
+		Kind: keyserver.ReplyKindReply, Created: created, Size: 100, Sealed: randBytes(100),
+	}
+}
+
+// testReplies pins ReplyStore: round trip with its audit events, conflicts,
+// due order and leases, updates that end a reply's pending state, listing and
+// deleting an envelope's replies.
+func testReplies(t *testing.T, s keyserver.Store) {
+	ctx := t.Context()
+	envA, envB := envelope.NewID(), envelope.NewID()
+	r1, r2, r3 := storedReply(envA, 1, at(2*time.Minute)), storedReply(envA, 2, at(time.Minute)), storedReply(envB, 3, at(3*time.Minute))
+	r3.Kind, r3.ForwardTo = keyserver.ReplyKindForward, "carol@example.com"
+	for _, r := range []keyserver.StoredReply{r1, r2, r3} {
+		noErr(t, "PutReply", s.PutReply(ctx, r, []keyserver.AuditEvent{{Time: r.Created, Actor: r.From, Action: "reply.store", Envelope: r.Envelope.String()}}))
+	}
+	wantErr(t, "PutReply again", s.PutReply(ctx, r1, nil), keyserver.ErrConflict)
+	if n := len(auditLog(t, s)); n != 3 {
+		t.Errorf("%d audit records after three replies, want 3", n)
+	}
+
+	due, err := s.DueReplies(ctx, at(time.Hour), 10)
+	noErr(t, "DueReplies", err)
+	equal(t, "due replies, oldest first", due, []keyserver.StoredReply{r2, r1, r3})
+	due, err = s.DueReplies(ctx, at(time.Hour), 2)
+	noErr(t, "DueReplies limit", err)
+	equal(t, "due replies, limit 2", due, []keyserver.StoredReply{r2, r1})
+
+	// A lease moves the next attempt; the reply is not due until it ends.
+	leased, err := s.UpdateReply(ctx, r2.ID, func(r *keyserver.StoredReply) ([]keyserver.AuditEvent, error) {
+		r.NextAttempt, r.LeaseHash = at(2*time.Hour), []byte("lease")
+		return nil, nil
+	})
+	noErr(t, "UpdateReply lease", err)
+	if !leased.NextAttempt.Equal(at(2*time.Hour)) || string(leased.LeaseHash) != "lease" {
+		t.Errorf("UpdateReply returned %+v", leased)
+	}
+	due, err = s.DueReplies(ctx, at(time.Hour), 10)
+	noErr(t, "DueReplies", err)
+	equal(t, "due replies while r2 is leased", due, []keyserver.StoredReply{r1, r3})
+	due, err = s.DueReplies(ctx, at(3*time.Hour), 10)
+	noErr(t, "DueReplies", err)
+	if len(due) != 3 || due[0].ID != r2.ID {
+		t.Errorf("after the lease: %d due, first %s", len(due), due[0].ID)
+	}
+
+	// Delivered: no longer due, ciphertext gone, audited with the change.
+	_, err = s.UpdateReply(ctx, r1.ID, func(r *keyserver.StoredReply) ([]keyserver.AuditEvent, error) {
+		r.Delivered, r.Sealed = at(time.Hour), nil
+		return []keyserver.AuditEvent{{Time: at(time.Hour), Actor: "gateway", Action: "reply.deliver", Envelope: envA.String()}}, nil
+	})
+	noErr(t, "UpdateReply delivered", err)
+	_, err = s.UpdateReply(ctx, r3.ID, func(*keyserver.StoredReply) ([]keyserver.AuditEvent, error) { return nil, errFn })
+	wantErr(t, "UpdateReply fn error", err, errFn)
+	_, err = s.UpdateReply(ctx, "nope", func(*keyserver.StoredReply) ([]keyserver.AuditEvent, error) { return nil, nil })
+	wantErr(t, "UpdateReply unknown", err, keyserver.ErrNotFound)
+	due, err = s.DueReplies(ctx, at(3*time.Hour), 10)
+	noErr(t, "DueReplies", err)
+	if len(due) != 2 || due[0].ID != r2.ID || due[1].ID != r3.ID {
+		t.Errorf("after delivery: %+v", due)
+	}
+	if n := len(auditLog(t, s)); n != 4 {
+		t.Errorf("%d audit records, want 4", n)
+	}
+
+	of, err := s.RepliesOf(ctx, envA)
+	noErr(t, "RepliesOf", err)
+	if len(of) != 2 || of[0].ID != r2.ID || of[1].ID != r1.ID || of[1].Sealed != nil || !of[1].Delivered.Equal(at(time.Hour)) {
+		t.Errorf("RepliesOf(A): %+v", of)
+	}
+	n, err := s.DeleteRepliesOf(ctx, envA, nil)
+	noErr(t, "DeleteRepliesOf", err)
+	if n != 2 {
+		t.Errorf("DeleteRepliesOf removed %d, want 2", n)
+	}
+	of, err = s.RepliesOf(ctx, envA)
+	noErr(t, "RepliesOf after delete", err)
+	if len(of) != 0 {
+		t.Errorf("replies left: %d", len(of))
+	}
+	due, err = s.DueReplies(ctx, at(3*time.Hour), 10)
+	noErr(t, "DueReplies", err)
+	equal(t, "due after deleting A's", due, []keyserver.StoredReply{r3})
+}

@@ -1,0 +1,264 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/waxseal/waxseal/envelope"
+	"github.com/waxseal/waxseal/envelope/reply"
+	"github.com/waxseal/waxseal/envelope/reply/compose"
+	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
+	"github.com/waxseal/waxseal/keyserver/httpapi"
+)
+
+// captured records every request and response body a key server sees.
+type captured struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (c *captured) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		c.mu.Lock()
+		c.buf.WriteString(r.Method + " " + r.URL.String() + "\n")
+		c.buf.Write(body)
+		c.buf.Write(rec.Body.Bytes())
+		c.mu.Unlock()
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	})
+}
+
+// postRaw posts a sealed reply as the page does.
+func (b *browser) postRaw(path string, body []byte) (int, map[string]any) {
+	b.k.t.Helper()
+	req, _ := http.NewRequest("POST", b.k.srv.URL+path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set(api.CSRFHeader, "1")
+	req.Header.Set("Origin", publicURL)
+	if b.cookie != "" {
+		req.AddCookie(&http.Cookie{Name: "waxseal", Value: b.cookie})
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.k.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]any{}
+	raw, _ := io.ReadAll(resp.Body)
+	json.Unmarshal(raw, &out)
+	return resp.StatusCode, out
+}
+
+// TestReplyThroughKeyServer: the recipient of a sealed message posts a sealed
+// reply to the key server; the gateway leases it over the API and delivers it
+// to the original sender with the key server's From; the key server's bbolt
+// file, the gateway's logs and every byte the key server received or sent hold
+// no reply plaintext (a canary in the body and in an attachment's name).
+func TestReplyThroughKeyServer(t *testing.T) {
+	dir := t.TempDir()
+	svc, st, err := newKeyServer(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	traffic := &captured{}
+	srv := httptest.NewServer(traffic.wrap(httpapi.New(svc)))
+	t.Cleanup(srv.Close)
+	ks := &keyServer{t: t, svc: svc, store: st, srv: srv}
+	e := startGateway(t, gwOptions{registrar: ks.client()})
+
+	msg := labMessage("[send secure] Lab results")
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, msg); se != nil {
+		t.Fatalf("DATA answered %v", se)
+	}
+	_, _, _, file := wrapperParts(t, e.hop.to("bob@patient.example")[0].Data)
+	bob := &browser{k: ks}
+	ks.openAs(bob, file)
+	id := file.Header.ID.String()
+
+	const canary = "CANARY-reply-5d41"
+	draft := &compose.Draft{Subject: "Re: Lab results", Text: "Body " + canary,
+		Attachments: []compose.Attachment{{Name: canary + ".pdf", Data: []byte("%PDF-1.4 " + canary)}}}
+	raw, err := compose.Build(draft, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := append([]byte("From: mallory@evil.example\r\nTo: mallory@evil.example\r\n"), raw...)
+	sealed, err := compose.Seal(forged, &replyKey.Public, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Refusals first: not a reply, another person, an unknown kind.
+	if st, out := bob.postRaw("/api/v1/envelopes/"+id+"/replies?kind=reply", []byte("hello")); st != http.StatusBadRequest || out["error"] != "not_a_reply" {
+		t.Errorf("plain bytes: %d %v", st, out)
+	}
+	if st, out := bob.postRaw("/api/v1/envelopes/"+id+"/replies?kind=bcc", sealed); st != http.StatusBadRequest || out["error"] != "bad_reply_kind" {
+		t.Errorf("kind bcc: %d %v", st, out)
+	}
+	if st, _ := (&browser{k: ks}).postRaw("/api/v1/envelopes/"+id+"/replies?kind=reply", sealed); st != http.StatusUnauthorized {
+		t.Errorf("no session: %d", st)
+	}
+
+	if st, out := bob.postRaw("/api/v1/envelopes/"+id+"/replies?kind=reply", sealed); st != http.StatusCreated || out["state"] != "pending" {
+		t.Fatalf("post reply: %d %v", st, out)
+	}
+	if st, out := bob.call("GET", "/api/v1/envelopes/"+id+"/replies", nil); st != http.StatusOK || len(out["replies"].([]any)) != 1 {
+		t.Fatalf("list replies: %d %v", st, out)
+	}
+
+	d, err := e.g.NewReplyDeliverer(ReplyConfig{Source: NewRemoteReplies(ks.client()), Keys: []reply.KeyPair{replyKey}, LedgerDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := d.DeliverOnce(context.Background()); n != 1 || err != nil {
+		t.Fatalf("DeliverOnce: %d %v", n, err)
+	}
+	var delivered []received
+	for _, r := range e.hop.to("alice@hospital.example") {
+		if bytes.Contains(r.Data, []byte("Re: Lab results")) {
+			delivered = append(delivered, r)
+		}
+	}
+	if len(delivered) != 1 {
+		t.Fatalf("alice got %d replies", len(delivered))
+	}
+	m, text, files := replyParts(t, delivered[0].Data)
+	if m.Header.Get("From") != `"Bob Patient" <bob@patient.example>` || m.Header.Get("To") != "alice@hospital.example" {
+		t.Errorf("From %q To %q", m.Header.Get("From"), m.Header.Get("To"))
+	}
+	if text != "Body "+canary || string(files[canary+".pdf"]) != "%PDF-1.4 "+canary {
+		t.Errorf("text %q, files %v", text, files)
+	}
+	if _, out := bob.call("GET", "/api/v1/envelopes/"+id+"/replies", nil); out["replies"].([]any)[0].(map[string]any)["state"] != "delivered" {
+		t.Errorf("after delivery: %v", out)
+	}
+	// Nothing more to lease; the acknowledgement dropped the ciphertext.
+	if n, _ := d.DeliverOnce(context.Background()); n != 0 {
+		t.Errorf("leased %d replies after delivery", n)
+	}
+
+	// The key server saw no plaintext: not in its file, not on the wire.
+	st.Close() // flushes; the test's cleanup closing it again is harmless
+	db, err := os.ReadFile(filepath.Join(dir, "waxseal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The body travels base64-encoded inside the message: look for that too.
+	encodedBody := strings.TrimRight(base64.StdEncoding.EncodeToString([]byte("Body "+canary)), "=")
+	encodedBody = encodedBody[:len(encodedBody)-2]
+	for what, b := range map[string][]byte{"bbolt file": db, "traffic": traffic.buf.Bytes(), "gateway logs": e.logs.Bytes()} {
+		if bytes.Contains(b, []byte(canary)) || bytes.Contains(b, []byte(encodedBody)) {
+			t.Errorf("the %s holds the reply's canary", what)
+		}
+	}
+	if !bytes.Contains(raw, []byte(encodedBody)) || !bytes.Contains(raw, []byte(canary)) {
+		t.Fatal("the canary check would not find the plaintext message")
+	}
+	if !bytes.Contains(traffic.buf.Bytes(), []byte("/replies/lease")) {
+		t.Error("the capture missed the lease")
+	}
+}
+
+// TestReplyRefusedForRevokedAndOthers: a revoked envelope takes no reply; an
+// account that is not the recipient's gets "not yours".
+func TestReplyRefusedForRevokedAndOthers(t *testing.T) {
+	e := startGateway(t, gwOptions{})
+	msg := labMessage("[send secure] Lab results")
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example", "dave@elsewhere.example"}, msg); se != nil {
+		t.Fatalf("DATA answered %v", se)
+	}
+	files := map[string]*envelope.File{}
+	for _, rcpt := range []string{"bob@patient.example", "dave@elsewhere.example"} {
+		_, _, _, f := wrapperParts(t, e.hop.to(rcpt)[0].Data)
+		files[rcpt] = f
+	}
+	bob := &browser{k: e.ks}
+	e.ks.openAs(bob, files["bob@patient.example"])
+	sealed, _ := compose.Seal([]byte("Subject: x\r\n\r\nx"), &replyKey.Public, rand.Reader)
+	daveID := files["dave@elsewhere.example"].Header.ID.String()
+	if st, out := bob.postRaw("/api/v1/envelopes/"+daveID+"/replies?kind=reply", sealed); st != http.StatusForbidden {
+		t.Errorf("bob replying to dave's envelope: %d %v", st, out)
+	}
+	bobID := files["bob@patient.example"].Header.ID
+	if _, err := e.ks.svc.Revoke(context.Background(), keyserver.Caller{Admin: true}, bobID); err != nil {
+		t.Fatal(err)
+	}
+	if st, out := bob.postRaw("/api/v1/envelopes/"+bobID.String()+"/replies?kind=reply", sealed); st != http.StatusGone && st != http.StatusForbidden {
+		t.Errorf("reply to a revoked envelope: %d %v", st, out)
+	} else if out["error"] != "revoked" {
+		t.Errorf("reply to a revoked envelope: %v", out)
+	}
+}
+
+// TestReplyAllThroughKeyServer: the gateway seals each envelope's reply context
+// (the original's Message-ID and visible people) into its registration; the key
+// server stores it unread; a reply all then reaches the sender and the other
+// visible recipient, threaded under the original and the wrapper mail.
+func TestReplyAllThroughKeyServer(t *testing.T) {
+	e := startGateway(t, gwOptions{tweak: func(c *Config) { c.ReplyPublicKey = &replyKey.Public }})
+	msg := labMessage("[send secure] Lab results") // To: carol@hospital.example, bob@patient.example
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"carol@hospital.example", "bob@patient.example"}, msg); se != nil {
+		t.Fatalf("DATA answered %v", se)
+	}
+	wrapper := e.hop.to("bob@patient.example")[0].Data
+	wm, _, _, file := wrapperParts(t, wrapper)
+	rec, err := e.ks.store.Envelope(context.Background(), file.Header.ID)
+	if err != nil || len(rec.ReplyContext) == 0 || bytes.Contains(rec.ReplyContext, []byte("lab-1@hospital.example")) {
+		t.Fatalf("stored reply context: %d bytes (readable: %v), %v", len(rec.ReplyContext), bytes.Contains(rec.ReplyContext, []byte("lab-1")), err)
+	}
+	bob := &browser{k: e.ks}
+	e.ks.openAs(bob, file)
+	sealed := sealedReply(t, "", &compose.Draft{Subject: "Re: Lab results", Text: "reply-all-canary"})
+	if st, out := bob.postRaw("/api/v1/envelopes/"+file.Header.ID.String()+"/replies?kind=all", sealed); st != http.StatusCreated {
+		t.Fatalf("post reply all: %d %v", st, out)
+	}
+	d, err := e.g.NewReplyDeliverer(ReplyConfig{Source: NewRemoteReplies(e.ks.client()), Keys: []reply.KeyPair{replyKey}, LedgerDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.DeliverOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, rcpt := range []string{"alice@hospital.example", "carol@hospital.example"} {
+		var got []received
+		for _, r := range e.hop.to(rcpt) {
+			if bytes.Contains(r.Data, []byte("Re: Lab results")) {
+				got = append(got, r)
+			}
+		}
+		if len(got) != 1 {
+			t.Fatalf("%s got %d replies", rcpt, len(got))
+		}
+		m, text, _ := replyParts(t, got[0].Data)
+		wantRefs := "<lab-1@hospital.example> " + wm.Header.Get("Message-ID")
+		if text != "reply-all-canary" || m.Header.Get("To") != "alice@hospital.example" || m.Header.Get("Cc") != "carol@hospital.example" ||
+			m.Header.Get("In-Reply-To") != "<lab-1@hospital.example>" || m.Header.Get("References") != wantRefs {
+			t.Errorf("%s: To %q Cc %q In-Reply-To %q References %q (want %q)", rcpt, m.Header.Get("To"), m.Header.Get("Cc"),
+				m.Header.Get("In-Reply-To"), m.Header.Get("References"), wantRefs)
+		}
+	}
+	if n := len(e.hop.to("bob@patient.example")); n != 1 {
+		t.Errorf("bob got %d mails, want only his envelope", n)
+	}
+}

@@ -1,0 +1,100 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"errors"
+	"syscall/js"
+
+	"github.com/waxseal/waxseal/envelope/reply/compose"
+)
+
+//	waxseal.sealReply(draft, replyPublicKey: string) -> Promise<Uint8Array>
+//
+// draft is {subject, text, quote, attribution: strings (all optional),
+// attachments: [{name: string, contentType: string, data: Uint8Array}]}. The
+// result is a Reply v1 (docs/FORMAT.md §13) for the key server to store. The page
+// gives no addresses: the gateway sets them.
+func sealReply(args []js.Value) (any, error) {
+	if len(args) < 1 || args[0].Type() != js.TypeObject {
+		return nil, errors.New("draft: want an object")
+	}
+	key, err := keyArg(args, 1, "replyPublicKey")
+	if err != nil {
+		return nil, err
+	}
+	d := args[0]
+	str := func(name string) (string, error) {
+		v := d.Get(name)
+		switch v.Type() {
+		case js.TypeUndefined, js.TypeNull:
+			return "", nil
+		case js.TypeString:
+			return v.String(), nil
+		}
+		return "", errors.New("draft." + name + ": want a string")
+	}
+	var draft compose.Draft
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"subject", &draft.Subject}, {"text", &draft.Text}, {"quote", &draft.Quote}, {"attribution", &draft.Attribution}} {
+		if *f.dst, err = str(f.name); err != nil {
+			return nil, err
+		}
+	}
+	if atts := d.Get("attachments"); atts.Type() == js.TypeObject {
+		total := 0
+		for i := 0; i < atts.Length(); i++ {
+			a := atts.Index(i)
+			data := a.Get("data")
+			if a.Type() != js.TypeObject || data.Type() != js.TypeObject || data.Get("byteLength").Type() != js.TypeNumber {
+				return nil, errors.New("draft.attachments: want {name, contentType, data: Uint8Array}")
+			}
+			n := data.Get("byteLength").Int()
+			if total += n; total > compose.MaxMessage {
+				return nil, compose.ErrTooLarge // before copying it all into Go
+			}
+			b := make([]byte, n)
+			js.CopyBytesToGo(b, data)
+			name, ct := a.Get("name"), a.Get("contentType")
+			att := compose.Attachment{Data: b}
+			if name.Type() == js.TypeString {
+				att.Name = name.String()
+			}
+			if ct.Type() == js.TypeString {
+				att.ContentType = ct.String()
+			}
+			draft.Attachments = append(draft.Attachments, att)
+		}
+	}
+	msg, err := compose.Build(&draft, browserRandom{})
+	if err != nil {
+		return nil, err
+	}
+	pub := [32]byte(key)
+	sealed, err := compose.Seal(msg, &pub, browserRandom{})
+	if err != nil {
+		return nil, err
+	}
+	return uint8Array(sealed), nil
+}
+
+// browserRandom reads crypto.getRandomValues, as Go's own crypto/rand does on
+// js/wasm (through wasm_exec.js's runtime.getRandomData); called directly
+// because crypto/rand would link more than the decryptor can afford.
+type browserRandom struct{}
+
+func (browserRandom) Read(p []byte) (int, error) {
+	c := js.Global().Get("crypto")
+	if c.Type() != js.TypeObject {
+		return 0, errors.New("crypto.getRandomValues is not available")
+	}
+	for off := 0; off < len(p); off += 65536 { // getRandomValues' limit per call
+		n := min(65536, len(p)-off)
+		a := js.Global().Get("Uint8Array").New(n)
+		c.Call("getRandomValues", a)
+		js.CopyBytesToGo(p[off:off+n], a)
+	}
+	return len(p), nil
+}
