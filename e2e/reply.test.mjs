@@ -92,6 +92,8 @@ test("reply with an attachment reaches the sender; the draft survives a reload; 
   await page.getByRole("button", { name: "Send securely" }).click();
   await page.locator("#reply-sent").getByText(/You replied on/).waitFor();
   assert.equal(await page.locator("#reply-form").isHidden(), true);
+  // The one date format of every page and mail, with the time zone.
+  assert.match(await page.locator("#reply-sent").textContent(), /You replied on \d{1,2} [A-Z][a-z]+ \d{4}, \d{2}:\d{2} \S+/);
   await shot(page, "reply-02-sent");
 
   const mail = await mailFor("alice@hospital.example", "questions.pdf");

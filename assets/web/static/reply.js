@@ -49,7 +49,7 @@
     const note = $("reply-sent");
     note.hidden = list.length === 0;
     note.textContent = list.map((x) => {
-      const when = new Date(x.created).toLocaleString();
+      const when = window.waxsealDate(x.created);
       const what = x.kind === "forward" ? `You forwarded this to ${x.forward_to} on ${when}` : x.kind === "all" ? `You replied to all on ${when}` : `You replied on ${when}`;
       const state = x.state === "failed" ? ` — not delivered: ${x.reason}` : x.state === "pending" ? " — being delivered" : "";
       return what + state + ".";
