@@ -106,6 +106,32 @@ test("reply with an attachment reaches the sender; the draft survives a reload; 
   assert.deepEqual(part(mail, /filename\*=utf-8''questions\.pdf/), pdf);
   assert.match(part(mail, /text\/plain/).toString(), /My questions are attached/);
 
+  // The sender sees the reply beside the message in their sent items: who,
+  // when, how large and where it went, never what it says.
+  const staff = await browser.newContext();
+  const sent = await staff.newPage();
+  await sent.goto(`${ws.base}/sent`);
+  await sent.locator("#panel-signin").waitFor();
+  await sent.getByRole("button", { name: "Register" }).click();
+  await sent.getByLabel("Your work email address").fill("alice@hospital.example");
+  await sent.locator("#staff-first").fill("Alice");
+  await sent.locator("#staff-last").fill("Example");
+  const mails = ws.mailCount("alice@hospital.example");
+  await sent.locator("#form-staff-register").getByRole("button", { name: "Send me a code" }).click();
+  const { code } = await ws.code("alice@hospital.example", mails);
+  await sent.locator("#staff-code").fill(code);
+  await sent.getByRole("button", { name: "Continue" }).click();
+  await sent.locator("#panel-finish").waitFor();
+  await sent.locator("#new-password").fill(password);
+  await sent.locator("#new-password2").fill(password);
+  await sent.getByRole("button", { name: "Set password" }).click();
+  const note = sent.locator("#sent-list tr", { hasText: "bob@patient.example" }).locator(".sent-replies li");
+  await note.waitFor();
+  // The gateway reports the delivery just after the mail is handed on.
+  assert.match(await note.textContent(), /^Bob Patient \(bob@patient\.example\) replied on .+ \(1\d\d KB\): (delivered to your mailbox|on its way)\.$/);
+  await shot(sent, "reply-03-sent-items");
+  await staff.close();
+
   // The sender's organisation withdraws the message: no more replies.
   ws.admin("revoke", env.id);
   await page.getByRole("button", { name: "Reply", exact: true }).click();

@@ -201,6 +201,35 @@ func (s *Service) Replies(ctx context.Context, caller Caller, id envelope.ID) ([
 	return out, nil
 }
 
+// SentReplies lists, for the signed-in sender's sent items, the replies to
+// each of recs (as SentEnvelopes returned them) by envelope: metadata only
+// (who, when, how large, the delivery state), never the ciphertext, which the
+// key server cannot read anyway. Envelopes without replies, and any the caller
+// may not manage, are left out. Each envelope's replies are read and stripped
+// in turn, so pending ciphertext is held one envelope at a time.
+func (s *Service) SentReplies(ctx context.Context, caller Caller, recs []EnvelopeRecord) (map[envelope.ID][]StoredReply, error) {
+	if caller.Account == nil {
+		return nil, ErrSignInRequired
+	}
+	out := map[envelope.ID][]StoredReply{}
+	for i := range recs {
+		if !s.mayManage(caller, &recs[i]) {
+			continue
+		}
+		rs, err := s.store.RepliesOf(ctx, recs[i].ID)
+		if err != nil {
+			return nil, fmt.Errorf("replies of %s: %w", recs[i].ID, err)
+		}
+		for j := range rs {
+			rs[j].Sealed, rs[j].LeaseHash = nil, nil
+		}
+		if len(rs) > 0 {
+			out[recs[i].ID] = rs
+		}
+	}
+	return out, nil
+}
+
 // LeasedReply is a pending reply leased to a gateway, with what the key server
 // knows of the original message.
 type LeasedReply struct {

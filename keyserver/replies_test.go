@@ -3,6 +3,8 @@ package keyserver_test
 import (
 	"bytes"
 	"errors"
+	"maps"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -152,5 +154,76 @@ func TestReplyRefusals(t *testing.T) {
 	}
 	if leased, _ := e.svc.LeaseReplies(ctx, keyserver.Caller{}, 10, time.Minute); len(leased) != 0 {
 		t.Errorf("leased %d replies of an expired envelope", len(leased))
+	}
+}
+
+// TestSentItemsShowReplies: the original's sender sees the replies to each of
+// their sent envelopes beside it, metadata only (who, when, how large, the
+// delivery state); nobody else's sent items show them.
+func TestSentItemsShowReplies(t *testing.T) {
+	e := newEnv(t)
+	s := e.seal("hello", time.Time{}, "bob@patient.example", "alice@hospital.example", "dan@patient.example") // from alice
+	bobID, danID := s[0].file.Header.ID, s[2].file.Header.ID
+	e.browser().register(s[0], "Bob", "Patient")
+	bob := recipientPrincipal(t, e, "bob@patient.example")
+	ctx := t.Context()
+	first, err := e.svc.PostReply(ctx, bob, bobID, keyserver.ReplyKindReply, "", sealedReplyBytes(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leased, err := e.svc.LeaseReplies(ctx, keyserver.Caller{}, 10, time.Minute)
+	if err != nil || len(leased) != 1 {
+		t.Fatalf("lease: %d %v", len(leased), err)
+	}
+	if err := e.svc.FinishReply(ctx, keyserver.Caller{}, leased[0].ID, leased[0].Lease, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(time.Minute)
+	second, err := e.svc.PostReply(ctx, bob, bobID, keyserver.ReplyKindReply, "", sealedReplyBytes(50))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	alice := e.browser()
+	alice.register(s[1], "Alice", "Sender")
+	st, out := alice.call("GET", "/api/v1/sent", nil)
+	if st != http.StatusOK || len(out["envelopes"].([]any)) != 3 {
+		t.Fatalf("alice's sent items: %d %v", st, out)
+	}
+	replies := out["replies"].(map[string]any)
+	if len(replies) != 1 || replies[danID.String()] != nil {
+		t.Fatalf("replies by envelope: %v, want bob's envelope only", replies)
+	}
+	got, _ := replies[bobID.String()].([]any)
+	want := []map[string]any{
+		{"id": first.ID, "kind": "reply", "from": "bob@patient.example", "name": "Bob Patient", "size": 1004.0, "state": "delivered",
+			"created": first.Created.UTC().Format("2006-01-02T15:04:05Z")},
+		{"id": second.ID, "kind": "reply", "from": "bob@patient.example", "name": "Bob Patient", "size": 54.0, "state": "pending",
+			"created": second.Created.UTC().Format("2006-01-02T15:04:05Z")},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("replies to bob's envelope: %v", got)
+	}
+	for i, w := range want {
+		if !maps.Equal(got[i].(map[string]any), w) {
+			t.Errorf("reply %d: %v, want %v (metadata only)", i, got[i], w)
+		}
+	}
+
+	// Neither the recipient nor another sender sees them as sent items.
+	recs, err := e.svc.SentEnvelopes(ctx, recipientPrincipal(t, e, "alice@hospital.example"), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := e.svc.SentReplies(ctx, bob, recs); err != nil || len(rs) != 0 {
+		t.Errorf("the recipient's view of alice's sent replies: %v %v", rs, err)
+	}
+	carol := e.browser()
+	carol.register(e.seal("x", time.Time{}, "carol@hospital.example")[0], "Carol", "Sender")
+	if st, out := carol.call("GET", "/api/v1/sent", nil); st != http.StatusOK || len(out["replies"].(map[string]any)) != 0 {
+		t.Errorf("carol's sent items: %d %v", st, out)
+	}
+	if _, err := e.svc.SentReplies(ctx, keyserver.Caller{}, recs); !errors.Is(err, keyserver.ErrSignInRequired) {
+		t.Errorf("signed out: %v", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/mail"
 	"net/netip"
 	"os"
 	"time"
@@ -113,6 +114,11 @@ type Config struct {
 	// (replies.go), so that recipients can reply all and replies thread.
 	ReplyPublicKey *[32]byte
 
+	// WrapperReplyTo, if set, is the Reply-To of every wrapper mail (an RFC 5322
+	// address, "Name <addr>" or addr): where a recipient's reply from their mail
+	// client goes instead of the sender, in plaintext (docs/DEPLOY.md).
+	WrapperReplyTo string
+
 	// NotifyFrom is the From of confirmations and notices; default
 	// "waxseal <postmaster@HOSTNAME>".
 	NotifyFrom string
@@ -135,6 +141,8 @@ type Gateway struct {
 	policy *policy.Policy
 	kick   chan struct{}
 	slots  chan struct{}
+	// wrapperReplyTo is Config.WrapperReplyTo parsed; nil when unset.
+	wrapperReplyTo *mail.Address
 }
 
 // New checks cfg and fills in defaults.
@@ -190,6 +198,14 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = 5 * time.Second
 	}
+	var replyTo *mail.Address
+	if cfg.WrapperReplyTo != "" {
+		a, err := mail.ParseAddress(cfg.WrapperReplyTo)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: wrapper Reply-To %q: %w", cfg.WrapperReplyTo, err)
+		}
+		replyTo = a
+	}
 	if cfg.NotifyFrom == "" {
 		cfg.NotifyFrom = "waxseal <postmaster@" + cfg.Hostname + ">"
 	}
@@ -200,7 +216,7 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.Now = time.Now
 	}
 	return &Gateway{cfg: cfg, log: cfg.Logger, policy: cfg.Policy, kick: make(chan struct{}, 1),
-		slots: make(chan struct{}, cfg.MaxConcurrent)}, nil
+		slots: make(chan struct{}, cfg.MaxConcurrent), wrapperReplyTo: replyTo}, nil
 }
 
 func newID() string {

@@ -958,3 +958,64 @@ func TestBodyCheckPanicContained(t *testing.T) {
 		t.Error("the registration was not abandoned")
 	}
 }
+
+// TestWrapperMailReply: with a reply key the wrapper mail tells the recipient
+// how to reply securely, in its text and HTML parts, and carries the
+// organisation's Reply-To when one is configured; without them it does neither.
+func TestWrapperMailReply(t *testing.T) {
+	const sentence = "To reply securely, open the message and select Reply."
+	for _, tc := range []struct {
+		name     string
+		tweak    func(*Config)
+		sentence bool
+		replyTo  string
+	}{
+		{"reply key and Reply-To", func(c *Config) {
+			c.ReplyPublicKey = &replyKey.Public
+			c.WrapperReplyTo = `"Secure Mail Desk" <secure-reply@hospital.example>`
+		}, true, "secure-reply@hospital.example"},
+		{"reply key only", func(c *Config) { c.ReplyPublicKey = &replyKey.Public }, true, ""},
+		{"neither", nil, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startGateway(t, gwOptions{tweak: tc.tweak})
+			if se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, labMessage("[send secure] Lab results")); se != nil {
+				t.Fatalf("DATA answered %v", se)
+			}
+			copies := e.hop.to("bob@patient.example")
+			if len(copies) != 1 {
+				t.Fatalf("copies: %+v", copies)
+			}
+			m, notice, html, _ := wrapperParts(t, copies[0].Data)
+			for name, part := range map[string]string{"text": notice, "HTML": html} {
+				if got := strings.Contains(part, sentence); got != tc.sentence {
+					t.Errorf("%s part has the reply sentence: %v, want %v\n%s", name, got, tc.sentence, part)
+				}
+			}
+			_, has := m.Header["Reply-To"]
+			if tc.replyTo == "" {
+				if has {
+					t.Errorf("Reply-To %q though none is configured", m.Header.Get("Reply-To"))
+				}
+				return
+			}
+			rt, err := m.Header.AddressList("Reply-To")
+			if err != nil || len(rt) != 1 || rt[0].Address != tc.replyTo || rt[0].Name != "Secure Mail Desk" {
+				t.Errorf("Reply-To %q: %v %v", m.Header.Get("Reply-To"), rt, err)
+			}
+			if from, _ := m.Header.AddressList("From"); len(from) != 1 || from[0].Address != "alice@hospital.example" {
+				t.Errorf("From %v: the sender must stay the From", from)
+			}
+		})
+	}
+}
+
+// TestWrapperReplyToRefused: a Reply-To that is not an address stops the
+// gateway from starting, rather than writing a broken header.
+func TestWrapperReplyToRefused(t *testing.T) {
+	_, err := New(Config{Relay: gateSpy{}, Policy: newPolicy(t), KeyServer: blockingRegistrar{}, KeyServerURL: publicURL,
+		WrapperReplyTo: "secure desk\r\nBcc: x@evil.example"})
+	if err == nil || !strings.Contains(err.Error(), "wrapper Reply-To") {
+		t.Fatalf("New = %v, want a wrapper Reply-To error", err)
+	}
+}

@@ -196,7 +196,7 @@ func (g *Gateway) prepare(ctx context.Context, in *Inbound) (*plan, error) {
 			kind: kindOriginal, notify: p.sender, subject: res.Clean})
 	}
 	if sj != nil {
-		sealed, err := sj.wrappers(in, p.sender, g.cfg.Online)
+		sealed, err := sj.wrappers(in, p.sender, g.wrapperOptions())
 		if err != nil {
 			sj.abandon() // registered or not, the message goes nowhere
 			return nil, err
@@ -385,15 +385,24 @@ func (sj *sealJob) safely(check func() error) (err error) {
 	return check()
 }
 
-// wrappers writes each recipient's wrapper mail.
-func (sj *sealJob) wrappers(in *Inbound, notify string, online bool) ([]delivery, error) {
+// wrapperOptions are the gateway's settings for every wrapper mail: the
+// open-online link, the secure-reply sentence where recipients can reply (a
+// reply key is configured) and the organisation's Reply-To.
+func (g *Gateway) wrapperOptions() wrapper.Options {
+	return wrapper.Options{Online: g.cfg.Online, Reply: g.cfg.ReplyPublicKey != nil, ReplyTo: g.wrapperReplyTo}
+}
+
+// wrappers writes each recipient's wrapper mail with base's settings.
+func (sj *sealJob) wrappers(in *Inbound, notify string, base wrapper.Options) ([]delivery, error) {
 	out := make([]delivery, 0, len(sj.envs))
 	for _, s := range sj.envs {
 		var w bytes.Buffer
 		// base64 in 128-character lines is 4/3 × 130/128 of the ciphertext; the
 		// page and the notice fit in the rest (HTMLSize would render it all twice).
 		w.Grow(len(sj.ct)/96*130 + 32<<10)
-		if err := wrapper.Write(&w, s.env, s.keys.Env, bytes.NewReader(sj.ct), wrapper.Options{Online: online, Date: sj.now, MessageID: s.msgID}); err != nil {
+		opt := base
+		opt.Date, opt.MessageID = sj.now, s.msgID
+		if err := wrapper.Write(&w, s.env, s.keys.Env, bytes.NewReader(sj.ct), opt); err != nil {
 			return nil, fmt.Errorf("wrapper mail: %w", err)
 		}
 		out = append(out, delivery{from: in.From, to: []string{s.env.Header.To}, msg: w.Bytes(), kind: kindEnvelope,

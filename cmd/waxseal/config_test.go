@@ -35,3 +35,23 @@ func TestSMTPPortFollowsTLSMode(t *testing.T) {
 		}
 	}
 }
+
+// wrapper_reply_to in [gateway] becomes the gateway's wrapper Reply-To.
+func TestWrapperReplyToSetting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "waxseal.toml")
+	conf := "public_url = \"https://keys.hospital.example\"\n[gateway]\nwrapper_reply_to = \"Secure Mail <secure-reply@hospital.example>\"\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fc, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := gatewayServerConfig(fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.WrapperReplyTo != "Secure Mail <secure-reply@hospital.example>" {
+		t.Errorf("WrapperReplyTo = %q", cfg.WrapperReplyTo)
+	}
+}

@@ -37,6 +37,7 @@ type gatewayConfig struct {
 	Online               *bool    `toml:"online"`
 	SpoolDir             string   `toml:"spool_dir"`
 	NotifyFrom           string   `toml:"notify_from"`
+	WrapperReplyTo       string   `toml:"wrapper_reply_to"` // Reply-To of wrapper mails; none by default
 	DrainKeyServerOutbox bool     `toml:"drain_keyserver_outbox"`
 	// ThreadRetention is how long the Message-IDs of sealed messages are
 	// remembered, so that replies to them are sealed too; default 400 days.
@@ -178,6 +179,7 @@ func gatewayServerConfig(fc *fileConfig) (server.Config, error) {
 		GiveUpAfter:        gc.Retry.GiveUp.Duration,
 		RetryInterval:      gc.Retry.Interval.Duration,
 		NotifyFrom:         gc.NotifyFrom,
+		WrapperReplyTo:     gc.WrapperReplyTo,
 		ThreadTTL:          gc.ThreadRetention.Duration,
 	}
 	nets := gc.ClientNetworks
@@ -266,6 +268,7 @@ envelope_lifetime = "720h0m0s"           # how long an envelope can be opened
 online = true                            # store ciphertext for the "open online" link
 spool_dir = "spool"                      # what the next hop did not take yet (fsync'd)
 # notify_from = "Secure Mail <postmaster@hospital.example>"
+# wrapper_reply_to = "Secure Mail <secure-reply@hospital.example>"  # Reply-To of wrapper mails; default none (docs/DEPLOY.md)
 drain_keyserver_outbox = false           # true when the key server cannot send mail (Workers)
 thread_retention = "9600h0m0s"           # 400 days: replies to a sealed message are sealed too
 forward = "organisation"                 # secure forwards by recipients: none | organisation | any

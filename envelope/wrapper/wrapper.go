@@ -32,7 +32,18 @@ type Options struct {
 	MessageID string
 	// Date is the Date header; the envelope's creation time when zero.
 	Date time.Time
+	// Reply adds ReplySentence to the notice: set it where recipients can reply
+	// securely (the organisation has a reply key), so that a patient does not
+	// press Reply in their mail client and write to the sender in plaintext.
+	Reply bool
+	// ReplyTo, if set, is the Reply-To header: where a reply from the mail
+	// client goes instead of the sender (for example a monitored address whose
+	// auto-answer explains secure reply).
+	ReplyTo *mail.Address
 }
+
+// ReplySentence is what the notice says about replying when Options.Reply is set.
+const ReplySentence = "To reply securely, open the message and select Reply."
 
 // Write writes the wrapper mail for an envelope: From the sender, To the
 // recipient, the subject from the header, a short plain and HTML notice, and the
@@ -70,10 +81,15 @@ func Write(w io.Writer, e *envelope.Envelope, envKey envelope.Key, ciphertext io
 		{"Subject", mime.QEncoding.Encode("utf-8", h.Subject)},
 		{"Date", date.Format(time.RFC1123Z)},
 		{"Message-ID", "<" + msgID + ">"},
+	}
+	if opt.ReplyTo != nil {
+		header = append(header, [2]string{"Reply-To", headerAddress(opt.ReplyTo)})
+	}
+	header = append(header, [][2]string{
 		{"MIME-Version", "1.0"},
 		{"Content-Type", `multipart/mixed; boundary="` + mixed + `"`},
 		{"X-Waxseal-Envelope", h.ID.String()},
-	}
+	}...)
 	for _, kv := range header {
 		fmt.Fprintf(bw, "%s: %s\r\n", kv[0], foldHeader(kv[0], kv[1]))
 	}
@@ -84,10 +100,10 @@ func Write(w io.Writer, e *envelope.Envelope, envKey envelope.Key, ciphertext io
 		online = h.OnlineURL() + "#k=" + envelope.EncodeKey(envKey)
 	}
 	fmt.Fprintf(bw, "\r\n--%s\r\nContent-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", mixed, alt)
-	if err := writeQPPart(bw, alt, "text/plain", noticeText(h, online)); err != nil {
+	if err := writeQPPart(bw, alt, "text/plain", noticeText(h, online, opt.Reply)); err != nil {
 		return fmt.Errorf("wrapper mail for %s: %w", h.ID, err)
 	}
-	if err := writeQPPart(bw, alt, "text/html", noticeHTML(h, online)); err != nil {
+	if err := writeQPPart(bw, alt, "text/html", noticeHTML(h, online, opt.Reply)); err != nil {
 		return fmt.Errorf("wrapper mail for %s: %w", h.ID, err)
 	}
 	fmt.Fprintf(bw, "--%s--\r\n", alt)
@@ -158,7 +174,7 @@ func writeQPPart(w io.Writer, boundary, contentType, body string) error {
 	return err
 }
 
-func noticeText(h *envelope.Header, online string) string {
+func noticeText(h *envelope.Header, online string, reply bool) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "You have received a secure message from %s.\n\n", h.From)
 	fmt.Fprintf(&sb, "Subject: %s\n\n", h.Subject)
@@ -167,12 +183,15 @@ func noticeText(h *envelope.Header, online string) string {
 	if online != "" {
 		fmt.Fprintf(&sb, "\nIf the attachment does not open (for example on a phone), open the message online:\n%s\n", online)
 	}
+	if reply {
+		sb.WriteString("\n" + ReplySentence + "\n")
+	}
 	fmt.Fprintf(&sb, "\nYou sign in on %s. The first time, you register with your name and a code sent to this address.\n", h.KeyServer)
 	sb.WriteString("The attachment never asks for your password.\n")
 	return sb.String()
 }
 
-func noticeHTML(h *envelope.Header, online string) string {
+func noticeHTML(h *envelope.Header, online string, reply bool) string {
 	var sb strings.Builder
 	sb.WriteString("<!DOCTYPE html>\n<html><body style=\"font-family:sans-serif\">\n")
 	fmt.Fprintf(&sb, "<p>You have received a secure message from %s.</p>\n", html.EscapeString(h.From))
@@ -181,6 +200,9 @@ func noticeHTML(h *envelope.Header, online string) string {
 	sb.WriteString("For best results, save the file first, then open it in a web browser.</p>\n")
 	if online != "" {
 		fmt.Fprintf(&sb, "<p>If the attachment does not open (for example on a phone),\n<a href=\"%s\">open the message online</a>.</p>\n", html.EscapeString(online))
+	}
+	if reply {
+		sb.WriteString("<p>" + html.EscapeString(ReplySentence) + "</p>\n")
 	}
 	fmt.Fprintf(&sb, "<p>You sign in on %s. The first time, you register with your name and a code sent to this address.\n", html.EscapeString(h.KeyServer))
 	sb.WriteString("The attachment never asks for your password.</p>\n</body></html>\n")

@@ -179,6 +179,77 @@ func TestWriteMailWithoutOnlineLink(t *testing.T) {
 	}
 }
 
+// noticeTexts returns the wrapper mail's header and its plain and HTML notice,
+// quoted-printable decoded.
+func noticeTexts(t *testing.T, wire []byte) (*mail.Message, string, string) {
+	t.Helper()
+	m, err := mail.ReadMessage(bytes.NewReader(wire))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	notice, err := multipart.NewReader(m.Body, params["boundary"]).NextPart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, altParams, _ := mime.ParseMediaType(notice.Header.Get("Content-Type"))
+	ar := multipart.NewReader(notice, altParams["boundary"])
+	var texts [2]string
+	for i := range texts {
+		part, err := ar.NextPart()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(part)
+		texts[i] = string(b)
+	}
+	return m, texts[0], texts[1]
+}
+
+// TestWriteMailReply: with Reply the notice tells the recipient how to reply
+// securely, in both parts; ReplyTo becomes the Reply-To header. Without them
+// neither appears.
+func TestWriteMailReply(t *testing.T) {
+	p, ct := envelope.EncryptPayload([]byte("hi"))
+	env, keys, err := p.Seal(testHeader("bob@patient.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	replyTo := &mail.Address{Name: "Sichere Post – Klinik", Address: "secure-reply@hospital.example"}
+	var wire bytes.Buffer
+	if err := Write(&wire, env, keys.Env, bytes.NewReader(ct), Options{Reply: true, ReplyTo: replyTo}); err != nil {
+		t.Fatal(err)
+	}
+	m, text, htmlText := noticeTexts(t, wire.Bytes())
+	for name, part := range map[string]string{"text": text, "HTML": htmlText} {
+		if !strings.Contains(part, "To reply securely, open the message and select Reply.") {
+			t.Errorf("%s notice lacks the reply sentence:\n%s", name, part)
+		}
+	}
+	got, err := m.Header.AddressList("Reply-To")
+	if err != nil || len(got) != 1 || *got[0] != *replyTo {
+		t.Errorf("Reply-To = %q: %v %v, want %v", m.Header.Get("Reply-To"), got, err, replyTo)
+	}
+	if from, _ := m.Header.AddressList("From"); len(from) != 1 || from[0].Address != "alice@hospital.example" {
+		t.Errorf("From = %v: Reply-To must not replace it", from)
+	}
+
+	wire.Reset()
+	if err := Write(&wire, env, keys.Env, bytes.NewReader(ct), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	m, text, htmlText = noticeTexts(t, wire.Bytes())
+	if strings.Contains(text+htmlText, "reply securely") {
+		t.Error("notice offers secure reply though Reply is not set")
+	}
+	if _, ok := m.Header["Reply-To"]; ok {
+		t.Errorf("Reply-To %q though none is configured", m.Header.Get("Reply-To"))
+	}
+}
+
 func scanCRLFLines(data []byte, atEOF bool) (int, []byte, error) {
 	if i := bytes.Index(data, []byte("\r\n")); i >= 0 {
 		return i + 2, data[:i], nil

@@ -30,10 +30,15 @@ type LeasedReply struct {
 	Sealed  []byte `json:"sealed"`
 }
 
-// ReplyView is a reply as its author's page sees it: metadata only.
+// ReplyView is a reply as its author's page, or the original's sender's sent
+// items, see it: metadata only.
 type ReplyView struct {
-	ID        string `json:"id"`
-	Kind      string `json:"kind"`
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+	// From and Name are the replying recipient's verified address and
+	// registered name.
+	From      string `json:"from"`
+	Name      string `json:"name,omitempty"`
 	ForwardTo string `json:"forward_to,omitempty"`
 	Created   string `json:"created"`
 	Size      int    `json:"size"`

@@ -657,12 +657,31 @@ func (h *handlers) releaseKey(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"server_key": envelope.EncodeKey(k)})
 }
 
+// listSent answers the sender's sent items and, by envelope id, the replies
+// to them (metadata only; envelopes without replies are not listed there).
 func (h *handlers) listSent(c echo.Context) error {
 	recs, err := h.s.SentEnvelopes(c.Request().Context(), caller(c), 500)
 	if err != nil {
 		return err
 	}
-	return h.envelopeList(c, recs)
+	rs, err := h.s.SentReplies(c.Request().Context(), caller(c), recs)
+	if err != nil {
+		return err
+	}
+	now := h.s.Now()
+	views := make([]api.EnvelopeView, len(recs))
+	for i, r := range recs {
+		views[i] = ViewEnvelope(r, now)
+	}
+	replies := make(map[string][]api.ReplyView, len(rs))
+	for id, list := range rs {
+		vs := make([]api.ReplyView, len(list))
+		for i, r := range list {
+			vs[i] = viewReply(r)
+		}
+		replies[id.String()] = vs
+	}
+	return c.JSON(http.StatusOK, map[string]any{"envelopes": views, "replies": replies})
 }
 
 func (h *handlers) envelopeList(c echo.Context, recs []keyserver.EnvelopeRecord) error {

@@ -33,7 +33,7 @@ func (h *handlers) routeReplies(v1 *echo.Group) {
 }
 
 func viewReply(r keyserver.StoredReply) api.ReplyView {
-	v := api.ReplyView{ID: r.ID, Kind: r.Kind, ForwardTo: r.ForwardTo, Created: r.Created.UTC().Format("2006-01-02T15:04:05Z"), Size: r.Size, State: "pending"}
+	v := api.ReplyView{ID: r.ID, Kind: r.Kind, From: r.From, Name: r.Name, ForwardTo: r.ForwardTo, Created: r.Created.UTC().Format("2006-01-02T15:04:05Z"), Size: r.Size, State: "pending"}
 	switch {
 	case !r.Delivered.IsZero():
 		v.State = "delivered"

@@ -271,11 +271,34 @@
           status(`Revoked the message to ${e.recipient}.`);
         }, `${e.subject || "(no subject)"} to ${e.recipient}`));
       }
+      const replies = sentReplies((r.data.replies || {})[e.id]);
+      if (replies) state.append(replies);
       tr.append(cell(e.recipient), cell(e.subject || "(no subject)"), cell(when(e.created)), state, actions);
       list.append(tr);
     }
     labelRows(list);
     $("sent-none").hidden = r.data.envelopes.length !== 0;
+  }
+
+  // sentReplies renders the recipients' secure replies to one sent envelope
+  // (GET /api/v1/sent's "replies"): who, when, how large and where it is, never
+  // what it says (the key server cannot read it; the gateway delivers it to the
+  // sender's mailbox). null when there are none.
+  function sentReplies(list) {
+    if (!list || list.length === 0) return null;
+    const ul = document.createElement("ul");
+    ul.className = "sent-replies";
+    for (const x of list) {
+      const who = x.name ? `${x.name} (${x.from})` : x.from;
+      const size = x.size >= 1048576 ? `${(x.size / 1048576).toFixed(1)} MB` : `${Math.ceil(x.size / 1024)} KB`;
+      const did = x.kind === "forward" ? `forwarded it to ${x.forward_to}` : x.kind === "all" ? "replied to all" : "replied";
+      const where = x.state === "delivered" ? (x.kind === "forward" ? "delivered" : "delivered to your mailbox")
+        : x.state === "failed" ? `not delivered${x.reason ? `: ${x.reason}` : ""}` : "on its way";
+      const li = document.createElement("li");
+      li.textContent = `${who} ${did} on ${when(x.created)} (${size}): ${where}.`;
+      ul.append(li);
+    }
+    return ul;
   }
 
   // --- administration ---
