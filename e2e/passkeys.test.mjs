@@ -268,7 +268,7 @@ test("administrators enrol with a one-time link and need a passkey; a code sign-
   await shot(page, "passkey-05-enrol");
   await Promise.all([page.waitForURL(`${ws.base}/admin`), page.getByRole("button", { name: "Create your administrator passkey" }).click()]);
   await page.locator("#panel-admin").waitFor();
-  await page.getByRole("link", { name: "PHI: admin test" }).waitFor();
+  await page.getByRole("link", { name: "admin test" }).waitFor();
   assert.equal((await key.credentials()).length, 1);
   await shot(page, "passkey-06-admin-list");
   // The State (and Sent) columns never break inside a word at 1280 px.
@@ -287,7 +287,7 @@ test("administrators enrol with a one-time link and need a passkey; a code sign-
   }
 
   // Show one, lock it with a reason (markup stays text), unlock it.
-  await page.getByRole("link", { name: "PHI: admin test" }).click();
+  await page.getByRole("link", { name: "admin test" }).click();
   await page.locator("#panel-envelope").waitFor();
   assert.equal(await page.locator("#env-recipient").textContent(), "erin@patient.example");
   await page.getByLabel("Reason shown to the recipient").fill("Sent to the <b>wrong</b> patient");

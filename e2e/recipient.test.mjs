@@ -89,14 +89,14 @@ test("open from disk, register, read, download the attachment and the original",
   await page.locator("#panel-register").waitFor();
   assert.equal(new URL(page.url()).hash, "", "the key fragment is removed from the address bar");
   assert.equal(await page.locator("#signin-email").inputValue(), "bob@patient.example");
-  assert.equal(await page.locator("#sum-subject").textContent(), "PHI: Your lab results");
+  assert.equal(await page.locator("#sum-subject").textContent(), "Your lab results");
   await shot(page, "02-open-register-first");
 
   await register(page, "bob@patient.example");
   await page.locator("#panel-message").waitFor();
   await shot(page, "03-message");
   assert.match(await page.locator("#msg-text").textContent(), /your blood test results from 20 November are attached/);
-  assert.equal(await page.locator("#msg-subject").textContent(), "PHI: Your lab results");
+  assert.equal(await page.locator("#msg-subject").textContent(), "Your lab results");
   assert.match(await page.locator("#msg-from").textContent(), /alice@hospital\.example/);
 
   const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "results.txt" }).click()]);

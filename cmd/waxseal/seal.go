@@ -17,6 +17,7 @@ import (
 	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/envelope/wrapper"
 	"github.com/waxseal/waxseal/keyserver/client"
+	"github.com/waxseal/waxseal/server/policy"
 )
 
 const sealSynopsis = "seal [--offline | --token TOKEN] --keyserver URL --from ADDR --to ADDR [--to ADDR ...] --out DIR [flags] < message.eml"
@@ -55,7 +56,7 @@ func cmdSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	var to listFlag
 	fs.Var(&to, "to", "recipient address; repeat for more recipients (required)")
 	out := fs.String("out", "", "directory to write the envelopes to (required)")
-	subject := fs.String("subject", "", "subject shown on the envelope (default: the message's own Subject)")
+	subject := fs.String("subject", "", "subject shown on the envelope (default: the message's own Subject without a trigger such as \"PHI:\")")
 	expires := fs.Duration("expires", 30*24*time.Hour, "how long the envelope may be opened (0: no expiry)")
 	token := fs.String("token", "", "gateway token for registering the keys (or WAXSEAL_TOKEN)")
 	writeMail := fs.Bool("mail", false, "also write each recipient's wrapper mail as ID.eml")
@@ -138,7 +139,7 @@ func (j *sealJob) run(ctx context.Context, msg io.Reader) ([]sealResult, error) 
 	payload := pw.Payload()
 	subject := j.Subject
 	if subject == "" {
-		subject = headers.subject()
+		subject = withoutTrigger(headers.subject())
 	}
 
 	now := time.Now()
@@ -253,6 +254,16 @@ func (h *headerPrefix) Write(p []byte) (int, error) {
 		h.buf.Write(p[:min(len(p), room)])
 	}
 	return len(p), nil
+}
+
+// withoutTrigger removes a trigger of the default rules from a subject, as the
+// gateway does: the recipient reads "Your results", not "PHI: Your results".
+func withoutTrigger(subject string) string {
+	t, err := policy.NewTriggers(policy.DefaultPhrases, policy.DefaultPrefixes)
+	if err != nil {
+		panic(err) // the default rules compile
+	}
+	return t.Match(subject).Subject
 }
 
 // subject returns the message's decoded Subject, or "" when the message has no
