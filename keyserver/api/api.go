@@ -65,6 +65,14 @@ type EnvelopeView struct {
 	Online     bool      `json:"online"`
 }
 
+// SentMessage is one message in a sender's Sent items (GET /api/v1/sent,
+// "messages"): the envelopes the gateway registered for its recipients.
+type SentMessage struct {
+	Subject    string         `json:"subject"`
+	Created    time.Time      `json:"created"`
+	Recipients []EnvelopeView `json:"recipients"`
+}
+
 // EnvelopeQuery filters the administrators' envelope list (GET
 // /api/v1/admin/envelopes); zero fields match everything.
 type EnvelopeQuery struct {

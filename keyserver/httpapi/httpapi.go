@@ -70,6 +70,11 @@ func New(s *keyserver.Service) http.Handler {
 	web.POST("/envelopes/:id/key", h.releaseKey, h.signedIn(false))
 	web.GET("/sent", h.listSent, h.signedIn(false))
 	web.POST("/envelopes/:id/revoke", h.envelopeAction(h.revoke), h.signedIn(false))
+	// A sender manages their own messages as an administrator does anyone's
+	// (Service.mayManage decides; others get unknown_envelope).
+	web.POST("/envelopes/:id/lock", h.envelopeAction(h.lock), h.signedIn(false))
+	web.POST("/envelopes/:id/unlock", h.envelopeAction(h.unlock), h.signedIn(false))
+	web.POST("/envelopes/:id/expiry", h.envelopeAction(h.setExpiry), h.signedIn(false))
 
 	adm := v1.Group("/admin", h.adminOnly, h.bodyLimit(maxAPIBody))
 	adm.GET("/envelopes", h.listEnvelopes)
@@ -658,11 +663,11 @@ func (h *handlers) releaseKey(c echo.Context) error {
 }
 
 func (h *handlers) listSent(c echo.Context) error {
-	recs, err := h.s.SentEnvelopes(c.Request().Context(), caller(c), 500)
+	msgs, err := h.s.SentMessages(c.Request().Context(), caller(c), 500)
 	if err != nil {
 		return err
 	}
-	return h.envelopeList(c, recs)
+	return c.JSON(http.StatusOK, viewSent(msgs, h.s.Now()))
 }
 
 func (h *handlers) envelopeList(c echo.Context, recs []keyserver.EnvelopeRecord) error {

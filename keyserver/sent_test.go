@@ -1,0 +1,102 @@
+package keyserver_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waxseal/waxseal/keyserver"
+)
+
+func TestGroupSentFoldsOneMessagesEnvelopes(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 123, time.UTC)
+	rec := func(to, subject string, at time.Time) keyserver.EnvelopeRecord {
+		return keyserver.EnvelopeRecord{Sender: "alice@hospital.example", Recipient: to, Subject: subject, Created: at}
+	}
+	// Newest first, as a listing gives them; the same instant with two subjects
+	// interleaves, and a nanosecond apart is another message.
+	got := keyserver.GroupSent([]keyserver.EnvelopeRecord{
+		rec("a@x.example", "Results", t0),
+		rec("b@x.example", "Invoice", t0),
+		rec("c@x.example", "Results", t0),
+		rec("d@x.example", "Results", t0.Add(-time.Nanosecond)),
+	})
+	var desc []string
+	for _, m := range got {
+		var to []string
+		for _, r := range m.Envelopes {
+			to = append(to, r.Recipient)
+		}
+		desc = append(desc, m.Subject+":"+strings.Join(to, ","))
+	}
+	want := "Results:a@x.example,c@x.example Invoice:b@x.example Results:d@x.example"
+	if strings.Join(desc, " ") != want {
+		t.Errorf("grouped %q, want %q", strings.Join(desc, " "), want)
+	}
+	if len(keyserver.GroupSent(nil)) != 0 {
+		t.Error("nothing sent grouped into something")
+	}
+}
+
+func TestSentItemsPerMessageAndSenderLock(t *testing.T) {
+	e := newEnv(t)
+	e.seal("x", time.Time{}, "bob@patient.example")
+	e.clock.Add(time.Minute)
+	two := e.seal("y", time.Time{}, "carol@patient.example", "dan@patient.example")
+	alice := e.browser()
+	alice.call("POST", "/api/v1/register/start", map[string]string{"email": "alice@hospital.example", "first_name": "Alice", "last_name": "Sender"})
+	if st, out := alice.call("POST", "/api/v1/register/verify", map[string]string{"email": "alice@hospital.example", "code": e.lastCode("alice@hospital.example")}); st != http.StatusOK {
+		t.Fatalf("sender register/verify: %d %v", st, out)
+	}
+	alice.addPasskey(e.auth(), "Office PC")
+	st, out := alice.call("GET", "/api/v1/sent", nil)
+	if st != http.StatusOK {
+		t.Fatalf("sent: %d %v", st, out)
+	}
+	msgs := out["messages"].([]any)
+	if len(msgs) != 2 || len(out["envelopes"].([]any)) != 3 {
+		t.Fatalf("sent: %d messages, %d envelopes, want 2 and 3: %v", len(msgs), len(out["envelopes"].([]any)), out)
+	}
+	newest := msgs[0].(map[string]any)
+	var to []string
+	for _, r := range newest["recipients"].([]any) {
+		to = append(to, r.(map[string]any)["recipient"].(string))
+	}
+	if strings.Join(to, ",") != "carol@patient.example,dan@patient.example" || newest["subject"] != "Results" {
+		t.Fatalf("newest message: %v", newest)
+	}
+
+	// The sender locks one recipient's copy; that recipient is told why, the other opens.
+	id := two[1].file.Header.ID.String()
+	st, out = alice.call("POST", "/api/v1/envelopes/"+id+"/lock", map[string]string{"reason": "Wrong patient: please delete"})
+	if st != http.StatusOK || out["state"] != "locked" || out["lock_reason"] != "Wrong patient: please delete" {
+		t.Fatalf("sender lock: %d %v", st, out)
+	}
+	dan := e.browser()
+	dan.register(two[1], "Dan", "R")
+	st, out = dan.release(two[1])
+	wantAnswer(t, "release of a locked envelope", st, out, http.StatusLocked, "locked")
+	if msg, _ := out["message"].(string); !strings.Contains(msg, "Wrong patient: please delete") {
+		t.Errorf("the locked recipient is told %q, want the reason", msg)
+	}
+	carol := e.browser()
+	carol.register(two[0], "Carol", "R")
+	if got := carol.open(two[0]); string(got) != "y" {
+		t.Errorf("the other recipient opened %q", got)
+	}
+	// Someone else may not lock it, unlock it or change its expiry.
+	for _, action := range []string{"lock", "unlock", "expiry"} {
+		st, out = carol.call("POST", "/api/v1/envelopes/"+id+"/"+action, map[string]string{})
+		wantAnswer(t, "a recipient's "+action, st, out, http.StatusNotFound, "unknown")
+	}
+	st, out = alice.call("POST", "/api/v1/envelopes/"+id+"/unlock", nil)
+	if st != http.StatusOK || out["state"] != "active" {
+		t.Fatalf("sender unlock: %d %v", st, out)
+	}
+	later := e.clock.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)
+	st, out = alice.call("POST", "/api/v1/envelopes/"+id+"/expiry", map[string]string{"expires": later})
+	if st != http.StatusOK || out["expires"] != later {
+		t.Fatalf("sender expiry: %d %v", st, out)
+	}
+}
