@@ -2,6 +2,7 @@ package keyserver
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -44,12 +45,63 @@ func GroupSent(recs []EnvelopeRecord) []SentMessage {
 	return out
 }
 
-// SentMessages lists what the signed-in sender sent as messages, newest first,
-// from at most limit envelopes.
-func (s *Service) SentMessages(ctx context.Context, caller Caller, limit int) ([]SentMessage, error) {
-	recs, err := s.SentEnvelopes(ctx, caller, limit)
-	if err != nil {
-		return nil, err
+// SentQuery asks for one page of a sender's Sent items.
+type SentQuery struct {
+	Recipient string          // only the copies to this address; empty: all
+	Limit     int             // envelopes per page, at least; 0 or more than 500: 500
+	After     *EnvelopeCursor // the Next of the previous page
+}
+
+// SentMessages lists what the signed-in sender sent as messages, newest first.
+// A page holds at least q.Limit envelopes, more when the last message's
+// envelopes would otherwise split across pages: a page ends only where the
+// creation time changes, and one message's envelopes share theirs. next is
+// nil on the last page (never an empty one, unless nothing was sent).
+func (s *Service) SentMessages(ctx context.Context, caller Caller, q SentQuery) (msgs []SentMessage, next *EnvelopeCursor, err error) {
+	if caller.Account == nil {
+		return nil, nil, ErrSignInRequired
 	}
-	return GroupSent(recs), nil
+	if caller.Account.Role == RoleRecipient {
+		return nil, nil, ErrForbidden.With("Sent items are for the organisation's own addresses.")
+	}
+	if q.Recipient != "" {
+		if q.Recipient, err = NormalizeAddress(q.Recipient); err != nil {
+			return nil, nil, ErrBadRequest.With("%v", err)
+		}
+	}
+	if q.Limit <= 0 || q.Limit > 500 {
+		q.Limit = 500
+	}
+	eq := EnvelopeQuery{Sender: caller.Account.Email, Recipient: q.Recipient, Limit: q.Limit, After: q.After}
+	recs, err := s.store.ListEnvelopes(ctx, eq)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sent envelopes: %w", err)
+	}
+	if len(recs) < q.Limit {
+		return GroupSent(recs), nil, nil
+	}
+	// Finish the last instant: the rest of its envelopes, a page at a time.
+	for {
+		last := recs[len(recs)-1]
+		more, err := s.store.ListEnvelopes(ctx, EnvelopeQuery{Sender: eq.Sender, Recipient: eq.Recipient,
+			Since: last.Created, Limit: q.Limit, After: CursorOf(&last)})
+		if err != nil {
+			return nil, nil, fmt.Errorf("sent envelopes: %w", err)
+		}
+		recs = append(recs, more...)
+		if len(more) < q.Limit {
+			break
+		}
+	}
+	last := recs[len(recs)-1]
+	// One envelope more says whether there is a next page, so the last page
+	// is never an empty one.
+	probe, err := s.store.ListEnvelopes(ctx, EnvelopeQuery{Sender: eq.Sender, Recipient: eq.Recipient, Limit: 1, After: CursorOf(&last)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("sent envelopes: %w", err)
+	}
+	if len(probe) == 0 {
+		return GroupSent(recs), nil, nil
+	}
+	return GroupSent(recs), CursorOf(&last), nil
 }

@@ -100,3 +100,54 @@ func TestSentItemsPerMessageAndSenderLock(t *testing.T) {
 		t.Fatalf("sender expiry: %d %v", st, out)
 	}
 }
+
+func TestSentItemsPagesNeverSplitAMessage(t *testing.T) {
+	e := newEnv(t)
+	e.seal("a", time.Time{}, "a1@patient.example", "a2@patient.example", "a3@patient.example")
+	e.clock.Add(time.Minute)
+	e.seal("b", time.Time{}, "b1@patient.example", "a2@patient.example")
+	e.clock.Add(time.Minute)
+	e.seal("c", time.Time{}, "c1@patient.example")
+	alice := e.browser()
+	alice.call("POST", "/api/v1/register/start", map[string]string{"email": "alice@hospital.example", "first_name": "Alice", "last_name": "Sender"})
+	alice.call("POST", "/api/v1/register/verify", map[string]string{"email": "alice@hospital.example", "code": e.lastCode("alice@hospital.example")})
+	alice.addPasskey(e.auth(), "Office PC")
+
+	// pages lists every page at limit 2: each page as "recipients|recipients".
+	pages := func(query string) []string {
+		var got []string
+		after := ""
+		for range 10 {
+			st, out := alice.call("GET", "/api/v1/sent?limit=2"+query+after, nil)
+			if st != http.StatusOK {
+				t.Fatalf("sent page: %d %v", st, out)
+			}
+			var msgs []string
+			for _, m := range out["messages"].([]any) {
+				var to []string
+				for _, r := range m.(map[string]any)["recipients"].([]any) {
+					to = append(to, strings.TrimSuffix(r.(map[string]any)["recipient"].(string), "@patient.example"))
+				}
+				msgs = append(msgs, strings.Join(to, ","))
+			}
+			got = append(got, strings.Join(msgs, "|"))
+			next, _ := out["next"].(string)
+			if next == "" {
+				return got
+			}
+			after = "&after=" + next
+		}
+		t.Fatal("paging does not end")
+		return nil
+	}
+	if got, want := strings.Join(pages(""), " / "), "c1|a2,b1 / a1,a2,a3"; got != want {
+		t.Errorf("pages %q, want %q", got, want)
+	}
+	if got, want := strings.Join(pages("&recipient=A2@patient.example"), " / "), "a2|a2"; got != want {
+		t.Errorf("pages to a2 %q, want %q", got, want)
+	}
+	st, out := alice.call("GET", "/api/v1/sent?after=nonsense", nil)
+	wantAnswer(t, "a forged cursor", st, out, http.StatusBadRequest, "bad_request")
+	st, out = alice.call("GET", "/api/v1/sent?recipient=not-an-address", nil)
+	wantAnswer(t, "a bad recipient", st, out, http.StatusBadRequest, "bad_request")
+}

@@ -663,11 +663,7 @@ func (h *handlers) releaseKey(c echo.Context) error {
 }
 
 func (h *handlers) listSent(c echo.Context) error {
-	msgs, err := h.s.SentMessages(c.Request().Context(), caller(c), 500)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, viewSent(msgs, h.s.Now()))
+	return h.sentPage(c)
 }
 
 func (h *handlers) envelopeList(c echo.Context, recs []keyserver.EnvelopeRecord) error {

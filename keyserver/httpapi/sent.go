@@ -1,11 +1,41 @@
 package httpapi
 
 import (
+	"net/http"
+	"strconv"
 	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/waxseal/waxseal/keyserver"
 	"github.com/waxseal/waxseal/keyserver/api"
 )
+
+// sentPage answers GET /api/v1/sent[?recipient=A][&limit=N][&after=CURSOR].
+func (h *handlers) sentPage(c echo.Context) error {
+	q := keyserver.SentQuery{Recipient: c.QueryParam("recipient")}
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return keyserver.ErrBadRequest.With("limit: want a positive number.")
+		}
+		q.Limit = n
+	}
+	after, err := parseCursor(c.QueryParam("after"))
+	if err != nil {
+		return err
+	}
+	q.After = after
+	msgs, next, err := h.s.SentMessages(c.Request().Context(), caller(c), q)
+	if err != nil {
+		return err
+	}
+	out := viewSent(msgs, h.s.Now())
+	if next != nil {
+		out["next"] = formatCursor(next)
+	}
+	return c.JSON(http.StatusOK, out)
+}
 
 // viewSent answers GET /api/v1/sent: the messages, and the same envelopes as a
 // flat list for clients written before messages were grouped.
