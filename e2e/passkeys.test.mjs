@@ -362,6 +362,7 @@ test("administrators enrol with a one-time link and need a passkey; a code sign-
 test("a sender registers with a passkey, sees a message to two as one entry, locks one with a reason and revokes", async () => {
   const [frank, hana] = ws.seal(message("frank@patient.example, hana@patient.example", "PHI: for Frank and Hana"),
     { to: ["frank@patient.example", "hana@patient.example"], from: "Gina Sender <gina@hospital.example>", online: true });
+  ws.seal(message("ivy@patient.example", "PHI: for Ivy"), { to: ["ivy@patient.example"], from: "Gina Sender <gina@hospital.example>" });
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   await device(page);
@@ -386,11 +387,11 @@ test("a sender registers with a passkey, sees a message to two as one entry, loc
   await page.locator("#panel-sent").waitFor();
   assert.equal(new URL(page.url()).pathname, "/sent");
 
-  // One entry for the message, both recipients inside it.
+  // One entry per message, both recipients inside the one sent to two.
   const entries = page.locator("#sent-list article.sent-msg");
   await entries.first().waitFor();
-  assert.equal(await entries.count(), 1, "one message sent to two is one entry");
-  const entry = entries.first();
+  assert.equal(await entries.count(), 2, "two messages, three envelopes: two entries");
+  const entry = entries.filter({ hasText: "for Frank and Hana" });
   assert.equal(await entry.locator("li.sent-rcpt").count(), 2);
   const frankRow = entry.locator("li.sent-rcpt", { hasText: "frank@patient.example" });
   const hanaRow = entry.locator("li.sent-rcpt", { hasText: "hana@patient.example" });
@@ -417,6 +418,13 @@ test("a sender registers with a passkey, sees a message to two as one entry, loc
   await page.getByText("Revoked the message to frank@patient.example.").waitFor();
   assert.match(ws.admin("show", frank.id), /"state":"revoked"/);
   assert.match(ws.admin("show", hana.id), /"state":"locked"/);
+  // Filtered by a recipient: only the messages to that address.
+  await page.getByLabel("Sent to").fill("hana@patient.example");
+  await page.getByRole("button", { name: "Show", exact: true }).click();
+  await page.locator("#sent-list article.sent-msg", { hasText: "for Ivy" }).waitFor({ state: "detached" });
+  assert.equal(await entries.count(), 1);
+  assert.equal(await entries.first().locator("li.sent-rcpt").count(), 1, "only the copy to hana");
+  await shot(page, "passkey-10b-sent-filtered-phone");
 
   // Hana's open page says the message is locked, and why.
   for (const width of [1280, 375]) {

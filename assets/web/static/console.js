@@ -252,12 +252,38 @@
       showOnly("panel-finish", "panel-passkeys", "panel-password");
       return loadPasskeys();
     }
-    const r = await api("GET", "/api/v1/sent");
+    const r = await api("GET", sentURL(""));
     if (!r.ok) { showOnly(); return failed(r); }
     showOnly("panel-sent");
-    const list = $("sent-list");
-    list.replaceChildren(...r.data.messages.map(sentMessageBlock));
+    $("sent-list").replaceChildren(...r.data.messages.map(sentMessageBlock));
     $("sent-none").hidden = r.data.messages.length !== 0;
+    $("sent-none").textContent = $("sent-recipient").value.trim() ? "Nothing sent to this address." : "Nothing sent yet.";
+    sentNext = r.data.next || "";
+    $("sent-more").hidden = !sentNext;
+  }
+
+  // sentNext continues the listing: the server's cursor after the last page shown.
+  let sentNext = "";
+  function sentURL(after) {
+    const q = new URLSearchParams({ limit: "50" });
+    const to = pageName === "sent" ? $("sent-recipient").value.trim() : "";
+    if (to) q.set("recipient", to);
+    if (after) q.set("after", after);
+    return `/api/v1/sent?${q}`;
+  }
+  if (pageName === "sent") {
+    $("form-sent-filter").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      status("");
+      await sentPage();
+    });
+    $("sent-more").addEventListener("click", async () => {
+      const r = await api("GET", sentURL(sentNext));
+      if (!r.ok) return failed(r);
+      $("sent-list").append(...r.data.messages.map(sentMessageBlock));
+      sentNext = r.data.next || "";
+      $("sent-more").hidden = !sentNext;
+    });
   }
 
   function el(tag, cls, text) {
