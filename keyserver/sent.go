@@ -9,9 +9,10 @@ import (
 )
 
 // SentMessage is one message as its sender wrote it. The gateway registers one
-// envelope per recipient, all with the same submission time (the job's clock,
-// to the nanosecond) and subject, so those three together with the sender tell
-// the envelopes of one message apart from the next message's.
+// envelope per recipient, all with the same message name (EnvelopeRecord.Message).
+// Envelopes from older gateways, without one, group by sender, subject and
+// creation time (to the second, as envelopes carry it): two messages with one
+// subject sent in the same second then show as one.
 type SentMessage struct {
 	Subject   string
 	Created   time.Time
@@ -24,13 +25,16 @@ type SentMessage struct {
 // nanosecond with different subjects interleave.
 func GroupSent(recs []EnvelopeRecord) []SentMessage {
 	type key struct {
-		sender, subject string
-		created         int64
+		sender, message, subject string
+		created                  int64
 	}
 	index := make(map[key]int, len(recs))
 	var out []SentMessage
 	for _, r := range recs {
-		k := key{r.Sender, r.Subject, r.Created.UnixNano()}
+		k := key{sender: r.Sender, message: r.Message}
+		if r.Message == "" {
+			k.subject, k.created = r.Subject, r.Created.UnixNano()
+		}
 		i, ok := index[k]
 		if !ok {
 			i = len(out)

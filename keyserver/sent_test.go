@@ -2,11 +2,14 @@ package keyserver_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/client"
 )
 
 func TestGroupSentFoldsOneMessagesEnvelopes(t *testing.T) {
@@ -33,6 +36,16 @@ func TestGroupSentFoldsOneMessagesEnvelopes(t *testing.T) {
 	want := "Results:a@x.example,c@x.example Invoice:b@x.example Results:d@x.example"
 	if strings.Join(desc, " ") != want {
 		t.Errorf("grouped %q, want %q", strings.Join(desc, " "), want)
+	}
+	// Named messages group by name alone: the same second and subject do not merge them.
+	named := func(to, message string) keyserver.EnvelopeRecord {
+		r := rec(to, "Results", t0)
+		r.Message = message
+		return r
+	}
+	got = keyserver.GroupSent([]keyserver.EnvelopeRecord{named("a@x.example", "m1"), named("b@x.example", "m2"), named("c@x.example", "m1"), rec("d@x.example", "Results", t0)})
+	if len(got) != 3 || len(got[0].Envelopes) != 2 || got[0].Envelopes[1].Recipient != "c@x.example" || len(got[1].Envelopes) != 1 || got[2].Envelopes[0].Message != "" {
+		t.Errorf("named messages grouped as %+v", got)
 	}
 	if len(keyserver.GroupSent(nil)) != 0 {
 		t.Error("nothing sent grouped into something")
@@ -150,4 +163,47 @@ func TestSentItemsPagesNeverSplitAMessage(t *testing.T) {
 	wantAnswer(t, "a forged cursor", st, out, http.StatusBadRequest, "bad_request")
 	st, out = alice.call("GET", "/api/v1/sent?recipient=not-an-address", nil)
 	wantAnswer(t, "a bad recipient", st, out, http.StatusBadRequest, "bad_request")
+}
+
+// TestSentItemsGroupByMessageName: two messages with one subject in one second
+// are two entries when the gateway names them, and a bad name is refused.
+func TestSentItemsGroupByMessageName(t *testing.T) {
+	e := newEnv(t)
+	register := func(message string, to ...string) error {
+		p, _ := envelope.EncryptPayload([]byte("x"))
+		var regs []client.Registration
+		for _, r := range to {
+			en, keys, err := p.Seal(envelope.Header{KeyServer: e.public, From: "alice@hospital.example", To: r, Subject: "Results", Created: e.clock.Now()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			regs = append(regs, client.Registration{Envelope: en, ServerKey: keys.Server, Message: message})
+		}
+		return client.New(e.srv.URL, gatewayToken, nil).RegisterEnvelopes(t.Context(), regs)
+	}
+	if err := register("q-1", "a@patient.example", "b@patient.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := register("q-2", "c@patient.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := register("bad name", "d@patient.example"); err == nil || !strings.Contains(err.Error(), "printable ASCII") {
+		t.Errorf("a message name with a space: %v", err)
+	}
+	msgs, _, err := e.svc.SentMessages(t.Context(), keyserver.Caller{Account: &keyserver.Account{Email: "alice@hospital.example", Role: keyserver.RoleSender}}, keyserver.SentQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var desc []string
+	for _, m := range msgs {
+		var to []string
+		for _, r := range m.Envelopes {
+			to = append(to, r.Recipient)
+		}
+		desc = append(desc, strings.Join(to, ","))
+	}
+	slices.Sort(desc)
+	if got := strings.Join(desc, " "); got != "a@patient.example,b@patient.example c@patient.example" {
+		t.Errorf("messages %q", got)
+	}
 }

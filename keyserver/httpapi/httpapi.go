@@ -464,7 +464,7 @@ func (h *handlers) register(c echo.Context, envelopes []api.Registration) error 
 		if err != nil {
 			return keyserver.ErrBadRequest.With("Envelope %s: payload is not base64.", r.ID)
 		}
-		regs[i] = keyserver.Registration{ID: id, Sender: r.Sender, Submitter: r.Submitter, Recipient: r.Recipient, Subject: r.Subject,
+		regs[i] = keyserver.Registration{ID: id, Sender: r.Sender, Submitter: r.Submitter, Message: r.Message, Recipient: r.Recipient, Subject: r.Subject,
 			Created: r.Created, Expires: r.Expires, ServerKey: k, Payload: payload}
 		if regs[i].ReplyContext, err = base64.StdEncoding.DecodeString(r.ReplyContext); err != nil || len(regs[i].ReplyContext) > keyserver.MaxReplyContext {
 			return keyserver.ErrBadRequest.With("Envelope %s: reply_context is not base64 of at most %d bytes.", r.ID, keyserver.MaxReplyContext)
