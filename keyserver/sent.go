@@ -52,6 +52,9 @@ func GroupSent(recs []EnvelopeRecord) []SentMessage {
 // SentQuery asks for one page of a sender's Sent items.
 type SentQuery struct {
 	Recipient string          // only the copies to this address; empty: all
+	// State keeps the messages with at least one copy in this state (see
+	// EnvelopeState, and "opened" or "unopened"); empty: all.
+	State string
 	Limit     int             // envelopes per page, at least; 0 or more than 500: 500
 	After     *EnvelopeCursor // the Next of the previous page
 }
@@ -62,6 +65,60 @@ type SentQuery struct {
 // creation time changes, and one message's envelopes share theirs. next is
 // nil on the last page (never an empty one, unless nothing was sent).
 func (s *Service) SentMessages(ctx context.Context, caller Caller, q SentQuery) (msgs []SentMessage, next *EnvelopeCursor, err error) {
+	if q.State == "" {
+		return s.sentPage(ctx, caller, q)
+	}
+	switch q.State {
+	case "active", "locked", "revoked", "expired", "opened", "unopened":
+	default:
+		return nil, nil, ErrBadRequest.With("state: want active, locked, revoked, expired, opened or unopened.")
+	}
+	// A page can hold no message in the state: read on, a bounded number of
+	// pages, so that the answer is rarely an empty page with more behind it.
+	now := s.now()
+	for range 20 {
+		page, after, err := s.sentPage(ctx, caller, q)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, m := range page {
+			if slices.ContainsFunc(m.Envelopes, func(r EnvelopeRecord) bool { return inState(&r, q.State, now) }) {
+				msgs = append(msgs, m)
+			}
+		}
+		if next = after; next == nil || len(msgs) > 0 {
+			break
+		}
+		q.After = next
+	}
+	return msgs, next, nil
+}
+
+// EnvelopeState is where an envelope stands: active, locked, revoked or
+// expired, the first that applies from the end of that list.
+func EnvelopeState(r *EnvelopeRecord, now time.Time) string {
+	switch {
+	case !r.Revoked.IsZero():
+		return "revoked"
+	case !r.Expired.IsZero() || len(r.WrappedKey) == 0 || (!r.Expires.IsZero() && !now.Before(r.Expires)):
+		return "expired"
+	case r.Locked:
+		return "locked"
+	}
+	return "active"
+}
+
+func inState(r *EnvelopeRecord, state string, now time.Time) bool {
+	switch state {
+	case "opened":
+		return !r.FirstOpen.IsZero()
+	case "unopened":
+		return r.FirstOpen.IsZero()
+	}
+	return EnvelopeState(r, now) == state
+}
+
+func (s *Service) sentPage(ctx context.Context, caller Caller, q SentQuery) (msgs []SentMessage, next *EnvelopeCursor, err error) {
 	if caller.Account == nil {
 		return nil, nil, ErrSignInRequired
 	}

@@ -116,7 +116,7 @@ func TestSentItemsPerMessageAndSenderLock(t *testing.T) {
 
 func TestSentItemsPagesNeverSplitAMessage(t *testing.T) {
 	e := newEnv(t)
-	e.seal("a", time.Time{}, "a1@patient.example", "a2@patient.example", "a3@patient.example")
+	a := e.seal("a", time.Time{}, "a1@patient.example", "a2@patient.example", "a3@patient.example")
 	e.clock.Add(time.Minute)
 	e.seal("b", time.Time{}, "b1@patient.example", "a2@patient.example")
 	e.clock.Add(time.Minute)
@@ -159,7 +159,23 @@ func TestSentItemsPagesNeverSplitAMessage(t *testing.T) {
 	if got, want := strings.Join(pages("&recipient=A2@patient.example"), " / "), "a2|a2"; got != want {
 		t.Errorf("pages to a2 %q, want %q", got, want)
 	}
-	st, out := alice.call("GET", "/api/v1/sent?after=nonsense", nil)
+	// A state filter reads on past pages without a match: the locked copy is on
+	// the second page, and the answer is its whole message.
+	if st, out := alice.call("POST", "/api/v1/envelopes/"+a[2].file.Header.ID.String()+"/lock", map[string]string{"reason": "r"}); st != http.StatusOK {
+		t.Fatalf("lock: %d %v", st, out)
+	}
+	if got, want := strings.Join(pages("&state=locked"), " / "), "a1,a2,a3"; got != want {
+		t.Errorf("locked pages %q, want %q", got, want)
+	}
+	if got, want := strings.Join(pages("&state=unopened"), " / "), "c1|a2,b1 / a1,a2,a3"; got != want {
+		t.Errorf("unopened pages %q, want %q", got, want)
+	}
+	if got := strings.Join(pages("&state=revoked"), " / "); got != "" {
+		t.Errorf("revoked pages %q, want one empty page", got)
+	}
+	st, out := alice.call("GET", "/api/v1/sent?state=gone", nil)
+	wantAnswer(t, "an unknown state", st, out, http.StatusBadRequest, "bad_request")
+	st, out = alice.call("GET", "/api/v1/sent?after=nonsense", nil)
 	wantAnswer(t, "a forged cursor", st, out, http.StatusBadRequest, "bad_request")
 	st, out = alice.call("GET", "/api/v1/sent?recipient=not-an-address", nil)
 	wantAnswer(t, "a bad recipient", st, out, http.StatusBadRequest, "bad_request")

@@ -344,15 +344,7 @@ func viewAccount(a keyserver.Account, now time.Time) api.AccountView {
 
 // ViewEnvelope summarizes a record's state for people and scripts.
 func ViewEnvelope(r keyserver.EnvelopeRecord, now time.Time) api.EnvelopeView {
-	state := "active"
-	switch {
-	case !r.Revoked.IsZero():
-		state = "revoked"
-	case !r.Expired.IsZero() || len(r.WrappedKey) == 0 || (!r.Expires.IsZero() && !now.Before(r.Expires)):
-		state = "expired"
-	case r.Locked:
-		state = "locked"
-	}
+	state := keyserver.EnvelopeState(&r, now)
 	return api.EnvelopeView{ID: r.ID.String(), Sender: r.Sender, HeaderFrom: r.HeaderFrom, Recipient: r.Recipient, Subject: r.Subject,
 		Created: r.Created, Expires: r.Expires, State: state, LockReason: r.LockReason, FirstOpen: r.FirstOpen,
 		Releases: r.Releases, Online: r.HasPayload}

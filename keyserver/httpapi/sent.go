@@ -11,9 +11,9 @@ import (
 	"github.com/waxseal/waxseal/keyserver/api"
 )
 
-// sentPage answers GET /api/v1/sent[?recipient=A][&limit=N][&after=CURSOR].
+// sentPage answers GET /api/v1/sent[?recipient=A][&state=S][&limit=N][&after=CURSOR].
 func (h *handlers) sentPage(c echo.Context) error {
-	q := keyserver.SentQuery{Recipient: c.QueryParam("recipient")}
+	q := keyserver.SentQuery{Recipient: c.QueryParam("recipient"), State: c.QueryParam("state")}
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
