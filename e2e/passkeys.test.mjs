@@ -418,10 +418,17 @@ test("a sender registers with a passkey, sees a message to two as one entry, loc
   await page.getByText("Revoked the message to frank@patient.example.").waitFor();
   assert.match(ws.admin("show", frank.id), /"state":"revoked"/);
   assert.match(ws.admin("show", hana.id), /"state":"locked"/);
+  // Filtered by state: the message with a locked copy, whole.
+  await page.getByLabel("State").selectOption("locked");
+  await page.getByRole("button", { name: "Show", exact: true }).click();
+  await page.locator("#sent-list article.sent-msg", { hasText: "for Ivy" }).waitFor({ state: "detached" });
+  assert.equal(await entries.count(), 1);
+  assert.equal(await entries.first().locator("li.sent-rcpt").count(), 2, "the whole message");
+  await page.getByLabel("State").selectOption("");
   // Filtered by a recipient: only the messages to that address.
   await page.getByLabel("Sent to").fill("hana@patient.example");
   await page.getByRole("button", { name: "Show", exact: true }).click();
-  await page.locator("#sent-list article.sent-msg", { hasText: "for Ivy" }).waitFor({ state: "detached" });
+  await page.locator("#sent-list li.sent-rcpt", { hasText: "frank@patient.example" }).waitFor({ state: "detached" });
   assert.equal(await entries.count(), 1);
   assert.equal(await entries.first().locator("li.sent-rcpt").count(), 1, "only the copy to hana");
   await shot(page, "passkey-10b-sent-filtered-phone");

@@ -257,7 +257,7 @@
     showOnly("panel-sent");
     $("sent-list").replaceChildren(...r.data.messages.map(sentMessageBlock));
     $("sent-none").hidden = r.data.messages.length !== 0;
-    $("sent-none").textContent = $("sent-recipient").value.trim() ? "Nothing sent to this address." : "Nothing sent yet.";
+    $("sent-none").textContent = $("sent-recipient").value.trim() || $("sent-state").value ? "No message matches." : "Nothing sent yet.";
     sentNext = r.data.next || "";
     $("sent-more").hidden = !sentNext;
   }
@@ -268,6 +268,8 @@
     const q = new URLSearchParams({ limit: "50" });
     const to = pageName === "sent" ? $("sent-recipient").value.trim() : "";
     if (to) q.set("recipient", to);
+    const state = pageName === "sent" ? $("sent-state").value : "";
+    if (state) q.set("state", state);
     if (after) q.set("after", after);
     return `/api/v1/sent?${q}`;
   }
