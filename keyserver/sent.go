@@ -51,12 +51,12 @@ func GroupSent(recs []EnvelopeRecord) []SentMessage {
 
 // SentQuery asks for one page of a sender's Sent items.
 type SentQuery struct {
-	Recipient string          // only the copies to this address; empty: all
+	Recipient string // only the copies to this address; empty: all
 	// State keeps the messages with at least one copy in this state (see
 	// EnvelopeState, and "opened" or "unopened"); empty: all.
 	State string
-	Limit     int             // envelopes per page, at least; 0 or more than 500: 500
-	After     *EnvelopeCursor // the Next of the previous page
+	Limit int             // envelopes per page, at least; 0 or more than 500: 500
+	After *EnvelopeCursor // the Next of the previous page
 }
 
 // SentMessages lists what the signed-in sender sent as messages, newest first.
