@@ -359,8 +359,10 @@ test("administrators enrol with a one-time link and need a passkey; a code sign-
   }
 });
 
-test("a sender registers with a passkey and revokes from sent items", async () => {
-  const [env] = ws.seal(message("frank@patient.example", "PHI: for Frank"), { to: ["frank@patient.example"], from: "Gina Sender <gina@hospital.example>" });
+test("a sender registers with a passkey, sees a message to two as one entry, locks one with a reason and revokes", async () => {
+  const [frank, hana] = ws.seal(message("frank@patient.example, hana@patient.example", "PHI: for Frank and Hana"),
+    { to: ["frank@patient.example", "hana@patient.example"], from: "Gina Sender <gina@hospital.example>", online: true });
+  ws.seal(message("ivy@patient.example", "PHI: for Ivy"), { to: ["ivy@patient.example"], from: "Gina Sender <gina@hospital.example>" });
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   await device(page);
@@ -384,16 +386,63 @@ test("a sender registers with a passkey and revokes from sent items", async () =
   await page.getByText("Registration finished. Your sent items show here.").waitFor();
   await page.locator("#panel-sent").waitFor();
   assert.equal(new URL(page.url()).pathname, "/sent");
-  const row = page.locator("#sent-list tr", { hasText: "frank@patient.example" });
-  await row.waitFor();
+
+  // One entry per message, both recipients inside the one sent to two.
+  const entries = page.locator("#sent-list article.sent-msg");
+  await entries.first().waitFor();
+  assert.equal(await entries.count(), 2, "two messages, three envelopes: two entries");
+  const entry = entries.filter({ hasText: "for Frank and Hana" });
+  assert.equal(await entry.locator("li.sent-rcpt").count(), 2);
+  const frankRow = entry.locator("li.sent-rcpt", { hasText: "frank@patient.example" });
+  const hanaRow = entry.locator("li.sent-rcpt", { hasText: "hana@patient.example" });
   await shot(page, "passkey-09-sent");
+
+  // Lock Hana's copy with a reason.
+  const reason = "Sent to the wrong patient; the clinic will call you.";
+  await hanaRow.getByRole("button", { name: "Lock" }).click();
+  await hanaRow.getByLabel("Reason hana@patient.example will see").fill(reason);
+  await shot(page, "passkey-09b-sent-lock-form-1280");
+  await hanaRow.getByRole("button", { name: "Lock", exact: true }).click();
+  await page.getByText("Locked the message to hana@patient.example.").waitFor();
+  assert.match(await hanaRow.locator(".state").textContent(), /^Locked: “Sent to the wrong patient; the clinic will call you\.”/);
+  assert.match(await frankRow.locator(".state").textContent(), /^Live; not opened/);
+  assert.equal(await hanaRow.getByRole("button", { name: "Unlock" }).count(), 1, "a locked copy offers Unlock");
+  assert.equal(await hanaRow.getByRole("button", { name: "Lock", exact: true }).count(), 0, "and no Lock");
+  await shot(page, "passkey-09c-sent-locked-1280");
   await page.setViewportSize({ width: 375, height: 740 });
   await shot(page, "passkey-10-sent-phone");
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the sent items page is ${overflow}px wider than a 375px phone`);
-  await row.getByRole("button", { name: "Revoke" }).click();
-  await row.getByRole("button", { name: "Confirm: revoke" }).click();
+  await frankRow.getByRole("button", { name: "Revoke" }).click();
+  await frankRow.getByRole("button", { name: "Confirm: revoke" }).click();
   await page.getByText("Revoked the message to frank@patient.example.").waitFor();
-  assert.match(ws.admin("show", env.id), /"state":"revoked"/);
+  assert.match(ws.admin("show", frank.id), /"state":"revoked"/);
+  assert.match(ws.admin("show", hana.id), /"state":"locked"/);
+  // Filtered by state: the message with a locked copy, whole.
+  await page.getByLabel("State").selectOption("locked");
+  await page.getByRole("button", { name: "Show", exact: true }).click();
+  await page.locator("#sent-list article.sent-msg", { hasText: "for Ivy" }).waitFor({ state: "detached" });
+  assert.equal(await entries.count(), 1);
+  assert.equal(await entries.first().locator("li.sent-rcpt").count(), 2, "the whole message");
+  await page.getByLabel("State").selectOption("");
+  // Filtered by a recipient: only the messages to that address.
+  await page.getByLabel("Sent to").fill("hana@patient.example");
+  await page.getByRole("button", { name: "Show", exact: true }).click();
+  await page.locator("#sent-list li.sent-rcpt", { hasText: "frank@patient.example" }).waitFor({ state: "detached" });
+  assert.equal(await entries.count(), 1);
+  assert.equal(await entries.first().locator("li.sent-rcpt").count(), 1, "only the copy to hana");
+  await shot(page, "passkey-10b-sent-filtered-phone");
+
+  // Hana's open page says the message is locked, and why.
+  for (const width of [1280, 375]) {
+    const rctx = await browser.newContext({ viewport: { width, height: 740 } });
+    const rpage = await rctx.newPage();
+    await rpage.goto(hana.online_url);
+    await rpage.locator("#panel-refused").waitFor();
+    assert.equal(await rpage.locator("#refused-h").textContent(), "This message is locked");
+    assert.match(await rpage.locator("#refused-text").textContent(), /Sent to the wrong patient; the clinic will call you\./);
+    await shot(rpage, `passkey-11-recipient-locked-${width}`);
+    await rctx.close();
+  }
   await ctx.close();
 });

@@ -125,7 +125,7 @@ test("reply with an attachment reaches the sender; the draft survives a reload; 
   await sent.locator("#new-password").fill(password);
   await sent.locator("#new-password2").fill(password);
   await sent.getByRole("button", { name: "Set password" }).click();
-  const note = sent.locator("#sent-list tr", { hasText: "bob@patient.example" }).locator(".sent-replies li");
+  const note = sent.locator("#sent-list li.sent-rcpt", { hasText: "bob@patient.example" }).locator(".sent-replies li");
   await note.waitFor();
   // The gateway reports the delivery just after the mail is handed on.
   assert.match(await note.textContent(), /^Bob Patient \(bob@patient\.example\) replied on .+ \(1\d\d KB\): (delivered to your mailbox|on its way)\.$/);

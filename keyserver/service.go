@@ -150,7 +150,13 @@ type Registration struct {
 	Ciphertext []byte
 	// ReplyContext is sealed for the gateway (replies.go); stored as is.
 	ReplyContext []byte
+	// Message names the message (api.Registration.Message): at most
+	// MaxMessageName printable ASCII characters.
+	Message string
 }
+
+// MaxMessageName bounds a registration's message name.
+const MaxMessageName = 100
 
 // RegisterEnvelopes stores a batch of envelopes: all or none. Repeating a
 // registration is harmless; reusing an id with another key is refused.
@@ -209,6 +215,10 @@ func (s *Service) RegisterEnvelopes(ctx context.Context, caller Caller, regs []R
 			rec.Expires = time.Time{}
 		}
 		rec.ReplyContext = r.ReplyContext
+		if len(r.Message) > MaxMessageName || strings.IndexFunc(r.Message, func(c rune) bool { return c < 0x21 || c > 0x7e }) >= 0 {
+			return ErrBadRequest.With("Envelope %s: message is at most %d printable ASCII characters.", r.ID, MaxMessageName)
+		}
+		rec.Message = r.Message
 		news = append(news, NewEnvelope{Record: rec, Payload: r.Payload})
 		events = append(events, AuditEvent{Time: now, Actor: "gateway", Action: ActionEnvelopeRegister,
 			Envelope: r.ID.String(), ClientIP: clientIP, Detail: "sender " + sender + " recipient " + rcpt})

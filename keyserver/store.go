@@ -243,6 +243,9 @@ type EnvelopeRecord struct {
 	// sender's revoke right follow it. Normalized address.
 	Sender    string `json:"sender"`
 	Recipient string `json:"recipient"` // normalized address
+	// Message is the gateway's name of the message this envelope is one
+	// recipient's copy of (Sent items groups by it); "" from older gateways.
+	Message string `json:"message,omitempty"`
 	// HeaderFrom is the message's From: header, when its address is not the
 	// Sender's: shown as such, never trusted for anything.
 	HeaderFrom string    `json:"header_from,omitempty"`

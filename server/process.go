@@ -273,7 +273,7 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 			return nil, unparseable("cannot seal it for %s (%v)", rcpt, err)
 		}
 		sj.envs = append(sj.envs, sealedEnvelope{env, keys, g.policy.NewMessageID(g.cfg.Hostname)})
-		reg := client.Registration{Envelope: env, ServerKey: keys.Server, Submitter: in.Submitter}
+		reg := client.Registration{Envelope: env, ServerKey: keys.Server, Submitter: in.Submitter, Message: in.ID}
 		reg.ReplyContext = g.sealReplyContext(rc, sj.envs[len(sj.envs)-1].msgID, in.ID)
 		if g.cfg.Online {
 			// One ciphertext for every envelope: uploaded and stored once.

@@ -175,8 +175,11 @@ func (j *sealJob) run(ctx context.Context, msg io.Reader) ([]sealResult, error) 
 			}
 		}
 		regs := make([]client.Registration, len(all))
+		// The first envelope's id names the message: unique, and the same for
+		// every recipient's registration (Sent items groups by it).
+		message := all[0].env.Header.ID.String()
 		for i, s := range all {
-			regs[i] = client.Registration{Envelope: s.env, ServerKey: s.keys.Server, Ciphertext: ct}
+			regs[i] = client.Registration{Envelope: s.env, ServerKey: s.keys.Server, Ciphertext: ct, Message: message}
 		}
 		if err := client.New(j.KeyServer, j.Token, nil).RegisterEnvelopes(ctx, regs); err != nil {
 			return nil, fmt.Errorf("register keys: %w", err)

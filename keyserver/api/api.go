@@ -26,7 +26,11 @@ type Registration struct {
 	Sender string `json:"sender"` // the message's From: header
 	// Submitter is who submitted the message to the gateway (optional: older
 	// gateways do not send it, and the header From is taken for it).
-	Submitter string    `json:"submitter,omitempty"`
+	Submitter string `json:"submitter,omitempty"`
+	// Message names the message the envelope is one recipient's copy of: the
+	// same for all its envelopes, another for the next message (Sent items
+	// groups by it). Optional: older gateways do not send it.
+	Message   string    `json:"message,omitempty"`
 	Recipient string    `json:"recipient"`
 	Subject   string    `json:"subject"`
 	Created   time.Time `json:"created"`
@@ -63,6 +67,14 @@ type EnvelopeView struct {
 	FirstOpen  time.Time `json:"first_open,omitzero"`
 	Releases   int       `json:"releases"`
 	Online     bool      `json:"online"`
+}
+
+// SentMessage is one message in a sender's Sent items (GET /api/v1/sent,
+// "messages"): the envelopes the gateway registered for its recipients.
+type SentMessage struct {
+	Subject    string         `json:"subject"`
+	Created    time.Time      `json:"created"`
+	Recipients []EnvelopeView `json:"recipients"`
 }
 
 // EnvelopeQuery filters the administrators' envelope list (GET

@@ -140,6 +140,9 @@ type Registration struct {
 	// sender of the envelope (Sent items, receipts, revoke), whatever its From:
 	// header says. "" lets the key server take the header From.
 	Submitter string
+	// Message names the message: the same for all its registrations
+	// (api.Registration.Message). "" leaves them grouped by time and subject.
+	Message string
 	// Ciphertext, for "open online", is the message's ciphertext (the one the
 	// envelope's HTML file carries). Registrations of one message share it:
 	// RegisterEnvelopes uploads each distinct ciphertext once, and the key server
@@ -168,7 +171,7 @@ func (c *Client) RegisterEnvelopes(ctx context.Context, regs []Registration) err
 	var uploads []upload
 	for _, r := range regs {
 		h := r.Envelope.Header
-		j := api.Registration{ID: h.ID.String(), Sender: h.From, Submitter: r.Submitter, Recipient: h.To, Subject: h.Subject,
+		j := api.Registration{ID: h.ID.String(), Sender: h.From, Submitter: r.Submitter, Message: r.Message, Recipient: h.To, Subject: h.Subject,
 			Created: h.Created, Expires: h.Expires, ServerKey: envelope.EncodeKey(r.ServerKey)}
 		if len(r.ReplyContext) > 0 {
 			j.ReplyContext = base64.StdEncoding.EncodeToString(r.ReplyContext)

@@ -70,6 +70,11 @@ func New(s *keyserver.Service) http.Handler {
 	web.POST("/envelopes/:id/key", h.releaseKey, h.signedIn(false))
 	web.GET("/sent", h.listSent, h.signedIn(false))
 	web.POST("/envelopes/:id/revoke", h.envelopeAction(h.revoke), h.signedIn(false))
+	// A sender manages their own messages as an administrator does anyone's
+	// (Service.mayManage decides; others get unknown_envelope).
+	web.POST("/envelopes/:id/lock", h.envelopeAction(h.lock), h.signedIn(false))
+	web.POST("/envelopes/:id/unlock", h.envelopeAction(h.unlock), h.signedIn(false))
+	web.POST("/envelopes/:id/expiry", h.envelopeAction(h.setExpiry), h.signedIn(false))
 
 	adm := v1.Group("/admin", h.adminOnly, h.bodyLimit(maxAPIBody))
 	adm.GET("/envelopes", h.listEnvelopes)
@@ -339,15 +344,7 @@ func viewAccount(a keyserver.Account, now time.Time) api.AccountView {
 
 // ViewEnvelope summarizes a record's state for people and scripts.
 func ViewEnvelope(r keyserver.EnvelopeRecord, now time.Time) api.EnvelopeView {
-	state := "active"
-	switch {
-	case !r.Revoked.IsZero():
-		state = "revoked"
-	case !r.Expired.IsZero() || len(r.WrappedKey) == 0 || (!r.Expires.IsZero() && !now.Before(r.Expires)):
-		state = "expired"
-	case r.Locked:
-		state = "locked"
-	}
+	state := keyserver.EnvelopeState(&r, now)
 	return api.EnvelopeView{ID: r.ID.String(), Sender: r.Sender, HeaderFrom: r.HeaderFrom, Recipient: r.Recipient, Subject: r.Subject,
 		Created: r.Created, Expires: r.Expires, State: state, LockReason: r.LockReason, FirstOpen: r.FirstOpen,
 		Releases: r.Releases, Online: r.HasPayload}
@@ -459,7 +456,7 @@ func (h *handlers) register(c echo.Context, envelopes []api.Registration) error 
 		if err != nil {
 			return keyserver.ErrBadRequest.With("Envelope %s: payload is not base64.", r.ID)
 		}
-		regs[i] = keyserver.Registration{ID: id, Sender: r.Sender, Submitter: r.Submitter, Recipient: r.Recipient, Subject: r.Subject,
+		regs[i] = keyserver.Registration{ID: id, Sender: r.Sender, Submitter: r.Submitter, Message: r.Message, Recipient: r.Recipient, Subject: r.Subject,
 			Created: r.Created, Expires: r.Expires, ServerKey: k, Payload: payload}
 		if regs[i].ReplyContext, err = base64.StdEncoding.DecodeString(r.ReplyContext); err != nil || len(regs[i].ReplyContext) > keyserver.MaxReplyContext {
 			return keyserver.ErrBadRequest.With("Envelope %s: reply_context is not base64 of at most %d bytes.", r.ID, keyserver.MaxReplyContext)
@@ -660,28 +657,7 @@ func (h *handlers) releaseKey(c echo.Context) error {
 // listSent answers the sender's sent items and, by envelope id, the replies
 // to them (metadata only; envelopes without replies are not listed there).
 func (h *handlers) listSent(c echo.Context) error {
-	recs, err := h.s.SentEnvelopes(c.Request().Context(), caller(c), 500)
-	if err != nil {
-		return err
-	}
-	rs, err := h.s.SentReplies(c.Request().Context(), caller(c), recs)
-	if err != nil {
-		return err
-	}
-	now := h.s.Now()
-	views := make([]api.EnvelopeView, len(recs))
-	for i, r := range recs {
-		views[i] = ViewEnvelope(r, now)
-	}
-	replies := make(map[string][]api.ReplyView, len(rs))
-	for id, list := range rs {
-		vs := make([]api.ReplyView, len(list))
-		for i, r := range list {
-			vs[i] = viewReply(r)
-		}
-		replies[id.String()] = vs
-	}
-	return c.JSON(http.StatusOK, map[string]any{"envelopes": views, "replies": replies})
+	return h.sentPage(c)
 }
 
 func (h *handlers) envelopeList(c echo.Context, recs []keyserver.EnvelopeRecord) error {

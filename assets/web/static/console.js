@@ -252,32 +252,152 @@
       showOnly("panel-finish", "panel-passkeys", "panel-password");
       return loadPasskeys();
     }
-    const r = await api("GET", "/api/v1/sent");
+    const r = await api("GET", sentURL(""));
     if (!r.ok) { showOnly(); return failed(r); }
     showOnly("panel-sent");
-    const list = $("sent-list");
-    list.replaceChildren();
-    for (const e of r.data.envelopes) {
-      const tr = document.createElement("tr");
-      const state = cell(e.state + (e.first_open ? `, opened ${when(e.first_open)}` : ""));
-      state.className = "state";
-      const actions = document.createElement("td");
-      actions.className = "row-actions";
-      if (e.state === "active" || e.state === "locked") {
-        actions.append(confirmButton("Revoke", "Confirm: revoke", async () => {
+    sentReplyLists = r.data.replies || {};
+    $("sent-list").replaceChildren(...r.data.messages.map(sentMessageBlock));
+    $("sent-none").hidden = r.data.messages.length !== 0;
+    $("sent-none").textContent = $("sent-recipient").value.trim() || $("sent-state").value ? "No message matches." : "Nothing sent yet.";
+    sentNext = r.data.next || "";
+    $("sent-more").hidden = !sentNext;
+  }
+
+  // sentNext continues the listing: the server's cursor after the last page shown.
+  let sentNext = "";
+  // sentReplyLists holds the secure replies of the envelopes shown, by envelope id.
+  let sentReplyLists = {};
+  function sentURL(after) {
+    const q = new URLSearchParams({ limit: "50" });
+    const to = pageName === "sent" ? $("sent-recipient").value.trim() : "";
+    if (to) q.set("recipient", to);
+    const state = pageName === "sent" ? $("sent-state").value : "";
+    if (state) q.set("state", state);
+    if (after) q.set("after", after);
+    return `/api/v1/sent?${q}`;
+  }
+  if (pageName === "sent") {
+    $("form-sent-filter").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      status("");
+      await sentPage();
+    });
+    $("sent-more").addEventListener("click", async () => {
+      const r = await api("GET", sentURL(sentNext));
+      if (!r.ok) return failed(r);
+      Object.assign(sentReplyLists, r.data.replies || {});
+      $("sent-list").append(...r.data.messages.map(sentMessageBlock));
+      sentNext = r.data.next || "";
+      $("sent-more").hidden = !sentNext;
+    });
+  }
+
+  function el(tag, cls, text) {
+    const n = document.createElement(tag);
+    if (cls) n.className = cls;
+    if (text !== undefined) n.textContent = text;
+    return n;
+  }
+
+  // recipientState says where one recipient's copy stands, in words.
+  function recipientState(e) {
+    const opened = e.first_open ? `opened ${when(e.first_open)}${e.releases > 1 ? `, ${e.releases} times` : ""}` : "not opened";
+    const expiry = e.expires ? `; expires ${when(e.expires)}` : "";
+    switch (e.state) {
+      case "revoked": return `Revoked; ${opened}`;
+      case "expired": return `Expired; ${opened}`;
+      case "locked": return `Locked${e.lock_reason ? `: “${e.lock_reason}”` : ""}; ${opened}${expiry}`;
+      default: return `Live; ${opened}${expiry}`;
+    }
+  }
+
+  // sentMessageBlock renders one message: a head (subject, time), its
+  // recipients with their actions, and the message's own actions. Further
+  // parts of a message (replies, attachments) append to the returned article.
+  function sentMessageBlock(m) {
+    const subject = m.subject || "(no subject)";
+    const art = el("article", "sent-msg");
+    const head = el("header", "sent-head");
+    head.append(el("h2", "", subject),
+      el("p", "note", `Sent ${when(m.created)} · ${m.recipients.length} recipient${m.recipients.length === 1 ? "" : "s"}`));
+    const ul = el("ul", "sent-rcpts");
+    ul.setAttribute("aria-label", `Recipients of ${subject}`);
+    for (const e of m.recipients) ul.append(sentRecipient(e, subject));
+    art.append(head, ul);
+    const live = m.recipients.filter((e) => e.state === "active" || e.state === "locked");
+    if (m.recipients.length > 1 && live.length > 0) {
+      const acts = el("div", "row-actions msg-actions");
+      acts.append(confirmButton("Revoke for everyone", "Confirm: revoke for everyone", async () => {
+        for (const e of live) {
           const d = await api("POST", `/api/v1/envelopes/${e.id}/revoke`);
           if (!d.ok) return failed(d);
-          await sentPage();
-          status(`Revoked the message to ${e.recipient}.`);
-        }, `${e.subject || "(no subject)"} to ${e.recipient}`));
-      }
-      const replies = sentReplies((r.data.replies || {})[e.id]);
-      if (replies) state.append(replies);
-      tr.append(cell(e.recipient), cell(e.subject || "(no subject)"), cell(when(e.created)), state, actions);
-      list.append(tr);
+        }
+        await sentPage();
+        status(`Revoked “${subject}” for all ${live.length} recipients.`);
+      }, subject));
+      art.append(acts);
     }
-    labelRows(list);
-    $("sent-none").hidden = r.data.envelopes.length !== 0;
+    return art;
+  }
+
+  function sentRecipient(e, subject) {
+    const li = el("li", "sent-rcpt");
+    const what = `${subject} to ${e.recipient}`;
+    const stateText = el("span", `state state-${e.state}`, recipientState(e));
+    li.append(el("span", "addr", e.recipient), stateText);
+    const replies = sentReplies(sentReplyLists[e.id]);
+    if (replies) li.append(replies);
+    if (e.state !== "active" && e.state !== "locked") return li;
+    const acts = el("div", "row-actions");
+    const form = el("form", "inline-form");
+    form.hidden = true;
+    const done = async (d, said) => {
+      if (!d.ok) return failed(d);
+      await sentPage();
+      status(said);
+    };
+    // showForm swaps the actions for a one-field form.
+    const showForm = (labelText, input, submitLabel, onSubmit) => {
+      const id = `f-${e.id}`;
+      input.id = id;
+      const label = el("label", "", labelText);
+      label.htmlFor = id;
+      const ok = el("button", "", submitLabel);
+      ok.type = "submit";
+      const cancel = button("Cancel", () => { form.hidden = true; acts.hidden = false; });
+      const row = el("div", "row-actions");
+      row.append(ok, cancel);
+      form.replaceChildren(label, input, row);
+      form.onsubmit = async (ev) => { ev.preventDefault(); ok.disabled = true; try { await onSubmit(); } finally { ok.disabled = false; } };
+      acts.hidden = true;
+      form.hidden = false;
+      input.focus();
+    };
+    if (e.state === "locked") {
+      acts.append(button("Unlock", async () => done(await api("POST", `/api/v1/envelopes/${e.id}/unlock`), `Unlocked the message to ${e.recipient}.`), "", what));
+    } else {
+      acts.append(button("Lock", () => {
+        const input = el("input");
+        input.maxLength = 500;
+        input.required = true;
+        showForm(`Reason ${e.recipient} will see`, input, "Lock", async () =>
+          done(await api("POST", `/api/v1/envelopes/${e.id}/lock`, { reason: input.value }), `Locked the message to ${e.recipient}.`));
+      }, "", what));
+    }
+    acts.append(button("Change expiry", () => {
+      const input = el("input");
+      input.type = "date";
+      if (e.expires) input.value = new Date(e.expires).toISOString().slice(0, 10);
+      showForm(`Expires at the end of (empty: never)`, input, "Save", async () => {
+        // The end of the chosen day where the sender is.
+        const expires = input.value ? new Date(`${input.value}T23:59:59`).toISOString() : "";
+        done(await api("POST", `/api/v1/envelopes/${e.id}/expiry`, { expires }), expires ? `The message to ${e.recipient} now expires ${when(expires)}.` : `The message to ${e.recipient} no longer expires.`);
+      });
+    }, "", what));
+    acts.append(confirmButton("Revoke", "Confirm: revoke", async () =>
+      done(await api("POST", `/api/v1/envelopes/${e.id}/revoke`), `Revoked the message to ${e.recipient}.`), what));
+    li.append(acts, form);
+    return li;
   }
 
   // sentReplies renders the recipients' secure replies to one sent envelope
