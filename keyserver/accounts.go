@@ -30,8 +30,12 @@ func cleanName(s string) (string, error) {
 }
 
 // limit applies a rate limit and turns a refusal into a clear error.
-func limit(l *limiter, key string) error {
-	if ok, wait := l.allow(key); !ok {
+func limit(ctx context.Context, l *limiter, key string) error {
+	ok, wait, err := l.allow(ctx, key)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		e := ErrRateLimited.With("Too many attempts. Please wait %s and try again.", wait)
 		e.RetryAfter = wait
 		return e
@@ -74,10 +78,10 @@ func (s *Service) StartRegistration(ctx context.Context, caller Caller, envID en
 // the same answer: the code then signs that account in (createAccount), so the
 // answer does not tell anyone who is registered here.
 func (s *Service) mailRegistrationCode(ctx context.Context, email, first, last, ip string) error {
-	if err := limit(s.perIP, ip); err != nil {
+	if err := limit(ctx, s.perIP, ip); err != nil {
 		return err
 	}
-	if err := s.limitCodes(email); err != nil {
+	if err := s.limitCodes(ctx, email); err != nil {
 		return err
 	}
 	return s.sendCode(ctx, email, CodeRegister, first, last)
@@ -85,11 +89,11 @@ func (s *Service) mailRegistrationCode(ctx context.Context, email, first, last, 
 
 // limitCodes applies the limits on codes mailed to one address: a few at once,
 // and a daily allowance (docs/THREAT_MODEL.md has the arithmetic).
-func (s *Service) limitCodes(email string) error {
-	if err := limit(s.codesPerEmail, email); err != nil {
+func (s *Service) limitCodes(ctx context.Context, email string) error {
+	if err := limit(ctx, s.codesPerEmail, email); err != nil {
 		return err
 	}
-	if err := limit(s.codesPerDay, email); err != nil {
+	if err := limit(ctx, s.codesPerDay, email); err != nil {
 		e := ErrRateLimited.With("This address has been sent as many codes as it may be today. Sign in with a passkey or a password, or try again tomorrow.")
 		e.RetryAfter = err.(*Error).RetryAfter
 		return e
@@ -131,10 +135,12 @@ func (s *Service) sendCode(ctx context.Context, email string, purpose CodePurpos
 
 // checkCode verifies and consumes a code: single use, expiring, attempt-limited.
 func (s *Service) checkCode(ctx context.Context, email string, purpose CodePurpose, code, ip string) (Code, error) {
-	if err := limit(s.perIP, ip); err != nil {
+	if err := limit(ctx, s.perIP, ip); err != nil {
 		return Code{}, err
 	}
-	if !s.guessesPerDay.available(email) {
+	if ok, err := s.guessesPerDay.available(ctx, email); err != nil {
+		return Code{}, err
+	} else if !ok {
 		e := ErrRateLimited.With("Too many wrong codes were tried for this address today. Sign in with a passkey or a password, or try again tomorrow.")
 		e.RetryAfter = time.Hour
 		return Code{}, e
@@ -162,13 +168,17 @@ func (s *Service) checkCode(ctx context.Context, email string, purpose CodePurpo
 	if errors.Is(err, ErrNotFound) {
 		// A guess all the same: counted like a wrong one, so that an address
 		// with no code (no account) answers as one with a code does.
-		s.guessesPerDay.allow(email)
+		if _, _, err := s.guessesPerDay.allow(ctx, email); err != nil {
+			return Code{}, err
+		}
 		return Code{}, ErrCodeExpired
 	} else if err != nil {
 		return Code{}, fmt.Errorf("check code: %w", err)
 	}
 	if verdict != nil {
-		s.guessesPerDay.allow(email)
+		if _, _, err := s.guessesPerDay.allow(ctx, email); err != nil {
+			return Code{}, err
+		}
 		s.metrics.signInFailures.Add(1)
 		s.audit(ctx, AuditEvent{Time: now, Actor: email, Action: ActionCodeFail, ClientIP: ip, Detail: string(purpose)})
 		return Code{}, verdict
@@ -286,15 +296,17 @@ func (s *Service) SignInPassword(ctx context.Context, caller Caller, email, pass
 	if err != nil {
 		return nil, ErrBadCredentials
 	}
-	if err := limit(s.perIP, ip); err != nil {
+	if err := limit(ctx, s.perIP, ip); err != nil {
 		return nil, err
 	}
-	if err := limit(s.perEmail, email); err != nil {
+	if err := limit(ctx, s.perEmail, email); err != nil {
 		return nil, err
 	}
 	now := s.now()
-	prefixKey := email + "\x00" + clientPrefix(ip)
-	if wait, ok := s.prefixLocks.locked(prefixKey, now); ok {
+	prefixKey := email + "\x1f" + clientPrefix(ip)
+	if wait, ok, err := s.prefixLocks.locked(ctx, prefixKey, now); err != nil {
+		return nil, err
+	} else if ok {
 		s.failSignIn(ctx, nil, email, ip, "locked for this client")
 		return nil, lockedOut(wait)
 	}
@@ -308,13 +320,16 @@ func (s *Service) SignInPassword(ctx context.Context, caller Caller, email, pass
 		// failures): telling them apart would tell anyone who tries an address
 		// that this person is a patient here. The shared answer says how such
 		// people get in.
-		if wait, ok := s.noPasswordLocks.locked(email, now); ok {
+		if wait, ok, err := s.noPasswordLocks.locked(ctx, email, now); err != nil {
+			return nil, err
+		} else if ok {
 			s.failSignIn(ctx, nil, email, ip, "locked")
 			return nil, lockedOut(wait)
 		}
 		checkPassword(password, s.dummyHash())
-		s.prefixLocks.fail(prefixKey, now)
-		s.noPasswordLocks.fail(email, now)
+		if err := errors.Join(s.prefixLocks.fail(ctx, prefixKey, now), s.noPasswordLocks.fail(ctx, email, now)); err != nil {
+			return nil, err
+		}
 		why := "unknown address"
 		if err == nil {
 			why = "no password"
@@ -327,11 +342,15 @@ func (s *Service) SignInPassword(ctx context.Context, caller Caller, email, pass
 		return nil, lockedOut(a.LockedUntil.Sub(now))
 	}
 	if !checkPassword(password, a.PasswordHash) {
-		s.prefixLocks.fail(prefixKey, now)
+		if err := s.prefixLocks.fail(ctx, prefixKey, now); err != nil {
+			return nil, err
+		}
 		s.failSignIn(ctx, &a, email, ip, "bad password")
 		return nil, ErrBadCredentials
 	}
-	s.prefixLocks.reset(prefixKey)
+	if err := s.prefixLocks.reset(ctx, prefixKey); err != nil {
+		return nil, err
+	}
 	return s.signedIn(ctx, a, ip, SignInPassword)
 }
 
@@ -402,10 +421,10 @@ func (s *Service) startCode(ctx context.Context, email string, purpose CodePurpo
 	if err != nil {
 		return ErrBadRequest.With("Enter a valid email address.")
 	}
-	if err := limit(s.perIP, ip); err != nil {
+	if err := limit(ctx, s.perIP, ip); err != nil {
 		return err
 	}
-	if err := s.limitCodes(email); err != nil {
+	if err := s.limitCodes(ctx, email); err != nil {
 		return err
 	}
 	// Looking the address up and writing the code and its mail (two synced

@@ -64,6 +64,10 @@ type Config struct {
 	// clients together (each is a stored record for CeremonyTTL): default 10,000.
 	MaxCeremonies int
 
+	// Node names this key server node in its metrics (a node="…" label) and
+	// logs, when several share one database; "" adds no label.
+	Node string
+
 	Logger *slog.Logger
 	Now    func() time.Time
 

@@ -1,7 +1,8 @@
 package keyserver
 
 import (
-	"sync"
+	"context"
+	"fmt"
 	"time"
 )
 
@@ -14,32 +15,26 @@ import (
 //   - only failures from several prefixes (accountLockFactor times LockoutAfter
 //     in all) lock the address for everyone. For accounts with a password that
 //     count is stored with the account (it survives restarts); for addresses
-//     without a password, known or not, it is kept here, with the same numbers,
-//     so that the answers do not tell the two apart.
+//     without a password, known or not, it is kept in the store's failure
+//     counts (LimitStore), with the same numbers, so that the answers do not
+//     tell the two apart.
 //
 // A locked-out person can still sign in with an emailed code or a passkey: the
 // lock guards passwords only.
 const accountLockFactor = 4
 
-// failureLocks counts failures per key in memory and locks a key with the
-// lockout's doubling backoff.
+// failureLocks counts failures per key in the store (LimitStore), across
+// nodes, and locks a key with the lockout's doubling backoff from its last
+// failure.
 type failureLocks struct {
+	name  string
 	after int
 	max   time.Duration
-
-	mu    sync.Mutex
-	m     map[string]*failState
-	sweep time.Time
+	store LimitStore
 }
 
-type failState struct {
-	n     int
-	until time.Time
-	last  time.Time
-}
-
-func newFailureLocks(after int, max time.Duration) *failureLocks {
-	return &failureLocks{after: after, max: max, m: map[string]*failState{}}
+func newFailureLocks(name string, after int, max time.Duration, store LimitStore) *failureLocks {
+	return &failureLocks{name: name, after: after, max: max, store: store}
 }
 
 // lockoutUntil is the lockout's backoff after n failures at now, or the zero time.
@@ -51,51 +46,35 @@ func lockoutUntil(n, after int, max time.Duration, now time.Time) time.Time {
 	return now.Add(min(time.Minute<<min(over, 20), max))
 }
 
+func (f *failureLocks) key(k string) string { return f.name + "\x1f" + k }
+
 // locked says how long key is still locked.
-func (f *failureLocks) locked(key string, now time.Time) (time.Duration, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	st := f.m[key]
-	if st == nil || !now.Before(st.until) {
-		return 0, false
+func (f *failureLocks) locked(ctx context.Context, key string, now time.Time) (time.Duration, bool, error) {
+	n, last, err := f.store.Failures(ctx, f.key(key))
+	if err != nil {
+		return 0, false, fmt.Errorf("lockout %s: %w", f.name, err)
 	}
-	return st.until.Sub(now), true
+	until := lockoutUntil(n, f.after, f.max, last)
+	if n == 0 || !now.Before(until) {
+		return 0, false, nil
+	}
+	return until.Sub(now), true, nil
 }
 
 // fail counts a failure for key.
-func (f *failureLocks) fail(key string, now time.Time) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.forgetIdle(now)
-	st := f.m[key]
-	if st == nil {
-		st = &failState{}
-		f.m[key] = st
+func (f *failureLocks) fail(ctx context.Context, key string, now time.Time) error {
+	if _, err := f.store.AddFailure(ctx, f.key(key), now); err != nil {
+		return fmt.Errorf("lockout %s: %w", f.name, err)
 	}
-	st.n++
-	st.last = now
-	st.until = lockoutUntil(st.n, f.after, f.max, now)
+	return nil
 }
 
 // reset forgets key's failures (a successful sign-in).
-func (f *failureLocks) reset(key string) {
-	f.mu.Lock()
-	delete(f.m, key)
-	f.mu.Unlock()
-}
-
-// forgetIdle drops, now and then, keys without a failure for a day and no lock,
-// so that the map does not grow without bound.
-func (f *failureLocks) forgetIdle(now time.Time) {
-	if now.Sub(f.sweep) < time.Minute {
-		return
+func (f *failureLocks) reset(ctx context.Context, key string) error {
+	if err := f.store.ResetFailures(ctx, f.key(key)); err != nil {
+		return fmt.Errorf("lockout %s: %w", f.name, err)
 	}
-	f.sweep = now
-	for k, st := range f.m {
-		if now.Sub(st.last) > 24*time.Hour && !now.Before(st.until) {
-			delete(f.m, k)
-		}
-	}
+	return nil
 }
 
 // lockedOut is the answer for any locked address, whatever locked it.

@@ -18,6 +18,7 @@ type metrics struct {
 	signIns         atomic.Int64
 	codesSent       atomic.Int64
 	storageFull     atomic.Int64
+	leader          atomic.Int64 // 1 while this node leads (RunAsLeader)
 	mu              sync.Mutex
 	denialsByReason map[string]int64
 }
@@ -34,8 +35,15 @@ func (m *metrics) denied(reason string) {
 // WriteMetrics writes the Prometheus text exposition.
 func (s *Service) WriteMetrics(ctx context.Context, w io.Writer) error {
 	m := &s.metrics
+	// Each node counts what it did: with a node name, every sample says which
+	// node (the store's figures, such as the outbox depth, are the same on all).
+	label, labels := "", ""
+	if s.cfg.Node != "" {
+		label = fmt.Sprintf("{node=%q}", s.cfg.Node)
+		labels = fmt.Sprintf("node=%q,", s.cfg.Node)
+	}
 	counter := func(name, help string, v int64) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s%s %d\n", name, help, name, name, label, v)
 	}
 	counter("waxseal_key_releases_total", "Server keys released to recipients.", m.releases.Load())
 	counter("waxseal_envelopes_registered_total", "Envelopes registered by gateways.", m.registered.Load())
@@ -52,7 +60,7 @@ func (s *Service) WriteMetrics(ctx context.Context, w io.Writer) error {
 	}
 	sort.Strings(reasons)
 	for _, r := range reasons {
-		fmt.Fprintf(w, "waxseal_key_denials_total{reason=%q} %d\n", r, m.denialsByReason[r])
+		fmt.Fprintf(w, "waxseal_key_denials_total{%sreason=%q} %d\n", labels, r, m.denialsByReason[r])
 	}
 	m.mu.Unlock()
 
@@ -60,6 +68,7 @@ func (s *Service) WriteMetrics(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("metrics: outbox depth: %w", err)
 	}
-	_, err = fmt.Fprintf(w, "# HELP waxseal_outbox_depth Mails waiting in the outbox.\n# TYPE waxseal_outbox_depth gauge\nwaxseal_outbox_depth %d\n", depth)
+	fmt.Fprintf(w, "# HELP waxseal_leader Whether this node runs the sweeper and the outbox drainer (1) or not (0).\n# TYPE waxseal_leader gauge\nwaxseal_leader%s %d\n", label, m.leader.Load())
+	_, err = fmt.Fprintf(w, "# HELP waxseal_outbox_depth Mails waiting in the outbox.\n# TYPE waxseal_outbox_depth gauge\nwaxseal_outbox_depth%s %d\n", label, depth)
 	return err
 }

@@ -2,11 +2,11 @@ package keyserver
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/waxseal/waxseal/keyserver/api"
@@ -22,7 +22,8 @@ import (
 // least once: a drainer that dies after sending but before reporting leaves the
 // mail to be sent again when its lease ends.
 //
-// Leases are kept in this process: one key server process per store (bbolt).
+// Leases are kept on the mails in the store (OutboxLeaseStore): a drainer may
+// report to any key server node on the database.
 
 // Outbox lease limits.
 const (
@@ -43,17 +44,6 @@ type LeasedMail struct {
 	Lease string
 }
 
-type lease struct {
-	token   string
-	expires time.Time
-	mail    OutboxMail
-}
-
-type outboxLeases struct {
-	mu   sync.Mutex
-	held map[uint64]lease
-}
-
 // LeaseMail leases up to limit due mails (0: 20; at most 100) for d (0: two
 // minutes; bounded to between ten seconds and an hour), and returns them with
 // the lease's length.
@@ -67,83 +57,56 @@ func (s *Service) LeaseMail(ctx context.Context, caller Caller, limit int, d tim
 	} else {
 		d = defaultLease
 	}
-	o := &s.leases
-	o.mu.Lock()
-	defer o.mu.Unlock()
 	now := s.now()
-	due, err := s.store.DueMail(ctx, now, limit)
+	batch := NewAPIToken()
+	due, err := s.store.LeaseMail(ctx, now, now.Add(d), batch, limit)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, fmt.Errorf("lease mail: %w", err)
 	}
-	out := []LeasedMail{}
+	out := make([]LeasedMail, 0, len(due))
 	for _, m := range due {
-		until := now.Add(d)
-		leased := m
-		leased.NextAttempt = until
-		if err := s.store.UpdateMail(ctx, leased); err != nil {
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			return nil, 0, err
-		}
-		tok := strconv.FormatUint(m.ID, 10) + "." + NewAPIToken()
-		o.held[m.ID] = lease{token: tok, expires: until, mail: leased}
-		out = append(out, LeasedMail{OutboxMail: m, Lease: tok})
-	}
-	for id, l := range o.held {
-		if now.After(l.expires) {
-			delete(o.held, id)
-		}
+		out = append(out, LeasedMail{OutboxMail: m, Lease: strconv.FormatUint(m.ID, 10) + "." + batch})
 	}
 	return out, d, nil
 }
 
-// leased returns the lease on id if tok is its current, unexpired token. The
-// caller holds o.mu.
-func (s *Service) leased(id uint64, tok string) (lease, error) {
-	l, ok := s.leases.held[id]
-	if !ok || tok == "" || subtle.ConstantTimeCompare([]byte(l.token), []byte(tok)) != 1 || s.now().After(l.expires) {
-		return lease{}, ErrLeaseLost
+// leaseToken returns the store's token of a lease on mail id: the lease is
+// "ID.TOKEN", TOKEN shared by the mails leased together.
+func leaseToken(id uint64, lease string) (string, error) {
+	num, tok, ok := strings.Cut(lease, ".")
+	if !ok || tok == "" || num != strconv.FormatUint(id, 10) {
+		return "", ErrLeaseLost
 	}
-	return l, nil
+	return tok, nil
 }
 
 // MailDone reports leased mail id sent (or given up): it is deleted.
-func (s *Service) MailDone(ctx context.Context, caller Caller, id uint64, tok string) error {
-	o := &s.leases
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if _, err := s.leased(id, tok); err != nil {
-		return err
-	}
-	if err := s.store.DeleteMail(ctx, id); err != nil {
-		return err
-	}
-	delete(o.held, id)
-	return nil
-}
-
-// MailRetry reports a failed attempt at leased mail id: it is due again at next.
-func (s *Service) MailRetry(ctx context.Context, caller Caller, id uint64, tok string, attempts int, next time.Time, lastError string) error {
-	o := &s.leases
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	l, err := s.leased(id, tok)
+func (s *Service) MailDone(ctx context.Context, caller Caller, id uint64, lease string) error {
+	tok, err := leaseToken(id, lease)
 	if err != nil {
 		return err
 	}
-	m := l.mail
-	m.Attempts = max(attempts, m.Attempts)
-	m.NextAttempt = next
+	err = s.store.DeleteLeasedMail(ctx, id, tok, s.now())
+	if errors.Is(err, ErrNotFound) {
+		return ErrLeaseLost
+	}
+	return err
+}
+
+// MailRetry reports a failed attempt at leased mail id: it is due again at next.
+func (s *Service) MailRetry(ctx context.Context, caller Caller, id uint64, lease string, attempts int, next time.Time, lastError string) error {
+	tok, err := leaseToken(id, lease)
+	if err != nil {
+		return err
+	}
 	if len(lastError) > maxOutboxError {
 		lastError = lastError[:maxOutboxError]
 	}
-	m.LastError = lastError
-	if err := s.store.UpdateMail(ctx, m); err != nil {
-		return err
+	err = s.store.RetryLeasedMail(ctx, id, tok, s.now(), attempts, next, lastError)
+	if errors.Is(err, ErrNotFound) {
+		return ErrLeaseLost
 	}
-	delete(o.held, id)
-	return nil
+	return err
 }
 
 // OutboxDepth counts the mails waiting.

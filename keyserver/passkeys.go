@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -114,14 +113,12 @@ func (s *Service) startCeremony(ctx context.Context, c Ceremony, data *webauthn.
 	c.ID = randomHex(16)
 	c.Expires = s.now().Add(s.cfg.CeremonyTTL)
 	c.Data = raw
-	if !s.ceremonies.add(c.ID, s.now(), c.Expires) {
+	if err := s.store.PutCeremonyCapped(ctx, c, s.cfg.MaxCeremonies, s.now()); errors.Is(err, ErrCapReached) {
 		e := ErrRateLimited.With("Too many passkey requests are in progress on this server. Please try again in a minute.")
 		e.RetryAfter = time.Minute
 		s.log.WarnContext(ctx, "passkey ceremonies at their limit", "max", s.cfg.MaxCeremonies)
 		return nil, e
-	}
-	if err := s.store.PutCeremony(ctx, c); err != nil {
-		s.ceremonies.done(c.ID)
+	} else if err != nil {
 		return nil, fmt.Errorf("store ceremony: %w", err)
 	}
 	return &CeremonyStart{Ceremony: c.ID, Options: opts}, nil
@@ -130,7 +127,6 @@ func (s *Service) startCeremony(ctx context.Context, c Ceremony, data *webauthn.
 // takeCeremony uses up a ceremony of the given kind: a second answer to the same
 // challenge (a replay) finds nothing.
 func (s *Service) takeCeremony(ctx context.Context, id string, kind CeremonyKind) (Ceremony, *webauthn.SessionData, error) {
-	s.ceremonies.done(id)
 	c, err := s.store.TakeCeremony(ctx, id, s.now())
 	if errors.Is(err, ErrNotFound) {
 		return c, nil, ErrCeremonyExpired
@@ -145,43 +141,6 @@ func (s *Service) takeCeremony(ctx context.Context, id string, kind CeremonyKind
 		return c, nil, fmt.Errorf("ceremony %s data: %w", c.ID, err)
 	}
 	return c, &data, nil
-}
-
-// ceremonyCap bounds the ceremonies in progress from all clients together. Anyone
-// may begin a passkey sign-in, and each begin is a synced database write kept for
-// CeremonyTTL, so many clients (each within its own rate limit) could otherwise
-// fill the database faster than the sweep empties it. It is in memory, like the
-// rate limits: per process, and empty after a restart.
-type ceremonyCap struct {
-	max  int
-	mu   sync.Mutex
-	live map[string]time.Time // id → expiry, of ceremonies begun and not yet taken
-}
-
-// add counts a new ceremony, or says false if max are in progress; expired ones
-// are forgotten only when the cap is reached, so that the usual call is cheap.
-func (c *ceremonyCap) add(id string, now, expires time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.live) >= c.max {
-		for k, exp := range c.live {
-			if !now.Before(exp) {
-				delete(c.live, k)
-			}
-		}
-		if len(c.live) >= c.max {
-			return false
-		}
-	}
-	c.live[id] = expires
-	return true
-}
-
-// done forgets a ceremony (taken, whatever its outcome, or never stored).
-func (c *ceremonyCap) done(id string) {
-	c.mu.Lock()
-	delete(c.live, id)
-	c.mu.Unlock()
 }
 
 func cleanPasskeyName(name string) (string, error) {
@@ -238,7 +197,7 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, caller Caller) (
 	if err != nil {
 		return nil, err
 	}
-	if err := limit(s.ceremoniesPerIP, ip); err != nil {
+	if err := limit(ctx, s.ceremoniesPerIP, ip); err != nil {
 		return nil, err
 	}
 	a, err := s.store.Account(ctx, sess.AccountID)
@@ -379,7 +338,7 @@ func (s *Service) BeginPasskeySignIn(ctx context.Context, caller Caller) (*Cerem
 	if err != nil {
 		return nil, err
 	}
-	if err := limit(s.ceremoniesPerIP, ip); err != nil {
+	if err := limit(ctx, s.ceremoniesPerIP, ip); err != nil {
 		return nil, err
 	}
 	assertion, data, err := wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
@@ -411,7 +370,7 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, caller Caller, ceremo
 	if err != nil {
 		return nil, err
 	}
-	if err := limit(s.perIP, ip); err != nil {
+	if err := limit(ctx, s.perIP, ip); err != nil {
 		return nil, err
 	}
 	data, expires, err := s.keys.openSignIn(ceremonyID, s.now())
@@ -775,7 +734,7 @@ func (s *Service) invite(ctx context.Context, token string) (Invite, error) {
 // is the browser's session, or nil.
 func (s *Service) CheckInvite(ctx context.Context, caller Caller, token string) (EnrolInfo, error) {
 	sess, ip := caller.Session, caller.IP
-	if err := limit(s.perIP, ip); err != nil {
+	if err := limit(ctx, s.perIP, ip); err != nil {
 		return EnrolInfo{}, err
 	}
 	inv, err := s.invite(ctx, token)
@@ -811,10 +770,10 @@ func (s *Service) BeginEnrolment(ctx context.Context, caller Caller, token, firs
 	if err != nil {
 		return nil, err
 	}
-	if err := limit(s.perIP, ip); err != nil {
+	if err := limit(ctx, s.perIP, ip); err != nil {
 		return nil, err
 	}
-	if err := limit(s.ceremoniesPerIP, ip); err != nil {
+	if err := limit(ctx, s.ceremoniesPerIP, ip); err != nil {
 		return nil, err
 	}
 	inv, err := s.invite(ctx, token)

@@ -1,90 +1,62 @@
 package keyserver
 
 import (
-	"math"
+	"context"
+	"fmt"
 	"net/netip"
-	"sync"
 	"time"
 )
 
-// RateLimit allows Burst events at once and then one every Every.
+// RateLimit allows Burst events at once and then one every Every; a zero Burst
+// or Every is no limit.
 type RateLimit struct {
 	Burst int
 	Every time.Duration
 }
 
-// limiter is a set of token buckets, one per key (an address, an account, a client
-// IP). It is in memory: limits reset on restart, which is acceptable because lockout
-// after repeated failures is stored with the account.
+// limiter is one kind of rate limit (per address, per client, per account):
+// token buckets kept in the store (LimitStore), one per key, so that every key
+// server node on one database counts against the same buckets.
 type limiter struct {
-	rate RateLimit
-	now  func() time.Time
-
-	mu      sync.Mutex
-	buckets map[string]*bucket
-	sweep   time.Time
+	name  string // keeps the kinds' keys apart in the store
+	rate  RateLimit
+	store LimitStore
+	now   func() time.Time
 }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
+func newLimiter(name string, r RateLimit, store LimitStore, now func() time.Time) *limiter {
+	return &limiter{name: name, rate: r, store: store, now: now}
 }
 
-func newLimiter(r RateLimit, now func() time.Time) *limiter {
-	return &limiter{rate: r, now: now, buckets: map[string]*bucket{}}
-}
+// key is the bucket's key in the store. The unit separator keeps a kind's keys
+// apart from another's (addresses and client prefixes never hold one).
+func (l *limiter) key(k string) string { return l.name + "\x1f" + k }
 
 // allow takes a token for key, or says how long until one is available.
-func (l *limiter) allow(key string) (bool, time.Duration) {
-	if l.rate.Burst <= 0 {
-		return true, 0
+func (l *limiter) allow(ctx context.Context, key string) (bool, time.Duration, error) {
+	if l.rate.Burst <= 0 || l.rate.Every <= 0 {
+		return true, 0, nil
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	l.forgetIdle(now)
-	b, ok := l.buckets[key]
-	if !ok {
-		b = &bucket{tokens: float64(l.rate.Burst), last: now}
-		l.buckets[key] = b
+	ok, wait, err := l.store.TakeToken(ctx, l.key(key), l.rate, l.now())
+	if err != nil {
+		return false, 0, fmt.Errorf("rate limit %s: %w", l.name, err)
 	}
-	b.tokens = math.Min(float64(l.rate.Burst), b.tokens+float64(now.Sub(b.last))/float64(l.rate.Every))
-	b.last = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
+	if ok {
+		return true, 0, nil
 	}
-	wait := time.Duration((1 - b.tokens) * float64(l.rate.Every))
-	return false, wait.Round(time.Second) + time.Second
+	return false, wait.Round(time.Second) + time.Second, nil
 }
 
 // available says whether key has a token left, without taking it.
-func (l *limiter) available(key string) bool {
-	if l.rate.Burst <= 0 {
-		return true
+func (l *limiter) available(ctx context.Context, key string) (bool, error) {
+	if l.rate.Burst <= 0 || l.rate.Every <= 0 {
+		return true, nil
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.buckets[key]
-	if !ok {
-		return true
+	ok, err := l.store.TokenAvailable(ctx, l.key(key), l.rate, l.now())
+	if err != nil {
+		return false, fmt.Errorf("rate limit %s: %w", l.name, err)
 	}
-	now := l.now()
-	return math.Min(float64(l.rate.Burst), b.tokens+float64(now.Sub(b.last))/float64(l.rate.Every)) >= 1
-}
-
-// forgetIdle drops full buckets now and then, so the map does not grow without bound.
-func (l *limiter) forgetIdle(now time.Time) {
-	if now.Sub(l.sweep) < time.Minute {
-		return
-	}
-	l.sweep = now
-	full := time.Duration(l.rate.Burst) * l.rate.Every
-	for k, b := range l.buckets {
-		if now.Sub(b.last) > full {
-			delete(l.buckets, k)
-		}
-	}
+	return ok, nil
 }
 
 // clientPrefix is the network a client address belongs to for limits one party

@@ -151,7 +151,7 @@ func (s *Service) PostReply(ctx context.Context, caller Caller, id envelope.ID, 
 		return StoredReply{}, ErrReplyAllLater
 	}
 	// Only replies that would be stored count against the account's rate.
-	if err := limit(s.repliesPerAccount, caller.Account.ID); err != nil {
+	if err := limit(ctx, s.repliesPerAccount, caller.Account.ID); err != nil {
 		return StoredReply{}, err
 	}
 	r := StoredReply{

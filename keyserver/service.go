@@ -33,10 +33,8 @@ type Service struct {
 	repliesPerAccount                               *limiter // replies.go
 	prefixLocks, noPasswordLocks                    *failureLocks
 	background                                      sync.WaitGroup
-	ceremonies                                      *ceremonyCap
 	posted                                          *postedHold // nil when disabled
 	postGate                                        *postGate
-	leases                                          outboxLeases
 	// wa is nil when the public URL cannot be a WebAuthn relying party (an IP).
 	wa *webauthn.WebAuthn
 
@@ -73,9 +71,7 @@ func New(cfg Config, store Store) (*Service, error) {
 		wa:              wa,
 		posted:          posted,
 		postGate:        newPostGate(cfg),
-		leases:          outboxLeases{held: map[uint64]lease{}},
-		ceremoniesPerIP: newLimiter(cfg.CeremoniesPerIP, cfg.Now),
-		ceremonies:      &ceremonyCap{max: cfg.MaxCeremonies, live: map[string]time.Time{}},
+		ceremoniesPerIP: newLimiter("ceremonies/ip", cfg.CeremoniesPerIP, store, cfg.Now),
 		dummyHash:       sync.OnceValue(func() string { return hashPassword("waxseal timing equaliser", cfg.Argon2) }),
 		cfg:             cfg,
 		store:           store,
@@ -84,15 +80,15 @@ func New(cfg Config, store Store) (*Service, error) {
 		admin:           ad,
 		log:             cfg.Logger,
 		now:             cfg.Now,
-		perIP:           newLimiter(cfg.SignInPerIP, cfg.Now),
-		perEmail:        newLimiter(cfg.SignInPerEmail, cfg.Now),
-		codesPerEmail:   newLimiter(cfg.CodesPerEmail, cfg.Now),
-		codesPerDay:     newLimiter(cfg.CodesPerDay, cfg.Now),
-		guessesPerDay:   newLimiter(cfg.CodeGuessesPerDay, cfg.Now),
-		prefixLocks:     newFailureLocks(cfg.LockoutAfter, cfg.LockoutMax),
-		noPasswordLocks: newFailureLocks(accountLockFactor*cfg.LockoutAfter, cfg.LockoutMax),
+		perIP:           newLimiter("signin/ip", cfg.SignInPerIP, store, cfg.Now),
+		perEmail:        newLimiter("signin/email", cfg.SignInPerEmail, store, cfg.Now),
+		codesPerEmail:   newLimiter("codes/email", cfg.CodesPerEmail, store, cfg.Now),
+		codesPerDay:     newLimiter("codes/day", cfg.CodesPerDay, store, cfg.Now),
+		guessesPerDay:   newLimiter("guesses/day", cfg.CodeGuessesPerDay, store, cfg.Now),
+		prefixLocks:     newFailureLocks("lock/prefix", cfg.LockoutAfter, cfg.LockoutMax, store),
+		noPasswordLocks: newFailureLocks("lock/nopassword", accountLockFactor*cfg.LockoutAfter, cfg.LockoutMax, store),
 	}
-	svc.repliesPerAccount = newLimiter(cfg.RepliesPerAccount, cfg.Now)
+	svc.repliesPerAccount = newLimiter("replies/account", cfg.RepliesPerAccount, store, cfg.Now)
 	return svc, nil
 }
 
@@ -555,6 +551,9 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 		return n, err
 	}
 	if err := s.sweepThreads(ctx, now); err != nil {
+		return n, err
+	}
+	if err := s.sweepLimits(ctx, now); err != nil {
 		return n, err
 	}
 	if n > 0 {

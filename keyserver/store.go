@@ -32,6 +32,12 @@ type Store interface {
 	ThreadStore
 	ReplyStore // replies.go
 
+	// Shared state of the nodes on one database (shared.go).
+	LimitStore
+	CeremonyCapStore
+	OutboxLeaseStore
+	LeaderStore
+
 	// Close releases the store.
 	Close() error
 }

@@ -92,7 +92,8 @@ func (s *Store) UpdateMail(ctx context.Context, m keyserver.OutboxMail) error {
 func (s *Store) DeleteMail(ctx context.Context, id uint64) error {
 	return s.write(ctx, func(tx *bolt.Tx) error {
 		k := seqKey(id)
-		if err := errors.Join(tx.Bucket(bucketOutbox).Delete(k), tx.Bucket(bucketOutboxDue).Delete(k)); err != nil {
+		if err := errors.Join(tx.Bucket(bucketOutbox).Delete(k), tx.Bucket(bucketOutboxDue).Delete(k),
+			tx.Bucket(bucketOutboxLeases).Delete(k)); err != nil {
 			return fmt.Errorf("delete mail %d: %w", id, err)
 		}
 		return nil

@@ -54,6 +54,7 @@ type Store struct {
 	// write transaction in progress (txHead). Only the committer's goroutine, which
 	// runs every write transaction, touches them (see auditHead).
 	committedHead, txHead chainEnd
+	lead                  leaderFlag // shared.go
 }
 
 var _ keyserver.Store = (*Store)(nil)

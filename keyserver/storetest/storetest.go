@@ -1,9 +1,10 @@
 // Package storetest is the contract every keyserver.Store must meet, as a test
 // suite: an implementation's own tests call Run, which runs the contract of each
 // role of the Store (RunEnvelopes, RunCiphertexts, RunAccounts, RunCodes,
-// RunSessions, RunCeremonies, RunInvites, RunOutbox, RunAudit, RunThreads) and
-// the tests across them (RunWholeStore). One role's tests may be run alone while
-// a store is being written, each with a whole store to call.
+// RunSessions, RunCeremonies, RunInvites, RunOutbox, RunAudit, RunThreads; the
+// nodes' shared state in shared.go: RunLimits, RunCeremonyCap, RunLeases,
+// RunLeader) and the tests across them (RunWholeStore). One role's tests may
+// be run alone while a store is being written, each with a whole store to call.
 //
 // Times: a store keeps every time.Time to the nanosecond, as an instant. The suite
 // compares times with Equal, so a store may return them in another location (UTC,
@@ -118,7 +119,8 @@ var (
 // subtest ends.
 func Run(t *testing.T, open func(t *testing.T) keyserver.Store) {
 	for _, role := range [][]testCase{envelopeTests, ciphertextTests, accountTests, codeTests, sessionTests,
-		ceremonyTests, inviteTests, outboxTests, auditTests, threadTests, wholeStoreTests} {
+		ceremonyTests, inviteTests, outboxTests, auditTests, threadTests,
+		limitTests, ceremonyCapTests, leaseTests, leaderTests, wholeStoreTests} {
 		run(t, open, role)
 	}
 }
