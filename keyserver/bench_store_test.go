@@ -45,7 +45,7 @@ func BenchmarkReleaseStore(b *testing.B) {
 }
 
 // newEnvOnSQL is newEnv with the service on a SQL store.
-func newEnvOnSQL(b *testing.B, driver sqlstore.Driver, dsn string) *env {
+func newEnvOnSQL(b testing.TB, driver sqlstore.Driver, dsn string) *env {
 	s, err := sqlstore.Open(b.Context(), driver, dsn, sqlstore.Options{Migrate: true})
 	if err != nil {
 		b.Fatal(err)
@@ -58,7 +58,7 @@ func newEnvOnSQL(b *testing.B, driver sqlstore.Driver, dsn string) *env {
 
 // benchSchema creates an empty schema for one benchmark and returns a DSN using
 // it.
-func benchSchema(b *testing.B, dsn string) string {
+func benchSchema(b testing.TB, dsn string) string {
 	admin, err := sql.Open("pgx", dsn)
 	if err != nil {
 		b.Fatal(err)

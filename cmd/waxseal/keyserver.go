@@ -81,7 +81,9 @@ func openKeyServer(fc *fileConfig, log *slog.Logger) (*keyServerProcess, error) 
 	if err != nil {
 		return nil, err
 	}
+	node, holdBytes := nodeSettings(fc)
 	svc, err := keyserver.New(keyserver.Config{
+		Node:              node,
 		PublicURL:         fc.PublicURL,
 		MasterKey:         master,
 		GatewayTokens:     fc.Tokens.Gateway,
@@ -93,7 +95,7 @@ func openKeyServer(fc *fileConfig, log *slog.Logger) (*keyServerProcess, error) 
 		SessionIdle:       fc.Limits.SessionIdle.Duration,
 		SessionMax:        fc.Limits.SessionMax.Duration,
 		AccountMaxIdle:    fc.Limits.AccountMaxIdle.Duration,
-		PostedHoldBytes:   fc.Limits.PostedHoldMB << 20,
+		PostedHoldBytes:   holdBytes,
 		PostsInFlight:     fc.Limits.PostsInFlight,
 		PostBytesInFlight: fc.Limits.PostMBInFlight << 20,
 		PostsPerClient:    fc.Limits.PostsPerClient,
@@ -155,8 +157,16 @@ func (p *keyServerProcess) serve(ctx context.Context, ln net.Listener) error {
 	defer workers.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	workers.Go(func() { p.drainer.Run(ctx) })
-	workers.Go(func() { p.svc.RunSweeper(ctx) })
+	// One node of those on a database sweeps and drains the outbox at a time
+	// (on bbolt and SQLite, one process serves the database: it always leads).
+	workers.Go(func() {
+		p.svc.RunAsLeader(ctx, leaderInterval, func(ctx context.Context) {
+			var lead sync.WaitGroup
+			lead.Go(func() { p.drainer.Run(ctx) })
+			lead.Go(func() { p.svc.RunSweeper(ctx) })
+			lead.Wait()
+		})
+	})
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -170,6 +180,31 @@ func (p *keyServerProcess) serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// leaderInterval is how often a node tries to take the lead, and the leader
+// checks it still has it: a dead leader's work is taken over within about this.
+const leaderInterval = 5 * time.Second
+
+// nodeSettings returns the node's name and the posted hold's size ([store]
+// node and node_hold): on PostgreSQL the node is named after the host unless
+// named, and the hold is off unless node_hold is set.
+func nodeSettings(fc *fileConfig) (string, int64) {
+	hold := fc.Limits.PostedHoldMB << 20
+	sc := storeConfig{}
+	if fc.Store != nil {
+		sc = *fc.Store
+	}
+	node := sc.Node
+	if sc.Driver == "postgres" {
+		if node == "" {
+			node, _ = os.Hostname()
+		}
+		if !sc.NodeHold {
+			hold = -1
+		}
+	}
+	return node, hold
 }
 
 // close closes the store once the codes being mailed are written.

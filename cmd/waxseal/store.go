@@ -30,6 +30,16 @@ type storeConfig struct {
 	// Migrate applies pending schema migrations at start-up; without it the
 	// server refuses an out-of-date schema (run `waxseal migrate`).
 	Migrate bool `toml:"migrate,omitempty"`
+	// Node names this key server node in its metrics and logs; default the
+	// host name on PostgreSQL (where several nodes share the database), none
+	// otherwise.
+	Node string `toml:"node,omitempty"`
+	// NodeHold keeps the posted-envelope hold ([limits] posted_hold_mb) in each
+	// node's memory on PostgreSQL too. Off by default there: the page that
+	// fetches a held envelope may reach another node, which does not hold it,
+	// so pages carry the posted fields instead. Turn it on only behind a load
+	// balancer that keeps each client on one node (sticky sessions).
+	NodeHold bool `toml:"node_hold,omitempty"`
 }
 
 // storeEnvDSN overrides [store] dsn and dsn_file.

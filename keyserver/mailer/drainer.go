@@ -21,6 +21,18 @@ type Outbox interface {
 
 var _ Outbox = keyserver.Store(nil)
 
+// leaser is what an Outbox that can lease mail has (keyserver.OutboxLeaseStore):
+// the Drainer then leases each batch rather than reading it, so that two
+// drainers on one store (two key server nodes, for a moment) never take the
+// same mail; the key server's stores all can.
+type leaser interface {
+	LeaseMail(ctx context.Context, now, until time.Time, token string, limit int) ([]keyserver.OutboxMail, error)
+}
+
+// drainLease is how long a leased batch is the Drainer's alone: a mail whose
+// send was cut short is due again after it.
+const drainLease = 2 * time.Minute
+
 // DrainerConfig configures a Drainer. Zero fields take the defaults given.
 type DrainerConfig struct {
 	// Interval is how often the outbox is polled; default 5s. Kick makes enqueued
@@ -158,12 +170,19 @@ func (d *Drainer) drainAll(ctx context.Context) {
 // DrainOnce takes one batch of due mail and tries each once. sent counts mails
 // delivered and deleted; failed counts mails rescheduled or given up. err is a
 // store failure or ctx's error, which end the pass early; a mail whose sending
-// was cut short by ctx is left untouched, its attempt not counted.
+// was cut short by ctx is left untouched, its attempt not counted (from a
+// store that leases, it is due again when the lease ends).
 func (d *Drainer) DrainOnce(ctx context.Context) (sent, failed int, err error) {
 	d.drainMu.Lock()
 	defer d.drainMu.Unlock()
 
-	mails, err := d.outbox.DueMail(ctx, d.cfg.Now(), d.cfg.Batch)
+	var mails []keyserver.OutboxMail
+	if l, ok := d.outbox.(leaser); ok {
+		now := d.cfg.Now()
+		mails, err = l.LeaseMail(ctx, now, now.Add(drainLease), keyserver.NewAPIToken(), d.cfg.Batch)
+	} else {
+		mails, err = d.outbox.DueMail(ctx, d.cfg.Now(), d.cfg.Batch)
+	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("due mail: %w", err)
 	}
