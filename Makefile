@@ -96,8 +96,9 @@ test-deps: node_modules/.package-lock.json
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
+# e2e/nodes.test.mjs runs two key server nodes on one throwaway PostgreSQL.
 test-e2e: build test-deps
-	WAXSEAL_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1 e2e/
+	WAXSEAL_BIN=$(CURDIR)/$(BIN) internal/pgtest/with-postgres node --test --test-concurrency=1 e2e/
 
 bench: build test-deps
 	@mkdir -p build
