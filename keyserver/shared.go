@@ -206,3 +206,11 @@ func (s *Service) lead(ctx context.Context, l Leadership, t *time.Ticker, fn fun
 		}
 	}
 }
+
+// ThreadHashLister lists the stored thread hashes (ThreadStore), for `waxseal
+// store copy`; not part of Store, which never needs to list them.
+type ThreadHashLister interface {
+	// ThreadHashes calls fn for each stored hash with its expiry, until fn
+	// returns an error.
+	ThreadHashes(ctx context.Context, fn func(hash []byte, expires time.Time) error) error
+}

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -185,24 +187,28 @@ func cmdStore(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "copied: %d envelopes, %d shared ciphertexts, %d accounts, %d outbox mails, %d audit records; audit head %s verified\n",
-		stats.envelopes, stats.ciphertexts, stats.accounts, stats.mails, stats.audit, stats.head)
+	fmt.Fprintf(stdout, "copied: %d envelopes, %d shared ciphertexts, %d accounts, %d outbox mails, %d replies, %d thread hashes, %d audit records; audit head %s verified\n",
+		stats.envelopes, stats.ciphertexts, stats.accounts, stats.mails, stats.replies, stats.threads, stats.audit, stats.head)
 	return nil
 }
 
 type copyStats struct {
-	envelopes, ciphertexts, accounts, mails int
-	audit                                   uint64
-	head                                    string
+	envelopes, ciphertexts, accounts, mails, replies, threads int
+	audit                                                     uint64
+	head                                                      string
 }
 
 // copyStore copies everything a key server needs to carry on, from src into the
 // empty dst, in one transaction, then verifies the copy: the audit chain from
 // end to end against the source's head, and every envelope and account read
-// back equal. Sessions, emailed codes, WebAuthn ceremonies and invites are not
-// copied: they live minutes (people sign in again), and the Store interface
-// offers no way to list them. Uploaded ciphertexts no registration references
-// yet are not copied either: the gateway retries what failed.
+// back equal. Secure replies (pending ones are mail not yet delivered) and the
+// thread hashes of sticky threads are copied too. Sessions, emailed codes,
+// WebAuthn ceremonies and invites are not: they live minutes or hours (people
+// sign in again, invites are made again), a copied session would be one more
+// place a signed-in browser is valid from, and the Store interface offers no way
+// to list them. Nor are rate limit and lockout counts: they start afresh.
+// Uploaded ciphertexts no registration references yet are not copied either:
+// the gateway retries what failed.
 func copyStore(ctx context.Context, src keyserver.Store, dst *sqlstore.Store, progress io.Writer) (copyStats, error) {
 	var st copyStats
 	srcCount, srcHead, err := keyserver.VerifyAudit(ctx, src)
@@ -219,6 +225,29 @@ func copyStore(ctx context.Context, src keyserver.Store, dst *sqlstore.Store, pr
 	}
 	mails, err := src.DueMail(ctx, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), 0)
 	if err != nil {
+		return st, err
+	}
+	var replies []keyserver.StoredReply
+	for _, r := range envs {
+		rs, err := src.RepliesOf(ctx, r.ID)
+		if err != nil {
+			return st, err
+		}
+		replies = append(replies, rs...)
+	}
+	type threadHash struct {
+		hash    []byte
+		expires time.Time
+	}
+	var threads []threadHash
+	lister, ok := src.(keyserver.ThreadHashLister)
+	if !ok {
+		return st, errors.New("the source store cannot list its thread hashes")
+	}
+	if err := lister.ThreadHashes(ctx, func(h []byte, exp time.Time) error {
+		threads = append(threads, threadHash{h, exp})
+		return nil
+	}); err != nil {
 		return st, err
 	}
 	report := func(what string, done, total int) {
@@ -291,6 +320,20 @@ func copyStore(ctx context.Context, src keyserver.Store, dst *sqlstore.Store, pr
 			st.mails++
 		}
 		report("outbox mails", st.mails, len(mails))
+		for _, r := range replies {
+			if err := im.Reply(r); err != nil {
+				return err
+			}
+			st.replies++
+		}
+		report("replies", st.replies, len(replies))
+		for _, t := range threads {
+			if err := im.ThreadHash(t.hash, t.expires); err != nil {
+				return err
+			}
+			st.threads++
+		}
+		report("thread hashes", st.threads, len(threads))
 		return src.Audit(ctx, 1, func(r keyserver.AuditRecord) (bool, error) {
 			if err := im.Audit(r); err != nil {
 				return false, err
@@ -334,6 +377,30 @@ func copyStore(ctx context.Context, src keyserver.Store, dst *sqlstore.Store, pr
 		if err != nil || !sameJSON(got, a) {
 			return st, fmt.Errorf("verify copy: account %s differs", a.ID)
 		}
+	}
+	for _, r := range replies {
+		got, err := dst.RepliesOf(ctx, r.Envelope)
+		if err != nil {
+			return st, fmt.Errorf("verify copy: %w", err)
+		}
+		if !slices.ContainsFunc(got, func(g keyserver.StoredReply) bool { return sameJSON(g, r) }) {
+			return st, fmt.Errorf("verify copy: reply %s differs", r.ID)
+		}
+	}
+	copied := map[string]time.Time{}
+	if err := dst.ThreadHashes(ctx, func(h []byte, exp time.Time) error {
+		copied[string(h)] = exp
+		return nil
+	}); err != nil {
+		return st, fmt.Errorf("verify copy: %w", err)
+	}
+	for _, t := range threads {
+		if exp, ok := copied[string(t.hash)]; !ok || !exp.Equal(t.expires) {
+			return st, fmt.Errorf("verify copy: thread hash %x differs", t.hash)
+		}
+	}
+	if len(copied) != len(threads) {
+		return st, fmt.Errorf("verify copy: %d thread hashes, the source has %d", len(copied), len(threads))
 	}
 	st.head = head
 	return st, nil

@@ -110,6 +110,21 @@ func fillBolt(t *testing.T, cfg string, n int) {
 	if err := st.DeleteMail(ctx, 2); err != nil { // a gap in the ids
 		t.Fatal(err)
 	}
+	// Secure replies, one waiting for the gateway and one delivered, and the
+	// thread hashes of sticky threads.
+	for i, delivered := range []time.Time{{}, base.Add(2 * time.Hour)} {
+		r := keyserver.StoredReply{ID: hex.EncodeToString(randBytes(16)), Envelope: shared[1], Account: "acct", From: "patient0@example.org",
+			Kind: "reply", Created: base.Add(time.Duration(i) * time.Minute), Size: 100, Sealed: randBytes(100), Delivered: delivered}
+		if !delivered.IsZero() {
+			r.Sealed = nil
+		}
+		if err := st.PutReply(ctx, r, []keyserver.AuditEvent{{Time: r.Created, Actor: r.From, Action: "reply.store", Envelope: r.Envelope.String()}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.PutThreadHashes(ctx, [][]byte{randBytes(32), randBytes(32), randBytes(32)}, base.Add(90*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func testStoreCopy(t *testing.T, to string) {
@@ -119,7 +134,7 @@ func testStoreCopy(t *testing.T, to string) {
 	if code := run(t.Context(), []string{"store", "copy", "--from", from, "--to", to}, nil, &stdout, &stderr); code != 0 {
 		t.Fatalf("store copy: %d %s", code, stderr.String())
 	}
-	if !strings.Contains(stdout.String(), "copied: 10000 envelopes, 1 shared ciphertexts, 3 accounts, 4 outbox mails") {
+	if !strings.Contains(stdout.String(), "copied: 10000 envelopes, 1 shared ciphertexts, 3 accounts, 4 outbox mails, 2 replies, 3 thread hashes") {
 		t.Errorf("store copy printed %q", stdout.String())
 	}
 	if !strings.Contains(stderr.String(), "envelopes: 10000/10000") {
@@ -151,6 +166,20 @@ func testStoreCopy(t *testing.T, to string) {
 		b, errB := dst.Payload(ctx, r.ID)
 		if !bytes.Equal(a, b) || (errA == nil) != (errB == nil) {
 			t.Fatalf("payload %s differs: %v %v", r.ID, errA, errB)
+		}
+	}
+	for _, r := range srcEnvs {
+		a, errA := src.RepliesOf(ctx, r.ID)
+		b, errB := dst.RepliesOf(ctx, r.ID)
+		if errA != nil || errB != nil || !sameJSON(a, b) {
+			t.Fatalf("replies of %s differ: %v %v", r.ID, errA, errB)
+		}
+	}
+	var hashes [][]byte
+	src.(keyserver.ThreadHashLister).ThreadHashes(ctx, func(h []byte, _ time.Time) error { hashes = append(hashes, h); return nil })
+	for _, h := range hashes {
+		if known, err := dst.ThreadHashKnown(ctx, [][]byte{h}, time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)); err != nil || !known {
+			t.Fatalf("thread hash %x not copied: %v", h, err)
 		}
 	}
 	nSrc, headSrc, err := keyserver.VerifyAudit(ctx, src)

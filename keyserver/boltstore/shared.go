@@ -349,3 +349,17 @@ func (l *localLead) Release() {
 		l.flag.mu.Unlock()
 	})
 }
+
+var _ keyserver.ThreadHashLister = (*Store)(nil)
+
+// ThreadHashes lists the stored thread hashes.
+func (s *Store) ThreadHashes(ctx context.Context, fn func(hash []byte, expires time.Time) error) error {
+	return s.view(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketThreads).ForEach(func(k, v []byte) error {
+			if len(v) != timeLen {
+				return fmt.Errorf("thread hash %x: bad expiry", k)
+			}
+			return fn(bytes.Clone(k), keyTime(v))
+		})
+	})
+}

@@ -32,7 +32,7 @@ func (s *Store) Import(ctx context.Context, fn func(*Importer) error) error {
 		return fmt.Errorf("import: %w", Redact(err))
 	}
 	defer tx.Rollback()
-	for _, table := range []string{"envelopes", "accounts", "outbox", "audit", "ciphertexts"} {
+	for _, table := range []string{"envelopes", "accounts", "outbox", "audit", "ciphertexts", "replies", "thread_hashes"} {
 		var n int
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
 			return fmt.Errorf("import: %w", err)

@@ -356,3 +356,29 @@ func (l *lead) Release() {
 		l.flag.mu.Unlock()
 	})
 }
+
+var _ keyserver.ThreadHashLister = (*Store)(nil)
+
+// ThreadHashes lists the stored thread hashes.
+func (s *Store) ThreadHashes(ctx context.Context, fn func(hash []byte, expires time.Time) error) error {
+	rows, err := s.query(ctx, "SELECT hash, expires FROM thread_hashes ORDER BY hash")
+	if err != nil {
+		return fmt.Errorf("thread hashes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h []byte
+		var exp string
+		if err := rows.Scan(&h, &exp); err != nil {
+			return fmt.Errorf("thread hashes: %w", err)
+		}
+		t, err := time.Parse(timeLayout, exp)
+		if err != nil {
+			return fmt.Errorf("thread hash %x: expiry %q: %w", h, exp, err)
+		}
+		if err := fn(h, t); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
