@@ -535,7 +535,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Session, *Ac
 		return nil, nil, ErrSignInRequired
 	}
 	hash := hashToken(token)
-	sess, err := s.store.Session(ctx, hash)
+	sess, acct, err := s.store.SessionAccount(ctx, hash)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil, ErrSignInRequired
 	} else if err != nil {
@@ -546,13 +546,11 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Session, *Ac
 		s.store.DeleteSession(ctx, hash)
 		return nil, nil, ErrSignInRequired.With("Your session has ended. Please sign in again.")
 	}
-	a, err := s.store.Account(ctx, sess.AccountID)
-	if errors.Is(err, ErrNotFound) {
+	if acct == nil {
 		s.store.DeleteSession(ctx, hash)
 		return nil, nil, ErrSignInRequired
-	} else if err != nil {
-		return nil, nil, fmt.Errorf("session account: %w", err)
 	}
+	a := *acct
 	if a.Disabled {
 		s.store.DeleteSession(ctx, hash)
 		return nil, nil, ErrAccountDisabled

@@ -37,6 +37,7 @@ type Store interface {
 	CeremonyCapStore
 	OutboxLeaseStore
 	LeaderStore
+	SessionAccountStore // sessionaccount.go
 
 	// Close releases the store.
 	Close() error

@@ -120,7 +120,7 @@ var (
 func Run(t *testing.T, open func(t *testing.T) keyserver.Store) {
 	for _, role := range [][]testCase{envelopeTests, ciphertextTests, accountTests, codeTests, sessionTests,
 		ceremonyTests, inviteTests, outboxTests, auditTests, threadTests,
-		limitTests, ceremonyCapTests, leaseTests, leaderTests, wholeStoreTests} {
+		limitTests, ceremonyCapTests, leaseTests, leaderTests, sessionAccountTests, wholeStoreTests} {
 		run(t, open, role)
 	}
 }
