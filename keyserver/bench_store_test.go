@@ -85,3 +85,35 @@ func benchSchema(b testing.TB, dsn string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// BenchmarkReleaseNodes is BenchmarkReleaseStore on PostgreSQL with one key
+// server node and with two (each with its own store and connection pool, the
+// clients' requests alternating between them), in one run: what a second node
+// does to one PostgreSQL on the same machine. Reproduce with
+// `internal/pgtest/with-postgres go test -run '^$' -bench ReleaseNodes -benchtime 5000x ./keyserver/`.
+func BenchmarkReleaseNodes(b *testing.B) {
+	dsn := os.Getenv("WAXSEAL_TEST_POSTGRES")
+	if dsn == "" {
+		b.Skip("WAXSEAL_TEST_POSTGRES not set")
+	}
+	for _, nodes := range []int{1, 2} {
+		for _, clients := range []int{16, 64} {
+			b.Run(fmt.Sprintf("nodes=%d/clients=%d", nodes, clients), func(b *testing.B) {
+				schema := benchSchema(b, dsn)
+				e := newEnvOnSQL(b, sqlstore.Postgres, schema)
+				var second *env
+				if nodes == 2 {
+					second = newEnvOnSQL(b, sqlstore.Postgres, schema)
+				}
+				benchLoad(b, e, clients, func(hc *http.Client, i int64, sess *releaser) error {
+					if second != nil && i%2 == 1 {
+						other := *sess
+						other.url = second.srv.URL
+						return other.release(hc, i)
+					}
+					return sess.release(hc, i)
+				})
+			})
+		}
+	}
+}

@@ -1,8 +1,11 @@
 package keyserver_test
 
 import (
+	"context"
 	"net/http"
 	"os"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,3 +129,47 @@ func TestTwoNodesShareState(t *testing.T) {
 }
 
 func gatewayOf(e *env) *client.Client { return client.New(e.srv.URL, gatewayToken, nil) }
+
+// TestRunAsLeaderHandsOver: of two services on one store, one leads; when it
+// stops, the other takes over, never while the first still runs.
+func TestRunAsLeaderHandsOver(t *testing.T) {
+	a := newEnv(t, func(c *keyserver.Config) { c.Node = "a" })
+	b := newEnvOver(t, func(keyserver.Store) keyserver.Store { return a.store }, func(c *keyserver.Config) { c.Node = "b" })
+	var leading atomic.Int32
+	started := make(chan string, 2)
+	lead := func(name string) func(context.Context) {
+		return func(ctx context.Context) {
+			if n := leading.Add(1); n != 1 {
+				t.Errorf("%s leads while %d others do", name, n-1)
+			}
+			started <- name
+			<-ctx.Done()
+			leading.Add(-1)
+		}
+	}
+	ctxA, stopA := context.WithCancel(t.Context())
+	ctxB, stopB := context.WithCancel(t.Context())
+	doneA, doneB := make(chan struct{}), make(chan struct{})
+	go func() { defer close(doneA); a.svc.RunAsLeader(ctxA, time.Millisecond, lead("a")) }()
+	first := <-started
+	go func() { defer close(doneB); b.svc.RunAsLeader(ctxB, time.Millisecond, lead("b")) }()
+	if first != "a" {
+		t.Fatalf("%s led first", first)
+	}
+	var metrics strings.Builder
+	if err := a.svc.WriteMetrics(t.Context(), &metrics); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`waxseal_leader{node="a"} 1`, `waxseal_key_releases_total{node="a"} 0`, `waxseal_outbox_depth{node="a"} 0`} {
+		if !strings.Contains(metrics.String(), want+"\n") {
+			t.Errorf("metrics of node a lack %q:\n%s", want, metrics.String())
+		}
+	}
+	stopA()
+	<-doneA
+	if got := <-started; got != "b" {
+		t.Fatalf("after a stopped, %s led", got)
+	}
+	stopB()
+	<-doneB
+}
