@@ -71,11 +71,7 @@ func Load() (*Set, error) {
 		a.gz, _ = files.ReadFile(p + ".gz")
 		a.br, _ = files.ReadFile(p + ".br")
 		if a.gz == nil {
-			var b bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
-			zw.Write(raw)
-			zw.Close()
-			a.gz = b.Bytes()
+			a.gz = gzipBytes(raw)
 		}
 		s.byName[name] = a
 		s.byURL[a.URL] = a
@@ -84,13 +80,28 @@ func Load() (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.pages, err = template.New("").Funcs(template.FuncMap{
-		"asset": func(name string) *Asset { return s.byName[name] },
-	}).ParseFS(files, "web/*.html")
+	s.pages, err = parsePages(s, nil)
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// parsePages parses the page templates of s; brand is what their shared header
+// and footer show (nil: no brand).
+func parsePages(s *Set, b *pageBrand) (*template.Template, error) {
+	return template.New("").Funcs(template.FuncMap{
+		"asset": func(name string) *Asset { return s.byName[name] },
+		"brand": func() *pageBrand { return b },
+	}).ParseFS(files, "web/*.html")
+}
+
+func gzipBytes(raw []byte) []byte {
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	zw.Write(raw)
+	zw.Close()
+	return b.Bytes()
 }
 
 func integrity(b []byte) string {
@@ -133,6 +144,10 @@ func (s *Set) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", a.Type)
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	h.Set("Vary", "Accept-Encoding")
+	if a.Type == "image/svg+xml" {
+		// A logo opened on its own is a document: nothing in it may run or load.
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
+	}
 	body := a.raw
 	switch accept := r.Header.Get("Accept-Encoding"); {
 	case a.br != nil && acceptsEncoding(accept, "br"):

@@ -81,12 +81,23 @@ func openKeyServer(fc *fileConfig, log *slog.Logger) (*keyServerProcess, error) 
 	if err != nil {
 		return nil, err
 	}
+	b, err := fc.loadBrand()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	from, err := fc.systemSender()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	svc, err := keyserver.New(keyserver.Config{
 		PublicURL:         fc.PublicURL,
 		MasterKey:         master,
 		GatewayTokens:     fc.Tokens.Gateway,
 		AdminTokens:       fc.Tokens.Admin,
-		MailFrom:          fc.Mail.From,
+		MailFrom:          from,
+		Brand:             b,
 		OrgDomains:        fc.OrgDomains,
 		TrustProxy:        fc.TrustProxy,
 		CodeTTL:           fc.Limits.CodeTTL.Duration,
