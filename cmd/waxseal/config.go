@@ -64,7 +64,7 @@ type fileConfig struct {
 
 type mailConfig struct {
 	From         string   `toml:"from,omitempty"` // superseded by [brand] mail_from
-	Mode         string   `toml:"mode"` // "dir" or "smtp"
+	Mode         string   `toml:"mode"`           // "dir" or "smtp"
 	Dir          string   `toml:"dir"`
 	SMTPHost     string   `toml:"smtp_host"`
 	SMTPPort     int      `toml:"smtp_port"`
