@@ -70,6 +70,16 @@ type keyServerProcess struct {
 }
 
 func openKeyServer(fc *fileConfig, log *slog.Logger) (*keyServerProcess, error) {
+	// The brand first: an unreadable colour or a refused logo stops start-up
+	// with the setting's name, before anything is opened.
+	b, err := fc.loadBrand()
+	if err != nil {
+		return nil, err
+	}
+	from, err := fc.systemSender()
+	if err != nil {
+		return nil, err
+	}
 	master, err := keyserver.LoadMasterKey(fc.path(fc.MasterKeyFile))
 	if err != nil {
 		return nil, err
@@ -79,16 +89,6 @@ func openKeyServer(fc *fileConfig, log *slog.Logger) (*keyServerProcess, error) 
 	}
 	st, err := openStore(context.Background(), fc, false)
 	if err != nil {
-		return nil, err
-	}
-	b, err := fc.loadBrand()
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	from, err := fc.systemSender()
-	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	svc, err := keyserver.New(keyserver.Config{
