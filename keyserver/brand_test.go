@@ -132,6 +132,6 @@ func TestMailsCarryBrand(t *testing.T) {
 			}
 		}
 	}
-	check("bob@patient.example")   // codes
+	check("bob@patient.example")    // codes
 	check("alice@hospital.example") // the read receipt
 }
