@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 //go:embed web
@@ -90,10 +91,37 @@ func Load() (*Set, error) {
 // parsePages parses the page templates of s; brand is what their shared header
 // and footer show (nil: no brand).
 func parsePages(s *Set, b *pageBrand) (*template.Template, error) {
-	return template.New("").Funcs(template.FuncMap{
-		"asset": func(name string) *Asset { return s.byName[name] },
-		"brand": func() *pageBrand { return b },
+	parts := &brandParts{}
+	t, err := template.New("").Funcs(template.FuncMap{
+		"asset":     func(name string) *Asset { return s.byName[name] },
+		"brand":     func() *pageBrand { return b },
+		"brandPart": parts.get,
 	}).ParseFS(files, "web/*.html")
+	parts.pages = t
+	return t, err
+}
+
+// brandParts renders each part of the brand (web/brand.html) once, with each
+// argument it is given, and keeps the result: the brand does not change while
+// the server runs, and rendering it anew made a page take three times as long
+// (BenchmarkPageRender).
+type brandParts struct {
+	pages *template.Template
+	done  sync.Map // [2]string{name, arg} → template.HTML
+}
+
+func (p *brandParts) get(name, arg string) (template.HTML, error) {
+	key := [2]string{name, arg}
+	if h, ok := p.done.Load(key); ok {
+		return h.(template.HTML), nil
+	}
+	var b strings.Builder
+	if err := p.pages.ExecuteTemplate(&b, name, arg); err != nil {
+		return "", err
+	}
+	h := template.HTML(b.String())
+	p.done.Store(key, h)
+	return h, nil
 }
 
 func gzipBytes(raw []byte) []byte {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime/quotedprintable"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/waxseal/waxseal/brand"
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/httpapi"
 )
 
 // testBrand is a brand with every detail, its name given by name.
@@ -134,4 +136,40 @@ func TestMailsCarryBrand(t *testing.T) {
 	}
 	check("bob@patient.example")    // codes
 	check("alice@hospital.example") // the read receipt
+}
+
+// BenchmarkPageRender renders pages through the HTTP handler (no network),
+// without a brand and with one, in the same run: the brand must cost no
+// measurable time (docs/BENCHMARKS.md). B/page is the page's size.
+func BenchmarkPageRender(b *testing.B) {
+	id := strings.Repeat("ab", 16)
+	for _, page := range []string{"/", "/open/" + id, "/account"} {
+		for _, withB := range []bool{false, true} {
+			name := "brand=none"
+			var tweak []func(*keyserver.Config)
+			if withB {
+				name = "brand=sample"
+				tweak = append(tweak, withBrand(testBrand(b, "St Example Hospital")))
+			}
+			label := strings.Trim(strings.SplitN(page, "/", 3)[1], "/")
+			if label == "" {
+				label = "home"
+			}
+			b.Run("page="+label+"/"+name, func(b *testing.B) {
+				e := newEnv(b, tweak...)
+				h := httpapi.New(e.svc)
+				req := httptest.NewRequest("GET", page, nil)
+				size := 0
+				for b.Loop() {
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, req)
+					if rec.Code != http.StatusOK {
+						b.Fatalf("%s: %d", page, rec.Code)
+					}
+					size = rec.Body.Len()
+				}
+				b.ReportMetric(float64(size), "B/page")
+			})
+		}
+	}
 }
