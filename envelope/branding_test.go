@@ -33,8 +33,8 @@ func TestBrandedHTML(t *testing.T) {
 	for _, want := range []string{
 		"<span>H&#xF4;pital &lt;script&gt;alert(1)&lt;/script&gt;</span>",
 		`<img alt="" src="data:image/png;base64,` + "\r\n",
-		"background:#1d4ed8;",                                  // the colour was not a colour
-		"Help desk: +1 555\r\n",                                // not a tel: link: text only
+		"background:#1d4ed8;",                                 // the colour was not a colour
+		"Help desk: +1 555\r\n",                               // not a tel: link: text only
 		`<a href="https://h.example/?a=1&amp;b=&#34;2&#34;">`, // escaped
 		"(8&#x2013;18)",
 		"<p>Privacy notice</p>", // not https: text only
