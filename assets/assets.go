@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 //go:embed web
@@ -71,11 +72,7 @@ func Load() (*Set, error) {
 		a.gz, _ = files.ReadFile(p + ".gz")
 		a.br, _ = files.ReadFile(p + ".br")
 		if a.gz == nil {
-			var b bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
-			zw.Write(raw)
-			zw.Close()
-			a.gz = b.Bytes()
+			a.gz = gzipBytes(raw)
 		}
 		s.byName[name] = a
 		s.byURL[a.URL] = a
@@ -84,13 +81,55 @@ func Load() (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.pages, err = template.New("").Funcs(template.FuncMap{
-		"asset": func(name string) *Asset { return s.byName[name] },
-	}).ParseFS(files, "web/*.html")
+	s.pages, err = parsePages(s, nil)
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// parsePages parses the page templates of s; brand is what their shared header
+// and footer show (nil: no brand).
+func parsePages(s *Set, b *pageBrand) (*template.Template, error) {
+	parts := &brandParts{}
+	t, err := template.New("").Funcs(template.FuncMap{
+		"asset":     func(name string) *Asset { return s.byName[name] },
+		"brand":     func() *pageBrand { return b },
+		"brandPart": parts.get,
+	}).ParseFS(files, "web/*.html")
+	parts.pages = t
+	return t, err
+}
+
+// brandParts renders each part of the brand (web/brand.html) once, with each
+// argument it is given, and keeps the result: the brand does not change while
+// the server runs, and rendering it anew made a page take three times as long
+// (BenchmarkPageRender).
+type brandParts struct {
+	pages *template.Template
+	done  sync.Map // [2]string{name, arg} → template.HTML
+}
+
+func (p *brandParts) get(name, arg string) (template.HTML, error) {
+	key := [2]string{name, arg}
+	if h, ok := p.done.Load(key); ok {
+		return h.(template.HTML), nil
+	}
+	var b strings.Builder
+	if err := p.pages.ExecuteTemplate(&b, name, arg); err != nil {
+		return "", err
+	}
+	h := template.HTML(b.String())
+	p.done.Store(key, h)
+	return h, nil
+}
+
+func gzipBytes(raw []byte) []byte {
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	zw.Write(raw)
+	zw.Close()
+	return b.Bytes()
 }
 
 func integrity(b []byte) string {
@@ -133,6 +172,10 @@ func (s *Set) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", a.Type)
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	h.Set("Vary", "Accept-Encoding")
+	if a.Type == "image/svg+xml" {
+		// A logo opened on its own is a document: nothing in it may run or load.
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
+	}
 	body := a.raw
 	switch accept := r.Header.Get("Accept-Encoding"); {
 	case a.br != nil && acceptsEncoding(accept, "br"):
