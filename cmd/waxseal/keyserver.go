@@ -92,6 +92,9 @@ func openKeyServer(fc *fileConfig, log *slog.Logger) (*keyServerProcess, error) 
 		return nil, err
 	}
 	node, holdBytes := nodeSettings(fc)
+	if holdBytes < 0 && fc.Limits.PostedHoldMB >= 0 {
+		log.Info("posted-envelope hold off on PostgreSQL: pages carry posted envelopes themselves ([store] node_hold = true behind a sticky load balancer)", "node", node)
+	}
 	svc, err := keyserver.New(keyserver.Config{
 		Node:              node,
 		PublicURL:         fc.PublicURL,

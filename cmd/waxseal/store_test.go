@@ -367,3 +367,28 @@ func TestAdminBackupHot(t *testing.T) {
 		t.Errorf("a refused backup left %s.partial: %v", file+"2", err)
 	}
 }
+
+// TestNodeSettings: on PostgreSQL a node is named after its host unless named,
+// and the posted hold is off unless node_hold; elsewhere nothing changes.
+func TestNodeSettings(t *testing.T) {
+	host, _ := os.Hostname()
+	for _, tc := range []struct {
+		store    *storeConfig
+		holdMB   int64
+		wantNode string
+		wantHold int64
+	}{
+		{nil, 64, "", 64 << 20},
+		{&storeConfig{Driver: "sqlite"}, 64, "", 64 << 20},
+		{&storeConfig{Driver: "postgres"}, 64, host, -1},
+		{&storeConfig{Driver: "postgres", Node: "keys-2", NodeHold: true}, 64, "keys-2", 64 << 20},
+		{&storeConfig{Driver: "postgres", NodeHold: true}, -1, host, -1 << 20},
+	} {
+		fc := &fileConfig{Store: tc.store}
+		fc.Limits.PostedHoldMB = tc.holdMB
+		node, hold := nodeSettings(fc)
+		if node != tc.wantNode || hold != tc.wantHold {
+			t.Errorf("%+v, posted_hold_mb %d: node %q, hold %d; want %q, %d", tc.store, tc.holdMB, node, hold, tc.wantNode, tc.wantHold)
+		}
+	}
+}
