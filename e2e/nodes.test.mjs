@@ -233,7 +233,7 @@ test("two nodes on one PostgreSQL act as one key server", { skip }, async () => 
   const load = Array.from({ length: 8 }, async () => {
     while (nodes.a.proc.exitCode === null && nodes.a.proc.signalCode === null) await register();
   });
-  while (acked.length < 40) await sleep(10);
+  for (let i = 0; i < 3000 && acked.length < 40 && refused.length === 0; i++) await sleep(10);
   const exited = new Promise((r) => nodes.a.proc.on("exit", r));
   nodes.a.proc.kill("SIGKILL");
   await exited;

@@ -208,7 +208,7 @@ func (c *committer) try(group []*writeReq) (failed int, err error) {
 	if !wrote {
 		return -1, tx.Rollback()
 	}
-	if err := errors.Join(w.flushEnvelopes(), w.flushAudit()); err != nil {
+	if err := w.flush(); err != nil {
 		tx.Rollback()
 		return -1, err
 	}
