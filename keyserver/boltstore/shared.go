@@ -42,6 +42,9 @@ func limitKey(key string) ([]byte, error) {
 
 // TakeToken takes a token from the bucket under key.
 func (s *Store) TakeToken(ctx context.Context, key string, rate keyserver.RateLimit, now time.Time) (bool, time.Duration, error) {
+	if rate.Burst <= 0 || rate.Every <= 0 {
+		return true, 0, ctx.Err()
+	}
 	k, err := limitKey(key)
 	if err != nil {
 		return false, 0, err
