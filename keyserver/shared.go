@@ -23,7 +23,7 @@ import (
 //     UPDATE … RETURNING), the new value computed by the database from the old;
 //   - PutCeremonyCapped is one INSERT … SELECT … WHERE (SELECT count(*) …) < max;
 //   - LeaseMail reads the due mails and then updates each one guarded by the
-//     next_attempt it read (UPDATE … WHERE id = ? AND next_attempt <= now),
+//     next_attempt it read (UPDATE … WHERE id = ? AND next_attempt = ?),
 //     taking only the rows whose guard held; DeleteLeasedMail and
 //     RetryLeasedMail are one statement guarded by the lease token and expiry.
 //
