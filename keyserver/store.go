@@ -111,12 +111,15 @@ type AccountStore interface {
 	AccountByEmail(ctx context.Context, email string) (Account, error)
 	// UpdateAccount is UpdateEnvelope for accounts. fn must not change the email.
 	// If fn adds a credential whose id another account holds, nothing is written
-	// and the error wraps ErrConflict.
+	// and the error wraps ErrConflict. If fn takes the administrator role from
+	// the last account that has it, nothing is written and the error is
+	// ErrLastAdmin, checked in the same transaction as the change.
 	UpdateAccount(ctx context.Context, id string, fn func(*Account) ([]AuditEvent, error)) (Account, error)
 	// AccountByCredential returns the account holding the passkey with this
 	// credential id, or ErrNotFound. A passkey sign-in names only its credential.
 	AccountByCredential(ctx context.Context, credentialID []byte) (Account, error)
-	// DeleteAccount removes an account, its sessions and its credentials.
+	// DeleteAccount removes an account, its sessions and its credentials; the
+	// last administrator's account is not removed (ErrLastAdmin, as UpdateAccount).
 	DeleteAccount(ctx context.Context, id string, events []AuditEvent) error
 	// ListAccounts returns all accounts, ordered by email.
 	ListAccounts(ctx context.Context) ([]Account, error)
