@@ -337,9 +337,15 @@ func maskEmail(email string) string {
 }
 
 func viewAccount(a keyserver.Account, now time.Time) api.AccountView {
-	return api.AccountView{ID: a.ID, Email: a.Email, FirstName: a.FirstName, LastName: a.LastName, Role: string(a.Role),
+	v := api.AccountView{ID: a.ID, Email: a.Email, FirstName: a.FirstName, LastName: a.LastName, Role: string(a.Role),
 		Created: a.Created, LastUsed: a.LastUsed, Password: a.PasswordHash != "", Passkeys: len(a.Credentials),
 		Locked: now.Before(a.LockedUntil), Disabled: a.Disabled}
+	for _, c := range a.Credentials {
+		if c.LastUsed.After(v.PasskeysLastUsed) {
+			v.PasskeysLastUsed = c.LastUsed
+		}
+	}
+	return v
 }
 
 // ViewEnvelope summarizes a record's state for people and scripts.
@@ -660,17 +666,11 @@ func (h *handlers) listSent(c echo.Context) error {
 	return h.sentPage(c)
 }
 
-func (h *handlers) envelopeList(c echo.Context, recs []keyserver.EnvelopeRecord) error {
-	now := h.s.Now()
-	views := make([]api.EnvelopeView, len(recs))
-	for i, r := range recs {
-		views[i] = ViewEnvelope(r, now)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"envelopes": views})
-}
-
+// listEnvelopes answers GET /api/v1/admin/envelopes[?sender=A][&recipient=A]
+// [&since=T][&until=T][&state=S][&subject=WORDS][&limit=N][&after=CURSOR].
 func (h *handlers) listEnvelopes(c echo.Context) error {
-	q := keyserver.EnvelopeQuery{Sender: c.QueryParam("sender"), Recipient: c.QueryParam("recipient")}
+	q := keyserver.EnvelopeSearch{EnvelopeQuery: keyserver.EnvelopeQuery{Sender: c.QueryParam("sender"), Recipient: c.QueryParam("recipient")},
+		State: c.QueryParam("state"), Subject: c.QueryParam("subject")}
 	for name, t := range map[string]*time.Time{"since": &q.Since, "until": &q.Until} {
 		if v := c.QueryParam(name); v != "" {
 			parsed, err := time.Parse(time.RFC3339, v)
@@ -687,11 +687,25 @@ func (h *handlers) listEnvelopes(c echo.Context) error {
 		}
 		q.Limit = n
 	}
-	recs, err := h.s.ListEnvelopes(c.Request().Context(), caller(c), q)
+	after, err := parseCursor(c.QueryParam("after"))
 	if err != nil {
 		return err
 	}
-	return h.envelopeList(c, recs)
+	q.After = after
+	recs, next, err := h.s.SearchEnvelopes(c.Request().Context(), caller(c), q)
+	if err != nil {
+		return err
+	}
+	now := h.s.Now()
+	views := make([]api.EnvelopeView, len(recs))
+	for i, r := range recs {
+		views[i] = ViewEnvelope(r, now)
+	}
+	out := map[string]any{"envelopes": views}
+	if next != nil {
+		out["next"] = formatCursor(next)
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // envelopeAction adapts a Service call on one envelope to a handler answering the
@@ -753,8 +767,17 @@ func (h *handlers) setExpiry(c echo.Context, p keyserver.Caller, id envelope.ID)
 	return h.s.SetExpiry(c.Request().Context(), p, id, t)
 }
 
+// listAccounts answers GET /api/v1/admin/accounts[?q=WORDS][&role=R][&limit=N].
 func (h *handlers) listAccounts(c echo.Context) error {
-	accs, err := h.s.ListAccounts(c.Request().Context(), caller(c))
+	q := keyserver.AccountSearch{Text: c.QueryParam("q"), Role: keyserver.Role(c.QueryParam("role"))}
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return keyserver.ErrBadRequest.With("limit: want a number.")
+		}
+		q.Limit = n
+	}
+	accs, err := h.s.SearchAccounts(c.Request().Context(), caller(c), q)
 	if err != nil {
 		return err
 	}
