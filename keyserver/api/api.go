@@ -98,10 +98,11 @@ type AccountView struct {
 	LastUsed  time.Time `json:"last_used"`
 	Password  bool      `json:"password"`
 	Passkeys  int       `json:"passkeys"`
+	Locked    bool      `json:"locked,omitempty"`
+	Disabled  bool      `json:"disabled,omitempty"` // an administrator disabled it
+
 	// PasskeysLastUsed is the latest sign-in with any of the passkeys.
 	PasskeysLastUsed time.Time `json:"passkeys_last_used,omitzero"`
-	Locked           bool      `json:"locked,omitempty"`
-	Disabled         bool      `json:"disabled,omitempty"` // an administrator disabled it
 }
 
 // MaxThreadIDs bounds the Message-IDs of one thread call.

@@ -794,6 +794,7 @@
     if (!r.ok) return more ? failed(r) : adminRefused(r);
     const list = $("audit-list");
     if (!more) {
+      status("");
       showOnly("panel-audit");
       list.replaceChildren();
     }
@@ -814,7 +815,9 @@
       }
       const detail = cell(x.detail || "");
       detail.className = "wrap-any";
-      tr.append(seq, t, cell(x.action), cell(x.actor), about, detail);
+      const actor = cell(x.actor);
+      actor.className = "wrap-any";
+      tr.append(seq, t, cell(x.action), actor, about, detail);
       list.append(tr);
     }
     labelRows(list);
