@@ -35,7 +35,7 @@ func (s *Service) SearchEnvelopes(ctx context.Context, caller Caller, q Envelope
 	default:
 		return nil, nil, ErrBadRequest.With("state: want active, locked, revoked, expired, opened or unopened.")
 	}
-	subject := strings.ToLower(strings.Join(strings.Fields(q.Subject), " "))
+	subject := foldWords(q.Subject)
 	if q.State == "" && subject == "" {
 		if q.Limit == 0 {
 			recs, err := s.ListEnvelopes(ctx, caller, q.EnvelopeQuery)
@@ -68,7 +68,7 @@ func (s *Service) SearchEnvelopes(ctx context.Context, caller Caller, q Envelope
 			r := &page[i]
 			scanned++
 			if (q.State == "" || inState(r, q.State, now)) &&
-				(subject == "" || strings.Contains(strings.ToLower(strings.Join(strings.Fields(r.Subject), " ")), subject)) {
+				(subject == "" || strings.Contains(foldWords(r.Subject), subject)) {
 				out = append(out, *r)
 				if len(out) == want {
 					if i == len(page)-1 && len(page) < q.Limit {
@@ -87,6 +87,9 @@ func (s *Service) SearchEnvelopes(ctx context.Context, caller Caller, q Envelope
 		q.After = CursorOf(&page[len(page)-1])
 	}
 }
+
+// foldWords is text as searches compare it: lower case, one space between words.
+func foldWords(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), " ")) }
 
 // AccountSearch is an administrator's account search.
 type AccountSearch struct {

@@ -319,6 +319,7 @@ func (s *Service) ReleaseKey(ctx context.Context, caller Caller, id envelope.ID)
 		if rec.FirstOpen.IsZero() {
 			rec.FirstOpen = now
 		}
+		rec.LastOpen = now
 		return []AuditEvent{{Time: now, Actor: email, Action: ActionKeyRelease, Envelope: id.String(),
 			Account: caller.Account.ID, ClientIP: caller.IP}}, nil
 	})

@@ -268,6 +268,8 @@ type EnvelopeRecord struct {
 	LockReason string    `json:"lock_reason,omitempty"`
 	FirstOpen  time.Time `json:"first_open,omitzero"`
 	Releases   int       `json:"releases,omitempty"`
+	// LastOpen is the time of the latest release (Releases counts them).
+	LastOpen time.Time `json:"last_open,omitzero"`
 	// Ciphertext is the SHA-256 of the shared ciphertext the online blob ends
 	// with, when the payload is only the blob's head (see Store); empty when the
 	// payload is the whole blob (older gateways) or there is none.

@@ -67,6 +67,8 @@ type EnvelopeView struct {
 	FirstOpen  time.Time `json:"first_open,omitzero"`
 	Releases   int       `json:"releases"`
 	Online     bool      `json:"online"`
+
+	LastOpen time.Time `json:"last_open,omitzero"` // the latest release
 }
 
 // SentMessage is one message in a sender's Sent items (GET /api/v1/sent,

@@ -353,7 +353,7 @@ func ViewEnvelope(r keyserver.EnvelopeRecord, now time.Time) api.EnvelopeView {
 	state := keyserver.EnvelopeState(&r, now)
 	return api.EnvelopeView{ID: r.ID.String(), Sender: r.Sender, HeaderFrom: r.HeaderFrom, Recipient: r.Recipient, Subject: r.Subject,
 		Created: r.Created, Expires: r.Expires, State: state, LockReason: r.LockReason, FirstOpen: r.FirstOpen,
-		Releases: r.Releases, Online: r.HasPayload}
+		Releases: r.Releases, Online: r.HasPayload, LastOpen: r.LastOpen}
 }
 
 func (h *handlers) signedInAnswer(c echo.Context, si *keyserver.SignedIn) error {

@@ -259,7 +259,8 @@
     sentReplyLists = r.data.replies || {};
     $("sent-list").replaceChildren(...r.data.messages.map(sentMessageBlock));
     $("sent-none").hidden = r.data.messages.length !== 0;
-    $("sent-none").textContent = $("sent-recipient").value.trim() || $("sent-state").value ? "No message matches." : "Nothing sent yet.";
+    const filtered = $("sent-recipient").value.trim() || $("sent-state").value || $("sent-subject").value.trim() || $("sent-since").value || $("sent-until").value;
+    $("sent-none").textContent = filtered ? "No message matches." : "Nothing sent yet.";
     sentNext = r.data.next || "";
     $("sent-more").hidden = !sentNext;
   }
@@ -274,6 +275,17 @@
     if (to) q.set("recipient", to);
     const state = pageName === "sent" ? $("sent-state").value : "";
     if (state) q.set("state", state);
+    if (pageName === "sent") {
+      const words = $("sent-subject").value.trim();
+      if (words) q.set("subject", words);
+      // A date field's day where the sender is; "until" is the next day's start.
+      if ($("sent-since").value) q.set("since", new Date(`${$("sent-since").value}T00:00:00`).toISOString());
+      if ($("sent-until").value) {
+        const d = new Date(`${$("sent-until").value}T00:00:00`);
+        d.setDate(d.getDate() + 1);
+        q.set("until", d.toISOString());
+      }
+    }
     if (after) q.set("after", after);
     return `/api/v1/sent?${q}`;
   }
@@ -302,7 +314,9 @@
 
   // recipientState says where one recipient's copy stands, in words.
   function recipientState(e) {
-    const opened = e.first_open ? `opened ${when(e.first_open)}${e.releases > 1 ? `, ${e.releases} times` : ""}` : "not opened";
+    const opened = !e.first_open ? "not opened"
+      : e.releases > 1 ? `opened ${e.releases} times, first ${when(e.first_open)}, last ${when(e.last_open || e.first_open)}`
+        : `opened ${when(e.first_open)}`;
     const expiry = e.expires ? `; expires ${when(e.expires)}` : "";
     switch (e.state) {
       case "revoked": return `Revoked; ${opened}`;
@@ -459,7 +473,7 @@
     return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
   }
   function plural(n, one, many) { return `${n} ${n === 1 ? one : many || `${one}s`}`; }
-  function stateText(e) { return e.state + (e.lock_reason ? `: ${e.lock_reason}` : ""); }
+  function stateText(e) { return e.state + (e.state === "locked" && e.lock_reason ? `: ${e.lock_reason}` : ""); }
 
   // Messages: search, page on, and bulk revoke or lock.
   let adminNext = "";
