@@ -270,6 +270,9 @@ type EnvelopeRecord struct {
 	Releases   int       `json:"releases,omitempty"`
 	// LastOpen is the time of the latest release (Releases counts them).
 	LastOpen time.Time `json:"last_open,omitzero"`
+	// Size is the message's size in bytes, from the envelope header (which
+	// anyone holding the envelope reads); 0 from older gateways.
+	Size int64 `json:"size,omitempty"`
 	// Ciphertext is the SHA-256 of the shared ciphertext the online blob ends
 	// with, when the payload is only the blob's head (see Store); empty when the
 	// payload is the whole blob (older gateways) or there is none.

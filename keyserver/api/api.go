@@ -41,6 +41,9 @@ type Registration struct {
 	// of the message's ciphertext, uploaded once for all its envelopes.
 	OnlineHead string `json:"online_head,omitempty"`
 	Ciphertext string `json:"ciphertext,omitempty"`
+	// Size is the message's size in bytes as the envelope header gives it
+	// (readable by anyone holding the envelope); shown in Sent items.
+	Size int64 `json:"size,omitempty"`
 	// ReplyContext (base64) is the original's Message-ID and visible people,
 	// sealed by the gateway to the reply key (FORMAT.md §13.3): opaque here.
 	ReplyContext string `json:"reply_context,omitempty"`
@@ -69,6 +72,7 @@ type EnvelopeView struct {
 	Online     bool      `json:"online"`
 
 	LastOpen time.Time `json:"last_open,omitzero"` // the latest release
+	Size     int64     `json:"size,omitempty"`     // the message's bytes, when the gateway gave them
 }
 
 // SentMessage is one message in a sender's Sent items (GET /api/v1/sent,

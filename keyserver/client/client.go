@@ -172,7 +172,7 @@ func (c *Client) RegisterEnvelopes(ctx context.Context, regs []Registration) err
 	for _, r := range regs {
 		h := r.Envelope.Header
 		j := api.Registration{ID: h.ID.String(), Sender: h.From, Submitter: r.Submitter, Message: r.Message, Recipient: h.To, Subject: h.Subject,
-			Created: h.Created, Expires: h.Expires, ServerKey: envelope.EncodeKey(r.ServerKey)}
+			Created: h.Created, Expires: h.Expires, ServerKey: envelope.EncodeKey(r.ServerKey), Size: h.Size}
 		if len(r.ReplyContext) > 0 {
 			j.ReplyContext = base64.StdEncoding.EncodeToString(r.ReplyContext)
 		}

@@ -44,6 +44,7 @@ func fullRecord() keyserver.EnvelopeRecord {
 	r.FirstOpen = at(time.Hour + 7)
 	r.Releases = 7
 	r.LastOpen = at(2*time.Hour + 9)
+	r.Size = 7_654_321
 	r.ReplyContext = randBytes(80)
 	return r
 }

@@ -333,8 +333,9 @@
     const subject = m.subject || "(no subject)";
     const art = el("article", "sent-msg");
     const head = el("header", "sent-head");
+    const size = m.recipients.reduce((n, e) => Math.max(n, e.size || 0), 0);
     head.append(el("h2", "", subject),
-      el("p", "note", `Sent ${when(m.created)} · ${m.recipients.length} recipient${m.recipients.length === 1 ? "" : "s"}`));
+      el("p", "note", `Sent ${when(m.created)} · ${m.recipients.length} recipient${m.recipients.length === 1 ? "" : "s"}${size ? ` · ${sizeText(size)}` : ""}`));
     const ul = el("ul", "sent-rcpts");
     ul.setAttribute("aria-label", `Recipients of ${subject}`);
     for (const e of m.recipients) ul.append(sentRecipient(e, subject));
@@ -415,6 +416,9 @@
     return li;
   }
 
+  // sizeText writes a size in bytes as people read it: KB below a megabyte.
+  function sizeText(n) { return n >= 1048576 ? `${(n / 1048576).toFixed(1)} MB` : `${Math.ceil(n / 1024)} KB`; }
+
   // sentReplies renders the recipients' secure replies to one sent envelope
   // (GET /api/v1/sent's "replies"): who, when, how large and where it is, never
   // what it says (the key server cannot read it; the gateway delivers it to the
@@ -425,7 +429,7 @@
     ul.className = "sent-replies";
     for (const x of list) {
       const who = x.name ? `${x.name} (${x.from})` : x.from;
-      const size = x.size >= 1048576 ? `${(x.size / 1048576).toFixed(1)} MB` : `${Math.ceil(x.size / 1024)} KB`;
+      const size = sizeText(x.size);
       const did = x.kind === "forward" ? `forwarded it to ${x.forward_to}` : x.kind === "all" ? "replied to all" : "replied";
       const where = x.state === "delivered" ? (x.kind === "forward" ? "delivered" : "delivered to your mailbox")
         : x.state === "failed" ? `not delivered${x.reason ? `: ${x.reason}` : ""}` : "on its way";
