@@ -624,7 +624,9 @@
     $("env-created").textContent = when(e.created);
     $("env-expires").textContent = e.expires ? when(e.expires) : "never";
     $("env-state").textContent = stateText(e);
+    $("env-size").textContent = e.size ? sizeText(e.size) : "not given";
     $("env-opened").textContent = e.first_open ? when(e.first_open) : "not yet";
+    $("env-last-opened").textContent = e.last_open ? when(e.last_open) : "not yet";
     $("env-releases").textContent = String(e.releases);
     const live = e.state === "active" || e.state === "locked";
     $("form-lock").hidden = e.state !== "active";
