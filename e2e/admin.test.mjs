@@ -240,25 +240,34 @@ test("an administrator enrols, finds a message and its trail, disables a sender,
   await ctx.close();
 });
 
-test("paging through 5,000 messages shows each once, newest first", async () => {
-  // Seed through the gateway's registration API, 500 at a time, one second apart.
+// seed registers 5,000 envelopes from sender through the gateway's
+// registration API, 500 a request: messages a second apart, perMessage
+// recipients each, subjects "Paging 0000" up. It returns the subjects, oldest
+// first.
+async function seed(sender, perMessage) {
   const start = Date.now() - 5000 * 1000;
-  const ids = [];
+  const subjects = [];
   for (let b = 0; b < 10; b++) {
     const envelopes = [];
     for (let i = 0; i < 500; i++) {
-      const n = b * 500 + i;
-      const id = randomBytes(16).toString("hex");
-      ids.push(id);
-      envelopes.push({ id, sender: "bulk@hospital.example", submitter: "bulk@hospital.example", message: `m${n}`,
-        recipient: `r${n % 50}@patient.example`, subject: `Paging ${String(n).padStart(4, "0")}`,
-        created: new Date(start + n * 1000).toISOString(), server_key: randomBytes(32).toString("base64url") });
+      const e = b * 500 + i;
+      const n = Math.floor(e / perMessage);
+      const subject = `Paging ${String(n).padStart(4, "0")}`;
+      if (e % perMessage === 0) subjects.push(subject);
+      envelopes.push({ id: randomBytes(16).toString("hex"), sender, submitter: sender, message: `${sender}-${n}`,
+        recipient: `r${e % 50}@patient.example`, subject, created: new Date(start + n * 1000).toISOString(),
+        server_key: randomBytes(32).toString("base64url") });
     }
     const r = await fetch(`${ws.base}/api/v1/envelopes`, { method: "POST",
       headers: { Authorization: `Bearer ${ws.tokens.gateway_token}`, "Content-Type": "application/json" },
       body: JSON.stringify({ envelopes }) });
     assert.equal(r.status, 201, await r.text());
   }
+  return subjects;
+}
+
+test("paging through 5,000 messages shows each once, newest first", async () => {
+  const ids = await seed("bulk@hospital.example", 1);
   const invite = JSON.parse(ws.admin("invite", "pager@hospital.example"));
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await ctx.newPage();
@@ -280,7 +289,7 @@ test("paging through 5,000 messages shows each once, newest first", async () => 
   await page.getByText("5000 messages shown.").waitFor();
   const subjects = await rows.locator("td:first-child").allTextContents();
   assert.equal(subjects.length, 5000);
-  const want = ids.map((_, n) => `Paging ${String(n).padStart(4, "0")}`).reverse();
+  const want = [...ids].reverse();
   assert.deepEqual(subjects, want, "each once, newest first");
   await shot(page, "admin-08-paging-1280");
 
@@ -290,5 +299,25 @@ test("paging through 5,000 messages shows each once, newest first", async () => 
   await page.getByRole("button", { name: "Search", exact: true }).click();
   await page.getByText("10 messages shown.").waitFor(); // 4990–4999
   assert.deepEqual(await rows.locator("td:first-child").allTextContents(), want.slice(0, 10));
+  await ctx.close();
+});
+
+test("a sender pages through 5,000 envelopes (2,500 messages to two) in Sent items, each message once and whole", async () => {
+  const { ctx, page } = await registerSender("pat@hospital.example", "Pat", "Sender");
+  const subjects = await seed("pat@hospital.example", 2);
+  await page.reload();
+  const entries = page.locator("#sent-list article.sent-msg");
+  await entries.nth(24).waitFor();
+  const more = page.getByRole("button", { name: "Show older messages" });
+  for (let shown = await entries.count(); shown < 2500; shown = await entries.count()) {
+    await more.click();
+    await entries.nth(shown).waitFor();
+  }
+  await more.waitFor({ state: "hidden" });
+  assert.deepEqual(await entries.locator("h2").allTextContents(), [...subjects].reverse(), "each message once, newest first");
+  assert.equal(await page.locator("#sent-list li.sent-rcpt").count(), 5000, "every envelope, no message split");
+  await page.setViewportSize({ width: 375, height: 740 });
+  await noOverflow(page, "5,000 sent items");
+  await page.setViewportSize({ width: 1280, height: 900 });
   await ctx.close();
 });
