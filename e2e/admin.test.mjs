@@ -8,7 +8,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { startWaxseal, launch, watch, shot } from "./harness.mjs";
+import path from "node:path";
+import { startWaxseal, launch, watch, shot, shots } from "./harness.mjs";
 
 let ws, browser;
 before(async () => {
@@ -291,7 +292,9 @@ test("paging through 5,000 messages shows each once, newest first", async () => 
   assert.equal(subjects.length, 5000);
   const want = [...ids].reverse();
   assert.deepEqual(subjects, want, "each once, newest first");
-  await shot(page, "admin-08-paging-1280");
+  // The end of the list (a full-page picture of 5,000 rows is too large).
+  await page.locator("#admin-count").scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(shots, "admin-08-paging-end-1280.png") });
 
   // A state filter pages through the same way.
   await page.locator("#f-state").selectOption("unopened");
