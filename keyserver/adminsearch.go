@@ -21,9 +21,10 @@ type EnvelopeSearch struct {
 }
 
 // maxSearchScan bounds the envelopes one filtered search page reads, so that a
-// filter matching little still answers promptly; the page then ends early, with
-// a cursor to read on from.
-const maxSearchScan = 20000
+// filter matching little still answers promptly (2,500 decode in about 50 ms
+// here: docs/BENCHMARKS.md); the page then ends early, with a cursor to read on
+// from, which the console follows while it shows progress.
+const maxSearchScan = 2500
 
 // SearchEnvelopes returns one page of the envelopes q selects, newest first,
 // and the cursor of the next page (nil on the last). q.Limit 0 lists every
@@ -58,7 +59,7 @@ func (s *Service) SearchEnvelopes(ctx context.Context, caller Caller, q Envelope
 	now := s.now()
 	var out []EnvelopeRecord
 	scanned := 0
-	q.Limit = 500
+	q.Limit = min(500, maxSearchScan)
 	for {
 		page, err := s.ListEnvelopes(ctx, caller, q.EnvelopeQuery)
 		if err != nil {

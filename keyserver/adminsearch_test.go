@@ -131,3 +131,26 @@ func TestSentItemsSubjectAndDates(t *testing.T) {
 		t.Errorf("an empty range: %v", err)
 	}
 }
+
+// TestSearchEnvelopesScanBound: a filter matching nothing in the newest 2,500
+// envelopes answers an empty page with a cursor, and reading on finds the match.
+func TestSearchEnvelopesScanBound(t *testing.T) {
+	e := newEnv(t)
+	t0 := e.clock.Now().Add(-time.Hour)
+	recs := e.putRecords(3000, "alice@hospital.example", func(i int) string { return "bob@patient.example" },
+		func(i int) time.Time { return t0.Add(time.Duration(i) * time.Millisecond) })
+	admin := keyserver.Caller{Admin: true}
+	if _, err := e.svc.Lock(t.Context(), admin, recs[10].ID, "check"); err != nil {
+		t.Fatal(err)
+	}
+	q := keyserver.EnvelopeSearch{State: "locked", EnvelopeQuery: keyserver.EnvelopeQuery{Limit: 50}}
+	page, next, err := e.svc.SearchEnvelopes(t.Context(), admin, q)
+	if err != nil || len(page) != 0 || next == nil {
+		t.Fatalf("first page: %d envelopes, next %v, %v; want none and a cursor", len(page), next, err)
+	}
+	q.After = next
+	page, next, err = e.svc.SearchEnvelopes(t.Context(), admin, q)
+	if err != nil || len(page) != 1 || page[0].ID != recs[10].ID || next != nil {
+		t.Fatalf("second page: %d envelopes, next %v, %v; want the locked one, last", len(page), next, err)
+	}
+}
