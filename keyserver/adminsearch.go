@@ -21,10 +21,10 @@ type EnvelopeSearch struct {
 }
 
 // maxSearchScan bounds the envelopes one filtered search page reads, so that a
-// filter matching little still answers promptly (2,500 decode in about 50 ms
+// filter matching little still answers promptly (1,500 decode in about 35 ms
 // here: docs/BENCHMARKS.md); the page then ends early, with a cursor to read on
 // from, which the console follows while it shows progress.
-const maxSearchScan = 2500
+const maxSearchScan = 1500
 
 // SearchEnvelopes returns one page of the envelopes q selects, newest first,
 // and the cursor of the next page (nil on the last). q.Limit 0 lists every

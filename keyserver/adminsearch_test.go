@@ -132,12 +132,12 @@ func TestSentItemsSubjectAndDates(t *testing.T) {
 	}
 }
 
-// TestSearchEnvelopesScanBound: a filter matching nothing in the newest 2,500
+// TestSearchEnvelopesScanBound: a filter matching nothing in the newest 1,500
 // envelopes answers an empty page with a cursor, and reading on finds the match.
 func TestSearchEnvelopesScanBound(t *testing.T) {
 	e := newEnv(t)
 	t0 := e.clock.Now().Add(-time.Hour)
-	recs := e.putRecords(3000, "alice@hospital.example", func(i int) string { return "bob@patient.example" },
+	recs := e.putRecords(2000, "alice@hospital.example", func(i int) string { return "bob@patient.example" },
 		func(i int) time.Time { return t0.Add(time.Duration(i) * time.Millisecond) })
 	admin := keyserver.Caller{Admin: true}
 	if _, err := e.svc.Lock(t.Context(), admin, recs[10].ID, "check"); err != nil {

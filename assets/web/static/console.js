@@ -507,7 +507,7 @@
     // bounded number of envelopes a request: read on while a page comes back
     // short, saying how far it got.
     let envelopes = r.data.envelopes;
-    for (let reads = 1; envelopes.length < 50 && r.data.next && reads < 100; reads++) {
+    for (let reads = 1; envelopes.length < 50 && r.data.next && reads < 200; reads++) {
       $("admin-count").textContent = `Searching… ${plural(adminShown + envelopes.length, "match", "matches")} so far.`;
       q.set("after", r.data.next);
       r = await api("GET", `/api/v1/admin/envelopes?${q}`);
