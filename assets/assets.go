@@ -6,15 +6,15 @@ package assets
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
-	"html"
 	"compress/gzip"
 	"crypto/sha256"
 	"crypto/sha512"
 	"embed"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"html"
 	"html/template"
 	"io"
 	"io/fs"
