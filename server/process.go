@@ -389,7 +389,7 @@ func (sj *sealJob) safely(check func() error) (err error) {
 // open-online link, the secure-reply sentence where recipients can reply (a
 // reply key is configured) and the organisation's Reply-To.
 func (g *Gateway) wrapperOptions() wrapper.Options {
-	return wrapper.Options{Online: g.cfg.Online, Reply: g.cfg.ReplyPublicKey != nil, ReplyTo: g.wrapperReplyTo}
+	return wrapper.Options{Online: g.cfg.Online, Reply: g.cfg.ReplyPublicKey != nil, ReplyTo: g.wrapperReplyTo, Brand: g.cfg.Brand}
 }
 
 // wrappers writes each recipient's wrapper mail with base's settings.
