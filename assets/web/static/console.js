@@ -797,9 +797,11 @@
         await listAdmins();
         status(`${a.email} is no longer an administrator.`);
       }, a.email));
-      const last = cell(a.passkeys_last_used ? when(a.passkeys_last_used) : "never");
+      const last = cell(a.last_used ? when(a.last_used) : "never");
       last.className = "nowrap";
-      tr.append(personCell(a), cell(String(a.passkeys)), last, actions);
+      const keys = cell(String(a.passkeys));
+      keys.className = "num";
+      tr.append(personCell(a), keys, last, actions);
       return tr;
     }));
     labelRows(list);
