@@ -1,8 +1,11 @@
 package keyserver_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -152,5 +155,76 @@ func TestSearchEnvelopesScanBound(t *testing.T) {
 	page, next, err = e.svc.SearchEnvelopes(t.Context(), admin, q)
 	if err != nil || len(page) != 1 || page[0].ID != recs[10].ID || next != nil {
 		t.Fatalf("second page: %d envelopes, next %v, %v; want the locked one, last", len(page), next, err)
+	}
+}
+
+// TestAdminSearchOverHTTP: the console's calls page with "next" and filter
+// accounts by words and kind.
+func TestAdminSearchOverHTTP(t *testing.T) {
+	e := newEnv(t)
+	t0 := e.clock.Now().Add(-time.Hour)
+	e.putRecords(5, "alice@hospital.example", func(i int) string { return "bob@patient.example" },
+		func(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) })
+	e.putAccount("ad1", "root@hospital.example", keyserver.RoleAdmin)
+	e.putAccount("s01", "rooney@hospital.example", keyserver.RoleSender)
+	e.putAccount("r01", "bob@patient.example", keyserver.RoleRecipient)
+	get := func(path string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	var subjects []string
+	after := ""
+	for range 5 {
+		st, out := get("/api/v1/admin/envelopes?limit=2&subject=results" + after)
+		if st != http.StatusOK {
+			t.Fatalf("envelopes: %d %v", st, out)
+		}
+		for _, v := range out["envelopes"].([]any) {
+			subjects = append(subjects, v.(map[string]any)["subject"].(string))
+		}
+		next, _ := out["next"].(string)
+		if next == "" {
+			break
+		}
+		after = "&after=" + url.QueryEscape(next)
+	}
+	if got := strings.Join(subjects, ","); got != "Results 4,Results 3,Results 2,Results 1,Results 0" {
+		t.Errorf("pages: %s", got)
+	}
+	if st, out := get("/api/v1/admin/envelopes?state=gone"); st != http.StatusBadRequest {
+		t.Errorf("an unknown state: %d %v", st, out)
+	}
+	emails := func(path string) string {
+		t.Helper()
+		st, out := get(path)
+		if st != http.StatusOK {
+			t.Fatalf("%s: %d %v", path, st, out)
+		}
+		var got []string
+		for _, a := range out["accounts"].([]any) {
+			got = append(got, a.(map[string]any)["email"].(string))
+		}
+		return strings.Join(got, ",")
+	}
+	if got := emails("/api/v1/admin/accounts?q=ROO"); got != "rooney@hospital.example,root@hospital.example" {
+		t.Errorf("accounts with roo: %s", got)
+	}
+	if got := emails("/api/v1/admin/accounts?q=roo&role=admin"); got != "root@hospital.example" {
+		t.Errorf("administrators with roo: %s", got)
+	}
+	if got := emails("/api/v1/admin/accounts?limit=1"); got != "bob@patient.example" {
+		t.Errorf("the first account: %s", got)
+	}
+	if st, _ := get("/api/v1/admin/accounts?role=root"); st != http.StatusBadRequest {
+		t.Errorf("an unknown role: %d", st)
 	}
 }
