@@ -660,6 +660,23 @@
     await loadTrail(false);
   }
 
+  // auditRead asks the audit search for q, reading on while a page comes back
+  // short (a request reads at most 50,000 records): the records and where to
+  // continue, or the failed answer.
+  async function auditRead(q, want) {
+    let records = [];
+    let next = 0;
+    for (let reads = 0; reads < 20; reads++) {
+      const r = await api("GET", `/api/v1/admin/audit/search?${q}`);
+      if (!r.ok) return { failed: r };
+      records = records.concat(r.data.records);
+      next = r.data.next || 0;
+      if (!next || records.length >= want) break;
+      q.set("from", String(next));
+    }
+    return { records, next };
+  }
+
   // loadTrail lists the message's audit records, oldest first, from a day
   // before it was sent (the search skips to there).
   async function loadTrail(more) {
@@ -667,11 +684,11 @@
     const q = new URLSearchParams({ envelope: e.id, limit: "100" });
     if (more) q.set("from", String(trailNext));
     else q.set("since", new Date(new Date(e.created).getTime() - 86400000).toISOString());
-    const r = await api("GET", `/api/v1/admin/audit/search?${q}`);
-    if (!r.ok) return failed(r);
+    const r = await auditRead(q, 100);
+    if (r.failed) return failed(r.failed);
     const list = $("trail-list");
     if (!more) list.replaceChildren();
-    for (const x of r.data.records) {
+    for (const x of r.records) {
       const t = cell(when(x.time));
       t.className = "nowrap";
       const tr = document.createElement("tr");
@@ -681,7 +698,7 @@
       list.append(tr);
     }
     labelRows(list);
-    trailNext = r.data.next || 0;
+    trailNext = r.next;
     $("trail-more").hidden = !trailNext;
   }
   if ($("trail-more")) $("trail-more").addEventListener("click", () => loadTrail(true));
@@ -823,15 +840,15 @@
     if (f.since.value) q.set("since", dayStart(f.since.value));
     if (f.until.value) q.set("until", dayAfter(f.until.value));
     if (more) q.set("from", String(auditNext));
-    const r = await api("GET", `/api/v1/admin/audit/search?${q}`);
-    if (!r.ok) return more ? failed(r) : adminRefused(r);
+    const r = await auditRead(q, 100);
+    if (r.failed) return more ? failed(r.failed) : adminRefused(r.failed);
     const list = $("audit-list");
     if (!more) {
       status("");
       showOnly("panel-audit");
       list.replaceChildren();
     }
-    for (const x of r.data.records) {
+    for (const x of r.records) {
       const tr = document.createElement("tr");
       const seq = cell(String(x.seq));
       seq.className = "num";
@@ -854,7 +871,7 @@
       list.append(tr);
     }
     labelRows(list);
-    auditNext = r.data.next || 0;
+    auditNext = r.next;
     $("audit-more").hidden = !auditNext;
     $("audit-none").hidden = list.rows.length !== 0;
   }
