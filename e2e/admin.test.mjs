@@ -302,6 +302,18 @@ test("paging through 5,000 messages shows each once, newest first", async () => 
   await page.getByRole("button", { name: "Search", exact: true }).click();
   await page.getByText("10 messages shown.").waitFor(); // 4990–4999
   assert.deepEqual(await rows.locator("td:first-child").allTextContents(), want.slice(0, 10));
+
+  // The audit log pages on too: 5,000 registrations, 100 at a time, in order.
+  await page.getByRole("navigation", { name: "Administration" }).getByRole("link", { name: "Audit log" }).click();
+  await page.getByLabel("Action").fill("envelope.register");
+  await page.getByRole("button", { name: "Search", exact: true }).click();
+  const records = page.locator("#audit-list tr");
+  await records.nth(99).waitFor();
+  await page.getByRole("button", { name: "Show more" }).click();
+  await records.nth(199).waitFor();
+  const seqs = (await records.locator("td:first-child").allTextContents()).map(Number);
+  assert.equal(seqs.length, 200);
+  assert.ok(seqs.every((n, i) => i === 0 || n > seqs[i - 1]), "oldest first, each once");
   await ctx.close();
 });
 
