@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
 )
 
 // TestSearchEnvelopesPagesThroughFilters: an administrator's search by state
@@ -155,6 +156,15 @@ func TestSearchEnvelopesScanBound(t *testing.T) {
 	page, next, err = e.svc.SearchEnvelopes(t.Context(), admin, q)
 	if err != nil || len(page) != 1 || page[0].ID != recs[10].ID || next != nil {
 		t.Fatalf("second page: %d envelopes, next %v, %v; want the locked one, last", len(page), next, err)
+	}
+	// The client (waxseal admin envelopes --state locked) follows the pages.
+	views, err := e.admin().Envelopes(t.Context(), api.EnvelopeQuery{State: "locked"})
+	if err != nil || len(views) != 1 || views[0].ID != recs[10].ID.String() {
+		t.Fatalf("client: %+v, %v; want the locked one", views, err)
+	}
+	views, err = e.admin().Envelopes(t.Context(), api.EnvelopeQuery{State: "unopened", Limit: 1600})
+	if err != nil || len(views) != 1600 || views[0].ID != recs[1999].ID.String() {
+		t.Fatalf("client, limit 1600 over pages of 500: %d envelopes, %v", len(views), err)
 	}
 }
 

@@ -91,6 +91,8 @@ type EnvelopeQuery struct {
 	Since     time.Time // Created at or after
 	Until     time.Time // Created before
 	Limit     int       // 0: no limit
+	State     string    // active, locked, revoked, expired, opened, unopened
+	Subject   string    // words of the subject, in any case
 }
 
 // AccountView is an account as the API shows it: no password hash or credentials.
