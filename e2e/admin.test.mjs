@@ -177,6 +177,9 @@ test("an administrator enrols, finds a message and its trail, disables a sender,
   await page.locator("#accounts-list tr", { hasText: "root@hospital.example" }).waitFor({ state: "detached" });
   const row = page.locator("#accounts-list tr", { hasText: "gina@hospital.example" });
   assert.match(await row.textContent(), /password/);
+  for (const td of await page.locator("#accounts-list td").all()) {
+    assert.equal(await brokenWord(td), "", "a word of the accounts list broke over two lines");
+  }
   await both(page, "admin-03-accounts");
   await row.getByRole("button", { name: "Disable" }).click();
   await row.getByRole("button", { name: "Confirm: disable" }).click();

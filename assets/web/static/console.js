@@ -742,8 +742,9 @@
     return ways.length ? ways.join(", ") : "emailed code only";
   }
   function personCell(a) {
+    // Addresses wrap only where they must (break-word, the table's default):
+    // the column keeps a whole address on a line when the table has room.
     const td = document.createElement("td");
-    td.className = "wrap-any";
     const name = `${a.first_name} ${a.last_name}`.trim();
     td.append(el("strong", "", name || a.email));
     if (name) td.append(document.createElement("br"), a.email);
