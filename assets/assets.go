@@ -12,6 +12,9 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"html"
 	"html/template"
 	"io"
 	"io/fs"
@@ -21,7 +24,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 //go:embed web
@@ -89,39 +91,66 @@ func Load() (*Set, error) {
 }
 
 // parsePages parses the page templates of s; brand is what their shared header
-// and footer show (nil: no brand).
-func parsePages(s *Set, b *pageBrand) (*template.Template, error) {
-	parts := &brandParts{}
-	t, err := template.New("").Funcs(template.FuncMap{
-		"asset":     func(name string) *Asset { return s.byName[name] },
-		"brand":     func() *pageBrand { return b },
-		"brandPart": parts.get,
-	}).ParseFS(files, "web/*.html")
-	parts.pages = t
-	return t, err
-}
-
-// brandParts renders each part of the brand (web/brand.html) once, with each
-// argument it is given, and keeps the result: the brand does not change while
-// the server runs, and rendering it anew made a page take three times as long
+// and footer show (nil: no brand). The brand does not change while the server
+// runs, so its parts (web/brand.html) are rendered once here and put into the
+// pages as fixed text: a page with a brand costs what one without does
 // (BenchmarkPageRender).
-type brandParts struct {
-	pages *template.Template
-	done  sync.Map // [2]string{name, arg} → template.HTML
-}
-
-func (p *brandParts) get(name, arg string) (template.HTML, error) {
-	key := [2]string{name, arg}
-	if h, ok := p.done.Load(key); ok {
-		return h.(template.HTML), nil
+func parsePages(s *Set, b *pageBrand) (*template.Template, error) {
+	parse := func() (*template.Template, error) {
+		return template.New("").Funcs(template.FuncMap{
+			"asset": func(name string) *Asset { return s.byName[name] },
+			"brand": func() *pageBrand { return b },
+		}).ParseFS(files, "web/*.html")
 	}
-	var b strings.Builder
-	if err := p.pages.ExecuteTemplate(&b, name, arg); err != nil {
-		return "", err
+	if b == nil {
+		return parse()
 	}
-	h := template.HTML(b.String())
-	p.done.Store(key, h)
-	return h, nil
+	parts, err := parse()
+	if err != nil {
+		return nil, err
+	}
+	render := func(name string, arg any) (string, error) {
+		var out strings.Builder
+		err := parts.ExecuteTemplate(&out, name, arg)
+		return out.String(), err
+	}
+	head, err := render("brand-head-src", nil)
+	if err != nil {
+		return nil, err
+	}
+	footer, err := render("brand-footer-src", nil)
+	if err != nil {
+		return nil, err
+	}
+	// The mark holds each page's own words: rendered around a placeholder,
+	// which the page's template fills.
+	const placeholder = "WAXSEAL-BRAND-LABEL"
+	mark, err := render("brand-mark-src", placeholder)
+	if err != nil {
+		return nil, err
+	}
+	before, after, ok := strings.Cut(mark, placeholder)
+	if !ok {
+		return nil, errors.New("web/brand.html: brand-mark-src does not show its label")
+	}
+	pages, err := parse()
+	if err != nil {
+		return nil, err
+	}
+	// Rendered HTML holds no NUL (brand texts refuse control characters), so
+	// these delimiters cannot occur in it.
+	const l, r = "\x00[", "]\x00"
+	for name, src := range map[string]string{
+		"brand-head":   head,
+		"brand-footer": footer,
+		"brand-mark":   before + l + "." + r + after,
+		"brand-title":  " \u2013 " + html.EscapeString(b.Name),
+	} {
+		if _, err := pages.New(name).Delims(l, r).Parse(src); err != nil {
+			return nil, fmt.Errorf("brand %s: %w", name, err)
+		}
+	}
+	return pages, nil
 }
 
 func gzipBytes(raw []byte) []byte {

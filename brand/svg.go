@@ -88,11 +88,17 @@ func CheckSVG(data []byte) ([]byte, error) {
 			if len(stack) == 1 {
 				out.WriteString(` xmlns="` + svgNS + `"`)
 			}
+			seen := map[string]bool{}
 			for _, a := range t.Attr {
 				name, value, err := checkSVGAttr(t.Name.Local, a)
 				if err != nil {
 					return nil, err
 				}
+				if seen[name] && name != "" {
+					// Browsers refuse the file (xlink:href and href count as one).
+					return nil, fmt.Errorf("SVG: attribute %s twice on <%s>", name, t.Name.Local)
+				}
+				seen[name] = true
 				if name != "" {
 					out.WriteString(" " + name + `="` + escapeXML(value) + `"`)
 				}

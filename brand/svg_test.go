@@ -68,6 +68,7 @@ func TestCheckSVGRefuses(t *testing.T) {
 		{"text in rect", open + `<rect>hi</rect></svg>`, "text inside <rect>"},
 		{"not closed", open + `<rect>`, "SVG: XML syntax error"},
 		{"empty", ``, "no <svg> element"},
+		{"href twice", `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"><use href="#a" xlink:href="#b"/></svg>`, "attribute href twice on <use>"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := brand.CheckSVG([]byte(tc.src))

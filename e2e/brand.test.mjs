@@ -5,10 +5,10 @@
 // build/screenshots/brand-*.png.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { root, bin, startWaxseal, launch, watch, shot } from "./harness.mjs";
+import { root, bin, startWaxseal, launch, watch, shot, freePort } from "./harness.mjs";
 
 const name = "St Example Hospital";
 const phone = "+1 555 0100";
@@ -98,3 +98,59 @@ for (const width of [375, 1280]) {
     await ctx.close();
   });
 }
+
+// serveDev runs `waxseal serve --dev` on dir, as the harness does, and resolves
+// with the process once it is ready.
+async function serveDev(dir, port) {
+  const proc = spawn(bin, ["serve", "--dev", "--dir", dir, "--listen", `127.0.0.1:${port}`, "--smtp", `127.0.0.1:${await freePort()}`], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  const ready = new Promise((resolve, reject) => {
+    proc.stdout.on("data", (d) => { out += d; if (out.includes("Press Ctrl-C")) resolve(); });
+    proc.stderr.on("data", (d) => { out += d; });
+    proc.on("exit", () => reject(new Error(`waxseal exited:\n${out}`)));
+  });
+  await ready;
+  return proc;
+}
+
+test("a hostile brand: markup in the name is shown as text, a script-bearing SVG logo stops start-up", async () => {
+  const cfg = path.join(ws.dir, "waxseal.toml");
+  const original = readFileSync(cfg, "utf8");
+  const hostile = `St Example <img src=x onerror="window.pwned=1"><script>window.pwned=2</script>`;
+  await ws.stop();
+  ws.stop = async () => {}; // stopped: this test runs last
+  try {
+    writeFileSync(cfg, original.replace('name = "St Example Hospital"', `name = '${hostile}'`));
+    const port = new URL(ws.base).port;
+    const proc = await serveDev(ws.dir, port);
+    try {
+      const ctx = await browser.newContext({ viewport: { width: 375, height: 800 } });
+      const page = await ctx.newPage();
+      const seen = watch(page, ws.base);
+      for (const url of [ws.base + "/", ws.base + "/account"]) {
+        await page.goto(url);
+        assert.equal((await page.locator(".brand-name").first().textContent()).trim(), hostile);
+        assert.equal(await page.evaluate(() => window.pwned), undefined, "the name's markup ran");
+      }
+      await shot(page, "brand-hostile-name-375");
+      // The same name in securedoc.html, opened from disk.
+      const { file } = JSON.parse(execFileSync(bin, ["seal", "--offline", "--config", cfg, "--keyserver", ws.base,
+        "--from", "alice@hospital.example", "--to", "bob@patient.example", "--out", path.join(ws.dir, "hostile")], { input: sample }).toString().split("\n")[0]);
+      await page.goto(`file://${file}`);
+      assert.equal((await page.locator("header.org span").textContent()).trim(), hostile);
+      assert.equal(await page.evaluate(() => window.pwned), undefined, "the name's markup ran in securedoc.html");
+      assert.deepEqual(seen.dialogs, []);
+      await ctx.close();
+    } finally {
+      await new Promise((r) => { proc.on("exit", r); proc.kill("SIGINT"); });
+    }
+    // A logo with a script is refused at start-up, with the reason.
+    writeFileSync(path.join(ws.dir, "evil.svg"), '<svg xmlns="http://www.w3.org/2000/svg"><script>window.pwned=3</script></svg>');
+    writeFileSync(cfg, original.replace('logo = "logo.svg"', 'logo = "evil.svg"'));
+    const run = spawnSync(bin, ["keyserver", "--config", cfg], { timeout: 20000 });
+    assert.notEqual(run.status, 0);
+    assert.match(run.stderr.toString(), /\[brand\] logo: .*evil\.svg: SVG: element <script> is not allowed in a logo/);
+  } finally {
+    writeFileSync(cfg, original);
+  }
+});

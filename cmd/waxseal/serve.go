@@ -155,6 +155,9 @@ func devWelcome(ctx context.Context, w io.Writer, fc *fileConfig, dir string, to
 	fmt.Fprintf(w, "waxseal is running (development mode; logs in %s)\n\n", filepath.Join(abs, "waxseal.log"))
 	fmt.Fprintf(w, "  key server:   %s\n", fc.PublicURL)
 	fmt.Fprintf(w, "  mail sink:    %s  (every mail the server sends: codes, read receipts)\n", filepath.Join(abs, "mail"))
+	if b, err := fc.loadBrand(); err == nil && b.Shown() {
+		fmt.Fprintf(w, "  brand:        %s, on every page and mail ([brand] in %s)\n", b.Name, filepath.Join(abs, "waxseal.toml"))
+	}
 	fmt.Fprintf(w, "  admin token:  %s\n", tokens["admin_token"])
 	fmt.Fprintf(w, "  gateway token: %s\n", tokens["gateway_token"])
 	// Administrators use the web pages only with a passkey; a fresh enrolment link
