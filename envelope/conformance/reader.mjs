@@ -452,3 +452,28 @@ export function openReply(sealed, privateKeys) {
   }
   throw new Error(REPLY_ERR.NOT_OPENED);
 }
+
+export const COPY_ERR = Object.freeze({
+  NOT_COPY: 'not a waxseal reply copy',
+  UNSUPPORTED: 'unsupported reply copy version',
+  NOT_OPENED: 'reply copy does not open',
+});
+
+/**
+ * Opens the recipient's copy of a reply (FORMAT.md "Reply v1", the recipient's
+ * copy) with the envelope's id (32 hex digits) and both key halves (base64url);
+ * returns the RFC 5322 message. Throws Error(COPY_ERR.*).
+ */
+export function openReplyCopy(sealed, idHex, envKeyBase64url, serverKeyBase64url) {
+  const magic = [0x77, 0x78, 0x63]; // "wxc"
+  if (sealed.length < 4 || magic.some((c, i) => sealed[i] !== c)) throw new Error(COPY_ERR.NOT_COPY);
+  if (sealed[3] !== 1) throw new Error(COPY_ERR.UNSUPPORTED);
+  const kEnv = decodeKey32(envKeyBase64url), kSrv = decodeKey32(serverKeyBase64url);
+  if (kEnv === null || kSrv === null || !/^[0-9a-f]{32}$/.test(idHex)) throw new Error(COPY_ERR.NOT_OPENED);
+  const prk = hkdfExtract(Buffer.from(idHex, 'hex'), concat(kSrv, kEnv));
+  const kCopy = hkdfExpand(prk, ascii('waxseal v1 reply copy'), 32);
+  if (sealed.length < 4 + 24 + 16) throw new Error(COPY_ERR.NOT_OPENED);
+  const m = secretboxOpen(kCopy, sealed.subarray(4, 28), sealed.subarray(28));
+  if (!m) throw new Error(COPY_ERR.NOT_OPENED);
+  return m;
+}
