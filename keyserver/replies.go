@@ -12,6 +12,7 @@ import (
 
 	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/envelope/reply"
+	"github.com/waxseal/waxseal/envelope/reply/compose"
 	"github.com/waxseal/waxseal/internal/address"
 	"github.com/waxseal/waxseal/keyserver/api"
 )
@@ -27,6 +28,13 @@ const (
 	ActionReplyDeny    AuditAction = "reply.deny"
 	ActionReplyDeliver AuditAction = "reply.deliver"
 	ActionReplyFail    AuditAction = "reply.fail"
+)
+
+// Forward policies (Config.ReplyForward), as the gateway's `forward`.
+const (
+	ForwardNone         = "none"
+	ForwardOrganisation = "organisation"
+	ForwardAny          = "any"
 )
 
 // Reply kinds, as the page asks for them.
@@ -70,6 +78,12 @@ type StoredReply struct {
 	Size      int       `json:"size"`
 	// Sealed is the Reply v1 ciphertext, dropped once delivered or failed.
 	Sealed []byte `json:"sealed,omitempty"`
+	// Copy is the recipient's copy (FORMAT.md §13.5), sealed under a key
+	// derived from both halves of the envelope's key, which the key server
+	// cannot derive; kept until the envelope's replies are swept. CopySize is
+	// its length, kept in every listing that leaves the bytes out.
+	Copy     []byte `json:"copy,omitempty"`
+	CopySize int    `json:"copy_size,omitempty"`
 	// NextAttempt is when a lease ends (zero: due); LeaseHash the SHA-256 of
 	// the lease token a gateway reports with.
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
@@ -101,20 +115,27 @@ var (
 	ErrNotAReply         = &Error{http.StatusBadRequest, api.CodeNotAReply, "The request body is not a sealed reply.", 0}
 	ErrReplyKind         = &Error{http.StatusBadRequest, api.CodeBadReplyKind, "The reply kind must be reply, all or forward, and a forward needs an address.", 0}
 	ErrForwardNotAllowed = &Error{http.StatusForbidden, api.CodeForwardNotAllowed, "Your sender's organisation does not allow forwarding its secure messages.", 0}
+	ErrForwardOutside    = &Error{http.StatusForbidden, api.CodeForwardNotAllowed, "Your sender's organisation allows forwarding its secure messages only to its own addresses.", 0}
+	ErrNotACopy          = &Error{http.StatusBadRequest, api.CodeNotAReply, "The reply's copy is not a sealed reply copy.", 0}
+	ErrNoReplyCopy       = &Error{http.StatusNotFound, api.CodeNoReplyCopy, "There is no copy of this reply to show.", 0}
 	ErrReplyAllLater     = &Error{http.StatusConflict, api.CodeReplyAllUnavailable, "Reply all is not available for this message: reply to the sender instead.", 0}
 )
 
 // PostReply stores a sealed reply from the envelope's own signed-in recipient
-// while the envelope is neither revoked, locked nor expired.
-func (s *Service) PostReply(ctx context.Context, caller Caller, id envelope.ID, kind, forwardTo string, sealed []byte) (StoredReply, error) {
+// while the envelope is neither revoked, locked nor expired, with the
+// recipient's copy of it (nil: none). A forward must go where the forward
+// policy allows (ReplyForward; the gateway checks it again).
+func (s *Service) PostReply(ctx context.Context, caller Caller, id envelope.ID, kind, forwardTo string, sealed, copied []byte) (StoredReply, error) {
 	if caller.Account == nil {
 		return StoredReply{}, ErrSignInRequired
 	}
 	switch {
-	case len(sealed) > maxReplyBody:
+	case len(sealed) > maxReplyBody || len(copied) > compose.MaxCopy:
 		return StoredReply{}, ErrReplyTooLarge
 	case len(sealed) < 4+32+16 || !bytes.HasPrefix(sealed, []byte("wxr\x01")):
 		return StoredReply{}, ErrNotAReply
+	case copied != nil && (len(copied) < compose.CopyOverhead || !bytes.HasPrefix(copied, []byte(compose.CopyMagic))):
+		return StoredReply{}, ErrNotACopy
 	}
 	switch kind {
 	case ReplyKindReply:
@@ -122,12 +143,17 @@ func (s *Service) PostReply(ctx context.Context, caller Caller, id envelope.ID, 
 	case ReplyKindAll:
 		forwardTo = "" // checked against the envelope below
 	case ReplyKindForward:
-		if s.cfg.ReplyForward == "none" {
+		if s.cfg.ReplyForward == ForwardNone {
 			return StoredReply{}, ErrForwardNotAllowed
 		}
 		norm, err := address.Normalize(forwardTo)
 		if err != nil || len(norm) > maxReplyForwards {
 			return StoredReply{}, ErrReplyKind
+		}
+		if s.cfg.ReplyForward == ForwardOrganisation && !inDomains(norm, s.cfg.ForwardDomains) {
+			s.audit(ctx, AuditEvent{Time: s.now(), Actor: caller.Account.Email, Action: ActionReplyDeny, Envelope: id.String(),
+				Account: caller.Account.ID, ClientIP: caller.IP, Detail: api.CodeForwardNotAllowed + ", to " + norm})
+			return StoredReply{}, ErrForwardOutside
 		}
 		forwardTo = norm
 	default:
@@ -158,6 +184,7 @@ func (s *Service) PostReply(ctx context.Context, caller Caller, id envelope.ID, 
 		ID: randomHex(16), Envelope: id, Account: caller.Account.ID, From: email,
 		Name: strings.TrimSpace(caller.Account.FirstName + " " + caller.Account.LastName),
 		Kind: kind, ForwardTo: forwardTo, Created: now, Size: len(sealed), Sealed: sealed,
+		Copy: copied, CopySize: len(copied),
 	}
 	detail := fmt.Sprintf("%s, %d bytes", kind, len(sealed))
 	if forwardTo != "" {
@@ -168,8 +195,33 @@ func (s *Service) PostReply(ctx context.Context, caller Caller, id envelope.ID, 
 	if err != nil {
 		return StoredReply{}, fmt.Errorf("store reply to %s: %w", id, err)
 	}
-	r.Sealed = nil
+	r.Sealed, r.Copy = nil, nil
 	return r, nil
+}
+
+// ReplyCopy returns the recipient's copy of one of their own replies to an
+// envelope, for their page to open (only it can: FORMAT.md §13.5).
+func (s *Service) ReplyCopy(ctx context.Context, caller Caller, id envelope.ID, replyID string) ([]byte, error) {
+	if caller.Account == nil {
+		return nil, ErrSignInRequired
+	}
+	all, err := s.store.RepliesOf(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("replies of %s: %w", id, err)
+	}
+	for _, r := range all {
+		if r.ID != replyID {
+			continue
+		}
+		if r.Account != caller.Account.ID {
+			return nil, ErrNotYours
+		}
+		if len(r.Copy) == 0 {
+			return nil, ErrNoReplyCopy
+		}
+		return r.Copy, nil
+	}
+	return nil, ErrNoReplyCopy
 }
 
 // Replies lists the recipient's own replies to an envelope (without ciphertext).
@@ -194,7 +246,7 @@ func (s *Service) Replies(ctx context.Context, caller Caller, id envelope.ID) ([
 	out := []StoredReply{}
 	for _, r := range all {
 		if r.Account == caller.Account.ID || s.mayManage(caller, &rec) {
-			r.Sealed, r.LeaseHash = nil, nil
+			r.Sealed, r.Copy, r.LeaseHash = nil, nil, nil
 			out = append(out, r)
 		}
 	}
@@ -221,7 +273,7 @@ func (s *Service) SentReplies(ctx context.Context, caller Caller, recs []Envelop
 			return nil, fmt.Errorf("replies of %s: %w", recs[i].ID, err)
 		}
 		for j := range rs {
-			rs[j].Sealed, rs[j].LeaseHash = nil, nil
+			rs[j].Sealed, rs[j].Copy, rs[j].LeaseHash = nil, nil, nil
 		}
 		if len(rs) > 0 {
 			out[recs[i].ID] = rs

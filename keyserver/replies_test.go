@@ -2,14 +2,21 @@ package keyserver_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
 	"maps"
+	"mime/multipart"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
+	"github.com/waxseal/waxseal/keyserver/boltstore"
 )
 
 // sealedReplyBytes stands in for a Reply v1: the key server checks only its
@@ -36,7 +43,7 @@ func TestReplyLeases(t *testing.T) {
 	e.browser().register(s, "Bob", "Patient")
 	p := recipientPrincipal(t, e, "bob@patient.example")
 	ctx := t.Context()
-	stored, err := e.svc.PostReply(ctx, p, s.file.Header.ID, keyserver.ReplyKindReply, "", sealedReplyBytes(1000))
+	stored, err := e.svc.PostReply(ctx, p, s.file.Header.ID, keyserver.ReplyKindReply, "", sealedReplyBytes(1000), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +101,7 @@ func TestReplyRefusals(t *testing.T) {
 	p := recipientPrincipal(t, e, "bob@patient.example")
 	ctx, id := t.Context(), s.file.Header.ID
 	post := func(p keyserver.Caller, kind, to string, body []byte) error {
-		_, err := e.svc.PostReply(ctx, p, id, kind, to, body)
+		_, err := e.svc.PostReply(ctx, p, id, kind, to, body, nil)
 		return err
 	}
 	code := func(err error) string {
@@ -167,7 +174,7 @@ func TestSentItemsShowReplies(t *testing.T) {
 	e.browser().register(s[0], "Bob", "Patient")
 	bob := recipientPrincipal(t, e, "bob@patient.example")
 	ctx := t.Context()
-	first, err := e.svc.PostReply(ctx, bob, bobID, keyserver.ReplyKindReply, "", sealedReplyBytes(1000))
+	first, err := e.svc.PostReply(ctx, bob, bobID, keyserver.ReplyKindReply, "", sealedReplyBytes(1000), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +186,7 @@ func TestSentItemsShowReplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.clock.Add(time.Minute)
-	second, err := e.svc.PostReply(ctx, bob, bobID, keyserver.ReplyKindReply, "", sealedReplyBytes(50))
+	second, err := e.svc.PostReply(ctx, bob, bobID, keyserver.ReplyKindReply, "", sealedReplyBytes(50), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,5 +232,149 @@ func TestSentItemsShowReplies(t *testing.T) {
 	}
 	if _, err := e.svc.SentReplies(ctx, keyserver.Caller{}, recs); !errors.Is(err, keyserver.ErrSignInRequired) {
 		t.Errorf("signed out: %v", err)
+	}
+}
+
+// raw makes a request with the browser's session and returns the status and body.
+func (b *browser) raw(method, path, contentType string, body io.Reader) (int, []byte) {
+	b.e.t.Helper()
+	req, _ := http.NewRequestWithContext(b.e.t.Context(), method, b.e.srv.URL+path, body)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set(api.CSRFHeader, "1")
+	req.Header.Set("Origin", b.origin)
+	req.AddCookie(&http.Cookie{Name: "waxseal", Value: b.cookie})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+func replyForm(t *testing.T, parts map[string][]byte) (string, *bytes.Buffer) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for _, name := range slices.Sorted(maps.Keys(parts)) {
+		p, err := w.CreateFormFile(name, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Write(parts[name])
+	}
+	w.Close()
+	return w.FormDataContentType(), &buf
+}
+
+// TestReplyCopy: the recipient's copy is posted beside the reply, listed as
+// there, served to its author alone (nobody else, not even the original's
+// sender), kept once the reply is delivered, and swept with the envelope.
+func TestReplyCopy(t *testing.T) {
+	e := newEnv(t)
+	s := e.seal("hello", e.clock.Now().Add(48*time.Hour), "bob@patient.example", "alice@hospital.example")
+	id := s[0].file.Header.ID
+	bob := e.browser()
+	bob.register(s[0], "Bob", "Patient")
+	copied := append([]byte("wxc\x01"), bytes.Repeat([]byte{0x5a}, 500)...)
+	ct, body := replyForm(t, map[string][]byte{"reply": sealedReplyBytes(300), "copy": copied})
+	st, out := bob.raw("POST", "/api/v1/envelopes/"+id.String()+"/replies?kind=reply", ct, body)
+	if st != http.StatusCreated {
+		t.Fatalf("post: %d %s", st, out)
+	}
+	var posted api.ReplyView
+	if err := json.Unmarshal(out, &posted); err != nil || !posted.HasCopy || posted.Size != 304 {
+		t.Fatalf("posted: %s %v", out, err)
+	}
+	st, list := bob.call("GET", "/api/v1/envelopes/"+id.String()+"/replies", nil)
+	rs, _ := list["replies"].([]any)
+	if st != http.StatusOK || len(rs) != 1 || rs[0].(map[string]any)["has_copy"] != true {
+		t.Fatalf("list: %d %v", st, list)
+	}
+	copyPath := "/api/v1/envelopes/" + id.String() + "/replies/" + posted.ID + "/copy"
+	if st, got := bob.raw("GET", copyPath, "", nil); st != http.StatusOK || !bytes.Equal(got, copied) {
+		t.Fatalf("copy: %d %q", st, got)
+	}
+	// The original's sender manages the envelope, but the copy is the author's.
+	alice := e.browser()
+	alice.register(s[1], "Alice", "Sender")
+	if st, got := alice.raw("GET", copyPath, "", nil); st != http.StatusForbidden {
+		t.Fatalf("alice reads bob's copy: %d %s", st, got)
+	}
+	if st, got := bob.raw("GET", "/api/v1/envelopes/"+id.String()+"/replies/nosuch/copy", "", nil); st != http.StatusNotFound || !bytes.Contains(got, []byte("no_reply_copy")) {
+		t.Fatalf("unknown reply: %d %s", st, got)
+	}
+
+	// Delivered: the gateway's ciphertext goes, the copy stays.
+	leased, _ := e.svc.LeaseReplies(t.Context(), keyserver.Caller{}, 10, time.Minute)
+	if len(leased) != 1 || len(leased[0].Sealed) != 304 {
+		t.Fatalf("leased %+v", leased)
+	}
+	if err := e.svc.FinishReply(t.Context(), keyserver.Caller{}, leased[0].ID, leased[0].Lease, ""); err != nil {
+		t.Fatal(err)
+	}
+	if st, got := bob.raw("GET", copyPath, "", nil); st != http.StatusOK || !bytes.Equal(got, copied) {
+		t.Fatalf("copy after delivery: %d", st)
+	}
+
+	// Refusals: a copy that is not one, a part twice, an unknown part.
+	for _, c := range []struct {
+		parts map[string][]byte
+		want  string
+	}{
+		{map[string][]byte{"reply": sealedReplyBytes(10), "copy": sealedReplyBytes(40)}, "not_a_reply"},
+		{map[string][]byte{"copy": copied}, "not_a_reply"},
+		{map[string][]byte{"reply": sealedReplyBytes(10), "note": []byte("x")}, "bad_request"},
+	} {
+		ct, body := replyForm(t, c.parts)
+		if st, got := bob.raw("POST", "/api/v1/envelopes/"+id.String()+"/replies?kind=reply", ct, body); st < 400 || !bytes.Contains(got, []byte(c.want)) {
+			t.Errorf("%v: %d %s, want %s", slices.Collect(maps.Keys(c.parts)), st, got, c.want)
+		}
+	}
+
+	// Expiry sweeps the reply and its copy.
+	e.clock.Add(49 * time.Hour)
+	if _, err := e.svc.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if rs, _ := e.store.RepliesOf(t.Context(), id); len(rs) != 0 {
+		t.Fatalf("%d replies outlived their envelope", len(rs))
+	}
+}
+
+// TestForwardPolicy: the key server refuses, when the reply is posted, a
+// forward the policy does not allow, with forward_not_allowed, and audits it.
+func TestForwardPolicy(t *testing.T) {
+	for _, c := range []struct {
+		policy, to, want string
+	}{
+		{"", "gp@clinic.example", "forward_not_allowed"}, // the default is "organisation"
+		{"organisation", "gp@clinic.example", "forward_not_allowed"},
+		{"organisation", "carol@hospital.example", ""},
+		{"none", "carol@hospital.example", "forward_not_allowed"},
+		{"any", "gp@clinic.example", ""},
+	} {
+		e := newEnv(t, func(cfg *keyserver.Config) { cfg.ReplyForward = c.policy })
+		s := e.seal("hello", time.Time{}, "bob@patient.example")[0]
+		e.browser().register(s, "Bob", "Patient")
+		p := recipientPrincipal(t, e, "bob@patient.example")
+		_, err := e.svc.PostReply(t.Context(), p, s.file.Header.ID, keyserver.ReplyKindForward, c.to, sealedReplyBytes(100), nil)
+		var ke *keyserver.Error
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%q to %s: %v", c.policy, c.to, err)
+		case c.want != "" && (!errors.As(err, &ke) || ke.Code != c.want || ke.Status != http.StatusForbidden):
+			t.Errorf("%q to %s: %v, want %s", c.policy, c.to, err, c.want)
+		}
+	}
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, err = keyserver.New(keyserver.Config{PublicURL: "http://localhost:8080", ReplyForward: "everyone"}, st)
+	if err == nil || !strings.Contains(err.Error(), `"everyone"`) {
+		t.Errorf("forward = everyone: %v", err)
 	}
 }
