@@ -95,6 +95,15 @@ test("reply with an attachment reaches the sender; the draft survives a reload; 
   // The one date format of every page and mail, with the time zone.
   assert.match(await page.locator("#reply-sent").textContent(), /You replied on \d{1,2} [A-Z][a-z]+ \d{4}, \d{2}:\d{2} \S+/);
   await shot(page, "reply-02-sent");
+  // The recipient opens their own reply: the key server hands back their copy,
+  // which only this message's keys open, in this browser.
+  await page.locator("#reply-sent").getByRole("button", { name: /^Open your reply of / }).click();
+  await page.locator("#reply-view").waitFor();
+  assert.match(await page.locator("#reply-view-h").textContent(), /^Re: /);
+  assert.match(await page.locator("#reply-view-text").textContent(), /My questions are attached/);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#reply-view-att a", { hasText: "questions.pdf" }).click()]);
+  assert.deepEqual(readFileSync(await download.path()), pdf);
+  await shot(page, "reply-02b-own-reply");
 
   const mail = await mailFor("alice@hospital.example", "questions.pdf");
   const head = mail.slice(0, mail.indexOf("\r\n\r\n"));
