@@ -58,6 +58,10 @@ type ReplyStore interface {
 	// RepliesOf lists an envelope's replies, oldest first (those created at
 	// the same instant in any order).
 	RepliesOf(ctx context.Context, env envelope.ID) ([]StoredReply, error)
+	// RepliesOfEnvelopes lists the replies of each of envs, oldest first, by
+	// envelope (those without replies absent), in one read, and without
+	// their ciphertexts (Sealed, Copy and LeaseHash nil): a page of sent items.
+	RepliesOfEnvelopes(ctx context.Context, envs []envelope.ID) (map[envelope.ID][]StoredReply, error)
 	// DeleteRepliesOf removes an envelope's replies with the events, and
 	// returns how many went.
 	DeleteRepliesOf(ctx context.Context, env envelope.ID, events []AuditEvent) (int, error)
@@ -257,27 +261,24 @@ func (s *Service) Replies(ctx context.Context, caller Caller, id envelope.ID) ([
 // each of recs (as SentEnvelopes returned them) by envelope: metadata only
 // (who, when, how large, the delivery state), never the ciphertext, which the
 // key server cannot read anyway. Envelopes without replies, and any the caller
-// may not manage, are left out. Each envelope's replies are read and stripped
-// in turn, so pending ciphertext is held one envelope at a time.
+// may not manage, are left out. One store read for the whole page; the store
+// leaves the ciphertexts out.
 func (s *Service) SentReplies(ctx context.Context, caller Caller, recs []EnvelopeRecord) (map[envelope.ID][]StoredReply, error) {
 	if caller.Account == nil {
 		return nil, ErrSignInRequired
 	}
-	out := map[envelope.ID][]StoredReply{}
+	ids := make([]envelope.ID, 0, len(recs))
 	for i := range recs {
-		if !s.mayManage(caller, &recs[i]) {
-			continue
+		if s.mayManage(caller, &recs[i]) {
+			ids = append(ids, recs[i].ID)
 		}
-		rs, err := s.store.RepliesOf(ctx, recs[i].ID)
-		if err != nil {
-			return nil, fmt.Errorf("replies of %s: %w", recs[i].ID, err)
-		}
-		for j := range rs {
-			rs[j].Sealed, rs[j].Copy, rs[j].LeaseHash = nil, nil, nil
-		}
-		if len(rs) > 0 {
-			out[recs[i].ID] = rs
-		}
+	}
+	if len(ids) == 0 {
+		return map[envelope.ID][]StoredReply{}, nil
+	}
+	out, err := s.store.RepliesOfEnvelopes(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("replies of %d envelopes: %w", len(ids), err)
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package keyserver_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,9 +12,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/keyserver"
 	"github.com/waxseal/waxseal/keyserver/api"
 	"github.com/waxseal/waxseal/keyserver/boltstore"
@@ -376,5 +379,61 @@ func TestForwardPolicy(t *testing.T) {
 	_, err = keyserver.New(keyserver.Config{PublicURL: "http://localhost:8080", ReplyForward: "everyone"}, st)
 	if err == nil || !strings.Contains(err.Error(), `"everyone"`) {
 		t.Errorf("forward = everyone: %v", err)
+	}
+}
+
+// countingReplies counts the store's reply reads.
+type countingReplies struct {
+	keyserver.Store
+	mu            sync.Mutex
+	of, envelopes int
+}
+
+func (c *countingReplies) RepliesOf(ctx context.Context, env envelope.ID) ([]keyserver.StoredReply, error) {
+	c.mu.Lock()
+	c.of++
+	c.mu.Unlock()
+	return c.Store.RepliesOf(ctx, env)
+}
+
+func (c *countingReplies) RepliesOfEnvelopes(ctx context.Context, envs []envelope.ID) (map[envelope.ID][]keyserver.StoredReply, error) {
+	c.mu.Lock()
+	c.envelopes++
+	c.mu.Unlock()
+	return c.Store.RepliesOfEnvelopes(ctx, envs)
+}
+
+// TestSentRepliesOneStoreRead: a page of sent items reads the replies of all
+// its envelopes in one store call, not one per envelope.
+func TestSentRepliesOneStoreRead(t *testing.T) {
+	var counter *countingReplies
+	e := newEnvOver(t, func(s keyserver.Store) keyserver.Store {
+		counter = &countingReplies{Store: s}
+		return counter
+	})
+	s := e.seal("hello", time.Time{}, "bob@patient.example", "dan@patient.example", "eve@patient.example", "alice@hospital.example")
+	for i, who := range []string{"Bob", "Dan", "Eve"} {
+		e.browser().register(s[i], who, "Patient")
+		p := recipientPrincipal(t, e, strings.ToLower(who)+"@patient.example")
+		if _, err := e.svc.PostReply(t.Context(), p, s[i].file.Header.ID, keyserver.ReplyKindReply, "", sealedReplyBytes(100+i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice := e.browser()
+	alice.register(s[3], "Alice", "Sender")
+	counter.mu.Lock()
+	counter.of, counter.envelopes = 0, 0
+	counter.mu.Unlock()
+	st, out := alice.call("GET", "/api/v1/sent", nil)
+	if st != http.StatusOK {
+		t.Fatalf("sent: %d %v", st, out)
+	}
+	if replies := out["replies"].(map[string]any); len(replies) != 3 {
+		t.Fatalf("replies of %d envelopes, want 3", len(replies))
+	}
+	counter.mu.Lock()
+	defer counter.mu.Unlock()
+	if counter.envelopes != 1 || counter.of != 0 {
+		t.Errorf("a page of sent items read replies with %d batch and %d single calls, want 1 and 0", counter.envelopes, counter.of)
 	}
 }
