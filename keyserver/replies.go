@@ -60,7 +60,7 @@ type ReplyStore interface {
 	RepliesOf(ctx context.Context, env envelope.ID) ([]StoredReply, error)
 	// RepliesOfEnvelopes lists the replies of each of envs, oldest first, by
 	// envelope (those without replies absent), in one read, and without
-	// their ciphertexts (Sealed, Copy and LeaseHash nil): a page of sent items.
+	// their ciphertexts (Sealed and LeaseHash nil): a page of sent items.
 	RepliesOfEnvelopes(ctx context.Context, envs []envelope.ID) (map[envelope.ID][]StoredReply, error)
 	// DeleteRepliesOf removes an envelope's replies with the events, and
 	// returns how many went.
@@ -80,14 +80,15 @@ type StoredReply struct {
 	ForwardTo string    `json:"forward_to,omitempty"`
 	Created   time.Time `json:"created"`
 	Size      int       `json:"size"`
-	// Sealed is the Reply v1 ciphertext, dropped once delivered or failed.
+	// Sealed is the Reply v1 ciphertext, dropped once delivered or failed
+	// unless the reply has a CopyKey.
 	Sealed []byte `json:"sealed,omitempty"`
-	// Copy is the recipient's copy (FORMAT.md §13.5), sealed under a key
-	// derived from both halves of the envelope's key, which the key server
-	// cannot derive; kept until the envelope's replies are swept. CopySize is
-	// its length, kept in every listing that leaves the bytes out.
-	Copy     []byte `json:"copy,omitempty"`
-	CopySize int    `json:"copy_size,omitempty"`
+	// CopyKey is the wrap of the reply's box key under k_copy, a key derived
+	// from both halves of the envelope's key, which the key server cannot
+	// derive (FORMAT.md §13.5): with it the recipient's page opens Sealed, the
+	// recipient's copy. A reply with one keeps Sealed after delivery, until
+	// the envelope's replies are swept.
+	CopyKey []byte `json:"copy_key,omitempty"`
 	// NextAttempt is when a lease ends (zero: due); LeaseHash the SHA-256 of
 	// the lease token a gateway reports with.
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
@@ -120,25 +121,25 @@ var (
 	ErrReplyKind         = &Error{http.StatusBadRequest, api.CodeBadReplyKind, "The reply kind must be reply, all or forward, and a forward needs an address.", 0}
 	ErrForwardNotAllowed = &Error{http.StatusForbidden, api.CodeForwardNotAllowed, "Your sender's organisation does not allow forwarding its secure messages.", 0}
 	ErrForwardOutside    = &Error{http.StatusForbidden, api.CodeForwardNotAllowed, "Your sender's organisation allows forwarding its secure messages only to its own addresses.", 0}
-	ErrNotACopy          = &Error{http.StatusBadRequest, api.CodeNotAReply, "The reply's copy is not a sealed reply copy.", 0}
+	ErrNotACopy          = &Error{http.StatusBadRequest, api.CodeNotAReply, "The reply's copy key is not a wrapped reply key.", 0}
 	ErrNoReplyCopy       = &Error{http.StatusNotFound, api.CodeNoReplyCopy, "There is no copy of this reply to show.", 0}
 	ErrReplyAllLater     = &Error{http.StatusConflict, api.CodeReplyAllUnavailable, "Reply all is not available for this message: reply to the sender instead.", 0}
 )
 
 // PostReply stores a sealed reply from the envelope's own signed-in recipient
-// while the envelope is neither revoked, locked nor expired, with the
-// recipient's copy of it (nil: none). A forward must go where the forward
+// while the envelope is neither revoked, locked nor expired, with the wrap of
+// its key for the recipient's copy (nil: none; FORMAT.md §13.5). A forward must go where the forward
 // policy allows (ReplyForward; the gateway checks it again).
-func (s *Service) PostReply(ctx context.Context, caller Caller, id envelope.ID, kind, forwardTo string, sealed, copied []byte) (StoredReply, error) {
+func (s *Service) PostReply(ctx context.Context, caller Caller, id envelope.ID, kind, forwardTo string, sealed, copyKey []byte) (StoredReply, error) {
 	if caller.Account == nil {
 		return StoredReply{}, ErrSignInRequired
 	}
 	switch {
-	case len(sealed) > maxReplyBody || len(copied) > compose.MaxCopy:
+	case len(sealed) > maxReplyBody:
 		return StoredReply{}, ErrReplyTooLarge
 	case len(sealed) < 4+32+16 || !bytes.HasPrefix(sealed, []byte("wxr\x01")):
 		return StoredReply{}, ErrNotAReply
-	case copied != nil && (len(copied) < compose.CopyOverhead || !bytes.HasPrefix(copied, []byte(compose.CopyMagic))):
+	case copyKey != nil && (len(copyKey) != compose.WrapSize || !bytes.HasPrefix(copyKey, []byte(compose.CopyMagic))):
 		return StoredReply{}, ErrNotACopy
 	}
 	switch kind {
@@ -188,7 +189,7 @@ func (s *Service) PostReply(ctx context.Context, caller Caller, id envelope.ID, 
 		ID: randomHex(16), Envelope: id, Account: caller.Account.ID, From: email,
 		Name: strings.TrimSpace(caller.Account.FirstName + " " + caller.Account.LastName),
 		Kind: kind, ForwardTo: forwardTo, Created: now, Size: len(sealed), Sealed: sealed,
-		Copy: copied, CopySize: len(copied),
+		CopyKey: copyKey,
 	}
 	detail := fmt.Sprintf("%s, %d bytes", kind, len(sealed))
 	if forwardTo != "" {
@@ -199,12 +200,13 @@ func (s *Service) PostReply(ctx context.Context, caller Caller, id envelope.ID, 
 	if err != nil {
 		return StoredReply{}, fmt.Errorf("store reply to %s: %w", id, err)
 	}
-	r.Sealed, r.Copy = nil, nil
+	r.Sealed = nil
 	return r, nil
 }
 
 // ReplyCopy returns the recipient's copy of one of their own replies to an
-// envelope, for their page to open (only it can: FORMAT.md §13.5).
+// envelope, the wrap of its key and the sealed reply, for their page to open
+// (only it can: FORMAT.md §13.5).
 func (s *Service) ReplyCopy(ctx context.Context, caller Caller, id envelope.ID, replyID string) ([]byte, error) {
 	if caller.Account == nil {
 		return nil, ErrSignInRequired
@@ -220,10 +222,10 @@ func (s *Service) ReplyCopy(ctx context.Context, caller Caller, id envelope.ID, 
 		if r.Account != caller.Account.ID {
 			return nil, ErrNotYours
 		}
-		if len(r.Copy) == 0 {
+		if len(r.CopyKey) == 0 || len(r.Sealed) == 0 {
 			return nil, ErrNoReplyCopy
 		}
-		return r.Copy, nil
+		return append(r.CopyKey, r.Sealed...), nil
 	}
 	return nil, ErrNoReplyCopy
 }
@@ -250,7 +252,7 @@ func (s *Service) Replies(ctx context.Context, caller Caller, id envelope.ID) ([
 	out := []StoredReply{}
 	for _, r := range all {
 		if r.Account == caller.Account.ID || s.mayManage(caller, &rec) {
-			r.Sealed, r.Copy, r.LeaseHash = nil, nil, nil
+			r.Sealed, r.LeaseHash = nil, nil
 			out = append(out, r)
 		}
 	}
@@ -360,7 +362,10 @@ func (s *Service) FinishReply(ctx context.Context, caller Caller, id, lease, rea
 		if !r.Pending() || lease == "" || subtle.ConstantTimeCompare(r.LeaseHash, hashToken(lease)) != 1 || now.After(r.NextAttempt) {
 			return nil, ErrLeaseLost
 		}
-		r.Sealed, r.LeaseHash = nil, nil
+		if len(r.CopyKey) == 0 {
+			r.Sealed = nil // else kept for the recipient's copy
+		}
+		r.LeaseHash = nil
 		ev := AuditEvent{Time: now, Actor: "gateway", Action: ActionReplyDeliver, Envelope: r.Envelope.String(), Account: r.Account, Detail: r.Kind}
 		if reason == "" {
 			r.Delivered = now

@@ -271,17 +271,20 @@ func replyForm(t *testing.T, parts map[string][]byte) (string, *bytes.Buffer) {
 	return w.FormDataContentType(), &buf
 }
 
-// TestReplyCopy: the recipient's copy is posted beside the reply, listed as
-// there, served to its author alone (nobody else, not even the original's
-// sender), kept once the reply is delivered, and swept with the envelope.
+// TestReplyCopy: the wrap of the reply's key is posted beside the reply, listed
+// as a copy, served with the sealed reply to its author alone (nobody else, not
+// even the original's sender), kept once the reply is delivered (the sealed
+// reply too), and swept with the envelope.
 func TestReplyCopy(t *testing.T) {
 	e := newEnv(t)
 	s := e.seal("hello", e.clock.Now().Add(48*time.Hour), "bob@patient.example", "alice@hospital.example")
 	id := s[0].file.Header.ID
 	bob := e.browser()
 	bob.register(s[0], "Bob", "Patient")
-	copied := append([]byte("wxc\x01"), bytes.Repeat([]byte{0x5a}, 500)...)
-	ct, body := replyForm(t, map[string][]byte{"reply": sealedReplyBytes(300), "copy": copied})
+	copyKey := append([]byte("wxk\x01"), bytes.Repeat([]byte{0x5a}, 104)...)
+	sealed := sealedReplyBytes(300)
+	copied := append(bytes.Clone(copyKey), sealed...)
+	ct, body := replyForm(t, map[string][]byte{"reply": sealed, "copy_key": copyKey})
 	st, out := bob.raw("POST", "/api/v1/envelopes/"+id.String()+"/replies?kind=reply", ct, body)
 	if st != http.StatusCreated {
 		t.Fatalf("post: %d %s", st, out)
@@ -309,7 +312,7 @@ func TestReplyCopy(t *testing.T) {
 		t.Fatalf("unknown reply: %d %s", st, got)
 	}
 
-	// Delivered: the gateway's ciphertext goes, the copy stays.
+	// Delivered: the sealed reply stays for the copy.
 	leased, _ := e.svc.LeaseReplies(t.Context(), keyserver.Caller{}, 10, time.Minute)
 	if len(leased) != 1 || len(leased[0].Sealed) != 304 {
 		t.Fatalf("leased %+v", leased)
@@ -326,8 +329,10 @@ func TestReplyCopy(t *testing.T) {
 		parts map[string][]byte
 		want  string
 	}{
-		{map[string][]byte{"reply": sealedReplyBytes(10), "copy": sealedReplyBytes(40)}, "not_a_reply"},
-		{map[string][]byte{"copy": copied}, "not_a_reply"},
+		{map[string][]byte{"reply": sealedReplyBytes(10), "copy_key": sealedReplyBytes(104)}, "not_a_reply"},
+		{map[string][]byte{"reply": sealedReplyBytes(10), "copy_key": copyKey[:100]}, "not_a_reply"},
+		{map[string][]byte{"reply": sealedReplyBytes(10), "copy_key": append(bytes.Clone(copyKey), 0)}, "reply_too_large"},
+		{map[string][]byte{"copy_key": copyKey}, "not_a_reply"},
 		{map[string][]byte{"reply": sealedReplyBytes(10), "note": []byte("x")}, "bad_request"},
 	} {
 		ct, body := replyForm(t, c.parts)

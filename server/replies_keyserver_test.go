@@ -123,7 +123,7 @@ func TestReplyThroughKeyServer(t *testing.T) {
 		t.Errorf("no session: %d", st)
 	}
 
-	// The recipient's copy, as the page seals it: the same message under
+	// Posted as the page does: the reply, and the wrap of its key under
 	// k_copy, from both halves of the envelope's key (FORMAT.md §13.5).
 	_, kout := bob.call("POST", "/api/v1/envelopes/"+id+"/key", nil)
 	srvKey, err := envelope.ParseKey(kout["server_key"].(string))
@@ -135,13 +135,13 @@ func TestReplyThroughKeyServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	copyKey := [32]byte(kc)
-	copied, err := compose.SealCopy(forged, &copyKey, rand.Reader)
+	sealed, wrap, err := compose.SealWithCopy(forged, &replyKey.Public, &copyKey, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var form bytes.Buffer
 	mw := multipart.NewWriter(&form)
-	for name, b := range map[string][]byte{"reply": sealed, "copy": copied} {
+	for name, b := range map[string][]byte{"reply": sealed, "copy_key": wrap} {
 		w, _ := mw.CreateFormFile(name, name)
 		w.Write(b)
 	}
@@ -191,11 +191,12 @@ func TestReplyThroughKeyServer(t *testing.T) {
 	if _, out := bob.call("GET", "/api/v1/envelopes/"+id+"/replies", nil); out["replies"].([]any)[0].(map[string]any)["state"] != "delivered" {
 		t.Errorf("after delivery: %v", out)
 	}
-	// Nothing more to lease; the acknowledgement dropped the ciphertext.
+	// Nothing more to lease.
 	if n, _ := d.DeliverOnce(context.Background()); n != 0 {
 		t.Errorf("leased %d replies after delivery", n)
 	}
-	// The recipient reads their copy back, after delivery too.
+	// The recipient reads their copy back after delivery: the wrap and the
+	// sealed reply, which the key server kept for it.
 	creq, _ := http.NewRequest("GET", ks.srv.URL+"/api/v1/envelopes/"+id+"/replies/"+posted["id"].(string)+"/copy", nil)
 	creq.Header.Set("Origin", publicURL)
 	creq.AddCookie(&http.Cookie{Name: "waxseal", Value: bob.cookie})

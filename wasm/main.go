@@ -14,7 +14,7 @@
 //	waxseal.openForm({header, key, payload}: strings, envKey: string, serverKey: string) -> Promise<Opened>
 //	waxseal.openOnline(blob: Uint8Array, envKey: string, serverKey: string) -> Promise<Opened>
 //	waxseal.openParts({header, key, ciphertext}: Uint8Arrays, envKey: string, serverKey: string) -> Promise<Opened>
-//	waxseal.sealReply(draft, replyPublicKey: string[, copyKeys]) -> Promise<Uint8Array | {reply, copy}> (reply.go)
+//	waxseal.sealReply(draft, replyPublicKey: string[, copyKeys]) -> Promise<Uint8Array | {reply, copyKey}> (reply.go)
 //	waxseal.openReplyCopy(copy: Uint8Array, {id, envKey, serverKey}) -> Promise<{original, message}> (reply.go)
 //
 // openParts is openForm with the base64 already decoded by the browser, which does

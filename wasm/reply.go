@@ -11,15 +11,16 @@ import (
 	"github.com/waxseal/waxseal/wasm/message"
 )
 
-//	waxseal.sealReply(draft, replyPublicKey: string[, copyKeys]) -> Promise<Uint8Array | {reply, copy}>
+//	waxseal.sealReply(draft, replyPublicKey: string[, copyKeys]) -> Promise<Uint8Array | {reply, copyKey}>
 //
 // draft is {subject, text, quote, attribution: strings (all optional),
 // attachments: [{name: string, contentType: string, data: Uint8Array}]}. The
 // result is a Reply v1 (docs/FORMAT.md §13) for the key server to store. The page
 // gives no addresses: the gateway sets them. With copyKeys, {id, envKey,
-// serverKey: strings} of the envelope replied to, the result is {reply, copy}:
-// copy is the same message sealed under the envelope's k_copy (§13.5), which the
-// recipient's page opens later with openReplyCopy.
+// serverKey: strings} of the envelope replied to, the result is {reply,
+// copyKey}: copyKey is the wrap of the reply's box key under the envelope's
+// k_copy (§13.5), with which the recipient's page opens the reply later
+// (openReplyCopy).
 func sealReply(args []js.Value) (any, error) {
 	if len(args) < 1 || args[0].Type() != js.TypeObject {
 		return nil, errors.New("draft: want an object")
@@ -86,21 +87,21 @@ func sealReply(args []js.Value) (any, error) {
 		copyKey = &k
 	}
 	pub := [32]byte(key)
-	sealed, err := compose.Seal(msg, &pub, browserRandom{})
-	if err != nil {
-		return nil, err
-	}
 	if copyKey == nil {
+		sealed, err := compose.Seal(msg, &pub, browserRandom{})
+		if err != nil {
+			return nil, err
+		}
 		return uint8Array(sealed), nil
 	}
-	cp, err := compose.SealCopy(msg, copyKey, browserRandom{})
+	sealed, wrap, err := compose.SealWithCopy(msg, &pub, copyKey, browserRandom{})
 	clear(msg)
 	if err != nil {
 		return nil, err
 	}
 	res := object()
 	res.Set("reply", uint8Array(sealed))
-	res.Set("copy", uint8Array(cp))
+	res.Set("copyKey", uint8Array(wrap))
 	return res, nil
 }
 
@@ -132,8 +133,8 @@ func copyKeyArg(v js.Value) ([32]byte, error) {
 
 //	waxseal.openReplyCopy(copy: Uint8Array, copyKeys) -> Promise<{original: Uint8Array, message}>
 //
-// opens the recipient's copy of a reply (§13.5) with {id, envKey, serverKey} of
-// the envelope replied to; message is as open's.
+// opens the recipient's copy of a reply (§13.5: the wrap, then the sealed reply)
+// with {id, envKey, serverKey} of the envelope replied to; message is as open's.
 func openReplyCopy(args []js.Value) (any, error) {
 	sealed, err := bytesArg(args, 0, "copy")
 	if err != nil {

@@ -126,7 +126,7 @@ test("sealReply seals a reply that an independent reader opens to the draft", as
   await assert.rejects(globalThis.waxseal.sealReply({ attachments: [{ name: "big", data: new Uint8Array(11 << 20) }] }, pub), /10 MiB/);
 });
 
-test("sealReply with the envelope's keys also seals the recipient's copy, which openReplyCopy and the independent reader open", async () => {
+test("sealReply with the envelope's keys also wraps the reply's key for the recipient's copy, which openReplyCopy and the independent reader open", async () => {
   const { openReply, openReplyCopy } = await import("../envelope/conformance/reader.mjs");
   const { generateKeyPairSync, randomBytes } = await import("node:crypto");
   const { privateKey, publicKey } = generateKeyPairSync("x25519");
@@ -135,19 +135,21 @@ test("sealReply with the envelope's keys also seals the recipient's copy, which 
   const keys = { id: randomBytes(16).toString("hex"), envKey: randomBytes(32).toString("base64url"), serverKey: randomBytes(32).toString("base64url") };
   const data = new Uint8Array(70_001).map((_, i) => (i * 31) & 255);
   const out = await globalThis.waxseal.sealReply({ subject: "Re: results", text: "copy-canary", attachments: [{ name: "q.pdf", contentType: "application/pdf", data }] }, pub, keys);
-  assert.equal(Buffer.from(out.copy.subarray(0, 4)).toString("latin1"), "wxc\x01");
-  // The copy is the very message the reply carries.
+  assert.equal(Buffer.from(out.copyKey.subarray(0, 4)).toString("latin1"), "wxk\x01");
+  assert.equal(out.copyKey.length, 108);
+  // The copy, as the key server hands it back: the wrap, then the reply.
+  const copy = new Uint8Array([...out.copyKey, ...out.reply]);
   const sent = openReply(out.reply, [new Uint8Array(priv)]);
-  assert.deepEqual(openReplyCopy(out.copy, keys.id, keys.envKey, keys.serverKey), sent);
-  const shown = await globalThis.waxseal.openReplyCopy(out.copy, keys);
+  assert.deepEqual(openReplyCopy(copy, keys.id, keys.envKey, keys.serverKey), sent);
+  const shown = await globalThis.waxseal.openReplyCopy(copy, keys);
   assert.deepEqual(shown.original, sent);
   assert.equal(shown.message.subject, "Re: results");
   assert.match(shown.message.text, /copy-canary/);
   assert.equal(shown.message.attachments[0].filename, "q.pdf");
   assert.deepEqual(shown.message.attachments[0].data, data);
   // Another envelope's keys, or a changed byte, open nothing.
-  await assert.rejects(globalThis.waxseal.openReplyCopy(out.copy, { ...keys, envKey: keys.serverKey }), /reply copy does not open/);
-  const bad = out.copy.slice();
+  await assert.rejects(globalThis.waxseal.openReplyCopy(copy, { ...keys, envKey: keys.serverKey }), /reply copy does not open/);
+  const bad = copy.slice();
   bad[bad.length - 1] ^= 1;
   await assert.rejects(globalThis.waxseal.openReplyCopy(bad, keys), /reply copy does not open/);
   await assert.rejects(globalThis.waxseal.openReplyCopy(out.reply, keys), /not a waxseal reply copy/);

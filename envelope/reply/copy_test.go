@@ -139,17 +139,22 @@ func generateCopyVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	replyKey := detKey(1)
 	seal := func(m []byte, envKey unseal.Key, seed byte) []byte {
 		k, err := unseal.ReplyCopyKey(id, envKey, srv)
 		if err != nil {
 			t.Fatal(err)
 		}
 		key := [32]byte(k)
-		s, err := compose.SealCopy(m, &key, newDetRand(seed))
+		sealed, wrap, err := compose.SealWithCopy(m, &replyKey.Public, &key, newDetRand(seed))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s
+		// The gateway's half opens the same reply.
+		if got, err := Open(sealed, []KeyPair{replyKey}); err != nil || !bytes.Equal(got, m) {
+			t.Fatalf("the reply inside a copy does not open: %v", err)
+		}
+		return append(wrap, sealed...)
 	}
 	good := seal(msg, env, 25)
 	flip := func(b []byte, i int) []byte {
@@ -157,20 +162,25 @@ func generateCopyVectors(t *testing.T) {
 		c[i] ^= 0x01
 		return c
 	}
+	w := compose.WrapSize
 	vectors := []struct {
 		name, expect, comment string
 		msg, sealed           []byte
 	}{
 		{"success-attachment", "success", "a reply with a quote and an attachment", msg, good},
 		{"success-empty", "success", "an empty message", []byte{}, seal(nil, env, 26)},
-		{"wrong-key", "not opened", "sealed under another k_env's k_copy", nil, seal(msg, otherEnv, 27)},
-		{"modified-nonce", "not opened", "one bit of the nonce flipped", nil, flip(good, 4+3)},
-		{"modified-tag", "not opened", "one bit of the Poly1305 tag flipped", nil, flip(good, 4+24)},
-		{"modified-ciphertext", "not opened", "one bit of the message's ciphertext flipped", nil, flip(good, len(good)-100)},
+		{"wrong-key", "not opened", "wrapped under another k_env's k_copy", nil, seal(msg, otherEnv, 27)},
+		{"modified-wrap-nonce", "not opened", "one bit of the wrap's nonce flipped", nil, flip(good, 4+3)},
+		{"modified-wrap-tag", "not opened", "one bit of the wrap's Poly1305 tag flipped", nil, flip(good, 4+24)},
+		{"modified-wrapped-key", "not opened", "one bit of the wrapped k flipped", nil, flip(good, 4+24+16+5)},
+		{"modified-reply-ephemeral-key", "not opened", "one bit of the reply's ephemeral public key flipped (its nonce changes)", nil, flip(good, w+4+5)},
+		{"modified-reply-ciphertext", "not opened", "one bit of the reply's ciphertext flipped", nil, flip(good, len(good)-100)},
+		{"modified-reply-magic", "not opened", "the reply inside does not start with wxr 0x01", nil, flip(good, w+1)},
+		{"swapped-reply", "not opened", "the wrap of one reply before another reply", nil, append(bytes.Clone(good[:w]), seal(msg, env, 28)[w:]...)},
 		{"truncated", "not opened", "the last byte removed", nil, good[:len(good)-1]},
-		{"too-short", "not opened", "magic, nonce and 10 bytes: shorter than the tag", nil, good[:4+24+10]},
-		{"not-a-copy", "not a copy", "a sealed reply's magic (wxr) instead of wxc", nil, append([]byte("wxr\x01"), good[4:]...)},
-		{"unsupported-version", "unsupported version", "version byte 2", nil, append([]byte("wxc\x02"), good[4:]...)},
+		{"too-short", "not opened", "a wrap and 40 bytes: shorter than a reply's ephemeral key and tag", nil, good[:w+40]},
+		{"not-a-copy", "not a copy", "a sealed reply's magic (wxr) instead of wxk", nil, append([]byte("wxr\x01"), good[4:]...)},
+		{"unsupported-version", "unsupported version", "version byte 2", nil, append([]byte("wxk\x02"), good[4:]...)},
 	}
 	if err := os.MkdirAll(copyVectorDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -190,7 +200,7 @@ func generateCopyVectors(t *testing.T) {
 }
 
 // TestCopyRoundTrip: a copy opens with the keys of its envelope only, and
-// never with what the key server holds alone.
+// never with what the key server holds alone; its reply opens for the gateway.
 func TestCopyRoundTrip(t *testing.T) {
 	var id, otherID unseal.ID
 	var env, srv unseal.Key
@@ -201,15 +211,23 @@ func TestCopyRoundTrip(t *testing.T) {
 	k, _ := unseal.ReplyCopyKey(id, env, srv)
 	key := [32]byte(k)
 	msg := []byte("Subject: Re: hi\r\n\r\ncopy-canary\r\n")
-	sealed, err := compose.SealCopy(msg, &key, rand.Reader)
+	pub := detKey(1)
+	reply, wrap, err := compose.SealWithCopy(msg, &pub.Public, &key, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
+	}
+	sealed := append(wrap, reply...)
+	if len(wrap) != compose.WrapSize {
+		t.Fatalf("wrap of %d bytes", len(wrap))
 	}
 	if bytes.Contains(sealed, []byte("copy-canary")) {
 		t.Fatal("copy holds the plaintext")
 	}
 	if got, err := compose.OpenCopy(sealed, &key); err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("OpenCopy: %q, %v", got, err)
+	}
+	if got, err := Open(reply, []KeyPair{pub}); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("the gateway's Open: %q, %v", got, err)
 	}
 	for name, keys := range map[string][3]any{
 		"another envelope's id": {otherID, env, srv},
@@ -222,7 +240,7 @@ func TestCopyRoundTrip(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if _, err := compose.SealCopy(make([]byte, compose.MaxMessage+1), &key, rand.Reader); !errors.Is(err, compose.ErrTooLarge) {
+	if _, _, err := compose.SealWithCopy(make([]byte, compose.MaxMessage+1), &pub.Public, &key, rand.Reader); !errors.Is(err, compose.ErrTooLarge) {
 		t.Errorf("too large: %v", err)
 	}
 	if _, err := compose.OpenCopy(make([]byte, compose.MaxCopy+1), &key); !errors.Is(err, compose.ErrCopyTooLarge) {

@@ -48,7 +48,7 @@ func TestFuzzCorpusIsCommitted(t *testing.T) {
 }
 
 // FuzzOpenCopy: OpenCopy never panics, refuses only with its own errors, and
-// what it opens is exactly the copy less CopyOverhead.
+// what it opens is exactly the copy less the wrap and the reply's overhead.
 func FuzzOpenCopy(f *testing.F) {
 	paths, _ := filepath.Glob(filepath.Join(copyVectorDir, "*.txt"))
 	var key [32]byte
@@ -72,7 +72,7 @@ func FuzzOpenCopy(f *testing.F) {
 			}
 			return
 		}
-		if len(msg) != len(sealed)-compose.CopyOverhead || !bytes.HasPrefix(sealed, []byte(compose.CopyMagic)) {
+		if len(msg) != len(sealed)-compose.WrapSize-compose.Overhead || !bytes.HasPrefix(sealed, []byte(compose.CopyMagic)) {
 			t.Fatalf("opened %d bytes from %d", len(msg), len(sealed))
 		}
 	})

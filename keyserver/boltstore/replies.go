@@ -163,7 +163,7 @@ func (s *Store) RepliesOfEnvelopes(ctx context.Context, envs []envelope.ID) (map
 				if _, err := get(replies, k[idLen:], &r); err != nil {
 					return fmt.Errorf("reply %s: %w", k[idLen:], err)
 				}
-				r.Sealed, r.Copy, r.LeaseHash = nil, nil, nil
+				r.Sealed, r.LeaseHash = nil, nil
 				rs = append(rs, r)
 			}
 			if len(rs) > 0 {

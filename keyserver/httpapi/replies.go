@@ -22,7 +22,7 @@ import (
 //
 //	POST /api/v1/envelopes/{id}/replies?kind=reply|all|forward[&forward_to=ADDR]
 //	     body: the sealed reply (application/octet-stream), or multipart/form-data
-//	     with the parts "reply" and "copy" (the recipient's copy)
+//	     with the parts "reply" and "copy_key" (for the recipient's copy)
 //	GET  /api/v1/envelopes/{id}/replies
 //	GET  /api/v1/envelopes/{id}/replies/{rid}/copy
 //	POST /api/v1/replies/lease        {"limit": N, "lease_seconds": S}
@@ -30,7 +30,7 @@ import (
 //	POST /api/v1/replies/{rid}/fail   {"lease": L, "reason": R}
 func (h *handlers) routeReplies(v1 *echo.Group) {
 	web := v1.Group("", h.csrf)
-	web.POST("/envelopes/:id/replies", h.postReply, h.bodyLimit(int64(reply.MaxSealed+compose.MaxCopy+64<<10)), h.signedIn(false))
+	web.POST("/envelopes/:id/replies", h.postReply, h.bodyLimit(int64(reply.MaxSealed+compose.WrapSize+64<<10)), h.signedIn(false))
 	web.GET("/envelopes/:id/replies", h.listReplies, h.signedIn(false))
 	web.GET("/envelopes/:id/replies/:rid/copy", h.replyCopy, h.signedIn(false))
 	gw := v1.Group("/replies", h.gatewayOnly, h.bodyLimit(maxAPIBody))
@@ -41,7 +41,7 @@ func (h *handlers) routeReplies(v1 *echo.Group) {
 
 func viewReply(r keyserver.StoredReply) api.ReplyView {
 	v := api.ReplyView{ID: r.ID, Kind: r.Kind, From: r.From, Name: r.Name, ForwardTo: r.ForwardTo, Created: r.Created.UTC().Format("2006-01-02T15:04:05Z"), Size: r.Size, State: "pending",
-		HasCopy: r.CopySize > 0}
+		HasCopy: len(r.CopyKey) > 0}
 	switch {
 	case !r.Delivered.IsZero():
 		v.State = "delivered"
@@ -56,11 +56,11 @@ func (h *handlers) postReply(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sealed, copied, err := readReplyBody(c.Request())
+	sealed, copyKey, err := readReplyBody(c.Request())
 	if err != nil {
 		return err
 	}
-	r, err := h.s.PostReply(c.Request().Context(), caller(c), id, c.QueryParam("kind"), c.QueryParam("forward_to"), sealed, copied)
+	r, err := h.s.PostReply(c.Request().Context(), caller(c), id, c.QueryParam("kind"), c.QueryParam("forward_to"), sealed, copyKey)
 	if err != nil {
 		return err
 	}
@@ -68,8 +68,8 @@ func (h *handlers) postReply(c echo.Context) error {
 }
 
 // readReplyBody reads a posted reply: the sealed reply alone, or the parts
-// "reply" and "copy" of a multipart/form-data body, each within its limit.
-func readReplyBody(req *http.Request) (sealed, copied []byte, err error) {
+// "reply" and "copy_key" of a multipart/form-data body, each within its limit.
+func readReplyBody(req *http.Request) (sealed, copyKey []byte, err error) {
 	readErr := func(err error) error {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
@@ -99,10 +99,10 @@ func readReplyBody(req *http.Request) (sealed, copied []byte, err error) {
 		switch p.FormName() {
 		case "reply":
 			dst = &sealed
-		case "copy":
-			dst, max = &copied, int64(compose.MaxCopy)
+		case "copy_key":
+			dst, max = &copyKey, int64(compose.WrapSize)
 		default:
-			return nil, nil, keyserver.ErrBadRequest.With("Unknown part %q: want reply and copy.", p.FormName())
+			return nil, nil, keyserver.ErrBadRequest.With("Unknown part %q: want reply and copy_key.", p.FormName())
 		}
 		if *dst != nil {
 			return nil, nil, keyserver.ErrBadRequest.With("The part %q is there twice.", p.FormName())
@@ -119,7 +119,7 @@ func readReplyBody(req *http.Request) (sealed, copied []byte, err error) {
 	if sealed == nil {
 		return nil, nil, keyserver.ErrNotAReply
 	}
-	return sealed, copied, nil
+	return sealed, copyKey, nil
 }
 
 func (h *handlers) replyCopy(c echo.Context) error {

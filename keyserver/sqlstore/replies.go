@@ -130,7 +130,7 @@ func (s *Store) RepliesOfEnvelopes(ctx context.Context, envs []envelope.ID) (map
 		query := "SELECT data FROM replies WHERE envelope IN (?" + strings.Repeat(", ?", len(batch)-1) + ") ORDER BY created, id"
 		rs, err := collect(ctx, s, query, args, func(data []byte) (keyserver.StoredReply, error) {
 			r, err := decodeReply(data)
-			r.Sealed, r.Copy, r.LeaseHash = nil, nil, nil
+			r.Sealed, r.LeaseHash = nil, nil
 			return r, err
 		})
 		if err != nil {

@@ -83,10 +83,11 @@ func testReplies(t *testing.T, s keyserver.Store) {
 		t.Errorf("RepliesOf(A): %+v", of)
 	}
 	// A page of sent items: every envelope's replies in one read, without
-	// ciphertexts; envelopes without replies (envC) are absent.
+	// ciphertexts (the 108-byte copy key is metadata for this purpose);
+	// envelopes without replies (envC) are absent.
 	envC := envelope.NewID()
 	r4 := storedReply(envA, 4, at(30*time.Minute))
-	r4.Copy, r4.CopySize = randBytes(60), 60
+	r4.CopyKey = randBytes(108)
 	noErr(t, "PutReply with a copy", s.PutReply(ctx, r4, nil))
 	byEnv, err := s.RepliesOfEnvelopes(ctx, []envelope.ID{envC, envB, envA, envA})
 	noErr(t, "RepliesOfEnvelopes", err)
@@ -98,18 +99,18 @@ func testReplies(t *testing.T, s keyserver.Store) {
 	}
 	for _, rs := range byEnv {
 		for _, r := range rs {
-			if r.Sealed != nil || r.Copy != nil || r.LeaseHash != nil {
+			if r.Sealed != nil || r.LeaseHash != nil {
 				t.Errorf("RepliesOfEnvelopes returned ciphertext or a lease for %s", r.ID)
 			}
 		}
 	}
-	if a := byEnv[envA]; a[2].CopySize != 60 || a[2].Size != 100 || a[2].From != "bob@example.org" {
+	if a := byEnv[envA]; !bytes.Equal(a[2].CopyKey, r4.CopyKey) || a[2].Size != 100 || a[2].From != "bob@example.org" {
 		t.Errorf("RepliesOfEnvelopes lost metadata: %+v", a[2])
 	}
 	withCopy, err := s.RepliesOf(ctx, envA)
 	noErr(t, "RepliesOf", err)
-	if len(withCopy) != 3 || !bytes.Equal(withCopy[2].Copy, r4.Copy) {
-		t.Errorf("RepliesOf does not keep the copy")
+	if len(withCopy) != 3 || !bytes.Equal(withCopy[2].Sealed, r4.Sealed) || !bytes.Equal(withCopy[2].CopyKey, r4.CopyKey) {
+		t.Errorf("RepliesOf does not keep the ciphertext and the copy key")
 	}
 	if none, err := s.RepliesOfEnvelopes(ctx, nil); err != nil || len(none) != 0 {
 		t.Errorf("RepliesOfEnvelopes(nil): %v %v", none, err)

@@ -76,9 +76,10 @@
     $("reply-view-att").replaceChildren();
   }
 
-  // showReply fetches the recipient's copy of a reply and opens it in the
-  // decryptor with the keys of this message (FORMAT.md §13.5): the key server
-  // stores it but cannot read it.
+  // showReply fetches the recipient's copy of a reply (its key wrapped under a
+  // key of this message, and the sealed reply) and opens it in the decryptor
+  // with this message's keys (FORMAT.md §13.5): the key server stores it but
+  // cannot read it.
   async function showReply(x, when) {
     closeReply();
     fail("");
@@ -151,10 +152,11 @@
         attachments,
       }, panel.dataset.replyKey, opened.keys);
       button.textContent = "Sending…";
-      // The reply for the gateway, and this reader's own copy of it.
+      // The reply for the gateway, and its key wrapped for this reader's
+      // own copy (only this message's keys unwrap it).
       const body = new FormData();
       body.append("reply", new Blob([sealed.reply]), "reply");
-      body.append("copy", new Blob([sealed.copy]), "copy");
+      body.append("copy_key", new Blob([sealed.copyKey]), "copy_key");
       const q = new URLSearchParams({ kind });
       if (kind === "forward") q.set("forward_to", to);
       let res;
