@@ -12,6 +12,7 @@ import { root, startWaxseal, launch } from "./harness.mjs";
 const runs = Number(process.env.RUNS || 7);
 const size = 7_500_000;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const best = (xs) => Math.min(...xs);
 
 const sample = Buffer.from([
   "From: Dr. Alice Example <alice@hospital.example>", "To: bob@patient.example", "Subject: Your scan",
@@ -78,6 +79,7 @@ try {
     sendMs.push(Date.now() - t0);
   }
   result = { reply: median(m.reply), withCopy: median(m.withCopy), gcm: median(m.gcm), send: median(sendMs), sealedBytes: m.sealedBytes,
+    bestReply: best(m.reply), bestCopy: best(m.withCopy), bestGcm: best(m.gcm),
     all: { ...m, send: sendMs } };
 } finally {
   await browser.close();
@@ -86,12 +88,14 @@ try {
 
 if (process.env.VERBOSE) console.error(JSON.stringify(result.all, (k, x) => (typeof x === "number" ? Math.round(x * 10) / 10 : x)));
 const r = result;
+// Medians, and the best of the runs (on a busy machine the best is the closer
+// to what an idle browser does; the baseline ran in the same runs).
 const lines = [
-  `| secure reply, 7.5 MB attachment (${r.sealedBytes} bytes sealed), headless Chromium, median of ${runs} | time | WebCrypto AES-256-GCM, same bytes (baseline) | ratio | target | met |`,
-  "|---|---|---|---|---|---|",
-  `| sealReply (build the message, seal to the reply key) | ${r.reply.toFixed(0)} ms | ${r.gcm.toFixed(1)} ms | ${(r.reply / r.gcm).toFixed(1)}× | < 300 ms | ${r.reply < 300 ? "yes" : "no"} |`,
-  `| sealReply with the wrapped key for the recipient's copy (what the page does) | ${r.withCopy.toFixed(0)} ms | ${r.gcm.toFixed(1)} ms | ${(r.withCopy / r.gcm).toFixed(1)}× | < 300 ms | ${r.withCopy < 300 ? "yes" : "no"} |`,
-  `| Send click → listed as sent (read the file, seal, upload about 10 MB, store) | ${r.send.toFixed(0)} ms | | | (info) | |`,
+  `| secure reply, 7.5 MB attachment (${r.sealedBytes} bytes sealed), headless Chromium, ${runs} runs | median | best | WebCrypto AES-256-GCM, same bytes (baseline): median, best | ratio (medians, best) | target | met (median) |`,
+  "|---|---|---|---|---|---|---|",
+  `| sealReply (build the message, seal to the reply key) | ${r.reply.toFixed(0)} ms | ${r.bestReply.toFixed(0)} ms | ${r.gcm.toFixed(1)} ms, ${r.bestGcm.toFixed(1)} ms | ${(r.reply / r.gcm).toFixed(1)}×, ${(r.bestReply / r.bestGcm).toFixed(1)}× | < 300 ms | ${r.reply < 300 ? "yes" : "no"} |`,
+  `| sealReply with the wrapped key for the recipient's copy (what the page does) | ${r.withCopy.toFixed(0)} ms | ${r.bestCopy.toFixed(0)} ms | ${r.gcm.toFixed(1)} ms, ${r.bestGcm.toFixed(1)} ms | ${(r.withCopy / r.gcm).toFixed(1)}×, ${(r.bestCopy / r.bestGcm).toFixed(1)}× | < 300 ms | ${r.withCopy < 300 ? "yes" : "no"} |`,
+  `| Send click → listed as sent (read the file, seal, upload about 10 MB, store) | ${r.send.toFixed(0)} ms | | | | (info) | |`,
 ];
 writeFileSync(path.join(root, "build", "reply-bench.md"), lines.join("\n") + "\n");
 console.log(lines.join("\n"));
