@@ -41,7 +41,7 @@ var pageCRLF = strings.ReplaceAll(page, "\n", crlf)
 // The open page writes the same in the reader's time zone (static/api.js).
 const DateLayout = "2 January 2006, 15:04 MST"
 
-func (e *Envelope) renderPage(envKey Key) (string, error) {
+func (e *Envelope) renderPage(envKey Key, b *Branding) (string, error) {
 	h := &e.Header
 	u, err := url.Parse(h.KeyServer)
 	if err != nil {
@@ -51,7 +51,12 @@ func (e *Envelope) renderPage(envKey Key) (string, error) {
 	if !h.Expires.IsZero() {
 		expires = "<dt>Expires</dt>" + crlf + "<dd>" + h.Expires.UTC().Format(DateLayout) + "</dd>" + crlf
 	}
+	head, help, style, color := brandingSlots(b)
 	r := strings.NewReplacer(
+		"{{brandhead}}", head,
+		"{{brandhelp}}", help,
+		"{{brandstyle}}", style,
+		"{{color}}", color,
 		"{{title}}", asciiHTML(shorten(h.From, 60), 0),
 		"{{from}}", asciiHTML(h.From, 72),
 		"{{to}}", asciiHTML(h.To, 72),
@@ -76,7 +81,13 @@ func (e *Envelope) renderPage(envKey Key) (string, error) {
 // at most 128 characters, so that mail can carry it as 7bit. ciphertext is the
 // message's encrypted payload, which is streamed and never held whole.
 func (e *Envelope) WriteHTML(w io.Writer, envKey Key, ciphertext io.Reader) error {
-	visible, err := e.renderPage(envKey)
+	return e.WriteBrandedHTML(w, envKey, ciphertext, nil)
+}
+
+// WriteBrandedHTML is WriteHTML with the organisation's brand on the page (nil:
+// none, the same bytes as WriteHTML).
+func (e *Envelope) WriteBrandedHTML(w io.Writer, envKey Key, ciphertext io.Reader, b *Branding) error {
+	visible, err := e.renderPage(envKey, b)
 	if err != nil {
 		return fmt.Errorf("write envelope %s: %w", e.Header.ID, err)
 	}

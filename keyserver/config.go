@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/waxseal/waxseal/brand"
 	"github.com/waxseal/waxseal/envelope"
 )
 
@@ -19,8 +20,12 @@ type Config struct {
 	// GatewayTokens and AdminTokens are hashes of the bearer tokens (HashToken).
 	GatewayTokens []string
 	AdminTokens   []string
-	// MailFrom is the From of codes and receipts.
+	// MailFrom is the From of codes and receipts: the organisation's one sender
+	// identity for system mail, which the gateway uses too (docs/DEPLOY.md).
 	MailFrom string
+	// Brand is the organisation's name, logo, colour and help desk, shown on
+	// every page and at the end of every mail; nil: none.
+	Brand *brand.Brand
 	// OrgDomains are the organisation's own mail domains: their accounts are senders.
 	OrgDomains []string
 	// TrustProxy takes the client address from X-Forwarded-For (behind a proxy).

@@ -47,7 +47,7 @@ func (s *Service) host() string {
 // queueMail puts a message in the durable outbox and wakes the sender.
 func (s *Service) queueMail(ctx context.Context, to, subject, body string) error {
 	now := s.now()
-	msg := composeMail(s.cfg.MailFrom, to, subject, body, now, s.host())
+	msg := composeMail(s.cfg.MailFrom, to, subject, body+s.cfg.Brand.TextFooter(), now, s.host())
 	from := s.cfg.MailFrom
 	if a, err := mail.ParseAddress(from); err == nil {
 		from = a.Address

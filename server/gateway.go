@@ -22,6 +22,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/waxseal/waxseal/brand"
 	"github.com/waxseal/waxseal/keyserver/client"
 	"github.com/waxseal/waxseal/server/policy"
 	"github.com/waxseal/waxseal/server/spool"
@@ -119,9 +120,14 @@ type Config struct {
 	// client goes instead of the sender, in plaintext (docs/DEPLOY.md).
 	WrapperReplyTo string
 
-	// NotifyFrom is the From of confirmations and notices; default
-	// "waxseal <postmaster@HOSTNAME>".
+	// NotifyFrom is the From of confirmations and notices: the organisation's
+	// one sender identity for system mail, which the key server uses too
+	// (docs/DEPLOY.md); default "waxseal <postmaster@HOSTNAME>".
 	NotifyFrom string
+
+	// Brand is the organisation's: its name, help desk and footer end every
+	// notice and wrapper mail, and securedoc.html shows them with its logo.
+	Brand *brand.Brand
 
 	Logger *slog.Logger
 	Now    func() time.Time

@@ -104,7 +104,7 @@ func (g *Gateway) notifyFailure(ctx context.Context, d delivery, reason string) 
 
 func (g *Gateway) notify(ctx context.Context, to, subject, body, ref string) {
 	subject = printable(subject, 300)
-	msg := g.noticeMessage(to, subject, body, ref)
+	msg := g.noticeMessage(to, subject, body+g.cfg.Brand.TextFooter(), ref)
 	d := delivery{from: "", to: []string{to}, msg: msg, kind: kindNotice}
 	if err := g.relay(ctx, d); err != nil {
 		g.log.WarnContext(ctx, "notice not relayed", "to", to, "error", err)

@@ -400,15 +400,17 @@ func (sj *sealJob) safely(check func() error) (err error) {
 // open-online link, the secure-reply sentence where recipients can reply (a
 // reply key is configured) and the organisation's Reply-To.
 func (g *Gateway) wrapperOptions() wrapper.Options {
-	return wrapper.Options{Online: g.cfg.Online, Reply: g.cfg.ReplyPublicKey != nil, ReplyTo: g.wrapperReplyTo}
+	return wrapper.Options{Online: g.cfg.Online, Reply: g.cfg.ReplyPublicKey != nil, ReplyTo: g.wrapperReplyTo, Brand: g.cfg.Brand}
 }
 
 // onBehalf is the wrapper mail's From and Reply-To for what the gateway sends
 // outside on someone else's behalf: a recipient's secure reply to the original's
 // external people. Mail From: their own address (say a gmail.com one) sent by
 // the organisation's servers fails their domain's DMARC and is refused or
-// filed as spam, so the From is the organisation's system sender (notify_from)
-// under the person's name, "Bob Patient via Hospital", as mailing lists do;
+// filed as spam, so the From is the organisation's one system sender
+// (NotifyFrom: [brand] mail_from) under the person's name, "Bob Patient via
+// Hospital" (the brand's name, else the sender's display name), as mailing
+// lists do;
 // Reply-To is the organisation's wrapper_reply_to if it set one, else the
 // person, so that a reply from the mail client reaches who wrote
 // (docs/DEPLOY.md, "Secure replies and DMARC").
@@ -420,7 +422,13 @@ func (g *Gateway) onBehalf(person *mail.Address, opt wrapper.Options) wrapper.Op
 	if who == "" {
 		who = person.Address
 	}
-	org := strings.TrimSpace(g.notifyFrom.Name)
+	org := ""
+	if g.cfg.Brand != nil {
+		org = strings.TrimSpace(printable(g.cfg.Brand.Name, 100))
+	}
+	if org == "" {
+		org = strings.TrimSpace(g.notifyFrom.Name)
+	}
 	if org == "" {
 		_, org, _ = strings.Cut(g.notifyFrom.Address, "@")
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waxseal/waxseal/brand"
 	"github.com/waxseal/waxseal/envelope/reply"
 	"github.com/waxseal/waxseal/envelope/reply/compose"
 )
@@ -265,14 +266,20 @@ func TestReplyAllSealsExternal(t *testing.T) {
 // to the organisation; what stays inside keeps the replier's verified address.
 func TestReplyOnBehalfSender(t *testing.T) {
 	for _, c := range []struct {
-		replyTo, wantReplyTo string
+		replyTo, wantReplyTo, brand, notifyName, wantFrom string
 	}{
-		{"", `"Bob Patient" <bob@patient.example>`},
-		{"Secure Mail Desk <securemail@hospital.example>", `"Secure Mail Desk" <securemail@hospital.example>`},
+		{"", `"Bob Patient" <bob@patient.example>`, "", "Hospital", `"Bob Patient via Hospital" <postmaster@hospital.example>`},
+		{"Secure Mail Desk <securemail@hospital.example>", `"Secure Mail Desk" <securemail@hospital.example>`, "", "Hospital",
+			`"Bob Patient via Hospital" <postmaster@hospital.example>`},
+		// The brand's name before the sender's display name.
+		{"", `"Bob Patient" <bob@patient.example>`, "St Mary's", "Secure Mail", `"Bob Patient via St Mary's" <postmaster@hospital.example>`},
 	} {
 		e := startGateway(t, gwOptions{tweak: func(cfg *Config) {
-			cfg.NotifyFrom = "Hospital <postmaster@hospital.example>"
+			cfg.NotifyFrom = c.notifyName + " <postmaster@hospital.example>"
 			cfg.WrapperReplyTo = c.replyTo
+			if c.brand != "" {
+				cfg.Brand = &brand.Brand{Name: c.brand}
+			}
 		}})
 		src := &memReplies{pending: []PendingReply{pendingReply("d1", ReplyToAll, sealedReply(t, "From: mallory@evil.example\r\n", &compose.Draft{
 			Subject: "Re: Lab results", Text: "dmarc-canary",
@@ -288,8 +295,8 @@ func TestReplyOnBehalfSender(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := m.Header.Get("From"); got != `"Bob Patient via Hospital" <postmaster@hospital.example>` {
-			t.Errorf("external wrapper From %q", got)
+		if got := m.Header.Get("From"); got != c.wantFrom {
+			t.Errorf("external wrapper From %q, want %q", got, c.wantFrom)
 		}
 		if got := m.Header.Get("Reply-To"); got != c.wantReplyTo {
 			t.Errorf("external wrapper Reply-To %q, want %q", got, c.wantReplyTo)

@@ -5,6 +5,7 @@ package main
 import (
 	"encoding/base64"
 	"fmt"
+	"net/mail"
 	"strings"
 
 	"github.com/waxseal/waxseal/keyserver"
@@ -29,6 +30,15 @@ func configFromEnv(get func(string) string) (keyserver.Config, error) {
 	copy(cfg.MasterKey[:], b)
 	cfg.GatewayTokens = list(get("WAXSEAL_GATEWAY_TOKENS"))
 	cfg.AdminTokens = list(get("WAXSEAL_ADMIN_TOKENS"))
+	// The one sender of system mail: the gateway's [brand] mail_from, as
+	// "Name <addr>" (docs/DEPLOY.md); default noreply at the public host.
+	if from := strings.TrimSpace(get("WAXSEAL_MAIL_FROM")); from != "" {
+		a, err := mail.ParseAddress(from)
+		if err != nil {
+			return cfg, fmt.Errorf("WAXSEAL_MAIL_FROM %q: %w", from, err)
+		}
+		cfg.MailFrom = a.String()
+	}
 	return cfg, nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/waxseal/waxseal/brand"
 )
 
 // fileConfig is waxseal.toml. Paths in it are relative to the file's directory, so a
@@ -51,12 +53,18 @@ type fileConfig struct {
 	ReplyKeyFile   string `toml:"reply_key_file"`
 	ReplyPublicKey string `toml:"reply_public_key"`
 
-	dir string // where the file is
+	// Brand is the [brand] section (brand.go): the organisation's name, logo,
+	// colour, help desk and the one sender of system mail.
+	Brand brand.Config `toml:"brand,omitempty"`
+
+	dir         string // where the file is
+	brand       *brand.Brand
+	brandLoaded bool
 }
 
 type mailConfig struct {
-	From         string   `toml:"from"`
-	Mode         string   `toml:"mode"` // "dir" or "smtp"
+	From         string   `toml:"from,omitempty"` // superseded by [brand] mail_from
+	Mode         string   `toml:"mode"`           // "dir" or "smtp"
 	Dir          string   `toml:"dir"`
 	SMTPHost     string   `toml:"smtp_host"`
 	SMTPPort     int      `toml:"smtp_port"`

@@ -162,6 +162,14 @@ func gatewayServerConfig(fc *fileConfig) (server.Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("public_url: %w", err)
 	}
+	b, err := fc.loadBrand()
+	if err != nil {
+		return cfg, err
+	}
+	from, err := fc.systemSender()
+	if err != nil {
+		return cfg, err
+	}
 	cfg = server.Config{
 		Hostname:           gc.Hostname,
 		Users:              gc.Users,
@@ -178,7 +186,8 @@ func gatewayServerConfig(fc *fileConfig) (server.Config, error) {
 		RetryMax:           gc.Retry.Max.Duration,
 		GiveUpAfter:        gc.Retry.GiveUp.Duration,
 		RetryInterval:      gc.Retry.Interval.Duration,
-		NotifyFrom:         gc.NotifyFrom,
+		NotifyFrom:         from,
+		Brand:              b,
 		WrapperReplyTo:     gc.WrapperReplyTo,
 		ThreadTTL:          gc.ThreadRetention.Duration,
 	}
@@ -267,7 +276,6 @@ forced_tls_domains = []                  # likewise
 envelope_lifetime = "720h0m0s"           # how long an envelope can be opened
 online = true                            # store ciphertext for the "open online" link
 spool_dir = "spool"                      # what the next hop did not take yet (fsync'd)
-# notify_from = "Secure Mail <postmaster@hospital.example>"
 # wrapper_reply_to = "Secure Mail <secure-reply@hospital.example>"  # Reply-To of wrapper mails; default none (docs/DEPLOY.md)
 drain_keyserver_outbox = false           # true when the key server cannot send mail (Workers)
 thread_retention = "9600h0m0s"           # 400 days: replies to a sealed message are sealed too

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,7 +53,7 @@ func cmdInit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
-	cfgPath, gatewayToken, adminToken, err := initDir(*dir, origin, *listen, orgDomains)
+	cfgPath, gatewayToken, adminToken, err := initDir(*dir, origin, *listen, orgDomains, "")
 	if err != nil {
 		return err
 	}
@@ -106,7 +105,9 @@ func inviteFirstAdmin(ctx context.Context, cfgPath, email string) (string, error
 // initDir creates a configuration directory: config file, master key, reply key
 // pair (private half in reply.key, public half in the config), data and mail
 // directories, and two fresh tokens, which it returns (they are stored hashed).
-func initDir(dir, origin, listen string, orgDomains []string) (cfgPath, gatewayToken, adminToken string, err error) {
+//
+// brandText is the [brand] section to write; "" writes the commented one.
+func initDir(dir, origin, listen string, orgDomains []string, brandText string) (cfgPath, gatewayToken, adminToken string, err error) {
 	cfgPath = filepath.Join(dir, "waxseal.toml")
 	if _, err := os.Stat(cfgPath); err == nil {
 		return "", "", "", fmt.Errorf("%s already exists: not overwriting it", cfgPath)
@@ -124,12 +125,11 @@ func initDir(dir, origin, listen string, orgDomains []string) (cfgPath, gatewayT
 		return "", "", "", err
 	}
 	gatewayToken, adminToken = keyserver.NewAPIToken(), keyserver.NewAPIToken()
-	u, _ := url.Parse(origin)
 	c := &fileConfig{PublicURL: origin, Listen: listen, DataDir: "data", MasterKeyFile: "master.key", OrgDomains: orgDomains,
 		ReplyKeyFile: "reply.key", ReplyPublicKey: reply.EncodeKey(replyKey.Public)}
 	c.Tokens.Gateway = []string{keyserver.HashToken(gatewayToken)}
 	c.Tokens.Admin = []string{keyserver.HashToken(adminToken)}
-	c.Mail = mailConfig{From: "waxseal <noreply@" + u.Hostname() + ">", Mode: "dir", Dir: "mail", SMTPPort: 25, SMTPTLS: "starttls",
+	c.Mail = mailConfig{Mode: "dir", Dir: "mail", SMTPPort: 25, SMTPTLS: "starttls",
 		Interval: duration{5 * time.Second}}
 	// The defaults, written out so an operator sees what can be tuned.
 	c.Limits.CodeTTL = duration{10 * time.Minute}
@@ -146,7 +146,10 @@ func initDir(dir, origin, listen string, orgDomains []string) (cfgPath, gatewayT
 	if err := os.WriteFile(filepath.Join(dir, "gateway.token"), []byte(gatewayToken+"\n"), 0o600); err != nil {
 		return "", "", "", fmt.Errorf("write gateway token: %w", err)
 	}
-	if err := writeConfig(cfgPath, c, gatewaySection(orgDomains)); err != nil {
+	if brandText == "" {
+		brandText = brandSection(origin, orgDomains)
+	}
+	if err := writeConfig(cfgPath, c, brandText+gatewaySection(orgDomains)); err != nil {
 		return "", "", "", err
 	}
 	return cfgPath, gatewayToken, adminToken, nil

@@ -70,6 +70,16 @@ type keyServerProcess struct {
 }
 
 func openKeyServer(fc *fileConfig, log *slog.Logger) (*keyServerProcess, error) {
+	// The brand first: an unreadable colour or a refused logo stops start-up
+	// with the setting's name, before anything is opened.
+	b, err := fc.loadBrand()
+	if err != nil {
+		return nil, err
+	}
+	from, err := fc.systemSender()
+	if err != nil {
+		return nil, err
+	}
 	master, err := keyserver.LoadMasterKey(fc.path(fc.MasterKeyFile))
 	if err != nil {
 		return nil, err
@@ -86,7 +96,8 @@ func openKeyServer(fc *fileConfig, log *slog.Logger) (*keyServerProcess, error) 
 		MasterKey:         master,
 		GatewayTokens:     fc.Tokens.Gateway,
 		AdminTokens:       fc.Tokens.Admin,
-		MailFrom:          fc.Mail.From,
+		MailFrom:          from,
+		Brand:             b,
 		OrgDomains:        fc.OrgDomains,
 		TrustProxy:        fc.TrustProxy,
 		CodeTTL:           fc.Limits.CodeTTL.Duration,

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/waxseal/waxseal/brand"
 	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/envelope/wrapper"
 	"github.com/waxseal/waxseal/keyserver/client"
@@ -46,6 +47,7 @@ type sealJob struct {
 	Expires    time.Duration
 	WriteMail  bool
 	Online     bool
+	Brand      *brand.Brand // shown in the envelopes and mails; nil: none
 }
 
 func cmdSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -60,6 +62,7 @@ func cmdSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	expires := fs.Duration("expires", 30*24*time.Hour, "how long the envelope may be opened (0: no expiry)")
 	token := fs.String("token", "", "gateway token for registering the keys (or WAXSEAL_TOKEN)")
 	writeMail := fs.Bool("mail", false, "also write each recipient's wrapper mail as ID.eml")
+	brandConfig := fs.String("config", "", "waxseal.toml whose [brand] the envelopes and --mail notices show")
 	online := fs.Bool("online", false, "store the ciphertext at the key server for \"open online\" links (and put the link in --mail notices)")
 	positional, err := parseFlags(fs, args)
 	if err != nil {
@@ -87,6 +90,15 @@ func cmdSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return usagef("--expires must not be negative")
 	}
 	job := sealJob{Token: *token, Offline: *offline, Out: *out, Subject: *subject, Expires: *expires, WriteMail: *writeMail, Online: *online}
+	if *brandConfig != "" {
+		fc, err := loadConfig(*brandConfig)
+		if err != nil {
+			return err
+		}
+		if job.Brand, err = fc.loadBrand(); err != nil {
+			return err
+		}
+	}
 	if job.KeyServer, err = envelope.Origin(*keyServer); err != nil {
 		return usagef("--keyserver: %v", err)
 	}
@@ -197,14 +209,14 @@ func (j *sealJob) run(ctx context.Context, msg io.Reader) ([]sealResult, error) 
 			res.ServerKey = envelope.EncodeKey(keys.Server)
 		}
 		res.File = filepath.Join(j.Out, res.ID+".html")
-		err := writeFileAtomic(res.File, func(w io.Writer) error { return env.WriteHTML(w, keys.Env, ciphertext()) })
+		err := writeFileAtomic(res.File, func(w io.Writer) error { return env.WriteBrandedHTML(w, keys.Env, ciphertext(), j.Brand.Securedoc()) })
 		if err != nil {
 			return nil, err
 		}
 		if j.WriteMail {
 			res.Mail = filepath.Join(j.Out, res.ID+".eml")
 			err := writeFileAtomic(res.Mail, func(w io.Writer) error {
-				return wrapper.Write(w, env, keys.Env, ciphertext(), wrapper.Options{Online: j.Online})
+				return wrapper.Write(w, env, keys.Env, ciphertext(), wrapper.Options{Online: j.Online, Brand: j.Brand})
 			})
 			if err != nil {
 				return nil, err

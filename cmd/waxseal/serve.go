@@ -113,7 +113,13 @@ func devInstallation(dir, listen string) (cfgPath string, tokens map[string]stri
 	cfgPath = filepath.Join(dir, "waxseal.toml")
 	tokPath := filepath.Join(dir, devTokensFile)
 	if _, err := os.Stat(cfgPath); errors.Is(err, os.ErrNotExist) {
-		_, gw, admin, err := initDir(dir, "http://localhost:"+port, listen, []string{"hospital.example"})
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", nil, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "logo.svg"), sampleLogo, 0o600); err != nil {
+			return "", nil, err
+		}
+		_, gw, admin, err := initDir(dir, "http://localhost:"+port, listen, []string{"hospital.example"}, devBrandSection)
 		if err != nil {
 			return "", nil, err
 		}
@@ -149,6 +155,9 @@ func devWelcome(ctx context.Context, w io.Writer, fc *fileConfig, dir string, to
 	fmt.Fprintf(w, "waxseal is running (development mode; logs in %s)\n\n", filepath.Join(abs, "waxseal.log"))
 	fmt.Fprintf(w, "  key server:   %s\n", fc.PublicURL)
 	fmt.Fprintf(w, "  mail sink:    %s  (every mail the server sends: codes, read receipts)\n", filepath.Join(abs, "mail"))
+	if b, err := fc.loadBrand(); err == nil && b.Shown() {
+		fmt.Fprintf(w, "  brand:        %s, on every page and mail ([brand] in %s)\n", b.Name, filepath.Join(abs, "waxseal.toml"))
+	}
 	fmt.Fprintf(w, "  admin token:  %s\n", tokens["admin_token"])
 	fmt.Fprintf(w, "  gateway token: %s\n", tokens["gateway_token"])
 	// Administrators use the web pages only with a passkey; a fresh enrolment link
@@ -167,7 +176,11 @@ func devWelcome(ctx context.Context, w io.Writer, fc *fileConfig, dir string, to
 		defer f.Close()
 		from, _ := mail.ParseAddress("Dr. Alice Example <alice@hospital.example>")
 		to, _ := mail.ParseAddress("bob@patient.example")
-		job := sealJob{KeyServer: fc.PublicURL, Token: tokens["gateway_token"], From: from, Recipients: []*mail.Address{to},
+		b, err := fc.loadBrand()
+		if err != nil {
+			return err
+		}
+		job := sealJob{Brand: b, KeyServer: fc.PublicURL, Token: tokens["gateway_token"], From: from, Recipients: []*mail.Address{to},
 			Out: filepath.Join(abs, "sample"), Online: true, WriteMail: true, Expires: 30 * 24 * time.Hour}
 		results, err := job.run(ctx, f)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/waxseal/waxseal/brand"
 	"github.com/waxseal/waxseal/envelope"
 )
 
@@ -46,6 +47,9 @@ type Options struct {
 	// the receiving provider refuse mail From: them sent by the organisation's
 	// servers. The notice still names the envelope's sender.
 	From *mail.Address
+	// Brand is the organisation's: its name, help desk and footer end the
+	// notice, and securedoc.html shows them with its logo. nil: none.
+	Brand *brand.Brand
 }
 
 // ReplySentence is what the notice says about replying when Options.Reply is set.
@@ -109,10 +113,10 @@ func Write(w io.Writer, e *envelope.Envelope, envKey envelope.Key, ciphertext io
 		online = h.OnlineURL() + "#k=" + envelope.EncodeKey(envKey)
 	}
 	fmt.Fprintf(bw, "\r\n--%s\r\nContent-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", mixed, alt)
-	if err := writeQPPart(bw, alt, "text/plain", noticeText(h, online, opt.Reply)); err != nil {
+	if err := writeQPPart(bw, alt, "text/plain", noticeText(h, online, opt.Reply)+opt.Brand.TextFooter()); err != nil {
 		return fmt.Errorf("wrapper mail for %s: %w", h.ID, err)
 	}
-	if err := writeQPPart(bw, alt, "text/html", noticeHTML(h, online, opt.Reply)); err != nil {
+	if err := writeQPPart(bw, alt, "text/html", noticeHTML(h, online, opt.Reply, opt.Brand.HTMLFooter())); err != nil {
 		return fmt.Errorf("wrapper mail for %s: %w", h.ID, err)
 	}
 	fmt.Fprintf(bw, "--%s--\r\n", alt)
@@ -122,7 +126,7 @@ func Write(w io.Writer, e *envelope.Envelope, envKey envelope.Key, ciphertext io
 	fmt.Fprintf(bw, "Content-Type: text/html; charset=us-ascii; name=\"%s\"\r\n", name)
 	fmt.Fprintf(bw, "Content-Transfer-Encoding: 7bit\r\n")
 	fmt.Fprintf(bw, "Content-Disposition: attachment; filename=\"%s\"\r\n\r\n", name)
-	if err := e.WriteHTML(bw, envKey, ciphertext); err != nil {
+	if err := e.WriteBrandedHTML(bw, envKey, ciphertext, opt.Brand.Securedoc()); err != nil {
 		return err
 	}
 	fmt.Fprintf(bw, "\r\n--%s--\r\n", mixed)
@@ -200,7 +204,7 @@ func noticeText(h *envelope.Header, online string, reply bool) string {
 	return sb.String()
 }
 
-func noticeHTML(h *envelope.Header, online string, reply bool) string {
+func noticeHTML(h *envelope.Header, online string, reply bool, footer string) string {
 	var sb strings.Builder
 	sb.WriteString("<!DOCTYPE html>\n<html><body style=\"font-family:sans-serif\">\n")
 	fmt.Fprintf(&sb, "<p>You have received a secure message from %s.</p>\n", html.EscapeString(h.From))
@@ -214,6 +218,6 @@ func noticeHTML(h *envelope.Header, online string, reply bool) string {
 		sb.WriteString("<p>" + html.EscapeString(ReplySentence) + "</p>\n")
 	}
 	fmt.Fprintf(&sb, "<p>You sign in on %s. The first time, you register with your name and a code sent to this address.\n", html.EscapeString(h.KeyServer))
-	sb.WriteString("The attachment never asks for your password.</p>\n</body></html>\n")
+	sb.WriteString("The attachment never asks for your password.</p>\n" + footer + "</body></html>\n")
 	return sb.String()
 }

@@ -14,11 +14,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/waxseal/waxseal/assets"
 	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/keyserver"
 	"github.com/waxseal/waxseal/keyserver/api"
@@ -38,6 +40,13 @@ func New(s *keyserver.Service) http.Handler {
 		e.IPExtractor = echo.ExtractIPFromXFFHeader()
 	}
 	h := &handlers{s: s, cfg: cfg, https: strings.HasPrefix(cfg.PublicURL, "https://")}
+	h.assets = sync.OnceValues(func() (*assets.Set, error) {
+		set, err := webAssets()
+		if err != nil {
+			return nil, err
+		}
+		return set.Branded(cfg.Brand)
+	})
 	e.HTTPErrorHandler = h.errorHandler
 	e.Use(h.logRequests, h.securityHeaders)
 
@@ -99,6 +108,8 @@ type handlers struct {
 	s     *keyserver.Service
 	cfg   keyserver.Config
 	https bool
+	// assets are the embedded web files with the configured brand (pages.go).
+	assets func() (*assets.Set, error)
 }
 
 // --- middleware ---

@@ -74,7 +74,7 @@ func inWords(d time.Duration) string {
 func (h *handlers) routePages(e *echo.Echo) {
 	e.GET("/", h.home)
 	e.GET("/static/*", func(c echo.Context) error {
-		set, err := webAssets()
+		set, err := h.assets()
 		if err != nil {
 			return err
 		}
@@ -88,7 +88,7 @@ func (h *handlers) routePages(e *echo.Echo) {
 }
 
 func (h *handlers) render(c echo.Context, status int, name string, data any) error {
-	set, err := webAssets()
+	set, err := h.assets()
 	if err != nil {
 		return err
 	}
@@ -168,7 +168,7 @@ func (h *handlers) openPosted(c echo.Context) error {
 	if token := h.s.HoldPosted(r.Context(), caller(c), id, p.Blob); token != "" {
 		return h.render(c, http.StatusOK, "open.html", openPage{Mode: "post", ID: id.String(), Held: token})
 	}
-	set, err := webAssets()
+	set, err := h.assets()
 	if err != nil {
 		return err
 	}

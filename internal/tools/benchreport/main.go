@@ -32,6 +32,10 @@ var rows = []row{
 	{"Open securedoc.html: parse + base64 + decrypt (throughput)", "OpenHTML", "BaselineBase64SecretboxOpen", false, "(info)", nil},
 	{"Open securedoc.html vs raw secretbox alone (throughput)", "OpenHTML", "BaselineSecretboxOpen", false, "(info)", nil},
 	{"Write one recipient's securedoc.html (throughput)", "WriteHTML", "BaselineSecretboxSeal", false, "(info)", nil},
+	// keyserver/brand_test.go: the organisation's brand on the pages.
+	{"Render the home page with the brand (time vs without)", "PageRender/page=home/brand=sample", "PageRender/page=home/brand=none", true, "(info)", nil},
+	{"Render the open page with the brand (time vs without)", "PageRender/page=open/brand=sample", "PageRender/page=open/brand=none", true, "(info)", nil},
+	{"Render /account with the brand (time vs without)", "PageRender/page=account/brand=sample", "PageRender/page=account/brand=none", true, "(info)", nil},
 }
 
 // measure is a reported metric of one benchmark, with the target it must meet.
