@@ -27,6 +27,14 @@ const message = (to, subject = "PHI: Your MRI report") => Buffer.from(
 // passkey" as a person would, a test unplugs the device (the page's requests
 // then go to the empty real platform and wait) and plugs it back in, with the
 // same passkeys, just before.
+// withAttachment is a message with a text body and a PDF attachment.
+const withAttachment = (to, subject) => Buffer.from(
+  `From: Gina Sender <gina@hospital.example>\r\nTo: ${to}\r\nSubject: ${subject}\r\nDate: Sun, 22 Nov 2026 09:00:00 +0000\r\n` +
+  "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n" +
+  "--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nYour results are attached.\r\n" +
+  "--b1\r\nContent-Type: application/pdf; name=results.pdf\r\nContent-Disposition: attachment; filename=results.pdf\r\n" +
+  `Content-Transfer-Encoding: base64\r\n\r\n${Buffer.alloc(30000, 7).toString("base64").replace(/.{76}/g, "$&\r\n")}\r\n--b1--\r\n`);
+
 async function device(page) {
   const cdp = await page.context().newCDPSession(page);
   let id = null;
@@ -305,7 +313,7 @@ test("administrators enrol with a one-time link and need a passkey; a code sign-
   await page.getByRole("button", { name: "Confirm: revoke for ever" }).click();
   await page.getByText("Done: the message is now revoked.").waitFor();
   assert.match(ws.admin("show", doomed.id), /"state":"revoked"/);
-  assert.equal(await page.getByRole("button", { name: "Lock", exact: true }).isDisabled(), true);
+  assert.equal(await page.getByRole("button", { name: "Lock", exact: true }).isVisible(), false, "no Lock on a revoked message");
 
   // The enrolment link works once.
   const again = await ctx.newPage();
@@ -360,7 +368,7 @@ test("administrators enrol with a one-time link and need a passkey; a code sign-
 });
 
 test("a sender registers with a passkey, sees a message to two as one entry, locks one with a reason and revokes", async () => {
-  const [frank, hana] = ws.seal(message("frank@patient.example, hana@patient.example", "PHI: for Frank and Hana"),
+  const [frank, hana] = ws.seal(withAttachment("frank@patient.example, hana@patient.example", "PHI: for Frank and Hana"),
     { to: ["frank@patient.example", "hana@patient.example"], from: "Gina Sender <gina@hospital.example>", online: true });
   ws.seal(message("ivy@patient.example", "PHI: for Ivy"), { to: ["ivy@patient.example"], from: "Gina Sender <gina@hospital.example>" });
   const ctx = await browser.newContext();
@@ -395,6 +403,8 @@ test("a sender registers with a passkey, sees a message to two as one entry, loc
   assert.equal(await entry.locator("li.sent-rcpt").count(), 2);
   const frankRow = entry.locator("li.sent-rcpt", { hasText: "frank@patient.example" });
   const hanaRow = entry.locator("li.sent-rcpt", { hasText: "hana@patient.example" });
+  // The message's size (its attachment's 30 KB and more), once for the message.
+  assert.match(await entry.locator(".sent-head .note").textContent(), /· 2 recipients · (4[0-9]|5[0-9]) KB$/);
   await shot(page, "passkey-09-sent");
 
   // Lock Hana's copy with a reason.
@@ -413,6 +423,21 @@ test("a sender registers with a passkey, sees a message to two as one entry, loc
   await shot(page, "passkey-10-sent-phone");
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the sent items page is ${overflow}px wider than a 375px phone`);
+  // Extend Hana's expiry (a locked copy keeps its lock).
+  const later = new Date(Date.now() + 60 * 86400000);
+  const ymd = `${later.getFullYear()}-${String(later.getMonth() + 1).padStart(2, "0")}-${String(later.getDate()).padStart(2, "0")}`;
+  await hanaRow.getByRole("button", { name: "Change expiry" }).click();
+  await hanaRow.getByLabel("Expires at the end of (empty: never)").fill(ymd);
+  await hanaRow.getByRole("button", { name: "Save" }).click();
+  await page.getByText("The message to hana@patient.example now expires").waitFor();
+  const hanaNow = JSON.parse(ws.admin("show", hana.id));
+  assert.equal(new Date(hanaNow.expires).getTime(), new Date(`${ymd}T23:59:59`).getTime());
+  assert.equal(hanaNow.state, "locked");
+  assert.match(await hanaRow.locator(".state").textContent(), /^Locked: .*; not opened; expires /);
+  await shot(page, "passkey-09d-sent-extended-375");
+  await page.setViewportSize({ width: 1280, height: 720 });
+  await shot(page, "passkey-09d-sent-extended-1280");
+  await page.setViewportSize({ width: 375, height: 740 });
   await frankRow.getByRole("button", { name: "Revoke" }).click();
   await frankRow.getByRole("button", { name: "Confirm: revoke" }).click();
   await page.getByText("Revoked the message to frank@patient.example.").waitFor();
@@ -432,6 +457,20 @@ test("a sender registers with a passkey, sees a message to two as one entry, loc
   assert.equal(await entries.count(), 1);
   assert.equal(await entries.first().locator("li.sent-rcpt").count(), 1, "only the copy to hana");
   await shot(page, "passkey-10b-sent-filtered-phone");
+  // By subject words and by date: today's messages match, tomorrow's none.
+  await page.getByLabel("Sent to").fill("");
+  await page.getByLabel("Subject has").fill("IVY");
+  await page.getByRole("button", { name: "Show", exact: true }).click();
+  await page.locator("#sent-list article.sent-msg", { hasText: "for Frank and Hana" }).waitFor({ state: "detached" });
+  assert.deepEqual(await entries.locator("h2").allTextContents(), ["for Ivy"]);
+  await page.getByLabel("Subject has").fill("");
+  const tomorrow = new Date(Date.now() + 86400000);
+  await page.getByLabel("Sent on or after").fill(`${tomorrow.getFullYear()}-${String(tomorrow.getMonth() + 1).padStart(2, "0")}-${String(tomorrow.getDate()).padStart(2, "0")}`);
+  await page.getByRole("button", { name: "Show", exact: true }).click();
+  await page.getByText("No message matches.").waitFor();
+  await page.getByLabel("Sent on or after").fill("");
+  await page.getByRole("button", { name: "Show", exact: true }).click();
+  await entries.nth(1).waitFor();
 
   // Hana's open page says the message is locked, and why.
   for (const width of [1280, 375]) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 
 	"github.com/waxseal/waxseal/keyserver/api"
 )
@@ -31,11 +30,11 @@ const (
 	WayPasskeys SignInWay = "passkeys" // every passkey of the account
 )
 
-// adminRemoval serialises removals of administrators, so that two at once
-// cannot both find another administrator left and remove the last two. (One
-// key server process; a store shared by several would need the check in the
-// store.)
-var adminRemoval sync.Mutex
+// ErrLastAdmin refuses a change that would leave no administrator (nobody
+// could invite another). The store checks it in the transaction that takes the
+// role away or deletes the account, so that two removals at once, on one key
+// server or on several sharing a database, cannot both pass.
+var ErrLastAdmin = &Error{Status: http.StatusConflict, Code: api.CodeConflict, Message: "This is the last administrator: invite another before removing this one."}
 
 // EndAccountSessions signs an account out everywhere, for an administrator, and
 // returns how many sessions ended.
@@ -120,21 +119,8 @@ func (s *Service) Administrators(ctx context.Context, caller Caller) ([]Account,
 // the role its address gives it: a sender's) and ends its sessions. The last
 // administrator cannot be removed: nobody could invite another.
 func (s *Service) RemoveAdministrator(ctx context.Context, caller Caller, id string) (Account, error) {
-	adminRemoval.Lock()
-	defer adminRemoval.Unlock()
-	admins, err := s.Administrators(ctx, caller)
-	if err != nil {
+	if err := s.requireAdmin(caller); err != nil {
 		return Account{}, err
-	}
-	found := false
-	for _, a := range admins {
-		found = found || a.ID == id
-	}
-	switch {
-	case !found:
-		return Account{}, ErrBadRequest.With("There is no such administrator.")
-	case len(admins) == 1:
-		return Account{}, &Error{Status: http.StatusConflict, Code: api.CodeConflict, Message: "This is the last administrator: invite another before removing this one."}
 	}
 	now := s.now()
 	a, err := s.store.UpdateAccount(ctx, id, func(a *Account) ([]AuditEvent, error) {
@@ -144,6 +130,9 @@ func (s *Service) RemoveAdministrator(ctx context.Context, caller Caller, id str
 		a.Role = s.roleFor(a.Email)
 		return []AuditEvent{{Time: now, Actor: caller.actor(), Action: ActionAdminRemove, Account: id, ClientIP: caller.IP}}, nil
 	})
+	if errors.Is(err, ErrNotFound) {
+		return Account{}, ErrBadRequest.With("There is no such administrator.")
+	}
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {

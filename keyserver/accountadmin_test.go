@@ -153,6 +153,10 @@ func TestRemoveAdministratorNeverTheLast(t *testing.T) {
 	if st := call(http.MethodDelete, "/api/v1/admin/administrators/ad1", nil); st != http.StatusConflict {
 		t.Fatalf("removing the last administrator: %d, want 409", st)
 	}
+	// Nor does deleting its account get round it.
+	if st := call(http.MethodDelete, "/api/v1/admin/accounts/ad1", nil); st != http.StatusConflict {
+		t.Fatalf("deleting the last administrator's account: %d, want 409", st)
+	}
 	accs, err := c.Accounts(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -365,10 +365,15 @@ func TestRegisterCodePasswordRelease(t *testing.T) {
 	if a := e.account("bob@patient.example"); a.FirstName != "Bob" || a.PasswordHash == "" {
 		t.Errorf("a second registration changed the account: %+v", a)
 	}
+	e.clock.Add(10 * time.Minute)
 	b2.open(s)
 	v, err := e.admin().Envelope(t.Context(), id)
 	if err != nil || v.Releases != 4 || v.State != "active" || v.FirstOpen.IsZero() {
 		t.Fatalf("envelope after releases: %+v %v", v, err)
+	}
+	// Sent items show the first and the latest open beside the count.
+	if !v.LastOpen.Equal(e.clock.Now()) || !v.FirstOpen.Before(v.LastOpen) {
+		t.Errorf("first open %v, last open %v; want the last at %v", v.FirstOpen, v.LastOpen, e.clock.Now())
 	}
 }
 

@@ -26,8 +26,12 @@ func TestConsolePages(t *testing.T) {
 	for path, want := range map[string]string{
 		"/account":               `data-page="account"`,
 		"/sent":                  `data-page="sent"`,
-		"/admin":                 `data-page="admin"`,
-		"/admin/envelopes/" + id: `data-page="admin" data-id="` + id + `"`,
+		"/admin":                 `data-page="admin" data-tab="messages"`,
+		"/admin/envelopes/" + id: `data-page="admin" data-tab="envelope" data-id="` + id + `"`,
+		"/admin/accounts":        `data-page="admin" data-tab="accounts"`,
+		"/admin/administrators":  `data-page="admin" data-tab="admins"`,
+		"/admin/audit":           `data-page="admin" data-tab="audit"`,
+		"/admin/dashboard":       `data-page="admin" data-tab="dashboard"`,
 		"/admin/enrol":           `data-page="enrol"`,
 	} {
 		resp, err := http.Get(e.srv.URL + path)

@@ -55,8 +55,13 @@ type SentQuery struct {
 	// State keeps the messages with at least one copy in this state (see
 	// EnvelopeState, and "opened" or "unopened"); empty: all.
 	State string
-	Limit int             // envelopes per page, at least; 0 or more than 500: 500
-	After *EnvelopeCursor // the Next of the previous page
+	// Subject keeps the messages whose subject holds these words, in this
+	// order, in any case; empty: all.
+	Subject string
+	Since   time.Time       // sent at or after; zero: any time
+	Until   time.Time       // sent before; zero: any time
+	Limit   int             // envelopes per page, at least; 0 or more than 500: 500
+	After   *EnvelopeCursor // the Next of the previous page
 }
 
 // SentMessages lists what the signed-in sender sent as messages, newest first.
@@ -65,16 +70,18 @@ type SentQuery struct {
 // creation time changes, and one message's envelopes share theirs. next is
 // nil on the last page (never an empty one, unless nothing was sent).
 func (s *Service) SentMessages(ctx context.Context, caller Caller, q SentQuery) (msgs []SentMessage, next *EnvelopeCursor, err error) {
-	if q.State == "" {
+	subject := foldWords(q.Subject)
+	if q.State == "" && subject == "" {
 		return s.sentPage(ctx, caller, q)
 	}
 	switch q.State {
-	case "active", "locked", "revoked", "expired", "opened", "unopened":
+	case "", "active", "locked", "revoked", "expired", "opened", "unopened":
 	default:
 		return nil, nil, ErrBadRequest.With("state: want active, locked, revoked, expired, opened or unopened.")
 	}
-	// A page can hold no message in the state: read on, a bounded number of
-	// pages, so that the answer is rarely an empty page with more behind it.
+	// A page can hold no message in the state or with the words: read on, a
+	// bounded number of pages, so that the answer is rarely an empty page with
+	// more behind it.
 	now := s.now()
 	for range 20 {
 		page, after, err := s.sentPage(ctx, caller, q)
@@ -82,7 +89,10 @@ func (s *Service) SentMessages(ctx context.Context, caller Caller, q SentQuery) 
 			return nil, nil, err
 		}
 		for _, m := range page {
-			if slices.ContainsFunc(m.Envelopes, func(r EnvelopeRecord) bool { return inState(&r, q.State, now) }) {
+			if subject != "" && !strings.Contains(foldWords(m.Subject), subject) {
+				continue
+			}
+			if q.State == "" || slices.ContainsFunc(m.Envelopes, func(r EnvelopeRecord) bool { return inState(&r, q.State, now) }) {
 				msgs = append(msgs, m)
 			}
 		}
@@ -133,7 +143,10 @@ func (s *Service) sentPage(ctx context.Context, caller Caller, q SentQuery) (msg
 	if q.Limit <= 0 || q.Limit > 500 {
 		q.Limit = 500
 	}
-	eq := EnvelopeQuery{Sender: caller.Account.Email, Recipient: q.Recipient, Limit: q.Limit, After: q.After}
+	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
+		return nil, nil, ErrBadRequest.With("The time range is empty: since must be before until.")
+	}
+	eq := EnvelopeQuery{Sender: caller.Account.Email, Recipient: q.Recipient, Since: q.Since, Until: q.Until, Limit: q.Limit, After: q.After}
 	recs, err := s.store.ListEnvelopes(ctx, eq)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sent envelopes: %w", err)
@@ -145,7 +158,7 @@ func (s *Service) sentPage(ctx context.Context, caller Caller, q SentQuery) (msg
 	for {
 		last := recs[len(recs)-1]
 		more, err := s.store.ListEnvelopes(ctx, EnvelopeQuery{Sender: eq.Sender, Recipient: eq.Recipient,
-			Since: last.Created, Limit: q.Limit, After: CursorOf(&last)})
+			Since: last.Created, Until: eq.Until, Limit: q.Limit, After: CursorOf(&last)})
 		if err != nil {
 			return nil, nil, fmt.Errorf("sent envelopes: %w", err)
 		}
@@ -157,7 +170,7 @@ func (s *Service) sentPage(ctx context.Context, caller Caller, q SentQuery) (msg
 	last := recs[len(recs)-1]
 	// One envelope more says whether there is a next page, so the last page
 	// is never an empty one.
-	probe, err := s.store.ListEnvelopes(ctx, EnvelopeQuery{Sender: eq.Sender, Recipient: eq.Recipient, Limit: 1, After: CursorOf(&last)})
+	probe, err := s.store.ListEnvelopes(ctx, EnvelopeQuery{Sender: eq.Sender, Recipient: eq.Recipient, Since: eq.Since, Until: eq.Until, Limit: 1, After: CursorOf(&last)})
 	if err != nil {
 		return nil, nil, fmt.Errorf("sent envelopes: %w", err)
 	}

@@ -79,6 +79,12 @@ func TestSentItemsPerMessageAndSenderLock(t *testing.T) {
 	if strings.Join(to, ",") != "carol@patient.example,dan@patient.example" || newest["subject"] != "Results" {
 		t.Fatalf("newest message: %v", newest)
 	}
+	// Each copy shows the message's size, from the envelope header the gateway registered.
+	for _, r := range newest["recipients"].([]any) {
+		if size := r.(map[string]any)["size"]; size != float64(two[0].file.Header.Size) || size == float64(0) {
+			t.Errorf("size %v, want %d", size, two[0].file.Header.Size)
+		}
+	}
 
 	// The sender locks one recipient's copy; that recipient is told why, the other opens.
 	id := two[1].file.Header.ID.String()

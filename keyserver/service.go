@@ -153,6 +153,7 @@ type Registration struct {
 	// Message names the message (api.Registration.Message): at most
 	// MaxMessageName printable ASCII characters.
 	Message string
+	Size    int64 // the message's bytes (the envelope header's size); 0: not given
 }
 
 // MaxMessageName bounds a registration's message name.
@@ -219,6 +220,10 @@ func (s *Service) RegisterEnvelopes(ctx context.Context, caller Caller, regs []R
 			return ErrBadRequest.With("Envelope %s: message is at most %d printable ASCII characters.", r.ID, MaxMessageName)
 		}
 		rec.Message = r.Message
+		if r.Size < 0 {
+			return ErrBadRequest.With("Envelope %s: size %d is negative.", r.ID, r.Size)
+		}
+		rec.Size = r.Size
 		news = append(news, NewEnvelope{Record: rec, Payload: r.Payload})
 		events = append(events, AuditEvent{Time: now, Actor: "gateway", Action: ActionEnvelopeRegister,
 			Envelope: r.ID.String(), ClientIP: clientIP, Detail: "sender " + sender + " recipient " + rcpt})
@@ -319,6 +324,7 @@ func (s *Service) ReleaseKey(ctx context.Context, caller Caller, id envelope.ID)
 		if rec.FirstOpen.IsZero() {
 			rec.FirstOpen = now
 		}
+		rec.LastOpen = now
 		return []AuditEvent{{Time: now, Actor: email, Action: ActionKeyRelease, Envelope: id.String(),
 			Account: caller.Account.ID, ClientIP: caller.IP}}, nil
 	})

@@ -111,12 +111,15 @@ type AccountStore interface {
 	AccountByEmail(ctx context.Context, email string) (Account, error)
 	// UpdateAccount is UpdateEnvelope for accounts. fn must not change the email.
 	// If fn adds a credential whose id another account holds, nothing is written
-	// and the error wraps ErrConflict.
+	// and the error wraps ErrConflict. If fn takes the administrator role from
+	// the last account that has it, nothing is written and the error is
+	// ErrLastAdmin, checked in the same transaction as the change.
 	UpdateAccount(ctx context.Context, id string, fn func(*Account) ([]AuditEvent, error)) (Account, error)
 	// AccountByCredential returns the account holding the passkey with this
 	// credential id, or ErrNotFound. A passkey sign-in names only its credential.
 	AccountByCredential(ctx context.Context, credentialID []byte) (Account, error)
-	// DeleteAccount removes an account, its sessions and its credentials.
+	// DeleteAccount removes an account, its sessions and its credentials; the
+	// last administrator's account is not removed (ErrLastAdmin, as UpdateAccount).
 	DeleteAccount(ctx context.Context, id string, events []AuditEvent) error
 	// ListAccounts returns all accounts, ordered by email.
 	ListAccounts(ctx context.Context) ([]Account, error)
@@ -265,6 +268,11 @@ type EnvelopeRecord struct {
 	LockReason string    `json:"lock_reason,omitempty"`
 	FirstOpen  time.Time `json:"first_open,omitzero"`
 	Releases   int       `json:"releases,omitempty"`
+	// LastOpen is the time of the latest release (Releases counts them).
+	LastOpen time.Time `json:"last_open,omitzero"`
+	// Size is the message's size in bytes, from the envelope header (which
+	// anyone holding the envelope reads); 0 from older gateways.
+	Size int64 `json:"size,omitempty"`
 	// Ciphertext is the SHA-256 of the shared ciphertext the online blob ends
 	// with, when the payload is only the blob's head (see Store); empty when the
 	// payload is the whole blob (older gateways) or there is none.

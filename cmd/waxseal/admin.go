@@ -185,12 +185,14 @@ func adminCommand(ctx context.Context, c *client.Client, origin, sub string, res
 }
 
 func adminEnvelopes(ctx context.Context, c *client.Client, args []string, out adminOutput, stderr io.Writer) error {
-	fs := newFlagSet("admin envelopes", "admin … envelopes [--sender A] [--recipient B] [--since T] [--until T] [--limit N]", stderr)
+	fs := newFlagSet("admin envelopes", "admin … envelopes [--sender A] [--recipient B] [--since T] [--until T] [--state S] [--subject WORDS] [--limit N]", stderr)
 	var q api.EnvelopeQuery
 	fs.StringVar(&q.Sender, "sender", "", "only envelopes from this sender")
 	fs.StringVar(&q.Recipient, "recipient", "", "only envelopes to this recipient")
 	since := fs.String("since", "", "created at or after (RFC 3339)")
 	until := fs.String("until", "", "created before (RFC 3339)")
+	fs.StringVar(&q.State, "state", "", "only envelopes in this state: active, locked, revoked, expired, opened, unopened")
+	fs.StringVar(&q.Subject, "subject", "", "only envelopes whose subject holds these words (any case)")
 	fs.IntVar(&q.Limit, "limit", 0, "at most this many (newest first)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err

@@ -41,6 +41,9 @@ type Registration struct {
 	// of the message's ciphertext, uploaded once for all its envelopes.
 	OnlineHead string `json:"online_head,omitempty"`
 	Ciphertext string `json:"ciphertext,omitempty"`
+	// Size is the message's size in bytes as the envelope header gives it
+	// (readable by anyone holding the envelope); shown in Sent items.
+	Size int64 `json:"size,omitempty"`
 	// ReplyContext (base64) is the original's Message-ID and visible people,
 	// sealed by the gateway to the reply key (FORMAT.md §13.3): opaque here.
 	ReplyContext string `json:"reply_context,omitempty"`
@@ -67,6 +70,9 @@ type EnvelopeView struct {
 	FirstOpen  time.Time `json:"first_open,omitzero"`
 	Releases   int       `json:"releases"`
 	Online     bool      `json:"online"`
+
+	LastOpen time.Time `json:"last_open,omitzero"` // the latest release
+	Size     int64     `json:"size,omitempty"`     // the message's bytes, when the gateway gave them
 }
 
 // SentMessage is one message in a sender's Sent items (GET /api/v1/sent,
@@ -85,6 +91,8 @@ type EnvelopeQuery struct {
 	Since     time.Time // Created at or after
 	Until     time.Time // Created before
 	Limit     int       // 0: no limit
+	State     string    // active, locked, revoked, expired, opened, unopened
+	Subject   string    // words of the subject, in any case
 }
 
 // AccountView is an account as the API shows it: no password hash or credentials.
@@ -100,6 +108,9 @@ type AccountView struct {
 	Passkeys  int       `json:"passkeys"`
 	Locked    bool      `json:"locked,omitempty"`
 	Disabled  bool      `json:"disabled,omitempty"` // an administrator disabled it
+
+	// PasskeysLastUsed is the latest sign-in with any of the passkeys.
+	PasskeysLastUsed time.Time `json:"passkeys_last_used,omitzero"`
 }
 
 // MaxThreadIDs bounds the Message-IDs of one thread call.

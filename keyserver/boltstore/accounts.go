@@ -117,6 +117,7 @@ func (s *Store) updateAccount(tx *bolt.Tx, id string, fn func(*keyserver.Account
 		return a, err
 	}
 	email := a.Email
+	wasAdmin := a.Role == keyserver.RoleAdmin
 	before := append([]keyserver.Credential(nil), a.Credentials...)
 	events, err := fn(&a)
 	if err != nil {
@@ -124,6 +125,11 @@ func (s *Store) updateAccount(tx *bolt.Tx, id string, fn func(*keyserver.Account
 	}
 	if a.ID != id || a.Email != email {
 		return a, refusal{fmt.Errorf("update account %s: fn changed the id or email", id)}
+	}
+	if wasAdmin && a.Role != keyserver.RoleAdmin {
+		if err := s.keepAnAdmin(tx, id); err != nil {
+			return a, err
+		}
 	}
 	if err := indexCredentials(tx, id, before, a.Credentials); err != nil {
 		return a, err
@@ -195,6 +201,11 @@ func (s *Store) DeleteAccount(ctx context.Context, id string, events []keyserver
 		if err != nil {
 			return err
 		}
+		if a.Role == keyserver.RoleAdmin {
+			if err := s.keepAnAdmin(tx, id); err != nil {
+				return err
+			}
+		}
 		_, err = deleteAccountSessions(tx, id, nil)
 		if err := errors.Join(
 			err,
@@ -207,6 +218,32 @@ func (s *Store) DeleteAccount(ctx context.Context, id string, events []keyserver
 		}
 		return nil
 	})
+}
+
+// keepAnAdmin refuses with ErrLastAdmin unless an account other than id is an
+// administrator. It runs in the write transaction that would take id's role
+// away: bbolt has one writer, so no other removal can pass meanwhile. It reads
+// every account, which is rare enough (administrators are seldom removed).
+func (s *Store) keepAnAdmin(tx *bolt.Tx, id string) error {
+	found := false
+	err := tx.Bucket(bucketAccounts).ForEach(func(k, _ []byte) error {
+		if found || string(k) == id {
+			return nil
+		}
+		var other keyserver.Account
+		if err := s.getAccount(tx, string(k), &other); err != nil {
+			return fmt.Errorf("account %s: %w", k, err)
+		}
+		found = other.Role == keyserver.RoleAdmin
+		return nil
+	})
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		return refusal{keyserver.ErrLastAdmin}
+	}
+	return nil
 }
 
 // ListAccounts returns every account, in email order (the email index's order).

@@ -172,7 +172,7 @@ func (c *Client) RegisterEnvelopes(ctx context.Context, regs []Registration) err
 	for _, r := range regs {
 		h := r.Envelope.Header
 		j := api.Registration{ID: h.ID.String(), Sender: h.From, Submitter: r.Submitter, Message: r.Message, Recipient: h.To, Subject: h.Subject,
-			Created: h.Created, Expires: h.Expires, ServerKey: envelope.EncodeKey(r.ServerKey)}
+			Created: h.Created, Expires: h.Expires, ServerKey: envelope.EncodeKey(r.ServerKey), Size: h.Size}
 		if len(r.ReplyContext) > 0 {
 			j.ReplyContext = base64.StdEncoding.EncodeToString(r.ReplyContext)
 		}
@@ -289,14 +289,34 @@ func (c *Client) Envelopes(ctx context.Context, q api.EnvelopeQuery) ([]api.Enve
 	if !q.Until.IsZero() {
 		v.Set("until", q.Until.Format(time.RFC3339))
 	}
+	if q.State != "" {
+		v.Set("state", q.State)
+	}
+	if q.Subject != "" {
+		v.Set("subject", q.Subject)
+	}
 	if q.Limit > 0 {
 		v.Set("limit", fmt.Sprint(q.Limit))
 	}
-	var out struct {
-		Envelopes []api.EnvelopeView `json:"envelopes"`
+	// A filtered search answers in pages: follow them up to the limit.
+	var all []api.EnvelopeView
+	for {
+		var out struct {
+			Envelopes []api.EnvelopeView `json:"envelopes"`
+			Next      string             `json:"next"`
+		}
+		if err := c.do(ctx, http.MethodGet, "/api/v1/admin/envelopes?"+v.Encode(), nil, &out); err != nil {
+			return all, err
+		}
+		all = append(all, out.Envelopes...)
+		if q.Limit > 0 && len(all) >= q.Limit {
+			return all[:q.Limit], nil
+		}
+		if out.Next == "" {
+			return all, nil
+		}
+		v.Set("after", out.Next)
 	}
-	err := c.do(ctx, http.MethodGet, "/api/v1/admin/envelopes?"+v.Encode(), nil, &out)
-	return out.Envelopes, err
 }
 
 // Envelope shows one envelope (administrators).

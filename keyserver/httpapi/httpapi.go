@@ -348,9 +348,15 @@ func maskEmail(email string) string {
 }
 
 func viewAccount(a keyserver.Account, now time.Time) api.AccountView {
-	return api.AccountView{ID: a.ID, Email: a.Email, FirstName: a.FirstName, LastName: a.LastName, Role: string(a.Role),
+	v := api.AccountView{ID: a.ID, Email: a.Email, FirstName: a.FirstName, LastName: a.LastName, Role: string(a.Role),
 		Created: a.Created, LastUsed: a.LastUsed, Password: a.PasswordHash != "", Passkeys: len(a.Credentials),
 		Locked: now.Before(a.LockedUntil), Disabled: a.Disabled}
+	for _, c := range a.Credentials {
+		if c.LastUsed.After(v.PasskeysLastUsed) {
+			v.PasskeysLastUsed = c.LastUsed
+		}
+	}
+	return v
 }
 
 // ViewEnvelope summarizes a record's state for people and scripts.
@@ -358,7 +364,7 @@ func ViewEnvelope(r keyserver.EnvelopeRecord, now time.Time) api.EnvelopeView {
 	state := keyserver.EnvelopeState(&r, now)
 	return api.EnvelopeView{ID: r.ID.String(), Sender: r.Sender, HeaderFrom: r.HeaderFrom, Recipient: r.Recipient, Subject: r.Subject,
 		Created: r.Created, Expires: r.Expires, State: state, LockReason: r.LockReason, FirstOpen: r.FirstOpen,
-		Releases: r.Releases, Online: r.HasPayload}
+		Releases: r.Releases, Online: r.HasPayload, LastOpen: r.LastOpen, Size: r.Size}
 }
 
 func (h *handlers) signedInAnswer(c echo.Context, si *keyserver.SignedIn) error {
@@ -468,7 +474,7 @@ func (h *handlers) register(c echo.Context, envelopes []api.Registration) error 
 			return keyserver.ErrBadRequest.With("Envelope %s: payload is not base64.", r.ID)
 		}
 		regs[i] = keyserver.Registration{ID: id, Sender: r.Sender, Submitter: r.Submitter, Message: r.Message, Recipient: r.Recipient, Subject: r.Subject,
-			Created: r.Created, Expires: r.Expires, ServerKey: k, Payload: payload}
+			Created: r.Created, Expires: r.Expires, ServerKey: k, Payload: payload, Size: r.Size}
 		if regs[i].ReplyContext, err = base64.StdEncoding.DecodeString(r.ReplyContext); err != nil || len(regs[i].ReplyContext) > keyserver.MaxReplyContext {
 			return keyserver.ErrBadRequest.With("Envelope %s: reply_context is not base64 of at most %d bytes.", r.ID, keyserver.MaxReplyContext)
 		}
@@ -671,17 +677,11 @@ func (h *handlers) listSent(c echo.Context) error {
 	return h.sentPage(c)
 }
 
-func (h *handlers) envelopeList(c echo.Context, recs []keyserver.EnvelopeRecord) error {
-	now := h.s.Now()
-	views := make([]api.EnvelopeView, len(recs))
-	for i, r := range recs {
-		views[i] = ViewEnvelope(r, now)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"envelopes": views})
-}
-
+// listEnvelopes answers GET /api/v1/admin/envelopes[?sender=A][&recipient=A]
+// [&since=T][&until=T][&state=S][&subject=WORDS][&limit=N][&after=CURSOR].
 func (h *handlers) listEnvelopes(c echo.Context) error {
-	q := keyserver.EnvelopeQuery{Sender: c.QueryParam("sender"), Recipient: c.QueryParam("recipient")}
+	q := keyserver.EnvelopeSearch{EnvelopeQuery: keyserver.EnvelopeQuery{Sender: c.QueryParam("sender"), Recipient: c.QueryParam("recipient")},
+		State: c.QueryParam("state"), Subject: c.QueryParam("subject")}
 	for name, t := range map[string]*time.Time{"since": &q.Since, "until": &q.Until} {
 		if v := c.QueryParam(name); v != "" {
 			parsed, err := time.Parse(time.RFC3339, v)
@@ -698,11 +698,25 @@ func (h *handlers) listEnvelopes(c echo.Context) error {
 		}
 		q.Limit = n
 	}
-	recs, err := h.s.ListEnvelopes(c.Request().Context(), caller(c), q)
+	after, err := parseCursor(c.QueryParam("after"))
 	if err != nil {
 		return err
 	}
-	return h.envelopeList(c, recs)
+	q.After = after
+	recs, next, err := h.s.SearchEnvelopes(c.Request().Context(), caller(c), q)
+	if err != nil {
+		return err
+	}
+	now := h.s.Now()
+	views := make([]api.EnvelopeView, len(recs))
+	for i, r := range recs {
+		views[i] = ViewEnvelope(r, now)
+	}
+	out := map[string]any{"envelopes": views}
+	if next != nil {
+		out["next"] = formatCursor(next)
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // envelopeAction adapts a Service call on one envelope to a handler answering the
@@ -764,8 +778,17 @@ func (h *handlers) setExpiry(c echo.Context, p keyserver.Caller, id envelope.ID)
 	return h.s.SetExpiry(c.Request().Context(), p, id, t)
 }
 
+// listAccounts answers GET /api/v1/admin/accounts[?q=WORDS][&role=R][&limit=N].
 func (h *handlers) listAccounts(c echo.Context) error {
-	accs, err := h.s.ListAccounts(c.Request().Context(), caller(c))
+	q := keyserver.AccountSearch{Text: c.QueryParam("q"), Role: keyserver.Role(c.QueryParam("role"))}
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return keyserver.ErrBadRequest.With("limit: want a number.")
+		}
+		q.Limit = n
+	}
+	accs, err := h.s.SearchAccounts(c.Request().Context(), caller(c), q)
 	if err != nil {
 		return err
 	}

@@ -12,9 +12,19 @@ import (
 	"github.com/waxseal/waxseal/keyserver/api"
 )
 
-// sentPage answers GET /api/v1/sent[?recipient=A][&state=S][&limit=N][&after=CURSOR].
+// sentPage answers GET /api/v1/sent[?recipient=A][&state=S][&subject=WORDS]
+// [&since=T][&until=T][&limit=N][&after=CURSOR].
 func (h *handlers) sentPage(c echo.Context) error {
-	q := keyserver.SentQuery{Recipient: c.QueryParam("recipient"), State: c.QueryParam("state")}
+	q := keyserver.SentQuery{Recipient: c.QueryParam("recipient"), State: c.QueryParam("state"), Subject: c.QueryParam("subject")}
+	for name, t := range map[string]*time.Time{"since": &q.Since, "until": &q.Until} {
+		if v := c.QueryParam(name); v != "" {
+			parsed, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return keyserver.ErrBadRequest.With("%s: want an RFC 3339 time.", name)
+			}
+			*t = parsed
+		}
+	}
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {

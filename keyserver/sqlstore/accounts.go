@@ -187,6 +187,7 @@ func (w *wtx) updateAccount(id string, fn func(*keyserver.Account) ([]keyserver.
 		return a, err
 	}
 	email := a.Email
+	wasAdmin := a.Role == keyserver.RoleAdmin
 	before := append([]keyserver.Credential(nil), a.Credentials...)
 	for i := range before {
 		before[i].ID = bytes.Clone(before[i].ID)
@@ -197,6 +198,11 @@ func (w *wtx) updateAccount(id string, fn func(*keyserver.Account) ([]keyserver.
 	}
 	if a.ID != id || a.Email != email {
 		return a, refusal{fmt.Errorf("update account %s: fn changed the id or email", id)}
+	}
+	if wasAdmin && a.Role != keyserver.RoleAdmin {
+		if err := w.keepAnAdmin(id); err != nil {
+			return a, err
+		}
 	}
 	if err := w.checkCredentials(id, a.Credentials); err != nil {
 		return a, err
@@ -263,8 +269,14 @@ func (s *Store) TakeInviteUpdateAccount(ctx context.Context, tokenHash []byte, n
 // DeleteAccount removes an account, its sessions and its credentials.
 func (s *Store) DeleteAccount(ctx context.Context, id string, events []keyserver.AuditEvent) error {
 	return s.write(ctx, func(w *wtx) error {
-		if _, err := w.accountToWrite(id); err != nil {
+		a, err := w.accountToWrite(id)
+		if err != nil {
 			return err
+		}
+		if a.Role == keyserver.RoleAdmin {
+			if err := w.keepAnAdmin(id); err != nil {
+				return err
+			}
 		}
 		for _, q := range []string{
 			"DELETE FROM sessions WHERE account_id = ?",
@@ -280,6 +292,38 @@ func (s *Store) DeleteAccount(ctx context.Context, id string, events []keyserver
 		}
 		return nil
 	})
+}
+
+// keepAnAdmin refuses with ErrLastAdmin unless an account other than id is an
+// administrator. It runs in the write transaction that would take id's role
+// away, which holds the audit head's lock (lockHead) as every write does: no
+// other node's removal can pass between this read and the write. The LIKE
+// only narrows the rows decoded; the decoded role decides.
+func (w *wtx) keepAnAdmin(id string) error {
+	rows, err := w.query(`SELECT data FROM accounts WHERE id <> ? AND data LIKE '%"role":"admin"%'`, id)
+	if err != nil {
+		return fmt.Errorf("find another administrator: %w", err)
+	}
+	defer rows.Close()
+	found := false
+	for rows.Next() && !found {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return fmt.Errorf("find another administrator: %w", err)
+		}
+		var other keyserver.Account
+		if err := decode(data, &other); err != nil {
+			return fmt.Errorf("find another administrator: %w", err)
+		}
+		found = other.Role == keyserver.RoleAdmin
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("find another administrator: %w", err)
+	}
+	if !found {
+		return refusal{keyserver.ErrLastAdmin}
+	}
+	return nil
 }
 
 // ListAccounts returns every account, in email order (byte order, as boltstore).

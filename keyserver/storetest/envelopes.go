@@ -43,6 +43,8 @@ func fullRecord() keyserver.EnvelopeRecord {
 	r.LockReason = "too many opens"
 	r.FirstOpen = at(time.Hour + 7)
 	r.Releases = 7
+	r.LastOpen = at(2*time.Hour + 9)
+	r.Size = 7_654_321
 	r.ReplyContext = randBytes(80)
 	return r
 }
@@ -87,7 +89,7 @@ func testEnvelopeRoundTrip(t *testing.T, s keyserver.Store) {
 	equal(t, "full envelope", getEnvelope(t, s, full.ID), full)
 	got := getEnvelope(t, s, bare.ID)
 	equal(t, "bare envelope", got, bare)
-	for name, tm := range map[string]time.Time{"Expires": got.Expires, "Revoked": got.Revoked, "Expired": got.Expired, "FirstOpen": got.FirstOpen} {
+	for name, tm := range map[string]time.Time{"Expires": got.Expires, "Revoked": got.Revoked, "Expired": got.Expired, "FirstOpen": got.FirstOpen, "LastOpen": got.LastOpen} {
 		if !tm.IsZero() {
 			t.Errorf("bare envelope: %s = %v, want zero", name, tm)
 		}

@@ -74,6 +74,8 @@ var (
 		{"ListAccounts", testListAccounts},
 		{"CredentialLookup", testCredentialLookup},
 		{"CredentialConflict", testCredentialConflict},
+		{"LastAdmin", testLastAdmin},                     // lastadmin.go
+		{"ConcurrentLastAdmin", testConcurrentLastAdmin}, // lastadmin.go
 	}
 	codeTests = []testCase{
 		{"Codes", testCodes},

@@ -70,6 +70,7 @@
     $("nav").hidden = !a;
     $("nav-sent").hidden = !(a && (a.role === "sender" || a.role === "admin"));
     $("nav-admin").hidden = !(a && a.role === "admin");
+    if ($("admin-nav")) $("admin-nav").hidden = !(a && a.role === "admin" && s.method === "passkey");
   }
 
   function needSignIn(text) {
@@ -258,7 +259,8 @@
     sentReplyLists = r.data.replies || {};
     $("sent-list").replaceChildren(...r.data.messages.map(sentMessageBlock));
     $("sent-none").hidden = r.data.messages.length !== 0;
-    $("sent-none").textContent = $("sent-recipient").value.trim() || $("sent-state").value ? "No message matches." : "Nothing sent yet.";
+    const filtered = $("sent-recipient").value.trim() || $("sent-state").value || $("sent-subject").value.trim() || $("sent-since").value || $("sent-until").value;
+    $("sent-none").textContent = filtered ? "No message matches." : "Nothing sent yet.";
     sentNext = r.data.next || "";
     $("sent-more").hidden = !sentNext;
   }
@@ -273,6 +275,17 @@
     if (to) q.set("recipient", to);
     const state = pageName === "sent" ? $("sent-state").value : "";
     if (state) q.set("state", state);
+    if (pageName === "sent") {
+      const words = $("sent-subject").value.trim();
+      if (words) q.set("subject", words);
+      // A date field's day where the sender is; "until" is the next day's start.
+      if ($("sent-since").value) q.set("since", new Date(`${$("sent-since").value}T00:00:00`).toISOString());
+      if ($("sent-until").value) {
+        const d = new Date(`${$("sent-until").value}T00:00:00`);
+        d.setDate(d.getDate() + 1);
+        q.set("until", d.toISOString());
+      }
+    }
     if (after) q.set("after", after);
     return `/api/v1/sent?${q}`;
   }
@@ -301,7 +314,9 @@
 
   // recipientState says where one recipient's copy stands, in words.
   function recipientState(e) {
-    const opened = e.first_open ? `opened ${when(e.first_open)}${e.releases > 1 ? `, ${e.releases} times` : ""}` : "not opened";
+    const opened = !e.first_open ? "not opened"
+      : e.releases > 1 ? `opened ${e.releases} times, first ${when(e.first_open)}, last ${when(e.last_open || e.first_open)}`
+        : `opened ${when(e.first_open)}`;
     const expiry = e.expires ? `; expires ${when(e.expires)}` : "";
     switch (e.state) {
       case "revoked": return `Revoked; ${opened}`;
@@ -318,8 +333,9 @@
     const subject = m.subject || "(no subject)";
     const art = el("article", "sent-msg");
     const head = el("header", "sent-head");
+    const size = m.recipients.reduce((n, e) => Math.max(n, e.size || 0), 0);
     head.append(el("h2", "", subject),
-      el("p", "note", `Sent ${when(m.created)} · ${m.recipients.length} recipient${m.recipients.length === 1 ? "" : "s"}`));
+      el("p", "note", `Sent ${when(m.created)} · ${m.recipients.length} recipient${m.recipients.length === 1 ? "" : "s"}${size ? ` · ${sizeText(size)}` : ""}`));
     const ul = el("ul", "sent-rcpts");
     ul.setAttribute("aria-label", `Recipients of ${subject}`);
     for (const e of m.recipients) ul.append(sentRecipient(e, subject));
@@ -400,6 +416,9 @@
     return li;
   }
 
+  // sizeText writes a size in bytes as people read it: KB below a megabyte.
+  function sizeText(n) { return n >= 1048576 ? `${(n / 1048576).toFixed(1)} MB` : `${Math.ceil(n / 1024)} KB`; }
+
   // sentReplies renders the recipients' secure replies to one sent envelope
   // (GET /api/v1/sent's "replies"): who, when, how large and where it is, never
   // what it says (the key server cannot read it; the gateway delivers it to the
@@ -410,7 +429,7 @@
     ul.className = "sent-replies";
     for (const x of list) {
       const who = x.name ? `${x.name} (${x.from})` : x.from;
-      const size = x.size >= 1048576 ? `${(x.size / 1048576).toFixed(1)} MB` : `${Math.ceil(x.size / 1024)} KB`;
+      const size = sizeText(x.size);
       const did = x.kind === "forward" ? `forwarded it to ${x.forward_to}` : x.kind === "all" ? "replied to all" : "replied";
       const where = x.state === "delivered" ? (x.kind === "forward" ? "delivered" : "delivered to your mailbox")
         : x.state === "failed" ? `not delivered${x.reason ? `: ${x.reason}` : ""}` : "on its way";
@@ -422,6 +441,11 @@
   }
 
   // --- administration ---
+  // One page per tab (console.html's data-tab): messages (search and bulk
+  // actions), one message with its audit trail, accounts, administrators, the
+  // audit log and the dashboard. Each calls the administrators' API, as the CLI.
+
+  const tab = document.body.dataset.tab;
 
   function adminRefused(r) {
     showOnly("panel-signin");
@@ -436,80 +460,369 @@
         ? "Administrators must sign in with a passkey. Sign in with your administrator passkey."
         : "This page is for administrators.", true);
     }
-    const id = document.body.dataset.id;
-    return id ? showEnvelope(id) : listEnvelopes();
+    $("admin-nav").hidden = false;
+    return adminTabs[tab]();
   }
 
-  async function listEnvelopes() {
-    const f = $("form-filter");
-    const q = new URLSearchParams({ limit: "200" });
-    for (const k of ["sender", "recipient"]) if (f.elements[k].value) q.set(k, f.elements[k].value);
-    const r = await api("GET", `/api/v1/admin/envelopes?${q}`);
-    if (!r.ok) return adminRefused(r);
-    showOnly("panel-admin", "panel-invite");
+  // A date field's day as times: its start where the administrator is, and the
+  // start of the next day (the API's "until" is exclusive).
+  function dayStart(v) { return new Date(`${v}T00:00:00`).toISOString(); }
+  function dayAfter(v) {
+    const d = new Date(`${v}T00:00:00`);
+    d.setDate(d.getDate() + 1);
+    return d.toISOString();
+  }
+  function localDay(t) {
+    const d = new Date(t);
+    return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+  }
+  function plural(n, one, many) { return `${n} ${n === 1 ? one : many || `${one}s`}`; }
+  function stateText(e) { return e.state + (e.state === "locked" && e.lock_reason ? `: ${e.lock_reason}` : ""); }
+
+  // Messages: search, page on, and bulk revoke or lock.
+  let adminNext = "";
+  let adminShown = 0;
+  function envelopeSearch() {
+    const f = $("form-filter").elements;
+    const q = new URLSearchParams({ limit: "50" });
+    for (const k of ["sender", "recipient", "subject", "state"]) if (f[k].value.trim()) q.set(k, f[k].value.trim());
+    if (f.since.value) q.set("since", dayStart(f.since.value));
+    if (f.until.value) q.set("until", dayAfter(f.until.value));
+    return q;
+  }
+  async function listEnvelopes(more) {
+    const text = $("f-subject").value.trim();
+    if (!more && /^[0-9a-fA-F]{32}$/.test(text)) return location.assign(`/admin/envelopes/${text.toLowerCase()}`);
+    const q = envelopeSearch();
+    if (more) q.set("after", adminNext);
+    let r = await api("GET", `/api/v1/admin/envelopes?${q}`);
+    if (!r.ok) return more ? failed(r) : adminRefused(r);
     const list = $("admin-list");
-    list.replaceChildren();
-    for (const e of r.data.envelopes) {
+    if (!more) {
+      showOnly("panel-admin", "panel-bulk");
+      list.replaceChildren();
+      adminShown = 0;
+    }
+    // A filter the store has no index for (state, subject words) reads a
+    // bounded number of envelopes a request: read on while a page comes back
+    // short, saying how far it got.
+    let envelopes = r.data.envelopes;
+    for (let reads = 1; envelopes.length < 50 && r.data.next && reads < 200; reads++) {
+      $("admin-count").textContent = `Searching… ${plural(adminShown + envelopes.length, "match", "matches")} so far.`;
+      q.set("after", r.data.next);
+      r = await api("GET", `/api/v1/admin/envelopes?${q}`);
+      if (!r.ok) return failed(r);
+      envelopes = envelopes.concat(r.data.envelopes);
+    }
+    for (const e of envelopes) {
       const tr = document.createElement("tr");
       const link = document.createElement("a");
       link.href = `/admin/envelopes/${e.id}`;
       link.textContent = e.subject || "(no subject)";
       const first = document.createElement("td");
+      first.className = "wrap-any";
       first.append(link);
-      const state = cell(e.state + (e.lock_reason ? `: ${e.lock_reason}` : ""));
+      const who = cell(`${e.sender}${e.header_from ? ` (From: ${e.header_from})` : ""} → ${e.recipient}`);
+      who.className = "wrap-any";
+      const state = cell(stateText(e));
       state.className = "state";
-      tr.append(first, cell(`${e.sender}${e.header_from ? ` (From: ${e.header_from})` : ""} → ${e.recipient}`), cell(when(e.created)), state);
+      tr.append(first, who, cell(when(e.created)), state);
       list.append(tr);
     }
     labelRows(list);
-    $("admin-none").hidden = r.data.envelopes.length !== 0;
+    adminShown += envelopes.length;
+    adminNext = r.data.next || "";
+    $("admin-more").hidden = !adminNext;
+    $("admin-none").hidden = adminShown !== 0;
+    $("admin-count").textContent = adminShown ? `${plural(adminShown, "message")} shown${adminNext ? "; older ones follow" : ""}.` : "";
   }
-  onSubmit("form-filter", () => listEnvelopes());
+  onSubmit("form-filter", () => listEnvelopes(false));
+  if ($("admin-more")) $("admin-more").addEventListener("click", () => listEnvelopes(true));
 
+  // bulkBody is the bulk request the form describes; until caps it at the
+  // time of the count, so that the change applies to what was counted and not
+  // to messages sent since.
+  function bulkBody(dry, cursor, until) {
+    const f = $("form-bulk").elements;
+    const body = { action: f.action.value, dry_run: dry, limit: 500 };
+    if (f.sender.value.trim()) body.sender = f.sender.value.trim();
+    if (f.recipient.value.trim()) body.recipient = f.recipient.value.trim();
+    if (f.since.value) body.since = dayStart(f.since.value);
+    body.until = f.until.value ? dayAfter(f.until.value) : until;
+    if (until && body.until > until) body.until = until;
+    if (body.action === "lock") body.reason = f.reason.value;
+    if (cursor) body.cursor = cursor;
+    return body;
+  }
+  // bulkAll runs a bulk request over every page, telling progress after each.
+  async function bulkAll(dry, until, progress) {
+    let matched = 0;
+    let changed = 0;
+    let cursor = "";
+    do {
+      const r = await api("POST", "/api/v1/admin/envelopes/bulk", bulkBody(dry, cursor, until));
+      if (!r.ok) return { error: r, matched, changed };
+      matched += r.data.matched;
+      changed += r.data.changed;
+      cursor = r.data.next || "";
+      progress(matched, changed);
+    } while (cursor);
+    return { matched, changed };
+  }
+  let bulkUntil = "";
+  function bulkStale() {
+    $("bulk-run").hidden = true;
+    $("bulk-result").textContent = "";
+    $("bulk-reason-row").hidden = $("bulk-action").value !== "lock";
+  }
+  if ($("form-bulk")) {
+    $("form-bulk").addEventListener("input", bulkStale);
+    $("form-bulk").addEventListener("change", bulkStale);
+  }
+  onSubmit("form-bulk", async (v) => {
+    bulkStale();
+    if (!v.sender.trim() && !v.recipient.trim() && !v.since && !v.until) {
+      return status("Name a sender, a recipient or a time range: a bulk action never applies to every message.", true);
+    }
+    status("");
+    bulkUntil = new Date().toISOString();
+    const res = await bulkAll(true, bulkUntil, (m) => { $("bulk-result").textContent = `Counting… ${m} so far.`; });
+    if (res.error) {
+      $("bulk-result").textContent = "";
+      return failed(res.error);
+    }
+    const lock = v.action === "lock";
+    $("bulk-result").textContent = `${plural(res.matched, "message")} match; ${res.changed} would be ${lock ? "locked" : "revoked"}` +
+      (res.matched > res.changed ? ` (the others already are${lock ? " locked with this reason, or can no longer be opened" : ""}).` : ".");
+    if (res.changed > 0) {
+      const b = $("bulk-run");
+      b.textContent = `${lock ? "Lock" : "Revoke"} ${plural(res.changed, "message")}`;
+      delete b.dataset.armed;
+      b.hidden = false;
+    }
+  });
+  if ($("bulk-run")) {
+    $("bulk-run").addEventListener("click", async (ev) => {
+      const b = ev.target;
+      const lock = $("bulk-action").value === "lock";
+      if (b.dataset.armed !== "1") {
+        b.dataset.armed = "1";
+        b.textContent = `Confirm: ${b.textContent.toLowerCase()}${lock ? "" : " for ever"}`;
+        return;
+      }
+      b.disabled = true;
+      try {
+        const verb = lock ? "Locked" : "Revoked";
+        const res = await bulkAll(false, bulkUntil, (_, c) => { $("bulk-result").textContent = `${verb} ${c} so far…`; });
+        b.hidden = true;
+        $("bulk-result").textContent = `${verb} ${plural(res.changed, "message")}.`;
+        if (res.error) return failed(res.error);
+        await listEnvelopes(false);
+        $("bulk-result").textContent = `${verb} ${plural(res.changed, "message")}.`;
+      } finally { b.disabled = false; }
+    });
+  }
+
+  // One message: its state, the actions its state allows, and its audit trail.
+  let shownEnvelope = null;
+  let trailNext = 0;
   function fillEnvelope(e) {
+    shownEnvelope = e;
     $("env-subject").textContent = e.subject || "(no subject)";
     $("env-id").textContent = e.id;
     $("env-sender").textContent = e.sender + (e.header_from ? ` (the message's From: header says ${e.header_from}, not the sender)` : "");
     $("env-recipient").textContent = e.recipient;
     $("env-created").textContent = when(e.created);
     $("env-expires").textContent = e.expires ? when(e.expires) : "never";
-    $("env-state").textContent = e.state + (e.lock_reason ? `: ${e.lock_reason}` : "");
+    $("env-state").textContent = stateText(e);
+    $("env-size").textContent = e.size ? sizeText(e.size) : "not given";
     $("env-opened").textContent = e.first_open ? when(e.first_open) : "not yet";
+    $("env-last-opened").textContent = e.last_open ? when(e.last_open) : "not yet";
     $("env-releases").textContent = String(e.releases);
     const live = e.state === "active" || e.state === "locked";
-    $("btn-lock").disabled = !live;
-    $("btn-unlock").disabled = e.state !== "locked";
-    $("btn-revoke").disabled = !live;
-    $("btn-revoke").textContent = "Revoke";
-    delete $("btn-revoke").dataset.armed;
+    $("form-lock").hidden = e.state !== "active";
+    $("btn-unlock").hidden = e.state !== "locked";
+    $("form-expiry").hidden = !live;
+    $("expiry-date").value = e.expires ? localDay(e.expires) : "";
+    for (const [id, label] of [["btn-expire", "Expire now"], ["btn-revoke", "Revoke"]]) {
+      $(id).hidden = !live;
+      $(id).textContent = label;
+      delete $(id).dataset.armed;
+    }
+    $("env-final").hidden = live;
   }
 
   async function showEnvelope(id) {
     const r = await api("GET", `/api/v1/admin/envelopes/${encodeURIComponent(id)}`);
     if (!r.ok) return r.status === 404 ? (showOnly(), failed(r)) : adminRefused(r);
-    showOnly("panel-envelope");
+    showOnly("panel-envelope", "panel-trail");
     fillEnvelope(r.data);
+    await loadTrail(false);
   }
 
-  async function manage(action, body) {
-    const id = document.body.dataset.id;
-    const r = await api("POST", `/api/v1/admin/envelopes/${encodeURIComponent(id)}/${action}`, body);
+  // auditRead asks the audit search for q, reading on while a page comes back
+  // short (a request reads at most 50,000 records): the records and where to
+  // continue, or the failed answer.
+  async function auditRead(q, want) {
+    let records = [];
+    let next = 0;
+    for (let reads = 0; reads < 20; reads++) {
+      const r = await api("GET", `/api/v1/admin/audit/search?${q}`);
+      if (!r.ok) return { failed: r };
+      records = records.concat(r.data.records);
+      next = r.data.next || 0;
+      if (!next || records.length >= want) break;
+      q.set("from", String(next));
+    }
+    return { records, next };
+  }
+
+  // loadTrail lists the message's audit records, oldest first, from a day
+  // before it was sent (the search skips to there).
+  async function loadTrail(more) {
+    const e = shownEnvelope;
+    const q = new URLSearchParams({ envelope: e.id, limit: "100" });
+    if (more) q.set("from", String(trailNext));
+    else q.set("since", new Date(new Date(e.created).getTime() - 86400000).toISOString());
+    const r = await auditRead(q, 100);
+    if (r.failed) return failed(r.failed);
+    const list = $("trail-list");
+    if (!more) list.replaceChildren();
+    for (const x of r.records) {
+      const t = cell(when(x.time));
+      t.className = "nowrap";
+      const tr = document.createElement("tr");
+      const detail = cell(x.detail || "");
+      detail.className = "wrap-any";
+      tr.append(t, cell(x.action), cell(x.actor), detail);
+      list.append(tr);
+    }
+    labelRows(list);
+    trailNext = r.next;
+    $("trail-more").hidden = !trailNext;
+  }
+  if ($("trail-more")) $("trail-more").addEventListener("click", () => loadTrail(true));
+
+  async function manage(action, body, said) {
+    const r = await api("POST", `/api/v1/admin/envelopes/${encodeURIComponent(shownEnvelope.id)}/${action}`, body);
     if (!r.ok) return failed(r);
     fillEnvelope(r.data);
-    status(`Done: the message is now ${r.data.state}.`);
+    await loadTrail(false);
+    status(said || `Done: the message is now ${r.data.state}.`);
   }
   onSubmit("form-lock", (v) => manage("lock", { reason: v.reason }));
-  if ($("btn-unlock")) {
-    $("btn-unlock").addEventListener("click", () => manage("unlock"));
-    $("btn-revoke").addEventListener("click", async (ev) => {
+  onSubmit("form-expiry", (v) => {
+    // The end of the chosen day where the administrator is.
+    const expires = v.expires ? new Date(`${v.expires}T23:59:59`).toISOString() : "";
+    return manage("expiry", { expires }, expires ? `The message now expires ${when(expires)}.` : "The message no longer expires.");
+  });
+  // armed asks for a second click on a button that cannot be undone.
+  function armed(id, confirmLabel, action) {
+    if (!$(id)) return;
+    $(id).addEventListener("click", async (ev) => {
       const b = ev.target;
       if (b.dataset.armed !== "1") {
         b.dataset.armed = "1";
-        b.textContent = "Confirm: revoke for ever";
+        b.textContent = confirmLabel;
         return;
       }
-      await manage("revoke");
+      b.disabled = true;
+      try { await action(); } finally { b.disabled = false; }
     });
+  }
+  if ($("btn-unlock")) $("btn-unlock").addEventListener("click", () => manage("unlock"));
+  armed("btn-revoke", "Confirm: revoke for ever", () => manage("revoke"));
+  armed("btn-expire", "Confirm: expire now", () => manage("expire"));
+
+  // Accounts: search, sign-in ways and last use, and the tools.
+  function waysText(a) {
+    const ways = [];
+    if (a.passkeys) ways.push(`${plural(a.passkeys, "passkey")}${a.passkeys_last_used ? ` (last ${when(a.passkeys_last_used)})` : ""}`);
+    if (a.password) ways.push("password");
+    return ways.length ? ways.join(", ") : "emailed code only";
+  }
+  function personCell(a) {
+    // Addresses wrap only where they must (break-word, the table's default):
+    // the column keeps a whole address on a line when the table has room.
+    const td = document.createElement("td");
+    const name = `${a.first_name} ${a.last_name}`.trim();
+    td.append(el("strong", "", name || a.email));
+    if (name) td.append(document.createElement("br"), a.email);
+    return td;
+  }
+  const kinds = { recipient: "recipient", sender: "sender", admin: "administrator" };
+  async function listAccounts() {
+    const f = $("form-accounts").elements;
+    const q = new URLSearchParams({ limit: "200" });
+    if (f.q.value.trim()) q.set("q", f.q.value.trim());
+    if (f.role.value) q.set("role", f.role.value);
+    const r = await api("GET", `/api/v1/admin/accounts?${q}`);
+    if (!r.ok) return adminRefused(r);
+    showOnly("panel-accounts");
+    const list = $("accounts-list");
+    list.replaceChildren(...r.data.accounts.map(accountRow));
+    labelRows(list);
+    $("accounts-none").hidden = r.data.accounts.length !== 0;
+  }
+  function accountRow(a) {
+    const tr = document.createElement("tr");
+    const what = a.email;
+    const state = a.disabled ? "; disabled" : a.locked ? "; locked out for now" : "";
+    const acts = el("div", "row-actions");
+    const tool = async (path, body, said) => {
+      const r = await api("POST", `/api/v1/admin/accounts/${a.id}/${path}`, body);
+      if (!r.ok) return failed(r);
+      await listAccounts();
+      status(said(r.data));
+    };
+    if (a.role !== "admin") {
+      acts.append(a.disabled
+        ? button("Enable", () => tool("enable", undefined, () => `${a.email} can sign in again.`), "", what)
+        : confirmButton("Disable", "Confirm: disable", () => tool("disable", undefined, () => `Disabled ${a.email}: signed out everywhere and cannot sign in.`), what));
+    }
+    acts.append(button("End sessions", () => tool("end-sessions", undefined, (d) => `Signed ${a.email} out of ${plural(d.ended, "session")}.`), "", what));
+    if (a.password) acts.append(confirmButton("Remove password", "Confirm: remove password", () => tool("remove-signin", { way: "password" }, () => `Removed the password of ${a.email}.`), what));
+    if (a.passkeys) acts.append(confirmButton("Remove passkeys", "Confirm: remove passkeys", () => tool("remove-signin", { way: "passkeys" }, () => `Removed the passkeys of ${a.email}.`), what));
+    acts.append(confirmButton("Delete", "Confirm: delete account", async () => {
+      const r = await api("DELETE", `/api/v1/admin/accounts/${a.id}`);
+      if (!r.ok) return failed(r);
+      await listAccounts();
+      status(`Deleted the account of ${a.email}.`);
+    }, what));
+    const last = cell(a.last_used ? when(a.last_used) : "never");
+    last.className = "nowrap";
+    const actions = document.createElement("td");
+    actions.append(acts);
+    tr.append(personCell(a), cell((kinds[a.role] || a.role) + state), cell(waysText(a)), last, actions);
+    return tr;
+  }
+  onSubmit("form-accounts", () => listAccounts());
+
+  // Administrators: list, remove (never the last: the server says so), invite.
+  async function listAdmins() {
+    const r = await api("GET", "/api/v1/admin/administrators");
+    if (!r.ok) return adminRefused(r);
+    showOnly("panel-admins", "panel-invite");
+    const list = $("admins-list");
+    list.replaceChildren(...r.data.administrators.map((a) => {
+      const tr = document.createElement("tr");
+      const actions = document.createElement("td");
+      const self = a.id === session.account.id;
+      actions.append(confirmButton("Remove", self ? "Confirm: remove yourself" : "Confirm: remove", async () => {
+        const d = await api("DELETE", `/api/v1/admin/administrators/${a.id}`);
+        if (!d.ok) return failed(d);
+        if (self) return location.assign("/account");
+        await listAdmins();
+        status(`${a.email} is no longer an administrator.`);
+      }, a.email));
+      const last = cell(a.last_used ? when(a.last_used) : "never");
+      last.className = "nowrap";
+      const keys = cell(String(a.passkeys));
+      keys.className = "num";
+      tr.append(personCell(a), keys, last, actions);
+      return tr;
+    }));
+    labelRows(list);
   }
   onSubmit("form-invite", async (v) => {
     const r = await api("POST", "/api/v1/admin/invites", { email: v.email });
@@ -518,6 +831,135 @@
     p.textContent = `Send this one-time link to ${v.email} (valid until ${when(r.data.expires)}): ${r.data.link}`;
     p.hidden = false;
   });
+
+  // The audit log: search and page on, verify the chain, export it.
+  let auditNext = 0;
+  async function listAudit(more) {
+    const f = $("form-audit").elements;
+    const q = new URLSearchParams({ limit: "100" });
+    for (const k of ["action", "actor", "envelope", "account"]) if (f[k].value.trim()) q.set(k, f[k].value.trim());
+    if (f.since.value) q.set("since", dayStart(f.since.value));
+    if (f.until.value) q.set("until", dayAfter(f.until.value));
+    if (more) q.set("from", String(auditNext));
+    const r = await auditRead(q, 100);
+    if (r.failed) return more ? failed(r.failed) : adminRefused(r.failed);
+    const list = $("audit-list");
+    if (!more) {
+      status("");
+      showOnly("panel-audit");
+      list.replaceChildren();
+    }
+    for (const x of r.records) {
+      const tr = document.createElement("tr");
+      const seq = cell(String(x.seq));
+      seq.className = "num";
+      const t = cell(when(x.time));
+      t.className = "nowrap";
+      let about = "";
+      if (x.envelope) {
+        about = document.createElement("td");
+        const a = el("a", "", `message ${x.envelope.slice(0, 8)}…`);
+        a.href = `/admin/envelopes/${x.envelope}`;
+        about.append(a);
+      } else {
+        about = cell(x.account ? `account ${x.account.slice(0, 8)}…` : "");
+      }
+      const detail = cell(x.detail || "");
+      detail.className = "wrap-any";
+      const actor = cell(x.actor);
+      actor.className = "wrap-any";
+      tr.append(seq, t, cell(x.action), actor, about, detail);
+      list.append(tr);
+    }
+    labelRows(list);
+    auditNext = r.next;
+    $("audit-more").hidden = !auditNext;
+    $("audit-none").hidden = list.rows.length !== 0;
+  }
+  onSubmit("form-audit", () => listAudit(false));
+  if ($("audit-more")) $("audit-more").addEventListener("click", () => listAudit(true));
+  if ($("btn-verify")) {
+    $("btn-verify").addEventListener("click", async (ev) => {
+      const out = $("verify-result");
+      ev.target.disabled = true;
+      out.className = "";
+      out.textContent = "Checking every record of the chain…";
+      try {
+        const r = await api("GET", "/api/v1/admin/audit/verify");
+        if (!r.ok) { out.textContent = ""; return failed(r); }
+        if (r.data.ok) {
+          out.className = "verify-ok";
+          out.textContent = `The chain is intact: ${plural(r.data.records, "record")}, each linked to the one before. Head: ${r.data.head}. Note the head down: a later check that finds it proves nothing before it changed.`;
+        } else {
+          out.className = "verify-bad";
+          out.textContent = `The chain is broken after ${plural(r.data.records, "good record")}: ${r.data.error}`;
+        }
+      } finally { ev.target.disabled = false; }
+    });
+  }
+  if ($("btn-export")) {
+    $("btn-export").addEventListener("click", async (ev) => {
+      ev.target.disabled = true;
+      try {
+        // The export needs the API's CSRF header, so it is fetched here and
+        // handed to the browser as a file.
+        let res;
+        try {
+          res = await fetch("/api/v1/admin/audit", { credentials: "same-origin", headers: { "X-Waxseal-CSRF": "1" } });
+        } catch {
+          return status("The server cannot be reached. Check your connection and try again.", true);
+        }
+        if (!res.ok) {
+          let data = {};
+          try { data = await res.json(); } catch { /* no body */ }
+          return failed({ ok: false, status: res.status, data });
+        }
+        const blob = new Blob([await res.text()], { type: "application/jsonl" });
+        const a = document.createElement("a");
+        a.href = URL.createObjectURL(blob);
+        a.download = `waxseal-audit-${localDay(new Date())}.jsonl`;
+        document.body.append(a);
+        a.click();
+        a.remove();
+        setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+        status("Exported the audit log as JSON lines.");
+      } finally { ev.target.disabled = false; }
+    });
+  }
+
+  // The dashboard: the last 14 days, newest first, the outbox and refusals.
+  async function dashboard() {
+    const r = await api("GET", "/api/v1/admin/stats?days=14");
+    if (!r.ok) return adminRefused(r);
+    showOnly("panel-dashboard");
+    $("dash-outbox").textContent = plural(r.data.outbox_depth, "mail");
+    const num = (n) => { const td = cell(String(n)); td.className = "num"; return td; };
+    $("dash-days").replaceChildren(...[...r.data.days].reverse().map((d) => {
+      const tr = document.createElement("tr");
+      const day = cell(d.day);
+      day.className = "nowrap";
+      tr.append(day, num(d.sealed), num(d.opened), num(d.revoked), num(d.expired), num(d.failed));
+      return tr;
+    }));
+    labelRows($("dash-days"));
+    const denials = Object.entries(r.data.denials || {}).sort((a, b) => b[1] - a[1]);
+    $("dash-denials").replaceChildren(...denials.map(([reason, n]) => {
+      const tr = document.createElement("tr");
+      tr.append(cell(reason), num(n));
+      return tr;
+    }));
+    labelRows($("dash-denials"));
+    $("dash-no-denials").hidden = denials.length !== 0;
+  }
+
+  const adminTabs = {
+    messages: () => listEnvelopes(false),
+    envelope: () => showEnvelope(document.body.dataset.id),
+    accounts: listAccounts,
+    admins: listAdmins,
+    audit: () => listAudit(false),
+    dashboard,
+  };
 
   // --- enrolment ---
 
