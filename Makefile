@@ -105,6 +105,7 @@ bench: build test-deps
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./envelope/... ./keyserver/ ./server/ ./server/policy/ | tee build/bench.txt
 	$(GO) run ./internal/tools/benchreport < build/bench.txt | tee build/bench.md
 	WAXSEAL_BIN=$(CURDIR)/$(BIN) node e2e/bench.mjs
+	WAXSEAL_BIN=$(CURDIR)/$(BIN) node e2e/replybench.mjs
 
 # Runs each fuzz target for FUZZTIME. New crashers land in testdata/fuzz, where
 # `make test` replays them. The targets are listed from the code (`go test -list`),

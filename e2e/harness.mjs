@@ -3,7 +3,7 @@
 // Debian's Chromium driven by playwright-core.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, mkdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,6 +33,7 @@ async function serve(dir, port) {
   proc.stderr.on("data", (d) => { out += d; });
   for (let i = 0; i < 200 && !out.includes("Press Ctrl-C"); i++) await sleep(50);
   if (!out.includes("Press Ctrl-C")) throw new Error(`waxseal did not start:\n${out}`);
+  proc.out = () => out;
   return proc;
 }
 
@@ -58,8 +59,12 @@ export async function startWaxseal({ limits } = {}) {
   const tokens = Object.fromEntries(readFileSync(path.join(dir, "dev-tokens.txt"), "utf8")
     .split("\n").filter((l) => l.includes(": ")).map((l) => l.split(": ")));
   const base = `http://localhost:${port}`;
+  const smtp = /SMTP gateway: (\S+)/.exec(proc.out?.() || "")?.[1];
   return {
-    base, dir, tokens, proc,
+    base, dir, tokens, proc, smtp,
+    // send submits a message to the development gateway over SMTP, as a mail
+    // client of the organisation would.
+    send: (message, { from, to }) => smtpSend(smtp, from, to, message),
     stop: () => new Promise((r) => { proc.on("exit", r); proc.kill("SIGINT"); }),
     // seal runs the real `waxseal seal` and returns its JSON lines.
     seal(message, { from = "Dr. Alice Example <alice@hospital.example>", to = ["bob@patient.example"], online = false, subject } = {}) {
@@ -92,6 +97,48 @@ export async function startWaxseal({ limits } = {}) {
       return readdirSync(path.join(dir, "mail")).filter((f) => f.includes(email)).length;
     },
   };
+}
+
+// smtpSend speaks just enough SMTP to submit one message to addr (host:port).
+export function smtpSend(addr, from, to, message) {
+  if (!addr) return Promise.reject(new Error("no SMTP gateway address"));
+  const i = addr.lastIndexOf(":");
+  const sock = connect(Number(addr.slice(i + 1)), addr.slice(0, i));
+  let buf = "";
+  const waiters = [];
+  sock.setEncoding("latin1");
+  sock.on("data", (d) => {
+    buf += d;
+    for (;;) {
+      // A reply ends with a line "NNN text" (not "NNN-text").
+      const m = /^(?:\d{3}-[^\n]*\n)*(\d{3})(?: [^\n]*)?\r?\n/.exec(buf);
+      if (!m || !waiters.length) break;
+      buf = buf.slice(m[0].length);
+      waiters.shift()({ code: Number(m[1]), text: m[0] });
+    }
+  });
+  const reply = () => new Promise((resolve) => waiters.push(resolve));
+  const step = async (line, want) => {
+    if (line !== null) sock.write(Buffer.from(line, "latin1"));
+    const r = await reply();
+    if (Math.floor(r.code / 100) !== want) throw new Error(`SMTP ${JSON.stringify(line)}: ${r.text}`);
+    return r;
+  };
+  return (async () => {
+    try {
+      await new Promise((resolve, reject) => { sock.once("connect", resolve); sock.once("error", reject); });
+      await step(null, 2);
+      await step("EHLO e2e.test\r\n", 2);
+      await step(`MAIL FROM:<${from}>\r\n`, 2);
+      for (const r of to) await step(`RCPT TO:<${r}>\r\n`, 2);
+      await step("DATA\r\n", 3);
+      const body = Buffer.from(message).toString("latin1").replace(/\r?\n/g, "\r\n").replace(/^\./gm, "..");
+      await step(`${body}${body.endsWith("\r\n") ? "" : "\r\n"}.\r\n`, 2);
+      await step("QUIT\r\n", 2);
+    } finally {
+      sock.destroy();
+    }
+  })();
 }
 
 function chromiumPath() {

@@ -4,7 +4,7 @@
 // delivers it to the original sender with From and To of its own.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import path from "node:path";
 import { root, startWaxseal, launch, watch, shot } from "./harness.mjs";
@@ -95,6 +95,15 @@ test("reply with an attachment reaches the sender; the draft survives a reload; 
   // The one date format of every page and mail, with the time zone.
   assert.match(await page.locator("#reply-sent").textContent(), /You replied on \d{1,2} [A-Z][a-z]+ \d{4}, \d{2}:\d{2} \S+/);
   await shot(page, "reply-02-sent");
+  // The recipient opens their own reply: the key server hands back their copy,
+  // which only this message's keys open, in this browser.
+  await page.locator("#reply-sent").getByRole("button", { name: /^Open your reply of / }).click();
+  await page.locator("#reply-view").waitFor();
+  assert.match(await page.locator("#reply-view-h").textContent(), /^Re: /);
+  assert.match(await page.locator("#reply-view-text").textContent(), /My questions are attached/);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#reply-view-att a", { hasText: "questions.pdf" }).click()]);
+  assert.deepEqual(readFileSync(await download.path()), pdf);
+  await shot(page, "reply-02b-own-reply");
 
   const mail = await mailFor("alice@hospital.example", "questions.pdf");
   const head = mail.slice(0, mail.indexOf("\r\n\r\n"));
@@ -141,4 +150,94 @@ test("reply with an attachment reaches the sender; the draft survives a reload; 
   assert.deepEqual(seen.foreign, []);
   assert.deepEqual(seen.dialogs, []);
   await context.close();
+});
+
+// securedoc returns the securedoc.html attached to a wrapper mail, written to a
+// file as the recipient's mail client would save it.
+function securedoc(mail, name) {
+  const boundary = /boundary="(waxseal-mixed-[^"]+)"/.exec(mail)[1];
+  const p = mail.split(`--${boundary}`).find((x) => /filename="securedoc_[^"]+\.html"/.test(x));
+  const file = path.join(ws.dir, `${name}.html`);
+  writeFileSync(file, p.slice(p.indexOf("\r\n\r\n") + 4).replace(/\r\n$/, ""), "latin1");
+  return file;
+}
+
+async function openFile(page, file) {
+  await page.goto(`file://${file}`);
+  await Promise.all([page.waitForURL(/\/open\/[0-9a-f]{32}/), page.getByRole("button", { name: "Open" }).click()]);
+}
+
+test("reply all reaches the internal recipients in plaintext and the external one as an envelope that opens to it; a forward outside the organisation is refused", async () => {
+  // A message through the gateway, which registers its people for reply all:
+  // one internal and one external other recipient beside the patient.
+  const msgID = `e2e-replyall-${Date.now()}@hospital.example`;
+  await ws.send([
+    "From: Dr. Alice Example <alice@hospital.example>",
+    "To: Erin Patient <erin@patient.example>, Carol Nurse <carol@hospital.example>",
+    "Cc: Dave GP <dave@clinic.example>",
+    "Subject: PHI: Your care plan",
+    `Message-ID: <${msgID}>`,
+    "Date: Fri, 04 Dec 2026 09:00:00 +0000",
+    "MIME-Version: 1.0",
+    "Content-Type: text/plain; charset=utf-8",
+    "",
+    "Dear Erin, your care plan is agreed with Carol and Dr Dave.",
+    "",
+  ].join("\r\n"), { from: "alice@hospital.example", to: ["erin@patient.example", "carol@hospital.example", "dave@clinic.example"] });
+  const erinFile = securedoc(await mailFor("erin@patient.example", "Your care plan"), "erin-careplan");
+
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const seen = watch(page, ws.base);
+  await openFile(page, erinFile);
+  await register(page, "erin@patient.example", "Erin", "Patient");
+  await page.locator("#panel-message").waitFor();
+  await page.locator("#panel-reply").waitFor();
+
+  // Forwarding outside the organisation is refused by the key server, with its reason.
+  await page.getByRole("button", { name: "Forward" }).click();
+  await page.getByLabel("Forward to").fill("someone@gmail.example");
+  await page.getByRole("textbox", { name: "Message" }).fill("For my records");
+  await page.getByRole("button", { name: "Send securely" }).click();
+  await page.locator("#reply-error").getByText("Your sender's organisation allows forwarding its secure messages only to its own addresses.").waitFor();
+  await shot(page, "reply-04-forward-refused");
+  await page.getByRole("button", { name: "Discard" }).click();
+
+  // Reply all.
+  await page.getByRole("button", { name: "Reply all" }).click();
+  await page.getByRole("textbox", { name: "Message" }).fill("Thank you all. reply-all-canary-5521");
+  await page.getByRole("button", { name: "Send securely" }).click();
+  await page.locator("#reply-sent").getByText(/You replied to all on/).waitFor();
+
+  // Inside: plaintext, From the patient's verified address, threaded.
+  for (const rcpt of ["alice@hospital.example", "carol@hospital.example"]) {
+    const mail = await mailFor(rcpt, `In-Reply-To: <${msgID}>`);
+    const head = mail.slice(0, mail.indexOf("\r\n\r\n"));
+    assert.match(head, /^From: "Erin Patient" <erin@patient\.example>$/m, rcpt);
+    assert.match(head, /^To: alice@hospital\.example$/m, rcpt);
+    assert.match(head, /^Cc: carol@hospital\.example, dave@clinic\.example$/m, rcpt);
+    assert.match(part(mail, /text\/plain/).toString(), /reply-all-canary-5521/, rcpt);
+  }
+  // Outside: an envelope under the organisation's sender, never the text.
+  const daveMail = await mailFor("dave@clinic.example", "Erin Patient via");
+  assert.doesNotMatch(daveMail, /reply-all-canary-5521/);
+  const daveHead = daveMail.slice(0, daveMail.indexOf("\r\n\r\n"));
+  assert.match(daveHead, /^From: "Erin Patient via [^"]+" <[^>]+@[^>]+>$/m);
+  assert.doesNotMatch(daveHead, /^From: .*erin@patient\.example/m);
+  assert.match(daveHead, /^Reply-To: "Erin Patient" <erin@patient\.example>$/m);
+  await context.close();
+
+  // Dave opens it in his browser: the reply, decrypted.
+  const dctx = await browser.newContext();
+  const dpage = await dctx.newPage();
+  const dseen = watch(dpage, ws.base);
+  await openFile(dpage, securedoc(daveMail, "dave-reply"));
+  await register(dpage, "dave@clinic.example", "Dave", "Doctor");
+  await dpage.locator("#panel-message").waitFor();
+  assert.match(await dpage.locator("#msg-text").textContent(), /reply-all-canary-5521/);
+  assert.match(await dpage.locator("#msg-from").textContent(), /Erin Patient <erin@patient\.example>/);
+  await shot(dpage, "reply-05-external-opens-reply");
+  assert.deepEqual([...seen.foreign, ...dseen.foreign], []);
+  assert.deepEqual([...seen.dialogs, ...dseen.dialogs], []);
+  await dctx.close();
 });

@@ -83,6 +83,10 @@ type Config struct {
 	// so that the page offers Forward only where it is allowed.
 	ReplyPublicKey string
 	ReplyForward   string
+	// ForwardDomains are the organisation's own domains for the forward
+	// policy "organisation" (the gateway's internal_domains); default
+	// OrgDomains.
+	ForwardDomains []string
 }
 
 func (c *Config) setDefaults() error {
@@ -155,6 +159,16 @@ func (c *Config) setDefaults() error {
 		c.PostsPerClient = 2
 	}
 	def(&c.PostedHoldTTL, 15*time.Minute)
+	switch c.ReplyForward {
+	case "":
+		c.ReplyForward = ForwardOrganisation
+	case ForwardNone, ForwardOrganisation, ForwardAny:
+	default:
+		return fmt.Errorf("reply forward policy %q: want none, organisation or any", c.ReplyForward)
+	}
+	if len(c.ForwardDomains) == 0 {
+		c.ForwardDomains = c.OrgDomains
+	}
 	if c.MailFrom == "" {
 		u, _ := url.Parse(origin)
 		c.MailFrom = "waxseal <noreply@" + u.Hostname() + ">"

@@ -12,6 +12,7 @@ import (
 
 	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/envelope/reply"
+	"github.com/waxseal/waxseal/envelope/reply/compose"
 	"github.com/waxseal/waxseal/internal/address"
 	"github.com/waxseal/waxseal/keyserver/api"
 )
@@ -27,6 +28,13 @@ const (
 	ActionReplyDeny    AuditAction = "reply.deny"
 	ActionReplyDeliver AuditAction = "reply.deliver"
 	ActionReplyFail    AuditAction = "reply.fail"
+)
+
+// Forward policies (Config.ReplyForward), as the gateway's `forward`.
+const (
+	ForwardNone         = "none"
+	ForwardOrganisation = "organisation"
+	ForwardAny          = "any"
 )
 
 // Reply kinds, as the page asks for them.
@@ -50,6 +58,10 @@ type ReplyStore interface {
 	// RepliesOf lists an envelope's replies, oldest first (those created at
 	// the same instant in any order).
 	RepliesOf(ctx context.Context, env envelope.ID) ([]StoredReply, error)
+	// RepliesOfEnvelopes lists the replies of each of envs, oldest first, by
+	// envelope (those without replies absent), in one read, and without
+	// their ciphertexts (Sealed and LeaseHash nil): a page of sent items.
+	RepliesOfEnvelopes(ctx context.Context, envs []envelope.ID) (map[envelope.ID][]StoredReply, error)
 	// DeleteRepliesOf removes an envelope's replies with the events, and
 	// returns how many went.
 	DeleteRepliesOf(ctx context.Context, env envelope.ID, events []AuditEvent) (int, error)
@@ -68,8 +80,15 @@ type StoredReply struct {
 	ForwardTo string    `json:"forward_to,omitempty"`
 	Created   time.Time `json:"created"`
 	Size      int       `json:"size"`
-	// Sealed is the Reply v1 ciphertext, dropped once delivered or failed.
+	// Sealed is the Reply v1 ciphertext, dropped once delivered or failed
+	// unless the reply has a CopyKey.
 	Sealed []byte `json:"sealed,omitempty"`
+	// CopyKey is the wrap of the reply's box key under k_copy, a key derived
+	// from both halves of the envelope's key, which the key server cannot
+	// derive (FORMAT.md §13.5): with it the recipient's page opens Sealed, the
+	// recipient's copy. A reply with one keeps Sealed after delivery, until
+	// the envelope's replies are swept.
+	CopyKey []byte `json:"copy_key,omitempty"`
 	// NextAttempt is when a lease ends (zero: due); LeaseHash the SHA-256 of
 	// the lease token a gateway reports with.
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
@@ -101,12 +120,17 @@ var (
 	ErrNotAReply         = &Error{http.StatusBadRequest, api.CodeNotAReply, "The request body is not a sealed reply.", 0}
 	ErrReplyKind         = &Error{http.StatusBadRequest, api.CodeBadReplyKind, "The reply kind must be reply, all or forward, and a forward needs an address.", 0}
 	ErrForwardNotAllowed = &Error{http.StatusForbidden, api.CodeForwardNotAllowed, "Your sender's organisation does not allow forwarding its secure messages.", 0}
+	ErrForwardOutside    = &Error{http.StatusForbidden, api.CodeForwardNotAllowed, "Your sender's organisation allows forwarding its secure messages only to its own addresses.", 0}
+	ErrNotACopy          = &Error{http.StatusBadRequest, api.CodeNotAReply, "The reply's copy key is not a wrapped reply key.", 0}
+	ErrNoReplyCopy       = &Error{http.StatusNotFound, api.CodeNoReplyCopy, "There is no copy of this reply to show.", 0}
 	ErrReplyAllLater     = &Error{http.StatusConflict, api.CodeReplyAllUnavailable, "Reply all is not available for this message: reply to the sender instead.", 0}
 )
 
 // PostReply stores a sealed reply from the envelope's own signed-in recipient
-// while the envelope is neither revoked, locked nor expired.
-func (s *Service) PostReply(ctx context.Context, caller Caller, id envelope.ID, kind, forwardTo string, sealed []byte) (StoredReply, error) {
+// while the envelope is neither revoked, locked nor expired, with the wrap of
+// its key for the recipient's copy (nil: none; FORMAT.md §13.5). A forward must go where the forward
+// policy allows (ReplyForward; the gateway checks it again).
+func (s *Service) PostReply(ctx context.Context, caller Caller, id envelope.ID, kind, forwardTo string, sealed, copyKey []byte) (StoredReply, error) {
 	if caller.Account == nil {
 		return StoredReply{}, ErrSignInRequired
 	}
@@ -115,6 +139,8 @@ func (s *Service) PostReply(ctx context.Context, caller Caller, id envelope.ID, 
 		return StoredReply{}, ErrReplyTooLarge
 	case len(sealed) < 4+32+16 || !bytes.HasPrefix(sealed, []byte("wxr\x01")):
 		return StoredReply{}, ErrNotAReply
+	case copyKey != nil && (len(copyKey) != compose.WrapSize || !bytes.HasPrefix(copyKey, []byte(compose.CopyMagic))):
+		return StoredReply{}, ErrNotACopy
 	}
 	switch kind {
 	case ReplyKindReply:
@@ -122,12 +148,17 @@ func (s *Service) PostReply(ctx context.Context, caller Caller, id envelope.ID, 
 	case ReplyKindAll:
 		forwardTo = "" // checked against the envelope below
 	case ReplyKindForward:
-		if s.cfg.ReplyForward == "none" {
+		if s.cfg.ReplyForward == ForwardNone {
 			return StoredReply{}, ErrForwardNotAllowed
 		}
 		norm, err := address.Normalize(forwardTo)
 		if err != nil || len(norm) > maxReplyForwards {
 			return StoredReply{}, ErrReplyKind
+		}
+		if s.cfg.ReplyForward == ForwardOrganisation && !inDomains(norm, s.cfg.ForwardDomains) {
+			s.audit(ctx, AuditEvent{Time: s.now(), Actor: caller.Account.Email, Action: ActionReplyDeny, Envelope: id.String(),
+				Account: caller.Account.ID, ClientIP: caller.IP, Detail: api.CodeForwardNotAllowed + ", to " + norm})
+			return StoredReply{}, ErrForwardOutside
 		}
 		forwardTo = norm
 	default:
@@ -158,6 +189,7 @@ func (s *Service) PostReply(ctx context.Context, caller Caller, id envelope.ID, 
 		ID: randomHex(16), Envelope: id, Account: caller.Account.ID, From: email,
 		Name: strings.TrimSpace(caller.Account.FirstName + " " + caller.Account.LastName),
 		Kind: kind, ForwardTo: forwardTo, Created: now, Size: len(sealed), Sealed: sealed,
+		CopyKey: copyKey,
 	}
 	detail := fmt.Sprintf("%s, %d bytes", kind, len(sealed))
 	if forwardTo != "" {
@@ -170,6 +202,32 @@ func (s *Service) PostReply(ctx context.Context, caller Caller, id envelope.ID, 
 	}
 	r.Sealed = nil
 	return r, nil
+}
+
+// ReplyCopy returns the recipient's copy of one of their own replies to an
+// envelope, the wrap of its key and the sealed reply, for their page to open
+// (only it can: FORMAT.md §13.5).
+func (s *Service) ReplyCopy(ctx context.Context, caller Caller, id envelope.ID, replyID string) ([]byte, error) {
+	if caller.Account == nil {
+		return nil, ErrSignInRequired
+	}
+	all, err := s.store.RepliesOf(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("replies of %s: %w", id, err)
+	}
+	for _, r := range all {
+		if r.ID != replyID {
+			continue
+		}
+		if r.Account != caller.Account.ID {
+			return nil, ErrNotYours
+		}
+		if len(r.CopyKey) == 0 || len(r.Sealed) == 0 {
+			return nil, ErrNoReplyCopy
+		}
+		return append(r.CopyKey, r.Sealed...), nil
+	}
+	return nil, ErrNoReplyCopy
 }
 
 // Replies lists the recipient's own replies to an envelope (without ciphertext).
@@ -205,27 +263,24 @@ func (s *Service) Replies(ctx context.Context, caller Caller, id envelope.ID) ([
 // each of recs (as SentEnvelopes returned them) by envelope: metadata only
 // (who, when, how large, the delivery state), never the ciphertext, which the
 // key server cannot read anyway. Envelopes without replies, and any the caller
-// may not manage, are left out. Each envelope's replies are read and stripped
-// in turn, so pending ciphertext is held one envelope at a time.
+// may not manage, are left out. One store read for the whole page; the store
+// leaves the ciphertexts out.
 func (s *Service) SentReplies(ctx context.Context, caller Caller, recs []EnvelopeRecord) (map[envelope.ID][]StoredReply, error) {
 	if caller.Account == nil {
 		return nil, ErrSignInRequired
 	}
-	out := map[envelope.ID][]StoredReply{}
+	ids := make([]envelope.ID, 0, len(recs))
 	for i := range recs {
-		if !s.mayManage(caller, &recs[i]) {
-			continue
+		if s.mayManage(caller, &recs[i]) {
+			ids = append(ids, recs[i].ID)
 		}
-		rs, err := s.store.RepliesOf(ctx, recs[i].ID)
-		if err != nil {
-			return nil, fmt.Errorf("replies of %s: %w", recs[i].ID, err)
-		}
-		for j := range rs {
-			rs[j].Sealed, rs[j].LeaseHash = nil, nil
-		}
-		if len(rs) > 0 {
-			out[recs[i].ID] = rs
-		}
+	}
+	if len(ids) == 0 {
+		return map[envelope.ID][]StoredReply{}, nil
+	}
+	out, err := s.store.RepliesOfEnvelopes(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("replies of %d envelopes: %w", len(ids), err)
 	}
 	return out, nil
 }
@@ -307,7 +362,10 @@ func (s *Service) FinishReply(ctx context.Context, caller Caller, id, lease, rea
 		if !r.Pending() || lease == "" || subtle.ConstantTimeCompare(r.LeaseHash, hashToken(lease)) != 1 || now.After(r.NextAttempt) {
 			return nil, ErrLeaseLost
 		}
-		r.Sealed, r.LeaseHash = nil, nil
+		if len(r.CopyKey) == 0 {
+			r.Sealed = nil // else kept for the recipient's copy
+		}
+		r.LeaseHash = nil
 		ev := AuditEvent{Time: now, Actor: "gateway", Action: ActionReplyDeliver, Envelope: r.Envelope.String(), Account: r.Account, Detail: r.Kind}
 		if reason == "" {
 			r.Delivered = now

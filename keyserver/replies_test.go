@@ -2,14 +2,24 @@ package keyserver_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"maps"
+	"mime/multipart"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
+	"github.com/waxseal/waxseal/keyserver/boltstore"
 )
 
 // sealedReplyBytes stands in for a Reply v1: the key server checks only its
@@ -36,7 +46,7 @@ func TestReplyLeases(t *testing.T) {
 	e.browser().register(s, "Bob", "Patient")
 	p := recipientPrincipal(t, e, "bob@patient.example")
 	ctx := t.Context()
-	stored, err := e.svc.PostReply(ctx, p, s.file.Header.ID, keyserver.ReplyKindReply, "", sealedReplyBytes(1000))
+	stored, err := e.svc.PostReply(ctx, p, s.file.Header.ID, keyserver.ReplyKindReply, "", sealedReplyBytes(1000), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +104,7 @@ func TestReplyRefusals(t *testing.T) {
 	p := recipientPrincipal(t, e, "bob@patient.example")
 	ctx, id := t.Context(), s.file.Header.ID
 	post := func(p keyserver.Caller, kind, to string, body []byte) error {
-		_, err := e.svc.PostReply(ctx, p, id, kind, to, body)
+		_, err := e.svc.PostReply(ctx, p, id, kind, to, body, nil)
 		return err
 	}
 	code := func(err error) string {
@@ -167,7 +177,7 @@ func TestSentItemsShowReplies(t *testing.T) {
 	e.browser().register(s[0], "Bob", "Patient")
 	bob := recipientPrincipal(t, e, "bob@patient.example")
 	ctx := t.Context()
-	first, err := e.svc.PostReply(ctx, bob, bobID, keyserver.ReplyKindReply, "", sealedReplyBytes(1000))
+	first, err := e.svc.PostReply(ctx, bob, bobID, keyserver.ReplyKindReply, "", sealedReplyBytes(1000), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +189,7 @@ func TestSentItemsShowReplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.clock.Add(time.Minute)
-	second, err := e.svc.PostReply(ctx, bob, bobID, keyserver.ReplyKindReply, "", sealedReplyBytes(50))
+	second, err := e.svc.PostReply(ctx, bob, bobID, keyserver.ReplyKindReply, "", sealedReplyBytes(50), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,5 +235,210 @@ func TestSentItemsShowReplies(t *testing.T) {
 	}
 	if _, err := e.svc.SentReplies(ctx, keyserver.Caller{}, recs); !errors.Is(err, keyserver.ErrSignInRequired) {
 		t.Errorf("signed out: %v", err)
+	}
+}
+
+// raw makes a request with the browser's session and returns the status and body.
+func (b *browser) raw(method, path, contentType string, body io.Reader) (int, []byte) {
+	b.e.t.Helper()
+	req, _ := http.NewRequestWithContext(b.e.t.Context(), method, b.e.srv.URL+path, body)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set(api.CSRFHeader, "1")
+	req.Header.Set("Origin", b.origin)
+	req.AddCookie(&http.Cookie{Name: "waxseal", Value: b.cookie})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+func replyForm(t *testing.T, parts map[string][]byte) (string, *bytes.Buffer) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for _, name := range slices.Sorted(maps.Keys(parts)) {
+		p, err := w.CreateFormFile(name, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Write(parts[name])
+	}
+	w.Close()
+	return w.FormDataContentType(), &buf
+}
+
+// TestReplyCopy: the wrap of the reply's key is posted beside the reply, listed
+// as a copy, served with the sealed reply to its author alone (nobody else, not
+// even the original's sender), kept once the reply is delivered (the sealed
+// reply too), and swept with the envelope.
+func TestReplyCopy(t *testing.T) {
+	e := newEnv(t)
+	s := e.seal("hello", e.clock.Now().Add(48*time.Hour), "bob@patient.example", "alice@hospital.example")
+	id := s[0].file.Header.ID
+	bob := e.browser()
+	bob.register(s[0], "Bob", "Patient")
+	copyKey := append([]byte("wxk\x01"), bytes.Repeat([]byte{0x5a}, 104)...)
+	sealed := sealedReplyBytes(300)
+	copied := append(bytes.Clone(copyKey), sealed...)
+	ct, body := replyForm(t, map[string][]byte{"reply": sealed, "copy_key": copyKey})
+	st, out := bob.raw("POST", "/api/v1/envelopes/"+id.String()+"/replies?kind=reply", ct, body)
+	if st != http.StatusCreated {
+		t.Fatalf("post: %d %s", st, out)
+	}
+	var posted api.ReplyView
+	if err := json.Unmarshal(out, &posted); err != nil || !posted.HasCopy || posted.Size != 304 {
+		t.Fatalf("posted: %s %v", out, err)
+	}
+	st, list := bob.call("GET", "/api/v1/envelopes/"+id.String()+"/replies", nil)
+	rs, _ := list["replies"].([]any)
+	if st != http.StatusOK || len(rs) != 1 || rs[0].(map[string]any)["has_copy"] != true {
+		t.Fatalf("list: %d %v", st, list)
+	}
+	copyPath := "/api/v1/envelopes/" + id.String() + "/replies/" + posted.ID + "/copy"
+	if st, got := bob.raw("GET", copyPath, "", nil); st != http.StatusOK || !bytes.Equal(got, copied) {
+		t.Fatalf("copy: %d %q", st, got)
+	}
+	// The original's sender manages the envelope, but the copy is the author's.
+	alice := e.browser()
+	alice.register(s[1], "Alice", "Sender")
+	if st, got := alice.raw("GET", copyPath, "", nil); st != http.StatusForbidden {
+		t.Fatalf("alice reads bob's copy: %d %s", st, got)
+	}
+	if st, got := bob.raw("GET", "/api/v1/envelopes/"+id.String()+"/replies/nosuch/copy", "", nil); st != http.StatusNotFound || !bytes.Contains(got, []byte("no_reply_copy")) {
+		t.Fatalf("unknown reply: %d %s", st, got)
+	}
+
+	// Delivered: the sealed reply stays for the copy.
+	leased, _ := e.svc.LeaseReplies(t.Context(), keyserver.Caller{}, 10, time.Minute)
+	if len(leased) != 1 || len(leased[0].Sealed) != 304 {
+		t.Fatalf("leased %+v", leased)
+	}
+	if err := e.svc.FinishReply(t.Context(), keyserver.Caller{}, leased[0].ID, leased[0].Lease, ""); err != nil {
+		t.Fatal(err)
+	}
+	if st, got := bob.raw("GET", copyPath, "", nil); st != http.StatusOK || !bytes.Equal(got, copied) {
+		t.Fatalf("copy after delivery: %d", st)
+	}
+
+	// Refusals: a copy that is not one, a part twice, an unknown part.
+	for _, c := range []struct {
+		parts map[string][]byte
+		want  string
+	}{
+		{map[string][]byte{"reply": sealedReplyBytes(10), "copy_key": sealedReplyBytes(104)}, "not_a_reply"},
+		{map[string][]byte{"reply": sealedReplyBytes(10), "copy_key": copyKey[:100]}, "not_a_reply"},
+		{map[string][]byte{"reply": sealedReplyBytes(10), "copy_key": append(bytes.Clone(copyKey), 0)}, "reply_too_large"},
+		{map[string][]byte{"copy_key": copyKey}, "not_a_reply"},
+		{map[string][]byte{"reply": sealedReplyBytes(10), "note": []byte("x")}, "bad_request"},
+	} {
+		ct, body := replyForm(t, c.parts)
+		if st, got := bob.raw("POST", "/api/v1/envelopes/"+id.String()+"/replies?kind=reply", ct, body); st < 400 || !bytes.Contains(got, []byte(c.want)) {
+			t.Errorf("%v: %d %s, want %s", slices.Collect(maps.Keys(c.parts)), st, got, c.want)
+		}
+	}
+
+	// Expiry sweeps the reply and its copy.
+	e.clock.Add(49 * time.Hour)
+	if _, err := e.svc.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if rs, _ := e.store.RepliesOf(t.Context(), id); len(rs) != 0 {
+		t.Fatalf("%d replies outlived their envelope", len(rs))
+	}
+}
+
+// TestForwardPolicy: the key server refuses, when the reply is posted, a
+// forward the policy does not allow, with forward_not_allowed, and audits it.
+func TestForwardPolicy(t *testing.T) {
+	for _, c := range []struct {
+		policy, to, want string
+	}{
+		{"", "gp@clinic.example", "forward_not_allowed"}, // the default is "organisation"
+		{"organisation", "gp@clinic.example", "forward_not_allowed"},
+		{"organisation", "carol@hospital.example", ""},
+		{"none", "carol@hospital.example", "forward_not_allowed"},
+		{"any", "gp@clinic.example", ""},
+	} {
+		e := newEnv(t, func(cfg *keyserver.Config) { cfg.ReplyForward = c.policy })
+		s := e.seal("hello", time.Time{}, "bob@patient.example")[0]
+		e.browser().register(s, "Bob", "Patient")
+		p := recipientPrincipal(t, e, "bob@patient.example")
+		_, err := e.svc.PostReply(t.Context(), p, s.file.Header.ID, keyserver.ReplyKindForward, c.to, sealedReplyBytes(100), nil)
+		var ke *keyserver.Error
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%q to %s: %v", c.policy, c.to, err)
+		case c.want != "" && (!errors.As(err, &ke) || ke.Code != c.want || ke.Status != http.StatusForbidden):
+			t.Errorf("%q to %s: %v, want %s", c.policy, c.to, err, c.want)
+		}
+	}
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, err = keyserver.New(keyserver.Config{PublicURL: "http://localhost:8080", ReplyForward: "everyone"}, st)
+	if err == nil || !strings.Contains(err.Error(), `"everyone"`) {
+		t.Errorf("forward = everyone: %v", err)
+	}
+}
+
+// countingReplies counts the store's reply reads.
+type countingReplies struct {
+	keyserver.Store
+	mu            sync.Mutex
+	of, envelopes int
+}
+
+func (c *countingReplies) RepliesOf(ctx context.Context, env envelope.ID) ([]keyserver.StoredReply, error) {
+	c.mu.Lock()
+	c.of++
+	c.mu.Unlock()
+	return c.Store.RepliesOf(ctx, env)
+}
+
+func (c *countingReplies) RepliesOfEnvelopes(ctx context.Context, envs []envelope.ID) (map[envelope.ID][]keyserver.StoredReply, error) {
+	c.mu.Lock()
+	c.envelopes++
+	c.mu.Unlock()
+	return c.Store.RepliesOfEnvelopes(ctx, envs)
+}
+
+// TestSentRepliesOneStoreRead: a page of sent items reads the replies of all
+// its envelopes in one store call, not one per envelope.
+func TestSentRepliesOneStoreRead(t *testing.T) {
+	var counter *countingReplies
+	e := newEnvOver(t, func(s keyserver.Store) keyserver.Store {
+		counter = &countingReplies{Store: s}
+		return counter
+	})
+	s := e.seal("hello", time.Time{}, "bob@patient.example", "dan@patient.example", "eve@patient.example", "alice@hospital.example")
+	for i, who := range []string{"Bob", "Dan", "Eve"} {
+		e.browser().register(s[i], who, "Patient")
+		p := recipientPrincipal(t, e, strings.ToLower(who)+"@patient.example")
+		if _, err := e.svc.PostReply(t.Context(), p, s[i].file.Header.ID, keyserver.ReplyKindReply, "", sealedReplyBytes(100+i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice := e.browser()
+	alice.register(s[3], "Alice", "Sender")
+	counter.mu.Lock()
+	counter.of, counter.envelopes = 0, 0
+	counter.mu.Unlock()
+	st, out := alice.call("GET", "/api/v1/sent", nil)
+	if st != http.StatusOK {
+		t.Fatalf("sent: %d %v", st, out)
+	}
+	if replies := out["replies"].(map[string]any); len(replies) != 3 {
+		t.Fatalf("replies of %d envelopes, want 3", len(replies))
+	}
+	counter.mu.Lock()
+	defer counter.mu.Unlock()
+	if counter.envelopes != 1 || counter.of != 0 {
+		t.Errorf("a page of sent items read replies with %d batch and %d single calls, want 1 and 0", counter.envelopes, counter.of)
 	}
 }

@@ -149,6 +149,8 @@ type Gateway struct {
 	slots  chan struct{}
 	// wrapperReplyTo is Config.WrapperReplyTo parsed; nil when unset.
 	wrapperReplyTo *mail.Address
+	// notifyFrom is Config.NotifyFrom parsed: the organisation's system sender.
+	notifyFrom *mail.Address
 }
 
 // New checks cfg and fills in defaults.
@@ -215,6 +217,10 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.NotifyFrom == "" {
 		cfg.NotifyFrom = "waxseal <postmaster@" + cfg.Hostname + ">"
 	}
+	notifyFrom, err := mail.ParseAddress(cfg.NotifyFrom)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: notify_from %q: %w", cfg.NotifyFrom, err)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -222,7 +228,7 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.Now = time.Now
 	}
 	return &Gateway{cfg: cfg, log: cfg.Logger, policy: cfg.Policy, kick: make(chan struct{}, 1),
-		slots: make(chan struct{}, cfg.MaxConcurrent), wrapperReplyTo: replyTo}, nil
+		slots: make(chan struct{}, cfg.MaxConcurrent), wrapperReplyTo: replyTo, notifyFrom: notifyFrom}, nil
 }
 
 func newID() string {

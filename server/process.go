@@ -196,7 +196,18 @@ func (g *Gateway) prepare(ctx context.Context, in *Inbound) (*plan, error) {
 			kind: kindOriginal, notify: p.sender, subject: res.Clean})
 	}
 	if sj != nil {
-		sealed, err := sj.wrappers(in, p.sender, g.wrapperOptions())
+		opt := g.wrapperOptions()
+		if in.SealExternal {
+			opt = g.onBehalf(pm.from, opt)
+		}
+		sealed, err := sj.wrappers(in, p.sender, opt)
+		if in.SealExternal && err == nil {
+			// Bounces of what goes out on the recipient's behalf come back to
+			// the organisation, whose domain sent it (SPF).
+			for i := range sealed {
+				sealed[i].from = g.notifyFrom.Address
+			}
+		}
 		if err != nil {
 			sj.abandon() // registered or not, the message goes nowhere
 			return nil, err
@@ -390,6 +401,42 @@ func (sj *sealJob) safely(check func() error) (err error) {
 // reply key is configured) and the organisation's Reply-To.
 func (g *Gateway) wrapperOptions() wrapper.Options {
 	return wrapper.Options{Online: g.cfg.Online, Reply: g.cfg.ReplyPublicKey != nil, ReplyTo: g.wrapperReplyTo, Brand: g.cfg.Brand}
+}
+
+// onBehalf is the wrapper mail's From and Reply-To for what the gateway sends
+// outside on someone else's behalf: a recipient's secure reply to the original's
+// external people. Mail From: their own address (say a gmail.com one) sent by
+// the organisation's servers fails their domain's DMARC and is refused or
+// filed as spam, so the From is the organisation's one system sender
+// (NotifyFrom: [brand] mail_from) under the person's name, "Bob Patient via
+// Hospital" (the brand's name, else the sender's display name), as mailing
+// lists do;
+// Reply-To is the organisation's wrapper_reply_to if it set one, else the
+// person, so that a reply from the mail client reaches who wrote
+// (docs/DEPLOY.md, "Secure replies and DMARC").
+func (g *Gateway) onBehalf(person *mail.Address, opt wrapper.Options) wrapper.Options {
+	if person == nil {
+		return opt
+	}
+	who := strings.TrimSpace(printable(person.Name, 100))
+	if who == "" {
+		who = person.Address
+	}
+	org := ""
+	if g.cfg.Brand != nil {
+		org = strings.TrimSpace(printable(g.cfg.Brand.Name, 100))
+	}
+	if org == "" {
+		org = strings.TrimSpace(g.notifyFrom.Name)
+	}
+	if org == "" {
+		_, org, _ = strings.Cut(g.notifyFrom.Address, "@")
+	}
+	opt.From = &mail.Address{Name: who + " via " + org, Address: g.notifyFrom.Address}
+	if opt.ReplyTo == nil {
+		opt.ReplyTo = &mail.Address{Name: person.Name, Address: person.Address}
+	}
+	return opt
 }
 
 // wrappers writes each recipient's wrapper mail with base's settings.

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/envelope/reply"
 	"github.com/waxseal/waxseal/envelope/reply/compose"
+	"github.com/waxseal/waxseal/envelope/unseal"
 	"github.com/waxseal/waxseal/keyserver"
 	"github.com/waxseal/waxseal/keyserver/api"
 	"github.com/waxseal/waxseal/keyserver/httpapi"
@@ -73,7 +75,8 @@ func (b *browser) postRaw(path string, body []byte) (int, map[string]any) {
 // reply to the key server; the gateway leases it over the API and delivers it
 // to the original sender with the key server's From; the key server's bbolt
 // file, the gateway's logs and every byte the key server received or sent hold
-// no reply plaintext (a canary in the body and in an attachment's name).
+// no reply plaintext (a canary in the body and in an attachment's name), the
+// recipient's copy stored beside it included.
 func TestReplyThroughKeyServer(t *testing.T) {
 	dir := t.TempDir()
 	svc, st, err := newKeyServer(dir)
@@ -120,8 +123,43 @@ func TestReplyThroughKeyServer(t *testing.T) {
 		t.Errorf("no session: %d", st)
 	}
 
-	if st, out := bob.postRaw("/api/v1/envelopes/"+id+"/replies?kind=reply", sealed); st != http.StatusCreated || out["state"] != "pending" {
-		t.Fatalf("post reply: %d %v", st, out)
+	// Posted as the page does: the reply, and the wrap of its key under
+	// k_copy, from both halves of the envelope's key (FORMAT.md §13.5).
+	_, kout := bob.call("POST", "/api/v1/envelopes/"+id+"/key", nil)
+	srvKey, err := envelope.ParseKey(kout["server_key"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := unseal.ReplyCopyKey(file.Header.ID, file.EnvKey, srvKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyKey := [32]byte(kc)
+	sealed, wrap, err := compose.SealWithCopy(forged, &replyKey.Public, &copyKey, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	for name, b := range map[string][]byte{"reply": sealed, "copy_key": wrap} {
+		w, _ := mw.CreateFormFile(name, name)
+		w.Write(b)
+	}
+	mw.Close()
+	req, _ := http.NewRequest("POST", ks.srv.URL+"/api/v1/envelopes/"+id+"/replies?kind=reply", &form)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set(api.CSRFHeader, "1")
+	req.Header.Set("Origin", publicURL)
+	req.AddCookie(&http.Cookie{Name: "waxseal", Value: bob.cookie})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var posted map[string]any
+	json.NewDecoder(resp.Body).Decode(&posted)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || posted["state"] != "pending" || posted["has_copy"] != true {
+		t.Fatalf("post reply: %d %v", resp.StatusCode, posted)
 	}
 	if st, out := bob.call("GET", "/api/v1/envelopes/"+id+"/replies", nil); st != http.StatusOK || len(out["replies"].([]any)) != 1 {
 		t.Fatalf("list replies: %d %v", st, out)
@@ -153,9 +191,23 @@ func TestReplyThroughKeyServer(t *testing.T) {
 	if _, out := bob.call("GET", "/api/v1/envelopes/"+id+"/replies", nil); out["replies"].([]any)[0].(map[string]any)["state"] != "delivered" {
 		t.Errorf("after delivery: %v", out)
 	}
-	// Nothing more to lease; the acknowledgement dropped the ciphertext.
+	// Nothing more to lease.
 	if n, _ := d.DeliverOnce(context.Background()); n != 0 {
 		t.Errorf("leased %d replies after delivery", n)
+	}
+	// The recipient reads their copy back after delivery: the wrap and the
+	// sealed reply, which the key server kept for it.
+	creq, _ := http.NewRequest("GET", ks.srv.URL+"/api/v1/envelopes/"+id+"/replies/"+posted["id"].(string)+"/copy", nil)
+	creq.Header.Set("Origin", publicURL)
+	creq.AddCookie(&http.Cookie{Name: "waxseal", Value: bob.cookie})
+	cresp, err := http.DefaultClient.Do(creq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, _ := io.ReadAll(cresp.Body)
+	cresp.Body.Close()
+	if got, err := compose.OpenCopy(back, &copyKey); err != nil || !bytes.Equal(got, forged) {
+		t.Fatalf("the copy read back: %d, %v", cresp.StatusCode, err)
 	}
 
 	// The key server saw no plaintext: not in its file, not on the wire.

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waxseal/waxseal/brand"
 	"github.com/waxseal/waxseal/envelope/reply"
 	"github.com/waxseal/waxseal/envelope/reply/compose"
 )
@@ -256,6 +257,69 @@ func TestReplyAllSealsExternal(t *testing.T) {
 	}
 	if len(src.acked) != 1 {
 		t.Errorf("acked %v", src.acked)
+	}
+}
+
+// TestReplyOnBehalfSender: what a reply sends outside goes under the
+// organisation's system sender (DMARC: the replier's own domain did not send
+// it) with their name and their address as Reply-To, and its bounces come back
+// to the organisation; what stays inside keeps the replier's verified address.
+func TestReplyOnBehalfSender(t *testing.T) {
+	for _, c := range []struct {
+		replyTo, wantReplyTo, brand, notifyName, wantFrom string
+	}{
+		{"", `"Bob Patient" <bob@patient.example>`, "", "Hospital", `"Bob Patient via Hospital" <postmaster@hospital.example>`},
+		{"Secure Mail Desk <securemail@hospital.example>", `"Secure Mail Desk" <securemail@hospital.example>`, "", "Hospital",
+			`"Bob Patient via Hospital" <postmaster@hospital.example>`},
+		// The brand's name before the sender's display name.
+		{"", `"Bob Patient" <bob@patient.example>`, "St Mary's", "Secure Mail", `"Bob Patient via St Mary's" <postmaster@hospital.example>`},
+	} {
+		e := startGateway(t, gwOptions{tweak: func(cfg *Config) {
+			cfg.NotifyFrom = c.notifyName + " <postmaster@hospital.example>"
+			cfg.WrapperReplyTo = c.replyTo
+			if c.brand != "" {
+				cfg.Brand = &brand.Brand{Name: c.brand}
+			}
+		}})
+		src := &memReplies{pending: []PendingReply{pendingReply("d1", ReplyToAll, sealedReply(t, "From: mallory@evil.example\r\n", &compose.Draft{
+			Subject: "Re: Lab results", Text: "dmarc-canary",
+		}))}}
+		if _, err := newDeliverer(t, e, src, "").DeliverOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		dave := e.hop.to("dave@elsewhere.example")
+		if len(dave) != 1 {
+			t.Fatalf("external copies: %d", len(dave))
+		}
+		m, err := mail.ReadMessage(bytes.NewReader(dave[0].Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Header.Get("From"); got != c.wantFrom {
+			t.Errorf("external wrapper From %q, want %q", got, c.wantFrom)
+		}
+		if got := m.Header.Get("Reply-To"); got != c.wantReplyTo {
+			t.Errorf("external wrapper Reply-To %q, want %q", got, c.wantReplyTo)
+		}
+		if dave[0].From != "postmaster@hospital.example" {
+			t.Errorf("external MAIL FROM %q", dave[0].From)
+		}
+		// The envelope inside still says who wrote.
+		_, _, _, file := wrapperParts(t, dave[0].Data)
+		if file.Header.From != `"Bob Patient" <bob@patient.example>` {
+			t.Errorf("the envelope names %q", file.Header.From)
+		}
+		alice := e.hop.to("alice@hospital.example")
+		if len(alice) != 1 {
+			t.Fatalf("internal copies: %d", len(alice))
+		}
+		im, _ := mail.ReadMessage(bytes.NewReader(alice[0].Data))
+		if got := im.Header.Get("From"); got != `"Bob Patient" <bob@patient.example>` || alice[0].From != "bob@patient.example" {
+			t.Errorf("internal From %q, MAIL FROM %q", got, alice[0].From)
+		}
+	}
+	if _, err := New(Config{Relay: &SMTPRelay{}, Policy: newPolicy(t), KeyServer: startKeyServer(t).client(), KeyServerURL: publicURL, NotifyFrom: "not an address"}); err == nil || !strings.Contains(err.Error(), "notify_from") {
+		t.Errorf("notify_from = not an address: %v", err)
 	}
 }
 

@@ -14,7 +14,8 @@
 //	waxseal.openForm({header, key, payload}: strings, envKey: string, serverKey: string) -> Promise<Opened>
 //	waxseal.openOnline(blob: Uint8Array, envKey: string, serverKey: string) -> Promise<Opened>
 //	waxseal.openParts({header, key, ciphertext}: Uint8Arrays, envKey: string, serverKey: string) -> Promise<Opened>
-//	waxseal.sealReply(draft, replyPublicKey: string) -> Promise<Uint8Array> (reply.go)
+//	waxseal.sealReply(draft, replyPublicKey: string[, copyKeys]) -> Promise<Uint8Array | {reply, copyKey}> (reply.go)
+//	waxseal.openReplyCopy(copy: Uint8Array, {id, envKey, serverKey}) -> Promise<{original, message}> (reply.go)
 //
 // openParts is openForm with the base64 already decoded by the browser, which does
 // it natively and many times faster than Go compiled to WebAssembly.
@@ -45,6 +46,7 @@ func main() {
 	api.Set("openOnline", promised(openOnline))
 	api.Set("openParts", promised(openParts))
 	api.Set("sealReply", promised(sealReply))
+	api.Set("openReplyCopy", promised(openReplyCopy))
 	js.Global().Set("waxseal", api)
 	if ready := js.Global().Get("waxsealReady"); ready.Type() == js.TypeFunction {
 		ready.Invoke()

@@ -7,14 +7,20 @@ import (
 	"syscall/js"
 
 	"github.com/waxseal/waxseal/envelope/reply/compose"
+	"github.com/waxseal/waxseal/envelope/unseal"
+	"github.com/waxseal/waxseal/wasm/message"
 )
 
-//	waxseal.sealReply(draft, replyPublicKey: string) -> Promise<Uint8Array>
+//	waxseal.sealReply(draft, replyPublicKey: string[, copyKeys]) -> Promise<Uint8Array | {reply, copyKey}>
 //
 // draft is {subject, text, quote, attribution: strings (all optional),
 // attachments: [{name: string, contentType: string, data: Uint8Array}]}. The
 // result is a Reply v1 (docs/FORMAT.md §13) for the key server to store. The page
-// gives no addresses: the gateway sets them.
+// gives no addresses: the gateway sets them. With copyKeys, {id, envKey,
+// serverKey: strings} of the envelope replied to, the result is {reply,
+// copyKey}: copyKey is the wrap of the reply's box key under the envelope's
+// k_copy (§13.5), with which the recipient's page opens the reply later
+// (openReplyCopy).
 func sealReply(args []js.Value) (any, error) {
 	if len(args) < 1 || args[0].Type() != js.TypeObject {
 		return nil, errors.New("draft: want an object")
@@ -72,12 +78,87 @@ func sealReply(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	var copyKey *[32]byte
+	if len(args) > 2 && args[2].Type() == js.TypeObject {
+		k, err := copyKeyArg(args[2])
+		if err != nil {
+			return nil, err
+		}
+		copyKey = &k
+	}
 	pub := [32]byte(key)
-	sealed, err := compose.Seal(msg, &pub, browserRandom{})
+	if copyKey == nil {
+		sealed, err := compose.Seal(msg, &pub, browserRandom{})
+		if err != nil {
+			return nil, err
+		}
+		return uint8Array(sealed), nil
+	}
+	sealed, wrap, err := compose.SealWithCopy(msg, &pub, copyKey, browserRandom{})
+	clear(msg)
 	if err != nil {
 		return nil, err
 	}
-	return uint8Array(sealed), nil
+	res := object()
+	res.Set("reply", uint8Array(sealed))
+	res.Set("copyKey", uint8Array(wrap))
+	return res, nil
+}
+
+// copyKeyArg derives k_copy from {id, envKey, serverKey}.
+func copyKeyArg(v js.Value) ([32]byte, error) {
+	var s [3]string
+	for i, name := range []string{"id", "envKey", "serverKey"} {
+		f := v.Get(name)
+		if f.Type() != js.TypeString {
+			return [32]byte{}, errors.New("copyKeys." + name + ": want a string")
+		}
+		s[i] = f.String()
+	}
+	id, err := unseal.ParseID(s[0])
+	if err != nil {
+		return [32]byte{}, errors.New("copyKeys.id: " + err.Error())
+	}
+	env, err := unseal.ParseKey(s[1])
+	if err != nil {
+		return [32]byte{}, errors.New("copyKeys.envKey: " + err.Error())
+	}
+	srv, err := unseal.ParseKey(s[2])
+	if err != nil {
+		return [32]byte{}, errors.New("copyKeys.serverKey: " + err.Error())
+	}
+	k, err := unseal.ReplyCopyKey(id, env, srv)
+	return [32]byte(k), err
+}
+
+//	waxseal.openReplyCopy(copy: Uint8Array, copyKeys) -> Promise<{original: Uint8Array, message}>
+//
+// opens the recipient's copy of a reply (§13.5: the wrap, then the sealed reply)
+// with {id, envKey, serverKey} of the envelope replied to; message is as open's.
+func openReplyCopy(args []js.Value) (any, error) {
+	sealed, err := bytesArg(args, 0, "copy")
+	if err != nil {
+		return nil, err
+	}
+	if len(args) < 2 || args[1].Type() != js.TypeObject {
+		return nil, errors.New("copyKeys: want {id, envKey, serverKey}")
+	}
+	key, err := copyKeyArg(args[1])
+	if err != nil {
+		return nil, err
+	}
+	raw, err := compose.OpenCopy(sealed, &key)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := message.Parse(raw, message.Options{Charset: decodeWithTextDecoder})
+	if err != nil {
+		msg = &message.Message{Problems: []string{err.Error()}}
+	}
+	res := object()
+	res.Set("original", uint8Array(raw))
+	res.Set("message", messageValue(msg))
+	return res, nil
 }
 
 // browserRandom reads crypto.getRandomValues, as Go's own crypto/rand does on

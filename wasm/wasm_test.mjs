@@ -126,6 +126,36 @@ test("sealReply seals a reply that an independent reader opens to the draft", as
   await assert.rejects(globalThis.waxseal.sealReply({ attachments: [{ name: "big", data: new Uint8Array(11 << 20) }] }, pub), /10 MiB/);
 });
 
+test("sealReply with the envelope's keys also wraps the reply's key for the recipient's copy, which openReplyCopy and the independent reader open", async () => {
+  const { openReply, openReplyCopy } = await import("../envelope/conformance/reader.mjs");
+  const { generateKeyPairSync, randomBytes } = await import("node:crypto");
+  const { privateKey, publicKey } = generateKeyPairSync("x25519");
+  const priv = privateKey.export({ format: "der", type: "pkcs8" }).subarray(-32);
+  const pub = publicKey.export({ format: "der", type: "spki" }).subarray(-32).toString("base64url");
+  const keys = { id: randomBytes(16).toString("hex"), envKey: randomBytes(32).toString("base64url"), serverKey: randomBytes(32).toString("base64url") };
+  const data = new Uint8Array(70_001).map((_, i) => (i * 31) & 255);
+  const out = await globalThis.waxseal.sealReply({ subject: "Re: results", text: "copy-canary", attachments: [{ name: "q.pdf", contentType: "application/pdf", data }] }, pub, keys);
+  assert.equal(Buffer.from(out.copyKey.subarray(0, 4)).toString("latin1"), "wxk\x01");
+  assert.equal(out.copyKey.length, 108);
+  // The copy, as the key server hands it back: the wrap, then the reply.
+  const copy = new Uint8Array([...out.copyKey, ...out.reply]);
+  const sent = openReply(out.reply, [new Uint8Array(priv)]);
+  assert.deepEqual(openReplyCopy(copy, keys.id, keys.envKey, keys.serverKey), sent);
+  const shown = await globalThis.waxseal.openReplyCopy(copy, keys);
+  assert.deepEqual(shown.original, sent);
+  assert.equal(shown.message.subject, "Re: results");
+  assert.match(shown.message.text, /copy-canary/);
+  assert.equal(shown.message.attachments[0].filename, "q.pdf");
+  assert.deepEqual(shown.message.attachments[0].data, data);
+  // Another envelope's keys, or a changed byte, open nothing.
+  await assert.rejects(globalThis.waxseal.openReplyCopy(copy, { ...keys, envKey: keys.serverKey }), /reply copy does not open/);
+  const bad = copy.slice();
+  bad[bad.length - 1] ^= 1;
+  await assert.rejects(globalThis.waxseal.openReplyCopy(bad, keys), /reply copy does not open/);
+  await assert.rejects(globalThis.waxseal.openReplyCopy(out.reply, keys), /not a waxseal reply copy/);
+  await assert.rejects(globalThis.waxseal.sealReply({ text: "x" }, pub, { ...keys, id: "nothex" }), /copyKeys\.id/);
+});
+
 test("sealReply with a 7.5 MB attachment: time against WebCrypto AES-GCM over the same bytes", async () => {
   const { generateKeyPairSync } = await import("node:crypto");
   const { publicKey } = generateKeyPairSync("x25519");

@@ -169,11 +169,19 @@ func (gp *gatewayProcess) run(ctx context.Context) error {
 	return nil
 }
 
-// sinkRelay writes every outgoing mail to the development mail directory.
+// sinkRelay writes every outgoing mail to the development mail directory, one
+// file per recipient, named after it, as each one's mailbox would get it (a
+// copy for several internal recipients would otherwise be filed under the
+// first alone).
 type sinkRelay struct{ dir *mailer.Dir }
 
 func (s sinkRelay) Send(ctx context.Context, from string, to []string, msg []byte, requireTLS bool) error {
-	return s.dir.Send(ctx, from, to, msg)
+	for _, rcpt := range to {
+		if err := s.dir.Send(ctx, from, []string{rcpt}, msg); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 const policySynopsis = "policy --config FILE --from ADDR --to ADDR [--to ADDR ...] --subject S [--in-reply-to ID] [--references ID ...] [--body-file FILE]"

@@ -117,6 +117,7 @@ func openKeyServer(fc *fileConfig, log *slog.Logger) (*keyServerProcess, error) 
 		Logger:            log,
 		ReplyPublicKey:    fc.ReplyPublicKey,
 		ReplyForward:      fc.replyForward(),
+		ForwardDomains:    fc.forwardDomains(),
 	}, st)
 	if err != nil {
 		st.Close()

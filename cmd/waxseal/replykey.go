@@ -141,6 +141,15 @@ func (c *fileConfig) replyForward() string {
 	return server.ForwardOrganisation
 }
 
+// forwardDomains are the addresses the forward policy "organisation" allows,
+// the gateway's internal_domains (the key server defaults to org_domains).
+func (c *fileConfig) forwardDomains() []string {
+	if c.Gateway != nil {
+		return c.Gateway.InternalDomains
+	}
+	return nil
+}
+
 // replyPublicKey is reply_public_key, or nil when the installation has none.
 func (c *fileConfig) replyPublicKey() (*[32]byte, error) {
 	if c.ReplyPublicKey == "" {

@@ -452,3 +452,36 @@ export function openReply(sealed, privateKeys) {
   }
   throw new Error(REPLY_ERR.NOT_OPENED);
 }
+
+export const COPY_ERR = Object.freeze({
+  NOT_COPY: 'not a waxseal reply copy',
+  UNSUPPORTED: 'unsupported reply copy version',
+  NOT_OPENED: 'reply copy does not open',
+});
+
+/**
+ * Opens the recipient's copy of a reply (FORMAT.md "Reply v1", the recipient's
+ * copy: a wrap of the reply's box key under k_copy, then the sealed reply) with
+ * the envelope's id (32 hex digits) and both key halves (base64url); returns
+ * the RFC 5322 message. Throws Error(COPY_ERR.*).
+ */
+export function openReplyCopy(copy, idHex, envKeyBase64url, serverKeyBase64url) {
+  const magic = [0x77, 0x78, 0x6b]; // "wxk"
+  if (copy.length < 4 || magic.some((c, i) => copy[i] !== c)) throw new Error(COPY_ERR.NOT_COPY);
+  if (copy[3] !== 1) throw new Error(COPY_ERR.UNSUPPORTED);
+  const kEnv = decodeKey32(envKeyBase64url), kSrv = decodeKey32(serverKeyBase64url);
+  if (kEnv === null || kSrv === null || !/^[0-9a-f]{32}$/.test(idHex)) throw new Error(COPY_ERR.NOT_OPENED);
+  const prk = hkdfExtract(Buffer.from(idHex, 'hex'), concat(kSrv, kEnv));
+  const kCopy = hkdfExpand(prk, ascii('waxseal v1 reply copy'), 32);
+  const wrapSize = 4 + 24 + 16 + 64;
+  if (copy.length < wrapSize + 4 + 32 + 16) throw new Error(COPY_ERR.NOT_OPENED);
+  const unwrapped = secretboxOpen(kCopy, copy.subarray(4, 28), copy.subarray(28, wrapSize));
+  if (!unwrapped) throw new Error(COPY_ERR.NOT_OPENED);
+  const key = unwrapped.subarray(0, 32), pk = unwrapped.subarray(32, 64);
+  const reply = copy.subarray(wrapSize);
+  if (reply[0] !== 0x77 || reply[1] !== 0x78 || reply[2] !== 0x72 || reply[3] !== 1) throw new Error(COPY_ERR.NOT_OPENED);
+  const epk = reply.subarray(4, 36);
+  const m = secretboxOpen(key, blake2b(concat(epk, pk), 24), reply.subarray(36));
+  if (!m) throw new Error(COPY_ERR.NOT_OPENED);
+  return m;
+}

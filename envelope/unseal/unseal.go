@@ -97,3 +97,15 @@ func Unwrap(id ID, headerJSON, keyBlock []byte, envKey, serverKey Key) (Key, err
 func keyBlockSizeError(n int) error {
 	return detail.Wrap(ErrMalformed, "key block is ", detail.Int(n), " bytes, want ", detail.Int(KeyBlockSize))
 }
+
+// ReplyCopyKey derives k_copy, the key of the recipient's copies of their
+// replies to envelope id (FORMAT.md "Reply v1", the recipient's copy), from
+// both key halves: only someone who can open the envelope can read them.
+func ReplyCopyKey(id ID, envKey, serverKey Key) (Key, error) {
+	srv, env, raw := [32]byte(serverKey), [32]byte(envKey), [16]byte(id)
+	k, err := kdf.CopyKey(&srv, &env, &raw)
+	if err != nil {
+		return Key{}, err
+	}
+	return Key(k), nil
+}

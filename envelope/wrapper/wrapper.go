@@ -41,6 +41,12 @@ type Options struct {
 	// client goes instead of the sender (for example a monitored address whose
 	// auto-answer explains secure reply).
 	ReplyTo *mail.Address
+	// From, if set, is the mail's From instead of the envelope's sender: the
+	// organisation's system sender for what it sends on someone else's behalf
+	// (a recipient's secure reply), whose own domain's DMARC policy would have
+	// the receiving provider refuse mail From: them sent by the organisation's
+	// servers. The notice still names the envelope's sender.
+	From *mail.Address
 	// Brand is the organisation's: its name, help desk and footer end the
 	// notice, and securedoc.html shows them with its logo. nil: none.
 	Brand *brand.Brand
@@ -58,6 +64,9 @@ func Write(w io.Writer, e *envelope.Envelope, envKey envelope.Key, ciphertext io
 	from, err := mail.ParseAddress(h.From)
 	if err != nil {
 		return fmt.Errorf("wrapper mail for %s: from %q: %w", h.ID, h.From, err)
+	}
+	if opt.From != nil {
+		from = opt.From
 	}
 	to, err := mail.ParseAddress(h.To)
 	if err != nil {

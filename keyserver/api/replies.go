@@ -9,6 +9,7 @@ const (
 	CodeBadReplyKind        = "bad_reply_kind"
 	CodeForwardNotAllowed   = "forward_not_allowed"
 	CodeReplyAllUnavailable = "reply_all_unavailable"
+	CodeNoReplyCopy         = "no_reply_copy"
 )
 
 // LeasedReply is a pending reply leased to a gateway
@@ -44,4 +45,7 @@ type ReplyView struct {
 	Size      int    `json:"size"`
 	State     string `json:"state"` // pending, delivered, failed
 	Reason    string `json:"reason,omitempty"`
+	// HasCopy: the recipient's page can show this reply
+	// (GET /api/v1/envelopes/{id}/replies/{rid}/copy, FORMAT.md §13.5).
+	HasCopy bool `json:"has_copy,omitempty"`
 }

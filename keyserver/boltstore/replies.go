@@ -146,6 +146,39 @@ func (s *Store) RepliesOf(ctx context.Context, env envelope.ID) ([]keyserver.Sto
 	return out, nil
 }
 
+// RepliesOfEnvelopes lists the replies of each of envs in one transaction,
+// without their ciphertexts.
+func (s *Store) RepliesOfEnvelopes(ctx context.Context, envs []envelope.ID) (map[envelope.ID][]keyserver.StoredReply, error) {
+	out := map[envelope.ID][]keyserver.StoredReply{}
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		replies := tx.Bucket(bucketReplies)
+		c := tx.Bucket(bucketRepliesByEnv).Cursor()
+		for _, env := range envs {
+			if _, done := out[env]; done {
+				continue
+			}
+			var rs []keyserver.StoredReply
+			for k, _ := c.Seek(env[:]); k != nil && bytes.HasPrefix(k, env[:]); k, _ = c.Next() {
+				var r keyserver.StoredReply
+				if _, err := get(replies, k[idLen:], &r); err != nil {
+					return fmt.Errorf("reply %s: %w", k[idLen:], err)
+				}
+				r.Sealed, r.LeaseHash = nil, nil
+				rs = append(rs, r)
+			}
+			if len(rs) > 0 {
+				sortReplies(rs)
+				out[env] = rs
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replies of %d envelopes: %w", len(envs), err)
+	}
+	return out, nil
+}
+
 func sortReplies(rs []keyserver.StoredReply) {
 	for i := 1; i < len(rs); i++ {
 		for j := i; j > 0 && rs[j].Created.Before(rs[j-1].Created); j-- {

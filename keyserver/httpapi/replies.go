@@ -3,12 +3,15 @@ package httpapi
 import (
 	"errors"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/waxseal/waxseal/envelope/reply"
+	"github.com/waxseal/waxseal/envelope/reply/compose"
 	"github.com/waxseal/waxseal/keyserver"
 	"github.com/waxseal/waxseal/keyserver/api"
 )
@@ -17,15 +20,19 @@ import (
 // browser posts a sealed reply and lists its own; the gateway (its token)
 // leases pending replies and reports each delivered or failed.
 //
-//	POST /api/v1/envelopes/{id}/replies?kind=reply|all|forward[&forward_to=ADDR]  body: the sealed reply (application/octet-stream)
+//	POST /api/v1/envelopes/{id}/replies?kind=reply|all|forward[&forward_to=ADDR]
+//	     body: the sealed reply (application/octet-stream), or multipart/form-data
+//	     with the parts "reply" and "copy_key" (for the recipient's copy)
 //	GET  /api/v1/envelopes/{id}/replies
+//	GET  /api/v1/envelopes/{id}/replies/{rid}/copy
 //	POST /api/v1/replies/lease        {"limit": N, "lease_seconds": S}
 //	POST /api/v1/replies/{rid}/done   {"lease": L}
 //	POST /api/v1/replies/{rid}/fail   {"lease": L, "reason": R}
 func (h *handlers) routeReplies(v1 *echo.Group) {
 	web := v1.Group("", h.csrf)
-	web.POST("/envelopes/:id/replies", h.postReply, h.bodyLimit(int64(reply.MaxSealed)), h.signedIn(false))
+	web.POST("/envelopes/:id/replies", h.postReply, h.bodyLimit(int64(reply.MaxSealed+compose.WrapSize+64<<10)), h.signedIn(false))
 	web.GET("/envelopes/:id/replies", h.listReplies, h.signedIn(false))
+	web.GET("/envelopes/:id/replies/:rid/copy", h.replyCopy, h.signedIn(false))
 	gw := v1.Group("/replies", h.gatewayOnly, h.bodyLimit(maxAPIBody))
 	gw.POST("/lease", h.leaseReplies)
 	gw.POST("/:rid/done", h.finishReply(false))
@@ -33,7 +40,8 @@ func (h *handlers) routeReplies(v1 *echo.Group) {
 }
 
 func viewReply(r keyserver.StoredReply) api.ReplyView {
-	v := api.ReplyView{ID: r.ID, Kind: r.Kind, From: r.From, Name: r.Name, ForwardTo: r.ForwardTo, Created: r.Created.UTC().Format("2006-01-02T15:04:05Z"), Size: r.Size, State: "pending"}
+	v := api.ReplyView{ID: r.ID, Kind: r.Kind, From: r.From, Name: r.Name, ForwardTo: r.ForwardTo, Created: r.Created.UTC().Format("2006-01-02T15:04:05Z"), Size: r.Size, State: "pending",
+		HasCopy: len(r.CopyKey) > 0}
 	switch {
 	case !r.Delivered.IsZero():
 		v.State = "delivered"
@@ -48,19 +56,83 @@ func (h *handlers) postReply(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sealed, err := io.ReadAll(c.Request().Body)
+	sealed, copyKey, err := readReplyBody(c.Request())
 	if err != nil {
+		return err
+	}
+	r, err := h.s.PostReply(c.Request().Context(), caller(c), id, c.QueryParam("kind"), c.QueryParam("forward_to"), sealed, copyKey)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, viewReply(r))
+}
+
+// readReplyBody reads a posted reply: the sealed reply alone, or the parts
+// "reply" and "copy_key" of a multipart/form-data body, each within its limit.
+func readReplyBody(req *http.Request) (sealed, copyKey []byte, err error) {
+	readErr := func(err error) error {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
 			return keyserver.ErrReplyTooLarge
 		}
 		return keyserver.ErrBadRequest.With("The reply could not be read.")
 	}
-	r, err := h.s.PostReply(c.Request().Context(), caller(c), id, c.QueryParam("kind"), c.QueryParam("forward_to"), sealed)
+	mt, params, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	if mt != "multipart/form-data" {
+		sealed, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, nil, readErr(err)
+		}
+		return sealed, nil, nil
+	}
+	mr := multipart.NewReader(req.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, nil, readErr(err)
+		}
+		var dst *[]byte
+		max := int64(reply.MaxSealed)
+		switch p.FormName() {
+		case "reply":
+			dst = &sealed
+		case "copy_key":
+			dst, max = &copyKey, int64(compose.WrapSize)
+		default:
+			return nil, nil, keyserver.ErrBadRequest.With("Unknown part %q: want reply and copy_key.", p.FormName())
+		}
+		if *dst != nil {
+			return nil, nil, keyserver.ErrBadRequest.With("The part %q is there twice.", p.FormName())
+		}
+		b, err := io.ReadAll(io.LimitReader(p, max+1))
+		if err != nil {
+			return nil, nil, readErr(err)
+		}
+		if int64(len(b)) > max {
+			return nil, nil, keyserver.ErrReplyTooLarge
+		}
+		*dst = b
+	}
+	if sealed == nil {
+		return nil, nil, keyserver.ErrNotAReply
+	}
+	return sealed, copyKey, nil
+}
+
+func (h *handlers) replyCopy(c echo.Context) error {
+	id, err := pathID(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, viewReply(r))
+	b, err := h.s.ReplyCopy(c.Request().Context(), caller(c), id, c.Param("rid"))
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Blob(http.StatusOK, "application/octet-stream", b)
 }
 
 func (h *handlers) listReplies(c echo.Context) error {

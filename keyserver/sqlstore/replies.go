@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/waxseal/waxseal/envelope"
@@ -112,6 +113,32 @@ func (s *Store) RepliesOf(ctx context.Context, env envelope.ID) ([]keyserver.Sto
 	out, err := collect(ctx, s, "SELECT data FROM replies WHERE envelope = ? ORDER BY created, id", []any{env[:]}, decodeReply)
 	if err != nil {
 		return nil, fmt.Errorf("replies of %s: %w", env, err)
+	}
+	return out, nil
+}
+
+// RepliesOfEnvelopes lists the replies of each of envs in one query (per 500
+// envelopes), without their ciphertexts.
+func (s *Store) RepliesOfEnvelopes(ctx context.Context, envs []envelope.ID) (map[envelope.ID][]keyserver.StoredReply, error) {
+	out := map[envelope.ID][]keyserver.StoredReply{}
+	for start := 0; start < len(envs); start += 500 {
+		batch := envs[start:min(start+500, len(envs))]
+		args := make([]any, len(batch))
+		for i := range batch {
+			args[i] = batch[i][:]
+		}
+		query := "SELECT data FROM replies WHERE envelope IN (?" + strings.Repeat(", ?", len(batch)-1) + ") ORDER BY created, id"
+		rs, err := collect(ctx, s, query, args, func(data []byte) (keyserver.StoredReply, error) {
+			r, err := decodeReply(data)
+			r.Sealed, r.LeaseHash = nil, nil
+			return r, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("replies of %d envelopes: %w", len(envs), err)
+		}
+		for _, r := range rs {
+			out[r.Envelope] = append(out[r.Envelope], r)
+		}
 	}
 	return out, nil
 }

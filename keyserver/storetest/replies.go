@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 	"time"
@@ -81,10 +82,43 @@ func testReplies(t *testing.T, s keyserver.Store) {
 	if len(of) != 2 || of[0].ID != r2.ID || of[1].ID != r1.ID || of[1].Sealed != nil || !of[1].Delivered.Equal(at(time.Hour)) {
 		t.Errorf("RepliesOf(A): %+v", of)
 	}
+	// A page of sent items: every envelope's replies in one read, without
+	// ciphertexts (the 108-byte copy key is metadata for this purpose);
+	// envelopes without replies (envC) are absent.
+	envC := envelope.NewID()
+	r4 := storedReply(envA, 4, at(30*time.Minute))
+	r4.CopyKey = randBytes(108)
+	noErr(t, "PutReply with a copy", s.PutReply(ctx, r4, nil))
+	byEnv, err := s.RepliesOfEnvelopes(ctx, []envelope.ID{envC, envB, envA, envA})
+	noErr(t, "RepliesOfEnvelopes", err)
+	if len(byEnv) != 2 || len(byEnv[envA]) != 3 || len(byEnv[envB]) != 1 || byEnv[envB][0].ID != r3.ID {
+		t.Fatalf("RepliesOfEnvelopes: %d envelopes, A %d, B %v", len(byEnv), len(byEnv[envA]), byEnv[envB])
+	}
+	if a := byEnv[envA]; a[0].ID != r2.ID || a[1].ID != r1.ID || a[2].ID != r4.ID {
+		t.Errorf("RepliesOfEnvelopes(A) not oldest first: %s %s %s", a[0].ID, a[1].ID, a[2].ID)
+	}
+	for _, rs := range byEnv {
+		for _, r := range rs {
+			if r.Sealed != nil || r.LeaseHash != nil {
+				t.Errorf("RepliesOfEnvelopes returned ciphertext or a lease for %s", r.ID)
+			}
+		}
+	}
+	if a := byEnv[envA]; !bytes.Equal(a[2].CopyKey, r4.CopyKey) || a[2].Size != 100 || a[2].From != "bob@example.org" {
+		t.Errorf("RepliesOfEnvelopes lost metadata: %+v", a[2])
+	}
+	withCopy, err := s.RepliesOf(ctx, envA)
+	noErr(t, "RepliesOf", err)
+	if len(withCopy) != 3 || !bytes.Equal(withCopy[2].Sealed, r4.Sealed) || !bytes.Equal(withCopy[2].CopyKey, r4.CopyKey) {
+		t.Errorf("RepliesOf does not keep the ciphertext and the copy key")
+	}
+	if none, err := s.RepliesOfEnvelopes(ctx, nil); err != nil || len(none) != 0 {
+		t.Errorf("RepliesOfEnvelopes(nil): %v %v", none, err)
+	}
 	n, err := s.DeleteRepliesOf(ctx, envA, nil)
 	noErr(t, "DeleteRepliesOf", err)
-	if n != 2 {
-		t.Errorf("DeleteRepliesOf removed %d, want 2", n)
+	if n != 3 {
+		t.Errorf("DeleteRepliesOf removed %d, want 3", n)
 	}
 	of, err = s.RepliesOf(ctx, envA)
 	noErr(t, "RepliesOf after delete", err)

@@ -16,6 +16,7 @@
   // From the envelope's status (asked before sign-in): whether its recipient has
   // an account to sign in to (unknown: assume so), and when it expires.
   let recipientHasAccount = true;
+  let serverKey = ""; // k_srv once released: reply.js derives k_copy from both halves
   let expires = "";
   let objectURLs = [];
   // Milestones since navigation start, for the browser benchmark (make bench).
@@ -328,6 +329,7 @@
       return status(`This message cannot be decrypted: ${e.message}. If it came as an attachment, ask the sender to send it again.`, true);
     }
     mark("decrypted");
+    serverKey = r.data.server_key;
     render(result);
     mark("rendered");
   }
@@ -430,7 +432,11 @@
     window.waxsealTiming = { ...timing, decryptMs: result.decryptMs };
     show("panel-message");
     // reply.js (secure replies) offers Reply and Forward once a message is shown.
-    document.dispatchEvent(new CustomEvent("waxseal:opened", { detail: { id: page.dataset.id, message: m } }));
+    // keys: what only someone who could open this message holds, from which the
+    // decryptor derives the key of the recipient's copies of their replies.
+    document.dispatchEvent(new CustomEvent("waxseal:opened", {
+      detail: { id: page.dataset.id, message: m, keys: { id: page.dataset.id, envKey: kEnv, serverKey } },
+    }));
   }
 
   $("btn-print").addEventListener("click", () => window.print());

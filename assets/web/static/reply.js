@@ -11,7 +11,8 @@
   const form = $("reply-form");
   const errorBox = $("reply-error");
   const maxBytes = 10 * 1024 * 1024; // the reply limit, the message's encoded size
-  let opened = null; // {id, message}
+  let opened = null; // {id, message, keys: {id, envKey, serverKey}}
+  let viewURLs = [];
   let kind = "reply";
 
   const draftKey = () => `waxseal-reply:${opened.id}`;
@@ -46,14 +47,76 @@
   async function listReplies() {
     const r = await window.waxsealAPI("GET", `/api/v1/envelopes/${opened.id}/replies`);
     const list = r.ok && r.data.replies ? r.data.replies : [];
-    const note = $("reply-sent");
-    note.hidden = list.length === 0;
-    note.textContent = list.map((x) => {
+    const ul = $("reply-sent");
+    ul.hidden = list.length === 0;
+    ul.replaceChildren(...list.map((x) => {
       const when = window.waxsealDate(x.created);
       const what = x.kind === "forward" ? `You forwarded this to ${x.forward_to} on ${when}` : x.kind === "all" ? `You replied to all on ${when}` : `You replied on ${when}`;
       const state = x.state === "failed" ? ` — not delivered: ${x.reason}` : x.state === "pending" ? " — being delivered" : "";
-      return what + state + ".";
-    }).join(" ");
+      const li = document.createElement("li");
+      li.textContent = what + state + ".";
+      if (x.has_copy) {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "link";
+        b.textContent = "Open";
+        b.setAttribute("aria-label", `Open your reply of ${when}`);
+        b.addEventListener("click", () => showReply(x, when));
+        li.append(" ", b);
+      }
+      return li;
+    }));
+  }
+
+  function closeReply() {
+    for (const u of viewURLs) URL.revokeObjectURL(u);
+    viewURLs = [];
+    $("reply-view").hidden = true;
+    $("reply-view-text").textContent = "";
+    $("reply-view-att").replaceChildren();
+  }
+
+  // showReply fetches the recipient's copy of a reply (its key wrapped under a
+  // key of this message, and the sealed reply) and opens it in the decryptor
+  // with this message's keys (FORMAT.md §13.5): the key server stores it but
+  // cannot read it.
+  async function showReply(x, when) {
+    closeReply();
+    fail("");
+    let res;
+    try {
+      res = await fetch(`/api/v1/envelopes/${opened.id}/replies/${encodeURIComponent(x.id)}/copy`, { credentials: "same-origin" });
+    } catch {
+      return fail("The server cannot be reached; try again.");
+    }
+    if (!res.ok) {
+      let data = {};
+      try { data = await res.json(); } catch { /* empty */ }
+      return fail(data.message || `Your reply could not be fetched (${res.status}).`);
+    }
+    let shown;
+    try {
+      shown = await window.waxseal.openReplyCopy(new Uint8Array(await res.arrayBuffer()), opened.keys);
+    } catch (e) {
+      return fail(`Your reply could not be decrypted: ${e.message}`);
+    }
+    const m = shown.message;
+    $("reply-view-h").textContent = m.subject || "(no subject)";
+    $("reply-view-meta").textContent = x.kind === "forward" ? `Forwarded to ${x.forward_to} on ${when}` : `Sent on ${when}`;
+    $("reply-view-text").textContent = m.text || "";
+    $("reply-view-att").replaceChildren(...m.attachments.map((a) => {
+      const li = document.createElement("li");
+      const link = document.createElement("a");
+      const url = URL.createObjectURL(new Blob([a.data], { type: "application/octet-stream" }));
+      viewURLs.push(url);
+      link.href = url;
+      link.download = a.filename;
+      link.textContent = a.filename;
+      li.append(link, ` (${sizeText(a.data.length)})`);
+      return li;
+    }));
+    $("reply-view").hidden = false;
+    $("reply-view-h").focus?.();
   }
 
   async function send(ev) {
@@ -87,15 +150,20 @@
         attribution: `${from.name || from.email || "The sender"} wrote:`,
         quote: m.text || "",
         attachments,
-      }, panel.dataset.replyKey);
+      }, panel.dataset.replyKey, opened.keys);
       button.textContent = "Sending…";
+      // The reply for the gateway, and its key wrapped for this reader's
+      // own copy (only this message's keys unwrap it).
+      const body = new FormData();
+      body.append("reply", new Blob([sealed.reply]), "reply");
+      body.append("copy_key", new Blob([sealed.copyKey]), "copy_key");
       const q = new URLSearchParams({ kind });
       if (kind === "forward") q.set("forward_to", to);
       let res;
       try {
         res = await fetch(`/api/v1/envelopes/${opened.id}/replies?${q}`, {
-          method: "POST", credentials: "same-origin", body: sealed,
-          headers: { "Content-Type": "application/octet-stream", "X-Waxseal-CSRF": "1" },
+          method: "POST", credentials: "same-origin", body,
+          headers: { "X-Waxseal-CSRF": "1" },
         });
       } catch {
         return fail("The server cannot be reached. Your draft is kept; check your connection and try again.");
@@ -138,6 +206,7 @@
   $("btn-reply").addEventListener("click", () => openForm("reply"));
   $("btn-reply-all").addEventListener("click", () => openForm("all"));
   $("btn-forward").addEventListener("click", () => openForm("forward"));
+  $("reply-view-close").addEventListener("click", closeReply);
   $("reply-cancel").addEventListener("click", () => { clearDraft(); form.reset(); form.hidden = true; fail(""); });
   $("reply-text").addEventListener("input", saveDraft);
   $("reply-to").addEventListener("input", saveDraft);

@@ -14,6 +14,9 @@ const (
 	CheckInfo = "waxseal v1 key check"
 	// CheckSize is the size of the key check value.
 	CheckSize = 16
+	// CopyInfo is HKDF's info for the key of the recipient's copies of their
+	// replies (FORMAT.md "Reply v1", the recipient's copy).
+	CopyInfo = "waxseal v1 reply copy"
 )
 
 // Keys are what Derive returns.
@@ -31,4 +34,15 @@ type Keys struct {
 // id, so that a wrong key can be told from a changed header.
 func Derive(serverKey, envKey *[32]byte, id *[16]byte, header []byte) (Keys, error) {
 	return derive(serverKey, envKey, id, header)
+}
+
+// CopyKey computes the key of the recipient's copies of their replies to an
+// envelope, from the same ikm and salt as Derive:
+//
+//	k_copy = HKDF-SHA-256(k_srv || k_env, id, CopyInfo, 32)
+//
+// Only someone holding both halves (someone who could open the envelope) can
+// derive it; the key server, which holds k_srv alone, cannot.
+func CopyKey(serverKey, envKey *[32]byte, id *[16]byte) ([32]byte, error) {
+	return copyKey(serverKey, envKey, id)
 }

@@ -40,6 +40,25 @@ func derive(serverKey, envKey *[32]byte, id *[16]byte, header []byte) (Keys, err
 	return k, nil
 }
 
+func copyKey(serverKey, envKey *[32]byte, id *[16]byte) ([32]byte, error) {
+	subtle := js.Global().Get("crypto").Get("subtle")
+	if subtle.IsUndefined() {
+		return [32]byte{}, errors.New("this browser offers no WebCrypto here (is the page served over https?)")
+	}
+	ikm := make([]byte, 0, 64)
+	ikm = append(ikm, serverKey[:]...)
+	ikm = append(ikm, envKey[:]...)
+	key, err := await(subtle.Call("importKey", "raw", bytes(ikm), "HKDF", false, array("deriveBits")))
+	if err != nil {
+		return [32]byte{}, err
+	}
+	k, err := await(subtle.Call("deriveBits", params(id, bytes([]byte(CopyInfo))), key, 256))
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return [32]byte(goBytes(k)), nil
+}
+
 func params(salt *[16]byte, info js.Value) js.Value {
 	p := js.Global().Get("Object").New()
 	p.Set("name", "HKDF")

@@ -26,3 +26,14 @@ func derive(serverKey, envKey *[32]byte, id *[16]byte, header []byte) (Keys, err
 	}
 	return Keys{KEK: [32]byte(kek), Check: [CheckSize]byte(check)}, nil
 }
+
+func copyKey(serverKey, envKey *[32]byte, id *[16]byte) ([32]byte, error) {
+	ikm := make([]byte, 0, 64)
+	ikm = append(ikm, serverKey[:]...)
+	ikm = append(ikm, envKey[:]...)
+	k, err := hkdf.Key(sha256.New, ikm, id[:], CopyInfo, 32)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return [32]byte(k), nil
+}

@@ -41,12 +41,20 @@ var (
 // rand supplies the 32-byte ephemeral secret; in the browser it is
 // crypto.getRandomValues.
 func Seal(msg []byte, pub *[32]byte, rand io.Reader) ([]byte, error) {
+	out, key, err := seal(msg, pub, rand)
+	clear(key[:])
+	return out, err
+}
+
+// seal is Seal that also returns the box's key, for the recipient's copy.
+func seal(msg []byte, pub *[32]byte, rand io.Reader) ([]byte, [32]byte, error) {
+	var key [32]byte
 	if len(msg) > MaxMessage {
-		return nil, ErrTooLarge
+		return nil, key, ErrTooLarge
 	}
 	var esk [32]byte
 	if _, err := io.ReadFull(rand, esk[:]); err != nil {
-		return nil, errors.New("reply: no randomness: " + err.Error())
+		return nil, key, errors.New("reply: no randomness: " + err.Error())
 	}
 	epk := x25519(&esk, &basePoint)
 	shared := x25519(&esk, pub)
@@ -56,9 +64,8 @@ func Seal(msg []byte, pub *[32]byte, rand io.Reader) ([]byte, error) {
 		zero |= b
 	}
 	if zero == 0 { // a low-order point: the "shared" key would be public
-		return nil, ErrBadPublicKey
+		return nil, key, ErrBadPublicKey
 	}
-	var key [32]byte
 	salsa.HSalsa20(&key, new([16]byte), &shared, &salsa.Sigma)
 	clear(shared[:])
 	nonce := nonceHash(&epk, pub)
@@ -66,8 +73,7 @@ func Seal(msg []byte, pub *[32]byte, rand io.Reader) ([]byte, error) {
 	out = append(out, Magic...)
 	out = append(out, epk[:]...)
 	out = secretbox.Seal(out, msg, &nonce, &key)
-	clear(key[:])
-	return out, nil
+	return out, key, nil
 }
 
 // PublicKey derives the public key of a private one (used by tests and by the

@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -46,7 +47,9 @@ func Build(d *Draft, random io.Reader) ([]byte, error) {
 	// "=_" cannot start a base64 line, so the boundary never occurs in a part.
 	boundary := "=_waxseal_" + base64.RawURLEncoding.EncodeToString(rb[:])
 
-	var b strings.Builder
+	// A bytes.Buffer, whose bytes are returned as they are: a strings.Builder
+	// would cost a second copy of up to 10 MiB at the end.
+	var b bytes.Buffer
 	size := len(d.Text) + len(d.Quote) + 1024
 	for _, a := range d.Attachments {
 		size += len(a.Data)*4/3 + len(a.Data)/38 + 512
@@ -77,7 +80,7 @@ func Build(d *Draft, random io.Reader) ([]byte, error) {
 	if b.Len() > MaxMessage {
 		return nil, ErrTooLarge
 	}
-	return []byte(b.String()), nil
+	return b.Bytes(), nil
 }
 
 func bodyText(d *Draft) string {
@@ -141,7 +144,7 @@ func encodeWord(s string) string {
 	return strings.Join(words, "\r\n ")
 }
 
-func writeBase64(b *strings.Builder, data []byte) {
+func writeBase64(b *bytes.Buffer, data []byte) {
 	const lineBytes = 57 // 76 characters a line
 	var line [76]byte
 	for len(data) > 0 {
