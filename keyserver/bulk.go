@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/waxseal/waxseal/envelope"
 )
 
 // BulkAction is what BulkChange does to every envelope it matches.
@@ -123,6 +125,9 @@ func (s *Service) BulkChange(ctx context.Context, caller Caller, req BulkRequest
 		// same call again finishes the page.
 		return res, fmt.Errorf("bulk %s: %d changed before: %w", req.Action, res.Changed, firstErr)
 	}
+	if req.Action == BulkRevoke {
+		s.dropBulkReplies(ctx, recs)
+	}
 	s.log.InfoContext(ctx, "bulk change", "action", req.Action, "actor", caller.actor(),
 		"matched", res.Matched, "changed", res.Changed, "more", res.Next != nil)
 	return res, nil
@@ -197,4 +202,22 @@ func (s *Service) bulkOne(ctx context.Context, caller Caller, req BulkRequest, r
 		return false, fmt.Errorf("%s %s: %w", req.Action, rec.ID, err)
 	}
 	return true, nil
+}
+
+// dropBulkReplies deletes the replies of a revoked page's envelopes that have
+// any: one read for the page, a write only where there are replies. A failure
+// is logged; the sweep removes what is left (sweepStaleReplies).
+func (s *Service) dropBulkReplies(ctx context.Context, recs []EnvelopeRecord) {
+	ids := make([]envelope.ID, len(recs))
+	for i := range recs {
+		ids[i] = recs[i].ID
+	}
+	with, err := s.store.RepliesOfEnvelopes(ctx, ids)
+	if err != nil {
+		s.log.ErrorContext(ctx, "drop replies of revoked envelopes", "err", err)
+		return
+	}
+	for id := range with {
+		s.dropRepliesAfter(ctx, id, "revoked")
+	}
 }

@@ -28,6 +28,9 @@ const (
 	ActionReplyDeny    AuditAction = "reply.deny"
 	ActionReplyDeliver AuditAction = "reply.deliver"
 	ActionReplyFail    AuditAction = "reply.fail"
+	// ActionReplyDrop: an envelope's replies deleted with it (revoked or
+	// expired), pending ones included.
+	ActionReplyDrop AuditAction = "reply.drop"
 )
 
 // Forward policies (Config.ReplyForward), as the gateway's `forward`.
@@ -65,6 +68,13 @@ type ReplyStore interface {
 	// DeleteRepliesOf removes an envelope's replies with the events, and
 	// returns how many went.
 	DeleteRepliesOf(ctx context.Context, env envelope.ID, events []AuditEvent) (int, error)
+	// StaleReplyEnvelopes lists up to limit (<= 0: all) envelopes that still
+	// have replies stored although their key is destroyed (revoked or
+	// expired: WrappedKey empty) or their record is gone, in any order: the
+	// sweep deletes those replies, so that none outlives its envelope even
+	// when the deletion at revocation or expiry did not happen (a crash
+	// between the two, or records from before it did).
+	StaleReplyEnvelopes(ctx context.Context, limit int) ([]envelope.ID, error)
 }
 
 // StoredReply is one recipient's reply to one envelope.
@@ -206,10 +216,29 @@ func (s *Service) PostReply(ctx context.Context, caller Caller, id envelope.ID, 
 
 // ReplyCopy returns the recipient's copy of one of their own replies to an
 // envelope, the wrap of its key and the sealed reply, for their page to open
-// (only it can: FORMAT.md §13.5).
+// (only it can: FORMAT.md §13.5). The copy goes with the envelope: once it is
+// revoked, expired (even before the sweep) or locked, the answer is the
+// envelope's own refusal (410 revoked or expired, 423 locked), whether or not
+// the sweep has deleted the reply yet.
 func (s *Service) ReplyCopy(ctx context.Context, caller Caller, id envelope.ID, replyID string) ([]byte, error) {
 	if caller.Account == nil {
 		return nil, ErrSignInRequired
+	}
+	now := s.now()
+	rec, err := s.store.Envelope(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrUnknownEnvelope
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reply copy of %s: %w", id, err)
+	}
+	// Not-yours first, as for a release: only the recipient wrote replies.
+	if denied := s.refusal(&rec, caller.Account.Email, now); denied != nil {
+		if denied != ErrNotYours {
+			s.audit(ctx, AuditEvent{Time: now, Actor: caller.Account.Email, Action: ActionReplyDeny, Envelope: id.String(),
+				Account: caller.Account.ID, ClientIP: caller.IP, Detail: "copy: " + denied.Code})
+		}
+		return nil, denied
 	}
 	all, err := s.store.RepliesOf(ctx, id)
 	if err != nil {
@@ -321,7 +350,29 @@ func (s *Service) LeaseReplies(ctx context.Context, caller Caller, limit int, d 
 	}
 	out := []LeasedReply{}
 	total := 0
+	gone := map[envelope.ID]bool{}
 	for _, r := range due {
+		if gone[r.Envelope] {
+			continue
+		}
+		rec, err := s.store.Envelope(ctx, r.Envelope)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("lease reply %s: envelope %s: %w", r.ID, r.Envelope, err)
+		}
+		// A reply outlives neither a revocation nor an expiry: one still
+		// here (stored in a race with the revoke, or not yet swept) goes now
+		// instead of to the gateway.
+		if errors.Is(err, ErrNotFound) || replyGone(&rec, now) != "" {
+			gone[r.Envelope] = true
+			why := "envelope gone"
+			if err == nil {
+				why = replyGone(&rec, now)
+			}
+			if err := s.dropReplies(ctx, r.Envelope, why); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		// A batch is one response: it stops at about 32 MiB of ciphertext.
 		if total += r.Size; total > maxReplyBatchBytes && len(out) > 0 {
 			break
@@ -339,10 +390,6 @@ func (s *Service) LeaseReplies(ctx context.Context, caller Caller, limit int, d 
 		}
 		if err != nil {
 			return nil, fmt.Errorf("lease reply %s: %w", r.ID, err)
-		}
-		rec, err := s.store.Envelope(ctx, leased.Envelope)
-		if err != nil {
-			return nil, fmt.Errorf("lease reply %s: envelope %s: %w", r.ID, leased.Envelope, err)
 		}
 		out = append(out, LeasedReply{ID: leased.ID, Lease: tok, Envelope: leased.Envelope, Kind: leased.Kind, ForwardTo: leased.ForwardTo,
 			From: leased.From, Name: leased.Name, OriginalSender: rec.Sender, OriginalSubject: rec.Subject, Context: rec.ReplyContext, Sealed: leased.Sealed})
@@ -381,12 +428,70 @@ func (s *Service) FinishReply(ctx context.Context, caller Caller, id, lease, rea
 	return err
 }
 
-// sweepReplies drops the replies of an envelope whose key was destroyed:
-// stored reply ciphertext expires with the envelope.
-func (s *Service) sweepReplies(ctx context.Context, id envelope.ID, now time.Time) error {
-	_, err := s.store.DeleteRepliesOf(ctx, id, nil)
+// replyGone says why an envelope's replies must go ("revoked", "expired"),
+// or "" while they may stay: stored reply ciphertext, and the recipient's copy,
+// expire with the envelope (its key destroyed, or its time up before the
+// sweep has destroyed it).
+func replyGone(rec *EnvelopeRecord, now time.Time) string {
+	switch {
+	case !rec.Revoked.IsZero():
+		return "revoked"
+	case !rec.Expired.IsZero() || (!rec.Expires.IsZero() && !now.Before(rec.Expires)) || len(rec.WrappedKey) == 0:
+		return "expired"
+	}
+	return ""
+}
+
+// dropReplies deletes an envelope's replies, pending ones included, and their
+// copies, and audits how many went (metadata only) and why.
+func (s *Service) dropReplies(ctx context.Context, id envelope.ID, why string) error {
+	n, err := s.store.DeleteRepliesOf(ctx, id, nil)
 	if err != nil {
-		return fmt.Errorf("sweep replies of %s: %w", id, err)
+		return fmt.Errorf("drop replies of %s: %w", id, err)
+	}
+	if n > 0 {
+		s.audit(ctx, AuditEvent{Time: s.now(), Actor: "system", Action: ActionReplyDrop, Envelope: id.String(),
+			Detail: fmt.Sprintf("%d replies, envelope %s", n, why)})
 	}
 	return nil
+}
+
+// dropRepliesAfter is dropReplies after a revocation or an expiry that has
+// already happened: a failure is logged, not returned, because the envelope
+// change stands; the sweep removes what is left (sweepStaleReplies), and
+// until then neither a copy nor a lease is served (ReplyCopy, LeaseReplies).
+func (s *Service) dropRepliesAfter(ctx context.Context, id envelope.ID, why string) {
+	if err := s.dropReplies(ctx, id, why); err != nil {
+		s.log.ErrorContext(ctx, "drop replies", "envelope", id.String(), "err", err)
+	}
+}
+
+// sweepStaleReplies deletes the replies of every envelope whose key is
+// destroyed or whose record is gone, in batches of 100.
+func (s *Service) sweepStaleReplies(ctx context.Context) error {
+	const batch = 100
+	for {
+		ids, err := s.store.StaleReplyEnvelopes(ctx, batch)
+		if err != nil {
+			return fmt.Errorf("sweep replies: %w", err)
+		}
+		for _, id := range ids {
+			why := "gone"
+			rec, err := s.store.Envelope(ctx, id)
+			switch {
+			case err == nil:
+				if why = replyGone(&rec, s.now()); why == "" {
+					why = "expired" // the store saw no key
+				}
+			case !errors.Is(err, ErrNotFound):
+				return fmt.Errorf("sweep replies of %s: %w", id, err)
+			}
+			if err := s.dropReplies(ctx, id, why); err != nil {
+				return err
+			}
+		}
+		if len(ids) < batch {
+			return nil
+		}
+	}
 }

@@ -457,14 +457,19 @@ func destroyKey(rec *EnvelopeRecord) {
 }
 
 // Revoke destroys the envelope's server key. When it returns, no release can follow.
+// Its replies, and the recipient's copies of them, go with it.
 func (s *Service) Revoke(ctx context.Context, caller Caller, id envelope.ID) (EnvelopeRecord, error) {
-	return s.manage(ctx, caller, id, ActionEnvelopeRevoke, func(rec *EnvelopeRecord, now time.Time) (string, error) {
+	rec, err := s.manage(ctx, caller, id, ActionEnvelopeRevoke, func(rec *EnvelopeRecord, now time.Time) (string, error) {
 		if rec.Revoked.IsZero() {
 			rec.Revoked = now
 		}
 		destroyKey(rec)
 		return "", nil
 	})
+	if err == nil {
+		s.dropRepliesAfter(ctx, id, "revoked")
+	}
+	return rec, err
 }
 
 // Lock refuses releases with a reason the recipient sees, until Unlock.
@@ -503,8 +508,9 @@ func (s *Service) SetExpiry(ctx context.Context, caller Caller, id envelope.ID, 
 }
 
 // Expire destroys the key now, as the sweeper does when an envelope's time is up.
+// Its replies go with it, as with Revoke.
 func (s *Service) Expire(ctx context.Context, caller Caller, id envelope.ID) (EnvelopeRecord, error) {
-	return s.manage(ctx, caller, id, ActionEnvelopeExpire, func(rec *EnvelopeRecord, now time.Time) (string, error) {
+	rec, err := s.manage(ctx, caller, id, ActionEnvelopeExpire, func(rec *EnvelopeRecord, now time.Time) (string, error) {
 		if rec.Expired.IsZero() {
 			rec.Expired = now
 		}
@@ -514,6 +520,10 @@ func (s *Service) Expire(ctx context.Context, caller Caller, id envelope.ID) (En
 		destroyKey(rec)
 		return "", nil
 	})
+	if err == nil {
+		s.dropRepliesAfter(ctx, id, "expired")
+	}
+	return rec, err
 }
 
 // Sweep destroys the keys and payloads of envelopes past their expiry and forgets
@@ -541,11 +551,14 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 			if err != nil {
 				return n, fmt.Errorf("sweep %s: %w", id, err)
 			}
-			if err := s.sweepReplies(ctx, id, now); err != nil {
+			if err := s.dropReplies(ctx, id, "expired"); err != nil {
 				return n, err
 			}
 			n++
 		}
+	}
+	if err := s.sweepStaleReplies(ctx); err != nil {
+		return n, err
 	}
 	if err := s.sweepCiphertexts(ctx, now); err != nil {
 		return n, err

@@ -222,3 +222,32 @@ func (s *Store) DeleteRepliesOf(ctx context.Context, env envelope.ID, events []k
 	}
 	return n, nil
 }
+
+// StaleReplyEnvelopes lists envelopes with replies whose key is destroyed or
+// whose record is gone: a scan of the by-envelope index, one envelope read per
+// envelope with replies (replies are few beside envelopes).
+func (s *Store) StaleReplyEnvelopes(ctx context.Context, limit int) ([]envelope.ID, error) {
+	var out []envelope.ID
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		envs := tx.Bucket(bucketEnvelopes)
+		c := tx.Bucket(bucketRepliesByEnv).Cursor()
+		for k, _ := c.First(); k != nil && (limit <= 0 || len(out) < limit); {
+			env := envelope.ID(k[:idLen])
+			var rec keyserver.EnvelopeRecord
+			found, err := getMemo(s.memos.envelopes, envs, env[:], &rec)
+			if err != nil {
+				return fmt.Errorf("envelope %s: %w", env, err)
+			}
+			if !found || len(rec.WrappedKey) == 0 {
+				out = append(out, env)
+			}
+			// The next envelope's first reply: past every id under env.
+			k, _ = c.Seek(append(bytes.Clone(env[:]), 0xff))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stale reply envelopes: %w", err)
+	}
+	return out, nil
+}

@@ -163,3 +163,28 @@ func (s *Store) DeleteRepliesOf(ctx context.Context, env envelope.ID, events []k
 	}
 	return n, nil
 }
+
+// StaleReplyEnvelopes lists envelopes with replies whose key is destroyed (the
+// record's wrapped_key absent: it is omitted when empty) or whose row is gone,
+// in one query over the replies joined to their envelopes.
+func (s *Store) StaleReplyEnvelopes(ctx context.Context, limit int) ([]envelope.ID, error) {
+	noKey := "json_extract(e.data, '$.wrapped_key') IS NULL"
+	if s.driver == Postgres {
+		noKey = "(e.data::json ->> 'wrapped_key') IS NULL"
+	}
+	query := "SELECT DISTINCT r.envelope FROM replies r LEFT JOIN envelopes e ON e.id = r.envelope WHERE e.id IS NULL OR " + noKey
+	if limit > 0 {
+		query += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	ids, err := collect(ctx, s, query, nil, func(data []byte) (envelope.ID, error) {
+		var id envelope.ID
+		if len(data) != len(id) {
+			return id, fmt.Errorf("envelope id of %d bytes", len(data))
+		}
+		return envelope.ID(data), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stale reply envelopes: %w", err)
+	}
+	return ids, nil
+}

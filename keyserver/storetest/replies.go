@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -128,4 +129,90 @@ func testReplies(t *testing.T, s keyserver.Store) {
 	due, err = s.DueReplies(ctx, at(3*time.Hour), 10)
 	noErr(t, "DueReplies", err)
 	equal(t, "due after deleting A's", due, []keyserver.StoredReply{r3})
+}
+
+// testStaleReplyEnvelopes pins StaleReplyEnvelopes: it lists, once each, the
+// envelopes whose replies (pending, delivered with a copy, or failed) outlive
+// the envelope's key (revoked, expired) or the envelope itself, and none of a
+// live envelope or one without replies; with a limit, at most that many; after
+// DeleteRepliesOf, none of those.
+func testStaleReplyEnvelopes(t *testing.T, s keyserver.Store) {
+	ctx := t.Context()
+	live, revoked, expired, bare := record("alice@example.com", "bob@example.org", at(0)),
+		record("alice@example.com", "bob@example.org", at(time.Second)),
+		record("alice@example.com", "bob@example.org", at(2*time.Second)),
+		record("alice@example.com", "bob@example.org", at(3*time.Second))
+	noErr(t, "PutEnvelopes", s.PutEnvelopes(ctx, []keyserver.NewEnvelope{{Record: live}, {Record: revoked}, {Record: expired}, {Record: bare}}, nil))
+	gone := envelope.NewID() // replies, but no envelope record
+	n := 0
+	put := func(env envelope.ID, change func(*keyserver.StoredReply)) {
+		n++
+		r := storedReply(env, n, at(time.Duration(n)*time.Minute))
+		if change != nil {
+			change(&r)
+		}
+		noErr(t, "PutReply", s.PutReply(ctx, r, nil))
+	}
+	delivered := func(r *keyserver.StoredReply) { r.Delivered, r.CopyKey = at(time.Hour), randBytes(108) }
+	put(live.ID, nil)
+	put(live.ID, delivered)
+	put(revoked.ID, nil)
+	put(revoked.ID, delivered)
+	put(expired.ID, delivered) // kept only as the recipient's copy
+	put(expired.ID, func(r *keyserver.StoredReply) { r.Failed, r.Reason, r.Sealed = at(time.Hour), "refused", nil })
+	put(gone, nil)
+
+	none, err := s.StaleReplyEnvelopes(ctx, 0)
+	noErr(t, "StaleReplyEnvelopes", err)
+	if len(none) != 1 || none[0] != gone {
+		t.Fatalf("with every key present: %v, want only the envelope without a record", none)
+	}
+	_, err = s.UpdateEnvelope(ctx, revoked.ID, func(r *keyserver.EnvelopeRecord) ([]keyserver.AuditEvent, error) {
+		r.Revoked, r.WrappedKey, r.HasPayload = at(time.Hour), nil, false
+		return nil, nil
+	})
+	noErr(t, "revoke", err)
+	_, err = s.UpdateEnvelope(ctx, expired.ID, func(r *keyserver.EnvelopeRecord) ([]keyserver.AuditEvent, error) {
+		r.Expired, r.Expires, r.WrappedKey = at(time.Hour), at(time.Hour), nil
+		return nil, nil
+	})
+	noErr(t, "expire", err)
+	_, err = s.UpdateEnvelope(ctx, bare.ID, func(r *keyserver.EnvelopeRecord) ([]keyserver.AuditEvent, error) {
+		r.Revoked, r.WrappedKey = at(time.Hour), nil // revoked, but without replies
+		return nil, nil
+	})
+	noErr(t, "revoke bare", err)
+
+	stale, err := s.StaleReplyEnvelopes(ctx, 0)
+	noErr(t, "StaleReplyEnvelopes", err)
+	slices.SortFunc(stale, func(a, b envelope.ID) int { return bytes.Compare(a[:], b[:]) })
+	want := []envelope.ID{revoked.ID, expired.ID, gone}
+	slices.SortFunc(want, func(a, b envelope.ID) int { return bytes.Compare(a[:], b[:]) })
+	if !slices.Equal(stale, want) {
+		t.Fatalf("stale: %v, want %v (revoked, expired, gone)", stale, want)
+	}
+	two, err := s.StaleReplyEnvelopes(ctx, 2)
+	noErr(t, "StaleReplyEnvelopes limit 2", err)
+	if len(two) != 2 || two[0] == two[1] {
+		t.Errorf("limit 2: %v", two)
+	}
+	for _, id := range want {
+		_, err := s.DeleteRepliesOf(ctx, id, nil)
+		noErr(t, "DeleteRepliesOf", err)
+	}
+	after, err := s.StaleReplyEnvelopes(ctx, 0)
+	noErr(t, "StaleReplyEnvelopes after deleting", err)
+	if len(after) != 0 {
+		t.Errorf("after deleting: %v", after)
+	}
+	left, err := s.RepliesOfEnvelopes(ctx, []envelope.ID{live.ID, revoked.ID, expired.ID, gone})
+	noErr(t, "RepliesOfEnvelopes", err)
+	if len(left) != 1 || len(left[live.ID]) != 2 {
+		t.Errorf("a live envelope's replies went too: %v", left)
+	}
+	due, err := s.DueReplies(ctx, at(24*time.Hour), 0)
+	noErr(t, "DueReplies", err)
+	if len(due) != 1 || due[0].Envelope != live.ID {
+		t.Errorf("due after deleting the stale: %d", len(due))
+	}
 }

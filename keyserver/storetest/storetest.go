@@ -106,6 +106,7 @@ var (
 	threadTests = []testCase{
 		{"ThreadHashes", testThreadHashes},
 		{"Replies", testReplies}, // replies.go
+		{"StaleReplyEnvelopes", testStaleReplyEnvelopes},
 	}
 	// Across the roles: every method honours a cancelled context, and
 	// concurrent calls of several roles keep each one's contract.
