@@ -3,12 +3,14 @@ package keyserver_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"maps"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -440,5 +442,244 @@ func TestSentRepliesOneStoreRead(t *testing.T) {
 	defer counter.mu.Unlock()
 	if counter.envelopes != 1 || counter.of != 0 {
 		t.Errorf("a page of sent items read replies with %d batch and %d single calls, want 1 and 0", counter.envelopes, counter.of)
+	}
+}
+
+// postCopiedReply posts, as bob, a reply with a copy key to s whose sealed
+// bytes carry canary, and returns the copy's path and the reply's id.
+func postCopiedReply(t *testing.T, bob *browser, id envelope.ID, canary string) (string, string) {
+	t.Helper()
+	copyKey := append([]byte("wxk\x01"), bytes.Repeat([]byte{0x5a}, 104)...)
+	sealed := canarySealed(canary)
+	ct, body := replyForm(t, map[string][]byte{"reply": sealed, "copy_key": copyKey})
+	st, out := bob.raw("POST", "/api/v1/envelopes/"+id.String()+"/replies?kind=reply", ct, body)
+	if st != http.StatusCreated {
+		t.Fatalf("post: %d %s", st, out)
+	}
+	var posted api.ReplyView
+	if err := json.Unmarshal(out, &posted); err != nil {
+		t.Fatal(err)
+	}
+	return "/api/v1/envelopes/" + id.String() + "/replies/" + posted.ID + "/copy", posted.ID
+}
+
+// canarySealed stands in for a sealed reply whose bytes are canary, repeated.
+func canarySealed(canary string) []byte {
+	return append([]byte("wxr\x01"), []byte(strings.Repeat(canary, 20))...)
+}
+
+// deliverAll leases and reports delivered every due reply, as a gateway.
+func deliverAll(t *testing.T, e *env) int {
+	t.Helper()
+	leased, err := e.svc.LeaseReplies(t.Context(), keyserver.Caller{}, 100, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range leased {
+		if err := e.svc.FinishReply(t.Context(), keyserver.Caller{}, l.ID, l.Lease, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return len(leased)
+}
+
+func replyActions(t *testing.T, e *env, action keyserver.AuditAction) []string {
+	t.Helper()
+	var out []string
+	e.store.Audit(t.Context(), 1, func(r keyserver.AuditRecord) (bool, error) {
+		if r.Action == action {
+			out = append(out, r.Detail)
+		}
+		return true, nil
+	})
+	return out
+}
+
+// TestReplyCopyAfterRevoke: revoking an envelope deletes its replies at once,
+// the delivered one kept as the recipient's copy and the pending one, and the
+// copy endpoint then answers the envelope's own refusal, 410 revoked (before
+// and after the sweep), never the sealed bytes; the drop is audited with a
+// count only.
+func TestReplyCopyAfterRevoke(t *testing.T) {
+	e := newEnv(t)
+	s := e.seal("hello", time.Time{}, "bob@patient.example")[0]
+	id := s.file.Header.ID
+	bob := e.browser()
+	bob.register(s, "Bob", "Patient")
+	deliveredPath, _ := postCopiedReply(t, bob, id, "canary-delivered-")
+	if n := deliverAll(t, e); n != 1 {
+		t.Fatalf("delivered %d", n)
+	}
+	pendingPath, _ := postCopiedReply(t, bob, id, "canary-pending-")
+	for _, p := range []string{deliveredPath, pendingPath} {
+		if st, got := bob.raw("GET", p, "", nil); st != http.StatusOK || !bytes.Contains(got, []byte("canary-")) {
+			t.Fatalf("copy before the revoke: %d", st)
+		}
+	}
+
+	if _, err := e.svc.Revoke(t.Context(), keyserver.Caller{Admin: true}, id); err != nil {
+		t.Fatal(err)
+	}
+	if rs, _ := e.store.RepliesOf(t.Context(), id); len(rs) != 0 {
+		t.Fatalf("%d replies outlived the revoke", len(rs))
+	}
+	for _, p := range []string{deliveredPath, pendingPath, "/api/v1/envelopes/" + id.String() + "/replies/nosuch/copy"} {
+		st, got := bob.raw("GET", p, "", nil)
+		if st != http.StatusGone || !bytes.Contains(got, []byte(`"revoked"`)) || bytes.Contains(got, []byte("canary")) {
+			t.Errorf("copy %s after the revoke: %d %s, want 410 revoked", p, st, got)
+		}
+	}
+	if n := deliverAll(t, e); n != 0 {
+		t.Errorf("the gateway got %d replies of a revoked envelope", n)
+	}
+	if _, err := e.svc.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := bob.raw("GET", deliveredPath, "", nil); st != http.StatusGone {
+		t.Errorf("copy after the sweep: %d, want 410", st)
+	}
+	if got := replyActions(t, e, keyserver.ActionReplyDrop); !slices.Equal(got, []string{"2 replies, envelope revoked"}) {
+		t.Errorf("reply.drop audit: %q", got)
+	}
+	// Someone else asking learns nothing of the envelope's state.
+	other := e.seal("other", time.Time{}, "carol@patient.example")[0]
+	carol := e.browser()
+	carol.register(other, "Carol", "Other")
+	if st, got := carol.raw("GET", deliveredPath, "", nil); st != http.StatusForbidden {
+		t.Errorf("carol asks for bob's copy: %d %s, want 403", st, got)
+	}
+}
+
+// TestReplyCopyAfterExpiry: once the envelope's time is up the copy is refused
+// with 410 expired even before the sweep destroys the key, the gateway is
+// given none of its pending replies (they are dropped instead), and the sweep
+// removes the rest; an administrator's Expire drops them at once.
+func TestReplyCopyAfterExpiry(t *testing.T) {
+	e := newEnv(t)
+	ss := e.seal("hello", e.clock.Now().Add(48*time.Hour), "bob@patient.example", "bob@patient.example")
+	id, id2 := ss[0].file.Header.ID, ss[1].file.Header.ID
+	bob := e.browser()
+	bob.register(ss[0], "Bob", "Patient")
+	deliveredPath, _ := postCopiedReply(t, bob, id, "canary-delivered-")
+	if n := deliverAll(t, e); n != 1 {
+		t.Fatalf("delivered %d", n)
+	}
+	pendingPath, _ := postCopiedReply(t, bob, id, "canary-pending-")
+	copy2, _ := postCopiedReply(t, bob, id2, "canary-second-")
+
+	// Expire the second now, as an administrator: its reply goes at once.
+	if _, err := e.svc.Expire(t.Context(), keyserver.Caller{Admin: true}, id2); err != nil {
+		t.Fatal(err)
+	}
+	if rs, _ := e.store.RepliesOf(t.Context(), id2); len(rs) != 0 {
+		t.Fatalf("%d replies outlived Expire", len(rs))
+	}
+	if st, got := bob.raw("GET", copy2, "", nil); st != http.StatusGone || !bytes.Contains(got, []byte(`"expired"`)) {
+		t.Errorf("copy after Expire: %d %s", st, got)
+	}
+
+	// The first's time runs out; the sweep has not run yet. (Bob signs in
+	// again: his session ended meanwhile.)
+	e.clock.Add(49 * time.Hour)
+	bob = e.browser()
+	if st, out := bob.call("POST", "/api/v1/signin/password", map[string]string{"email": "bob@patient.example", "password": password}); st != http.StatusOK {
+		t.Fatalf("sign in: %d %v", st, out)
+	}
+	for _, p := range []string{deliveredPath, pendingPath} {
+		st, got := bob.raw("GET", p, "", nil)
+		if st != http.StatusGone || !bytes.Contains(got, []byte(`"expired"`)) || bytes.Contains(got, []byte("canary")) {
+			t.Errorf("copy %s after expiry: %d %s, want 410 expired", p, st, got)
+		}
+	}
+	if n := deliverAll(t, e); n != 0 {
+		t.Errorf("the gateway got %d replies of an expired envelope", n)
+	}
+	if rs, _ := e.store.RepliesOf(t.Context(), id); len(rs) != 0 {
+		t.Errorf("leasing left %d replies of an expired envelope", len(rs))
+	}
+	if _, err := e.svc.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := bob.raw("GET", deliveredPath, "", nil); st != http.StatusGone {
+		t.Errorf("copy after the sweep: %d, want 410", st)
+	}
+}
+
+// inDatabase counts the sealed reply canarySealed(canary) in the bbolt file,
+// where the record holds it base64-encoded. bbolt does not scrub freed pages;
+// this is what the sweep's deletions, and the commits after them, leave.
+func inDatabase(t *testing.T, e *env, canary string) int {
+	t.Helper()
+	db, err := os.ReadFile(e.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := base64.StdEncoding.EncodeToString(canarySealed(canary))
+	return bytes.Count(db, []byte(enc[:len(enc)-4])) // without the padded end
+}
+
+// TestSweepRemovesStaleReplies: replies left behind by a revocation or expiry
+// that did not delete them (a crash between the two, or records from before
+// the deletion existed) are removed by the sweep: pending, delivered and kept
+// only as the recipient's copy; those of a live envelope stay. The sealed
+// bytes are then no longer in the bbolt file (grepped before and after).
+func TestSweepRemovesStaleReplies(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	ss := e.seal("hello", time.Time{}, "bob@patient.example", "bob@patient.example", "bob@patient.example")
+	revoked, expired, live := ss[0].file.Header.ID, ss[1].file.Header.ID, ss[2].file.Header.ID
+	bob := e.browser()
+	bob.register(ss[0], "Bob", "Patient")
+	postCopiedReply(t, bob, revoked, "canary-revoked-delivered-")
+	postCopiedReply(t, bob, expired, "canary-expired-delivered-")
+	if n := deliverAll(t, e); n != 2 {
+		t.Fatalf("delivered %d", n)
+	}
+	postCopiedReply(t, bob, revoked, "canary-revoked-pending-")
+	postCopiedReply(t, bob, live, "canary-live-")
+
+	for _, c := range []string{"canary-revoked-pending-", "canary-revoked-delivered-", "canary-expired-delivered-", "canary-live-"} {
+		if n := inDatabase(t, e, c); n < 1 {
+			t.Fatalf("the grep finds %s %d times in the bbolt file before the sweep", c, n)
+		}
+	}
+	// Destroy the keys in the store directly, as a revocation and an expiry
+	// whose reply deletion never ran.
+	for id, revoke := range map[envelope.ID]bool{revoked: true, expired: false} {
+		_, err := e.store.UpdateEnvelope(ctx, id, func(r *keyserver.EnvelopeRecord) ([]keyserver.AuditEvent, error) {
+			if revoke {
+				r.Revoked = e.clock.Now()
+			} else {
+				r.Expired, r.Expires = e.clock.Now(), e.clock.Now()
+			}
+			r.WrappedKey, r.HasPayload = nil, false
+			return nil, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := e.svc.Sweep(ctx); err != nil || n != 0 {
+		t.Fatalf("sweep: %d %v", n, err)
+	}
+	byEnv, err := e.store.RepliesOfEnvelopes(ctx, []envelope.ID{revoked, expired, live})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(byEnv) != 1 || len(byEnv[live]) != 1 {
+		t.Fatalf("after the sweep: %d envelopes with replies (%d live), want only the live one", len(byEnv), len(byEnv[live]))
+	}
+	for c, want := range map[string]int{"canary-revoked-pending-": 0, "canary-revoked-delivered-": 0, "canary-expired-delivered-": 0, "canary-live-": 1} {
+		if got := inDatabase(t, e, c); got != want {
+			t.Errorf("after the sweep, the bbolt file holds %s %d times, want %d", c, got, want)
+		}
+	}
+	drops := replyActions(t, e, keyserver.ActionReplyDrop)
+	slices.Sort(drops)
+	if !slices.Equal(drops, []string{"1 replies, envelope expired", "2 replies, envelope revoked"}) {
+		t.Errorf("reply.drop audit: %q", drops)
+	}
+	if strings.Contains(e.logs.String(), "canary") {
+		t.Error("a reply's sealed bytes reached the log")
 	}
 }
