@@ -683,3 +683,40 @@ func TestSweepRemovesStaleReplies(t *testing.T) {
 		t.Error("a reply's sealed bytes reached the log")
 	}
 }
+
+// TestBulkRevokeDropsReplies: a bulk revoke (an incident) deletes the replies
+// of every envelope it revokes, and only theirs.
+func TestBulkRevokeDropsReplies(t *testing.T) {
+	e := newEnv(t)
+	ss := e.seal("hello", time.Time{}, "bob@patient.example", "bob@patient.example")
+	bob := e.browser()
+	bob.register(ss[0], "Bob", "Patient")
+	a, b := ss[0].file.Header.ID, ss[1].file.Header.ID
+	pathA, _ := postCopiedReply(t, bob, a, "canary-a-")
+	postCopiedReply(t, bob, a, "canary-a2-")
+	deliverAll(t, e)
+	// A second sender's envelope, with a reply, is outside the bulk's match.
+	other := e.seal("From: dan@hospital.example\r\n\r\nhi", time.Time{}, "bob@patient.example")[0]
+	_, err := e.store.UpdateEnvelope(t.Context(), other.file.Header.ID, func(r *keyserver.EnvelopeRecord) ([]keyserver.AuditEvent, error) {
+		r.Sender = "dan@hospital.example"
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	postCopiedReply(t, bob, other.file.Header.ID, "canary-other-")
+	_, changed, _ := bulkAll(t, e.svc, keyserver.Caller{Admin: true}, keyserver.BulkRequest{Action: keyserver.BulkRevoke, Sender: "alice@hospital.example"})
+	if changed != 2 {
+		t.Fatalf("bulk revoke changed %d, want 2", changed)
+	}
+	byEnv, err := e.store.RepliesOfEnvelopes(t.Context(), []envelope.ID{a, b, other.file.Header.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(byEnv) != 1 || len(byEnv[other.file.Header.ID]) != 1 {
+		t.Fatalf("after the bulk revoke: %d envelopes keep replies, want only the unrevoked one", len(byEnv))
+	}
+	if st, got := bob.raw("GET", pathA, "", nil); st != http.StatusGone || !bytes.Contains(got, []byte(`"revoked"`)) {
+		t.Errorf("copy after the bulk revoke: %d %s", st, got)
+	}
+}
