@@ -248,6 +248,12 @@ func startKeyServer(t testing.TB) *keyServer {
 
 // newKeyServer is a key server for tests, its bbolt file in dir.
 func newKeyServer(dir string) (*keyserver.Service, *boltstore.Store, error) {
+	return newKeyServerLogging(dir, io.Discard)
+}
+
+// newKeyServerLogging is newKeyServer with the key server's logs, at every
+// level, written to logs.
+func newKeyServerLogging(dir string, logs io.Writer) (*keyserver.Service, *boltstore.Store, error) {
 	st, err := boltstore.Open(filepath.Join(dir, "waxseal.db"), boltstore.Options{})
 	if err != nil {
 		return nil, nil, err
@@ -261,7 +267,7 @@ func newKeyServer(dir string) (*keyserver.Service, *boltstore.Store, error) {
 		AdminTokens:   []string{keyserver.HashToken("admin-token-for-tests-0123456789ab")},
 		OrgDomains:    []string{"hospital.example"},
 		Argon2:        keyserver.Argon2Params{MemoryKiB: 1024, Time: 1, Threads: 1},
-		Logger:        slog.New(slog.DiscardHandler),
+		Logger:        slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}, st)
 	if err != nil {
 		st.Close()

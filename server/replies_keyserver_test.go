@@ -31,6 +31,13 @@ type captured struct {
 	buf bytes.Buffer
 }
 
+// Write lets a captured be a log's writer too.
+func (c *captured) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.Write(p)
+}
+
 func (c *captured) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -79,7 +86,8 @@ func (b *browser) postRaw(path string, body []byte) (int, map[string]any) {
 // recipient's copy stored beside it included.
 func TestReplyThroughKeyServer(t *testing.T) {
 	dir := t.TempDir()
-	svc, st, err := newKeyServer(dir)
+	ksLogs := &captured{}
+	svc, st, err := newKeyServerLogging(dir, ksLogs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,16 +218,38 @@ func TestReplyThroughKeyServer(t *testing.T) {
 		t.Fatalf("the copy read back: %d, %v", cresp.StatusCode, err)
 	}
 
-	// The key server saw no plaintext: not in its file, not on the wire.
+	// The sender's organisation revokes the message: the copy is refused
+	// like the message, and the reply's sealed bytes leave the database.
+	if _, err := svc.Revoke(context.Background(), keyserver.Caller{Admin: true}, file.Header.ID); err != nil {
+		t.Fatal(err)
+	}
+	rresp, err := http.DefaultClient.Do(creq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused, _ := io.ReadAll(rresp.Body)
+	rresp.Body.Close()
+	if rresp.StatusCode != http.StatusGone || !bytes.Contains(refused, []byte(`"revoked"`)) {
+		t.Errorf("the copy after the revoke: %d %s, want 410 revoked", rresp.StatusCode, refused)
+	}
+
+	// The key server saw no plaintext: not in its file, its logs, nor on the wire.
 	st.Close() // flushes; the test's cleanup closing it again is harmless
 	db, err := os.ReadFile(filepath.Join(dir, "waxseal.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The record holds the sealed reply base64-encoded.
+	if enc := base64.StdEncoding.EncodeToString(sealed); bytes.Contains(db, []byte(enc[64:len(enc)-4])) {
+		t.Error("the sealed reply is still in the bbolt file after the revoke")
+	}
 	// The body travels base64-encoded inside the message: look for that too.
 	encodedBody := strings.TrimRight(base64.StdEncoding.EncodeToString([]byte("Body "+canary)), "=")
 	encodedBody = encodedBody[:len(encodedBody)-2]
-	for what, b := range map[string][]byte{"bbolt file": db, "traffic": traffic.buf.Bytes(), "gateway logs": e.logs.Bytes()} {
+	if !bytes.Contains(ksLogs.buf.Bytes(), []byte(`"path":"/api/v1/replies/lease"`)) {
+		t.Error("the key server's log capture missed the lease")
+	}
+	for what, b := range map[string][]byte{"bbolt file": db, "traffic": traffic.buf.Bytes(), "gateway logs": e.logs.Bytes(), "key server logs": ksLogs.buf.Bytes()} {
 		if bytes.Contains(b, []byte(canary)) || bytes.Contains(b, []byte(encodedBody)) {
 			t.Errorf("the %s holds the reply's canary", what)
 		}
