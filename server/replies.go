@@ -516,7 +516,7 @@ func buildReply(r *PendingReply, inner []byte, to, cc []string, messageID string
 			continue
 		}
 		raw, err := f.Raw()
-		if err != nil {
+		if err != nil || strayLineEnd(raw) {
 			return nil, &errPermanent{"the reply's message header is not readable"}
 		}
 		if key == "Subject" {
@@ -535,6 +535,22 @@ func buildReply(r *PendingReply, inner []byte, to, cc []string, messageID string
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// strayLineEnd reports whether a raw header field (ending in its line end)
+// holds a CR or LF that is not part of a CRLF: a mail program that ends lines
+// there would read what follows as a field of its own, an address the browser
+// wrote (FuzzBuildReply). compose.Build never writes one.
+func strayLineEnd(raw []byte) bool {
+	for i, c := range raw {
+		switch {
+		case c == '\r' && (i+1 == len(raw) || raw[i+1] != '\n'):
+			return true
+		case c == '\n' && (i == 0 || raw[i-1] != '\r'):
+			return true
+		}
+	}
+	return false
 }
 
 func oneLineASCII(s string) string {
