@@ -428,6 +428,38 @@ func (s *Service) FinishReply(ctx context.Context, caller Caller, id, lease, rea
 	return err
 }
 
+// ReplyReport is a gateway's report of one leased reply: delivered (Reason
+// "") or given up, and why.
+type ReplyReport struct {
+	ID     string `json:"id"`
+	Lease  string `json:"lease"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// MaxReplyReports bounds one batch report: a lease's batch at most.
+const MaxReplyReports = maxLeaseBatch
+
+// ReportReplies is FinishReply for a whole leased batch, so that delivering a
+// batch costs the gateway one round trip after the lease, not one per reply.
+// It returns the ids whose lease was lost (each as FinishReply's ErrLeaseLost:
+// the gateway's ledger keeps them from being delivered twice).
+func (s *Service) ReportReplies(ctx context.Context, caller Caller, reports []ReplyReport) ([]string, error) {
+	if len(reports) > MaxReplyReports {
+		return nil, ErrBadRequest.With("At most %d replies per report.", MaxReplyReports)
+	}
+	lost := []string{}
+	for _, r := range reports {
+		err := s.FinishReply(ctx, caller, r.ID, r.Lease, r.Reason)
+		switch {
+		case errors.Is(err, ErrLeaseLost):
+			lost = append(lost, r.ID)
+		case err != nil:
+			return nil, fmt.Errorf("report reply %s: %w", r.ID, err)
+		}
+	}
+	return lost, nil
+}
+
 // replyGone says why an envelope's replies must go ("revoked", "expired"),
 // or "" while they may stay: stored reply ciphertext, and the recipient's copy,
 // expire with the envelope (its key destroyed, or its time up before the

@@ -84,6 +84,20 @@ type ReplySource interface {
 	FailReply(ctx context.Context, id, lease, reason string) error
 }
 
+// ReplyReporter is a ReplySource that takes a whole batch's reports at once:
+// the deliverer then reports each batch in one call after delivering it,
+// instead of one AckReply or FailReply per reply.
+type ReplyReporter interface {
+	// ReportReplies reports each reply delivered (Reason "") or given up, and
+	// returns the ids whose lease was lost.
+	ReportReplies(ctx context.Context, reports []ReplyReport) (lost []string, err error)
+}
+
+// ReplyReport is one reply's outcome.
+type ReplyReport struct {
+	ID, Lease, Reason string
+}
+
 // ReplyConfig configures a ReplyDeliverer.
 type ReplyConfig struct {
 	Source ReplySource
@@ -164,19 +178,26 @@ type errPermanent struct{ reason string }
 
 func (e *errPermanent) Error() string { return e.reason }
 
-// DeliverOnce leases one batch (one key-server round trip) and delivers it. It
-// returns how many replies it leased.
+// DeliverOnce leases one batch (one key-server round trip), delivers it and
+// reports it: in one more round trip for the whole batch when the source is a
+// ReplyReporter (the key server), else reply by reply. It returns how many
+// replies it leased.
 func (d *ReplyDeliverer) DeliverOnce(ctx context.Context) (int, error) {
 	batch, err := d.cfg.Source.LeaseReplies(ctx, d.cfg.Batch, d.cfg.Lease)
 	if err != nil {
 		return 0, fmt.Errorf("lease replies: %w", err)
 	}
+	reporter, batched := d.cfg.Source.(ReplyReporter)
+	var reports []ReplyReport
 	for i := range batch {
 		r := &batch[i]
 		log := d.log.With("reply", r.ID, "envelope", r.EnvelopeID, "kind", r.Kind)
 		err := d.deliver(ctx, r)
 		var perm *errPermanent
 		switch {
+		case err == nil && batched:
+			reports = append(reports, ReplyReport{ID: r.ID, Lease: r.Lease})
+			log.InfoContext(ctx, "reply delivered")
 		case err == nil:
 			if err := d.cfg.Source.AckReply(ctx, r.ID, r.Lease); err != nil {
 				// The ledger says delivered: the next lease acknowledges it.
@@ -187,6 +208,10 @@ func (d *ReplyDeliverer) DeliverOnce(ctx context.Context) (int, error) {
 			log.InfoContext(ctx, "reply delivered")
 		case errors.As(err, &perm):
 			log.WarnContext(ctx, "reply refused", "reason", perm.reason)
+			if batched {
+				reports = append(reports, ReplyReport{ID: r.ID, Lease: r.Lease, Reason: perm.reason})
+				continue
+			}
 			if err := d.cfg.Source.FailReply(ctx, r.ID, r.Lease, perm.reason); err != nil {
 				log.WarnContext(ctx, "reply refusal not recorded", "error", err)
 				continue
@@ -195,6 +220,21 @@ func (d *ReplyDeliverer) DeliverOnce(ctx context.Context) (int, error) {
 		default:
 			// Left to the lease: tried again once it runs out.
 			log.WarnContext(ctx, "reply not delivered, will retry", "error", err)
+		}
+	}
+	if len(reports) > 0 {
+		lost, err := reporter.ReportReplies(ctx, reports)
+		if err != nil {
+			// The ledger says delivered: the next lease reports them again.
+			d.log.WarnContext(ctx, "replies not reported", "count", len(reports), "error", err)
+			return len(batch), nil
+		}
+		for _, x := range reports {
+			if slices.Contains(lost, x.ID) {
+				d.log.WarnContext(ctx, "reply report refused: lease lost", "reply", x.ID)
+				continue
+			}
+			d.forget(x.ID)
 		}
 	}
 	return len(batch), nil

@@ -6,12 +6,15 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -342,5 +345,88 @@ func TestReplyAllThroughKeyServer(t *testing.T) {
 	}
 	if n := len(e.hop.to("bob@patient.example")); n != 1 {
 		t.Errorf("bob got %d mails, want only his envelope", n)
+	}
+}
+
+// TestReplyBatchRoundTrips: a gateway delivers a batch of replies from the key
+// server in two round trips, the lease and one report of the whole batch,
+// whatever its size; every reply is recorded delivered, and a reply whose
+// lease was lost meanwhile is reported back as lost (its ledger entry kept).
+func TestReplyBatchRoundTrips(t *testing.T) {
+	dir := t.TempDir()
+	svc, st, err := newKeyServer(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	traffic := &captured{}
+	srv := httptest.NewServer(traffic.wrap(httpapi.New(svc)))
+	t.Cleanup(srv.Close)
+	ks := &keyServer{t: t, svc: svc, store: st, srv: srv}
+	e := startGateway(t, gwOptions{registrar: ks.client()})
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, labMessage("[send secure] Lab results")); se != nil {
+		t.Fatalf("DATA answered %v", se)
+	}
+	_, _, _, file := wrapperParts(t, e.hop.to("bob@patient.example")[0].Data)
+	bob := &browser{k: ks}
+	ks.openAs(bob, file)
+	const n = 5
+	for i := range n {
+		raw, err := compose.Build(&compose.Draft{Subject: "Re: Lab results", Text: fmt.Sprintf("reply %d", i)}, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed, err := compose.Seal(raw, &replyKey.Public, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, out := bob.postRaw("/api/v1/envelopes/"+file.Header.ID.String()+"/replies?kind=reply", sealed); st != http.StatusCreated {
+			t.Fatalf("post reply %d: %d %v", i, st, out)
+		}
+	}
+	d, err := e.g.NewReplyDeliverer(ReplyConfig{Source: NewRemoteReplies(ks.client()), Keys: []reply.KeyPair{replyKey}, LedgerDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	traffic.mu.Lock()
+	traffic.buf.Reset()
+	traffic.mu.Unlock()
+	if got, err := d.DeliverOnce(context.Background()); got != n || err != nil {
+		t.Fatalf("DeliverOnce: %d %v", got, err)
+	}
+	traffic.mu.Lock()
+	seen := traffic.buf.String()
+	traffic.mu.Unlock()
+	// Every request is written as "METHOD URL\n" then its body and answer.
+	calls := regexp.MustCompile(`(GET|POST|PUT|DELETE) (/api/v1/\S+)\n`).FindAllStringSubmatch(seen, -1)
+	var paths []string
+	for _, c := range calls {
+		paths = append(paths, c[2])
+	}
+	if !slices.Equal(paths, []string{"/api/v1/replies/lease", "/api/v1/replies/report"}) || strings.Count(seen, "/api/v1/") != 2 {
+		t.Errorf("a batch of %d cost these key-server calls: %q, want the lease and one report", n, paths)
+	}
+	rs, err := st.RepliesOf(context.Background(), file.Header.ID)
+	if err != nil || len(rs) != n {
+		t.Fatalf("stored %d %v", len(rs), err)
+	}
+	for _, r := range rs {
+		if r.Delivered.IsZero() {
+			t.Errorf("reply %s not recorded delivered", r.ID)
+		}
+	}
+	delivered := 0
+	for _, r := range e.hop.to("alice@hospital.example") {
+		if bytes.Contains(r.Data, []byte("Re: Lab results")) {
+			delivered++
+		}
+	}
+	if delivered != n {
+		t.Errorf("alice got %d replies, want %d", delivered, n)
+	}
+	// A report with a lease that is not the reply's: lost, not an error.
+	lost, err := ks.client().ReportReplies(context.Background(), []keyserver.ReplyReport{{ID: rs[0].ID, Lease: rs[0].ID + ".stale"}})
+	if err != nil || !slices.Equal(lost, []string{rs[0].ID}) {
+		t.Errorf("a stale report: lost %v, %v", lost, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"time"
 
+	"github.com/waxseal/waxseal/keyserver"
 	"github.com/waxseal/waxseal/keyserver/client"
 )
 
@@ -12,7 +13,10 @@ import (
 // of a gateway's ReplyDeliverer.
 type RemoteReplies struct{ c *client.Client }
 
-var _ ReplySource = RemoteReplies{}
+var (
+	_ ReplySource   = RemoteReplies{}
+	_ ReplyReporter = RemoteReplies{}
+)
 
 // NewRemoteReplies uses c, which holds the gateway token.
 func NewRemoteReplies(c *client.Client) RemoteReplies { return RemoteReplies{c} }
@@ -44,4 +48,13 @@ func (r RemoteReplies) AckReply(ctx context.Context, id, lease string) error {
 // FailReply reports a reply that can never be delivered.
 func (r RemoteReplies) FailReply(ctx context.Context, id, lease, reason string) error {
 	return r.c.ReplyFailed(ctx, id, lease, reason)
+}
+
+// ReportReplies reports a batch in one round trip.
+func (r RemoteReplies) ReportReplies(ctx context.Context, reports []ReplyReport) ([]string, error) {
+	rs := make([]keyserver.ReplyReport, len(reports))
+	for i, x := range reports {
+		rs[i] = keyserver.ReplyReport{ID: x.ID, Lease: x.Lease, Reason: x.Reason}
+	}
+	return r.c.ReportReplies(ctx, rs)
 }

@@ -30,3 +30,13 @@ func (c *Client) ReplyDone(ctx context.Context, id, lease string) error {
 func (c *Client) ReplyFailed(ctx context.Context, id, lease, reason string) error {
 	return c.do(ctx, http.MethodPost, "/api/v1/replies/"+url.PathEscape(id)+"/fail", map[string]string{"lease": lease, "reason": reason}, nil)
 }
+
+// ReportReplies reports a leased batch, delivered (Reason "") or given up, in
+// one round trip, and returns the ids whose lease was lost.
+func (c *Client) ReportReplies(ctx context.Context, reports []keyserver.ReplyReport) ([]string, error) {
+	var out struct {
+		Lost []string `json:"lost"`
+	}
+	err := c.do(ctx, http.MethodPost, "/api/v1/replies/report", map[string]any{"reports": reports}, &out)
+	return out.Lost, err
+}

@@ -28,6 +28,7 @@ import (
 //	POST /api/v1/replies/lease        {"limit": N, "lease_seconds": S}
 //	POST /api/v1/replies/{rid}/done   {"lease": L}
 //	POST /api/v1/replies/{rid}/fail   {"lease": L, "reason": R}
+//	POST /api/v1/replies/report       {"reports": [{"id", "lease", "reason"}]}
 func (h *handlers) routeReplies(v1 *echo.Group) {
 	web := v1.Group("", h.csrf)
 	web.POST("/envelopes/:id/replies", h.postReply, h.bodyLimit(int64(reply.MaxSealed+compose.WrapSize+64<<10)), h.signedIn(false))
@@ -35,6 +36,7 @@ func (h *handlers) routeReplies(v1 *echo.Group) {
 	web.GET("/envelopes/:id/replies/:rid/copy", h.replyCopy, h.signedIn(false))
 	gw := v1.Group("/replies", h.gatewayOnly, h.bodyLimit(maxAPIBody))
 	gw.POST("/lease", h.leaseReplies)
+	gw.POST("/report", h.reportReplies)
 	gw.POST("/:rid/done", h.finishReply(false))
 	gw.POST("/:rid/fail", h.finishReply(true))
 }
@@ -169,6 +171,21 @@ func (h *handlers) leaseReplies(c echo.Context) error {
 			From: r.From, Name: r.Name, OriginalSender: r.OriginalSender, OriginalSubject: r.OriginalSubject, Context: r.Context, Sealed: r.Sealed}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"replies": out})
+}
+
+// reportReplies takes a batch's reports in one request: 200 {"lost": [ids]}.
+func (h *handlers) reportReplies(c echo.Context) error {
+	var req struct {
+		Reports []keyserver.ReplyReport `json:"reports"`
+	}
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	lost, err := h.s.ReportReplies(c.Request().Context(), caller(c), req.Reports)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"lost": lost})
 }
 
 func (h *handlers) finishReply(failed bool) echo.HandlerFunc {
