@@ -147,6 +147,16 @@ test("reply with an attachment reaches the sender; the draft survives a reload; 
   await page.getByRole("textbox", { name: "Message" }).fill("One more question");
   await page.getByRole("button", { name: "Send securely" }).click();
   await page.locator("#reply-error").getByText(/withdrawn/).waitFor();
+  // The recipient's copy of their reply goes with the message: the key server
+  // refuses it as it refuses the message.
+  const [copied] = await Promise.all([
+    page.waitForResponse((r) => /\/replies\/[0-9a-f]+\/copy$/.test(new URL(r.url()).pathname)),
+    page.locator("#reply-sent").getByRole("button", { name: /^Open your reply of / }).click(),
+  ]);
+  assert.equal(copied.status(), 410);
+  await page.locator("#reply-error").getByText(/withdrawn/).waitFor();
+  assert.equal(await page.locator("#reply-view").isHidden(), true);
+  await shot(page, "reply-06-copy-after-revoke");
   assert.deepEqual(seen.foreign, []);
   assert.deepEqual(seen.dialogs, []);
   await context.close();
