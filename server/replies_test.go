@@ -19,6 +19,7 @@ import (
 	"github.com/waxseal/waxseal/brand"
 	"github.com/waxseal/waxseal/envelope/reply"
 	"github.com/waxseal/waxseal/envelope/reply/compose"
+	"github.com/waxseal/waxseal/server/policy"
 )
 
 // memReplies is an in-memory ReplySource with leases, for unit tests.
@@ -446,4 +447,41 @@ func (l *lostAcks) AckReply(ctx context.Context, id, lease string) error {
 		return fmt.Errorf("connection reset")
 	}
 	return l.memReplies.AckReply(ctx, id, lease)
+}
+
+// TestStaffAnswerToReplyIsSealed: the Message-ID the gateway gives a delivered
+// reply is one it recognises as its own, so a member of staff answering the
+// patient's reply (In-Reply-To that id, no trigger in the subject) is sealed,
+// without asking the key server.
+func TestStaffAnswerToReplyIsSealed(t *testing.T) {
+	threads := &failingThreads{}
+	ids := policy.NewIDMinter("gateway secret")
+	e := startGateway(t, gwOptions{tweak: func(c *Config) { c.Policy = threadPolicy(t, threads, ids) }})
+	src := &memReplies{pending: []PendingReply{pendingReply("r-staff", ReplyToSender, sealedReply(t, "", &compose.Draft{
+		Subject: "Re: Lab results", Text: "A question, doctor."}))}}
+	d := newDeliverer(t, e, src, "")
+	if n, err := d.DeliverOnce(context.Background()); n != 1 || err != nil {
+		t.Fatalf("DeliverOnce: %d %v", n, err)
+	}
+	got := e.hop.to("alice@hospital.example")
+	if len(got) != 1 {
+		t.Fatalf("alice got %d mails", len(got))
+	}
+	m, err := mail.ReadMessage(bytes.NewReader(got[0].Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	replyID := m.Header.Get("Message-ID")
+	answer := crlf("From: alice@hospital.example\nTo: bob@patient.example\nSubject: Re: Re: Lab results\nIn-Reply-To: " + replyID +
+		"\nReferences: " + replyID + "\n\nanswer-canary-9917\n")
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, answer); se != nil {
+		t.Fatal(se)
+	}
+	out := e.hop.to("bob@patient.example")
+	if len(out) != 1 || bytes.Contains(out[0].Data, []byte("answer-canary-9917")) || !bytes.Contains(out[0].Data, []byte("securedoc_")) {
+		t.Fatal("staff's answer to a secure reply left unsealed")
+	}
+	if threads.calls != 0 {
+		t.Errorf("%d key-server thread lookups, want none: the id is the gateway's own", threads.calls)
+	}
 }
