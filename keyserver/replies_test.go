@@ -720,3 +720,34 @@ func TestBulkRevokeDropsReplies(t *testing.T) {
 		t.Errorf("copy after the bulk revoke: %d %s", st, got)
 	}
 }
+
+// TestPageOffersForwardByPolicy: the message page carries the reply key and the
+// forward policy its script hides Forward by (reply.js: hidden under "none");
+// without a reply key it offers no secure reply at all.
+func TestPageOffersForwardByPolicy(t *testing.T) {
+	const pub = "3p4WGzjRj2dO5kfc2WwUnvzW-H5fh1i3m3b5lX1a8nA"
+	for _, c := range []struct{ key, policy, want string }{
+		{pub, "none", `data-forward="none"`},
+		{pub, "", `data-forward="organisation"`},
+		{pub, "any", `data-forward="any"`},
+		{"", "any", ""},
+	} {
+		e := newEnv(t, func(cfg *keyserver.Config) { cfg.ReplyPublicKey, cfg.ReplyForward = c.key, c.policy })
+		s := e.seal("hello", time.Time{}, "bob@patient.example")[0]
+		resp, err := http.Get(e.srv.URL + "/open/" + s.file.Header.ID.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if c.want == "" {
+			if bytes.Contains(page, []byte(`id="panel-reply"`)) {
+				t.Errorf("without a reply key the page offers replies")
+			}
+			continue
+		}
+		if !bytes.Contains(page, []byte(c.want)) || !bytes.Contains(page, []byte(`data-reply-key="`+pub+`"`)) {
+			t.Errorf("forward %q: the page lacks %s or the reply key", c.policy, c.want)
+		}
+	}
+}
