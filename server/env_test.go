@@ -254,6 +254,11 @@ func newKeyServer(dir string) (*keyserver.Service, *boltstore.Store, error) {
 // newKeyServerLogging is newKeyServer with the key server's logs, at every
 // level, written to logs.
 func newKeyServerLogging(dir string, logs io.Writer) (*keyserver.Service, *boltstore.Store, error) {
+	return newKeyServerClock(dir, logs, nil)
+}
+
+// newKeyServerClock is newKeyServerLogging on the clock now (nil: the time).
+func newKeyServerClock(dir string, logs io.Writer, now func() time.Time) (*keyserver.Service, *boltstore.Store, error) {
 	st, err := boltstore.Open(filepath.Join(dir, "waxseal.db"), boltstore.Options{})
 	if err != nil {
 		return nil, nil, err
@@ -268,6 +273,7 @@ func newKeyServerLogging(dir string, logs io.Writer) (*keyserver.Service, *bolts
 		OrgDomains:    []string{"hospital.example"},
 		Argon2:        keyserver.Argon2Params{MemoryKiB: 1024, Time: 1, Threads: 1},
 		Logger:        slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:           now,
 	}, st)
 	if err != nil {
 		st.Close()

@@ -5,11 +5,15 @@ package server
 import (
 	"bytes"
 	"context"
+	cryptorand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -17,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +31,7 @@ import (
 	"github.com/waxseal/waxseal/envelope/reply"
 	"github.com/waxseal/waxseal/envelope/reply/compose"
 	"github.com/waxseal/waxseal/keyserver/client"
+	"github.com/waxseal/waxseal/keyserver/httpapi"
 	"github.com/waxseal/waxseal/keyserver/mailer"
 )
 
@@ -194,7 +200,7 @@ func runReplyChild(dir, hopAddr, dieAfter string) error {
 // acknowledged. The source takes batch reports, as the key server does, so the
 // kills fall between delivery and the batch's one report.
 func TestRepliesExactlyOnceAcrossKill9(t *testing.T) {
-	if dir := os.Getenv(replyChildEnv); dir != "" {
+	if dir := os.Getenv(replyChildEnv); dir != "" && os.Getenv(replyChildEnv+"_KS") == "" {
 		if err := runReplyChild(dir, os.Getenv(replyChildEnv+"_HOP"), os.Getenv(replyChildEnv+"_DIE")); err != nil {
 			fmt.Fprintln(os.Stderr, "reply child:", err)
 			os.Exit(1)
@@ -301,5 +307,150 @@ func TestRepliesExactlyOnceAcrossKill9(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(final.Acked, ","), "r02") {
 		t.Errorf("r02 never acknowledged: %v", final.Acked)
+	}
+}
+
+// runRemoteReplyChild is the gateway process of the kill test against a real
+// key server at ksURL: it delivers what the key server leases it until a lease
+// comes back empty, and kills itself with SIGKILL right after its dieAt-th
+// delivery (0: never), before the batch's report.
+func runRemoteReplyChild(dir, hopAddr, ksURL string, dieAt int) error {
+	host, port, _ := net.SplitHostPort(hopAddr)
+	p, _ := strconv.Atoi(port)
+	relay, err := NewSMTPRelay(RelayConfig{Host: host, Port: p, TLS: mailer.TLSNone, HELOName: "gateway.test"})
+	if err != nil {
+		return err
+	}
+	keys, err := reply.LoadKeys(filepath.Join(dir, "reply.key"))
+	if err != nil {
+		return err
+	}
+	g, err := New(Config{Hostname: "gateway.test", ClientNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Relay: relay, Policy: newPolicy(&testing.T{}), KeyServer: noRegistrar{}, KeyServerURL: publicURL,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	if err != nil {
+		return err
+	}
+	d, err := g.NewReplyDeliverer(ReplyConfig{Source: NewRemoteReplies(client.New(ksURL, gatewayToken, nil)), Keys: keys,
+		LedgerDir: filepath.Join(dir, "ledger"), Batch: 4, Lease: time.Minute})
+	if err != nil {
+		return err
+	}
+	delivered := 0
+	d.afterDelivered = func(string) {
+		if delivered++; delivered == dieAt {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+	}
+	for {
+		n, err := d.DeliverOnce(context.Background())
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+}
+
+// TestRepliesExactlyOnceThroughKeyServerAcrossKill9: replies stored at a real
+// key server; the gateway process is killed with SIGKILL right after its third
+// delivery, inside a batch, before that batch's report. The key server's clock
+// then passes the lease (no waiting), and a new gateway process, with the same
+// ledger, finishes: every stored reply reached the next hop exactly once and
+// is recorded delivered at the key server.
+func TestRepliesExactlyOnceThroughKeyServerAcrossKill9(t *testing.T) {
+	if dir, ks := os.Getenv(replyChildEnv), os.Getenv(replyChildEnv+"_KS"); dir != "" && ks != "" {
+		dieAt, _ := strconv.Atoi(os.Getenv(replyChildEnv + "_DIE"))
+		if err := runRemoteReplyChild(dir, os.Getenv(replyChildEnv+"_HOP"), ks, dieAt); err != nil {
+			fmt.Fprintln(os.Stderr, "reply child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	dir := t.TempDir()
+	kp, err := reply.AddKey(filepath.Join(dir, "reply.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	svc, st, err := newKeyServerClock(t.TempDir(), io.Discard, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv := httptest.NewServer(httpapi.New(svc))
+	t.Cleanup(srv.Close)
+	ks := &keyServer{t: t, svc: svc, store: st, srv: srv}
+	e := startGateway(t, gwOptions{registrar: ks.client()})
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, labMessage("[send secure] Lab results")); se != nil {
+		t.Fatalf("DATA answered %v", se)
+	}
+	_, _, _, file := wrapperParts(t, e.hop.to("bob@patient.example")[0].Data)
+	bob := &browser{k: ks}
+	ks.openAs(bob, file)
+	const n = 10
+	for i := range n {
+		raw, err := compose.Build(&compose.Draft{Subject: "Re: Lab results", Text: fmt.Sprintf("ks-reply-canary-%02d", i)}, cryptorand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed, err := compose.Seal(raw, &kp.Public, cryptorand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, out := bob.postRaw("/api/v1/envelopes/"+file.Header.ID.String()+"/replies?kind=reply", sealed); code != http.StatusCreated {
+			t.Fatalf("post reply %d: %d %v", i, code, out)
+		}
+	}
+	h := startHop(t, hopOptions{})
+	run := func(dieAt int) error {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestRepliesExactlyOnceThroughKeyServerAcrossKill9$")
+		cmd.Env = append(os.Environ(), replyChildEnv+"="+dir, replyChildEnv+"_HOP="+h.addr, replyChildEnv+"_KS="+srv.URL,
+			replyChildEnv+"_DIE="+strconv.Itoa(dieAt))
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		if err != nil && dieAt == 0 {
+			t.Logf("child:\n%s", stderr.String())
+		}
+		return err
+	}
+	err = run(3)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("the gateway process ended with %v, want SIGKILL", err)
+	}
+	if got := len(h.to("alice@hospital.example")); got != 3 {
+		t.Fatalf("%d replies reached the next hop before the kill, want 3", got)
+	}
+	// The killed process's leases run out on the key server's clock.
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+	if err := run(0); err != nil {
+		t.Fatalf("second gateway process: %v", err)
+	}
+
+	seen := map[string]int{}
+	for _, r := range h.to("alice@hospital.example") {
+		_, text, _ := replyParts(t, r.Data)
+		seen[text]++
+	}
+	for i := range n {
+		if c := seen[fmt.Sprintf("ks-reply-canary-%02d", i)]; c != 1 {
+			t.Errorf("reply %02d delivered %d times", i, c)
+		}
+	}
+	rs, err := st.RepliesOf(context.Background(), file.Header.ID)
+	if err != nil || len(rs) != n {
+		t.Fatalf("stored %d, %v", len(rs), err)
+	}
+	for _, r := range rs {
+		if r.Delivered.IsZero() {
+			t.Errorf("reply %s not recorded delivered", r.ID)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "ledger")); len(entries) != 0 {
+		t.Errorf("%d ledger files left", len(entries))
 	}
 }
