@@ -89,6 +89,9 @@ type SentMessage struct {
 	Subject    string         `json:"subject"`
 	Created    time.Time      `json:"created"`
 	Recipients []EnvelopeView `json:"recipients"`
+	// Attachments are the message's attachment names, when its gateway
+	// registered them (every copy carries the same).
+	Attachments []string `json:"attachments,omitempty"`
 }
 
 // EnvelopeQuery filters the administrators' envelope list (GET
