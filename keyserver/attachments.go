@@ -34,10 +34,17 @@ func ValidateAttachmentNames(names []string) error {
 			return fmt.Errorf("attachment name %d is not valid UTF-8", i+1)
 		}
 		for _, r := range n {
-			if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029' {
+			if IsAttachmentNameControl(r) {
 				return fmt.Errorf("attachment name %d holds a control character (U+%04X)", i+1, r)
 			}
 		}
 	}
 	return nil
+}
+
+// IsAttachmentNameControl reports whether r is refused in an attachment name:
+// a control character (C0, DEL, C1), a bidirectional control, or a line or
+// paragraph separator.
+func IsAttachmentNameControl(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029'
 }
