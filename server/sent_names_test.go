@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -96,5 +97,25 @@ func TestSentAttachmentNamesFitTheKeyServer(t *testing.T) {
 	}
 	if got[1] != "(unnamed attachment)" || got[2] != "a b" {
 		t.Errorf("names of controls only and with a bidi mark became %q, %q", got[1], got[2])
+	}
+}
+
+// With the names on, the body is walked before registration: an attachment over
+// the limit is refused as without them, and nothing is registered or relayed.
+func TestSentAttachmentNamesOversizeRegistersNothing(t *testing.T) {
+	e := startGateway(t, gwOptions{tweak: func(c *Config) { c.SentAttachmentNames = true; c.MaxAttachmentBytes = 16 << 10 }})
+	att := crlf("From: alice@hospital.example\nTo: bob@patient.example\nSubject: PHI: scan\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=x\n\n--x\nContent-Type: text/plain\n\nhi\n--x\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename=\"scan.tif\"\nContent-Transfer-Encoding: base64\n\n")
+	att = append(att, bytes.Repeat([]byte("QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB\r\n"), 400)...)
+	att = append(att, crlf("--x--\n")...)
+	se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, att)
+	if se == nil || se.Code != 552 || !strings.Contains(se.Message, "attachment 1 (MIME part 2)") {
+		t.Fatalf("oversize attachment: %v", se)
+	}
+	recs, err := e.ks.store.ListEnvelopes(context.Background(), keyserver.EnvelopeQuery{})
+	if err != nil || len(recs) != 0 {
+		t.Errorf("%d envelopes registered (%v), want none", len(recs), err)
+	}
+	if len(e.hop.to("bob@patient.example")) != 0 {
+		t.Error("an oversize message was relayed")
 	}
 }
