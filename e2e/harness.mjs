@@ -38,17 +38,22 @@ async function serve(dir, port) {
 }
 
 // startWaxseal runs `waxseal serve --dev` and resolves when it is ready. limits
-// are [limits] settings to write into the development config (it restarts once
-// to take them).
-export async function startWaxseal({ limits } = {}) {
+// are [limits] settings to write into the development config, settings others
+// that the config already has a line for (it restarts once to take them).
+export async function startWaxseal({ limits, settings } = {}) {
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), "waxseal-e2e-"));
   let proc = await serve(dir, port);
-  if (limits) {
+  if (limits || settings) {
     await new Promise((r) => { proc.on("exit", r); proc.kill("SIGINT"); });
     const cfg = path.join(dir, "waxseal.toml");
     let text = readFileSync(cfg, "utf8");
-    for (const [k, v] of Object.entries(limits)) {
+    for (const [k, v] of Object.entries(settings || {})) {
+      const set = new RegExp(`^\\s*${k} = .*$`, "m");
+      if (!set.test(text)) throw new Error(`the development config has no ${k} line`);
+      text = text.replace(set, `${k} = ${JSON.stringify(v)}`);
+    }
+    for (const [k, v] of Object.entries(limits || {})) {
       const line = `${k} = ${JSON.stringify(v)}`;
       const set = new RegExp(`^\\s*${k} = .*$`, "m");
       text = set.test(text) ? text.replace(set, line) : text.replace("[limits]\n", `[limits]\n${line}\n`);

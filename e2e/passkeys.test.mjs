@@ -7,7 +7,8 @@ import { startWaxseal, launch, watch, shot } from "./harness.mjs";
 
 let ws, browser;
 before(async () => {
-  ws = await startWaxseal();
+  // The organisation registers attachment names for Sent items (off by default).
+  ws = await startWaxseal({ settings: { sent_attachment_names: true } });
   browser = await launch();
 });
 after(async () => {
@@ -34,6 +35,19 @@ const withAttachment = (to, subject) => Buffer.from(
   "--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nYour results are attached.\r\n" +
   "--b1\r\nContent-Type: application/pdf; name=results.pdf\r\nContent-Disposition: attachment; filename=results.pdf\r\n" +
   `Content-Transfer-Encoding: base64\r\n\r\n${Buffer.alloc(30000, 7).toString("base64").replace(/.{76}/g, "$&\r\n")}\r\n--b1--\r\n`);
+
+// hostileName is an attachment name that is markup: Sent items must show it as text.
+const hostileName = '<img src=x onerror="window.xss=1">.pdf';
+// withNames is a message with two attachments, one of them named hostileName
+// (RFC 2231 encoded, as mail clients write names with quotes).
+const withNames = (to, subject) => Buffer.from(
+  `From: Gina Sender <gina@hospital.example>\r\nTo: ${to}\r\nSubject: ${subject}\r\nDate: Sun, 22 Nov 2026 09:00:00 +0000\r\n` +
+  "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n" +
+  "--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nYour scans are attached.\r\n" +
+  "--b1\r\nContent-Type: image/png\r\nContent-Disposition: attachment; filename=scan-2026-11-19.png\r\n" +
+  "Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n" +
+  `--b1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename*=utf-8''${encodeURIComponent(hostileName).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}\r\n` +
+  "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b1--\r\n");
 
 async function device(page) {
   const cdp = await page.context().newCDPSession(page);
@@ -371,6 +385,8 @@ test("a sender registers with a passkey, sees a message to two as one entry, loc
   const [frank, hana] = ws.seal(withAttachment("frank@patient.example, hana@patient.example", "PHI: for Frank and Hana"),
     { to: ["frank@patient.example", "hana@patient.example"], from: "Gina Sender <gina@hospital.example>", online: true });
   ws.seal(message("ivy@patient.example", "PHI: for Ivy"), { to: ["ivy@patient.example"], from: "Gina Sender <gina@hospital.example>" });
+  // Through the gateway, which registers the attachment names for Sent items.
+  await ws.send(withNames("jo@patient.example", "PHI: scans for Jo"), { from: "gina@hospital.example", to: ["jo@patient.example"] });
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   await device(page);
@@ -398,7 +414,7 @@ test("a sender registers with a passkey, sees a message to two as one entry, loc
   // One entry per message, both recipients inside the one sent to two.
   const entries = page.locator("#sent-list article.sent-msg");
   await entries.first().waitFor();
-  assert.equal(await entries.count(), 2, "two messages, three envelopes: two entries");
+  assert.equal(await entries.count(), 3, "three messages, four envelopes: three entries");
   const entry = entries.filter({ hasText: "for Frank and Hana" });
   assert.equal(await entry.locator("li.sent-rcpt").count(), 2);
   const frankRow = entry.locator("li.sent-rcpt", { hasText: "frank@patient.example" });
@@ -406,6 +422,21 @@ test("a sender registers with a passkey, sees a message to two as one entry, loc
   // The message's size (its attachment's 30 KB and more), once for the message.
   assert.match(await entry.locator(".sent-head .note").textContent(), /· 2 recipients · (4[0-9]|5[0-9]) KB$/);
   await shot(page, "passkey-09-sent");
+  // The gateway's message lists its attachment names, the hostile one as text.
+  const jo = entries.filter({ hasText: "scans for Jo" });
+  assert.deepEqual(await jo.locator(".sent-head .sent-files li").allTextContents(), ["scan-2026-11-19.png", hostileName]);
+  assert.equal(await jo.locator(".sent-files img").count(), 0, "a name that is markup stays text");
+  assert.equal(await page.evaluate(() => window.xss), undefined, "and runs nothing");
+  assert.equal(await entry.locator(".sent-files").count(), 0, "a message registered without names lists none");
+  await jo.scrollIntoViewIfNeeded();
+  await shot(page, "passkey-09a-sent-attachments-1280");
+  await page.setViewportSize({ width: 375, height: 740 });
+  await jo.scrollIntoViewIfNeeded();
+  assert.ok(await jo.getByText(hostileName, { exact: true }).isVisible(), "the names show on a phone");
+  const narrow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(narrow <= 0, `the sent items page is ${narrow}px wider than a 375px phone`);
+  await shot(page, "passkey-09a-sent-attachments-375");
+  await page.setViewportSize({ width: 1280, height: 720 });
 
   // Lock Hana's copy with a reason.
   const reason = "Sent to the wrong patient; the clinic will call you.";

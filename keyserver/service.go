@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -150,6 +151,9 @@ type Registration struct {
 	// MaxMessageName printable ASCII characters.
 	Message string
 	Size    int64 // the message's bytes (the envelope header's size); 0: not given
+	// Attachments are the message's attachment names (api.Registration.Attachments);
+	// see ValidateAttachmentNames.
+	Attachments []string
 }
 
 // MaxMessageName bounds a registration's message name.
@@ -220,6 +224,12 @@ func (s *Service) RegisterEnvelopes(ctx context.Context, caller Caller, regs []R
 			return ErrBadRequest.With("Envelope %s: size %d is negative.", r.ID, r.Size)
 		}
 		rec.Size = r.Size
+		if err := ValidateAttachmentNames(r.Attachments); err != nil {
+			return ErrBadRequest.With("Envelope %s: %v.", r.ID, err)
+		}
+		if len(r.Attachments) > 0 {
+			rec.Attachments = slices.Clone(r.Attachments)
+		}
 		news = append(news, NewEnvelope{Record: rec, Payload: r.Payload})
 		events = append(events, AuditEvent{Time: now, Actor: "gateway", Action: ActionEnvelopeRegister,
 			Envelope: r.ID.String(), ClientIP: clientIP, Detail: "sender " + sender + " recipient " + rcpt})

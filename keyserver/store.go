@@ -280,6 +280,11 @@ type EnvelopeRecord struct {
 	// Size is the message's size in bytes, from the envelope header (which
 	// anyone holding the envelope reads); 0 from older gateways.
 	Size int64 `json:"size,omitempty"`
+	// Attachments are the message's attachment names, for Sent items: only
+	// when the organisation's gateway sends them (they are content the key
+	// server otherwise never holds; docs/THREAT_MODEL.md). Validated at
+	// registration (ValidateAttachmentNames).
+	Attachments []string `json:"attachments,omitempty"`
 	// Ciphertext is the SHA-256 of the shared ciphertext the online blob ends
 	// with, when the payload is only the blob's head (see Store); empty when the
 	// payload is the whole blob (older gateways) or there is none.

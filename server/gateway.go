@@ -79,6 +79,11 @@ type Config struct {
 	// Online also stores each envelope's ciphertext at the key server, for the
 	// "open online" link in the notice.
 	Online bool
+	// SentAttachmentNames also registers the message's attachment names, which
+	// the sender's Sent items then show. Off by default: the names are content
+	// (docs/THREAT_MODEL.md), and the key server otherwise holds none. When on,
+	// the body is walked before registration rather than during it.
+	SentAttachmentNames bool
 	// Threads, if set, remembers the Message-IDs of every sealed message (the
 	// original's and its wrapper mails'), for ThreadTTL (0: the key server's
 	// default), so that replies to them are sealed too; the policy's

@@ -8,11 +8,13 @@ import (
 	"io"
 	"net/mail"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // charsets for encoded attachment names
 	"github.com/emersion/go-message/textproto"
 
+	"github.com/waxseal/waxseal/keyserver"
 	"github.com/waxseal/waxseal/server/policy"
 )
 
@@ -224,6 +226,40 @@ func attachmentName(h message.Header) string {
 		return ""
 	}
 	return printable(policy.DecodeSubject(name), 200)
+}
+
+// sentAttachmentNames are the names registered for the sender's Sent items
+// (Config.SentAttachmentNames), made to pass the key server's checks
+// (keyserver.ValidateAttachmentNames) so that a hostile name cannot fail the
+// registration: refused characters become spaces, a name is cut to the byte
+// limit at a character boundary, and past the limit on their number the last
+// name says how many more there are.
+func sentAttachmentNames(names []string) []string {
+	var out []string
+	for i, n := range names {
+		if len(out) == keyserver.MaxAttachmentNames-1 && len(names)-i > 1 {
+			out = append(out, fmt.Sprintf("(and %d more)", len(names)-i))
+			break
+		}
+		n = strings.TrimSpace(strings.Map(func(r rune) rune {
+			if keyserver.IsAttachmentNameControl(r) {
+				return ' '
+			}
+			return r
+		}, strings.ToValidUTF8(n, "\uFFFD")))
+		if len(n) > keyserver.MaxAttachmentNameBytes {
+			cut := keyserver.MaxAttachmentNameBytes - len("…")
+			for cut > 0 && !utf8.RuneStart(n[cut]) {
+				cut--
+			}
+			n = n[:cut] + "…"
+		}
+		if n == "" {
+			n = "(unnamed attachment)"
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 // printable replaces control characters and cuts s to max runes.

@@ -179,6 +179,15 @@ func (g *Gateway) prepare(ctx context.Context, in *Inbound) (*plan, error) {
 	// message, the registered keys belong to envelopes that are never sent, whose
 	// k_env never left this process, so they open nothing.
 	var sj *sealJob
+	bodyChecked := false
+	if len(seal) > 0 && g.cfg.SentAttachmentNames {
+		// The names registered for Sent items come from the body: with them,
+		// the check goes first (and a refused message registers nothing).
+		if err := pm.checkBody(body, g.cfg.MaxAttachmentBytes, res.Triggered); err != nil {
+			return nil, err
+		}
+		bodyChecked = true
+	}
 	if len(seal) > 0 {
 		if sj, err = g.seal(ctx, in, pm, res.Clean, original, seal); err != nil {
 			return nil, err
@@ -217,7 +226,12 @@ func (g *Gateway) prepare(ctx context.Context, in *Inbound) (*plan, error) {
 		// The body is checked while the copies travel, and like the keys it
 		// holds back their end of data: every copy waits for both, the originals
 		// too, so when either fails nothing at all has gone.
-		p.keys = sj.ready(func() error { return pm.checkBody(body, g.cfg.MaxAttachmentBytes, res.Triggered) })
+		p.keys = sj.ready(func() error {
+			if bodyChecked {
+				return nil
+			}
+			return pm.checkBody(body, g.cfg.MaxAttachmentBytes, res.Triggered)
+		})
 		for i := range p.deliveries {
 			p.deliveries[i].keys = p.keys
 		}
@@ -276,6 +290,10 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 	sj := &sealJob{ct: ct, subject: subject, now: g.cfg.Now(), envs: make([]sealedEnvelope, 0, len(rcpts)), log: g.log.With("id", in.ID)}
 	regs := make([]client.Registration, 0, len(rcpts))
 	rc := g.replyContextOf(pm)
+	var names []string
+	if g.cfg.SentAttachmentNames {
+		names = sentAttachmentNames(pm.attachments)
+	}
 	for _, rcpt := range rcpts {
 		h := envelope.Header{KeyServer: g.cfg.KeyServerURL, From: formatAddress(from), To: rcpt, Subject: subject,
 			Created: sj.now, Expires: sj.now.Add(g.cfg.Expires)}
@@ -284,7 +302,7 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 			return nil, unparseable("cannot seal it for %s (%v)", rcpt, err)
 		}
 		sj.envs = append(sj.envs, sealedEnvelope{env, keys, g.policy.NewMessageID(g.cfg.Hostname)})
-		reg := client.Registration{Envelope: env, ServerKey: keys.Server, Submitter: in.Submitter, Message: in.ID}
+		reg := client.Registration{Envelope: env, ServerKey: keys.Server, Submitter: in.Submitter, Message: in.ID, Attachments: names}
 		reg.ReplyContext = g.sealReplyContext(rc, sj.envs[len(sj.envs)-1].msgID, in.ID)
 		if g.cfg.Online {
 			// One ciphertext for every envelope: uploaded and stored once.

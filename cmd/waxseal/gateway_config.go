@@ -33,12 +33,15 @@ type gatewayConfig struct {
 	SecureChannelDomains []string `toml:"secure_channel_domains"`
 	ForcedTLSDomains     []string `toml:"forced_tls_domains"`
 
-	EnvelopeLifetime     duration `toml:"envelope_lifetime"`
-	Online               *bool    `toml:"online"`
-	SpoolDir             string   `toml:"spool_dir"`
-	NotifyFrom           string   `toml:"notify_from"`
-	WrapperReplyTo       string   `toml:"wrapper_reply_to"` // Reply-To of wrapper mails; none by default
-	DrainKeyServerOutbox bool     `toml:"drain_keyserver_outbox"`
+	EnvelopeLifetime duration `toml:"envelope_lifetime"`
+	Online           *bool    `toml:"online"`
+	// SentAttachmentNames registers attachment names for senders' Sent items
+	// (server.Config.SentAttachmentNames); off by default.
+	SentAttachmentNames  bool   `toml:"sent_attachment_names"`
+	SpoolDir             string `toml:"spool_dir"`
+	NotifyFrom           string `toml:"notify_from"`
+	WrapperReplyTo       string `toml:"wrapper_reply_to"` // Reply-To of wrapper mails; none by default
+	DrainKeyServerOutbox bool   `toml:"drain_keyserver_outbox"`
 	// ThreadRetention is how long the Message-IDs of sealed messages are
 	// remembered, so that replies to them are sealed too; default 400 days.
 	ThreadRetention duration `toml:"thread_retention"`
@@ -171,25 +174,26 @@ func gatewayServerConfig(fc *fileConfig) (server.Config, error) {
 		return cfg, err
 	}
 	cfg = server.Config{
-		Hostname:           gc.Hostname,
-		Users:              gc.Users,
-		Policy:             pol,
-		KeyServerURL:       origin,
-		RegisterTimeout:    gc.KeyServer.Timeout.Duration,
-		Expires:            gc.EnvelopeLifetime.Duration,
-		Online:             gc.Online == nil || *gc.Online,
-		MaxMessageBytes:    gc.Limits.MaxMessageBytes,
-		MaxAttachmentBytes: gc.Limits.MaxAttachmentBytes,
-		MaxRecipients:      gc.Limits.MaxRecipients,
-		MaxConcurrent:      gc.Limits.MaxConcurrent,
-		RetryFirst:         gc.Retry.First.Duration,
-		RetryMax:           gc.Retry.Max.Duration,
-		GiveUpAfter:        gc.Retry.GiveUp.Duration,
-		RetryInterval:      gc.Retry.Interval.Duration,
-		NotifyFrom:         from,
-		Brand:              b,
-		WrapperReplyTo:     gc.WrapperReplyTo,
-		ThreadTTL:          gc.ThreadRetention.Duration,
+		Hostname:            gc.Hostname,
+		Users:               gc.Users,
+		Policy:              pol,
+		KeyServerURL:        origin,
+		RegisterTimeout:     gc.KeyServer.Timeout.Duration,
+		Expires:             gc.EnvelopeLifetime.Duration,
+		Online:              gc.Online == nil || *gc.Online,
+		SentAttachmentNames: gc.SentAttachmentNames,
+		MaxMessageBytes:     gc.Limits.MaxMessageBytes,
+		MaxAttachmentBytes:  gc.Limits.MaxAttachmentBytes,
+		MaxRecipients:       gc.Limits.MaxRecipients,
+		MaxConcurrent:       gc.Limits.MaxConcurrent,
+		RetryFirst:          gc.Retry.First.Duration,
+		RetryMax:            gc.Retry.Max.Duration,
+		GiveUpAfter:         gc.Retry.GiveUp.Duration,
+		RetryInterval:       gc.Retry.Interval.Duration,
+		NotifyFrom:          from,
+		Brand:               b,
+		WrapperReplyTo:      gc.WrapperReplyTo,
+		ThreadTTL:           gc.ThreadRetention.Duration,
 	}
 	nets := gc.ClientNetworks
 	if nets == nil {
@@ -275,6 +279,7 @@ secure_channel_domains = []              # relayed as they are over TLS that mus
 forced_tls_domains = []                  # likewise
 envelope_lifetime = "720h0m0s"           # how long an envelope can be opened
 online = true                            # store ciphertext for the "open online" link
+sent_attachment_names = false            # true: senders' Sent items list attachment names, stored at the key server (docs/THREAT_MODEL.md)
 spool_dir = "spool"                      # what the next hop did not take yet (fsync'd)
 # wrapper_reply_to = "Secure Mail <secure-reply@hospital.example>"  # Reply-To of wrapper mails; default none (docs/DEPLOY.md)
 drain_keyserver_outbox = false           # true when the key server cannot send mail (Workers)

@@ -44,6 +44,11 @@ type Registration struct {
 	// Size is the message's size in bytes as the envelope header gives it
 	// (readable by anyone holding the envelope); shown in Sent items.
 	Size int64 `json:"size,omitempty"`
+	// Attachments are the message's attachment names, for the sender's Sent
+	// items; only from gateways whose organisation chose to send them
+	// ([gateway] sent_attachment_names): at most 100, each at most 255 bytes
+	// of UTF-8 without control characters.
+	Attachments []string `json:"attachments,omitempty"`
 	// ReplyContext (base64) is the original's Message-ID and visible people,
 	// sealed by the gateway to the reply key (FORMAT.md §13.3): opaque here.
 	ReplyContext string `json:"reply_context,omitempty"`
@@ -73,6 +78,9 @@ type EnvelopeView struct {
 
 	LastOpen time.Time `json:"last_open,omitzero"` // the latest release
 	Size     int64     `json:"size,omitempty"`     // the message's bytes, when the gateway gave them
+	// Attachments are the message's attachment names, when the gateway gave
+	// them (Registration.Attachments).
+	Attachments []string `json:"attachments,omitempty"`
 }
 
 // SentMessage is one message in a sender's Sent items (GET /api/v1/sent,
@@ -81,6 +89,9 @@ type SentMessage struct {
 	Subject    string         `json:"subject"`
 	Created    time.Time      `json:"created"`
 	Recipients []EnvelopeView `json:"recipients"`
+	// Attachments are the message's attachment names, when its gateway
+	// registered them (every copy carries the same).
+	Attachments []string `json:"attachments,omitempty"`
 }
 
 // EnvelopeQuery filters the administrators' envelope list (GET

@@ -27,7 +27,7 @@ func (s *Store) PutEnvelopes(ctx context.Context, envs []keyserver.NewEnvelope, 
 		for _, ne := range fresh {
 			err := errors.Join(
 				put(tx.Bucket(bucketEnvelopes), ne.Record.ID[:], ne.Record),
-				reindex(tx, ne.Record.ID, nil, indexedFields(&ne.Record)),
+				reindex(tx, ne.Record.ID, nil, indexedFields(&ne.Record), !s.withoutViewIndexes),
 			)
 			if err != nil {
 				return fmt.Errorf("put envelope %s: %w", ne.Record.ID, err)
@@ -163,7 +163,7 @@ func (s *Store) writeEnvelopeUpdate(tx *bolt.Tx, before indexed, hadPayload bool
 	}
 	// Most updates (a release, a lock) touch no indexed field: skip building keys.
 	if after := indexedFields(r); !after.same(before) {
-		if err := reindex(tx, r.ID, &before, after); err != nil {
+		if err := reindex(tx, r.ID, &before, after, !s.withoutViewIndexes); err != nil {
 			return err
 		}
 	}
@@ -223,8 +223,9 @@ func (x indexed) keys(id envelope.ID) (envIndex, error) {
 }
 
 // reindex moves an envelope's index entries from those of before (nil: a new
-// envelope, with none) to those of after.
-func reindex(tx *bolt.Tx, id envelope.ID, before *indexed, after indexed) error {
+// envelope, with none) to those of after. Without views (measurements only:
+// Store.withoutViewIndexes), only the expiry index the sweeper needs.
+func reindex(tx *bolt.Tx, id envelope.ID, before *indexed, after indexed, views bool) error {
 	var old envIndex
 	if before != nil {
 		var err error
@@ -235,6 +236,9 @@ func reindex(tx *bolt.Tx, id envelope.ID, before *indexed, after indexed) error 
 	ix, err := after.keys(id)
 	if err != nil {
 		return err
+	}
+	if !views {
+		return putIndex(tx.Bucket(bucketEnvByExpiry), old.expiry, ix.expiry)
 	}
 	return errors.Join(
 		putIndex(tx.Bucket(bucketEnvBySender), old.sender, ix.sender),

@@ -94,6 +94,7 @@ func cloneEnvelope(r *keyserver.EnvelopeRecord) keyserver.EnvelopeRecord {
 	c.KeyCheck = slices.Clone(r.KeyCheck)
 	c.Ciphertext = slices.Clone(r.Ciphertext)
 	c.ReplyContext = slices.Clone(r.ReplyContext)
+	c.Attachments = slices.Clone(r.Attachments)
 	return c
 }
 

@@ -55,6 +55,10 @@ type Store struct {
 	// runs every write transaction, touches them (see auditHead).
 	committedHead, txHead chainEnd
 	lead                  leaderFlag // shared.go
+	// withoutViewIndexes, for measurements only (scale_test.go), leaves out the
+	// sender, recipient and created indexes that Sent items and the admin
+	// console search: what registration costs without them.
+	withoutViewIndexes bool
 }
 
 var _ keyserver.Store = (*Store)(nil)

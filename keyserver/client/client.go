@@ -155,6 +155,10 @@ type Registration struct {
 	// ReplyContext is sealed to the reply key (server.ReplyContext): what the
 	// gateway needs to address and thread a reply to this envelope.
 	ReplyContext []byte
+	// Attachments are the message's attachment names, for the sender's Sent
+	// items (api.Registration.Attachments); nil unless the organisation
+	// chose to send them.
+	Attachments []string
 }
 
 // RegisterEnvelopes registers a batch in one call: all or none. The batch's
@@ -172,7 +176,7 @@ func (c *Client) RegisterEnvelopes(ctx context.Context, regs []Registration) err
 	for _, r := range regs {
 		h := r.Envelope.Header
 		j := api.Registration{ID: h.ID.String(), Sender: h.From, Submitter: r.Submitter, Message: r.Message, Recipient: h.To, Subject: h.Subject,
-			Created: h.Created, Expires: h.Expires, ServerKey: envelope.EncodeKey(r.ServerKey), Size: h.Size}
+			Created: h.Created, Expires: h.Expires, ServerKey: envelope.EncodeKey(r.ServerKey), Size: h.Size, Attachments: r.Attachments}
 		if len(r.ReplyContext) > 0 {
 			j.ReplyContext = base64.StdEncoding.EncodeToString(r.ReplyContext)
 		}

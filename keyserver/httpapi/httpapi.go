@@ -364,7 +364,7 @@ func ViewEnvelope(r keyserver.EnvelopeRecord, now time.Time) api.EnvelopeView {
 	state := keyserver.EnvelopeState(&r, now)
 	return api.EnvelopeView{ID: r.ID.String(), Sender: r.Sender, HeaderFrom: r.HeaderFrom, Recipient: r.Recipient, Subject: r.Subject,
 		Created: r.Created, Expires: r.Expires, State: state, LockReason: r.LockReason, FirstOpen: r.FirstOpen,
-		Releases: r.Releases, Online: r.HasPayload, LastOpen: r.LastOpen, Size: r.Size}
+		Releases: r.Releases, Online: r.HasPayload, LastOpen: r.LastOpen, Size: r.Size, Attachments: r.Attachments}
 }
 
 func (h *handlers) signedInAnswer(c echo.Context, si *keyserver.SignedIn) error {
@@ -474,7 +474,7 @@ func (h *handlers) register(c echo.Context, envelopes []api.Registration) error 
 			return keyserver.ErrBadRequest.With("Envelope %s: payload is not base64.", r.ID)
 		}
 		regs[i] = keyserver.Registration{ID: id, Sender: r.Sender, Submitter: r.Submitter, Message: r.Message, Recipient: r.Recipient, Subject: r.Subject,
-			Created: r.Created, Expires: r.Expires, ServerKey: k, Payload: payload, Size: r.Size}
+			Created: r.Created, Expires: r.Expires, ServerKey: k, Payload: payload, Size: r.Size, Attachments: r.Attachments}
 		if regs[i].ReplyContext, err = base64.StdEncoding.DecodeString(r.ReplyContext); err != nil || len(regs[i].ReplyContext) > keyserver.MaxReplyContext {
 			return keyserver.ErrBadRequest.With("Envelope %s: reply_context is not base64 of at most %d bytes.", r.ID, keyserver.MaxReplyContext)
 		}

@@ -80,6 +80,9 @@ func viewSent(msgs []keyserver.SentMessage, now time.Time) map[string]any {
 		v := api.SentMessage{Subject: m.Subject, Created: m.Created, Recipients: make([]api.EnvelopeView, len(m.Envelopes))}
 		for j, r := range m.Envelopes {
 			v.Recipients[j] = ViewEnvelope(r, now)
+			if v.Attachments == nil {
+				v.Attachments = r.Attachments
+			}
 		}
 		flat = append(flat, v.Recipients...)
 		views[i] = v

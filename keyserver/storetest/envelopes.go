@@ -45,8 +45,16 @@ func fullRecord() keyserver.EnvelopeRecord {
 	r.Releases = 7
 	r.LastOpen = at(2*time.Hour + 9)
 	r.Size = 7_654_321
+	r.Attachments = []string{"results.pdf", "Résumé <script>alert(1)</script>.docx", "名前.txt"}
 	r.ReplyContext = randBytes(80)
 	return r
+}
+
+func firstAttachments(list []keyserver.EnvelopeRecord) []string {
+	if len(list) == 0 {
+		return nil
+	}
+	return list[0].Attachments
 }
 
 // event is an audit event with every field set.
@@ -87,6 +95,16 @@ func testEnvelopeRoundTrip(t *testing.T, s keyserver.Store) {
 	noErr(t, "PutEnvelopes", err)
 
 	equal(t, "full envelope", getEnvelope(t, s, full.ID), full)
+	// A caller changing what it was given changes nothing stored (a store
+	// that remembers decoded records must hand out copies).
+	mine := getEnvelope(t, s, full.ID)
+	mine.Attachments[0] = "changed.pdf"
+	equal(t, "full envelope after its reader changed its copy", getEnvelope(t, s, full.ID), full)
+	list, err := s.ListEnvelopes(ctx, keyserver.EnvelopeQuery{Sender: full.Sender})
+	noErr(t, "ListEnvelopes", err)
+	if len(list) != 1 || !slices.Equal(list[0].Attachments, full.Attachments) {
+		t.Errorf("ListEnvelopes: %d envelopes, attachments %q, want %q", len(list), firstAttachments(list), full.Attachments)
+	}
 	got := getEnvelope(t, s, bare.ID)
 	equal(t, "bare envelope", got, bare)
 	for name, tm := range map[string]time.Time{"Expires": got.Expires, "Revoked": got.Revoked, "Expired": got.Expired, "FirstOpen": got.FirstOpen, "LastOpen": got.LastOpen} {

@@ -336,6 +336,14 @@
     const size = m.recipients.reduce((n, e) => Math.max(n, e.size || 0), 0);
     head.append(el("h2", "", subject),
       el("p", "note", `Sent ${when(m.created)} · ${m.recipients.length} recipient${m.recipients.length === 1 ? "" : "s"}${size ? ` · ${sizeText(size)}` : ""}`));
+    // Attachment names come only from gateways whose organisation chose to
+    // register them; written as text (textContent), whatever they hold.
+    if (m.attachments && m.attachments.length) {
+      const files = el("ul", "sent-files");
+      files.setAttribute("aria-label", `Attachments of ${subject}`);
+      for (const name of m.attachments) files.append(el("li", "", name));
+      head.append(files);
+    }
     const ul = el("ul", "sent-rcpts");
     ul.setAttribute("aria-label", `Recipients of ${subject}`);
     for (const e of m.recipients) ul.append(sentRecipient(e, subject));
