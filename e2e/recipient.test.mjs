@@ -26,7 +26,7 @@ const attachment = Buffer.from("Haemoglobin  14.1 g/dL   (13.0-17.0)\nLeukocytes
 // openFile opens a securedoc.html from disk and presses Open, as a recipient does.
 async function openFile(page, file) {
   await page.goto(`file://${file}`);
-  await Promise.all([page.waitForURL(/\/open\/[0-9a-f]{32}/), page.getByRole("button", { name: "Open" }).click()]);
+  await Promise.all([page.waitForURL(/\/(open|e)\/[0-9a-f]{32}/), page.getByRole("button", { name: "Open" }).click()]);
 }
 
 // visit loads url afresh: going from /e/ID to /e/ID#k=… would otherwise only change
@@ -85,7 +85,7 @@ test("open from disk, register, read, download the attachment and the original",
   assert.equal(await page.locator("input[type=password]").count(), 0, "the attachment never asks for a password");
   await shot(page, "01-securedoc-file");
 
-  await Promise.all([page.waitForURL(/\/open\//), page.getByRole("button", { name: "Open" }).click()]);
+  await Promise.all([page.waitForURL(/\/(open|e)\//), page.getByRole("button", { name: "Open" }).click()]);
   await page.locator("#panel-register").waitFor();
   assert.equal(new URL(page.url()).hash, "", "the key fragment is removed from the address bar");
   assert.equal(await page.locator("#signin-email").inputValue(), "bob@patient.example");
@@ -228,7 +228,7 @@ test("hostile HTML body runs nothing and loads nothing remote; markup in subject
   assert.match(fileText, /<b>Eve<\/b> <i>Evil<\/i>/, "the sender name shows as text in the file");
   assert.equal(await page.locator("main b, main i, main script").count(), 0);
 
-  await Promise.all([page.waitForURL(/\/open\//), page.getByRole("button", { name: "Open" }).click()]);
+  await Promise.all([page.waitForURL(/\/(open|e)\//), page.getByRole("button", { name: "Open" }).click()]);
   assert.equal(await page.locator("#sum-subject").textContent(), "<script>alert(6)</script> Results");
   await register(page, "fred@patient.example", "Fred", "Patient");
   await page.locator("#panel-message").waitFor();
