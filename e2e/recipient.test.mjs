@@ -331,3 +331,40 @@ test("a banner part beside the HTML and an inline text attachment are shown; unl
   await shot(page, "10-charset-guessed-375");
   await context.close();
 });
+
+test("securedoc.html of an envelope stored online goes online first with JavaScript and posts without", async () => {
+  const [env] = ws.seal(sample, { to: ["hugo@patient.example"], online: true });
+
+  // With JavaScript: Open navigates to /e/ID (the key in the fragment), which
+  // fetches the ciphertext as binary; nothing is posted.
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const posts = [];
+  page.on("request", (r) => { if (r.method() === "POST" && r.url().includes("/open/")) posts.push(r.url()); });
+  await page.goto(`file://${env.file}`);
+  await page.setViewportSize({ width: 375, height: 740 });
+  await shot(page, "11-securedoc-online-375");
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await shot(page, "11-securedoc-online-1280");
+  const payloads = [];
+  page.on("response", (r) => { if (r.url().endsWith(`/api/v1/envelopes/${env.id}/payload`)) payloads.push(r.status()); });
+  await Promise.all([page.waitForURL(new RegExp(`/e/${env.id}(#|$)`)), page.getByRole("button", { name: "Open" }).click()]);
+  await register(page, "hugo@patient.example", "Hugo", "Patient");
+  await page.locator("#panel-message").waitFor();
+  assert.match(await page.locator("#msg-text").textContent(), /blood test results/);
+  assert.deepEqual(posts, [], "the file posted its ciphertext though JavaScript runs");
+  assert.ok(payloads.includes(200), `the online ciphertext was not fetched: ${payloads}`);
+  await context.close();
+
+  // Without JavaScript: the form posts the ciphertext to /open/ID as ever.
+  const noJS = await browser.newContext({ javaScriptEnabled: false });
+  const plain = await noJS.newPage();
+  await plain.goto(`file://${env.file}`);
+  const [answer] = await Promise.all([
+    plain.waitForResponse((r) => r.request().method() === "POST" && r.url() === `${ws.base}/open/${env.id}`),
+    plain.getByRole("button", { name: "Open" }).click(),
+  ]);
+  assert.match(answer.request().headers()["content-type"], /^multipart\/form-data/);
+  assert.ok(answer.status() < 400, `the posted envelope was answered ${answer.status()}`);
+  await noJS.close();
+});
