@@ -74,7 +74,7 @@ for (const width of [375, 1280]) {
     // The open page reached with a securedoc.html's Open button.
     const file = sealBranded(false).file;
     await page.goto(`file://${file}`);
-    await Promise.all([page.waitForURL(/\/open\/[0-9a-f]{32}/), page.getByRole("button", { name: "Open" }).click()]);
+    await Promise.all([page.waitForURL(/\/(open|e)\/[0-9a-f]{32}/), page.getByRole("button", { name: "Open" }).click()]);
     await page.locator("#panel-register").waitFor();
     await assertBrand(page, "open");
     await shot(page, `brand-open-${width}`);

@@ -27,7 +27,7 @@ const sample = readFileSync(path.join(root, "docs", "examples", "lab-results.eml
 
 async function openFile(page, file) {
   await page.goto(`file://${file}`);
-  await Promise.all([page.waitForURL(/\/open\/[0-9a-f]{32}/), page.getByRole("button", { name: "Open" }).click()]);
+  await Promise.all([page.waitForURL(/\/(open|e)\/[0-9a-f]{32}/), page.getByRole("button", { name: "Open" }).click()]);
 }
 
 async function visit(page, url) {

@@ -176,7 +176,7 @@ async function metric(node, name) {
 
 async function openFile(page, file) {
   await page.goto(`file://${file}`);
-  await Promise.all([page.waitForURL(/\/open\/[0-9a-f]{32}/), page.getByRole("button", { name: "Open" }).click()]);
+  await Promise.all([page.waitForURL(/\/(open|e)\/[0-9a-f]{32}/), page.getByRole("button", { name: "Open" }).click()]);
 }
 
 test("two nodes on one PostgreSQL act as one key server", { skip }, async () => {

@@ -83,7 +83,7 @@ async function until(check, what) {
 
 async function openFile(page, file) {
   await page.goto(`file://${file}`);
-  await Promise.all([page.waitForURL(/\/open\/[0-9a-f]{32}/), page.getByRole("button", { name: "Open" }).click()]);
+  await Promise.all([page.waitForURL(/\/(open|e)\/[0-9a-f]{32}/), page.getByRole("button", { name: "Open" }).click()]);
   await page.locator("#panel-signin:visible, #panel-register:visible, #panel-message:visible, #panel-refused:visible").first().waitFor();
 }
 

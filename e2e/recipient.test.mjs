@@ -26,7 +26,7 @@ const attachment = Buffer.from("Haemoglobin  14.1 g/dL   (13.0-17.0)\nLeukocytes
 // openFile opens a securedoc.html from disk and presses Open, as a recipient does.
 async function openFile(page, file) {
   await page.goto(`file://${file}`);
-  await Promise.all([page.waitForURL(/\/open\/[0-9a-f]{32}/), page.getByRole("button", { name: "Open" }).click()]);
+  await Promise.all([page.waitForURL(/\/(open|e)\/[0-9a-f]{32}/), page.getByRole("button", { name: "Open" }).click()]);
 }
 
 // visit loads url afresh: going from /e/ID to /e/ID#k=… would otherwise only change
@@ -85,7 +85,7 @@ test("open from disk, register, read, download the attachment and the original",
   assert.equal(await page.locator("input[type=password]").count(), 0, "the attachment never asks for a password");
   await shot(page, "01-securedoc-file");
 
-  await Promise.all([page.waitForURL(/\/open\//), page.getByRole("button", { name: "Open" }).click()]);
+  await Promise.all([page.waitForURL(/\/(open|e)\//), page.getByRole("button", { name: "Open" }).click()]);
   await page.locator("#panel-register").waitFor();
   assert.equal(new URL(page.url()).hash, "", "the key fragment is removed from the address bar");
   assert.equal(await page.locator("#signin-email").inputValue(), "bob@patient.example");
@@ -228,7 +228,7 @@ test("hostile HTML body runs nothing and loads nothing remote; markup in subject
   assert.match(fileText, /<b>Eve<\/b> <i>Evil<\/i>/, "the sender name shows as text in the file");
   assert.equal(await page.locator("main b, main i, main script").count(), 0);
 
-  await Promise.all([page.waitForURL(/\/open\//), page.getByRole("button", { name: "Open" }).click()]);
+  await Promise.all([page.waitForURL(/\/(open|e)\//), page.getByRole("button", { name: "Open" }).click()]);
   assert.equal(await page.locator("#sum-subject").textContent(), "<script>alert(6)</script> Results");
   await register(page, "fred@patient.example", "Fred", "Patient");
   await page.locator("#panel-message").waitFor();
@@ -330,4 +330,41 @@ test("a banner part beside the HTML and an inline text attachment are shown; unl
   await page.setViewportSize({ width: 375, height: 740 });
   await shot(page, "10-charset-guessed-375");
   await context.close();
+});
+
+test("securedoc.html of an envelope stored online goes online first with JavaScript and posts without", async () => {
+  const [env] = ws.seal(sample, { to: ["hugo@patient.example"], online: true });
+
+  // With JavaScript: Open navigates to /e/ID (the key in the fragment), which
+  // fetches the ciphertext as binary; nothing is posted.
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const posts = [];
+  page.on("request", (r) => { if (r.method() === "POST" && r.url().includes("/open/")) posts.push(r.url()); });
+  await page.goto(`file://${env.file}`);
+  await page.setViewportSize({ width: 375, height: 740 });
+  await shot(page, "11-securedoc-online-375");
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await shot(page, "11-securedoc-online-1280");
+  const payloads = [];
+  page.on("response", (r) => { if (r.url().endsWith(`/api/v1/envelopes/${env.id}/payload`)) payloads.push(r.status()); });
+  await Promise.all([page.waitForURL(new RegExp(`/e/${env.id}(#|$)`)), page.getByRole("button", { name: "Open" }).click()]);
+  await register(page, "hugo@patient.example", "Hugo", "Patient");
+  await page.locator("#panel-message").waitFor();
+  assert.match(await page.locator("#msg-text").textContent(), /blood test results/);
+  assert.deepEqual(posts, [], "the file posted its ciphertext though JavaScript runs");
+  assert.ok(payloads.includes(200), `the online ciphertext was not fetched: ${payloads}`);
+  await context.close();
+
+  // Without JavaScript: the form posts the ciphertext to /open/ID as ever.
+  const noJS = await browser.newContext({ javaScriptEnabled: false });
+  const plain = await noJS.newPage();
+  await plain.goto(`file://${env.file}`);
+  const [answer] = await Promise.all([
+    plain.waitForResponse((r) => r.request().method() === "POST" && r.url() === `${ws.base}/open/${env.id}`),
+    plain.getByRole("button", { name: "Open" }).click(),
+  ]);
+  assert.match(answer.request().headers()["content-type"], /^multipart\/form-data/);
+  assert.ok(answer.status() < 400, `the posted envelope was answered ${answer.status()}`);
+  await noJS.close();
 });

@@ -174,7 +174,7 @@ function securedoc(mail, name) {
 
 async function openFile(page, file) {
   await page.goto(`file://${file}`);
-  await Promise.all([page.waitForURL(/\/open\/[0-9a-f]{32}/), page.getByRole("button", { name: "Open" }).click()]);
+  await Promise.all([page.waitForURL(/\/(open|e)\/[0-9a-f]{32}/), page.getByRole("button", { name: "Open" }).click()]);
 }
 
 test("reply all reaches the internal recipients in plaintext and the external one as an envelope that opens to it; a forward outside the organisation is refused", async () => {

@@ -25,7 +25,7 @@ try {
   const page = await (await browser.newContext()).newPage();
   const env = ws.seal(sample)[0];
   await page.goto(`file://${env.file}`);
-  await Promise.all([page.waitForURL(/\/open\//), page.getByRole("button", { name: "Open" }).click()]);
+  await Promise.all([page.waitForURL(/\/(open|e)\//), page.getByRole("button", { name: "Open" }).click()]);
   await page.locator("#panel-register").waitFor();
   await page.getByLabel("First name").fill("Bob");
   await page.getByLabel("Last name").fill("Patient");

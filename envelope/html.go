@@ -52,7 +52,13 @@ func (e *Envelope) renderPage(envKey Key, b *Branding) (string, error) {
 		expires = "<dt>Expires</dt>" + crlf + "<dd>" + h.Expires.UTC().Format(DateLayout) + "</dd>" + crlf
 	}
 	head, help, style, color := brandingSlots(b)
+	csp, script := "", ""
+	if e.Online {
+		csp, script = unseal.OnlineCSPLine, unseal.OnlineScriptLine
+	}
 	r := strings.NewReplacer(
+		"{{csp}}", csp,
+		"{{script}}", script,
 		"{{brandhead}}", head,
 		"{{brandhelp}}", help,
 		"{{brandstyle}}", style,
@@ -279,7 +285,7 @@ func fromFile(u *unseal.File, err error) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &File{Envelope: Envelope{Header: *h, HeaderJSON: u.HeaderJSON, KeyBlock: u.KeyBlock}, EnvKey: u.EnvKey, Ciphertext: u.Ciphertext}, nil
+	return &File{Envelope: Envelope{Header: *h, HeaderJSON: u.HeaderJSON, KeyBlock: u.KeyBlock, Online: u.Online}, EnvKey: u.EnvKey, Ciphertext: u.Ciphertext}, nil
 }
 
 // Open authenticates and decrypts the file with its k_env and the key server's k_srv,

@@ -86,6 +86,11 @@ type Envelope struct {
 	Header     Header
 	HeaderJSON []byte
 	KeyBlock   []byte
+	// Online: the ciphertext is also stored at the key server (docs/FORMAT.md
+	// §8), so securedoc.html carries the script that, where JavaScript runs,
+	// opens the online copy instead of posting the ciphertext (§7.5). It is
+	// not part of the header: the page alone changes.
+	Online bool
 }
 
 // Seal makes a new envelope of the payload for one recipient. It fills in the

@@ -42,8 +42,10 @@ var expectations = map[string]error{
 //	server key: <k_srv, base64url>
 //	payload sha256: <hex, for success>
 //	comment: <free text>
+//	online: yes <the file says its ciphertext is stored online, §7.5; absent: no>
 type vector struct {
 	expect, serverKey, payloadSHA256, comment string
+	online                                    bool
 	file                                      []byte
 }
 
@@ -72,6 +74,11 @@ func readVector(path string) (*vector, error) {
 			v.payloadSHA256 = value
 		case "comment":
 			v.comment = value
+		case "online":
+			if value != "yes" {
+				return nil, fmt.Errorf("%s: online %q, want yes or no line", path, value)
+			}
+			v.online = true
 		default:
 			return nil, fmt.Errorf("%s: unknown line %q", path, name)
 		}
@@ -102,6 +109,9 @@ func TestVectors(t *testing.T) {
 			msg, err := openVector(v)
 			if !errors.Is(err, want) || (want == nil && err != nil) {
 				t.Fatalf("expect: %s; got error %v", v.expect, err)
+			}
+			if f, err := ParseHTML(v.file); err == nil && f.Online != v.online {
+				t.Errorf("online = %v, want %v", f.Online, v.online)
 			}
 			if want == nil {
 				sum := sha256.Sum256(msg)
@@ -141,29 +151,10 @@ func generateVectors(t *testing.T) {
 	}
 	write := func(name, expect, comment string, f *File, serverKey Key, msg []byte) {
 		t.Helper()
-		var b bytes.Buffer
-		fmt.Fprintf(&b, "expect: %s\nserver key: %s\n", expect, EncodeKey(serverKey))
-		if expect == "success" {
-			fmt.Fprintf(&b, "payload sha256: %x\n", sha256.Sum256(msg))
-		}
-		fmt.Fprintf(&b, "comment: %s\n\n", comment)
-		if err := f.WriteHTML(&b, f.EnvKey, bytes.NewReader(f.Ciphertext)); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name+".txt"), b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeVector(t, dir, name, expect, comment, f, serverKey, msg)
 	}
-	seal := func(msg []byte) (*File, Keys, *Payload) {
-		p, ct := EncryptPayload(msg)
-		h := testHeader("bob@patient.example")
-		h.Subject = "Vector: caf\u00e9 <b>results</b>"
-		env, keys, err := p.Seal(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &File{Envelope: *env, EnvKey: keys.Env, Ciphertext: ct}, keys, p
-	}
+	seal := func(msg []byte) (*File, Keys, *Payload) { return sealVector(t, msg) }
+	generateOnlineVector(t, dir)
 	short := []byte("From: alice@hospital.example\r\nSubject: results\r\n\r\nHello Bob.\r\n")
 	twoChunks := bytes.Repeat([]byte("0123456789abcdef"), (64<<10+300)/16)
 	threeChunks := randomBytes(128<<10 + 20)
@@ -242,6 +233,45 @@ func generateVectors(t *testing.T) {
 		strings.Replace(raw, "/open/"+f.Header.ID.String(), "/open/"+NewID().String(), 1))
 	writeRaw("malformed-fragment", "malformed", "the k_env in the action's fragment is 42 characters",
 		strings.Replace(raw, "#k="+EncodeKey(f.EnvKey), "#k="+EncodeKey(f.EnvKey)[:42], 1))
+}
+
+func writeVector(t *testing.T, dir, name, expect, comment string, f *File, serverKey Key, msg []byte) {
+	t.Helper()
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "expect: %s\nserver key: %s\n", expect, EncodeKey(serverKey))
+	if expect == "success" {
+		fmt.Fprintf(&b, "payload sha256: %x\n", sha256.Sum256(msg))
+	}
+	if f.Online {
+		b.WriteString("online: yes\n")
+	}
+	fmt.Fprintf(&b, "comment: %s\n\n", comment)
+	if err := f.WriteHTML(&b, f.EnvKey, bytes.NewReader(f.Ciphertext)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".txt"), b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sealVector(t *testing.T, msg []byte) (*File, Keys, *Payload) {
+	p, ct := EncryptPayload(msg)
+	h := testHeader("bob@patient.example")
+	h.Subject = "Vector: caf\u00e9 <b>results</b>"
+	env, keys, err := p.Seal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &File{Envelope: *env, EnvKey: keys.Env, Ciphertext: ct}, keys, p
+}
+
+// generateOnlineVector writes success-online: a file whose ciphertext is also
+// stored at the key server, with §7.5's script and its CSP line.
+func generateOnlineVector(t *testing.T, dir string) {
+	msg := []byte("From: alice@hospital.example\r\nSubject: results\r\n\r\nHello Bob, online too.\r\n")
+	f, keys, _ := sealVector(t, msg)
+	f.Online = true
+	writeVector(t, dir, "success-online", "success", "the ciphertext is also stored online: Open goes there first where JavaScript runs", f, keys.Server, msg)
 }
 
 // sealChunk seals one STREAM chunk with a payload key, as only someone holding that

@@ -303,8 +303,11 @@ func (s *Service) SignInPassword(ctx context.Context, caller Caller, email, pass
 		return nil, err
 	}
 	now := s.now()
+	// Every attempt is counted before it is judged (failureLocks.attempt) and
+	// forgotten when it succeeds, so that attempts sent all at once cannot
+	// all pass the lock before any of them is counted.
 	prefixKey := email + "\x1f" + clientPrefix(ip)
-	if wait, ok, err := s.prefixLocks.locked(ctx, prefixKey, now); err != nil {
+	if wait, ok, err := s.prefixLocks.attempt(ctx, prefixKey, now); err != nil {
 		return nil, err
 	} else if ok {
 		s.failSignIn(ctx, nil, email, ip, "locked for this client")
@@ -320,31 +323,27 @@ func (s *Service) SignInPassword(ctx context.Context, caller Caller, email, pass
 		// failures): telling them apart would tell anyone who tries an address
 		// that this person is a patient here. The shared answer says how such
 		// people get in.
-		if wait, ok, err := s.noPasswordLocks.locked(ctx, email, now); err != nil {
+		why := "unknown address"
+		if err == nil {
+			why = "no password"
+		}
+		if wait, ok, err := s.noPasswordLocks.attempt(ctx, email, now); err != nil {
 			return nil, err
 		} else if ok {
 			s.failSignIn(ctx, nil, email, ip, "locked")
 			return nil, lockedOut(wait)
 		}
 		checkPassword(password, s.dummyHash())
-		if err := errors.Join(s.prefixLocks.fail(ctx, prefixKey, now), s.noPasswordLocks.fail(ctx, email, now)); err != nil {
-			return nil, err
-		}
-		why := "unknown address"
-		if err == nil {
-			why = "no password"
-		}
 		s.failSignIn(ctx, nil, email, ip, why)
 		return nil, ErrBadCredentials
 	}
-	if now.Before(a.LockedUntil) {
+	if wait, ok, err := s.countSignIn(ctx, a.ID, now); err != nil {
+		return nil, err
+	} else if ok {
 		s.failSignIn(ctx, nil, email, ip, "locked")
-		return nil, lockedOut(a.LockedUntil.Sub(now))
+		return nil, lockedOut(wait)
 	}
 	if !checkPassword(password, a.PasswordHash) {
-		if err := s.prefixLocks.fail(ctx, prefixKey, now); err != nil {
-			return nil, err
-		}
 		s.failSignIn(ctx, &a, email, ip, "bad password")
 		return nil, ErrBadCredentials
 	}
@@ -354,28 +353,46 @@ func (s *Service) SignInPassword(ctx context.Context, caller Caller, email, pass
 	return s.signedIn(ctx, a, ip, SignInPassword)
 }
 
-// failSignIn counts a failure against the account and locks it, for everyone,
-// with a doubling backoff once accountLockFactor × LockoutAfter failures are
-// reached (lockout.go: each client prefix is locked out after LockoutAfter).
-func (s *Service) failSignIn(ctx context.Context, a *Account, email, ip, why string) {
-	now := s.now()
-	s.metrics.signInFailures.Add(1)
-	ev := AuditEvent{Time: now, Actor: email, Action: ActionSignInFail, ClientIP: ip, Detail: why}
-	if a == nil {
-		s.audit(ctx, ev)
-		return
-	}
-	ev.Account = a.ID
-	_, err := s.store.UpdateAccount(ctx, a.ID, func(acc *Account) ([]AuditEvent, error) {
+// errStillLocked stops countSignIn's update of a locked account.
+var errStillLocked = errors.New("account locked")
+
+// countSignIn counts a password attempt against account id before it is
+// judged, in the account's transaction, and says how long the account is
+// still locked (then nothing is counted): it locks it, for everyone, with a
+// doubling backoff once accountLockFactor × LockoutAfter attempts are counted
+// (lockout.go: each client prefix is locked out after LockoutAfter). A
+// successful sign-in forgets the count (signedIn).
+func (s *Service) countSignIn(ctx context.Context, id string, now time.Time) (time.Duration, bool, error) {
+	var wait time.Duration
+	_, err := s.store.UpdateAccount(ctx, id, func(acc *Account) ([]AuditEvent, error) {
+		if now.Before(acc.LockedUntil) {
+			wait = acc.LockedUntil.Sub(now)
+			return nil, errStillLocked
+		}
 		acc.FailedSignIns++
 		if until := lockoutUntil(acc.FailedSignIns, accountLockFactor*s.cfg.LockoutAfter, s.cfg.LockoutMax, now); !until.IsZero() {
 			acc.LockedUntil = until
 		}
-		return []AuditEvent{ev}, nil
+		return nil, nil
 	})
-	if err != nil {
-		s.log.ErrorContext(ctx, "count failed sign-in", "err", err)
+	if errors.Is(err, errStillLocked) {
+		return wait, true, nil
 	}
+	if err != nil {
+		return 0, false, fmt.Errorf("count sign-in: %w", err)
+	}
+	return 0, false, nil
+}
+
+// failSignIn records a refused sign-in (counted already, by the lockout's
+// attempt or countSignIn) in the audit log, against account a if known.
+func (s *Service) failSignIn(ctx context.Context, a *Account, email, ip, why string) {
+	s.metrics.signInFailures.Add(1)
+	ev := AuditEvent{Time: s.now(), Actor: email, Action: ActionSignInFail, ClientIP: ip, Detail: why}
+	if a != nil {
+		ev.Account = a.ID
+	}
+	s.audit(ctx, ev)
 }
 
 // signedIn records a successful sign-in, expiring accounts unused for too long.
@@ -383,10 +400,14 @@ func (s *Service) signedIn(ctx context.Context, a Account, ip string, method Sig
 	now := s.now()
 	if now.Sub(a.LastUsed) > s.cfg.AccountMaxIdle {
 		err := s.store.DeleteAccount(ctx, a.ID, []AuditEvent{{Time: now, Actor: "system", Action: ActionAccountExpire, Account: a.ID, Detail: "unused since " + a.LastUsed.Format(time.DateOnly)}})
-		if err != nil {
+		switch {
+		case err == nil:
+			return nil, ErrAccountExpired
+		case !errors.Is(err, ErrLastAdmin):
 			return nil, fmt.Errorf("expire account: %w", err)
 		}
-		return nil, ErrAccountExpired
+		// The last administrator is kept (the store refuses to remove it),
+		// and signing in makes it used again.
 	}
 	a, err := s.store.UpdateAccount(ctx, a.ID, func(acc *Account) ([]AuditEvent, error) {
 		acc.FailedSignIns, acc.LockedUntil, acc.LastUsed = 0, time.Time{}, now

@@ -48,25 +48,31 @@ func lockoutUntil(n, after int, max time.Duration, now time.Time) time.Time {
 
 func (f *failureLocks) key(k string) string { return f.name + "\x1f" + k }
 
-// locked says how long key is still locked.
-func (f *failureLocks) locked(ctx context.Context, key string, now time.Time) (time.Duration, bool, error) {
-	n, last, err := f.store.Failures(ctx, f.key(key))
+// attempt counts an attempt at key as a failure before it is judged (reset
+// forgets it when it succeeds), and says whether key was locked: counting only
+// after the slow password check would let attempts sent all at once pass the
+// check together, each seeing the count before any of them was added. The
+// count seen and the count added tell the racers apart: an attempt is judged
+// if the failures before it are under the limit, or if it is the first one
+// after a lock it saw expire; any other was overtaken by a racer and is
+// refused as locked. (A refused racer stays counted, lengthening its own
+// network's backoff: only racing attempts pay that.)
+func (f *failureLocks) attempt(ctx context.Context, key string, now time.Time) (time.Duration, bool, error) {
+	seen, last, err := f.store.Failures(ctx, f.key(key))
 	if err != nil {
 		return 0, false, fmt.Errorf("lockout %s: %w", f.name, err)
 	}
-	until := lockoutUntil(n, f.after, f.max, last)
-	if n == 0 || !now.Before(until) {
-		return 0, false, nil
+	if until := lockoutUntil(seen, f.after, f.max, last); seen > 0 && now.Before(until) {
+		return until.Sub(now), true, nil
 	}
-	return until.Sub(now), true, nil
-}
-
-// fail counts a failure for key.
-func (f *failureLocks) fail(ctx context.Context, key string, now time.Time) error {
-	if _, err := f.store.AddFailure(ctx, f.key(key), now); err != nil {
-		return fmt.Errorf("lockout %s: %w", f.name, err)
+	n, err := f.store.AddFailure(ctx, f.key(key), now)
+	if err != nil {
+		return 0, false, fmt.Errorf("lockout %s: %w", f.name, err)
 	}
-	return nil
+	if n > f.after && n != seen+1 {
+		return lockoutUntil(n, f.after, f.max, now).Sub(now), true, nil
+	}
+	return 0, false, nil
 }
 
 // reset forgets key's failures (a successful sign-in).

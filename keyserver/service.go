@@ -604,7 +604,12 @@ func (s *Service) expireAccounts(ctx context.Context, now time.Time) error {
 		}
 		err := s.store.DeleteAccount(ctx, a.ID, []AuditEvent{{Time: now, Actor: "system", Action: ActionAccountExpire,
 			Account: a.ID, Detail: "unused since " + a.LastUsed.Format(time.DateOnly)}})
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		switch {
+		case errors.Is(err, ErrLastAdmin):
+			// The store keeps the last administrator (without one nobody can
+			// manage the service); the others are still swept.
+			s.log.WarnContext(ctx, "idle account kept: the last administrator", "account", a.ID, "last_used", a.LastUsed)
+		case err != nil && !errors.Is(err, ErrNotFound):
 			return fmt.Errorf("expire account %s: %w", a.ID, err)
 		}
 	}

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,5 +103,36 @@ func TestMailsCarryBrand(t *testing.T) {
 	}
 	if !found {
 		t.Error("no bounce")
+	}
+}
+
+// TestNoticeFromNameIsEncoded: a system sender whose name is not ASCII (a
+// brand such as "Clínica") is written as an RFC 2047 encoded word in the
+// notices' From, which mail readers parse back to the name.
+func TestNoticeFromNameIsEncoded(t *testing.T) {
+	const name = "Clínica Señora Ñúñez"
+	e := startGateway(t, gwOptions{tweak: func(c *Config) { c.NotifyFrom = name + " <securemail@hospital.example>" }})
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, labMessage("PHI: results")); se != nil {
+		t.Fatal(se)
+	}
+	notices := e.hop.to("alice@hospital.example")
+	if len(notices) == 0 {
+		t.Fatal("no notice to the sender")
+	}
+	for _, r := range notices {
+		m, err := mail.ReadMessage(bytes.NewReader(r.Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := m.Header.Get("From")
+		for _, c := range raw {
+			if c > 0x7e {
+				t.Fatalf("From header is not ASCII: %q", raw)
+			}
+		}
+		from, err := m.Header.AddressList("From")
+		if err != nil || len(from) != 1 || from[0].Name != name || from[0].Address != "securemail@hospital.example" {
+			t.Errorf("From %q parsed as %v, %v; want %q <securemail@hospital.example>", raw, from, err, name)
+		}
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,6 +61,7 @@ type received struct {
 type hop struct {
 	t    testing.TB
 	addr string
+	gate *gateListener
 	srv  *smtp.Server
 	mu   sync.Mutex
 	got  []received
@@ -80,27 +82,35 @@ type hop struct {
 
 type hopOptions struct {
 	startTLS bool
-	addr     string // "" for a new port
+}
+
+// gateListener is the hop's listener: while down, it closes every connection
+// at once, as a next hop that is down refuses them, and it keeps the port, so
+// that the hop comes back on the same address without binding it again
+// (another process could take a freed port meanwhile).
+type gateListener struct {
+	net.Listener
+	down atomic.Bool
+}
+
+func (l *gateListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil || !l.down.Load() {
+			return c, err
+		}
+		c.Close()
+	}
 }
 
 func startHop(t testing.TB, opt hopOptions) *hop {
 	t.Helper()
 	h := &hop{t: t, dataEnded: make(chan struct{}, 64)}
-	addr := opt.addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	var ln net.Listener
-	var err error
-	for i := 0; i < 50; i++ { // a restarted hop may wait for its old port
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.gate = &gateListener{Listener: ln}
 	h.addr = ln.Addr().String()
 	h.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &hopSession{h: h, c: c}, nil }))
 	h.srv.Domain = "hop.test"
@@ -111,12 +121,16 @@ func startHop(t testing.TB, opt hopOptions) *hop {
 		h.cert = &cert
 		h.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	}
-	go h.srv.Serve(ln)
+	go h.srv.Serve(h.gate)
 	t.Cleanup(func() { h.srv.Close() })
 	return h
 }
 
-func (h *hop) stop() { h.srv.Close() }
+// stop takes the hop down: connections to it are closed at once.
+func (h *hop) stop() { h.gate.down.Store(true) }
+
+// restart brings the hop back up on the same address.
+func (h *hop) restart() { h.gate.down.Store(false) }
 
 func (h *hop) setHold(f func(to []string)) {
 	h.mu.Lock()

@@ -335,7 +335,8 @@ func TestNextHopDownSpools(t *testing.T) {
 		t.Fatalf("retried before due: %d", n)
 	}
 	// The hop comes back on the same address; the entries fall due.
-	h2 := startHop(t, hopOptions{addr: e.hop.addr})
+	e.hop.restart()
+	h2 := e.hop
 	e.g.cfg.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
 	if n := e.g.RetryOnce(context.Background()); n != 3 {
 		t.Fatalf("delivered %d from the spool, want 3", n)

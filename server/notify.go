@@ -117,7 +117,9 @@ func (g *Gateway) notify(ctx context.Context, to, subject, body, ref string) {
 func (g *Gateway) noticeMessage(to, subject, body, ref string) []byte {
 	var b bytes.Buffer
 	now := g.cfg.Now()
-	fmt.Fprintf(&b, "From: %s\r\n", g.cfg.NotifyFrom)
+	// Parsed and written again: a name that is not ASCII ("Clínica") must be
+	// an RFC 2047 encoded word, as the configured string need not be.
+	fmt.Fprintf(&b, "From: %s\r\n", g.notifyFrom.String())
 	fmt.Fprintf(&b, "To: %s\r\n", to)
 	fmt.Fprintf(&b, "Subject: %s\r\n", mime.QEncoding.Encode("utf-8", subject))
 	fmt.Fprintf(&b, "Date: %s\r\n", now.Format(time.RFC1123Z))

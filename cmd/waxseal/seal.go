@@ -204,6 +204,7 @@ func (j *sealJob) run(ctx context.Context, msg io.Reader) ([]sealResult, error) 
 			return nil, err
 		}
 		env, keys := s.env, s.keys
+		env.Online = j.Online // its securedoc.html opens the online copy first (FORMAT.md §7.5)
 		res := sealResult{ID: env.Header.ID.String(), Recipient: s.rcpt.Address}
 		if j.Offline {
 			res.ServerKey = envelope.EncodeKey(keys.Server)

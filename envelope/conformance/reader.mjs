@@ -238,9 +238,9 @@ const latin1 = (u8) => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength).toSt
 
 function parseContainer(html) {
   const FORM = '<form id="waxseal" action="';
-  let pos = html.indexOf(FORM);
-  if (pos < 0) fail(ERR.NOT_ENVELOPE);
-  pos += FORM.length;
+  const formAt = html.indexOf(FORM);
+  if (formAt < 0) fail(ERR.NOT_ENVELOPE);
+  let pos = formAt + FORM.length;
   const q = html.indexOf('"', pos);
   if (q < 0) fail(ERR.MALFORMED, 'unterminated action');
   const action = html.slice(pos, q);
@@ -256,7 +256,17 @@ function parseContainer(html) {
     fields[name] = html.slice(start, end);
     pos = end + 2;
   }
-  return { action, fields };
+  return { action, fields, online: isOnline(html.slice(0, formAt)) };
+}
+
+// §7.5: the file says its ciphertext is also stored online when the page before
+// the form ends with the script line and the head allows exactly that script by
+// its SHA-256 in a Content-Security-Policy meta element.
+const ONLINE_SCRIPT = 'document.addEventListener("submit",function(e){e.preventDefault();location.href=e.target.action.replace("/open/","/e/")})';
+function isOnline(page) {
+  const hash = createHash('sha256').update(ONLINE_SCRIPT, 'latin1').digest('base64');
+  const csp = `<meta http-equiv="Content-Security-Policy" content="script-src 'sha256-${hash}'">\r\n`;
+  return page.endsWith(`<script>${ONLINE_SCRIPT}</script>\r\n`) && page.includes(csp);
 }
 
 // ---------------------------------------------------------------------------
@@ -326,12 +336,12 @@ function diagnose(kPay, box, i, n, last) {
  * Opens a securedoc.html envelope.
  * @param {Uint8Array} htmlBytes
  * @param {string} serverKeyBase64url k_srv
- * @returns {{header: object, headerBytes: Uint8Array, message: Uint8Array}}
+ * @returns {{header: object, headerBytes: Uint8Array, message: Uint8Array, online: boolean}}
  */
 export function openEnvelope(htmlBytes, serverKeyBase64url) {
   const html = latin1(htmlBytes);
   // §7.4 steps 1-3.
-  const { action, fields } = parseContainer(html);
+  const { action, fields, online } = parseContainer(html);
   // Step 4.
   if (fields.version.trim() !== '1') fail(ERR.UNSUPPORTED, `version field ${JSON.stringify(fields.version.trim())}`);
   // Step 5.
@@ -362,7 +372,7 @@ export function openEnvelope(htmlBytes, serverKeyBase64url) {
 
   // §6.
   const message = openPayload(kPay, header.size, ciphertext);
-  return { header, headerBytes, message };
+  return { header, headerBytes, message, online };
 }
 
 // ---------------------------------------------------------------------------

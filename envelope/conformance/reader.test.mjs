@@ -52,7 +52,8 @@ for (const f of files) {
     assert.ok(ALL_EXPECTS.includes(expect), `unknown expect value ${JSON.stringify(expect)}`);
     assert.ok(meta['server key'], 'vector has no server key line');
     if (expect === 'success') {
-      const { header, headerBytes, message } = openEnvelope(html, meta['server key']);
+      const { header, headerBytes, message, online } = openEnvelope(html, meta['server key']);
+      assert.equal(online, meta.online === 'yes', 'online (§7.5)');
       assert.equal(createHash('sha256').update(message).digest('hex'), meta['payload sha256']);
       assert.equal(message.length, header.size);
       assert.ok(headerBytes instanceof Uint8Array);
@@ -69,6 +70,7 @@ for (const f of files) {
 
 test('vectors cover every expect value of §12', () => {
   assert.deepEqual([...seen].sort(), [...ALL_EXPECTS].sort());
+  assert.ok(files.some((f) => parseVector(path.join(vectorDir, f)).meta.online === 'yes'), 'no vector is online (§7.5)');
 });
 
 // ---- secretbox known answer: NaCl tests/secretbox.c (firstkey, nonce, m -> c).

@@ -2,6 +2,7 @@ package unseal
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"strings"
@@ -21,7 +22,31 @@ const (
 	FieldEnd    = `">`
 	// OnlineMagic starts an "open online" blob (docs/FORMAT.md §8).
 	OnlineMagic = "waxseal-online-v1\n"
+	// OnlineScript is the inline script of a file whose ciphertext is also
+	// stored online (docs/FORMAT.md §7.5): with JavaScript, Open goes to the
+	// open-online page (/e/ID, the same fragment) instead of posting the
+	// ciphertext, which that page then fetches as binary. Without JavaScript
+	// the form posts as ever.
+	OnlineScript = `document.addEventListener("submit",function(e){e.preventDefault();location.href=e.target.action.replace("/open/","/e/")})`
 )
+
+// OnlineScriptLine is OnlineScript's element as the file carries it, right
+// before the form; OnlineCSPLine is the meta element in the head that allows
+// that script, and no other, by its hash.
+var (
+	OnlineScriptLine = "<script>" + OnlineScript + "</script>\r\n"
+	OnlineCSPLine    = `<meta http-equiv="Content-Security-Policy" content="script-src 'sha256-` + scriptHash(OnlineScript) + `'">` + "\r\n"
+)
+
+func scriptHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// online reports whether the page before the form carries both of §7.5's lines.
+func online(page []byte) bool {
+	return bytes.HasSuffix(page, []byte(OnlineScriptLine)) && bytes.Contains(page, []byte(OnlineCSPLine))
+}
 
 // ParseHTML parses a securedoc.html file, k_env included (from the form's action).
 // It checks the structure and the header's form but no cryptography: Open does.
@@ -66,6 +91,7 @@ func ParseHTML(data []byte) (*File, error) {
 	if f.EnvKey, err = ParseKey(k); err != nil {
 		return nil, detail.Wrap(ErrMalformed, "form action: ", err.Error())
 	}
+	f.Online = online(data[:formAt])
 	return f, nil
 }
 

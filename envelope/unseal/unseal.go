@@ -53,6 +53,9 @@ type File struct {
 	KeyBlock   []byte
 	EnvKey     Key
 	Ciphertext []byte
+	// Online: the file says its ciphertext is also stored at the key server
+	// (docs/FORMAT.md §7.5). Unauthenticated, like the rest of the page.
+	Online bool
 }
 
 // Open authenticates and decrypts the file with its k_env and the key server's

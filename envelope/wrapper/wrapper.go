@@ -126,6 +126,12 @@ func Write(w io.Writer, e *envelope.Envelope, envKey envelope.Key, ciphertext io
 	fmt.Fprintf(bw, "Content-Type: text/html; charset=us-ascii; name=\"%s\"\r\n", name)
 	fmt.Fprintf(bw, "Content-Transfer-Encoding: 7bit\r\n")
 	fmt.Fprintf(bw, "Content-Disposition: attachment; filename=\"%s\"\r\n\r\n", name)
+	if opt.Online && !e.Online {
+		// The link in the notice and the file's script lead to the same copy.
+		online := *e
+		online.Online = true
+		e = &online
+	}
 	if err := e.WriteBrandedHTML(bw, envKey, ciphertext, opt.Brand.Securedoc()); err != nil {
 		return err
 	}

@@ -49,11 +49,18 @@ func TestWriteMail(t *testing.T) {
 	if err := Write(&wire, env, keys.Env, bytes.NewReader(ct), Options{Online: true}); err != nil {
 		t.Fatal(err)
 	}
+	// With the open-online link, the attachment goes online first too
+	// (FORMAT.md §7.5).
+	if env.Online {
+		t.Fatal("Write changed the envelope")
+	}
+	onlineEnv := *env
+	onlineEnv.Online = true
 	var file bytes.Buffer
-	if err := env.WriteHTML(&file, keys.Env, bytes.NewReader(ct)); err != nil {
+	if err := onlineEnv.WriteHTML(&file, keys.Env, bytes.NewReader(ct)); err != nil {
 		t.Fatal(err)
 	}
-	if got := env.HTMLSize(keys.Env); got != int64(file.Len()) {
+	if got := onlineEnv.HTMLSize(keys.Env); got != int64(file.Len()) {
 		t.Errorf("HTMLSize = %d, file is %d bytes", got, file.Len())
 	}
 
@@ -157,6 +164,9 @@ func TestWriteMail(t *testing.T) {
 	f, err := envelope.ParseHTML(body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !f.Online {
+		t.Error("attachment of a mail with the open-online link does not go online first")
 	}
 	got, err := f.Open(keys.Server)
 	if err != nil || !bytes.Equal(got, msg) {
