@@ -67,7 +67,6 @@ func (s *Service) SetLanguage(ctx context.Context, accountID, code string) error
 	return nil
 }
 
-
 // MessageKey is the catalog key of the error's sentence ("error." and its
 // code) when the sentence is its sentinel's own; "" when With gave it a
 // particular one, which is shown as it is.

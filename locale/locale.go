@@ -43,7 +43,7 @@ type Locale struct {
 	code  string
 	name  string // the language's own name, for the switcher
 	loc   *i18n.Localizer
-	base  *i18n.Localizer // English, for what an added language lacks
+	base  *i18n.Localizer   // English, for what an added language lacks
 	plain map[string]string // messages without template or plural, resolved once
 }
 
