@@ -22,6 +22,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -117,8 +118,13 @@ func parseAll(s *Set, b *pageBrand) (map[string]*template.Template, error) {
 // pages as fixed text: a page with a brand costs what one without does
 // (BenchmarkPageRender).
 func parsePages(s *Set, b *pageBrand, l *locale.Locale) (*template.Template, error) {
+	// The scripts' strings do not change while the server runs: JSON once.
+	js, err := json.Marshal(l.Strings("js."))
+	if err != nil {
+		return nil, err
+	}
 	parse := func() (*template.Template, error) {
-		return template.New("").Funcs(template.FuncMap{
+		t := template.New("").Funcs(template.FuncMap{
 			"asset": func(name string) *Asset { return s.byName[name] },
 			"brand": func() *pageBrand { return b },
 			// t is the page's language's message id (with name/value pairs
@@ -129,11 +135,9 @@ func parsePages(s *Set, b *pageBrand, l *locale.Locale) (*template.Template, err
 			"languages": s.locales.Languages,
 			// strings are the messages the page's scripts show (ids js.*),
 			// as JSON for <body data-strings> (no inline script: the CSP).
-			"strings": func() (string, error) {
-				j, err := json.Marshal(l.Strings("js."))
-				return string(j), err
-			},
-		}).ParseFS(files, "web/*.html")
+			"strings": func() string { return string(js) },
+		})
+		return t, parseLocalized(t, l, string(js))
 	}
 	if b == nil {
 		return parse()
@@ -184,6 +188,35 @@ func parsePages(s *Set, b *pageBrand, l *locale.Locale) (*template.Template, err
 		}
 	}
 	return pages, nil
+}
+
+// plainT is a catalog call without arguments in a page template.
+var plainT = regexp.MustCompile(`\{\{t "([A-Za-z0-9_.]+)"\}\}`)
+
+// parseLocalized parses web/*.html into t with each plain {{t "id"}} already
+// replaced by its message in l, escaped for HTML (text or a quoted attribute,
+// the only places the pages use it), and {{strings}} by the scripts' strings
+// (js, JSON) likewise: a message costs a page render nothing.
+// Calls with arguments (plurals) stay calls.
+func parseLocalized(t *template.Template, l *locale.Locale, js string) error {
+	names, err := fs.Glob(files, "web/*.html")
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		src, err := files.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		text := plainT.ReplaceAllStringFunc(string(src), func(call string) string {
+			return html.EscapeString(l.T(plainT.FindStringSubmatch(call)[1]))
+		})
+		text = strings.ReplaceAll(text, "{{strings}}", html.EscapeString(js))
+		if _, err := t.New(path.Base(name)).Parse(text); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 func gzipBytes(raw []byte) []byte {

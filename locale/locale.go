@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -45,6 +46,7 @@ type Locale struct {
 	loc   *i18n.Localizer
 	base  *i18n.Localizer   // English, for what an added language lacks
 	plain map[string]string // messages without template or plural, resolved once
+	made  sync.Map          // templated messages already said, by id and arguments
 }
 
 // Shipped reports the message ids of each shipped catalog, by language code
@@ -220,6 +222,17 @@ func (l *Locale) T(id string, args ...any) string {
 			return s
 		}
 	}
+	key := fmt.Sprint(id, args)
+	if s, ok := l.made.Load(key); ok {
+		return s.(string)
+	}
+	s := l.localize(id, args)
+	l.made.Store(key, s)
+	return s
+}
+
+// localize says id with args through the library (plural form, template).
+func (l *Locale) localize(id string, args []any) string {
 	data := map[string]any{}
 	for i := 0; i+1 < len(args); i += 2 {
 		k, _ := args[i].(string)
