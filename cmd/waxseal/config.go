@@ -27,7 +27,7 @@ type fileConfig struct {
 	// data_dir/locales/LANG.toml (docs/DEPLOY.md).
 	DefaultLanguage string `toml:"default_language"`
 	TimeZone        string `toml:"time_zone"`
-	Tokens        struct {
+	Tokens          struct {
 		Gateway []string `toml:"gateway"`
 		Admin   []string `toml:"admin"`
 	} `toml:"tokens"`
