@@ -12,6 +12,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
@@ -21,9 +22,12 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/waxseal/waxseal/locale"
 )
 
 //go:embed web
@@ -43,7 +47,10 @@ type Asset struct {
 type Set struct {
 	byName map[string]*Asset
 	byURL  map[string]*Asset
-	pages  *template.Template
+	// pages are the page templates, parsed once per language: a page's words
+	// come from its language's catalog through the template function t.
+	pages   map[string]*template.Template
+	locales *locale.Catalogs
 }
 
 // Load reads the embedded files. Precompressed siblings (NAME.gz, NAME.br, made by
@@ -83,11 +90,26 @@ func Load() (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.pages, err = parsePages(s, nil)
-	if err != nil {
+	if s.locales, err = locale.Load(""); err != nil {
+		return nil, err
+	}
+	if s.pages, err = parseAll(s, nil); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// parseAll parses the pages of s in each of its languages.
+func parseAll(s *Set, b *pageBrand) (map[string]*template.Template, error) {
+	out := map[string]*template.Template{}
+	for _, l := range s.locales.Languages() {
+		t, err := parsePages(s, b, l)
+		if err != nil {
+			return nil, fmt.Errorf("pages in %s: %w", l.Code(), err)
+		}
+		out[l.Code()] = t
+	}
+	return out, nil
 }
 
 // parsePages parses the page templates of s; brand is what their shared header
@@ -95,12 +117,27 @@ func Load() (*Set, error) {
 // runs, so its parts (web/brand.html) are rendered once here and put into the
 // pages as fixed text: a page with a brand costs what one without does
 // (BenchmarkPageRender).
-func parsePages(s *Set, b *pageBrand) (*template.Template, error) {
+func parsePages(s *Set, b *pageBrand, l *locale.Locale) (*template.Template, error) {
+	// The scripts' strings do not change while the server runs: JSON once.
+	js, err := json.Marshal(l.Strings("js."))
+	if err != nil {
+		return nil, err
+	}
 	parse := func() (*template.Template, error) {
-		return template.New("").Funcs(template.FuncMap{
+		t := template.New("").Funcs(template.FuncMap{
 			"asset": func(name string) *Asset { return s.byName[name] },
 			"brand": func() *pageBrand { return b },
-		}).ParseFS(files, "web/*.html")
+			// t is the page's language's message id (with name/value pairs
+			// for a message's {{.Name}}s); lang that language, languages all
+			// offered, for the language switcher.
+			"t":         l.T,
+			"lang":      func() *locale.Locale { return l },
+			"languages": s.locales.Languages,
+			// strings are the messages the page's scripts show (ids js.*),
+			// as JSON for <body data-strings> (no inline script: the CSP).
+			"strings": func() string { return string(js) },
+		})
+		return t, parseLocalized(t, l, string(js))
 	}
 	if b == nil {
 		return parse()
@@ -139,18 +176,47 @@ func parsePages(s *Set, b *pageBrand) (*template.Template, error) {
 	}
 	// Rendered HTML holds no NUL (brand texts refuse control characters), so
 	// these delimiters cannot occur in it.
-	const l, r = "\x00[", "]\x00"
+	const dl, dr = "\x00[", "]\x00"
 	for name, src := range map[string]string{
 		"brand-head":   head,
 		"brand-footer": footer,
-		"brand-mark":   before + l + "." + r + after,
+		"brand-mark":   before + dl + "." + dr + after,
 		"brand-title":  " \u2013 " + html.EscapeString(b.Name),
 	} {
-		if _, err := pages.New(name).Delims(l, r).Parse(src); err != nil {
+		if _, err := pages.New(name).Delims(dl, dr).Parse(src); err != nil {
 			return nil, fmt.Errorf("brand %s: %w", name, err)
 		}
 	}
 	return pages, nil
+}
+
+// plainT is a catalog call without arguments in a page template.
+var plainT = regexp.MustCompile(`\{\{t "([A-Za-z0-9_.]+)"\}\}`)
+
+// parseLocalized parses web/*.html into t with each plain {{t "id"}} already
+// replaced by its message in l, escaped for HTML (text or a quoted attribute,
+// the only places the pages use it), and {{strings}} by the scripts' strings
+// (js, JSON) likewise: a message costs a page render nothing.
+// Calls with arguments (plurals) stay calls.
+func parseLocalized(t *template.Template, l *locale.Locale, js string) error {
+	names, err := fs.Glob(files, "web/*.html")
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		src, err := files.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		text := plainT.ReplaceAllStringFunc(string(src), func(call string) string {
+			return html.EscapeString(l.T(plainT.FindStringSubmatch(call)[1]))
+		})
+		text = strings.ReplaceAll(text, "{{strings}}", html.EscapeString(js))
+		if _, err := t.New(path.Base(name)).Parse(text); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 func gzipBytes(raw []byte) []byte {
@@ -238,17 +304,31 @@ func acceptsEncoding(header, enc string) bool {
 	return false
 }
 
-// Execute runs the page template called name (a file in web/) into w.
-func (s *Set) Execute(w io.Writer, name string, data any) error {
-	return s.pages.ExecuteTemplate(w, name, data)
+// Locales are the languages the pages are in.
+func (s *Set) Locales() *locale.Catalogs { return s.locales }
+
+// pagesIn are the pages in language lang, or in English when it is not offered.
+func (s *Set) pagesIn(lang string) *template.Template {
+	if t, ok := s.pages[lang]; ok {
+		return t
+	}
+	return s.pages[locale.Default]
 }
 
-// Render writes the page called name (a file in web/) with data.
-func (s *Set) Render(w http.ResponseWriter, status int, name string, data any) error {
+// Execute runs the page template called name (a file in web/) in language lang
+// into w.
+func (s *Set) Execute(w io.Writer, lang, name string, data any) error {
+	return s.pagesIn(lang).ExecuteTemplate(w, name, data)
+}
+
+// Render writes the page called name (a file in web/) in language lang with data.
+func (s *Set) Render(w http.ResponseWriter, status int, lang, name string, data any) error {
 	var b bytes.Buffer
-	if err := s.pages.ExecuteTemplate(&b, name, data); err != nil {
+	if err := s.pagesIn(lang).ExecuteTemplate(&b, name, data); err != nil {
 		return err
 	}
+	w.Header().Set("Content-Language", lang)
+	w.Header().Set("Vary", "Accept-Language, Cookie")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)

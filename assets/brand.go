@@ -7,6 +7,7 @@ import (
 	"maps"
 
 	"github.com/waxseal/waxseal/brand"
+	"github.com/waxseal/waxseal/locale"
 )
 
 // LogoName is the name pages use for the brand's logo (asset "logo").
@@ -23,8 +24,13 @@ type pageBrand struct {
 
 // Branded returns a Set whose pages show b (nil: none, as Load's) and which
 // also serves b's logo, under a content-hashed name like the other files.
-func (s *Set) Branded(b *brand.Brand) (*Set, error) {
-	out := &Set{byName: maps.Clone(s.byName), byURL: maps.Clone(s.byURL)}
+// cat, when not nil, replaces the shipped languages (an organisation's
+// override files, package locale).
+func (s *Set) Branded(b *brand.Brand, cat *locale.Catalogs) (*Set, error) {
+	out := &Set{byName: maps.Clone(s.byName), byURL: maps.Clone(s.byURL), locales: s.locales}
+	if cat != nil {
+		out.locales = cat
+	}
 	var view *pageBrand
 	if b.Shown() {
 		view = &pageBrand{Brand: b, Accent: template.CSS(b.Color), TelURL: template.URL(b.Tel())}
@@ -36,7 +42,7 @@ func (s *Set) Branded(b *brand.Brand) (*Set, error) {
 			out.byURL[a.URL] = a
 		}
 	}
-	pages, err := parsePages(out, view)
+	pages, err := parseAll(out, view)
 	if err != nil {
 		return nil, err
 	}

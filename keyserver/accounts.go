@@ -229,7 +229,8 @@ func (s *Service) createAccount(ctx context.Context, email, code, ip string) (*S
 	now := s.now()
 	handle := newUserHandle()
 	a := Account{ID: randomHex(16), Email: email, FirstName: c.FirstName, LastName: c.LastName,
-		Role: s.roleFor(email), Created: now, LastUsed: now, UserHandle: handle}
+		Role: s.roleFor(email), Created: now, LastUsed: now, UserHandle: handle,
+		Language: s.cfg.Locales.Supported(requestLanguage(ctx))} // the language they registered in
 	err = s.store.CreateAccount(ctx, a, []AuditEvent{{Time: now, Actor: a.Email, Action: ActionAccountRegister, Account: a.ID, ClientIP: ip}})
 	if errors.Is(err, ErrConflict) {
 		return nil, ErrAlreadyRegister // registered meanwhile, with another code

@@ -8,6 +8,7 @@ import (
 
 	"github.com/waxseal/waxseal/brand"
 	"github.com/waxseal/waxseal/envelope"
+	"github.com/waxseal/waxseal/locale"
 )
 
 // Config is everything a Service needs; cmd/waxseal fills it from the config file.
@@ -26,6 +27,13 @@ type Config struct {
 	// Brand is the organisation's name, logo, colour and help desk, shown on
 	// every page and at the end of every mail; nil: none.
 	Brand *brand.Brand
+	// Locales are the message catalogs of pages and mail (package locale); nil:
+	// the shipped ones. DefaultLanguage is the organisation's language, for
+	// people whose browser asks for none offered (default "en").
+	Locales         *locale.Catalogs
+	DefaultLanguage string
+	// TimeZone is the organisation's, for times in mail (default UTC).
+	TimeZone *time.Location
 	// OrgDomains are the organisation's own mail domains: their accounts are senders.
 	OrgDomains []string
 	// TrustProxy takes the client address from X-Forwarded-For (behind a proxy).
@@ -95,6 +103,22 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("public url: %w", err)
 	}
 	c.PublicURL = origin
+	if c.Locales == nil {
+		if c.Locales, err = locale.Load(""); err != nil {
+			return err
+		}
+	}
+	if c.TimeZone == nil {
+		c.TimeZone = time.UTC
+	}
+	if c.DefaultLanguage == "" {
+		c.DefaultLanguage = locale.Default
+	}
+	if l := c.Locales.Supported(c.DefaultLanguage); l == "" {
+		return fmt.Errorf("default_language %q: no catalog for it", c.DefaultLanguage)
+	} else {
+		c.DefaultLanguage = l
+	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v

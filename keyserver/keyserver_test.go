@@ -156,6 +156,8 @@ type browser struct {
 	e      *env
 	cookie string
 	origin string
+	// lang is the browser's Accept-Language; langCookie the switcher's cookie.
+	lang, langCookie string
 }
 
 func (e *env) browser() *browser { return &browser{e: e, origin: e.public} }
@@ -176,6 +178,12 @@ func (b *browser) call(method, path string, body any) (int, map[string]any) {
 	}
 	if b.cookie != "" {
 		req.AddCookie(&http.Cookie{Name: "waxseal", Value: b.cookie})
+	}
+	if b.lang != "" {
+		req.Header.Set("Accept-Language", b.lang)
+	}
+	if b.langCookie != "" {
+		req.AddCookie(&http.Cookie{Name: "waxseal_lang", Value: b.langCookie})
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -9,8 +9,9 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode/utf8"
 
-	"github.com/waxseal/waxseal/envelope"
+	"github.com/waxseal/waxseal/locale"
 )
 
 // composeMail builds a plain-text RFC 5322 message with CRLF line ends.
@@ -62,18 +63,19 @@ func (s *Service) queueMail(ctx context.Context, to, subject, body string) error
 }
 
 func (s *Service) queueCode(ctx context.Context, email string, purpose CodePurpose, code string) error {
+	l := s.mailLocale(ctx, email)
 	var subject, intro string
 	switch purpose {
 	case CodeRegister:
-		subject, intro = "Your registration code", "Use this code to confirm your email address and finish registering for secure messages (if you have registered already, it signs you in):"
+		subject, intro = l.T("mail.code_register_subject"), l.T("mail.code_register_intro")
 	case CodeSignIn:
-		subject, intro = "Your sign-in code", "Use this code to sign in and read your secure messages:"
+		subject, intro = l.T("mail.code_signin_subject"), l.T("mail.code_signin_intro")
 	case CodeReset:
-		subject, intro = "Your password reset code", "Use this code to choose a new password for your secure message account:"
+		subject, intro = l.T("mail.code_reset_subject"), l.T("mail.code_reset_intro")
 	}
-	body := fmt.Sprintf("%s\n\n    %s\n\nThe code is valid for %d minutes and can be used once.\n"+
-		"Enter it only on %s. If you did not ask for it, ignore this mail:\nnobody can sign in without the code.\n",
-		intro, code, int(s.cfg.CodeTTL.Minutes()), s.cfg.PublicURL)
+	body := fmt.Sprintf("%s\n\n    %s\n\n%s\n%s\n%s\n",
+		intro, code, l.T("mail.code_valid", "Valid", Duration(l, s.cfg.CodeTTL)),
+		l.T("mail.code_only_on", "URL", s.cfg.PublicURL), l.T("mail.code_nobody"))
 	if err := s.queueMail(ctx, email, subject+": "+code, body); err != nil {
 		return err
 	}
@@ -81,7 +83,17 @@ func (s *Service) queueCode(ctx context.Context, email string, purpose CodePurpo
 	return nil
 }
 
-// queueReceipt tells the sender when their message was first opened.
+// Duration says d in l's words: whole minutes, or seconds when it is not a
+// whole number of them (plural forms from the catalog).
+func Duration(l *locale.Locale, d time.Duration) string {
+	if d >= time.Minute && d%time.Minute == 0 {
+		return l.T("duration.minutes", "Count", int(d/time.Minute))
+	}
+	return l.T("duration.seconds", "Count", int(d/time.Second))
+}
+
+// queueReceipt tells the sender when their message was first opened, in the
+// sender's language, with times in the organisation's time zone.
 // Only to the organisation's own addresses: a receipt names the reader and
 // the subject.
 func (s *Service) queueReceipt(ctx context.Context, rec EnvelopeRecord, reader *Account, at time.Time) error {
@@ -89,13 +101,30 @@ func (s *Service) queueReceipt(ctx context.Context, rec EnvelopeRecord, reader *
 		s.log.InfoContext(ctx, "no read receipt: the sender is not at the organisation's domains", "envelope", rec.ID.String())
 		return nil
 	}
+	l := s.Locale(s.cfg.DefaultLanguage)
+	if a, err := s.store.AccountByEmail(ctx, rec.Sender); err == nil && a.Language != "" {
+		l = s.Locale(a.Language)
+	}
 	name := strings.TrimSpace(reader.FirstName + " " + reader.LastName)
 	if name != "" {
 		name = " (" + name + ")"
 	}
-	body := fmt.Sprintf("Your secure message was opened.\n\n"+
-		"Recipient: %s%s\nSubject:   %s\nSent:      %s\nOpened:    %s\nMessage id: %s\n",
-		rec.Recipient, name, rec.Subject, rec.Created.UTC().Format(envelope.DateLayout),
-		at.UTC().Format(envelope.DateLayout), rec.ID)
-	return s.queueMail(ctx, rec.Sender, "Read: "+rec.Subject, body)
+	tz := s.cfg.TimeZone
+	rows := [][2]string{
+		{l.T("mail.receipt_recipient"), rec.Recipient + name},
+		{l.T("mail.receipt_subject_label"), rec.Subject},
+		{l.T("mail.receipt_sent"), l.Date(rec.Created.In(tz))},
+		{l.T("mail.receipt_opened_at"), l.Date(at.In(tz))},
+		{l.T("mail.receipt_id"), rec.ID.String()},
+	}
+	width := 0
+	for _, r := range rows {
+		width = max(width, utf8.RuneCountInString(r[0]))
+	}
+	var b strings.Builder
+	b.WriteString(l.T("mail.receipt_opened") + "\n\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%s:%s %s\n", r[0], strings.Repeat(" ", width-utf8.RuneCountInString(r[0])), r[1])
+	}
+	return s.queueMail(ctx, rec.Sender, l.T("mail.receipt_subject", "Subject", rec.Subject), b.String())
 }

@@ -23,6 +23,13 @@ import (
 // postEnvelope posts fields as a securedoc.html's Open button does.
 func postEnvelope(t *testing.T, e *env, id string, fields map[string]string) (*http.Response, string) {
 	t.Helper()
+	return postEnvelopeIn(t, e, id, fields, "")
+}
+
+// postEnvelopeIn is postEnvelope from a browser asking for language lang
+// (Accept-Language; "" for none).
+func postEnvelopeIn(t *testing.T, e *env, id string, fields map[string]string, lang string) (*http.Response, string) {
+	t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	for _, name := range []string{"version", "header", "key", "payload"} {
@@ -34,6 +41,9 @@ func postEnvelope(t *testing.T, e *env, id string, fields map[string]string) (*h
 	req, _ := http.NewRequest("POST", e.srv.URL+"/open/"+id, &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Origin", "null") // a page opened from disk
+	if lang != "" {
+		req.Header.Set("Accept-Language", lang)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -361,6 +361,9 @@ type Account struct {
 	// SpentSignIns are the passkey sign-in ceremonies this account finished that
 	// have not expired yet (signintoken.go).
 	SpentSignIns []SpentSignIn `json:"spent_signins,omitempty"`
+	// Language is the person's chosen language (a locale code such as "es"),
+	// for pages and for the mail sent to them; "": not chosen yet.
+	Language string `json:"language,omitempty"`
 }
 
 // Credential is a passkey, kept as part of its account. Credential ids are unique

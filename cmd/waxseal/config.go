@@ -21,7 +21,13 @@ type fileConfig struct {
 	MasterKeyFile string   `toml:"master_key_file"`
 	OrgDomains    []string `toml:"org_domains"`
 	TrustProxy    bool     `toml:"trust_proxy"`
-	Tokens        struct {
+	// DefaultLanguage is the organisation's language for people whose browser
+	// asks for none offered (default "en"); TimeZone the zone of times in
+	// mail (IANA name, default UTC). Languages are added or overridden with
+	// data_dir/locales/LANG.toml (docs/DEPLOY.md).
+	DefaultLanguage string `toml:"default_language"`
+	TimeZone        string `toml:"time_zone"`
+	Tokens          struct {
 		Gateway []string `toml:"gateway"`
 		Admin   []string `toml:"admin"`
 	} `toml:"tokens"`

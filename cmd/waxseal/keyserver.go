@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"github.com/waxseal/waxseal/keyserver"
 	"github.com/waxseal/waxseal/keyserver/httpapi"
 	"github.com/waxseal/waxseal/keyserver/mailer"
+	"github.com/waxseal/waxseal/locale"
 )
 
 func cmdKeyserver(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -95,7 +97,20 @@ func openKeyServer(fc *fileConfig, log *slog.Logger) (*keyServerProcess, error) 
 	if holdBytes < 0 && fc.Limits.PostedHoldMB >= 0 {
 		log.Info("posted-envelope hold off on PostgreSQL: pages carry posted envelopes themselves ([store] node_hold = true behind a sticky load balancer)", "node", node)
 	}
+	locales, err := locale.Load(filepath.Join(fc.path(fc.DataDir), "locales"))
+	if err != nil {
+		return nil, err
+	}
+	tz := time.UTC
+	if fc.TimeZone != "" {
+		if tz, err = time.LoadLocation(fc.TimeZone); err != nil {
+			return nil, fmt.Errorf("time_zone: %w", err)
+		}
+	}
 	svc, err := keyserver.New(keyserver.Config{
+		Locales:           locales,
+		DefaultLanguage:   fc.DefaultLanguage,
+		TimeZone:          tz,
 		Node:              node,
 		PublicURL:         fc.PublicURL,
 		MasterKey:         master,

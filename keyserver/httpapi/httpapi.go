@@ -45,7 +45,7 @@ func New(s *keyserver.Service) http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return set.Branded(cfg.Brand)
+		return set.Branded(cfg.Brand, s.Locales())
 	})
 	e.HTTPErrorHandler = h.errorHandler
 	e.Use(h.logRequests, h.securityHeaders)
@@ -65,13 +65,13 @@ func New(s *keyserver.Service) http.Handler {
 	h.routeThreads(v1) // threads.go
 	h.routeReplies(v1) // replies.go
 
-	web := v1.Group("", h.csrf, h.bodyLimit(maxAPIBody))
+	web := v1.Group("", h.csrf, h.bodyLimit(maxAPIBody), h.withLanguage)
 	web.POST("/register/start", h.registerStart)
 	web.POST("/register/verify", h.registerVerify)
 	web.POST("/signin/password", h.signInPassword)
-	web.POST("/signin/code", h.codeStart(s.StartSignInCode, "If this address has an account, a sign-in code is on its way."))
+	web.POST("/signin/code", h.codeStart(s.StartSignInCode, "api.signin_code_sent"))
 	web.POST("/signin/code/verify", h.signInCodeVerify)
-	web.POST("/password/forgot", h.codeStart(s.StartPasswordReset, "If this address has an account, a reset code is on its way."))
+	web.POST("/password/forgot", h.codeStart(s.StartPasswordReset, "api.reset_code_sent"))
 	web.POST("/password/reset", h.passwordReset)
 	web.POST("/signout", h.signOut)
 	web.GET("/session", h.session, h.signedIn(true))
@@ -295,7 +295,11 @@ func (h *handlers) errorHandler(err error, c echo.Context) {
 	}
 	// As api.ErrorBody, with retry_after whenever there is a wait, even one
 	// under a second.
-	body := map[string]any{"error": e.Code, "message": e.Message}
+	msg := e.Message
+	if key := e.MessageKey(); key != "" {
+		msg = h.s.Locale(h.lang(c)).T(key)
+	}
+	body := map[string]any{"error": e.Code, "message": msg}
 	if e.RetryAfter > 0 {
 		body["retry_after"] = int(e.RetryAfter.Seconds())
 	}
@@ -369,6 +373,7 @@ func ViewEnvelope(r keyserver.EnvelopeRecord, now time.Time) api.EnvelopeView {
 
 func (h *handlers) signedInAnswer(c echo.Context, si *keyserver.SignedIn) error {
 	h.setCookie(c, si.Token)
+	h.saveChosenLanguage(c, &si.Account)
 	return c.JSON(http.StatusOK, map[string]any{"account": viewAccount(si.Account, h.s.Now()), "setup": si.Setup, "method": si.Method})
 }
 
@@ -587,6 +592,7 @@ type emailRequest struct {
 
 // codeStart answers a request to mail a code the same way whether or not the
 // address has an account.
+// codeStart answers with the sentence of catalog id message.
 func (h *handlers) codeStart(start func(ctx context.Context, caller keyserver.Caller, email string) error, message string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var req emailRequest
@@ -596,7 +602,7 @@ func (h *handlers) codeStart(start func(ctx context.Context, caller keyserver.Ca
 		if err := start(c.Request().Context(), caller(c), req.Email); err != nil {
 			return err
 		}
-		return c.JSON(http.StatusAccepted, map[string]string{"message": message})
+		return c.JSON(http.StatusAccepted, map[string]string{"message": h.s.Locale(h.lang(c)).T(message)})
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -45,34 +44,28 @@ type openPage struct {
 	Fields *envelopeFields
 	Limits pageLimits
 	Reply  *pageReply // nil: no secure replies (replies.go)
+	Back   string     // the path the language switcher returns to
 }
 
 // pageLimits are the limits the pages tell people about, from the configuration,
 // so that a page never promises what the server does not do.
 type pageLimits struct {
-	CodeValid   string // how long an emailed code is valid, in words
+	CodeValid   string // how long an emailed code is valid, in the page's words
 	PasswordMin int
 }
 
-func (h *handlers) limits() pageLimits {
-	return pageLimits{CodeValid: inWords(h.cfg.CodeTTL), PasswordMin: h.cfg.MinPasswordLen}
+func (h *handlers) limits(lang string) pageLimits {
+	return pageLimits{CodeValid: keyserver.Duration(h.s.Locale(lang), h.cfg.CodeTTL), PasswordMin: h.cfg.MinPasswordLen}
 }
 
-// inWords says d in whole minutes, or in seconds when it is not a whole number
-// of them.
-func inWords(d time.Duration) string {
-	n, unit := int64(d/time.Second), "second"
-	if d >= time.Minute && d%time.Minute == 0 {
-		n, unit = int64(d/time.Minute), "minute"
-	}
-	if n != 1 {
-		unit += "s"
-	}
-	return fmt.Sprintf("%d %s", n, unit)
+// textPage is home.html's: a title and paragraphs, all catalog ids.
+func textPage(title string, paragraphs ...string) map[string]any {
+	return map[string]any{"Title": title, "Paragraphs": paragraphs}
 }
 
 func (h *handlers) routePages(e *echo.Echo) {
 	e.GET("/", h.home)
+	e.POST("/language", h.setLanguage) // language.go
 	e.GET("/static/*", func(c echo.Context) error {
 		set, err := h.assets()
 		if err != nil {
@@ -93,26 +86,34 @@ func (h *handlers) render(c echo.Context, status int, name string, data any) err
 		return err
 	}
 	c.Response().Header().Set("Content-Security-Policy", pageCSP)
+	lang := h.lang(c)
+	back := backPath(c)
 	switch p := data.(type) {
 	case openPage:
-		p.Limits = h.limits()
+		p.Limits = h.limits(lang)
 		p.Reply = h.replyPage()
+		p.Back = back
 		data = p
 	case consolePage:
-		p.Limits = h.limits()
+		p.Limits = h.limits(lang)
+		p.Back = back
 		data = p
+	case map[string]any:
+		// home.html: catalog ids, said in the page's language.
+		l := h.s.Locale(lang)
+		out := map[string]any{"Back": back, "Title": l.T(p["Title"].(string))}
+		var paras []string
+		for _, id := range p["Paragraphs"].([]string) {
+			paras = append(paras, l.T(id))
+		}
+		out["Paragraphs"] = paras
+		data = out
 	}
-	return set.Render(c.Response(), status, name, data)
+	return set.Render(c.Response(), status, lang, name, data)
 }
 
 func (h *handlers) home(c echo.Context) error {
-	return h.render(c, http.StatusOK, "home.html", map[string]any{
-		"Title": "Secure messages",
-		"Paragraphs": []string{
-			"This server delivers encrypted email. If you received a secure message, open the securedoc attachment in your email and select Open, or use the link in the email.",
-			"Your messages are decrypted in your own browser; this server never sees them.",
-		},
-	})
+	return h.render(c, http.StatusOK, "home.html", textPage("home.title", "home.p1", "home.p2"))
 }
 
 func (h *handlers) openPage(mode string) echo.HandlerFunc {
@@ -137,7 +138,7 @@ func (h *handlers) openPosted(c echo.Context) error {
 	r := c.Request()
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
-		return h.unreadable(c, http.StatusBadRequest, "The message was not sent by a securedoc attachment's Open button.")
+		return h.unreadable(c, http.StatusBadRequest, "post.not_form")
 	}
 	release, err := h.s.AdmitPost(r.Context(), caller(c), id, r.ContentLength)
 	if err != nil {
@@ -153,16 +154,16 @@ func (h *handlers) openPosted(c echo.Context) error {
 		if _, err := io.Copy(io.Discard, http.MaxBytesReader(c.Response().Writer, r.Body, h.s.PostLimit())); err != nil {
 			c.Response().Header().Set("Connection", "close")
 		}
-		title := "This secure message could not be opened here"
+		title := "post.cannot_open"
 		if e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests {
-			title = "This server is busy"
+			title = "post.busy"
 		}
-		return h.render(c, e.Status, "home.html", map[string]any{"Title": title, "Paragraphs": []string{e.Message}})
+		return h.render(c, e.Status, "home.html", textPage(title, h.errorText(c, e)))
 	}
 	defer release()
 	p, err := receivePosted(h.s.PostLimit(), id, r.Body, params["boundary"], r.ContentLength)
 	if err != nil {
-		return h.unreadable(c, http.StatusBadRequest, refusalText(err))
+		return h.unreadable(c, http.StatusBadRequest, h.refusalText(c, err))
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	if token := h.s.HoldPosted(r.Context(), caller(c), id, p.Blob); token != "" {
@@ -174,13 +175,15 @@ func (h *handlers) openPosted(c echo.Context) error {
 	}
 	var page bytes.Buffer
 	markers := &envelopeFields{Header: fieldMarker("header"), Key: fieldMarker("key"), Payload: fieldMarker("payload")}
-	if err := set.Execute(&page, "open.html", openPage{Mode: "post", ID: id.String(), Fields: markers}); err != nil {
+	lang := h.lang(c)
+	if err := set.Execute(&page, lang, "open.html", openPage{Mode: "post", ID: id.String(), Fields: markers, Limits: h.limits(lang)}); err != nil {
 		return err
 	}
 	out := page.Bytes()
 	w := c.Response()
 	w.Header().Set("Content-Security-Policy", pageCSP)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Language", lang)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	// The fields go back as base64 of the one copy held, encoded as they are written.
@@ -202,12 +205,19 @@ func (h *handlers) openPosted(c echo.Context) error {
 	return err
 }
 
-// unreadable is the page for a post that could not be read.
+// unreadable is the page for a post that could not be read; why is a catalog
+// id or, for a refusal with its own sentence, that sentence.
 func (h *handlers) unreadable(c echo.Context, status int, why string) error {
-	return h.render(c, status, "home.html", map[string]any{
-		"Title":      "This secure message could not be read",
-		"Paragraphs": []string{why, "Open the securedoc attachment from your email again and select Open. If it still fails, ask the sender to send the message again."},
-	})
+	return h.render(c, status, "home.html", textPage("post.unreadable", why, "post.again"))
+}
+
+// errorText is e's sentence as a catalog id when it has one, else as it is
+// (T returns an id it does not know unchanged).
+func (h *handlers) errorText(c echo.Context, e *keyserver.Error) string {
+	if key := e.MessageKey(); key != "" {
+		return key
+	}
+	return e.Message
 }
 
 // postedEnvelope serves an envelope held by openPosted to its open page.
@@ -224,20 +234,24 @@ func (h *handlers) postedEnvelope(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/octet-stream", blob)
 }
 
-// refusalText is the sentence of a refusal, or a general one.
-func refusalText(err error) string {
+// refusalText is the sentence of a refusal (a catalog id where it has one), or
+// a general one.
+func (h *handlers) refusalText(c echo.Context, err error) string {
 	var e *keyserver.Error
 	var fp formProblem
 	switch {
 	case errors.As(err, &e):
-		return e.Message
+		return h.errorText(c, e)
+	case errors.As(err, &fp) && fp == "post.too_large":
+		return h.s.Locale(h.lang(c)).T(string(fp), "MB", h.s.PostLimit()>>20)
 	case errors.As(err, &fp):
 		return string(fp)
 	}
-	return "The attachment's data could not be read."
+	return "post.bad_data"
 }
 
-// formProblem is a sentence for the person whose Open button did not work.
+// formProblem is the catalog id of a sentence for the person whose Open
+// button did not work.
 type formProblem string
 
 func (p formProblem) Error() string { return string(p) }

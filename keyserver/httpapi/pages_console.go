@@ -16,6 +16,7 @@ type consolePage struct {
 	Title  string
 	ID     string // the envelope an admin page shows
 	Limits pageLimits
+	Back   string // the path the language switcher returns to
 }
 
 // routeConsole adds the pages beyond the open page: the account (passkeys and

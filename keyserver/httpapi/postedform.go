@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -35,7 +34,7 @@ func receivePosted(limit int64, id envelope.ID, body io.Reader, boundary string,
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
-			return nil, formProblem(fmt.Sprintf("The message is larger than this server accepts (%d MB).", limit>>20))
+			return nil, formProblem("post.too_large")
 		}
 		return nil, err
 	}
@@ -50,7 +49,7 @@ const (
 	maxPostedVersion = 64
 )
 
-var errDamaged = formProblem("The attachment's data is incomplete or damaged.")
+var errDamaged = formProblem("post.damaged")
 
 // readPostedForm reads the fields version, header, key and payload, in that order
 // (the order of securedoc.html's inputs, which browsers keep), and decodes the
@@ -99,7 +98,7 @@ func readPostedForm(body io.Reader, boundary string, id envelope.ID, sizeHint in
 		case "payload":
 			if out != nil || version == nil || header == nil || key == nil {
 				if version == nil {
-					return nil, formProblem("This is not a waxseal secure message.")
+					return nil, formProblem("post.not_waxseal")
 				}
 				return nil, errDamaged
 			}
@@ -136,7 +135,7 @@ func readPostedForm(body io.Reader, boundary string, id envelope.ID, sizeHint in
 		}
 	}
 	if version == nil {
-		return nil, formProblem("This is not a waxseal secure message.")
+		return nil, formProblem("post.not_waxseal")
 	}
 	if out == nil {
 		return nil, errDamaged
@@ -146,7 +145,7 @@ func readPostedForm(body io.Reader, boundary string, id envelope.ID, sizeHint in
 
 func checkVersion(b []byte) error {
 	if strings.TrimSpace(string(b)) != "1" {
-		return formProblem("This secure message was made by a newer version than this server understands.")
+		return formProblem("post.newer_version")
 	}
 	return nil
 }
@@ -163,10 +162,10 @@ func parsePostedHead(header, key []byte, id envelope.ID) (*envelope.File, error)
 	}
 	f, err := envelope.NewFile(hb, kb, nil, envelope.Key{})
 	if err != nil {
-		return nil, formProblem(fmt.Sprintf("The attachment's data is incomplete or damaged: %v.", err))
+		return nil, formProblem("post.damaged")
 	}
 	if f.Header.ID != id {
-		return nil, formProblem("The attachment's data belongs to another message.")
+		return nil, formProblem("post.other_message")
 	}
 	return f, nil
 }

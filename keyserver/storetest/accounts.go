@@ -43,6 +43,7 @@ func account(email string) keyserver.Account {
 		FailedSignIns: 2,
 		LockedUntil:   at(time.Minute),
 		Disabled:      true,
+		Language:      "es",
 	}
 }
 

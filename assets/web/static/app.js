@@ -7,6 +7,7 @@
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
+  const t = window.waxsealT;
   const page = document.body;
   const envelopeID = page.dataset.id || "";
   const panels = ["summary", "panel-signin", "panel-register", "panel-code", "panel-forgot", "panel-refused", "panel-message"];
@@ -60,7 +61,7 @@
 
   async function loadDecryptor() {
     const url = page.dataset.wasm;
-    if (!url) throw new Error("This server was built without the decryptor.");
+    if (!url) throw new Error(t("no_decryptor"));
     const go = new Go();
     const ready = new Promise((resolve) => { window.waxsealReady = resolve; });
     // Compiled from the stream of an immutable, content-hashed URL (cached for a
@@ -106,7 +107,7 @@
     if (!res.ok) {
       let data = {};
       try { data = await res.json(); } catch { /* not JSON */ }
-      const err = new Error(data.message || "The message could not be loaded.");
+      const err = new Error(data.message || t("not_loaded"));
       err.code = data.error || "unknown";
       throw err;
     }
@@ -133,7 +134,7 @@
   function showSummary(h) {
     $("sum-from").textContent = mailbox(h.from);
     $("sum-to").textContent = mailbox(h.to);
-    $("sum-subject").textContent = h.subject || "(no subject)";
+    $("sum-subject").textContent = h.subject || t("no_subject");
     const email = (/<([^>]+)>\s*$/.exec(h.to || "") || [null, h.to || ""])[1];
     for (const f of ["signin-email", "code-email", "forgot-email"]) if (!$(f).value) $(f).value = email;
   }
@@ -156,7 +157,7 @@
       $("code-email").value = signInCodeTo;
       $("form-code-start").hidden = true;
       $("form-code-verify").hidden = false;
-      status(text || "Enter the code we emailed you.");
+      status(text || t("enter_code"));
       return show("summary", "panel-code");
     }
     const sentTo = kept().codeSentTo;
@@ -167,7 +168,7 @@
     }
     if (!recipientHasAccount) {
       status(text || "");
-      $("register-h").textContent = "Register to read this message";
+      $("register-h").textContent = t("register_this");
       $("register-first").hidden = false;
       return show("summary", "panel-register");
     }
@@ -178,7 +179,7 @@
 
   // resetRegister puts the registration card back at its first step.
   function resetRegister() {
-    $("register-h").textContent = "Register to read secure messages";
+    $("register-h").textContent = t("register_h");
     $("register-first").hidden = true;
     for (const el of ["register-intro", "form-register", "register-back"]) $(el).hidden = false;
     for (const el of ["form-register-code", "register-choose"]) $(el).hidden = true;
@@ -193,9 +194,9 @@
       // The code was accepted: what led here (the code, "I already have an
       // account") is done with; only the last step stays.
       for (const el of ["register-first", "register-intro", "form-register", "form-register-code", "register-back"]) $(el).hidden = true;
-      $("register-h").textContent = "Last step: how will you sign in?";
+      $("register-h").textContent = t("last_step");
       $("register-choose").hidden = false;
-      status(passkeys.supported() ? "Create a passkey, or choose a password, to finish registering." : "Choose a password to finish registering.");
+      status(passkeys.supported() ? t("finish_passkey") : t("finish_password"));
       return show("summary", "panel-register");
     }
     // Signed in without a passkey: this device may not have one yet. Not for
@@ -210,7 +211,7 @@
 
   $("btn-register-passkey").addEventListener("click", async (ev) => {
     ev.target.disabled = true;
-    status("Follow your browser's prompt to create the passkey…");
+    status(t("passkey_creating"));
     try {
       const r = await passkeys.create("/api/v1/account/passkeys/begin", "/api/v1/account/passkeys/finish");
       if (!r.ok) return failed(r);
@@ -224,7 +225,7 @@
       const r = await passkeys.create("/api/v1/account/passkeys/begin", "/api/v1/account/passkeys/finish");
       if (!r.ok) return failed(r);
       $("offer-passkey").hidden = true;
-      status("Passkey added. Next time, sign in with it on this device.");
+      status(t("passkey_added"));
     } finally { ev.target.disabled = false; }
   });
   $("btn-offer-dismiss").addEventListener("click", () => { $("offer-passkey").hidden = true; });
@@ -247,7 +248,7 @@
   }
   onSubmit("form-register-code", async (v) => afterSignIn(await api("POST", "/api/v1/register/verify", { envelope_id: envelopeID, code: v.code })));
   onSubmit("form-register-password", async (v) => {
-    if (v.password !== v.password2) return status("The two passwords are not the same.", true);
+    if (v.password !== v.password2) return status(t("passwords_differ"), true);
     const r = await api("POST", "/api/v1/account/password", { password: v.password });
     if (!r.ok) return failed(r);
     return openMessage();
@@ -278,7 +279,7 @@
     // The recipient may have registered since the page asked.
     const st = await api("GET", `/api/v1/envelopes/${envelopeID}/status`);
     if (st.ok) recipientHasAccount = st.data.recipient_has_account !== false;
-    needSignIn("You are signed out.");
+    needSignIn(t("signed_out"));
   }
   $("signout").addEventListener("click", signOut);
   $("refused-signout").addEventListener("click", signOut);
@@ -286,16 +287,16 @@
   // --- opening ---
 
   const refusals = {
-    not_yours: "This message is for someone else",
-    locked: "This message is locked",
-    revoked: "This message was withdrawn",
-    expired: "This message has expired",
-    unknown: "Message not found",
+    not_yours: t("refused_not_yours"),
+    locked: t("refused_locked"),
+    revoked: t("refused_revoked"),
+    expired: t("refused_expired"),
+    unknown: t("refused_unknown"),
   };
 
   function refuse(code, text) {
     status("");
-    $("refused-h").textContent = refusals[code] || "This message cannot be opened";
+    $("refused-h").textContent = refusals[code] || t("refused_other");
     $("refused-text").textContent = text;
     $("refused-signout").hidden = code !== "not_yours";
     page.dataset.state = code;
@@ -303,7 +304,7 @@
   }
 
   async function openMessage() {
-    status("Checking that this message is for you…");
+    status(t("checking"));
     const r = await api("POST", `/api/v1/envelopes/${envelopeID}/key`);
     if (!r.ok) {
       if (r.data.error === "signin_required") return needSignIn(r.data.message);
@@ -312,13 +313,13 @@
       return failed(r);
     }
     mark("key");
-    status("Decrypting in your browser…");
+    status(t("decrypting"));
     let wax, result;
     try {
       wax = await decryptor;
       mark("decryptor");
     } catch (e) {
-      return status(`The decryptor could not be loaded: ${e.message}`, true);
+      return status(t("decryptor_failed", { error: e.message }), true);
     }
     try {
       result = source.kind === "parts"
@@ -326,7 +327,7 @@
         : await wax.openOnline(source.blob, kEnv, r.data.server_key);
     } catch (e) {
       page.dataset.state = "damaged";
-      return status(`This message cannot be decrypted: ${e.message}. If it came as an attachment, ask the sender to send it again.`, true);
+      return status(t("decrypt_failed", { error: e.message }), true);
     }
     mark("decrypted");
     serverKey = r.data.server_key;
@@ -387,13 +388,13 @@
     // for sealing (as in the wrapper mail); once the envelope opened it is
     // authenticated (the key is bound to the header).
     const subject = (header && header.subject) || m.subject;
-    $("msg-subject").textContent = subject || "(no subject)";
+    $("msg-subject").textContent = subject || t("no_subject");
     $("msg-from").textContent = addressList(m.from);
     $("msg-to").textContent = addressList(m.to);
     $("msg-cc").textContent = addressList(m.cc);
     for (const el of document.querySelectorAll(".cc")) el.hidden = !(m.cc && m.cc.length);
     $("msg-date").textContent = m.date ? formatDate(m.date) : (m.dateRaw || "");
-    $("msg-expires").textContent = expires ? formatDate(expires) : "Never";
+    $("msg-expires").textContent = expires ? formatDate(expires) : t("never");
 
     $("msg-charset").hidden = !m.charsetGuessed;
     const text = $("msg-text");
@@ -445,9 +446,9 @@
 
   async function main() {
     kEnv = readFragment() || (envelopeID && kept().k) || "";
-    if (!envelopeID) return refuse("unknown", "This address does not name a message.");
+    if (!envelopeID) return refuse("unknown", t("no_message"));
     if (!kEnv) {
-      return refuse("incomplete", "This link is incomplete: its key (the part after #) is missing. Open the attachment again, or copy the whole link from the email.");
+      return refuse("incomplete", t("incomplete_link"));
     }
     // A fresh post names its held envelope, or none (the fields are in the page):
     // an older post's name is stale either way.
@@ -464,7 +465,7 @@
       const st = await state;
       if (st.ok && st.data.state !== "open") return refuse(st.data.state, st.data.message);
       if (page.dataset.mode === "get") {
-        return refuse("incomplete", "Open the securedoc attachment from your email again and select Open.");
+        return refuse("incomplete", t("open_again"));
       }
       if (e.code === "not_held") return refuse("incomplete", e.message);
       return refuse(refusals[e.code] ? e.code : "unknown", e.message);
@@ -477,7 +478,7 @@
     } else if (header.expires) {
       expires = header.expires;
     }
-    $("sum-expires").textContent = expires ? formatDate(expires) : "Never";
+    $("sum-expires").textContent = expires ? formatDate(expires) : t("never");
     const s = await session;
     if (s.ok) return afterSignIn(s);
     // Withdrawn, locked or expired: say so before asking anyone to register or

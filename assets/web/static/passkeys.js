@@ -65,13 +65,13 @@
   // What went wrong in the browser's passkey prompt, in a sentence.
   function problem(e) {
     switch (e && e.name) {
-      case "NotAllowedError": return "The passkey prompt was closed or timed out. Try again, or choose another way.";
-      case "InvalidStateError": return "This device already holds a passkey for your account.";
+      case "NotAllowedError": return window.waxsealT("passkey_closed");
+      case "InvalidStateError": return window.waxsealT("passkey_exists");
       case "AbortError": return "";
-      case "SecurityError": return "Passkeys do not work on this address.";
-      case "NotSupportedError": return "This browser or device cannot make a passkey.";
+      case "SecurityError": return window.waxsealT("passkey_address");
+      case "NotSupportedError": return window.waxsealT("passkey_unsupported");
     }
-    return `The passkey did not work: ${e && e.message ? e.message : e}`;
+    return window.waxsealT("passkey_failed", { error: e && e.message ? e.message : e });
   }
 
   function failure(message, code) {
@@ -81,9 +81,9 @@
   // deviceName is the default name of a new passkey, so a list of them makes sense.
   function deviceName() {
     const ua = navigator.userAgent;
-    const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iPhone or iPad" : /Mac OS X/.test(ua) ? "Mac"
-      : /Windows/.test(ua) ? "Windows" : /Linux/.test(ua) ? "Linux" : "this device";
-    return `Passkey on ${os}, added ${window.waxsealDate(new Date(), true)}`;
+    const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iPhone/iPad" : /Mac OS X/.test(ua) ? "Mac"
+      : /Windows/.test(ua) ? "Windows" : /Linux/.test(ua) ? "Linux" : window.waxsealT("this_device");
+    return window.waxsealT("passkey_name", { device: os, date: window.waxsealDate(new Date(), true) });
   }
 
   let pending = null; // the AbortController of a conditional (autofill) request

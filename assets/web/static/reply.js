@@ -8,6 +8,7 @@
   const panel = document.getElementById("panel-reply");
   if (!panel) return;
   const $ = (id) => document.getElementById(id);
+  const t = window.waxsealT;
   const form = $("reply-form");
   const errorBox = $("reply-error");
   const maxBytes = 10 * 1024 * 1024; // the reply limit, the message's encoded size
@@ -34,7 +35,7 @@
     kind = k;
     form.hidden = false;
     $("reply-forward-row").hidden = k !== "forward";
-    $("reply-h").textContent = k === "forward" ? "Forward securely" : k === "all" ? "Reply all securely" : "Reply securely";
+    $("reply-h").textContent = t(k === "forward" ? "reply_forward_h" : k === "all" ? "reply_all_h" : "reply_h");
     fail("");
     (k === "forward" ? $("reply-to") : $("reply-text")).focus();
     saveDraft();
@@ -51,16 +52,16 @@
     ul.hidden = list.length === 0;
     ul.replaceChildren(...list.map((x) => {
       const when = window.waxsealDate(x.created);
-      const what = x.kind === "forward" ? `You forwarded this to ${x.forward_to} on ${when}` : x.kind === "all" ? `You replied to all on ${when}` : `You replied on ${when}`;
-      const state = x.state === "failed" ? ` — not delivered: ${x.reason}` : x.state === "pending" ? " — being delivered" : "";
+      const what = t(x.kind === "forward" ? "reply_you_forwarded" : x.kind === "all" ? "reply_you_replied_all" : "reply_you_replied", { to: x.forward_to, when });
+      const state = x.state === "failed" ? t("reply_not_delivered", { reason: x.reason }) : x.state === "pending" ? t("reply_pending") : "";
       const li = document.createElement("li");
       li.textContent = what + state + ".";
       if (x.has_copy) {
         const b = document.createElement("button");
         b.type = "button";
         b.className = "link";
-        b.textContent = "Open";
-        b.setAttribute("aria-label", `Open your reply of ${when}`);
+        b.textContent = t("reply_open");
+        b.setAttribute("aria-label", t("reply_open_label", { when }));
         b.addEventListener("click", () => showReply(x, when));
         li.append(" ", b);
       }
@@ -87,22 +88,22 @@
     try {
       res = await fetch(`/api/v1/envelopes/${opened.id}/replies/${encodeURIComponent(x.id)}/copy`, { credentials: "same-origin" });
     } catch {
-      return fail("The server cannot be reached; try again.");
+      return fail(t("network"));
     }
     if (!res.ok) {
       let data = {};
       try { data = await res.json(); } catch { /* empty */ }
-      return fail(data.message || `Your reply could not be fetched (${res.status}).`);
+      return fail(data.message || t("reply_not_fetched", { status: res.status }));
     }
     let shown;
     try {
       shown = await window.waxseal.openReplyCopy(new Uint8Array(await res.arrayBuffer()), opened.keys);
     } catch (e) {
-      return fail(`Your reply could not be decrypted: ${e.message}`);
+      return fail(t("reply_not_decrypted", { error: e.message }));
     }
     const m = shown.message;
-    $("reply-view-h").textContent = m.subject || "(no subject)";
-    $("reply-view-meta").textContent = x.kind === "forward" ? `Forwarded to ${x.forward_to} on ${when}` : `Sent on ${when}`;
+    $("reply-view-h").textContent = m.subject || t("no_subject");
+    $("reply-view-meta").textContent = x.kind === "forward" ? t("reply_forwarded_to", { to: x.forward_to, when }) : t("reply_sent_on", { when });
     $("reply-view-text").textContent = m.text || "";
     $("reply-view-att").replaceChildren(...m.attachments.map((a) => {
       const li = document.createElement("li");
@@ -125,21 +126,21 @@
     const files = [...$("reply-files").files];
     const total = files.reduce((n, f) => n + f.size, 0);
     if (total * 4 / 3 > maxBytes) {
-      return fail(`The attachments are ${sizeText(total)}; a secure reply can carry about ${sizeText(maxBytes * 3 / 4)}. Remove some and try again.`);
+      return fail(t("reply_too_big", { size: sizeText(total), max: sizeText(maxBytes * 3 / 4) }));
     }
     const to = $("reply-to").value.trim();
     if (kind === "forward" && !/^[^\s@]+@[^\s@]+$/.test(to)) {
-      return fail("Enter the address to forward the message to.");
+      return fail(t("reply_need_address"));
     }
     const text = $("reply-text").value;
-    if (!text.trim() && files.length === 0) return fail("Write a message or attach a file first.");
+    if (!text.trim() && files.length === 0) return fail(t("reply_empty"));
     const m = opened.message;
     const from = (m.from && m.from[0]) || {};
     const subject = m.subject || "";
     const prefix = kind === "forward" ? "Fwd: " : "Re: ";
     const button = $("reply-send");
     button.disabled = true;
-    button.textContent = "Encrypting…";
+    button.textContent = t("reply_encrypting");
     try {
       const attachments = await Promise.all(files.map(async (f) => ({
         name: f.name, contentType: f.type || "", data: new Uint8Array(await f.arrayBuffer()),
@@ -147,11 +148,11 @@
       const sealed = await window.waxseal.sealReply({
         subject: /^(re|fwd?):/i.test(subject) ? subject : prefix + subject,
         text,
-        attribution: `${from.name || from.email || "The sender"} wrote:`,
+        attribution: t("reply_wrote", { name: from.name || from.email || t("reply_the_sender") }),
         quote: m.text || "",
         attachments,
       }, panel.dataset.replyKey, opened.keys);
-      button.textContent = "Sending…";
+      button.textContent = t("reply_sending");
       // The reply for the gateway, and its key wrapped for this reader's
       // own copy (only this message's keys unwrap it).
       const body = new FormData();
@@ -166,20 +167,20 @@
           headers: { "X-Waxseal-CSRF": "1" },
         });
       } catch {
-        return fail("The server cannot be reached. Your draft is kept; check your connection and try again.");
+        return fail(t("reply_offline"));
       }
       let data = {};
       try { data = await res.json(); } catch { /* empty */ }
-      if (!res.ok) return fail(data.message || `The reply was not accepted (${res.status}). Your draft is kept.`);
+      if (!res.ok) return fail(data.message || t("reply_refused", { status: res.status }));
       clearDraft();
       form.reset();
       form.hidden = true;
       await listReplies();
     } catch (e) {
-      fail(`Your reply could not be encrypted: ${e.message}`);
+      fail(t("reply_not_encrypted", { error: e.message }));
     } finally {
       button.disabled = false;
-      button.textContent = "Send securely";
+      button.textContent = t("reply_send");
     }
   }
 

@@ -9,6 +9,7 @@ window.waxsealSignIn = function setupSignIn(signedIn, hooks = {}) {
   const $ = (id) => document.getElementById(id);
   const api = window.waxsealAPI;
   const passkeys = window.waxsealPasskeys;
+  const t = window.waxsealT;
 
   for (const el of document.querySelectorAll(".passkey-only")) el.hidden = !passkeys.supported();
 
@@ -20,7 +21,7 @@ window.waxsealSignIn = function setupSignIn(signedIn, hooks = {}) {
   }
 
   function failed(r) {
-    status(r.data.message || "Something went wrong. Please try again.", true);
+    status(r.data.message || t("went_wrong"), true);
   }
 
   // onSubmit runs handler with the form's values, its submit button disabled
@@ -40,7 +41,7 @@ window.waxsealSignIn = function setupSignIn(signedIn, hooks = {}) {
   // configuration, in the page).
   function codeSent(sentTo) {
     const valid = document.body.dataset.codeValid;
-    return `We sent a code to ${sentTo}.` + (valid ? ` It is valid for ${valid}.` : "");
+    return t("code_sent", { to: sentTo }) + (valid ? " " + t("code_valid", { valid }) : "");
   }
 
   // offerAutofill lets the browser offer this site's passkeys in the email
@@ -56,7 +57,7 @@ window.waxsealSignIn = function setupSignIn(signedIn, hooks = {}) {
   if ($("btn-passkey-signin")) {
     $("btn-passkey-signin").addEventListener("click", async (ev) => {
       ev.target.disabled = true;
-      status("Use your passkey in the browser's prompt…");
+      status(t("passkey_prompt"));
       try {
         const r = await passkeys.signIn(false);
         if (!r.ok) { failed(r); return offerAutofill(); }

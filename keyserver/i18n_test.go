@@ -1,0 +1,269 @@
+package keyserver_test
+
+import (
+	"html"
+	"io"
+	"mime"
+	"mime/quotedprintable"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waxseal/waxseal/locale"
+)
+
+var (
+	scriptStyleRE = regexp.MustCompile(`(?s)<(script|style)\b.*?</(script|style)>`)
+	tagRE         = regexp.MustCompile(`(?s)<[^>]*>`)
+	attrTextRE    = regexp.MustCompile(`\b(?:aria-label|title|alt|placeholder)="([^"]*)"`)
+	letterRE      = regexp.MustCompile(`\pL`)
+	templateRE    = regexp.MustCompile(`\{\{[^}]*\}\}`)
+)
+
+// pageTexts are the texts a person reads on a page: text between tags and
+// the attributes that are read out (aria-label, title, alt, placeholder).
+func pageTexts(page string) []string {
+	page = scriptStyleRE.ReplaceAllString(page, " ")
+	var out []string
+	for _, m := range attrTextRE.FindAllStringSubmatch(page, -1) {
+		if letterRE.MatchString(m[1]) {
+			out = append(out, html.UnescapeString(m[1]))
+		}
+	}
+	for _, s := range tagRE.Split(page, -1) {
+		s = strings.Join(strings.Fields(html.UnescapeString(s)), " ")
+		if letterRE.MatchString(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// catalogMatchers match the texts a locale may put on a page: its messages,
+// with a template's fields standing for anything and numbers for any number
+// (a plural's count).
+func catalogMatchers(l *locale.Locale, ids []string) []*regexp.Regexp {
+	var out []*regexp.Regexp
+	for _, id := range ids {
+		msg := l.T(id, "Count", 2, "Valid", "\x00", "URL", "\x00", "Subject", "\x00", "MB", "\x00",
+			"Day", "\x00", "Month", "\x00", "Year", "\x00", "Time", "\x00", "Zone", "\x00")
+		parts := strings.Split(msg, "\x00")
+		for i := range parts {
+			parts[i] = regexp.QuoteMeta(normalText(parts[i]))
+		}
+		out = append(out, regexp.MustCompile(`^(?:`+strings.Join(parts, `.*`)+`)$`))
+	}
+	return out
+}
+
+var digitsRE = regexp.MustCompile(`[0-9]+`)
+
+// normalText is s with its spaces collapsed and its numbers written #.
+func normalText(s string) string {
+	return digitsRE.ReplaceAllString(strings.Join(strings.Fields(s), " "), "#")
+}
+
+// TestPagesSpeakOnlyTheCatalog renders the recipient's pages in Spanish and in
+// German and fails on any text that is not a message of that language's
+// catalog (or the organisation's brand, or a language's own name in the
+// switcher): an English sentence left in a template, a handler or a refusal
+// shows up here, in the rendered page.
+func TestPagesSpeakOnlyTheCatalog(t *testing.T) {
+	b := testBrand(t, "St Example Hospital")
+	e := newEnv(t, withBrand(b))
+	ids, err := locale.Shipped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := []string{b.Name, b.HelpPhone, b.HelpEmail, b.HelpWeb, b.HelpHours, b.Footer}
+	for _, l := range e.svc.Locales().Languages() {
+		allowed = append(allowed, l.Name())
+	}
+	id := strings.Repeat("ab", 16)
+	seals := e.seal("results", time.Time{}, "patient@example.net", "other@example.net")
+	sid := seals[0].file.Header.ID.String()
+	for _, lang := range []string{"es", "de"} {
+		l := e.svc.Locales().Get(lang)
+		match := catalogMatchers(l, ids[lang])
+		english := catalogMatchers(e.svc.Locales().Get("en"), ids["en"])
+		pages := map[string]string{}
+		for _, path := range []string{"/", "/open/" + id, "/e/" + id, "/open/nonsense", "/open/" + sid} {
+			req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
+			req.Header.Set("Accept-Language", lang+";q=0.9,en;q=0.5")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			pages[path] = string(body)
+			if got := resp.Header.Get("Content-Language"); got != lang {
+				t.Errorf("%s %s: Content-Language %q", lang, path, got)
+			}
+		}
+		// A post the server refuses: the page says why, in the language.
+		_, pages["POST foreign"] = postEnvelopeIn(t, e, sid, formFields(t, seals[1]), lang)
+		_, pages["POST not waxseal"] = postEnvelopeIn(t, e, sid, map[string]string{"version": "x"}, lang)
+		for path, page := range pages {
+			if !strings.Contains(page, `<html lang="`+lang+`">`) {
+				t.Errorf("%s %s: not <html lang=%q>", lang, path, lang)
+			}
+		next:
+			for _, text := range pageTexts(page) {
+				// <title>: the page's words, then the brand (" – NAME").
+				text = normalText(strings.TrimSuffix(text, " \u2013 "+b.Name))
+				for _, a := range allowed {
+					if text == normalText(a) {
+						continue next
+					}
+				}
+				for _, re := range match {
+					if re.MatchString(text) {
+						continue next
+					}
+				}
+				why := "not in the catalog"
+				for _, re := range english {
+					if re.MatchString(text) {
+						why = "English"
+					}
+				}
+				t.Errorf("%s page %s: %s text %q", lang, path, why, text)
+			}
+		}
+	}
+}
+
+// mailText is the decoded subject and body of m.
+func mailText(t *testing.T, m *mail.Message) (string, string) {
+	t.Helper()
+	subject, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(quotedprintable.NewReader(m.Body))
+	return subject, string(body)
+}
+
+// switchLanguage posts the switcher's form as a browser without JavaScript
+// does, and returns the answer (not followed).
+func switchLanguage(t *testing.T, e *env, b *browser, lang, back string) *http.Response {
+	t.Helper()
+	form := url.Values{"lang": {lang}, "back": {back}}
+	req, _ := http.NewRequest("POST", e.srv.URL+"/language", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", e.public)
+	if b != nil && b.cookie != "" {
+		req.AddCookie(&http.Cookie{Name: "waxseal", Value: b.cookie})
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+// The language follows the account's saved preference, then the switcher's
+// cookie, then Accept-Language, then the default; the switcher's choice made
+// before signing in is saved on the account, and the account's mails (codes)
+// go out in it.
+func TestLanguageChoiceAndMail(t *testing.T) {
+	e := newEnv(t)
+	s := e.seal("results", time.Time{}, "paciente@example.net")[0]
+	id := s.file.Header.ID.String()
+
+	// A visitor from a Spanish browser registers: the code mail is Spanish, and
+	// the account keeps Spanish.
+	b := e.browser()
+	b.lang = "es-ES,es;q=0.9"
+	if code, out := b.call("POST", "/api/v1/register/start", map[string]string{"envelope_id": id, "first_name": "Ana", "last_name": "García"}); code != http.StatusAccepted {
+		t.Fatalf("register/start: %d %v", code, out)
+	}
+	mails := e.mailsTo("paciente@example.net")
+	subject, body := mailText(t, mails[len(mails)-1])
+	if !strings.HasPrefix(subject, "Su código de registro: ") || !strings.Contains(body, "El código es válido durante 10 minutos y solo se puede usar una vez.") {
+		t.Errorf("registration code mail not in Spanish: %q\n%s", subject, body)
+	}
+	code := e.lastCode("paciente@example.net")
+	if st, out := b.call("POST", "/api/v1/register/verify", map[string]string{"envelope_id": id, "code": code}); st != http.StatusOK {
+		t.Fatalf("register/verify: %d %v", st, out)
+	}
+	if got := e.account("paciente@example.net").Language; got != "es" {
+		t.Errorf("account language %q, want es", got)
+	}
+	// Refusals in the API speak it too.
+	if st, out := b.call("POST", "/api/v1/signin/password", map[string]string{"email": "nadie@example.net", "password": "wrong password 1"}); st != http.StatusUnauthorized || !strings.HasPrefix(out["message"].(string), "El correo electrónico o la contraseña no son correctos.") {
+		t.Errorf("refusal: %d %v", st, out)
+	}
+
+	// The switcher, signed in: German is saved on the account, and wins over
+	// the browser's Spanish; the form goes back where it came from.
+	resp := switchLanguage(t, e, b, "de", "/open/"+id)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/open/"+id {
+		t.Fatalf("POST /language: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if got := e.account("paciente@example.net").Language; got != "de" {
+		t.Errorf("after the switcher: account language %q, want de", got)
+	}
+	// A sign-in code asked for from an English browser, signed out, still
+	// goes out in the account's German.
+	anon := e.browser()
+	anon.lang = "en"
+	anon.call("POST", "/api/v1/signin/code", map[string]string{"email": "paciente@example.net"})
+	mails = e.mailsTo("paciente@example.net")
+	if subject, _ := mailText(t, mails[len(mails)-1]); !strings.HasPrefix(subject, "Ihr Anmeldecode: ") {
+		t.Errorf("sign-in code mail subject %q, want German", subject)
+	}
+
+	// Anonymous: the cookie, remembered, beats Accept-Language; an unsafe
+	// way back goes home; an unknown language is refused.
+	resp = switchLanguage(t, e, nil, "de", "//evil.example/")
+	var langCookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "waxseal_lang" {
+			langCookie = c
+		}
+	}
+	if resp.Header.Get("Location") != "/" || langCookie == nil || langCookie.Value != "de" || !langCookie.HttpOnly {
+		t.Fatalf("anonymous switch: %q %v", resp.Header.Get("Location"), langCookie)
+	}
+	if resp := switchLanguage(t, e, nil, "xx", "/"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("unknown language: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", e.srv.URL+"/", nil)
+	req.Header.Set("Accept-Language", "es")
+	req.AddCookie(langCookie)
+	r2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(r2.Body)
+	r2.Body.Close()
+	if !strings.Contains(string(page), `<html lang="de">`) || !strings.Contains(string(page), "Sichere Nachrichten") {
+		t.Errorf("cookie did not choose German:\n%.400s", page)
+	}
+	// No preference at all: the organisation's default.
+	_, page2 := getPage(t, e.srv.URL+"/")
+	if !strings.Contains(page2, `<html lang="en">`) {
+		t.Error("no preference: not the default language")
+	}
+
+	// A visitor who switched to Spanish before signing in keeps it: signing
+	// in saves it on the account (which said German).
+	late := e.browser()
+	late.langCookie = "es"
+	late.call("POST", "/api/v1/signin/code", map[string]string{"email": "paciente@example.net"})
+	code = e.lastCode("paciente@example.net")
+	if st, out := late.call("POST", "/api/v1/signin/code/verify", map[string]string{"email": "paciente@example.net", "code": code}); st != http.StatusOK {
+		t.Fatalf("sign in: %d %v", st, out)
+	}
+	if got := e.account("paciente@example.net").Language; got != "es" {
+		t.Errorf("after sign-in with the switcher's cookie: %q, want es", got)
+	}
+}

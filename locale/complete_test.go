@@ -1,0 +1,87 @@
+package locale
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestShippedCatalogsAreComplete fails on a key one shipped language has and
+// another lacks, and on a key nothing uses. A key is used when the source
+// names it: Go code and page templates by its full id ("open.title"), the page
+// scripts by the rest of a js. id ("code_sent", as the strings reach them),
+// error.CODE through the refusal's code (keyserver.Error.MessageKey) and
+// month.N through Date.
+func TestShippedCatalogsAreComplete(t *testing.T) {
+	ids, err := Shipped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range []string{"en", "es", "de"} {
+		if len(ids[lang]) == 0 {
+			t.Fatalf("no %s catalog", lang)
+		}
+	}
+	have := map[string]map[string]bool{}
+	all := map[string]bool{}
+	for lang, list := range ids {
+		have[lang] = map[string]bool{}
+		for _, id := range list {
+			have[lang][id] = true
+			all[id] = true
+		}
+	}
+	for id := range all {
+		for lang := range ids {
+			if !have[lang][id] {
+				t.Errorf("%s.toml lacks %q", lang, id)
+			}
+		}
+	}
+
+	var goSrc, jsSrc strings.Builder
+	root := ".."
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "node_modules" || d.Name() == ".git" || d.Name() == "testdata" || d.Name() == "build") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || strings.HasSuffix(p, "_test.go") {
+			return nil
+		}
+		switch {
+		case strings.HasSuffix(p, ".go"), strings.HasSuffix(p, ".html"):
+			b, _ := os.ReadFile(p)
+			goSrc.Write(b)
+		case strings.HasSuffix(p, ".js") && strings.Contains(filepath.ToSlash(p), "web/static/"):
+			b, _ := os.ReadFile(p)
+			jsSrc.Write(b)
+		}
+		return nil
+	})
+	codes, err := os.ReadFile("../keyserver/api/codes.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	month := regexp.MustCompile(`^month\.([1-9]|1[0-2])$`)
+	for id := range all {
+		var used bool
+		switch {
+		case strings.HasPrefix(id, "js."):
+			used = strings.Contains(jsSrc.String(), `"`+strings.TrimPrefix(id, "js.")+`"`)
+		case strings.HasPrefix(id, "error."):
+			used = strings.Contains(string(codes), `"`+strings.TrimPrefix(id, "error.")+`"`)
+		case month.MatchString(id), id == "language.name", id == "date.time":
+			used = true // Date, Name
+		default:
+			used = strings.Contains(goSrc.String(), `"`+id+`"`)
+		}
+		if !used {
+			t.Errorf("%q is in the catalogs but nothing uses it", id)
+		}
+	}
+}
