@@ -13,7 +13,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, watch, writeFileSync } from "node:fs";
 import { createServer, request } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -25,11 +25,46 @@ const skip = pg ? false : "WAXSEAL_TEST_POSTGRES not set (make test-e2e starts a
 
 const password = "correct horse battery";
 const sample = readFileSync(path.join(root, "docs", "examples", "lab-results.eml"));
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-let dir, tokens, publicURL, browser, proxy, target;
+let dir, mailWatch, tokens, publicURL, browser, proxy, target;
 const nodes = {}; // name → { port, proc, url, out }
 const served = { a: 0, b: 0 };
+const changed = new EventTarget(); // "change": a node printed something, or a mail arrived
+
+// until resolves once check() (sync or async) is true, checking it now and
+// again after each change: a node's log line or a file in the mail sink. Every
+// awaited state is followed by one of those (the drainer logs after it deletes
+// a sent mail; a node logs when it takes the lead), so no polling is needed.
+// It fails after ms with what it waited for.
+function until(what, check, ms = 20_000) {
+  return new Promise((resolve, reject) => {
+    let busy = false;
+    let again = false;
+    const done = (err) => {
+      clearTimeout(timer);
+      changed.removeEventListener("change", look);
+      if (err) reject(err);
+      else resolve();
+    };
+    const look = async () => {
+      if (busy) { again = true; return; }
+      busy = true;
+      try {
+        do {
+          again = false;
+          if (await check()) return done();
+        } while (again);
+      } catch (err) {
+        return done(err);
+      } finally {
+        busy = false;
+      }
+    };
+    const timer = setTimeout(() => done(new Error(`gave up after ${ms} ms waiting for ${what}`)), ms);
+    changed.addEventListener("change", look);
+    look();
+  });
+}
 
 // startNode runs `waxseal keyserver` with the node's config and resolves once
 // it listens.
@@ -38,10 +73,12 @@ async function startNode(name) {
   const proc = spawn(bin, ["keyserver", "--config", path.join(dir, `waxseal-${name}.toml`), "--listen", `127.0.0.1:${port}`],
     { stdio: ["ignore", "pipe", "pipe"] });
   const node = { name, port, proc, url: `http://127.0.0.1:${port}`, out: "" };
-  proc.stdout.on("data", (d) => { node.out += d; });
-  proc.stderr.on("data", (d) => { node.out += d; });
-  for (let i = 0; i < 200 && !node.out.includes("keyserver listening"); i++) await sleep(50);
-  if (!node.out.includes("keyserver listening")) throw new Error(`node ${name} did not start:\n${node.out}`);
+  const heard = (d) => { node.out += d; changed.dispatchEvent(new Event("change")); };
+  proc.stdout.on("data", heard);
+  proc.stderr.on("data", heard);
+  const exited = new Promise((_, reject) => proc.on("exit", (c) => reject(new Error(`node ${name} exited (${c}):\n${node.out}`))));
+  exited.catch(() => {}); // after startup, an exit is the test's business
+  await Promise.race([until(`node ${name} to listen`, () => node.out.includes("keyserver listening")), exited]);
   nodes[name] = node;
   return node;
 }
@@ -61,6 +98,8 @@ before(async () => {
   // One configuration, one node name each; mail to one directory, polled often.
   const cfg = readFileSync(path.join(dir, "waxseal.toml"), "utf8").replace(/^interval = .*$/m, 'interval = "300ms"');
   for (const name of ["a", "b"]) writeFileSync(path.join(dir, `waxseal-${name}.toml`), cfg.replace("[store]\n", `[store]\nnode = "${name}"\n`));
+  mkdirSync(path.join(dir, "mail"), { recursive: true });
+  mailWatch = watch(path.join(dir, "mail"), () => changed.dispatchEvent(new Event("change")));
   await startNode("a");
   await startNode("b");
   target = "a";
@@ -82,6 +121,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   proxy?.close();
+  mailWatch?.close();
   for (const n of Object.values(nodes)) {
     if (n.proc.exitCode === null && n.proc.signalCode === null) await new Promise((r) => { n.proc.on("exit", r); n.proc.kill("SIGINT"); });
   }
@@ -106,15 +146,14 @@ function mails(email) {
 }
 
 async function code(email, before) {
-  for (let i = 0; i < 200; i++) {
+  let found;
+  await until(`a code mailed to ${email}`, () => {
     const files = mails(email);
-    if (files.length > before) {
-      const m = /code: (\d{6})/.exec(readFileSync(path.join(dir, "mail", files[files.length - 1]), "utf8"));
-      if (m) return m[1];
-    }
-    await sleep(50);
-  }
-  throw new Error(`no code mailed to ${email}`);
+    if (files.length <= before) return false;
+    found = /code: (\d{6})/.exec(readFileSync(path.join(dir, "mail", files[files.length - 1]), "utf8"))?.[1];
+    return found !== undefined;
+  });
+  return found;
 }
 
 // api calls a node directly, as a page of the public origin would.
@@ -204,8 +243,8 @@ test("two nodes on one PostgreSQL act as one key server", { skip }, async () => 
     const r = await api(i % 2 ? nodes.b : nodes.a, "POST", "/api/v1/register/start", { envelope_id: env.id, first_name: "P", last_name: "Q" });
     assert.equal(r.status, 202, JSON.stringify(r.json));
   }
-  for (let i = 0; i < 200 && (await metric(nodes.a, "waxseal_outbox_depth")) !== 0; i++) await sleep(50);
-  assert.equal(await metric(nodes.a, "waxseal_outbox_depth"), 0, "the outbox was not drained");
+  await until("the outbox to drain", async () => people.every((p) => mails(p).length > 0) &&
+    (await metric(nodes.a, "waxseal_outbox_depth")) === 0);
   for (const p of people) assert.equal(mails(p).length, 1, `${p}: ${mails(p).length} mails`);
   assert.equal(mails("bob@patient.example").length, 1, "bob's code was sent more than once");
   assert.equal((await metric(nodes.a, "waxseal_leader")) + (await metric(nodes.b, "waxseal_leader")), 1, "not exactly one leader");
@@ -226,6 +265,7 @@ test("two nodes on one PostgreSQL act as one key server", { skip }, async () => 
       });
       if (r.ok) acked.push({ id, key });
       else refused.push(`${r.status} ${await r.text()}`);
+      changed.dispatchEvent(new Event("change"));
     } catch {
       failed++;
     }
@@ -233,7 +273,7 @@ test("two nodes on one PostgreSQL act as one key server", { skip }, async () => 
   const load = Array.from({ length: 8 }, async () => {
     while (nodes.a.proc.exitCode === null && nodes.a.proc.signalCode === null) await register();
   });
-  for (let i = 0; i < 3000 && acked.length < 40 && refused.length === 0; i++) await sleep(10);
+  await until("40 registrations acknowledged by A", () => acked.length >= 40 || refused.length > 0, 60_000);
   const exited = new Promise((r) => nodes.a.proc.on("exit", r));
   nodes.a.proc.kill("SIGKILL");
   await exited;
@@ -246,7 +286,6 @@ test("two nodes on one PostgreSQL act as one key server", { skip }, async () => 
     assert.equal(r.json.server_key, key);
   }
   // B takes the lead once A's session (and its advisory lock) is gone.
-  for (let i = 0; i < 200 && (await metric(nodes.b, "waxseal_leader")) !== 1; i++) await sleep(50);
-  assert.equal(await metric(nodes.b, "waxseal_leader"), 1, "node B did not take the lead after A died");
+  await until("node B to take the lead after A died", async () => (await metric(nodes.b, "waxseal_leader")) === 1);
   console.log(`kill -9 under load: ${acked.length} registrations acknowledged by A, all released by B; ${failed} cut off`);
 });

@@ -177,8 +177,9 @@ func (s *Service) RunAsLeader(ctx context.Context, interval time.Duration, lead 
 // lead runs fn while l holds.
 func (s *Service) lead(ctx context.Context, l Leadership, t *time.Ticker, fn func(context.Context)) {
 	defer l.Release()
-	s.log.InfoContext(ctx, "leading: this node sweeps and drains the outbox", "node", s.cfg.Node)
+	// The gauge first: whoever reads the log line finds the metric agreeing.
 	s.metrics.leader.Store(1)
+	s.log.InfoContext(ctx, "leading: this node sweeps and drains the outbox", "node", s.cfg.Node)
 	defer s.metrics.leader.Store(0)
 	lctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
