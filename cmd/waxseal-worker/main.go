@@ -12,21 +12,23 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"sync/atomic"
 	"syscall/js"
+	"time"
 
 	"github.com/waxseal/waxseal/internal/workerserve"
 	"github.com/waxseal/waxseal/keyserver"
 	"github.com/waxseal/waxseal/keyserver/api"
+	"github.com/waxseal/waxseal/keyserver/d1store"
 	"github.com/waxseal/waxseal/keyserver/httpapi"
 )
 
@@ -50,13 +52,12 @@ func main() {
 	workerserve.Serve(mux, log)
 }
 
-// errNoStore is why the Worker answers 503 for now: the store over D1 and R2
-// is not built yet (docs/DEPLOY.md, section 8).
-var errNoStore = errors.New("this Worker has no store yet: the D1/R2 store is not built")
-
-// openStore returns the Worker's store over the D1 and R2 bindings.
+// openStore returns the Worker's store over the D1 (DB) and R2 (CIPHERTEXTS)
+// bindings, creating its schema on the first start (keyserver/d1store).
 func openStore(func(string) string) (keyserver.Store, error) {
-	return nil, errNoStore
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return d1store.Open(ctx, "DB", "CIPHERTEXTS")
 }
 
 // keyServer is the key server's HTTP API, or, if it cannot be set up, a
