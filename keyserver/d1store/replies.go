@@ -156,3 +156,28 @@ func (s *Store) DeleteRepliesOf(ctx context.Context, env envelope.ID, events []k
 	}
 	return n, nil
 }
+
+// StaleReplyEnvelopes lists envelopes with replies whose key is destroyed (the
+// record's wrapped_key absent: it is omitted when empty) or whose row is gone,
+// in one query over the replies joined to their envelopes, as sqlstore does.
+func (s *Store) StaleReplyEnvelopes(ctx context.Context, limit int) ([]envelope.ID, error) {
+	q := "SELECT DISTINCT r.envelope AS envelope FROM replies r LEFT JOIN envelopes e ON e.id = r.envelope " +
+		"WHERE e.id IS NULL OR json_extract(e.data, '$.wrapped_key') IS NULL"
+	if limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	rows, err := s.query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("stale reply envelopes: %w", err)
+	}
+	ids := make([]envelope.ID, 0, len(rows))
+	for _, r := range rows {
+		var id envelope.ID
+		b := r.bytes("envelope")
+		if len(b) != len(id) {
+			return nil, fmt.Errorf("stale reply envelopes: envelope id of %d bytes", len(b))
+		}
+		ids = append(ids, envelope.ID(b))
+	}
+	return ids, nil
+}
