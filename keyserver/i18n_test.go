@@ -21,7 +21,6 @@ var (
 	tagRE         = regexp.MustCompile(`(?s)<[^>]*>`)
 	attrTextRE    = regexp.MustCompile(`\b(?:aria-label|title|alt|placeholder)="([^"]*)"`)
 	letterRE      = regexp.MustCompile(`\pL`)
-	templateRE    = regexp.MustCompile(`\{\{[^}]*\}\}`)
 )
 
 // pageTexts are the texts a person reads on a page: text between tags and
