@@ -162,6 +162,9 @@ func answer(r *writeReq, err error) {
 // otherwise -1 and the transaction's error.
 func (c *committer) try(group []*writeReq) (failed int, err error) {
 	s := c.s
+	if s.driver == Postgres {
+		return c.tryPipelined(group)
+	}
 	// Statements run under a context of the committer's own: one writer giving
 	// up must not abort the others' transaction.
 	ctx := context.Background()

@@ -14,8 +14,14 @@ import (
 // TestGroupFailureIsItsOwn: writes sharing a transaction with one whose fn
 // panics, and one whose fn refuses, still commit; the panic reaches only its
 // own caller, the refusal only its own, and neither leaves anything written.
+// On PostgreSQL the group commit is pipelined (pipeline.go): its rollback and
+// redo take another path than SQLite's.
 func TestGroupFailureIsItsOwn(t *testing.T) {
-	s := openSQLite(t)
+	t.Run("sqlite", func(t *testing.T) { groupFailureIsItsOwn(t, openSQLite(t)) })
+	t.Run("postgres", func(t *testing.T) { groupFailureIsItsOwn(t, openPostgres(t)) })
+}
+
+func groupFailureIsItsOwn(t *testing.T, s keyserver.Store) {
 	defer s.Close()
 	ctx := t.Context()
 	var envs []keyserver.NewEnvelope

@@ -12,8 +12,24 @@ import (
 // group commit; the statements touch different tables, so running them on one
 // snapshot changes nothing. Otherwise, and on SQLite, one statement each.
 func (w *wtx) flush() error {
-	if w.s.driver != Postgres {
+	q, args, ok := w.flushStatement()
+	if !ok {
 		return w.flushSeparately()
+	}
+	if _, err := w.exec(q, args...); err != nil {
+		return fmt.Errorf("write envelopes and audit records: %w", err)
+	}
+	w.flushed()
+	return nil
+}
+
+// flushStatement is flush's one statement on PostgreSQL (with ? placeholders),
+// or !ok when the changes do not fit one or the store is on SQLite. The
+// pipelined commit (pipeline.go) sends it with the COMMIT; the caller calls
+// flushed once it has run.
+func (w *wtx) flushStatement() (query string, args []any, ok bool) {
+	if w.s.driver != Postgres {
+		return "", nil, false
 	}
 	var dirty []*envState
 	for _, st := range w.envs {
@@ -23,10 +39,9 @@ func (w *wtx) flush() error {
 	}
 	rows := len(w.audit) / 2
 	if rows == 0 || rows > auditRowsPerInsert || len(dirty) > 500 {
-		return w.flushSeparately()
+		return "", nil, false
 	}
 	var q strings.Builder
-	var args []any
 	q.WriteString("WITH ")
 	if len(dirty) > 0 {
 		values := make([]string, len(dirty))
@@ -43,14 +58,15 @@ func (w *wtx) flush() error {
 	args = append(args, int64(w.head.Seq), w.head.Hash)
 	q.WriteString(strings.Repeat("(?, ?), ", rows-1) + "(?, ?)")
 	args = append(args, w.audit...)
-	if _, err := w.exec(q.String(), args...); err != nil {
-		return fmt.Errorf("write envelopes and audit records: %w", err)
-	}
-	for _, st := range dirty {
+	return q.String(), args, true
+}
+
+// flushed marks what flushStatement wrote as written.
+func (w *wtx) flushed() {
+	for _, st := range w.envs {
 		st.dirty = false
 	}
 	w.audit = w.audit[:0]
-	return nil
 }
 
 func (w *wtx) flushSeparately() error {

@@ -352,7 +352,7 @@ func (s *Store) writeAbout(ctx context.Context, id *envelope.ID, fn func(*wtx) e
 // it stands within it.
 type wtx struct {
 	s    *Store
-	tx   *sql.Tx
+	tx   sqlTx
 	ctx  context.Context
 	head *keyserver.AuditRecord // nil: the chain is empty
 	// audit holds the records appended in this transaction, seq and data
@@ -362,6 +362,16 @@ type wtx struct {
 	stmts map[string]*sql.Stmt
 	// envs are the envelopes read or changed in this transaction (envelopes.go).
 	envs map[envelope.ID]*envState
+}
+
+// sqlTx is what a write transaction's statements run on: a *sql.Tx, or on
+// PostgreSQL a *sql.Conn on which the pipelined commit (pipeline.go) began the
+// transaction itself.
+type sqlTx interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
 
 // stmt returns query prepared for the transaction, or nil. On SQLite, a
