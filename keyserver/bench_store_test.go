@@ -117,3 +117,33 @@ func BenchmarkReleaseNodes(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReleasePool is BenchmarkReleaseStore on PostgreSQL at 64 clients
+// with the read connection pool (Options.MaxOpenConns; the committer has one
+// connection of its own) and the group commit's cap (Options.MaxBatchSize) set
+// to each of a few sizes, for tuning their defaults on a small machine.
+// Reproduce with
+// `internal/pgtest/with-postgres go test -run '^$' -bench ReleasePool -benchtime 3000x ./keyserver/`.
+func BenchmarkReleasePool(b *testing.B) {
+	dsn := os.Getenv("WAXSEAL_TEST_POSTGRES")
+	if dsn == "" {
+		b.Skip("WAXSEAL_TEST_POSTGRES not set")
+	}
+	for _, batch := range []int{16, 64, 256} {
+		for _, conns := range []int{4, 8, 16, 32, 64} {
+			b.Run(fmt.Sprintf("batch=%d/conns=%d", batch, conns), func(b *testing.B) {
+				s, err := sqlstore.Open(b.Context(), sqlstore.Postgres, benchSchema(b, dsn),
+					sqlstore.Options{Migrate: true, MaxOpenConns: conns, MaxBatchSize: batch})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { s.Close() })
+				e := newEnvOver(b, func(keyserver.Store) keyserver.Store { return s })
+				e.served = s
+				benchLoad(b, e, 64, func(hc *http.Client, i int64, sess *releaser) error {
+					return sess.release(hc, i)
+				})
+			})
+		}
+	}
+}

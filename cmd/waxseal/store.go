@@ -32,6 +32,11 @@ type storeConfig struct {
 	// Migrate applies pending schema migrations at start-up; without it the
 	// server refuses an out-of-date schema (run `waxseal migrate`).
 	Migrate bool `toml:"migrate,omitempty"`
+	// MaxConns caps each node's pool of connections for reads (the group
+	// commit has one more of its own); default max(4, CPUs) on PostgreSQL,
+	// where more backends than cores to run them lengthen every commit
+	// (docs/BENCHMARKS.md), and 16 on SQLite.
+	MaxConns int `toml:"max_conns,omitempty"`
 	// Node names this key server node in its metrics and logs; default the
 	// host name on PostgreSQL (where several nodes share the database), none
 	// otherwise.
@@ -49,9 +54,10 @@ const storeEnvDSN = "WAXSEAL_STORE_DSN"
 
 // storeTarget is a configured store resolved: its driver and DSN (or path).
 type storeTarget struct {
-	driver  string
-	dsn     string
-	migrate bool
+	driver   string
+	dsn      string
+	migrate  bool
+	maxConns int
 }
 
 // storeTarget resolves [store], reading dsn_file and the environment.
@@ -60,7 +66,7 @@ func (c *fileConfig) storeTarget() (storeTarget, error) {
 	if c.Store != nil {
 		sc = *c.Store
 	}
-	t := storeTarget{driver: sc.Driver, dsn: sc.DSN, migrate: sc.Migrate}
+	t := storeTarget{driver: sc.Driver, dsn: sc.DSN, migrate: sc.Migrate, maxConns: sc.MaxConns}
 	if t.driver == "" {
 		t.driver = "bolt"
 	}
@@ -111,7 +117,7 @@ func openStore(ctx context.Context, fc *fileConfig, migrate bool) (keyserver.Sto
 			return nil, fmt.Errorf("sqlite dir: %w", err)
 		}
 	}
-	return sqlstore.Open(ctx, sqlstore.Driver(t.driver), t.dsn, sqlstore.Options{Migrate: migrate || t.migrate})
+	return sqlstore.Open(ctx, sqlstore.Driver(t.driver), t.dsn, sqlstore.Options{Migrate: migrate || t.migrate, MaxOpenConns: t.maxConns})
 }
 
 // cmdMigrate brings a SQL store's schema up to this build's version.

@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -58,7 +59,13 @@ type Options struct {
 	// Migrate applies pending migrations at Open. Without it, Open refuses a
 	// database whose schema is older than this build's (run `waxseal migrate`).
 	Migrate bool
-	// MaxOpenConns caps the connection pool (default 16; SQLite too, for reads).
+	// MaxOpenConns caps the pool of connections for reads; the committer has
+	// one of its own. Default on PostgreSQL max(4, GOMAXPROCS), as pgxpool's:
+	// each connection is a server process, and with many more of them than
+	// cores (on a small machine running both) every group commit waits behind
+	// them for a core. On a 2-core machine, 64 clients: 4–8 connections gave
+	// the best releases/s and p99, 32 and 64 several times worse
+	// (BenchmarkReleasePool, docs/BENCHMARKS.md). SQLite: default 16.
 	MaxOpenConns int
 }
 
@@ -179,6 +186,9 @@ func openDB(driver Driver, dsn string, conns int) (*sql.DB, error) {
 	}
 	if conns <= 0 {
 		conns = 16
+		if driver == Postgres {
+			conns = max(4, runtime.GOMAXPROCS(0))
+		}
 	}
 	db.SetMaxOpenConns(conns)
 	db.SetMaxIdleConns(conns)
