@@ -98,6 +98,7 @@ func New(s *keyserver.Service) http.Handler {
 	adm.GET("/accounts", h.listAccounts)
 	adm.DELETE("/accounts/:id", h.deleteAccount)
 	h.routeAdminTools(adm) // accountadmin.go
+	h.routeSweep(adm)      // sweep.go
 	adm.GET("/audit", h.auditExport)
 	adm.GET("/audit/verify", h.auditVerify)
 	adm.GET("/backup", h.backup)
