@@ -18,7 +18,7 @@ after(async () => {
 // D1 every write is optimistic (the write-version guard), so they retry one
 // another for minutes under wrangler's local D1 instead of seconds. Their
 // correctness is the guard's; their speed is what is left to fix.
-const SKIP = "TestContract/(ConcurrentUpdateEnvelope|ConcurrentMixed|ConcurrentLastAdmin)$";
+const SKIP = "";
 
 test("d1store passes the storetest contract on D1", { timeout: 10 * 60 * 1000 }, async () => {
   const args = ["-test.v", "-test.timeout", "240s", "-test.run", process.env.D1STORE_RUN || "."];
