@@ -119,57 +119,6 @@ func (s *Store) Envelope(ctx context.Context, id envelope.ID) (keyserver.Envelop
 	return r, nil
 }
 
-// UpdateEnvelope changes one envelope with fn.
-func (s *Store) UpdateEnvelope(ctx context.Context, id envelope.ID, fn func(*keyserver.EnvelopeRecord) ([]keyserver.AuditEvent, error)) (keyserver.EnvelopeRecord, error) {
-	var out keyserver.EnvelopeRecord
-	err := s.write(ctx, func(w *wtx) error {
-		r, found, err := w.envelope(id)
-		if err != nil {
-			return err
-		}
-		if !found {
-			return fmt.Errorf("envelope %s: %w", id, keyserver.ErrNotFound)
-		}
-		hadPayload := r.HasPayload
-		ciphertext := bytes.Clone(r.Ciphertext)
-		events, err := fn(&r)
-		if err != nil {
-			return err
-		}
-		switch {
-		case r.ID != id:
-			return fmt.Errorf("update envelope %s: fn changed the id to %s", id, r.ID)
-		case r.HasPayload && !hadPayload:
-			return fmt.Errorf("update envelope %s: fn set HasPayload, but there is no payload", id)
-		case !bytes.Equal(r.Ciphertext, ciphertext):
-			return fmt.Errorf("update envelope %s: fn changed the shared ciphertext it references", id)
-		}
-		data, err := encode(&r)
-		if err != nil {
-			return err
-		}
-		w.exec("UPDATE envelopes SET sender = ?, recipient = ?, created = ?, expiry = ?, data = ? WHERE id = ?",
-			r.Sender, r.Recipient, timeKey(r.Created), expiryKey(&r), data, hx(id[:]))
-		if hadPayload && !r.HasPayload {
-			w.exec("DELETE FROM payloads WHERE id = ?", hx(id[:]))
-			if len(r.Ciphertext) > 0 {
-				if err := w.dropCiphertextRef(r.Ciphertext); err != nil {
-					return err
-				}
-			}
-		}
-		if err := w.appendAudit(events); err != nil {
-			return err
-		}
-		out = r
-		return nil
-	})
-	if err != nil {
-		return keyserver.EnvelopeRecord{}, err
-	}
-	return out, nil
-}
-
 // ListEnvelopes returns envelopes matching q, newest first, then by id
 // descending.
 func (s *Store) ListEnvelopes(ctx context.Context, q keyserver.EnvelopeQuery) ([]keyserver.EnvelopeRecord, error) {

@@ -56,6 +56,7 @@ type Store struct {
 	// cancelled context can stop waiting for); head is guarded by it.
 	writing chan struct{}
 	head    head
+	envs    envQueue // UpdateEnvelope calls waiting for a group (group.go)
 }
 
 var _ keyserver.Store = (*Store)(nil)
