@@ -235,4 +235,3 @@ func (w *wtx) applyEnvelopeUpdate(u *envUpdate, data map[string]string) (bool, e
 	u.out = r
 	return dropped, nil
 }
-
