@@ -50,6 +50,7 @@ type stmt = d1batch.Statement
 type Store struct {
 	db     js.Value
 	bucket *r2.Bucket
+	r2     js.Value // the bucket binding itself, for list with a cursor (sweep.go)
 	lead   leadState
 
 	// writing is this isolate's write turn (a one-slot semaphore that a
@@ -73,7 +74,7 @@ func Open(ctx context.Context, dbBinding, bucketBinding string) (*Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("d1store: R2 binding %q: %w", bucketBinding, err)
 	}
-	s := &Store{db: db, bucket: bucket, writing: make(chan struct{}, 1)}
+	s := &Store{db: db, bucket: bucket, r2: js.Global().Get("context").Get("env").Get(bucketBinding), writing: make(chan struct{}, 1)}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -110,10 +111,11 @@ var schema = []string{
 	`CREATE TABLE IF NOT EXISTS rate_limits (key TEXT PRIMARY KEY, tat INTEGER NOT NULL, ok INTEGER NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS failure_counts (key TEXT PRIMARY KEY, n INTEGER NOT NULL, last_failure TEXT NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS leader (id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL, until TEXT NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS sweep_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), cursor TEXT NOT NULL)`,
 }
 
 var tables = []string{"envelopes", "payloads", "ciphertexts", "accounts", "credentials", "codes", "sessions",
-	"ceremonies", "invites", "outbox", "audit", "thread_hashes", "replies", "rate_limits", "failure_counts", "leader"}
+	"ceremonies", "invites", "outbox", "audit", "thread_hashes", "replies", "rate_limits", "failure_counts", "leader", "sweep_cursor"}
 
 func (s *Store) migrate(ctx context.Context) error {
 	stmts := make([]stmt, len(schema))
