@@ -31,6 +31,16 @@ func nilIfEmpty(b []byte) any {
 // PutEnvelopes registers envs, skipping those already registered with the same
 // KeyCheck; one conflicting envelope refuses the whole batch.
 func (s *Store) PutEnvelopes(ctx context.Context, envs []keyserver.NewEnvelope, events []keyserver.AuditEvent) error {
+	large := map[envelope.ID][]byte{}
+	for _, ne := range envs {
+		if len(ne.Payload) > inlinePayload {
+			large[ne.Record.ID] = ne.Payload
+		}
+	}
+	inR2, err := s.putLargePayloads(ctx, large)
+	if err != nil {
+		return err
+	}
 	return s.write(ctx, func(w *wtx) error {
 		seen := make(map[envelope.ID][]byte, len(envs))
 		refs := map[string]int{}
@@ -77,7 +87,9 @@ func (s *Store) PutEnvelopes(ctx context.Context, envs []keyserver.NewEnvelope, 
 			}
 			w.exec("INSERT INTO envelopes (id, sender, recipient, created, expiry, ciphertext, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
 				hx(r.ID[:]), r.Sender, r.Recipient, timeKey(r.Created), expiryKey(r), nilIfEmpty(r.Ciphertext), data)
-			if len(ne.Payload) > 0 {
+			if key, ok := inR2[r.ID]; ok && len(ne.Payload) > inlinePayload {
+				w.exec("INSERT INTO payloads (id, data) VALUES (?, ?)", hx(r.ID[:]), r2Ref+key)
+			} else if len(ne.Payload) > 0 {
 				w.exec("INSERT INTO payloads (id, data) VALUES (?, ?)", hx(r.ID[:]), hx(ne.Payload))
 			}
 		}
@@ -194,7 +206,10 @@ func (s *Store) Payload(ctx context.Context, id envelope.ID) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("payload %s: %w", id, err)
 	}
-	head := rows[0].bytes("head")
+	head, err := s.payloadHead(ctx, rows[0].str("head"))
+	if err != nil {
+		return nil, fmt.Errorf("payload %s: %w", id, err)
+	}
 	sum := rows[0].str("sum")
 	if sum == "" {
 		return head, nil

@@ -26,3 +26,9 @@ func (s *Store) HasObject(key string) (bool, error) {
 	o, err := s.bucket.Head(key)
 	return o != nil, err
 }
+
+// PayloadKey is payloadKey, for a test.
+var PayloadKey = payloadKey
+
+// MaxRowBytes and InlinePayload are the limits, for a test.
+const MaxRowBytes, InlinePayload = maxRowBytes, inlinePayload

@@ -220,7 +220,9 @@ func (w *wtx) applyEnvelopeUpdate(u *envUpdate, data map[string]string) (bool, e
 		r.Sender, r.Recipient, timeKey(r.Created), expiryKey(&r), newData, key)
 	dropped := false
 	if hadPayload && !r.HasPayload {
-		w.exec("DELETE FROM payloads WHERE id = ?", key)
+		if err := w.dropPayload(key); err != nil {
+			return undo(err)
+		}
 		if len(r.Ciphertext) > 0 {
 			if err := w.dropCiphertextRef(r.Ciphertext); err != nil {
 				return undo(err)

@@ -379,6 +379,9 @@ func (s *Store) commit(ctx context.Context, w *wtx, h head, backoff *time.Durati
 		Args: []any{seq, hx(hash), w.nextMail, w.ver}}, d1batch.Guard())
 	batch = append(batch, w.audit...)
 	batch = append(batch, w.stmts...)
+	if err := checkRowSizes(batch); err != nil {
+		return false, err
+	}
 	if _, err := d1batch.Batch(ctx, s.db, batch); err != nil {
 		s.head.known = false
 		if !errors.Is(err, d1batch.ErrGuard) {

@@ -5,6 +5,7 @@ package d1store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"syscall/js"
 	"time"
 
@@ -74,7 +75,7 @@ func (s *Store) listPage(ctx context.Context, cursor string, t time.Time) ([]str
 		o := objs.Index(i)
 		key := o.Get("key").String()
 		uploaded := time.UnixMilli(int64(o.Get("uploaded").Call("getTime").Float()))
-		if len(key) == 64 && uploaded.Before(t) {
+		if (len(key) == 64 || strings.HasPrefix(key, payloadPrefix)) && uploaded.Before(t) {
 			keys = append(keys, key)
 		}
 	}
@@ -85,22 +86,27 @@ func (s *Store) listPage(ctx context.Context, cursor string, t time.Time) ([]str
 	return keys, next, nil
 }
 
-// deleteOrphans deletes those of keys that no ciphertext row names, looking
-// the rows up 90 at a time (D1 binds at most 100 parameters).
+// deleteOrphans deletes those of keys that no row names: a ciphertext's row
+// by its sum, a large payload's by its reference. It looks rows up 45 keys
+// (90 parameters) at a time: D1 binds at most 100.
 func (s *Store) deleteOrphans(ctx context.Context, keys []string) error {
 	for len(keys) > 0 {
-		n := min(len(keys), 90)
-		args := make([]any, n)
-		for i, k := range keys[:n] {
-			args[i] = k
+		n := min(len(keys), 45)
+		args := make([]any, 0, 2*n)
+		for _, k := range keys[:n] {
+			args = append(args, k)
 		}
-		rows, err := s.query(ctx, "SELECT sum FROM ciphertexts WHERE sum IN ("+placeholders(n)+")", args...)
+		for _, k := range keys[:n] {
+			args = append(args, r2Ref+k)
+		}
+		rows, err := s.query(ctx, "SELECT sum AS k FROM ciphertexts WHERE sum IN ("+placeholders(n)+
+			") UNION ALL SELECT substr(data, 4) AS k FROM payloads WHERE data IN ("+placeholders(n)+")", args...)
 		if err != nil {
 			return err
 		}
 		named := map[string]bool{}
 		for _, r := range rows {
-			named[r.str("sum")] = true
+			named[r.str("k")] = true
 		}
 		for _, k := range keys[:n] {
 			if !named[k] {
