@@ -84,27 +84,6 @@ func (s *Store) DeleteUnreferencedCiphertexts(ctx context.Context, t time.Time) 
 	return n, nil
 }
 
-// sweepOrphans deletes the R2 objects uploaded before t that no row names.
-func (s *Store) sweepOrphans(ctx context.Context, t time.Time) error {
-	objs, err := s.bucket.List()
-	if err != nil {
-		return fmt.Errorf("r2 list: %w", err)
-	}
-	for _, o := range objs.Objects {
-		if !o.Uploaded.Before(t) || len(o.Key) != 64 {
-			continue
-		}
-		rows, err := s.query(ctx, "SELECT refs FROM ciphertexts WHERE sum = ?", o.Key)
-		if err != nil {
-			return err
-		}
-		if len(rows) == 0 {
-			_ = s.bucket.Delete(o.Key)
-		}
-	}
-	return nil
-}
-
 // dropCiphertextRef counts one envelope fewer referencing sum, deleting the
 // ciphertext with the last (its R2 object once the batch committed).
 func (w *wtx) dropCiphertextRef(sum []byte) error {

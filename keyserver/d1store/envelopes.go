@@ -31,6 +31,16 @@ func nilIfEmpty(b []byte) any {
 // PutEnvelopes registers envs, skipping those already registered with the same
 // KeyCheck; one conflicting envelope refuses the whole batch.
 func (s *Store) PutEnvelopes(ctx context.Context, envs []keyserver.NewEnvelope, events []keyserver.AuditEvent) error {
+	large := map[envelope.ID][]byte{}
+	for _, ne := range envs {
+		if len(ne.Payload) > inlinePayload {
+			large[ne.Record.ID] = ne.Payload
+		}
+	}
+	inR2, err := s.putLargePayloads(ctx, large)
+	if err != nil {
+		return err
+	}
 	return s.write(ctx, func(w *wtx) error {
 		seen := make(map[envelope.ID][]byte, len(envs))
 		refs := map[string]int{}
@@ -77,7 +87,9 @@ func (s *Store) PutEnvelopes(ctx context.Context, envs []keyserver.NewEnvelope, 
 			}
 			w.exec("INSERT INTO envelopes (id, sender, recipient, created, expiry, ciphertext, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
 				hx(r.ID[:]), r.Sender, r.Recipient, timeKey(r.Created), expiryKey(r), nilIfEmpty(r.Ciphertext), data)
-			if len(ne.Payload) > 0 {
+			if key, ok := inR2[r.ID]; ok && len(ne.Payload) > inlinePayload {
+				w.exec("INSERT INTO payloads (id, data) VALUES (?, ?)", hx(r.ID[:]), r2Ref+key)
+			} else if len(ne.Payload) > 0 {
 				w.exec("INSERT INTO payloads (id, data) VALUES (?, ?)", hx(r.ID[:]), hx(ne.Payload))
 			}
 		}
@@ -117,57 +129,6 @@ func (s *Store) Envelope(ctx context.Context, id envelope.ID) (keyserver.Envelop
 		return keyserver.EnvelopeRecord{}, fmt.Errorf("envelope %s: %w", id, err)
 	}
 	return r, nil
-}
-
-// UpdateEnvelope changes one envelope with fn.
-func (s *Store) UpdateEnvelope(ctx context.Context, id envelope.ID, fn func(*keyserver.EnvelopeRecord) ([]keyserver.AuditEvent, error)) (keyserver.EnvelopeRecord, error) {
-	var out keyserver.EnvelopeRecord
-	err := s.write(ctx, func(w *wtx) error {
-		r, found, err := w.envelope(id)
-		if err != nil {
-			return err
-		}
-		if !found {
-			return fmt.Errorf("envelope %s: %w", id, keyserver.ErrNotFound)
-		}
-		hadPayload := r.HasPayload
-		ciphertext := bytes.Clone(r.Ciphertext)
-		events, err := fn(&r)
-		if err != nil {
-			return err
-		}
-		switch {
-		case r.ID != id:
-			return fmt.Errorf("update envelope %s: fn changed the id to %s", id, r.ID)
-		case r.HasPayload && !hadPayload:
-			return fmt.Errorf("update envelope %s: fn set HasPayload, but there is no payload", id)
-		case !bytes.Equal(r.Ciphertext, ciphertext):
-			return fmt.Errorf("update envelope %s: fn changed the shared ciphertext it references", id)
-		}
-		data, err := encode(&r)
-		if err != nil {
-			return err
-		}
-		w.exec("UPDATE envelopes SET sender = ?, recipient = ?, created = ?, expiry = ?, data = ? WHERE id = ?",
-			r.Sender, r.Recipient, timeKey(r.Created), expiryKey(&r), data, hx(id[:]))
-		if hadPayload && !r.HasPayload {
-			w.exec("DELETE FROM payloads WHERE id = ?", hx(id[:]))
-			if len(r.Ciphertext) > 0 {
-				if err := w.dropCiphertextRef(r.Ciphertext); err != nil {
-					return err
-				}
-			}
-		}
-		if err := w.appendAudit(events); err != nil {
-			return err
-		}
-		out = r
-		return nil
-	})
-	if err != nil {
-		return keyserver.EnvelopeRecord{}, err
-	}
-	return out, nil
 }
 
 // ListEnvelopes returns envelopes matching q, newest first, then by id
@@ -245,7 +206,10 @@ func (s *Store) Payload(ctx context.Context, id envelope.ID) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("payload %s: %w", id, err)
 	}
-	head := rows[0].bytes("head")
+	head, err := s.payloadHead(ctx, rows[0].str("head"))
+	if err != nil {
+		return nil, fmt.Errorf("payload %s: %w", id, err)
+	}
 	sum := rows[0].str("sum")
 	if sum == "" {
 		return head, nil

@@ -50,7 +50,14 @@ type stmt = d1batch.Statement
 type Store struct {
 	db     js.Value
 	bucket *r2.Bucket
+	r2     js.Value // the bucket binding itself, for list with a cursor (sweep.go)
 	lead   leadState
+
+	// writing is this isolate's write turn (a one-slot semaphore that a
+	// cancelled context can stop waiting for); head is guarded by it.
+	writing chan struct{}
+	head    head
+	envs    envQueue // UpdateEnvelope calls waiting for a group (group.go)
 }
 
 var _ keyserver.Store = (*Store)(nil)
@@ -67,7 +74,7 @@ func Open(ctx context.Context, dbBinding, bucketBinding string) (*Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("d1store: R2 binding %q: %w", bucketBinding, err)
 	}
-	s := &Store{db: db, bucket: bucket}
+	s := &Store{db: db, bucket: bucket, r2: js.Global().Get("context").Get("env").Get(bucketBinding), writing: make(chan struct{}, 1)}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -104,10 +111,11 @@ var schema = []string{
 	`CREATE TABLE IF NOT EXISTS rate_limits (key TEXT PRIMARY KEY, tat INTEGER NOT NULL, ok INTEGER NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS failure_counts (key TEXT PRIMARY KEY, n INTEGER NOT NULL, last_failure TEXT NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS leader (id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL, until TEXT NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS sweep_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), cursor TEXT NOT NULL)`,
 }
 
 var tables = []string{"envelopes", "payloads", "ciphertexts", "accounts", "credentials", "codes", "sessions",
-	"ceremonies", "invites", "outbox", "audit", "thread_hashes", "replies", "rate_limits", "failure_counts", "leader"}
+	"ceremonies", "invites", "outbox", "audit", "thread_hashes", "replies", "rate_limits", "failure_counts", "leader", "sweep_cursor"}
 
 func (s *Store) migrate(ctx context.Context) error {
 	stmts := make([]stmt, len(schema))
@@ -123,6 +131,11 @@ func (s *Store) migrate(ctx context.Context) error {
 // Reset empties every table, for tests: each storetest case wants an empty
 // store. R2 objects are left to the orphan sweep.
 func (s *Store) Reset(ctx context.Context) error {
+	if err := s.lockWrites(ctx); err != nil {
+		return err
+	}
+	defer s.unlockWrites()
+	s.head.known = false
 	var stmts []stmt
 	for _, t := range tables {
 		stmts = append(stmts, stmt{SQL: "DELETE FROM " + t})
@@ -239,35 +252,81 @@ func (w *wtx) appendAudit(events []keyserver.AuditEvent) error {
 	return nil
 }
 
-// errRetry asks write to run fn again from fresh reads.
-var errRetry = errors.New("d1store: retry")
+// Bounds of one write's retries under contention from other isolates: about
+// maxAttempts tries, each after a jittered wait that doubles from minBackoff to
+// maxBackoff, so a write gives up after a few seconds rather than spinning.
+const (
+	maxAttempts = 40
+	minBackoff  = time.Millisecond
+	maxBackoff  = 64 * time.Millisecond
+)
 
-// maxAttempts bounds the retries of one write under contention.
-const maxAttempts = 200
+// head is the audit head row as this isolate last saw it.
+type head struct {
+	known    bool
+	ver      int64
+	seq      int64
+	hash     []byte
+	nextMail int64
+}
+
+// lockWrites waits for this isolate's turn to write, or for ctx.
+func (s *Store) lockWrites(ctx context.Context) error {
+	select {
+	case s.writing <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Store) unlockWrites() { <-s.writing }
+
+// readHead reads the audit head row into s.head.
+func (s *Store) readHead(ctx context.Context) error {
+	rows, err := s.query(ctx, "SELECT ver, seq, hash, next_mail FROM audit_head WHERE id = 1")
+	if err != nil {
+		return fmt.Errorf("read audit head: %w", err)
+	}
+	if len(rows) != 1 {
+		return errors.New("d1store: no audit head row")
+	}
+	s.head = head{known: true, ver: rows[0].int("ver"), seq: rows[0].int("seq"), hash: rows[0].bytes("hash"), nextMail: rows[0].int("next_mail")}
+	return nil
+}
 
 // write runs fn against fresh reads and commits its writes as one batch,
 // guarded by the write version; it runs fn again if another write committed
 // in between. An error from fn is returned as it is, with nothing written.
+//
+// Where the writes contend, and why only there: the writes of one isolate
+// take turns (s.writing), so they never fail one another's guard: dozens of
+// goroutines of one Go instance cost one read and one batch each, not a
+// retry storm. The version still serialises writes across isolates, which is
+// what keeps the audit chain one chain (a record's hash covers the one before
+// it, so every write that logs must see the head the previous one left) and
+// the cross-record checks sound (the last administrator, an account's
+// credentials against every other account's). A write that logs nothing
+// could be guarded by its own rows instead; it is not, because then a
+// version-guarded write that read those rows could miss its change. The head
+// is cached between this isolate's writes: the guard proves it still holds,
+// and when another isolate moved it the write reads it again and retries
+// after a jittered, doubling wait.
 func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
+	if err := s.lockWrites(ctx); err != nil {
+		return err
+	}
+	defer s.unlockWrites()
+	backoff := minBackoff
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rows, err := s.query(ctx, "SELECT ver, seq, hash, next_mail FROM audit_head WHERE id = 1")
+		w, h, err := s.begin(ctx)
 		if err != nil {
-			return fmt.Errorf("read audit head: %w", err)
-		}
-		if len(rows) != 1 {
-			return errors.New("d1store: no audit head row")
-		}
-		w := &wtx{s: s, ctx: ctx, ver: rows[0].int("ver"), nextMail: rows[0].int("next_mail")}
-		if seq := rows[0].int("seq"); seq > 0 {
-			w.head = &keyserver.AuditRecord{Seq: uint64(seq), Hash: rows[0].bytes("hash")}
+			return err
 		}
 		if err := fn(w); err != nil {
-			if errors.Is(err, errRetry) {
-				continue
-			}
 			return err
 		}
 		if len(w.stmts) == 0 && len(w.audit) == 0 && !w.mailUsed {
@@ -276,28 +335,12 @@ func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
 			}
 			return nil
 		}
-		seq, hash := int64(0), ""
-		if w.head != nil {
-			seq, hash = int64(w.head.Seq), hx(w.head.Hash)
+		retry, err := s.commit(ctx, w, h, &backoff)
+		if err != nil {
+			return err
 		}
-		batch := make([]stmt, 0, 2+len(w.audit)+len(w.stmts))
-		batch = append(batch, stmt{SQL: "UPDATE audit_head SET ver = ver + 1, seq = ?, hash = ?, next_mail = ? WHERE id = 1 AND ver = ?",
-			Args: []any{seq, hash, w.nextMail, w.ver}}, d1batch.Guard())
-		batch = append(batch, w.audit...)
-		batch = append(batch, w.stmts...)
-		if _, err := d1batch.Batch(ctx, s.db, batch); err != nil {
-			if errors.Is(err, d1batch.ErrGuard) {
-				// Another write came first: wait a little, at random, so that
-				// writers in step drift apart, then read again.
-				d := time.Duration(rand.IntN(1+min(attempt, 20))) * time.Millisecond
-				select {
-				case <-time.After(d):
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-				continue
-			}
-			return fmt.Errorf("d1store: write: %w", err)
+		if retry {
+			continue
 		}
 		for _, f := range w.after {
 			f()
@@ -305,6 +348,57 @@ func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
 		return nil
 	}
 	return fmt.Errorf("d1store: write: %d attempts met other writes", maxAttempts)
+}
+
+// begin starts an attempt at a write from the head as this isolate knows it,
+// reading it if it does not.
+func (s *Store) begin(ctx context.Context) (*wtx, head, error) {
+	if !s.head.known {
+		if err := s.readHead(ctx); err != nil {
+			return nil, head{}, err
+		}
+	}
+	h := s.head
+	w := &wtx{s: s, ctx: ctx, ver: h.ver, nextMail: h.nextMail}
+	if h.seq > 0 {
+		w.head = &keyserver.AuditRecord{Seq: uint64(h.seq), Hash: h.hash}
+	}
+	return w, h, nil
+}
+
+// commit sends w's writes as one batch led by the version guard on h. On a
+// guard failure it waits a jittered, doubling backoff and asks for a retry;
+// on success it keeps the head the batch left.
+func (s *Store) commit(ctx context.Context, w *wtx, h head, backoff *time.Duration) (retry bool, err error) {
+	seq, hash := int64(0), []byte(nil)
+	if w.head != nil {
+		seq, hash = int64(w.head.Seq), w.head.Hash
+	}
+	batch := make([]stmt, 0, 2+len(w.audit)+len(w.stmts))
+	batch = append(batch, stmt{SQL: "UPDATE audit_head SET ver = ver + 1, seq = ?, hash = ?, next_mail = ? WHERE id = 1 AND ver = ?",
+		Args: []any{seq, hx(hash), w.nextMail, w.ver}}, d1batch.Guard())
+	batch = append(batch, w.audit...)
+	batch = append(batch, w.stmts...)
+	if err := checkRowSizes(batch); err != nil {
+		return false, err
+	}
+	if _, err := d1batch.Batch(ctx, s.db, batch); err != nil {
+		s.head.known = false
+		if !errors.Is(err, d1batch.ErrGuard) {
+			return false, fmt.Errorf("d1store: write: %w", err)
+		}
+		// Another isolate wrote first: wait a random part of the backoff, so
+		// that writers in step drift apart, then read again.
+		select {
+		case <-time.After(time.Duration(rand.Int64N(int64(*backoff))) + time.Millisecond/4):
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		*backoff = min(2**backoff, maxBackoff)
+		return true, nil
+	}
+	s.head = head{known: true, ver: h.ver + 1, seq: seq, hash: hash, nextMail: w.nextMail}
+	return false, nil
 }
 
 func placeholders(n int) string {

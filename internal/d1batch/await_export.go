@@ -1,0 +1,12 @@
+//go:build js && wasm
+
+package d1batch
+
+import (
+	"context"
+	"syscall/js"
+)
+
+// Await waits for a JavaScript promise (an R2 call, say) with ctx; like
+// Batch, it must run on a goroutine of its own, never in a js.FuncOf callback.
+func Await(ctx context.Context, p js.Value) (js.Value, error) { return await(ctx, p) }
