@@ -100,6 +100,10 @@ async function fetch(request, env, ctx) {
     return exitedResponse(await state.exited);
   }
   if (result.exited) return exitedResponse(result.exited);
+  // Work the key server goes on with after its answer (a sign-in code mailed
+  // after the same 202 for every address) must finish: binding.idle settles
+  // when it has.
+  if (state.binding.idle) ctx.waitUntil(state.binding.idle());
   const headers = new Headers();
   for (const [name, value] of result.headers) headers.append(name, value);
   const nullBody = result.status === 204 || result.status === 304 || request.method === "HEAD";

@@ -76,6 +76,7 @@ func keyServer(get func(string) string, log *slog.Logger) http.Handler {
 	if err != nil {
 		return unavailable(err, log)
 	}
+	publishIdle(svc)
 	return httpapi.New(svc)
 }
 
@@ -152,4 +153,26 @@ func routeInstance(mux *http.ServeMux) {
 			"x_test": r.Header.Values("X-Test"), "remote_addr": r.RemoteAddr,
 		})
 	})
+}
+
+// publishIdle sets binding.idle() for worker/entry.mjs: a Promise that settles
+// once the work the key server began after its answers is done (a sign-in code
+// looked up and mailed after the same 202 for every address). The entry hands
+// it to each request's ctx.waitUntil; without it workerd may end that work
+// with the request, and the code is never mailed.
+func publishIdle(svc *keyserver.Service) {
+	idle := js.FuncOf(func(js.Value, []js.Value) any {
+		var executor js.Func
+		executor = js.FuncOf(func(_ js.Value, args []js.Value) any {
+			executor.Release()
+			resolve := args[0]
+			go func() {
+				<-svc.Idle()
+				resolve.Invoke()
+			}()
+			return js.Undefined()
+		})
+		return js.Global().Get("Promise").New(executor)
+	})
+	js.Global().Get("context").Get("binding").Set("idle", idle)
 }
