@@ -75,6 +75,17 @@ test("password routes answer 403: this server does not use passwords", async () 
   }
 });
 
+test("the Worker's pages offer no passwords", async () => {
+  for (const path of [`/e/${"a".repeat(32)}`, "/account"]) {
+    const res = await request(inst.url + path);
+    assert.equal(res.status, 200, path);
+    const html = res.body.toString();
+    assert.doesNotMatch(html, /type="password"|id="form-signin"|panel-forgot|id="panel-password"/, path);
+    assert.match(html, /id="btn-passkey-signin"/, path);
+    assert.match(html, /id="form-code-start"/, path);
+  }
+});
+
 test("seal online, register and sign in by emailed code, release, revoke", { timeout: 180_000 }, async () => {
   const message = bigMessage();
   const [env] = inst.seal(message, { online: true });

@@ -68,6 +68,7 @@ func keyServer(get func(string) string, log *slog.Logger) http.Handler {
 		return unavailable(err, log)
 	}
 	cfg.Logger = log
+	cfg.NoPasswords = true // noPasswords refuses the routes; the pages offer none
 	store, err := openStore(get)
 	if err != nil {
 		return unavailable(err, log)
