@@ -453,9 +453,9 @@ func (s *Service) startCode(ctx context.Context, email string, purpose CodePurpo
 	// writes) happen after the answer, which therefore takes as long whether or
 	// not the address has an account. Wait waits for this work.
 	ctx = context.WithoutCancel(ctx)
-	s.background.Add(1)
+	s.background.start()
 	go func() {
-		defer s.background.Done()
+		defer s.background.done()
 		if _, err := s.store.AccountByEmail(ctx, email); errors.Is(err, ErrNotFound) {
 			return
 		} else if err != nil {
@@ -471,7 +471,7 @@ func (s *Service) startCode(ctx context.Context, email string, purpose CodePurpo
 
 // Wait waits for the work done after an answer (codes being mailed). Call it
 // before closing the store.
-func (s *Service) Wait() { s.background.Wait() }
+func (s *Service) Wait() { <-s.background.wait() }
 
 // codeRefused is the one answer to a wrong, expired or used code given for an
 // address (sign-in, reset): whether a code was ever mailed there would tell who

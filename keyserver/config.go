@@ -36,6 +36,11 @@ type Config struct {
 	TimeZone *time.Location
 	// OrgDomains are the organisation's own mail domains: their accounts are senders.
 	OrgDomains []string
+	// NoPasswords says this server does not use passwords (the Worker, where an
+	// argon2id hash costs 67–250 ms of CPU): the pages offer no password field
+	// and say nothing of passwords; sign-in is by passkey or emailed code. The
+	// password routes themselves are refused by the Worker in front.
+	NoPasswords bool
 	// TrustProxy takes the client address from X-Forwarded-For (behind a proxy).
 	TrustProxy bool
 

@@ -33,7 +33,7 @@ type Service struct {
 	codesPerDay, guessesPerDay                      *limiter
 	repliesPerAccount                               *limiter // replies.go
 	prefixLocks, noPasswordLocks                    *failureLocks
-	background                                      sync.WaitGroup
+	background                                      afterAnswer
 	posted                                          *postedHold // nil when disabled
 	postGate                                        *postGate
 	// wa is nil when the public URL cannot be a WebAuthn relying party (an IP).

@@ -100,10 +100,29 @@ async function fetch(request, env, ctx) {
     return exitedResponse(await state.exited);
   }
   if (result.exited) return exitedResponse(result.exited);
+  // Work the key server goes on with after its answer (a sign-in code mailed
+  // after the same 202 for every address) must finish: binding.idle settles
+  // when it has.
+  if (state.binding.idle) ctx.waitUntil(state.binding.idle());
   const headers = new Headers();
   for (const [name, value] of result.headers) headers.append(name, value);
   const nullBody = result.status === 204 || result.status === 304 || request.method === "HEAD";
   return new Response(nullBody ? null : result.body, { status: result.status, headers });
 }
 
-export default { fetch };
+// scheduled runs the Cron Trigger (wrangler.toml [triggers]): the expiry sweep
+// and the outbox check, in the same Go instance as the requests.
+async function scheduled(controller, env, ctx) {
+  const state = await instance(env, ctx);
+  globalThis.context.ctx = ctx;
+  if (!state.binding.scheduled) throw new Error("the key server is not configured: nothing to sweep");
+  const done = await Promise.race([
+    state.binding.scheduled(controller.cron),
+    state.exited.then((err) => {
+      throw err;
+    }),
+  ]);
+  console.log(`scheduled ${controller.cron}: ${done.expired} envelope(s) expired, ${done.outbox} mail(s) in the outbox`);
+}
+
+export default { fetch, scheduled };

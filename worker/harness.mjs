@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.on("error", reject);
@@ -20,15 +20,18 @@ function freePort() {
   });
 }
 
-// startWorker returns { url, stop, log() }. vars are extra Worker variables.
-export async function startWorker({ vars = {}, readyPath = "/_worker/instance", timeoutMs = 60000, config = "wrangler.toml" } = {}) {
-  const port = await freePort();
+// startWorker returns { url, stop, log() }. vars are extra Worker variables;
+// port, when given, is the one to listen on (a test that must know the Worker's
+// public URL before it starts picks it with freePort); extraArgs go to wrangler.
+export async function startWorker({ vars = {}, readyPath = "/_worker/instance", timeoutMs = 60000, config = "wrangler.toml", port, extraArgs = [] } = {}) {
+  port ??= await freePort();
   const inspector = await freePort();
   const state = mkdtempSync(path.join(tmpdir(), "waxseal-worker-"));
   const args = ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port),
     "--inspector-port", String(inspector), "--persist-to", state,
     "--config", path.join(root, "worker", config), "--log-level", "warn"];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  args.push(...extraArgs);
   const child = spawn(path.join(root, "node_modules", ".bin", "wrangler"), args, {
     cwd: root,
     detached: true, // its own process group: wrangler runs workerd as a child

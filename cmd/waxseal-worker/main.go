@@ -68,6 +68,7 @@ func keyServer(get func(string) string, log *slog.Logger) http.Handler {
 		return unavailable(err, log)
 	}
 	cfg.Logger = log
+	cfg.NoPasswords = true // noPasswords refuses the routes; the pages offer none
 	store, err := openStore(get)
 	if err != nil {
 		return unavailable(err, log)
@@ -76,6 +77,8 @@ func keyServer(get func(string) string, log *slog.Logger) http.Handler {
 	if err != nil {
 		return unavailable(err, log)
 	}
+	publishIdle(svc)
+	publishScheduled(svc, log)
 	return httpapi.New(svc)
 }
 
@@ -152,4 +155,70 @@ func routeInstance(mux *http.ServeMux) {
 			"x_test": r.Header.Values("X-Test"), "remote_addr": r.RemoteAddr,
 		})
 	})
+}
+
+// publishIdle sets binding.idle() for worker/entry.mjs: a Promise that settles
+// once the work the key server began after its answers is done (a sign-in code
+// looked up and mailed after the same 202 for every address). The entry hands
+// it to each request's ctx.waitUntil; without it workerd may end that work
+// with the request, and the code is never mailed.
+func publishIdle(svc *keyserver.Service) {
+	idle := js.FuncOf(func(js.Value, []js.Value) any {
+		var executor js.Func
+		executor = js.FuncOf(func(_ js.Value, args []js.Value) any {
+			executor.Release()
+			resolve := args[0]
+			go func() {
+				<-svc.Idle()
+				resolve.Invoke()
+			}()
+			return js.Undefined()
+		})
+		return js.Global().Get("Promise").New(executor)
+	})
+	js.Global().Get("context").Get("binding").Set("idle", idle)
+}
+
+// publishScheduled sets binding.scheduled(cron) for the entry's scheduled
+// handler (the Cron Trigger in wrangler.toml): the expiry sweep `waxseal serve`
+// runs every sweep_interval, and a look at the outbox, whose mail the gateway
+// drains over the API (a Worker cannot send mail): mail still waiting is
+// logged, so that a gateway not draining shows in the Worker's logs. The
+// Promise resolves with {expired, outbox} or rejects with the error.
+func publishScheduled(svc *keyserver.Service, log *slog.Logger) {
+	scheduled := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		cron := ""
+		if len(args) > 0 && args[0].Type() == js.TypeString {
+			cron = args[0].String()
+		}
+		var executor js.Func
+		executor = js.FuncOf(func(_ js.Value, pargs []js.Value) any {
+			executor.Release()
+			resolve, reject := pargs[0], pargs[1]
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+				defer cancel()
+				n, err := svc.Sweep(ctx)
+				if err != nil {
+					log.Error("scheduled sweep", "cron", cron, "err", err)
+					reject.Invoke(js.Global().Get("Error").New("sweep: " + err.Error()))
+					return
+				}
+				depth, err := svc.OutboxDepth(ctx)
+				if err != nil {
+					log.Error("scheduled outbox depth", "cron", cron, "err", err)
+					depth = -1
+				} else if depth > 0 {
+					log.Warn("outbox mail waiting for the gateway to drain it", "cron", cron, "depth", depth)
+				}
+				out := js.Global().Get("Object").New()
+				out.Set("expired", n)
+				out.Set("outbox", depth)
+				resolve.Invoke(out)
+			}()
+			return js.Undefined()
+		})
+		return js.Global().Get("Promise").New(executor)
+	})
+	js.Global().Get("context").Get("binding").Set("scheduled", scheduled)
 }

@@ -52,10 +52,11 @@ type openPage struct {
 type pageLimits struct {
 	CodeValid   string // how long an emailed code is valid, in the page's words
 	PasswordMin int
+	Passwords   bool // false: the server does not use passwords (Config.NoPasswords)
 }
 
 func (h *handlers) limits(lang string) pageLimits {
-	return pageLimits{CodeValid: keyserver.Duration(h.s.Locale(lang), h.cfg.CodeTTL), PasswordMin: h.cfg.MinPasswordLen}
+	return pageLimits{CodeValid: keyserver.Duration(h.s.Locale(lang), h.cfg.CodeTTL), PasswordMin: h.cfg.MinPasswordLen, Passwords: !h.cfg.NoPasswords}
 }
 
 // textPage is home.html's: a title and paragraphs, all catalog ids.

@@ -46,7 +46,7 @@
   }
 
   function show(...ids) {
-    for (const p of panels) $(p).hidden = !ids.includes(p);
+    for (const p of panels) if ($(p)) $(p).hidden = !ids.includes(p); // panel-forgot: only with passwords
     const last = $(ids[ids.length - 1]);
     const focus = last && last.querySelector("form:not([hidden]) input, h1, h2");
     if (focus && focus.tagName === "INPUT") focus.focus();
@@ -136,7 +136,7 @@
     $("sum-to").textContent = mailbox(h.to);
     $("sum-subject").textContent = h.subject || t("no_subject");
     const email = (/<([^>]+)>\s*$/.exec(h.to || "") || [null, h.to || ""])[1];
-    for (const f of ["signin-email", "code-email", "forgot-email"]) if (!$(f).value) $(f).value = email;
+    for (const f of ["signin-email", "code-email", "forgot-email"]) if ($(f) && !$(f).value) $(f).value = email;
   }
 
   // --- signing in ---

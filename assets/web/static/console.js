@@ -91,7 +91,7 @@
   if ($("btn-show-code")) {
     $("btn-show-code").addEventListener("click", () => {
       $("signin-code").hidden = false;
-      $("code-email").value = $("signin-email").value;
+      $("code-email").value = $("signin-email")?.value || ""; // no password form: no address typed yet
       $("code-email").focus();
     });
   }
@@ -181,6 +181,7 @@
     $("passkey-table").hidden = r.data.passkeys.length === 0;
     $("passkeys-none").hidden = r.data.passkeys.length !== 0;
     const hasPassword = session.account.password;
+    if (!$("panel-password")) return; // the server does not use passwords
     $("password-state").textContent = hasPassword ? "You have a password." : "You have no password: you sign in with a passkey or an emailed code.";
     $("btn-password").textContent = hasPassword ? "Change password" : "Set password";
     $("btn-remove-password").hidden = !hasPassword;
