@@ -1,9 +1,10 @@
 // Package locale holds the message catalogs of everything a person reads: the
 // key server's pages, the strings their scripts show, securedoc.html and every
-// mail. Catalogs are TOML files, one per language (catalog/en.toml, es.toml,
-// de.toml), embedded in the binary; an organisation adds a language or overrides
-// some of a shipped one's messages with files of the same form in
-// data_dir/locales, read at start-up (no rebuild). Plural forms follow the CLDR
+// mail. Catalogs are TOML files named LANG.toml or AREA.LANG.toml (catalog/en.toml,
+// mail.es.toml, errors.de.toml: one language may be split over several files, its
+// code the last dot-separated part before .toml), embedded in the binary; an
+// organisation adds a language or overrides some of a shipped one's messages with
+// files named the same way in data_dir/locales, read at start-up (no rebuild). Plural forms follow the CLDR
 // rules of github.com/nicksnyder/go-i18n.
 package locale
 
@@ -67,13 +68,26 @@ func Shipped() (map[string][]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
-		code := strings.TrimSuffix(filepath.Base(p), ".toml")
+		code := LanguageOf(p)
 		for _, m := range mf.Messages {
 			out[code] = append(out[code], m.ID)
 		}
+	}
+	for code := range out {
 		sort.Strings(out[code])
 	}
 	return out, nil
+}
+
+// LanguageOf is the language code of a catalog file: the last dot-separated
+// part of its name before ".toml" ("mail.es.toml" and "es.toml" are both "es"),
+// as go-i18n reads it.
+func LanguageOf(p string) string {
+	name := strings.TrimSuffix(filepath.Base(p), ".toml")
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		name = name[i+1:]
+	}
+	return name
 }
 
 func path(p string) string { return filepath.Base(p) }
@@ -84,8 +98,9 @@ func newBundle() *i18n.Bundle {
 	return b
 }
 
-// Load reads the shipped catalogs, then every NAME.toml in overrideDir (may be
-// "" or missing), whose messages replace or add to those of language NAME.
+// Load reads the shipped catalogs, then every LANG.toml and AREA.LANG.toml in
+// overrideDir (may be "" or missing), whose messages replace or add to those
+// of language LANG (files in name order; a later one wins).
 func Load(overrideDir string) (*Catalogs, error) {
 	b := newBundle()
 	entries, _ := fs.Glob(shipped, "catalog/*.toml")
