@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -26,6 +27,9 @@ import (
 
 //go:embed catalog/*.toml
 var shipped embed.FS
+
+// maxMade bounds a Locale's cache of templated messages.
+const maxMade = 4096
 
 // Default is the language of last resort: every key exists in it.
 const Default = "en"
@@ -48,6 +52,7 @@ type Locale struct {
 	base  *i18n.Localizer   // English, for what an added language lacks
 	plain map[string]string // messages without template or plural, resolved once
 	made  sync.Map          // templated messages already said, by id and arguments
+	nmade atomic.Int64      // how many made holds
 }
 
 // Shipped reports the message ids of each shipped catalog, by language code
@@ -242,7 +247,12 @@ func (l *Locale) T(id string, args ...any) string {
 		return s.(string)
 	}
 	s := l.localize(id, args)
-	l.made.Store(key, s)
+	// Bounded: mail says subjects and dates, which never repeat, and must
+	// not grow the cache for ever; pages' few arguments fill it long before.
+	if l.nmade.Load() < maxMade {
+		l.nmade.Add(1)
+		l.made.Store(key, s)
+	}
 	return s
 }
 
