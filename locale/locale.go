@@ -177,6 +177,25 @@ func shippedIDs(*i18n.Bundle) map[string][]string {
 	return ids
 }
 
+var english struct {
+	once sync.Once
+	l    *Locale
+}
+
+// English is the shipped English catalog, without an organisation's
+// overrides: for sentences made before any configuration is read (a refusal's
+// Message, which logs and Go callers see; people get theirs in their language).
+func English() *Locale {
+	english.once.Do(func() {
+		c, err := Load("")
+		if err != nil {
+			panic("locale: the shipped catalogs do not load: " + err.Error())
+		}
+		english.l = c.Default()
+	})
+	return english.l
+}
+
 // Languages are the offered languages, the default first.
 func (c *Catalogs) Languages() []*Locale {
 	out := make([]*Locale, 0, len(c.tags))
