@@ -34,7 +34,7 @@ const (
 // could invite another). The store checks it in the transaction that takes the
 // role away or deletes the account, so that two removals at once, on one key
 // server or on several sharing a database, cannot both pass.
-var ErrLastAdmin = &Error{Status: http.StatusConflict, Code: api.CodeConflict, Message: "This is the last administrator: invite another before removing this one."}
+var ErrLastAdmin = (&Error{Status: http.StatusConflict, Code: api.CodeConflict, Message: "This is the last administrator: invite another before removing this one."}).With("refusal.last_admin")
 
 // EndAccountSessions signs an account out everywhere, for an administrator, and
 // returns how many sessions ended.
@@ -159,7 +159,7 @@ func (s *Service) adminAccount(ctx context.Context, id string) (Account, error) 
 }
 
 // ErrAccountDisabled refuses a disabled account's sign-ins and sessions.
-var ErrAccountDisabled = &Error{http.StatusForbidden, api.CodeAccountDisabled, "This account is disabled. Ask the organisation that sent you the message.", 0, nil}
+var ErrAccountDisabled = (&Error{http.StatusForbidden, api.CodeAccountDisabled, "This account is disabled. Ask the organisation that sent you the message.", 0, nil}).With("refusal.account_disabled")
 
 // SetAccountDisabled disables an account (its sessions end, and it cannot sign
 // in) or enables it again, for an administrator. An administrator's account is

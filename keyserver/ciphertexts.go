@@ -25,9 +25,9 @@ import (
 
 // Refusals of shared-ciphertext uploads and of registrations referencing them.
 var (
-	ErrCiphertextTooLarge = &Error{http.StatusRequestEntityTooLarge, api.CodeTooLarge, "The ciphertext is over the size limit.", 0, nil}
-	ErrHashMismatch       = &Error{http.StatusBadRequest, api.CodeHashMismatch, "The ciphertext's SHA-256 is not the one in the path.", 0, nil}
-	ErrUnknownCiphertext  = &Error{http.StatusBadRequest, api.CodeUnknownCiphertext, "An envelope references a ciphertext that was not uploaded (or was already deleted); upload it first.", 0, nil}
+	ErrCiphertextTooLarge = (&Error{http.StatusRequestEntityTooLarge, api.CodeTooLarge, "The ciphertext is over the size limit.", 0, nil}).With("refusal.ciphertext_too_large")
+	ErrHashMismatch       = (&Error{http.StatusBadRequest, api.CodeHashMismatch, "The ciphertext's SHA-256 is not the one in the path.", 0, nil}).With("refusal.hash_mismatch")
+	ErrUnknownCiphertext  = (&Error{http.StatusBadRequest, api.CodeUnknownCiphertext, "An envelope references a ciphertext that was not uploaded (or was already deleted); upload it first.", 0, nil}).With("refusal.unknown_ciphertext")
 )
 
 // ciphertextGrace is how long an uploaded ciphertext that no envelope references

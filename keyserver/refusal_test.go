@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,9 @@ var (
 	withCallRE = regexp.MustCompile(`\.With\(\s*("[^"]*"|[^,)]*)([^)]*)`)
 	slotNameRE = regexp.MustCompile(`\{\{\s*\.([A-Za-z]+)\s*\}\}`)
 	argNameRE  = regexp.MustCompile(`(?:^|,)\s*"([A-Za-z]+)"\s*,`)
+	// A refusal defined with its sentence in the source, then said from the
+	// catalog: (&Error{..., "sentence", ...}).With("refusal.id").
+	sentinelRE = regexp.MustCompile(`("(?:[^"\\]|\\.)*")[^"]*\}\)\.With\("(refusal\.[a-z_]+)"\)`)
 )
 
 // TestEveryRefusalSentenceIsInTheCatalog reads the key server's source: every
@@ -33,6 +37,11 @@ func TestEveryRefusalSentenceIsInTheCatalog(t *testing.T) {
 		src, err := os.ReadFile(p)
 		if err != nil {
 			return err
+		}
+		for _, m := range sentinelRE.FindAllStringSubmatch(string(src), -1) {
+			if lit, err := strconv.Unquote(m[1]); err != nil || lit != en.T(m[2]) {
+				t.Errorf("%s: %s says %q in the source and %q in the catalog", p, m[2], lit, en.T(m[2]))
+			}
 		}
 		for _, line := range strings.Split(string(src), "\n") {
 			if !strings.Contains(line, "Err") && !strings.Contains(line, "keyserver.") {

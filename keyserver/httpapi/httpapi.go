@@ -193,7 +193,7 @@ func bearer(c echo.Context) string {
 func (h *handlers) gatewayOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if !h.s.ValidGatewayToken(bearer(c)) {
-			return &keyserver.Error{Status: http.StatusUnauthorized, Code: api.CodeBadToken, Message: "A valid gateway token is required."}
+			return (&keyserver.Error{Status: http.StatusUnauthorized, Code: api.CodeBadToken, Message: "A valid gateway token is required."}).With("refusal.gateway_token")
 		}
 		return next(c)
 	}
@@ -206,13 +206,13 @@ func (h *handlers) adminOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if c.Request().Header.Get("Authorization") != "" {
 			if !h.s.ValidAdminToken(bearer(c)) {
-				return &keyserver.Error{Status: http.StatusUnauthorized, Code: api.CodeBadToken, Message: "A valid admin token is required."}
+				return (&keyserver.Error{Status: http.StatusUnauthorized, Code: api.CodeBadToken, Message: "A valid admin token is required."}).With("refusal.admin_token")
 			}
 			c.Set("caller", keyserver.Caller{Admin: true, IP: c.RealIP()})
 			return next(c)
 		}
 		if _, err := c.Cookie(h.cookieName()); err != nil {
-			return &keyserver.Error{Status: http.StatusUnauthorized, Code: api.CodeBadToken, Message: "A valid admin token, or an administrator signed in with a passkey, is required."}
+			return (&keyserver.Error{Status: http.StatusUnauthorized, Code: api.CodeBadToken, Message: "A valid admin token, or an administrator signed in with a passkey, is required."}).With("refusal.admin_token_or_passkey")
 		}
 		if err := h.checkCSRF(c.Request()); err != nil {
 			return err
@@ -279,7 +279,7 @@ func (h *handlers) errorHandler(err error, c echo.Context) {
 	switch {
 	case errors.As(err, &e):
 	case errors.As(err, &mb):
-		e = &keyserver.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge, Message: fmt.Sprintf("The request is larger than %d bytes.", mb.Limit)}
+		e = (&keyserver.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge}).With("refusal.request_too_large", "Max", mb.Limit)
 	case errors.As(err, &he):
 		e = &keyserver.Error{Status: he.Code, Code: strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_")), Message: fmt.Sprint(he.Message)}
 	case errors.Is(err, syscall.ENOSPC):
@@ -288,7 +288,7 @@ func (h *handlers) errorHandler(err error, c echo.Context) {
 		e = keyserver.ErrOutOfStorage
 	default:
 		h.s.Logger().ErrorContext(c.Request().Context(), "request failed", "path", c.Path(), "err", err)
-		e = &keyserver.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: "Something went wrong on the server. Please try again later."}
+		e = (&keyserver.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: "Something went wrong on the server. Please try again later."}).With("refusal.internal")
 	}
 	if e.RetryAfter > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds())))
@@ -378,7 +378,7 @@ func (h *handlers) signedInAnswer(c echo.Context, si *keyserver.SignedIn) error 
 
 func (h *handlers) ready(c echo.Context) error {
 	if err := h.s.Ready(c.Request().Context()); err != nil {
-		return &keyserver.Error{Status: http.StatusServiceUnavailable, Code: api.CodeNotReady, Message: "The store is not available."}
+		return (&keyserver.Error{Status: http.StatusServiceUnavailable, Code: api.CodeNotReady, Message: "The store is not available."}).With("refusal.not_ready")
 	}
 	return c.String(http.StatusOK, "ready\n")
 }
