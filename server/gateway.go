@@ -166,6 +166,9 @@ type Gateway struct {
 	// notifyFrom is Config.NotifyFrom parsed: the organisation's system sender.
 	notifyFrom *mail.Address
 	words      *envelope.Words // securedoc.html's, in cfg.Language
+	// reports are delivery states on their way to the key server
+	// (deliveryreports.go).
+	reports *reportQueue
 }
 
 // New checks cfg and fills in defaults.
@@ -253,7 +256,7 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.TimeZone = time.UTC
 	}
 	g := &Gateway{cfg: cfg, log: cfg.Logger, policy: cfg.Policy, kick: make(chan struct{}, 1),
-		slots: make(chan struct{}, cfg.MaxConcurrent), wrapperReplyTo: replyTo, notifyFrom: notifyFrom}
+		slots: make(chan struct{}, cfg.MaxConcurrent), wrapperReplyTo: replyTo, notifyFrom: notifyFrom, reports: newReportQueue()}
 	g.words = g.securedocWords()
 	return g, nil
 }
