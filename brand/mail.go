@@ -6,7 +6,8 @@ import (
 )
 
 // The mail footer: the one place mails put the brand's details into words.
-// The fixed words are few ("Help desk", "Privacy notice") and live here only.
+// The fixed words are few ("Help desk", "Privacy notice"): English here, a
+// catalog's through the ...In variants.
 
 // helpParts are the help-desk details in the order they are shown.
 func (b *Brand) helpParts() []string {
@@ -25,17 +26,26 @@ func (b *Brand) helpParts() []string {
 // TextFooter is the plain-text footer every system mail ends with: the
 // organisation, its help desk, its privacy notice and footer text, after a
 // signature separator. "" for no brand.
-func (b *Brand) TextFooter() string {
+func (b *Brand) TextFooter() string { return b.TextFooterIn(WordHelpDesk, WordPrivacy) }
+
+// The fixed words in English, for mails that are not localised.
+const (
+	WordHelpDesk = "Help desk"
+	WordPrivacy  = "Privacy notice"
+)
+
+// TextFooterIn is TextFooter with the fixed words in another language.
+func (b *Brand) TextFooterIn(helpDesk, privacy string) string {
 	if !b.Shown() {
 		return ""
 	}
 	var sb strings.Builder
 	sb.WriteString("\n-- \n" + b.Name + "\n")
 	if b.HasHelp() {
-		sb.WriteString("Help desk: " + strings.Join(b.helpParts(), " ") + "\n")
+		sb.WriteString(helpDesk + ": " + strings.Join(b.helpParts(), " ") + "\n")
 	}
 	if b.PrivacyURL != "" {
-		sb.WriteString("Privacy notice: " + b.PrivacyURL + "\n")
+		sb.WriteString(privacy + ": " + b.PrivacyURL + "\n")
 	}
 	if b.Footer != "" {
 		sb.WriteString(b.Footer + "\n")
@@ -44,7 +54,10 @@ func (b *Brand) TextFooter() string {
 }
 
 // HTMLFooter is TextFooter for an HTML mail part, every value escaped.
-func (b *Brand) HTMLFooter() string {
+func (b *Brand) HTMLFooter() string { return b.HTMLFooterIn(WordHelpDesk, WordPrivacy) }
+
+// HTMLFooterIn is HTMLFooter with the fixed words in another language.
+func (b *Brand) HTMLFooterIn(helpDesk, privacy string) string {
 	if !b.Shown() {
 		return ""
 	}
@@ -52,7 +65,7 @@ func (b *Brand) HTMLFooter() string {
 	var sb strings.Builder
 	sb.WriteString("<hr>\n<p style=\"font-size:90%;color:#4b5563\"><strong>" + e(b.Name) + "</strong>")
 	if b.HasHelp() {
-		sb.WriteString("<br>\nHelp desk:")
+		sb.WriteString("<br>\n" + e(helpDesk) + ":")
 		if b.HelpPhone != "" {
 			sb.WriteString(` <a href="` + e(b.Tel()) + `">` + e(b.HelpPhone) + `</a>`)
 		}
@@ -67,7 +80,7 @@ func (b *Brand) HTMLFooter() string {
 		}
 	}
 	if b.PrivacyURL != "" {
-		sb.WriteString(`<br>` + "\n" + `<a href="` + e(b.PrivacyURL) + `">Privacy notice</a>`)
+		sb.WriteString(`<br>` + "\n" + `<a href="` + e(b.PrivacyURL) + `">` + e(privacy) + `</a>`)
 	}
 	if b.Footer != "" {
 		sb.WriteString("<br>\n" + e(b.Footer))

@@ -39,7 +39,7 @@ const brandStyle = ".org{display:flex;align-items:center;gap:.75rem;margin:0 0 1
 
 // brandingSlots renders the brand into the page's slots: the header, the help
 // block, the extra style and the button colour.
-func brandingSlots(b *Branding) (head, help, style, color string) {
+func brandingSlots(b *Branding, w *Words) (head, help, style, color string) {
 	color = defaultButton
 	if b == nil {
 		return "", "", "", color
@@ -79,10 +79,10 @@ func brandingSlots(b *Branding) (head, help, style, color string) {
 	}
 	sb.WriteString(`<div class="help">` + crlf)
 	if len(parts) > 0 {
-		sb.WriteString(`<p>` + wordHelpDesk + `: ` + strings.Join(parts, crlf) + `</p>` + crlf)
+		sb.WriteString(`<p>` + w.say(w.HelpDesk, nil) + `: ` + strings.Join(parts, crlf) + `</p>` + crlf)
 	}
 	if b.Privacy != "" {
-		sb.WriteString(`<p>` + link(b.Privacy, wordPrivacy) + `</p>` + crlf)
+		sb.WriteString(`<p>` + link(b.Privacy, w.Privacy) + `</p>` + crlf)
 	}
 	if b.Footer != "" {
 		sb.WriteString(`<p>` + asciiHTML(b.Footer, 72) + `</p>` + crlf)
@@ -102,7 +102,7 @@ func link(href, text string) string {
 
 // BrandingSize is how many bytes b adds to a securedoc.html.
 func BrandingSize(b *Branding) int {
-	head, help, style, color := brandingSlots(b)
+	head, help, style, color := brandingSlots(b, &english)
 	return len(head) + len(help) + len(style) + len(color) - len(defaultButton)
 }
 

@@ -41,21 +41,29 @@ var pageCRLF = strings.ReplaceAll(page, "\n", crlf)
 // The open page writes the same in the reader's time zone (static/api.js).
 const DateLayout = "2 January 2006, 15:04 MST"
 
-func (e *Envelope) renderPage(envKey Key, b *Branding) (string, error) {
+func (e *Envelope) renderPage(envKey Key, b *Branding, words *Words) (string, error) {
 	h := &e.Header
 	u, err := url.Parse(h.KeyServer)
 	if err != nil {
 		return "", err
 	}
+	w := words.filled()
 	expires := ""
 	if !h.Expires.IsZero() {
-		expires = "<dt>Expires</dt>" + crlf + "<dd>" + h.Expires.UTC().Format(DateLayout) + "</dd>" + crlf
+		expires = "<dt>" + w.say(w.Expires, nil) + "</dt>" + crlf + "<dd>" + w.date(h.Expires) + "</dd>" + crlf
 	}
-	head, help, style, color := brandingSlots(b)
+	head, help, style, color := brandingSlots(b, w)
 	csp, script := "", ""
 	if e.Online {
 		csp, script = unseal.OnlineCSPLine, unseal.OnlineScriptLine
 	}
+	slots := strings.NewReplacer(
+		"{from}", asciiHTML(shorten(h.From, 60), 0),
+		"{open}", "<strong>"+asciiHTML(w.Open, 0)+"</strong>",
+		"{host}", asciiHTML(u.Host, 0),
+		"{keyserver}", asciiHTML(h.KeyServer, 0),
+		"{id}", h.ID.String(),
+	)
 	r := strings.NewReplacer(
 		"{{csp}}", csp,
 		"{{script}}", script,
@@ -63,16 +71,24 @@ func (e *Envelope) renderPage(envKey Key, b *Branding) (string, error) {
 		"{{brandhelp}}", help,
 		"{{brandstyle}}", style,
 		"{{color}}", color,
-		"{{title}}", asciiHTML(shorten(h.From, 60), 0),
+		"{{w_lang}}", asciiHTML(w.Lang, 0),
+		"{{w_title}}", w.say(w.Title, slots),
+		"{{w_heading}}", w.say(w.Heading, nil),
+		"{{w_from}}", w.say(w.From, nil),
+		"{{w_to}}", w.say(w.To, nil),
+		"{{w_sent}}", w.say(w.Sent, nil),
+		"{{w_subject}}", w.say(w.Subject, nil),
+		"{{w_open}}", w.say(w.Open, nil),
+		"{{w_how}}", w.say(w.How, slots),
+		"{{w_password}}", w.say(w.Password, slots),
+		"{{w_phone}}", w.say(w.Phone, nil),
+		"{{w_id}}", w.say(w.ID, slots),
 		"{{from}}", asciiHTML(h.From, 72),
 		"{{to}}", asciiHTML(h.To, 72),
-		"{{sent}}", h.Created.UTC().Format(DateLayout),
+		"{{sent}}", w.date(h.Created),
 		"{{subject}}", asciiHTML(h.Subject, 72),
 		"{{expires}}", expires,
 		"{{action}}", asciiHTML(h.OpenURL()+"#k="+EncodeKey(envKey), 0),
-		"{{host}}", asciiHTML(u.Host, 0),
-		"{{keyserver}}", asciiHTML(h.KeyServer, 0),
-		"{{id}}", h.ID.String(),
 	)
 	out := r.Replace(pageCRLF)
 	if err := check7bit([]byte(out)); err != nil {
@@ -93,7 +109,14 @@ func (e *Envelope) WriteHTML(w io.Writer, envKey Key, ciphertext io.Reader) erro
 // WriteBrandedHTML is WriteHTML with the organisation's brand on the page (nil:
 // none, the same bytes as WriteHTML).
 func (e *Envelope) WriteBrandedHTML(w io.Writer, envKey Key, ciphertext io.Reader, b *Branding) error {
-	visible, err := e.renderPage(envKey, b)
+	return e.WriteLocalHTML(w, envKey, ciphertext, b, nil)
+}
+
+// WriteLocalHTML is WriteBrandedHTML with the page's sentences in words'
+// language (nil: English, the same bytes as WriteBrandedHTML). Only the
+// visible part changes; what follows the form's start is the format's.
+func (e *Envelope) WriteLocalHTML(w io.Writer, envKey Key, ciphertext io.Reader, b *Branding, words *Words) error {
+	visible, err := e.renderPage(envKey, b, words)
 	if err != nil {
 		return fmt.Errorf("write envelope %s: %w", e.Header.ID, err)
 	}

@@ -34,7 +34,7 @@ const (
 // could invite another). The store checks it in the transaction that takes the
 // role away or deletes the account, so that two removals at once, on one key
 // server or on several sharing a database, cannot both pass.
-var ErrLastAdmin = &Error{Status: http.StatusConflict, Code: api.CodeConflict, Message: "This is the last administrator: invite another before removing this one."}
+var ErrLastAdmin = (&Error{Status: http.StatusConflict, Code: api.CodeConflict, Message: "This is the last administrator: invite another before removing this one."}).With("refusal.last_admin")
 
 // EndAccountSessions signs an account out everywhere, for an administrator, and
 // returns how many sessions ended.
@@ -67,24 +67,24 @@ func (s *Service) RemoveSignInWay(ctx context.Context, caller Caller, id string,
 		switch way {
 		case WayPassword:
 			if a.PasswordHash == "" {
-				return nil, ErrBadRequest.With("This account has no password.")
+				return nil, ErrBadRequest.With("refusal.no_password")
 			}
 			a.PasswordHash = ""
 			ev.Action = ActionAccountPasswordRemove
 		case WayPasskeys:
 			if len(a.Credentials) == 0 {
-				return nil, ErrBadRequest.With("This account has no passkey.")
+				return nil, ErrBadRequest.With("refusal.no_passkey")
 			}
 			ev.Detail = fmt.Sprintf("%d passkeys, by an administrator", len(a.Credentials))
 			a.Credentials = nil
 			ev.Action = ActionPasskeyRemove
 		default:
-			return nil, ErrBadRequest.With("A way in is password or passkeys, not %.20q.", way)
+			return nil, ErrBadRequest.With("refusal.way_in", "Way", fmt.Sprintf("%.20q", way))
 		}
 		return []AuditEvent{ev}, nil
 	})
 	if errors.Is(err, ErrNotFound) {
-		return Account{}, ErrBadRequest.With("There is no such account.")
+		return Account{}, ErrBadRequest.With("refusal.no_account")
 	}
 	if err != nil {
 		var e *Error
@@ -125,13 +125,13 @@ func (s *Service) RemoveAdministrator(ctx context.Context, caller Caller, id str
 	now := s.now()
 	a, err := s.store.UpdateAccount(ctx, id, func(a *Account) ([]AuditEvent, error) {
 		if a.Role != RoleAdmin {
-			return nil, ErrBadRequest.With("There is no such administrator.")
+			return nil, ErrBadRequest.With("refusal.no_admin")
 		}
 		a.Role = s.roleFor(a.Email)
 		return []AuditEvent{{Time: now, Actor: caller.actor(), Action: ActionAdminRemove, Account: id, ClientIP: caller.IP}}, nil
 	})
 	if errors.Is(err, ErrNotFound) {
-		return Account{}, ErrBadRequest.With("There is no such administrator.")
+		return Account{}, ErrBadRequest.With("refusal.no_admin")
 	}
 	if err != nil {
 		var e *Error
@@ -150,7 +150,7 @@ func (s *Service) RemoveAdministrator(ctx context.Context, caller Caller, id str
 func (s *Service) adminAccount(ctx context.Context, id string) (Account, error) {
 	a, err := s.store.Account(ctx, id)
 	if errors.Is(err, ErrNotFound) {
-		return Account{}, ErrBadRequest.With("There is no such account.")
+		return Account{}, ErrBadRequest.With("refusal.no_account")
 	}
 	if err != nil {
 		return Account{}, fmt.Errorf("account %s: %w", id, err)
@@ -159,7 +159,7 @@ func (s *Service) adminAccount(ctx context.Context, id string) (Account, error) 
 }
 
 // ErrAccountDisabled refuses a disabled account's sign-ins and sessions.
-var ErrAccountDisabled = &Error{http.StatusForbidden, api.CodeAccountDisabled, "This account is disabled. Ask the organisation that sent you the message.", 0}
+var ErrAccountDisabled = (&Error{http.StatusForbidden, api.CodeAccountDisabled, "This account is disabled. Ask the organisation that sent you the message.", 0, nil}).With("refusal.account_disabled")
 
 // SetAccountDisabled disables an account (its sessions end, and it cannot sign
 // in) or enables it again, for an administrator. An administrator's account is
@@ -172,7 +172,7 @@ func (s *Service) SetAccountDisabled(ctx context.Context, caller Caller, id stri
 	now := s.now()
 	a, err := s.store.UpdateAccount(ctx, id, func(a *Account) ([]AuditEvent, error) {
 		if disabled && a.Role == RoleAdmin {
-			return nil, ErrBadRequest.With("An administrator's account cannot be disabled: remove its administrator rights first.")
+			return nil, ErrBadRequest.With("refusal.admin_disable")
 		}
 		action := ActionAccountEnable
 		if disabled {
@@ -182,7 +182,7 @@ func (s *Service) SetAccountDisabled(ctx context.Context, caller Caller, id stri
 		return []AuditEvent{{Time: now, Actor: caller.actor(), Action: action, Account: id, ClientIP: caller.IP}}, nil
 	})
 	if errors.Is(err, ErrNotFound) {
-		return Account{}, ErrBadRequest.With("There is no such account.")
+		return Account{}, ErrBadRequest.With("refusal.no_account")
 	}
 	if err != nil {
 		var e *Error

@@ -24,7 +24,7 @@ type SignedIn struct {
 func cleanName(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || utf8.RuneCountInString(s) > 100 || !utf8.ValidString(s) || strings.ContainsAny(s, "\r\n\x00<>") {
-		return "", ErrBadRequest.With("Enter your first and last name (at most 100 characters each).")
+		return "", ErrBadRequest.With("refusal.name_required")
 	}
 	return s, nil
 }
@@ -36,7 +36,7 @@ func limit(ctx context.Context, l *limiter, key string) error {
 		return err
 	}
 	if !ok {
-		e := ErrRateLimited.With("Too many attempts. Please wait %s and try again.", wait)
+		e := ErrRateLimited.With("refusal.wait", "Wait", wait)
 		e.RetryAfter = wait
 		return e
 	}
@@ -94,7 +94,7 @@ func (s *Service) limitCodes(ctx context.Context, email string) error {
 		return err
 	}
 	if err := limit(ctx, s.codesPerDay, email); err != nil {
-		e := ErrRateLimited.With("This address has been sent as many codes as it may be today. Sign in with a passkey or a password, or try again tomorrow.")
+		e := ErrRateLimited.With("refusal.codes_today")
 		e.RetryAfter = err.(*Error).RetryAfter
 		return e
 	}
@@ -115,10 +115,10 @@ func (s *Service) StartSenderRegistration(ctx context.Context, caller Caller, em
 		return "", err
 	}
 	if email, err = NormalizeAddress(email); err != nil {
-		return "", ErrBadRequest.With("Enter a valid email address.")
+		return "", ErrBadRequest.With("refusal.valid_email")
 	}
 	if s.roleFor(email) != RoleSender {
-		return "", ErrForbidden.With("Only the organisation's own addresses can register here. If you received a secure message, open it to register.")
+		return "", ErrForbidden.With("refusal.org_only_register")
 	}
 	return email, s.mailRegistrationCode(ctx, email, first, last, ip)
 }
@@ -141,7 +141,7 @@ func (s *Service) checkCode(ctx context.Context, email string, purpose CodePurpo
 	if ok, err := s.guessesPerDay.available(ctx, email); err != nil {
 		return Code{}, err
 	} else if !ok {
-		e := ErrRateLimited.With("Too many wrong codes were tried for this address today. Sign in with a passkey or a password, or try again tomorrow.")
+		e := ErrRateLimited.With("refusal.wrong_codes_today")
 		e.RetryAfter = time.Hour
 		return Code{}, e
 	}
@@ -158,9 +158,9 @@ func (s *Service) checkCode(ctx context.Context, email string, purpose CodePurpo
 			c.Attempts++
 			left := s.cfg.CodeAttempts - c.Attempts
 			if left <= 0 {
-				verdict = ErrCodeExpired.With("That code is not correct, and it was the last try. Ask for a new code.")
+				verdict = ErrCodeExpired.With("refusal.code_last_try")
 			} else {
-				verdict = ErrBadCode.With("That code is not correct. %d tries left.", left)
+				verdict = ErrBadCode.With("refusal.code_tries_left", "Count", left)
 			}
 		}
 		return nil
@@ -283,8 +283,8 @@ func (s *Service) SetPassword(ctx context.Context, caller Caller, password strin
 // checkPasswordRules refuses a password with the reason (passwordRefusal);
 // personal are the account's email address and names.
 func (s *Service) checkPasswordRules(pw string, personal ...string) error {
-	if why := passwordRefusal(normalizePassword(pw), s.cfg.MinPasswordLen, personal); why != "" {
-		return ErrWeakPassword.With("%s", why)
+	if why := passwordProblem(normalizePassword(pw), s.cfg.MinPasswordLen, personal); why != nil {
+		return ErrWeakPassword.WithMsg(*why)
 	}
 	return nil
 }
@@ -441,7 +441,7 @@ func (s *Service) StartPasswordReset(ctx context.Context, caller Caller, email s
 func (s *Service) startCode(ctx context.Context, email string, purpose CodePurpose, ip string) error {
 	email, err := NormalizeAddress(email)
 	if err != nil {
-		return ErrBadRequest.With("Enter a valid email address.")
+		return ErrBadRequest.With("refusal.valid_email")
 	}
 	if err := limit(ctx, s.perIP, ip); err != nil {
 		return err
@@ -478,7 +478,7 @@ func (s *Service) Wait() { <-s.background.wait() }
 // has an account, so tries left are not counted out either.
 func codeRefused(err error) error {
 	if errors.Is(err, ErrBadCode) || errors.Is(err, ErrCodeExpired) {
-		return ErrBadCode.With("That code is not correct, or it expired or was used. Check it, or ask for a new code.")
+		return ErrBadCode.With("refusal.code_wrong_or_used")
 	}
 	return err
 }
@@ -521,7 +521,7 @@ func (s *Service) ResetPassword(ctx context.Context, caller Caller, email, code,
 	if a.Role == RoleAdmin {
 		// An administrator's password changes only in a passkey session: a code
 		// from a read mailbox must not end the administrator's sessions either.
-		return nil, ErrPasskeyRequired.With("An administrator's password can be changed only when signed in with a passkey.")
+		return nil, ErrPasskeyRequired.With("refusal.admin_password_passkey")
 	}
 	if _, err := s.store.DeleteAccountSessions(ctx, a.ID, nil); err != nil {
 		return nil, fmt.Errorf("reset password: %w", err)
@@ -566,7 +566,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Session, *Ac
 	now := s.now()
 	if now.Sub(sess.LastSeen) > s.cfg.SessionIdle || now.Sub(sess.Created) > s.cfg.SessionMax {
 		s.store.DeleteSession(ctx, hash)
-		return nil, nil, ErrSignInRequired.With("Your session has ended. Please sign in again.")
+		return nil, nil, ErrSignInRequired.With("refusal.session_ended")
 	}
 	if acct == nil {
 		s.store.DeleteSession(ctx, hash)
@@ -618,7 +618,7 @@ func (s *Service) DeleteAccount(ctx context.Context, caller Caller, id string) e
 	}
 	err := s.store.DeleteAccount(ctx, id, []AuditEvent{{Time: s.now(), Actor: caller.actor(), Action: ActionAccountDelete, Account: id, ClientIP: caller.IP}})
 	if errors.Is(err, ErrNotFound) {
-		return ErrBadRequest.With("There is no such account.")
+		return ErrBadRequest.With("refusal.no_account")
 	}
 	return err
 }

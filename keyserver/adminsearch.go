@@ -34,7 +34,7 @@ func (s *Service) SearchEnvelopes(ctx context.Context, caller Caller, q Envelope
 	switch q.State {
 	case "", "active", "locked", "revoked", "expired", "opened", "unopened":
 	default:
-		return nil, nil, ErrBadRequest.With("state: want active, locked, revoked, expired, opened or unopened.")
+		return nil, nil, ErrBadRequest.With("refusal.state_values")
 	}
 	subject := foldWords(q.Subject)
 	if q.State == "" && subject == "" {
@@ -104,7 +104,7 @@ func (s *Service) SearchAccounts(ctx context.Context, caller Caller, q AccountSe
 	switch q.Role {
 	case "", RoleRecipient, RoleSender, RoleAdmin:
 	default:
-		return nil, ErrBadRequest.With("role: want recipient, sender or admin.")
+		return nil, ErrBadRequest.With("refusal.role_values")
 	}
 	accs, err := s.ListAccounts(ctx, caller)
 	if err != nil {

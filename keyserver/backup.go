@@ -17,8 +17,8 @@ type Backuper interface {
 }
 
 // ErrNoBackup refuses a backup of a store that cannot take one itself.
-var ErrNoBackup = &Error{http.StatusNotImplemented, api.CodeBackupUnsupported,
-	"This store is backed up with its database's own tools (pg_dump, sqlite3 .backup); see docs/DEPLOY.md.", 0}
+var ErrNoBackup = (&Error{http.StatusNotImplemented, api.CodeBackupUnsupported,
+	"This store is backed up with its database's own tools (pg_dump, sqlite3 .backup); see docs/DEPLOY.md.", 0, nil}).With("refusal.no_backup")
 
 // CanBackup refuses a backup before anything is written: the caller is not an
 // administrator, or the store cannot take one itself.

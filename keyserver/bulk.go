@@ -140,25 +140,25 @@ func (s *Service) bulkQuery(req *BulkRequest) (EnvelopeQuery, error) {
 	case BulkLock:
 		req.Reason = strings.TrimSpace(req.Reason)
 		if req.Reason == "" || len(req.Reason) > 500 || strings.ContainsAny(req.Reason, "\r\n\x00") {
-			return EnvelopeQuery{}, ErrBadRequest.With("A bulk lock needs a reason: one line of at most 500 characters.")
+			return EnvelopeQuery{}, ErrBadRequest.With("refusal.bulk_lock_reason")
 		}
 	default:
-		return EnvelopeQuery{}, ErrBadRequest.With("A bulk action is revoke or lock, not %.20q.", req.Action)
+		return EnvelopeQuery{}, ErrBadRequest.With("refusal.bulk_action", "Action", fmt.Sprintf("%.20q", req.Action))
 	}
 	for _, a := range []*string{&req.Sender, &req.Recipient} {
 		if *a != "" {
 			n, err := NormalizeAddress(*a)
 			if err != nil {
-				return EnvelopeQuery{}, ErrBadRequest.With("%v", err)
+				return EnvelopeQuery{}, ErrBadRequest.With("refusal.detail", "Detail", err)
 			}
 			*a = n
 		}
 	}
 	if req.Sender == "" && req.Recipient == "" && req.Since.IsZero() && req.Until.IsZero() {
-		return EnvelopeQuery{}, ErrBadRequest.With("A bulk action needs a sender, a recipient or a time range: it never applies to every envelope.")
+		return EnvelopeQuery{}, ErrBadRequest.With("refusal.bulk_scope")
 	}
 	if !req.Since.IsZero() && !req.Until.IsZero() && !req.Since.Before(req.Until) {
-		return EnvelopeQuery{}, ErrBadRequest.With("The time range is empty: since must be before until.")
+		return EnvelopeQuery{}, ErrBadRequest.With("refusal.time_range_empty")
 	}
 	limit := req.Limit
 	if limit <= 0 || limit > MaxBulkPage {

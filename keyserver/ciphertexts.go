@@ -25,9 +25,9 @@ import (
 
 // Refusals of shared-ciphertext uploads and of registrations referencing them.
 var (
-	ErrCiphertextTooLarge = &Error{http.StatusRequestEntityTooLarge, api.CodeTooLarge, "The ciphertext is over the size limit.", 0}
-	ErrHashMismatch       = &Error{http.StatusBadRequest, api.CodeHashMismatch, "The ciphertext's SHA-256 is not the one in the path.", 0}
-	ErrUnknownCiphertext  = &Error{http.StatusBadRequest, api.CodeUnknownCiphertext, "An envelope references a ciphertext that was not uploaded (or was already deleted); upload it first.", 0}
+	ErrCiphertextTooLarge = (&Error{http.StatusRequestEntityTooLarge, api.CodeTooLarge, "The ciphertext is over the size limit.", 0, nil}).With("refusal.ciphertext_too_large")
+	ErrHashMismatch       = (&Error{http.StatusBadRequest, api.CodeHashMismatch, "The ciphertext's SHA-256 is not the one in the path.", 0, nil}).With("refusal.hash_mismatch")
+	ErrUnknownCiphertext  = (&Error{http.StatusBadRequest, api.CodeUnknownCiphertext, "An envelope references a ciphertext that was not uploaded (or was already deleted); upload it first.", 0, nil}).With("refusal.unknown_ciphertext")
 )
 
 // ciphertextGrace is how long an uploaded ciphertext that no envelope references
@@ -43,7 +43,7 @@ func (s *Service) PutCiphertext(ctx context.Context, caller Caller, sum [32]byte
 	clientIP := caller.IP
 	max := s.cfg.MaxPayloadBytes
 	if size > max {
-		return ErrCiphertextTooLarge.With("The ciphertext of %d bytes is over the limit of %d.", size, max)
+		return ErrCiphertextTooLarge.With("refusal.ciphertext_over", "Size", size, "Max", max)
 	}
 	var buf bytes.Buffer
 	if size > 0 {
@@ -54,13 +54,13 @@ func (s *Service) PutCiphertext(ctx context.Context, caller Caller, sum [32]byte
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig) || n > max:
-		return ErrCiphertextTooLarge.With("The ciphertext is over the limit of %d bytes.", max)
+		return ErrCiphertextTooLarge.With("refusal.ciphertext_over_limit", "Max", max)
 	case err != nil:
-		return ErrBadRequest.With("The ciphertext could not be read: %v.", err)
+		return ErrBadRequest.With("refusal.ciphertext_unreadable", "Detail", err)
 	case n == 0:
-		return ErrBadRequest.With("The ciphertext is empty.")
+		return ErrBadRequest.With("refusal.ciphertext_empty")
 	case size >= 0 && n != size:
-		return ErrBadRequest.With("The ciphertext has %d bytes, not the %d announced.", n, size)
+		return ErrBadRequest.With("refusal.ciphertext_size", "Size", n, "Announced", size)
 	}
 	if !bytes.Equal(h.Sum(nil), sum[:]) {
 		return ErrHashMismatch

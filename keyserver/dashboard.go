@@ -42,7 +42,7 @@ func (s *Service) Stats(ctx context.Context, caller Caller, days int) (Stats, er
 		return Stats{}, err
 	}
 	if days < 1 || days > MaxStatsDays {
-		return Stats{}, ErrBadRequest.With("days: from 1 to %d.", MaxStatsDays)
+		return Stats{}, ErrBadRequest.With("refusal.days_range", "Max", MaxStatsDays)
 	}
 	now := s.now().UTC()
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)

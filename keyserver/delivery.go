@@ -97,22 +97,22 @@ type DeliveryReport struct {
 // senders. A time in the future (the gateway's clock ahead) counts as now.
 func (s *Service) ReportDeliveries(ctx context.Context, reports []DeliveryReport) (changed int, err error) {
 	if len(reports) > MaxDeliveryBatch {
-		return 0, ErrBadRequest.With("At most %d delivery reports a call.", MaxDeliveryBatch)
+		return 0, ErrBadRequest.With("refusal.delivery_many", "Max", MaxDeliveryBatch)
 	}
 	now := s.now()
 	updates := make([]DeliveryUpdate, 0, len(reports))
 	for _, r := range reports {
 		id, err := envelope.ParseID(r.ID)
 		if err != nil {
-			return 0, ErrBadRequest.With("Delivery report: bad envelope id %q.", printableCut(r.ID, 40))
+			return 0, ErrBadRequest.With("refusal.delivery_bad_id", "ID", fmt.Sprintf("%q", printableCut(r.ID, 40)))
 		}
 		switch r.State {
 		case DeliveryDelivered, DeliveryQueued, DeliveryRefused:
 		default:
-			return 0, ErrBadRequest.With("Delivery report for %s: unknown state %q.", id, printableCut(r.State, 20))
+			return 0, ErrBadRequest.With("refusal.delivery_state", "ID", id, "State", fmt.Sprintf("%q", printableCut(r.State, 20)))
 		}
 		if r.At.IsZero() {
-			return 0, ErrBadRequest.With("Delivery report for %s: no time.", id)
+			return 0, ErrBadRequest.With("refusal.delivery_no_time", "ID", id)
 		}
 		at := r.At
 		if at.After(now) {

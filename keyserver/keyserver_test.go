@@ -482,7 +482,7 @@ func TestCodesAreSingleUseAndAttemptLimited(t *testing.T) {
 	b.call("POST", "/api/v1/register/start", map[string]string{"envelope_id": id, "first_name": "Bob", "last_name": "Patient"})
 	good := e.lastCode("bob@patient.example")
 	wrong := fmt.Sprintf("%06d", (atoi(good)+1)%1_000_000)
-	for i, left := range []string{"4 tries left", "3 tries left", "2 tries left", "1 tries left"} {
+	for i, left := range []string{"4 tries left", "3 tries left", "2 tries left", "1 try left"} {
 		st, out := b.call("POST", "/api/v1/register/verify", map[string]string{"envelope_id": id, "code": wrong})
 		if st != http.StatusBadRequest || out["error"] != "bad_code" || !strings.Contains(out["message"].(string), left) {
 			t.Fatalf("wrong code %d: %d %v", i+1, st, out)

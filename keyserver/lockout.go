@@ -86,7 +86,7 @@ func (f *failureLocks) reset(ctx context.Context, key string) error {
 // lockedOut is the answer for any locked address, whatever locked it.
 func lockedOut(wait time.Duration) error {
 	wait = wait.Round(time.Second)
-	e := ErrAccountLocked.With("Too many failed sign-ins for this address. Try again in %s, or sign in with an emailed code or a passkey.", wait)
+	e := ErrAccountLocked.With("refusal.lockout_wait", "Wait", wait)
 	e.RetryAfter = wait
 	return e
 }

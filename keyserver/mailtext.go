@@ -45,10 +45,12 @@ func (s *Service) host() string {
 	return h
 }
 
-// queueMail puts a message in the durable outbox and wakes the sender.
-func (s *Service) queueMail(ctx context.Context, to, subject, body string) error {
+// queueMail puts a message in the durable outbox and wakes the sender; l is
+// the mail's language, the brand footer's words included.
+func (s *Service) queueMail(ctx context.Context, l *locale.Locale, to, subject, body string) error {
 	now := s.now()
-	msg := composeMail(s.cfg.MailFrom, to, subject, body+s.cfg.Brand.TextFooter(), now, s.host())
+	footer := s.cfg.Brand.TextFooterIn(l.T("brand.help_desk"), l.T("brand.privacy"))
+	msg := composeMail(s.cfg.MailFrom, to, subject, body+footer, now, s.host())
 	from := s.cfg.MailFrom
 	if a, err := mail.ParseAddress(from); err == nil {
 		from = a.Address
@@ -76,7 +78,7 @@ func (s *Service) queueCode(ctx context.Context, email string, purpose CodePurpo
 	body := fmt.Sprintf("%s\n\n    %s\n\n%s\n%s\n%s\n",
 		intro, code, l.T("mail.code_valid", "Valid", Duration(l, s.cfg.CodeTTL)),
 		l.T("mail.code_only_on", "URL", s.cfg.PublicURL), l.T("mail.code_nobody"))
-	if err := s.queueMail(ctx, email, subject+": "+code, body); err != nil {
+	if err := s.queueMail(ctx, l, email, subject+": "+code, body); err != nil {
 		return err
 	}
 	s.metrics.codesSent.Add(1)
@@ -126,5 +128,5 @@ func (s *Service) queueReceipt(ctx context.Context, rec EnvelopeRecord, reader *
 	for _, r := range rows {
 		fmt.Fprintf(&b, "%s:%s %s\n", r[0], strings.Repeat(" ", width-utf8.RuneCountInString(r[0])), r[1])
 	}
-	return s.queueMail(ctx, rec.Sender, l.T("mail.receipt_subject", "Subject", rec.Subject), b.String())
+	return s.queueMail(ctx, l, rec.Sender, l.T("mail.receipt_subject", "Subject", rec.Subject), b.String())
 }

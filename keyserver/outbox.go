@@ -36,7 +36,7 @@ const (
 )
 
 // ErrLeaseLost refuses a report for a mail whose lease ended and was taken over.
-var ErrLeaseLost = &Error{http.StatusConflict, api.CodeLeaseLost, "The lease on this mail ended before it was reported; another drainer has it.", 0}
+var ErrLeaseLost = (&Error{http.StatusConflict, api.CodeLeaseLost, "The lease on this mail ended before it was reported; another drainer has it.", 0, nil}).With("refusal.lease_lost")
 
 // LeasedMail is an outbox mail leased to a drainer, with the lease to report with.
 type LeasedMail struct {

@@ -114,7 +114,7 @@ func (s *Service) startCeremony(ctx context.Context, c Ceremony, data *webauthn.
 	c.Expires = s.now().Add(s.cfg.CeremonyTTL)
 	c.Data = raw
 	if err := s.store.PutCeremonyCapped(ctx, c, s.cfg.MaxCeremonies, s.now()); errors.Is(err, ErrCapReached) {
-		e := ErrRateLimited.With("Too many passkey requests are in progress on this server. Please try again in a minute.")
+		e := ErrRateLimited.With("refusal.passkey_busy")
 		e.RetryAfter = time.Minute
 		s.log.WarnContext(ctx, "passkey ceremonies at their limit", "max", s.cfg.MaxCeremonies)
 		return nil, e
@@ -149,7 +149,7 @@ func cleanPasskeyName(name string) (string, error) {
 		name = "Passkey"
 	}
 	if utf8.RuneCountInString(name) > 60 || !utf8.ValidString(name) || strings.ContainsAny(name, "\r\n\x00") {
-		return "", ErrBadRequest.With("A passkey's name is one line of at most 60 characters.")
+		return "", ErrBadRequest.With("refusal.passkey_name")
 	}
 	return name, nil
 }
@@ -179,7 +179,7 @@ func (s *Service) verificationFailed(ctx context.Context, actor, accountID, ip, 
 // passkey through a fresh enrolment link instead.
 func adminNeedsPasskey(a *Account, passkeySession bool) error {
 	if a.Role == RoleAdmin && !passkeySession {
-		return ErrPasskeyRequired.With("An administrator's passkeys and password can be changed only when signed in with an administrator passkey. To add a passkey on a new device, ask another administrator for an enrolment link.")
+		return ErrPasskeyRequired.With("refusal.admin_passkey_change")
 	}
 	return nil
 }
@@ -543,7 +543,7 @@ func (s *Service) RenamePasskey(ctx context.Context, caller Caller, id, name str
 func lastWayIn(a *Account) error {
 	switch {
 	case a.Role == RoleAdmin && len(a.Credentials) == 0:
-		return ErrLastWayIn.With("Administrators sign in only with a passkey: add another passkey before removing this one.")
+		return ErrLastWayIn.With("refusal.admin_last_passkey")
 	case a.PasswordHash == "" && len(a.Credentials) == 0:
 		return ErrLastWayIn
 	}
@@ -615,7 +615,7 @@ func (s *Service) RemovePassword(ctx context.Context, caller Caller) error {
 			return nil, refused
 		}
 		if a.PasswordHash == "" {
-			refused = ErrBadRequest.With("This account has no password.")
+			refused = ErrBadRequest.With("refusal.no_password")
 			return nil, refused
 		}
 		a.PasswordHash = ""
@@ -657,17 +657,17 @@ func NewAdminInvite(email, createdBy string, orgDomains []string, now time.Time)
 // that it belongs to one of the organisation's domains.
 func CheckAdminAddress(email string, orgDomains []string) (string, error) {
 	if strings.TrimSpace(email) == "" {
-		return "", ErrBadRequest.With("An administrator invite must name the address of the person invited.")
+		return "", ErrBadRequest.With("refusal.invite_address")
 	}
 	email, err := NormalizeAddress(email)
 	if err != nil {
-		return "", ErrBadRequest.With("%v", err)
+		return "", ErrBadRequest.With("refusal.detail", "Detail", err)
 	}
 	if !inDomains(email, orgDomains) {
 		if len(orgDomains) == 0 {
-			return "", ErrBadRequest.With("Administrators must have an address at the organisation's own domains, and none are configured (org_domains).")
+			return "", ErrBadRequest.With("refusal.admin_no_domains")
 		}
-		return "", ErrBadRequest.With("Administrators must have an address at the organisation's own domains (%s); %s is not one.", strings.Join(orgDomains, ", "), email)
+		return "", ErrBadRequest.With("refusal.admin_domain", "Domains", strings.Join(orgDomains, ", "), "Email", email)
 	}
 	return email, nil
 }
@@ -725,7 +725,7 @@ func (s *Service) invite(ctx context.Context, token string) (Invite, error) {
 		return inv, fmt.Errorf("invite: %w", err)
 	}
 	if inv.Email == "" || !inDomains(inv.Email, s.cfg.OrgDomains) {
-		return inv, ErrInviteInvalid.With("This enrolment link is not valid: it does not name an address at the organisation's own domains. Ask an administrator for a new one.")
+		return inv, ErrInviteInvalid.With("refusal.invite_domain")
 	}
 	return inv, nil
 }
@@ -755,7 +755,7 @@ func (s *Service) CheckInvite(ctx context.Context, caller Caller, token string) 
 
 // errEnrolSignIn refuses an enrolment into an existing account from a browser not
 // signed in to it.
-var errEnrolSignIn = ErrSignInRequired.With("This address already has an account. Sign in to it first (with its password, a passkey or an emailed code), then open the enrolment link again in the same browser.")
+var errEnrolSignIn = ErrSignInRequired.With("refusal.enrol_sign_in")
 
 // BeginEnrolment starts making an invited administrator's first passkey, for the
 // address the invite names. The invite is checked, not used: a cancelled passkey
@@ -869,7 +869,7 @@ func (s *Service) FinishEnrolment(ctx context.Context, caller Caller, ceremonyID
 		if _, lerr := s.store.AccountByCredential(ctx, cred.ID); lerr == nil {
 			return nil, ErrPasskeyExists
 		}
-		return nil, ErrAlreadyRegister.With("This address registered an account while the passkey was being made. Sign in to it, then open the enrolment link again.")
+		return nil, ErrAlreadyRegister.With("refusal.enrol_race")
 	case err != nil:
 		return nil, fmt.Errorf("finish enrolment: %w", err)
 	}

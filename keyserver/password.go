@@ -5,7 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
-	"slices"
+	"github.com/waxseal/waxseal/locale"
 	"strings"
 
 	zxcvbn "github.com/ccojocar/zxcvbn-go"
@@ -98,16 +98,25 @@ const (
 // systems differ) is the same password.
 func normalizePassword(pw string) string { return norm.NFC.String(pw) }
 
-// passwordRefusal says why a (normalised) password may not be used, or "" when it
-// may. personal are words of the account (email address, names) that make a
-// password easy to guess for this person.
+// passwordRefusal says why a (normalised) password may not be used, in
+// English, or "" when it may.
 func passwordRefusal(pw string, minRunes int, personal []string) string {
+	if m := passwordProblem(pw, minRunes, personal); m != nil {
+		return m.In(locale.English())
+	}
+	return ""
+}
+
+// passwordProblem says why a (normalised) password may not be used, as a
+// catalog message, or nil when it may. personal are words of the account
+// (email address, names) that make a password easy to guess for this person.
+func passwordProblem(pw string, minRunes int, personal []string) *Msg {
 	runes := []rune(pw)
 	switch {
 	case len(runes) < minRunes:
-		return fmt.Sprintf("Choose a password of at least %d characters.", minRunes)
+		return &Msg{"refusal.password_short", []any{"Count", minRunes}}
 	case len(runes) > maxPasswordRunes:
-		return fmt.Sprintf("Choose a password of at most %d characters.", maxPasswordRunes)
+		return &Msg{"refusal.password_long", []any{"Count", maxPasswordRunes}}
 	}
 	var inputs []string
 	for _, p := range personal {
@@ -126,44 +135,45 @@ func passwordRefusal(pw string, minRunes int, personal []string) string {
 		}
 		r := zxcvbn.PasswordStrength(w, inputs)
 		if r.Score >= minPasswordScore {
-			return ""
+			return nil
 		}
 		if start == 0 {
 			weakest = r
 		}
 	}
-	return "This password is too easy to guess: " + weaknesses(weakest.MatchSequence) +
-		". Choose a longer one, for example three or four unrelated words."
+	return &Msg{"refusal.password_weak", []any{"Why", weaknesses(weakest.MatchSequence)}}
 }
 
 // weaknesses names what zxcvbn found in a password, in plain words.
-func weaknesses(seq []match.Match) string {
-	var why []string
-	add := func(s string) {
-		if !slices.Contains(why, s) {
-			why = append(why, s)
+func weaknesses(seq []match.Match) []Msg {
+	var why []Msg
+	seen := map[string]bool{}
+	add := func(id string, args ...any) {
+		if k := id + "\x00" + fmt.Sprintf("%v", args...); !seen[k] {
+			seen[k] = true
+			why = append(why, Msg{id, args})
 		}
 	}
 	for _, m := range seq {
 		switch {
 		case m.DictionaryName == "Passwords":
-			add(fmt.Sprintf("\u201c%s\u201d is on lists of common and breached passwords", m.Token))
+			add("password.common", "Token", m.Token)
 		case m.DictionaryName == "user_inputs":
-			add("it contains your email address or name")
+			add("password.personal")
 		case m.Pattern == "dictionary":
-			add("common words and names are tried early")
+			add("password.dictionary")
 		case m.Pattern == "sequence":
-			add("sequences such as 123 or abc are tried early")
+			add("password.sequence")
 		case m.Pattern == "repeat":
-			add("repeated characters are tried early")
+			add("password.repeat")
 		case m.Pattern == "spatial":
-			add("keyboard patterns such as qwerty are tried early")
+			add("password.spatial")
 		case m.Pattern == "date":
-			add("dates are tried early")
+			add("password.date")
 		}
 	}
 	if len(why) == 0 {
-		return "it is short and simple"
+		return []Msg{{"password.simple", nil}}
 	}
-	return strings.Join(why, "; ")
+	return why
 }

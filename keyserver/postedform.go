@@ -28,9 +28,9 @@ import (
 
 // ErrPostsBusy and ErrPostsBusyClient refuse a post when too many are in flight.
 var (
-	ErrPostsBusy       = &Error{http.StatusServiceUnavailable, api.CodeBusy, "Too many secure messages are being opened on this server right now. Use the \u201copen online\u201d link in your email, or try again in a minute.", 30 * time.Second}
-	ErrPostsBusyClient = &Error{http.StatusTooManyRequests, api.CodeBusyClient, "Too many secure messages are being opened from your network at once. Wait until they have opened, use the \u201copen online\u201d link in your email, or try again in a minute.", 30 * time.Second}
-	ErrPostTooLarge    = &Error{http.StatusRequestEntityTooLarge, api.CodeTooLarge, "The message is larger than this server accepts.", 0}
+	ErrPostsBusy       = (&Error{http.StatusServiceUnavailable, api.CodeBusy, "Too many secure messages are being opened on this server right now. Use the \u201copen online\u201d link in your email, or try again in a minute.", 30 * time.Second, nil}).With("refusal.posts_busy")
+	ErrPostsBusyClient = (&Error{http.StatusTooManyRequests, api.CodeBusyClient, "Too many secure messages are being opened from your network at once. Wait until they have opened, use the \u201copen online\u201d link in your email, or try again in a minute.", 30 * time.Second, nil}).With("refusal.posts_busy_client")
+	ErrPostTooLarge    = (&Error{http.StatusRequestEntityTooLarge, api.CodeTooLarge, "The message is larger than this server accepts.", 0, nil}).With("refusal.post_too_large_plain")
 )
 
 // postGate counts the posts in flight, per client and in total.
@@ -117,7 +117,7 @@ func (s *Service) AdmitPost(ctx context.Context, caller Caller, id envelope.ID, 
 	clientIP := caller.IP
 	limit := postLimit(s.cfg)
 	if size > limit {
-		return nil, ErrPostTooLarge.With("The message is larger than this server accepts (%d MB).", limit>>20)
+		return nil, ErrPostTooLarge.With("refusal.post_too_large", "MB", limit>>20)
 	}
 	if _, err := s.store.Envelope(ctx, id); errors.Is(err, ErrNotFound) {
 		return nil, ErrUnknownEnvelope

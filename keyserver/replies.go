@@ -126,14 +126,14 @@ const (
 )
 
 var (
-	ErrReplyTooLarge     = &Error{http.StatusRequestEntityTooLarge, api.CodeReplyTooLarge, "The reply is larger than 10 MiB; send smaller attachments.", 0}
-	ErrNotAReply         = &Error{http.StatusBadRequest, api.CodeNotAReply, "The request body is not a sealed reply.", 0}
-	ErrReplyKind         = &Error{http.StatusBadRequest, api.CodeBadReplyKind, "The reply kind must be reply, all or forward, and a forward needs an address.", 0}
-	ErrForwardNotAllowed = &Error{http.StatusForbidden, api.CodeForwardNotAllowed, "Your sender's organisation does not allow forwarding its secure messages.", 0}
-	ErrForwardOutside    = &Error{http.StatusForbidden, api.CodeForwardNotAllowed, "Your sender's organisation allows forwarding its secure messages only to its own addresses.", 0}
-	ErrNotACopy          = &Error{http.StatusBadRequest, api.CodeNotAReply, "The reply's copy key is not a wrapped reply key.", 0}
-	ErrNoReplyCopy       = &Error{http.StatusNotFound, api.CodeNoReplyCopy, "There is no copy of this reply to show.", 0}
-	ErrReplyAllLater     = &Error{http.StatusConflict, api.CodeReplyAllUnavailable, "Reply all is not available for this message: reply to the sender instead.", 0}
+	ErrReplyTooLarge     = (&Error{http.StatusRequestEntityTooLarge, api.CodeReplyTooLarge, "The reply is larger than 10 MiB; send smaller attachments.", 0, nil}).With("refusal.reply_too_large")
+	ErrNotAReply         = (&Error{http.StatusBadRequest, api.CodeNotAReply, "The request body is not a sealed reply.", 0, nil}).With("refusal.not_a_reply")
+	ErrReplyKind         = (&Error{http.StatusBadRequest, api.CodeBadReplyKind, "The reply kind must be reply, all or forward, and a forward needs an address.", 0, nil}).With("refusal.reply_kind")
+	ErrForwardNotAllowed = (&Error{http.StatusForbidden, api.CodeForwardNotAllowed, "Your sender's organisation does not allow forwarding its secure messages.", 0, nil}).With("refusal.forward_not_allowed")
+	ErrForwardOutside    = (&Error{http.StatusForbidden, api.CodeForwardNotAllowed, "Your sender's organisation allows forwarding its secure messages only to its own addresses.", 0, nil}).With("refusal.forward_outside")
+	ErrNotACopy          = (&Error{http.StatusBadRequest, api.CodeNotAReply, "The reply's copy key is not a wrapped reply key.", 0, nil}).With("refusal.not_a_copy")
+	ErrNoReplyCopy       = (&Error{http.StatusNotFound, api.CodeNoReplyCopy, "There is no copy of this reply to show.", 0, nil}).With("refusal.no_reply_copy")
+	ErrReplyAllLater     = (&Error{http.StatusConflict, api.CodeReplyAllUnavailable, "Reply all is not available for this message: reply to the sender instead.", 0, nil}).With("refusal.reply_all_later")
 )
 
 // PostReply stores a sealed reply from the envelope's own signed-in recipient
@@ -445,7 +445,7 @@ const MaxReplyReports = maxLeaseBatch
 // the gateway's ledger keeps them from being delivered twice).
 func (s *Service) ReportReplies(ctx context.Context, caller Caller, reports []ReplyReport) ([]string, error) {
 	if len(reports) > MaxReplyReports {
-		return nil, ErrBadRequest.With("At most %d replies per report.", MaxReplyReports)
+		return nil, ErrBadRequest.With("refusal.replies_many", "Max", MaxReplyReports)
 	}
 	lost := []string{}
 	for _, r := range reports {

@@ -77,7 +77,7 @@ func (s *Service) SentMessages(ctx context.Context, caller Caller, q SentQuery) 
 	switch q.State {
 	case "", "active", "locked", "revoked", "expired", "opened", "unopened":
 	default:
-		return nil, nil, ErrBadRequest.With("state: want active, locked, revoked, expired, opened or unopened.")
+		return nil, nil, ErrBadRequest.With("refusal.state_values")
 	}
 	// A page can hold no message in the state or with the words: read on, a
 	// bounded number of pages, so that the answer is rarely an empty page with
@@ -133,18 +133,18 @@ func (s *Service) sentPage(ctx context.Context, caller Caller, q SentQuery) (msg
 		return nil, nil, ErrSignInRequired
 	}
 	if caller.Account.Role == RoleRecipient {
-		return nil, nil, ErrForbidden.With("Sent items are for the organisation's own addresses.")
+		return nil, nil, ErrForbidden.With("refusal.sent_items_org")
 	}
 	if q.Recipient != "" {
 		if q.Recipient, err = NormalizeAddress(q.Recipient); err != nil {
-			return nil, nil, ErrBadRequest.With("%v", err)
+			return nil, nil, ErrBadRequest.With("refusal.detail", "Detail", err)
 		}
 	}
 	if q.Limit <= 0 || q.Limit > 500 {
 		q.Limit = 500
 	}
 	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
-		return nil, nil, ErrBadRequest.With("The time range is empty: since must be before until.")
+		return nil, nil, ErrBadRequest.With("refusal.time_range_empty")
 	}
 	eq := EnvelopeQuery{Sender: caller.Account.Email, Recipient: q.Recipient, Since: q.Since, Until: q.Until, Limit: q.Limit, After: q.After}
 	recs, err := s.store.ListEnvelopes(ctx, eq)

@@ -164,35 +164,35 @@ const MaxMessageName = 100
 func (s *Service) RegisterEnvelopes(ctx context.Context, caller Caller, regs []Registration) error {
 	clientIP := caller.IP
 	if len(regs) == 0 {
-		return ErrBadRequest.With("No envelopes to register.")
+		return ErrBadRequest.With("refusal.no_envelopes")
 	}
 	now := s.now()
 	news := make([]NewEnvelope, 0, len(regs))
 	events := make([]AuditEvent, 0, len(regs))
 	for i, r := range regs {
 		if r.ID.IsZero() {
-			return ErrBadRequest.With("Envelope %d has no id.", i)
+			return ErrBadRequest.With("refusal.envelope_no_id", "N", i)
 		}
 		sender, headerFrom, err := senderOf(r)
 		if err != nil {
-			return ErrBadRequest.With("Envelope %s: %v.", r.ID, err)
+			return ErrBadRequest.With("refusal.envelope_detail", "ID", r.ID, "Detail", err)
 		}
 		rcpt, err := NormalizeAddress(r.Recipient)
 		if err != nil {
-			return ErrBadRequest.With("Envelope %s: recipient: %v.", r.ID, err)
+			return ErrBadRequest.With("refusal.envelope_recipient", "ID", r.ID, "Detail", err)
 		}
 		if int64(len(r.Payload)) > s.cfg.MaxPayloadBytes {
-			return ErrBadRequest.With("Envelope %s: payload of %d bytes is over the limit of %d.", r.ID, len(r.Payload), s.cfg.MaxPayloadBytes)
+			return ErrBadRequest.With("refusal.envelope_payload", "ID", r.ID, "Size", len(r.Payload), "Max", s.cfg.MaxPayloadBytes)
 		}
 		if r.ServerKey == (envelope.Key{}) {
-			return ErrBadRequest.With("Envelope %s has no server key.", r.ID)
+			return ErrBadRequest.With("refusal.envelope_no_key", "ID", r.ID)
 		}
 		if r.Ciphertext != nil {
 			if len(r.Ciphertext) != sha256.Size {
-				return ErrBadRequest.With("Envelope %s: the ciphertext's hash has %d bytes, not %d.", r.ID, len(r.Ciphertext), sha256.Size)
+				return ErrBadRequest.With("refusal.envelope_hash", "ID", r.ID, "Size", len(r.Ciphertext), "Want", sha256.Size)
 			}
 			if err := checkOnlineHead(r.ID, r.Payload); err != nil {
-				return ErrBadRequest.With("Envelope %s: online head: %v.", r.ID, err)
+				return ErrBadRequest.With("refusal.envelope_online_head", "ID", r.ID, "Detail", err)
 			}
 		}
 		created := r.Created
@@ -217,15 +217,15 @@ func (s *Service) RegisterEnvelopes(ctx context.Context, caller Caller, regs []R
 		}
 		rec.ReplyContext = r.ReplyContext
 		if len(r.Message) > MaxMessageName || strings.IndexFunc(r.Message, func(c rune) bool { return c < 0x21 || c > 0x7e }) >= 0 {
-			return ErrBadRequest.With("Envelope %s: message is at most %d printable ASCII characters.", r.ID, MaxMessageName)
+			return ErrBadRequest.With("refusal.envelope_message_name", "ID", r.ID, "Max", MaxMessageName)
 		}
 		rec.Message = r.Message
 		if r.Size < 0 {
-			return ErrBadRequest.With("Envelope %s: size %d is negative.", r.ID, r.Size)
+			return ErrBadRequest.With("refusal.envelope_size_negative", "ID", r.ID, "Size", r.Size)
 		}
 		rec.Size = r.Size
 		if err := ValidateAttachmentNames(r.Attachments); err != nil {
-			return ErrBadRequest.With("Envelope %s: %v.", r.ID, err)
+			return ErrBadRequest.With("refusal.envelope_detail", "ID", r.ID, "Detail", err)
 		}
 		if len(r.Attachments) > 0 {
 			rec.Attachments = slices.Clone(r.Attachments)
@@ -304,7 +304,7 @@ func (s *Service) refusal(rec *EnvelopeRecord, email string, now time.Time) *Err
 		return ErrRevoked
 	case rec.Locked:
 		if rec.LockReason != "" {
-			return ErrLocked.With("The sender's organisation has locked this message: %s", rec.LockReason)
+			return ErrLocked.With("refusal.locked_reason", "Reason", rec.LockReason)
 		}
 		return ErrLocked
 	}
@@ -400,7 +400,7 @@ func (s *Service) SentEnvelopes(ctx context.Context, caller Caller, limit int) (
 		return nil, ErrSignInRequired
 	}
 	if caller.Account.Role == RoleRecipient {
-		return nil, ErrForbidden.With("Sent items are for the organisation's own addresses.")
+		return nil, ErrForbidden.With("refusal.sent_items_org")
 	}
 	recs, err := s.store.ListEnvelopes(ctx, EnvelopeQuery{Sender: caller.Account.Email, Limit: limit})
 	if err != nil {
@@ -418,7 +418,7 @@ func (s *Service) ListEnvelopes(ctx context.Context, caller Caller, q EnvelopeQu
 		if *a != "" {
 			n, err := NormalizeAddress(*a)
 			if err != nil {
-				return nil, ErrBadRequest.With("%v", err)
+				return nil, ErrBadRequest.With("refusal.detail", "Detail", err)
 			}
 			*a = n
 		}
@@ -486,7 +486,7 @@ func (s *Service) Revoke(ctx context.Context, caller Caller, id envelope.ID) (En
 func (s *Service) Lock(ctx context.Context, caller Caller, id envelope.ID, reason string) (EnvelopeRecord, error) {
 	reason = strings.TrimSpace(reason)
 	if len(reason) > 500 || strings.ContainsAny(reason, "\r\n\x00") {
-		return EnvelopeRecord{}, ErrBadRequest.With("A lock reason is one line of at most 500 characters.")
+		return EnvelopeRecord{}, ErrBadRequest.With("refusal.lock_reason_line")
 	}
 	return s.manage(ctx, caller, id, ActionEnvelopeLock, func(rec *EnvelopeRecord, now time.Time) (string, error) {
 		rec.Locked, rec.LockReason = true, reason
@@ -507,7 +507,7 @@ func (s *Service) Unlock(ctx context.Context, caller Caller, id envelope.ID) (En
 func (s *Service) SetExpiry(ctx context.Context, caller Caller, id envelope.ID, expires time.Time) (EnvelopeRecord, error) {
 	return s.manage(ctx, caller, id, ActionEnvelopeSetExpiry, func(rec *EnvelopeRecord, now time.Time) (string, error) {
 		if len(rec.WrappedKey) == 0 {
-			return "", ErrExpired.With("The key of this message is already destroyed; its expiry cannot change.")
+			return "", ErrExpired.With("refusal.key_destroyed")
 		}
 		rec.Expires = expires.UTC()
 		if expires.IsZero() {

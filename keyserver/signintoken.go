@@ -94,7 +94,7 @@ func spendSignIn(a *Account, challenge string, expires, now time.Time) error {
 		}
 	}
 	if len(kept) >= maxSpentSignIns {
-		e := ErrRateLimited.With("Too many passkey sign-ins to this account in the last few minutes. Please wait a minute and try again.")
+		e := ErrRateLimited.With("refusal.passkey_signins")
 		e.RetryAfter = time.Minute
 		return e
 	}

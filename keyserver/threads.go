@@ -39,7 +39,7 @@ func normalizeMessageID(id string) string {
 
 func (s *Service) threadHashes(ids []string) ([][]byte, error) {
 	if len(ids) > MaxThreadIDs {
-		return nil, ErrBadRequest.With("At most %d Message-IDs per call.", MaxThreadIDs)
+		return nil, ErrBadRequest.With("refusal.thread_ids_many", "Max", MaxThreadIDs)
 	}
 	key := s.keys.threads
 	var out [][]byte
@@ -49,7 +49,7 @@ func (s *Service) threadHashes(ids []string) ([][]byte, error) {
 			continue
 		}
 		if len(id) > maxThreadIDLen {
-			return nil, ErrBadRequest.With("A Message-ID is longer than %d bytes.", maxThreadIDLen)
+			return nil, ErrBadRequest.With("refusal.thread_id_long", "Max", maxThreadIDLen)
 		}
 		m := hmac.New(sha256.New, key)
 		m.Write([]byte(id))

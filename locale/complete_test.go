@@ -36,7 +36,7 @@ func TestShippedCatalogsAreComplete(t *testing.T) {
 	for id := range all {
 		for lang := range ids {
 			if !have[lang][id] {
-				t.Errorf("%s.toml lacks %q", lang, id)
+				t.Errorf("the %s catalog lacks %q", lang, id)
 			}
 		}
 	}

@@ -1,9 +1,10 @@
 // Package locale holds the message catalogs of everything a person reads: the
 // key server's pages, the strings their scripts show, securedoc.html and every
-// mail. Catalogs are TOML files, one per language (catalog/en.toml, es.toml,
-// de.toml), embedded in the binary; an organisation adds a language or overrides
-// some of a shipped one's messages with files of the same form in
-// data_dir/locales, read at start-up (no rebuild). Plural forms follow the CLDR
+// mail. Catalogs are TOML files named LANG.toml or AREA.LANG.toml (catalog/en.toml,
+// mail.es.toml, errors.de.toml: one language may be split over several files, its
+// code the last dot-separated part before .toml), embedded in the binary; an
+// organisation adds a language or overrides some of a shipped one's messages with
+// files named the same way in data_dir/locales, read at start-up (no rebuild). Plural forms follow the CLDR
 // rules of github.com/nicksnyder/go-i18n.
 package locale
 
@@ -16,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -25,6 +27,9 @@ import (
 
 //go:embed catalog/*.toml
 var shipped embed.FS
+
+// maxMade bounds a Locale's cache of templated messages.
+const maxMade = 4096
 
 // Default is the language of last resort: every key exists in it.
 const Default = "en"
@@ -47,6 +52,7 @@ type Locale struct {
 	base  *i18n.Localizer   // English, for what an added language lacks
 	plain map[string]string // messages without template or plural, resolved once
 	made  sync.Map          // templated messages already said, by id and arguments
+	nmade atomic.Int64      // how many made holds
 }
 
 // Shipped reports the message ids of each shipped catalog, by language code
@@ -67,13 +73,26 @@ func Shipped() (map[string][]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
-		code := strings.TrimSuffix(filepath.Base(p), ".toml")
+		code := LanguageOf(p)
 		for _, m := range mf.Messages {
 			out[code] = append(out[code], m.ID)
 		}
+	}
+	for code := range out {
 		sort.Strings(out[code])
 	}
 	return out, nil
+}
+
+// LanguageOf is the language code of a catalog file: the last dot-separated
+// part of its name before ".toml" ("mail.es.toml" and "es.toml" are both "es"),
+// as go-i18n reads it.
+func LanguageOf(p string) string {
+	name := strings.TrimSuffix(filepath.Base(p), ".toml")
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		name = name[i+1:]
+	}
+	return name
 }
 
 func path(p string) string { return filepath.Base(p) }
@@ -84,8 +103,9 @@ func newBundle() *i18n.Bundle {
 	return b
 }
 
-// Load reads the shipped catalogs, then every NAME.toml in overrideDir (may be
-// "" or missing), whose messages replace or add to those of language NAME.
+// Load reads the shipped catalogs, then every LANG.toml and AREA.LANG.toml in
+// overrideDir (may be "" or missing), whose messages replace or add to those
+// of language LANG (files in name order; a later one wins).
 func Load(overrideDir string) (*Catalogs, error) {
 	b := newBundle()
 	entries, _ := fs.Glob(shipped, "catalog/*.toml")
@@ -155,6 +175,25 @@ func Load(overrideDir string) (*Catalogs, error) {
 func shippedIDs(*i18n.Bundle) map[string][]string {
 	ids, _ := Shipped()
 	return ids
+}
+
+var english struct {
+	once sync.Once
+	l    *Locale
+}
+
+// English is the shipped English catalog, without an organisation's
+// overrides: for sentences made before any configuration is read (a refusal's
+// Message, which logs and Go callers see; people get theirs in their language).
+func English() *Locale {
+	english.once.Do(func() {
+		c, err := Load("")
+		if err != nil {
+			panic("locale: the shipped catalogs do not load: " + err.Error())
+		}
+		english.l = c.Default()
+	})
+	return english.l
 }
 
 // Languages are the offered languages, the default first.
@@ -227,7 +266,12 @@ func (l *Locale) T(id string, args ...any) string {
 		return s.(string)
 	}
 	s := l.localize(id, args)
-	l.made.Store(key, s)
+	// Bounded: mail says subjects and dates, which never repeat, and must
+	// not grow the cache for ever; pages' few arguments fill it long before.
+	if l.nmade.Load() < maxMade {
+		l.nmade.Add(1)
+		l.made.Store(key, s)
+	}
 	return s
 }
 

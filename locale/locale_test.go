@@ -78,6 +78,32 @@ func TestOverrideFiles(t *testing.T) {
 	if got := c.FromAcceptLanguage("fr-CA"); got != "fr" {
 		t.Errorf("fr-CA = %q", got)
 	}
+
+	// A language split over several files, as the shipped ones are: an
+	// AREA.LANG.toml overrides and adds to LANG as LANG.toml does.
+	os.WriteFile(filepath.Join(dir, "pages.es.toml"), []byte(`"open.title" = "Mensaje del hospital"`+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "mail.it.toml"), []byte(`"language.name" = "Italiano"`+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "pages.it.toml"), []byte(`"home.title" = "Messaggi sicuri"`+"\n"), 0o600)
+	if c, err = Load(dir); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Get("es").T("open.title"); got != "Mensaje del hospital" {
+		t.Errorf("pages.es.toml: %q", got)
+	}
+	if got := c.Get("es").T("home.title"); got != "Mensajes cifrados del hospital" {
+		t.Errorf("es.toml beside pages.es.toml: %q", got)
+	}
+	if it := c.Get("it"); it == nil || it.Name() != "Italiano" || it.T("home.title") != "Messaggi sicuri" {
+		t.Errorf("it from two files: %v", it)
+	}
+	for p, want := range map[string]string{"es.toml": "es", "catalog/mail.de.toml": "de", "errors.en.toml": "en"} {
+		if got := LanguageOf(p); got != want {
+			t.Errorf("LanguageOf(%q) = %q", p, got)
+		}
+	}
+	if got := c.FromAcceptLanguage("fr-CA"); got != "fr" {
+		t.Errorf("fr-CA = %q", got)
+	}
 	os.WriteFile(filepath.Join(dir, "bad.toml"), []byte("= broken"), 0o600)
 	if _, err := Load(dir); err == nil {
 		t.Error("a broken override file loaded")

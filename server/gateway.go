@@ -23,7 +23,9 @@ import (
 	"time"
 
 	"github.com/waxseal/waxseal/brand"
+	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/keyserver/client"
+	"github.com/waxseal/waxseal/locale"
 	"github.com/waxseal/waxseal/server/policy"
 	"github.com/waxseal/waxseal/server/spool"
 )
@@ -134,6 +136,13 @@ type Config struct {
 	// notice and wrapper mail, and securedoc.html shows them with its logo.
 	Brand *brand.Brand
 
+	// Language is the organisation's default language (default_language):
+	// notices, wrapper mails and securedoc.html speak it, as the gateway
+	// knows no recipient's preference. nil: the shipped English.
+	Language *locale.Locale
+	// TimeZone is the zone notices write times in (time_zone); nil: UTC.
+	TimeZone *time.Location
+
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -156,6 +165,7 @@ type Gateway struct {
 	wrapperReplyTo *mail.Address
 	// notifyFrom is Config.NotifyFrom parsed: the organisation's system sender.
 	notifyFrom *mail.Address
+	words      *envelope.Words // securedoc.html's, in cfg.Language
 	// reports are delivery states on their way to the key server
 	// (deliveryreports.go).
 	reports *reportQueue
@@ -235,8 +245,20 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Gateway{cfg: cfg, log: cfg.Logger, policy: cfg.Policy, kick: make(chan struct{}, 1),
-		slots: make(chan struct{}, cfg.MaxConcurrent), wrapperReplyTo: replyTo, notifyFrom: notifyFrom, reports: newReportQueue()}, nil
+	if cfg.Language == nil {
+		c, err := locale.Load("")
+		if err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+		cfg.Language = c.Default()
+	}
+	if cfg.TimeZone == nil {
+		cfg.TimeZone = time.UTC
+	}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, policy: cfg.Policy, kick: make(chan struct{}, 1),
+		slots: make(chan struct{}, cfg.MaxConcurrent), wrapperReplyTo: replyTo, notifyFrom: notifyFrom, reports: newReportQueue()}
+	g.words = g.securedocWords()
+	return g, nil
 }
 
 func newID() string {

@@ -9,8 +9,6 @@ import (
 	"mime/quotedprintable"
 	"strings"
 	"time"
-
-	"github.com/waxseal/waxseal/envelope"
 )
 
 // Notices go to internal senders only: they name recipients, subjects and
@@ -22,44 +20,46 @@ import (
 func (g *Gateway) confirm(ctx context.Context, p *plan) {
 	now := g.cfg.Now()
 	var b strings.Builder
-	fmt.Fprintf(&b, "Your message was sent securely.\n\n")
-	fmt.Fprintf(&b, "Subject:  %s\n", printable(p.result.Clean, 300))
-	fmt.Fprintf(&b, "Sent:     %s\n\n", now.Format(envelope.DateLayout))
+	b.WriteString(g.say("notice.sent_intro") + "\n\n")
+	labelled(&b, [][2]string{
+		{g.say("notice.subject"), printable(p.result.Clean, 300)},
+		{g.say("notice.sent"), g.date(now)},
+	})
+	b.WriteString("\n")
 	switch {
 	case p.result.Content != nil && p.result.Content.Notify:
 		// The rule's name, never what it matched.
-		fmt.Fprintf(&b, "It had no trigger in its subject, but it matched the content rule %q, so it was sealed.\n\n", printable(p.result.Content.Rule, 100))
+		b.WriteString(g.say("notice.content_rule", "Rule", fmt.Sprintf("%q", printable(p.result.Content.Rule, 100))) + "\n\n")
 	case p.result.Secure:
-		fmt.Fprintf(&b, "It answers a message that was sent securely, so it was sealed too.\n\n")
+		b.WriteString(g.say("notice.answers_secure") + "\n\n")
 	}
-	b.WriteString("Recipients:\n")
+	b.WriteString(g.say("notice.recipients") + ":\n")
 	for _, d := range p.result.Decisions {
-		how := "delivered as it is"
+		how := g.say("notice.how_plain")
 		switch d.Action {
 		case "envelope":
-			how = "secure envelope; they sign in on " + g.cfg.KeyServerURL + " to read it"
+			how = g.say("notice.how_envelope", "URL", g.cfg.KeyServerURL)
 		case "tls":
-			how = "delivered as it is over an encrypted connection"
+			how = g.say("notice.how_tls")
 		}
 		switch {
 		case p.refused[d.Recipient]:
-			how = "NOT DELIVERED: the next hop refused it (see the separate notice)"
+			how = g.say("notice.how_refused")
 		case p.queued[d.Recipient]:
-			how += "; queued, as the next hop did not take it yet: it is retried automatically"
+			how += "; " + g.say("notice.how_queued")
 		}
 		fmt.Fprintf(&b, "  %s: %s\n", printable(d.Recipient, 200), how)
 	}
 	if len(p.parsed.attachments) > 0 {
-		b.WriteString("\nAttachments:\n")
+		b.WriteString("\n" + g.say("notice.attachments") + ":\n")
 		for _, a := range p.parsed.attachments {
 			fmt.Fprintf(&b, "  %s\n", a)
 		}
 	} else {
-		b.WriteString("\nAttachments: none\n")
+		b.WriteString("\n" + g.say("notice.attachments") + ": " + g.say("notice.attachments_none") + "\n")
 	}
-	fmt.Fprintf(&b, "\nEach recipient has their own envelope. To withdraw one, revoke it under Sent items\n"+
-		"(%s/sent, signed in with this address), or ask your administrator.\n", g.cfg.KeyServerURL)
-	g.notify(ctx, p.sender, "Sent securely: "+p.result.Clean, b.String(), p.in.ID)
+	b.WriteString("\n" + g.say("notice.withdraw", "URL", g.cfg.KeyServerURL) + "\n")
+	g.notify(ctx, p.sender, g.say("notice.sent_subject", "Subject", p.result.Clean), b.String(), p.in.ID)
 }
 
 // bounce tells an internal sender why their message was refused. It names the
@@ -70,41 +70,46 @@ func (g *Gateway) bounce(ctx context.Context, in *Inbound, rej *rejection) {
 	if in.From == "" || !g.policy.Internal(in.From) {
 		return
 	}
+	when := g.date(g.cfg.Now())
 	var b strings.Builder
-	fmt.Fprintf(&b, "Your message was not sent to anyone.\n\n")
-	fmt.Fprintf(&b, "Reason: %s.\n\n", rej.reason)
-	fmt.Fprintf(&b, "Received: %s (reference %s)\n", g.cfg.Now().Format(envelope.DateLayout), in.ID)
-	fmt.Fprintf(&b, "Recipients:\n")
+	b.WriteString(g.say("notice.not_sent_intro") + "\n\n")
+	// The reason is also the SMTP reply's text, which stays English.
+	b.WriteString(g.say("notice.reason") + ": " + rej.reason + ".\n\n")
+	b.WriteString(g.say("notice.received", "Date", when, "Ref", in.ID) + "\n")
+	b.WriteString(g.say("notice.recipients") + ":\n")
 	for _, r := range in.To {
 		fmt.Fprintf(&b, "  %s\n", printable(r, 200))
 	}
-	fmt.Fprintf(&b, "\nLimits: %s per message, %s per attachment.\n", formatSize(g.cfg.MaxMessageBytes), formatSize(g.cfg.MaxAttachmentBytes))
-	b.WriteString("Please change the message and send it again.\n")
-	g.notify(ctx, in.From, "Not sent: your message of "+g.cfg.Now().Format(envelope.DateLayout), b.String(), in.ID)
+	b.WriteString("\n" + g.say("notice.limits", "Message", formatSize(g.cfg.MaxMessageBytes), "Attachment", formatSize(g.cfg.MaxAttachmentBytes)) + "\n")
+	b.WriteString(g.say("notice.send_again") + "\n")
+	g.notify(ctx, in.From, g.say("notice.not_sent_subject", "Date", when), b.String(), in.ID)
 }
 
-// notifyFailure tells the sender a delivery failed for good.
+// notifyFailure tells the sender a delivery failed for good. The reason is
+// the next hop's own words, as it gave them.
 func (g *Gateway) notifyFailure(ctx context.Context, d delivery, reason string) {
 	if d.notify == "" {
 		return
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Your message could not be delivered to:\n\n")
+	b.WriteString(g.say("notice.failed_intro") + "\n\n")
 	for _, r := range d.to {
 		fmt.Fprintf(&b, "  %s\n", printable(r, 200))
 	}
-	what := "The message"
+	what := g.say("notice.failed_message")
 	if d.kind == kindEnvelope {
-		what = "The secure envelope"
+		what = g.say("notice.failed_envelope")
 	}
-	fmt.Fprintf(&b, "\nSubject:  %s\n\n%s was refused or could not be handed on:\n  %s\n", printable(d.subject, 300), what, printable(reason, 1000))
-	b.WriteString("\nOther recipients, if any, are not affected.\n")
-	g.notify(ctx, d.notify, "Delivery failed: "+d.subject, b.String(), "")
+	b.WriteString("\n")
+	labelled(&b, [][2]string{{g.say("notice.subject"), printable(d.subject, 300)}})
+	fmt.Fprintf(&b, "\n%s\n  %s\n", what, printable(reason, 1000))
+	b.WriteString("\n" + g.say("notice.others") + "\n")
+	g.notify(ctx, d.notify, g.say("notice.failed_subject", "Subject", d.subject), b.String(), "")
 }
 
 func (g *Gateway) notify(ctx context.Context, to, subject, body, ref string) {
 	subject = printable(subject, 300)
-	msg := g.noticeMessage(to, subject, body+g.cfg.Brand.TextFooter(), ref)
+	msg := g.noticeMessage(to, subject, body+g.cfg.Brand.TextFooterIn(g.say("brand.help_desk"), g.say("brand.privacy")), ref)
 	d := delivery{from: "", to: []string{to}, msg: msg, kind: kindNotice}
 	if err := g.relay(ctx, d); err != nil {
 		g.log.WarnContext(ctx, "notice not relayed", "to", to, "error", err)

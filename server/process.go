@@ -423,7 +423,8 @@ func (sj *sealJob) safely(check func() error) (err error) {
 // open-online link, the secure-reply sentence where recipients can reply (a
 // reply key is configured) and the organisation's Reply-To.
 func (g *Gateway) wrapperOptions() wrapper.Options {
-	return wrapper.Options{Online: g.cfg.Online, Reply: g.cfg.ReplyPublicKey != nil, ReplyTo: g.wrapperReplyTo, Brand: g.cfg.Brand}
+	return wrapper.Options{Online: g.cfg.Online, Reply: g.cfg.ReplyPublicKey != nil, ReplyTo: g.wrapperReplyTo, Brand: g.cfg.Brand,
+		Say: g.say, Words: g.words}
 }
 
 // onBehalf is the wrapper mail's From and Reply-To for what the gateway sends
@@ -455,7 +456,7 @@ func (g *Gateway) onBehalf(person *mail.Address, opt wrapper.Options) wrapper.Op
 	if org == "" {
 		_, org, _ = strings.Cut(g.notifyFrom.Address, "@")
 	}
-	opt.From = &mail.Address{Name: who + " via " + org, Address: g.notifyFrom.Address}
+	opt.From = &mail.Address{Name: g.say("notice.via", "Who", who, "Org", org), Address: g.notifyFrom.Address}
 	if opt.ReplyTo == nil {
 		opt.ReplyTo = &mail.Address{Name: person.Name, Address: person.Address}
 	}

@@ -173,6 +173,10 @@ func gatewayServerConfig(fc *fileConfig) (server.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
+	lang, tz, err := fc.orgLanguage()
+	if err != nil {
+		return cfg, err
+	}
 	cfg = server.Config{
 		Hostname:            gc.Hostname,
 		Users:               gc.Users,
@@ -192,6 +196,8 @@ func gatewayServerConfig(fc *fileConfig) (server.Config, error) {
 		RetryInterval:       gc.Retry.Interval.Duration,
 		NotifyFrom:          from,
 		Brand:               b,
+		Language:            lang,
+		TimeZone:            tz,
 		WrapperReplyTo:      gc.WrapperReplyTo,
 		ThreadTTL:           gc.ThreadRetention.Duration,
 	}

@@ -50,6 +50,41 @@ type Options struct {
 	// Brand is the organisation's: its name, help desk and footer end the
 	// notice, and securedoc.html shows them with its logo. nil: none.
 	Brand *brand.Brand
+	// Say, if set, says the notice's sentences in the organisation's language:
+	// a message catalog's lookup (locale.Locale.T: an id, then name/value
+	// pairs for its {{.Name}} slots). nil: English, as English says.
+	Say func(id string, args ...any) string
+	// Words are securedoc.html's sentences in the same language; nil: English.
+	Words *envelope.Words
+}
+
+// English are the notice's sentences without a catalog, by catalog id; the
+// shipped English catalog says the same (a test keeps them equal).
+var English = map[string]string{
+	"wrapper.received":      "You have received a secure message from {{.From}}.",
+	"wrapper.subject":       "Subject",
+	"wrapper.open_file":     "To read it, open the attached file {{.File}} and select {{.Open}}.",
+	"wrapper.open":          "Open",
+	"wrapper.save_first":    "For best results, save the file first, then open it in a web browser.",
+	"wrapper.online_before": "If the attachment does not open (for example on a phone),",
+	"wrapper.online_link":   "open the message online",
+	"wrapper.reply":         ReplySentence,
+	"wrapper.signin":        "You sign in on {{.URL}}. The first time, you register with your name and a code sent to this address.",
+	"wrapper.no_password":   "The attachment never asks for your password.",
+	"brand.help_desk":       brand.WordHelpDesk,
+	"brand.privacy":         brand.WordPrivacy,
+}
+
+// english says id from English, filling {{.Name}} slots from args.
+func english(id string, args ...any) string {
+	s, ok := English[id]
+	if !ok {
+		return id
+	}
+	for i := 0; i+1 < len(args); i += 2 {
+		s = strings.ReplaceAll(s, "{{."+fmt.Sprint(args[i])+"}}", fmt.Sprint(args[i+1]))
+	}
+	return s
 }
 
 // ReplySentence is what the notice says about replying when Options.Reply is set.
@@ -113,10 +148,15 @@ func Write(w io.Writer, e *envelope.Envelope, envKey envelope.Key, ciphertext io
 		online = h.OnlineURL() + "#k=" + envelope.EncodeKey(envKey)
 	}
 	fmt.Fprintf(bw, "\r\n--%s\r\nContent-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", mixed, alt)
-	if err := writeQPPart(bw, alt, "text/plain", noticeText(h, online, opt.Reply)+opt.Brand.TextFooter()); err != nil {
+	say := opt.Say
+	if say == nil {
+		say = english
+	}
+	text := noticeText(say, h, online, opt.Reply) + opt.Brand.TextFooterIn(say("brand.help_desk"), say("brand.privacy"))
+	if err := writeQPPart(bw, alt, "text/plain", text); err != nil {
 		return fmt.Errorf("wrapper mail for %s: %w", h.ID, err)
 	}
-	if err := writeQPPart(bw, alt, "text/html", noticeHTML(h, online, opt.Reply, opt.Brand.HTMLFooter())); err != nil {
+	if err := writeQPPart(bw, alt, "text/html", noticeHTML(say, h, online, opt.Reply, opt.Brand.HTMLFooterIn(say("brand.help_desk"), say("brand.privacy")))); err != nil {
 		return fmt.Errorf("wrapper mail for %s: %w", h.ID, err)
 	}
 	fmt.Fprintf(bw, "--%s--\r\n", alt)
@@ -132,7 +172,7 @@ func Write(w io.Writer, e *envelope.Envelope, envKey envelope.Key, ciphertext io
 		online.Online = true
 		e = &online
 	}
-	if err := e.WriteBrandedHTML(bw, envKey, ciphertext, opt.Brand.Securedoc()); err != nil {
+	if err := e.WriteLocalHTML(bw, envKey, ciphertext, opt.Brand.Securedoc(), opt.Words); err != nil {
 		return err
 	}
 	fmt.Fprintf(bw, "\r\n--%s--\r\n", mixed)
@@ -193,37 +233,43 @@ func writeQPPart(w io.Writer, boundary, contentType, body string) error {
 	return err
 }
 
-func noticeText(h *envelope.Header, online string, reply bool) string {
+func noticeText(say func(string, ...any) string, h *envelope.Header, online string, reply bool) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "You have received a secure message from %s.\n\n", h.From)
-	fmt.Fprintf(&sb, "Subject: %s\n\n", h.Subject)
-	fmt.Fprintf(&sb, "To read it, open the attached file %s and select Open.\n", h.FileName())
-	sb.WriteString("For best results, save the file first, then open it in a web browser.\n")
+	sb.WriteString(say("wrapper.received", "From", h.From) + "\n\n")
+	sb.WriteString(say("wrapper.subject") + ": " + h.Subject + "\n\n")
+	sb.WriteString(say("wrapper.open_file", "File", h.FileName(), "Open", say("wrapper.open")) + "\n")
+	sb.WriteString(say("wrapper.save_first") + "\n")
 	if online != "" {
-		fmt.Fprintf(&sb, "\nIf the attachment does not open (for example on a phone), open the message online:\n%s\n", online)
+		sb.WriteString("\n" + say("wrapper.online_before") + " " + say("wrapper.online_link") + ":\n" + online + "\n")
 	}
 	if reply {
-		sb.WriteString("\n" + ReplySentence + "\n")
+		sb.WriteString("\n" + say("wrapper.reply") + "\n")
 	}
-	fmt.Fprintf(&sb, "\nYou sign in on %s. The first time, you register with your name and a code sent to this address.\n", h.KeyServer)
-	sb.WriteString("The attachment never asks for your password.\n")
+	sb.WriteString("\n" + say("wrapper.signin", "URL", h.KeyServer) + "\n")
+	sb.WriteString(say("wrapper.no_password") + "\n")
 	return sb.String()
 }
 
-func noticeHTML(h *envelope.Header, online string, reply bool, footer string) string {
+func noticeHTML(say func(string, ...any) string, h *envelope.Header, online string, reply bool, footer string) string {
+	e := html.EscapeString
 	var sb strings.Builder
 	sb.WriteString("<!DOCTYPE html>\n<html><body style=\"font-family:sans-serif\">\n")
-	fmt.Fprintf(&sb, "<p>You have received a secure message from %s.</p>\n", html.EscapeString(h.From))
-	fmt.Fprintf(&sb, "<p><strong>Subject:</strong> %s</p>\n", html.EscapeString(h.Subject))
-	fmt.Fprintf(&sb, "<p>To read it, open the attached file <strong>%s</strong> and select <strong>Open</strong>.\n", h.FileName())
-	sb.WriteString("For best results, save the file first, then open it in a web browser.</p>\n")
+	sb.WriteString("<p>" + e(say("wrapper.received", "From", h.From)) + "</p>\n")
+	sb.WriteString("<p><strong>" + e(say("wrapper.subject")) + ":</strong> " + e(h.Subject) + "</p>\n")
+	// The file's name and the button's word in bold: the sentence is escaped
+	// with slots in it, then the slots filled with escaped values.
+	open := e(say("wrapper.open_file", "File", "\x00file\x00", "Open", "\x00open\x00"))
+	open = strings.NewReplacer("\x00file\x00", "<strong>"+e(h.FileName())+"</strong>",
+		"\x00open\x00", "<strong>"+e(say("wrapper.open"))+"</strong>").Replace(open)
+	sb.WriteString("<p>" + open + "\n")
+	sb.WriteString(e(say("wrapper.save_first")) + "</p>\n")
 	if online != "" {
-		fmt.Fprintf(&sb, "<p>If the attachment does not open (for example on a phone),\n<a href=\"%s\">open the message online</a>.</p>\n", html.EscapeString(online))
+		sb.WriteString("<p>" + e(say("wrapper.online_before")) + "\n<a href=\"" + e(online) + "\">" + e(say("wrapper.online_link")) + "</a>.</p>\n")
 	}
 	if reply {
-		sb.WriteString("<p>" + html.EscapeString(ReplySentence) + "</p>\n")
+		sb.WriteString("<p>" + e(say("wrapper.reply")) + "</p>\n")
 	}
-	fmt.Fprintf(&sb, "<p>You sign in on %s. The first time, you register with your name and a code sent to this address.\n", html.EscapeString(h.KeyServer))
-	sb.WriteString("The attachment never asks for your password.</p>\n" + footer + "</body></html>\n")
+	sb.WriteString("<p>" + e(say("wrapper.signin", "URL", h.KeyServer)) + "\n")
+	sb.WriteString(e(say("wrapper.no_password")) + "</p>\n" + footer + "</body></html>\n")
 	return sb.String()
 }

@@ -71,7 +71,7 @@ func (h *handlers) stats(c echo.Context) error {
 	if v := c.QueryParam("days"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return keyserver.ErrBadRequest.With("days: want a number.")
+			return keyserver.ErrBadRequest.With("refusal.days_number")
 		}
 		days = n
 	}
@@ -92,14 +92,14 @@ func (h *handlers) auditSearch(c echo.Context) error {
 	if v := c.QueryParam("from"); v != "" {
 		x, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			return keyserver.ErrBadRequest.With("from: want a record number.")
+			return keyserver.ErrBadRequest.With("refusal.from_record")
 		}
 		f.From = x
 	}
 	if v := c.QueryParam("limit"); v != "" {
 		x, err := strconv.Atoi(v)
 		if err != nil || x < 0 {
-			return keyserver.ErrBadRequest.With("limit: want a number.")
+			return keyserver.ErrBadRequest.With("refusal.limit_number")
 		}
 		f.Limit = x
 	}
@@ -107,7 +107,7 @@ func (h *handlers) auditSearch(c echo.Context) error {
 		if v := c.QueryParam(name); v != "" {
 			parsed, err := time.Parse(time.RFC3339, v)
 			if err != nil {
-				return keyserver.ErrBadRequest.With("%s: want an RFC 3339 time.", name)
+				return keyserver.ErrBadRequest.With("refusal.want_time", "Name", name)
 			}
 			*t = parsed
 		}

@@ -48,7 +48,7 @@ func parseCursor(s string) (*keyserver.EnvelopeCursor, error) {
 	if s == "" {
 		return nil, nil
 	}
-	bad := keyserver.ErrBadRequest.With("cursor: not one this server returned.")
+	bad := keyserver.ErrBadRequest.With("refusal.cursor")
 	t, id, ok := strings.Cut(s, "~")
 	if !ok {
 		return nil, bad

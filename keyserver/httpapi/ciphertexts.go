@@ -25,7 +25,7 @@ func parseSum(s string) ([32]byte, error) {
 func (h *handlers) putCiphertext(c echo.Context) error {
 	sum, err := parseSum(c.Param("sha256"))
 	if err != nil {
-		return keyserver.ErrBadRequest.With("Path: %v.", err)
+		return keyserver.ErrBadRequest.With("refusal.path", "Detail", err)
 	}
 	req := c.Request()
 	// Bounded here too, so a client that does not announce a length cannot send

@@ -179,10 +179,10 @@ func (h *handlers) checkCSRF(r *http.Request) error {
 		return nil
 	}
 	if o := r.Header.Get("Origin"); o != "" && o != h.cfg.PublicURL {
-		return keyserver.ErrForbidden.With("Requests from %.100s are not accepted.", o)
+		return keyserver.ErrForbidden.With("refusal.origin_refused", "Origin", fmt.Sprintf("%.100s", o))
 	}
 	if r.Header.Get(api.CSRFHeader) == "" {
-		return keyserver.ErrForbidden.With("Missing %s header.", api.CSRFHeader)
+		return keyserver.ErrForbidden.With("refusal.missing_header", "Header", api.CSRFHeader)
 	}
 	return nil
 }
@@ -195,7 +195,7 @@ func bearer(c echo.Context) string {
 func (h *handlers) gatewayOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if !h.s.ValidGatewayToken(bearer(c)) {
-			return &keyserver.Error{Status: http.StatusUnauthorized, Code: api.CodeBadToken, Message: "A valid gateway token is required."}
+			return (&keyserver.Error{Status: http.StatusUnauthorized, Code: api.CodeBadToken, Message: "A valid gateway token is required."}).With("refusal.gateway_token")
 		}
 		return next(c)
 	}
@@ -208,13 +208,13 @@ func (h *handlers) adminOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if c.Request().Header.Get("Authorization") != "" {
 			if !h.s.ValidAdminToken(bearer(c)) {
-				return &keyserver.Error{Status: http.StatusUnauthorized, Code: api.CodeBadToken, Message: "A valid admin token is required."}
+				return (&keyserver.Error{Status: http.StatusUnauthorized, Code: api.CodeBadToken, Message: "A valid admin token is required."}).With("refusal.admin_token")
 			}
 			c.Set("caller", keyserver.Caller{Admin: true, IP: c.RealIP()})
 			return next(c)
 		}
 		if _, err := c.Cookie(h.cookieName()); err != nil {
-			return &keyserver.Error{Status: http.StatusUnauthorized, Code: api.CodeBadToken, Message: "A valid admin token, or an administrator signed in with a passkey, is required."}
+			return (&keyserver.Error{Status: http.StatusUnauthorized, Code: api.CodeBadToken, Message: "A valid admin token, or an administrator signed in with a passkey, is required."}).With("refusal.admin_token_or_passkey")
 		}
 		if err := h.checkCSRF(c.Request()); err != nil {
 			return err
@@ -281,7 +281,7 @@ func (h *handlers) errorHandler(err error, c echo.Context) {
 	switch {
 	case errors.As(err, &e):
 	case errors.As(err, &mb):
-		e = &keyserver.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge, Message: fmt.Sprintf("The request is larger than %d bytes.", mb.Limit)}
+		e = (&keyserver.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge}).With("refusal.request_too_large", "Max", mb.Limit)
 	case errors.As(err, &he):
 		e = &keyserver.Error{Status: he.Code, Code: strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_")), Message: fmt.Sprint(he.Message)}
 	case errors.Is(err, syscall.ENOSPC):
@@ -290,17 +290,14 @@ func (h *handlers) errorHandler(err error, c echo.Context) {
 		e = keyserver.ErrOutOfStorage
 	default:
 		h.s.Logger().ErrorContext(c.Request().Context(), "request failed", "path", c.Path(), "err", err)
-		e = &keyserver.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: "Something went wrong on the server. Please try again later."}
+		e = (&keyserver.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: "Something went wrong on the server. Please try again later."}).With("refusal.internal")
 	}
 	if e.RetryAfter > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds())))
 	}
 	// As api.ErrorBody, with retry_after whenever there is a wait, even one
 	// under a second.
-	msg := e.Message
-	if key := e.MessageKey(); key != "" {
-		msg = h.s.Locale(h.lang(c)).T(key)
-	}
+	msg := e.Text(h.s.Locale(h.lang(c)))
 	body := map[string]any{"error": e.Code, "message": msg}
 	if e.RetryAfter > 0 {
 		body["retry_after"] = int(e.RetryAfter.Seconds())
@@ -331,7 +328,7 @@ func decodeJSON(r io.Reader, v any) error {
 		if errors.As(err, &mb) {
 			return err
 		}
-		return keyserver.ErrBadRequest.With("The request body is not the expected JSON: %v", err)
+		return keyserver.ErrBadRequest.With("refusal.bad_json", "Detail", err)
 	}
 	return nil
 }
@@ -384,7 +381,7 @@ func (h *handlers) signedInAnswer(c echo.Context, si *keyserver.SignedIn) error 
 
 func (h *handlers) ready(c echo.Context) error {
 	if err := h.s.Ready(c.Request().Context()); err != nil {
-		return &keyserver.Error{Status: http.StatusServiceUnavailable, Code: api.CodeNotReady, Message: "The store is not available."}
+		return (&keyserver.Error{Status: http.StatusServiceUnavailable, Code: api.CodeNotReady, Message: "The store is not available."}).With("refusal.not_ready")
 	}
 	return c.String(http.StatusOK, "ready\n")
 }
@@ -424,14 +421,14 @@ func (h *handlers) uploadParts(c echo.Context, mr *multipart.Reader) (io.Reader,
 	for uploads := 0; ; {
 		part, err := mr.NextPart()
 		if err == io.EOF {
-			return nil, keyserver.ErrBadRequest.With("The multipart body has no envelopes part.")
+			return nil, keyserver.ErrBadRequest.With("refusal.multipart_no_envelopes")
 		}
 		if err != nil {
 			var mb *http.MaxBytesError
 			if errors.As(err, &mb) {
 				return nil, err
 			}
-			return nil, keyserver.ErrBadRequest.With("The multipart body cannot be read: %v.", err)
+			return nil, keyserver.ErrBadRequest.With("refusal.multipart_unreadable", "Detail", err)
 		}
 		switch part.FormName() {
 		case "envelopes":
@@ -440,11 +437,11 @@ func (h *handlers) uploadParts(c echo.Context, mr *multipart.Reader) (io.Reader,
 			// A gateway's batch is one message, with one ciphertext; a few
 			// more are allowed, not a request's worth of memory.
 			if uploads++; uploads > maxUploadsPerRequest {
-				return nil, keyserver.ErrBadRequest.With("More than %d ciphertext parts.", maxUploadsPerRequest)
+				return nil, keyserver.ErrBadRequest.With("refusal.ciphertext_parts_many", "Max", maxUploadsPerRequest)
 			}
 			sum, err := parseSum(part.FileName())
 			if err != nil {
-				return nil, keyserver.ErrBadRequest.With("Ciphertext part: %v.", err)
+				return nil, keyserver.ErrBadRequest.With("refusal.ciphertext_part", "Detail", err)
 			}
 			// A size the part announces sizes the buffer, so it must hold: no more
 			// than the request carries, and exactly what the part holds
@@ -453,7 +450,7 @@ func (h *handlers) uploadParts(c echo.Context, mr *multipart.Reader) (io.Reader,
 			if v := part.Header.Get("Content-Length"); v != "" {
 				n, err := strconv.ParseInt(v, 10, 64)
 				if err != nil || n < 0 || c.Request().ContentLength >= 0 && n > c.Request().ContentLength {
-					return nil, keyserver.ErrBadRequest.With("Ciphertext part: Content-Length %.40q is not its size.", v)
+					return nil, keyserver.ErrBadRequest.With("refusal.ciphertext_part_length", "Value", fmt.Sprintf("%.40q", v))
 				}
 				size = n
 			}
@@ -461,7 +458,7 @@ func (h *handlers) uploadParts(c echo.Context, mr *multipart.Reader) (io.Reader,
 				return nil, err
 			}
 		default:
-			return nil, keyserver.ErrBadRequest.With("Unexpected multipart part %.40q.", part.FormName())
+			return nil, keyserver.ErrBadRequest.With("refusal.multipart_unexpected", "Part", fmt.Sprintf("%.40q", part.FormName()))
 		}
 	}
 }
@@ -471,32 +468,32 @@ func (h *handlers) register(c echo.Context, envelopes []api.Registration) error 
 	for i, r := range envelopes {
 		id, err := envelope.ParseID(r.ID)
 		if err != nil {
-			return keyserver.ErrBadRequest.With("Envelope %d: %v.", i, err)
+			return keyserver.ErrBadRequest.With("refusal.envelope_detail", "ID", i, "Detail", err)
 		}
 		k, err := envelope.ParseKey(r.ServerKey)
 		if err != nil {
-			return keyserver.ErrBadRequest.With("Envelope %s: server key: %v.", r.ID, err)
+			return keyserver.ErrBadRequest.With("refusal.envelope_server_key", "ID", r.ID, "Detail", err)
 		}
 		payload, err := base64.StdEncoding.DecodeString(r.Payload)
 		if err != nil {
-			return keyserver.ErrBadRequest.With("Envelope %s: payload is not base64.", r.ID)
+			return keyserver.ErrBadRequest.With("refusal.envelope_payload_base64", "ID", r.ID)
 		}
 		regs[i] = keyserver.Registration{ID: id, Sender: r.Sender, Submitter: r.Submitter, Message: r.Message, Recipient: r.Recipient, Subject: r.Subject,
 			Created: r.Created, Expires: r.Expires, ServerKey: k, Payload: payload, Size: r.Size, Attachments: r.Attachments}
 		if regs[i].ReplyContext, err = base64.StdEncoding.DecodeString(r.ReplyContext); err != nil || len(regs[i].ReplyContext) > keyserver.MaxReplyContext {
-			return keyserver.ErrBadRequest.With("Envelope %s: reply_context is not base64 of at most %d bytes.", r.ID, keyserver.MaxReplyContext)
+			return keyserver.ErrBadRequest.With("refusal.envelope_reply_context", "ID", r.ID, "Max", keyserver.MaxReplyContext)
 		}
 		if r.Ciphertext != "" || r.OnlineHead != "" {
 			if len(payload) > 0 {
-				return keyserver.ErrBadRequest.With("Envelope %s: payload, or online_head with ciphertext, not both.", r.ID)
+				return keyserver.ErrBadRequest.With("refusal.envelope_payload_or_head", "ID", r.ID)
 			}
 			sum, err := parseSum(r.Ciphertext)
 			if err != nil {
-				return keyserver.ErrBadRequest.With("Envelope %s: ciphertext: %v.", r.ID, err)
+				return keyserver.ErrBadRequest.With("refusal.envelope_ciphertext", "ID", r.ID, "Detail", err)
 			}
 			head, err := base64.StdEncoding.DecodeString(r.OnlineHead)
 			if err != nil {
-				return keyserver.ErrBadRequest.With("Envelope %s: online_head is not base64.", r.ID)
+				return keyserver.ErrBadRequest.With("refusal.envelope_head_base64", "ID", r.ID)
 			}
 			regs[i].Payload, regs[i].Ciphertext = head, sum[:]
 		}
@@ -695,7 +692,7 @@ func (h *handlers) listEnvelopes(c echo.Context) error {
 		if v := c.QueryParam(name); v != "" {
 			parsed, err := time.Parse(time.RFC3339, v)
 			if err != nil {
-				return keyserver.ErrBadRequest.With("%s: want an RFC 3339 time.", name)
+				return keyserver.ErrBadRequest.With("refusal.want_time", "Name", name)
 			}
 			*t = parsed
 		}
@@ -703,7 +700,7 @@ func (h *handlers) listEnvelopes(c echo.Context) error {
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return keyserver.ErrBadRequest.With("limit: want a number.")
+			return keyserver.ErrBadRequest.With("refusal.limit_number")
 		}
 		q.Limit = n
 	}
@@ -781,7 +778,7 @@ func (h *handlers) setExpiry(c echo.Context, p keyserver.Caller, id envelope.ID)
 	if req.Expires != "" {
 		var err error
 		if t, err = time.Parse(time.RFC3339, req.Expires); err != nil {
-			return keyserver.EnvelopeRecord{}, keyserver.ErrBadRequest.With("expires: want an RFC 3339 time, or empty for never.")
+			return keyserver.EnvelopeRecord{}, keyserver.ErrBadRequest.With("refusal.expires_time")
 		}
 	}
 	return h.s.SetExpiry(c.Request().Context(), p, id, t)
@@ -793,7 +790,7 @@ func (h *handlers) listAccounts(c echo.Context) error {
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return keyserver.ErrBadRequest.With("limit: want a number.")
+			return keyserver.ErrBadRequest.With("refusal.limit_number")
 		}
 		q.Limit = n
 	}
@@ -840,7 +837,7 @@ func (h *handlers) auditExport(c echo.Context) error {
 	if v := c.QueryParam("from"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || n == 0 {
-			return keyserver.ErrBadRequest.With("from: want a record number from 1.")
+			return keyserver.ErrBadRequest.With("refusal.from_record_one")
 		}
 		from = n
 	}

@@ -44,7 +44,7 @@ func (h *handlers) leaseMail(c echo.Context) error {
 func mailID(c echo.Context) (uint64, error) {
 	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
 	if err != nil {
-		return 0, keyserver.ErrBadRequest.With("Bad mail id.")
+		return 0, keyserver.ErrBadRequest.With("refusal.mail_id")
 	}
 	return id, nil
 }

@@ -212,9 +212,13 @@ func (h *handlers) unreadable(c echo.Context, status int, why string) error {
 	return h.render(c, status, "home.html", textPage("post.unreadable", why, "post.again"))
 }
 
-// errorText is e's sentence as a catalog id when it has one, else as it is
+// errorText is e's sentence as a catalog id when it has one, its own
+// sentence said in the page's language when With gave it one, else as it is
 // (T returns an id it does not know unchanged).
 func (h *handlers) errorText(c echo.Context, e *keyserver.Error) string {
+	if e.Said() != nil {
+		return e.Text(h.s.Locale(h.lang(c)))
+	}
 	if key := e.MessageKey(); key != "" {
 		return key
 	}

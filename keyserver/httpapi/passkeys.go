@@ -43,7 +43,7 @@ func bindAnswer(c echo.Context) (ceremonyAnswer, error) {
 		return req, err
 	}
 	if req.Ceremony == "" || len(req.Credential) == 0 {
-		return req, keyserver.ErrBadRequest.With("A passkey answer needs its ceremony and credential.")
+		return req, keyserver.ErrBadRequest.With("refusal.passkey_answer")
 	}
 	return req, nil
 }

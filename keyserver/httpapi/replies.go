@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -77,7 +78,7 @@ func readReplyBody(req *http.Request) (sealed, copyKey []byte, err error) {
 		if errors.As(err, &mb) {
 			return keyserver.ErrReplyTooLarge
 		}
-		return keyserver.ErrBadRequest.With("The reply could not be read.")
+		return keyserver.ErrBadRequest.With("refusal.reply_unreadable")
 	}
 	mt, params, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	if mt != "multipart/form-data" {
@@ -104,10 +105,10 @@ func readReplyBody(req *http.Request) (sealed, copyKey []byte, err error) {
 		case "copy_key":
 			dst, max = &copyKey, int64(compose.WrapSize)
 		default:
-			return nil, nil, keyserver.ErrBadRequest.With("Unknown part %q: want reply and copy_key.", p.FormName())
+			return nil, nil, keyserver.ErrBadRequest.With("refusal.reply_unknown_part", "Part", fmt.Sprintf("%q", p.FormName()))
 		}
 		if *dst != nil {
-			return nil, nil, keyserver.ErrBadRequest.With("The part %q is there twice.", p.FormName())
+			return nil, nil, keyserver.ErrBadRequest.With("refusal.reply_part_twice", "Part", fmt.Sprintf("%q", p.FormName()))
 		}
 		b, err := io.ReadAll(io.LimitReader(p, max+1))
 		if err != nil {
@@ -198,7 +199,7 @@ func (h *handlers) finishReply(failed bool) echo.HandlerFunc {
 			return err
 		}
 		if failed && req.Reason == "" {
-			return keyserver.ErrBadRequest.With("A failed reply needs a reason.")
+			return keyserver.ErrBadRequest.With("refusal.reply_failed_reason")
 		}
 		if !failed {
 			req.Reason = ""

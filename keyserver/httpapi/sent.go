@@ -20,7 +20,7 @@ func (h *handlers) sentPage(c echo.Context) error {
 		if v := c.QueryParam(name); v != "" {
 			parsed, err := time.Parse(time.RFC3339, v)
 			if err != nil {
-				return keyserver.ErrBadRequest.With("%s: want an RFC 3339 time.", name)
+				return keyserver.ErrBadRequest.With("refusal.want_time", "Name", name)
 			}
 			*t = parsed
 		}
@@ -28,7 +28,7 @@ func (h *handlers) sentPage(c echo.Context) error {
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			return keyserver.ErrBadRequest.With("limit: want a positive number.")
+			return keyserver.ErrBadRequest.With("refusal.limit_positive")
 		}
 		q.Limit = n
 	}
