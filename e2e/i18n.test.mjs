@@ -36,10 +36,21 @@ const en = catalog("en");
 // englishOnScreen lists the English messages the page shows that lang says
 // otherwise: a sentence or label left untranslated in a page or a script
 // (the switcher names each language in itself: "English" is no mistake).
-async function englishOnScreen(page, lang) {
+// data are selectors of what shows stored records as they are, not words of
+// the page: the audit log's actions and details, refusal codes.
+async function englishOnScreen(page, lang, data = []) {
   const theirs = catalog(lang);
-  const text = await page.locator("body").innerText();
-  return Object.entries(en).filter(([id, s]) => id !== "language.name" && s.length >= 6 && !/\{/.test(s) && theirs[id] !== s && text.includes(s)).map(([id, s]) => `${id}: ${s}`);
+  const text = await page.evaluate((sels) => {
+    const els = sels.flatMap((s) => [...document.querySelectorAll(s)]);
+    for (const el of els) el.dataset.display = el.style.display;
+    for (const el of els) el.style.display = "none";
+    const out = document.body.innerText;
+    for (const el of els) el.style.display = el.dataset.display;
+    return out;
+  }, data);
+  // A message as a whole word or words ("sender", not the one in "Absenderin").
+  const shown = (s) => new RegExp(`(?<![\\p{L}])${s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(?![\\p{L}])`, "u").test(text);
+  return Object.entries(en).filter(([id, s]) => id !== "language.name" && s.length >= 6 && !/\{/.test(s) && theirs[id] !== s && shown(s)).map(([id, s]) => `${id}: ${s}`);
 }
 
 // noOverflow fails when the page is wider than its window (a long German word
@@ -289,4 +300,86 @@ test("the switcher: Deutsch chosen before signing in is kept on the account, for
   assert.equal(await page.locator("#account-h").textContent(), "Ihr Konto");
   await shot(page, "i18n-switch-02-account-de");
   await context.close();
+});
+
+test("the console in German: a sender's sent items and every administration page, at 1280 and 375 px", async () => {
+  const german = { locale: "de-DE", extraHTTPHeaders: { "Accept-Language": "de" }, viewport: { width: 1280, height: 900 } };
+  const from = "Greta Absenderin <greta@hospital.example>";
+  ws.seal(message("karl@patient.example", "Ihre Röntgenbefunde", "Sehr geehrter Herr Karl,\n\nanbei.\n"), { to: ["karl@patient.example", "lena@patient.example"], from });
+
+  // both checks a page at 1280 px and on a phone: German only, nothing wider
+  // than the window, a screenshot of each.
+  const both = async (page, name) => {
+    await shot(page, `${name}-1280`);
+    assert.deepEqual(await englishOnScreen(page, "de", ["#trail-list", "#audit-list", "#dash-denials"]), [], name);
+    await page.setViewportSize({ width: 375, height: 740 });
+    await noOverflow(page, name);
+    await shot(page, `${name}-375`);
+    await page.setViewportSize({ width: 1280, height: 900 });
+  };
+
+  // A sender registers from Sent items, in German.
+  const sctx = await browser.newContext(german);
+  const sender = await sctx.newPage();
+  await sender.goto(`${ws.base}/sent`);
+  await sender.getByRole("button", { name: "Registrieren" }).click();
+  await sender.getByLabel("Ihre dienstliche E-Mail-Adresse").fill("greta@hospital.example");
+  await sender.locator("#staff-first").fill("Greta");
+  await sender.locator("#staff-last").fill("Absenderin");
+  const count = ws.mailCount("greta@hospital.example");
+  await sender.locator("#form-staff-register").getByRole("button", { name: "Code senden" }).click();
+  const mail = await mailTo("greta@hospital.example", count);
+  assert.match(mail.subject, /^Ihr Registrierungscode: \d{6}$/);
+  await sender.locator("#staff-code").fill(mail.code);
+  await sender.getByRole("button", { name: "Weiter" }).click();
+  await sender.getByRole("heading", { name: "Registrierung abschließen: Passkey oder Passwort hinzufügen" }).waitFor();
+  await sender.locator("#new-password").fill(password);
+  await sender.locator("#new-password2").fill(password);
+  await sender.getByRole("button", { name: "Passwort festlegen" }).click();
+  await sender.locator("#panel-sent").waitFor();
+  await sender.getByText("Registrierung abgeschlossen. Hier erscheinen Ihre gesendeten Nachrichten.").waitFor();
+  const head = sender.locator(".sent-head p.note").first();
+  assert.match(await head.textContent(), /^Gesendet \d{1,2}\. [A-ZÄÖÜ][a-zäöü]+ \d{4}, \d{2}:\d{2} \S+ · 2 Empfänger/);
+  assert.match(await sender.locator(".sent-rcpt .state").first().textContent(), /^Aktiv; nicht geöffnet; läuft ab /);
+  await both(sender, "i18n-de-sent");
+  // A recipient's actions, in German.
+  await sender.locator(".sent-rcpt").first().getByRole("button", { name: "Sperren" }).click();
+  await sender.getByLabel(/^Grund, den .* sieht$/).fill("Falscher Empfänger");
+  await sender.locator(".inline-form").getByRole("button", { name: "Sperren" }).click();
+  await sender.getByText(/^Die Nachricht an \S+ wurde gesperrt\.$/).waitFor();
+  assert.match(await sender.locator(".sent-rcpt .state", { hasText: "Gesperrt" }).textContent(), /^Gesperrt: „Falscher Empfänger“; nicht geöffnet/);
+  await sctx.close();
+
+  // An administrator enrols in German and visits every page.
+  const invite = JSON.parse(ws.admin("invite", "otto@hospital.example"));
+  const actx = await browser.newContext(german);
+  const page = await actx.newPage();
+  await device(page);
+  await page.goto(invite.link);
+  await page.getByRole("heading", { name: "Administrator werden" }).waitFor();
+  await both(page, "i18n-de-admin-enrol");
+  await page.getByLabel("Vorname").fill("Otto");
+  await page.getByLabel("Nachname").fill("Verwalter");
+  await Promise.all([page.waitForURL(`${ws.base}/admin`), page.getByRole("button", { name: "Ihren Administrator-Passkey erstellen" }).click()]);
+  await page.getByRole("link", { name: "Ihre Röntgenbefunde" }).first().waitFor();
+  assert.match(await page.locator("#admin-count").textContent(), /^2 Nachrichten angezeigt\.$/);
+  await both(page, "i18n-de-admin-messages");
+  // The dry run counts in German.
+  await page.locator("#bulk-sender").fill("greta@hospital.example");
+  await page.getByRole("button", { name: "Zählen (Probelauf)" }).click();
+  await page.locator("#bulk-result", { hasText: "2 Nachrichten passen; 2 würden widerrufen." }).waitFor();
+  assert.equal(await page.locator("#bulk-run").textContent(), "2 Nachrichten widerrufen");
+
+  await page.getByRole("link", { name: "Ihre Röntgenbefunde" }).first().click();
+  await page.locator("#trail-list td", { hasText: "envelope.register" }).waitFor();
+  await both(page, "i18n-de-admin-envelope");
+  for (const [tab, ready] of [["accounts", "#accounts-list tr"], ["administrators", "#admins-list tr"], ["audit", "#audit-list tr"], ["dashboard", "#dash-days tr"]]) {
+    await page.goto(`${ws.base}/admin/${tab}`);
+    await page.locator(ready).first().waitFor();
+    await both(page, `i18n-de-admin-${tab}`);
+  }
+  await page.goto(`${ws.base}/admin/audit`);
+  await page.getByRole("button", { name: "Kette prüfen" }).click();
+  await page.locator("#verify-result", { hasText: /^Die Kette ist intakt: \d+ Einträge, jeder mit dem vorigen verknüpft\./ }).waitFor();
+  await actx.close();
 });
