@@ -378,6 +378,10 @@ test("the console in German: a sender's sent items and every administration page
     await page.locator(ready).first().waitFor();
     await both(page, `i18n-de-admin-${tab}`);
   }
+  // The dashboard's days (UTC) as German writes a date.
+  const today = new Intl.DateTimeFormat("de", { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" }).format(new Date());
+  assert.match(today, /^\d{1,2}\. [A-ZÄÖÜ][a-zäöü]+ \d{4}$/);
+  assert.equal(await page.locator("#dash-days tr td").first().textContent(), today);
   await page.goto(`${ws.base}/admin/audit`);
   await page.getByRole("button", { name: "Kette prüfen" }).click();
   await page.locator("#verify-result", { hasText: /^Die Kette ist intakt: \d+ Einträge, jeder mit dem vorigen verknüpft\./ }).waitFor();

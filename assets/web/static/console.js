@@ -486,6 +486,14 @@
     d.setDate(d.getDate() + 1);
     return d.toISOString();
   }
+  // dayText writes a UTC day of the statistics ("2026-12-05") as the page's
+  // language writes a date; the table's head says the days are UTC.
+  function dayText(day) {
+    const d = new Date(`${day}T00:00:00Z`);
+    if (Number.isNaN(d.getTime())) return day;
+    const lang = document.documentElement.lang || "en";
+    return new Intl.DateTimeFormat(lang === "en" ? "en-GB" : lang, { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" }).format(d);
+  }
   function localDay(t) {
     const d = new Date(t);
     return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
@@ -959,7 +967,7 @@
     const num = (n) => { const td = cell(String(n)); td.className = "num"; return td; };
     $("dash-days").replaceChildren(...[...r.data.days].reverse().map((d) => {
       const tr = document.createElement("tr");
-      const day = cell(d.day);
+      const day = cell(dayText(d.day));
       day.className = "nowrap";
       tr.append(day, num(d.sealed), num(d.opened), num(d.revoked), num(d.expired), num(d.failed));
       return tr;
