@@ -500,8 +500,9 @@
   }
   // stateText names an envelope's state (the API's word as the catalog says it).
   const stateNames = { active: "c_state_active", locked: "c_state_locked", revoked: "c_state_revoked", expired: "c_state_expired" };
+  function stateName(state) { return stateNames[state] ? t(stateNames[state]) : state; }
   function stateText(e) {
-    const name = stateNames[e.state] ? t(stateNames[e.state]) : e.state;
+    const name = stateName(e.state);
     return e.state === "locked" && e.lock_reason ? t("c_state_why", { state: name, reason: e.lock_reason }) : name;
   }
 
@@ -736,7 +737,7 @@
     if (!r.ok) return failed(r);
     fillEnvelope(r.data);
     await loadTrail(false);
-    status(said || t("c_done_state", { state: stateText(r.data) }));
+    status(said || t("c_done_state", { state: stateName(r.data.state) }));
   }
   onSubmit("form-lock", (v) => manage("lock", { reason: v.reason }));
   onSubmit("form-expiry", (v) => {
