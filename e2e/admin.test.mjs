@@ -101,6 +101,13 @@ test("an administrator enrols, finds a message and its trail, disables a sender,
     mallory.push(...ws.seal(message(`p${n}@patient.example`, `PHI: Mallory's note ${n}`), {
       to: [`p${n}@patient.example`], from: "Mallory Mistake <mallory@hospital.example>" }));
   }
+  // The next hop refused Erin's copy, as a gateway reports it.
+  const reported = await fetch(`${ws.base}/api/v1/deliveries`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${ws.tokens.gateway_token}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ deliveries: [{ id: erin.id, state: "refused", detail: "550 5.2.2 <b>mailbox</b> full", at: new Date().toISOString() }] }),
+  });
+  assert.equal(reported.status, 200);
   const gina = await registerSender("gina@hospital.example", "Gina", "Sender");
 
   // Enrol.
@@ -138,6 +145,10 @@ test("an administrator enrols, finds a message and its trail, disables a sender,
   await page.locator("#panel-envelope").waitFor();
   await page.locator("#trail-list td", { hasText: "envelope.register" }).waitFor();
   assert.equal(await page.locator("#env-recipient").textContent(), "erin@patient.example");
+  // Its delivery, as text, and the report in its trail.
+  assert.equal(await page.locator("#env-delivery").textContent(), "Refused by the recipient's mail server: 550 5.2.2 <b>mailbox</b> full");
+  await page.locator("#trail-list td", { hasText: "envelope.delivery" }).waitFor();
+  await both(page, "admin-02b-envelope-delivery");
   // Live: Lock, expiry, expire and revoke; no Unlock.
   assert.equal(await page.getByRole("button", { name: "Unlock" }).isVisible(), false);
   assert.equal(await page.getByRole("button", { name: "Lock", exact: true }).isVisible(), true);

@@ -387,6 +387,25 @@ test("a sender registers with a passkey, sees a message to two as one entry, loc
   ws.seal(message("ivy@patient.example", "PHI: for Ivy"), { to: ["ivy@patient.example"], from: "Gina Sender <gina@hospital.example>" });
   // Through the gateway, which registers the attachment names for Sent items.
   await ws.send(withNames("jo@patient.example", "PHI: scans for Jo"), { from: "gina@hospital.example", to: ["jo@patient.example"] });
+  // The development gateway reports Jo's copy delivered (its sink takes
+  // everything); wait for that report as a script would, by asking.
+  for (let i = 0; !/"delivery":\{"state":"delivered"/.test(ws.admin("envelopes", "--recipient", "jo@patient.example")); i++) {
+    if (i > 100) throw new Error("the gateway never reported Jo's copy delivered");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // A next hop that greylists Frank's copy and refuses Hana's, as a gateway
+  // reports it; the refusal's words are markup that must stay text.
+  const refusal = `550 5.1.1 <img src=x onerror="window.xss=1"> no such user`;
+  const reported = await fetch(`${ws.base}/api/v1/deliveries`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${ws.tokens.gateway_token}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ deliveries: [
+      { id: frank.id, state: "queued", detail: "451 4.7.1 greylisted, try again later", at: new Date().toISOString() },
+      { id: hana.id, state: "refused", detail: refusal, at: new Date().toISOString() },
+    ] }),
+  });
+  assert.equal(reported.status, 200);
+  assert.deepEqual(await reported.json(), { changed: 2 });
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   await device(page);
@@ -422,6 +441,20 @@ test("a sender registers with a passkey, sees a message to two as one entry, loc
   // The message's size (its attachment's 30 KB and more), once for the message.
   assert.match(await entry.locator(".sent-head .note").textContent(), /· 2 recipients · (4[0-9]|5[0-9]) KB$/);
   await shot(page, "passkey-09-sent");
+  // Each copy's delivery, as text.
+  assert.match(await frankRow.locator(".delivery").textContent(), /^Queued: not yet taken by the recipient's mail server \(451 4\.7\.1 greylisted, try again later\); the gateway keeps trying$/);
+  assert.equal(await hanaRow.locator(".delivery").textContent(), `Refused by the recipient's mail server: ${refusal}`);
+  assert.equal(await hanaRow.locator("img").count(), 0, "a next hop's reply is never markup");
+  assert.match(await entries.filter({ hasText: "scans for Jo" }).locator(".delivery").textContent(), /^Delivered to the recipient's mail server /);
+  assert.equal(await entries.filter({ hasText: "for Ivy" }).locator(".delivery").count(), 0, "no report, no line");
+  await entry.scrollIntoViewIfNeeded();
+  await shot(page, "passkey-09e-sent-delivery-1280");
+  await page.setViewportSize({ width: 375, height: 740 });
+  await entry.scrollIntoViewIfNeeded();
+  await shot(page, "passkey-09e-sent-delivery-375");
+  const phoneOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(phoneOverflow <= 0, `the sent items page is ${phoneOverflow}px wider than a 375px phone`);
+  await page.setViewportSize({ width: 1280, height: 720 });
   // The gateway's message lists its attachment names, the hostile one as text.
   const jo = entries.filter({ hasText: "scans for Jo" });
   assert.deepEqual(await jo.locator(".sent-head .sent-files li").allTextContents(), ["scan-2026-11-19.png", hostileName]);

@@ -30,7 +30,8 @@ type Store interface {
 	OutboxStore
 	AuditStore
 	ThreadStore
-	ReplyStore // replies.go
+	ReplyStore    // replies.go
+	DeliveryStore // delivery.go
 
 	// Shared state of the nodes on one database (shared.go).
 	LimitStore
@@ -293,6 +294,9 @@ type EnvelopeRecord struct {
 	// recipients, sealed by the gateway to the organisation's reply key: the
 	// key server stores it for replies and cannot read it (replies.go).
 	ReplyContext []byte `json:"reply_context,omitempty"`
+	// Delivery is what the next hop did with the wrapper mail, as the gateway
+	// last reported it (delivery.go); nil before any report.
+	Delivery *Delivery `json:"delivery,omitempty"`
 }
 
 // NewEnvelope is an envelope being registered, with its "open online" payload (the

@@ -156,6 +156,9 @@ type Gateway struct {
 	wrapperReplyTo *mail.Address
 	// notifyFrom is Config.NotifyFrom parsed: the organisation's system sender.
 	notifyFrom *mail.Address
+	// reports are delivery states on their way to the key server
+	// (deliveryreports.go).
+	reports *reportQueue
 }
 
 // New checks cfg and fills in defaults.
@@ -233,7 +236,7 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.Now = time.Now
 	}
 	return &Gateway{cfg: cfg, log: cfg.Logger, policy: cfg.Policy, kick: make(chan struct{}, 1),
-		slots: make(chan struct{}, cfg.MaxConcurrent), wrapperReplyTo: replyTo, notifyFrom: notifyFrom}, nil
+		slots: make(chan struct{}, cfg.MaxConcurrent), wrapperReplyTo: replyTo, notifyFrom: notifyFrom, reports: newReportQueue()}, nil
 }
 
 func newID() string {

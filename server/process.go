@@ -18,6 +18,8 @@ import (
 
 	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/envelope/wrapper"
+	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
 	"github.com/waxseal/waxseal/keyserver/client"
 	"github.com/waxseal/waxseal/keyserver/mailer"
 	"github.com/waxseal/waxseal/server/policy"
@@ -46,6 +48,9 @@ type delivery struct {
 	// keys together with the check of its body: no copy of the message is taken
 	// by the next hop before both succeeded.
 	keys *registration
+	// envelope is the id of the envelope a wrapper mail carries: its
+	// delivery state goes to the key server (deliveryreports.go).
+	envelope string
 }
 
 // registration is work under way that copies wait for before their end of
@@ -471,7 +476,7 @@ func (sj *sealJob) wrappers(in *Inbound, notify string, base wrapper.Options) ([
 			return nil, fmt.Errorf("wrapper mail: %w", err)
 		}
 		out = append(out, delivery{from: in.From, to: []string{s.env.Header.To}, msg: w.Bytes(), kind: kindEnvelope,
-			notify: notify, subject: sj.subject})
+			notify: notify, subject: sj.subject, envelope: s.env.Header.ID.String()})
 	}
 	return out, nil
 }
@@ -500,11 +505,13 @@ func (g *Gateway) deliver(ctx context.Context, p *plan) error {
 	log := g.log.With("id", p.in.ID)
 	relayed := 0
 	var temporary, permanent []failedDelivery
+	var delivered []*api.DeliveryReport
 	// outcome records one copy's result; a non-nil return is the answer to give
 	// at once.
 	outcome := func(d delivery, err error) error {
 		if err == nil {
 			relayed++
+			delivered = append(delivered, g.deliveryReport(d, keyserver.DeliveryDelivered, nil))
 			log.InfoContext(ctx, "relayed", "kind", d.kind, "from", d.from, "to", d.to, "tls_required", d.requireTLS)
 			return nil
 		}
@@ -560,7 +567,13 @@ func (g *Gateway) deliver(ctx context.Context, p *plan) error {
 		return err
 	}
 	if relayed == 0 && len(temporary) == 0 && len(permanent) > 0 {
-		// Nothing left: the client bounces it with the next hop's words.
+		// Nothing left: the client bounces it with the next hop's words. The
+		// envelopes are registered, so Sent items say why they never arrived.
+		var refused []*api.DeliveryReport
+		for _, f := range permanent {
+			refused = append(refused, g.deliveryReport(f.d, keyserver.DeliveryRefused, f.err))
+		}
+		g.queueReports(ctx, refused)
 		return &SMTPError{554, [3]int{5, 0, 0}, fmt.Sprintf("The next hop refused the message: %v", permanent[0].err)}
 	}
 	if len(temporary) > 0 {
@@ -585,17 +598,21 @@ func (g *Gateway) deliver(ctx context.Context, p *plan) error {
 		g.Kick()
 	}
 	p.refused, p.queued = map[string]bool{}, map[string]bool{}
+	reports := delivered
 	for _, f := range temporary {
 		for _, r := range f.d.to {
 			p.queued[r] = true
 		}
+		reports = append(reports, g.deliveryReport(f.d, keyserver.DeliveryQueued, f.err))
 	}
 	for _, f := range permanent {
 		g.notifyFailure(ctx, f.d, f.err.Error())
 		for _, r := range f.d.to {
 			p.refused[r] = true
 		}
+		reports = append(reports, g.deliveryReport(f.d, keyserver.DeliveryRefused, f.err))
 	}
+	g.queueReports(ctx, reports)
 	// Confirm what went out sealed, or is on its way: not a message whose
 	// every envelope was refused, which the failure notices tell.
 	if p.sender != "" && slices.ContainsFunc(p.sealed, func(r string) bool { return !p.refused[r] }) {
@@ -632,7 +649,7 @@ func (g *Gateway) spool(d delivery, cause error) error {
 	}
 	now := g.cfg.Now()
 	_, err := g.cfg.Spool.Put(spool.Entry{From: d.from, To: d.to, RequireTLS: d.requireTLS, Kind: d.kind, Notify: d.notify,
-		Subject: d.subject, Created: now, Attempts: 1, NextAttempt: now.Add(g.cfg.RetryFirst), LastError: truncate(cause.Error(), 1000),
+		Subject: d.subject, Envelope: d.envelope, Created: now, Attempts: 1, NextAttempt: now.Add(g.cfg.RetryFirst), LastError: truncate(cause.Error(), 1000),
 		PossiblyDelivered: mailer.IsUncertain(cause)}, d.msg)
 	return err
 }

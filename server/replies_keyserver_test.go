@@ -81,6 +81,25 @@ func (b *browser) postRaw(path string, body []byte) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
+// postReplies seals n replies to pub, their texts made from format and the
+// reply's number, and posts them to envelope id as bob, failing on any refusal.
+func (b *browser) postReplies(id string, pub *[32]byte, n int, format string) {
+	b.k.t.Helper()
+	for i := range n {
+		raw, err := compose.Build(&compose.Draft{Subject: "Re: Lab results", Text: fmt.Sprintf(format, i)}, rand.Reader)
+		if err != nil {
+			b.k.t.Fatal(err)
+		}
+		sealed, err := compose.Seal(raw, pub, rand.Reader)
+		if err != nil {
+			b.k.t.Fatal(err)
+		}
+		if code, out := b.postRaw("/api/v1/envelopes/"+id+"/replies?kind=reply", sealed); code != http.StatusCreated {
+			b.k.t.Fatalf("post reply %d: %d %v", i, code, out)
+		}
+	}
+}
+
 // TestReplyThroughKeyServer: the recipient of a sealed message posts a sealed
 // reply to the key server; the gateway leases it over the API and delivers it
 // to the original sender with the key server's From; the key server's bbolt
@@ -371,19 +390,7 @@ func TestReplyBatchRoundTrips(t *testing.T) {
 	bob := &browser{k: ks}
 	ks.openAs(bob, file)
 	const n = 5
-	for i := range n {
-		raw, err := compose.Build(&compose.Draft{Subject: "Re: Lab results", Text: fmt.Sprintf("reply %d", i)}, rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sealed, err := compose.Seal(raw, &replyKey.Public, rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st, out := bob.postRaw("/api/v1/envelopes/"+file.Header.ID.String()+"/replies?kind=reply", sealed); st != http.StatusCreated {
-			t.Fatalf("post reply %d: %d %v", i, st, out)
-		}
-	}
+	bob.postReplies(file.Header.ID.String(), &replyKey.Public, n, "reply %d")
 	d, err := e.g.NewReplyDeliverer(ReplyConfig{Source: NewRemoteReplies(ks.client()), Keys: []reply.KeyPair{replyKey}, LedgerDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

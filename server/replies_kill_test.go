@@ -5,14 +5,12 @@ package server
 import (
 	"bytes"
 	"context"
-	cryptorand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
@@ -135,24 +133,31 @@ func (noRegistrar) RegisterEnvelopes(context.Context, []client.Registration) err
 	return errors.New("no envelopes in this test")
 }
 
+// replyChildGateway is the gateway of a kill test's child process: it relays
+// to the next hop at hopAddr and holds the reply keys in dir/reply.key.
+func replyChildGateway(dir, hopAddr string) (*Gateway, []reply.KeyPair, error) {
+	host, port, _ := net.SplitHostPort(hopAddr)
+	p, _ := strconv.Atoi(port)
+	relay, err := NewSMTPRelay(RelayConfig{Host: host, Port: p, TLS: mailer.TLSNone, HELOName: "gateway.test"})
+	if err != nil {
+		return nil, nil, err
+	}
+	keys, err := reply.LoadKeys(filepath.Join(dir, "reply.key"))
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := New(Config{Hostname: "gateway.test", ClientNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Relay: relay, Policy: newPolicy(&testing.T{}), KeyServer: noRegistrar{}, KeyServerURL: publicURL,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	return g, keys, err
+}
+
 // runReplyChild is the gateway process of the kill test: it delivers the
 // replies in dir/replies.json to the next hop at hopAddr until none is left,
 // and kills itself with SIGKILL right after delivering reply dieAfter (between
 // the ledger's "delivered" and the acknowledgement).
 func runReplyChild(dir, hopAddr, dieAfter string) error {
-	host, port, _ := net.SplitHostPort(hopAddr)
-	p, _ := strconv.Atoi(port)
-	relay, err := NewSMTPRelay(RelayConfig{Host: host, Port: p, TLS: mailer.TLSNone, HELOName: "gateway.test"})
-	if err != nil {
-		return err
-	}
-	keys, err := reply.LoadKeys(filepath.Join(dir, "reply.key"))
-	if err != nil {
-		return err
-	}
-	g, err := New(Config{Hostname: "gateway.test", ClientNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		Relay: relay, Policy: newPolicy(&testing.T{}), KeyServer: noRegistrar{}, KeyServerURL: publicURL,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	g, keys, err := replyChildGateway(dir, hopAddr)
 	if err != nil {
 		return err
 	}
@@ -315,19 +320,7 @@ func TestRepliesExactlyOnceAcrossKill9(t *testing.T) {
 // comes back empty, and kills itself with SIGKILL right after its dieAt-th
 // delivery (0: never), before the batch's report.
 func runRemoteReplyChild(dir, hopAddr, ksURL string, dieAt int) error {
-	host, port, _ := net.SplitHostPort(hopAddr)
-	p, _ := strconv.Atoi(port)
-	relay, err := NewSMTPRelay(RelayConfig{Host: host, Port: p, TLS: mailer.TLSNone, HELOName: "gateway.test"})
-	if err != nil {
-		return err
-	}
-	keys, err := reply.LoadKeys(filepath.Join(dir, "reply.key"))
-	if err != nil {
-		return err
-	}
-	g, err := New(Config{Hostname: "gateway.test", ClientNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		Relay: relay, Policy: newPolicy(&testing.T{}), KeyServer: noRegistrar{}, KeyServerURL: publicURL,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	g, keys, err := replyChildGateway(dir, hopAddr)
 	if err != nil {
 		return err
 	}
@@ -389,19 +382,7 @@ func TestRepliesExactlyOnceThroughKeyServerAcrossKill9(t *testing.T) {
 	bob := &browser{k: ks}
 	ks.openAs(bob, file)
 	const n = 10
-	for i := range n {
-		raw, err := compose.Build(&compose.Draft{Subject: "Re: Lab results", Text: fmt.Sprintf("ks-reply-canary-%02d", i)}, cryptorand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sealed, err := compose.Seal(raw, &kp.Public, cryptorand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if code, out := bob.postRaw("/api/v1/envelopes/"+file.Header.ID.String()+"/replies?kind=reply", sealed); code != http.StatusCreated {
-			t.Fatalf("post reply %d: %d %v", i, code, out)
-		}
-	}
+	bob.postReplies(file.Header.ID.String(), &kp.Public, n, "ks-reply-canary-%02d")
 	h := startHop(t, hopOptions{})
 	run := func(dieAt int) error {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestRepliesExactlyOnceThroughKeyServerAcrossKill9$")

@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"sync"
 	"time"
 
+	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
 	"github.com/waxseal/waxseal/keyserver/mailer"
 	"github.com/waxseal/waxseal/server/spool"
 )
@@ -19,6 +22,11 @@ func (g *Gateway) Kick() {
 // RunSpool retries spooled deliveries until ctx ends: at once (mail spooled
 // before a crash goes out on restart), every RetryInterval, and on Kick.
 func (g *Gateway) RunSpool(ctx context.Context) error {
+	// Delivery reports have a loop of their own: a key server that is away
+	// must not hold up retries of mail.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { g.runReports(ctx) })
 	if g.cfg.Spool == nil {
 		<-ctx.Done()
 		return ctx.Err()
@@ -63,9 +71,10 @@ func (g *Gateway) retry(ctx context.Context, sp *spool.Spool, e spool.Entry) boo
 		log.ErrorContext(ctx, "spooled message unreadable", "error", err)
 		return false
 	}
-	d := delivery{from: e.From, to: e.To, msg: msg, requireTLS: e.RequireTLS, kind: e.Kind, notify: e.Notify, subject: e.Subject}
+	d := delivery{from: e.From, to: e.To, msg: msg, requireTLS: e.RequireTLS, kind: e.Kind, notify: e.Notify, subject: e.Subject, envelope: e.Envelope}
 	err = g.relay(ctx, d)
 	if err == nil {
+		g.queueReports(ctx, []*api.DeliveryReport{g.deliveryReport(d, keyserver.DeliveryDelivered, nil)})
 		if err := sp.Remove(e.ID); err != nil {
 			log.ErrorContext(ctx, "relayed but not removed from the spool; it will be sent again", "error", err)
 		}
@@ -89,6 +98,14 @@ func (g *Gateway) retry(ctx context.Context, sp *spool.Spool, e spool.Entry) boo
 			reason += " (an attempt got no reply after sending the whole message: it may have been delivered)"
 		}
 		g.notifyFailure(ctx, d, reason)
+		detail := relayReply(err)
+		if !mailer.IsPermanent(err) {
+			detail = "given up after " + g.cfg.GiveUpAfter.String() + ": " + detail
+		}
+		if r := g.deliveryReport(d, keyserver.DeliveryRefused, nil); r != nil {
+			r.Detail = detail
+			g.queueReports(ctx, []*api.DeliveryReport{r})
+		}
 		if err := sp.Remove(e.ID); err != nil {
 			log.ErrorContext(ctx, "could not remove a given-up entry", "error", err)
 		}
@@ -99,6 +116,7 @@ func (g *Gateway) retry(ctx context.Context, sp *spool.Spool, e spool.Entry) boo
 		log.ErrorContext(ctx, "could not reschedule", "error", err)
 	}
 	log.WarnContext(ctx, "spooled delivery failed, will retry", "next_attempt", e.NextAttempt, "error", err)
+	g.queueReports(ctx, []*api.DeliveryReport{g.deliveryReport(d, keyserver.DeliveryQueued, err)})
 	return false
 }
 

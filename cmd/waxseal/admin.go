@@ -42,14 +42,16 @@ commands:
   audit verify                 check the audit chain (on the server)
   audit verify --file F        check an exported audit log
   audit verify --config F      check the database of a stopped key server
+  sweep [--page N]             run the expiry sweep now: destroy the keys of every envelope past
+                               its expiry, N a request (default 500), with progress
   backup FILE                  a hot, consistent copy of a running key server's bbolt store, verified
 
 admin check-assets URL         compare what the key server at URL serves to browsers
                                (scripts, styles, decryptor) with this binary's; no token
 admin reply-key rotate --config F  add a reply key pair; older keys still open pending replies
 
-envelopes, accounts, admins, stats and audit export|search print a table on a
-terminal and JSON lines otherwise, or with --json (scripts: rely on the JSON
+envelopes, accounts, admins, stats, sweep and audit export|search print a table (or a
+sentence) on a terminal and JSON lines otherwise, or with --json (scripts: rely on the JSON
 lines). Progress goes to stderr on a terminal.
 
 The token may also come from WAXSEAL_TOKEN (keeps it off the process list).`
@@ -153,6 +155,8 @@ func adminCommand(ctx context.Context, c *client.Client, origin, sub string, res
 			return err
 		}
 		return enc.Encode(inv)
+	case "sweep":
+		return adminSweep(ctx, c, rest, out, stderr)
 	case "backup":
 		if len(rest) != 1 {
 			return usagef("backup takes one file name")

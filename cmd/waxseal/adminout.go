@@ -93,13 +93,13 @@ func printEnvelopes(w io.Writer, asTable bool, views []api.EnvelopeView) error {
 		}
 		return nil
 	}
-	t := newTable(w, "ID", "STATE", "CREATED", "EXPIRES", "SENDER", "RECIPIENT", "OPENS", "SUBJECT")
+	t := newTable(w, "ID", "STATE", "DELIVERY", "CREATED", "EXPIRES", "SENDER", "RECIPIENT", "OPENS", "SUBJECT")
 	for _, v := range views {
 		state := v.State
 		if v.LockReason != "" {
 			state += ": " + clip(v.LockReason, 30)
 		}
-		t.row(v.ID, state, when(v.Created), when(v.Expires), v.Sender, v.Recipient, strconv.Itoa(v.Releases), clip(v.Subject, 40))
+		t.row(v.ID, state, deliveryCell(v.Delivery), when(v.Created), when(v.Expires), v.Sender, v.Recipient, strconv.Itoa(v.Releases), clip(v.Subject, 40))
 	}
 	return t.flush()
 }
@@ -219,4 +219,16 @@ func (p *progress) done() {
 		io.WriteString(p.w, "\n")
 		p.shown = false
 	}
+}
+
+// deliveryCell is what the next hop did with the copy ("-" before any report),
+// with the start of its reply when it did not take it.
+func deliveryCell(d *api.Delivery) string {
+	if d == nil {
+		return "-"
+	}
+	if d.Detail == "" {
+		return d.State
+	}
+	return d.State + ": " + clip(d.Detail, 40)
 }

@@ -15,7 +15,8 @@ func TestEnvelopeTable(t *testing.T) {
 	created := time.Date(2026, 11, 22, 9, 0, 0, 0, time.Local)
 	views := []api.EnvelopeView{
 		{ID: "0123", State: "active", Created: created, Sender: "alice@hospital.example", Recipient: "bo@x.io", Subject: "Results", Releases: 2},
-		{ID: "4567", State: "locked", LockReason: "Wrong patient", Created: created, Sender: "al@h.example", Recipient: "carol@clinic.example", Subject: "Tab\there"},
+		{ID: "4567", State: "locked", LockReason: "Wrong patient", Created: created, Sender: "al@h.example", Recipient: "carol@clinic.example", Subject: "Tab\there",
+			Delivery: &api.Delivery{State: "refused", Detail: "550 5.1.1 no such user", At: created}},
 	}
 	var b bytes.Buffer
 	if err := printEnvelopes(&b, true, views); err != nil {
@@ -31,7 +32,8 @@ func TestEnvelopeTable(t *testing.T) {
 			t.Fatalf("SENDER column not aligned at %d:\n%s", col, b.String())
 		}
 	}
-	if !strings.Contains(lines[2], "locked: Wrong patient") || strings.Contains(b.String(), "\t") {
+	if !strings.Contains(lines[2], "locked: Wrong patient") || !strings.Contains(lines[2], "refused: 550 5.1.1 no such user") ||
+		!strings.Contains(lines[1], " - ") || strings.Contains(b.String(), "\t") {
 		t.Fatalf("row 2: %q", lines[2])
 	}
 

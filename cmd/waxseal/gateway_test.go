@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -171,7 +172,11 @@ func TestGatewaySpoolSurvivesKill9(t *testing.T) {
 		}
 	}
 	hop.mu.Unlock()
-	if left, _ := filepath.Glob(filepath.Join(in.dir, "spool", "*")); len(left) != 0 {
+	// reports/ is the queue of delivery states for the key server, sent on
+	// their own schedule: not mail.
+	left, _ := filepath.Glob(filepath.Join(in.dir, "spool", "*"))
+	left = slices.DeleteFunc(left, func(p string) bool { return filepath.Base(p) == "reports" })
+	if len(left) != 0 {
 		t.Errorf("the spool is not empty after delivery: %v", left)
 	}
 }

@@ -1,7 +1,6 @@
 package reply
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
@@ -37,24 +36,8 @@ type copyVector struct {
 }
 
 func readCopyVector(path string) (*copyVector, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	head, body, ok := bytes.Cut(data, []byte("\n\n"))
-	if !ok {
-		return nil, fmt.Errorf("%s: no blank line after the header lines", path)
-	}
 	v := &copyVector{}
-	if v.sealed, err = base64.StdEncoding.DecodeString(strings.TrimSpace(string(body))); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(head))
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), ": ")
-		if !ok {
-			return nil, fmt.Errorf("%s: bad line %q", path, sc.Text())
-		}
+	sealed, err := readVectorFile(path, func(name, value string) (err error) {
 		switch name {
 		case "expect":
 			v.expect = value
@@ -68,12 +51,14 @@ func readCopyVector(path string) (*copyVector, error) {
 			v.messageSHA256 = value
 		case "comment":
 		default:
-			return nil, fmt.Errorf("%s: unknown line %q", path, name)
+			err = fmt.Errorf("unknown line")
 		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", path, name, err)
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	v.sealed = sealed
 	if _, known := copyExpectations[v.expect]; !known {
 		return nil, fmt.Errorf("%s: unknown expect %q", path, v.expect)
 	}

@@ -38,9 +38,10 @@ type vector struct {
 	sealed                         []byte
 }
 
-// A reply vector is "name: value" lines, a blank line and the sealed reply in
-// standard base64 on one line (FORMAT.md "Reply v1", test vectors).
-func readVector(path string) (*vector, error) {
+// A vector file is "name: value" lines, a blank line and the sealed bytes in
+// standard base64 on one line (FORMAT.md "Reply v1" and "Reply copy", test
+// vectors). readVectorFile hands each line to field and returns the sealed bytes.
+func readVectorFile(path string, field func(name, value string) error) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -49,8 +50,8 @@ func readVector(path string) (*vector, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: no blank line after the header lines", path)
 	}
-	v := &vector{}
-	if v.sealed, err = base64.StdEncoding.DecodeString(strings.TrimSpace(string(body))); err != nil {
+	sealed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(body)))
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(head))
@@ -59,17 +60,27 @@ func readVector(path string) (*vector, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s: bad line %q", path, sc.Text())
 		}
+		if err := field(name, value); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", path, name, err)
+		}
+	}
+	return sealed, nil
+}
+
+func readVector(path string) (*vector, error) {
+	v := &vector{}
+	sealed, err := readVectorFile(path, func(name, value string) error {
 		switch name {
 		case "expect":
 			v.expect = value
 		case "private key":
 			priv, err := DecodeKey(value)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", path, err)
+				return err
 			}
 			kp, err := FromPrivate(priv)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			v.keys = append(v.keys, kp)
 		case "message sha256":
@@ -77,9 +88,14 @@ func readVector(path string) (*vector, error) {
 		case "comment":
 			v.comment = value
 		default:
-			return nil, fmt.Errorf("%s: unknown line %q", path, name)
+			return fmt.Errorf("unknown line")
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	v.sealed = sealed
 	if _, known := expectations[v.expect]; !known {
 		return nil, fmt.Errorf("%s: unknown expect %q", path, v.expect)
 	}

@@ -81,6 +81,9 @@ type EnvelopeView struct {
 	// Attachments are the message's attachment names, when the gateway gave
 	// them (Registration.Attachments).
 	Attachments []string `json:"attachments,omitempty"`
+	// Delivery is what the next hop did with the wrapper mail (delivery.go);
+	// absent until the gateway reports it.
+	Delivery *Delivery `json:"delivery,omitempty"`
 }
 
 // SentMessage is one message in a sender's Sent items (GET /api/v1/sent,

@@ -95,6 +95,10 @@ func cloneEnvelope(r *keyserver.EnvelopeRecord) keyserver.EnvelopeRecord {
 	c.Ciphertext = slices.Clone(r.Ciphertext)
 	c.ReplyContext = slices.Clone(r.ReplyContext)
 	c.Attachments = slices.Clone(r.Attachments)
+	if r.Delivery != nil {
+		d := *r.Delivery
+		c.Delivery = &d
+	}
 	return c
 }
 

@@ -23,7 +23,7 @@ func TestMemoTypes(t *testing.T) {
 		}
 	}
 	for typ, want := range map[reflect.Type][]string{
-		reflect.TypeFor[keyserver.EnvelopeRecord](): {"WrappedKey", "KeyCheck", "Attachments", "Ciphertext", "ReplyContext"},
+		reflect.TypeFor[keyserver.EnvelopeRecord](): {"WrappedKey", "KeyCheck", "Attachments", "Ciphertext", "ReplyContext", "Delivery"},
 		reflect.TypeFor[keyserver.Session]():        {"TokenHash"},
 		reflect.TypeFor[keyserver.Account]():        {"UserHandle", "Credentials", "Credentials.ID", "Credentials.PublicKey", "Credentials.Raw", "SpentSignIns", "SpentSignIns.Challenge"},
 	} {

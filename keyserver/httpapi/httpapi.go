@@ -61,9 +61,10 @@ func New(s *keyserver.Service) http.Handler {
 	v1.PUT("/ciphertexts/:sha256", h.putCiphertext, h.gatewayOnly) // ciphertexts.go
 	v1.GET("/envelopes/:id/payload", h.payload)
 	v1.GET("/envelopes/:id/status", h.envelopeStatus)
-	h.routeOutbox(v1)  // outbox.go
-	h.routeThreads(v1) // threads.go
-	h.routeReplies(v1) // replies.go
+	h.routeOutbox(v1)     // outbox.go
+	h.routeThreads(v1)    // threads.go
+	h.routeReplies(v1)    // replies.go
+	h.routeDeliveries(v1) // delivery.go
 
 	web := v1.Group("", h.csrf, h.bodyLimit(maxAPIBody), h.withLanguage)
 	web.POST("/register/start", h.registerStart)
@@ -97,6 +98,7 @@ func New(s *keyserver.Service) http.Handler {
 	adm.GET("/accounts", h.listAccounts)
 	adm.DELETE("/accounts/:id", h.deleteAccount)
 	h.routeAdminTools(adm) // accountadmin.go
+	h.routeSweep(adm)      // sweep.go
 	adm.GET("/audit", h.auditExport)
 	adm.GET("/audit/verify", h.auditVerify)
 	adm.GET("/backup", h.backup)
@@ -368,7 +370,8 @@ func ViewEnvelope(r keyserver.EnvelopeRecord, now time.Time) api.EnvelopeView {
 	state := keyserver.EnvelopeState(&r, now)
 	return api.EnvelopeView{ID: r.ID.String(), Sender: r.Sender, HeaderFrom: r.HeaderFrom, Recipient: r.Recipient, Subject: r.Subject,
 		Created: r.Created, Expires: r.Expires, State: state, LockReason: r.LockReason, FirstOpen: r.FirstOpen,
-		Releases: r.Releases, Online: r.HasPayload, LastOpen: r.LastOpen, Size: r.Size, Attachments: r.Attachments}
+		Releases: r.Releases, Online: r.HasPayload, LastOpen: r.LastOpen, Size: r.Size, Attachments: r.Attachments,
+		Delivery: viewDelivery(r.Delivery)}
 }
 
 func (h *handlers) signedInAnswer(c echo.Context, si *keyserver.SignedIn) error {

@@ -58,6 +58,7 @@ var (
 		{"ListEnvelopes", testListEnvelopes},
 		{"ListEnvelopesPaged", testListEnvelopesPaged},
 		{"ExpiredEnvelopes", testExpiredEnvelopes},
+		{"SetDeliveries", testSetDeliveries}, // delivery.go
 	}
 	ciphertextTests = []testCase{
 		{"CiphertextRoundTrip", testCiphertextRoundTrip},

@@ -34,7 +34,10 @@ type Entry struct {
 	Notify string `json:"notify,omitempty"`
 	// Subject is the subject the sender should see in a non-delivery notice
 	// (without trigger).
-	Subject     string    `json:"subject,omitempty"`
+	Subject string `json:"subject,omitempty"`
+	// Envelope is the id of the envelope an "envelope" entry's wrapper mail
+	// carries, whose delivery state the gateway reports to the key server.
+	Envelope    string    `json:"envelope,omitempty"`
 	Created     time.Time `json:"created"`
 	Attempts    int       `json:"attempts"`
 	NextAttempt time.Time `json:"next_attempt"`

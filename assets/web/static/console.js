@@ -332,6 +332,20 @@
     }
   }
 
+  // deliveryText says what the next hop did with the copy, as the gateway
+  // reported it; "" before any report. The detail is the next hop's words:
+  // always set as text (textContent), never as markup.
+  function deliveryText(e) {
+    const d = e.delivery;
+    if (!d) return "";
+    switch (d.state) {
+      case "delivered": return t("c_delivered", { when: when(d.at) });
+      case "queued": return d.detail ? t("c_queued_why", { detail: d.detail }) : t("c_queued");
+      case "refused": return d.detail ? t("c_refused_why", { detail: d.detail }) : t("c_refused");
+      default: return d.state;
+    }
+  }
+
   // sentMessageBlock renders one message: a head (subject, time), its
   // recipients with their actions, and the message's own actions. Further
   // parts of a message (replies, attachments) append to the returned article.
@@ -375,6 +389,8 @@
     const what = t("c_subject_to", { subject, to: e.recipient });
     const stateText = el("span", `state state-${e.state}`, recipientState(e));
     li.append(el("span", "addr", e.recipient), stateText);
+    const delivery = deliveryText(e);
+    if (delivery) li.append(el("span", `delivery delivery-${e.delivery.state}`, delivery));
     const replies = sentReplies(sentReplyLists[e.id]);
     if (replies) li.append(replies);
     if (e.state !== "active" && e.state !== "locked") return li;
@@ -668,6 +684,7 @@
     $("env-opened").textContent = e.first_open ? when(e.first_open) : t("c_not_yet");
     $("env-last-opened").textContent = e.last_open ? when(e.last_open) : t("c_not_yet");
     $("env-releases").textContent = String(e.releases);
+    $("env-delivery").textContent = deliveryText(e) || t("c_not_reported");
     const live = e.state === "active" || e.state === "locked";
     $("form-lock").hidden = e.state !== "active";
     $("btn-unlock").hidden = e.state !== "locked";

@@ -1,0 +1,118 @@
+package server
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
+	"github.com/waxseal/waxseal/keyserver/client"
+)
+
+// TestDeliveryStates: the real gateway relays a sealed message over loopback
+// SMTP to a next hop that takes one recipient's copy, answers 451 for
+// another's and 550 for a third's; the key server then shows each envelope
+// delivered, queued (with the 451) and refused (with the 550). Once the next
+// hop takes the queued copy on a retry, it shows delivered.
+func TestDeliveryStates(t *testing.T) {
+	e := startGateway(t, gwOptions{})
+	ctx := context.Background()
+	e.hop.mu.Lock()
+	e.hop.refuse = map[string]*smtp.SMTPError{
+		"carol@patient.example": {Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "greylisted, try again later"},
+		"dave@patient.example":  {Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "<dave@patient.example>: no such user <script>x</script>\x1b[31m\u202e"},
+	}
+	e.hop.mu.Unlock()
+	rcpts := []string{"bob@patient.example", "carol@patient.example", "dave@patient.example"}
+	if se := submit(t, e.addr, "alice@hospital.example", rcpts, labMessage("PHI: results")); se != nil {
+		t.Fatalf("DATA answered %v", se)
+	}
+	if err := e.g.FlushDeliveryReports(ctx); err != nil {
+		t.Fatal(err)
+	}
+	states := func() map[string]api.EnvelopeView {
+		t.Helper()
+		views, err := client.New(e.ks.srv.URL, "admin-token-for-tests-0123456789ab", nil).Envelopes(ctx, api.EnvelopeQuery{Sender: "alice@hospital.example"})
+		if err != nil || len(views) != 3 {
+			t.Fatalf("%d envelopes (%v)", len(views), err)
+		}
+		m := map[string]api.EnvelopeView{}
+		for _, v := range views {
+			m[v.Recipient] = v
+		}
+		return m
+	}
+	want := func(m map[string]api.EnvelopeView, rcpt, state, detail string) {
+		t.Helper()
+		d := m[rcpt].Delivery
+		if d == nil || d.State != state || d.Detail != detail || d.At.IsZero() {
+			t.Errorf("%s: delivery %+v, want %s %q", rcpt, d, state, detail)
+		}
+	}
+	m := states()
+	want(m, "bob@patient.example", keyserver.DeliveryDelivered, "")
+	want(m, "carol@patient.example", keyserver.DeliveryQueued, "451 4.7.1 greylisted, try again later")
+	want(m, "dave@patient.example", keyserver.DeliveryRefused, "550 5.1.1 <dave@patient.example>: no such user <script>x</script> [31m")
+
+	// Each change has its audit record.
+	records := 0
+	err := e.ks.store.Audit(ctx, 1, func(r keyserver.AuditRecord) (bool, error) {
+		if r.Action == keyserver.ActionEnvelopeDelivery && r.Actor == "gateway" {
+			records++
+		}
+		return true, nil
+	})
+	if err != nil || records != 3 {
+		t.Fatalf("%d delivery audit records (%v), want 3", records, err)
+	}
+
+	// The next hop takes carol's copy on the retry.
+	e.hop.mu.Lock()
+	e.hop.refuse = nil
+	e.hop.mu.Unlock()
+	e.g.cfg.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	if n := e.g.RetryOnce(ctx); n != 1 {
+		t.Fatalf("%d delivered from the spool, want 1", n)
+	}
+	if err := e.g.FlushDeliveryReports(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m = states()
+	want(m, "bob@patient.example", keyserver.DeliveryDelivered, "")
+	want(m, "carol@patient.example", keyserver.DeliveryDelivered, "")
+	want(m, "dave@patient.example", keyserver.DeliveryRefused, "550 5.1.1 <dave@patient.example>: no such user <script>x</script> [31m")
+	if names, _ := e.spool.Reports(); len(names) != 0 {
+		t.Errorf("%d reports left in the spool after they were sent", len(names))
+	}
+}
+
+// TestDeliveryReportsWaitForTheKeyServer: while the key server is away the
+// reports stay in the spool, mail still flows, and they arrive once it is back.
+func TestDeliveryReportsWaitForTheKeyServer(t *testing.T) {
+	e := startGateway(t, gwOptions{})
+	ctx := context.Background()
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, labMessage("PHI: results")); se != nil {
+		t.Fatalf("DATA answered %v", se)
+	}
+	// The key server's API goes away (its listener closed) after registration.
+	e.ks.srv.Listener.Close()
+	e.ks.srv.CloseClientConnections()
+	err := e.g.FlushDeliveryReports(ctx)
+	if err == nil {
+		t.Fatal("reports flushed to a key server that is away")
+	}
+	names, _ := e.spool.Reports()
+	if len(names) != 1 {
+		t.Fatalf("%d reports spooled, want 1", len(names))
+	}
+	if len(e.hop.to("bob@patient.example")) != 1 {
+		t.Fatal("the mail did not go out while the key server was away")
+	}
+	if !strings.Contains(err.Error(), "report 1 deliveries") {
+		t.Errorf("error %v", err)
+	}
+}

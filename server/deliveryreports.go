@@ -1,0 +1,268 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/waxseal/waxseal/keyserver/api"
+	"github.com/waxseal/waxseal/keyserver/client"
+)
+
+// Delivery states: after each relay attempt of a wrapper mail the gateway tells
+// the key server what the next hop did (POST /api/v1/deliveries), so that the
+// sender's Sent items and the administrators see delivered, queued (with the
+// last error) or refused (with the next hop's reply) per recipient.
+//
+// Reports never hold mail up: they are queued once the outcome is known and
+// sent by a loop of their own (runReports), batched. With a spool they are
+// written to it first (spool.PutReport) and removed only once the key server
+// took them, so a key server that is down, or a restart, loses none; without
+// a spool they wait in memory (at most maxMemoryReports). The key server keeps
+// the newest state by the time the gateway saw it, so a report sent twice or
+// late does no harm.
+
+// DeliveryReporter takes delivery states to the key server; *client.Client is
+// one. A Config.KeyServer that is not one gets no reports.
+type DeliveryReporter interface {
+	ReportDeliveries(ctx context.Context, reports []api.DeliveryReport) (api.DeliveryResult, error)
+}
+
+const (
+	// maxReportBatch is the key server's limit of reports a call.
+	maxReportBatch = 1000
+	// maxMemoryReports bounds the reports kept without a spool while the key
+	// server is away: beyond it the oldest are dropped (and logged).
+	maxMemoryReports = 100_000
+	// maxReportWait is the longest wait between attempts while the key server
+	// refuses or is away.
+	maxReportWait = time.Minute
+)
+
+type reportQueue struct {
+	kick    chan struct{}
+	flushMu sync.Mutex // one flush at a time: reports go in order
+	mu      sync.Mutex
+	memory  []api.DeliveryReport
+}
+
+func newReportQueue() *reportQueue { return &reportQueue{kick: make(chan struct{}, 1)} }
+
+func (g *Gateway) reporter() DeliveryReporter {
+	r, _ := g.cfg.KeyServer.(DeliveryReporter)
+	return r
+}
+
+// deliveryReport is one envelope's outcome of a relay attempt; nil for a copy
+// that is not an envelope's wrapper mail.
+func (g *Gateway) deliveryReport(d delivery, state string, err error) *api.DeliveryReport {
+	if d.envelope == "" {
+		return nil
+	}
+	r := &api.DeliveryReport{ID: d.envelope, State: state, At: g.cfg.Now().UTC()}
+	if err != nil {
+		r.Detail = relayReply(err)
+	}
+	return r
+}
+
+// relayReply is what to tell a sender of a failed relay: the next hop's reply
+// when it gave one, else the error. The key server cuts it to one short line.
+func relayReply(err error) string {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		if se.EnhancedCode != (smtp.EnhancedCode{}) && se.EnhancedCode != smtp.NoEnhancedCode {
+			return truncate(fmt.Sprintf("%d %d.%d.%d %s", se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message), 1000)
+		}
+		return truncate(fmt.Sprintf("%d %s", se.Code, se.Message), 1000)
+	}
+	return truncate(err.Error(), 1000)
+}
+
+// queueReports hands reports to the reporting loop. It never fails: a report
+// that cannot be written to the spool is kept in memory.
+func (g *Gateway) queueReports(ctx context.Context, reports []*api.DeliveryReport) {
+	var rs []api.DeliveryReport
+	for _, r := range reports {
+		if r != nil {
+			rs = append(rs, *r)
+		}
+	}
+	if len(rs) == 0 || g.reporter() == nil {
+		return
+	}
+	defer g.kickReports()
+	if sp := g.cfg.Spool; sp != nil {
+		b, err := json.Marshal(rs)
+		if err == nil {
+			err = sp.PutReport(b)
+		}
+		if err == nil {
+			return
+		}
+		g.log.ErrorContext(ctx, "delivery report not spooled; kept in memory", "error", err)
+	}
+	q := g.reports
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.memory = append(q.memory, rs...)
+	if over := len(q.memory) - maxMemoryReports; over > 0 {
+		g.log.ErrorContext(ctx, "delivery reports dropped: the key server has not taken them", "dropped", over)
+		q.memory = q.memory[over:]
+	}
+}
+
+func (g *Gateway) kickReports() {
+	select {
+	case g.reports.kick <- struct{}{}:
+	default:
+	}
+}
+
+// FlushDeliveryReports sends every queued delivery report to the key server
+// now, in batches, and returns the first error (what is not sent stays queued).
+func (g *Gateway) FlushDeliveryReports(ctx context.Context) error {
+	rep := g.reporter()
+	if rep == nil {
+		return nil
+	}
+	q := g.reports
+	q.flushMu.Lock()
+	defer q.flushMu.Unlock()
+	if err := g.flushSpooledReports(ctx, rep); err != nil {
+		return err
+	}
+	for {
+		q.mu.Lock()
+		batch := q.memory[:min(len(q.memory), maxReportBatch)]
+		q.mu.Unlock()
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := sendReports(ctx, rep, batch); err != nil {
+			return err
+		}
+		q.mu.Lock()
+		q.memory = q.memory[len(batch):] // only flush takes from the front
+		q.mu.Unlock()
+	}
+}
+
+func (g *Gateway) flushSpooledReports(ctx context.Context, rep DeliveryReporter) error {
+	sp := g.cfg.Spool
+	if sp == nil {
+		return nil
+	}
+	names, err := sp.Reports()
+	if err != nil {
+		return err
+	}
+	for len(names) > 0 {
+		var batch []api.DeliveryReport
+		var taken []string
+		for len(names) > 0 {
+			b, err := sp.Report(names[0])
+			var rs []api.DeliveryReport
+			if err == nil {
+				err = json.Unmarshal(b, &rs)
+			}
+			if err != nil {
+				// A damaged file can never be sent: set it aside in the log.
+				g.log.ErrorContext(ctx, "delivery report unreadable; dropped", "report", names[0], "error", err)
+				sp.RemoveReport(names[0])
+				names = names[1:]
+				continue
+			}
+			if len(batch) > 0 && len(batch)+len(rs) > maxReportBatch {
+				break
+			}
+			batch = append(batch, rs...)
+			taken = append(taken, names[0])
+			names = names[1:]
+		}
+		if len(batch) > 0 {
+			if err := sendReports(ctx, rep, batch); err != nil {
+				return err
+			}
+		}
+		for _, n := range taken {
+			if err := sp.RemoveReport(n); err != nil {
+				g.log.ErrorContext(ctx, "delivery report sent but not removed; it will be sent again", "report", n, "error", err)
+			}
+		}
+	}
+	return nil
+}
+
+// sendReports sends one batch (split if over the key server's limit). A batch
+// the key server refuses as malformed can never succeed, so it is logged and
+// counted as handed over rather than retried for ever; anything else (down,
+// overloaded, a token not yet configured) is retried.
+func sendReports(ctx context.Context, rep DeliveryReporter, rs []api.DeliveryReport) error {
+	for len(rs) > 0 {
+		n := min(len(rs), maxReportBatch)
+		_, err := rep.ReportDeliveries(ctx, rs[:n])
+		var ae *client.APIError
+		if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+			err = nil
+		}
+		if err != nil {
+			return fmt.Errorf("report %d deliveries: %w", n, err)
+		}
+		rs = rs[n:]
+	}
+	return nil
+}
+
+// runReports sends queued reports until ctx ends: at once, when reports are
+// queued, and every RetryInterval; while the key server fails, with a wait that
+// doubles up to maxReportWait (new reports do not cut it short).
+func (g *Gateway) runReports(ctx context.Context) {
+	if g.reporter() == nil {
+		return
+	}
+	wait := g.cfg.RetryInterval
+	t := time.NewTimer(0)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			// A last try, briefly: what is spooled goes on the next start.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if err := g.FlushDeliveryReports(fctx); err != nil {
+				g.log.WarnContext(fctx, "delivery reports not sent at shutdown", "error", err)
+			}
+			cancel()
+			return
+		case <-t.C:
+		case <-g.reports.kick:
+			if failing {
+				continue
+			}
+		}
+		if err := g.FlushDeliveryReports(ctx); err != nil {
+			if ctx.Err() != nil {
+				continue
+			}
+			wait = min(max(wait*2, g.cfg.RetryInterval), maxReportWait)
+			failing = true
+			g.log.WarnContext(ctx, "delivery reports not sent; will retry", "retry_in", wait, "error", err)
+		} else {
+			wait, failing = g.cfg.RetryInterval, false
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(wait)
+	}
+}
