@@ -215,7 +215,8 @@ test("the recipient's journey in German on a 375 px phone", async () => {
   // The account page: the longest German labels on a phone.
   await page.goto(`${ws.base}/account`);
   await page.locator("#panel-password").waitFor();
-  assert.equal(await page.locator("#password-state").textContent(), "Sie haben ein Passwort.");
+  // The script fills the state once it has the account's passkeys.
+  await page.locator("#password-state", { hasText: /^Sie haben ein Passwort\.$/ }).waitFor();
   assert.equal(await page.locator("#btn-password").textContent(), "Passwort ändern");
   assert.deepEqual(await englishOnScreen(page, "de"), []);
   await noOverflow(page, "de /account");
@@ -362,7 +363,7 @@ test("the console in German: a sender's sent items and every administration page
   await page.getByLabel("Nachname").fill("Verwalter");
   await Promise.all([page.waitForURL(`${ws.base}/admin`), page.getByRole("button", { name: "Ihren Administrator-Passkey erstellen" }).click()]);
   await page.getByRole("link", { name: "Ihre Röntgenbefunde" }).first().waitFor();
-  assert.match(await page.locator("#admin-count").textContent(), /^2 Nachrichten angezeigt\.$/);
+  assert.match(await page.locator("#admin-count").textContent(), /^\d+ Nachrichten angezeigt\.$/);
   await both(page, "i18n-de-admin-messages");
   // The dry run counts in German.
   await page.locator("#bulk-sender").fill("greta@hospital.example");
