@@ -642,6 +642,7 @@
     if (res.changed > 0) {
       const b = $("bulk-run");
       b.textContent = tn(res.changed, lock ? "c_bulk_lock_one" : "c_bulk_revoke_one", lock ? "c_bulk_lock_other" : "c_bulk_revoke_other");
+      b.dataset.n = String(res.changed);
       delete b.dataset.armed;
       b.hidden = false;
     }
@@ -652,7 +653,7 @@
       const lock = $("bulk-action").value === "lock";
       if (b.dataset.armed !== "1") {
         b.dataset.armed = "1";
-        b.textContent = t(lock ? "c_bulk_confirm_lock" : "c_bulk_confirm_revoke", { action: b.textContent });
+        b.textContent = tn(Number(b.dataset.n), lock ? "c_bulk_confirm_lock_one" : "c_bulk_confirm_revoke_one", lock ? "c_bulk_confirm_lock_other" : "c_bulk_confirm_revoke_other");
         return;
       }
       b.disabled = true;
@@ -749,12 +750,13 @@
   }
   if ($("trail-more")) $("trail-more").addEventListener("click", () => loadTrail(true));
 
+  const doneSaid = { active: "c_done_active", locked: "c_done_locked", revoked: "c_done_revoked", expired: "c_done_expired" };
   async function manage(action, body, said) {
     const r = await api("POST", `/api/v1/admin/envelopes/${encodeURIComponent(shownEnvelope.id)}/${action}`, body);
     if (!r.ok) return failed(r);
     fillEnvelope(r.data);
     await loadTrail(false);
-    status(said || t("c_done_state", { state: stateName(r.data.state) }));
+    status(said || (doneSaid[r.data.state] ? t(doneSaid[r.data.state]) : t("c_done_state", { state: r.data.state })));
   }
   onSubmit("form-lock", (v) => manage("lock", { reason: v.reason }));
   onSubmit("form-expiry", (v) => {
