@@ -234,7 +234,8 @@ test("an administrator enrols, finds a message and its trail, disables a sender,
   // The dashboard counts today's messages.
   await nav.getByRole("link", { name: "Dashboard" }).click();
   await page.locator("#panel-dashboard").waitFor();
-  const today = new Date().toISOString().slice(0, 10);
+  // Days are UTC days, written as the page's language writes a date.
+  const today = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" }).format(new Date());
   const todayRow = page.locator("#dash-days tr", { hasText: today });
   assert.equal(await todayRow.locator("td").nth(1).textContent(), "5", "five sealed today");
   assert.equal(await todayRow.locator("td").nth(3).textContent(), "3", "three revoked today");

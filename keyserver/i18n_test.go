@@ -1,6 +1,7 @@
 package keyserver_test
 
 import (
+	"encoding/json"
 	"html"
 	"io"
 	"mime"
@@ -8,7 +9,10 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,11 +70,13 @@ func normalText(s string) string {
 	return digitsRE.ReplaceAllString(strings.Join(strings.Fields(s), " "), "#")
 }
 
-// TestPagesSpeakOnlyTheCatalog renders the recipient's pages in Spanish and in
-// German and fails on any text that is not a message of that language's
+// TestPagesSpeakOnlyTheCatalog renders the recipient's pages and the console's
+// (account, sent items, administration, enrolment) in Spanish and in German
+// and fails on any text that is not a message of that language's
 // catalog (or the organisation's brand, or a language's own name in the
 // switcher): an English sentence left in a template, a handler or a refusal
-// shows up here, in the rendered page.
+// shows up here, in the rendered page. The strings each page hands its
+// scripts must be the language's too (checkScriptStrings).
 func TestPagesSpeakOnlyTheCatalog(t *testing.T) {
 	b := testBrand(t, "St Example Hospital")
 	e := newEnv(t, withBrand(b))
@@ -90,7 +96,10 @@ func TestPagesSpeakOnlyTheCatalog(t *testing.T) {
 		match := catalogMatchers(l, ids[lang])
 		english := catalogMatchers(e.svc.Locales().Get("en"), ids["en"])
 		pages := map[string]string{}
-		for _, path := range []string{"/", "/open/" + id, "/e/" + id, "/open/nonsense", "/open/" + sid} {
+		for _, path := range []string{"/", "/open/" + id, "/e/" + id, "/open/nonsense", "/open/" + sid,
+			// The console's shells (console.html), which console.js fills.
+			"/account", "/sent", "/admin", "/admin/accounts", "/admin/administrators", "/admin/audit",
+			"/admin/dashboard", "/admin/enrol", "/admin/envelopes/" + sid, "/admin/envelopes/nonsense"} {
 			req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
 			req.Header.Set("Accept-Language", lang+";q=0.9,en;q=0.5")
 			resp, err := http.DefaultClient.Do(req)
@@ -111,20 +120,12 @@ func TestPagesSpeakOnlyTheCatalog(t *testing.T) {
 			if !strings.Contains(page, `<html lang="`+lang+`">`) {
 				t.Errorf("%s %s: not <html lang=%q>", lang, path, lang)
 			}
-		next:
+			checkScriptStrings(t, e, lang, path, page)
 			for _, text := range pageTexts(page) {
-				// <title>: the page's words, then the brand (" – NAME").
-				text = normalText(strings.TrimSuffix(text, " \u2013 "+b.Name))
-				for _, a := range allowed {
-					if text == normalText(a) {
-						continue next
-					}
+				if speaksCatalog(text, allowed, match) {
+					continue
 				}
-				for _, re := range match {
-					if re.MatchString(text) {
-						continue next
-					}
-				}
+				text = normalText(text)
 				why := "not in the catalog"
 				for _, re := range english {
 					if re.MatchString(text) {
@@ -132,6 +133,113 @@ func TestPagesSpeakOnlyTheCatalog(t *testing.T) {
 					}
 				}
 				t.Errorf("%s page %s: %s text %q", lang, path, why, text)
+			}
+		}
+	}
+}
+
+// speaksCatalog reports whether text is one of allowed or matches a message,
+// or is a <title>: the page's words, the site's, the brand, between " – ".
+func speaksCatalog(text string, allowed []string, match []*regexp.Regexp) bool {
+	if parts := strings.Split(text, " \u2013 "); len(parts) > 1 && !slices.ContainsFunc(parts, func(p string) bool {
+		return !speaksCatalog(p, allowed, match)
+	}) {
+		return true
+	}
+	text = normalText(text)
+	for _, a := range allowed {
+		if text == normalText(a) {
+			return true
+		}
+	}
+	for _, re := range match {
+		if re.MatchString(text) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameInEnglish are the script strings whose German or Spanish is the
+// English word (none yet): any other js.* message equal to its English is an
+// untranslated copy.
+var sameInEnglish = map[string]bool{}
+
+// checkScriptStrings reads the strings a page hands its scripts (<body
+// data-strings>, JSON) and fails unless they are the page language's: every
+// js.* message of the catalog, none of them left in English.
+func checkScriptStrings(t *testing.T, e *env, lang, path, page string) {
+	t.Helper()
+	m := dataStringsRE.FindStringSubmatch(page)
+	if m == nil {
+		if strings.Contains(page, "<script") {
+			t.Errorf("%s %s: a page with scripts but no data-strings", lang, path)
+		}
+		return
+	}
+	var got map[string]string
+	if err := json.Unmarshal([]byte(html.UnescapeString(m[1])), &got); err != nil {
+		t.Fatalf("%s %s: data-strings: %v", lang, path, err)
+	}
+	l, en := e.svc.Locales().Get(lang), e.svc.Locales().Get("en")
+	want := l.Strings("js.")
+	if len(got) != len(want) || len(got) < 100 {
+		t.Errorf("%s %s: %d script strings, want the catalog's %d", lang, path, len(got), len(want))
+	}
+	for k, v := range got {
+		if v != l.T("js."+k) {
+			t.Errorf("%s %s: script string %q = %q, not the catalog's %q", lang, path, k, v, l.T("js."+k))
+		}
+		if v == en.T("js."+k) && letterRE.MatchString(placeholderRE.ReplaceAllString(v, "")) && !sameInEnglish[k] {
+			t.Errorf("%s %s: script string %q is English: %q", lang, path, k, v)
+		}
+	}
+}
+
+var (
+	dataStringsRE = regexp.MustCompile(`<body[^>]* data-strings="([^"]*)"`)
+	placeholderRE = regexp.MustCompile(`\{\w+\}`)
+	// jsLiteralRE finds a script's string literals ("…", '…', `…`).
+	jsLiteralRE   = regexp.MustCompile("\"(?:[^\"\\\\\n]|\\\\.)*\"|'(?:[^'\\\\\n]|\\\\.)*'|`[^`]*`")
+	jsCommentRE   = regexp.MustCompile(`(?m)^\s*//.*$|\s//\s.*$`)
+	englishWordRE = regexp.MustCompile(`\b(?i:the|a|an|is|are|your|you|to|of|for|and|not|no|this|with|sign|message|passkey|password|code|please|try|again|cannot|could|send|sent|remove|confirm|revoke|lock|unlock|save|cancel|delete|enable|disable|expires?|opened|never|yet)\b`)
+	labelRE       = regexp.MustCompile(`^[A-Z][a-z]+$`) // "Cancel": a button's label
+	// jsNotText are the literals with such words that no one reads: DOM
+	// names, classes and the like.
+	jsNotText = map[string]bool{
+		"form:not([hidden]) input, h1, h2": true, // a CSS selector
+		// The name of a downloaded .eml: the subject, or "message".
+		"Android": true, "Linux": true, "Mac": true, "Windows": true, // systems a passkey is named after
+		`${(subject || "message").replace(/[^\p{L}\p{N} ._-]+/gu, "_").slice(0, 80)}.eml`: true,
+	}
+)
+
+// TestScriptsSpeakOnlyTheCatalog reads the page scripts' sources and fails on
+// a string literal that reads as English words: what a script shows comes from
+// the catalog through waxsealT (t("key")), never from a literal in the script.
+func TestScriptsSpeakOnlyTheCatalog(t *testing.T) {
+	files, err := filepath.Glob("../assets/web/static/*.js")
+	if err != nil || len(files) < 5 {
+		t.Fatalf("scripts: %v %v", files, err)
+	}
+	for _, f := range files {
+		if filepath.Base(f) == "wasm_exec.js" {
+			continue // Go's WebAssembly runtime (copied in by make): it shows no one anything
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := jsCommentRE.ReplaceAllString(string(src), "")
+		for _, lit := range jsLiteralRE.FindAllString(code, -1) {
+			text := lit[1 : len(lit)-1]
+			if jsNotText[text] || strings.Contains(text, "${") && !letterRE.MatchString(regexp.MustCompile(`\$\{[^}]*\}`).ReplaceAllString(text, "")) {
+				continue
+			}
+			// English words with a space between, or a capitalised word that
+			// is a whole literal: a sentence or a label.
+			if words := englishWordRE.FindAllString(text, -1); len(words) > 0 && strings.Contains(strings.TrimSpace(text), " ") || labelRE.MatchString(text) {
+				t.Errorf("%s: English in a string literal: %s", filepath.Base(f), lit)
 			}
 		}
 	}
@@ -234,6 +342,34 @@ func TestLanguageChoiceAndMail(t *testing.T) {
 	}
 	if resp := switchLanguage(t, e, nil, "xx", "/"); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("unknown language: %d", resp.StatusCode)
+	}
+	// The pages' no-referrer policy makes a browser send "Origin: null" with
+	// the switcher's form: Sec-Fetch-Site says whether it came from here.
+	for _, c := range []struct {
+		origin, site string
+		want         int
+	}{
+		{"null", "same-origin", http.StatusSeeOther},
+		{"null", "cross-site", http.StatusForbidden},
+		{"null", "same-site", http.StatusForbidden},
+		{"null", "", http.StatusForbidden},
+		{"https://evil.example", "", http.StatusForbidden},
+		{e.public, "", http.StatusSeeOther},
+	} {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/language", strings.NewReader("lang=de&back=/"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", c.origin)
+		if c.site != "" {
+			req.Header.Set("Sec-Fetch-Site", c.site)
+		}
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("POST /language, Origin %q, Sec-Fetch-Site %q: %d, want %d", c.origin, c.site, resp.StatusCode, c.want)
+		}
 	}
 	req, _ := http.NewRequest("GET", e.srv.URL+"/", nil)
 	req.Header.Set("Accept-Language", "es")

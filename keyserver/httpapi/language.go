@@ -76,7 +76,7 @@ func (h *handlers) withLanguage(next echo.HandlerFunc) echo.HandlerFunc {
 // setLanguage is the switcher's form: it remembers the language in a cookie,
 // saves it on the signed-in account, and goes back to the page it came from.
 func (h *handlers) setLanguage(c echo.Context) error {
-	if o := c.Request().Header.Get("Origin"); o != "" && o != h.cfg.PublicURL {
+	if !h.sameOriginForm(c.Request()) {
 		return keyserver.ErrForbidden
 	}
 	code := h.s.Locales().Supported(c.FormValue("lang"))
@@ -90,6 +90,19 @@ func (h *handlers) setLanguage(c echo.Context) error {
 		}
 	}
 	return c.Redirect(http.StatusSeeOther, localPath(c.FormValue("back")))
+}
+
+// sameOriginForm reports whether a plain form post (no CSRF header) comes from
+// one of this server's pages. The pages say Referrer-Policy: no-referrer, so a
+// browser sends "Origin: null" with their forms; Sec-Fetch-Site then tells
+// where the post came from. A request without either (not a browser) passes,
+// as the API's check lets it.
+func (h *handlers) sameOriginForm(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin"
+	}
+	o := r.Header.Get("Origin")
+	return o == "" || o == h.cfg.PublicURL
 }
 
 func (h *handlers) rememberLanguage(c echo.Context, code string) {

@@ -13,7 +13,7 @@ import (
 type consolePage struct {
 	Page   string // account, sent, admin, enrol
 	Tab    string // of the admin page: messages, envelope, accounts, admins, audit, dashboard
-	Title  string
+	Title  string // a catalog id
 	ID     string // the envelope an admin page shows
 	Limits pageLimits
 	Back   string // the path the language switcher returns to
@@ -25,23 +25,22 @@ type consolePage struct {
 // enrolment.
 func (h *handlers) routeConsole(e *echo.Echo) {
 	for path, p := range map[string]consolePage{
-		"/account":              {Page: "account", Title: "Your account"},
-		"/sent":                 {Page: "sent", Title: "Sent items"},
-		"/admin":                {Page: "admin", Tab: "messages", Title: "Administration"},
-		"/admin/accounts":       {Page: "admin", Tab: "accounts", Title: "Accounts"},
-		"/admin/administrators": {Page: "admin", Tab: "admins", Title: "Administrators"},
-		"/admin/audit":          {Page: "admin", Tab: "audit", Title: "Audit log"},
-		"/admin/dashboard":      {Page: "admin", Tab: "dashboard", Title: "Dashboard"},
-		"/admin/enrol":          {Page: "enrol", Title: "Administrator enrolment"},
+		"/account":              {Page: "account", Title: "console.title_account"},
+		"/sent":                 {Page: "sent", Title: "console.title_sent"},
+		"/admin":                {Page: "admin", Tab: "messages", Title: "console.title_admin"},
+		"/admin/accounts":       {Page: "admin", Tab: "accounts", Title: "console.title_accounts"},
+		"/admin/administrators": {Page: "admin", Tab: "admins", Title: "console.title_admins"},
+		"/admin/audit":          {Page: "admin", Tab: "audit", Title: "console.title_audit"},
+		"/admin/dashboard":      {Page: "admin", Tab: "dashboard", Title: "console.title_dashboard"},
+		"/admin/enrol":          {Page: "enrol", Title: "console.title_enrol"},
 	} {
 		e.GET(path, func(c echo.Context) error { return h.render(c, http.StatusOK, "console.html", p) })
 	}
 	e.GET("/admin/envelopes/:id", func(c echo.Context) error {
 		id, err := envelope.ParseID(c.Param("id"))
 		if err != nil {
-			return h.render(c, http.StatusNotFound, "home.html", map[string]any{
-				"Title": "No such message", "Paragraphs": []string{"This address does not name a secure message."}})
+			return h.render(c, http.StatusNotFound, "home.html", textPage("console.no_such_message", "console.no_such_message_p"))
 		}
-		return h.render(c, http.StatusOK, "console.html", consolePage{Page: "admin", Tab: "envelope", Title: "Message", ID: id.String()})
+		return h.render(c, http.StatusOK, "console.html", consolePage{Page: "admin", Tab: "envelope", Title: "console.title_message", ID: id.String()})
 	})
 }

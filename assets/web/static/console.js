@@ -12,6 +12,12 @@
   // Sign-in (signin.js): the password, code and passkey forms lead to signedIn.
   const { status, failed, onSubmit, codeSent, offerAutofill } = window.waxsealSignIn((r) => signedIn(r));
 
+  // t says a message of the page's language (data-strings, from the catalog);
+  // tn chooses a plural form by the count n, which {n} in it shows.
+  const t = window.waxsealT;
+  const pluralRules = new Intl.PluralRules(document.documentElement.lang || "en");
+  function tn(n, one, other, vars) { return t(pluralRules.select(n) === "one" ? one : other, { n, ...vars }); }
+
   function when(t) { return t ? window.waxsealDate(t) : "—"; }
 
   function cell(text) {
@@ -32,7 +38,7 @@
     const b = document.createElement("button");
     b.type = "button";
     b.textContent = label;
-    if (what) b.setAttribute("aria-label", `${label}: ${what}`);
+    if (what) b.setAttribute("aria-label", t("c_about", { action: label, what }));
     if (cls) b.className = cls;
     b.addEventListener("click", onClick);
     return b;
@@ -44,7 +50,7 @@
       if (b.dataset.armed !== "1") {
         b.dataset.armed = "1";
         b.textContent = confirmLabel;
-        b.setAttribute("aria-label", `${confirmLabel}: ${what}`);
+        b.setAttribute("aria-label", t("c_about", { action: confirmLabel, what }));
         return;
       }
       b.disabled = true;
@@ -122,7 +128,7 @@
 
   $("signout").addEventListener("click", async () => {
     await api("POST", "/api/v1/signout");
-    needSignIn("You are signed out.");
+    needSignIn(t("signed_out"));
   });
 
   // --- your account ---
@@ -130,7 +136,7 @@
   async function accountPage() {
     const a = session.account;
     if (session.setup) {
-      status("Your registration is not finished: add a passkey or set a password below.");
+      status(t("c_not_finished"));
     }
     $("acct-name").textContent = `${a.first_name} ${a.last_name}`.trim();
     $("acct-email").textContent = a.email;
@@ -149,7 +155,7 @@
   async function setupDone() {
     if (pageName !== "sent" || session.setup) return false;
     await sentPage();
-    status("Registration finished. Your sent items show here.");
+    status(t("c_finished"));
     return true;
   }
 
@@ -160,18 +166,18 @@
     list.replaceChildren();
     for (const p of r.data.passkeys) {
       const tr = document.createElement("tr");
-      const name = cell(p.name + (p.backup ? " (synced)" : ""));
+      const name = cell(p.backup ? t("c_synced", { name: p.name }) : p.name);
       name.className = "pk-name";
       const actions = document.createElement("td");
       actions.className = "row-actions";
       actions.append(
-        button("Rename", () => renameRow(tr, name, p), "", p.name),
-        confirmButton("Remove", "Confirm: remove", async () => {
+        button(t("c_rename"), () => renameRow(tr, name, p), "", p.name),
+        confirmButton(t("c_remove"), t("c_confirm_remove"), async () => {
           const d = await api("DELETE", `/api/v1/account/passkeys/${encodeURIComponent(p.id)}`);
           if (!d.ok) return failed(d);
           await refreshSession();
           await loadPasskeys();
-          status(`Removed the passkey “${p.name}”.`);
+          status(t("c_passkey_removed", { name: p.name }));
         }, p.name),
       );
       tr.append(name, cell(when(p.created)), cell(when(p.last_used)), actions);
@@ -182,8 +188,8 @@
     $("passkeys-none").hidden = r.data.passkeys.length !== 0;
     const hasPassword = session.account.password;
     if (!$("panel-password")) return; // the server does not use passwords
-    $("password-state").textContent = hasPassword ? "You have a password." : "You have no password: you sign in with a passkey or an emailed code.";
-    $("btn-password").textContent = hasPassword ? "Change password" : "Set password";
+    $("password-state").textContent = t(hasPassword ? "c_has_password" : "c_no_password");
+    $("btn-password").textContent = t(hasPassword ? "c_change_password" : "c_set_password");
     $("btn-remove-password").hidden = !hasPassword;
   }
 
@@ -192,7 +198,7 @@
     form.className = "row-actions";
     const label = document.createElement("label");
     label.className = "sr";
-    label.textContent = "New name";
+    label.textContent = t("c_new_name");
     const input = document.createElement("input");
     input.value = p.name;
     input.maxLength = 60;
@@ -200,14 +206,14 @@
     label.htmlFor = input.id;
     const save = document.createElement("button");
     save.type = "submit";
-    save.textContent = "Save";
-    form.append(label, input, save, button("Cancel", () => loadPasskeys()));
+    save.textContent = t("c_save");
+    form.append(label, input, save, button(t("c_cancel"), () => loadPasskeys()));
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       const r = await api("POST", `/api/v1/account/passkeys/${encodeURIComponent(p.id)}/rename`, { name: input.value });
       if (!r.ok) return failed(r);
       await loadPasskeys();
-      status("Passkey renamed.");
+      status(t("c_renamed"));
     });
     nameCell.replaceChildren(form);
     input.focus();
@@ -222,19 +228,19 @@
         await refreshSession();
         if (await setupDone()) return;
         await loadPasskeys();
-        status(`Added the passkey “${r.data.name}”.`);
+        status(t("c_passkey_added", { name: r.data.name }));
       } finally { ev.target.disabled = false; }
     });
   }
   onSubmit("form-password", async (v) => {
-    if (v.password !== v.password2) return status("The two passwords are not the same.", true);
+    if (v.password !== v.password2) return status(t("passwords_differ"), true);
     const r = await api("POST", "/api/v1/account/password", { password: v.password });
     if (!r.ok) return failed(r);
     $("form-password").reset();
     await refreshSession();
     if (await setupDone()) return;
     await loadPasskeys();
-    status("Password saved.");
+    status(t("c_password_saved"));
   });
   if ($("btn-remove-password")) {
     $("btn-remove-password").addEventListener("click", async () => {
@@ -242,7 +248,7 @@
       if (!r.ok) return failed(r);
       await refreshSession();
       await loadPasskeys();
-      status("Password removed.");
+      status(t("c_password_removed"));
     });
   }
 
@@ -261,7 +267,7 @@
     $("sent-list").replaceChildren(...r.data.messages.map(sentMessageBlock));
     $("sent-none").hidden = r.data.messages.length !== 0;
     const filtered = $("sent-recipient").value.trim() || $("sent-state").value || $("sent-subject").value.trim() || $("sent-since").value || $("sent-until").value;
-    $("sent-none").textContent = filtered ? "No message matches." : "Nothing sent yet.";
+    $("sent-none").textContent = t(filtered ? "c_sent_no_match" : "c_sent_none");
     sentNext = r.data.next || "";
     $("sent-more").hidden = !sentNext;
   }
@@ -315,15 +321,15 @@
 
   // recipientState says where one recipient's copy stands, in words.
   function recipientState(e) {
-    const opened = !e.first_open ? "not opened"
-      : e.releases > 1 ? `opened ${e.releases} times, first ${when(e.first_open)}, last ${when(e.last_open || e.first_open)}`
-        : `opened ${when(e.first_open)}`;
-    const expiry = e.expires ? `; expires ${when(e.expires)}` : "";
+    const opened = !e.first_open ? t("c_not_opened")
+      : e.releases > 1 ? t("c_opened_times", { n: e.releases, first: when(e.first_open), last: when(e.last_open || e.first_open) })
+        : t("c_opened_at", { when: when(e.first_open) });
+    const expiry = e.expires ? t("c_and_expires", { when: when(e.expires) }) : "";
     switch (e.state) {
-      case "revoked": return `Revoked; ${opened}`;
-      case "expired": return `Expired; ${opened}`;
-      case "locked": return `Locked${e.lock_reason ? `: “${e.lock_reason}”` : ""}; ${opened}${expiry}`;
-      default: return `Live; ${opened}${expiry}`;
+      case "revoked": return t("c_rs_revoked", { opened });
+      case "expired": return t("c_rs_expired", { opened });
+      case "locked": return (e.lock_reason ? t("c_rs_locked_why", { reason: e.lock_reason, opened }) : t("c_rs_locked", { opened })) + expiry;
+      default: return t("c_rs_live", { opened }) + expiry;
     }
   }
 
@@ -334,9 +340,9 @@
     const d = e.delivery;
     if (!d) return "";
     switch (d.state) {
-      case "delivered": return `Delivered to the recipient's mail server ${when(d.at)}`;
-      case "queued": return `Queued: not yet taken by the recipient's mail server${d.detail ? ` (${d.detail})` : ""}; the gateway keeps trying`;
-      case "refused": return `Refused by the recipient's mail server${d.detail ? `: ${d.detail}` : ""}`;
+      case "delivered": return t("c_delivered", { when: when(d.at) });
+      case "queued": return d.detail ? t("c_queued_why", { detail: d.detail }) : t("c_queued");
+      case "refused": return d.detail ? t("c_refused_why", { detail: d.detail }) : t("c_refused");
       default: return d.state;
     }
   }
@@ -345,34 +351,34 @@
   // recipients with their actions, and the message's own actions. Further
   // parts of a message (replies, attachments) append to the returned article.
   function sentMessageBlock(m) {
-    const subject = m.subject || "(no subject)";
+    const subject = m.subject || t("no_subject");
     const art = el("article", "sent-msg");
     const head = el("header", "sent-head");
     const size = m.recipients.reduce((n, e) => Math.max(n, e.size || 0), 0);
     head.append(el("h2", "", subject),
-      el("p", "note", `Sent ${when(m.created)} · ${m.recipients.length} recipient${m.recipients.length === 1 ? "" : "s"}${size ? ` · ${sizeText(size)}` : ""}`));
+      el("p", "note", tn(m.recipients.length, "c_sent_line_one", "c_sent_line_other", { when: when(m.created) }) + (size ? ` · ${sizeText(size)}` : "")));
     // Attachment names come only from gateways whose organisation chose to
     // register them; written as text (textContent), whatever they hold.
     if (m.attachments && m.attachments.length) {
       const files = el("ul", "sent-files");
-      files.setAttribute("aria-label", `Attachments of ${subject}`);
+      files.setAttribute("aria-label", t("c_attachments_of", { subject }));
       for (const name of m.attachments) files.append(el("li", "", name));
       head.append(files);
     }
     const ul = el("ul", "sent-rcpts");
-    ul.setAttribute("aria-label", `Recipients of ${subject}`);
+    ul.setAttribute("aria-label", t("c_recipients_of", { subject }));
     for (const e of m.recipients) ul.append(sentRecipient(e, subject));
     art.append(head, ul);
     const live = m.recipients.filter((e) => e.state === "active" || e.state === "locked");
     if (m.recipients.length > 1 && live.length > 0) {
       const acts = el("div", "row-actions msg-actions");
-      acts.append(confirmButton("Revoke for everyone", "Confirm: revoke for everyone", async () => {
+      acts.append(confirmButton(t("c_revoke_all"), t("c_confirm_revoke_all"), async () => {
         for (const e of live) {
           const d = await api("POST", `/api/v1/envelopes/${e.id}/revoke`);
           if (!d.ok) return failed(d);
         }
         await sentPage();
-        status(`Revoked “${subject}” for all ${live.length} recipients.`);
+        status(tn(live.length, "c_revoked_all_one", "c_revoked_all_other", { subject }));
       }, subject));
       art.append(acts);
     }
@@ -381,7 +387,7 @@
 
   function sentRecipient(e, subject) {
     const li = el("li", "sent-rcpt");
-    const what = `${subject} to ${e.recipient}`;
+    const what = t("c_subject_to", { subject, to: e.recipient });
     const stateText = el("span", `state state-${e.state}`, recipientState(e));
     li.append(el("span", "addr", e.recipient), stateText);
     const delivery = deliveryText(e);
@@ -405,7 +411,7 @@
       label.htmlFor = id;
       const ok = el("button", "", submitLabel);
       ok.type = "submit";
-      const cancel = button("Cancel", () => { form.hidden = true; acts.hidden = false; });
+      const cancel = button(t("c_cancel"), () => { form.hidden = true; acts.hidden = false; });
       const row = el("div", "row-actions");
       row.append(ok, cancel);
       form.replaceChildren(label, input, row);
@@ -415,28 +421,28 @@
       input.focus();
     };
     if (e.state === "locked") {
-      acts.append(button("Unlock", async () => done(await api("POST", `/api/v1/envelopes/${e.id}/unlock`), `Unlocked the message to ${e.recipient}.`), "", what));
+      acts.append(button(t("c_unlock"), async () => done(await api("POST", `/api/v1/envelopes/${e.id}/unlock`), t("c_unlocked_to", { to: e.recipient })), "", what));
     } else {
-      acts.append(button("Lock", () => {
+      acts.append(button(t("c_lock"), () => {
         const input = el("input");
         input.maxLength = 500;
         input.required = true;
-        showForm(`Reason ${e.recipient} will see`, input, "Lock", async () =>
-          done(await api("POST", `/api/v1/envelopes/${e.id}/lock`, { reason: input.value }), `Locked the message to ${e.recipient}.`));
+        showForm(t("c_reason_for", { to: e.recipient }), input, t("c_lock"), async () =>
+          done(await api("POST", `/api/v1/envelopes/${e.id}/lock`, { reason: input.value }), t("c_locked_to", { to: e.recipient })));
       }, "", what));
     }
-    acts.append(button("Change expiry", () => {
+    acts.append(button(t("c_change_expiry"), () => {
       const input = el("input");
       input.type = "date";
       if (e.expires) input.value = new Date(e.expires).toISOString().slice(0, 10);
-      showForm(`Expires at the end of (empty: never)`, input, "Save", async () => {
+      showForm(t("c_expires_end"), input, t("c_save"), async () => {
         // The end of the chosen day where the sender is.
         const expires = input.value ? new Date(`${input.value}T23:59:59`).toISOString() : "";
-        done(await api("POST", `/api/v1/envelopes/${e.id}/expiry`, { expires }), expires ? `The message to ${e.recipient} now expires ${when(expires)}.` : `The message to ${e.recipient} no longer expires.`);
+        done(await api("POST", `/api/v1/envelopes/${e.id}/expiry`, { expires }), expires ? t("c_expiry_to", { to: e.recipient, when: when(expires) }) : t("c_no_expiry_to", { to: e.recipient }));
       });
     }, "", what));
-    acts.append(confirmButton("Revoke", "Confirm: revoke", async () =>
-      done(await api("POST", `/api/v1/envelopes/${e.id}/revoke`), `Revoked the message to ${e.recipient}.`), what));
+    acts.append(confirmButton(t("c_revoke"), t("c_confirm_revoke"), async () =>
+      done(await api("POST", `/api/v1/envelopes/${e.id}/revoke`), t("c_revoked_to", { to: e.recipient })), what));
     li.append(acts, form);
     return li;
   }
@@ -455,11 +461,12 @@
     for (const x of list) {
       const who = x.name ? `${x.name} (${x.from})` : x.from;
       const size = sizeText(x.size);
-      const did = x.kind === "forward" ? `forwarded it to ${x.forward_to}` : x.kind === "all" ? "replied to all" : "replied";
-      const where = x.state === "delivered" ? (x.kind === "forward" ? "delivered" : "delivered to your mailbox")
-        : x.state === "failed" ? `not delivered${x.reason ? `: ${x.reason}` : ""}` : "on its way";
+      const vars = { who, to: x.forward_to, when: when(x.created), size };
+      const did = t(x.kind === "forward" ? "c_reply_forwarded" : x.kind === "all" ? "c_reply_all" : "c_reply_replied", vars);
+      const where = x.state === "delivered" ? t(x.kind === "forward" ? "c_reply_delivered" : "c_reply_in_mailbox")
+        : x.state === "failed" ? (x.reason ? t("c_reply_failed_why", { reason: x.reason }) : t("c_reply_failed")) : t("c_reply_on_way");
       const li = document.createElement("li");
-      li.textContent = `${who} ${did} on ${when(x.created)} (${size}): ${where}.`;
+      li.textContent = t("c_reply_line", { did, where });
       ul.append(li);
     }
     return ul;
@@ -481,9 +488,8 @@
     if (!(session.method === "passkey" && session.account.role === "admin")) {
       // The API refuses too; this says why before anything is asked.
       showOnly("panel-signin");
-      return status(session.account.role === "admin"
-        ? "Administrators must sign in with a passkey. Sign in with your administrator passkey."
-        : "This page is for administrators.", true);
+      return status(t(session.account.role === "admin"
+        ? "c_admin_passkey" : "c_admins_only"), true);
     }
     $("admin-nav").hidden = false;
     return adminTabs[tab]();
@@ -497,12 +503,25 @@
     d.setDate(d.getDate() + 1);
     return d.toISOString();
   }
+  // dayText writes a UTC day of the statistics ("2026-12-05") as the page's
+  // language writes a date; the table's head says the days are UTC.
+  function dayText(day) {
+    const d = new Date(`${day}T00:00:00Z`);
+    if (Number.isNaN(d.getTime())) return day;
+    const lang = document.documentElement.lang || "en";
+    return new Intl.DateTimeFormat(lang === "en" ? "en-GB" : lang, { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" }).format(d);
+  }
   function localDay(t) {
     const d = new Date(t);
     return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
   }
-  function plural(n, one, many) { return `${n} ${n === 1 ? one : many || `${one}s`}`; }
-  function stateText(e) { return e.state + (e.state === "locked" && e.lock_reason ? `: ${e.lock_reason}` : ""); }
+  // stateText names an envelope's state (the API's word as the catalog says it).
+  const stateNames = { active: "c_state_active", locked: "c_state_locked", revoked: "c_state_revoked", expired: "c_state_expired" };
+  function stateName(state) { return stateNames[state] ? t(stateNames[state]) : state; }
+  function stateText(e) {
+    const name = stateName(e.state);
+    return e.state === "locked" && e.lock_reason ? t("c_state_why", { state: name, reason: e.lock_reason }) : name;
+  }
 
   // Messages: search, page on, and bulk revoke or lock.
   let adminNext = "";
@@ -533,7 +552,7 @@
     // short, saying how far it got.
     let envelopes = r.data.envelopes;
     for (let reads = 1; envelopes.length < 50 && r.data.next && reads < 200; reads++) {
-      $("admin-count").textContent = `Searching… ${plural(adminShown + envelopes.length, "match", "matches")} so far.`;
+      $("admin-count").textContent = tn(adminShown + envelopes.length, "c_searching_one", "c_searching_other");
       q.set("after", r.data.next);
       r = await api("GET", `/api/v1/admin/envelopes?${q}`);
       if (!r.ok) return failed(r);
@@ -543,11 +562,11 @@
       const tr = document.createElement("tr");
       const link = document.createElement("a");
       link.href = `/admin/envelopes/${e.id}`;
-      link.textContent = e.subject || "(no subject)";
+      link.textContent = e.subject || t("no_subject");
       const first = document.createElement("td");
       first.className = "wrap-any";
       first.append(link);
-      const who = cell(`${e.sender}${e.header_from ? ` (From: ${e.header_from})` : ""} → ${e.recipient}`);
+      const who = cell(e.header_from ? t("c_from_header_to", { sender: e.sender, from: e.header_from, to: e.recipient }) : `${e.sender} → ${e.recipient}`);
       who.className = "wrap-any";
       const state = cell(stateText(e));
       state.className = "state";
@@ -559,7 +578,8 @@
     adminNext = r.data.next || "";
     $("admin-more").hidden = !adminNext;
     $("admin-none").hidden = adminShown !== 0;
-    $("admin-count").textContent = adminShown ? `${plural(adminShown, "message")} shown${adminNext ? "; older ones follow" : ""}.` : "";
+    $("admin-count").textContent = !adminShown ? ""
+      : adminNext ? tn(adminShown, "c_shown_more_one", "c_shown_more_other") : tn(adminShown, "c_shown_one", "c_shown_other");
   }
   onSubmit("form-filter", () => listEnvelopes(false));
   if ($("admin-more")) $("admin-more").addEventListener("click", () => listEnvelopes(true));
@@ -607,21 +627,23 @@
   onSubmit("form-bulk", async (v) => {
     bulkStale();
     if (!v.sender.trim() && !v.recipient.trim() && !v.since && !v.until) {
-      return status("Name a sender, a recipient or a time range: a bulk action never applies to every message.", true);
+      return status(t("c_bulk_name_one"), true);
     }
     status("");
     bulkUntil = new Date().toISOString();
-    const res = await bulkAll(true, bulkUntil, (m) => { $("bulk-result").textContent = `Counting… ${m} so far.`; });
+    const res = await bulkAll(true, bulkUntil, (m) => { $("bulk-result").textContent = t("c_counting", { n: m }); });
     if (res.error) {
       $("bulk-result").textContent = "";
       return failed(res.error);
     }
     const lock = v.action === "lock";
-    $("bulk-result").textContent = `${plural(res.matched, "message")} match; ${res.changed} would be ${lock ? "locked" : "revoked"}` +
-      (res.matched > res.changed ? ` (the others already are${lock ? " locked with this reason, or can no longer be opened" : ""}).` : ".");
+    $("bulk-result").textContent = tn(res.matched, "c_bulk_match_one", "c_bulk_match_other") + " " +
+      tn(res.changed, lock ? "c_bulk_would_lock_one" : "c_bulk_would_revoke_one", lock ? "c_bulk_would_lock_other" : "c_bulk_would_revoke_other") +
+      (res.matched > res.changed ? " " + t(lock ? "c_bulk_others_lock" : "c_bulk_others_revoke") : "");
     if (res.changed > 0) {
       const b = $("bulk-run");
-      b.textContent = `${lock ? "Lock" : "Revoke"} ${plural(res.changed, "message")}`;
+      b.textContent = tn(res.changed, lock ? "c_bulk_lock_one" : "c_bulk_revoke_one", lock ? "c_bulk_lock_other" : "c_bulk_revoke_other");
+      b.dataset.n = String(res.changed);
       delete b.dataset.armed;
       b.hidden = false;
     }
@@ -632,18 +654,18 @@
       const lock = $("bulk-action").value === "lock";
       if (b.dataset.armed !== "1") {
         b.dataset.armed = "1";
-        b.textContent = `Confirm: ${b.textContent.toLowerCase()}${lock ? "" : " for ever"}`;
+        b.textContent = tn(Number(b.dataset.n), lock ? "c_bulk_confirm_lock_one" : "c_bulk_confirm_revoke_one", lock ? "c_bulk_confirm_lock_other" : "c_bulk_confirm_revoke_other");
         return;
       }
       b.disabled = true;
       try {
-        const verb = lock ? "Locked" : "Revoked";
-        const res = await bulkAll(false, bulkUntil, (_, c) => { $("bulk-result").textContent = `${verb} ${c} so far…`; });
+        const done = (n) => tn(n, lock ? "c_bulk_locked_one" : "c_bulk_revoked_one", lock ? "c_bulk_locked_other" : "c_bulk_revoked_other");
+        const res = await bulkAll(false, bulkUntil, (_, c) => { $("bulk-result").textContent = t(lock ? "c_bulk_locking" : "c_bulk_revoking", { n: c }); });
         b.hidden = true;
-        $("bulk-result").textContent = `${verb} ${plural(res.changed, "message")}.`;
+        $("bulk-result").textContent = done(res.changed);
         if (res.error) return failed(res.error);
         await listEnvelopes(false);
-        $("bulk-result").textContent = `${verb} ${plural(res.changed, "message")}.`;
+        $("bulk-result").textContent = done(res.changed);
       } finally { b.disabled = false; }
     });
   }
@@ -653,24 +675,24 @@
   let trailNext = 0;
   function fillEnvelope(e) {
     shownEnvelope = e;
-    $("env-subject").textContent = e.subject || "(no subject)";
+    $("env-subject").textContent = e.subject || t("no_subject");
     $("env-id").textContent = e.id;
-    $("env-sender").textContent = e.sender + (e.header_from ? ` (the message's From: header says ${e.header_from}, not the sender)` : "");
+    $("env-sender").textContent = e.header_from ? t("c_header_from", { sender: e.sender, from: e.header_from }) : e.sender;
     $("env-recipient").textContent = e.recipient;
     $("env-created").textContent = when(e.created);
-    $("env-expires").textContent = e.expires ? when(e.expires) : "never";
+    $("env-expires").textContent = e.expires ? when(e.expires) : t("never");
     $("env-state").textContent = stateText(e);
-    $("env-size").textContent = e.size ? sizeText(e.size) : "not given";
-    $("env-opened").textContent = e.first_open ? when(e.first_open) : "not yet";
-    $("env-last-opened").textContent = e.last_open ? when(e.last_open) : "not yet";
+    $("env-size").textContent = e.size ? sizeText(e.size) : t("c_not_given");
+    $("env-opened").textContent = e.first_open ? when(e.first_open) : t("c_not_yet");
+    $("env-last-opened").textContent = e.last_open ? when(e.last_open) : t("c_not_yet");
     $("env-releases").textContent = String(e.releases);
-    $("env-delivery").textContent = deliveryText(e) || "not reported";
+    $("env-delivery").textContent = deliveryText(e) || t("c_not_reported");
     const live = e.state === "active" || e.state === "locked";
     $("form-lock").hidden = e.state !== "active";
     $("btn-unlock").hidden = e.state !== "locked";
     $("form-expiry").hidden = !live;
     $("expiry-date").value = e.expires ? localDay(e.expires) : "";
-    for (const [id, label] of [["btn-expire", "Expire now"], ["btn-revoke", "Revoke"]]) {
+    for (const [id, label] of [["btn-expire", t("c_expire_now")], ["btn-revoke", t("c_revoke")]]) {
       $(id).hidden = !live;
       $(id).textContent = label;
       delete $(id).dataset.armed;
@@ -715,12 +737,12 @@
     const list = $("trail-list");
     if (!more) list.replaceChildren();
     for (const x of r.records) {
-      const t = cell(when(x.time));
-      t.className = "nowrap";
+      const time = cell(when(x.time));
+      time.className = "nowrap";
       const tr = document.createElement("tr");
       const detail = cell(x.detail || "");
       detail.className = "wrap-any";
-      tr.append(t, cell(x.action), cell(x.actor), detail);
+      tr.append(time, cell(x.action), cell(x.actor), detail);
       list.append(tr);
     }
     labelRows(list);
@@ -729,18 +751,19 @@
   }
   if ($("trail-more")) $("trail-more").addEventListener("click", () => loadTrail(true));
 
+  const doneSaid = { active: "c_done_active", locked: "c_done_locked", revoked: "c_done_revoked", expired: "c_done_expired" };
   async function manage(action, body, said) {
     const r = await api("POST", `/api/v1/admin/envelopes/${encodeURIComponent(shownEnvelope.id)}/${action}`, body);
     if (!r.ok) return failed(r);
     fillEnvelope(r.data);
     await loadTrail(false);
-    status(said || `Done: the message is now ${r.data.state}.`);
+    status(said || (doneSaid[r.data.state] ? t(doneSaid[r.data.state]) : t("c_done_state", { state: r.data.state })));
   }
   onSubmit("form-lock", (v) => manage("lock", { reason: v.reason }));
   onSubmit("form-expiry", (v) => {
     // The end of the chosen day where the administrator is.
     const expires = v.expires ? new Date(`${v.expires}T23:59:59`).toISOString() : "";
-    return manage("expiry", { expires }, expires ? `The message now expires ${when(expires)}.` : "The message no longer expires.");
+    return manage("expiry", { expires }, expires ? t("c_expires_now", { when: when(expires) }) : t("c_no_expiry"));
   });
   // armed asks for a second click on a button that cannot be undone.
   function armed(id, confirmLabel, action) {
@@ -757,15 +780,18 @@
     });
   }
   if ($("btn-unlock")) $("btn-unlock").addEventListener("click", () => manage("unlock"));
-  armed("btn-revoke", "Confirm: revoke for ever", () => manage("revoke"));
-  armed("btn-expire", "Confirm: expire now", () => manage("expire"));
+  armed("btn-revoke", t("c_confirm_revoke_ever"), () => manage("revoke"));
+  armed("btn-expire", t("c_confirm_expire"), () => manage("expire"));
 
   // Accounts: search, sign-in ways and last use, and the tools.
   function waysText(a) {
     const ways = [];
-    if (a.passkeys) ways.push(`${plural(a.passkeys, "passkey")}${a.passkeys_last_used ? ` (last ${when(a.passkeys_last_used)})` : ""}`);
-    if (a.password) ways.push("password");
-    return ways.length ? ways.join(", ") : "emailed code only";
+    if (a.passkeys) {
+      ways.push(a.passkeys_last_used ? tn(a.passkeys, "c_passkeys_last_one", "c_passkeys_last_other", { when: when(a.passkeys_last_used) })
+        : tn(a.passkeys, "c_passkeys_one", "c_passkeys_other"));
+    }
+    if (a.password) ways.push(t("c_way_password"));
+    return ways.length ? ways.join(", ") : t("c_way_code");
   }
   function personCell(a) {
     // Addresses wrap only where they must (break-word, the table's default):
@@ -776,7 +802,7 @@
     if (name) td.append(document.createElement("br"), a.email);
     return td;
   }
-  const kinds = { recipient: "recipient", sender: "sender", admin: "administrator" };
+  const kinds = { recipient: "c_kind_recipient", sender: "c_kind_sender", admin: "c_kind_admin" };
   async function listAccounts() {
     const f = $("form-accounts").elements;
     const q = new URLSearchParams({ limit: "200" });
@@ -793,7 +819,7 @@
   function accountRow(a) {
     const tr = document.createElement("tr");
     const what = a.email;
-    const state = a.disabled ? "; disabled" : a.locked ? "; locked out for now" : "";
+    const state = a.disabled ? t("c_acct_disabled") : a.locked ? t("c_acct_locked") : "";
     const acts = el("div", "row-actions");
     const tool = async (path, body, said) => {
       const r = await api("POST", `/api/v1/admin/accounts/${a.id}/${path}`, body);
@@ -803,23 +829,23 @@
     };
     if (a.role !== "admin") {
       acts.append(a.disabled
-        ? button("Enable", () => tool("enable", undefined, () => `${a.email} can sign in again.`), "", what)
-        : confirmButton("Disable", "Confirm: disable", () => tool("disable", undefined, () => `Disabled ${a.email}: signed out everywhere and cannot sign in.`), what));
+        ? button(t("c_enable"), () => tool("enable", undefined, () => t("c_enabled", { email: a.email })), "", what)
+        : confirmButton(t("c_disable"), t("c_confirm_disable"), () => tool("disable", undefined, () => t("c_disabled", { email: a.email })), what));
     }
-    acts.append(button("End sessions", () => tool("end-sessions", undefined, (d) => `Signed ${a.email} out of ${plural(d.ended, "session")}.`), "", what));
-    if (a.password) acts.append(confirmButton("Remove password", "Confirm: remove password", () => tool("remove-signin", { way: "password" }, () => `Removed the password of ${a.email}.`), what));
-    if (a.passkeys) acts.append(confirmButton("Remove passkeys", "Confirm: remove passkeys", () => tool("remove-signin", { way: "passkeys" }, () => `Removed the passkeys of ${a.email}.`), what));
-    acts.append(confirmButton("Delete", "Confirm: delete account", async () => {
+    acts.append(button(t("c_end_sessions"), () => tool("end-sessions", undefined, (d) => tn(d.ended, "c_sessions_ended_one", "c_sessions_ended_other", { email: a.email })), "", what));
+    if (a.password) acts.append(confirmButton(t("c_remove_pw"), t("c_confirm_remove_pw"), () => tool("remove-signin", { way: "password" }, () => t("c_removed_pw", { email: a.email })), what));
+    if (a.passkeys) acts.append(confirmButton(t("c_remove_pks"), t("c_confirm_remove_pks"), () => tool("remove-signin", { way: "passkeys" }, () => t("c_removed_pks", { email: a.email })), what));
+    acts.append(confirmButton(t("c_delete"), t("c_confirm_delete"), async () => {
       const r = await api("DELETE", `/api/v1/admin/accounts/${a.id}`);
       if (!r.ok) return failed(r);
       await listAccounts();
-      status(`Deleted the account of ${a.email}.`);
+      status(t("c_deleted", { email: a.email }));
     }, what));
-    const last = cell(a.last_used ? when(a.last_used) : "never");
+    const last = cell(a.last_used ? when(a.last_used) : t("c_never_used"));
     last.className = "nowrap";
     const actions = document.createElement("td");
     actions.append(acts);
-    tr.append(personCell(a), cell((kinds[a.role] || a.role) + state), cell(waysText(a)), last, actions);
+    tr.append(personCell(a), cell((kinds[a.role] ? t(kinds[a.role]) : a.role) + state), cell(waysText(a)), last, actions);
     return tr;
   }
   onSubmit("form-accounts", () => listAccounts());
@@ -834,14 +860,14 @@
       const tr = document.createElement("tr");
       const actions = document.createElement("td");
       const self = a.id === session.account.id;
-      actions.append(confirmButton("Remove", self ? "Confirm: remove yourself" : "Confirm: remove", async () => {
+      actions.append(confirmButton(t("c_remove"), t(self ? "c_confirm_remove_self" : "c_confirm_remove"), async () => {
         const d = await api("DELETE", `/api/v1/admin/administrators/${a.id}`);
         if (!d.ok) return failed(d);
         if (self) return location.assign("/account");
         await listAdmins();
-        status(`${a.email} is no longer an administrator.`);
+        status(t("c_admin_removed", { email: a.email }));
       }, a.email));
-      const last = cell(a.last_used ? when(a.last_used) : "never");
+      const last = cell(a.last_used ? when(a.last_used) : t("c_never_used"));
       last.className = "nowrap";
       const keys = cell(String(a.passkeys));
       keys.className = "num";
@@ -854,7 +880,7 @@
     const r = await api("POST", "/api/v1/admin/invites", { email: v.email });
     if (!r.ok) return failed(r);
     const p = $("invite-link");
-    p.textContent = `Send this one-time link to ${v.email} (valid until ${when(r.data.expires)}): ${r.data.link}`;
+    p.textContent = t("c_invite_link", { email: v.email, when: when(r.data.expires), link: r.data.link });
     p.hidden = false;
   });
 
@@ -879,22 +905,22 @@
       const tr = document.createElement("tr");
       const seq = cell(String(x.seq));
       seq.className = "num";
-      const t = cell(when(x.time));
-      t.className = "nowrap";
+      const time = cell(when(x.time));
+      time.className = "nowrap";
       let about = "";
       if (x.envelope) {
         about = document.createElement("td");
-        const a = el("a", "", `message ${x.envelope.slice(0, 8)}…`);
+        const a = el("a", "", t("c_about_message", { id: x.envelope.slice(0, 8) }));
         a.href = `/admin/envelopes/${x.envelope}`;
         about.append(a);
       } else {
-        about = cell(x.account ? `account ${x.account.slice(0, 8)}…` : "");
+        about = cell(x.account ? t("c_about_account", { id: x.account.slice(0, 8) }) : "");
       }
       const detail = cell(x.detail || "");
       detail.className = "wrap-any";
       const actor = cell(x.actor);
       actor.className = "wrap-any";
-      tr.append(seq, t, cell(x.action), actor, about, detail);
+      tr.append(seq, time, cell(x.action), actor, about, detail);
       list.append(tr);
     }
     labelRows(list);
@@ -909,16 +935,16 @@
       const out = $("verify-result");
       ev.target.disabled = true;
       out.className = "";
-      out.textContent = "Checking every record of the chain…";
+      out.textContent = t("c_verifying");
       try {
         const r = await api("GET", "/api/v1/admin/audit/verify");
         if (!r.ok) { out.textContent = ""; return failed(r); }
         if (r.data.ok) {
           out.className = "verify-ok";
-          out.textContent = `The chain is intact: ${plural(r.data.records, "record")}, each linked to the one before. Head: ${r.data.head}. Note the head down: a later check that finds it proves nothing before it changed.`;
+          out.textContent = tn(r.data.records, "c_chain_ok_one", "c_chain_ok_other", { head: r.data.head });
         } else {
           out.className = "verify-bad";
-          out.textContent = `The chain is broken after ${plural(r.data.records, "good record")}: ${r.data.error}`;
+          out.textContent = tn(r.data.records, "c_chain_bad_one", "c_chain_bad_other", { error: r.data.error });
         }
       } finally { ev.target.disabled = false; }
     });
@@ -933,7 +959,7 @@
         try {
           res = await fetch("/api/v1/admin/audit", { credentials: "same-origin", headers: { "X-Waxseal-CSRF": "1" } });
         } catch {
-          return status("The server cannot be reached. Check your connection and try again.", true);
+          return status(t("network"), true);
         }
         if (!res.ok) {
           let data = {};
@@ -948,7 +974,7 @@
         a.click();
         a.remove();
         setTimeout(() => URL.revokeObjectURL(a.href), 60000);
-        status("Exported the audit log as JSON lines.");
+        status(t("c_exported"));
       } finally { ev.target.disabled = false; }
     });
   }
@@ -958,11 +984,11 @@
     const r = await api("GET", "/api/v1/admin/stats?days=14");
     if (!r.ok) return adminRefused(r);
     showOnly("panel-dashboard");
-    $("dash-outbox").textContent = plural(r.data.outbox_depth, "mail");
+    $("dash-outbox").textContent = tn(r.data.outbox_depth, "c_mails_one", "c_mails_other");
     const num = (n) => { const td = cell(String(n)); td.className = "num"; return td; };
     $("dash-days").replaceChildren(...[...r.data.days].reverse().map((d) => {
       const tr = document.createElement("tr");
-      const day = cell(d.day);
+      const day = cell(dayText(d.day));
       day.className = "nowrap";
       tr.append(day, num(d.sealed), num(d.opened), num(d.revoked), num(d.expired), num(d.failed));
       return tr;
@@ -995,24 +1021,24 @@
     const m = /^#t=([A-Za-z0-9_-]{43})$/.exec(location.hash);
     if (location.hash) history.replaceState(null, "", location.pathname);
     if (m) enrolToken = m[1];
-    if (!enrolToken) return status("This enrolment link is incomplete. Copy the whole link, including the part after #.", true);
-    if (!passkeys.supported()) return status("This browser cannot make passkeys. Open the link in a current browser on a device with a screen lock.", true);
+    if (!enrolToken) return status(t("c_enrol_incomplete"), true);
+    if (!passkeys.supported()) return status(t("c_enrol_no_passkeys"), true);
     const r = await api("POST", "/api/v1/enrol/check", { token: enrolToken });
     if (!r.ok) return failed(r);
     // An address that has an account enrols only from a browser signed in to it:
     // the link alone does not prove who holds the mailbox.
     if (r.data.existing && !r.data.signed_in) {
-      return status(`${r.data.email} already has an account. Sign in to it first on the Account page in this browser, then open this enrolment link again.`, true);
+      return status(t("c_enrol_existing", { email: r.data.email }), true);
     }
-    $("enrol-for").textContent = `For ${r.data.email}.`;
+    $("enrol-for").textContent = t("c_enrol_for", { email: r.data.email });
     $("enrol-name-rows").hidden = r.data.existing;
     showOnly("panel-enrol");
   }
   onSubmit("form-enrol", async (v) => {
-    status("Follow your browser's prompt to create the passkey…");
+    status(t("passkey_creating"));
     const r = await passkeys.create("/api/v1/enrol/begin", "/api/v1/enrol/finish",
       { token: enrolToken, first_name: v.first_name || "", last_name: v.last_name || "" },
-      `Administrator passkey, added ${window.waxsealDate(new Date(), true)}`);
+      t("c_admin_passkey_name", { date: window.waxsealDate(new Date(), true) }));
     if (!r.ok) return failed(r);
     location.assign("/admin");
   });
