@@ -189,24 +189,10 @@ func (c *committer) try(group []*writeReq) (failed int, err error) {
 			return -1, err
 		}
 	}
-	wrote := false
-	for i, r := range group {
-		r.refused, r.failed = nil, nil
-		if err := r.ctx.Err(); err != nil {
-			r.refused = err
-			continue
-		}
-		err := call(r.fn, w)
-		if ref, ok := err.(refusal); ok {
-			r.refused = ref.err
-			continue
-		}
-		if err != nil {
-			r.failed = err
-			tx.Rollback()
-			return i, nil
-		}
-		wrote = true
+	failedAt, wrote := runGroup(group, w)
+	if failedAt >= 0 {
+		tx.Rollback()
+		return failedAt, nil
 	}
 	if !wrote {
 		return -1, tx.Rollback()
@@ -242,4 +228,29 @@ func withTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// runGroup runs each request's fn in the group's transaction, in order. A
+// cancelled request or a refusal leaves the others to go on; any other error
+// stops the group at that request, whose index it returns (-1: none failed).
+// wrote says whether some fn ran to completion.
+func runGroup(group []*writeReq, w *wtx) (failed int, wrote bool) {
+	for i, r := range group {
+		r.refused, r.failed = nil, nil
+		if err := r.ctx.Err(); err != nil {
+			r.refused = err
+			continue
+		}
+		err := call(r.fn, w)
+		if ref, ok := err.(refusal); ok {
+			r.refused = ref.err
+			continue
+		}
+		if err != nil {
+			r.failed = err
+			return i, wrote
+		}
+		wrote = true
+	}
+	return -1, wrote
 }

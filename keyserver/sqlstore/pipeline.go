@@ -119,23 +119,9 @@ func (c *committer) tryPipelined(group []*writeReq) (failed int, err error) {
 	}
 	w.setHead(seq, hash)
 
-	wrote := false
-	for i, r := range group {
-		r.refused, r.failed = nil, nil
-		if err := r.ctx.Err(); err != nil {
-			r.refused = err
-			continue
-		}
-		err := call(r.fn, w)
-		if ref, ok := err.(refusal); ok {
-			r.refused = ref.err
-			continue
-		}
-		if err != nil {
-			r.failed = err
-			return i, rollback()
-		}
-		wrote = true
+	failedAt, wrote := runGroup(group, w)
+	if failedAt >= 0 {
+		return failedAt, rollback()
 	}
 	if !wrote {
 		return -1, rollback()
