@@ -24,18 +24,7 @@ func TestRefusedStatementInGroup(t *testing.T) {
 func refusedStatementInGroup(t *testing.T, s *sqlstore.Store) {
 	defer s.Close()
 	ctx := t.Context()
-	rec := keyserver.EnvelopeRecord{ID: envelope.NewID(), Sender: "a@x.example", Recipient: "b@y.example",
-		Created: time.Now(), WrappedKey: []byte("k"), KeyCheck: []byte("c")}
-	if err := s.PutEnvelopes(ctx, []keyserver.NewEnvelope{{Record: rec}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	release := func() error {
-		_, err := s.UpdateEnvelope(ctx, rec.ID, func(r *keyserver.EnvelopeRecord) ([]keyserver.AuditEvent, error) {
-			r.Releases++
-			return []keyserver.AuditEvent{{Time: time.Now(), Actor: "t", Action: keyserver.ActionKeyRelease, Envelope: r.ID.String()}}, nil
-		})
-		return err
-	}
+	rec, release := releasable(t, s)
 	const bad = "SELECT * FROM no_such_table"
 	// Alone, then among releases, then alone again.
 	if err := s.ExecInWrite(ctx, bad); err == nil {
@@ -83,18 +72,7 @@ func TestChainedOpening(t *testing.T) {
 	s := openPostgres(t)
 	defer s.Close()
 	ctx := t.Context()
-	rec := keyserver.EnvelopeRecord{ID: envelope.NewID(), Sender: "a@x.example", Recipient: "b@y.example",
-		Created: time.Now(), WrappedKey: []byte("k"), KeyCheck: []byte("c")}
-	if err := s.PutEnvelopes(ctx, []keyserver.NewEnvelope{{Record: rec}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	release := func() error {
-		_, err := s.UpdateEnvelope(ctx, rec.ID, func(r *keyserver.EnvelopeRecord) ([]keyserver.AuditEvent, error) {
-			r.Releases++
-			return []keyserver.AuditEvent{{Time: time.Now(), Actor: "t", Action: keyserver.ActionKeyRelease, Envelope: r.ID.String()}}, nil
-		})
-		return err
-	}
+	rec, release := releasable(t, s)
 	if err := release(); err != nil { // the first group: one release
 		t.Fatal(err)
 	}
@@ -148,5 +126,23 @@ func TestChainedOpening(t *testing.T) {
 	}
 	if err := release(); err != nil {
 		t.Fatalf("a release after the chained groups: %v", err)
+	}
+}
+
+// releasable stores an envelope and returns it with a function that releases
+// its key once, as the service does: the count and an audit record.
+func releasable(t *testing.T, s *sqlstore.Store) (keyserver.EnvelopeRecord, func() error) {
+	ctx := t.Context()
+	rec := keyserver.EnvelopeRecord{ID: envelope.NewID(), Sender: "a@x.example", Recipient: "b@y.example",
+		Created: time.Now(), WrappedKey: []byte("k"), KeyCheck: []byte("c")}
+	if err := s.PutEnvelopes(ctx, []keyserver.NewEnvelope{{Record: rec}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return rec, func() error {
+		_, err := s.UpdateEnvelope(ctx, rec.ID, func(r *keyserver.EnvelopeRecord) ([]keyserver.AuditEvent, error) {
+			r.Releases++
+			return []keyserver.AuditEvent{{Time: time.Now(), Actor: "t", Action: keyserver.ActionKeyRelease, Envelope: r.ID.String()}}, nil
+		})
+		return err
 	}
 }
