@@ -116,25 +116,20 @@ func (s *Store) updateAccount(tx *bolt.Tx, id string, fn func(*keyserver.Account
 	if err != nil {
 		return a, err
 	}
-	email := a.Email
-	wasAdmin := a.Role == keyserver.RoleAdmin
-	before := append([]keyserver.Credential(nil), a.Credentials...)
-	events, err := fn(&a)
+	ch, err := keyserver.ChangeAccount(a, fn)
+	a = ch.Account
 	if err != nil {
 		return a, refusal{err}
 	}
-	if a.ID != id || a.Email != email {
-		return a, refusal{fmt.Errorf("update account %s: fn changed the id or email", id)}
-	}
-	if wasAdmin && a.Role != keyserver.RoleAdmin {
+	if ch.LeftAdmin {
 		if err := s.keepAnAdmin(tx, id); err != nil {
 			return a, err
 		}
 	}
-	if err := indexCredentials(tx, id, before, a.Credentials); err != nil {
+	if err := indexCredentials(tx, id, ch.Before, a.Credentials); err != nil {
 		return a, err
 	}
-	if err := errors.Join(putMemo(s.memos.accounts, tx.Bucket(bucketAccounts), []byte(id), &a), s.appendAudit(tx, events)); err != nil {
+	if err := errors.Join(putMemo(s.memos.accounts, tx.Bucket(bucketAccounts), []byte(id), &a), s.appendAudit(tx, ch.Events)); err != nil {
 		return a, fmt.Errorf("update account %s: %w", id, err)
 	}
 	return a, nil

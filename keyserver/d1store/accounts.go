@@ -3,7 +3,6 @@
 package d1store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -154,20 +153,12 @@ func (w *wtx) updateAccount(id string, fn func(*keyserver.Account) ([]keyserver.
 	if err != nil {
 		return a, err
 	}
-	email := a.Email
-	wasAdmin := a.Role == keyserver.RoleAdmin
-	before := append([]keyserver.Credential(nil), a.Credentials...)
-	for i := range before {
-		before[i].ID = bytes.Clone(before[i].ID)
-	}
-	events, err := fn(&a)
+	ch, err := keyserver.ChangeAccount(a, fn)
+	a = ch.Account
 	if err != nil {
 		return a, err
 	}
-	if a.ID != id || a.Email != email {
-		return a, fmt.Errorf("update account %s: fn changed the id or email", id)
-	}
-	if wasAdmin && a.Role != keyserver.RoleAdmin {
+	if ch.LeftAdmin {
 		if err := w.keepAnAdmin(id); err != nil {
 			return a, err
 		}
@@ -180,8 +171,8 @@ func (w *wtx) updateAccount(id string, fn func(*keyserver.Account) ([]keyserver.
 		return a, err
 	}
 	w.exec("UPDATE accounts SET data = ? WHERE id = ?", data, id)
-	w.indexCredentials(id, before, a.Credentials)
-	return a, w.appendAudit(events)
+	w.indexCredentials(id, ch.Before, a.Credentials)
+	return a, w.appendAudit(ch.Events)
 }
 
 // keepAnAdmin refuses with ErrLastAdmin unless an account other than id is an

@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -186,20 +185,12 @@ func (w *wtx) updateAccount(id string, fn func(*keyserver.Account) ([]keyserver.
 	if err != nil {
 		return a, err
 	}
-	email := a.Email
-	wasAdmin := a.Role == keyserver.RoleAdmin
-	before := append([]keyserver.Credential(nil), a.Credentials...)
-	for i := range before {
-		before[i].ID = bytes.Clone(before[i].ID)
-	}
-	events, err := fn(&a)
+	ch, err := keyserver.ChangeAccount(a, fn)
+	a = ch.Account
 	if err != nil {
 		return a, refusal{err}
 	}
-	if a.ID != id || a.Email != email {
-		return a, refusal{fmt.Errorf("update account %s: fn changed the id or email", id)}
-	}
-	if wasAdmin && a.Role != keyserver.RoleAdmin {
+	if ch.LeftAdmin {
 		if err := w.keepAnAdmin(id); err != nil {
 			return a, err
 		}
@@ -214,10 +205,10 @@ func (w *wtx) updateAccount(id string, fn func(*keyserver.Account) ([]keyserver.
 	if _, err := w.exec("UPDATE accounts SET data = ? WHERE id = ?", data, id); err != nil {
 		return a, fmt.Errorf("update account %s: %w", id, err)
 	}
-	if err := w.indexCredentials(id, before, a.Credentials); err != nil {
+	if err := w.indexCredentials(id, ch.Before, a.Credentials); err != nil {
 		return a, fmt.Errorf("update account %s: %w", id, err)
 	}
-	if err := w.appendAudit(events); err != nil {
+	if err := w.appendAudit(ch.Events); err != nil {
 		return a, fmt.Errorf("update account %s: %w", id, err)
 	}
 	return a, nil
