@@ -21,7 +21,10 @@ func TestChangeAccount(t *testing.T) {
 		leftAdmin bool
 	}{
 		{"fn refuses", func(*keyserver.Account) ([]keyserver.AuditEvent, error) { return nil, refused }, "no", false},
-		{"email changed", func(a *keyserver.Account) ([]keyserver.AuditEvent, error) { a.Email = "eve@example.org"; return nil, nil },
+		{"email changed", func(a *keyserver.Account) ([]keyserver.AuditEvent, error) {
+			a.Email = "eve@example.org"
+			return nil, nil
+		},
 			"update account a1: fn changed the id or email", false},
 		{"id changed", func(a *keyserver.Account) ([]keyserver.AuditEvent, error) { a.ID = "a2"; return nil, nil },
 			"update account a1: fn changed the id or email", false},
