@@ -13,7 +13,7 @@ FUZZTIME    ?= 30s
 BENCHCOUNT  ?= 6
 DEVDIR      := build/dev
 
-.PHONY: all build wasm run test test-go test-wasm test-e2e test-deps lint check-tracked tools bench fuzz clean worker worker-dev test-worker
+.PHONY: all build wasm run test test-go test-wasm test-e2e test-deps lint check-tracked tools bench fuzz clean worker worker-dev test-worker bench-worker
 
 all: build wasm
 
@@ -149,6 +149,12 @@ worker-dev: worker node_modules/.package-lock.json
 # loopback port). Not yet part of `make test`.
 test-worker: worker node_modules/.package-lock.json
 	node --test --test-concurrency=1 worker/
+
+# Key releases on the Worker under wrangler dev --local beside the bbolt key
+# server in the same run, cold starts and the upload's size (docs/BENCHMARKS.md).
+# BENCH_RUNS, BENCH_REQUESTS, BENCH_SECONDS, BENCH_COLD: see worker/bench.mjs.
+bench-worker: build worker node_modules/.package-lock.json
+	WAXSEAL_BIN=$(CURDIR)/$(BIN) node worker/bench.mjs
 
 clean:
 	rm -rf bin build node_modules $(WASM) $(WASM).gz $(WASM).br $(WASM_EXEC)

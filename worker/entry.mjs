@@ -73,6 +73,28 @@ async function instance(env, ctx) {
   return starting;
 }
 
+// Requests the Go program is serving, and the waiters for none. Go runs every
+// goroutine in whichever request's event happens to be running: a goroutine
+// woken by another request's (the D1 store's write turn, a group commit's
+// outcome) makes its D1 and R2 calls in that other request's context, and
+// workerd drops the answer of a call whose request has ended, so the call never
+// settles (seen: 8 clients releasing keys, group reads hanging until their
+// 30 s timeout). So each request's context stays open (ctx.waitUntil) until no
+// request is in flight and the after-answer work is done: every context Go may
+// have borrowed is still alive when its calls settle. Under load that lasts
+// longer than a request; Cloudflare ends waitUntil 30 s after the response.
+let inflight = 0;
+let quietWaiters = [];
+function quiet() {
+  return inflight === 0 ? Promise.resolve() : new Promise((resolve) => quietWaiters.push(resolve));
+}
+async function untilQuiet(state) {
+  do {
+    await quiet();
+    if (state.binding.idle) await state.binding.idle();
+  } while (inflight > 0);
+}
+
 const exitedResponse = (err) =>
   new Response(`the worker's Go program ended during this request: ${err.message}\n`, { status: 502 });
 
@@ -88,6 +110,7 @@ async function fetch(request, env, ctx) {
   globalThis.context.ctx = ctx;
   const body = request.body ? new Uint8Array(await request.arrayBuffer()) : null;
   let result;
+  inflight++;
   try {
     result = await Promise.race([
       state.binding.serve(request.method, request.url, [...request.headers], body),
@@ -98,12 +121,17 @@ async function fetch(request, env, ctx) {
     if (!state.go.exited) throw err;
     if (current === state) current = null;
     return exitedResponse(await state.exited);
+  } finally {
+    if (--inflight === 0) {
+      for (const resolve of quietWaiters) resolve();
+      quietWaiters = [];
+    }
   }
   if (result.exited) return exitedResponse(result.exited);
   // Work the key server goes on with after its answer (a sign-in code mailed
-  // after the same 202 for every address) must finish: binding.idle settles
-  // when it has.
-  if (state.binding.idle) ctx.waitUntil(state.binding.idle());
+  // after the same 202 for every address) must finish too: binding.idle
+  // settles when it has.
+  if (!state.go.exited) ctx.waitUntil(untilQuiet(state));
   const headers = new Headers();
   for (const [name, value] of result.headers) headers.append(name, value);
   const nullBody = result.status === 204 || result.status === 304 || request.method === "HEAD";

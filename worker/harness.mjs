@@ -20,18 +20,22 @@ export function freePort() {
   });
 }
 
-// startWorker returns { url, stop, log() }. vars are extra Worker variables;
+// startWorker returns { url, stop, log(), readyMs }: readyMs is the time from
+// spawning wrangler to the first good answer on readyPath (polled every
+// 100 ms). vars are extra Worker variables;
 // port, when given, is the one to listen on (a test that must know the Worker's
-// public URL before it starts picks it with freePort); extraArgs go to wrangler.
-export async function startWorker({ vars = {}, readyPath = "/_worker/instance", timeoutMs = 60000, config = "wrangler.toml", port, extraArgs = [] } = {}) {
+// public URL before it starts picks it with freePort); extraArgs go to wrangler;
+// logLevel is wrangler's ("log" shows the Go program's own log lines).
+export async function startWorker({ vars = {}, readyPath = "/_worker/instance", timeoutMs = 60000, config = "wrangler.toml", port, extraArgs = [], logLevel = "warn" } = {}) {
   port ??= await freePort();
   const inspector = await freePort();
   const state = mkdtempSync(path.join(tmpdir(), "waxseal-worker-"));
   const args = ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port),
     "--inspector-port", String(inspector), "--persist-to", state,
-    "--config", path.join(root, "worker", config), "--log-level", "warn"];
+    "--config", path.join(root, "worker", config), "--log-level", logLevel];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   args.push(...extraArgs);
+  const spawned = performance.now();
   const child = spawn(path.join(root, "node_modules", ".bin", "wrangler"), args, {
     cwd: root,
     detached: true, // its own process group: wrangler runs workerd as a child
@@ -88,5 +92,5 @@ export async function startWorker({ vars = {}, readyPath = "/_worker/instance", 
     }
     await new Promise((r) => setTimeout(r, 100)); // poll interval, bounded by the deadline
   }
-  return { url, stop, log: () => output };
+  return { url, stop, log: () => output, readyMs: performance.now() - spawned };
 }
