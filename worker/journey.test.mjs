@@ -83,6 +83,9 @@ test("register by emailed code and passkey, read, revoke: refused at once; 10 MB
   const [env] = inst.seal(message("PHI: Your MRI report"));
   const context = await browser.newContext({ viewport: desktop });
   const page = await context.newPage();
+  // Each step waits on the Worker (one Go instance, one request at a time) and
+  // the gateway's drain; CI's two cores may be busy with other work.
+  page.setDefaultTimeout(60_000);
   const seen = watch(page, inst.url);
   const device = await passkeyDevice(page);
 
