@@ -146,8 +146,9 @@ worker-dev: worker node_modules/.package-lock.json
 	  --persist-to $(CURDIR)/$(WORKER_DIR)/state
 
 # The Worker under wrangler dev --local (worker/*.test.mjs start it on a free
-# loopback port). Not yet part of `make test`.
-test-worker: worker node_modules/.package-lock.json
+# loopback port), with bin/waxseal (seal, gateway, admin) around it and, for
+# worker/journey.test.mjs, Chromium.
+test-worker: worker build test-deps
 	node --test --test-concurrency=1 worker/
 
 # Key releases on the Worker under wrangler dev --local beside the bbolt key

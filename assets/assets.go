@@ -118,8 +118,13 @@ func parseAll(s *Set, b *pageBrand) (map[string]*template.Template, error) {
 // pages as fixed text: a page with a brand costs what one without does
 // (BenchmarkPageRender).
 func parsePages(s *Set, b *pageBrand, l *locale.Locale) (*template.Template, error) {
-	// The scripts' strings do not change while the server runs: JSON once.
+	// The scripts' strings do not change while the server runs: JSON once,
+	// and once more as a server without passwords says them.
 	js, err := json.Marshal(l.Strings("js."))
+	if err != nil {
+		return nil, err
+	}
+	jsNoPw, err := json.Marshal(stringsWithoutPasswords(l.Strings("js.")))
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +142,7 @@ func parsePages(s *Set, b *pageBrand, l *locale.Locale) (*template.Template, err
 			// as JSON for <body data-strings> (no inline script: the CSP).
 			"strings": func() string { return string(js) },
 		})
-		return t, parseLocalized(t, l, string(js))
+		return t, parseLocalized(t, l, string(js), string(jsNoPw))
 	}
 	if b == nil {
 		return parse()
@@ -196,9 +201,10 @@ var plainT = regexp.MustCompile(`\{\{t "([A-Za-z0-9_.]+)"\}\}`)
 // parseLocalized parses web/*.html into t with each plain {{t "id"}} already
 // replaced by its message in l, escaped for HTML (text or a quoted attribute,
 // the only places the pages use it), and {{strings}} by the scripts' strings
-// (js, JSON) likewise: a message costs a page render nothing.
+// (js, JSON) likewise, {{strings_nopw}} by those of a server without
+// passwords (jsNoPw): a message costs a page render nothing.
 // Calls with arguments (plurals) stay calls.
-func parseLocalized(t *template.Template, l *locale.Locale, js string) error {
+func parseLocalized(t *template.Template, l *locale.Locale, js, jsNoPw string) error {
 	names, err := fs.Glob(files, "web/*.html")
 	if err != nil {
 		return err
@@ -212,11 +218,40 @@ func parseLocalized(t *template.Template, l *locale.Locale, js string) error {
 			return html.EscapeString(l.T(plainT.FindStringSubmatch(call)[1]))
 		})
 		text = strings.ReplaceAll(text, "{{strings}}", html.EscapeString(js))
+		text = strings.ReplaceAll(text, "{{strings_nopw}}", html.EscapeString(jsNoPw))
 		if _, err := t.New(path.Base(name)).Parse(text); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// stringsWithoutPasswords are the scripts' strings (ids without "js.") as a
+// server that does not use passwords (the Worker) says them: a string with a
+// sibling ID_nopw is said as that sibling, and one whose id names a password
+// (password, _pw) and has no such sibling belongs to a password form or
+// action those pages do not have, so it is left out. The pages then carry no
+// word of passwords, not even in strings their scripts never show.
+func stringsWithoutPasswords(all map[string]string) map[string]string {
+	out := make(map[string]string, len(all))
+	for id, s := range all {
+		if strings.HasSuffix(id, noPwSuffix) {
+			continue
+		}
+		if alt, ok := all[id+noPwSuffix]; ok {
+			out[id] = alt
+		} else if !namesPassword(id) {
+			out[id] = s
+		}
+	}
+	return out
+}
+
+// noPwSuffix ends the id of a message's wording for a server without passwords.
+const noPwSuffix = "_nopw"
+
+func namesPassword(id string) bool {
+	return strings.Contains(id, "password") || strings.HasSuffix(id, "_pw")
 }
 
 func gzipBytes(raw []byte) []byte {

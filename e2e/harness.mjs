@@ -182,3 +182,15 @@ export async function shot(page, name) {
 export function writeJSON(name, value) {
   writeFileSync(path.join(root, "build", name), JSON.stringify(value, null, 2));
 }
+
+// passkeyDevice gives page a platform passkey authenticator with user
+// verification (a CDP virtual authenticator, one per page: a "device"), and
+// returns { credentials() } to see the passkeys it holds.
+export async function passkeyDevice(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("WebAuthn.enable");
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+  });
+  return { credentials: async () => (await cdp.send("WebAuthn.getCredentials", { authenticatorId })).credentials };
+}

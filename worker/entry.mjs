@@ -135,7 +135,12 @@ async function fetch(request, env, ctx) {
   const headers = new Headers();
   for (const [name, value] of result.headers) headers.append(name, value);
   const nullBody = result.status === 204 || result.status === 304 || request.method === "HEAD";
-  return new Response(nullBody ? null : result.body, { status: result.status, headers });
+  // A body the Go side compressed itself (the precompressed decryptor, scripts
+  // and styles) goes out as it is: by default workerd compresses a body
+  // whose Content-Encoding it is given once more, and the browser, decoding
+  // once, then fails the script's integrity check.
+  const encodeBody = headers.has("Content-Encoding") ? "manual" : "automatic";
+  return new Response(nullBody ? null : result.body, { status: result.status, headers, encodeBody });
 }
 
 // scheduled runs the Cron Trigger (wrangler.toml [triggers]): the expiry sweep

@@ -21,7 +21,7 @@ func (h *handlers) envelopeStatus(c echo.Context) error {
 	}
 	a := api.EnvelopeStatus{State: api.EnvelopeOpen, Expires: st.Expires, RecipientHasAccount: st.RecipientHasAccount}
 	if st.Refusal != nil {
-		a.State, a.Message = st.Refusal.Code, st.Refusal.Text(h.s.Locale(h.lang(c)))
+		a.State, a.Message = st.Refusal.Code, h.errorSentence(c, st.Refusal)
 	}
 	return c.JSON(http.StatusOK, a)
 }

@@ -297,7 +297,7 @@ func (h *handlers) errorHandler(err error, c echo.Context) {
 	}
 	// As api.ErrorBody, with retry_after whenever there is a wait, even one
 	// under a second.
-	msg := e.Text(h.s.Locale(h.lang(c)))
+	msg := h.errorSentence(c, e)
 	body := map[string]any{"error": e.Code, "message": msg}
 	if e.RetryAfter > 0 {
 		body["retry_after"] = int(e.RetryAfter.Seconds())

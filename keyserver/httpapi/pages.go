@@ -219,6 +219,9 @@ func (h *handlers) errorText(c echo.Context, e *keyserver.Error) string {
 	if e.Said() != nil {
 		return e.Text(h.s.Locale(h.lang(c)))
 	}
+	if key := h.noPasswordKey(e); key != "" {
+		return key
+	}
 	if key := e.MessageKey(); key != "" {
 		return key
 	}

@@ -196,7 +196,7 @@
       for (const el of ["register-first", "register-intro", "form-register", "form-register-code", "register-back"]) $(el).hidden = true;
       $("register-h").textContent = t("last_step");
       $("register-choose").hidden = false;
-      status(passkeys.supported() ? t("finish_passkey") : t("finish_password"));
+      status(passkeys.supported() ? t("finish_passkey") : t("finish_no_passkey"));
       return show("summary", "panel-register");
     }
     // Signed in without a passkey: this device may not have one yet. Not for
