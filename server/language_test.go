@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"html"
 	"regexp"
 	"strings"
@@ -198,5 +200,97 @@ func TestWrapperEnglishIsTheCatalogs(t *testing.T) {
 		if cat[id] != s {
 			t.Errorf("%s: wrapper says %q, the catalog %q", id, s, cat[id])
 		}
+	}
+}
+
+// TestRecipientsSavedLanguage: over real SMTP on loopback, with the real key
+// server, a recipient who saved Spanish gets the wrapper mail and
+// securedoc.html in Spanish, while one with no saved language gets the
+// organisation's default (English) in the same message; the sender's
+// confirmation stays in the default.
+func TestRecipientsSavedLanguage(t *testing.T) {
+	e := startGateway(t, gwOptions{tweak: func(cfg *Config) { cfg.Brand = testBrand(t) }})
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, labMessage("PHI: first")); se != nil {
+		t.Fatal(se)
+	}
+	_, _, _, file := wrapperParts(t, e.hop.to("bob@patient.example")[0].Data)
+	e.ks.openAs(&browser{k: e.ks}, file) // bob now has an account
+	ctx := context.Background()
+	bob, err := e.ks.store.AccountByEmail(ctx, "bob@patient.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ks.svc.SetLanguage(ctx, bob.ID, "es"); err != nil {
+		t.Fatal(err)
+	}
+
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example", "carol@patient.example"}, labMessage("PHI: second")); se != nil {
+		t.Fatal(se)
+	}
+	english := englishMatchers(t)
+	toBob := e.hop.to("bob@patient.example")
+	if len(toBob) != 2 {
+		t.Fatalf("%d wrapper mails to bob", len(toBob))
+	}
+	_, notice, noticeHTML, _ := wrapperParts(t, toBob[1].Data)
+	for _, want := range []string{"Ha recibido un mensaje seguro de", "y seleccione Abrir.", "El archivo adjunto nunca le pide su contraseña."} {
+		if !strings.Contains(notice, want) {
+			t.Errorf("bob's wrapper notice lacks %q:\n%s", want, notice)
+		}
+	}
+	noEnglish(t, "bob's wrapper notice", notice, english)
+	noEnglish(t, "bob's wrapper HTML notice", htmlTexts(noticeHTML), english)
+	doc := securedocOf(t, string(toBob[1].Data))
+	flat := strings.Join(strings.Fields(htmlTexts(doc)), " ")
+	if !strings.Contains(doc, `<html lang="es">`) || !strings.Contains(flat, "Mensaje seguro de") {
+		t.Errorf("bob's securedoc.html not Spanish:\n%s", doc)
+	}
+	noEnglish(t, "bob's securedoc.html", htmlTexts(doc), english)
+
+	toCarol := e.hop.to("carol@patient.example")
+	if len(toCarol) != 1 {
+		t.Fatalf("%d wrapper mails to carol", len(toCarol))
+	}
+	_, notice, _, _ = wrapperParts(t, toCarol[0].Data)
+	if !strings.Contains(notice, "You have received a secure message from") {
+		t.Errorf("carol's wrapper notice not in the default English:\n%s", notice)
+	}
+	if doc := securedocOf(t, string(toCarol[0].Data)); !strings.Contains(doc, `<html lang="en">`) {
+		t.Errorf("carol's securedoc.html not English:\n%.300s", doc)
+	}
+	for _, r := range e.hop.to("alice@hospital.example") {
+		if body := bodyText(t, r.Data); strings.Contains(body, "second") && !strings.Contains(body, "Your message was sent securely.") {
+			t.Errorf("confirmation not in the default language:\n%s", body)
+		}
+	}
+}
+
+// unknownLanguages is a key server that registers but cannot tell languages.
+type unknownLanguages struct{ Registrar }
+
+func (unknownLanguages) SavedLanguages(context.Context, []string) (map[string]string, error) {
+	return nil, errors.New("key server unreachable")
+}
+
+// TestSavedLanguageUnknown: when the key server cannot tell the recipients'
+// languages, the message still goes, in the default language.
+func TestSavedLanguageUnknown(t *testing.T) {
+	c, err := locale.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startGateway(t, gwOptions{tweak: func(cfg *Config) {
+		cfg.Language = c.Get("de")
+		cfg.KeyServer = unknownLanguages{cfg.KeyServer}
+	}})
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, labMessage("PHI: results")); se != nil {
+		t.Fatal(se)
+	}
+	toBob := e.hop.to("bob@patient.example")
+	if len(toBob) != 1 || !strings.Contains(securedocOf(t, string(toBob[0].Data)), `<html lang="de">`) {
+		t.Fatalf("%d wrapper mails to bob, or not in the default German", len(toBob))
+	}
+	if !strings.Contains(e.logs.String(), "recipients' languages unknown") {
+		t.Errorf("the failed lookup is not logged:\n%s", e.logs.String())
 	}
 }

@@ -58,7 +58,8 @@ func New(s *keyserver.Service) http.Handler {
 
 	v1 := e.Group("/api/v1", h.noStore)
 	v1.POST("/envelopes", h.registerEnvelopes, h.gatewayOnly)
-	v1.PUT("/ciphertexts/:sha256", h.putCiphertext, h.gatewayOnly) // ciphertexts.go
+	v1.PUT("/ciphertexts/:sha256", h.putCiphertext, h.gatewayOnly)                  // ciphertexts.go
+	v1.POST("/languages", h.savedLanguages, h.gatewayOnly, h.bodyLimit(maxAPIBody)) // language.go
 	v1.GET("/envelopes/:id/payload", h.payload)
 	v1.GET("/envelopes/:id/status", h.envelopeStatus)
 	h.routeOutbox(v1)     // outbox.go
