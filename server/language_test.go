@@ -294,3 +294,40 @@ func TestSavedLanguageUnknown(t *testing.T) {
 		t.Errorf("the failed lookup is not logged:\n%s", e.logs.String())
 	}
 }
+
+// TestRefusalReasonInTheLanguage: the sender's bounce gives the reason a
+// message was refused in the organisation's language, sizes written its way,
+// while the SMTP reply keeps the shipped English (what mail clients show and
+// operators search for).
+func TestRefusalReasonInTheLanguage(t *testing.T) {
+	c, err := locale.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		msg, smtp, notice string
+	}{
+		{"From: alice@hospital.example\nTo: bob@patient.example\nSubject: PHI: a\nSubject: PHI: b\n\nhello\n",
+			"The message could not be read: it has 2 Subject headers",
+			"Motivo: No se pudo leer el mensaje: tiene 2 encabezados Subject."},
+		{"From: alice@hospital.example\nTo: bob@patient.example\nSubject: PHI: results\nMIME-Version: 1.0\n" +
+			"Content-Type: multipart/mixed; boundary=x\n\n--x\nContent-Type: text/plain\n\nhello\n--x\n" +
+			"Content-Type: application/pdf; name=\"r.pdf\"\nContent-Disposition: attachment; filename=\"r.pdf\"\n\n" +
+			strings.Repeat("0123456789abcdef0123456789abcdef\n", 1024) + "--x--\n",
+			"The attachment 1 (MIME part 2) is larger than the limit of 0.0 MB (16384 bytes) for any attachment",
+			"Motivo: El adjunto 1 (parte MIME 2) supera el límite de 0,0 MB (16384 bytes) para cualquier adjunto."},
+	} {
+		e := startGateway(t, gwOptions{tweak: func(cfg *Config) { cfg.Language, cfg.MaxAttachmentBytes = c.Get("es"), 16<<10 }})
+		se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, crlf(tc.msg))
+		if se == nil || !strings.Contains(se.Message, tc.smtp) {
+			t.Fatalf("SMTP reply %v, want it to say %q", se, tc.smtp)
+		}
+		notices := e.hop.to("alice@hospital.example")
+		if len(notices) != 1 {
+			t.Fatalf("%d notices", len(notices))
+		}
+		if body := bodyText(t, notices[0].Data); !strings.Contains(strings.ReplaceAll(body, "\r\n", "\n"), tc.notice) {
+			t.Errorf("the notice does not say %q:\n%s", tc.notice, body)
+		}
+	}
+}

@@ -73,14 +73,15 @@ func (g *Gateway) bounce(ctx context.Context, in *Inbound, rej *rejection) {
 	when := g.date(g.cfg.Now())
 	var b strings.Builder
 	b.WriteString(g.say("notice.not_sent_intro") + "\n\n")
-	// The reason is also the SMTP reply's text, which stays English.
-	b.WriteString(g.say("notice.reason") + ": " + rej.reason + ".\n\n")
+	// The SMTP reply says the reason in English; the sender reads it here in
+	// the organisation's language.
+	b.WriteString(g.say("notice.reason") + ": " + rej.say(g.cfg.Language) + ".\n\n")
 	b.WriteString(g.say("notice.received", "Date", when, "Ref", in.ID) + "\n")
 	b.WriteString(g.say("notice.recipients") + ":\n")
 	for _, r := range in.To {
 		fmt.Fprintf(&b, "  %s\n", printable(r, 200))
 	}
-	b.WriteString("\n" + g.say("notice.limits", "Message", formatSize(g.cfg.MaxMessageBytes), "Attachment", formatSize(g.cfg.MaxAttachmentBytes)) + "\n")
+	b.WriteString("\n" + g.say("notice.limits", "Message", formatSize(g.cfg.Language, g.cfg.MaxMessageBytes), "Attachment", formatSize(g.cfg.Language, g.cfg.MaxAttachmentBytes)) + "\n")
 	b.WriteString(g.say("notice.send_again") + "\n")
 	g.notify(ctx, in.From, g.say("notice.not_sent_subject", "Date", when), b.String(), in.ID)
 }

@@ -293,7 +293,7 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 		from = &mail.Address{Address: in.From}
 	}
 	if from == nil {
-		return nil, unparseable("it has neither a From header nor a sender address to seal it from")
+		return nil, unparseable("reject.no_sender")
 	}
 	// The message is in memory already: its ciphertext is one allocation of
 	// exactly its size.
@@ -311,7 +311,7 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 			Created: sj.now, Expires: sj.now.Add(g.cfg.Expires)}
 		env, keys, err := payload.Seal(h)
 		if err != nil {
-			return nil, unparseable("cannot seal it for %s (%v)", rcpt, err)
+			return nil, unparseable("reject.seal", "Recipient", rcpt, "Detail", err)
 		}
 		sj.envs = append(sj.envs, sealedEnvelope{env, keys, g.policy.NewMessageID(g.cfg.Hostname)})
 		reg := client.Registration{Envelope: env, ServerKey: keys.Server, Submitter: in.Submitter, Message: in.ID, Attachments: names}
@@ -447,7 +447,7 @@ func (sj *sealJob) safely(check func() error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			sj.log.Error("BUG: panic while checking a message", "panic", v, "stack", string(debug.Stack()))
-			err = unparseable("the gateway failed while reading it (an internal error, in the gateway's log)")
+			err = unparseable("reject.internal")
 		}
 	}()
 	return check()
