@@ -149,7 +149,7 @@ func TestGatewaySpeaksTheDefaultLanguage(t *testing.T) {
 	if !months.MatchString(confirmation) || !strings.Contains(confirmation, "Asunto:   results\nEnviado:  ") {
 		t.Errorf("confirmation:\n%s", confirmation)
 	}
-	for _, want := range []string{"El sobre seguro fue rechazado o no se pudo transmitir:", "no such user", "Los demás destinatarios"} {
+	for _, want := range []string{"El sobre seguro fue rechazado o no se pudo transmitir:", "El servidor de destino respondió: 550 5.1.1 no such user", "Los demás destinatarios"} {
 		if !strings.Contains(ndn, want) {
 			t.Errorf("non-delivery notice lacks %q:\n%s", want, ndn)
 		}

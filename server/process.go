@@ -650,7 +650,7 @@ func (g *Gateway) deliver(ctx context.Context, p *plan) error {
 		reports = append(reports, g.deliveryReport(f.d, keyserver.DeliveryQueued, f.err))
 	}
 	for _, f := range permanent {
-		g.notifyFailure(ctx, f.d, f.err.Error())
+		g.notifyFailure(ctx, f.d, f.err, false, mailer.IsUncertain(f.err))
 		for _, r := range f.d.to {
 			p.refused[r] = true
 		}
