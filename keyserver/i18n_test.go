@@ -465,3 +465,26 @@ func TestSavedLanguagesForTheGateway(t *testing.T) {
 		t.Errorf("read receipt not in the sender's German: %q\n%s", subject, text)
 	}
 }
+
+// TestFrameworkRefusalsSpeakTheCatalog: what the HTTP framework refuses by
+// itself (no such route, a method the route does not take) is said in the
+// reader's language, its code unchanged. (The routes end in a catch-all, so
+// a method a route does not take is a 404 too.)
+func TestFrameworkRefusalsSpeakTheCatalog(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.lang = "es"
+	for _, c := range []struct {
+		method, path string
+		status       int
+		code, msg    string
+	}{
+		{"GET", "/api/v1/no-such-thing", http.StatusNotFound, "not_found", "No hay nada en esta dirección."},
+		{"PUT", "/api/v1/envelopes", http.StatusNotFound, "not_found", "No hay nada en esta dirección."},
+	} {
+		st, out := b.call(c.method, c.path, nil)
+		if st != c.status || out["error"] != c.code || out["message"] != c.msg {
+			t.Errorf("%s %s: %d %v, want %d %s %q", c.method, c.path, st, out, c.status, c.code, c.msg)
+		}
+	}
+}
