@@ -397,7 +397,10 @@ test("securedoc.html in the recipient's language, from file://: Spanish by defau
   const context = await browser.newContext({ locale: "de-DE", extraHTTPHeaders: { "Accept-Language": "de" }, viewport: { width: 1280, height: 900 } });
   try {
     const email = "lucia@paciente.example";
-    const send = (subject) => org.send(message(email, `PHI: ${subject}`, "Estimada Lucía:\n\nsus resultados.\n"), { from: "alicia@hospital.example", to: [email] });
+    // The first message's Date cannot be read: the decryptor says so, in the
+    // reader's language.
+    const send = (subject, date) => org.send(Buffer.from(message(email, `PHI: ${subject}`, "Estimada Lucía:\n\nsus resultados.\n").toString("utf8")
+      .replace("Sun, 22 Nov 2026 09:00:00 +0000", date || "Sun, 22 Nov 2026 09:00:00 +0000")), { from: "alicia@hospital.example", to: [email] });
     // wrapperFor waits for the sink's wrapper mail to email with marker, and
     // saves its securedoc.html as a mail client would.
     const wrapperFor = async (marker, name) => {
@@ -435,7 +438,7 @@ test("securedoc.html in the recipient's language, from file://: Spanish by defau
     };
 
     // No account yet: the organisation's Spanish, whatever the browser says.
-    await send("Sus resultados");
+    await send("Sus resultados", "el martes que viene");
     const esFile = await wrapperFor("Sus resultados", "lucia-es");
     const page = await context.newPage();
     const seen = watch(page, org.base);
@@ -463,6 +466,12 @@ test("securedoc.html in the recipient's language, from file://: Spanish by defau
     await page.locator("#reg-code").fill(code);
     await page.getByRole("button", { name: "Weiter" }).click();
     await page.locator("#register-choose").waitFor();
+    await device(page);
+    await page.getByRole("button", { name: "Passkey erstellen und Nachricht öffnen" }).click();
+    await page.locator("#panel-message").waitFor();
+    assert.equal(await page.locator("#msg-problems").textContent(), 'Das Datum "el martes que viene" konnte nicht gelesen werden.');
+    assert.deepEqual(await englishOnScreen(page, "de"), []);
+    await shot(page, "i18n-securedoc-de-problem");
 
     // The next message's securedoc.html is in her saved German, not the
     // organisation's Spanish.

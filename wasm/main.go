@@ -24,7 +24,8 @@
 // {subject, from, to, cc, replyTo: [{name, email}], date (ms since 1970, or null),
 // dateRaw, messageId, text, html, charsetGuessed (bool: text without a charset
 // label was read as Latin-1 and may show wrongly), attachments: [{filename,
-// contentType, contentId, inline, data: Uint8Array}], problems: [string]}.
+// contentType, contentId, inline, data: Uint8Array}], problems: [string],
+// issues: [{id, part, args}]}.
 //
 // Errors reject the Promise with an Error whose message is the envelope error's.
 package main
@@ -253,7 +254,7 @@ func opened(f *unseal.File, srv unseal.Key, start float64) (any, error) {
 	msg, err := message.Parse(raw, message.Options{Charset: decodeWithTextDecoder})
 	if err != nil {
 		// Nothing to show (an empty message): the original is still offered.
-		msg = &message.Message{Problems: []string{err.Error()}}
+		msg = &message.Message{Problems: []string{err.Error()}, Issues: []message.Problem{{ID: "unreadable"}}}
 	}
 	res := object()
 	res.Set("header", h)
@@ -318,6 +319,21 @@ func messageValue(m *message.Message) js.Value {
 		problems.SetIndex(i, p)
 	}
 	o.Set("problems", problems)
+	// The same for the reader: {id, part, args}, which the page says from its
+	// catalog (the English above is for logs and tests).
+	issues := js.Global().Get("Array").New(len(m.Issues))
+	for i, p := range m.Issues {
+		io := object()
+		io.Set("id", p.ID)
+		io.Set("part", p.Part)
+		args := object()
+		for k, v := range p.Args {
+			args.Set(k, v)
+		}
+		io.Set("args", args)
+		issues.SetIndex(i, io)
+	}
+	o.Set("issues", issues)
 	return o
 }
 

@@ -54,6 +54,22 @@
 
   const api = window.waxsealAPI;
   const formatDate = window.waxsealDate;
+  // problemText says one defect the decryptor found in the message (its
+  // issues: {id, part, args}) from the catalog; the part names where.
+  const problemNames = {
+    charset: "problem_charset", no_blank_line: "problem_no_blank_line", indented_header: "problem_indented_header",
+    date: "problem_date", too_many_parts: "problem_too_many_parts", content_type: "problem_content_type",
+    nested: "problem_nested", no_boundary: "problem_no_boundary", boundary_not_found: "problem_boundary_not_found",
+    no_final_boundary: "problem_no_final_boundary", empty_multipart: "problem_empty_multipart",
+    size_text: "problem_size_text", size_attachment: "problem_size_attachment", base64: "problem_base64",
+    base64_skipped: "problem_base64_skipped", transfer_encoding: "problem_transfer_encoding",
+    too_many: "problem_too_many", unreadable: "problem_unreadable",
+  };
+  function problemText(p) {
+    const text = t(problemNames[p.id] || "problem_other", p.args || {});
+    if (!p.part) return text;
+    return p.part === "body" ? t("problem_in_body", { problem: text }) : t("problem_in_part", { part: p.part, problem: text });
+  }
   const passkeys = window.waxsealPasskeys;
   // Sign-in (signin.js): the password, code and passkey forms lead to afterSignIn.
   const { status, failed, onSubmit, codeSent, offerAutofill } = window.waxsealSignIn((r) => afterSignIn(r),
@@ -426,8 +442,9 @@
     original.href = objectURL(result.original, "message/rfc822");
     original.download = `${(subject || "message").replace(/[^\p{L}\p{N} ._-]+/gu, "_").slice(0, 80)}.eml`;
 
-    $("msg-problems").hidden = !(m.problems && m.problems.length);
-    $("msg-problems").textContent = (m.problems || []).join(" ");
+    const issues = m.issues || [];
+    $("msg-problems").hidden = issues.length === 0;
+    $("msg-problems").textContent = issues.map(problemText).join(" ");
     status("");
     page.dataset.state = "open";
     window.waxsealTiming = { ...timing, decryptMs: result.decryptMs };
