@@ -64,7 +64,11 @@ func promised(f func(args []js.Value) (any, error)) js.Func {
 			go func() {
 				v, err := safeCall(f, args)
 				if err != nil {
-					reject.Invoke(js.Global().Get("Error").New(err.Error()))
+					e := js.Global().Get("Error").New(err.Error())
+					// The page says why from its catalog (js.damage_CODE);
+					// the message is for the console.
+					e.Set("code", errorCode(err))
+					reject.Invoke(e)
 					return
 				}
 				resolve.Invoke(v)
@@ -74,6 +78,28 @@ func promised(f func(args []js.Value) (any, error)) js.Func {
 		defer handler.Release()
 		return js.Global().Get("Promise").New(handler)
 	})
+}
+
+// errorCodes name the envelope's failures for the page.
+var errorCodes = []struct {
+	err  error
+	code string
+}{
+	{unseal.ErrNotEnvelope, "not_envelope"}, {unseal.ErrUnsupportedVersion, "version"},
+	{unseal.ErrMalformed, "malformed"}, {unseal.ErrBadBase64, "malformed"}, {unseal.ErrBadKey, "bad_key"},
+	{unseal.ErrWrongKey, "wrong_key"}, {unseal.ErrHeaderModified, "modified"}, {unseal.ErrTruncated, "truncated"},
+	{unseal.ErrAppended, "modified"}, {unseal.ErrOutOfOrder, "modified"}, {unseal.ErrChunkModified, "modified"},
+	{unseal.ErrLastFlagMissing, "truncated"}, {unseal.ErrLastFlagEarly, "modified"},
+}
+
+// errorCode is err's code for the page: one of errorCodes', else "other".
+func errorCode(err error) string {
+	for _, c := range errorCodes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return "other"
 }
 
 func safeCall(f func([]js.Value) (any, error), args []js.Value) (v any, err error) {

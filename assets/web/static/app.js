@@ -65,6 +65,12 @@
     base64_skipped: "problem_base64_skipped", transfer_encoding: "problem_transfer_encoding",
     too_many: "problem_too_many", unreadable: "problem_unreadable",
   };
+  // damageNames say why the decryptor could not open the message (its
+  // Error's code; the message is English, for the console).
+  const damageNames = {
+    not_envelope: "damage_not_envelope", version: "damage_version", malformed: "damage_malformed",
+    bad_key: "damage_bad_key", wrong_key: "damage_wrong_key", modified: "damage_modified", truncated: "damage_truncated",
+  };
   function problemText(p) {
     const text = t(problemNames[p.id] || "problem_other", p.args || {});
     if (!p.part) return text;
@@ -343,7 +349,7 @@
         : await wax.openOnline(source.blob, kEnv, r.data.server_key);
     } catch (e) {
       page.dataset.state = "damaged";
-      return status(t("decrypt_failed", { error: e.message }), true);
+      return status(t("decrypt_failed", { error: t(damageNames[e.code] || "damage_other") }), true);
     }
     mark("decrypted");
     serverKey = r.data.server_key;
