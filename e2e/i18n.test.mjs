@@ -1,11 +1,13 @@
 // Languages in a real browser: the recipient's whole journey in Spanish (from
 // the browser's Accept-Language) and in German on a 375 px phone, the key
 // server's console pages in both, and the language switcher, whose choice made
-// before signing in is kept on the account (pages and code mails follow it).
+// before signing in is kept on the account (pages and code mails follow it),
+// and securedoc.html opened from file:// in the recipient's language (the
+// organisation's default_language, then the language saved on their account).
 // Screenshots go to build/screenshots/i18n-*.png.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { root, startWaxseal, launch, watch, shot } from "./harness.mjs";
 
@@ -103,7 +105,7 @@ const message = (to, subject, body) => Buffer.from(
 // openFile opens a securedoc.html from disk and presses its Open button.
 async function openFile(page, file) {
   await page.goto(`file://${file}`);
-  await Promise.all([page.waitForURL(/\/open\/[0-9a-f]{32}/), page.locator("#waxseal button[type=submit]").click()]);
+  await Promise.all([page.waitForURL(/\/(open|e)\/[0-9a-f]{32}/), page.locator("#waxseal button[type=submit]").click()]);
 }
 
 test("the recipient's journey in Spanish, from Accept-Language: es", async () => {
@@ -387,4 +389,99 @@ test("the console in German: a sender's sent items and every administration page
   await page.getByRole("button", { name: "Kette prüfen" }).click();
   await page.locator("#verify-result", { hasText: /^Die Kette ist intakt: \d+ Einträge, jeder mit dem vorigen verknüpft\./ }).waitFor();
   await actx.close();
+});
+
+test("securedoc.html in the recipient's language, from file://: Spanish by default_language, German once the recipient saved it, at 375 and 1280 px", async () => {
+  // An organisation whose default_language is Spanish, its gateway fed over SMTP.
+  const org = await startWaxseal({ settings: { default_language: "es" } });
+  const context = await browser.newContext({ locale: "de-DE", extraHTTPHeaders: { "Accept-Language": "de" }, viewport: { width: 1280, height: 900 } });
+  try {
+    const email = "lucia@paciente.example";
+    // The first message's Date cannot be read: the decryptor says so, in the
+    // reader's language.
+    const send = (subject, date) => org.send(Buffer.from(message(email, `PHI: ${subject}`, "Estimada Lucía:\n\nsus resultados.\n").toString("utf8")
+      .replace("Sun, 22 Nov 2026 09:00:00 +0000", date || "Sun, 22 Nov 2026 09:00:00 +0000")), { from: "alicia@hospital.example", to: [email] });
+    // wrapperFor waits for the sink's wrapper mail to email with marker, and
+    // saves its securedoc.html as a mail client would.
+    const wrapperFor = async (marker, name) => {
+      const dir = path.join(org.dir, "mail");
+      for (let i = 0; i < 400; i++) {
+        for (const f of readdirSync(dir).filter((n) => n.includes(email) && n.endsWith(".eml"))) {
+          const mail = readFileSync(path.join(dir, f), "latin1");
+          if (!mail.includes(marker) || !/filename="securedoc_/.test(mail)) continue;
+          const boundary = /boundary="(waxseal-mixed-[^"]+)"/.exec(mail)[1];
+          const p = mail.split(`--${boundary}`).find((x) => /filename="securedoc_[^"]+\.html"/.test(x));
+          const file = path.join(org.dir, `${name}.html`);
+          writeFileSync(file, p.slice(p.indexOf("\r\n\r\n") + 4).replace(/\r\n$/, ""), "latin1");
+          return file;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`no wrapper mail to ${email} with ${marker}`);
+    };
+    // look checks the file as it shows before Open is pressed: its language,
+    // a few of its words, no English sentence of the mail catalog, nothing
+    // wider than a phone; screenshots at 1280 and 375 px.
+    const look = async (page, file, lang, words, name) => {
+      await page.setViewportSize({ width: 1280, height: 900 });
+      await page.goto(`file://${file}`);
+      assert.equal(await page.locator("html").getAttribute("lang"), lang);
+      const text = await page.locator("body").innerText();
+      for (const w of words) assert.ok(text.includes(w), `${name} lacks ${JSON.stringify(w)}:\n${text}`);
+      const theirs = catalog(`mail.${lang}`);
+      const english = Object.entries(catalog("mail.en")).filter(([id, s]) => id.startsWith("securedoc.") && !/\{/.test(s) && s.length >= 6 && theirs[id] !== s && text.includes(s));
+      assert.deepEqual(english, [], name);
+      await shot(page, `${name}-1280`);
+      await page.setViewportSize({ width: 375, height: 740 });
+      await noOverflow(page, name);
+      await shot(page, `${name}-375`);
+    };
+
+    // No account yet: the organisation's Spanish, whatever the browser says.
+    await send("Sus resultados", "el martes que viene");
+    const esFile = await wrapperFor("Sus resultados", "lucia-es");
+    const page = await context.newPage();
+    const seen = watch(page, org.base);
+    await look(page, esFile, "es", ["Ha recibido un mensaje seguro", "Asunto", "Abrir", "Este archivo nunca le pide su contraseña."], "i18n-securedoc-es");
+    assert.equal(await page.getByRole("button", { name: "Abrir" }).count(), 1);
+
+    // Lucía opens it in her German browser and registers: the key server
+    // keeps German on her new account.
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await openFile(page, esFile);
+    await page.locator("#panel-register").waitFor();
+    assert.equal(await page.locator("html").getAttribute("lang"), "de");
+    await page.getByLabel("Vorname").fill("Lucía");
+    await page.getByLabel("Nachname").fill("Fernández");
+    const before = org.mailCount(email);
+    await page.getByRole("button", { name: "Code zusenden" }).click();
+    const dir = path.join(org.dir, "mail");
+    let code;
+    for (let i = 0; i < 200 && !code; i++) {
+      const files = readdirSync(dir).filter((f) => f.includes(email)).sort();
+      if (files.length > before) code = (/(\d{6})\s*$/m.exec(decodeWords((/^Subject: (.*)/m.exec(readFileSync(path.join(dir, files[files.length - 1]), "latin1")) || [])[1] || "")) || [])[1];
+      if (!code) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(code, "no registration code");
+    await page.locator("#reg-code").fill(code);
+    await page.getByRole("button", { name: "Weiter" }).click();
+    await page.locator("#register-choose").waitFor();
+    await device(page);
+    await page.getByRole("button", { name: "Passkey erstellen und Nachricht öffnen" }).click();
+    await page.locator("#panel-message").waitFor();
+    assert.equal(await page.locator("#msg-problems").textContent(), 'Das Datum "el martes que viene" konnte nicht gelesen werden.');
+    assert.deepEqual(await englishOnScreen(page, "de"), []);
+    await shot(page, "i18n-securedoc-de-problem");
+
+    // The next message's securedoc.html is in her saved German, not the
+    // organisation's Spanish.
+    await send("Ihre Befunde");
+    const deFile = await wrapperFor("Ihre Befunde", "lucia-de");
+    await look(page, deFile, "de", ["Sie haben eine sichere Nachricht erhalten", "Betreff", "Öffnen", "Diese Datei fragt nie nach Ihrem Passwort."], "i18n-securedoc-de");
+    assert.equal(await page.getByRole("button", { name: "Öffnen" }).count(), 1);
+    assert.deepEqual(seen.dialogs, []);
+  } finally {
+    await context.close();
+    await org.stop();
+  }
 });

@@ -1,9 +1,12 @@
 package keyserver_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
+	"maps"
 	"mime"
 	"mime/quotedprintable"
 	"net/http"
@@ -17,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
+	"github.com/waxseal/waxseal/keyserver/client"
 	"github.com/waxseal/waxseal/locale"
 )
 
@@ -400,5 +406,85 @@ func TestLanguageChoiceAndMail(t *testing.T) {
 	}
 	if got := e.account("paciente@example.net").Language; got != "es" {
 		t.Errorf("after sign-in with the switcher's cookie: %q, want es", got)
+	}
+}
+
+// TestSavedLanguagesForTheGateway: the gateway's lookup (its token only)
+// answers each recipient's saved language by the address as asked, and
+// nothing for one without an account or without a saved language; a sender's
+// read receipt follows the sender's saved language.
+func TestSavedLanguagesForTheGateway(t *testing.T) {
+	e := newEnv(t)
+	s := e.seal("results", time.Time{}, "paciente@example.net", "other@example.net")
+	b := e.browser()
+	b.lang = "es"
+	b.register(s[0], "Ana", "García") // saves the page's Spanish
+	e.putAccount("alice", "alice@hospital.example", keyserver.RoleSender)
+	e.putAccount("bare", "bare@example.net", keyserver.RoleRecipient)
+	if err := e.svc.SetLanguage(t.Context(), "alice", "de"); err != nil {
+		t.Fatal(err)
+	}
+
+	gw := client.New(e.srv.URL, gatewayToken, nil)
+	got, err := gw.SavedLanguages(t.Context(), []string{"Paciente@Example.NET", "other@example.net", "bare@example.net", "not an address", "alice@hospital.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"Paciente@Example.NET": "es", "alice@hospital.example": "de"}; !maps.Equal(got, want) {
+		t.Errorf("saved languages %v, want %v", got, want)
+	}
+	// Chunked: more than one call's worth of addresses.
+	many := make([]string, api.MaxLanguageAddresses+3)
+	for i := range many {
+		many[i] = fmt.Sprintf("p%d@example.net", i)
+	}
+	many[len(many)-1] = "paciente@example.net"
+	if got, err := gw.SavedLanguages(t.Context(), many); err != nil || len(got) != 1 || got["paciente@example.net"] != "es" {
+		t.Errorf("chunked lookup: %v %v", got, err)
+	}
+	body := `{"addresses":["paciente@example.net"]}`
+	if st, _ := e.gatewayCall("POST", "/api/v1/languages", "application/json", strings.NewReader(body), adminToken); st != http.StatusForbidden && st != http.StatusUnauthorized {
+		t.Errorf("admin token: %d, want refused", st)
+	}
+	if st, _ := e.gatewayCall("POST", "/api/v1/languages", "application/json", strings.NewReader(body), "wrong"); st != http.StatusUnauthorized {
+		t.Errorf("no gateway token: %d", st)
+	}
+	js, _ := json.Marshal(api.LanguagesRequest{Addresses: many})
+	if st, code := e.gatewayCall("POST", "/api/v1/languages", "application/json", bytes.NewReader(js), gatewayToken); st != http.StatusBadRequest || code != "bad_request" {
+		t.Errorf("too many addresses: %d %q", st, code)
+	}
+
+	// Ana opens the message: alice's read receipt is in alice's German.
+	b.open(s[0])
+	mails := e.mailsTo("alice@hospital.example")
+	if len(mails) == 0 {
+		t.Fatal("no read receipt")
+	}
+	subject, text := mailText(t, mails[len(mails)-1])
+	if subject != "Gelesen: Results" || !strings.Contains(text, "Ihre sichere Nachricht wurde geöffnet.") {
+		t.Errorf("read receipt not in the sender's German: %q\n%s", subject, text)
+	}
+}
+
+// TestFrameworkRefusalsSpeakTheCatalog: what the HTTP framework refuses by
+// itself (no such route, a method the route does not take) is said in the
+// reader's language, its code unchanged. (The routes end in a catch-all, so
+// a method a route does not take is a 404 too.)
+func TestFrameworkRefusalsSpeakTheCatalog(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.lang = "es"
+	for _, c := range []struct {
+		method, path string
+		status       int
+		code, msg    string
+	}{
+		{"GET", "/api/v1/no-such-thing", http.StatusNotFound, "not_found", "No hay nada en esta dirección."},
+		{"PUT", "/api/v1/envelopes", http.StatusNotFound, "not_found", "No hay nada en esta dirección."},
+	} {
+		st, out := b.call(c.method, c.path, nil)
+		if st != c.status || out["error"] != c.code || out["message"] != c.msg {
+			t.Errorf("%s %s: %d %v, want %d %s %q", c.method, c.path, st, out, c.status, c.code, c.msg)
+		}
 	}
 }

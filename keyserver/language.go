@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/waxseal/waxseal/keyserver/api"
 	"github.com/waxseal/waxseal/locale"
 )
 
@@ -90,3 +91,32 @@ var sentinelMessages = func() map[string]string {
 	}
 	return m
 }()
+
+// SavedLanguages returns the saved language of each of addrs (as given) whose
+// account has one the catalogs offer; the others are absent. For the gateway,
+// which writes a recipient's wrapper mail and securedoc.html in it. At most
+// api.MaxLanguageAddresses addresses; a malformed one is skipped (the
+// registration refuses it on its own).
+func (s *Service) SavedLanguages(ctx context.Context, caller Caller, addrs []string) (map[string]string, error) {
+	if len(addrs) > api.MaxLanguageAddresses {
+		return nil, ErrBadRequest.With("refusal.too_many_addresses", "Max", api.MaxLanguageAddresses)
+	}
+	out := make(map[string]string, len(addrs))
+	for _, addr := range addrs {
+		email, err := NormalizeAddress(addr)
+		if err != nil {
+			continue
+		}
+		a, err := s.store.AccountByEmail(ctx, email)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("saved language of %s: %w", email, err)
+		}
+		if code := s.cfg.Locales.Supported(a.Language); a.Language != "" && code != "" {
+			out[addr] = code
+		}
+	}
+	return out, nil
+}

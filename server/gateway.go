@@ -35,6 +35,14 @@ type Registrar interface {
 	RegisterEnvelopes(ctx context.Context, regs []client.Registration) error
 }
 
+// LanguageLookup tells the recipients' saved languages (*client.Client is
+// one). A Registrar that is one is asked, beside the registration, in which
+// language to write each recipient's wrapper mail and securedoc.html; one
+// that is not gets them in the organisation's default language.
+type LanguageLookup interface {
+	SavedLanguages(ctx context.Context, addrs []string) (map[string]string, error)
+}
+
 // Defaults.
 const (
 	DefaultMaxMessageBytes    = 10 << 20
@@ -137,9 +145,12 @@ type Config struct {
 	Brand *brand.Brand
 
 	// Language is the organisation's default language (default_language):
-	// notices, wrapper mails and securedoc.html speak it, as the gateway
-	// knows no recipient's preference. nil: the shipped English.
+	// notices to senders speak it, and so do wrapper mails and securedoc.html
+	// for a recipient without a saved language. nil: the shipped English.
 	Language *locale.Locale
+	// Locales are the catalogs a recipient's saved language is looked up in
+	// (with data_dir/locales' additions); nil: the shipped ones.
+	Locales *locale.Catalogs
 	// TimeZone is the zone notices write times in (time_zone); nil: UTC.
 	TimeZone *time.Location
 
@@ -165,7 +176,8 @@ type Gateway struct {
 	wrapperReplyTo *mail.Address
 	// notifyFrom is Config.NotifyFrom parsed: the organisation's system sender.
 	notifyFrom *mail.Address
-	words      *envelope.Words // securedoc.html's, in cfg.Language
+	// words are securedoc.html's sentences, by language code.
+	words map[string]*envelope.Words
 	// reports are delivery states on their way to the key server
 	// (deliveryreports.go).
 	reports *reportQueue
@@ -245,19 +257,27 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Language == nil {
+	if cfg.Locales == nil {
 		c, err := locale.Load("")
 		if err != nil {
 			return nil, fmt.Errorf("gateway: %w", err)
 		}
-		cfg.Language = c.Default()
+		cfg.Locales = c
+	}
+	if cfg.Language == nil {
+		cfg.Language = cfg.Locales.Default()
 	}
 	if cfg.TimeZone == nil {
 		cfg.TimeZone = time.UTC
 	}
 	g := &Gateway{cfg: cfg, log: cfg.Logger, policy: cfg.Policy, kick: make(chan struct{}, 1),
 		slots: make(chan struct{}, cfg.MaxConcurrent), wrapperReplyTo: replyTo, notifyFrom: notifyFrom, reports: newReportQueue()}
-	g.words = g.securedocWords()
+	g.words = map[string]*envelope.Words{cfg.Language.Code(): g.securedocWords(cfg.Language)}
+	for _, l := range cfg.Locales.Languages() {
+		if g.words[l.Code()] == nil {
+			g.words[l.Code()] = g.securedocWords(l)
+		}
+	}
 	return g, nil
 }
 

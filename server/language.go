@@ -7,13 +7,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/waxseal/waxseal/envelope"
+	"github.com/waxseal/waxseal/locale"
 )
 
-// What the gateway writes to people (notices, wrapper mails, securedoc.html)
-// speaks the organisation's default language from the message catalogs: the
-// gateway has no recipient's preference to go by. Times are written in the
-// organisation's time zone with the zone shown, as the catalog's date.time
-// says.
+// What the gateway writes to a recipient (the wrapper mail, securedoc.html)
+// speaks the recipient's saved language, which the key server tells
+// (LanguageLookup), else the organisation's default language; notices to
+// senders speak the default. Times are written in the organisation's time zone
+// with the zone shown, as the catalog's date.time says.
 
 // say is the catalog's message id in the organisation's language.
 func (g *Gateway) say(id string, args ...any) string { return g.cfg.Language.T(id, args...) }
@@ -21,9 +22,17 @@ func (g *Gateway) say(id string, args ...any) string { return g.cfg.Language.T(i
 // date writes t in the organisation's language and time zone.
 func (g *Gateway) date(t time.Time) string { return g.cfg.Language.Date(t.In(g.cfg.TimeZone)) }
 
-// securedocWords are securedoc.html's sentences in the organisation's language.
-func (g *Gateway) securedocWords() *envelope.Words {
-	l := g.cfg.Language
+// locale is the offered language of code (a saved language), else the
+// organisation's default.
+func (g *Gateway) locale(code string) *locale.Locale {
+	if l := g.cfg.Locales.Get(g.cfg.Locales.Supported(code)); code != "" && l != nil {
+		return l
+	}
+	return g.cfg.Language
+}
+
+// securedocWords are securedoc.html's sentences in l.
+func (g *Gateway) securedocWords(l *locale.Locale) *envelope.Words {
 	return &envelope.Words{
 		Lang:     l.Code(),
 		Title:    l.T("securedoc.title", "From", "{from}"),
@@ -40,7 +49,7 @@ func (g *Gateway) securedocWords() *envelope.Words {
 		ID:       l.T("securedoc.id", "ID", "{id}"),
 		HelpDesk: l.T("brand.help_desk"),
 		Privacy:  l.T("brand.privacy"),
-		Date:     g.date,
+		Date:     func(t time.Time) string { return l.Date(t.In(g.cfg.TimeZone)) },
 	}
 }
 

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"html"
 	"regexp"
 	"strings"
@@ -147,7 +149,7 @@ func TestGatewaySpeaksTheDefaultLanguage(t *testing.T) {
 	if !months.MatchString(confirmation) || !strings.Contains(confirmation, "Asunto:   results\nEnviado:  ") {
 		t.Errorf("confirmation:\n%s", confirmation)
 	}
-	for _, want := range []string{"El sobre seguro fue rechazado o no se pudo transmitir:", "no such user", "Los demás destinatarios"} {
+	for _, want := range []string{"El sobre seguro fue rechazado o no se pudo transmitir:", "El servidor de destino respondió: 550 5.1.1 no such user", "Los demás destinatarios"} {
 		if !strings.Contains(ndn, want) {
 			t.Errorf("non-delivery notice lacks %q:\n%s", want, ndn)
 		}
@@ -197,6 +199,135 @@ func TestWrapperEnglishIsTheCatalogs(t *testing.T) {
 	for id, s := range wrapper.English {
 		if cat[id] != s {
 			t.Errorf("%s: wrapper says %q, the catalog %q", id, s, cat[id])
+		}
+	}
+}
+
+// TestRecipientsSavedLanguage: over real SMTP on loopback, with the real key
+// server, a recipient who saved Spanish gets the wrapper mail and
+// securedoc.html in Spanish, while one with no saved language gets the
+// organisation's default (English) in the same message; the sender's
+// confirmation stays in the default.
+func TestRecipientsSavedLanguage(t *testing.T) {
+	e := startGateway(t, gwOptions{tweak: func(cfg *Config) { cfg.Brand = testBrand(t) }})
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, labMessage("PHI: first")); se != nil {
+		t.Fatal(se)
+	}
+	_, _, _, file := wrapperParts(t, e.hop.to("bob@patient.example")[0].Data)
+	e.ks.openAs(&browser{k: e.ks}, file) // bob now has an account
+	ctx := context.Background()
+	bob, err := e.ks.store.AccountByEmail(ctx, "bob@patient.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ks.svc.SetLanguage(ctx, bob.ID, "es"); err != nil {
+		t.Fatal(err)
+	}
+
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example", "carol@patient.example"}, labMessage("PHI: second")); se != nil {
+		t.Fatal(se)
+	}
+	english := englishMatchers(t)
+	toBob := e.hop.to("bob@patient.example")
+	if len(toBob) != 2 {
+		t.Fatalf("%d wrapper mails to bob", len(toBob))
+	}
+	_, notice, noticeHTML, _ := wrapperParts(t, toBob[1].Data)
+	for _, want := range []string{"Ha recibido un mensaje seguro de", "y seleccione Abrir.", "El archivo adjunto nunca le pide su contraseña."} {
+		if !strings.Contains(notice, want) {
+			t.Errorf("bob's wrapper notice lacks %q:\n%s", want, notice)
+		}
+	}
+	noEnglish(t, "bob's wrapper notice", notice, english)
+	noEnglish(t, "bob's wrapper HTML notice", htmlTexts(noticeHTML), english)
+	doc := securedocOf(t, string(toBob[1].Data))
+	flat := strings.Join(strings.Fields(htmlTexts(doc)), " ")
+	if !strings.Contains(doc, `<html lang="es">`) || !strings.Contains(flat, "Mensaje seguro de") {
+		t.Errorf("bob's securedoc.html not Spanish:\n%s", doc)
+	}
+	noEnglish(t, "bob's securedoc.html", htmlTexts(doc), english)
+
+	toCarol := e.hop.to("carol@patient.example")
+	if len(toCarol) != 1 {
+		t.Fatalf("%d wrapper mails to carol", len(toCarol))
+	}
+	_, notice, _, _ = wrapperParts(t, toCarol[0].Data)
+	if !strings.Contains(notice, "You have received a secure message from") {
+		t.Errorf("carol's wrapper notice not in the default English:\n%s", notice)
+	}
+	if doc := securedocOf(t, string(toCarol[0].Data)); !strings.Contains(doc, `<html lang="en">`) {
+		t.Errorf("carol's securedoc.html not English:\n%.300s", doc)
+	}
+	for _, r := range e.hop.to("alice@hospital.example") {
+		if body := bodyText(t, r.Data); strings.Contains(body, "second") && !strings.Contains(body, "Your message was sent securely.") {
+			t.Errorf("confirmation not in the default language:\n%s", body)
+		}
+	}
+}
+
+// unknownLanguages is a key server that registers but cannot tell languages.
+type unknownLanguages struct{ Registrar }
+
+func (unknownLanguages) SavedLanguages(context.Context, []string) (map[string]string, error) {
+	return nil, errors.New("key server unreachable")
+}
+
+// TestSavedLanguageUnknown: when the key server cannot tell the recipients'
+// languages, the message still goes, in the default language.
+func TestSavedLanguageUnknown(t *testing.T) {
+	c, err := locale.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startGateway(t, gwOptions{tweak: func(cfg *Config) {
+		cfg.Language = c.Get("de")
+		cfg.KeyServer = unknownLanguages{cfg.KeyServer}
+	}})
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, labMessage("PHI: results")); se != nil {
+		t.Fatal(se)
+	}
+	toBob := e.hop.to("bob@patient.example")
+	if len(toBob) != 1 || !strings.Contains(securedocOf(t, string(toBob[0].Data)), `<html lang="de">`) {
+		t.Fatalf("%d wrapper mails to bob, or not in the default German", len(toBob))
+	}
+	if !strings.Contains(e.logs.String(), "recipients' languages unknown") {
+		t.Errorf("the failed lookup is not logged:\n%s", e.logs.String())
+	}
+}
+
+// TestRefusalReasonInTheLanguage: the sender's bounce gives the reason a
+// message was refused in the organisation's language, sizes written its way,
+// while the SMTP reply keeps the shipped English (what mail clients show and
+// operators search for).
+func TestRefusalReasonInTheLanguage(t *testing.T) {
+	c, err := locale.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		msg, smtp, notice string
+	}{
+		{"From: alice@hospital.example\nTo: bob@patient.example\nSubject: PHI: a\nSubject: PHI: b\n\nhello\n",
+			"The message could not be read: it has 2 Subject headers",
+			"Motivo: No se pudo leer el mensaje: tiene 2 encabezados Subject."},
+		{"From: alice@hospital.example\nTo: bob@patient.example\nSubject: PHI: results\nMIME-Version: 1.0\n" +
+			"Content-Type: multipart/mixed; boundary=x\n\n--x\nContent-Type: text/plain\n\nhello\n--x\n" +
+			"Content-Type: application/pdf; name=\"r.pdf\"\nContent-Disposition: attachment; filename=\"r.pdf\"\n\n" +
+			strings.Repeat("0123456789abcdef0123456789abcdef\n", 1024) + "--x--\n",
+			"The attachment 1 (MIME part 2) is larger than the limit of 0.0 MB (16384 bytes) for any attachment",
+			"Motivo: El adjunto 1 (parte MIME 2) supera el límite de 0,0 MB (16384 bytes) para cualquier adjunto."},
+	} {
+		e := startGateway(t, gwOptions{tweak: func(cfg *Config) { cfg.Language, cfg.MaxAttachmentBytes = c.Get("es"), 16<<10 }})
+		se := submit(t, e.addr, "alice@hospital.example", []string{"bob@patient.example"}, crlf(tc.msg))
+		if se == nil || !strings.Contains(se.Message, tc.smtp) {
+			t.Fatalf("SMTP reply %v, want it to say %q", se, tc.smtp)
+		}
+		notices := e.hop.to("alice@hospital.example")
+		if len(notices) != 1 {
+			t.Fatalf("%d notices", len(notices))
+		}
+		if body := bodyText(t, notices[0].Data); !strings.Contains(strings.ReplaceAll(body, "\r\n", "\n"), tc.notice) {
+			t.Errorf("the notice does not say %q:\n%s", tc.notice, body)
 		}
 	}
 }

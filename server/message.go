@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/locale"
 	"github.com/waxseal/waxseal/server/policy"
 )
 
@@ -30,7 +32,7 @@ type parsed struct {
 
 // headerFault says where a header that textproto.ReadHeader refused goes wrong,
 // by line number only.
-func headerFault(data []byte) string {
+func headerFault(data []byte) *rejection {
 	for line := 1; len(data) > 0; line++ {
 		var l []byte
 		if i := bytes.IndexByte(data, '\n'); i >= 0 {
@@ -44,16 +46,16 @@ func headerFault(data []byte) string {
 		}
 		if l[0] == ' ' || l[0] == '\t' {
 			if line == 1 {
-				return "the header's first line begins with white space"
+				return unparseable("reject.header_indented")
 			}
 			continue
 		}
 		colon := bytes.IndexByte(l, ':')
 		if colon <= 0 || !validFieldName(l[:colon]) {
-			return fmt.Sprintf("line %d of the header is not a header field (is the blank line between header and body missing?)", line)
+			return unparseable("reject.header_line", "Line", line)
 		}
 	}
-	return "the header is malformed"
+	return unparseable("reject.header_malformed")
 }
 
 // validFieldName: printable US-ASCII but for the colon (RFC 5322 section 2.2);
@@ -71,18 +73,28 @@ func validFieldName(b []byte) bool {
 	return true
 }
 
-// rejection is a message the gateway will not take, with the reason in words for
-// the SMTP reply and the bounce.
+// rejection is a message the gateway will not take: the reason in English for
+// the SMTP reply (which mail clients show as the server wrote it, and
+// operators search logs for), and in the catalog's words for the sender's
+// bounce notice.
 type rejection struct {
 	code     int
 	enhanced [3]int
-	reason   string
+	reason   string                      // the shipped English catalog's
+	say      func(*locale.Locale) string // the reason in a language
 }
 
 func (r *rejection) Error() string { return r.reason }
 
-func unparseable(format string, args ...any) *rejection {
-	return &rejection{554, [3]int{5, 6, 0}, "The message could not be read: " + fmt.Sprintf(format, args...)}
+// reject is a rejection whose reason say tells in a language.
+func reject(code int, enhanced [3]int, say func(*locale.Locale) string) *rejection {
+	return &rejection{code, enhanced, say(locale.English()), say}
+}
+
+// unparseable is a 554 for a message that cannot be read: the catalog's
+// message id (reject.*) and its name/value pairs.
+func unparseable(id string, args ...any) *rejection {
+	return reject(554, [3]int{5, 6, 0}, func(l *locale.Locale) string { return l.T(id, args...) })
 }
 
 // maxMIMEDepth bounds nesting, so a hostile message cannot make the walk recurse
@@ -97,24 +109,27 @@ func readHeader(data []byte) (*parsed, *bufio.Reader, error) {
 	if err != nil {
 		// go-message quotes the offending line: message text, which must not
 		// reach a reply, a log or a notice. Say where it is instead.
-		return nil, nil, unparseable("%s", headerFault(data))
+		return nil, nil, headerFault(data)
 	}
 	if h.Len() == 0 {
-		return nil, nil, unparseable("it has no header")
+		return nil, nil, unparseable("reject.no_header")
 	}
 	// A control character in a header is refused, not cleaned: what the
 	// gateway checks and what the recipient's client shows could differ
 	// ("PHI\x00:"). The reply and the bounce say which field, never what it holds.
 	for f := h.Fields(); f.Next(); {
 		if policy.HasControl(f.Value()) || strings.ContainsFunc(f.Key(), func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-			return nil, nil, unparseable("a header field (%s) holds a control character", fieldName(f.Key()))
+			if name := fieldName(f.Key()); name != "" {
+				return nil, nil, unparseable("reject.control", "Field", name)
+			}
+			return nil, nil, unparseable("reject.control_unnamed")
 		}
 	}
 	p := &parsed{header: h}
 	subjects := h.Values("Subject")
 	if len(subjects) > 1 {
 		// Two subjects: the gateway could check one and the recipient see the other.
-		return nil, nil, unparseable("it has %d Subject headers", len(subjects))
+		return nil, nil, unparseable("reject.subjects", "Count", len(subjects))
 	}
 	if len(subjects) == 1 {
 		p.rawSubject = subjects[0]
@@ -125,12 +140,12 @@ func readHeader(data []byte) (*parsed, *bufio.Reader, error) {
 	return p, br, nil
 }
 
-// fieldName is a header field's name if it is a plain one, else "unnamed".
+// fieldName is a header field's name if it is a plain one, else "".
 func fieldName(k string) string {
 	if k == "" || len(k) > 40 || strings.ContainsFunc(k, func(r rune) bool {
 		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-')
 	}) {
-		return "unnamed"
+		return ""
 	}
 	return k
 }
@@ -148,7 +163,7 @@ func (p *parsed) checkBody(body *bufio.Reader, maxAttachment int64, strict bool)
 	if err != nil && !message.IsUnknownEncoding(err) && !message.IsUnknownCharset(err) {
 		// The error may quote the message: never passed on (see readHeader).
 		if strict {
-			return unparseable("its MIME structure cannot be read (the top-level Content-Type or Content-Transfer-Encoding)")
+			return unparseable("reject.mime")
 		}
 		return nil
 	}
@@ -170,7 +185,7 @@ func (p *parsed) checkBody(body *bufio.Reader, maxAttachment int64, strict bool)
 // a reply or a log.
 func (p *parsed) walk(e *message.Entity, depth int, maxAttachment int64) error {
 	if depth > maxMIMEDepth {
-		return unparseable("its MIME parts are nested more than %d deep", maxMIMEDepth)
+		return unparseable("reject.nested", "Max", maxMIMEDepth)
 	}
 	if mr := e.MultipartReader(); mr != nil {
 		for {
@@ -180,7 +195,7 @@ func (p *parsed) walk(e *message.Entity, depth int, maxAttachment int64) error {
 			}
 			p.parts++
 			if err != nil && !message.IsUnknownEncoding(err) && !message.IsUnknownCharset(err) {
-				return unparseable("MIME part %d is malformed (its header, or the boundary line before it)", p.parts)
+				return unparseable("reject.part_malformed", "Part", p.parts)
 			}
 			if err := p.walk(part, depth+1, maxAttachment); err != nil {
 				return err
@@ -192,15 +207,17 @@ func (p *parsed) walk(e *message.Entity, depth int, maxAttachment int64) error {
 		if name == "" {
 			name = "(unnamed attachment)"
 		}
-		at := fmt.Sprintf("attachment %d (MIME part %d)", len(p.attachments)+1, p.parts)
+		n, part := len(p.attachments)+1, p.parts
 		// Sizes are counted decoded, as the recipient will get them; reading at
 		// most one byte over the limit keeps a huge part from costing more.
-		n, err := io.Copy(io.Discard, io.LimitReader(e.Body, maxAttachment+1))
+		size, err := io.Copy(io.Discard, io.LimitReader(e.Body, maxAttachment+1))
 		if err != nil {
-			return unparseable("%s cannot be decoded", at)
+			return unparseable("reject.undecodable", "N", n, "Part", part)
 		}
-		if n > maxAttachment {
-			return &rejection{552, [3]int{5, 3, 4}, fmt.Sprintf("The %s is larger than the limit of %s for any attachment", at, formatSize(maxAttachment))}
+		if size > maxAttachment {
+			return reject(552, [3]int{5, 3, 4}, func(l *locale.Locale) string {
+				return l.T("reject.attachment_large", "N", n, "Part", part, "Max", formatSize(l, maxAttachment))
+			})
 		}
 		p.attachments = append(p.attachments, name)
 	}
@@ -280,30 +297,35 @@ func printable(s string, max int) string {
 	return b.String()
 }
 
-func formatSize(n int64) string {
+// formatSize writes a limit in l's words: "10 MB (10485760 bytes)".
+func formatSize(l *locale.Locale, n int64) string {
+	return l.T("size.exact", "MB", megabytes(l, n), "Bytes", n)
+}
+
+// megabytes writes n in MB, whole or to one decimal in l's way ("11,2").
+func megabytes(l *locale.Locale, n int64) string {
 	const mb = 1 << 20
 	if n%mb == 0 {
-		return fmt.Sprintf("%d MB (%d bytes)", n/mb, n)
+		return strconv.FormatInt(n/mb, 10)
 	}
-	return fmt.Sprintf("%.1f MB (%d bytes)", float64(n)/mb, n)
+	return strings.Replace(strconv.FormatFloat(float64(n)/mb, 'f', 1, 64), ".", l.T("number.decimal"), 1)
 }
 
 // oversize is the refusal of a message of n bytes, over the message limit: it
 // names both, as the sender's bounce will show them.
 func (g *Gateway) oversize(n int64) *rejection {
-	return &rejection{552, [3]int{5, 3, 4}, fmt.Sprintf("Message is %s; secure mail is limited to %s", shortSize(n), shortSize(g.cfg.MaxMessageBytes))}
+	return reject(552, [3]int{5, 3, 4}, func(l *locale.Locale) string {
+		return l.T("reject.oversize", "Size", shortSize(l, n), "Max", shortSize(l, g.cfg.MaxMessageBytes))
+	})
 }
 
-// shortSize is n in MB (2^20 bytes), to one decimal unless whole: "11.2 MB".
-func shortSize(n int64) string {
-	const mb = 1 << 20
-	if n%mb == 0 {
-		return fmt.Sprintf("%d MB", n/mb)
+// shortSize is n in MB (2^20 bytes), to one decimal unless whole ("11.2 MB"),
+// or in bytes under a tenth of one, in l's words.
+func shortSize(l *locale.Locale, n int64) string {
+	if n < 1<<20/10 {
+		return l.T("size.bytes", "Bytes", n)
 	}
-	if n < mb/10 {
-		return fmt.Sprintf("%d bytes", n)
-	}
-	return fmt.Sprintf("%.1f MB", float64(n)/mb)
+	return l.T("size.mb", "MB", megabytes(l, n))
 }
 
 // headerEnd returns the offset of the body (after the blank line), or len(data)

@@ -3,12 +3,15 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"mime/quotedprintable"
 	"strings"
 	"time"
+
+	"github.com/emersion/go-smtp"
 )
 
 // Notices go to internal senders only: they name recipients, subjects and
@@ -73,21 +76,25 @@ func (g *Gateway) bounce(ctx context.Context, in *Inbound, rej *rejection) {
 	when := g.date(g.cfg.Now())
 	var b strings.Builder
 	b.WriteString(g.say("notice.not_sent_intro") + "\n\n")
-	// The reason is also the SMTP reply's text, which stays English.
-	b.WriteString(g.say("notice.reason") + ": " + rej.reason + ".\n\n")
+	// The SMTP reply says the reason in English; the sender reads it here in
+	// the organisation's language.
+	b.WriteString(g.say("notice.reason") + ": " + rej.say(g.cfg.Language) + ".\n\n")
 	b.WriteString(g.say("notice.received", "Date", when, "Ref", in.ID) + "\n")
 	b.WriteString(g.say("notice.recipients") + ":\n")
 	for _, r := range in.To {
 		fmt.Fprintf(&b, "  %s\n", printable(r, 200))
 	}
-	b.WriteString("\n" + g.say("notice.limits", "Message", formatSize(g.cfg.MaxMessageBytes), "Attachment", formatSize(g.cfg.MaxAttachmentBytes)) + "\n")
+	b.WriteString("\n" + g.say("notice.limits", "Message", formatSize(g.cfg.Language, g.cfg.MaxMessageBytes), "Attachment", formatSize(g.cfg.Language, g.cfg.MaxAttachmentBytes)) + "\n")
 	b.WriteString(g.say("notice.send_again") + "\n")
 	g.notify(ctx, in.From, g.say("notice.not_sent_subject", "Date", when), b.String(), in.ID)
 }
 
-// notifyFailure tells the sender a delivery failed for good. The reason is
-// the next hop's own words, as it gave them.
-func (g *Gateway) notifyFailure(ctx context.Context, d delivery, reason string) {
+// notifyFailure tells the sender a delivery failed for good: err is the last
+// attempt's, gaveUp says the retries ran out (rather than a refusal), possibly
+// that an attempt may have delivered it after all. The next hop's reply is
+// given in its own words (nobody can translate them); anything else is said in
+// the catalog's, with the technical detail labelled for whoever looks into it.
+func (g *Gateway) notifyFailure(ctx context.Context, d delivery, err error, gaveUp, possibly bool) {
 	if d.notify == "" {
 		return
 	}
@@ -102,9 +109,29 @@ func (g *Gateway) notifyFailure(ctx context.Context, d delivery, reason string) 
 	}
 	b.WriteString("\n")
 	labelled(&b, [][2]string{{g.say("notice.subject"), printable(d.subject, 300)}})
-	fmt.Fprintf(&b, "\n%s\n  %s\n", what, printable(reason, 1000))
+	fmt.Fprintf(&b, "\n%s\n", what)
+	if gaveUp {
+		fmt.Fprintf(&b, "  %s\n", g.say("notice.gave_up", "Duration", g.duration(g.cfg.GiveUpAfter)))
+	}
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		fmt.Fprintf(&b, "  %s\n", g.say("notice.hop_said", "Reply", printable(relayReply(err), 1000)))
+	} else {
+		fmt.Fprintf(&b, "  %s\n  %s: %s\n", g.say("notice.hop_failed"), g.say("notice.technical"), printable(err.Error(), 1000))
+	}
+	if possibly {
+		fmt.Fprintf(&b, "  %s\n", g.say("notice.possibly_delivered"))
+	}
 	b.WriteString("\n" + g.say("notice.others") + "\n")
 	g.notify(ctx, d.notify, g.say("notice.failed_subject", "Subject", d.subject), b.String(), "")
+}
+
+// duration says d in the organisation's language: whole hours, else minutes.
+func (g *Gateway) duration(d time.Duration) string {
+	if d >= time.Hour && d%time.Hour == 0 {
+		return g.say("duration.hours", "Count", int(d/time.Hour))
+	}
+	return g.say("duration.minutes", "Count", int(d/time.Minute))
 }
 
 func (g *Gateway) notify(ctx context.Context, to, subject, body, ref string) {

@@ -22,6 +22,7 @@ import (
 	"github.com/waxseal/waxseal/keyserver/api"
 	"github.com/waxseal/waxseal/keyserver/client"
 	"github.com/waxseal/waxseal/keyserver/mailer"
+	"github.com/waxseal/waxseal/locale"
 	"github.com/waxseal/waxseal/server/policy"
 	"github.com/waxseal/waxseal/server/spool"
 )
@@ -210,11 +211,14 @@ func (g *Gateway) prepare(ctx context.Context, in *Inbound) (*plan, error) {
 			kind: kindOriginal, notify: p.sender, subject: res.Clean})
 	}
 	if sj != nil {
-		opt := g.wrapperOptions()
-		if in.SealExternal {
-			opt = g.onBehalf(pm.from, opt)
+		opt := func(l *locale.Locale) wrapper.Options {
+			o := g.wrapperOptions(l)
+			if in.SealExternal {
+				o = g.onBehalf(l, pm.from, o)
+			}
+			return o
 		}
-		sealed, err := sj.wrappers(in, p.sender, opt)
+		sealed, err := sj.wrappers(in, p.sender, g.locale, opt)
 		if in.SealExternal && err == nil {
 			// Bounces of what goes out on the recipient's behalf come back to
 			// the organisation, whose domain sent it (SPF).
@@ -267,7 +271,10 @@ type sealJob struct {
 	envs    []sealedEnvelope
 	keys    *registration // under way
 	cancel  context.CancelFunc
-	log     *slog.Logger
+	// langs delivers the recipients' saved languages (address → code, nil
+	// when unknown), asked beside the registration.
+	langs chan map[string]string
+	log   *slog.Logger
 }
 
 type sealedEnvelope struct {
@@ -286,7 +293,7 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 		from = &mail.Address{Address: in.From}
 	}
 	if from == nil {
-		return nil, unparseable("it has neither a From header nor a sender address to seal it from")
+		return nil, unparseable("reject.no_sender")
 	}
 	// The message is in memory already: its ciphertext is one allocation of
 	// exactly its size.
@@ -304,7 +311,7 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 			Created: sj.now, Expires: sj.now.Add(g.cfg.Expires)}
 		env, keys, err := payload.Seal(h)
 		if err != nil {
-			return nil, unparseable("cannot seal it for %s (%v)", rcpt, err)
+			return nil, unparseable("reject.seal", "Recipient", rcpt, "Detail", err)
 		}
 		sj.envs = append(sj.envs, sealedEnvelope{env, keys, g.policy.NewMessageID(g.cfg.Hostname)})
 		reg := client.Registration{Envelope: env, ServerKey: keys.Server, Submitter: in.Submitter, Message: in.ID, Attachments: names}
@@ -320,6 +327,7 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 	// the body is checked, the wrapper mails are written and then transferred to
 	// the next hop; none is taken by the next hop (its end of data is withheld)
 	// before the keys are held. See deliver.
+	sj.langs = g.savedLanguages(ctx, in.ID, rcpts)
 	rctx, cancel := context.WithTimeout(ctx, g.cfg.RegisterTimeout)
 	sj.cancel = cancel
 	sj.keys = &registration{done: make(chan struct{})}
@@ -355,6 +363,32 @@ func (g *Gateway) seal(ctx context.Context, in *Inbound, pm *parsed, subject str
 		sj.keys.err = tempFail([3]int{4, 3, 0}, "The key server could not register the message's keys; nothing was sent, try again later")
 	}()
 	return sj, nil
+}
+
+// savedLanguages asks the key server, beside the registration rather than
+// after it, for the recipients' saved languages: the wrapper mails are
+// written and sent to the next hop while the keys are still being registered
+// (and, online, the ciphertext uploaded), so waiting for the registration's
+// answer would put the whole transfer after it. The lookup is small and
+// answers first. When it fails, or the key server cannot tell, the mails
+// speak the organisation's default language: the message still goes.
+func (g *Gateway) savedLanguages(ctx context.Context, id string, rcpts []string) chan map[string]string {
+	out := make(chan map[string]string, 1)
+	ll, ok := g.cfg.KeyServer.(LanguageLookup)
+	if !ok {
+		out <- nil
+		return out
+	}
+	go func() {
+		lctx, cancel := context.WithTimeout(ctx, g.cfg.RegisterTimeout)
+		defer cancel()
+		langs, err := ll.SavedLanguages(lctx, rcpts)
+		if err != nil {
+			g.log.WarnContext(ctx, "recipients' languages unknown: the default language is used", "id", id, "error", err)
+		}
+		out <- langs
+	}()
+	return out
 }
 
 // rememberThread records the Message-IDs of a sealed message: its own and its
@@ -413,7 +447,7 @@ func (sj *sealJob) safely(check func() error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			sj.log.Error("BUG: panic while checking a message", "panic", v, "stack", string(debug.Stack()))
-			err = unparseable("the gateway failed while reading it (an internal error, in the gateway's log)")
+			err = unparseable("reject.internal")
 		}
 	}()
 	return check()
@@ -422,9 +456,9 @@ func (sj *sealJob) safely(check func() error) (err error) {
 // wrapperOptions are the gateway's settings for every wrapper mail: the
 // open-online link, the secure-reply sentence where recipients can reply (a
 // reply key is configured) and the organisation's Reply-To.
-func (g *Gateway) wrapperOptions() wrapper.Options {
+func (g *Gateway) wrapperOptions(l *locale.Locale) wrapper.Options {
 	return wrapper.Options{Online: g.cfg.Online, Reply: g.cfg.ReplyPublicKey != nil, ReplyTo: g.wrapperReplyTo, Brand: g.cfg.Brand,
-		Say: g.say, Words: g.words}
+		Say: l.T, Words: g.words[l.Code()]}
 }
 
 // onBehalf is the wrapper mail's From and Reply-To for what the gateway sends
@@ -438,7 +472,7 @@ func (g *Gateway) wrapperOptions() wrapper.Options {
 // Reply-To is the organisation's wrapper_reply_to if it set one, else the
 // person, so that a reply from the mail client reaches who wrote
 // (docs/DEPLOY.md, "Secure replies and DMARC").
-func (g *Gateway) onBehalf(person *mail.Address, opt wrapper.Options) wrapper.Options {
+func (g *Gateway) onBehalf(l *locale.Locale, person *mail.Address, opt wrapper.Options) wrapper.Options {
 	if person == nil {
 		return opt
 	}
@@ -456,22 +490,31 @@ func (g *Gateway) onBehalf(person *mail.Address, opt wrapper.Options) wrapper.Op
 	if org == "" {
 		_, org, _ = strings.Cut(g.notifyFrom.Address, "@")
 	}
-	opt.From = &mail.Address{Name: g.say("notice.via", "Who", who, "Org", org), Address: g.notifyFrom.Address}
+	opt.From = &mail.Address{Name: l.T("notice.via", "Who", who, "Org", org), Address: g.notifyFrom.Address}
 	if opt.ReplyTo == nil {
 		opt.ReplyTo = &mail.Address{Name: person.Name, Address: person.Address}
 	}
 	return opt
 }
 
-// wrappers writes each recipient's wrapper mail with base's settings.
-func (sj *sealJob) wrappers(in *Inbound, notify string, base wrapper.Options) ([]delivery, error) {
+// wrappers writes each recipient's wrapper mail, one per recipient, with
+// base's settings in the recipient's language (lang of their saved language:
+// the saved one, else the default).
+func (sj *sealJob) wrappers(in *Inbound, notify string, lang func(code string) *locale.Locale, base func(*locale.Locale) wrapper.Options) ([]delivery, error) {
 	out := make([]delivery, 0, len(sj.envs))
+	saved := <-sj.langs
+	opts := map[*locale.Locale]wrapper.Options{}
 	for _, s := range sj.envs {
 		var w bytes.Buffer
 		// base64 in 128-character lines is 4/3 × 130/128 of the ciphertext; the
 		// page and the notice fit in the rest (HTMLSize would render it all twice).
 		w.Grow(len(sj.ct)/96*130 + 32<<10)
-		opt := base
+		l := lang(saved[s.env.Header.To])
+		opt, ok := opts[l]
+		if !ok {
+			opt = base(l)
+			opts[l] = opt
+		}
 		opt.Date, opt.MessageID = sj.now, s.msgID
 		if err := wrapper.Write(&w, s.env, s.keys.Env, bytes.NewReader(sj.ct), opt); err != nil {
 			return nil, fmt.Errorf("wrapper mail: %w", err)
@@ -607,7 +650,7 @@ func (g *Gateway) deliver(ctx context.Context, p *plan) error {
 		reports = append(reports, g.deliveryReport(f.d, keyserver.DeliveryQueued, f.err))
 	}
 	for _, f := range permanent {
-		g.notifyFailure(ctx, f.d, f.err.Error())
+		g.notifyFailure(ctx, f.d, f.err, false, mailer.IsUncertain(f.err))
 		for _, r := range f.d.to {
 			p.refused[r] = true
 		}

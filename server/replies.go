@@ -568,6 +568,8 @@ func buildReply(r *PendingReply, inner []byte, to, cc []string, messageID string
 		b.Write(raw)
 	}
 	if !hasSubject {
+		// "Re: " in every language: mail clients thread by stripping it
+		// (docs/DEPLOY.md, "Languages").
 		b.WriteString("Subject: Re: " + oneLineASCII(r.Original.Subject) + "\r\n")
 	}
 	b.WriteString("\r\n")

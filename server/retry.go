@@ -90,14 +90,7 @@ func (g *Gateway) retry(ctx context.Context, sp *spool.Spool, e spool.Entry) boo
 	e.PossiblyDelivered = e.PossiblyDelivered || mailer.IsUncertain(err)
 	if mailer.IsPermanent(err) || now.Sub(e.Created) >= g.cfg.GiveUpAfter {
 		log.ErrorContext(ctx, "spooled delivery given up", "error", err)
-		reason := err.Error()
-		if !mailer.IsPermanent(err) {
-			reason = "no success for " + g.cfg.GiveUpAfter.String() + "; last error: " + reason
-		}
-		if e.PossiblyDelivered {
-			reason += " (an attempt got no reply after sending the whole message: it may have been delivered)"
-		}
-		g.notifyFailure(ctx, d, reason)
+		g.notifyFailure(ctx, d, err, !mailer.IsPermanent(err), e.PossiblyDelivered)
 		detail := relayReply(err)
 		if !mailer.IsPermanent(err) {
 			detail = "given up after " + g.cfg.GiveUpAfter.String() + ": " + detail

@@ -24,7 +24,8 @@
 // {subject, from, to, cc, replyTo: [{name, email}], date (ms since 1970, or null),
 // dateRaw, messageId, text, html, charsetGuessed (bool: text without a charset
 // label was read as Latin-1 and may show wrongly), attachments: [{filename,
-// contentType, contentId, inline, data: Uint8Array}], problems: [string]}.
+// contentType, contentId, inline, data: Uint8Array}], problems: [string],
+// issues: [{id, part, args}]}.
 //
 // Errors reject the Promise with an Error whose message is the envelope error's.
 package main
@@ -63,7 +64,11 @@ func promised(f func(args []js.Value) (any, error)) js.Func {
 			go func() {
 				v, err := safeCall(f, args)
 				if err != nil {
-					reject.Invoke(js.Global().Get("Error").New(err.Error()))
+					e := js.Global().Get("Error").New(err.Error())
+					// The page says why from its catalog (js.damage_CODE);
+					// the message is for the console.
+					e.Set("code", errorCode(err))
+					reject.Invoke(e)
 					return
 				}
 				resolve.Invoke(v)
@@ -73,6 +78,28 @@ func promised(f func(args []js.Value) (any, error)) js.Func {
 		defer handler.Release()
 		return js.Global().Get("Promise").New(handler)
 	})
+}
+
+// errorCodes name the envelope's failures for the page.
+var errorCodes = []struct {
+	err  error
+	code string
+}{
+	{unseal.ErrNotEnvelope, "not_envelope"}, {unseal.ErrUnsupportedVersion, "version"},
+	{unseal.ErrMalformed, "malformed"}, {unseal.ErrBadBase64, "malformed"}, {unseal.ErrBadKey, "bad_key"},
+	{unseal.ErrWrongKey, "wrong_key"}, {unseal.ErrHeaderModified, "modified"}, {unseal.ErrTruncated, "truncated"},
+	{unseal.ErrAppended, "modified"}, {unseal.ErrOutOfOrder, "modified"}, {unseal.ErrChunkModified, "modified"},
+	{unseal.ErrLastFlagMissing, "truncated"}, {unseal.ErrLastFlagEarly, "modified"},
+}
+
+// errorCode is err's code for the page: one of errorCodes', else "other".
+func errorCode(err error) string {
+	for _, c := range errorCodes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return "other"
 }
 
 func safeCall(f func([]js.Value) (any, error), args []js.Value) (v any, err error) {
@@ -253,7 +280,7 @@ func opened(f *unseal.File, srv unseal.Key, start float64) (any, error) {
 	msg, err := message.Parse(raw, message.Options{Charset: decodeWithTextDecoder})
 	if err != nil {
 		// Nothing to show (an empty message): the original is still offered.
-		msg = &message.Message{Problems: []string{err.Error()}}
+		msg = &message.Message{Problems: []string{err.Error()}, Issues: []message.Problem{{ID: "unreadable"}}}
 	}
 	res := object()
 	res.Set("header", h)
@@ -318,6 +345,21 @@ func messageValue(m *message.Message) js.Value {
 		problems.SetIndex(i, p)
 	}
 	o.Set("problems", problems)
+	// The same for the reader: {id, part, args}, which the page says from its
+	// catalog (the English above is for logs and tests).
+	issues := js.Global().Get("Array").New(len(m.Issues))
+	for i, p := range m.Issues {
+		io := object()
+		io.Set("id", p.ID)
+		io.Set("part", p.Part)
+		args := object()
+		for k, v := range p.Args {
+			args.Set(k, v)
+		}
+		io.Set("args", args)
+		issues.SetIndex(i, io)
+	}
+	o.Set("issues", issues)
 	return o
 }
 

@@ -61,12 +61,20 @@ test("rejects each tampered vector with its own error", async () => {
     "unsupported version": /unsupported envelope version/,
     "malformed": /malformed envelope/,
   };
+  const codes = {
+    "wrong key": "wrong_key", "header modified": "modified", "chunk out of order": "modified", "chunk modified": "modified",
+    "truncated": "truncated", "appended": "modified", "last flag missing": "truncated", "last flag early": "modified",
+    "bad base64": "malformed", "not an envelope": "not_envelope", "unsupported version": "version", "malformed": "malformed",
+  };
   const covered = new Set();
   for (const name of readdirSync(vectors)) {
     const v = readVector(name);
     if (v.expect === "success") continue;
     assert.ok(want[v.expect], `${name}: unknown expect ${v.expect}`);
     await assert.rejects(globalThis.waxseal.open(v.file, "", v["server key"]), want[v.expect], name);
+    // The page says why from its catalog by the Error's code.
+    const err = await globalThis.waxseal.open(v.file, "", v["server key"]).catch((e) => e);
+    assert.equal(err.code, codes[v.expect], name);
     covered.add(v.expect);
   }
   assert.deepEqual([...covered].sort(), Object.keys(want).sort());

@@ -30,6 +30,7 @@ import (
 	"github.com/waxseal/waxseal/keyserver/api"
 	"github.com/waxseal/waxseal/keyserver/d1store"
 	"github.com/waxseal/waxseal/keyserver/httpapi"
+	"github.com/waxseal/waxseal/locale"
 )
 
 func main() {
@@ -48,7 +49,8 @@ func main() {
 		routeD1Batch(mux, env)
 		routeR2(mux)
 	}
-	mux.Handle("/", noPasswords(keyServer(get, log)))
+	ks, svc := keyServer(get, log)
+	mux.Handle("/", noPasswords(ks, svc))
 	workerserve.Serve(mux, log)
 }
 
@@ -60,26 +62,26 @@ func openStore(func(string) string) (keyserver.Store, error) {
 	return d1store.Open(ctx, "DB", "CIPHERTEXTS")
 }
 
-// keyServer is the key server's HTTP API, or, if it cannot be set up, a
-// handler that says why with 503 on every route.
-func keyServer(get func(string) string, log *slog.Logger) http.Handler {
+// keyServer is the key server's HTTP API and its service, or, if it cannot be
+// set up, a handler that says why with 503 on every route (and no service).
+func keyServer(get func(string) string, log *slog.Logger) (http.Handler, *keyserver.Service) {
 	cfg, err := configFromEnv(get)
 	if err != nil {
-		return unavailable(err, log)
+		return unavailable(err, log), nil
 	}
 	cfg.Logger = log
 	cfg.NoPasswords = true // noPasswords refuses the routes; the pages offer none
 	store, err := openStore(get)
 	if err != nil {
-		return unavailable(err, log)
+		return unavailable(err, log), nil
 	}
 	svc, err := keyserver.New(cfg, store)
 	if err != nil {
-		return unavailable(err, log)
+		return unavailable(err, log), nil
 	}
 	publishIdle(svc)
 	publishScheduled(svc, log)
-	return httpapi.New(svc)
+	return httpapi.New(svc), svc
 }
 
 func unavailable(err error, log *slog.Logger) http.Handler {
@@ -99,13 +101,24 @@ var passwordPaths = map[string]bool{
 	"/api/v1/account/password": true,
 }
 
-// errNoPasswords is the Worker's answer on every password route.
-const errNoPasswords = "this server does not use passwords: sign in with a passkey or an emailed code"
-
-func noPasswords(next http.Handler) http.Handler {
+// noPasswords answers every password route 403 (refusal.no_passwords), in the
+// language the switcher's cookie or Accept-Language asks for (the request is
+// refused before anyone's session is looked at), else the default.
+func noPasswords(next http.Handler, svc *keyserver.Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if passwordPaths[r.URL.Path] {
-			writeError(w, http.StatusForbidden, api.CodeForbidden, errNoPasswords)
+			l := locale.English()
+			if svc != nil {
+				code := ""
+				if c, err := r.Cookie("waxseal_lang"); err == nil {
+					code = svc.Locales().Supported(c.Value)
+				}
+				if code == "" {
+					code = svc.Locales().FromAcceptLanguage(r.Header.Get("Accept-Language"))
+				}
+				l = svc.Locale(code)
+			}
+			writeError(w, http.StatusForbidden, api.CodeForbidden, l.T("refusal.no_passwords"))
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -173,7 +173,7 @@ func gatewayServerConfig(fc *fileConfig) (server.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	lang, tz, err := fc.orgLanguage()
+	locales, lang, tz, err := fc.orgLanguage()
 	if err != nil {
 		return cfg, err
 	}
@@ -197,6 +197,7 @@ func gatewayServerConfig(fc *fileConfig) (server.Config, error) {
 		NotifyFrom:          from,
 		Brand:               b,
 		Language:            lang,
+		Locales:             locales,
 		TimeZone:            tz,
 		WrapperReplyTo:      gc.WrapperReplyTo,
 		ThreadTTL:           gc.ThreadRetention.Duration,

@@ -136,6 +136,22 @@ type ThreadRequest struct {
 	TTLSeconds int64    `json:"ttl_seconds,omitempty"`
 }
 
+// MaxLanguageAddresses bounds the addresses of one language lookup.
+const MaxLanguageAddresses = 500
+
+// LanguagesRequest asks for the saved languages of recipients (gateway token):
+// what the gateway writes to each of them (the wrapper mail, securedoc.html)
+// speaks it.
+type LanguagesRequest struct {
+	Addresses []string `json:"addresses"`
+}
+
+// LanguagesResponse maps each asked address (as it was asked) that has an
+// account with a saved language to that language's code; others are absent.
+type LanguagesResponse struct {
+	Languages map[string]string `json:"languages"`
+}
+
 // OutboxMail is a mail of the key server's outbox, as leased to a drainer.
 type OutboxMail struct {
 	ID          uint64    `json:"id"`

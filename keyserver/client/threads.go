@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -23,4 +24,23 @@ func (c *Client) ThreadSealed(ctx context.Context, ids []string) (bool, error) {
 	}
 	err := c.do(ctx, http.MethodPost, "/api/v1/threads/lookup", api.ThreadRequest{MessageIDs: ids}, &out)
 	return out.Sealed, err
+}
+
+// SavedLanguages returns the saved language of each of addrs that has one
+// (gateway token), keyed by the address as given; asked in chunks of
+// api.MaxLanguageAddresses.
+func (c *Client) SavedLanguages(ctx context.Context, addrs []string) (map[string]string, error) {
+	out := make(map[string]string, len(addrs))
+	for len(addrs) > 0 {
+		n := min(len(addrs), api.MaxLanguageAddresses)
+		var resp api.LanguagesResponse
+		if err := c.do(ctx, http.MethodPost, "/api/v1/languages", api.LanguagesRequest{Addresses: addrs[:n]}, &resp); err != nil {
+			return nil, fmt.Errorf("saved languages: %w", err)
+		}
+		for a, code := range resp.Languages {
+			out[a] = code
+		}
+		addrs = addrs[n:]
+	}
+	return out, nil
 }

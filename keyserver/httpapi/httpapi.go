@@ -58,7 +58,8 @@ func New(s *keyserver.Service) http.Handler {
 
 	v1 := e.Group("/api/v1", h.noStore)
 	v1.POST("/envelopes", h.registerEnvelopes, h.gatewayOnly)
-	v1.PUT("/ciphertexts/:sha256", h.putCiphertext, h.gatewayOnly) // ciphertexts.go
+	v1.PUT("/ciphertexts/:sha256", h.putCiphertext, h.gatewayOnly)                  // ciphertexts.go
+	v1.POST("/languages", h.savedLanguages, h.gatewayOnly, h.bodyLimit(maxAPIBody)) // language.go
 	v1.GET("/envelopes/:id/payload", h.payload)
 	v1.GET("/envelopes/:id/status", h.envelopeStatus)
 	h.routeOutbox(v1)     // outbox.go
@@ -283,7 +284,7 @@ func (h *handlers) errorHandler(err error, c echo.Context) {
 	case errors.As(err, &mb):
 		e = (&keyserver.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge}).With("refusal.request_too_large", "Max", mb.Limit)
 	case errors.As(err, &he):
-		e = &keyserver.Error{Status: he.Code, Code: strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_")), Message: fmt.Sprint(he.Message)}
+		e = httpRefusal(he)
 	case errors.Is(err, syscall.ENOSPC):
 		h.s.StorageFull()
 		h.s.Logger().ErrorContext(c.Request().Context(), "out of storage", "path", c.Path(), "err", err)
@@ -303,6 +304,27 @@ func (h *handlers) errorHandler(err error, c echo.Context) {
 		body["retry_after"] = int(e.RetryAfter.Seconds())
 	}
 	c.JSON(e.Status, body)
+}
+
+// httpRefusal is the framework's own refusal (no such route, a method the
+// route does not take) said from the catalog: echo's text is English.
+func httpRefusal(he *echo.HTTPError) *keyserver.Error {
+	e := &keyserver.Error{Status: he.Code, Code: strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_"))}
+	switch he.Code {
+	case http.StatusNotFound:
+		return e.With("refusal.http_not_found")
+	case http.StatusMethodNotAllowed:
+		return e.With("refusal.http_method")
+	case http.StatusUnsupportedMediaType:
+		return e.With("refusal.http_media_type")
+	case http.StatusRequestEntityTooLarge:
+		return e.With("refusal.http_too_large")
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return e.With("refusal.http_denied")
+	case http.StatusBadRequest:
+		return e.With("refusal.http_bad_request")
+	}
+	return e.With("refusal.http_other", "Status", he.Code)
 }
 
 // --- helpers ---

@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
 )
 
 // langCookie remembers the language chosen with the switcher (POST /language)
@@ -146,4 +147,18 @@ func localPath(p string) string {
 // backPath is the path a page's switcher comes back to: the request's own.
 func backPath(c echo.Context) string {
 	return localPath(c.Request().URL.RequestURI())
+}
+
+// savedLanguages answers the gateway's question: in which language to write
+// to each of a message's recipients (their saved one; absent: the default).
+func (h *handlers) savedLanguages(c echo.Context) error {
+	var req api.LanguagesRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	langs, err := h.s.SavedLanguages(c.Request().Context(), caller(c), req.Addresses)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, api.LanguagesResponse{Languages: langs})
 }

@@ -61,7 +61,7 @@ func (p *parser) decodeCharset(label string, b []byte) string {
 			p.badCharsets = map[string]bool{}
 		}
 		p.badCharsets[cs] = true
-		p.problem("", "cannot decode charset "+quote(cs)+"; text may show wrongly")
+		p.problem("", "charset", "cannot decode charset "+quote(cs)+"; text may show wrongly", "charset", quote(cs))
 	}
 	if utf8.Valid(b) {
 		return string(b)

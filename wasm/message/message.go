@@ -98,8 +98,20 @@ type Message struct {
 	// page must say so.
 	CharsetGuessed bool
 	Attachments    []Attachment
-	// Problems are non-fatal defects, e.g. "part 1.2: bad base64, shown as is".
+	// Problems are non-fatal defects, e.g. "part 1.2: bad base64, shown as is",
+	// in English (tests, logs); Issues are the same for the reader, said by
+	// the page from its catalog.
 	Problems []string
+	Issues   []Problem
+}
+
+// Problem is one defect as the page says it: its catalog id (js.problem_ID),
+// the part it is about ("" the message, "body" its own body, else "1.2"),
+// and the values its sentence names (a charset, a date as written).
+type Problem struct {
+	ID   string
+	Part string
+	Args map[string]string
 }
 
 // ErrEmpty is returned by Parse when there is nothing to show: no header and no body.
@@ -126,6 +138,7 @@ type parser struct {
 	budget      int64 // decoded bytes that may still be kept
 	parts       int   // parts visited
 	problems    []string
+	issues      []Problem
 	badCharsets map[string]bool
 	// charsetGuessed is Message.CharsetGuessed.
 	charsetGuessed bool
@@ -151,10 +164,10 @@ func parse(raw []byte, opt Options) (*Message, error) {
 		return nil, ErrEmpty
 	}
 	if unterminated {
-		p.problem("", "header not followed by an empty line; the rest is read as the body")
+		p.problem("", "no_blank_line", "header not followed by an empty line; the rest is read as the body")
 	}
 	if skipped {
-		p.problem("", "header starts with an indented line, which was skipped")
+		p.problem("", "indented_header", "header starts with an indented line, which was skipped")
 	}
 
 	m := &Message{}
@@ -169,7 +182,7 @@ func parse(raw []byte, opt Options) (*Message, error) {
 		if ms, ok := parseDate(d); ok {
 			m.Date, m.HasDate = ms, true
 		} else {
-			p.problem("", "unreadable Date "+quote(d))
+			p.problem("", "date", "unreadable Date "+quote(d), "date", quote(d))
 		}
 	}
 
@@ -184,7 +197,7 @@ func parse(raw []byte, opt Options) (*Message, error) {
 			m.Attachments[i].Filename = "attachment-" + strconv.Itoa(i+1) + extension(m.Attachments[i].ContentType)
 		}
 	}
-	m.Problems = p.problems
+	m.Problems, m.Issues = p.problems, p.issues
 	return m, nil
 }
 
@@ -288,7 +301,7 @@ func (p *parser) walk(h header, body []byte, defType string, depth int, path str
 	if p.parts >= p.opt.MaxParts {
 		if !p.tooManyParts {
 			p.tooManyParts = true
-			p.problem(path, "too many parts; this and the following ones are not shown")
+			p.problem(path, "too_many_parts", "too many parts; this and the following ones are not shown")
 		}
 		return r
 	}
@@ -302,7 +315,7 @@ func (p *parser) walk(h header, body []byte, defType string, depth int, path str
 		} else if t == "text" {
 			mt, params = "text/plain", ps
 		} else {
-			p.problem(path, "unreadable Content-Type "+quote(v)+", read as text/plain")
+			p.problem(path, "content_type", "unreadable Content-Type "+quote(v)+", read as text/plain", "type", quote(v))
 			mt, params = "text/plain", ps
 		}
 	}
@@ -315,26 +328,26 @@ func (p *parser) walk(h header, body []byte, defType string, depth int, path str
 
 	if strings.HasPrefix(mt, "multipart/") {
 		if depth >= p.opt.MaxDepth {
-			p.problem(path, "multipart nested too deeply, not shown")
+			p.problem(path, "nested", "multipart nested too deeply, not shown")
 			return r
 		}
 		boundary := params["boundary"]
 		if boundary == "" {
-			p.problem(path, "multipart without a boundary, shown as text")
+			p.problem(path, "no_boundary", "multipart without a boundary, shown as text")
 			mt, params = "text/plain", nil
 		} else {
 			body = p.decodeTransfer(cte, body, path)
 			raws, found, closed := splitMultipart(body, boundary, p.opt.MaxParts-p.parts+1)
 			if !found {
-				p.problem(path, "no boundary line found in multipart, shown as text")
+				p.problem(path, "boundary_not_found", "no boundary line found in multipart, shown as text")
 				mt, params = "text/plain", nil
 				cte = ""
 			} else {
 				if !closed {
-					p.problem(path, "multipart without its final boundary; the parts read are shown")
+					p.problem(path, "no_final_boundary", "multipart without its final boundary; the parts read are shown")
 				}
 				if len(raws) == 0 {
-					p.problem(path, "empty multipart")
+					p.problem(path, "empty_multipart", "empty multipart")
 				}
 				return p.multipart(mt[len("multipart/"):], params, raws, depth, path)
 			}
@@ -412,7 +425,7 @@ func (p *parser) multipart(sub string, params map[string]string, raws [][]byte, 
 	for i, raw := range raws {
 		h, body, _, skipped := splitHeader(raw)
 		if skipped {
-			p.problem(child(i), "header starts with an indented line, which was skipped")
+			p.problem(child(i), "indented_header", "header starts with an indented line, which was skipped")
 		}
 		parts[i] = part{h, body}
 	}
@@ -483,30 +496,42 @@ func (p *parser) take(n int64, path, what string) int64 {
 	if !p.overBudget {
 		p.overBudget = true
 		if what == "text" {
-			p.problem(path, "size limit reached: text cut short, later parts not shown")
+			p.problem(path, "size_text", "size limit reached: text cut short, later parts not shown")
 		} else {
-			p.problem(path, "size limit reached: "+what+" and later parts not shown")
+			p.problem(path, "size_"+what, "size limit reached: "+what+" and later parts not shown")
 		}
 	}
 	return got
 }
 
-func (p *parser) problem(path, msg string) {
+// problem records a defect: at path, its id for the page's catalog, msg in
+// English, and args (name/value pairs) for the catalog's sentence.
+func (p *parser) problem(path, id, msg string, args ...string) {
 	switch {
 	case len(p.problems) < maxProblems:
 	case len(p.problems) == maxProblems:
-		msg, path = "too many problems; the rest are not listed", "-"
+		msg, path, id, args = "too many problems; the rest are not listed", "-", "too_many", nil
 	default:
 		return
+	}
+	issue := Problem{ID: id}
+	if len(args) > 0 {
+		issue.Args = map[string]string{}
+		for i := 0; i+1 < len(args); i += 2 {
+			issue.Args[args[i]] = args[i+1]
+		}
 	}
 	switch path {
 	case "", "-":
 		p.problems = append(p.problems, msg)
 	case topPath:
 		p.problems = append(p.problems, "body: "+msg)
+		issue.Part = "body"
 	default:
 		p.problems = append(p.problems, "part "+path+": "+msg)
+		issue.Part = path
 	}
+	p.issues = append(p.issues, issue)
 }
 
 // decodeTransfer undoes the Content-Transfer-Encoding (already lowercased).
@@ -520,17 +545,17 @@ func (p *parser) decodeTransfer(cte string, body []byte, path string) []byte {
 		// but blanks inside lines, which base64 never has and prose does, or a
 		// body of mostly such characters, say this is not base64 at all.
 		if gaps*100 > total || bad*2 > total {
-			p.problem(path, "bad base64, shown as is")
+			p.problem(path, "base64", "bad base64, shown as is")
 			return body
 		}
 		if bad > 0 {
-			p.problem(path, "bad base64: "+strconv.Itoa(bad)+" invalid characters skipped")
+			p.problem(path, "base64_skipped", "bad base64: "+strconv.Itoa(bad)+" invalid characters skipped", "count", strconv.Itoa(bad))
 		}
 		return d
 	case "quoted-printable":
 		return decodeQP(body)
 	}
-	p.problem(path, "unknown Content-Transfer-Encoding "+quote(cte)+", read as 8bit")
+	p.problem(path, "transfer_encoding", "unknown Content-Transfer-Encoding "+quote(cte)+", read as 8bit", "encoding", quote(cte))
 	return body
 }
 

@@ -54,6 +54,28 @@
 
   const api = window.waxsealAPI;
   const formatDate = window.waxsealDate;
+  // problemText says one defect the decryptor found in the message (its
+  // issues: {id, part, args}) from the catalog; the part names where.
+  const problemNames = {
+    charset: "problem_charset", no_blank_line: "problem_no_blank_line", indented_header: "problem_indented_header",
+    date: "problem_date", too_many_parts: "problem_too_many_parts", content_type: "problem_content_type",
+    nested: "problem_nested", no_boundary: "problem_no_boundary", boundary_not_found: "problem_boundary_not_found",
+    no_final_boundary: "problem_no_final_boundary", empty_multipart: "problem_empty_multipart",
+    size_text: "problem_size_text", size_attachment: "problem_size_attachment", base64: "problem_base64",
+    base64_skipped: "problem_base64_skipped", transfer_encoding: "problem_transfer_encoding",
+    too_many: "problem_too_many", unreadable: "problem_unreadable",
+  };
+  // damageNames say why the decryptor could not open the message (its
+  // Error's code; the message is English, for the console).
+  const damageNames = {
+    not_envelope: "damage_not_envelope", version: "damage_version", malformed: "damage_malformed",
+    bad_key: "damage_bad_key", wrong_key: "damage_wrong_key", modified: "damage_modified", truncated: "damage_truncated",
+  };
+  function problemText(p) {
+    const text = t(problemNames[p.id] || "problem_other", p.args || {});
+    if (!p.part) return text;
+    return p.part === "body" ? t("problem_in_body", { problem: text }) : t("problem_in_part", { part: p.part, problem: text });
+  }
   const passkeys = window.waxsealPasskeys;
   // Sign-in (signin.js): the password, code and passkey forms lead to afterSignIn.
   const { status, failed, onSubmit, codeSent, offerAutofill } = window.waxsealSignIn((r) => afterSignIn(r),
@@ -327,7 +349,7 @@
         : await wax.openOnline(source.blob, kEnv, r.data.server_key);
     } catch (e) {
       page.dataset.state = "damaged";
-      return status(t("decrypt_failed", { error: e.message }), true);
+      return status(t("decrypt_failed", { error: t(damageNames[e.code] || "damage_other") }), true);
     }
     mark("decrypted");
     serverKey = r.data.server_key;
@@ -426,8 +448,9 @@
     original.href = objectURL(result.original, "message/rfc822");
     original.download = `${(subject || "message").replace(/[^\p{L}\p{N} ._-]+/gu, "_").slice(0, 80)}.eml`;
 
-    $("msg-problems").hidden = !(m.problems && m.problems.length);
-    $("msg-problems").textContent = (m.problems || []).join(" ");
+    const issues = m.issues || [];
+    $("msg-problems").hidden = issues.length === 0;
+    $("msg-problems").textContent = issues.map(problemText).join(" ");
     status("");
     page.dataset.state = "open";
     window.waxsealTiming = { ...timing, decryptMs: result.decryptMs };

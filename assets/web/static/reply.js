@@ -137,6 +137,8 @@
     const m = opened.message;
     const from = (m.from && m.from[0]) || {};
     const subject = m.subject || "";
+    // Not translated: mail clients thread by stripping exactly "Re:" and
+    // "Fwd:" (docs/DEPLOY.md, "Languages").
     const prefix = kind === "forward" ? "Fwd: " : "Re: ";
     const button = $("reply-send");
     button.disabled = true;
