@@ -155,6 +155,7 @@ test("an administrator enrols, finds a message and its trail, disables a sender,
   await page.getByRole("button", { name: "Search", exact: true }).click();
   await page.locator("#admin-list tr", { hasText: "Radiology" }).waitFor({ state: "detached" });
   assert.deepEqual(await page.locator("#admin-list td:first-child").allTextContents(), ["Your MRI report"]);
+  assert.equal(await page.locator("#admin-list td.state .delivery-note").textContent(), "delivery refused");
   await both(page, "admin-01b-filter-refused");
 
   // Find it by subject words and state, open it, read its trail.

@@ -570,6 +570,10 @@
       who.className = "wrap-any";
       const state = cell(stateText(e));
       state.className = "state";
+      // A copy not (yet) delivered says so beside its state: the delivery
+      // filter finds these, and a live one that never arrived is news.
+      const undelivered = { queued: "c_list_queued", refused: "c_list_refused" }[e.delivery?.state];
+      if (undelivered) state.append(el("span", "delivery-note", t(undelivered)));
       tr.append(first, who, cell(when(e.created)), state);
       list.append(tr);
     }
