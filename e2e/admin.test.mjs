@@ -92,6 +92,7 @@ async function registerSender(email, first, last) {
 test("an administrator enrols, finds a message and its trail, disables a sender, verifies the log and bulk-revokes after a dry run", async () => {
   const [erin] = ws.seal(message("erin@patient.example", "PHI: Your MRI report"), {
     to: ["erin@patient.example"], from: "Gina Sender <gina@hospital.example>" });
+  ws.seal(message("fred@patient.example", "PHI: Lab results"), { to: ["fred@patient.example"], from: "Gina Sender <gina@hospital.example>" });
   // A long address and a long lock reason beside the State column.
   const long = "maximilian.alexander.montgomery-featherstonehaugh@patient-portal.example";
   const [crowded] = ws.seal(message(long, "PHI: Radiology report with findings, measurements and recommendations for follow-up"), { to: [long] });
@@ -105,10 +106,24 @@ test("an administrator enrols, finds a message and its trail, disables a sender,
   const reported = await fetch(`${ws.base}/api/v1/deliveries`, {
     method: "POST",
     headers: { Authorization: `Bearer ${ws.tokens.gateway_token}`, "Content-Type": "application/json" },
-    body: JSON.stringify({ deliveries: [{ id: erin.id, state: "refused", detail: "550 5.2.2 <b>mailbox</b> full", at: new Date().toISOString() }] }),
+    body: JSON.stringify({ deliveries: [
+      { id: erin.id, state: "refused", detail: "550 5.2.2 <b>mailbox</b> full", at: new Date().toISOString() },
+      { id: mallory[0].id, state: "queued", detail: "451 4.7.1 greylisted", at: new Date().toISOString() },
+    ] }),
   });
   assert.equal(reported.status, 200);
+  // The CLI filters by delivery state too (JSON lines when not on a terminal).
+  const refusedLines = ws.admin("envelopes", "--state", "refused").trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(refusedLines.map((e) => e.id), [erin.id]);
+  assert.deepEqual(ws.admin("envelopes", "--state", "queued").trim().split("\n").map((l) => JSON.parse(l).id), [mallory[0].id]);
   const gina = await registerSender("gina@hospital.example", "Gina", "Sender");
+  // Gina's Sent items, filtered to the copies their mail server refused.
+  await gina.page.locator("#sent-list article.sent-msg").first().waitFor();
+  await gina.page.locator("#sent-state").selectOption("refused");
+  await gina.page.locator("#form-sent-filter").getByRole("button", { name: "Show" }).click();
+  await gina.page.locator("#sent-list article.sent-msg", { hasText: "Lab results" }).waitFor({ state: "detached" });
+  assert.deepEqual(await gina.page.locator("#sent-list article.sent-msg h2").allTextContents(), ["Your MRI report"]);
+  await both(gina.page, "admin-00-sent-filter-refused");
 
   // Enrol.
   const invite = JSON.parse(ws.admin("invite", "root@hospital.example"));
@@ -134,6 +149,14 @@ test("an administrator enrols, finds a message and its trail, disables a sender,
     const tops = await tr.evaluate((row) => [...row.cells].map((c) => Math.round(c.getBoundingClientRect().top)));
     assert.equal(new Set(tops).size, 1, `a row's cells do not align: ${tops}`);
   }
+
+  // The delivery filter: only the copy the next hop refused.
+  await page.locator("#f-state").selectOption("refused");
+  await page.getByRole("button", { name: "Search", exact: true }).click();
+  await page.locator("#admin-list tr", { hasText: "Radiology" }).waitFor({ state: "detached" });
+  assert.deepEqual(await page.locator("#admin-list td:first-child").allTextContents(), ["Your MRI report"]);
+  assert.equal(await page.locator("#admin-list td.state .delivery-note").textContent(), "delivery refused");
+  await both(page, "admin-01b-filter-refused");
 
   // Find it by subject words and state, open it, read its trail.
   await page.getByLabel("Subject or message id").fill("mri REPORT");
@@ -237,8 +260,11 @@ test("an administrator enrols, finds a message and its trail, disables a sender,
   // Days are UTC days, written as the page's language writes a date.
   const today = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" }).format(new Date());
   const todayRow = page.locator("#dash-days tr", { hasText: today });
-  assert.equal(await todayRow.locator("td").nth(1).textContent(), "5", "five sealed today");
+  assert.equal(await todayRow.locator("td").nth(1).textContent(), "6", "six sealed today");
   assert.equal(await todayRow.locator("td").nth(3).textContent(), "3", "three revoked today");
+  assert.equal(await todayRow.locator("td").nth(6).textContent(), "1", "one copy refused by the next hop today");
+  assert.equal(await todayRow.locator("td").nth(7).textContent(), "1", "one copy queued today");
+  assert.equal(await page.locator("#dash-queued").textContent(), "1 copy");
   await both(page, "admin-06-dashboard");
 
   // Administrators: the only one cannot remove themselves.

@@ -12,8 +12,8 @@ import (
 // EnvelopeSearch is an administrator's envelope search.
 type EnvelopeSearch struct {
 	EnvelopeQuery
-	// State keeps the envelopes in this state (EnvelopeState's, or "opened",
-	// "unopened"); empty: all.
+	// State keeps the envelopes in this state (one of StateFilters); empty:
+	// all.
 	State string
 	// Subject keeps the envelopes whose subject holds these words, in this
 	// order, in any case; empty: all.
@@ -31,9 +31,7 @@ const maxSearchScan = 1500
 // envelope when nothing filters by state or subject (as ListEnvelopes), and
 // 500 otherwise.
 func (s *Service) SearchEnvelopes(ctx context.Context, caller Caller, q EnvelopeSearch) ([]EnvelopeRecord, *EnvelopeCursor, error) {
-	switch q.State {
-	case "", "active", "locked", "revoked", "expired", "opened", "unopened":
-	default:
+	if !validStateFilter(q.State) {
 		return nil, nil, ErrBadRequest.With("refusal.state_values")
 	}
 	subject := foldWords(q.Subject)

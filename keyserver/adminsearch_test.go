@@ -31,6 +31,25 @@ func TestSearchEnvelopesPagesThroughFilters(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Delivery reports: every fourth refused, every fifth delivered (a later
+	// report wins: 0, 20, 40… end delivered), every seventh still queued.
+	var reports []keyserver.DeliveryReport
+	for i := range recs {
+		for _, r := range []struct {
+			every int
+			state string
+		}{{7, keyserver.DeliveryQueued}, {4, keyserver.DeliveryRefused}, {5, keyserver.DeliveryDelivered}} {
+			if i%r.every == 0 {
+				reports = append(reports, keyserver.DeliveryReport{ID: recs[i].ID.String(), State: r.state, At: t0.Add(time.Duration(r.every) * time.Hour)})
+			}
+		}
+	}
+	if _, err := e.svc.ReportDeliveries(ctx, reports); err != nil {
+		t.Fatal(err)
+	}
+	delivered := func(i int) bool { return i%5 == 0 }
+	refused := func(i int) bool { return i%4 == 0 && !delivered(i) }
+	queued := func(i int) bool { return i%7 == 0 && !delivered(i) && !refused(i) }
 	// walk lists every page of q, returning the subjects' numbers.
 	walk := func(q keyserver.EnvelopeSearch) []string {
 		var got []string
@@ -78,6 +97,11 @@ func TestSearchEnvelopesPagesThroughFilters(t *testing.T) {
 			func(i int) bool { return strings.HasPrefix(fmt.Sprint(i), "1") && i%3 == 0 && i%7 == 0 }},
 		{"a time range", keyserver.EnvelopeSearch{State: "active", EnvelopeQuery: keyserver.EnvelopeQuery{Since: t0.Add(10 * time.Second), Until: t0.Add(20 * time.Second), Limit: 3}},
 			func(i int) bool { return i >= 10 && i < 20 && i%3 != 0 }},
+		{"delivered, 6 a page", keyserver.EnvelopeSearch{State: "delivered", EnvelopeQuery: keyserver.EnvelopeQuery{Limit: 6}}, delivered},
+		{"refused by the next hop, 4 a page", keyserver.EnvelopeSearch{State: "refused", EnvelopeQuery: keyserver.EnvelopeQuery{Limit: 4}}, refused},
+		{"still queued, to the one recipient they all went to", keyserver.EnvelopeSearch{State: "queued",
+			EnvelopeQuery: keyserver.EnvelopeQuery{Recipient: "p0@patient.example", Limit: 1}},
+			func(i int) bool { return queued(i) && i%7 == 0 }},
 		{"nothing", keyserver.EnvelopeSearch{Subject: "invoice"}, func(int) bool { return false }},
 	} {
 		if got, w := strings.Join(walk(tc.q), ","), want(tc.keep); got != w {

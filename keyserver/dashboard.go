@@ -3,6 +3,7 @@ package keyserver
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -23,6 +24,12 @@ type DayStats struct {
 	Revoked int    `json:"revoked"` // envelopes revoked
 	Expired int    `json:"expired"` // keys destroyed at or before expiry
 	Failed  int    `json:"failed"`  // releases refused (key.deny)
+	// Undelivered counts envelopes whose wrapper mail the next hop refused
+	// for good, or the gateway gave up on (a delivery report "refused");
+	// Queued those the next hop did not take at once (reported "queued").
+	// Each envelope once a day.
+	Undelivered int `json:"undelivered"`
+	Queued      int `json:"queued"`
 }
 
 // Stats is the dashboard: the last days, newest last, the outbox, and why
@@ -33,6 +40,10 @@ type Stats struct {
 	// Denials counts refused releases in the window by reason (the error code:
 	// locked, revoked, expired, not_yours…).
 	Denials map[string]int `json:"denials"`
+	// StillQueued counts the envelopes whose latest delivery report in the
+	// window says queued: the gateway is still retrying them (it reports
+	// delivered or refused when it stops).
+	StillQueued int `json:"still_queued"`
 }
 
 // Stats counts the audit log of the last days (1 to MaxStatsDays, today
@@ -57,7 +68,9 @@ func (s *Service) Stats(ctx context.Context, caller Caller, days int) (Stats, er
 	if err != nil {
 		return Stats{}, err
 	}
-	opened := map[string]bool{} // day and envelope: an envelope opened twice a day counts once
+	opened := map[string]bool{}         // day and envelope: an envelope opened twice a day counts once
+	reported := map[string]bool{}       // day, state and envelope, likewise for delivery reports
+	lastDelivery := map[string]string{} // envelope: the state of its latest report
 	err = s.store.Audit(ctx, from, func(r AuditRecord) (bool, error) {
 		i, ok := index[r.Time.UTC().Format(time.DateOnly)]
 		if !ok {
@@ -79,11 +92,29 @@ func (s *Service) Stats(ctx context.Context, caller Caller, days int) (Stats, er
 		case ActionKeyDeny:
 			d.Failed++
 			st.Denials[r.Detail]++
+		case ActionEnvelopeDelivery:
+			// Detail is the state, then ": " and the next hop's reply, if any.
+			state, _, _ := strings.Cut(r.Detail, ":")
+			lastDelivery[r.Envelope] = state
+			if k := d.Day + state + r.Envelope; !reported[k] {
+				reported[k] = true
+				switch state {
+				case DeliveryRefused:
+					d.Undelivered++
+				case DeliveryQueued:
+					d.Queued++
+				}
+			}
 		}
 		return true, nil
 	})
 	if err != nil {
 		return Stats{}, fmt.Errorf("stats: %w", err)
+	}
+	for _, state := range lastDelivery {
+		if state == DeliveryQueued {
+			st.StillQueued++
+		}
 	}
 	if st.OutboxDepth, err = s.store.OutboxDepth(ctx); err != nil {
 		return Stats{}, fmt.Errorf("stats: %w", err)

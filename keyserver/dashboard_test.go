@@ -141,3 +141,49 @@ func TestAuditSearchSinceFindsTheFirstRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestStatsCountDeliveries: the dashboard counts, per day, the envelopes the
+// gateway reported refused and queued (each once a day, however often it
+// reported), and how many are still queued: those whose latest report is.
+func TestStatsCountDeliveries(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	admin := keyserver.Caller{Admin: true}
+	sealed := e.seal("From: alice@hospital.example\r\n\r\nResults.\r\n", time.Time{},
+		"a@patient.example", "b@patient.example", "c@patient.example", "d@patient.example")
+	id := func(i int) string { return sealed[i].file.Header.ID.String() }
+	report := func(reports ...keyserver.DeliveryReport) {
+		t.Helper()
+		if _, err := e.svc.ReportDeliveries(ctx, reports); err != nil {
+			t.Fatal(err)
+		}
+	}
+	day1 := e.clock.Now()
+	report(keyserver.DeliveryReport{ID: id(0), State: keyserver.DeliveryDelivered, At: day1},
+		keyserver.DeliveryReport{ID: id(1), State: keyserver.DeliveryQueued, Detail: "451 try later", At: day1},
+		keyserver.DeliveryReport{ID: id(2), State: keyserver.DeliveryQueued, Detail: "451 try later", At: day1})
+	e.clock.Add(time.Minute)
+	report(keyserver.DeliveryReport{ID: id(1), State: keyserver.DeliveryQueued, Detail: "421 busy", At: e.clock.Now()},
+		keyserver.DeliveryReport{ID: id(3), State: keyserver.DeliveryRefused, Detail: "550 no such user", At: e.clock.Now()})
+	e.clock.Add(24 * time.Hour)
+	day2 := e.clock.Now()
+	// b is still being retried; c went out at last.
+	report(keyserver.DeliveryReport{ID: id(1), State: keyserver.DeliveryQueued, Detail: "421 busy", At: day2.Add(-time.Second)},
+		keyserver.DeliveryReport{ID: id(1), State: keyserver.DeliveryQueued, Detail: "451 greylisted", At: day2},
+		keyserver.DeliveryReport{ID: id(2), State: keyserver.DeliveryDelivered, At: day2})
+
+	st, err := e.svc.Stats(ctx, admin, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []keyserver.DayStats{
+		{Day: day1.UTC().Format(time.DateOnly), Sealed: 4, Undelivered: 1, Queued: 2},
+		{Day: day2.UTC().Format(time.DateOnly), Queued: 1},
+	}
+	if len(st.Days) != 2 || st.Days[0] != want[0] || st.Days[1] != want[1] {
+		t.Errorf("days: %+v\nwant %+v", st.Days, want)
+	}
+	if st.StillQueued != 1 {
+		t.Errorf("still queued %d, want 1 (b)", st.StillQueued)
+	}
+}

@@ -53,7 +53,7 @@ func GroupSent(recs []EnvelopeRecord) []SentMessage {
 type SentQuery struct {
 	Recipient string // only the copies to this address; empty: all
 	// State keeps the messages with at least one copy in this state (see
-	// EnvelopeState, and "opened" or "unopened"); empty: all.
+	// StateFilters); empty: all.
 	State string
 	// Subject keeps the messages whose subject holds these words, in this
 	// order, in any case; empty: all.
@@ -74,9 +74,7 @@ func (s *Service) SentMessages(ctx context.Context, caller Caller, q SentQuery) 
 	if q.State == "" && subject == "" {
 		return s.sentPage(ctx, caller, q)
 	}
-	switch q.State {
-	case "", "active", "locked", "revoked", "expired", "opened", "unopened":
-	default:
+	if !validStateFilter(q.State) {
 		return nil, nil, ErrBadRequest.With("refusal.state_values")
 	}
 	// A page can hold no message in the state or with the words: read on, a
@@ -118,12 +116,27 @@ func EnvelopeState(r *EnvelopeRecord, now time.Time) string {
 	return "active"
 }
 
+// StateFilters are the states Sent items and the administrators' search
+// filter by: EnvelopeState's; whether the key was ever released; and what the
+// next hop did with the wrapper mail, as the gateway last reported it
+// (DeliveryDelivered, DeliveryQueued, DeliveryRefused; an envelope without a
+// report is in none of those three).
+var StateFilters = []string{"active", "locked", "revoked", "expired", "opened", "unopened",
+	DeliveryDelivered, DeliveryQueued, DeliveryRefused}
+
+// validStateFilter reports whether state is one of StateFilters, or empty.
+func validStateFilter(state string) bool {
+	return state == "" || slices.Contains(StateFilters, state)
+}
+
 func inState(r *EnvelopeRecord, state string, now time.Time) bool {
 	switch state {
 	case "opened":
 		return !r.FirstOpen.IsZero()
 	case "unopened":
 		return r.FirstOpen.IsZero()
+	case DeliveryDelivered, DeliveryQueued, DeliveryRefused:
+		return r.Delivery != nil && r.Delivery.State == state
 	}
 	return EnvelopeState(r, now) == state
 }

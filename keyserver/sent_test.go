@@ -9,6 +9,7 @@ import (
 
 	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/api"
 	"github.com/waxseal/waxseal/keyserver/client"
 )
 
@@ -175,6 +176,28 @@ func TestSentItemsPagesNeverSplitAMessage(t *testing.T) {
 	}
 	if got, want := strings.Join(pages("&state=unopened"), " / "), "c1|a2,b1 / a1,a2,a3"; got != want {
 		t.Errorf("unopened pages %q, want %q", got, want)
+	}
+	// Delivery states, as the gateway last reported them: a message shows
+	// whole when one copy is in the state.
+	gw := client.New(e.srv.URL, gatewayToken, nil)
+	now := e.clock.Now()
+	if _, err := gw.ReportDeliveries(t.Context(), []api.DeliveryReport{
+		{ID: a[0].file.Header.ID.String(), State: "delivered", At: now},
+		{ID: a[1].file.Header.ID.String(), State: "refused", Detail: "550 5.1.1 no such user", At: now},
+		{ID: a[2].file.Header.ID.String(), State: "queued", Detail: "451 try later", At: now},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for state, want := range map[string]string{"delivered": "a1,a2,a3", "refused": "a1,a2,a3", "queued": "a1,a2,a3"} {
+		if got := strings.Join(pages("&state="+state), " / "); got != want {
+			t.Errorf("%s pages %q, want %q", state, got, want)
+		}
+	}
+	if got, want := strings.Join(pages("&state=refused&recipient=a2@patient.example"), " / "), "a2"; got != want {
+		t.Errorf("refused pages to a2 %q, want %q", got, want)
+	}
+	if got := strings.Join(pages("&state=refused&recipient=a1@patient.example"), " / "); got != "" {
+		t.Errorf("refused pages to a1 %q, want one empty page", got)
 	}
 	if got := strings.Join(pages("&state=revoked"), " / "); got != "" {
 		t.Errorf("revoked pages %q, want one empty page", got)

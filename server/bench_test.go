@@ -64,7 +64,7 @@ func BenchmarkGateway(b *testing.B) {
 	}
 	var runs []run
 	for _, conns := range []int{1, 8} {
-		for _, ks := range []string{"online", "offline", "none", "remote"} {
+		for _, ks := range []string{"online", "offline", "none", "remote", "remote-noreports"} {
 			runs = append(runs, run{100 << 10, conns, 2, one, ks})
 		}
 	}
@@ -82,6 +82,10 @@ func BenchmarkGateway(b *testing.B) {
 				reg = &nopRegistrar{}
 			case "remote":
 				reg = client.New(startRemoteKeyServer(b), gatewayToken, nil)
+			case "remote-noreports":
+				// The same, with the client's ReportDeliveries hidden: no
+				// delivery report is spooled (fsync'd) or sent.
+				reg = struct{ Registrar }{client.New(startRemoteKeyServer(b), gatewayToken, nil)}
 			}
 			e := startGateway(b, gwOptions{registrar: reg, tweak: func(cfg *Config) {
 				cfg.MaxAttachmentBytes = 10 << 20

@@ -195,7 +195,7 @@ func adminEnvelopes(ctx context.Context, c *client.Client, args []string, out ad
 	fs.StringVar(&q.Recipient, "recipient", "", "only envelopes to this recipient")
 	since := fs.String("since", "", "created at or after (RFC 3339)")
 	until := fs.String("until", "", "created before (RFC 3339)")
-	fs.StringVar(&q.State, "state", "", "only envelopes in this state: active, locked, revoked, expired, opened, unopened")
+	fs.StringVar(&q.State, "state", "", "only envelopes in this state: active, locked, revoked, expired, opened, unopened; or by delivery: delivered, queued, refused")
 	fs.StringVar(&q.Subject, "subject", "", "only envelopes whose subject holds these words (any case)")
 	fs.IntVar(&q.Limit, "limit", 0, "at most this many (newest first)")
 	if _, err := parseFlags(fs, args); err != nil {

@@ -81,9 +81,12 @@ func adminStats(ctx context.Context, c *client.Client, args []string, out adminO
 	if !out.table {
 		return json.NewEncoder(out.w).Encode(st)
 	}
-	t := newTable(out.w, "DAY", "SEALED", "OPENED", "REVOKED", "EXPIRED", "FAILED")
+	// FAILED is refused openings (key.deny); UNDELIVERED and QUEUED are the
+	// gateway's delivery reports.
+	t := newTable(out.w, "DAY", "SEALED", "OPENED", "REVOKED", "EXPIRED", "FAILED", "UNDELIVERED", "QUEUED")
 	for _, d := range st.Days {
-		t.row(d.Day, strconv.Itoa(d.Sealed), strconv.Itoa(d.Opened), strconv.Itoa(d.Revoked), strconv.Itoa(d.Expired), strconv.Itoa(d.Failed))
+		t.row(d.Day, strconv.Itoa(d.Sealed), strconv.Itoa(d.Opened), strconv.Itoa(d.Revoked), strconv.Itoa(d.Expired), strconv.Itoa(d.Failed),
+			strconv.Itoa(d.Undelivered), strconv.Itoa(d.Queued))
 	}
 	if err := t.flush(); err != nil {
 		return err
@@ -95,7 +98,7 @@ func adminStats(ctx context.Context, c *client.Client, args []string, out adminO
 	if len(denials) == 0 {
 		denials = []string{"none"}
 	}
-	_, err = fmt.Fprintf(out.w, "\noutbox: %d waiting\nrefused releases: %s\n", st.OutboxDepth, strings.Join(denials, ", "))
+	_, err = fmt.Fprintf(out.w, "\noutbox: %d waiting\nstill queued for delivery: %d\nrefused releases: %s\n", st.OutboxDepth, st.StillQueued, strings.Join(denials, ", "))
 	return err
 }
 

@@ -105,7 +105,7 @@ type EnvelopeQuery struct {
 	Since     time.Time // Created at or after
 	Until     time.Time // Created before
 	Limit     int       // 0: no limit
-	State     string    // active, locked, revoked, expired, opened, unopened
+	State     string    // active, locked, revoked, expired, opened, unopened, delivered, queued, refused
 	Subject   string    // words of the subject, in any case
 }
 
@@ -203,6 +203,9 @@ type Stats struct {
 	Days        []DayStats     `json:"days"`
 	OutboxDepth int            `json:"outbox_depth"`
 	Denials     map[string]int `json:"denials"` // refused releases by reason (error code)
+	// StillQueued counts envelopes whose latest delivery report in the window
+	// is "queued": the gateway is still retrying them.
+	StillQueued int `json:"still_queued"`
 }
 
 // DayStats is one UTC day of Stats.
@@ -213,6 +216,11 @@ type DayStats struct {
 	Revoked int    `json:"revoked"`
 	Expired int    `json:"expired"`
 	Failed  int    `json:"failed"` // refused releases
+	// Envelopes whose wrapper mail the next hop refused for good (or the
+	// gateway gave up on), and those it did not take at once: delivery
+	// reports, each envelope once a day.
+	Undelivered int `json:"undelivered"`
+	Queued      int `json:"queued"`
 }
 
 // AuditPage answers GET /api/v1/admin/audit/search: audit records (as the

@@ -27,7 +27,7 @@ func (s *Store) PutEnvelopes(ctx context.Context, envs []keyserver.NewEnvelope, 
 		for _, ne := range fresh {
 			err := errors.Join(
 				put(tx.Bucket(bucketEnvelopes), ne.Record.ID[:], ne.Record),
-				reindex(tx, ne.Record.ID, nil, indexedFields(&ne.Record), !s.withoutViewIndexes),
+				reindex(tx, ne.Record.ID, nil, indexedFields(&ne.Record), s.viewLayout),
 			)
 			if err != nil {
 				return fmt.Errorf("put envelope %s: %w", ne.Record.ID, err)
@@ -163,7 +163,7 @@ func (s *Store) writeEnvelopeUpdate(tx *bolt.Tx, before indexed, hadPayload bool
 	}
 	// Most updates (a release, a lock) touch no indexed field: skip building keys.
 	if after := indexedFields(r); !after.same(before) {
-		if err := reindex(tx, r.ID, &before, after, !s.withoutViewIndexes); err != nil {
+		if err := reindex(tx, r.ID, &before, after, s.viewLayout); err != nil {
 			return err
 		}
 	}
@@ -201,7 +201,7 @@ type envIndex struct {
 	sender, recipient, created, expiry []byte
 }
 
-func (x indexed) keys(id envelope.ID) (envIndex, error) {
+func (x indexed) keys(id envelope.ID, layout viewLayout) (envIndex, error) {
 	sender, err := addrKey(x.sender)
 	if err != nil {
 		return envIndex{}, fmt.Errorf("sender: %w", err)
@@ -211,6 +211,10 @@ func (x indexed) keys(id envelope.ID) (envIndex, error) {
 		return envIndex{}, fmt.Errorf("recipient: %w", err)
 	}
 	created := timeKey(x.created)
+	if layout == viewsByDay {
+		day := timeKey(x.created.UTC().Truncate(24 * time.Hour))
+		sender, recipient = join(day, sender), join(day, recipient)
+	}
 	ix := envIndex{
 		sender:    join(sender, created, id[:]),
 		recipient: join(recipient, created, id[:]),
@@ -223,21 +227,21 @@ func (x indexed) keys(id envelope.ID) (envIndex, error) {
 }
 
 // reindex moves an envelope's index entries from those of before (nil: a new
-// envelope, with none) to those of after. Without views (measurements only:
-// Store.withoutViewIndexes), only the expiry index the sweeper needs.
-func reindex(tx *bolt.Tx, id envelope.ID, before *indexed, after indexed, views bool) error {
+// envelope, with none) to those of after, in the views' layout (another than
+// viewsByAddress only in measurements).
+func reindex(tx *bolt.Tx, id envelope.ID, before *indexed, after indexed, layout viewLayout) error {
 	var old envIndex
 	if before != nil {
 		var err error
-		if old, err = before.keys(id); err != nil {
+		if old, err = before.keys(id, layout); err != nil {
 			return err
 		}
 	}
-	ix, err := after.keys(id)
+	ix, err := after.keys(id, layout)
 	if err != nil {
 		return err
 	}
-	if !views {
+	if layout == viewsNone {
 		return putIndex(tx.Bucket(bucketEnvByExpiry), old.expiry, ix.expiry)
 	}
 	return errors.Join(

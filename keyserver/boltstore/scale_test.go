@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,13 +84,19 @@ func TestRegistrationPagesWritten(t *testing.T) {
 }
 
 // TestRegistrationViewIndexesCost measures what the indexes Sent items and the
-// admin console search (sender, recipient, created) cost registration: two
-// stores filled alike to WAXSEAL_SCALE_N envelopes (default 200,000), one with
-// them and one without (only the expiry index, which the sweeper needs), then
-// batches of 100 into each in turn, alternating which goes first, so that the
-// shared machine's load falls on both alike. It logs the medians and their
-// ratio; it asserts no time. Runs only with WAXSEAL_SCALE=1; docs/BENCHMARKS.md
-// has the figures.
+// admin console search (sender, recipient, created) cost registration, and
+// why registration slows as the store grows. Stores filled alike, in lockstep:
+// the real layout; without the views' indexes (only the expiry index, which
+// the sweeper needs: registration before them); the real layout with bbolt's
+// NoFreelistSync; and the sender and recipient keys prefixed by the creation
+// day (written only, not searchable: what that layout would save). At 10,000
+// stored and at WAXSEAL_SCALE_N (default 200,000), rounds of one batch of 100
+// into each in turn, rotating which goes first, so that the shared machine's
+// load falls on all alike. Per store it logs the median batch, and per commit
+// the pages bbolt wrote, the bytes the process wrote (/proc/self/io wchar, all
+// of it fsynced by the commit), the write-and-fsync time, and the trees'
+// depths. It asserts no time. Runs only with WAXSEAL_SCALE=1;
+// docs/BENCHMARKS.md has the figures.
 func TestRegistrationViewIndexesCost(t *testing.T) {
 	if os.Getenv("WAXSEAL_SCALE") == "" {
 		t.Skip("set WAXSEAL_SCALE=1 to measure registration with and without the views' indexes")
@@ -99,25 +107,36 @@ func TestRegistrationViewIndexesCost(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	open := func(name string, without bool) *Store {
-		s, err := Open(filepath.Join(t.TempDir(), name), Options{})
+	type variant struct {
+		name string
+		s    *Store
+		n    int
+	}
+	open := func(name string, layout viewLayout, noFreelistSync bool) *variant {
+		s, err := Open(filepath.Join(t.TempDir(), name+".db"), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.withoutViewIndexes = without
+		s.viewLayout = layout
+		// Read at each commit: set before the first.
+		s.db.NoFreelistSync = noFreelistSync
 		t.Cleanup(func() { s.Close() })
-		return s
+		return &variant{name: name, s: s}
 	}
-	with, without := open("with.db", false), open("without.db", true)
+	variants := []*variant{
+		open("with", viewsByAddress, false),
+		open("without", viewsNone, false),
+		open("with+nofreelistsync", viewsByAddress, true),
+		open("with, by day", viewsByDay, false),
+	}
 	ctx := t.Context()
 	t0 := time.Now().Add(-365 * 24 * time.Hour)
-	n := map[*Store]int{}
-	batch := func(s *Store) time.Duration {
+	batch := func(v *variant) (time.Duration, int64) {
 		var envs []keyserver.NewEnvelope
 		var events []keyserver.AuditEvent
 		for range 100 {
 			id := envelope.NewID()
-			at := t0.Add(time.Duration(n[s]) * 150 * time.Second)
+			at := t0.Add(time.Duration(v.n) * 150 * time.Second)
 			r := keyserver.EnvelopeRecord{ID: id, Sender: fmt.Sprintf("sender%d@hospital.example", mrand.IntN(500)),
 				Recipient: fmt.Sprintf("patient%d@example.org", mrand.IntN(20000)), Subject: "Results",
 				Created: at, Expires: at.Add(400 * 24 * time.Hour),
@@ -126,35 +145,86 @@ func TestRegistrationViewIndexesCost(t *testing.T) {
 			rand.Read(r.KeyCheck)
 			envs = append(envs, keyserver.NewEnvelope{Record: r, Payload: make([]byte, 400)})
 			events = append(events, keyserver.AuditEvent{Time: at, Actor: "gateway", Action: keyserver.ActionEnvelopeRegister, Envelope: id.String()})
-			n[s]++
+			v.n++
 		}
+		w0 := writtenBytes()
 		start := time.Now()
-		if err := s.PutEnvelopes(ctx, envs, events); err != nil {
+		if err := v.s.PutEnvelopes(ctx, envs, events); err != nil {
 			t.Fatal(err)
 		}
-		return time.Since(start)
-	}
-	for n[with] < fill {
-		batch(with)
-		batch(without)
-	}
-	const rounds = 60
-	var dw, dwo []time.Duration
-	for i := range rounds {
-		if i%2 == 0 {
-			dw = append(dw, batch(with))
-			dwo = append(dwo, batch(without))
-		} else {
-			dwo = append(dwo, batch(without))
-			dw = append(dw, batch(with))
-		}
+		return time.Since(start), writtenBytes() - w0
 	}
 	median := func(ds []time.Duration) time.Duration {
 		s := slices.Clone(ds)
 		slices.Sort(s)
 		return s[len(s)/2]
 	}
-	mw, mwo := median(dw), median(dwo)
-	t.Logf("%d stored, %d rounds of a batch of 100 into each: median batch with the views' indexes %v (%.0f env/s), without %v (%.0f env/s); throughput with/without %.2f×",
-		fill, rounds, mw, 100/mw.Seconds(), mwo, 100/mwo.Seconds(), float64(mwo)/float64(mw))
+	measure := func(label string) {
+		const rounds = 60
+		times := make([][]time.Duration, len(variants))
+		bytes := make([]int64, len(variants))
+		before := make([]bolt.TxStats, len(variants))
+		for i, v := range variants {
+			before[i] = v.s.db.Stats().TxStats
+		}
+		for r := range rounds {
+			for j := range variants {
+				i := (j + r) % len(variants)
+				d, b := batch(variants[i])
+				times[i] = append(times[i], d)
+				bytes[i] += b
+			}
+		}
+		base := median(times[1]) // without the views' indexes
+		for i, v := range variants {
+			st := v.s.db.Stats()
+			d := st.TxStats.Sub(&before[i])
+			m := median(times[i])
+			var size int64
+			if fi, err := os.Stat(v.s.db.Path()); err == nil {
+				size = fi.Size()
+			}
+			t.Logf("%s stored, %-20s median batch of 100 %6.2f ms (%5.0f env/s, %.2f× of without); per commit: pages written %5.1f, bytes written %7.0f KiB, write+fsync %5.2f ms, spill %5.2f ms; file %4d MiB, free pages %d",
+				label, v.name, float64(m.Microseconds())/1000, 100/m.Seconds(), float64(base)/float64(m),
+				float64(d.GetWrite())/rounds, float64(bytes[i])/rounds/1024, float64(d.GetWriteTime().Microseconds())/1000/rounds,
+				float64(d.GetSpillTime().Microseconds())/1000/rounds, size>>20, st.FreePageN)
+		}
+		variants[0].s.db.View(func(tx *bolt.Tx) error {
+			for _, b := range allBuckets {
+				st := tx.Bucket(b).Stats()
+				if st.KeyN == 0 {
+					continue
+				}
+				t.Logf("%s stored, with: bucket %-16s keys %7d, depth %d, leaf pages %5d, branch pages %4d", label, b, st.KeyN, st.Depth, st.LeafPageN, st.BranchPageN)
+			}
+			return nil
+		})
+	}
+	grow := func(to int) {
+		for variants[0].n < to {
+			for _, v := range variants {
+				batch(v)
+			}
+		}
+	}
+	grow(10000)
+	measure("10k")
+	grow(fill)
+	measure(fmt.Sprintf("%dk", variants[0].n/1000))
+}
+
+// writtenBytes is what this process has passed to write calls so far
+// (/proc/self/io wchar), or 0 where there is no such file.
+func writtenBytes() int64 {
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "wchar: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
 }

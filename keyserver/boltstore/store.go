@@ -55,11 +55,25 @@ type Store struct {
 	// runs every write transaction, touches them (see auditHead).
 	committedHead, txHead chainEnd
 	lead                  leaderFlag // shared.go
-	// withoutViewIndexes, for measurements only (scale_test.go), leaves out the
+	// viewLayout, for measurements only (scale_test.go), changes how the
 	// sender, recipient and created indexes that Sent items and the admin
-	// console search: what registration costs without them.
-	withoutViewIndexes bool
+	// console search are written: what registration costs without them, or
+	// with another key layout. The zero value is the real one.
+	viewLayout viewLayout
 }
+
+// viewLayout is a layout of the views' indexes, for measurements only.
+type viewLayout int
+
+const (
+	viewsByAddress viewLayout = iota // the layout ListEnvelopes reads
+	// viewsNone writes only the expiry index the sweeper needs.
+	viewsNone
+	// viewsByDay prefixes the sender and recipient keys with the creation
+	// day, so that a registration's keys land in the current day's few pages.
+	// Written only: ListEnvelopes does not read it.
+	viewsByDay
+)
 
 var _ keyserver.Store = (*Store)(nil)
 

@@ -79,7 +79,7 @@ func (h *handlers) stats(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := api.Stats{OutboxDepth: st.OutboxDepth, Denials: st.Denials, Days: make([]api.DayStats, len(st.Days))}
+	out := api.Stats{OutboxDepth: st.OutboxDepth, Denials: st.Denials, StillQueued: st.StillQueued, Days: make([]api.DayStats, len(st.Days))}
 	for i, d := range st.Days {
 		out.Days[i] = api.DayStats(d)
 	}

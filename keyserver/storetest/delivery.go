@@ -76,4 +76,23 @@ func testSetDeliveries(t *testing.T, s keyserver.Store) {
 	if got := len(auditLog(t, s)); got != log0+4 {
 		t.Errorf("audit has %d records, want %d", got, log0+4)
 	}
+
+	// Listings carry the delivery state (Sent items and the administrators'
+	// search filter by it), and a later change of the envelope keeps it.
+	if _, err := s.UpdateEnvelope(ctx, a.ID, func(r *keyserver.EnvelopeRecord) ([]keyserver.AuditEvent, error) {
+		r.Locked, r.LockReason = true, "check"
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[envelope.ID]string{a.ID: keyserver.DeliveryDelivered, b.ID: keyserver.DeliveryDelivered, c.ID: keyserver.DeliveryRefused}
+	for _, q := range []keyserver.EnvelopeQuery{{}, {Sender: "alice@example.com"}, {Recipient: "carol@example.org"}, {Limit: 2}} {
+		list, err := s.ListEnvelopes(ctx, q)
+		noErr(t, "ListEnvelopes", err)
+		for _, r := range list {
+			if r.Delivery == nil || r.Delivery.State != want[r.ID] {
+				t.Errorf("ListEnvelopes(%+v): %s with delivery %+v, want %s", q, r.Recipient, r.Delivery, want[r.ID])
+			}
+		}
+	}
 }

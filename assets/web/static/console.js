@@ -570,6 +570,10 @@
       who.className = "wrap-any";
       const state = cell(stateText(e));
       state.className = "state";
+      // A copy not (yet) delivered says so beside its state: the delivery
+      // filter finds these, and a live one that never arrived is news.
+      const undelivered = { queued: "c_list_queued", refused: "c_list_refused" }[e.delivery?.state];
+      if (undelivered) state.append(el("span", "delivery-note", t(undelivered)));
       tr.append(first, who, cell(when(e.created)), state);
       list.append(tr);
     }
@@ -985,12 +989,13 @@
     if (!r.ok) return adminRefused(r);
     showOnly("panel-dashboard");
     $("dash-outbox").textContent = tn(r.data.outbox_depth, "c_mails_one", "c_mails_other");
+    $("dash-queued").textContent = tn(r.data.still_queued, "c_copies_one", "c_copies_other");
     const num = (n) => { const td = cell(String(n)); td.className = "num"; return td; };
     $("dash-days").replaceChildren(...[...r.data.days].reverse().map((d) => {
       const tr = document.createElement("tr");
       const day = cell(dayText(d.day));
       day.className = "nowrap";
-      tr.append(day, num(d.sealed), num(d.opened), num(d.revoked), num(d.expired), num(d.failed));
+      tr.append(day, num(d.sealed), num(d.opened), num(d.revoked), num(d.expired), num(d.failed), num(d.undelivered), num(d.queued));
       return tr;
     }));
     labelRows($("dash-days"));
