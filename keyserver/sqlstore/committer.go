@@ -8,7 +8,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/waxseal/waxseal/envelope"
 )
@@ -34,14 +33,6 @@ type committer struct {
 	queue   []*writeReq
 	closed  bool
 	stopped chan struct{}
-
-	// next is the group the committer runs next when the previous group's
-	// commit took it from the queue already (pipeline.go); only the
-	// committer's goroutine touches it.
-	next *pgTxn
-	// chained counts the groups whose transaction began with the previous
-	// group's commit, for tests.
-	chained atomic.Int64
 }
 
 type writeReq struct {
@@ -105,50 +96,29 @@ func (c *committer) stop() {
 func (c *committer) run() {
 	defer close(c.stopped)
 	for {
-		group := c.wait()
-		if group == nil {
+		c.mu.Lock()
+		for len(c.queue) == 0 && !c.closed {
+			c.wake.Wait()
+		}
+		if len(c.queue) == 0 {
+			c.mu.Unlock()
 			return
 		}
+		n := min(len(c.queue), c.max)
+		group := slices.Clone(c.queue[:n])
+		rest := copy(c.queue, c.queue[n:])
+		clear(c.queue[rest:])
+		c.queue = c.queue[:rest]
+		c.mu.Unlock()
 		c.commit(group)
 	}
-}
-
-// wait returns the next group to commit, nil once the store is closed and
-// nothing is left.
-func (c *committer) wait() []*writeReq {
-	if c.next != nil {
-		return c.next.group
-	}
-	c.mu.Lock()
-	for len(c.queue) == 0 && !c.closed {
-		c.wake.Wait()
-	}
-	c.mu.Unlock()
-	return c.take()
-}
-
-// take takes up to max queued writes off the queue as a group; nil if none.
-func (c *committer) take() []*writeReq {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.queue) == 0 {
-		return nil
-	}
-	n := min(len(c.queue), c.max)
-	group := slices.Clone(c.queue[:n])
-	rest := copy(c.queue, c.queue[n:])
-	clear(c.queue[rest:])
-	c.queue = c.queue[:rest]
-	return group
 }
 
 // commit commits group and answers each of its writes.
 func (c *committer) commit(group []*writeReq) {
 	var alone []*writeReq
 	for len(group) > 0 {
-		// Only a group's last try may take the next group (pipeline.go):
-		// after a failure the writes tried alone come first.
-		i, err := c.try(group, len(alone) == 0)
+		i, err := c.try(group)
 		if i < 0 {
 			for _, r := range group {
 				answer(r, err)
@@ -164,7 +134,7 @@ func (c *committer) commit(group []*writeReq) {
 		group = slices.Delete(group, i, i+1)
 	}
 	for _, r := range alone {
-		i, err := c.try([]*writeReq{r}, false)
+		i, err := c.try([]*writeReq{r})
 		if i >= 0 {
 			err = r.failed
 		}
@@ -189,13 +159,11 @@ func answer(r *writeReq, err error) {
 
 // try runs group's fns in one transaction and commits it. If an fn fails, try
 // rolls back and returns its index, with its failure in its failed field;
-// otherwise -1 and the transaction's error. chain lets it take the next
-// group off the queue and begin that group's transaction with this one's
-// commit (PostgreSQL).
-func (c *committer) try(group []*writeReq, chain bool) (failed int, err error) {
+// otherwise -1 and the transaction's error.
+func (c *committer) try(group []*writeReq) (failed int, err error) {
 	s := c.s
 	if s.driver == Postgres {
-		return c.tryPipelined(group, chain)
+		return c.tryPipelined(group)
 	}
 	// Statements run under a context of the committer's own: one writer giving
 	// up must not abort the others' transaction.

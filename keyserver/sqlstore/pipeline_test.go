@@ -1,7 +1,6 @@
 package sqlstore_test
 
 import (
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -59,73 +58,6 @@ func refusedStatementInGroup(t *testing.T, s *sqlstore.Store) {
 	}
 	if n, _, err := keyserver.VerifyAudit(ctx, s); err != nil || n != writers {
 		t.Errorf("audit: %d records (%v), want %d", n, err, writers)
-	}
-}
-
-// TestChainedOpening: writes that queue while a group runs become the next
-// group, whose transaction begins in the same round trip as the first group's
-// commit (pipeline.go). That group reads the envelope the first one changed as
-// committed, commits every release with its audit record, and a statement the
-// database refuses among them fails only itself, though the transaction it
-// aborts was begun by another group's batch.
-func TestChainedOpening(t *testing.T) {
-	s := openPostgres(t)
-	defer s.Close()
-	ctx := t.Context()
-	rec, release := releasable(t, s)
-	if err := release(); err != nil { // the first group: one release
-		t.Fatal(err)
-	}
-
-	for round, bad := range []bool{false, true} {
-		started, open := make(chan struct{}), make(chan struct{})
-		held := make(chan error, 1)
-		go func() { held <- s.WriteHeld(ctx, started, open) }()
-		<-started // the committer is inside the held write's group
-
-		const writers = 16
-		errs := make(chan error, writers)
-		for i := range writers {
-			go func() {
-				if bad && i == writers/2 {
-					errs <- s.ExecInWrite(ctx, "SELECT * FROM no_such_table")
-					return
-				}
-				errs <- release()
-			}()
-		}
-		for s.Queued() < writers {
-			runtime.Gosched()
-		}
-		before := s.Chained()
-		close(open)
-		if err := <-held; err != nil {
-			t.Fatalf("round %d: the held write: %v", round, err)
-		}
-		failed := 0
-		for range writers {
-			if err := <-errs; err != nil {
-				failed++
-			}
-		}
-		if want := map[bool]int{false: 0, true: 1}[bad]; failed != want {
-			t.Errorf("round %d: %d writes failed, want %d", round, failed, want)
-		}
-		if got := s.Chained() - before; got < 1 {
-			t.Errorf("round %d: %d groups began with the previous commit, want at least 1", round, got)
-		}
-	}
-	want := 1 + 16 + 15
-	r, err := s.Envelope(ctx, rec.ID)
-	if err != nil || r.Releases != want {
-		t.Errorf("%d releases (%v), want %d", r.Releases, err, want)
-	}
-	// The held writes append no audit record; every release did.
-	if n, _, err := keyserver.VerifyAudit(ctx, s); err != nil || n != uint64(want) {
-		t.Errorf("audit: %d records (%v), want %d", n, err, want)
-	}
-	if err := release(); err != nil {
-		t.Fatalf("a release after the chained groups: %v", err)
 	}
 }
 
