@@ -23,8 +23,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { startWaxseal } from "../e2e/harness.mjs";
-import { bin, request, startInstallation } from "./install.mjs";
-import { softPasskey } from "./softauthn.mjs";
+import { apiClient, bin, registerWithPasskey, request, startInstallation } from "./install.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RUNS = Number(process.env.BENCH_RUNS || 3);
@@ -33,30 +32,6 @@ const SECONDS = Number(process.env.BENCH_SECONDS || 30);
 const COLD = Number(process.env.BENCH_COLD || 3);
 const ENVELOPES = 10;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-// A cookie-carrying API client for the setup, as a browser is.
-function client(base) {
-  let cookie = "";
-  const call = async (method, route, body) => {
-    const headers = { "X-Waxseal-CSRF": "1" };
-    if (cookie) headers.Cookie = cookie;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const res = await request(base + route, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    for (const c of res.headers["set-cookie"] || []) {
-      const [pair] = c.split(";");
-      if (pair.startsWith("waxseal=")) cookie = pair.endsWith("=") ? "" : pair;
-    }
-    const text = res.body.toString();
-    let json;
-    try {
-      json = JSON.parse(text);
-    } catch {}
-    if (res.status >= 300) throw new Error(`${method} ${route}: ${res.status} ${text}`);
-    return json;
-  };
-  call.cookie = () => cookie;
-  return call;
-}
 
 // recipient seals ENVELOPES messages to Bob on a server, registers him with
 // the code mailed for the first (code(email) resolves with it), finishes his
@@ -67,15 +42,8 @@ async function recipient(base, seal, code) {
     const msg = `From: alice@hospital.example\r\nTo: bob@patient.example\r\nSubject: Results ${i}\r\n\r\nHello\r\n`;
     ids.push(seal(msg)[0].id);
   }
-  const call = client(base);
-  await call("POST", "/api/v1/register/start", { envelope_id: ids[0], first_name: "Bob", last_name: "Patient" });
-  const r = await call("POST", "/api/v1/register/verify", { envelope_id: ids[0], code: await code() });
-  if (!r.setup) throw new Error(`registration should be in setup: ${JSON.stringify(r)}`);
-  const begin = await call("POST", "/api/v1/account/passkeys/begin");
-  const credential = softPasskey(base).create(begin.options);
-  await call("POST", "/api/v1/account/passkeys/finish", { ceremony: begin.ceremony, credential, name: "bench key" });
-  const s = await call("GET", "/api/v1/session");
-  if (s.setup) throw new Error("the passkey did not finish setup");
+  const call = apiClient(base);
+  await registerWithPasskey(call, base, ids[0], code);
   return { ids, cookie: call.cookie() };
 }
 

@@ -6,8 +6,7 @@
 // the store's 30 s timeout, then failed with 500.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { request, startInstallation } from "./install.mjs";
-import { softPasskey } from "./softauthn.mjs";
+import { apiClient, registerWithPasskey, startInstallation } from "./install.mjs";
 
 let inst;
 before(async () => {
@@ -22,27 +21,8 @@ test("32 key releases from 8 concurrent clients all succeed", { timeout: 180_000
   for (let i = 0; i < 4; i++) {
     ids.push(inst.seal(`From: alice@hospital.example\r\nTo: bob@patient.example\r\nSubject: R${i}\r\n\r\nHi\r\n`)[0].id);
   }
-  let cookie = "";
-  const call = async (method, route, body) => {
-    const headers = { "X-Waxseal-CSRF": "1" };
-    if (cookie) headers.Cookie = cookie;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const res = await request(inst.url + route, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    for (const c of res.headers["set-cookie"] || []) {
-      const [pair] = c.split(";");
-      if (pair.startsWith("waxseal=")) cookie = pair;
-    }
-    return { status: res.status, json: JSON.parse(res.body.toString() || "null") };
-  };
-  let r = await call("POST", "/api/v1/register/start", { envelope_id: ids[0], first_name: "Bob", last_name: "Patient" });
-  assert.equal(r.status, 202);
-  r = await call("POST", "/api/v1/register/verify", { envelope_id: ids[0], code: (await inst.code("bob@patient.example")).code });
-  assert.equal(r.status, 200);
-  r = await call("POST", "/api/v1/account/passkeys/begin");
-  assert.equal(r.status, 200);
-  const credential = softPasskey(inst.url).create(r.json.options);
-  r = await call("POST", "/api/v1/account/passkeys/finish", { ceremony: r.json.ceremony, credential, name: "test key" });
-  assert.equal(r.status, 201);
+  const call = apiClient(inst.url);
+  await registerWithPasskey(call, inst.url, ids[0], async () => (await inst.code("bob@patient.example")).code);
 
   // 8 clients, 4 releases each, one after another per client.
   const results = await Promise.all(

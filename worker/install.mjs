@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, startWorker } from "./harness.mjs";
+import { softPasskey } from "./softauthn.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const bin = process.env.WAXSEAL_BIN || path.join(root, "bin", "waxseal");
@@ -181,4 +182,50 @@ export function request(url, { method = "GET", headers = {}, body } = {}) {
     req.on("error", reject);
     req.end(body);
   });
+}
+
+// apiClient is a client of the key server's API at base that behaves as a
+// browser does: the CSRF header on every request and the session cookie kept
+// from each answer. call(method, route, body) resolves with { status, json,
+// text } (json undefined when the body is not JSON); call.cookie() is the
+// session cookie now held ("" when signed out).
+export function apiClient(base) {
+  let cookie = "";
+  const call = async (method, route, body) => {
+    const headers = { "X-Waxseal-CSRF": "1" };
+    if (cookie) headers.Cookie = cookie;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const res = await request(base + route, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    for (const c of res.headers["set-cookie"] || []) {
+      const [pair] = c.split(";");
+      if (pair.startsWith("waxseal=")) cookie = pair.endsWith("=") ? "" : pair;
+    }
+    const text = res.body.toString();
+    let json;
+    try {
+      json = JSON.parse(text);
+    } catch {}
+    return { status: res.status, json, text };
+  };
+  call.cookie = () => cookie;
+  return call;
+}
+
+// registerWithPasskey registers the recipient of envelopeId through call (an
+// apiClient): the emailed code (code() resolves with it), then setup finished
+// with a software passkey, as a recipient on a server without passwords does.
+// It throws, naming the step, on any answer but the expected one.
+export async function registerWithPasskey(call, base, envelopeId, code) {
+  const step = async (want, method, route, body) => {
+    const r = await call(method, route, body);
+    if (r.status !== want) throw new Error(`${method} ${route}: ${r.status} ${r.text}, want ${want}`);
+    return r.json;
+  };
+  await step(202, "POST", "/api/v1/register/start", { envelope_id: envelopeId, first_name: "Bob", last_name: "Patient" });
+  const verified = await step(200, "POST", "/api/v1/register/verify", { envelope_id: envelopeId, code: await code() });
+  if (!verified.setup) throw new Error(`a new registration should be in setup: ${JSON.stringify(verified)}`);
+  const begin = await step(200, "POST", "/api/v1/account/passkeys/begin");
+  const credential = softPasskey(base).create(begin.options);
+  await step(201, "POST", "/api/v1/account/passkeys/finish", { ceremony: begin.ceremony, credential, name: "test key" });
+  if ((await step(200, "GET", "/api/v1/session")).setup) throw new Error("the passkey did not finish setup");
 }

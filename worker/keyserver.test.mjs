@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
-import { bin, request, startInstallation } from "./install.mjs";
+import { apiClient, bin, request, startInstallation } from "./install.mjs";
 import { softPasskey } from "./softauthn.mjs";
 
 let inst;
@@ -21,26 +21,7 @@ after(async () => {
   await inst?.stop();
 });
 
-// A cookie-carrying client, as a browser is: the CSRF header on every POST.
-function client() {
-  let cookie = "";
-  return async function call(method, route, body) {
-    const headers = { "X-Waxseal-CSRF": "1" };
-    if (cookie) headers.Cookie = cookie;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const res = await request(inst.url + route, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    for (const c of res.headers["set-cookie"] || []) {
-      const [pair] = c.split(";");
-      if (pair.startsWith("waxseal=")) cookie = pair.endsWith("=") ? "" : pair;
-    }
-    const text = res.body.toString();
-    let json;
-    try {
-      json = JSON.parse(text);
-    } catch {}
-    return { status: res.status, json, text };
-  };
-}
+const client = () => apiClient(inst.url);
 
 // bigMessage is an email of about 10 MB that does not compress.
 function bigMessage() {
