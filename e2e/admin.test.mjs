@@ -9,17 +9,11 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
-import { startWaxseal, launch, watch, shot, shots } from "./harness.mjs";
+import { watch, shot, shots, startWithBrowser } from "./harness.mjs";
 
-let ws, browser;
-before(async () => {
-  ws = await startWaxseal();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await ws?.stop();
-});
+let ws, browser, stop;
+before(async () => ({ server: ws, browser, stop } = await startWithBrowser()));
+after(() => stop?.());
 
 const message = (to, subject) => Buffer.from(
   `From: Dr. Alice Example <alice@hospital.example>\r\nTo: ${to}\r\nSubject: ${subject}\r\nDate: Sun, 22 Nov 2026 09:00:00 +0000\r\n` +

@@ -8,20 +8,14 @@ import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { root, bin, startWaxseal, launch, watch, shot, freePort } from "./harness.mjs";
+import { root, bin, watch, shot, freePort, startWithBrowser } from "./harness.mjs";
 
 const name = "St Example Hospital";
 const phone = "+1 555 0100";
-let ws, browser;
+let ws, browser, stop;
 
-before(async () => {
-  ws = await startWaxseal();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await ws?.stop();
-});
+before(async () => ({ server: ws, browser, stop } = await startWithBrowser()));
+after(() => stop?.());
 
 const sample = readFileSync(path.join(root, "docs", "examples", "lab-results.eml"));
 

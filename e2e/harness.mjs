@@ -161,6 +161,26 @@ export async function launch() {
   });
 }
 
+// startWithBrowser starts what a browser test file needs: a server (start
+// resolves with it; a waxseal with the defaults unless given) and a Chromium.
+// It resolves with { server, browser, stop }; stop closes the browser, then
+// the server, and does nothing for what did not start.
+export async function startWithBrowser(start = () => startWaxseal()) {
+  let server, browser;
+  const stop = async () => {
+    await browser?.close();
+    await server?.stop();
+  };
+  try {
+    server = await start();
+    browser = await launch();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { server, browser, stop };
+}
+
 // watch records what a page does that it must not: dialogs, and requests to
 // anywhere but the key server (and its own file:// start page) that got an answer.
 // (Chromium may announce a request that its Content-Security-Policy then blocks;

@@ -9,19 +9,13 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { root, startWaxseal, launch, watch, shot } from "./harness.mjs";
+import { root, startWaxseal, watch, shot, startWithBrowser } from "./harness.mjs";
 
 const password = "una contraseña larga 7";
-let ws, browser;
+let ws, browser, stop;
 
-before(async () => {
-  ws = await startWaxseal();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await ws?.stop();
-});
+before(async () => ({ server: ws, browser, stop } = await startWithBrowser()));
+after(() => stop?.());
 
 // catalog reads a shipped catalog's plain messages (locale/catalog/LANG.toml:
 // one "id" = "text" a line), to tell English on the screen from the language's.

@@ -6,22 +6,16 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { root, startWaxseal, launch, shot } from "./harness.mjs";
+import { root, shot, startWithBrowser } from "./harness.mjs";
 
 const password = "correct horse battery";
 const sizes = [{ width: 375, height: 740 }, { width: 1280, height: 900 }];
 // One date format everywhere: "4 December 2026, 15:04 UTC".
 const dateFormat = /^\d{1,2} [A-Z][a-z]+ \d{4}, \d{2}:\d{2} \S+$/;
-let ws, browser;
+let ws, browser, stop;
 
-before(async () => {
-  ws = await startWaxseal();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await ws?.stop();
-});
+before(async () => ({ server: ws, browser, stop } = await startWithBrowser()));
+after(() => stop?.());
 
 const sample = readFileSync(path.join(root, "docs", "examples", "lab-results.eml"));
 

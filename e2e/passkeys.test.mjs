@@ -3,18 +3,12 @@
 // needs a domain, so never 127.0.0.1). Screenshots go to build/screenshots/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWaxseal, launch, watch, shot } from "./harness.mjs";
+import { startWaxseal, watch, shot, startWithBrowser } from "./harness.mjs";
 
-let ws, browser;
-before(async () => {
-  // The organisation registers attachment names for Sent items (off by default).
-  ws = await startWaxseal({ settings: { sent_attachment_names: true } });
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await ws?.stop();
-});
+let ws, browser, stop;
+// The organisation registers attachment names for Sent items (off by default).
+before(async () => ({ server: ws, browser, stop } = await startWithBrowser(() => startWaxseal({ settings: { sent_attachment_names: true } }))));
+after(() => stop?.());
 
 const body = "Dear Bob,\n\nyour MRI on 19 November showed nothing of concern.\n\nDr. Alice Example\n";
 const message = (to, subject = "PHI: Your MRI report") => Buffer.from(

@@ -6,19 +6,13 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import path from "node:path";
-import { root, startWaxseal, launch, watch, shot } from "./harness.mjs";
+import { root, watch, shot, startWithBrowser } from "./harness.mjs";
 
 const password = "correct horse battery";
-let ws, browser;
+let ws, browser, stop;
 
-before(async () => {
-  ws = await startWaxseal();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await ws?.stop();
-});
+before(async () => ({ server: ws, browser, stop } = await startWithBrowser()));
+after(() => stop?.());
 
 const sample = readFileSync(path.join(root, "docs", "examples", "lab-results.eml"));
 const attachment = Buffer.from("Haemoglobin  14.1 g/dL   (13.0-17.0)\nLeukocytes   6.2 /nL    (4.0-10.0)\nPlatelets    251 /nL    (150-400)\n");

@@ -7,19 +7,13 @@ import assert from "node:assert/strict";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import path from "node:path";
-import { root, startWaxseal, launch, watch, shot } from "./harness.mjs";
+import { root, watch, shot, startWithBrowser } from "./harness.mjs";
 
 const password = "correct horse battery";
-let ws, browser;
+let ws, browser, stop;
 
-before(async () => {
-  ws = await startWaxseal();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await ws?.stop();
-});
+before(async () => ({ server: ws, browser, stop } = await startWithBrowser()));
+after(() => stop?.());
 
 const sample = readFileSync(path.join(root, "docs", "examples", "lab-results.eml"));
 

@@ -10,22 +10,16 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
-import { launch, passkeyDevice, shot, watch } from "../e2e/harness.mjs";
+import { passkeyDevice, shot, watch, startWithBrowser } from "../e2e/harness.mjs";
 import { startInstallation } from "./install.mjs";
 
 const phone = { width: 375, height: 740 };
 const desktop = { width: 1280, height: 900 };
 const bob = "bob@patient.example";
 
-let inst, browser;
-before(async () => {
-  inst = await startInstallation();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await inst?.stop();
-});
+let inst, browser, stop;
+before(async () => ({ server: inst, browser, stop } = await startWithBrowser(() => startInstallation())));
+after(() => stop?.());
 
 const body = "Dear Bob,\n\nyour MRI on 19 November showed nothing of concern.\n\nDr. Alice Example\n";
 const message = (subject, extra = "") => Buffer.from(
