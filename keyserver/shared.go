@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -104,6 +105,45 @@ type Leadership interface {
 	Check(ctx context.Context) error
 	// Release gives the lead up.
 	Release()
+}
+
+// ProcessLead is the one lead of a process. A store whose database one
+// process serves (bbolt, SQLite) hands it out as its whole lead; a store
+// shared by processes takes it before its database-wide lock, so that a
+// process holds that lock at most once. The zero value is free.
+type ProcessLead struct {
+	mu   sync.Mutex
+	held bool
+}
+
+// TryLead takes the process lead if it is free. The Leadership is lost only
+// by Release, so its Check reports only ctx's end.
+func (p *ProcessLead) TryLead(ctx context.Context) (Leadership, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held {
+		return nil, false, nil
+	}
+	p.held = true
+	return &processLeadership{lead: p}, true, nil
+}
+
+type processLeadership struct {
+	lead *ProcessLead
+	once sync.Once
+}
+
+func (l *processLeadership) Check(ctx context.Context) error { return ctx.Err() }
+
+func (l *processLeadership) Release() {
+	l.once.Do(func() {
+		l.lead.mu.Lock()
+		l.lead.held = false
+		l.lead.mu.Unlock()
+	})
 }
 
 // ErrCapReached refuses a ceremony when as many are in progress as allowed.

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -316,41 +315,10 @@ func (s *Store) RetryLeasedMail(ctx context.Context, id uint64, token string, no
 	return nil
 }
 
-// leaderFlag hands out the store's one lead.
-type leaderFlag struct {
-	mu   sync.Mutex
-	held bool
-}
-
-// TryLead takes the lead within this process: the file lock keeps every other
+// TryLead takes the lead of this process: the file lock keeps every other
 // process off the database.
 func (s *Store) TryLead(ctx context.Context) (keyserver.Leadership, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, false, err
-	}
-	f := &s.lead
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.held {
-		return nil, false, nil
-	}
-	f.held = true
-	return &localLead{flag: f}, true, nil
-}
-
-type localLead struct {
-	flag *leaderFlag
-	once sync.Once
-}
-
-func (l *localLead) Check(ctx context.Context) error { return ctx.Err() }
-
-func (l *localLead) Release() {
-	l.once.Do(func() {
-		l.flag.mu.Lock()
-		l.flag.held = false
-		l.flag.mu.Unlock()
-	})
+	return s.lead.TryLead(ctx)
 }
 
 var _ keyserver.ThreadHashLister = (*Store)(nil)

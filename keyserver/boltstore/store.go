@@ -54,7 +54,7 @@ type Store struct {
 	// write transaction in progress (txHead). Only the committer's goroutine, which
 	// runs every write transaction, touches them (see auditHead).
 	committedHead, txHead chainEnd
-	lead                  leaderFlag // shared.go
+	lead                  keyserver.ProcessLead
 	// viewLayout, for measurements only (scale_test.go), changes how the
 	// sender, recipient and created indexes that Sent items and the admin
 	// console search are written: what registration costs without them, or

@@ -279,61 +279,42 @@ func (s *Store) RetryLeasedMail(ctx context.Context, id uint64, token string, no
 	return nil
 }
 
-// leaderFlag hands out a store's one lead within the process.
-type leaderFlag struct {
-	mu   sync.Mutex
-	held bool
-}
-
 // TryLead takes the lead. On PostgreSQL it is a session advisory lock, named
 // after the schema (nodes of one installation share it, other installations
 // in the same database do not), held on a connection kept out of the pool
 // until Release; if that connection breaks, the lock goes with it and Check
-// says so. On SQLite, which one process serves, the lead is the store's.
+// says so. On SQLite, which one process serves, the lead is the process's.
 func (s *Store) TryLead(ctx context.Context) (keyserver.Leadership, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, false, err
-	}
-	f := &s.lead
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.held {
-		return nil, false, nil
-	}
-	if s.driver != Postgres {
-		f.held = true
-		return &lead{flag: f}, true, nil
+	local, ok, err := s.lead.TryLead(ctx)
+	if !ok || err != nil || s.driver != Postgres {
+		return local, ok, err
 	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
+		local.Release()
 		return nil, false, fmt.Errorf("take the lead: %w", err)
 	}
-	var ok bool
-	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock(hashtext(current_schema() || '.waxseal.leader'))").Scan(&ok); err != nil {
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock(hashtext(current_schema() || '.waxseal.leader'))").Scan(&ok); err != nil || !ok {
 		conn.Close()
-		return nil, false, fmt.Errorf("take the lead: %w", err)
-	}
-	if !ok {
-		conn.Close()
+		local.Release()
+		if err != nil {
+			return nil, false, fmt.Errorf("take the lead: %w", err)
+		}
 		return nil, false, nil
 	}
-	f.held = true
-	return &lead{flag: f, conn: conn}, true, nil
+	return &pgLead{local: local, conn: conn}, true, nil
 }
 
-// lead is a held lead; conn, on PostgreSQL, the session holding the lock.
-type lead struct {
-	flag *leaderFlag
-	conn *sql.Conn
-	once sync.Once
+// pgLead is a lead held on PostgreSQL: conn is the session holding the lock.
+type pgLead struct {
+	local keyserver.Leadership
+	conn  *sql.Conn
+	once  sync.Once
 }
 
 // Check asks the session holding the lock to answer: a session lock lasts
 // until it is unlocked or its session ends, so an answer means it is held.
-func (l *lead) Check(ctx context.Context) error {
-	if l.conn == nil {
-		return ctx.Err()
-	}
+func (l *pgLead) Check(ctx context.Context) error {
 	var one int
 	if err := l.conn.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 		return fmt.Errorf("check the lead: %w", err)
@@ -343,17 +324,13 @@ func (l *lead) Check(ctx context.Context) error {
 
 // Release unlocks and returns the connection (closing it ends the session's
 // locks in any case).
-func (l *lead) Release() {
+func (l *pgLead) Release() {
 	l.once.Do(func() {
-		if l.conn != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			l.conn.ExecContext(ctx, "SELECT pg_advisory_unlock(hashtext(current_schema() || '.waxseal.leader'))")
-			cancel()
-			l.conn.Close()
-		}
-		l.flag.mu.Lock()
-		l.flag.held = false
-		l.flag.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		l.conn.ExecContext(ctx, "SELECT pg_advisory_unlock(hashtext(current_schema() || '.waxseal.leader'))")
+		cancel()
+		l.conn.Close()
+		l.local.Release()
 	})
 }
 

@@ -81,7 +81,7 @@ type Store struct {
 	// Nil on PostgreSQL: pgx caches prepared statements per connection itself,
 	// and database/sql's would only add a second layer.
 	readStmts *stmtCache
-	lead      leaderFlag // shared.go
+	lead      keyserver.ProcessLead
 }
 
 // stmtCache holds prepared statements by query.
