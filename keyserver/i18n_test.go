@@ -262,10 +262,8 @@ var (
 	// jsNotText are the literals with such words that no one reads: DOM
 	// names, classes and the like.
 	jsNotText = map[string]bool{
-		"form:not([hidden]) input, h1, h2": true, // a CSS selector
-		// The name of a downloaded .eml: the subject, or "message".
-		"Android": true, "Linux": true, "Mac": true, "Windows": true, // systems a passkey is named after
-		`${(subject || "message").replace(/[^\p{L}\p{N} ._-]+/gu, "_").slice(0, 80)}.eml`: true,
+		"form:not([hidden]) input, h1, h2": true,                                              // a CSS selector
+		"Android":                          true, "Linux": true, "Mac": true, "Windows": true, // systems a passkey is named after
 	}
 )
 
