@@ -2,6 +2,8 @@ package keyserver_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"html"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/waxseal/waxseal/brand"
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/locale"
 )
 
 // pageBudget is what a page may weigh before the decryptor (issue 17): the
@@ -166,6 +169,39 @@ func TestPagesWithinBudget(t *testing.T) {
 		t.Logf("%s: page bytes (HTML, uncompressed), en / es / de", v.name)
 		for _, n := range names {
 			t.Logf("  %-32s %6d %6d %6d", n, sizes[n]["en"], sizes[n]["es"], sizes[n]["de"])
+		}
+	}
+}
+
+// TestOverriddenScriptStrings: an organisation's override of a script's
+// message (a file in data_dir/locales) reaches the pages whose scripts name
+// it, on a server with passwords and on one without.
+func TestOverriddenScriptStrings(t *testing.T) {
+	dir := t.TempDir()
+	override := "\"js.code_sent\" = \"Le enviamos un código a {to} (Hospital).\"\n\"js.c_revoke\" = \"Anular\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "es.toml"), []byte(override), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := locale.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, noPw := range []bool{false, true} {
+		e := newEnv(t, func(c *keyserver.Config) { c.Locales, c.NoPasswords = cat, noPw })
+		for path, want := range map[string]map[string]string{
+			"/open/" + strings.Repeat("ab", 16): {"code_sent": "Le enviamos un código a {to} (Hospital)."},
+			"/admin":                            {"code_sent": "Le enviamos un código a {to} (Hospital).", "c_revoke": "Anular"},
+		} {
+			m := dataStringsRE.FindStringSubmatch(fetchPage(t, e, "GET", path, "es", "", nil))
+			var got map[string]string
+			if m == nil || json.Unmarshal([]byte(html.UnescapeString(m[1])), &got) != nil {
+				t.Fatalf("%s: no data-strings", path)
+			}
+			for k, v := range want {
+				if got[k] != v {
+					t.Errorf("no passwords %v, %s: %s = %q, want the override %q", noPw, path, k, got[k], v)
+				}
+			}
 		}
 	}
 }
