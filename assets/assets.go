@@ -19,6 +19,7 @@ import (
 	"html/template"
 	"io"
 	"io/fs"
+	"maps"
 	"mime"
 	"net/http"
 	"path"
@@ -51,6 +52,9 @@ type Set struct {
 	// come from its language's catalog through the template function t.
 	pages   map[string]*template.Template
 	locales *locale.Catalogs
+	// scriptKeys are, by page (a file in web/), the ids (without "js.") of
+	// the messages its scripts name: what its data-strings carries.
+	scriptKeys map[string]map[string]bool
 }
 
 // Load reads the embedded files. Precompressed siblings (NAME.gz, NAME.br, made by
@@ -93,6 +97,9 @@ func Load() (*Set, error) {
 	if s.locales, err = locale.Load(""); err != nil {
 		return nil, err
 	}
+	if s.scriptKeys, err = pageScriptKeys(); err != nil {
+		return nil, err
+	}
 	if s.pages, err = parseAll(s, nil); err != nil {
 		return nil, err
 	}
@@ -118,15 +125,19 @@ func parseAll(s *Set, b *pageBrand) (map[string]*template.Template, error) {
 // pages as fixed text: a page with a brand costs what one without does
 // (BenchmarkPageRender).
 func parsePages(s *Set, b *pageBrand, l *locale.Locale) (*template.Template, error) {
-	// The scripts' strings do not change while the server runs: JSON once,
-	// and once more as a server without passwords says them.
-	js, err := json.Marshal(l.Strings("js."))
-	if err != nil {
-		return nil, err
-	}
-	jsNoPw, err := json.Marshal(stringsWithoutPasswords(l.Strings("js.")))
-	if err != nil {
-		return nil, err
+	// The scripts' strings do not change while the server runs: JSON once per
+	// page, and once more as a server without passwords says them.
+	all := l.Strings("js.")
+	noPw := stringsWithoutPasswords(all)
+	js, jsNoPw := map[string]string{}, map[string]string{}
+	for page, keys := range s.scriptKeys {
+		var err error
+		if js[page], err = scriptStrings(all, keys); err != nil {
+			return nil, err
+		}
+		if jsNoPw[page], err = scriptStrings(noPw, keys); err != nil {
+			return nil, err
+		}
 	}
 	parse := func() (*template.Template, error) {
 		t := template.New("").Funcs(template.FuncMap{
@@ -138,11 +149,8 @@ func parsePages(s *Set, b *pageBrand, l *locale.Locale) (*template.Template, err
 			"t":         l.T,
 			"lang":      func() *locale.Locale { return l },
 			"languages": s.locales.Languages,
-			// strings are the messages the page's scripts show (ids js.*),
-			// as JSON for <body data-strings> (no inline script: the CSP).
-			"strings": func() string { return string(js) },
 		})
-		return t, parseLocalized(t, l, string(js), string(jsNoPw))
+		return t, parseLocalized(t, l, js, jsNoPw)
 	}
 	if b == nil {
 		return parse()
@@ -200,11 +208,11 @@ var plainT = regexp.MustCompile(`\{\{t "([A-Za-z0-9_.]+)"\}\}`)
 
 // parseLocalized parses web/*.html into t with each plain {{t "id"}} already
 // replaced by its message in l, escaped for HTML (text or a quoted attribute,
-// the only places the pages use it), and {{strings}} by the scripts' strings
-// (js, JSON) likewise, {{strings_nopw}} by those of a server without
-// passwords (jsNoPw): a message costs a page render nothing.
+// the only places the pages use it), and {{strings}} by the strings of the
+// page's scripts (js, JSON, by page) likewise, {{strings_nopw}} by those of a
+// server without passwords (jsNoPw): a message costs a page render nothing.
 // Calls with arguments (plurals) stay calls.
-func parseLocalized(t *template.Template, l *locale.Locale, js, jsNoPw string) error {
+func parseLocalized(t *template.Template, l *locale.Locale, js, jsNoPw map[string]string) error {
 	names, err := fs.Glob(files, "web/*.html")
 	if err != nil {
 		return err
@@ -217,13 +225,82 @@ func parseLocalized(t *template.Template, l *locale.Locale, js, jsNoPw string) e
 		text := plainT.ReplaceAllStringFunc(string(src), func(call string) string {
 			return html.EscapeString(l.T(plainT.FindStringSubmatch(call)[1]))
 		})
-		text = strings.ReplaceAll(text, "{{strings}}", html.EscapeString(js))
-		text = strings.ReplaceAll(text, "{{strings_nopw}}", html.EscapeString(jsNoPw))
-		if _, err := t.New(path.Base(name)).Parse(text); err != nil {
+		page := path.Base(name)
+		if strings.Contains(text, "{{strings") && js[page] == "" {
+			return fmt.Errorf("%s: data-strings, but no scripts", name)
+		}
+		text = strings.ReplaceAll(text, "{{strings}}", html.EscapeString(js[page]))
+		text = strings.ReplaceAll(text, "{{strings_nopw}}", html.EscapeString(jsNoPw[page]))
+		if _, err := t.New(page).Parse(text); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// pageScript finds the scripts a page template loads ({{with asset "x.js"}}).
+var pageScript = regexp.MustCompile(`\{\{with asset "([A-Za-z0-9_.-]+\.js)"\}\}`)
+
+// scriptLiteral finds a script's string literals that could be a message id.
+var scriptLiteral = regexp.MustCompile(`"([a-z][a-z0-9_]*)"|'([a-z][a-z0-9_]*)'`)
+
+// pageScriptKeys finds, for each page in web/, the message ids its scripts
+// name: every string literal of a script the page loads is taken for an id
+// (the scripts write each id whole, as a literal, even where a map or a
+// ternary chooses it: TestScriptKeysAreLiterals), and the page ships the
+// catalog's js.* messages of those ids only, not the whole catalog's (18–21
+// KB, more than half of the open page). A literal that is no id costs
+// nothing: it matches no message.
+func pageScriptKeys() (map[string]map[string]bool, error) {
+	names, err := fs.Glob(files, "web/*.html")
+	if err != nil {
+		return nil, err
+	}
+	literals := map[string]map[string]bool{} // by script
+	out := map[string]map[string]bool{}
+	for _, name := range names {
+		src, err := files.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		scripts := pageScript.FindAllStringSubmatch(string(src), -1)
+		if len(scripts) == 0 {
+			continue
+		}
+		keys := map[string]bool{}
+		for _, m := range scripts {
+			script := m[1]
+			if script == "wasm_exec.js" {
+				continue // Go's WebAssembly runtime: it shows no one anything
+			}
+			if literals[script] == nil {
+				js, err := files.ReadFile("web/static/" + script)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", name, err)
+				}
+				literals[script] = map[string]bool{}
+				for _, lit := range scriptLiteral.FindAllStringSubmatch(string(js), -1) {
+					literals[script][lit[1]+lit[2]] = true
+				}
+			}
+			maps.Copy(keys, literals[script])
+		}
+		out[path.Base(name)] = keys
+	}
+	return out, nil
+}
+
+// scriptStrings is the JSON of the messages of all (ids without "js.") that
+// keys names.
+func scriptStrings(all map[string]string, keys map[string]bool) (string, error) {
+	out := map[string]string{}
+	for id := range keys {
+		if s, ok := all[id]; ok {
+			out[id] = s
+		}
+	}
+	b, err := json.Marshal(out)
+	return string(b), err
 }
 
 // stringsWithoutPasswords are the scripts' strings (ids without "js.") as a

@@ -27,7 +27,7 @@ type pageBrand struct {
 // cat, when not nil, replaces the shipped languages (an organisation's
 // override files, package locale).
 func (s *Set) Branded(b *brand.Brand, cat *locale.Catalogs) (*Set, error) {
-	out := &Set{byName: maps.Clone(s.byName), byURL: maps.Clone(s.byURL), locales: s.locales}
+	out := &Set{byName: maps.Clone(s.byName), byURL: maps.Clone(s.byURL), locales: s.locales, scriptKeys: s.scriptKeys}
 	if cat != nil {
 		out.locales = cat
 	}

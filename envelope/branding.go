@@ -100,9 +100,14 @@ func link(href, text string) string {
 	return `<a href="` + asciiHTML(href, 0) + `">` + asciiHTML(text, 72) + `</a>`
 }
 
-// BrandingSize is how many bytes b adds to a securedoc.html.
-func BrandingSize(b *Branding) int {
-	head, help, style, color := brandingSlots(b, &english)
+// BrandingSize is how many bytes b adds to a securedoc.html in English.
+func BrandingSize(b *Branding) int { return BrandingSizeIn(b, nil) }
+
+// BrandingSizeIn is how many bytes b adds to a securedoc.html written with
+// words (nil: English): the brand's fixed words ("Help desk") are the
+// language's, and may be longer than the English.
+func BrandingSizeIn(b *Branding, words *Words) int {
+	head, help, style, color := brandingSlots(b, words.filled())
 	return len(head) + len(help) + len(style) + len(color) - len(defaultButton)
 }
 

@@ -36,9 +36,13 @@ const MaxDeliveryBatch = 1000
 // Delivery is an envelope's delivery state: the latest report of the gateway
 // that relayed its wrapper mail. Nil on an envelope until the first report.
 type Delivery struct {
-	State  string    `json:"state"`
-	Detail string    `json:"detail,omitempty"`
-	At     time.Time `json:"at"` // when the gateway saw it happen
+	State  string `json:"state"`
+	Detail string `json:"detail,omitempty"`
+	// GaveUpAfter, on a refused copy, is how long the gateway tried before
+	// it gave up, in seconds; 0 when the next hop refused it for good. A
+	// number, not words: each reader's page says it in their language.
+	GaveUpAfter int64     `json:"gave_up_after,omitempty"`
+	At          time.Time `json:"at"` // when the gateway saw it happen
 }
 
 // DeliveryUpdate is one report for one envelope.
@@ -69,7 +73,7 @@ func ApplyDelivery(r *EnvelopeRecord, u DeliveryUpdate, now time.Time) (ev Audit
 			return AuditEvent{}, false
 		case u.At.Equal(d.At) && d.State != DeliveryQueued && u.State == DeliveryQueued:
 			return AuditEvent{}, false
-		case d.State == u.State && d.Detail == u.Detail:
+		case d.State == u.State && d.Detail == u.Detail && d.GaveUpAfter == u.GaveUpAfter:
 			return AuditEvent{}, false
 		}
 	}
@@ -77,6 +81,10 @@ func ApplyDelivery(r *EnvelopeRecord, u DeliveryUpdate, now time.Time) (ev Audit
 	d.At = d.At.UTC()
 	r.Delivery = &d
 	detail := d.State
+	if d.GaveUpAfter > 0 {
+		// The audit log's words, as they were when the gateway sent them.
+		detail += ": given up after " + (time.Duration(d.GaveUpAfter) * time.Second).String()
+	}
 	if d.Detail != "" {
 		detail += ": " + d.Detail
 	}
@@ -85,10 +93,11 @@ func ApplyDelivery(r *EnvelopeRecord, u DeliveryUpdate, now time.Time) (ev Audit
 
 // DeliveryReport is one report as the gateway sends it.
 type DeliveryReport struct {
-	ID     string
-	State  string
-	Detail string
-	At     time.Time
+	ID          string
+	State       string
+	Detail      string
+	GaveUpAfter int64 // seconds; kept on a refused report only
+	At          time.Time
 }
 
 // ReportDeliveries records what the next hop did with envelopes' wrapper
@@ -118,7 +127,11 @@ func (s *Service) ReportDeliveries(ctx context.Context, reports []DeliveryReport
 		if at.After(now) {
 			at = now
 		}
-		updates = append(updates, DeliveryUpdate{ID: id, Delivery: Delivery{State: r.State, Detail: DeliveryDetail(r.Detail), At: at}})
+		d := Delivery{State: r.State, Detail: DeliveryDetail(r.Detail), At: at}
+		if r.State == DeliveryRefused && r.GaveUpAfter > 0 {
+			d.GaveUpAfter = r.GaveUpAfter
+		}
+		updates = append(updates, DeliveryUpdate{ID: id, Delivery: d})
 	}
 	if len(updates) == 0 {
 		return 0, nil

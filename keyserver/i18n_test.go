@@ -172,8 +172,10 @@ func speaksCatalog(text string, allowed []string, match []*regexp.Regexp) bool {
 var sameInEnglish = map[string]bool{}
 
 // checkScriptStrings reads the strings a page hands its scripts (<body
-// data-strings>, JSON) and fails unless they are the page language's: every
-// js.* message of the catalog, none of them left in English.
+// data-strings>, JSON) and fails unless they are the page language's and
+// exactly those its scripts name: every js.* message whose id (without "js.")
+// is a string literal of a script the page loads, none of them left in
+// English, and no others (the page would carry them for nothing).
 func checkScriptStrings(t *testing.T, e *env, lang, path, page string) {
 	t.Helper()
 	m := dataStringsRE.FindStringSubmatch(page)
@@ -188,11 +190,55 @@ func checkScriptStrings(t *testing.T, e *env, lang, path, page string) {
 		t.Fatalf("%s %s: data-strings: %v", lang, path, err)
 	}
 	l, en := e.svc.Locales().Get(lang), e.svc.Locales().Get("en")
-	want := l.Strings("js.")
-	if len(got) != len(want) || len(got) < 100 {
-		t.Errorf("%s %s: %d script strings, want the catalog's %d", lang, path, len(got), len(want))
+	catalog := l.Strings("js.")
+	named := func(scripts []string) map[string]bool {
+		out := map[string]bool{}
+		for _, s := range scripts {
+			if s == "wasm_exec" {
+				continue
+			}
+			src, err := os.ReadFile("../assets/web/static/" + s + ".js")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, lit := range jsLiteralRE.FindAllString(string(src), -1) {
+				if id := lit[1 : len(lit)-1]; catalog[id] != "" {
+					out[id] = true
+				}
+			}
+		}
+		return out
+	}
+	var loaded, mayLoad []string
+	for _, s := range pageScriptRE.FindAllStringSubmatch(page, -1) {
+		loaded = append(loaded, s[1])
+	}
+	// The page's template may load more scripts than this page does (reply.js
+	// only with secure replies): their strings are shipped anyway.
+	tmpl := "../assets/web/open.html"
+	if regexp.MustCompile(`<body[^>]* data-page="`).MatchString(page) {
+		tmpl = "../assets/web/console.html"
+	}
+	src, err := os.ReadFile(tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range templateScriptRE.FindAllStringSubmatch(string(src), -1) {
+		mayLoad = append(mayLoad, s[1])
+	}
+	want, allowed := named(loaded), named(mayLoad)
+	if len(want) < 30 {
+		t.Errorf("%s %s: its scripts name %d messages (the check sees nothing)", lang, path, len(want))
+	}
+	for id := range want {
+		if _, ok := got[id]; !ok {
+			t.Errorf("%s %s: a script names %q, which the page does not ship", lang, path, id)
+		}
 	}
 	for k, v := range got {
+		if !allowed[k] {
+			t.Errorf("%s %s: ships %q, which none of its scripts names", lang, path, k)
+		}
 		if v != l.T("js."+k) {
 			t.Errorf("%s %s: script string %q = %q, not the catalog's %q", lang, path, k, v, l.T("js."+k))
 		}
@@ -204,7 +250,10 @@ func checkScriptStrings(t *testing.T, e *env, lang, path, page string) {
 
 var (
 	dataStringsRE = regexp.MustCompile(`<body[^>]* data-strings="([^"]*)"`)
-	placeholderRE = regexp.MustCompile(`\{\w+\}`)
+	pageScriptRE  = regexp.MustCompile(`<script src="/static/([a-z_]+)\.[0-9a-f]{12}\.js"`)
+	// templateScriptRE finds the scripts a page template may load.
+	templateScriptRE = regexp.MustCompile(`\{\{with asset "([a-z_]+)\.js"\}\}`)
+	placeholderRE    = regexp.MustCompile(`\{\w+\}`)
 	// jsLiteralRE finds a script's string literals ("…", '…', `…`).
 	jsLiteralRE   = regexp.MustCompile("\"(?:[^\"\\\\\n]|\\\\.)*\"|'(?:[^'\\\\\n]|\\\\.)*'|`[^`]*`")
 	jsCommentRE   = regexp.MustCompile(`(?m)^\s*//.*$|\s//\s.*$`)
@@ -213,10 +262,8 @@ var (
 	// jsNotText are the literals with such words that no one reads: DOM
 	// names, classes and the like.
 	jsNotText = map[string]bool{
-		"form:not([hidden]) input, h1, h2": true, // a CSS selector
-		// The name of a downloaded .eml: the subject, or "message".
-		"Android": true, "Linux": true, "Mac": true, "Windows": true, // systems a passkey is named after
-		`${(subject || "message").replace(/[^\p{L}\p{N} ._-]+/gu, "_").slice(0, 80)}.eml`: true,
+		"form:not([hidden]) input, h1, h2": true,                                              // a CSS selector
+		"Android":                          true, "Linux": true, "Mac": true, "Windows": true, // systems a passkey is named after
 	}
 )
 

@@ -1,6 +1,7 @@
 package locale
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -92,6 +93,35 @@ func TestShippedCatalogsAreComplete(t *testing.T) {
 		}
 		if !used {
 			t.Errorf("%q is in the catalogs but nothing uses it", id)
+		}
+	}
+}
+
+// TestNoKeyTwice fails on a message id that two shipped files of one language
+// both define: one of them silently wins (the last file read), so the other
+// is text nobody sees.
+func TestNoKeyTwice(t *testing.T) {
+	entries, err := fs.Glob(shipped, "catalog/*.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	where := map[string]string{} // language and id: the file
+	b := newBundle()
+	for _, p := range entries {
+		data, err := shipped.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mf, err := b.ParseMessageFileBytes(data, path(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mf.Messages {
+			k := LanguageOf(p) + " " + m.ID
+			if first, ok := where[k]; ok {
+				t.Errorf("%s is in %s and in %s", m.ID, first, p)
+			}
+			where[k] = p
 		}
 	}
 }

@@ -116,3 +116,45 @@ func TestDeliveryReportsWaitForTheKeyServer(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// TestDeliveryGivenUp: a copy the next hop keeps answering 4xx for is given
+// up after GiveUpAfter (48 hours here); the key server then shows it refused
+// with the next hop's last reply as it was and how long the gateway tried as
+// a number (gave_up_after, seconds), which each reader's page says in their
+// language: no English words of the gateway's in the detail.
+func TestDeliveryGivenUp(t *testing.T) {
+	e := startGateway(t, gwOptions{})
+	ctx := context.Background()
+	e.hop.mu.Lock()
+	e.hop.refuse = map[string]*smtp.SMTPError{"carol@patient.example": {Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "greylisted, try again later"}}
+	e.hop.mu.Unlock()
+	if se := submit(t, e.addr, "alice@hospital.example", []string{"carol@patient.example"}, labMessage("PHI: results")); se != nil {
+		t.Fatalf("DATA answered %v", se)
+	}
+	e.g.cfg.Now = func() time.Time { return time.Now().Add(49 * time.Hour) }
+	if n := e.g.RetryOnce(ctx); n != 0 {
+		t.Fatalf("%d delivered from the spool, want 0", n)
+	}
+	if err := e.g.FlushDeliveryReports(ctx); err != nil {
+		t.Fatal(err)
+	}
+	views, err := client.New(e.ks.srv.URL, "admin-token-for-tests-0123456789ab", nil).Envelopes(ctx, api.EnvelopeQuery{Sender: "alice@hospital.example"})
+	if err != nil || len(views) != 1 {
+		t.Fatalf("%d envelopes (%v)", len(views), err)
+	}
+	d := views[0].Delivery
+	if d == nil || d.State != keyserver.DeliveryRefused || d.Detail != "451 4.7.1 greylisted, try again later" || d.GaveUpAfter != 48*3600 {
+		t.Errorf("delivery %+v, want refused after 172800 s with the 451", d)
+	}
+	// The audit log keeps its words.
+	var details []string
+	e.ks.store.Audit(ctx, 1, func(r keyserver.AuditRecord) (bool, error) {
+		if r.Action == keyserver.ActionEnvelopeDelivery {
+			details = append(details, r.Detail)
+		}
+		return true, nil
+	})
+	if len(details) == 0 || details[len(details)-1] != "refused: given up after 48h0m0s: 451 4.7.1 greylisted, try again later" {
+		t.Errorf("audit details %q", details)
+	}
+}

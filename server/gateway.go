@@ -278,7 +278,27 @@ func New(cfg Config) (*Gateway, error) {
 			g.words[l.Code()] = g.securedocWords(l)
 		}
 	}
+	if err := securedocBudget(cfg.Brand, g.words); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	return g, nil
+}
+
+// securedocBudget refuses a brand that would grow securedoc.html past
+// brand.SecuredocBudget in one of the languages the gateway writes it in:
+// brand.Load counted the growth in English, and a language's words for "Help
+// desk" and "Privacy notice" (shipped, or an organisation's) may be longer.
+func securedocBudget(b *brand.Brand, words map[string]*envelope.Words) error {
+	sd := b.Securedoc()
+	if sd == nil {
+		return nil
+	}
+	for code, w := range words {
+		if n := envelope.BrandingSizeIn(sd, w); n > brand.SecuredocBudget {
+			return fmt.Errorf("[brand]: securedoc.html in %s would grow by %d bytes with this logo and these texts, more than %d: use a smaller logo or shorter texts", code, n, brand.SecuredocBudget)
+		}
+	}
+	return nil
 }
 
 func newID() string {

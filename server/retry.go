@@ -91,12 +91,13 @@ func (g *Gateway) retry(ctx context.Context, sp *spool.Spool, e spool.Entry) boo
 	if mailer.IsPermanent(err) || now.Sub(e.Created) >= g.cfg.GiveUpAfter {
 		log.ErrorContext(ctx, "spooled delivery given up", "error", err)
 		g.notifyFailure(ctx, d, err, !mailer.IsPermanent(err), e.PossiblyDelivered)
-		detail := relayReply(err)
-		if !mailer.IsPermanent(err) {
-			detail = "given up after " + g.cfg.GiveUpAfter.String() + ": " + detail
-		}
 		if r := g.deliveryReport(d, keyserver.DeliveryRefused, nil); r != nil {
-			r.Detail = detail
+			r.Detail = relayReply(err)
+			if !mailer.IsPermanent(err) {
+				// How long it was tried, as a number: the sender's page says
+				// it in their language.
+				r.GaveUpAfter = int64(g.cfg.GiveUpAfter / time.Second)
+			}
 			g.queueReports(ctx, []*api.DeliveryReport{r})
 		}
 		if err := sp.Remove(e.ID); err != nil {

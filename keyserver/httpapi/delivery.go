@@ -18,7 +18,7 @@ func (h *handlers) routeDeliveries(v1 *echo.Group) {
 		}
 		reports := make([]keyserver.DeliveryReport, len(req.Deliveries))
 		for i, d := range req.Deliveries {
-			reports[i] = keyserver.DeliveryReport{ID: d.ID, State: d.State, Detail: d.Detail, At: d.At}
+			reports[i] = keyserver.DeliveryReport{ID: d.ID, State: d.State, Detail: d.Detail, GaveUpAfter: d.GaveUpAfter, At: d.At}
 		}
 		n, err := h.s.ReportDeliveries(c.Request().Context(), reports)
 		if err != nil {
@@ -33,5 +33,5 @@ func viewDelivery(d *keyserver.Delivery) *api.Delivery {
 	if d == nil {
 		return nil
 	}
-	return &api.Delivery{State: d.State, Detail: d.Detail, At: d.At}
+	return &api.Delivery{State: d.State, Detail: d.Detail, GaveUpAfter: d.GaveUpAfter, At: d.At}
 }

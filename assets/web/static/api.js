@@ -4,7 +4,9 @@
 "use strict";
 // waxsealT is the page's message key in the page's language: the server puts
 // the catalog's strings in <body data-strings> (package locale), so there is no
-// second copy here. {name} in a message is filled from vars.
+// second copy here: those of the ids the page's scripts write, as whole string
+// literals (never made at run time, or the page will not have them; package
+// assets). {name} in a message is filled from vars.
 window.waxsealT = (function () {
   let strings = null;
   return function t(key, vars) {

@@ -81,19 +81,29 @@
   const { status, failed, onSubmit, codeSent, offerAutofill } = window.waxsealSignIn((r) => afterSignIn(r),
     { codeSent: (email) => keep({ signInCodeTo: email }) });
 
+  // loadDecryptor fails with a sentence of the page's language: the browser's
+  // own message (English, and meaningless to a reader) goes to the console.
   async function loadDecryptor() {
     const url = page.dataset.wasm;
     if (!url) throw new Error(t("no_decryptor"));
-    const go = new Go();
-    const ready = new Promise((resolve) => { window.waxsealReady = resolve; });
-    // Compiled from the stream of an immutable, content-hashed URL (cached for a
-    // year, preloaded by the page), the path on which the browser may keep the
-    // compiled code in its code cache (docs/BENCHMARKS.md says what it does).
-    const module = await WebAssembly.compileStreaming(fetch(url, { integrity: page.dataset.wasmIntegrity }));
-    mark("decryptorCompiled");
-    const instance = await WebAssembly.instantiate(module, go.importObject);
-    go.run(instance);
-    await ready;
+    const wasm = typeof WebAssembly === "object";
+    let failure = wasm ? "decryptor_download" : "decryptor_start";
+    try {
+      const go = new Go();
+      const ready = new Promise((resolve) => { window.waxsealReady = resolve; });
+      // Compiled from the stream of an immutable, content-hashed URL (cached for a
+      // year, preloaded by the page), the path on which the browser may keep the
+      // compiled code in its code cache (docs/BENCHMARKS.md says what it does).
+      const module = await WebAssembly.compileStreaming(fetch(url, { integrity: page.dataset.wasmIntegrity }));
+      mark("decryptorCompiled");
+      failure = "decryptor_start";
+      const instance = await WebAssembly.instantiate(module, go.importObject);
+      go.run(instance);
+      await ready;
+    } catch (e) {
+      console.error("waxseal decryptor:", e); // for whoever debugs the page
+      throw new Error(t(wasm && e instanceof WebAssembly.CompileError ? "decryptor_start" : failure));
+    }
     mark("decryptorReady");
     return window.waxseal;
   }
@@ -341,7 +351,7 @@
       wax = await decryptor;
       mark("decryptor");
     } catch (e) {
-      return status(t("decryptor_failed", { error: e.message }), true);
+      return status(e.message, true); // loadDecryptor's sentence
     }
     try {
       result = source.kind === "parts"
@@ -446,7 +456,9 @@
 
     const original = $("btn-original");
     original.href = objectURL(result.original, "message/rfc822");
-    original.download = `${(subject || "message").replace(/[^\p{L}\p{N} ._-]+/gu, "_").slice(0, 80)}.eml`;
+    // Named after the subject, else the catalog's word for a message.
+    const name = subject || t("eml_name");
+    original.download = `${name.replace(/[^\p{L}\p{N} ._-]+/gu, "_").slice(0, 80)}.eml`;
 
     const issues = m.issues || [];
     $("msg-problems").hidden = issues.length === 0;

@@ -342,7 +342,14 @@
     switch (d.state) {
       case "delivered": return t("c_delivered", { when: when(d.at) });
       case "queued": return d.detail ? t("c_queued_why", { detail: d.detail }) : t("c_queued");
-      case "refused": return d.detail ? t("c_refused_why", { detail: d.detail }) : t("c_refused");
+      case "refused":
+        if (d.gave_up_after) {
+          // How long the gateway tried, in whole days when it is, else hours.
+          const s = d.gave_up_after;
+          const tried = s % 86400 === 0 ? tn(s / 86400, "c_days_one", "c_days_other") : tn(Math.ceil(s / 3600), "c_hours_one", "c_hours_other");
+          return d.detail ? t("c_gave_up_why", { tried, detail: d.detail }) : t("c_gave_up", { tried });
+        }
+        return d.detail ? t("c_refused_why", { detail: d.detail }) : t("c_refused");
       default: return d.state;
     }
   }
