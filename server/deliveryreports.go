@@ -22,8 +22,10 @@ import (
 //
 // Reports never hold mail up: they are queued once the outcome is known and
 // sent by a loop of their own (runReports), batched. With a spool they are
-// written to it first (spool.PutReport) and removed only once the key server
-// took them, so a key server that is down, or a restart, loses none; without
+// appended to its report log first (spool.AppendReport: a group commit, so
+// concurrent messages share one fsync) before the message's 250, and marked
+// taken only once the key server took them, so a key server that is down, a
+// restart or a crash loses none (a crash may send some twice); without
 // a spool they wait in memory (at most maxMemoryReports). The key server keeps
 // the newest state by the time the gateway saw it, so a report sent twice or
 // late does no harm.
@@ -101,7 +103,7 @@ func (g *Gateway) queueReports(ctx context.Context, reports []*api.DeliveryRepor
 	if sp := g.cfg.Spool; sp != nil {
 		b, err := json.Marshal(rs)
 		if err == nil {
-			err = sp.PutReport(b)
+			err = sp.AppendReport(b)
 		}
 		if err == nil {
 			return
@@ -159,45 +161,40 @@ func (g *Gateway) flushSpooledReports(ctx context.Context, rep DeliveryReporter)
 	if sp == nil {
 		return nil
 	}
-	names, err := sp.Reports()
-	if err != nil {
-		return err
-	}
-	for len(names) > 0 {
-		var batch []api.DeliveryReport
-		var taken []string
-		for len(names) > 0 {
-			b, err := sp.Report(names[0])
-			var rs []api.DeliveryReport
-			if err == nil {
-				err = json.Unmarshal(b, &rs)
+	for {
+		// A record is one queueReports call's reports: a message's copies.
+		recs, cursor, damaged, err := sp.ReadReports(maxReportBatch)
+		if damaged > 0 {
+			// A torn last write (its message got no 250) or a damaged file: it
+			// can never be sent.
+			g.log.ErrorContext(ctx, "delivery reports unreadable; dropped", "records", damaged)
+		}
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			if damaged > 0 {
+				return sp.TakeReports(cursor)
 			}
-			if err != nil {
-				// A damaged file can never be sent: set it aside in the log.
-				g.log.ErrorContext(ctx, "delivery report unreadable; dropped", "report", names[0], "error", err)
-				sp.RemoveReport(names[0])
-				names = names[1:]
+			return nil
+		}
+		var batch []api.DeliveryReport
+		for _, b := range recs {
+			var rs []api.DeliveryReport
+			if err := json.Unmarshal(b, &rs); err != nil {
+				g.log.ErrorContext(ctx, "delivery report unreadable; dropped", "error", err)
 				continue
 			}
-			if len(batch) > 0 && len(batch)+len(rs) > maxReportBatch {
-				break
-			}
 			batch = append(batch, rs...)
-			taken = append(taken, names[0])
-			names = names[1:]
 		}
-		if len(batch) > 0 {
-			if err := sendReports(ctx, rep, batch); err != nil {
-				return err
-			}
+		if err := sendReports(ctx, rep, batch); err != nil {
+			return err
 		}
-		for _, n := range taken {
-			if err := sp.RemoveReport(n); err != nil {
-				g.log.ErrorContext(ctx, "delivery report sent but not removed; it will be sent again", "report", n, "error", err)
-			}
+		if err := sp.TakeReports(cursor); err != nil {
+			g.log.ErrorContext(ctx, "delivery reports sent but not marked; they will be sent again", "error", err)
+			return err
 		}
 	}
-	return nil
 }
 
 // sendReports sends one batch (split if over the key server's limit). A batch

@@ -54,6 +54,9 @@ type Entry struct {
 type Spool struct {
 	dir string
 	mu  sync.Mutex // serialises writers of the same entry's metadata
+
+	reportsOnce sync.Once
+	reports     *reportLog // see reports.go
 }
 
 // Open makes the directory if needed and removes what an interrupted Put left.
