@@ -11,6 +11,7 @@ import (
 	"github.com/waxseal/waxseal/keyserver"
 	"github.com/waxseal/waxseal/keyserver/api"
 	"github.com/waxseal/waxseal/keyserver/client"
+	"github.com/waxseal/waxseal/server/spool"
 )
 
 // TestDeliveryStates: the real gateway relays a sealed message over loopback
@@ -113,5 +114,108 @@ func TestDeliveryReportsWaitForTheKeyServer(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "report 1 deliveries") {
 		t.Errorf("error %v", err)
+	}
+}
+
+// pendingReports is how many report records the spool holds not yet taken.
+func pendingReports(t *testing.T, sp *spool.Spool) int {
+	t.Helper()
+	recs, _, _, err := sp.ReadReports(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(recs)
+}
+
+// TestDeliveryReportsAcrossRestart: the gateway stops without warning (nothing
+// flushed or closed, as in a crash) with one report sent and one spooled but
+// not sent. The gateway started on the same spool directory sends the second;
+// it sends the first again too (reports are handed over at least once: what
+// was sent is recorded in memory only), which changes nothing at the key
+// server, not even its audit log. A start after that has nothing left to send.
+func TestDeliveryReportsAcrossRestart(t *testing.T) {
+	e := startGateway(t, gwOptions{})
+	ctx := context.Background()
+	send := func(rcpt string) {
+		t.Helper()
+		if se := submit(t, e.addr, "alice@hospital.example", []string{rcpt}, labMessage("PHI: results")); se != nil {
+			t.Fatalf("DATA answered %v", se)
+		}
+	}
+	restart := func() *Gateway {
+		t.Helper()
+		sp, err := spool.Open(e.spool.Dir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := e.g.cfg
+		cfg.Spool = sp
+		g, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	states := func() (map[string]*api.Delivery, int) {
+		t.Helper()
+		views, err := client.New(e.ks.srv.URL, "admin-token-for-tests-0123456789ab", nil).Envelopes(ctx, api.EnvelopeQuery{Sender: "alice@hospital.example"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]*api.Delivery{}
+		for _, v := range views {
+			m[v.Recipient] = v.Delivery
+		}
+		records := 0
+		err = e.ks.store.Audit(ctx, 1, func(r keyserver.AuditRecord) (bool, error) {
+			if r.Action == keyserver.ActionEnvelopeDelivery {
+				records++
+			}
+			return true, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, records
+	}
+
+	send("bob@patient.example")
+	if err := e.g.FlushDeliveryReports(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before, records := states()
+	if d := before["bob@patient.example"]; d == nil || d.State != keyserver.DeliveryDelivered || records != 1 {
+		t.Fatalf("bob: delivery %+v, %d audit records; want delivered, 1", d, records)
+	}
+	send("carol@patient.example")
+	if n := pendingReports(t, e.spool); n != 1 {
+		t.Fatalf("%d reports pending once carol's 250 was given, want 1", n)
+	}
+	if d, _ := states(); d["carol@patient.example"] != nil {
+		t.Fatalf("carol: delivery %+v before any report for her was sent", d["carol@patient.example"])
+	}
+
+	// The crash, and the next start.
+	g2 := restart()
+	if n := pendingReports(t, g2.cfg.Spool); n != 2 {
+		t.Fatalf("%d reports read after the restart, want 2 (carol's, and bob's again)", n)
+	}
+	if err := g2.FlushDeliveryReports(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, records := states()
+	if d := after["carol@patient.example"]; d == nil || d.State != keyserver.DeliveryDelivered {
+		t.Fatalf("carol after the restart: delivery %+v, want delivered", d)
+	}
+	b, a := before["bob@patient.example"], after["bob@patient.example"]
+	if a == nil || a.State != b.State || a.Detail != b.Detail || !a.At.Equal(b.At) || records != 2 {
+		t.Fatalf("bob after his report was sent again: %+v (was %+v), %d audit records; want unchanged, 2 in all", a, b, records)
+	}
+	if n := pendingReports(t, g2.cfg.Spool); n != 0 {
+		t.Fatalf("%d reports pending after the flush", n)
+	}
+	// The old segment was read whole and removed: nothing to send again.
+	if n := pendingReports(t, restart().cfg.Spool); n != 0 {
+		t.Fatalf("%d reports read after a second restart, want 0", n)
 	}
 }

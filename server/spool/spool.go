@@ -85,6 +85,9 @@ func Open(dir string) (*Spool, error) {
 	return s, nil
 }
 
+// Dir is the spool's directory.
+func (s *Spool) Dir() string { return s.dir }
+
 func (s *Spool) meta(id string) string { return filepath.Join(s.dir, id+".json") }
 func (s *Spool) body(id string) string { return filepath.Join(s.dir, id+".eml") }
 
