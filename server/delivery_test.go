@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -217,5 +218,67 @@ func TestDeliveryReportsAcrossRestart(t *testing.T) {
 	// The old segment was read whole and removed: nothing to send again.
 	if n := pendingReports(t, restart().cfg.Spool); n != 0 {
 		t.Fatalf("%d reports read after a second restart, want 0", n)
+	}
+}
+
+// callsReporter is the key server's client, telling calls each batch of
+// delivery reports the key server took.
+type callsReporter struct {
+	*client.Client
+	calls chan []api.DeliveryReport
+}
+
+func (c callsReporter) ReportDeliveries(ctx context.Context, rs []api.DeliveryReport) (api.DeliveryResult, error) {
+	res, err := c.Client.ReportDeliveries(ctx, rs)
+	if err == nil {
+		c.calls <- slices.Clone(rs)
+	}
+	return res, err
+}
+
+// TestDeliveryReportsLoop: the gateway's own loop (RunSpool) sends the reports
+// of relayed mail without being asked, every message's once.
+func TestDeliveryReportsLoop(t *testing.T) {
+	calls := make(chan []api.DeliveryReport, 16)
+	e := startGateway(t, gwOptions{tweak: func(cfg *Config) {
+		cfg.KeyServer = callsReporter{cfg.KeyServer.(*client.Client), calls}
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.g.RunSpool(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	rcpts := []string{"bob@patient.example", "carol@patient.example", "dave@patient.example"}
+	for _, r := range rcpts {
+		if se := submit(t, e.addr, "alice@hospital.example", []string{r}, labMessage("PHI: results")); se != nil {
+			t.Fatalf("DATA answered %v", se)
+		}
+	}
+	seen := map[string]int{}
+	timeout := time.After(30 * time.Second)
+	for n := 0; n < len(rcpts); {
+		select {
+		case rs := <-calls:
+			if len(rs) == 0 {
+				t.Fatal("an empty call")
+			}
+			for _, r := range rs {
+				if r.State != keyserver.DeliveryDelivered {
+					t.Errorf("report %+v, want delivered", r)
+				}
+				seen[r.ID]++
+				n++
+			}
+		case <-timeout:
+			t.Fatalf("after 30 s the loop sent %d of %d reports", n, len(rcpts))
+		}
+	}
+	views, err := client.New(e.ks.srv.URL, "admin-token-for-tests-0123456789ab", nil).Envelopes(context.Background(), api.EnvelopeQuery{Sender: "alice@hospital.example"})
+	if err != nil || len(views) != len(rcpts) {
+		t.Fatalf("%d envelopes (%v)", len(views), err)
+	}
+	for _, v := range views {
+		if seen[v.ID] != 1 || v.Delivery == nil || v.Delivery.State != keyserver.DeliveryDelivered {
+			t.Errorf("%s: reported %d times, delivery %+v; want once, delivered", v.Recipient, seen[v.ID], v.Delivery)
+		}
 	}
 }

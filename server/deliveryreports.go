@@ -45,6 +45,12 @@ const (
 	// maxReportWait is the longest wait between attempts while the key server
 	// refuses or is away.
 	maxReportWait = time.Minute
+	// reportDelay is how long newly queued reports wait for others to join
+	// them in one call. Each call is a durable commit (and audit records) at
+	// the key server, which its registrations queue behind: one call a
+	// message cost a busy gateway's sealed mail about a quarter of its rate.
+	// A sender looking at Sent items does not see a fifth of a second.
+	reportDelay = 200 * time.Millisecond
 )
 
 type reportQueue struct {
@@ -217,9 +223,10 @@ func sendReports(ctx context.Context, rep DeliveryReporter, rs []api.DeliveryRep
 	return nil
 }
 
-// runReports sends queued reports until ctx ends: at once, when reports are
-// queued, and every RetryInterval; while the key server fails, with a wait that
-// doubles up to maxReportWait (new reports do not cut it short).
+// runReports sends queued reports until ctx ends: at start, reportDelay after
+// reports are queued (with those queued meanwhile), and every RetryInterval;
+// while the key server fails, with a wait that doubles up to maxReportWait
+// (new reports do not cut it short).
 func (g *Gateway) runReports(ctx context.Context) {
 	if g.reporter() == nil {
 		return
@@ -227,6 +234,7 @@ func (g *Gateway) runReports(ctx context.Context) {
 	wait := g.cfg.RetryInterval
 	t := time.NewTimer(0)
 	defer t.Stop()
+	due := time.Now() // when t fires
 	failing := false
 	for {
 		select {
@@ -240,9 +248,12 @@ func (g *Gateway) runReports(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-g.reports.kick:
-			if failing {
-				continue
+			if next := time.Now().Add(reportDelay); !failing && next.Before(due) {
+				stopTimer(t)
+				t.Reset(reportDelay)
+				due = next
 			}
+			continue
 		}
 		if err := g.FlushDeliveryReports(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -254,12 +265,18 @@ func (g *Gateway) runReports(ctx context.Context) {
 		} else {
 			wait, failing = g.cfg.RetryInterval, false
 		}
-		if !t.Stop() {
-			select {
-			case <-t.C:
-			default:
-			}
-		}
+		stopTimer(t)
 		t.Reset(wait)
+		due = time.Now().Add(wait)
+	}
+}
+
+// stopTimer stops t and drains a tick it may hold, so that Reset starts afresh.
+func stopTimer(t *time.Timer) {
+	if !t.Stop() {
+		select {
+		case <-t.C:
+		default:
+		}
 	}
 }
