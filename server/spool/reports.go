@@ -22,11 +22,15 @@ import (
 // does not interpret them.
 //
 // They are appended to a log in the spool's reports/ directory, one line a
-// record ("CRC32C-hex SP data LF"), in segments of about maxReportSegment bytes
-// (reports/TIME-RAND.log). AppendReport returns once its record is on disk, and
-// concurrent appends share one write and one fsync (a group commit): a report
-// costs its gateway message a fraction of one fsync, not a file of its own (a
-// create, two fsyncs and a rename, as reports cost before the log).
+// record ("CRC32C-hex SP data LF"), in segments of maxReportSegment bytes
+// (reports/TIME-RAND.log). A segment is written full of zeros (and fsync'd)
+// when it is begun, and records overwrite the zeros: a NUL ends its records.
+// AppendReport returns once its record is on disk, and concurrent appends
+// share one write and one fdatasync (a group commit). As the write neither
+// grows the file nor allocates blocks, the fdatasync needs no file system
+// journal commit. A report costs its gateway message a fraction of one flush,
+// not a file of its own (a create, two fsyncs and a rename, as reports cost
+// before the log).
 //
 // Crash guarantees: a record whose AppendReport returned nil survives a crash
 // (kill -9 or power loss) and is read again after restart until TakeReports
@@ -42,9 +46,9 @@ import (
 // Files named *.json in reports/ are reports written one a file by gateways
 // before the log; they are still read, first, and removed once taken.
 
-// maxReportSegment is the size beyond which the next append starts a new
-// segment, and a segment whose records were all handed over is removed. It
-// bounds what a restart sends again.
+// maxReportSegment is the size of a segment: an append that does not fit
+// starts a new one, and a segment whose records were all handed over is
+// removed. It bounds what a restart sends again.
 var maxReportSegment int64 = 256 << 10
 
 var crc32c = crc32.MakeTable(crc32.Castagnoli)
@@ -54,7 +58,8 @@ type reportLog struct {
 	cond     sync.Cond
 	f        *os.File // the segment being appended to; nil until the next append
 	name     string   // its name
-	size     int64    // its bytes on disk (fsync'd): readers read no further
+	size     int64    // its records' bytes on disk (synced): readers read no further
+	alloc    int64    // its size (zeros beyond size)
 	flushing bool     // a leader is writing a batch
 	next     *reportBatch
 	// taken is, by segment, how far its records were handed over (in memory
@@ -125,7 +130,7 @@ func (s *Spool) AppendReport(data []byte) error {
 // owns l.f, l.name and l.size (read under l.mu by others) without the lock;
 // it takes the lock to change them.
 func (s *Spool) writeReports(l *reportLog, buf []byte) (int64, error) {
-	if l.f != nil && l.size >= maxReportSegment {
+	if l.f != nil && l.size+int64(len(buf)) > l.alloc {
 		l.mu.Lock()
 		l.f.Close()
 		l.f, l.name, l.size = nil, "", 0
@@ -140,24 +145,33 @@ func (s *Spool) writeReports(l *reportLog, buf []byte) (int64, error) {
 		rand.Read(r[:])
 		// Time first, so that segments sort in the order they were begun.
 		name := time.Now().UTC().Format("20060102T150405.000000000") + "-" + hex.EncodeToString(r[:]) + ".log"
-		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			return 0, fmt.Errorf("spool report: %w", err)
 		}
-		// The new name must survive a crash as well as what is written to it.
-		if err := syncDir(dir); err != nil {
+		// Zeros written (not fallocated: the first write to an unwritten
+		// extent changes metadata), the size and the new name on disk, once.
+		alloc := max(maxReportSegment, int64(len(buf)))
+		_, err = f.Write(make([]byte, alloc))
+		if err == nil {
+			err = f.Sync()
+		}
+		if err == nil {
+			err = syncDir(dir)
+		}
+		if err != nil {
 			f.Close()
 			os.Remove(f.Name())
 			return 0, fmt.Errorf("spool report: %w", err)
 		}
 		l.mu.Lock()
-		l.f, l.name, l.size = f, name, 0
+		l.f, l.name, l.size, l.alloc = f, name, 0, alloc
 		l.mu.Unlock()
 	}
-	if _, err := l.f.Write(buf); err != nil {
+	if _, err := l.f.WriteAt(buf, l.size); err != nil {
 		return 0, fmt.Errorf("spool report %s: %w", l.name, err)
 	}
-	if err := l.f.Sync(); err != nil {
+	if err := datasync(l.f); err != nil {
 		return 0, fmt.Errorf("spool report %s: %w", l.name, err)
 	}
 	return int64(len(buf)), nil
@@ -238,13 +252,17 @@ func (s *Spool) ReadReports(limit int) (recs [][]byte, c ReportCursor, damaged i
 		if err != nil {
 			return recs, c, damaged, fmt.Errorf("spool report %s: %w", n, err)
 		}
-		off := from
+		off, all := from, from+int64(len(b))
+		if i := bytes.IndexByte(b, 0); i >= 0 {
+			b = b[:i] // the zeros after the last record
+		}
 		for len(b) > 0 && len(recs) < limit {
 			line, rest, ok := bytes.Cut(b, []byte{'\n'})
 			if !ok {
 				// A torn last write (never acknowledged): skipped.
 				damaged++
 				off += int64(len(b))
+				b = nil
 				break
 			}
 			off += int64(len(line)) + 1
@@ -256,6 +274,9 @@ func (s *Spool) ReadReports(limit int) (recs [][]byte, c ReportCursor, damaged i
 				continue
 			}
 			recs = append(recs, data)
+		}
+		if len(b) == 0 {
+			off = all // to the end of the file, zeros and all
 		}
 		c.segments[n] = off
 	}
@@ -296,7 +317,7 @@ func (s *Spool) TakeReports(c ReportCursor) error {
 			continue
 		}
 		l.taken[n] = off
-		if off >= l.size && l.size >= maxReportSegment {
+		if off >= l.size && l.size >= l.alloc-l.alloc/16 {
 			// Full and all handed over: the next append begins a new one.
 			l.f.Close()
 			l.f, l.name, l.size = nil, "", 0

@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -104,11 +105,21 @@ func TestReportsAcrossRestart(t *testing.T) {
 	}
 	// The crash: a write torn half-way, and nothing closed.
 	seg := segments(t, dir)[0]
-	f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+	b, err := os.ReadFile(seg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.WriteString("0000abcd fou")
+	end := bytes.IndexByte(b, 0)
+	if end < 0 || !bytes.HasSuffix(b[:end], []byte(" three\n")) {
+		t.Fatalf("the segment does not end its records with a NUL: %q", b)
+	}
+	f, err := os.OpenFile(seg, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("0000abcd fou"), int64(end)); err != nil {
+		t.Fatal(err)
+	}
 	f.Close()
 	if err := os.WriteFile(filepath.Join(dir, "reports", "20261101T000000.000000000-00.json"), []byte("legacy"), 0o600); err != nil {
 		t.Fatal(err)
