@@ -83,9 +83,14 @@ func BenchmarkGateway(b *testing.B) {
 			case "remote":
 				reg = client.New(startRemoteKeyServer(b), gatewayToken, nil)
 			case "remote-noreports":
-				// The same, with the client's ReportDeliveries hidden: no
-				// delivery report is spooled (fsync'd) or sent.
-				reg = struct{ Registrar }{client.New(startRemoteKeyServer(b), gatewayToken, nil)}
+				// The same, with only the client's ReportDeliveries hidden: no
+				// delivery report is spooled or sent. (The saved languages are
+				// still looked up, as with remote.)
+				c := client.New(startRemoteKeyServer(b), gatewayToken, nil)
+				reg = struct {
+					Registrar
+					LanguageLookup
+				}{c, c}
 			}
 			e := startGateway(b, gwOptions{registrar: reg, tweak: func(cfg *Config) {
 				cfg.MaxAttachmentBytes = 10 << 20

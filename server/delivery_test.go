@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/waxseal/waxseal/keyserver"
 	"github.com/waxseal/waxseal/keyserver/api"
 	"github.com/waxseal/waxseal/keyserver/client"
+	"github.com/waxseal/waxseal/server/spool"
 )
 
 // TestDeliveryStates: the real gateway relays a sealed message over loopback
@@ -85,8 +87,8 @@ func TestDeliveryStates(t *testing.T) {
 	want(m, "bob@patient.example", keyserver.DeliveryDelivered, "")
 	want(m, "carol@patient.example", keyserver.DeliveryDelivered, "")
 	want(m, "dave@patient.example", keyserver.DeliveryRefused, "550 5.1.1 <dave@patient.example>: no such user <script>x</script> [31m")
-	if names, _ := e.spool.Reports(); len(names) != 0 {
-		t.Errorf("%d reports left in the spool after they were sent", len(names))
+	if n := pendingReports(t, e.spool); n != 0 {
+		t.Errorf("%d reports left in the spool after they were sent", n)
 	}
 }
 
@@ -105,9 +107,8 @@ func TestDeliveryReportsWaitForTheKeyServer(t *testing.T) {
 	if err == nil {
 		t.Fatal("reports flushed to a key server that is away")
 	}
-	names, _ := e.spool.Reports()
-	if len(names) != 1 {
-		t.Fatalf("%d reports spooled, want 1", len(names))
+	if n := pendingReports(t, e.spool); n != 1 {
+		t.Fatalf("%d reports spooled, want 1", n)
 	}
 	if len(e.hop.to("bob@patient.example")) != 1 {
 		t.Fatal("the mail did not go out while the key server was away")
@@ -156,5 +157,170 @@ func TestDeliveryGivenUp(t *testing.T) {
 	})
 	if len(details) == 0 || details[len(details)-1] != "refused: given up after 48h0m0s: 451 4.7.1 greylisted, try again later" {
 		t.Errorf("audit details %q", details)
+	}
+}
+
+// pendingReports is how many report records the spool holds not yet taken.
+func pendingReports(t *testing.T, sp *spool.Spool) int {
+	t.Helper()
+	recs, _, _, err := sp.ReadReports(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(recs)
+}
+
+// TestDeliveryReportsAcrossRestart: the gateway stops without warning (nothing
+// flushed or closed, as in a crash) with one report sent and one spooled but
+// not sent. The gateway started on the same spool directory sends the second;
+// it sends the first again too (reports are handed over at least once: what
+// was sent is recorded in memory only), which changes nothing at the key
+// server, not even its audit log. A start after that has nothing left to send.
+func TestDeliveryReportsAcrossRestart(t *testing.T) {
+	e := startGateway(t, gwOptions{})
+	ctx := context.Background()
+	send := func(rcpt string) {
+		t.Helper()
+		if se := submit(t, e.addr, "alice@hospital.example", []string{rcpt}, labMessage("PHI: results")); se != nil {
+			t.Fatalf("DATA answered %v", se)
+		}
+	}
+	restart := func() *Gateway {
+		t.Helper()
+		sp, err := spool.Open(e.spool.Dir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := e.g.cfg
+		cfg.Spool = sp
+		g, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	states := func() (map[string]*api.Delivery, int) {
+		t.Helper()
+		views, err := client.New(e.ks.srv.URL, "admin-token-for-tests-0123456789ab", nil).Envelopes(ctx, api.EnvelopeQuery{Sender: "alice@hospital.example"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]*api.Delivery{}
+		for _, v := range views {
+			m[v.Recipient] = v.Delivery
+		}
+		records := 0
+		err = e.ks.store.Audit(ctx, 1, func(r keyserver.AuditRecord) (bool, error) {
+			if r.Action == keyserver.ActionEnvelopeDelivery {
+				records++
+			}
+			return true, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, records
+	}
+
+	send("bob@patient.example")
+	if err := e.g.FlushDeliveryReports(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before, records := states()
+	if d := before["bob@patient.example"]; d == nil || d.State != keyserver.DeliveryDelivered || records != 1 {
+		t.Fatalf("bob: delivery %+v, %d audit records; want delivered, 1", d, records)
+	}
+	send("carol@patient.example")
+	if n := pendingReports(t, e.spool); n != 1 {
+		t.Fatalf("%d reports pending once carol's 250 was given, want 1", n)
+	}
+	if d, _ := states(); d["carol@patient.example"] != nil {
+		t.Fatalf("carol: delivery %+v before any report for her was sent", d["carol@patient.example"])
+	}
+
+	// The crash, and the next start.
+	g2 := restart()
+	if n := pendingReports(t, g2.cfg.Spool); n != 2 {
+		t.Fatalf("%d reports read after the restart, want 2 (carol's, and bob's again)", n)
+	}
+	if err := g2.FlushDeliveryReports(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, records := states()
+	if d := after["carol@patient.example"]; d == nil || d.State != keyserver.DeliveryDelivered {
+		t.Fatalf("carol after the restart: delivery %+v, want delivered", d)
+	}
+	b, a := before["bob@patient.example"], after["bob@patient.example"]
+	if a == nil || a.State != b.State || a.Detail != b.Detail || !a.At.Equal(b.At) || records != 2 {
+		t.Fatalf("bob after his report was sent again: %+v (was %+v), %d audit records; want unchanged, 2 in all", a, b, records)
+	}
+	if n := pendingReports(t, g2.cfg.Spool); n != 0 {
+		t.Fatalf("%d reports pending after the flush", n)
+	}
+	// The old segment was read whole and removed: nothing to send again.
+	if n := pendingReports(t, restart().cfg.Spool); n != 0 {
+		t.Fatalf("%d reports read after a second restart, want 0", n)
+	}
+}
+
+// callsReporter is the key server's client, telling calls each batch of
+// delivery reports the key server took.
+type callsReporter struct {
+	*client.Client
+	calls chan []api.DeliveryReport
+}
+
+func (c callsReporter) ReportDeliveries(ctx context.Context, rs []api.DeliveryReport) (api.DeliveryResult, error) {
+	res, err := c.Client.ReportDeliveries(ctx, rs)
+	if err == nil {
+		c.calls <- slices.Clone(rs)
+	}
+	return res, err
+}
+
+// TestDeliveryReportsLoop: the gateway's own loop (RunSpool) sends the reports
+// of relayed mail without being asked, every message's once.
+func TestDeliveryReportsLoop(t *testing.T) {
+	calls := make(chan []api.DeliveryReport, 16)
+	e := startGateway(t, gwOptions{tweak: func(cfg *Config) {
+		cfg.KeyServer = callsReporter{cfg.KeyServer.(*client.Client), calls}
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.g.RunSpool(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	rcpts := []string{"bob@patient.example", "carol@patient.example", "dave@patient.example"}
+	for _, r := range rcpts {
+		if se := submit(t, e.addr, "alice@hospital.example", []string{r}, labMessage("PHI: results")); se != nil {
+			t.Fatalf("DATA answered %v", se)
+		}
+	}
+	seen := map[string]int{}
+	timeout := time.After(30 * time.Second)
+	for n := 0; n < len(rcpts); {
+		select {
+		case rs := <-calls:
+			if len(rs) == 0 {
+				t.Fatal("an empty call")
+			}
+			for _, r := range rs {
+				if r.State != keyserver.DeliveryDelivered {
+					t.Errorf("report %+v, want delivered", r)
+				}
+				seen[r.ID]++
+				n++
+			}
+		case <-timeout:
+			t.Fatalf("after 30 s the loop sent %d of %d reports", n, len(rcpts))
+		}
+	}
+	views, err := client.New(e.ks.srv.URL, "admin-token-for-tests-0123456789ab", nil).Envelopes(context.Background(), api.EnvelopeQuery{Sender: "alice@hospital.example"})
+	if err != nil || len(views) != len(rcpts) {
+		t.Fatalf("%d envelopes (%v)", len(views), err)
+	}
+	for _, v := range views {
+		if seen[v.ID] != 1 || v.Delivery == nil || v.Delivery.State != keyserver.DeliveryDelivered {
+			t.Errorf("%s: reported %d times, delivery %+v; want once, delivered", v.Recipient, seen[v.ID], v.Delivery)
+		}
 	}
 }

@@ -54,6 +54,9 @@ type Entry struct {
 type Spool struct {
 	dir string
 	mu  sync.Mutex // serialises writers of the same entry's metadata
+
+	reportsOnce sync.Once
+	reports     *reportLog // see reports.go
 }
 
 // Open makes the directory if needed and removes what an interrupted Put left.
@@ -81,6 +84,9 @@ func Open(dir string) (*Spool, error) {
 	}
 	return s, nil
 }
+
+// Dir is the spool's directory.
+func (s *Spool) Dir() string { return s.dir }
 
 func (s *Spool) meta(id string) string { return filepath.Join(s.dir, id+".json") }
 func (s *Spool) body(id string) string { return filepath.Join(s.dir, id+".eml") }
