@@ -48,6 +48,7 @@ func main() {
 		routeInstance(mux)
 		routeD1Batch(mux, env)
 		routeR2(mux)
+		routeProfile(mux, env)
 	}
 	ks, svc := keyServer(get, log)
 	mux.Handle("/", noPasswords(ks, svc))

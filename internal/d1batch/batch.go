@@ -58,6 +58,7 @@ func Batch(ctx context.Context, db js.Value, stmts []Statement) ([]Result, error
 	if db.IsUndefined() || db.IsNull() {
 		return nil, errors.New("d1batch: no D1 binding")
 	}
+	t := start()
 	guarded := false
 	arr := js.Global().Get("Array").New()
 	for i, st := range stmts {
@@ -77,7 +78,13 @@ func Batch(ctx context.Context, db js.Value, stmts []Statement) ([]Result, error
 	if guarded {
 		arr.Call("push", db.Call("prepare", "DELETE FROM "+GuardTable))
 	}
+	t = since(&stats.build, t)
 	res, err := await(ctx, db.Call("batch", arr))
+	t = since(&stats.wait, t)
+	if !t.IsZero() {
+		stats.batches.Add(1)
+		stats.statements.Add(int64(len(stmts)))
+	}
 	if err != nil {
 		if guarded && strings.Contains(err.Error(), "CHECK constraint failed") {
 			return nil, fmt.Errorf("%w (%v)", ErrGuard, err)
@@ -101,7 +108,11 @@ func Batch(ctx context.Context, db js.Value, stmts []Statement) ([]Result, error
 			}
 			out[i].Rows = append(out[i].Rows, row)
 		}
+		if !t.IsZero() {
+			stats.rows.Add(int64(len(out[i].Rows)))
+		}
 	}
+	since(&stats.read, t)
 	return out, nil
 }
 
