@@ -15,9 +15,10 @@
 // other's internals: the entry sets globalThis.context = {env, ctx, binding}
 // before starting Go (the same global syumai/workers' D1 and R2 packages read
 // the bindings from); Serve sets binding.serve and then calls binding.ready().
-// binding.serve(method, url, headers, body) takes the request's method, URL,
-// headers as [name, value] pairs and body as a Uint8Array (or null) and returns
-// a Promise of {status, headers, body}.
+// binding.serve(method, url, headers, body, io) takes the request's method,
+// URL, headers as [name, value] pairs, body as a Uint8Array (or null) and,
+// optionally, the request's io function (internal/jsio), and returns a Promise
+// of {status, headers, body}.
 package workerserve
 
 import (
@@ -31,6 +32,8 @@ import (
 	"sync/atomic"
 	"syscall/js"
 	"time"
+
+	"github.com/waxseal/waxseal/internal/jsio"
 )
 
 // MaxBody bounds a request body. The entry reads the whole body before handing
@@ -81,10 +84,14 @@ func promise(fn func() js.Value) js.Value {
 }
 
 func toRequest(args []js.Value) (*http.Request, error) {
-	if len(args) != 4 {
-		return nil, fmt.Errorf("workerserve: serve takes 4 arguments, got %d", len(args))
+	if len(args) != 4 && len(args) != 5 {
+		return nil, fmt.Errorf("workerserve: serve takes 4 or 5 arguments, got %d", len(args))
 	}
 	method, url, headers, body := args[0].String(), args[1].String(), args[2], args[3]
+	ctx := context.Background()
+	if len(args) == 5 {
+		ctx = jsio.WithRequest(ctx, args[4])
+	}
 	var b []byte
 	if body.Truthy() {
 		n := body.Get("length").Int()
@@ -94,7 +101,7 @@ func toRequest(args []js.Value) (*http.Request, error) {
 		b = make([]byte, n)
 		js.CopyBytesToGo(b, body)
 	}
-	req, err := http.NewRequestWithContext(context.Background(), method, url, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("workerserve: %w", err)
 	}
