@@ -170,4 +170,3 @@ func fromRow(row js.Value) (map[string]any, error) {
 	}
 	return m, nil
 }
-

@@ -154,7 +154,7 @@ func (s *Store) envelopeGroup(ctx context.Context, g []*envUpdate) ([]*envUpdate
 		}
 		if !retry {
 			for _, f := range w.after {
-				f()
+				f(ctx)
 			}
 			return rest, nil
 		}

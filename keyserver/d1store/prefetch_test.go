@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/waxseal/waxseal/envelope"
+	"github.com/waxseal/waxseal/internal/d1batch"
 	"github.com/waxseal/waxseal/keyserver"
 	"github.com/waxseal/waxseal/keyserver/d1store"
 )
@@ -54,11 +55,19 @@ func TestEnvelopeReadAhead(t *testing.T) {
 		return rctx
 	}
 
-	// Nothing in between: the record read ahead is the one updated.
+	// Nothing in between: the record read ahead is the one updated, and the
+	// update costs one D1 batch (its commit), not two.
+	d1batch.CountCalls(true)
+	defer d1batch.CountCalls(false)
 	for want := 1; want <= 2; want++ {
-		got, err := release(signIn())
+		rctx := signIn()
+		d1batch.ReadStats(true)
+		got, err := release(rctx)
 		if err != nil || got.Releases != want {
 			t.Fatalf("release %d: releases %d, %v", want, got.Releases, err)
+		}
+		if n := d1batch.ReadStats(true).Batches; n != 1 {
+			t.Errorf("release %d after its read ahead: %d D1 batches, want 1", want, n)
 		}
 	}
 	// A release without a read ahead between the read and the update: the

@@ -110,7 +110,7 @@ func (s *Store) deleteOrphans(ctx context.Context, keys []string) error {
 		}
 		for _, k := range keys[:n] {
 			if !named[k] {
-				_ = s.bucket.Delete(k)
+				s.r2Delete(ctx, k)
 			}
 		}
 		keys = keys[n:]
