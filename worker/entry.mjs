@@ -174,12 +174,18 @@ async function scheduled(controller, env, ctx) {
   const state = await instance(env, ctx);
   globalThis.context.ctx = ctx;
   if (!state.binding.scheduled) throw new Error("the key server is not configured: nothing to sweep");
-  const done = await Promise.race([
-    state.binding.scheduled(controller.cron),
-    state.exited.then((err) => {
-      throw err;
-    }),
-  ]);
+  const io = requestIO();
+  let done;
+  try {
+    done = await Promise.race([
+      state.binding.scheduled(controller.cron, io),
+      state.exited.then((err) => {
+        throw err;
+      }),
+    ]);
+  } finally {
+    io.close();
+  }
   console.log(`scheduled ${controller.cron}: ${done.expired} envelope(s) expired, ${done.outbox} mail(s) in the outbox`);
 }
 
