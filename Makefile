@@ -57,9 +57,9 @@ lint: tools check-tracked
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	 if [ -n "$$unformatted" ]; then echo "not gofmt-clean:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	GOOS=js GOARCH=wasm $(GO) vet ./wasm/... ./envelope/... ./cmd/waxseal-worker/ ./internal/workerserve/ ./internal/d1batch/ ./keyserver/d1store/
+	GOOS=js GOARCH=wasm $(GO) vet ./wasm/... ./envelope/... ./cmd/waxseal-worker/ ./internal/workerserve/ ./internal/d1batch/ ./internal/jsio/ ./keyserver/d1store/
 	$(STATICCHECK) ./...
-	GOOS=js GOARCH=wasm $(STATICCHECK) ./wasm/... ./cmd/waxseal-worker/ ./internal/workerserve/ ./internal/d1batch/ ./keyserver/d1store/
+	GOOS=js GOARCH=wasm $(STATICCHECK) ./wasm/... ./cmd/waxseal-worker/ ./internal/workerserve/ ./internal/d1batch/ ./internal/jsio/ ./keyserver/d1store/
 
 # No built binary may be tracked: executables must be scripts (#!), and no tracked
 # file may start with an ELF, Mach-O, PE or WebAssembly header.

@@ -73,26 +73,50 @@ async function instance(env, ctx) {
   return starting;
 }
 
-// Requests the Go program is serving, and the waiters for none. Go runs every
-// goroutine in whichever request's event happens to be running: a goroutine
-// woken by another request's (the D1 store's write turn, a group commit's
-// outcome) makes its D1 and R2 calls in that other request's context, and
-// workerd drops the answer of a call whose request has ended, so the call never
-// settles (seen: 8 clients releasing keys, group reads hanging until their
-// 30 s timeout). So each request's context stays open (ctx.waitUntil) until no
-// request is in flight and the after-answer work is done: every context Go may
-// have borrowed is still alive when its calls settle. Under load that lasts
-// longer than a request; Cloudflare ends waitUntil 30 s after the response.
-let inflight = 0;
-let quietWaiters = [];
-function quiet() {
-  return inflight === 0 ? Promise.resolve() : new Promise((resolve) => quietWaiters.push(resolve));
-}
-async function untilQuiet(state) {
-  do {
-    await quiet();
-    if (state.binding.idle) await state.binding.idle();
-  } while (inflight > 0);
+// requestIO returns the io function of one request (internal/jsio): Go calls
+// io(target, method, args, ok, fail) to start a D1 or R2 call, and it is
+// started here, in this request's own context, whichever request's event Go
+// happens to be running in. Go runs a goroutine in whichever event is running
+// when it is ready, so a goroutine woken by another request (the D1 store's
+// write turn handed over, a group commit's outcome) would otherwise start its
+// calls in that other request, and workerd drops the answer of a call whose
+// request has ended (seen: 8 clients releasing keys, group reads hanging until
+// their 30 s timeout). The loop below runs in this request: the promise it
+// waits on is made here, and workerd runs what follows a promise resolved
+// from another request in the request that made it
+// (handle_cross_request_promise_resolution, on by default). After close, a
+// call fails at once instead of hanging.
+function requestIO() {
+  const jobs = [];
+  let wake = null;
+  let open = true;
+  const loop = async () => {
+    for (;;) {
+      while (jobs.length) {
+        const [target, method, args, ok, fail] = jobs.shift();
+        try {
+          target[method](...args).then(ok, fail);
+        } catch (err) {
+          fail(err);
+        }
+      }
+      if (!open) return;
+      await new Promise((resolve) => (wake = resolve));
+      wake = null;
+    }
+  };
+  loop();
+  const poke = () => wake && wake();
+  const io = (target, method, args, ok, fail) => {
+    if (!open) return fail(new Error("the request this call serves has ended"));
+    jobs.push([target, method, args, ok, fail]);
+    poke();
+  };
+  io.close = () => {
+    open = false;
+    poke();
+  };
+  return io;
 }
 
 const exitedResponse = (err) =>
@@ -109,29 +133,30 @@ async function fetch(request, env, ctx) {
   // a request, so it is the latest request's.
   globalThis.context.ctx = ctx;
   const body = request.body ? new Uint8Array(await request.arrayBuffer()) : null;
+  const io = requestIO();
   let result;
-  inflight++;
   try {
     result = await Promise.race([
-      state.binding.serve(request.method, request.url, [...request.headers], body),
+      state.binding.serve(request.method, request.url, [...request.headers], body, io),
       state.exited.then((err) => ({ exited: err })),
     ]);
   } catch (err) {
+    io.close();
     // Go code that runs after the program's exit throws from inside serve.
     if (!state.go.exited) throw err;
     if (current === state) current = null;
     return exitedResponse(await state.exited);
-  } finally {
-    if (--inflight === 0) {
-      for (const resolve of quietWaiters) resolve();
-      quietWaiters = [];
-    }
   }
-  if (result.exited) return exitedResponse(result.exited);
+  if (result.exited) {
+    io.close();
+    return exitedResponse(result.exited);
+  }
   // Work the key server goes on with after its answer (a sign-in code mailed
-  // after the same 202 for every address) must finish too: binding.idle
-  // settles when it has.
-  if (!state.go.exited) ctx.waitUntil(untilQuiet(state));
+  // after the same 202 for every address) makes its calls in this request, so
+  // the request stays open until binding.idle settles: when that work, begun
+  // by this request or another, is done.
+  if (!state.go.exited && state.binding.idle) ctx.waitUntil(state.binding.idle().finally(() => io.close()));
+  else io.close();
   const headers = new Headers();
   for (const [name, value] of result.headers) headers.append(name, value);
   const nullBody = result.status === 204 || result.status === 304 || request.method === "HEAD";
@@ -149,12 +174,18 @@ async function scheduled(controller, env, ctx) {
   const state = await instance(env, ctx);
   globalThis.context.ctx = ctx;
   if (!state.binding.scheduled) throw new Error("the key server is not configured: nothing to sweep");
-  const done = await Promise.race([
-    state.binding.scheduled(controller.cron),
-    state.exited.then((err) => {
-      throw err;
-    }),
-  ]);
+  const io = requestIO();
+  let done;
+  try {
+    done = await Promise.race([
+      state.binding.scheduled(controller.cron, io),
+      state.exited.then((err) => {
+        throw err;
+      }),
+    ]);
+  } finally {
+    io.close();
+  }
   console.log(`scheduled ${controller.cron}: ${done.expired} envelope(s) expired, ${done.outbox} mail(s) in the outbox`);
 }
 

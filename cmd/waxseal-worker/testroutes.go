@@ -10,11 +10,14 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"syscall/js"
+	"time"
 
 	"github.com/syumai/workers/cloudflare/r2"
 
 	"github.com/waxseal/waxseal/internal/d1batch"
+	"github.com/waxseal/waxseal/internal/workerserve"
 )
 
 // routeD1Batch adds POST /_worker/d1batch (test routes only): it runs
@@ -96,5 +99,34 @@ func routeR2(mux *http.ServeMux) {
 		}
 		w.Header().Set("Content-Type", "application/octet-stream")
 		_, _ = io.Copy(w, obj.Body)
+	})
+}
+
+// routeProfile adds the profiling routes (test routes only): GET
+// /_worker/stats answers the D1 calls (d1batch.Stats) and the requests' time
+// in Go (workerserve.Stats) since the last ?reset=1; POST
+// /_worker/d1ping?n=N runs N one-statement batches (SELECT 1) one after
+// another and answers their mean time, D1's own round trip under wrangler.
+func routeProfile(mux *http.ServeMux, env js.Value) {
+	d1batch.CountCalls(true)
+	mux.HandleFunc("GET /_worker/stats", func(w http.ResponseWriter, r *http.Request) {
+		reset := r.URL.Query().Get("reset") == "1"
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(map[string]any{"d1": d1batch.ReadStats(reset), "serve": workerserve.ReadStats(reset)})
+	})
+	mux.HandleFunc("POST /_worker/d1ping", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		n = min(max(n, 1), 1000)
+		db := env.Get("DB")
+		t0 := time.Now()
+		for i := 0; i < n; i++ {
+			if _, err := d1batch.Batch(r.Context(), db, []d1batch.Statement{{SQL: "SELECT 1 AS one"}}); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"n": n, "mean_ms": float64(time.Since(t0).Microseconds()) / 1000 / float64(n)})
 	})
 }

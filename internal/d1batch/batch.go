@@ -17,6 +17,8 @@ import (
 	"math"
 	"strings"
 	"syscall/js"
+
+	"github.com/waxseal/waxseal/internal/jsio"
 )
 
 // Statement is one SQL statement with its ? arguments: string, []byte, nil,
@@ -58,6 +60,7 @@ func Batch(ctx context.Context, db js.Value, stmts []Statement) ([]Result, error
 	if db.IsUndefined() || db.IsNull() {
 		return nil, errors.New("d1batch: no D1 binding")
 	}
+	t := start()
 	guarded := false
 	arr := js.Global().Get("Array").New()
 	for i, st := range stmts {
@@ -77,7 +80,13 @@ func Batch(ctx context.Context, db js.Value, stmts []Statement) ([]Result, error
 	if guarded {
 		arr.Call("push", db.Call("prepare", "DELETE FROM "+GuardTable))
 	}
-	res, err := await(ctx, db.Call("batch", arr))
+	t = since(&stats.build, t)
+	res, err := jsio.Call(ctx, db, "batch", arr)
+	t = since(&stats.wait, t)
+	if !t.IsZero() {
+		stats.batches.Add(1)
+		stats.statements.Add(int64(len(stmts)))
+	}
 	if err != nil {
 		if guarded && strings.Contains(err.Error(), "CHECK constraint failed") {
 			return nil, fmt.Errorf("%w (%v)", ErrGuard, err)
@@ -101,7 +110,11 @@ func Batch(ctx context.Context, db js.Value, stmts []Statement) ([]Result, error
 			}
 			out[i].Rows = append(out[i].Rows, row)
 		}
+		if !t.IsZero() {
+			stats.rows.Add(int64(len(out[i].Rows)))
+		}
 	}
+	since(&stats.read, t)
 	return out, nil
 }
 
@@ -156,40 +169,4 @@ func fromRow(row js.Value) (map[string]any, error) {
 		}
 	}
 	return m, nil
-}
-
-// await waits for a JavaScript promise. It must run on a goroutine of its own
-// (a handler's), never inside a js.FuncOf callback.
-func await(ctx context.Context, p js.Value) (js.Value, error) {
-	type outcome struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan outcome, 1)
-	onOK := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		ch <- outcome{v: args[0]}
-		return nil
-	})
-	onErr := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		msg := "rejected"
-		if len(args) > 0 {
-			if m := args[0].Get("message"); m.Type() == js.TypeString {
-				msg = m.String()
-			} else {
-				msg = args[0].Call("toString").String()
-			}
-		}
-		ch <- outcome{err: errors.New(msg)}
-		return nil
-	})
-	p.Call("then", onOK, onErr)
-	select {
-	case o := <-ch:
-		onOK.Release()
-		onErr.Release()
-		return o.v, o.err
-	case <-ctx.Done():
-		// The callbacks stay referenced: the promise may still settle.
-		return js.Value{}, ctx.Err()
-	}
 }

@@ -15,9 +15,10 @@
 // other's internals: the entry sets globalThis.context = {env, ctx, binding}
 // before starting Go (the same global syumai/workers' D1 and R2 packages read
 // the bindings from); Serve sets binding.serve and then calls binding.ready().
-// binding.serve(method, url, headers, body) takes the request's method, URL,
-// headers as [name, value] pairs and body as a Uint8Array (or null) and returns
-// a Promise of {status, headers, body}.
+// binding.serve(method, url, headers, body, io) takes the request's method,
+// URL, headers as [name, value] pairs, body as a Uint8Array (or null) and,
+// optionally, the request's io function (internal/jsio), and returns a Promise
+// of {status, headers, body}.
 package workerserve
 
 import (
@@ -28,7 +29,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"syscall/js"
+	"time"
+
+	"github.com/waxseal/waxseal/internal/jsio"
 )
 
 // MaxBody bounds a request body. The entry reads the whole body before handing
@@ -46,12 +51,18 @@ func Serve(h http.Handler, log *slog.Logger) {
 	serve := js.FuncOf(func(_ js.Value, args []js.Value) any {
 		// Copy everything out of JavaScript before returning: the handler runs
 		// in a goroutine after this callback, which must not block.
+		t0 := time.Now()
 		req, err := toRequest(args)
 		return promise(func() js.Value {
 			if err != nil {
 				return toJSResponse(errorResponse(http.StatusBadRequest, err.Error()))
 			}
-			return toJSResponse(run(h, req, log))
+			t1 := time.Now()
+			res := run(h, req, log)
+			t2 := time.Now()
+			v := toJSResponse(res)
+			count(t0, t1, t2)
+			return v
 		})
 	})
 	binding.Set("serve", serve)
@@ -73,10 +84,14 @@ func promise(fn func() js.Value) js.Value {
 }
 
 func toRequest(args []js.Value) (*http.Request, error) {
-	if len(args) != 4 {
-		return nil, fmt.Errorf("workerserve: serve takes 4 arguments, got %d", len(args))
+	if len(args) != 4 && len(args) != 5 {
+		return nil, fmt.Errorf("workerserve: serve takes 4 or 5 arguments, got %d", len(args))
 	}
 	method, url, headers, body := args[0].String(), args[1].String(), args[2], args[3]
+	ctx := context.Background()
+	if len(args) == 5 {
+		ctx = jsio.WithRequest(ctx, args[4])
+	}
 	var b []byte
 	if body.Truthy() {
 		n := body.Get("length").Int()
@@ -86,7 +101,7 @@ func toRequest(args []js.Value) (*http.Request, error) {
 		b = make([]byte, n)
 		js.CopyBytesToGo(b, body)
 	}
-	req, err := http.NewRequestWithContext(context.Background(), method, url, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("workerserve: %w", err)
 	}
@@ -175,4 +190,35 @@ func toJSResponse(r *response) js.Value {
 		out.Set("body", js.Null())
 	}
 	return out
+}
+
+// Stats is where the requests' time went in Go, for profiling the Worker (a
+// test route reads it): Start is from the entry's call to the handler's
+// start (copying the request in, and the wait for Go's scheduler), Handler the
+// handler itself, Reply copying the response out.
+type Stats struct {
+	Requests  int64 `json:"requests"`
+	StartNs   int64 `json:"start_ns"`
+	HandlerNs int64 `json:"handler_ns"`
+	ReplyNs   int64 `json:"reply_ns"`
+}
+
+var stats struct{ requests, start, handler, reply atomic.Int64 }
+
+func count(t0, t1, t2 time.Time) {
+	stats.requests.Add(1)
+	stats.start.Add(int64(t1.Sub(t0)))
+	stats.handler.Add(int64(t2.Sub(t1)))
+	stats.reply.Add(int64(time.Since(t2)))
+}
+
+// ReadStats returns the counts so far and, if reset, starts them again from 0.
+func ReadStats(reset bool) Stats {
+	get := func(v *atomic.Int64) int64 {
+		if reset {
+			return v.Swap(0)
+		}
+		return v.Load()
+	}
+	return Stats{Requests: get(&stats.requests), StartNs: get(&stats.start), HandlerNs: get(&stats.handler), ReplyNs: get(&stats.reply)}
 }

@@ -3,10 +3,8 @@
 package d1store
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/waxseal/waxseal/keyserver"
@@ -20,8 +18,8 @@ func (s *Store) PutCiphertext(ctx context.Context, sum [32]byte, data []byte, no
 		return err
 	}
 	key := hx(sum[:])
-	if _, err := s.bucket.Put(key, io.NopCloser(bytes.NewReader(data)), nil); err != nil {
-		return fmt.Errorf("put ciphertext %s: r2 put: %w", key, err)
+	if err := s.r2Put(ctx, key, data); err != nil {
+		return fmt.Errorf("put ciphertext %s: %w", key, err)
 	}
 	err := s.write(ctx, func(w *wtx) error {
 		// Unreferenced: restart its grace period, as for a fresh upload.
@@ -76,7 +74,7 @@ func (s *Store) DeleteUnreferencedCiphertexts(ctx context.Context, t time.Time) 
 		return 0, fmt.Errorf("delete unreferenced ciphertexts: %w", err)
 	}
 	for _, key := range gone {
-		_ = s.bucket.Delete(key)
+		s.r2Delete(ctx, key)
 	}
 	if err := s.sweepOrphans(ctx, t); err != nil {
 		return n, fmt.Errorf("delete unreferenced ciphertexts: %w", err)
@@ -97,7 +95,7 @@ func (w *wtx) dropCiphertextRef(sum []byte) error {
 	}
 	if rows[0].int("refs") <= 1 {
 		w.exec("DELETE FROM ciphertexts WHERE sum = ?", key)
-		w.after = append(w.after, func() { _ = w.s.bucket.Delete(key) })
+		w.after = append(w.after, func(ctx context.Context) { w.s.r2Delete(ctx, key) })
 		return nil
 	}
 	w.exec("UPDATE ciphertexts SET refs = refs - 1 WHERE sum = ?", key)

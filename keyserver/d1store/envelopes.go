@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -226,12 +225,5 @@ func (s *Store) object(ctx context.Context, key string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	obj, err := s.bucket.Get(key)
-	if err != nil {
-		return nil, fmt.Errorf("r2 get: %w", err)
-	}
-	if obj == nil {
-		return nil, keyserver.ErrNotFound
-	}
-	return io.ReadAll(obj.Body)
+	return s.r2Get(ctx, key)
 }

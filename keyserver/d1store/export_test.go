@@ -3,8 +3,9 @@
 package d1store
 
 import (
-	"bytes"
-	"io"
+	"context"
+
+	"github.com/waxseal/waxseal/internal/d1batch"
 )
 
 // SetSweepPaging sets the orphan sweep's page size and pages per run, for a
@@ -17,14 +18,13 @@ func SetSweepPaging(size, pages int) func() {
 
 // PutObject stores an R2 object with no row: an orphan.
 func (s *Store) PutObject(key string, data []byte) error {
-	_, err := s.bucket.Put(key, io.NopCloser(bytes.NewReader(data)), nil)
-	return err
+	return s.r2Put(context.Background(), key, data)
 }
 
 // HasObject reports whether R2 holds key.
 func (s *Store) HasObject(key string) (bool, error) {
-	o, err := s.bucket.Head(key)
-	return o != nil, err
+	o, err := d1batch.Call(context.Background(), s.r2, "head", key)
+	return err == nil && !o.IsNull() && !o.IsUndefined(), err
 }
 
 // PayloadKey is payloadKey, for a test.

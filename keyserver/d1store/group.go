@@ -29,6 +29,7 @@ const maxGroup = 32
 
 type envUpdate struct {
 	id   envelope.ID
+	pre  *envelopeRead // the record read ahead with the session, if any (prefetch.go)
 	fn   func(*keyserver.EnvelopeRecord) ([]keyserver.AuditEvent, error)
 	out  keyserver.EnvelopeRecord
 	err  error
@@ -45,7 +46,7 @@ func (s *Store) UpdateEnvelope(ctx context.Context, id envelope.ID, fn func(*key
 	if err := ctx.Err(); err != nil {
 		return keyserver.EnvelopeRecord{}, err
 	}
-	u := &envUpdate{id: id, fn: fn, done: make(chan struct{})}
+	u := &envUpdate{id: id, pre: envelopeReadFrom(ctx), fn: fn, done: make(chan struct{})}
 	s.envs.mu.Lock()
 	s.envs.q = append(s.envs.q, u)
 	s.envs.mu.Unlock()
@@ -125,13 +126,18 @@ const groupTimeout = 30 * time.Second
 func (s *Store) envelopeGroup(ctx context.Context, g []*envUpdate) ([]*envUpdate, error) {
 	backoff := minBackoff
 	for attempt := 0; attempt < maxAttempts; attempt++ {
+		var data map[string]string
+		if attempt == 0 {
+			data = s.readAhead(g)
+		}
 		w, h, err := s.begin(ctx)
 		if err != nil {
 			return nil, err
 		}
-		data, err := w.envelopeData(g)
-		if err != nil {
-			return nil, err
+		if data == nil {
+			if data, err = w.envelopeData(g); err != nil {
+				return nil, err
+			}
 		}
 		var rest []*envUpdate
 		for i, u := range g {
@@ -148,12 +154,53 @@ func (s *Store) envelopeGroup(ctx context.Context, g []*envUpdate) ([]*envUpdate
 		}
 		if !retry {
 			for _, f := range w.after {
-				f()
+				f(ctx)
 			}
 			return rest, nil
 		}
 	}
 	return nil, fmt.Errorf("d1store: write: %d attempts met other writes", maxAttempts)
+}
+
+// readAhead returns the records of g's envelopes, JSON by hex id, if every
+// update of g brought its record read ahead at the write version this
+// isolate will guard on (so that nothing was written between that read and
+// the commit if the guard holds), else nil: the group reads them. A head read
+// ahead that is newer than the one this isolate knows (another isolate wrote)
+// is adopted, and the records read at it are used. The caller holds the
+// write turn.
+func (s *Store) readAhead(g []*envUpdate) map[string]string {
+	type ahead struct {
+		found bool
+		data  string
+		head  head
+	}
+	got := make([]ahead, len(g))
+	ok := true
+	for i, u := range g {
+		found, d, h, took := u.pre.take(u.id)
+		if !took {
+			ok = false
+			continue
+		}
+		got[i] = ahead{found, d, h}
+		if !s.head.known || h.ver > s.head.ver {
+			s.head = h
+		}
+	}
+	if !ok {
+		return nil
+	}
+	data := make(map[string]string, len(g))
+	for i, u := range g {
+		if got[i].head.ver != s.head.ver {
+			return nil
+		}
+		if k := hx(u.id[:]); got[i].found {
+			data[k] = got[i].data
+		}
+	}
+	return data
 }
 
 // envelopeData reads the records of g's envelopes, JSON by hex id.

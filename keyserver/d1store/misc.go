@@ -8,6 +8,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/waxseal/waxseal/internal/d1batch"
 	"github.com/waxseal/waxseal/keyserver"
 )
 
@@ -201,10 +202,36 @@ func (s *Store) DeleteThreadHashesBefore(ctx context.Context, t time.Time) (int,
 	return n, nil
 }
 
-// SessionAccount returns a session and its account in one read.
+// SessionAccount returns a session and its account in one read; with a
+// context from WithEnvelopeRead, the same batch reads that envelope and the
+// write version too (prefetch.go).
 func (s *Store) SessionAccount(ctx context.Context, tokenHash []byte) (keyserver.Session, *keyserver.Account, error) {
-	rows, err := s.query(ctx, `SELECT sessions.data AS s, accounts.data AS a FROM sessions
-		LEFT JOIN accounts ON accounts.id = sessions.account_id WHERE sessions.token_hash = ?`, hx(tokenHash))
+	if err := ctx.Err(); err != nil {
+		return keyserver.Session{}, nil, err
+	}
+	stmts := []stmt{{SQL: `SELECT sessions.data AS s, accounts.data AS a FROM sessions
+		LEFT JOIN accounts ON accounts.id = sessions.account_id WHERE sessions.token_hash = ?`, Args: []any{hx(tokenHash)}}}
+	pre := envelopeReadFrom(ctx)
+	if pre != nil {
+		stmts = append(stmts, stmt{SQL: "SELECT data FROM envelopes WHERE id = ?", Args: []any{hx(pre.id[:])}},
+			stmt{SQL: "SELECT ver, seq, hash, next_mail FROM audit_head WHERE id = 1"})
+	}
+	res, err := d1batch.Batch(ctx, s.db, stmts)
+	var rows []row
+	if err == nil {
+		for _, r := range res[0].Rows {
+			rows = append(rows, r)
+		}
+		if pre != nil && len(res[2].Rows) == 1 {
+			hr := row(res[2].Rows[0])
+			h := head{known: true, ver: hr.int("ver"), seq: hr.int("seq"), hash: hr.bytes("hash"), nextMail: hr.int("next_mail")}
+			if len(res[1].Rows) == 1 {
+				pre.set(true, row(res[1].Rows[0]).str("data"), h)
+			} else {
+				pre.set(false, "", h)
+			}
+		}
+	}
 	if err == nil && len(rows) == 0 {
 		err = keyserver.ErrNotFound
 	}

@@ -3,13 +3,11 @@
 package d1store
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/waxseal/waxseal/envelope"
@@ -53,8 +51,8 @@ func (s *Store) putLargePayloads(ctx context.Context, payloads map[envelope.ID][
 			return nil, err
 		}
 		key := payloadKey(id, p)
-		if _, err := s.bucket.Put(key, io.NopCloser(bytes.NewReader(p)), nil); err != nil {
-			return nil, fmt.Errorf("envelope %s: payload of %d bytes: r2 put: %w", id, len(p), err)
+		if err := s.r2Put(ctx, key, p); err != nil {
+			return nil, fmt.Errorf("envelope %s: payload of %d bytes: %w", id, len(p), err)
 		}
 		keys[id] = key
 	}
@@ -80,7 +78,7 @@ func (w *wtx) dropPayload(key string) error {
 	w.exec("DELETE FROM payloads WHERE id = ?", key)
 	if len(rows) == 1 {
 		if obj, ok := strings.CutPrefix(rows[0].str("ref"), r2Ref); ok {
-			w.after = append(w.after, func() { _ = w.s.bucket.Delete(obj) })
+			w.after = append(w.after, func(ctx context.Context) { w.s.r2Delete(ctx, obj) })
 		}
 	}
 	return nil

@@ -38,8 +38,6 @@ import (
 	"syscall/js"
 	"time"
 
-	"github.com/syumai/workers/cloudflare/r2"
-
 	"github.com/waxseal/waxseal/internal/d1batch"
 	"github.com/waxseal/waxseal/keyserver"
 )
@@ -48,10 +46,9 @@ type stmt = d1batch.Statement
 
 // Store is a keyserver.Store on a D1 database and an R2 bucket.
 type Store struct {
-	db     js.Value
-	bucket *r2.Bucket
-	r2     js.Value // the bucket binding itself, for list with a cursor (sweep.go)
-	lead   leadState
+	db   js.Value
+	r2   js.Value // the R2 bucket binding (r2.go)
+	lead leadState
 
 	// writing is this isolate's write turn (a one-slot semaphore that a
 	// cancelled context can stop waiting for); head is guarded by it.
@@ -70,11 +67,11 @@ func Open(ctx context.Context, dbBinding, bucketBinding string) (*Store, error) 
 	if db.IsUndefined() || db.IsNull() {
 		return nil, fmt.Errorf("d1store: no D1 binding %q", dbBinding)
 	}
-	bucket, err := r2.NewBucket(bucketBinding)
-	if err != nil {
-		return nil, fmt.Errorf("d1store: R2 binding %q: %w", bucketBinding, err)
+	bucket := js.Global().Get("context").Get("env").Get(bucketBinding)
+	if bucket.IsUndefined() || bucket.IsNull() {
+		return nil, fmt.Errorf("d1store: no R2 binding %q", bucketBinding)
 	}
-	s := &Store{db: db, bucket: bucket, r2: js.Global().Get("context").Get("env").Get(bucketBinding), writing: make(chan struct{}, 1)}
+	s := &Store{db: db, r2: bucket, writing: make(chan struct{}, 1)}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -231,7 +228,7 @@ type wtx struct {
 	mailUsed bool
 	audit    []stmt
 	stmts    []stmt
-	after    []func() // run once the batch committed (R2 deletions)
+	after    []func(context.Context) // run once the batch committed (R2 deletions)
 }
 
 func (w *wtx) query(q string, args ...any) ([]row, error) { return w.s.query(w.ctx, q, args...) }
@@ -331,7 +328,7 @@ func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
 		}
 		if len(w.stmts) == 0 && len(w.audit) == 0 && !w.mailUsed {
 			for _, f := range w.after {
-				f()
+				f(ctx)
 			}
 			return nil
 		}
@@ -343,7 +340,7 @@ func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
 			continue
 		}
 		for _, f := range w.after {
-			f()
+			f(ctx)
 		}
 		return nil
 	}

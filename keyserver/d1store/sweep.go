@@ -65,7 +65,7 @@ func (s *Store) listPage(ctx context.Context, cursor string, t time.Time) ([]str
 	if cursor != "" {
 		opts.Set("cursor", cursor)
 	}
-	v, err := d1batch.Await(ctx, s.r2.Call("list", opts))
+	v, err := d1batch.Call(ctx, s.r2, "list", opts)
 	if err != nil {
 		return nil, "", fmt.Errorf("r2 list: %w", err)
 	}
@@ -110,7 +110,7 @@ func (s *Store) deleteOrphans(ctx context.Context, keys []string) error {
 		}
 		for _, k := range keys[:n] {
 			if !named[k] {
-				_ = s.bucket.Delete(k)
+				s.r2Delete(ctx, k)
 			}
 		}
 		keys = keys[n:]
