@@ -1,9 +1,10 @@
 // Concurrent key releases on the Worker: goroutines of one request wake those
-// of others (the D1 store's write turn, a group commit's outcome) and then make
-// their D1 calls in the waker's request context. worker/entry.mjs keeps every
-// context open until no request is in flight; without that, workerd dropped
-// the answers of calls whose request had ended and these releases hung until
-// the store's 30 s timeout, then failed with 500.
+// of others (the D1 store's write turn, a group commit's outcome) while Go runs
+// inside the waker's request. Every D1 and R2 call is started in the request it
+// serves, through the request's io function (worker/entry.mjs, internal/jsio);
+// without that, workerd dropped the answers of calls started in a request that
+// had ended, and these releases hung until the store's 30 s timeout, then
+// failed with 500.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { apiClient, registerWithPasskey, startInstallation } from "./install.mjs";
