@@ -23,94 +23,15 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { startWaxseal } from "../e2e/harness.mjs";
-import { apiClient, bin, registerWithPasskey, request, startInstallation } from "./install.mjs";
+import { bin, request, startInstallation } from "./install.mjs";
+import { get, load, recipient, release } from "./load.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RUNS = Number(process.env.BENCH_RUNS || 3);
 const N = Number(process.env.BENCH_REQUESTS || 2000);
 const SECONDS = Number(process.env.BENCH_SECONDS || 30);
 const COLD = Number(process.env.BENCH_COLD || 3);
-const ENVELOPES = 10;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-// recipient seals ENVELOPES messages to Bob on a server, registers him with
-// the code mailed for the first (code(email) resolves with it), finishes his
-// setup with a passkey and returns { ids, cookie }.
-async function recipient(base, seal, code) {
-  const ids = [];
-  for (let i = 0; i < ENVELOPES; i++) {
-    const msg = `From: alice@hospital.example\r\nTo: bob@patient.example\r\nSubject: Results ${i}\r\n\r\nHello\r\n`;
-    ids.push(seal(msg)[0].id);
-  }
-  const call = apiClient(base);
-  await registerWithPasskey(call, base, ids[0], code);
-  return { ids, cookie: call.cookie() };
-}
-
-// post sends one request on agent and resolves with { status, body }.
-function post(agent, url, headers) {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: "POST", headers, agent }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-// release is one key release on target; it throws unless the key came back.
-async function release(target, agent, i) {
-  const res = await post(agent, `${target.api}/api/v1/envelopes/${target.ids[i % target.ids.length]}/key`, {
-    Cookie: target.cookie,
-    "X-Waxseal-CSRF": "1",
-  });
-  if (res.status !== 200 || !JSON.parse(res.body).server_key) throw new Error(`${target.name} release: ${res.status} ${res.body}`);
-}
-
-// load runs op(agent, i) from clients concurrent clients, each waiting for
-// its answer before the next (a closed loop), until n ops or the time limit.
-// Kept-alive connections, fresh for each measurement: wrangler dev's proxy
-// closes idle ones after a few seconds.
-async function load(clients, n, op) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
-  const times = [];
-  let next = 0;
-  const t0 = performance.now();
-  const deadline = t0 + SECONDS * 1000;
-  try {
-    await Promise.all(
-      Array.from({ length: clients }, async () => {
-        while (next < n && performance.now() < deadline) {
-          const i = next++;
-          const t = performance.now();
-          await op(agent, i);
-          times.push(performance.now() - t);
-        }
-      }),
-    );
-  } finally {
-    agent.destroy();
-  }
-  const secs = (performance.now() - t0) / 1000;
-  times.sort((a, b) => a - b);
-  const q = (p) => times[Math.min(times.length - 1, Math.floor(p * times.length))];
-  return { n: times.length, rps: times.length / secs, p50: q(0.5), p99: q(0.99) };
-}
-
-// A GET with no store behind it, for where a release's time goes.
-async function get(agent, url) {
-  const res = await new Promise((resolve, reject) => {
-    http.get(url, { agent }, (r) => {
-      r.resume();
-      r.on("end", () => resolve(r));
-      r.on("error", reject);
-    }).on("error", reject);
-  });
-  if (res.statusCode !== 200) throw new Error(`${url}: ${res.statusCode}`);
-}
 
 // untilRelease repeats a release until one succeeds (connection refused while
 // a server starts), within ms; resolves with the time it took from t0.
@@ -196,15 +117,15 @@ try {
     { name: "worker", api: inst.url.replace("localhost", "127.0.0.1"), ...wr, plain: "/_worker/instance" },
     { name: "bbolt", api: ws.base.replace("localhost", "127.0.0.1"), ...br, plain: "/healthz" },
   ];
-  for (const t of targets) await load(8, 200, (a, i) => release(t, a, i)); // warm-up
+  for (const t of targets) await load(8, 200, SECONDS, (a, i) => release(t, a, i)); // warm-up
 
   const rounds = [];
   for (let run = 1; run <= RUNS; run++) {
     const r = { run, uptime: execFileSync("uptime").toString().trim().replace(/.*load/, "load") };
     for (const c of [1, 8]) {
       for (const t of targets) {
-        r[`${t.name}${c}`] = await load(c, N, (a, i) => release(t, a, i));
-        r[`${t.name}${c}plain`] = await load(c, N, (a) => get(a, t.api + t.plain));
+        r[`${t.name}${c}`] = await load(c, N, SECONDS, (a, i) => release(t, a, i));
+        r[`${t.name}${c}plain`] = await load(c, N, SECONDS, (a) => get(a, t.api + t.plain));
       }
     }
     // Cold: the first release by a fresh Go instance in the Worker (the
