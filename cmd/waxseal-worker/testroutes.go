@@ -109,6 +109,7 @@ func routeR2(mux *http.ServeMux) {
 // another and answers their mean time, D1's own round trip under wrangler.
 func routeProfile(mux *http.ServeMux, env js.Value) {
 	d1batch.CountCalls(true)
+	workerserve.CountRequests(true)
 	mux.HandleFunc("GET /_worker/stats", func(w http.ResponseWriter, r *http.Request) {
 		reset := r.URL.Query().Get("reset") == "1"
 		w.Header().Set("Content-Type", "application/json")
