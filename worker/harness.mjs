@@ -47,11 +47,23 @@ export async function startWorker({ vars = {}, readyPath = "/_worker/instance", 
       WRANGLER_LOG_PATH: path.join(state, "logs"),
     },
   });
-  let output = "";
-  // Keep the start and stay bounded: a runaway log must not exhaust memory.
+  // Keep the start (how it came up) and the end (how it failed), bounded: a
+  // runaway log must not exhaust memory.
+  let head = "";
+  let tail = "";
+  let dropped = 0;
   const keep = (d) => {
-    if (output.length < 1 << 20) output += d;
+    if (head.length < 1 << 18) {
+      head += d;
+      return;
+    }
+    tail += d;
+    if (tail.length > 3 << 18) {
+      dropped += tail.length - (1 << 19);
+      tail = tail.slice(-(1 << 19));
+    }
   };
+  const output = () => (dropped ? `${head}\n[… ${dropped} bytes of log left out …]\n${tail}` : head + tail);
   child.stdout.on("data", keep);
   child.stderr.on("data", keep);
   const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
@@ -79,7 +91,7 @@ export async function startWorker({ vars = {}, readyPath = "/_worker/instance", 
   for (;;) {
     if (gone) {
       await stop();
-      throw new Error(`wrangler exited before it was ready:\n${output}`);
+      throw new Error(`wrangler exited before it was ready:\n${output()}`);
     }
     try {
       const res = await fetch(url + readyPath, { signal: AbortSignal.timeout(5000) });
@@ -88,9 +100,9 @@ export async function startWorker({ vars = {}, readyPath = "/_worker/instance", 
     } catch {}
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`wrangler did not answer on ${url}${readyPath} within ${timeoutMs} ms:\n${output}`);
+      throw new Error(`wrangler did not answer on ${url}${readyPath} within ${timeoutMs} ms:\n${output()}`);
     }
     await new Promise((r) => setTimeout(r, 100)); // poll interval, bounded by the deadline
   }
-  return { url, stop, log: () => output, readyMs: performance.now() - spawned };
+  return { url, stop, log: output, readyMs: performance.now() - spawned };
 }
