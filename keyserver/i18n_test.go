@@ -535,3 +535,70 @@ func TestFrameworkRefusalsSpeakTheCatalog(t *testing.T) {
 		}
 	}
 }
+
+// TestNotFoundPageForPeople: a browser that loads an address with nothing at
+// it (a link cut short in a mail client, a typo) gets a page in its
+// language, with the brand and the way forward; scripts and API clients keep
+// the JSON refusal, and so does a browser's fetch of a missing API path.
+func TestNotFoundPageForPeople(t *testing.T) {
+	e := newEnv(t)
+	get := func(method, path string, headers ...string) (int, string, string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), method, e.srv.URL+path, nil)
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Content-Type"), string(body)
+	}
+	cats, err := locale.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := cats.Get("es")
+	for _, c := range []struct {
+		name    string
+		method  string
+		path    string
+		headers []string
+		page    bool
+	}{
+		{"a followed link", "GET", "/opn/0123", []string{"Sec-Fetch-Mode", "navigate", "Accept-Language", "es"}, true},
+		{"an older browser", "GET", "/mensaje", []string{"Accept", "text/html,application/xhtml+xml", "Accept-Language", "es"}, true},
+		{"a script's fetch", "GET", "/opn/0123", []string{"Sec-Fetch-Mode", "cors", "Accept", "text/html", "Accept-Language", "es"}, false},
+		{"a missing API path, navigated", "GET", "/api/v1/nothing", []string{"Sec-Fetch-Mode", "navigate", "Accept-Language", "es"}, false},
+		{"a client without Accept", "GET", "/opn/0123", []string{"Accept-Language", "es"}, false},
+		{"a form sent to nowhere", "POST", "/opn/0123", []string{"Sec-Fetch-Mode", "navigate", "Accept-Language", "es"}, false},
+	} {
+		st, ct, body := get(c.method, c.path, c.headers...)
+		if st != http.StatusNotFound {
+			t.Errorf("%s: status %d, want 404", c.name, st)
+		}
+		if !c.page {
+			if !strings.HasPrefix(ct, "application/json") || !strings.Contains(body, `"error":"not_found"`) {
+				t.Errorf("%s: want the JSON refusal, got %s: %.200s", c.name, ct, body)
+			}
+			continue
+		}
+		if !strings.HasPrefix(ct, "text/html") {
+			t.Errorf("%s: Content-Type %s, want a page", c.name, ct)
+			continue
+		}
+		for _, want := range []string{`<html lang="es"`, html.EscapeString(es.T("notfound.title")), html.EscapeString(es.T("notfound.p1"))} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s: the page lacks %q", c.name, want)
+			}
+		}
+	}
+	// The address asked for goes back only into the language switcher's
+	// return path, escaped.
+	st, _, body := get("GET", "/%3Cscript%3Ealert(1)%3C/script%3E", "Sec-Fetch-Mode", "navigate")
+	if st != http.StatusNotFound || strings.Contains(body, "<script>alert") {
+		t.Errorf("a hostile address: %d, unescaped in the page:\n%s", st, body)
+	}
+}

@@ -284,6 +284,13 @@ func (h *handlers) errorHandler(err error, c echo.Context) {
 	case errors.As(err, &mb):
 		e = (&keyserver.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge}).With("refusal.request_too_large", "Max", mb.Limit)
 	case errors.As(err, &he):
+		if he.Code == http.StatusNotFound && isPageVisit(c.Request()) {
+			// A person who mistyped or half-copied a link gets a page in
+			// their language, not a line of JSON.
+			if h.render(c, http.StatusNotFound, "home.html", textPage("notfound.title", "notfound.p1")) == nil {
+				return
+			}
+		}
 		e = httpRefusal(he)
 	case errors.Is(err, syscall.ENOSPC):
 		h.s.StorageFull()
@@ -304,6 +311,21 @@ func (h *handlers) errorHandler(err error, c echo.Context) {
 		body["retry_after"] = int(e.RetryAfter.Seconds())
 	}
 	c.JSON(e.Status, body)
+}
+
+// isPageVisit tells a browser loading a page (a link followed, an address
+// typed) from a script or a client calling the API, which keep their JSON.
+func isPageVisit(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/static/") {
+		return false
+	}
+	if m := r.Header.Get("Sec-Fetch-Mode"); m != "" {
+		return m == "navigate"
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
 // httpRefusal is the framework's own refusal (no such route, a method the
