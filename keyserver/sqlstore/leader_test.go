@@ -44,7 +44,10 @@ func TestLeaderAcrossNodes(t *testing.T) {
 	}
 
 	// b's node dies: the session holding this installation's lock is ended
-	// from outside (only it: other tests share the cluster).
+	// from outside (only it: other tests share the cluster). The terminate
+	// waits until the session is gone: its client sees the socket close
+	// before the server has released the session's locks, so without the
+	// wait a could still find the lock held (seen once in CI).
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +58,7 @@ func TestLeaderAcrossNodes(t *testing.T) {
 	}
 	defer admin.Close()
 	var ended int
-	if err := admin.QueryRowContext(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+	if err := admin.QueryRowContext(ctx, `SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_locks
 		WHERE locktype = 'advisory' AND granted AND objsubid = 1
 		AND objid = (hashtext($1 || '.waxseal.leader')::bigint & 4294967295)::oid
 		AND classid = ((hashtext($1 || '.waxseal.leader')::bigint >> 32) & 4294967295)::oid`,
