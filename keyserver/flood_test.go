@@ -219,8 +219,14 @@ func TestPostFloodMemoryIsBounded(t *testing.T) {
 	if statuses[http.StatusOK] == 0 || statuses[http.StatusServiceUnavailable] == 0 {
 		t.Errorf("answers %v: want some held, some refused as busy", statuses)
 	}
-	if grew := peak.Load() - base; grew > 250<<20 {
-		t.Errorf("the heap grew by %d MB during the floods", grew>>20)
+	// The bound is the soft memory limit the server sets itself
+	// (MemoryBudget, 252 MB with the defaults), plus an eighth: a soft limit
+	// may be overrun while the collector is short of CPU (Go's GC CPU limiter
+	// caps it at half the CPU rather than thrash), as under -race on a busy
+	// machine, where the peak once reached 271 MB.
+	budget := uint64(e.svc.MemoryBudget())
+	if p := peak.Load(); p > budget+budget/8 {
+		t.Errorf("the heap reached %d MB during the floods (%d MB above its start), over the memory budget of %d MB and an eighth", p>>20, (p-base)>>20, budget>>20)
 	}
 	if held := int64(after) - int64(base); held > e.svc.Config().PostedHoldBytes+8<<20 {
 		t.Errorf("after the floods the heap keeps %d MB, more than the posted hold's %d MB", held>>20, e.svc.Config().PostedHoldBytes>>20)
