@@ -82,16 +82,51 @@ async function instance(env, ctx) {
 // calls in that other request, and workerd drops the answer of a call whose
 // request has ended (seen: 8 clients releasing keys, group reads hanging until
 // their 30 s timeout). The loop below runs in this request: the promise it
-// waits on is made here, and workerd runs what follows a promise resolved
-// from another request in the request that made it
-// (handle_cross_request_promise_resolution, on by default). After close, a
-// call fails at once instead of hanging.
+// waits on is made here, and workerd usually runs what follows a promise
+// resolved from another request in the request that made it
+// (handle_cross_request_promise_resolution, on by default). Not always: under
+// sustained load the loop was seen to continue in the resolver's context now
+// and then, even after a promise made and followed while this request's
+// context was current (checked as here() does), and the D1 call it started
+// there failed ("Cannot perform I/O on behalf of a different request (I/O
+// type: SpanParent)": the binding's tracing span belongs to this request's
+// async context). So the loop checks here() before it starts anything; if it
+// is elsewhere, it stops, and the rescue timer, which fires in this request
+// whatever event Go is in, runs it again here. After close, a call fails at
+// once instead of hanging.
+// rescueMs is how often a request's timer looks for a lost io loop (below).
+const rescueMs = 5;
+
+// Counts of the io loops' trips through another request's context, for the
+// test routes (cmd/waxseal-worker reads them through /_worker/stats).
+globalThis.waxsealIOStats = { lost: 0, rescued: 0 };
+
 function requestIO() {
   const jobs = [];
   let wake = null;
   let open = true;
-  const loop = async () => {
+  let lost = false;
+  // Reading an AbortSignal's state throws outside the request that made it:
+  // here() tells whether this request's context is the current one.
+  const owner = new AbortController().signal;
+  const here = () => {
+    try {
+      void owner.aborted;
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const run = async () => {
     for (;;) {
+      if (!here()) {
+        // Continued in another request's context: starting a call here
+        // would fail (or be tied to that request). Leave the jobs to the
+        // rescue timer, which runs in this request.
+        lost = true;
+        globalThis.waxsealIOStats.lost++;
+        return;
+      }
       while (jobs.length) {
         const [target, method, args, ok, fail] = jobs.shift();
         try {
@@ -105,7 +140,19 @@ function requestIO() {
       wake = null;
     }
   };
-  loop();
+  // A timer runs its callback in the request that set it, whoever's event
+  // is running, so this chain stays in this request for as long as it runs.
+  const rescue = () => {
+    if (lost) {
+      lost = false;
+      wake = null;
+      globalThis.waxsealIOStats.rescued++;
+      run();
+    }
+    if (open || lost) setTimeout(rescue, rescueMs);
+  };
+  run();
+  setTimeout(rescue, rescueMs);
   const poke = () => wake && wake();
   const io = (target, method, args, ok, fail) => {
     if (!open) return fail(new Error("the request this call serves has ended"));

@@ -114,7 +114,14 @@ func routeProfile(mux *http.ServeMux, env js.Value) {
 		reset := r.URL.Query().Get("reset") == "1"
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		_ = json.NewEncoder(w).Encode(map[string]any{"d1": d1batch.ReadStats(reset), "serve": workerserve.ReadStats(reset)})
+		// The entry's io loops (worker/entry.mjs requestIO): how often one
+		// continued in another request's context and its rescue timer
+		// brought it back. Never reset: they count from the program's start.
+		io := map[string]int{}
+		if st := js.Global().Get("waxsealIOStats"); st.Type() == js.TypeObject {
+			io["lost"], io["rescued"] = st.Get("lost").Int(), st.Get("rescued").Int()
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"d1": d1batch.ReadStats(reset), "serve": workerserve.ReadStats(reset), "io": io})
 	})
 	mux.HandleFunc("POST /_worker/d1ping", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))

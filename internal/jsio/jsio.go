@@ -10,7 +10,9 @@
 // group commit's outcome) would start its calls in that other request, and
 // they would never settle once it answered. So the worker entry hands each
 // request an io function (worker/entry.mjs, requestIO) that starts a call from
-// that request's own JavaScript, whichever event Go is in, and workerserve
+// that request's own JavaScript, whichever event Go is in (checking that it is
+// there first, and coming back on a timer of the request when workerd ran its
+// loop elsewhere), and workerserve
 // puts it in the request's context; Call uses it. Where there is none (a Go
 // test inside workerd, the Cron Trigger), Call starts the call in the current
 // event, as before.
