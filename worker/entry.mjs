@@ -73,6 +73,13 @@ async function instance(env, ctx) {
   return starting;
 }
 
+// rescueMs is how often a request's timer looks for a lost io loop (below).
+const rescueMs = 5;
+
+// Counts of the io loops' trips through another request's context, for the
+// test routes (cmd/waxseal-worker reads them through /_worker/stats).
+globalThis.waxsealIOStats = { lost: 0, rescued: 0 };
+
 // requestIO returns the io function of one request (internal/jsio): Go calls
 // io(target, method, args, ok, fail) to start a D1 or R2 call, and it is
 // started here, in this request's own context, whichever request's event Go
@@ -94,13 +101,6 @@ async function instance(env, ctx) {
 // is elsewhere, it stops, and the rescue timer, which fires in this request
 // whatever event Go is in, runs it again here. After close, a call fails at
 // once instead of hanging.
-// rescueMs is how often a request's timer looks for a lost io loop (below).
-const rescueMs = 5;
-
-// Counts of the io loops' trips through another request's context, for the
-// test routes (cmd/waxseal-worker reads them through /_worker/stats).
-globalThis.waxsealIOStats = { lost: 0, rescued: 0 };
-
 function requestIO() {
   const jobs = [];
   let wake = null;
