@@ -17,11 +17,13 @@ let ws, browser, stop;
 before(async () => ({ server: ws, browser, stop } = await startWithBrowser()));
 after(() => stop?.());
 
-// catalog reads a shipped catalog's plain messages (locale/catalog/LANG.toml:
-// one "id" = "text" a line), to tell English on the screen from the language's.
+// catalog reads a shipped catalog's plain messages (locale/catalog/LANG.toml
+// and the audit log's audit.LANG.toml: one "id" = "text" a line), to tell
+// English on the screen from the language's.
 function catalog(lang) {
   const out = {};
-  for (const line of readFileSync(path.join(root, "locale", "catalog", `${lang}.toml`), "utf8").split("\n")) {
+  const text = [`${lang}.toml`, `audit.${lang}.toml`].map((f) => readFileSync(path.join(root, "locale", "catalog", f), "utf8")).join("\n");
+  for (const line of text.split("\n")) {
     const m = /^"([^"]+)" = ("(?:[^"\\]|\\.)*")\s*$/.exec(line);
     if (m) out[m[1]] = JSON.parse(m[2]);
   }
@@ -304,11 +306,12 @@ test("the console in German: a sender's sent items and every administration page
   const from = "Greta Absenderin <greta@hospital.example>";
   ws.seal(message("karl@patient.example", "Ihre Röntgenbefunde", "Sehr geehrter Herr Karl,\n\nanbei.\n"), { to: ["karl@patient.example", "lena@patient.example"], from });
 
-  // both checks a page at 1280 px and on a phone: German only, nothing wider
-  // than the window, a screenshot of each.
+  // both checks a page at 1280 px and on a phone: German only (the audit
+  // records' action codes aside: identifiers, the same in every language),
+  // nothing wider than the window, a screenshot of each.
   const both = async (page, name) => {
     await shot(page, `${name}-1280`);
-    assert.deepEqual(await englishOnScreen(page, "de", ["#trail-list", "#audit-list", "#dash-denials"]), [], name);
+    assert.deepEqual(await englishOnScreen(page, "de", ["#dash-denials", "#trail-list code", "#audit-list code"]), [], name);
     await page.setViewportSize({ width: 375, height: 740 });
     await noOverflow(page, name);
     await shot(page, `${name}-375`);
@@ -368,7 +371,10 @@ test("the console in German: a sender's sent items and every administration page
   assert.equal(await page.locator("#bulk-run").textContent(), "2 Nachrichten widerrufen");
 
   await page.getByRole("link", { name: "Ihre Röntgenbefunde" }).first().click();
+  // Its audit trail in German, each action's code beneath its name.
   await page.locator("#trail-list td", { hasText: "envelope.register" }).waitFor();
+  await page.locator("#trail-list td", { hasText: "Nachricht verschlüsselt" }).first().waitFor();
+  assert.match(await page.locator("#trail-list td", { hasText: "envelope.register" }).first().innerText(), /^Nachricht verschlüsselt\s+envelope\.register$/);
   await both(page, "i18n-de-admin-envelope");
   for (const [tab, ready] of [["accounts", "#accounts-list tr"], ["administrators", "#admins-list tr"], ["audit", "#audit-list tr"], ["dashboard", "#dash-days tr"]]) {
     await page.goto(`${ws.base}/admin/${tab}`);

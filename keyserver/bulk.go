@@ -149,7 +149,7 @@ func (s *Service) bulkQuery(req *BulkRequest) (EnvelopeQuery, error) {
 		if *a != "" {
 			n, err := NormalizeAddress(*a)
 			if err != nil {
-				return EnvelopeQuery{}, ErrBadRequest.With("refusal.detail", "Detail", err)
+				return EnvelopeQuery{}, addressRefusal(err)
 			}
 			*a = n
 		}

@@ -602,3 +602,69 @@ func TestNotFoundPageForPeople(t *testing.T) {
 		t.Errorf("a hostile address: %d, unescaped in the page:\n%s", st, body)
 	}
 }
+
+// TestAddressRefusalsSpeakTheLanguage: an address a member of staff types
+// into a search (here Sent items' recipient filter) is refused in their
+// language, saying what is wrong with it, not in the address parser's
+// English; every rule the parser refuses by has its sentence.
+func TestAddressRefusalsSpeakTheLanguage(t *testing.T) {
+	e := newEnv(t)
+	alice := e.browser()
+	alice.lang = "es"
+	alice.call("POST", "/api/v1/register/start", map[string]string{"email": "alice@hospital.example", "first_name": "Alice", "last_name": "Sender"})
+	if st, out := alice.call("POST", "/api/v1/register/verify", map[string]string{"email": "alice@hospital.example", "code": e.lastCode("alice@hospital.example")}); st != http.StatusOK {
+		t.Fatalf("sender register/verify: %d %v", st, out)
+	}
+	alice.addPasskey(e.auth(), "Office PC")
+	for _, c := range []struct{ typed, want string }{
+		{"kate", "A «kate» le falta la @ y el dominio (como nombre@ejemplo.org)."},
+		{"kate@", "«kate@»: no hay nada después de la @."},
+		{"@patient.example", "«@patient.example»: no hay nada antes de la @."},
+		{"kate@patient.example.", "«kate@patient.example.»: el dominio termina en punto."},
+		{"kate@patient..example", "«kate@patient..example»: el dominio tiene dos puntos seguidos."},
+		{"kate@@patient.example", "«kate@@patient.example» no es una dirección de correo electrónico (como nombre@ejemplo.org)."},
+		{"\u212Aate@patient.example", "«\u212Aate@patient.example» contiene un carácter que imita a otro"},
+		{"\u0130nan@patient.example", "«\u0130nan@patient.example» contiene el carácter U+0130, que imita a la letra «i»"},
+		{"аlice@patient.example", "«аlice@patient.example» mezcla letras de alfabetos distintos"},
+		{"<b>x</b>", "A «<b>x</b>» le falta la @"}, // said as text: the console shows messages with textContent
+	} {
+		st, out := alice.call("GET", "/api/v1/sent?recipient="+url.QueryEscape(c.typed), nil)
+		msg, _ := out["message"].(string)
+		if st != http.StatusBadRequest || out["error"] != "bad_request" || !strings.HasPrefix(msg, c.want) {
+			t.Errorf("recipient %q: %d %v; want 400 bad_request saying %q", c.typed, st, out, c.want)
+		}
+		if strings.Contains(msg, "domain") || strings.Contains(msg, "invalid address") {
+			t.Errorf("recipient %q: the parser's English in %q", c.typed, msg)
+		}
+	}
+}
+
+// TestAuditSearchSaysRecordsInTheLanguage: the console's audit search gives
+// each record in the reader's words beside the record as written (which the
+// chain's hash covers, and exports and scripts read).
+func TestAuditSearchSaysRecordsInTheLanguage(t *testing.T) {
+	e := newEnv(t)
+	e.seal("Subject: Results\r\n\r\nhi\r\n", e.clock.Now().Add(24*time.Hour), "bob@patient.example")
+	req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/admin/audit/search?action=envelope.register", nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	req.Header.Set("Accept-Language", "de")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var page struct {
+		Records []struct {
+			Action, Detail string
+			Said           map[string]string
+		}
+	}
+	if err := json.NewDecoder(res.Body).Decode(&page); err != nil || len(page.Records) != 1 {
+		t.Fatalf("%d: %v, %+v", res.StatusCode, err, page)
+	}
+	r := page.Records[0]
+	if r.Action != "envelope.register" || !strings.HasPrefix(r.Detail, "sender ") ||
+		r.Said["action"] != "Nachricht verschlüsselt" || !strings.HasPrefix(r.Said["detail"], "von ") || !strings.Contains(r.Said["detail"], " an bob@patient.example") {
+		t.Errorf("record %+v", r)
+	}
+}

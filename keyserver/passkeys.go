@@ -661,7 +661,7 @@ func CheckAdminAddress(email string, orgDomains []string) (string, error) {
 	}
 	email, err := NormalizeAddress(email)
 	if err != nil {
-		return "", ErrBadRequest.With("refusal.detail", "Detail", err)
+		return "", addressRefusal(err)
 	}
 	if !inDomains(email, orgDomains) {
 		if len(orgDomains) == 0 {

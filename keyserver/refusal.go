@@ -1,9 +1,13 @@
 package keyserver
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
+	"github.com/waxseal/waxseal/internal/address"
 	"github.com/waxseal/waxseal/locale"
 )
 
@@ -27,6 +31,32 @@ func (e *Error) With(id string, args ...any) *Error {
 	c.say = &Msg{ID: id, Args: args}
 	c.Message = c.Text(locale.English())
 	return &c
+}
+
+// addressRefusals are the sentences for an address a person typed, by the
+// rule it broke.
+var addressRefusals = map[address.Reason]string{
+	address.NotUTF8:        "refusal.address_not_utf8",
+	address.Syntax:         "refusal.address_syntax",
+	address.NoDomain:       "refusal.address_no_domain",
+	address.DomainDot:      "refusal.address_domain_dot",
+	address.DomainEmpty:    "refusal.address_domain_empty",
+	address.EmptyLabel:     "refusal.address_empty_label",
+	address.LocalEmpty:     "refusal.address_local_empty",
+	address.NotNFC:         "refusal.address_not_nfc",
+	address.ASCIILookalike: "refusal.address_lookalike",
+	address.MixedScripts:   "refusal.address_mixed_scripts",
+}
+
+// addressRefusal refuses an address a person typed (a search, a bulk action,
+// an invite) in the reader's language, saying what is wrong with it rather
+// than the parser's English.
+func addressRefusal(err error) *Error {
+	var e *address.Error
+	if errors.As(err, &e) && addressRefusals[e.Reason] != "" {
+		return ErrBadRequest.With(addressRefusals[e.Reason], "Address", e.Input, "Char", fmt.Sprintf("%U", e.Char), "Letter", string(unicode.ToLower(e.Char)))
+	}
+	return ErrBadRequest.With("refusal.detail", "Detail", err)
 }
 
 // WithMsg is With for a message made elsewhere (a password's weaknesses).

@@ -150,7 +150,7 @@ func (s *Service) sentPage(ctx context.Context, caller Caller, q SentQuery) (msg
 	}
 	if q.Recipient != "" {
 		if q.Recipient, err = NormalizeAddress(q.Recipient); err != nil {
-			return nil, nil, ErrBadRequest.With("refusal.detail", "Detail", err)
+			return nil, nil, addressRefusal(err)
 		}
 	}
 	if q.Limit <= 0 || q.Limit > 500 {

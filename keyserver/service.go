@@ -418,7 +418,7 @@ func (s *Service) ListEnvelopes(ctx context.Context, caller Caller, q EnvelopeQu
 		if *a != "" {
 			n, err := NormalizeAddress(*a)
 			if err != nil {
-				return nil, ErrBadRequest.With("refusal.detail", "Detail", err)
+				return nil, addressRefusal(err)
 			}
 			*a = n
 		}

@@ -33,34 +33,78 @@ import (
 // ErrInvalid is wrapped by every error Normalize returns.
 var ErrInvalid = errors.New("invalid address")
 
+// Reason names the rule an address broke. Reasons are stable, so that a caller
+// can say them in its reader's language (the key server's catalogs do);
+// Error's own words are English, for SMTP replies and logs.
+type Reason string
+
+const (
+	NotUTF8        Reason = "not_utf8"
+	Syntax         Reason = "syntax" // net/mail cannot read it (Error says how)
+	NoDomain       Reason = "no_domain"
+	DomainDot      Reason = "domain_dot" // the domain ends with a dot
+	DomainEmpty    Reason = "domain_empty"
+	EmptyLabel     Reason = "empty_label" // two dots in a row
+	LocalEmpty     Reason = "local_empty"
+	NotNFC         Reason = "not_nfc"         // a character that stands for another
+	ASCIILookalike Reason = "ascii_lookalike" // Char lower-cases to an ASCII letter
+	MixedScripts   Reason = "mixed_scripts"
+)
+
+// Error is why Normalize refused an address.
+type Error struct {
+	Input  string // the address as given, at most 80 bytes of it
+	Reason Reason
+	Char   rune // ASCIILookalike: the character
+	words  string
+}
+
+func (e *Error) Error() string {
+	if e.Reason == NotUTF8 {
+		return ErrInvalid.Error() + ": " + e.words
+	}
+	return fmt.Sprintf("%v %q: %s", ErrInvalid, e.Input, e.words)
+}
+
+func (e *Error) Unwrap() error { return ErrInvalid }
+
+// refuse is Normalize's refusal of s.
+func refuse(s string, r Reason, words string) *Error {
+	if len(s) > 80 {
+		s = strings.ToValidUTF8(s[:80], "")
+	}
+	return &Error{Input: s, Reason: r, words: words}
+}
+
 // Normalize parses s, an addr-spec or a name-addr ("Name <addr>"), and returns
-// its addr-spec in the form addresses are compared in. Its errors say what is
-// wrong in words fit for an SMTP reply; they quote at most 80 bytes of s.
+// its addr-spec in the form addresses are compared in. Its errors are *Error;
+// their words are fit for an SMTP reply and quote at most 80 bytes of s.
 func Normalize(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if !utf8.ValidString(s) {
-		return "", fmt.Errorf("%w: not valid UTF-8", ErrInvalid)
+		return "", &Error{Reason: NotUTF8, words: "not valid UTF-8"}
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil {
-		return "", fmt.Errorf("%w %.80q: %s", ErrInvalid, s, explain(s, err))
+		r, words := explain(s, err)
+		return "", refuse(s, r, words)
 	}
 	at := strings.LastIndexByte(a.Address, '@')
 	if at <= 0 || at == len(a.Address)-1 {
-		return "", fmt.Errorf("%w %.80q: want local-part@domain", ErrInvalid, s)
+		return "", refuse(s, Syntax, "want local-part@domain")
 	}
 	local, domain := a.Address[:at], a.Address[at+1:]
-	if reason := checkDomain(domain); reason != "" {
-		return "", fmt.Errorf("%w %.80q: %s", ErrInvalid, s, reason)
+	if e := checkDomain(s, domain); e != nil {
+		return "", e
 	}
-	if reason := checkLocal(local); reason != "" {
-		return "", fmt.Errorf("%w %.80q: %s", ErrInvalid, s, reason)
+	if e := checkLocal(s, local); e != nil {
+		return "", e
 	}
 	// String quotes a local part that needs it ("a b"@x), so the result parses
 	// to itself again.
 	folded := foldLocal(local)
 	if !norm.NFC.IsNormalString(folded) {
-		return "", fmt.Errorf("%w %.80q: the local part is not in Unicode normalisation form C once lower-cased", ErrInvalid, s)
+		return "", refuse(s, NotNFC, "the local part is not in Unicode normalisation form C once lower-cased")
 	}
 	out := (&mail.Address{Address: folded + "@" + foldASCII(domain)}).String()
 	return strings.TrimSuffix(strings.TrimPrefix(out, "<"), ">"), nil
@@ -79,7 +123,7 @@ func Equal(a, b string) bool {
 
 // explain turns net/mail's terse errors into what is wrong, for the cases
 // people meet.
-func explain(s string, err error) string {
+func explain(s string, err error) (Reason, string) {
 	addr := s
 	if i := strings.LastIndexByte(addr, '<'); i >= 0 {
 		addr = strings.TrimSuffix(addr[i+1:], ">")
@@ -87,44 +131,46 @@ func explain(s string, err error) string {
 	at := strings.LastIndexByte(addr, '@')
 	switch {
 	case at < 0:
-		return "it has no @domain"
+		return NoDomain, "it has no @domain"
 	case strings.HasSuffix(addr, "."):
-		return "the domain ends with a dot"
+		return DomainDot, "the domain ends with a dot"
 	case at == len(addr)-1:
-		return "the domain is empty"
+		return DomainEmpty, "the domain is empty"
 	case strings.Contains(addr[at+1:], ".."):
-		return "the domain has an empty label (two dots in a row)"
+		return EmptyLabel, "the domain has an empty label (two dots in a row)"
 	case at == 0:
-		return "the local part is empty"
+		return LocalEmpty, "the local part is empty"
 	}
-	return strings.TrimPrefix(err.Error(), "mail: ")
+	return Syntax, strings.TrimPrefix(err.Error(), "mail: ")
 }
 
-func checkDomain(d string) string {
+func checkDomain(s, d string) *Error {
 	if strings.HasPrefix(d, "[") {
-		return "" // an address literal; net/mail checked its form
+		return nil // an address literal; net/mail checked its form
 	}
 	if strings.HasSuffix(d, ".") {
-		return "the domain ends with a dot"
+		return refuse(s, DomainDot, "the domain ends with a dot")
 	}
 	for _, l := range strings.Split(d, ".") {
 		if l == "" {
-			return "the domain has an empty label"
+			return refuse(s, EmptyLabel, "the domain has an empty label")
 		}
 	}
 	if !norm.NFC.IsNormalString(d) {
-		return "the domain is not in Unicode normalisation form C"
+		return refuse(s, NotNFC, "the domain is not in Unicode normalisation form C")
 	}
-	return ""
+	return nil
 }
 
-func checkLocal(l string) string {
+func checkLocal(s, l string) *Error {
 	if !norm.NFC.IsNormalString(l) {
-		return "the local part holds a character that stands for another (not in Unicode normalisation form C, e.g. the Kelvin sign)"
+		return refuse(s, NotNFC, "the local part holds a character that stands for another (not in Unicode normalisation form C, e.g. the Kelvin sign)")
 	}
 	for _, r := range l {
 		if r >= utf8.RuneSelf && unicode.ToLower(r) < utf8.RuneSelf {
-			return fmt.Sprintf("the local part holds %U, whose lower case is the ASCII letter %q", r, unicode.ToLower(r))
+			e := refuse(s, ASCIILookalike, fmt.Sprintf("the local part holds %U, whose lower case is the ASCII letter %q", r, unicode.ToLower(r)))
+			e.Char = r
+			return e
 		}
 	}
 	scripts := map[string]bool{}
@@ -136,14 +182,14 @@ func checkLocal(l string) string {
 	}
 	delete(scripts, "")
 	if len(scripts) <= 1 || eastAsian(scripts) {
-		return ""
+		return nil
 	}
 	names := make([]string, 0, len(scripts))
 	for n := range scripts {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	return "the local part mixes scripts (" + strings.Join(names, ", ") + ")"
+	return refuse(s, MixedScripts, "the local part mixes scripts ("+strings.Join(names, ", ")+")")
 }
 
 // scripts a letter is looked up in; a letter in none counts as its own

@@ -26,22 +26,42 @@ func TestNormalize(t *testing.T) {
 			t.Errorf("Normalize(%q) = %q, %v; want %q", c.in, got, err, c.want)
 		}
 	}
-	bad := []struct{ in, reason string }{
-		{"kate@patient.example.", "the domain ends with a dot"},
-		{"<kate@patient.example.>", "the domain ends with a dot"},
-		{"kate@patient..example", "empty label"},
-		{"\u0130nan@patient.example", "U+0130"},                      // İ, whose lower case is i
-		{"\u212Aate@patient.example", "Kelvin sign"},                 // KELVIN SIGN, not K
-		{"аlice@patient.example", "mixes scripts (Cyrillic, Latin)"}, // Cyrillic а
-		{"kate", "no @domain"},
-		{"kate@", "the domain is empty"},
-		{"kate\xff@patient.example", "UTF-8"},
+	bad := []struct {
+		in, words string
+		reason    Reason
+	}{
+		{"kate@patient.example.", "the domain ends with a dot", DomainDot},
+		{"<kate@patient.example.>", "the domain ends with a dot", DomainDot},
+		{"kate@patient..example", "empty label", EmptyLabel},
+		{"\u0130nan@patient.example", "U+0130", ASCIILookalike},                    // İ, whose lower case is i
+		{"\u212Aate@patient.example", "Kelvin sign", NotNFC},                       // KELVIN SIGN, not K
+		{"аlice@patient.example", "mixes scripts (Cyrillic, Latin)", MixedScripts}, // Cyrillic а
+		{"kate", "no @domain", NoDomain},
+		{"kate@", "the domain is empty", DomainEmpty},
+		{"@patient.example", "the local part is empty", LocalEmpty},
+		{"kate@@patient.example", "", Syntax},
+		{"kate\xff@patient.example", "UTF-8", NotUTF8},
 	}
 	for _, c := range bad {
 		got, err := Normalize(c.in)
-		if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.reason) {
-			t.Errorf("Normalize(%q) = %q, %v; want an error saying %q", c.in, got, err, c.reason)
+		var e *Error
+		if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.words) || !errors.As(err, &e) || e.Reason != c.reason {
+			t.Errorf("Normalize(%q) = %q, %v; want an error of reason %s saying %q", c.in, got, err, c.reason, c.words)
+			continue
 		}
+		if c.reason == ASCIILookalike && e.Char != '\u0130' {
+			t.Errorf("Normalize(%q): Char %U, want U+0130", c.in, e.Char)
+		}
+		if c.reason != NotUTF8 && !strings.Contains(c.in, e.Input) {
+			t.Errorf("Normalize(%q): Input %q is not the address given", c.in, e.Input)
+		}
+	}
+	// The quoted input is bounded, and stays valid UTF-8 where it is cut.
+	long := strings.Repeat("é", 60) + "@patient..example"
+	if _, err := Normalize(long); err == nil {
+		t.Fatal("a domain with an empty label was accepted")
+	} else if e := err.(*Error); len(e.Input) > 80 || !utf8.ValidString(e.Input) {
+		t.Errorf("Input of %d bytes, valid UTF-8 %v; want at most 80, valid", len(e.Input), utf8.ValidString(e.Input))
 	}
 }
 

@@ -116,10 +116,21 @@ func (h *handlers) auditSearch(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if page.Records == nil {
-		page.Records = []keyserver.AuditRecord{}
+	// Each record also in the reader's words (keyserver.SayAudit); the record
+	// itself stays as it was written and chained.
+	type saidRecord struct {
+		keyserver.AuditRecord
+		Said keyserver.AuditSaid `json:"said"`
 	}
-	return c.JSON(http.StatusOK, page)
+	out := struct {
+		Records []saidRecord `json:"records"`
+		Next    uint64       `json:"next,omitempty"`
+	}{Records: make([]saidRecord, len(page.Records)), Next: page.Next}
+	l := h.s.Locale(h.lang(c))
+	for i, r := range page.Records {
+		out.Records[i] = saidRecord{r, keyserver.SayAudit(l, r.AuditEvent)}
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (h *handlers) setAccountDisabled(disabled bool) echo.HandlerFunc {

@@ -736,6 +736,23 @@
     return { records, next };
   }
 
+  // An audit record's action in the reader's words (said by the server), with
+  // its code beneath: what the filter takes and the export holds.
+  function actionCell(x) {
+    const td = cell(x.said?.action || x.action);
+    if (x.said?.action) td.append(document.createElement("br"), el("code", "note", x.action));
+    return td;
+  }
+
+  // Its detail in the reader's words where the server knows the phrase; the
+  // words as recorded (English, chained) stay in the tooltip.
+  function detailCell(x) {
+    const td = cell(x.said?.detail || x.detail || "");
+    td.className = "wrap-any";
+    if (x.said?.detail) td.title = x.detail;
+    return td;
+  }
+
   // loadTrail lists the message's audit records, oldest first, from a day
   // before it was sent (the search skips to there).
   async function loadTrail(more) {
@@ -751,9 +768,7 @@
       const time = cell(when(x.time));
       time.className = "nowrap";
       const tr = document.createElement("tr");
-      const detail = cell(x.detail || "");
-      detail.className = "wrap-any";
-      tr.append(time, cell(x.action), cell(x.actor), detail);
+      tr.append(time, actionCell(x), cell(x.actor), detailCell(x));
       list.append(tr);
     }
     labelRows(list);
@@ -927,11 +942,9 @@
       } else {
         about = cell(x.account ? t("c_about_account", { id: x.account.slice(0, 8) }) : "");
       }
-      const detail = cell(x.detail || "");
-      detail.className = "wrap-any";
       const actor = cell(x.actor);
       actor.className = "wrap-any";
-      tr.append(seq, time, cell(x.action), actor, about, detail);
+      tr.append(seq, time, actionCell(x), actor, about, detailCell(x));
       list.append(tr);
     }
     labelRows(list);

@@ -1,0 +1,144 @@
+package keyserver
+
+import (
+	"regexp"
+	"strconv"
+
+	"github.com/waxseal/waxseal/locale"
+)
+
+// Audit records are written in English and never change once chained (the
+// hash covers them), so the console says them in its reader's language when
+// it shows them: each action by its name, and each detail that is one of the
+// phrases the key server writes. Anything else (a lock reason someone typed,
+// a passkey's name, a next hop's reply) is shown as it was written.
+
+// AuditSaid is an audit record in the reader's words; either may be "" when
+// there is nothing to say beyond the record itself.
+type AuditSaid struct {
+	Action string `json:"action,omitempty"`
+	Detail string `json:"detail,omitempty"`
+}
+
+var auditActionNames = map[AuditAction]string{
+	ActionEnvelopeRegister:      "audit.envelope_register",
+	ActionEnvelopeRevoke:        "audit.envelope_revoke",
+	ActionEnvelopeLock:          "audit.envelope_lock",
+	ActionEnvelopeUnlock:        "audit.envelope_unlock",
+	ActionEnvelopeSetExpiry:     "audit.envelope_set_expiry",
+	ActionEnvelopeExpire:        "audit.envelope_expire",
+	ActionEnvelopeDelivery:      "audit.envelope_delivery",
+	ActionKeyRelease:            "audit.key_release",
+	ActionKeyDeny:               "audit.key_deny",
+	ActionSignIn:                "audit.signin",
+	ActionSignInFail:            "audit.signin_fail",
+	ActionCodeFail:              "audit.code_fail",
+	ActionAccountRegister:       "audit.account_register",
+	ActionAccountPasswordSet:    "audit.account_password_set",
+	ActionAccountPasswordReset:  "audit.account_password_reset",
+	ActionAccountPasswordRemove: "audit.account_password_remove",
+	ActionAccountDelete:         "audit.account_delete",
+	ActionAccountExpire:         "audit.account_expire",
+	ActionAccountSessionsEnd:    "audit.account_sessions_end",
+	ActionAccountDisable:        "audit.account_disable",
+	ActionAccountEnable:         "audit.account_enable",
+	ActionPasskeyAdd:            "audit.passkey_add",
+	ActionPasskeyRename:         "audit.passkey_rename",
+	ActionPasskeyRemove:         "audit.passkey_remove",
+	ActionAdminInvite:           "audit.admin_invite",
+	ActionAdminEnrol:            "audit.admin_enrol",
+	ActionAdminSignIn:           "audit.admin_signin",
+	ActionAdminRemove:           "audit.admin_remove",
+	ActionStoreBackup:           "audit.store_backup",
+	ActionReplyStore:            "audit.reply_store",
+	ActionReplyDeny:             "audit.reply_deny",
+	ActionReplyDeliver:          "audit.reply_deliver",
+	ActionReplyFail:             "audit.reply_fail",
+	ActionReplyDrop:             "audit.reply_drop",
+}
+
+// auditWords are details written as fixed words (sign-in ways, reasons,
+// states), by action; "" stands for every action.
+var auditWords = map[AuditAction]map[string]string{
+	"": {
+		"by an administrator": "audit.d_by_admin",
+		"bulk":                "audit.d_bulk",
+		"expiry reached":      "audit.d_expiry_reached",
+	},
+	ActionSignIn: {
+		string(SignInPassword): "audit.d_by_password", string(SignInCode): "audit.d_by_code",
+		string(SignInPasskey): "audit.d_by_passkey", string(SignInPasswordReset): "audit.d_by_password_reset",
+		string(SignInRegister): "audit.d_by_registering",
+	},
+	ActionAdminSignIn: {string(SignInPasskey): "audit.d_by_passkey"},
+	ActionCodeFail: {
+		string(CodeRegister): "audit.d_code_register", string(CodeSignIn): "audit.d_code_signin", string(CodeReset): "audit.d_code_reset",
+	},
+	ActionSignInFail: {
+		"unknown address": "audit.d_unknown_address", "no password": "audit.d_no_password",
+		"bad password": "audit.d_bad_password", "locked": "audit.d_locked_out", "locked for this client": "audit.d_locked_out_client",
+	},
+	ActionKeyDeny: {
+		"revoked": "audit.d_denied_revoked", "expired": "audit.d_denied_expired",
+		"locked": "audit.d_denied_locked", "not_yours": "audit.d_denied_not_yours",
+	},
+	ActionEnvelopeDelivery: {
+		DeliveryDelivered: "audit.d_delivered", DeliveryQueued: "audit.d_queued", DeliveryRefused: "audit.d_refused",
+	},
+}
+
+// auditPhrases are details written from a pattern; the message's slots are
+// the pattern's groups, in order.
+var auditPhrases = []struct {
+	re   *regexp.Regexp
+	id   string
+	args []string
+}{
+	{regexp.MustCompile(`^sender (\S+) recipient (\S+)$`), "audit.d_sender_recipient", []string{"Sender", "Recipient"}},
+	{regexp.MustCompile(`^(\d+) sessions$`), "audit.d_sessions", []string{"Count"}},
+	{regexp.MustCompile(`^(\d+) passkeys, by an administrator$`), "audit.d_passkeys_by_admin", []string{"Count"}},
+	{regexp.MustCompile(`^unused since (\d{4}-\d{2}-\d{2})$`), "audit.d_unused_since", []string{"Date"}},
+	{regexp.MustCompile(`^(\d+) bytes$`), "audit.d_bytes", []string{"Count"}},
+	{regexp.MustCompile(`^expiry reached; swept by hand by (.+)$`), "audit.d_swept_by", []string{"Who"}},
+	{regexp.MustCompile(`^(delivered|queued|refused): (.+)$`), "audit.d_delivery_why", []string{"State", "Why"}},
+}
+
+// SayAudit says ev's action and detail in l, where it knows how.
+func SayAudit(l *locale.Locale, ev AuditEvent) AuditSaid {
+	var out AuditSaid
+	if id, ok := auditActionNames[ev.Action]; ok {
+		out.Action = l.T(id)
+	}
+	out.Detail = sayAuditDetail(l, ev)
+	return out
+}
+
+func sayAuditDetail(l *locale.Locale, ev AuditEvent) string {
+	if ev.Detail == "" {
+		return ""
+	}
+	for _, words := range []map[string]string{auditWords[ev.Action], auditWords[""]} {
+		if id, ok := words[ev.Detail]; ok {
+			return l.T(id)
+		}
+	}
+	for _, p := range auditPhrases {
+		m := p.re.FindStringSubmatch(ev.Detail)
+		if m == nil {
+			continue
+		}
+		args := make([]any, 0, 2*len(p.args))
+		for i, name := range p.args {
+			var v any = m[i+1]
+			switch name {
+			case "Count":
+				v, _ = strconv.Atoi(m[i+1])
+			case "State":
+				v = l.T(auditWords[ActionEnvelopeDelivery][m[i+1]])
+			}
+			args = append(args, name, v)
+		}
+		return l.T(p.id, args...)
+	}
+	return ""
+}
