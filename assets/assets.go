@@ -229,6 +229,8 @@ func parseLocalized(t *template.Template, l *locale.Locale, js, jsNoPw map[strin
 		if strings.Contains(text, "{{strings") && js[page] == "" {
 			return fmt.Errorf("%s: data-strings, but no scripts", name)
 		}
+		text = strings.ReplaceAll(text, "{{strings_noreply}}", html.EscapeString(js[page+noReply]))
+		text = strings.ReplaceAll(text, "{{strings_nopw_noreply}}", html.EscapeString(jsNoPw[page+noReply]))
 		text = strings.ReplaceAll(text, "{{strings}}", html.EscapeString(js[page]))
 		text = strings.ReplaceAll(text, "{{strings_nopw}}", html.EscapeString(jsNoPw[page]))
 		if _, err := t.New(page).Parse(text); err != nil {
@@ -238,8 +240,14 @@ func parseLocalized(t *template.Template, l *locale.Locale, js, jsNoPw map[strin
 	return nil
 }
 
-// pageScript finds the scripts a page template loads ({{with asset "x.js"}}).
-var pageScript = regexp.MustCompile(`\{\{with asset "([A-Za-z0-9_.-]+\.js)"\}\}`)
+// pageScript finds the scripts a page template loads ({{with asset "x.js"}}),
+// and whether it loads one only when secure replies are on ({{if .Reply}}
+// before it).
+var pageScript = regexp.MustCompile(`(\{\{if \.Reply\}\})?\{\{with asset "([A-Za-z0-9_.-]+\.js)"\}\}`)
+
+// noReply names a page's script strings without those of the scripts it
+// loads only when secure replies are on ({{strings_noreply}}).
+const noReply = " noreply"
 
 // scriptLiteral finds a script's string literals that could be a message id.
 var scriptLiteral = regexp.MustCompile(`"([a-z][a-z0-9_]*)"|'([a-z][a-z0-9_]*)'`)
@@ -267,9 +275,9 @@ func pageScriptKeys() (map[string]map[string]bool, error) {
 		if len(scripts) == 0 {
 			continue
 		}
-		keys := map[string]bool{}
+		keys, always := map[string]bool{}, map[string]bool{}
 		for _, m := range scripts {
-			script := m[1]
+			script := m[2]
 			if script == "wasm_exec.js" {
 				continue // Go's WebAssembly runtime: it shows no one anything
 			}
@@ -284,8 +292,12 @@ func pageScriptKeys() (map[string]map[string]bool, error) {
 				}
 			}
 			maps.Copy(keys, literals[script])
+			if m[1] == "" {
+				maps.Copy(always, literals[script])
+			}
 		}
 		out[path.Base(name)] = keys
+		out[path.Base(name)+noReply] = always
 	}
 	return out, nil
 }

@@ -116,6 +116,8 @@ func TestPagesShipTheirScriptsStrings(t *testing.T) {
 	}{
 		{"open.html", "code_sent", true},        // signin.js
 		{"open.html", "reply_h", true},          // reply.js
+		{"open.html noreply", "reply_h", false}, // reply.js, loaded only with replies on
+		{"open.html noreply", "code_sent", true},
 		{"open.html", "no_decryptor", true},     // app.js
 		{"open.html", "c_revoke", false},        // console.js only
 		{"console.html", "c_revoke", true},      // console.js
@@ -130,7 +132,7 @@ func TestPagesShipTheirScriptsStrings(t *testing.T) {
 			t.Errorf("%s ships %s: %v, want %v", c.page, c.id, got, c.want)
 		}
 	}
-	t.Logf("of %d script messages, open.html ships %d, console.html %d", len(all), open, console)
+	t.Logf("of %d script messages, open.html ships %d (%d with replies off), console.html %d", len(all), open, shipped("open.html noreply"), console)
 	if open >= len(all) || console >= len(all) {
 		t.Errorf("open.html ships %d messages, console.html %d, of %d: not fewer", open, console, len(all))
 	}

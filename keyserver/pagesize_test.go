@@ -205,3 +205,34 @@ func TestOverriddenScriptStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenPageShipsReplyStringsWithReplies: the open page carries reply.js's
+// messages only when secure replies are on (reply.js is loaded only then),
+// with passwords and without.
+func TestOpenPageShipsReplyStringsWithReplies(t *testing.T) {
+	const pub = "3p4WGzjRj2dO5kfc2WwUnvzW-H5fh1i3m3b5lX1a8nA"
+	for _, replies := range []bool{false, true} {
+		for _, noPw := range []bool{false, true} {
+			e := newEnv(t, func(c *keyserver.Config) {
+				c.NoPasswords = noPw
+				if replies {
+					c.ReplyPublicKey = pub
+				}
+			})
+			page := fetchPage(t, e, "GET", "/open/"+strings.Repeat("ab", 16), "es", "", nil)
+			m := dataStringsRE.FindStringSubmatch(page)
+			var got map[string]string
+			if m == nil || json.Unmarshal([]byte(html.UnescapeString(m[1])), &got) != nil {
+				t.Fatalf("replies %v, no passwords %v: no data-strings", replies, noPw)
+			}
+			_, hasReply := got["reply_h"]
+			if hasReply != replies || got["code_sent"] == "" || strings.Contains(page, "reply.") != replies {
+				t.Errorf("replies %v, no passwords %v: reply_h shipped %v, code_sent %q, reply.js loaded %v",
+					replies, noPw, hasReply, got["code_sent"], strings.Contains(page, "reply."))
+			}
+			if want := map[bool]string{false: "contraseña", true: "Cree una llave de acceso para terminar el registro."}[noPw]; !strings.Contains(got["finish_passkey"], want) {
+				t.Errorf("no passwords %v, replies %v: finish_passkey %q, want it to say %q", noPw, replies, got["finish_passkey"], want)
+			}
+		}
+	}
+}
