@@ -78,10 +78,9 @@ var auditWords = map[AuditAction]map[string]string{
 		"unknown address": "audit.d_unknown_address", "no password": "audit.d_no_password",
 		"bad password": "audit.d_bad_password", "locked": "audit.d_locked_out", "locked for this client": "audit.d_locked_out_client",
 	},
-	ActionKeyDeny: {
-		"revoked": "audit.d_denied_revoked", "expired": "audit.d_denied_expired",
-		"locked": "audit.d_denied_locked", "not_yours": "audit.d_denied_not_yours",
-	},
+	ActionKeyDeny:      deniedWords,
+	ActionReplyDeny:    deniedWords,
+	ActionReplyDeliver: replyKindWords,
 	ActionEnvelopeDelivery: {
 		DeliveryDelivered: "audit.d_delivered", DeliveryQueued: "audit.d_queued", DeliveryRefused: "audit.d_refused",
 	},
@@ -101,6 +100,24 @@ var auditPhrases = []struct {
 	{regexp.MustCompile(`^(\d+) bytes$`), "audit.d_bytes", []string{"Count"}},
 	{regexp.MustCompile(`^expiry reached; swept by hand by (.+)$`), "audit.d_swept_by", []string{"Who"}},
 	{regexp.MustCompile(`^(delivered|queued|refused): (.+)$`), "audit.d_delivery_why", []string{"State", "Why"}},
+	{regexp.MustCompile(`^copy: ([a-z_]+)$`), "audit.d_copy_denied", []string{"Denied"}},
+	{regexp.MustCompile(`^(reply|all|forward), (\d+) bytes$`), "audit.d_reply_size", []string{"Kind", "Count"}},
+	{regexp.MustCompile(`^(reply|all|forward), (\d+) bytes, to (\S+)$`), "audit.d_reply_size_to", []string{"Kind", "Count", "To"}},
+	{regexp.MustCompile(`^forward_not_allowed, to (\S+)$`), "audit.d_forward_not_allowed", []string{"To"}},
+	{regexp.MustCompile(`^(\d+) replies, envelope (revoked|expired|gone)$`), "audit.d_replies_dropped", []string{"Count", "Denied"}},
+}
+
+// deniedWords say why a key or a reply was refused (the API's codes), or why
+// replies were dropped.
+var deniedWords = map[string]string{
+	"revoked": "audit.d_denied_revoked", "expired": "audit.d_denied_expired",
+	"locked": "audit.d_denied_locked", "not_yours": "audit.d_denied_not_yours",
+	"gone": "audit.d_denied_gone",
+}
+
+// replyKindWords name a secure reply's kind.
+var replyKindWords = map[string]string{
+	ReplyKindReply: "audit.d_kind_reply", ReplyKindAll: "audit.d_kind_all", ReplyKindForward: "audit.d_kind_forward",
 }
 
 // SayAudit says ev's action and detail in l, where it knows how.
@@ -130,11 +147,12 @@ func sayAuditDetail(l *locale.Locale, ev AuditEvent) string {
 		args := make([]any, 0, 2*len(p.args))
 		for i, name := range p.args {
 			var v any = m[i+1]
-			switch name {
-			case "Count":
+			words := map[string]map[string]string{"State": auditWords[ActionEnvelopeDelivery], "Denied": deniedWords, "Kind": replyKindWords}[name]
+			switch {
+			case name == "Count":
 				v, _ = strconv.Atoi(m[i+1])
-			case "State":
-				v = l.T(auditWords[ActionEnvelopeDelivery][m[i+1]])
+			case words[m[i+1]] != "":
+				v = l.T(words[m[i+1]])
 			}
 			args = append(args, name, v)
 		}

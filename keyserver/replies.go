@@ -364,7 +364,7 @@ func (s *Service) LeaseReplies(ctx context.Context, caller Caller, limit int, d 
 		// instead of to the gateway.
 		if errors.Is(err, ErrNotFound) || replyGone(&rec, now) != "" {
 			gone[r.Envelope] = true
-			why := "envelope gone"
+			why := "gone" // audited as "N replies, envelope gone"
 			if err == nil {
 				why = replyGone(&rec, now)
 			}
