@@ -37,18 +37,52 @@ async function start(env, ctx) {
   let ready;
   const readyPromise = new Promise((resolve) => (ready = resolve));
   binding.ready = () => ready();
+  const wakeIfLate = watchGoTimer(go);
   const instance = new WebAssembly.Instance(mod, go.importObject);
   go.run(instance).then(
     () => exited(new Error("the Go program returned")),
     (err) => exited(err),
   );
-  const state = { go, binding, exited: exitedPromise };
+  const state = { go, binding, exited: exitedPromise, wakeIfLate };
   exitedPromise.then(() => {
     if (current === state) current = null;
   });
   const early = await Promise.race([readyPromise.then(() => null), exitedPromise]);
   if (early) throw new Error(`the Go program ended before it was ready: ${early.message}`);
   return state;
+}
+
+// watchGoTimer follows the one JavaScript timer Go keeps for its earliest
+// timer (wasm_exec.js's runtime.scheduleTimeoutEvent) and returns wakeIfLate,
+// which resumes Go once that timer's time has passed. Go asks for the timer in
+// whichever request's event it is in, workerd drops a request's timers when
+// the request ends, and Go asks again only when its earliest timer changes:
+// so a goroutine sleeping past the end of the request that set its timer (a
+// backoff, a timeout) slept until something else entered Go, and a request
+// waiting for it hung (seen: POST then GET /_worker/timer, worker/instance
+// test). Every open request's rescue timer calls wakeIfLate; on its resume Go
+// clears its old timer and, if it still has one, asks again, in that request.
+function watchGoTimer(go) {
+  const gojs = go.importObject.gojs;
+  const schedule = gojs["runtime.scheduleTimeoutEvent"];
+  const clear = gojs["runtime.clearTimeoutEvent"];
+  let wake = null; // { id, at }: at in performance.now() time, as Go's clock
+  gojs["runtime.scheduleTimeoutEvent"] = (sp) => {
+    schedule(sp);
+    sp >>>= 0;
+    const delay = go.mem.getUint32(sp + 8, true) + go.mem.getInt32(sp + 12, true) * 4294967296;
+    wake = { id: go.mem.getInt32(sp + 16, true), at: performance.now() + delay };
+  };
+  gojs["runtime.clearTimeoutEvent"] = (sp) => {
+    if (wake && wake.id === go.mem.getInt32((sp >>> 0) + 8, true)) wake = null;
+    clear(sp);
+  };
+  return () => {
+    if (wake && !go.exited && performance.now() >= wake.at) {
+      globalThis.waxsealIOStats.woken++;
+      go._resume();
+    }
+  };
 }
 
 let starting = null;
@@ -78,7 +112,7 @@ const rescueMs = 5;
 
 // Counts of the io loops' trips through another request's context, for the
 // test routes (cmd/waxseal-worker reads them through /_worker/stats).
-globalThis.waxsealIOStats = { lost: 0, rescued: 0 };
+globalThis.waxsealIOStats = { lost: 0, rescued: 0, woken: 0 };
 
 // requestIO returns the io function of one request (internal/jsio): Go calls
 // io(target, method, args, ok, fail) to start a D1 or R2 call, and it is
@@ -149,6 +183,7 @@ function requestIO() {
       globalThis.waxsealIOStats.rescued++;
       run();
     }
+    if (current && !current.go.exited) current.wakeIfLate(); // watchGoTimer
     if (open || lost) setTimeout(rescue, rescueMs);
   };
   run();

@@ -77,3 +77,19 @@ test("password routes are refused", async () => {
     assert.match(got.message, /this server does not use passwords/);
   }
 });
+
+test("a Go timer set during a request that has ended still wakes the request waiting for it", async () => {
+  // workerd drops a request's timers when it ends; Go keeps one JavaScript
+  // timer for its earliest and does not ask again. Without the entry's
+  // watchGoTimer, the GET below waited forever (every try, from 50 ms sleeps on).
+  const stats = async () => (await (await fetch(worker.url + "/_worker/stats")).json()).io;
+  const before = await stats();
+  for (const ms of [50, 300]) {
+    const started = await fetch(worker.url + `/_worker/timer?ms=${ms}`, { method: "POST" });
+    assert.equal(started.status, 202);
+    const res = await fetch(worker.url + "/_worker/timer", { signal: AbortSignal.timeout(20_000) });
+    assert.equal(res.status, 200);
+    assert.equal(typeof (await res.json()).waited_ms, "number");
+  }
+  assert.ok((await stats()).woken > before.woken, "no rescue timer woke Go");
+});

@@ -21,7 +21,9 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall/js"
 	"time"
@@ -172,6 +174,38 @@ func routeInstance(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /_worker/exit", func(http.ResponseWriter, *http.Request) {
 		os.Exit(3)
+	})
+	// POST /_worker/timer?ms=N starts a goroutine that sleeps N ms and answers
+	// at once; GET /_worker/timer waits for that goroutine (at most 10 s) and
+	// says how long it waited (the client gives up when it likes): a Go timer
+	// set during one request, waited on by another after the first has ended.
+	var timerMu sync.Mutex
+	timerDone := make(chan struct{})
+	close(timerDone)
+	mux.HandleFunc("POST /_worker/timer", func(w http.ResponseWriter, r *http.Request) {
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		done := make(chan struct{})
+		timerMu.Lock()
+		timerDone = done
+		timerMu.Unlock()
+		go func() {
+			time.Sleep(time.Duration(min(max(ms, 1), 5000)) * time.Millisecond)
+			close(done)
+		}()
+		w.WriteHeader(http.StatusAccepted)
+	})
+	mux.HandleFunc("GET /_worker/timer", func(w http.ResponseWriter, r *http.Request) {
+		timerMu.Lock()
+		done := timerDone
+		timerMu.Unlock()
+		t0 := time.Now()
+		select {
+		case <-done:
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"waited_ms": time.Since(t0).Milliseconds()})
 	})
 	mux.HandleFunc("POST /_worker/echo", func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)

@@ -116,10 +116,12 @@ func routeProfile(mux *http.ServeMux, env js.Value) {
 		w.Header().Set("Cache-Control", "no-store")
 		// The entry's io loops (worker/entry.mjs requestIO): how often one
 		// continued in another request's context and its rescue timer
-		// brought it back. Never reset: they count from the program's start.
+		// brought it back, and how often a rescue timer woke Go for a timer
+		// whose own had been dropped with its request (watchGoTimer). Never
+		// reset: they count from the program's start.
 		io := map[string]int{}
 		if st := js.Global().Get("waxsealIOStats"); st.Type() == js.TypeObject {
-			io["lost"], io["rescued"] = st.Get("lost").Int(), st.Get("rescued").Int()
+			io["lost"], io["rescued"], io["woken"] = st.Get("lost").Int(), st.Get("rescued").Int(), st.Get("woken").Int()
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"d1": d1batch.ReadStats(reset), "serve": workerserve.ReadStats(reset), "io": io})
 	})
