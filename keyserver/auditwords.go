@@ -58,13 +58,10 @@ var auditActionNames = map[AuditAction]string{
 }
 
 // auditWords are details written as fixed words (sign-in ways, reasons,
-// states), by action; "" stands for every action.
+// states), by action. Phrases are looked up only under the action that
+// writes them, so that words someone typed (a lock reason) are never taken
+// for one.
 var auditWords = map[AuditAction]map[string]string{
-	"": {
-		"by an administrator": "audit.d_by_admin",
-		"bulk":                "audit.d_bulk",
-		"expiry reached":      "audit.d_expiry_reached",
-	},
 	ActionSignIn: {
 		string(SignInPassword): "audit.d_by_password", string(SignInCode): "audit.d_by_code",
 		string(SignInPasskey): "audit.d_by_passkey", string(SignInPasswordReset): "audit.d_by_password_reset",
@@ -78,33 +75,43 @@ var auditWords = map[AuditAction]map[string]string{
 		"unknown address": "audit.d_unknown_address", "no password": "audit.d_no_password",
 		"bad password": "audit.d_bad_password", "locked": "audit.d_locked_out", "locked for this client": "audit.d_locked_out_client",
 	},
-	ActionKeyDeny:      deniedWords,
-	ActionReplyDeny:    deniedWords,
-	ActionReplyDeliver: replyKindWords,
-	ActionEnvelopeDelivery: {
-		DeliveryDelivered: "audit.d_delivered", DeliveryQueued: "audit.d_queued", DeliveryRefused: "audit.d_refused",
-	},
+	ActionKeyDeny:               deniedWords,
+	ActionReplyDeny:             deniedWords,
+	ActionReplyDeliver:          replyKindWords,
+	ActionEnvelopeDelivery:      deliveryWords,
+	ActionEnvelopeRevoke:        {"bulk": "audit.d_bulk"},
+	ActionEnvelopeExpire:        {"expiry reached": "audit.d_expiry_reached"},
+	ActionAccountPasswordRemove: {"by an administrator": "audit.d_by_admin"},
 }
 
-// auditPhrases are details written from a pattern; the message's slots are
-// the pattern's groups, in order.
-var auditPhrases = []struct {
+// auditPhrases are details written from a pattern, by action; the message's
+// slots are the pattern's groups, in order.
+var auditPhrases = map[AuditAction][]struct {
 	re   *regexp.Regexp
 	id   string
 	args []string
 }{
-	{regexp.MustCompile(`^sender (\S+) recipient (\S+)$`), "audit.d_sender_recipient", []string{"Sender", "Recipient"}},
-	{regexp.MustCompile(`^(\d+) sessions$`), "audit.d_sessions", []string{"Count"}},
-	{regexp.MustCompile(`^(\d+) passkeys, by an administrator$`), "audit.d_passkeys_by_admin", []string{"Count"}},
-	{regexp.MustCompile(`^unused since (\d{4}-\d{2}-\d{2})$`), "audit.d_unused_since", []string{"Date"}},
-	{regexp.MustCompile(`^(\d+) bytes$`), "audit.d_bytes", []string{"Count"}},
-	{regexp.MustCompile(`^expiry reached; swept by hand by (.+)$`), "audit.d_swept_by", []string{"Who"}},
-	{regexp.MustCompile(`^(delivered|queued|refused): (.+)$`), "audit.d_delivery_why", []string{"State", "Why"}},
-	{regexp.MustCompile(`^copy: ([a-z_]+)$`), "audit.d_copy_denied", []string{"Denied"}},
-	{regexp.MustCompile(`^(reply|all|forward), (\d+) bytes$`), "audit.d_reply_size", []string{"Kind", "Count"}},
-	{regexp.MustCompile(`^(reply|all|forward), (\d+) bytes, to (\S+)$`), "audit.d_reply_size_to", []string{"Kind", "Count", "To"}},
-	{regexp.MustCompile(`^forward_not_allowed, to (\S+)$`), "audit.d_forward_not_allowed", []string{"To"}},
-	{regexp.MustCompile(`^(\d+) replies, envelope (revoked|expired|gone)$`), "audit.d_replies_dropped", []string{"Count", "Denied"}},
+	ActionEnvelopeRegister:   {{regexp.MustCompile(`^sender (\S+) recipient (\S+)$`), "audit.d_sender_recipient", []string{"Sender", "Recipient"}}},
+	ActionAccountSessionsEnd: {{regexp.MustCompile(`^(\d+) sessions$`), "audit.d_sessions", []string{"Count"}}},
+	ActionPasskeyRemove:      {{regexp.MustCompile(`^(\d+) passkeys, by an administrator$`), "audit.d_passkeys_by_admin", []string{"Count"}}},
+	ActionAccountExpire:      {{regexp.MustCompile(`^unused since (\d{4}-\d{2}-\d{2})$`), "audit.d_unused_since", []string{"Date"}}},
+	ActionStoreBackup:        {{regexp.MustCompile(`^(\d+) bytes$`), "audit.d_bytes", []string{"Count"}}},
+	ActionEnvelopeExpire:     {{regexp.MustCompile(`^expiry reached; swept by hand by (.+)$`), "audit.d_swept_by", []string{"Who"}}},
+	ActionEnvelopeDelivery:   {{regexp.MustCompile(`^(delivered|queued|refused): (.+)$`), "audit.d_delivery_why", []string{"State", "Why"}}},
+	ActionReplyDeny: {
+		{regexp.MustCompile(`^copy: ([a-z_]+)$`), "audit.d_copy_denied", []string{"Denied"}},
+		{regexp.MustCompile(`^forward_not_allowed, to (\S+)$`), "audit.d_forward_not_allowed", []string{"To"}},
+	},
+	ActionReplyStore: {
+		{regexp.MustCompile(`^(reply|all|forward), (\d+) bytes$`), "audit.d_reply_size", []string{"Kind", "Count"}},
+		{regexp.MustCompile(`^(reply|all|forward), (\d+) bytes, to (\S+)$`), "audit.d_reply_size_to", []string{"Kind", "Count", "To"}},
+	},
+	ActionReplyDrop: {{regexp.MustCompile(`^(\d+) replies, envelope (revoked|expired|gone)$`), "audit.d_replies_dropped", []string{"Count", "Denied"}}},
+}
+
+// deliveryWords name a delivery's state.
+var deliveryWords = map[string]string{
+	DeliveryDelivered: "audit.d_delivered", DeliveryQueued: "audit.d_queued", DeliveryRefused: "audit.d_refused",
 }
 
 // deniedWords say why a key or a reply was refused (the API's codes), or why
@@ -134,12 +141,10 @@ func sayAuditDetail(l *locale.Locale, ev AuditEvent) string {
 	if ev.Detail == "" {
 		return ""
 	}
-	for _, words := range []map[string]string{auditWords[ev.Action], auditWords[""]} {
-		if id, ok := words[ev.Detail]; ok {
-			return l.T(id)
-		}
+	if id, ok := auditWords[ev.Action][ev.Detail]; ok {
+		return l.T(id)
 	}
-	for _, p := range auditPhrases {
+	for _, p := range auditPhrases[ev.Action] {
 		m := p.re.FindStringSubmatch(ev.Detail)
 		if m == nil {
 			continue
@@ -147,7 +152,7 @@ func sayAuditDetail(l *locale.Locale, ev AuditEvent) string {
 		args := make([]any, 0, 2*len(p.args))
 		for i, name := range p.args {
 			var v any = m[i+1]
-			words := map[string]map[string]string{"State": auditWords[ActionEnvelopeDelivery], "Denied": deniedWords, "Kind": replyKindWords}[name]
+			words := map[string]map[string]string{"State": deliveryWords, "Denied": deniedWords, "Kind": replyKindWords}[name]
 			switch {
 			case name == "Count":
 				v, _ = strconv.Atoi(m[i+1])

@@ -59,7 +59,7 @@ func TestSayAudit(t *testing.T) {
 		{AuditEvent{Action: ActionAccountSessionsEnd, Detail: "1 sessions"}, "Sesiones cerradas", "1 sesión", es},
 		{AuditEvent{Action: ActionAccountSessionsEnd, Detail: "3 sessions"}, "Sitzungen beendet", "3 Sitzungen", de},
 		{AuditEvent{Action: ActionPasskeyRemove, Detail: "2 passkeys, by an administrator"}, "Llave de acceso eliminada", "2 llaves de acceso, por un administrador", es},
-		{AuditEvent{Action: ActionAccountDelete, Detail: "by an administrator"}, "Konto gelöscht", "durch einen Administrator", de},
+		{AuditEvent{Action: ActionAccountPasswordRemove, Detail: "by an administrator"}, "Passwort entfernt", "durch einen Administrator", de},
 		{AuditEvent{Action: ActionAccountExpire, Detail: "unused since 2026-01-31"}, "Cuenta caducada", "sin uso desde 2026-01-31", es},
 		{AuditEvent{Action: ActionStoreBackup, Detail: "1048576 bytes"}, "Sicherung erstellt", "1048576 Bytes", de},
 		{AuditEvent{Action: ActionEnvelopeRevoke, Detail: "bulk"}, "Mensaje revocado", "acción masiva", es},
@@ -78,7 +78,9 @@ func TestSayAudit(t *testing.T) {
 		// Not a phrase of the key server's: as written.
 		{AuditEvent{Action: ActionEnvelopeLock, Detail: "wrong patient"}, "Mensaje bloqueado", "", es},
 		{AuditEvent{Action: ActionPasskeyAdd, Detail: "locked"}, "Passkey hinzugefügt", "", de},
-		{AuditEvent{Action: "future.action", Detail: "bulk"}, "", "acción masiva", es},
+		{AuditEvent{Action: ActionEnvelopeLock, Detail: "bulk"}, "Mensaje bloqueado", "", es}, // a typed reason, not the bulk revoke's word
+		{AuditEvent{Action: ActionEnvelopeLock, Detail: "3 sessions"}, "Mensaje bloqueado", "", es},
+		{AuditEvent{Action: "future.action", Detail: "bulk"}, "", "", es},
 	} {
 		got := SayAudit(x.l, x.ev)
 		if got.Action != x.action || got.Detail != x.detail {
