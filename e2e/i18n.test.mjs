@@ -17,27 +17,27 @@ let ws, browser, stop;
 before(async () => ({ server: ws, browser, stop } = await startWithBrowser()));
 after(() => stop?.());
 
-// catalog reads a shipped catalog's plain messages (locale/catalog/LANG.toml
-// and the audit log's audit.LANG.toml: one "id" = "text" a line), to tell
-// English on the screen from the language's.
-function catalog(lang) {
+// catalog reads shipped catalogs' plain messages (locale/catalog/NAME.toml
+// for each name: one "id" = "text" a line), to tell English on the screen
+// from the language's.
+function catalog(...names) {
   const out = {};
-  const text = [`${lang}.toml`, `audit.${lang}.toml`].map((f) => readFileSync(path.join(root, "locale", "catalog", f), "utf8")).join("\n");
+  const text = names.map((n) => readFileSync(path.join(root, "locale", "catalog", `${n}.toml`), "utf8")).join("\n");
   for (const line of text.split("\n")) {
     const m = /^"([^"]+)" = ("(?:[^"\\]|\\.)*")\s*$/.exec(line);
     if (m) out[m[1]] = JSON.parse(m[2]);
   }
   return out;
 }
-const en = catalog("en");
+const en = catalog("en", "audit.en"); // the pages, and the audit log as the console says it
 
 // englishOnScreen lists the English messages the page shows that lang says
 // otherwise: a sentence or label left untranslated in a page or a script
 // (the switcher names each language in itself: "English" is no mistake).
 // data are selectors of what shows stored records as they are, not words of
-// the page: the audit log's actions and details, refusal codes.
+// the page: the audit records' action codes, the denials' codes.
 async function englishOnScreen(page, lang, data = []) {
-  const theirs = catalog(lang);
+  const theirs = catalog(lang, `audit.${lang}`);
   const text = await page.evaluate((sels) => {
     const els = sels.flatMap((s) => [...document.querySelectorAll(s)]);
     for (const el of els) el.dataset.display = el.style.display;
