@@ -6,7 +6,7 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
-import { root, startWaxseal, launch } from "./harness.mjs";
+import { root, startWaxseal, launch, launchProfile } from "./harness.mjs";
 
 const runs = Number(process.env.RUNS || 5);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -131,12 +131,13 @@ async function floor(page, file, base, id) {
   }, id);
 }
 
-// decryptorReady opens an "open online" page twice in a fresh browser context
-// and returns, for each, the milliseconds from navigation start and from the
-// page's script start to "decryptor ready".
+// decryptorReady opens an "open online" page twice in a fresh browser with a
+// profile on disk (a patient's browser keeps one; an off-the-record context
+// caches differently) and returns, for each, the milliseconds from navigation
+// start and from the page's script start to "decryptor ready".
 async function decryptorReady(ws) {
   const env = ws.seal(message(1000), { online: true })[0];
-  const context = await browser.newContext();
+  const context = await launchProfile();
   const page = await context.newPage();
   const out = [];
   for (let i = 0; i < 2; i++) {

@@ -2,7 +2,7 @@
 // localhost port with its directory mail sink, the real `waxseal seal` command, and
 // Debian's Chromium driven by playwright-core.
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -153,12 +153,26 @@ function chromiumPath() {
   throw new Error("Chromium not found: apt-get install chromium");
 }
 
+const chromiumArgs = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
 export async function launch() {
-  return chromium.launch({
-    executablePath: chromiumPath(),
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  return chromium.launch({ executablePath: chromiumPath(), args: chromiumArgs });
+}
+
+// launchProfile starts a Chromium with a fresh profile on disk, as a person's
+// browser keeps one (launch's contexts are off the record: an in-memory cache,
+// no code cache), and resolves with its context; closing it ends the browser.
+export async function launchProfile() {
+  const dir = mkdtempSync(path.join(tmpdir(), "waxseal-profile-"));
+  const context = await chromium.launchPersistentContext(dir, { executablePath: chromiumPath(), args: chromiumArgs });
+  // The profile goes once the browser has closed (it writes to it until then).
+  const close = context.close.bind(context);
+  context.close = async (...args) => {
+    await close(...args);
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+  };
+  return context;
 }
 
 // startWithBrowser starts what a browser test file needs: a server (start
