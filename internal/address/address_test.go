@@ -83,6 +83,15 @@ func FuzzNormalize(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		n, err := Normalize(s)
 		if err != nil {
+			// Every refusal names its rule (the key server's catalogs say it)
+			// and quotes at most 80 bytes of valid UTF-8 of the input.
+			var e *Error
+			if !errors.As(err, &e) || !errors.Is(err, ErrInvalid) || e.Reason == "" {
+				t.Fatalf("%q: %v is not an *Error with a reason", s, err)
+			}
+			if len(e.Input) > 80 || !utf8.ValidString(e.Input) || !strings.Contains(s, e.Input) {
+				t.Fatalf("%q: Input %q", s, e.Input)
+			}
 			return
 		}
 		again, err := Normalize(n)
