@@ -60,6 +60,6 @@ test("sustained key releases from 1 and 8 clients in turn all succeed", { timeou
     n += r.n;
   }
   const stats = JSON.parse((await request(inst.url + "/_worker/stats")).body.toString());
-  t.diagnostic(`${n} releases; io loops lost ${stats.io.lost}, rescued ${stats.io.rescued}`);
+  t.diagnostic(`${n} releases; io loops lost ${stats.io.lost}, rescued ${stats.io.rescued}; Go woken by a rescue timer ${stats.io.woken}`);
   assert.ok(n > 0);
 });
