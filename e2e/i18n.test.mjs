@@ -485,3 +485,25 @@ test("securedoc.html in the recipient's language, from file://: Spanish by defau
     await org.stop();
   }
 });
+
+test("the switcher on the page securedoc.html posted to: an English browser changes to Español and the open goes on, at 375 px", async () => {
+  const email = "lucia@paciente.example";
+  const [env] = ws.seal(message(email, "Sus resultados", "Hola Lucía.\n"), { to: [email] });
+  const context = await browser.newContext({ locale: "en-GB", extraHTTPHeaders: { "Accept-Language": "en-GB,en;q=0.9" }, viewport: { width: 375, height: 740 } });
+  const page = await context.newPage();
+  await openFile(page, env.file);
+  await page.locator("#panel-register").waitFor();
+  assert.equal(await page.locator("html").getAttribute("lang"), "en");
+  await page.getByLabel("Language").selectOption({ label: "Español" });
+  await Promise.all([page.waitForURL(new RegExp(`/open/${env.id}$`)), page.getByRole("button", { name: "Change" }).click()]);
+  // The same open, now in Spanish: the envelope held for the page and k_env
+  // come from the tab's storage; nothing asks for the link again.
+  await page.locator("#panel-register").waitFor();
+  assert.equal(await page.locator("html").getAttribute("lang"), "es");
+  assert.equal(await page.locator("#sum-subject").textContent(), "Sus resultados");
+  assert.equal(await page.locator("#panel-refused").isVisible(), false);
+  assert.deepEqual(await englishOnScreen(page, "es"), []);
+  await noOverflow(page, "switched to es, 375 px");
+  await shot(page, "i18n-switch-posted-es-375");
+  await context.close();
+});
