@@ -507,3 +507,32 @@ test("the switcher on the page securedoc.html posted to: an English browser chan
   await shot(page, "i18n-switch-posted-es-375");
   await context.close();
 });
+
+test("the switcher on a posted page the key server holds nothing for: the fields are posted again, in the new language", async () => {
+  const noHold = await startWaxseal({ limits: { posted_hold_mb: -1 } });
+  try {
+    const email = "mateo@paciente.example";
+    const [env] = noHold.seal(message(email, "Sus resultados", "Hola Mateo.\n"), { to: [email] });
+    const context = await browser.newContext({ locale: "en-GB", extraHTTPHeaders: { "Accept-Language": "en-GB,en;q=0.9" }, viewport: { width: 375, height: 740 } });
+    const page = await context.newPage();
+    const seen = watch(page, noHold.base);
+    await openFile(page, env.file);
+    await page.locator("#panel-register").waitFor();
+    assert.equal(await page.locator("#f-payload").count(), 1, "the page carries the fields (no hold)");
+    await page.getByLabel("Language").selectOption({ label: "Español" });
+    await Promise.all([
+      page.waitForResponse((r) => r.request().method() === "POST" && r.url() === `${noHold.base}/open/${env.id}`),
+      page.getByRole("button", { name: "Change" }).click(),
+    ]);
+    await page.locator("html[lang=es] #panel-register").waitFor();
+    assert.equal(await page.locator("#sum-subject").textContent(), "Sus resultados");
+    assert.equal(await page.locator("#f-payload").count(), 1);
+    assert.equal(await page.locator("#panel-refused").isVisible(), false);
+    assert.deepEqual(await englishOnScreen(page, "es"), []);
+    await shot(page, "i18n-switch-fields-es-375");
+    assert.deepEqual(seen.dialogs, []);
+    await context.close();
+  } finally {
+    await noHold.stop();
+  }
+});

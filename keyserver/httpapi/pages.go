@@ -30,6 +30,7 @@ const pageCSP = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style
 // envelopeFields are the places of the base64 fields in an open page.
 type envelopeFields struct {
 	Header, Key, Payload string
+	Version              string // the form's version field, as posted (postedFormVersion)
 }
 
 // fieldMarker stands in a page for a posted field. The fields are spliced in after
@@ -175,7 +176,7 @@ func (h *handlers) openPosted(c echo.Context) error {
 		return err
 	}
 	var page bytes.Buffer
-	markers := &envelopeFields{Header: fieldMarker("header"), Key: fieldMarker("key"), Payload: fieldMarker("payload")}
+	markers := &envelopeFields{Header: fieldMarker("header"), Key: fieldMarker("key"), Payload: fieldMarker("payload"), Version: postedFormVersion}
 	lang := h.lang(c)
 	if err := set.Execute(&page, lang, "open.html", openPage{Mode: "post", ID: id.String(), Fields: markers, Limits: h.limits(lang)}); err != nil {
 		return err

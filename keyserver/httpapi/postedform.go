@@ -143,8 +143,12 @@ func readPostedForm(body io.Reader, boundary string, id envelope.ID, sizeHint in
 	return out, nil
 }
 
+// postedFormVersion is the version field of the form securedoc.html posts
+// (docs/FORMAT.md §7), the one this key server reads.
+const postedFormVersion = "1"
+
 func checkVersion(b []byte) error {
-	if strings.TrimSpace(string(b)) != "1" {
+	if strings.TrimSpace(string(b)) != postedFormVersion {
 		return formProblem("post.newer_version")
 	}
 	return nil

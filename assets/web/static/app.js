@@ -477,6 +477,36 @@
 
   $("btn-print").addEventListener("click", () => window.print());
 
+  // On a page that carries a posted envelope's fields itself (the key server
+  // keeps no hold), going back by GET would lose them: the language switcher
+  // saves the choice, then posts the fields again as securedoc.html did, and
+  // the page comes back in the new language (k_env is in the tab's storage).
+  const switcher = document.querySelector("form.lang-switch");
+  if (switcher && $("f-header")) {
+    switcher.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        await fetch("/language", { method: "POST", body: new URLSearchParams(new FormData(switcher)), redirect: "manual", credentials: "same-origin" });
+      } catch {
+        return; // offline: stay on this page, in its language
+      }
+      const again = document.createElement("form");
+      again.method = "post";
+      again.enctype = "multipart/form-data";
+      again.action = `/open/${envelopeID}`;
+      again.hidden = true;
+      for (const name of ["version", "header", "key", "payload"]) { // in the form's order
+        const input = document.createElement("input");
+        input.type = "hidden";
+        input.name = name;
+        input.value = $(`f-${name}`).value;
+        again.append(input);
+      }
+      document.body.append(again);
+      again.submit();
+    });
+  }
+
   // --- start ---
 
   async function main() {
