@@ -183,7 +183,15 @@ function requestIO() {
       globalThis.waxsealIOStats.rescued++;
       run();
     }
-    if (current && !current.go.exited) current.wakeIfLate(); // watchGoTimer
+    if (current && !current.go.exited) {
+      try {
+        current.wakeIfLate(); // watchGoTimer
+      } catch (err) {
+        // Go failed while it ran (its exit is seen through state.exited):
+        // the rescue goes on for this request's calls.
+        console.error("waxseal: resuming Go for its timer:", err);
+      }
+    }
     if (open || lost) setTimeout(rescue, rescueMs);
   };
   run();
