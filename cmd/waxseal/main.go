@@ -59,7 +59,7 @@ commands:
   admin      revoke, lock, unlock, expire; list envelopes and accounts; audit;
              check-assets: compare a key server's scripts and decryptor with this binary's;
              backup: a hot copy of a bbolt store
-  migrate    bring a SQL store's schema up to date
+  migrate    bring the store's schema (SQL) or layout (bbolt) up to date
   store      copy a whole installation into another store (store copy)
   version    this binary's version, revision and decryptor hash
 

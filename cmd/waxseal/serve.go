@@ -53,6 +53,12 @@ func cmdServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	logs := stderr
 	if *dev {
+		// A development installation from an older build is brought up to date
+		// (copied aside first), not refused.
+		if fc.Store == nil {
+			fc.Store = &storeConfig{}
+		}
+		fc.Store.Migrate = true
 		// A newcomer's terminal shows the guide below, not a stream of JSON logs.
 		f, err := os.OpenFile(filepath.Join(*dir, "waxseal.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err != nil {

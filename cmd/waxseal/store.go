@@ -110,7 +110,7 @@ func openStore(ctx context.Context, fc *fileConfig, migrate bool) (keyserver.Sto
 		if err := os.MkdirAll(fc.path(fc.DataDir), 0o700); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
-		return boltstore.Open(t.dsn, boltstore.Options{})
+		return boltstore.Open(t.dsn, boltstore.Options{Migrate: migrate || t.migrate, MigrateBackup: boltBackupPath(t.dsn)})
 	}
 	if t.driver == "sqlite" {
 		if err := os.MkdirAll(filepath.Dir(strings.TrimPrefix(t.dsn, "file:")), 0o700); err != nil {
@@ -120,7 +120,8 @@ func openStore(ctx context.Context, fc *fileConfig, migrate bool) (keyserver.Sto
 	return sqlstore.Open(ctx, sqlstore.Driver(t.driver), t.dsn, sqlstore.Options{Migrate: migrate || t.migrate, MaxOpenConns: t.maxConns})
 }
 
-// cmdMigrate brings a SQL store's schema up to this build's version.
+// cmdMigrate brings a store's schema (SQL) or layout (bbolt) up to this
+// build's version.
 func cmdMigrate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("migrate", "migrate --config DIR/waxseal.toml", stderr)
 	cfgPath := fs.String("config", "", "configuration file (required)")
@@ -133,8 +134,7 @@ func cmdMigrate(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 	if t.driver == "bolt" {
-		fmt.Fprintln(stdout, "store: bolt (its layout needs no migration)")
-		return nil
+		return migrateBolt(t.dsn, stdout)
 	}
 	st, err := sqlstore.Open(ctx, sqlstore.Driver(t.driver), t.dsn, sqlstore.Options{Migrate: true})
 	if err != nil {
@@ -147,6 +147,30 @@ func cmdMigrate(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	fmt.Fprintf(stdout, "store: %s, schema version %d\n", redactedTarget(t), v)
 	return nil
+}
+
+// migrateBolt migrates the bbolt file at path if its layout is older than this
+// build's.
+func migrateBolt(path string, stdout io.Writer) error {
+	backup := boltBackupPath(path)
+	_, statErr := os.Stat(backup)
+	st, err := boltstore.Open(path, boltstore.Options{Migrate: true, MigrateBackup: backup})
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(backup); err == nil && statErr != nil {
+		fmt.Fprintf(stdout, "store: bolt %s, layout migrated to version %s (the file before: %s)\n", path, boltstore.LayoutVersion, backup)
+	} else {
+		fmt.Fprintf(stdout, "store: bolt %s, layout version %s (up to date)\n", path, boltstore.LayoutVersion)
+	}
+	return st.Close()
+}
+
+// boltBackupPath is where a layout migration copies the bbolt file at path
+// first: the migration is one way (an older build refuses the migrated file),
+// so the copy is the way back.
+func boltBackupPath(path string) string {
+	return path + ".before-layout-" + boltstore.LayoutVersion
 }
 
 // cmdStore is `waxseal store copy`.

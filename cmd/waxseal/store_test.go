@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -390,5 +393,67 @@ func TestNodeSettings(t *testing.T) {
 		if node != tc.wantNode || hold != tc.wantHold {
 			t.Errorf("%+v, posted_hold_mb %d: node %q, hold %d; want %q, %d", tc.store, tc.holdMB, node, hold, tc.wantNode, tc.wantHold)
 		}
+	}
+}
+
+// TestMigrateBoltLayout1 upgrades an installation whose bbolt file the version
+// 1 layout's build wrote: the key server refuses it with the way out, `waxseal
+// migrate` copies it aside and migrates it, and a second run has nothing to do.
+func TestMigrateBoltLayout1(t *testing.T) {
+	ctx := t.Context()
+	cfg := initDirFor(t, "")
+	fc, err := loadConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz, err := os.ReadFile("../../keyserver/boltstore/testdata/layout1.db.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(fc.dbPath(), v1, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := openStore(ctx, fc, false); !errors.Is(err, boltstore.ErrLayoutOld) || !strings.Contains(err.Error(), "run `waxseal migrate`") {
+		t.Fatalf("key server's open of a layout 1 file: %v; want ErrLayoutOld naming waxseal migrate", err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(ctx, []string{"migrate", "--config", cfg}, nil, &stdout, &stderr); code != 0 {
+		t.Fatalf("migrate: %d %s", code, stderr.String())
+	}
+	backup := fc.dbPath() + ".before-layout-2"
+	if want := fmt.Sprintf("store: bolt %s, layout migrated to version 2 (the file before: %s)\n", fc.dbPath(), backup); stdout.String() != want {
+		t.Errorf("migrate printed %q, want %q", stdout.String(), want)
+	}
+	if fi, err := os.Stat(backup); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("backup: %v %v, want mode 0600", fi, err)
+	}
+	if _, err := boltstore.Open(backup, boltstore.Options{}); !errors.Is(err, boltstore.ErrLayoutOld) {
+		t.Errorf("the backup opens as %v; want the layout 1 file refused", err)
+	}
+
+	stdout.Reset()
+	if code := run(ctx, []string{"migrate", "--config", cfg}, nil, &stdout, &stderr); code != 0 {
+		t.Fatalf("second migrate: %d %s", code, stderr.String())
+	}
+	if want := fmt.Sprintf("store: bolt %s, layout version 2 (up to date)\n", fc.dbPath()); stdout.String() != want {
+		t.Errorf("second migrate printed %q, want %q", stdout.String(), want)
+	}
+	st, err := openStore(ctx, fc, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	recs, err := st.ListEnvelopes(ctx, keyserver.EnvelopeQuery{Sender: "clinician2@hospital.example"})
+	if err != nil || len(recs) != 24 {
+		t.Fatalf("clinician2's envelopes after migrating: %d, %v; want 24", len(recs), err)
 	}
 }

@@ -3,8 +3,10 @@ package boltstore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -211,8 +213,8 @@ func (x indexed) keys(id envelope.ID, layout viewLayout) (envIndex, error) {
 		return envIndex{}, fmt.Errorf("recipient: %w", err)
 	}
 	created := timeKey(x.created)
-	if layout == viewsByDay {
-		day := timeKey(x.created.UTC().Truncate(24 * time.Hour))
+	if layout != viewsByAddress {
+		day := dayKey(dayOf(x.created))
 		sender, recipient = join(day, sender), join(day, recipient)
 	}
 	ix := envIndex{
@@ -228,7 +230,7 @@ func (x indexed) keys(id envelope.ID, layout viewLayout) (envIndex, error) {
 
 // reindex moves an envelope's index entries from those of before (nil: a new
 // envelope, with none) to those of after, in the views' layout (another than
-// viewsByAddress only in measurements).
+// viewsByDay only in measurements).
 func reindex(tx *bolt.Tx, id envelope.ID, before *indexed, after indexed, layout viewLayout) error {
 	var old envIndex
 	if before != nil {
@@ -260,33 +262,51 @@ func reindex(tx *bolt.Tx, id envelope.ID, before *indexed, after indexed, layout
 func (s *Store) ListEnvelopes(ctx context.Context, q keyserver.EnvelopeQuery) ([]keyserver.EnvelopeRecord, error) {
 	var out []keyserver.EnvelopeRecord
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		index, prefix, err := envelopeIndex(tx, q)
-		if err != nil {
-			return err
-		}
 		envs := tx.Bucket(bucketEnvelopes)
-		var senderPrefix []byte // set when walking the recipient's index for a sender too
-		if q.Sender != "" && q.Recipient != "" {
-			if senderPrefix, err = addrKey(q.Sender); err != nil {
+		take := func(k []byte) (bool, error) {
+			if q.Limit > 0 && len(out) == q.Limit {
+				return false, nil
+			}
+			var r keyserver.EnvelopeRecord
+			if _, err := get(envs, k[len(k)-idLen:], &r); err != nil {
+				return false, err
+			}
+			out = append(out, r)
+			return true, nil
+		}
+		sp := spanOf(q)
+		var sender, recipient []byte
+		var err error
+		if q.Sender != "" {
+			if sender, err = addrKey(q.Sender); err != nil {
+				return err
+			}
+		}
+		if q.Recipient != "" {
+			if recipient, err = addrKey(q.Recipient); err != nil {
 				return err
 			}
 		}
 		bySender := tx.Bucket(bucketEnvBySender)
-		lower, upper := envelopeRange(prefix, q)
-		c := index.Cursor()
-		for k := seekBefore(c, upper); k != nil && bytes.Compare(k, lower) >= 0; k, _ = c.Prev() {
-			if q.Limit > 0 && len(out) == q.Limit {
-				break
-			}
-			if senderPrefix != nil && bySender.Get(join(senderPrefix, k[len(prefix):])) == nil {
-				continue // another sender's
-			}
-			var r keyserver.EnvelopeRecord
-			id := k[len(k)-idLen:]
-			if _, err := get(envs, id, &r); err != nil {
+		switch {
+		case recipient != nil && sender != nil:
+			return walkDays(tx.Bucket(bucketEnvByRecipient).Cursor(), recipient, sp, func(k []byte) (bool, error) {
+				// day recipient position → day sender position
+				if bySender.Get(join(k[:dayLen], sender, k[dayLen+len(recipient):])) == nil {
+					return true, nil // another sender's
+				}
+				return take(k)
+			})
+		case recipient != nil:
+			return walkDays(tx.Bucket(bucketEnvByRecipient).Cursor(), recipient, sp, take)
+		case sender != nil:
+			return walkDays(bySender.Cursor(), sender, sp, take)
+		}
+		c := tx.Bucket(bucketEnvByCreated).Cursor()
+		for k := seekBefore(c, sp.upper); k != nil && bytes.Compare(k, sp.lower) >= 0; k, _ = c.Prev() {
+			if more, err := take(k); err != nil || !more {
 				return err
 			}
-			out = append(out, r)
 		}
 		return nil
 	})
@@ -296,38 +316,68 @@ func (s *Store) ListEnvelopes(ctx context.Context, q keyserver.EnvelopeQuery) ([
 	return out, nil
 }
 
-func envelopeIndex(tx *bolt.Tx, q keyserver.EnvelopeQuery) (*bolt.Bucket, []byte, error) {
-	switch {
-	case q.Recipient != "":
-		prefix, err := addrKey(q.Recipient)
-		return tx.Bucket(bucketEnvByRecipient), prefix, err
-	case q.Sender != "":
-		prefix, err := addrKey(q.Sender)
-		return tx.Bucket(bucketEnvBySender), prefix, err
-	}
-	return tx.Bucket(bucketEnvByCreated), nil, nil
+// span is an EnvelopeQuery's Created range as index positions (time(created)
+// id): from lower (nil: the first) up to but not including upper, and the days
+// they fall on.
+type span struct {
+	lower, upper      []byte
+	firstDay, lastDay uint32
 }
 
-// envelopeRange returns the index keys bounding q's Created range: lower is the
-// least key in it, upper sorts after every key in it.
-func envelopeRange(prefix []byte, q keyserver.EnvelopeQuery) (lower, upper []byte) {
-	lower, upper = prefix, join(prefix, maxTimeKey)
+func spanOf(q keyserver.EnvelopeQuery) span {
+	sp := span{upper: maxTimeKey, lastDay: math.MaxUint32}
 	if !q.Since.IsZero() {
-		lower = join(prefix, timeKey(q.Since))
+		sp.lower, sp.firstDay = timeKey(q.Since), dayOf(q.Since)
 	}
 	if !q.Until.IsZero() {
-		upper = join(prefix, timeKey(q.Until))
+		sp.upper, sp.lastDay = timeKey(q.Until), dayOf(q.Until)
 	}
 	// The cursor's own key sorts at the cursor: seekBefore starts below it.
 	if q.After != nil {
-		if after := join(prefix, timeKey(q.After.Created), q.After.ID[:]); bytes.Compare(after, upper) < 0 {
-			upper = after
+		if after := join(timeKey(q.After.Created), q.After.ID[:]); bytes.Compare(after, sp.upper) < 0 {
+			sp.upper, sp.lastDay = after, dayOf(q.After.Created)
 		}
 	}
-	if lower == nil {
-		lower = []byte{}
+	return sp
+}
+
+// walkDays calls fn with the keys of a day-partitioned index (day address
+// position) that hold addr and a position in sp, newest first, until fn
+// returns false. A day costs one seek; days with no entry at all cost nothing,
+// since the key found below a day names the next day that has one.
+func walkDays(c *bolt.Cursor, addr []byte, sp span, fn func(k []byte) (bool, error)) error {
+	day := sp.lastDay
+	for {
+		prefix := join(dayKey(day), addr)
+		upper := join(prefix, maxTimeKey)
+		if day == sp.lastDay {
+			upper = join(prefix, sp.upper)
+		}
+		k := seekBefore(c, upper)
+		if k == nil {
+			return nil
+		}
+		switch kday := binary.BigEndian.Uint32(k); {
+		case kday < sp.firstDay:
+			return nil
+		case kday < day:
+			day = kday // nothing on the days between
+			continue
+		}
+		lower := prefix
+		if day == sp.firstDay && sp.lower != nil {
+			lower = join(prefix, sp.lower)
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix) && bytes.Compare(k, lower) >= 0; k, _ = c.Prev() {
+			if more, err := fn(k); err != nil || !more {
+				return err
+			}
+		}
+		if day == sp.firstDay {
+			return nil
+		}
+		day--
 	}
-	return lower, upper
 }
 
 // seekBefore positions c on the last key before upper.

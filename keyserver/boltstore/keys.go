@@ -3,6 +3,7 @@ package boltstore
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/waxseal/waxseal/envelope"
@@ -12,7 +13,7 @@ import (
 // only (or a short value), so that a lookup or range scan decodes no record it
 // does not return.
 var (
-	bucketMeta = []byte("meta") // keyVersion → schemaVersion
+	bucketMeta = []byte("meta") // keyVersion → LayoutVersion
 
 	bucketEnvelopes = []byte("envelopes") // id → EnvelopeRecord
 	bucketPayloads  = []byte("payloads")  // id → open-online blob, or its head (record.Ciphertext set)
@@ -24,9 +25,12 @@ var (
 	bucketCiphertextMeta = []byte("ciphertext_meta")
 	// time(uploaded) sha256 → nothing, only while no envelope references it.
 	bucketCiphertextOrphans = []byte("ciphertext_orphans")
-	// addr(sender|recipient) time(created) id → nothing
-	bucketEnvBySender    = []byte("envelopes_by_sender")
-	bucketEnvByRecipient = []byte("envelopes_by_recipient")
+	// day(created) addr(sender|recipient) time(created) id → nothing. Partitioned
+	// by day so that a registration's entries land in the current day's few pages
+	// instead of one page per address (docs/BENCHMARKS.md); a listing for an
+	// address seeks it in each day, newest first (walkDays).
+	bucketEnvBySender    = []byte("envelopes_by_sender_day")
+	bucketEnvByRecipient = []byte("envelopes_by_recipient_day")
 	bucketEnvByCreated   = []byte("envelopes_by_created") // time(created) id → nothing
 	// time(expires) id → nothing, only while the envelope expires and its key
 	// still exists: exactly the envelopes the sweeper has yet to visit.
@@ -70,6 +74,7 @@ var keyVersion = []byte("version")
 
 const (
 	timeLen = 12
+	dayLen  = 4
 	idLen   = len(envelope.ID{})
 )
 
@@ -80,6 +85,28 @@ func timeKey(t time.Time) []byte {
 	binary.BigEndian.PutUint64(k, uint64(t.Unix())^(1<<63))
 	binary.BigEndian.PutUint32(k[8:], uint32(t.Nanosecond()))
 	return k
+}
+
+// keyTime decodes timeKey (k's first timeLen bytes).
+func keyTime(k []byte) time.Time {
+	return time.Unix(int64(binary.BigEndian.Uint64(k)^(1<<63)), int64(binary.BigEndian.Uint32(k[8:])))
+}
+
+// dayOf numbers t's UTC day so that number order is day order: days since
+// 1970, biased to be unsigned, and clamped to 32 bits (beyond ±5 million years
+// the clamped days share a partition, still ordered within it by time).
+func dayOf(t time.Time) uint32 {
+	sec := t.Unix()
+	d := sec / 86400
+	if sec < 0 && sec%86400 != 0 {
+		d-- // floor, not towards zero
+	}
+	d = max(min(d, math.MaxInt32), math.MinInt32)
+	return uint32(int32(d)) ^ (1 << 31)
+}
+
+func dayKey(day uint32) []byte {
+	return binary.BigEndian.AppendUint32(nil, day)
 }
 
 // maxTimeKey sorts after every timeKey.

@@ -86,17 +86,16 @@ func TestRegistrationPagesWritten(t *testing.T) {
 // TestRegistrationViewIndexesCost measures what the indexes Sent items and the
 // admin console search (sender, recipient, created) cost registration, and
 // why registration slows as the store grows. Stores filled alike, in lockstep:
-// the real layout; without the views' indexes (only the expiry index, which
-// the sweeper needs: registration before them); the real layout with bbolt's
-// NoFreelistSync; and the sender and recipient keys prefixed by the creation
-// day (written only, not searchable: what that layout would save). At 10,000
-// stored and at WAXSEAL_SCALE_N (default 200,000), rounds of one batch of 100
-// into each in turn, rotating which goes first, so that the shared machine's
-// load falls on all alike. Per store it logs the median batch, and per commit
-// the pages bbolt wrote, the bytes the process wrote (/proc/self/io wchar, all
-// of it fsynced by the commit), the write-and-fsync time, and the trees'
-// depths. It asserts no time. Runs only with WAXSEAL_SCALE=1;
-// docs/BENCHMARKS.md has the figures.
+// the real layout (sender and recipient keys partitioned by day); without the
+// views' indexes (only the expiry index, which the sweeper needs: registration
+// before them); and version 1's layout (sender and recipient keys by address
+// alone, as before 2026-12-06). At 10,000 stored and at WAXSEAL_SCALE_N
+// (default 200,000), rounds of one batch of 100 into each in turn, rotating
+// which goes first, so that the shared machine's load falls on all alike. Per
+// store it logs the median batch, and per commit the pages bbolt wrote, the
+// bytes the process wrote (/proc/self/io wchar, all of it fsynced by the
+// commit), the write-and-fsync time, and the trees' depths. It asserts no
+// time. Runs only with WAXSEAL_SCALE=1; docs/BENCHMARKS.md has the figures.
 func TestRegistrationViewIndexesCost(t *testing.T) {
 	if os.Getenv("WAXSEAL_SCALE") == "" {
 		t.Skip("set WAXSEAL_SCALE=1 to measure registration with and without the views' indexes")
@@ -112,22 +111,19 @@ func TestRegistrationViewIndexesCost(t *testing.T) {
 		s    *Store
 		n    int
 	}
-	open := func(name string, layout viewLayout, noFreelistSync bool) *variant {
+	open := func(name string, layout viewLayout) *variant {
 		s, err := Open(filepath.Join(t.TempDir(), name+".db"), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.viewLayout = layout
-		// Read at each commit: set before the first.
-		s.db.NoFreelistSync = noFreelistSync
 		t.Cleanup(func() { s.Close() })
 		return &variant{name: name, s: s}
 	}
 	variants := []*variant{
-		open("with", viewsByAddress, false),
-		open("without", viewsNone, false),
-		open("with+nofreelistsync", viewsByAddress, true),
-		open("with, by day", viewsByDay, false),
+		open("with (by day)", viewsByDay),
+		open("without", viewsNone),
+		open("with, version 1", viewsByAddress),
 	}
 	ctx := t.Context()
 	t0 := time.Now().Add(-365 * 24 * time.Hour)
@@ -227,4 +223,47 @@ func writtenBytes() int64 {
 		}
 	}
 	return 0
+}
+
+// TestMigrationTime times the migration of a version 1 file of
+// WAXSEAL_SCALE_N envelopes (default 200,000; 500 senders, 20,000 recipients,
+// one every 150 s) to version 2 at Open, with the copy aside that `waxseal
+// migrate` makes first. It asserts no time. Runs only with WAXSEAL_SCALE=1.
+func TestMigrationTime(t *testing.T) {
+	if os.Getenv("WAXSEAL_SCALE") == "" {
+		t.Skip("set WAXSEAL_SCALE=1 to time the layout migration")
+	}
+	n := 200000
+	if v := os.Getenv("WAXSEAL_SCALE_N"); v != "" {
+		if _, err := fmt.Sscan(v, &n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t0 := time.Now().Add(-365 * 24 * time.Hour)
+	recs := make([]keyserver.EnvelopeRecord, n)
+	for i := range recs {
+		at := t0.Add(time.Duration(i) * 150 * time.Second)
+		recs[i] = keyserver.EnvelopeRecord{ID: envelope.NewID(), Sender: fmt.Sprintf("sender%d@hospital.example", mrand.IntN(500)),
+			Recipient: fmt.Sprintf("patient%d@example.org", mrand.IntN(20000)), Subject: "Results",
+			Created: at, Expires: at.Add(400 * 24 * time.Hour), WrappedKey: make([]byte, 48), KeyCheck: make([]byte, 32)}
+	}
+	path := filepath.Join(t.TempDir(), "v1.db")
+	writeVersion1(t, path, recs)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	s, err := Open(path, Options{Migrate: true, MigrateBackup: path + ".before"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	defer s.Close()
+	after, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d envelopes (%d index entries): file %d MiB, migrated with its copy aside in %v; file after %d MiB",
+		n, 2*n, fi.Size()>>20, took.Round(time.Millisecond), after.Size()>>20)
 }

@@ -27,11 +27,6 @@ func init() {
 	allBuckets = append(allBuckets, bucketLimits, bucketFailures, bucketOutboxLeases)
 }
 
-// keyTime decodes timeKey.
-func keyTime(k []byte) time.Time {
-	return time.Unix(int64(binary.BigEndian.Uint64(k)^(1<<63)), int64(binary.BigEndian.Uint32(k[8:])))
-}
-
 func limitKey(key string) ([]byte, error) {
 	if key == "" || len(key) > maxAddrLen {
 		return nil, fmt.Errorf("limit key of %d bytes", len(key))

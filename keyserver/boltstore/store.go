@@ -9,8 +9,10 @@ package boltstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -32,6 +34,15 @@ type Options struct {
 	// InitialMmapSize, if larger than the file, lets the file grow that far without
 	// a remap, which waits for every open read transaction.
 	InitialMmapSize int
+	// Migrate brings a file written in an earlier layout up to this build's at
+	// Open: a one-way step (an older build then refuses the file), so without
+	// it Open refuses such a file and says how to migrate it.
+	Migrate bool
+	// MigrateBackup, if set, is where a migration first copies the file, under
+	// its lock (mode 0600; an existing file there stops the migration).
+	MigrateBackup string
+	// Logger reports a migration's progress (nil: slog.Default()).
+	Logger *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -40,6 +51,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 	return o
 }
@@ -56,9 +70,9 @@ type Store struct {
 	committedHead, txHead chainEnd
 	lead                  keyserver.ProcessLead
 	// viewLayout, for measurements only (scale_test.go), changes how the
-	// sender, recipient and created indexes that Sent items and the admin
-	// console search are written: what registration costs without them, or
-	// with another key layout. The zero value is the real one.
+	// sender and recipient indexes that Sent items and the admin console search
+	// are written: what registration costs without them, or in version 1's
+	// layout. The zero value is the real one.
 	viewLayout viewLayout
 }
 
@@ -66,20 +80,25 @@ type Store struct {
 type viewLayout int
 
 const (
-	viewsByAddress viewLayout = iota // the layout ListEnvelopes reads
+	viewsByDay viewLayout = iota // the layout ListEnvelopes reads
 	// viewsNone writes only the expiry index the sweeper needs.
 	viewsNone
-	// viewsByDay prefixes the sender and recipient keys with the creation
-	// day, so that a registration's keys land in the current day's few pages.
-	// Written only: ListEnvelopes does not read it.
-	viewsByDay
+	// viewsByAddress is version 1's layout, without the day: a registration's
+	// keys land at one place per address. Written only: ListEnvelopes does not
+	// read it.
+	viewsByAddress
 )
 
 var _ keyserver.Store = (*Store)(nil)
 
-// schemaVersion is stored in the meta bucket so that a later layout can refuse,
-// or migrate, a file written by this one.
-const schemaVersion = "1"
+// LayoutVersion is stored in the meta bucket so that a later layout can refuse,
+// or migrate, a file written by this one. Version 2 partitions the sender and
+// recipient indexes by day (migrate.go).
+const LayoutVersion = "2"
+
+// ErrLayoutOld is Open's refusal of a file in an earlier layout without
+// Options.Migrate.
+var ErrLayoutOld = errors.New("layout older than this build's")
 
 // Open opens the database at path, creating it (mode 0600: it holds wrapped keys
 // and password hashes) and its buckets if needed.
@@ -93,6 +112,10 @@ func Open(path string, opts Options) (*Store, error) {
 		FreelistType: bolt.FreelistMapType,
 	})
 	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := migrate(db, opts); err != nil {
+		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if err := db.Update(initBuckets); err != nil {
@@ -113,9 +136,9 @@ func initBuckets(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
 	switch v := meta.Get(keyVersion); {
 	case v == nil:
-		return meta.Put(keyVersion, []byte(schemaVersion))
-	case string(v) != schemaVersion:
-		return fmt.Errorf("database layout version %q, this build reads %q", v, schemaVersion)
+		return meta.Put(keyVersion, []byte(LayoutVersion))
+	case string(v) != LayoutVersion:
+		return fmt.Errorf("database layout version %q, this build reads %q", v, LayoutVersion)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	mrand "math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -458,4 +459,98 @@ func testExpiredEnvelopes(t *testing.T, s keyserver.Store) {
 	})
 	noErr(t, "UpdateEnvelope set Expires", err)
 	equal(t, "ExpiredEnvelopes after updates", expired(100), set(older, recent, never))
+}
+
+// testListEnvelopesOverDays checks ListEnvelopes against a model (filter, sort
+// newest first then greatest id, page, limit) on envelopes spread over months,
+// with some at UTC midnight and a nanosecond either side of it, some before
+// 1970, and queries whose bounds fall on those instants: a store that
+// partitions its indexes by time must not lose or repeat one at a boundary.
+func testListEnvelopesOverDays(t *testing.T, s keyserver.Store) {
+	ctx := t.Context()
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	senders := []string{"al@x.io", "al@x.io.example", "bo@x.io"}
+	recipients := []string{"cy@x.io", "di@x.io", "ed@x.io", "bo@x.io"}
+	midnight := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
+	var instants []time.Time
+	for d := -40; d <= 40; d += 3 {
+		day := midnight.AddDate(0, 0, d)
+		instants = append(instants, day, day.Add(-1), day.Add(1), day.Add(13*time.Hour+time.Duration(rng.IntN(3600))*time.Second))
+	}
+	instants = append(instants,
+		time.Date(1969, 12, 31, 23, 59, 59, 500, time.UTC), time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1960, 6, 1, 12, 0, 0, 0, time.FixedZone("EST", -5*3600)), at(0))
+	var recs []keyserver.EnvelopeRecord
+	for i := range 150 {
+		created := instants[rng.IntN(len(instants))]
+		if i%5 == 0 {
+			created = created.In(base.Location()) // the same instant in another zone
+		}
+		recs = append(recs, record(senders[rng.IntN(len(senders))], recipients[rng.IntN(len(recipients))], created))
+	}
+	register(t, s, recs[:70]...)
+	register(t, s, recs[70:]...)
+
+	newestFirst := func(a, b keyserver.EnvelopeRecord) int {
+		if c := b.Created.Compare(a.Created); c != 0 {
+			return c
+		}
+		return bytes.Compare(b.ID[:], a.ID[:])
+	}
+	model := func(q keyserver.EnvelopeQuery) []keyserver.EnvelopeRecord {
+		var out []keyserver.EnvelopeRecord
+		for _, r := range recs {
+			switch {
+			case q.Sender != "" && r.Sender != q.Sender,
+				q.Recipient != "" && r.Recipient != q.Recipient,
+				!q.Since.IsZero() && r.Created.Before(q.Since),
+				!q.Until.IsZero() && !r.Created.Before(q.Until),
+				q.After != nil && newestFirst(keyserver.EnvelopeRecord{Created: q.After.Created, ID: q.After.ID}, r) >= 0:
+				continue
+			}
+			out = append(out, r)
+		}
+		slices.SortFunc(out, newestFirst)
+		if q.Limit > 0 && len(out) > q.Limit {
+			out = out[:q.Limit]
+		}
+		return out
+	}
+	pickAddr := func(addrs []string) string {
+		switch n := rng.IntN(len(addrs) + 2); {
+		case n < len(addrs):
+			return addrs[n]
+		case n == len(addrs):
+			return "nobody@x.io"
+		}
+		return ""
+	}
+	pickTime := func() time.Time {
+		if rng.IntN(3) == 0 {
+			return time.Time{}
+		}
+		return instants[rng.IntN(len(instants))].Add(time.Duration(rng.IntN(3)-1) * time.Nanosecond)
+	}
+	for i := range 150 {
+		q := keyserver.EnvelopeQuery{
+			Sender: pickAddr(senders), Recipient: pickAddr(recipients),
+			Since: pickTime(), Until: pickTime(), Limit: []int{0, 1, 4, 25}[rng.IntN(4)],
+		}
+		if rng.IntN(2) == 0 {
+			q.After = keyserver.CursorOf(&recs[rng.IntN(len(recs))])
+		}
+		got, err := s.ListEnvelopes(ctx, q)
+		noErr(t, "ListEnvelopes", err)
+		if want := model(q); !slices.EqualFunc(got, want, func(a, b keyserver.EnvelopeRecord) bool { return a.ID == b.ID }) {
+			t.Fatalf("query %d, ListEnvelopes(%+v):\n got %d: %v\nwant %d: %v", i, q, len(got), ids(got), len(want), ids(want))
+		}
+	}
+}
+
+func ids(recs []keyserver.EnvelopeRecord) []string {
+	var out []string
+	for _, r := range recs {
+		out = append(out, r.ID.String()[:6]+"@"+r.Created.UTC().Format(time.RFC3339Nano))
+	}
+	return out
 }

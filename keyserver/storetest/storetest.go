@@ -57,6 +57,7 @@ var (
 		{"UpdateEnvelopeClearsPayload", testUpdateEnvelopeClearsPayload},
 		{"ListEnvelopes", testListEnvelopes},
 		{"ListEnvelopesPaged", testListEnvelopesPaged},
+		{"ListEnvelopesOverDays", testListEnvelopesOverDays},
 		{"ExpiredEnvelopes", testExpiredEnvelopes},
 		{"SetDeliveries", testSetDeliveries}, // delivery.go
 	}
