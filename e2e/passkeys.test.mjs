@@ -44,10 +44,34 @@ const withNames = (to, subject) => Buffer.from(
   "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b1--\r\n");
 
 async function device(page) {
+  // Count the page's pending conditional (autofill) requests, so that a test
+  // can plug the device back in only once one waits on the empty platform:
+  // plugged in before the page asks, the device would answer it by itself and
+  // sign in before the button is pressed.
+  await page.addInitScript(() => {
+    if (!navigator.credentials) return;
+    const get = navigator.credentials.get.bind(navigator.credentials);
+    window.__autofillWaiting = 0;
+    navigator.credentials.get = (options) => {
+      const p = get(options);
+      if (options && options.mediation === "conditional") {
+        window.__autofillWaiting++;
+        const settled = () => { window.__autofillWaiting--; };
+        p.then(settled, settled);
+      }
+      return p;
+    };
+  });
   const cdp = await page.context().newCDPSession(page);
   let id = null;
   let saved = [];
   const dev = {
+    // plugBehindAutofill plugs the device in once the page's autofill request
+    // waits, so that pressing "Sign in with a passkey" is what signs in.
+    async plugBehindAutofill() {
+      await page.waitForFunction(() => window.__autofillWaiting > 0);
+      await dev.plug();
+    },
     async plug() {
       await cdp.send("WebAuthn.enable");
       ({ authenticatorId: id } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
@@ -136,7 +160,7 @@ test("register with a passkey, read, sign out, sign in with the passkey; a secon
   await openFile(page, env.file);
   await page.locator("#panel-signin").waitFor();
   await shot(page, "passkey-02-signin");
-  await laptop.plug();
+  await laptop.plugBehindAutofill();
   await page.getByRole("button", { name: "Sign in with a passkey" }).click();
   assert.equal(await readBody(page), body);
   assert.equal(await page.locator("#who").textContent(), "bob@patient.example");
@@ -171,7 +195,7 @@ test("register with a passkey, read, sign out, sign in with the passkey; a secon
   await phone.getByRole("button", { name: "Sign out" }).first().click();
   await openFile(phone, env.file);
   await phone.locator("#panel-signin").waitFor();
-  await phoneDevice.plug();
+  await phoneDevice.plugBehindAutofill();
   await phone.getByRole("button", { name: "Sign in with a passkey" }).click();
   assert.equal(await readBody(phone), body);
 
@@ -218,7 +242,7 @@ test("register with a passkey, read, sign out, sign in with the passkey; a secon
   await phone.getByRole("button", { name: "Sign out" }).first().click();
   await openFile(phone, env.file);
   await phone.locator("#panel-signin").waitFor();
-  await phoneDevice.plug();
+  await phoneDevice.plugBehindAutofill();
   await phone.getByRole("button", { name: "Sign in with a passkey" }).click();
   await phone.getByText(/This passkey is not registered here/).waitFor();
   assert.equal(await phone.locator("#who").textContent(), "");
@@ -253,7 +277,7 @@ test("a passkey of one account does not open another's message", async () => {
   // Carol has no account, so registration comes first; Dan has one.
   await page.getByRole("button", { name: "I already have an account" }).click();
   await page.locator("#panel-signin").waitFor();
-  await dev.plug();
+  await dev.plugBehindAutofill();
   await page.getByRole("button", { name: "Sign in with a passkey" }).click();
   await page.locator("#panel-refused").waitFor();
   assert.equal(await page.locator("#refused-h").textContent(), "This message is for someone else");

@@ -301,6 +301,9 @@
       keep(b.dataset.show === "panel-register" ? { signInCodeTo: "" } : { codeSentTo: "", signInCodeTo: "" });
       status("");
       show("summary", b.dataset.show);
+      // A passkey on this device is offered in the email field's autofill here
+      // too, as when the page opens on the sign-in card.
+      if (b.dataset.show === "panel-signin") offerAutofill();
     });
   }
 
