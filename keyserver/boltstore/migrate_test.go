@@ -124,18 +124,7 @@ func TestMigrateVersion1(t *testing.T) {
 	writeVersion1(t, path, recs)
 
 	// What version 2 lists for the same envelopes, registered afresh.
-	fresh, err := Open(filepath.Join(t.TempDir(), "v2.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
-	var envs []keyserver.NewEnvelope
-	for _, r := range recs {
-		envs = append(envs, keyserver.NewEnvelope{Record: r})
-	}
-	if err := fresh.PutEnvelopes(t.Context(), envs, nil); err != nil {
-		t.Fatal(err)
-	}
+	fresh := registerAfresh(t, recs)
 	want := listAll(t, fresh)
 
 	var logged bytes.Buffer
@@ -178,6 +167,29 @@ func TestMigrateVersion1(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// registerAfresh is a new store with recs registered in it: what version 2
+// writes for them.
+func registerAfresh(t *testing.T, recs []keyserver.EnvelopeRecord) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "v2.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var envs []keyserver.NewEnvelope
+	for _, r := range recs {
+		e := keyserver.NewEnvelope{Record: r}
+		if r.HasPayload {
+			e.Payload = []byte("ciphertext")
+		}
+		envs = append(envs, e)
+	}
+	if err := s.PutEnvelopes(t.Context(), envs, nil); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func bucketKeys(t *testing.T, s *Store, name []byte) [][]byte {
@@ -413,18 +425,7 @@ func TestMigrateLayout1File(t *testing.T) {
 		t.Errorf("patient3 paged by 2: %d envelopes, want %d", len(paged), len(want))
 	}
 	// And the indexes are those version 2 writes for these envelopes, key for key.
-	fresh, err := Open(filepath.Join(t.TempDir(), "v2.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
-	var envs []keyserver.NewEnvelope
-	for _, r := range all {
-		envs = append(envs, keyserver.NewEnvelope{Record: r, Payload: []byte("ciphertext")})
-	}
-	if err := fresh.PutEnvelopes(ctx, envs, nil); err != nil {
-		t.Fatal(err)
-	}
+	fresh := registerAfresh(t, all)
 	for _, b := range [][]byte{bucketEnvBySender, bucketEnvByRecipient} {
 		if got, want := bucketKeys(t, s, b), bucketKeys(t, fresh, b); !slices.EqualFunc(got, want, bytes.Equal) {
 			t.Errorf("bucket %s after migrating: %d keys differ from version 2's own %d", b, len(got), len(want))

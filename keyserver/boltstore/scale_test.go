@@ -97,15 +97,7 @@ func TestRegistrationPagesWritten(t *testing.T) {
 // commit), the write-and-fsync time, and the trees' depths. It asserts no
 // time. Runs only with WAXSEAL_SCALE=1; docs/BENCHMARKS.md has the figures.
 func TestRegistrationViewIndexesCost(t *testing.T) {
-	if os.Getenv("WAXSEAL_SCALE") == "" {
-		t.Skip("set WAXSEAL_SCALE=1 to measure registration with and without the views' indexes")
-	}
-	fill := 200000
-	if v := os.Getenv("WAXSEAL_SCALE_N"); v != "" {
-		if _, err := fmt.Sscan(v, &fill); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fill := scaleN(t, "to measure registration with and without the views' indexes")
 	type variant struct {
 		name string
 		s    *Store
@@ -230,15 +222,7 @@ func writtenBytes() int64 {
 // one every 150 s) to version 2 at Open, with the copy aside that `waxseal
 // migrate` makes first. It asserts no time. Runs only with WAXSEAL_SCALE=1.
 func TestMigrationTime(t *testing.T) {
-	if os.Getenv("WAXSEAL_SCALE") == "" {
-		t.Skip("set WAXSEAL_SCALE=1 to time the layout migration")
-	}
-	n := 200000
-	if v := os.Getenv("WAXSEAL_SCALE_N"); v != "" {
-		if _, err := fmt.Sscan(v, &n); err != nil {
-			t.Fatal(err)
-		}
-	}
+	n := scaleN(t, "to time the layout migration")
 	t0 := time.Now().Add(-365 * 24 * time.Hour)
 	recs := make([]keyserver.EnvelopeRecord, n)
 	for i := range recs {
@@ -266,4 +250,20 @@ func TestMigrationTime(t *testing.T) {
 	}
 	t.Logf("%d envelopes (%d index entries): file %d MiB, migrated with its copy aside in %v; file after %d MiB",
 		n, 2*n, fi.Size()>>20, took.Round(time.Millisecond), after.Size()>>20)
+}
+
+// scaleN skips a measurement unless WAXSEAL_SCALE is set, and returns its
+// size: WAXSEAL_SCALE_N, default 200,000.
+func scaleN(t *testing.T, what string) int {
+	t.Helper()
+	if os.Getenv("WAXSEAL_SCALE") == "" {
+		t.Skip("set WAXSEAL_SCALE=1 " + what)
+	}
+	n := 200000
+	if v := os.Getenv("WAXSEAL_SCALE_N"); v != "" {
+		if _, err := fmt.Sscan(v, &n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
 }
