@@ -13,7 +13,8 @@ import { load, release } from "./load.mjs";
 let inst;
 before(async () => {
   // Test routes for /_worker/stats, whose io counts the second test reports.
-  inst = await startInstallation({ vars: { WAXSEAL_WORKER_TEST_ROUTES: "1" } });
+  // logLevel info: wrangler says when it reloads or restarts the Worker.
+  inst = await startInstallation({ vars: { WAXSEAL_WORKER_TEST_ROUTES: "1" }, logLevel: "info" });
 });
 after(async () => {
   await inst?.stop();
@@ -55,9 +56,14 @@ test("sustained key releases from 1 and 8 clients in turn all succeed", { timeou
   const target = { name: "worker", api: inst.url.replace("localhost", "127.0.0.1"), ids, cookie: call.cookie() };
   let n = 0;
   for (const clients of [1, 8, 1, 8]) {
-    // At most 600 releases or 12 s a phase; load throws at the first non-200.
-    const r = await load(clients, 600, 12, (agent, i) => release(target, agent, i));
-    n += r.n;
+    // At most 600 releases or 12 s a phase; load throws at the first non-200,
+    // and then wrangler's log says what the Worker did.
+    try {
+      const r = await load(clients, 600, 12, (agent, i) => release(target, agent, i));
+      n += r.n;
+    } catch (e) {
+      throw new Error(`${e.message}\nafter ${n} releases, at ${clients} clients; wrangler's log (its end):\n${inst.worker.log().slice(-20000)}`);
+    }
   }
   const stats = JSON.parse((await request(inst.url + "/_worker/stats")).body.toString());
   t.diagnostic(`${n} releases; io loops lost ${stats.io.lost}, rescued ${stats.io.rescued}; Go woken by a rescue timer ${stats.io.woken}`);
