@@ -137,6 +137,10 @@ func SayAudit(l *locale.Locale, ev AuditEvent) AuditSaid {
 	return out
 }
 
+// phraseArgWords are the catalog ids of the values a phrase's named argument
+// takes, where they are words to translate rather than text to quote.
+var phraseArgWords = map[string]map[string]string{"State": deliveryWords, "Denied": deniedWords, "Kind": replyKindWords}
+
 func sayAuditDetail(l *locale.Locale, ev AuditEvent) string {
 	if ev.Detail == "" {
 		return ""
@@ -152,7 +156,7 @@ func sayAuditDetail(l *locale.Locale, ev AuditEvent) string {
 		args := make([]any, 0, 2*len(p.args))
 		for i, name := range p.args {
 			var v any = m[i+1]
-			words := map[string]map[string]string{"State": deliveryWords, "Denied": deniedWords, "Kind": replyKindWords}[name]
+			words := phraseArgWords[name]
 			switch {
 			case name == "Count":
 				v, _ = strconv.Atoi(m[i+1])
