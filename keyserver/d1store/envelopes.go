@@ -6,11 +6,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/internal/sqltext"
 )
 
 func expiryKey(r *keyserver.EnvelopeRecord) any {
@@ -133,33 +133,7 @@ func (s *Store) Envelope(ctx context.Context, id envelope.ID) (keyserver.Envelop
 // ListEnvelopes returns envelopes matching q, newest first, then by id
 // descending.
 func (s *Store) ListEnvelopes(ctx context.Context, q keyserver.EnvelopeQuery) ([]keyserver.EnvelopeRecord, error) {
-	var where []string
-	var args []any
-	if q.Sender != "" {
-		where, args = append(where, "sender = ?"), append(args, q.Sender)
-	}
-	if q.Recipient != "" {
-		where, args = append(where, "recipient = ?"), append(args, q.Recipient)
-	}
-	if !q.Since.IsZero() {
-		where, args = append(where, "created >= ?"), append(args, timeKey(q.Since))
-	}
-	if !q.Until.IsZero() {
-		where, args = append(where, "created < ?"), append(args, timeKey(q.Until))
-	}
-	if q.After != nil {
-		c := timeKey(q.After.Created)
-		where = append(where, "(created < ? OR (created = ? AND id < ?))")
-		args = append(args, c, c, hx(q.After.ID[:]))
-	}
-	query := "SELECT data FROM envelopes"
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	query += " ORDER BY created DESC, id DESC"
-	if q.Limit > 0 {
-		query += fmt.Sprintf(" LIMIT %d", q.Limit)
-	}
+	query, args := sqltext.ListEnvelopes(q, func(b []byte) any { return hx(b) })
 	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list envelopes: %w", err)

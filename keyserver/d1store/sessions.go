@@ -9,31 +9,11 @@ import (
 	"time"
 
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/internal/sqltext"
 )
 
-// upsert is an INSERT that replaces the row with the same key.
-func upsert(table, key string, cols ...string) string {
-	q := "INSERT INTO " + table + " ("
-	vals, sets := "", ""
-	for i, c := range cols {
-		if i > 0 {
-			q += ", "
-			vals += ", "
-		}
-		q += c
-		vals += "?"
-	}
-	for _, c := range cols {
-		if c == key || (table == "codes" && (c == "purpose" || c == "email")) {
-			continue
-		}
-		if sets != "" {
-			sets += ", "
-		}
-		sets += c + " = excluded." + c
-	}
-	return q + ") VALUES (" + vals + ") ON CONFLICT (" + key + ") DO UPDATE SET " + sets
-}
+// upsert is INSERT … ON CONFLICT DO UPDATE (package sqltext).
+var upsert = sqltext.Upsert
 
 // PutCode stores a code, replacing one for the same email and purpose.
 func (s *Store) PutCode(ctx context.Context, c keyserver.Code) error {

@@ -40,6 +40,7 @@ import (
 
 	"github.com/waxseal/waxseal/internal/d1batch"
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/internal/sqltext"
 )
 
 type stmt = d1batch.Statement
@@ -195,10 +196,10 @@ func (s *Store) query(ctx context.Context, q string, args ...any) ([]row, error)
 	return out, nil
 }
 
-// timeLayout is fixed-width UTC with nanoseconds: text order is time order.
-const timeLayout = "2006-01-02T15:04:05.000000000Z"
+// Times in columns: package sqltext.
+const timeLayout = sqltext.TimeLayout
 
-func timeKey(t time.Time) string { return t.UTC().Format(timeLayout) }
+var timeKey = sqltext.TimeKey
 
 func hx(b []byte) string { return hex.EncodeToString(b) }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/internal/sqltext"
 )
 
 // expiryKey is the envelope's expiry column: set only while it expires and its
@@ -314,34 +315,7 @@ func (s *Store) UpdateEnvelope(ctx context.Context, id envelope.ID, fn func(*key
 // ListEnvelopes returns envelopes matching q, newest first (by Created, then id
 // descending, as boltstore's index walk).
 func (s *Store) ListEnvelopes(ctx context.Context, q keyserver.EnvelopeQuery) ([]keyserver.EnvelopeRecord, error) {
-	var where []string
-	var args []any
-	if q.Sender != "" {
-		where, args = append(where, "sender = ?"), append(args, q.Sender)
-	}
-	if q.Recipient != "" {
-		where, args = append(where, "recipient = ?"), append(args, q.Recipient)
-	}
-	if !q.Since.IsZero() {
-		where, args = append(where, "created >= ?"), append(args, timeKey(q.Since))
-	}
-	if !q.Until.IsZero() {
-		where, args = append(where, "created < ?"), append(args, timeKey(q.Until))
-	}
-	if q.After != nil {
-		// Past the previous page's last envelope, in the order below.
-		c := timeKey(q.After.Created)
-		where = append(where, "(created < ? OR (created = ? AND id < ?))")
-		args = append(args, c, c, q.After.ID[:])
-	}
-	query := "SELECT data FROM envelopes"
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	query += " ORDER BY created DESC, id DESC"
-	if q.Limit > 0 {
-		query += fmt.Sprintf(" LIMIT %d", q.Limit)
-	}
+	query, args := sqltext.ListEnvelopes(q, func(b []byte) any { return b })
 	out, err := collect(ctx, s, query, args, func(data []byte) (keyserver.EnvelopeRecord, error) {
 		var r keyserver.EnvelopeRecord
 		return r, decode(data, &r)

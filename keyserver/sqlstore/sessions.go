@@ -8,31 +8,11 @@ import (
 	"time"
 
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/internal/sqltext"
 )
 
-// upsert is INSERT … ON CONFLICT DO UPDATE, which both databases speak.
-func upsert(table, key string, cols ...string) string {
-	q := "INSERT INTO " + table + " ("
-	vals, sets := "", ""
-	for i, c := range cols {
-		if i > 0 {
-			q += ", "
-			vals += ", "
-		}
-		q += c
-		vals += "?"
-	}
-	for _, c := range cols {
-		if c == key || (table == "codes" && c == "purpose") {
-			continue
-		}
-		if sets != "" {
-			sets += ", "
-		}
-		sets += c + " = excluded." + c
-	}
-	return q + ") VALUES (" + vals + ") ON CONFLICT (" + key + ") DO UPDATE SET " + sets
-}
+// upsert is INSERT … ON CONFLICT DO UPDATE (package sqltext).
+var upsert = sqltext.Upsert
 
 // PutCode stores c, replacing any code for the same email and purpose.
 func (s *Store) PutCode(ctx context.Context, c keyserver.Code) error {

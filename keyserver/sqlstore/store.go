@@ -35,13 +35,13 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	_ "modernc.org/sqlite"             // registers "sqlite"
 
 	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/keyserver"
+	"github.com/waxseal/waxseal/keyserver/internal/sqltext"
 )
 
 // Driver names a database kind, as [store] driver in the configuration does.
@@ -326,11 +326,10 @@ func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows
 	return s.db.QueryContext(ctx, q, args...)
 }
 
-// timeLayout is fixed-width UTC with nanoseconds: text order is time order, for
-// every time from year 1 (the zero time) to 9999.
-const timeLayout = "2006-01-02T15:04:05.000000000Z"
+// Times in columns: package sqltext.
+const timeLayout = sqltext.TimeLayout
 
-func timeKey(t time.Time) string { return t.UTC().Format(timeLayout) }
+var timeKey = sqltext.TimeKey
 
 // refusal carries an error that fn met before writing anything (ErrNotFound,
 // the caller's own error): it is fn's outcome, and the writes sharing its
