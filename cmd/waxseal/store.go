@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -134,7 +135,7 @@ func cmdMigrate(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 	if t.driver == "bolt" {
-		return migrateBolt(t.dsn, stdout)
+		return migrateBolt(ctx, t.dsn, stdout)
 	}
 	st, err := sqlstore.Open(ctx, sqlstore.Driver(t.driver), t.dsn, sqlstore.Options{Migrate: true})
 	if err != nil {
@@ -150,20 +151,22 @@ func cmdMigrate(ctx context.Context, args []string, stdin io.Reader, stdout, std
 }
 
 // migrateBolt migrates the bbolt file at path if its layout is older than this
-// build's.
-func migrateBolt(path string, stdout io.Writer) error {
+// build's (the key server stopped: it holds the file's lock).
+func migrateBolt(ctx context.Context, path string, stdout io.Writer) error {
 	backup := boltBackupPath(path)
-	_, statErr := os.Stat(backup)
-	st, err := boltstore.Open(path, boltstore.Options{Migrate: true, MigrateBackup: backup})
+	migrated, err := boltstore.Migrate(ctx, path, boltstore.Options{MigrateBackup: backup})
+	if errors.Is(err, boltstore.ErrInUse) {
+		return fmt.Errorf("%w: stop the key server, then migrate", err)
+	}
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(backup); err == nil && statErr != nil {
+	if migrated {
 		fmt.Fprintf(stdout, "store: bolt %s, layout migrated to version %s (the file before: %s)\n", path, boltstore.LayoutVersion, backup)
 	} else {
 		fmt.Fprintf(stdout, "store: bolt %s, layout version %s (up to date)\n", path, boltstore.LayoutVersion)
 	}
-	return st.Close()
+	return nil
 }
 
 // boltBackupPath is where a layout migration copies the bbolt file at path
@@ -477,17 +480,54 @@ func adminBackup(ctx context.Context, c *client.Client, file string, stdout io.W
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	st, err := boltstore.Open(tmp, boltstore.Options{})
+	n, head, err := verifyBoltBackup(ctx, tmp)
 	if err != nil {
-		return fmt.Errorf("backup does not open: %w", err)
-	}
-	n, head, verr := keyserver.VerifyAudit(ctx, st)
-	st.Close()
-	if verr != nil {
-		return fmt.Errorf("backup's audit chain: %w", verr)
+		return err
 	}
 	if err := os.Rename(tmp, file); err != nil {
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(map[string]any{"file": file, "audit_records": n, "audit_head": head})
+}
+
+// verifyBoltBackup opens a downloaded bbolt backup and verifies its audit
+// chain. The backup of a key server whose build has an older layout (an
+// upgrade under way) is checked on a migrated scratch copy, so that the backup
+// stays a file that server can be restored from.
+func verifyBoltBackup(ctx context.Context, path string) (uint64, string, error) {
+	st, err := boltstore.Open(path, boltstore.Options{})
+	if errors.Is(err, boltstore.ErrLayoutOld) {
+		scratch := path + ".check"
+		defer os.Remove(scratch)
+		if err = copyFile(path, scratch); err == nil {
+			st, err = boltstore.Open(scratch, boltstore.Options{Migrate: true, Logger: slog.New(slog.DiscardHandler)})
+		}
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("backup does not open: %w", err)
+	}
+	defer st.Close()
+	n, head, err := keyserver.VerifyAudit(ctx, st)
+	if err != nil {
+		return 0, "", fmt.Errorf("backup's audit chain: %w", err)
+	}
+	return n, head, nil
+}
+
+// copyFile copies from to a new file to (mode 0600).
+func copyFile(from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(dst, src)
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

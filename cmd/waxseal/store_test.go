@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -406,19 +408,7 @@ func TestMigrateBoltLayout1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gz, err := os.ReadFile("../../keyserver/boltstore/testdata/layout1.db.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v1, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(fc.dbPath(), v1, 0o600); err != nil {
+	if err := os.WriteFile(fc.dbPath(), layout1File(t), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -455,5 +445,60 @@ func TestMigrateBoltLayout1(t *testing.T) {
 	recs, err := st.ListEnvelopes(ctx, keyserver.EnvelopeQuery{Sender: "clinician2@hospital.example"})
 	if err != nil || len(recs) != 24 {
 		t.Fatalf("clinician2's envelopes after migrating: %d, %v; want 24", len(recs), err)
+	}
+	// With a key server holding the file, migrate says what to do.
+	stderr.Reset()
+	if code := run(ctx, []string{"migrate", "--config", cfg}, nil, &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), "is a key server running on it?): stop the key server, then migrate") {
+		t.Errorf("migrate of a file in use: exit %d, %q", code, stderr.String())
+	}
+}
+
+// layout1File is keyserver/boltstore/testdata/layout1.db.gz, a bbolt file the
+// version 1 layout's build wrote, unzipped.
+func layout1File(t *testing.T) []byte {
+	t.Helper()
+	gz, err := os.ReadFile("../../keyserver/boltstore/testdata/layout1.db.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// TestAdminBackupOfLayout1 takes a backup of a key server whose build still has
+// the version 1 layout (this binary installed first, the server not yet
+// restarted): the backup is kept as that server wrote it, so that it can
+// restore from it, and its audit chain is checked on a migrated scratch copy.
+func TestAdminBackupOfLayout1(t *testing.T) {
+	v1 := layout1File(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/admin/backup" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(v1)
+	}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "backup.db")
+	var out bytes.Buffer
+	if err := adminBackup(t.Context(), client.New(srv.URL, "token", nil), file, &out); err != nil {
+		t.Fatalf("backup of a layout 1 server: %v", err)
+	}
+	if !strings.Contains(out.String(), `"audit_records":120`) {
+		t.Errorf("backup printed %s; want its 120 audit records", out.String())
+	}
+	got, err := os.ReadFile(file)
+	if err != nil || !bytes.Equal(got, v1) {
+		t.Errorf("the backup is not the file the server sent (%d bytes of %d, %v)", len(got), len(v1), err)
+	}
+	if left, _ := filepath.Glob(file + ".*"); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
 	}
 }

@@ -3,6 +3,7 @@ package boltstore
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -433,5 +434,115 @@ func TestMigrateLayout1File(t *testing.T) {
 	}
 	if n, _, err := keyserver.VerifyAudit(ctx, s); err != nil || n != 120 {
 		t.Errorf("audit chain after migrating: %d records, %v; want 120, verified", n, err)
+	}
+}
+
+// TestMigrateAgainAfterACopy: a migration stopped after its copy aside (and a
+// truncated copy at that name, as a crash while copying leaves under
+// .partial, or an admin's restore leaves) starts again: the copy is made anew,
+// whole, and the file migrates.
+func TestMigrateAgainAfterACopy(t *testing.T) {
+	recs := overDays(120)
+	path := filepath.Join(t.TempDir(), "v1.db")
+	writeVersion1(t, path, recs)
+	backup := path + ".before"
+	if err := os.WriteFile(backup, []byte("a copy cut short"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(backup+".partial", []byte("a partial copy"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	migrated, err := Migrate(t.Context(), path, Options{MigrateBackup: backup, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil || !migrated {
+		t.Fatalf("Migrate with an earlier copy there: %v, %v", migrated, err)
+	}
+	if !strings.Contains(logged.String(), "replaced one an earlier, unfinished migration left") {
+		t.Errorf("log does not say the copy was replaced:\n%s", logged.String())
+	}
+	if _, err := os.Stat(backup + ".partial"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s.partial left behind: %v", backup, err)
+	}
+	if fi, err := os.Stat(backup); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("copy: %v, %v; want mode 0600", fi, err)
+	}
+	// The copy is the version 1 file whole; the file is version 2.
+	if _, err := Open(backup, Options{}); !errors.Is(err, ErrLayoutOld) {
+		t.Fatalf("the copy opens as %v; want a version 1 file", err)
+	}
+	old, err := Open(backup, Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := listAll(t, s), listAll(t, old); fmt.Sprint(got) != fmt.Sprint(want) || len(got[0]) == 0 {
+		t.Errorf("the migrated file and its copy list differently")
+	}
+	s.Close()
+	old.Close()
+	if migrated, err := Migrate(t.Context(), path, Options{}); err != nil || migrated {
+		t.Errorf("Migrate of a version 2 file: %v, %v; want nothing to do", migrated, err)
+	}
+}
+
+// TestMigrateStopped: a migration whose context ends stops between
+// transactions with the file still at version 1, and the next one finishes.
+func TestMigrateStopped(t *testing.T) {
+	defer func(n int) { migrateChunk = n }(migrateChunk)
+	migrateChunk = 7
+	path := filepath.Join(t.TempDir(), "v1.db")
+	writeVersion1(t, path, overDays(60))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := Migrate(ctx, path, Options{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Migrate with its context ended: %v, want context.Canceled", err)
+	}
+	if _, err := Open(path, Options{}); !errors.Is(err, ErrLayoutOld) {
+		t.Fatalf("after a stopped migration the file opens as %v; want version 1", err)
+	}
+	if migrated, err := Migrate(t.Context(), path, Options{}); err != nil || !migrated {
+		t.Fatalf("Migrate after a stopped one: %v, %v", migrated, err)
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := listAll(t, s); len(got[0])+len(got[1])+len(got[2])+len(got[3]) != 60 {
+		t.Errorf("senders' listings after the migration: %d envelopes, want 60", len(got[0])+len(got[1])+len(got[2])+len(got[3]))
+	}
+}
+
+// TestMigrateRefuses: Migrate creates no file where there is none, says when
+// another process holds the file, and refuses a file without a layout version.
+func TestMigrateRefuses(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "none.db")
+	if _, err := Migrate(t.Context(), missing, Options{}); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Migrate of a missing file: %v, want ErrNotExist", err)
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Migrate created %s", missing)
+	}
+	path := filepath.Join(dir, "held.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Migrate(t.Context(), path, Options{Timeout: 20 * time.Millisecond}); !errors.Is(err, ErrInUse) {
+		t.Errorf("Migrate of a file a store holds: %v, want ErrInUse", err)
+	}
+	s.Close()
+	other := filepath.Join(dir, "other.db")
+	db, err := bolt.Open(other, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Migrate(t.Context(), other, Options{}); err == nil || !strings.Contains(err.Error(), `layout version "", this build reads "2"`) {
+		t.Errorf("Migrate of a bbolt file that is not a key server's: %v", err)
 	}
 }

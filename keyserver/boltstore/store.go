@@ -16,6 +16,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/waxseal/waxseal/keyserver"
 )
@@ -96,23 +97,13 @@ var _ keyserver.Store = (*Store)(nil)
 // recipient indexes by day (migrate.go).
 const LayoutVersion = "2"
 
-// ErrLayoutOld is Open's refusal of a file in an earlier layout without
-// Options.Migrate.
-var ErrLayoutOld = errors.New("layout older than this build's")
-
 // Open opens the database at path, creating it (mode 0600: it holds wrapped keys
 // and password hashes) and its buckets if needed.
 func Open(path string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:         opts.Timeout,
-		InitialMmapSize: opts.InitialMmapSize,
-		// Deleted payloads leave many free pages; the map freelist allocates
-		// among them in O(1) where the array one scans.
-		FreelistType: bolt.FreelistMapType,
-	})
+	db, err := openBolt(path, opts)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
 	if err := migrate(db, opts); err != nil {
 		db.Close()
@@ -125,6 +116,27 @@ func Open(path string, opts Options) (*Store, error) {
 	s := &Store{db: db, memos: newMemos()}
 	s.committer.start(s, opts.MaxBatchSize)
 	return s, nil
+}
+
+// ErrInUse is Open's and Migrate's refusal of a file another process holds
+// open (a key server running on it) once Options.Timeout has passed.
+var ErrInUse = errors.New("in use by another process (is a key server running on it?)")
+
+func openBolt(path string, opts Options) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:         opts.Timeout,
+		InitialMmapSize: opts.InitialMmapSize,
+		// Deleted payloads leave many free pages; the map freelist allocates
+		// among them in O(1) where the array one scans.
+		FreelistType: bolt.FreelistMapType,
+	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("open %s: %w", path, ErrInUse)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, nil
 }
 
 func initBuckets(tx *bolt.Tx) error {
