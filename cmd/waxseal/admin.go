@@ -393,7 +393,7 @@ func verifyAuditOffline(ctx context.Context, args []string, stdout, stderr io.Wr
 		if err != nil {
 			return true, err
 		}
-		st, err := openStore(ctx, fc, false)
+		st, err := openStore(ctx, fc, false, nil)
 		if err != nil {
 			return true, fmt.Errorf("open database (is the key server still running?): %w", err)
 		}

@@ -86,7 +86,7 @@ func inviteFirstAdmin(ctx context.Context, cfgPath, email string) (string, error
 	if err != nil {
 		return "", err
 	}
-	st, err := openStore(ctx, fc, true)
+	st, err := openStore(ctx, fc, true, nil)
 	if err != nil {
 		return "", err
 	}
@@ -181,7 +181,7 @@ func configureStore(ctx context.Context, cfgPath string, sc *storeConfig, dsn st
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, fc, true)
+	st, err := openStore(ctx, fc, true, nil)
 	if err != nil {
 		return fmt.Errorf("create the store's schema: %w", err)
 	}

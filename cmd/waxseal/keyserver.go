@@ -89,7 +89,7 @@ func openKeyServer(fc *fileConfig, log *slog.Logger) (*keyServerProcess, error) 
 	if err := os.MkdirAll(fc.path(fc.DataDir), 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	st, err := openStore(context.Background(), fc, false)
+	st, err := openStore(context.Background(), fc, false, log)
 	if err != nil {
 		return nil, err
 	}

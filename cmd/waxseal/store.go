@@ -101,8 +101,9 @@ func (c *fileConfig) storeTarget() (storeTarget, error) {
 }
 
 // openStore opens the configured store. migrate forces pending migrations to
-// be applied (waxseal migrate, init); otherwise [store] migrate decides.
-func openStore(ctx context.Context, fc *fileConfig, migrate bool) (keyserver.Store, error) {
+// be applied (waxseal migrate, init); otherwise [store] migrate decides. log
+// (nil: slog's default) reports a bbolt layout migration.
+func openStore(ctx context.Context, fc *fileConfig, migrate bool, log *slog.Logger) (keyserver.Store, error) {
 	t, err := fc.storeTarget()
 	if err != nil {
 		return nil, err
@@ -111,7 +112,7 @@ func openStore(ctx context.Context, fc *fileConfig, migrate bool) (keyserver.Sto
 		if err := os.MkdirAll(fc.path(fc.DataDir), 0o700); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
-		return boltstore.Open(t.dsn, boltstore.Options{Migrate: migrate || t.migrate, MigrateBackup: boltBackupPath(t.dsn)})
+		return boltstore.Open(t.dsn, boltstore.Options{Migrate: migrate || t.migrate, MigrateBackup: boltBackupPath(t.dsn), Logger: log})
 	}
 	if t.driver == "sqlite" {
 		if err := os.MkdirAll(filepath.Dir(strings.TrimPrefix(t.dsn, "file:")), 0o700); err != nil {
@@ -202,12 +203,12 @@ func cmdStore(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return err
 	}
-	src, err := openStore(ctx, fromCfg, false)
+	src, err := openStore(ctx, fromCfg, false, nil)
 	if err != nil {
 		return fmt.Errorf("open source (is its key server stopped?): %w", err)
 	}
 	defer src.Close()
-	dstStore, err := openStore(ctx, toCfg, true)
+	dstStore, err := openStore(ctx, toCfg, true, nil)
 	if err != nil {
 		return fmt.Errorf("open destination: %w", err)
 	}

@@ -151,12 +151,12 @@ func testStoreCopy(t *testing.T, to string) {
 	ctx := t.Context()
 	fromCfg, _ := loadConfig(from)
 	toCfg, _ := loadConfig(to)
-	src, err := openStore(ctx, fromCfg, false)
+	src, err := openStore(ctx, fromCfg, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	dst, err := openStore(ctx, toCfg, false)
+	dst, err := openStore(ctx, toCfg, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +412,7 @@ func TestMigrateBoltLayout1(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if _, err := openStore(ctx, fc, false); !errors.Is(err, boltstore.ErrLayoutOld) || !strings.Contains(err.Error(), "run `waxseal migrate`") {
+	if _, err := openStore(ctx, fc, false, nil); !errors.Is(err, boltstore.ErrLayoutOld) || !strings.Contains(err.Error(), "run `waxseal migrate`") {
 		t.Fatalf("key server's open of a layout 1 file: %v; want ErrLayoutOld naming waxseal migrate", err)
 	}
 	var stdout, stderr bytes.Buffer
@@ -437,7 +437,7 @@ func TestMigrateBoltLayout1(t *testing.T) {
 	if want := fmt.Sprintf("store: bolt %s, layout version 2 (up to date)\n", fc.dbPath()); stdout.String() != want {
 		t.Errorf("second migrate printed %q, want %q", stdout.String(), want)
 	}
-	st, err := openStore(ctx, fc, false)
+	st, err := openStore(ctx, fc, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
