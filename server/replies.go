@@ -23,6 +23,7 @@ import (
 
 	"github.com/waxseal/waxseal/envelope/reply"
 	"github.com/waxseal/waxseal/envelope/reply/compose"
+	"github.com/waxseal/waxseal/internal/durable"
 	"github.com/waxseal/waxseal/server/policy"
 )
 
@@ -300,12 +301,7 @@ func (d *ReplyDeliverer) writeLedger(id string, e ledgerEntry) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	dir, err := os.Open(d.cfg.LedgerDir)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
+	return durable.SyncDir(d.cfg.LedgerDir)
 }
 
 func (d *ReplyDeliverer) forget(id string) {

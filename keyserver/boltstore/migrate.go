@@ -12,6 +12,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/waxseal/waxseal/internal/durable"
 )
 
 // Version 1 kept the sender and recipient indexes by address alone
@@ -234,17 +236,7 @@ func backupFile(db *bolt.DB, path string) (replaced bool, err error) {
 		err = os.Rename(partial, path)
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(path))
+		err = durable.SyncDir(filepath.Dir(path))
 	}
 	return err == nil && statErr == nil, err
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

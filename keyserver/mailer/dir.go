@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/waxseal/waxseal/internal/durable"
 )
 
 // Dir is a Sender for development and tests: it writes each message to a file in a
@@ -84,7 +86,8 @@ func (d *Dir) Send(ctx context.Context, from string, to []string, msg []byte) er
 		return fmt.Errorf("mail dir: %w", err)
 	}
 	ok = true
-	syncDir(d.path)
+	// Best effort where the platform cannot, as befits a development sink.
+	_ = durable.SyncDir(d.path)
 	return nil
 }
 
@@ -100,17 +103,6 @@ func (d *Dir) stamp() time.Time {
 	}
 	d.last = t
 	return t
-}
-
-// syncDir makes the rename durable where the platform allows it; elsewhere it
-// is best effort, as befits a development sink.
-func syncDir(path string) {
-	f, err := os.Open(path)
-	if err != nil {
-		return
-	}
-	_ = f.Sync()
-	f.Close()
 }
 
 // sanitizeAddr makes an address safe as part of a file name on any system: no

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/waxseal/waxseal/internal/durable"
 )
 
 // Reports are small records the gateway owes someone else (the key server's
@@ -157,7 +159,7 @@ func (s *Spool) writeReports(l *reportLog, buf []byte) (int64, error) {
 			err = f.Sync()
 		}
 		if err == nil {
-			err = syncDir(dir)
+			err = durable.SyncDir(dir)
 		}
 		if err != nil {
 			f.Close()

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/waxseal/waxseal/internal/durable"
 )
 
 // Entry is one spooled delivery: a complete message and its SMTP envelope.
@@ -139,7 +141,9 @@ func (s *Spool) Remove(id string) error {
 	if err := os.Remove(s.meta(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("spool remove %s: %w", id, err)
 	}
-	syncDir(s.dir)
+	// Unsynced, a removal a crash undoes sends the message again: a duplicate,
+	// never a loss; so a failed sync does not fail Remove.
+	_ = durable.SyncDir(s.dir)
 	os.Remove(s.body(id))
 	return nil
 }
@@ -220,14 +224,5 @@ func writeFileSync(dir, path string, data []byte) error {
 		return err
 	}
 	ok = true
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return durable.SyncDir(dir)
 }
