@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -55,4 +56,30 @@ func TestDayOf(t *testing.T) {
 			t.Fatalf("%v and %v share a UTC day but have days %d, %d", a, b, da, db)
 		}
 	}
+}
+
+// FuzzDayPartitioned: the migration's key rewrite takes any bytes without
+// panicking, and what it accepts is an address, time and id behind the day
+// of that time, which the rewrite keeps whole.
+func FuzzDayPartitioned(f *testing.F) {
+	addr, _ := addrKey("patient@example.org")
+	id := make([]byte, idLen)
+	f.Add(join(addr, timeKey(time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)), id))
+	f.Add(join(addr, timeKey(time.Date(1969, 12, 31, 23, 59, 59, 999999999, time.UTC)), id))
+	f.Add([]byte{0, 3, 'a', 'b'})
+	f.Add([]byte{0xff, 0xff})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, k []byte) {
+		nk, err := dayPartitioned(k)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(nk[dayLen:], k) {
+			t.Fatalf("rewrite of %x changed the key: %x", k, nk)
+		}
+		n := len(k) - timeLen - idLen
+		if want := dayKey(dayOf(keyTime(k[n:]))); !bytes.Equal(nk[:dayLen], want) {
+			t.Fatalf("rewrite of %x: day %x, want %x", k, nk[:dayLen], want)
+		}
+	})
 }
