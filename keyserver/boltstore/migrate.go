@@ -33,34 +33,29 @@ var migrateChunk = 50000
 var ErrLayoutOld = errors.New("layout older than this build's")
 
 // layoutOf reads db's layout version ("" for a file that has none: new, or not
-// a key server's) and the entries of version 1's indexes.
-func layoutOf(db *bolt.DB) (version string, entries int, err error) {
+// a key server's).
+func layoutOf(db *bolt.DB) (version string, err error) {
 	err = db.View(func(tx *bolt.Tx) error {
 		if meta := tx.Bucket(bucketMeta); meta != nil {
 			version = string(meta.Get(keyVersion))
 		}
-		for _, name := range [][]byte{bucketEnvBySenderV1, bucketEnvByRecipientV1} {
-			if b := tx.Bucket(name); b != nil {
-				entries += b.Stats().KeyN
-			}
-		}
 		return nil
 	})
-	return version, entries, err
+	return version, err
 }
 
 // migrate brings a file written by an earlier version to LayoutVersion as Open
 // opens it, if opts allow it. A new file, or one already at LayoutVersion, is
 // left alone; initBuckets refuses any other version.
 func migrate(db *bolt.DB, opts Options) error {
-	version, entries, err := layoutOf(db)
+	version, err := layoutOf(db)
 	if err != nil || version != "1" {
 		return err
 	}
 	if !opts.Migrate {
 		return fmt.Errorf("%w: version %s, this build needs %s: run `waxseal migrate`, which copies the file aside first (or set [store] migrate = true)", ErrLayoutOld, version, LayoutVersion)
 	}
-	return migrateFrom(context.Background(), db, version, entries, opts)
+	return migrateFrom(context.Background(), db, version, opts)
 }
 
 // Migrate brings the key server's bbolt file at path up to LayoutVersion,
@@ -82,7 +77,7 @@ func Migrate(ctx context.Context, path string, opts Options) (migrated bool, err
 			err = fmt.Errorf("close %s: %w", path, cerr)
 		}
 	}()
-	version, entries, err := layoutOf(db)
+	version, err := layoutOf(db)
 	switch {
 	case err != nil:
 		return false, fmt.Errorf("migrate %s: %w", path, err)
@@ -91,7 +86,7 @@ func Migrate(ctx context.Context, path string, opts Options) (migrated bool, err
 	case version != "1":
 		return false, fmt.Errorf("migrate %s: database layout version %q, this build reads %q", path, version, LayoutVersion)
 	}
-	if err := migrateFrom(ctx, db, version, entries, opts); err != nil {
+	if err := migrateFrom(ctx, db, version, opts); err != nil {
 		return false, fmt.Errorf("migrate %s: %w", path, err)
 	}
 	return true, nil
@@ -99,7 +94,19 @@ func Migrate(ctx context.Context, path string, opts Options) (migrated bool, err
 
 // migrateFrom migrates db from version, copying it aside first if
 // opts.MigrateBackup is set.
-func migrateFrom(ctx context.Context, db *bolt.DB, version string, entries int, opts Options) error {
+func migrateFrom(ctx context.Context, db *bolt.DB, version string, opts Options) error {
+	var entries int // what the log says the migration has to move
+	err := db.View(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketEnvBySenderV1, bucketEnvByRecipientV1} {
+			if b := tx.Bucket(name); b != nil {
+				entries += b.Stats().KeyN
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	log := opts.Logger.With("from", version, "to", LayoutVersion, "index_entries", entries)
 	log.Info("bbolt store: migrating layout (one way: older builds will refuse the file)", "backup", opts.MigrateBackup)
 	start := time.Now()

@@ -40,7 +40,7 @@ type Options struct {
 	// it Open refuses such a file and says how to migrate it.
 	Migrate bool
 	// MigrateBackup, if set, is where a migration first copies the file, under
-	// its lock (mode 0600; an existing file there stops the migration).
+	// its lock (mode 0600; replacing what an unfinished migration left there).
 	MigrateBackup string
 	// Logger reports a migration's progress (nil: slog.Default()).
 	Logger *slog.Logger
