@@ -83,7 +83,7 @@ test-go:
 	  $(GO) test -count=1 $$($(GO) list ./... | grep -v -e /keyserver -e /server)'
 
 test-wasm: wasm
-	PATH="$$PATH:$(GOROOT)/lib/wasm" GOOS=js GOARCH=wasm $(GO) test -count=1 ./envelope/... ./wasm/message/ ./internal/workerserve/
+	PATH="$$PATH:$(GOROOT)/lib/wasm" GOOS=js GOARCH=wasm $(GO) test -count=1 ./envelope/... ./wasm/message/ ./internal/workerserve/ ./internal/d1batch/
 	node --test wasm/ envelope/conformance/
 
 # What the browser tests need: Debian's Chromium and playwright-core (npm ci; it

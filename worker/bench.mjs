@@ -1,5 +1,7 @@
-// Key releases on the Worker under wrangler dev --local beside the bbolt key
-// server (`waxseal serve`) in the same run, for docs/BENCHMARKS.md (issue 19):
+// Key releases on the Worker under wrangler dev --local, and under the same
+// local runtime without wrangler dev's DevTools inspector (worker/devserver.mjs),
+// beside the bbolt key server (`waxseal serve`) in the same run, for
+// docs/BENCHMARKS.md (issue 19):
 // cold starts, warm releases per second with p50 and p99 at 1 and 8 clients,
 // the ratios Worker/bbolt, and the Worker's compressed upload. Builds nothing:
 // run `make build worker` first (`make bench-worker` does both).
@@ -9,7 +11,7 @@
 // recipient who registered with an emailed code and finished setup with a
 // passkey (a software one). Each server gets the same envelopes (sealed by the
 // real `waxseal seal`) and the same recipient. Measurements alternate between
-// the two servers, round after round, so load from elsewhere on the machine
+// the servers, round after round, so load from elsewhere on the machine
 // falls on both alike; the load generator shares the machine with them.
 //
 // Environment: BENCH_RUNS rounds (3), BENCH_REQUESTS releases per measurement
@@ -92,31 +94,42 @@ const sz = size();
 console.log(`size: .wasm ${sz.raw} bytes, gzip -9 ${sz.gzip} bytes; wrangler deploy --dry-run: ${sz.upload}`);
 console.log(`node ${process.version}, ${RUNS} round(s) of ${N} releases (at most ${SECONDS} s each), load: ${execFileSync("uptime").toString().trim()}`);
 
-const t0 = performance.now();
-const inst = await startInstallation({ vars: { WAXSEAL_WORKER_TEST_ROUTES: "1" }, logLevel: process.env.BENCH_LOG ? "log" : undefined });
-const wranglerStartMs = inst.worker.readyMs;
+const kinds = [
+  { name: "worker", label: "Worker (wrangler dev --local)", devtools: true },
+  { name: "quiet", label: "Worker (no DevTools inspector)", devtools: false },
+];
+const insts = [];
 let ws;
 try {
-  console.log(`Worker: wrangler dev started and answering GET / in ${wranglerStartMs.toFixed(0)} ms (installation ${(performance.now() - t0).toFixed(0)} ms)`);
+  for (const k of kinds) {
+    const t0 = performance.now();
+    k.inst = await startInstallation({ vars: { WAXSEAL_WORKER_TEST_ROUTES: "1" }, logLevel: process.env.BENCH_LOG ? "log" : undefined, devtools: k.devtools });
+    insts.push(k.inst);
+    k.startMs = k.inst.worker.readyMs;
+    console.log(`${k.label}: started and answering GET / in ${k.startMs.toFixed(0)} ms (installation ${(performance.now() - t0).toFixed(0)} ms)`);
+  }
   const t1 = performance.now();
   ws = await startWaxseal();
   console.log(`bbolt: waxseal serve --dev (first start, keys made) ready in ${(performance.now() - t1).toFixed(0)} ms`);
 
-  let mailed = 0;
-  const wr = await recipient(inst.url, (m) => inst.seal(m), async () => {
-    const c = await inst.code("bob@patient.example", mailed);
-    mailed = c.next;
-    return c.code;
-  });
+  // Loopback by address: no name lookup per connection. The servers answer
+  // the same on either name (the cookie is sent by hand).
+  const targets = [];
+  for (const k of kinds) {
+    let mailed = 0;
+    const r = await recipient(k.inst.url, (m) => k.inst.seal(m), async () => {
+      const c = await k.inst.code("bob@patient.example", mailed);
+      mailed = c.next;
+      return c.code;
+    });
+    targets.push({ name: k.name, label: k.label, inst: k.inst, api: k.inst.url.replace("localhost", "127.0.0.1"), ...r, plain: "/_worker/instance" });
+  }
   const br = await recipient(ws.base, (m) => ws.seal(m), async () => {
     return (await ws.code("bob@patient.example", 0)).code;
   });
-  // Loopback by address: no name lookup per connection. The servers answer
-  // the same on either name (the cookie is sent by hand).
-  const targets = [
-    { name: "worker", api: inst.url.replace("localhost", "127.0.0.1"), ...wr, plain: "/_worker/instance" },
-    { name: "bbolt", api: ws.base.replace("localhost", "127.0.0.1"), ...br, plain: "/healthz" },
-  ];
+  const bolt = { name: "bbolt", label: "bbolt (`waxseal serve`)", api: ws.base.replace("localhost", "127.0.0.1"), ...br, plain: "/healthz" };
+  targets.push(bolt);
+  const workers = targets.filter((t) => t !== bolt);
   for (const t of targets) await load(8, 200, SECONDS, (a, i) => release(t, a, i)); // warm-up
 
   const rounds = [];
@@ -131,47 +144,48 @@ try {
     // Cold: the first release by a fresh Go instance in the Worker (the
     // program ended through a test route; the isolate and wrangler stay), and
     // by a fresh bbolt process (started on the same directory).
-    r.workerCold = [];
-    r.bboltCold = [];
+    for (const t of targets) r[`${t.name}Cold`] = [];
     for (let i = 0; i < COLD; i++) {
-      const ex = await request(inst.url + "/_worker/exit", { method: "POST" });
-      if (ex.status >= 500 && ex.status !== 502) throw new Error(`/_worker/exit: ${ex.status}`);
-      r.workerCold.push(await untilRelease(targets[0], performance.now()));
-      r.bboltCold.push(await restartBolt(ws, targets[1]));
+      for (const t of workers) {
+        const ex = await request(t.inst.url + "/_worker/exit", { method: "POST" });
+        if (ex.status >= 500 && ex.status !== 502) throw new Error(`/_worker/exit: ${ex.status}`);
+        r[`${t.name}Cold`].push(await untilRelease(t, performance.now()));
+      }
+      r.bboltCold.push(await restartBolt(ws, bolt));
     }
     console.log(`round ${run} (${r.uptime})`);
     for (const c of [1, 8]) {
       for (const t of targets) {
         console.log(`  ${t.name} ${c} client(s): release ${fmt(r[`${t.name}${c}`])}; GET ${t.plain} ${fmt(r[`${t.name}${c}plain`])}`);
       }
-      console.log(`  Worker/bbolt releases at ${c}: ${(r[`worker${c}`].rps / r[`bbolt${c}`].rps).toFixed(3)}×`);
+      for (const t of workers) console.log(`  ${t.name}/bbolt releases at ${c}: ${(r[`${t.name}${c}`].rps / r[`bbolt${c}`].rps).toFixed(3)}×`);
     }
-    console.log(`  first release, fresh Go instance in the Worker: ${ms(r.workerCold)} ms; fresh bbolt process: ${ms(r.bboltCold)} ms`);
+    for (const t of targets) console.log(`  first release, fresh ${t === bolt ? "bbolt process" : "Go instance"} (${t.name}): ${ms(r[`${t.name}Cold`])} ms`);
     rounds.push(r);
   }
 
   console.log(`\nmedians of ${rounds.length} round(s):`);
-  const table = ["| | Worker (wrangler dev --local, D1) | bbolt (`waxseal serve`) | Worker/bbolt |", "|---|---|---|---|"];
+  const table = [`| | ${targets.map((t) => t.label).join(" | ")} | ${workers.map((t) => `${t.name}/bbolt`).join(" | ")} |`, `|---|${targets.map(() => "---|").join("")}${workers.map(() => "---|").join("")}`];
+  const m = (key, f) => median(rounds.map((r) => r[key][f]));
   for (const c of [1, 8]) {
-    const m = (key, f) => median(rounds.map((r) => r[key][f]));
-    const ratio = median(rounds.map((r) => r[`worker${c}`].rps / r[`bbolt${c}`].rps));
-    table.push(`| releases/s, ${c} client${c > 1 ? "s" : ""} | ${m(`worker${c}`, "rps").toFixed(0)} | ${m(`bbolt${c}`, "rps").toFixed(0)} | ${ratio.toFixed(3)}× |`);
+    const per = c > 1 ? "s" : "";
+    const ratio = (t, f) => median(rounds.map((r) => r[`${t.name}${c}`][f] / r[`bbolt${c}`][f]));
+    table.push(`| releases/s, ${c} client${per} | ${targets.map((t) => m(`${t.name}${c}`, "rps").toFixed(0)).join(" | ")} | ${workers.map((t) => `${ratio(t, "rps").toFixed(3)}×`).join(" | ")} |`);
     for (const p of ["p50", "p99"]) {
-      table.push(`| ${p} ms, ${c} client${c > 1 ? "s" : ""} | ${m(`worker${c}`, p).toFixed(1)} | ${m(`bbolt${c}`, p).toFixed(1)} | ${(m(`worker${c}`, p) / m(`bbolt${c}`, p)).toFixed(1)}× |`);
+      table.push(`| ${p} ms, ${c} client${per} | ${targets.map((t) => m(`${t.name}${c}`, p).toFixed(1)).join(" | ")} | ${workers.map((t) => `${ratio(t, p).toFixed(1)}×`).join(" | ")} |`);
     }
-    table.push(`| GET without store/s, ${c} client${c > 1 ? "s" : ""} | ${m(`worker${c}plain`, "rps").toFixed(0)} | ${m(`bbolt${c}plain`, "rps").toFixed(0)} | ${(m(`worker${c}plain`, "rps") / m(`bbolt${c}plain`, "rps")).toFixed(3)}× |`);
+    table.push(`| GET without store/s, ${c} client${per} | ${targets.map((t) => m(`${t.name}${c}plain`, "rps").toFixed(0)).join(" | ")} | ${workers.map(() => "").join(" | ")} |`);
   }
-  const wc = median(rounds.flatMap((r) => r.workerCold));
-  const bc = median(rounds.flatMap((r) => r.bboltCold));
-  table.push(`| first release of a fresh instance/process, ms | ${wc.toFixed(0)} | ${bc.toFixed(0)} | ${(wc / bc).toFixed(1)}× |`);
-  table.push(`| start to first answer, ms | ${wranglerStartMs.toFixed(0)} (wrangler dev) | | |`);
+  const cold = (t) => median(rounds.flatMap((r) => r[`${t.name}Cold`]));
+  table.push(`| first release of a fresh instance/process, ms | ${targets.map((t) => cold(t).toFixed(0)).join(" | ")} | ${workers.map((t) => `${(cold(t) / cold(bolt)).toFixed(1)}×`).join(" | ")} |`);
+  table.push(`| start to first answer, ms | ${kinds.map((k) => k.startMs.toFixed(0)).join(" | ")} | | ${workers.map(() => "").join(" | ")} |`);
   console.log(table.join("\n"));
 } catch (err) {
-  console.error(`wrangler's log (the end):\n${inst.worker.log().slice(-4000)}`);
+  for (const inst of insts) console.error(`wrangler's log (the end):\n${inst.worker.log().slice(-4000)}`);
   throw err;
 } finally {
   // ws.proc is the latest bbolt process (restartBolt replaces it).
   if (ws && ws.proc.exitCode === null) await new Promise((r) => (ws.proc.on("exit", r), ws.proc.kill("SIGINT")));
   if (ws) rmSync(ws.dir, { recursive: true, force: true });
-  await inst.stop();
+  for (const inst of insts) await inst.stop();
 }

@@ -8,6 +8,7 @@
 // entry replaces it. wasm_exec.js is Go's own, copied by `make worker` from the
 // toolchain that built the .wasm.
 import "../build/worker/wasm_exec.js";
+import "./d1batch.mjs";
 import mod from "../build/worker/waxseal-worker.wasm";
 
 // syumai/workers' D1 and R2 packages call globalThis.tryCatch.
@@ -115,7 +116,8 @@ const rescueMs = 5;
 globalThis.waxsealIOStats = { lost: 0, rescued: 0, woken: 0 };
 
 // requestIO returns the io function of one request (internal/jsio): Go calls
-// io(target, method, args, ok, fail) to start a D1 or R2 call, and it is
+// io(target, method, args, done) to start a D1 or R2 call, settled with
+// done(true, value) or done(false, error), and it is
 // started here, in this request's own context, whichever request's event Go
 // happens to be running in. Go runs a goroutine in whichever event is running
 // when it is ready, so a goroutine woken by another request (the D1 store's
@@ -162,11 +164,11 @@ function requestIO() {
         return;
       }
       while (jobs.length) {
-        const [target, method, args, ok, fail] = jobs.shift();
+        const [target, method, args, done] = jobs.shift();
         try {
-          target[method](...args).then(ok, fail);
+          target[method](...args).then((v) => done(true, v), (err) => done(false, err));
         } catch (err) {
-          fail(err);
+          done(false, err);
         }
       }
       if (!open) return;
@@ -197,9 +199,9 @@ function requestIO() {
   run();
   setTimeout(rescue, rescueMs);
   const poke = () => wake && wake();
-  const io = (target, method, args, ok, fail) => {
-    if (!open) return fail(new Error("the request this call serves has ended"));
-    jobs.push([target, method, args, ok, fail]);
+  const io = (target, method, args, done) => {
+    if (!open) return done(false, new Error("the request this call serves has ended"));
+    jobs.push([target, method, args, done]);
     poke();
   };
   io.close = () => {
@@ -207,6 +209,14 @@ function requestIO() {
     poke();
   };
   return io;
+}
+
+// lines is headers as internal/workerserve takes them: names and values each
+// on a line of their own (neither can hold a line break).
+function lines(headers) {
+  const out = [];
+  for (const [name, value] of headers) out.push(name, value);
+  return out.join("\n");
 }
 
 const exitedResponse = (err) =>
@@ -227,7 +237,11 @@ async function fetch(request, env, ctx) {
   let result;
   try {
     result = await Promise.race([
-      state.binding.serve(request.method, request.url, [...request.headers], body, io),
+      new Promise((resolve) =>
+        state.binding.serve(request.method, request.url, lines(request.headers), body, io, (status, headers, body) =>
+          resolve({ status, headers, body }),
+        ),
+      ),
       state.exited.then((err) => ({ exited: err })),
     ]);
   } catch (err) {
@@ -248,7 +262,10 @@ async function fetch(request, env, ctx) {
   if (!state.go.exited && state.binding.idle) ctx.waitUntil(state.binding.idle().finally(() => io.close()));
   else io.close();
   const headers = new Headers();
-  for (const [name, value] of result.headers) headers.append(name, value);
+  if (result.headers) {
+    const h = result.headers.split("\n");
+    for (let i = 0; i + 1 < h.length; i += 2) headers.append(h[i], h[i + 1]);
+  }
   const nullBody = result.status === 204 || result.status === 304 || request.method === "HEAD";
   // A body the Go side compressed itself (the precompressed decryptor, scripts
   // and styles) goes out as it is: by default workerd compresses a body

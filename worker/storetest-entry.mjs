@@ -3,6 +3,7 @@
 // a JSON array of test flags runs a fresh Go instance with them and answers
 // {code, output}. Test-only: `make test-worker` builds the binary.
 import "../build/worker/wasm_exec.js";
+import "./d1batch.mjs";
 import mod from "../build/worker/d1store.test.wasm";
 
 globalThis.tryCatch = (fn) => {

@@ -39,7 +39,7 @@ import (
 )
 
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log := slog.New(slog.NewTextHandler(workerserve.Console{}, nil))
 	env := js.Global().Get("context").Get("env")
 	get := func(name string) string {
 		v := env.Get(name)

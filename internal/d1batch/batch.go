@@ -12,9 +12,12 @@ package d1batch
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"syscall/js"
 
@@ -55,33 +58,24 @@ func Guard() Statement {
 var ErrGuard = errors.New("d1batch: a guarded write found the row changed")
 
 // Batch runs stmts on db (a D1Database binding) as one batch: all take effect
-// or none.
+// or none. It crosses into JavaScript once, through worker/d1batch.mjs (which
+// the worker entries import): the statements go over as one JSON text and the
+// results come back as one.
 func Batch(ctx context.Context, db js.Value, stmts []Statement) ([]Result, error) {
 	if db.IsUndefined() || db.IsNull() {
 		return nil, errors.New("d1batch: no D1 binding")
 	}
-	t := start()
-	guarded := false
-	arr := js.Global().Get("Array").New()
-	for i, st := range stmts {
-		args := make([]any, len(st.Args))
-		for j, a := range st.Args {
-			v, err := toJS(a)
-			if err != nil {
-				return nil, fmt.Errorf("d1batch: statement %d argument %d: %w", i, j, err)
-			}
-			args[j] = v
-		}
-		if st.SQL == Guard().SQL {
-			guarded = true
-		}
-		arr.Call("push", db.Call("prepare", st.SQL).Call("bind", args...))
+	helper := js.Global().Get("waxsealD1")
+	if helper.Type() != js.TypeObject {
+		return nil, errors.New("d1batch: globalThis.waxsealD1 is not set: the worker entry must import worker/d1batch.mjs")
 	}
-	if guarded {
-		arr.Call("push", db.Call("prepare", "DELETE FROM "+GuardTable))
+	t := start()
+	text, guarded, err := encodeStatements(stmts)
+	if err != nil {
+		return nil, err
 	}
 	t = since(&stats.build, t)
-	res, err := jsio.Call(ctx, db, "batch", arr)
+	res, err := jsio.Call(ctx, helper, "batch", db, string(text))
 	t = since(&stats.wait, t)
 	if !t.IsZero() {
 		stats.batches.Add(1)
@@ -93,80 +87,115 @@ func Batch(ctx context.Context, db js.Value, stmts []Statement) ([]Result, error
 		}
 		return nil, fmt.Errorf("d1batch: %w", err)
 	}
-	out := make([]Result, len(stmts))
-	for i := range stmts {
-		r := res.Index(i)
-		if meta := r.Get("meta"); meta.Truthy() && meta.Get("changes").Type() == js.TypeNumber {
-			out[i].Changes = int64(meta.Get("changes").Float())
-		}
-		rows := r.Get("results")
-		if !rows.Truthy() {
-			continue
-		}
-		for k := 0; k < rows.Length(); k++ {
-			row, err := fromRow(rows.Index(k))
-			if err != nil {
-				return nil, fmt.Errorf("d1batch: statement %d row %d: %w", i, k, err)
-			}
-			out[i].Rows = append(out[i].Rows, row)
-		}
-		if !t.IsZero() {
-			stats.rows.Add(int64(len(out[i].Rows)))
+	out, err := decodeResults(res.String(), len(stmts))
+	if err != nil {
+		return nil, err
+	}
+	if !t.IsZero() {
+		for _, r := range out {
+			stats.rows.Add(int64(len(r.Rows)))
 		}
 	}
 	since(&stats.read, t)
 	return out, nil
 }
 
+// encodeStatements writes stmts as worker/d1batch.mjs reads them,
+// [[sql, arg, ...], ...], with the guard rows' cleanup last if a Guard is
+// among them.
+func encodeStatements(stmts []Statement) (text []byte, guarded bool, err error) {
+	b := append(make([]byte, 0, 512), '[')
+	for i, st := range stmts {
+		if st.SQL == Guard().SQL {
+			guarded = true
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = appendString(b, st.SQL)
+		for j, a := range st.Args {
+			b = append(b, ',')
+			if b, err = appendArg(b, a); err != nil {
+				return nil, false, fmt.Errorf("d1batch: statement %d argument %d: %w", i, j, err)
+			}
+		}
+		b = append(b, ']')
+	}
+	if guarded {
+		b = append(b, ',', '[')
+		b = appendString(b, "DELETE FROM "+GuardTable)
+		b = append(b, ']')
+	}
+	return append(b, ']'), guarded, nil
+}
+
 const maxSafeInt = 1<<53 - 1
 
-func toJS(a any) (any, error) {
+func appendArg(b []byte, a any) ([]byte, error) {
 	switch v := a.(type) {
 	case nil:
-		return js.Null(), nil
-	case string, float64:
-		return v, nil
+		return append(b, "null"...), nil
+	case string:
+		return appendString(b, v), nil
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("%v is not a number D1 can store", v)
+		}
+		return strconv.AppendFloat(b, v, 'g', -1, 64), nil
 	case bool:
 		if v {
-			return 1, nil
+			return append(b, '1'), nil
 		}
-		return 0, nil
+		return append(b, '0'), nil
 	case int:
-		return toJS(int64(v))
+		return appendArg(b, int64(v))
 	case int64:
 		if v > maxSafeInt || v < -maxSafeInt {
 			return nil, fmt.Errorf("integer %d does not fit a JavaScript number exactly", v)
 		}
-		return float64(v), nil
+		return strconv.AppendInt(b, v, 10), nil
 	case []byte:
-		b := js.Global().Get("Uint8Array").New(len(v))
-		js.CopyBytesToJS(b, v)
-		return b, nil
+		b = append(b, `{"b":"`...)
+		b = base64.StdEncoding.AppendEncode(b, v)
+		return append(b, `"}`...), nil
 	default:
 		return nil, fmt.Errorf("unsupported type %T", a)
 	}
 }
 
-func fromRow(row js.Value) (map[string]any, error) {
-	keys := js.Global().Get("Object").Call("keys", row)
-	m := make(map[string]any, keys.Length())
-	for i := 0; i < keys.Length(); i++ {
-		k := keys.Index(i).String()
-		v := row.Get(k)
-		switch v.Type() {
-		case js.TypeString:
-			m[k] = v.String()
-		case js.TypeNumber:
-			f := v.Float()
-			if math.IsNaN(f) {
-				return nil, fmt.Errorf("column %s: NaN", k)
-			}
-			m[k] = f
-		case js.TypeNull, js.TypeUndefined:
-			m[k] = nil
-		default:
-			return nil, fmt.Errorf("column %s: unsupported value of type %s", k, v.Type())
-		}
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
+// it did when strings crossed into JavaScript one by one.
+func appendString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // a string always marshals
+	return append(b, q...)
+}
+
+// decodeResults reads worker/d1batch.mjs's answer for n statements.
+func decodeResults(text string, n int) ([]Result, error) {
+	var got []struct {
+		Changes float64          `json:"c"`
+		Rows    []map[string]any `json:"r"`
 	}
-	return m, nil
+	if err := json.Unmarshal([]byte(text), &got); err != nil {
+		return nil, fmt.Errorf("d1batch: reading the results: %w", err)
+	}
+	if len(got) < n {
+		return nil, fmt.Errorf("d1batch: %d results for %d statements", len(got), n)
+	}
+	out := make([]Result, n)
+	for i := range out {
+		out[i].Changes = int64(got[i].Changes)
+		for k, row := range got[i].Rows {
+			for col, v := range row {
+				switch v.(type) {
+				case string, float64, nil:
+				default:
+					return nil, fmt.Errorf("d1batch: statement %d row %d: column %s: unsupported value of type %T", i, k, col, v)
+				}
+			}
+		}
+		out[i].Rows = got[i].Rows
+	}
+	return out, nil
 }

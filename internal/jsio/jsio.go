@@ -27,8 +27,9 @@ import (
 type key struct{}
 
 // WithRequest returns ctx carrying the request's io function:
-// io(target, method, args, ok, fail) calls target[method](...args) from the
-// request's own context and settles with ok(value) or fail(error).
+// io(target, method, args, done) calls target[method](...args) from the
+// request's own context and settles with done(true, value) or
+// done(false, error).
 func WithRequest(ctx context.Context, io js.Value) context.Context {
 	if io.Type() != js.TypeFunction {
 		return ctx
@@ -45,38 +46,61 @@ func Call(ctx context.Context, target js.Value, method string, args ...any) (js.
 		err error
 	}
 	ch := make(chan outcome, 1)
-	onOK := js.FuncOf(func(_ js.Value, a []js.Value) any {
-		v := js.Undefined()
-		if len(a) > 0 {
-			v = a[0]
+	settle := func(ok bool, v js.Value) {
+		if ok {
+			ch <- outcome{v: v}
+			return
 		}
-		ch <- outcome{v: v}
-		return nil
-	})
-	onErr := js.FuncOf(func(_ js.Value, a []js.Value) any {
 		msg := "rejected"
-		if len(a) > 0 {
-			if m := a[0].Get("message"); m.Type() == js.TypeString {
-				msg = m.String()
-			} else {
-				msg = a[0].Call("toString").String()
-			}
+		if m := v.Get("message"); m.Type() == js.TypeString {
+			msg = m.String()
+		} else if v.Truthy() {
+			msg = v.Call("toString").String()
 		}
 		ch <- outcome{err: errors.New(msg)}
-		return nil
-	})
+	}
+	// One callback a call, not one each for success and failure: every
+	// js.Func is a JavaScript function and a Go finalizer (a key release
+	// makes two calls).
+	var release func()
 	if io, ok := ctx.Value(key{}).(js.Value); ok {
-		io.Invoke(target, method, js.ValueOf(args), onOK, onErr)
+		done := js.FuncOf(func(_ js.Value, a []js.Value) any {
+			v := js.Undefined()
+			if len(a) > 1 {
+				v = a[1]
+			}
+			settle(len(a) > 0 && a[0].Truthy(), v)
+			return nil
+		})
+		io.Invoke(target, method, js.ValueOf(args), done)
+		release = done.Release
 	} else {
+		// No request's io function (a Go test inside workerd, the Cron
+		// Trigger): start the call here.
+		onOK := js.FuncOf(func(_ js.Value, a []js.Value) any {
+			settle(true, firstArg(a))
+			return nil
+		})
+		onErr := js.FuncOf(func(_ js.Value, a []js.Value) any {
+			settle(false, firstArg(a))
+			return nil
+		})
 		target.Call(method, args...).Call("then", onOK, onErr)
+		release = func() { onOK.Release(); onErr.Release() }
 	}
 	select {
 	case o := <-ch:
-		onOK.Release()
-		onErr.Release()
+		release()
 		return o.v, o.err
 	case <-ctx.Done():
 		// The callbacks stay referenced: the promise may still settle.
 		return js.Value{}, ctx.Err()
 	}
+}
+
+func firstArg(a []js.Value) js.Value {
+	if len(a) == 0 {
+		return js.Undefined()
+	}
+	return a[0]
 }

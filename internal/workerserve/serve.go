@@ -15,10 +15,15 @@
 // other's internals: the entry sets globalThis.context = {env, ctx, binding}
 // before starting Go (the same global syumai/workers' D1 and R2 packages read
 // the bindings from); Serve sets binding.serve and then calls binding.ready().
-// binding.serve(method, url, headers, body, io) takes the request's method,
-// URL, headers as [name, value] pairs, body as a Uint8Array (or null) and,
-// optionally, the request's io function (internal/jsio), and returns a Promise
-// of {status, headers, body}.
+// binding.serve(method, url, headers, body, io, reply) takes the request's
+// method, URL, headers as one string of names and values each on a line of
+// their own (name, value, name, value, ...), body as a Uint8Array (or null),
+// the request's io function (internal/jsio; or null), and reply, which Go
+// calls once with (status, headers as the same kind of string, body as a
+// Uint8Array or null). Strings and callbacks, rather than arrays of pairs and
+// a Promise made in Go: each JavaScript value Go holds is a Go object with a
+// finalizer, and a key release's request and answer were a tenth of its CPU
+// in the Worker (docs/BENCHMARKS.md, Workers).
 package workerserve
 
 import (
@@ -29,6 +34,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"syscall/js"
 	"time"
@@ -56,49 +62,40 @@ func Serve(h http.Handler, log *slog.Logger) {
 		if counted {
 			t0 = time.Now()
 		}
-		req, err := toRequest(args)
-		return promise(func() js.Value {
-			if err != nil {
-				return toJSResponse(errorResponse(http.StatusBadRequest, err.Error()))
-			}
+		if len(args) != 6 || args[5].Type() != js.TypeFunction {
+			panic(fmt.Sprintf("workerserve: serve takes 6 arguments, the last a function; got %d", len(args)))
+		}
+		reply := args[5]
+		req, err := toRequest(args[:5])
+		if err != nil {
+			replyWith(reply, errorResponse(http.StatusBadRequest, err.Error()))
+			return nil
+		}
+		go func() {
 			if !counted {
-				return toJSResponse(run(h, req, log))
+				replyWith(reply, run(h, req, log))
+				return
 			}
 			t1 := time.Now()
 			res := run(h, req, log)
 			t2 := time.Now()
-			v := toJSResponse(res)
+			replyWith(reply, res)
 			count(t0, t1, t2)
-			return v
-		})
+		}()
+		return nil
 	})
 	binding.Set("serve", serve)
 	binding.Call("ready")
 	select {}
 }
 
-// promise returns a JavaScript Promise resolved with what fn returns, fn
-// running in its own goroutine.
-func promise(fn func() js.Value) js.Value {
-	var executor js.Func
-	executor = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		executor.Release()
-		resolve := args[0]
-		go func() { resolve.Invoke(fn()) }()
-		return js.Undefined()
-	})
-	return js.Global().Get("Promise").New(executor)
-}
-
+// toRequest reads (method, url, headers, body, io) as the entry passes them.
 func toRequest(args []js.Value) (*http.Request, error) {
-	if len(args) != 4 && len(args) != 5 {
-		return nil, fmt.Errorf("workerserve: serve takes 4 or 5 arguments, got %d", len(args))
+	if len(args) != 5 {
+		return nil, fmt.Errorf("workerserve: a request is 5 values, got %d", len(args))
 	}
-	method, url, headers, body := args[0].String(), args[1].String(), args[2], args[3]
-	ctx := context.Background()
-	if len(args) == 5 {
-		ctx = jsio.WithRequest(ctx, args[4])
-	}
+	method, url, headers, body := args[0].String(), args[1].String(), args[2].String(), args[3]
+	ctx := jsio.WithRequest(context.Background(), args[4])
 	var b []byte
 	if body.Truthy() {
 		n := body.Get("length").Int()
@@ -112,9 +109,14 @@ func toRequest(args []js.Value) (*http.Request, error) {
 	if err != nil {
 		return nil, fmt.Errorf("workerserve: %w", err)
 	}
-	for i, n := 0, headers.Length(); i < n; i++ {
-		pair := headers.Index(i)
-		req.Header.Add(pair.Index(0).String(), pair.Index(1).String())
+	if headers != "" {
+		lines := strings.Split(headers, "\n")
+		if len(lines)%2 != 0 {
+			return nil, fmt.Errorf("workerserve: headers: %d lines, not name and value pairs", len(lines))
+		}
+		for i := 0; i < len(lines); i += 2 {
+			req.Header.Add(lines[i], lines[i+1])
+		}
 	}
 	req.Host = req.URL.Host
 	// Cloudflare sets CF-Connecting-IP to the client's address and overwrites
@@ -179,25 +181,30 @@ func run(h http.Handler, req *http.Request, log *slog.Logger) (res *response) {
 	return res
 }
 
-func toJSResponse(r *response) js.Value {
-	headers := js.Global().Get("Array").New()
+// replyWith hands r to the entry's reply function.
+func replyWith(reply js.Value, r *response) {
+	var h strings.Builder
 	for name, values := range r.header {
 		for _, v := range values {
-			headers.Call("push", js.ValueOf([]any{name, v}))
+			if h.Len() > 0 {
+				h.WriteByte('\n')
+			}
+			// A line break in a value would split it; net/http's server
+			// makes them spaces too.
+			h.WriteString(name)
+			h.WriteByte('\n')
+			h.WriteString(lineBreaks.Replace(v))
 		}
 	}
-	out := js.Global().Get("Object").New()
-	out.Set("status", r.status)
-	out.Set("headers", headers)
+	body := js.Null()
 	if r.body.Len() > 0 {
-		body := js.Global().Get("Uint8Array").New(r.body.Len())
+		body = js.Global().Get("Uint8Array").New(r.body.Len())
 		js.CopyBytesToJS(body, r.body.Bytes())
-		out.Set("body", body)
-	} else {
-		out.Set("body", js.Null())
 	}
-	return out
+	reply.Invoke(r.status, h.String(), body)
 }
+
+var lineBreaks = strings.NewReplacer("\r", " ", "\n", " ")
 
 // Stats is where the requests' time went in Go, for profiling the Worker (a
 // test route reads it): Start is from the entry's call to the handler's

@@ -18,12 +18,13 @@ func uint8Array(b []byte) js.Value {
 	return a
 }
 
+// headers is what the entry passes: names and values on lines of their own.
 func headers(pairs ...[2]string) js.Value {
-	a := js.Global().Get("Array").New()
+	var lines []string
 	for _, p := range pairs {
-		a.Call("push", js.ValueOf([]any{p[0], p[1]}))
+		lines = append(lines, p[0], p[1])
 	}
-	return a
+	return js.ValueOf(strings.Join(lines, "\n"))
 }
 
 func TestToRequest(t *testing.T) {
@@ -31,7 +32,7 @@ func TestToRequest(t *testing.T) {
 	req, err := toRequest([]js.Value{
 		js.ValueOf("PUT"), js.ValueOf("https://keys.example/api/v1/x?a=1&b=%C3%A9"),
 		headers([2]string{"X-Two", "one"}, [2]string{"X-Two", "two"}, [2]string{"CF-Connecting-IP", "2001:db8::7"}),
-		uint8Array(body),
+		uint8Array(body), js.Null(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +54,7 @@ func TestToRequest(t *testing.T) {
 
 func TestToRequestWithoutClientAddressOrBody(t *testing.T) {
 	req, err := toRequest([]js.Value{js.ValueOf("GET"), js.ValueOf("http://localhost:8787/"),
-		headers([2]string{"CF-Connecting-IP", "not an address"}), js.Null()})
+		headers([2]string{"CF-Connecting-IP", "not an address"}), js.Null(), js.Undefined()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,12 +71,16 @@ func TestToRequestRefusesLargeBody(t *testing.T) {
 	// a Uint8Array of that length.
 	big := js.Global().Get("Object").New()
 	big.Set("length", MaxBody+1)
-	_, err := toRequest([]js.Value{js.ValueOf("POST"), js.ValueOf("http://localhost/"), headers(), big})
+	_, err := toRequest([]js.Value{js.ValueOf("POST"), js.ValueOf("http://localhost/"), headers(), big, js.Null()})
 	if err == nil || !strings.Contains(err.Error(), "over the limit") {
 		t.Fatalf("err = %v, want the body refused as over the limit", err)
 	}
 	if _, err := toRequest([]js.Value{js.ValueOf("GET")}); err == nil {
 		t.Fatal("toRequest accepted one argument")
+	}
+	if _, err := toRequest([]js.Value{js.ValueOf("GET"), js.ValueOf("http://localhost/"), js.ValueOf("X-One"), js.Null(), js.Null()}); err == nil ||
+		!strings.Contains(err.Error(), "not name and value pairs") {
+		t.Fatalf("a name without its value: err = %v", err)
 	}
 }
 
@@ -92,29 +97,54 @@ func TestRunRecoversFromPanic(t *testing.T) {
 	}
 }
 
-func TestToJSResponse(t *testing.T) {
-	r := &response{status: http.StatusCreated, header: http.Header{"Set-Cookie": {"a=1", "b=2"}}}
-	r.body.WriteString("hello")
-	v := toJSResponse(r)
-	if v.Get("status").Int() != http.StatusCreated {
-		t.Errorf("status = %d", v.Get("status").Int())
+// replied calls replyWith(r) and returns what reply was called with.
+func replied(t *testing.T, r *response) (status int, headers string, body js.Value) {
+	t.Helper()
+	calls := 0
+	reply := js.FuncOf(func(_ js.Value, a []js.Value) any {
+		calls++
+		status, headers, body = a[0].Int(), a[1].String(), a[2]
+		return nil
+	})
+	defer reply.Release()
+	replyWith(reply.Value, r)
+	if calls != 1 {
+		t.Fatalf("reply called %d times, want once", calls)
 	}
-	h := v.Get("headers")
+	return status, headers, body
+}
+
+func TestReplyWith(t *testing.T) {
+	r := &response{status: http.StatusCreated, header: http.Header{"Set-Cookie": {"a=1", "b=2"}, "X-Split": {"one\r\ntwo"}}}
+	r.body.WriteString("hello")
+	status, h, body := replied(t, r)
+	if status != http.StatusCreated {
+		t.Errorf("status = %d", status)
+	}
+	lines := strings.Split(h, "\n")
+	if len(lines) != 6 {
+		t.Fatalf("headers = %q, want 3 name and value pairs", h)
+	}
 	var cookies []string
-	for i := 0; i < h.Length(); i++ {
-		if h.Index(i).Index(0).String() == "Set-Cookie" {
-			cookies = append(cookies, h.Index(i).Index(1).String())
+	for i := 0; i < len(lines); i += 2 {
+		switch lines[i] {
+		case "Set-Cookie":
+			cookies = append(cookies, lines[i+1])
+		case "X-Split":
+			if lines[i+1] != "one  two" {
+				t.Errorf("X-Split = %q, want its line break made spaces", lines[i+1])
+			}
 		}
 	}
 	if len(cookies) != 2 || cookies[0] != "a=1" || cookies[1] != "b=2" {
-		t.Errorf("Set-Cookie pairs = %q, want [a=1 b=2]", cookies)
+		t.Errorf("Set-Cookie values = %q, want [a=1 b=2]", cookies)
 	}
-	b := make([]byte, v.Get("body").Length())
-	js.CopyBytesToGo(b, v.Get("body"))
+	b := make([]byte, body.Length())
+	js.CopyBytesToGo(b, body)
 	if string(b) != "hello" {
 		t.Errorf("body = %q", b)
 	}
-	if empty := toJSResponse(&response{status: http.StatusNoContent, header: http.Header{}}); !empty.Get("body").IsNull() {
-		t.Error("an empty body should be null")
+	if _, h, body := replied(t, &response{status: http.StatusNoContent, header: http.Header{}}); !body.IsNull() || h != "" {
+		t.Errorf("an empty answer: headers %q, body %v; want none and null", h, body)
 	}
 }
