@@ -133,6 +133,7 @@ worker: wasm
 	   echo "cmd/waxseal-worker imports bbolt, which does not build for js"; exit 1; fi
 	GOOS=js GOARCH=wasm $(GO) build $(WASM_FLAGS) -o $(WORKER_WASM) ./cmd/waxseal-worker
 	cp "$(GOROOT)/lib/wasm/wasm_exec.js" $(WORKER_DIR)/wasm_exec.js
+	$(GO) run ./internal/tools/workerassets -dir $(WORKER_DIR)/assets -list $(WORKER_DIR)/static.json
 	GOOS=js GOARCH=wasm $(GO) test -c -o $(WORKER_DIR)/d1store.test.wasm ./keyserver/d1store
 	@echo "$(WORKER_WASM): $$(wc -c < $(WORKER_WASM)) bytes, $$(gzip -9 -c $(WORKER_WASM) | wc -c) gzipped"
 

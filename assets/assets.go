@@ -9,7 +9,6 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"crypto/sha512"
-	"embed"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -27,12 +26,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/waxseal/waxseal/locale"
 )
-
-//go:embed web
-var files embed.FS
 
 // Asset is one static file.
 type Asset struct {
@@ -40,8 +37,12 @@ type Asset struct {
 	URL       string // e.g. "/static/app.3f2a1b0c.js"
 	Integrity string // "sha384-…", for <script integrity> and fetch()
 	Type      string
-	raw, gz   []byte
-	br        []byte
+	raw, br   []byte
+	// gz is made on first use: a Worker, whose static files Cloudflare
+	// serves (ServedElsewhere), never uses it, and each of its isolates
+	// would otherwise compress every script at its start.
+	gz     func() []byte
+	served bool // false: the bytes are served by someone else (ServedElsewhere)
 }
 
 // Set is the static files, indexed by name and by hashed URL path.
@@ -76,16 +77,15 @@ func Load() (*Set, error) {
 			Name:      name,
 			URL:       "/static/" + strings.TrimSuffix(name, ext) + "." + hex.EncodeToString(sum[:6]) + ext,
 			Integrity: integrity(raw),
-			Type:      mime.TypeByExtension(ext),
+			Type:      typeOf(ext),
 			raw:       raw,
+			served:    true,
 		}
-		if ext == ".wasm" {
-			a.Type = "application/wasm"
-		}
-		a.gz, _ = files.ReadFile(p + ".gz")
 		a.br, _ = files.ReadFile(p + ".br")
-		if a.gz == nil {
-			a.gz = gzipBytes(raw)
+		if gz, err := files.ReadFile(p + ".gz"); err == nil {
+			a.gz = func() []byte { return gz }
+		} else {
+			a.gz = sync.OnceValue(func() []byte { return gzipBytes(raw) })
 		}
 		s.byName[name] = a
 		s.byURL[a.URL] = a
@@ -343,6 +343,14 @@ func namesPassword(id string) bool {
 	return strings.Contains(id, "password") || strings.HasSuffix(id, "_pw")
 }
 
+// typeOf is a static file's Content-Type, by its extension.
+func typeOf(ext string) string {
+	if ext == ".wasm" {
+		return "application/wasm"
+	}
+	return mime.TypeByExtension(ext)
+}
+
 func gzipBytes(raw []byte) []byte {
 	var b bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
@@ -383,7 +391,7 @@ func (s *Set) Get(name string) *Asset { return s.byName[name] }
 // it may be cached for a year without revalidation.
 func (s *Set) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a, ok := s.byURL[r.URL.Path]
-	if !ok {
+	if !ok || !a.served {
 		http.NotFound(w, r)
 		return
 	}
@@ -402,7 +410,7 @@ func (s *Set) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body = a.br
 	case acceptsEncoding(accept, "gzip"):
 		h.Set("Content-Encoding", "gzip")
-		body = a.gz
+		body = a.gz()
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	if r.Method == http.MethodHead {

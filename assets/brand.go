@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"html/template"
 	"maps"
+	"sync"
 
 	"github.com/waxseal/waxseal/brand"
 	"github.com/waxseal/waxseal/locale"
@@ -37,7 +38,8 @@ func (s *Set) Branded(b *brand.Brand, cat *locale.Catalogs) (*Set, error) {
 		if l := b.Logo; l != nil {
 			sum := sha256.Sum256(l.Data)
 			a := &Asset{Name: LogoName, URL: "/static/logo." + hex.EncodeToString(sum[:6]) + l.Ext,
-				Integrity: integrity(l.Data), Type: l.Type, raw: l.Data, gz: gzipBytes(l.Data)}
+				Integrity: integrity(l.Data), Type: l.Type, raw: l.Data, served: true}
+			a.gz = sync.OnceValue(func() []byte { return gzipBytes(l.Data) })
 			out.byName[a.Name] = a
 			out.byURL[a.URL] = a
 		}

@@ -10,6 +10,11 @@
 import "../build/worker/wasm_exec.js";
 import "./d1batch.mjs";
 import mod from "../build/worker/waxseal-worker.wasm";
+// The static files (scripts, styles, the decryptor) are the Worker's static
+// assets, which Cloudflare serves without running the Worker ([assets] in
+// wrangler.toml): this list, written with them by `make worker`, is how the Go
+// program names them in its pages (assets.Static).
+import staticFiles from "../build/worker/static.json";
 
 // syumai/workers' D1 and R2 packages call globalThis.tryCatch.
 globalThis.tryCatch = (fn) => {
@@ -27,7 +32,7 @@ async function start(env, ctx) {
   const binding = {};
   // The Go program reads its bindings (env) from globalThis.context, as
   // syumai/workers does; env is the same for every request of an isolate.
-  globalThis.context = { env, ctx, binding };
+  globalThis.context = { env, ctx, binding, staticFiles: JSON.stringify(staticFiles) };
   const go = new Go();
   // wasm_exec.js calls go.exit from inside the Go program's own exit, which
   // then fails on its next step into JavaScript: the promise go.run returns

@@ -7,7 +7,7 @@
 // next release is refused at once.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { apiClient, bin, request, startInstallation } from "./install.mjs";
@@ -65,6 +65,26 @@ test("the Worker's pages offer no passwords", async () => {
     assert.match(html, /id="btn-passkey-signin"/, path);
     assert.match(html, /id="form-code-start"/, path);
   }
+});
+
+// The scripts, styles and decryptor are the Worker's static assets: served
+// without the Go program (whose build holds no decryptor), with the hashed
+// names, integrity and caching the pages expect, byte for byte what
+// `waxseal serve` would serve (checked by the real `waxseal admin check-assets`).
+test("static files are the Worker's static assets, as waxseal serve would serve them", async () => {
+  const page = (await request(inst.url + "/open/00000000000000000000000000000000")).body.toString();
+  const [, decryptor, integrity] = /data-wasm="(\/static\/waxseal\.[0-9a-f]{12}\.wasm)" data-wasm-integrity="(sha384-[^"]+)"/.exec(page) ?? [];
+  assert.ok(decryptor, "the open page names no decryptor");
+  const res = await request(inst.url + decryptor);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers["content-type"], "application/wasm");
+  assert.equal(res.headers["cache-control"], "public, max-age=31536000, immutable");
+  assert.equal(res.headers["x-content-type-options"], "nosniff");
+  assert.equal(`sha384-${createHash("sha384").update(res.body).digest("base64")}`, integrity);
+  assert.equal((await request(inst.url + "/static/waxseal.000000000000.wasm")).status, 404);
+  const out = execFileSync(bin, ["admin", "check-assets", inst.url]).toString();
+  assert.match(out, /^ok {7}waxseal\.wasm \(identity\): /m);
+  assert.doesNotMatch(out, /MISMATCH/);
 });
 
 test("seal online, register and sign in by emailed code, release, revoke", { timeout: 180_000 }, async () => {

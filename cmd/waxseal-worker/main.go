@@ -17,6 +17,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -28,6 +30,7 @@ import (
 	"syscall/js"
 	"time"
 
+	"github.com/waxseal/waxseal/assets"
 	"github.com/waxseal/waxseal/envelope"
 	"github.com/waxseal/waxseal/internal/jsio"
 	"github.com/waxseal/waxseal/internal/workerserve"
@@ -87,7 +90,25 @@ func keyServer(get func(string) string, log *slog.Logger) (http.Handler, *keyser
 	}
 	publishIdle(svc)
 	publishScheduled(svc, log)
-	return httpapi.New(svc), svc
+	static, err := staticFiles()
+	if err != nil {
+		return unavailable(err, log), nil
+	}
+	return httpapi.New(svc, httpapi.StaticServedElsewhere(static)), svc
+}
+
+// staticFiles are the static files the Worker's static assets serve, as
+// worker/entry.mjs hands their list over (written by `make worker`).
+func staticFiles() ([]assets.Static, error) {
+	v := js.Global().Get("context").Get("staticFiles")
+	if v.Type() != js.TypeString {
+		return nil, errors.New("the list of static files is missing: start this program from worker/entry.mjs, built by `make worker`")
+	}
+	var list []assets.Static
+	if err := json.Unmarshal([]byte(v.String()), &list); err != nil {
+		return nil, fmt.Errorf("the list of static files: %w", err)
+	}
+	return list, nil
 }
 
 func unavailable(err error, log *slog.Logger) http.Handler {

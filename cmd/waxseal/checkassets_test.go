@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/andybalholm/brotli"
+
 	"github.com/waxseal/waxseal/assets"
 	"github.com/waxseal/waxseal/keyserver"
 	"github.com/waxseal/waxseal/keyserver/boltstore"
@@ -140,4 +142,55 @@ func TestVersion(t *testing.T) {
 func sha256hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// A CDN in front of the key server (a Worker's static assets) compresses with
+// its own brotli encoder: check-assets compares what it decodes, so other
+// compressed bytes of the same file pass and a changed file does not.
+func TestCheckAssetsDecodesBrotli(t *testing.T) {
+	set, err := assets.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := set.Get("waxseal.wasm")
+	if dec == nil || dec.Brotli() == nil {
+		t.Skip("no decryptor with a brotli copy in this build: run `make wasm` first")
+	}
+	ks := startRealKeyServer(t)
+	u, _ := url.Parse(ks.URL)
+	reencode := func(t *testing.T, raw []byte) *httptest.Server {
+		rp := httputil.NewSingleHostReverseProxy(u)
+		rp.ModifyResponse = func(r *http.Response) error {
+			if r.Request.URL.Path != dec.URL || r.Header.Get("Content-Encoding") != "br" {
+				return nil
+			}
+			r.Body.Close()
+			var b bytes.Buffer
+			w := brotli.NewWriterLevel(&b, 4) // not the quality the binary's copy has
+			w.Write(raw)
+			w.Close()
+			r.Body = io.NopCloser(&b)
+			r.ContentLength = int64(b.Len())
+			r.Header.Del("Content-Length")
+			return nil
+		}
+		srv := httptest.NewServer(rp)
+		t.Cleanup(srv.Close)
+		return srv
+	}
+
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"admin", "check-assets", reencode(t, dec.Raw()).URL}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("the decryptor compressed otherwise: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	if want := "ok       waxseal.wasm (br): " + dec.URL + " sha256 " + sha256hex(dec.Raw()); !strings.Contains(out.String(), want) {
+		t.Errorf("no %q line:\n%s", want, out.String())
+	}
+
+	out.Reset()
+	changed := append(bytes.Clone(dec.Raw()), 0)
+	code := run(context.Background(), []string{"admin", "check-assets", reencode(t, changed).URL}, nil, &out, &errOut)
+	if want := "MISMATCH waxseal.wasm (br): " + dec.URL + ": served sha256 " + sha256hex(changed); code != 1 || !strings.Contains(out.String(), want) {
+		t.Fatalf("a changed decryptor, brotli: exit %d, want 1 and %q:\n%s", code, want, out.String())
+	}
 }

@@ -29,9 +29,27 @@ import (
 // maxAPIBody bounds JSON bodies other than envelope registration.
 const maxAPIBody = 64 << 10
 
+// An Option changes how New serves.
+type Option func(*options)
+
+type options struct {
+	static []assets.Static
+}
+
+// StaticServedElsewhere says someone else serves the static files (a
+// Cloudflare Worker's static assets): the pages load them as listed, and
+// /static/ answers 404 (assets.Set.ServedElsewhere).
+func StaticServedElsewhere(list []assets.Static) Option {
+	return func(o *options) { o.static = list }
+}
+
 // New returns the key server's HTTP API over s. Handlers only translate between
 // HTTP and Service calls.
-func New(s *keyserver.Service) http.Handler {
+func New(s *keyserver.Service, opts ...Option) http.Handler {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	cfg := s.Config()
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -44,6 +62,11 @@ func New(s *keyserver.Service) http.Handler {
 		set, err := webAssets()
 		if err != nil {
 			return nil, err
+		}
+		if o.static != nil {
+			if set, err = set.ServedElsewhere(o.static); err != nil {
+				return nil, err
+			}
 		}
 		return set.Branded(cfg.Brand, s.Locales())
 	})

@@ -1,0 +1,123 @@
+package assets
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// The Worker's pages name the files its static assets serve exactly as
+// `waxseal serve`'s do, and it serves none of them itself.
+func TestServedElsewhere(t *testing.T) {
+	set, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := set.Statics()
+	if !set.HasDecryptor() {
+		// A build without `make wasm`: the list a Worker gets always has it.
+		list = append(list, Static{Name: "waxseal.wasm", URL: "/static/waxseal.0123456789ab.wasm", Integrity: "sha384-x", Type: "application/wasm"})
+	}
+	elsewhere, err := set.ServedElsewhere(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range list {
+		a := elsewhere.Get(st.Name)
+		if a == nil || a.URL != st.URL || a.Integrity != st.Integrity || a.Type != st.Type {
+			t.Errorf("%s: %+v, want %+v", st.Name, a, st)
+		}
+		rec := httptest.NewRecorder()
+		elsewhere.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, st.URL, nil))
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("%s: served with %d, want 404 (someone else serves it)", st.URL, rec.Code)
+		}
+	}
+	var page strings.Builder
+	if err := elsewhere.Execute(&page, "en", "open.html", map[string]any{"Mode": "online", "ID": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	dec := elsewhere.Get("waxseal.wasm")
+	if !strings.Contains(page.String(), `data-wasm="`+dec.URL+`" data-wasm-integrity="`+dec.Integrity+`"`) {
+		t.Errorf("the open page does not load the listed decryptor %s:\n%s", dec.URL, page.String())
+	}
+	// The set it came from is unchanged.
+	rec := httptest.NewRecorder()
+	app := set.Get("app.js")
+	set.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, app.URL, nil))
+	if rec.Code != http.StatusOK {
+		t.Errorf("the original set: %s served with %d", app.URL, rec.Code)
+	}
+}
+
+func TestServedElsewhereRefuses(t *testing.T) {
+	set, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := func() []Static {
+		l := set.Statics()
+		if !set.HasDecryptor() {
+			l = append(l, Static{Name: "waxseal.wasm", URL: "/static/waxseal.0123456789ab.wasm", Integrity: "sha384-x", Type: "application/wasm"})
+		}
+		return l
+	}
+	at := func(l []Static, name string) *Static {
+		for i := range l {
+			if l[i].Name == name {
+				return &l[i]
+			}
+		}
+		t.Fatalf("%s not listed", name)
+		return nil
+	}
+	for _, c := range []struct {
+		name   string
+		change func([]Static) []Static
+		want   string
+	}{
+		{"another build's script", func(l []Static) []Static {
+			at(l, "app.js").URL = "/static/app.000000000000.js"
+			return l
+		}, "static files: app.js is " + set.Get("app.js").URL + " here but /static/app.000000000000.js where they are served"},
+		{"another integrity", func(l []Static) []Static {
+			at(l, "style.css").Integrity = "sha384-AAAA"
+			return l
+		}, "static files: style.css is"},
+		{"a script left out", func(l []Static) []Static {
+			s := l[:0]
+			for _, x := range l {
+				if x.Name != "console.js" {
+					s = append(s, x)
+				}
+			}
+			return s
+		}, "static files: not listed: console.js"},
+		{"no decryptor", func(l []Static) []Static {
+			s := l[:0]
+			for _, x := range l {
+				if x.Name != "waxseal.wasm" {
+					s = append(s, x)
+				}
+			}
+			return s
+		}, "static files: not listed: waxseal.wasm"},
+		{"listed twice", func(l []Static) []Static { return append(l, *at(l, "api.js")) }, "static files: api.js listed twice"},
+		{"outside /static/", func(l []Static) []Static {
+			at(l, "waxseal.wasm").URL = "/static/../admin"
+			return l
+		}, "is not a complete entry"},
+		{"no integrity", func(l []Static) []Static {
+			at(l, "waxseal.wasm").Integrity = ""
+			return l
+		}, "is not a complete entry"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := set.ServedElsewhere(c.change(base()))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want %q", err, c.want)
+			}
+		})
+	}
+}
