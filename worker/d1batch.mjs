@@ -1,10 +1,9 @@
 // The JavaScript half of internal/d1batch: one D1 batch for one call from Go.
 // Go hands the statements over as one JSON text and reads the results back as
-// one JSON text. Building the prepared statements from Go (two calls a
-// statement, one value per argument) and reading each row's columns one by one
-// cost more of a key release's CPU than anything else Go did in the Worker: a
-// syscall/js value is a Go object with a finalizer, made for every string
-// crossing over (docs/BENCHMARKS.md, Workers).
+// one JSON text, instead of building the prepared statements from Go (two
+// calls a statement, one value per argument) and reading each row's columns
+// one by one: a syscall/js value is a Go object with a finalizer, made for
+// every string crossing over (docs/BENCHMARKS.md, Workers).
 //
 // Statements: [[sql, arg, ...], ...]; an argument is a string, a number, null,
 // or {"b": base64} for bytes. Results: [{"c": changes, "r": rows}, ...], one

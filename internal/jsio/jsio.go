@@ -52,9 +52,10 @@ func Call(ctx context.Context, target js.Value, method string, args ...any) (js.
 			return
 		}
 		msg := "rejected"
-		if m := v.Get("message"); m.Type() == js.TypeString {
-			msg = m.String()
-		} else if v.Truthy() {
+		switch {
+		case v.Type() == js.TypeObject && v.Get("message").Type() == js.TypeString:
+			msg = v.Get("message").String()
+		case v.Truthy(): // a string or number thrown; not undefined
 			msg = v.Call("toString").String()
 		}
 		ch <- outcome{err: errors.New(msg)}

@@ -12,9 +12,8 @@ import (
 //
 // Writing to os.Stderr reaches the same console.log, but through Go's
 // emulated file system: an asynchronous fs.write with a callback function
-// made and released for every write, and wasm_exec.js's line buffering. For
-// the key server's log line per request that was about a tenth of a key
-// release's CPU in the Worker (docs/BENCHMARKS.md, Workers).
+// made and released for every write, and wasm_exec.js's line buffering, for
+// the key server's log line on every request (docs/BENCHMARKS.md, Workers).
 type Console struct{}
 
 var console = js.Global().Get("console")
