@@ -85,24 +85,8 @@ func TestServedElsewhereRefuses(t *testing.T) {
 			at(l, "style.css").Integrity = "sha384-AAAA"
 			return l
 		}, "static files: style.css is"},
-		{"a script left out", func(l []Static) []Static {
-			s := l[:0]
-			for _, x := range l {
-				if x.Name != "console.js" {
-					s = append(s, x)
-				}
-			}
-			return s
-		}, "static files: not listed: console.js"},
-		{"no decryptor", func(l []Static) []Static {
-			s := l[:0]
-			for _, x := range l {
-				if x.Name != "waxseal.wasm" {
-					s = append(s, x)
-				}
-			}
-			return s
-		}, "static files: not listed: waxseal.wasm"},
+		{"a script left out", without("console.js"), "static files: not listed: console.js"},
+		{"no decryptor", without("waxseal.wasm"), "static files: not listed: waxseal.wasm"},
 		{"listed twice", func(l []Static) []Static { return append(l, *at(l, "api.js")) }, "static files: api.js listed twice"},
 		{"outside /static/", func(l []Static) []Static {
 			at(l, "waxseal.wasm").URL = "/static/../admin"
@@ -119,5 +103,18 @@ func TestServedElsewhereRefuses(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, c.want)
 			}
 		})
+	}
+}
+
+// without returns a change that leaves the file called name out of a list.
+func without(name string) func([]Static) []Static {
+	return func(l []Static) []Static {
+		out := l[:0]
+		for _, x := range l {
+			if x.Name != name {
+				out = append(out, x)
+			}
+		}
+		return out
 	}
 }
