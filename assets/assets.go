@@ -59,8 +59,26 @@ type Set struct {
 }
 
 // Load reads the embedded files. Precompressed siblings (NAME.gz, NAME.br, made by
-// `make wasm`) are used as they are; other files are gzipped here, once.
+// `make wasm`) are used as they are; other files are gzipped when first served.
 func Load() (*Set, error) {
+	s, err := loadFiles()
+	if err != nil {
+		return nil, err
+	}
+	if s.locales, err = locale.Load(""); err != nil {
+		return nil, err
+	}
+	if s.scriptKeys, err = pageScriptKeys(); err != nil {
+		return nil, err
+	}
+	if s.pages, err = parseAll(s, nil); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// loadFiles is Load's static files, without the pages.
+func loadFiles() (*Set, error) {
 	s := &Set{byName: map[string]*Asset{}, byURL: map[string]*Asset{}}
 	err := fs.WalkDir(files, "web/static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || strings.HasSuffix(p, ".gz") || strings.HasSuffix(p, ".br") || strings.HasSuffix(p, ".sum") {
@@ -92,15 +110,6 @@ func Load() (*Set, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
-	}
-	if s.locales, err = locale.Load(""); err != nil {
-		return nil, err
-	}
-	if s.scriptKeys, err = pageScriptKeys(); err != nil {
-		return nil, err
-	}
-	if s.pages, err = parseAll(s, nil); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -1,6 +1,7 @@
 package assets
 
 import (
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,14 +11,21 @@ import (
 // The Worker's pages name the files its static assets serve exactly as
 // `waxseal serve`'s do, and it serves none of them itself.
 func TestServedElsewhere(t *testing.T) {
-	set, err := Load()
+	full, err := Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	list := set.Statics()
-	if !set.HasDecryptor() {
-		// A build without `make wasm`: the list a Worker gets always has it.
-		list = append(list, Static{Name: "waxseal.wasm", URL: "/static/waxseal.0123456789ab.wasm", Integrity: "sha384-x", Type: "application/wasm"})
+	// As in the Worker's build: no decryptor of its own, one in the list.
+	set := withoutDecryptor(full)
+	list := append(set.Statics(), fakeDecryptor)
+	// CheckStatic reads this build's own files (here with the decryptor).
+	if err := CheckStatic(full.Statics()); err != nil {
+		t.Fatalf("CheckStatic of this build's list: %v", err)
+	}
+	stale := full.Statics()
+	stale[0].URL = "/static/stale.000000000000.js"
+	if err := CheckStatic(stale); err == nil || !strings.Contains(err.Error(), "the uploaded files are not this build's") {
+		t.Fatalf("CheckStatic of a stale list: %v", err)
 	}
 	elsewhere, err := set.ServedElsewhere(list)
 	if err != nil {
@@ -44,25 +52,20 @@ func TestServedElsewhere(t *testing.T) {
 	}
 	// The set it came from is unchanged.
 	rec := httptest.NewRecorder()
-	app := set.Get("app.js")
-	set.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, app.URL, nil))
+	app := full.Get("app.js")
+	full.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, app.URL, nil))
 	if rec.Code != http.StatusOK {
 		t.Errorf("the original set: %s served with %d", app.URL, rec.Code)
 	}
 }
 
 func TestServedElsewhereRefuses(t *testing.T) {
-	set, err := Load()
+	full, err := Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := func() []Static {
-		l := set.Statics()
-		if !set.HasDecryptor() {
-			l = append(l, Static{Name: "waxseal.wasm", URL: "/static/waxseal.0123456789ab.wasm", Integrity: "sha384-x", Type: "application/wasm"})
-		}
-		return l
-	}
+	set := withoutDecryptor(full)
+	base := func() []Static { return append(set.Statics(), fakeDecryptor) }
 	at := func(l []Static, name string) *Static {
 		for i := range l {
 			if l[i].Name == name {
@@ -82,11 +85,22 @@ func TestServedElsewhereRefuses(t *testing.T) {
 			return l
 		}, "static files: app.js is " + set.Get("app.js").URL + " here but /static/app.000000000000.js where they are served"},
 		{"another integrity", func(l []Static) []Static {
-			at(l, "style.css").Integrity = "sha384-AAAA"
+			at(l, "style.css").Integrity = fakeDecryptor.Integrity
 			return l
 		}, "static files: style.css is"},
+		{"a file the build does not have", func(l []Static) []Static {
+			return append(l, Static{Name: "logo", URL: "/static/logo.0123456789ab.svg", Integrity: fakeDecryptor.Integrity, Type: "image/svg+xml"})
+		}, "static files: logo is not a file of this build"},
+		{"an escaped dot-dot", func(l []Static) []Static {
+			at(l, "waxseal.wasm").URL = "/static/%2e%2e/admin"
+			return l
+		}, "is not a complete entry"},
+		{"an integrity of the wrong length", func(l []Static) []Static {
+			at(l, "waxseal.wasm").Integrity = "sha384-AAAA"
+			return l
+		}, "is not a complete entry"},
 		{"a script left out", without("console.js"), "static files: not listed: console.js"},
-		{"no decryptor", without("waxseal.wasm"), "static files: not listed: waxseal.wasm"},
+		{"no decryptor", without("waxseal.wasm"), "static files: not listed: waxseal.wasm"}, // once
 		{"listed twice", func(l []Static) []Static { return append(l, *at(l, "api.js")) }, "static files: api.js listed twice"},
 		{"outside /static/", func(l []Static) []Static {
 			at(l, "waxseal.wasm").URL = "/static/../admin"
@@ -101,6 +115,9 @@ func TestServedElsewhereRefuses(t *testing.T) {
 			_, err := set.ServedElsewhere(c.change(base()))
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v, want %q", err, c.want)
+			}
+			if strings.Count(err.Error(), "waxseal.wasm") > 1 {
+				t.Errorf("err = %v: names the decryptor twice", err)
 			}
 		})
 	}
@@ -117,4 +134,19 @@ func without(name string) func([]Static) []Static {
 		}
 		return out
 	}
+}
+
+// fakeDecryptor is a list's entry for a decryptor the build does not hold.
+var fakeDecryptor = Static{Name: "waxseal.wasm", URL: "/static/waxseal.0123456789ab.wasm",
+	Integrity: "sha384-" + strings.Repeat("A", 64), Type: "application/wasm"}
+
+// withoutDecryptor is s as the Worker's build has it.
+func withoutDecryptor(s *Set) *Set {
+	out := *s
+	out.byName, out.byURL = maps.Clone(s.byName), maps.Clone(s.byURL)
+	if a := out.byName[decryptor]; a != nil {
+		delete(out.byName, decryptor)
+		delete(out.byURL, a.URL)
+	}
+	return &out
 }

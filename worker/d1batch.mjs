@@ -7,7 +7,10 @@
 //
 // Statements: [[sql, arg, ...], ...]; an argument is a string, a number, null,
 // or {"b": base64} for bytes. Results: [{"c": changes, "r": rows}, ...], one
-// per statement, rows as D1 gives them (column name to value).
+// per statement, rows as D1 gives them (column name to value), through
+// JSON.stringify: a non-finite number read back would become null (the key
+// server's tables hold none; Go refuses to write one), and a BLOB column an
+// array, which Go refuses (the key server reads bytes as hex(...)).
 function arg(a) {
   if (a === null || typeof a !== "object") return a;
   const bin = atob(a.b);

@@ -269,13 +269,19 @@ async function fetch(request, env, ctx) {
   const headers = new Headers();
   if (result.headers) {
     const h = result.headers.split("\n");
-    for (let i = 0; i + 1 < h.length; i += 2) headers.append(h[i], h[i + 1]);
+    try {
+      for (let i = 0; i + 1 < h.length; i += 2) headers.append(h[i], h[i + 1]);
+    } catch (err) {
+      // A header the runtime refuses (a NUL in a value, a name that is no
+      // token): an error of the Go program's answer, said as one.
+      return new Response(`the worker's Go program answered with a header the runtime refuses: ${err.message}\n`, { status: 500 });
+    }
   }
   const nullBody = result.status === 204 || result.status === 304 || request.method === "HEAD";
-  // A body the Go side compressed itself (the precompressed decryptor, scripts
-  // and styles) goes out as it is: by default workerd compresses a body
-  // whose Content-Encoding it is given once more, and the browser, decoding
-  // once, then fails the script's integrity check.
+  // A body the Go side compressed itself (a gzipped logo: the scripts, styles
+  // and decryptor are static assets) goes out as it is: by default workerd
+  // compresses a body whose Content-Encoding it is given once more, and the
+  // browser, decoding once, then fails an integrity check or shows nothing.
   const encodeBody = headers.has("Content-Encoding") ? "manual" : "automatic";
   return new Response(nullBody ? null : result.body, { status: result.status, headers, encodeBody });
 }

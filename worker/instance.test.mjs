@@ -101,8 +101,8 @@ test("without an inspector attached (as deployed), the Go program logs and serve
   const quiet = await startWorker({ vars: { WAXSEAL_WORKER_TEST_ROUTES: "1" }, devtools: false, logLevel: "log" });
   try {
     // No master key: the program logged at its start that the key server is
-    // unavailable, and serves its 503 on every key-server route, each
-    // request logged, by the same Go instance.
+    // unavailable, and serves its 503 on every key-server route, by the same
+    // Go instance.
     const first = await fetch(quiet.url + "/_worker/instance").then((r) => r.json());
     for (let i = 0; i < 3; i++) {
       const res = await fetch(quiet.url + "/healthz");

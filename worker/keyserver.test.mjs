@@ -80,6 +80,8 @@ test("static files are the Worker's static assets, as waxseal serve would serve 
   assert.equal(res.headers["content-type"], "application/wasm");
   assert.equal(res.headers["cache-control"], "public, max-age=31536000, immutable");
   assert.equal(res.headers["x-content-type-options"], "nosniff");
+  assert.match(res.headers["content-security-policy"], /^default-src 'none'/);
+  assert.equal(res.headers["referrer-policy"], "no-referrer");
   assert.equal(`sha384-${createHash("sha384").update(res.body).digest("base64")}`, integrity);
   assert.equal((await request(inst.url + "/static/waxseal.000000000000.wasm")).status, 404);
   const out = execFileSync(bin, ["admin", "check-assets", inst.url]).toString();

@@ -80,6 +80,15 @@ func keyServer(get func(string) string, log *slog.Logger) (http.Handler, *keyser
 	}
 	cfg.Logger = log
 	cfg.NoPasswords = true // noPasswords refuses the routes; the pages offer none
+	// A stale list of static files would leave every page unable to load its
+	// scripts: refuse it before serving anything or sweeping on a Cron.
+	static, err := staticFiles()
+	if err == nil {
+		err = assets.CheckStatic(static)
+	}
+	if err != nil {
+		return unavailable(err, log), nil
+	}
 	store, err := openStore(get)
 	if err != nil {
 		return unavailable(err, log), nil
@@ -90,10 +99,6 @@ func keyServer(get func(string) string, log *slog.Logger) (http.Handler, *keyser
 	}
 	publishIdle(svc)
 	publishScheduled(svc, log)
-	static, err := staticFiles()
-	if err != nil {
-		return unavailable(err, log), nil
-	}
 	return httpapi.New(svc, httpapi.StaticServedElsewhere(static)), svc
 }
 

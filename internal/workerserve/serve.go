@@ -62,10 +62,15 @@ func Serve(h http.Handler, log *slog.Logger) {
 		if counted {
 			t0 = time.Now()
 		}
-		if len(args) != 6 || args[5].Type() != js.TypeFunction {
+		if len(args) == 0 || args[len(args)-1].Type() != js.TypeFunction {
+			// No way to answer: the entry is not this package's protocol.
 			panic(fmt.Sprintf("workerserve: serve takes 6 arguments, the last a function; got %d", len(args)))
 		}
-		reply := args[5]
+		reply := args[len(args)-1]
+		if len(args) != 6 {
+			replyWith(reply, errorResponse(http.StatusInternalServerError, fmt.Sprintf("workerserve: serve takes 6 arguments, got %d", len(args))))
+			return nil
+		}
 		req, err := toRequest(args[:5])
 		if err != nil {
 			replyWith(reply, errorResponse(http.StatusBadRequest, err.Error()))
@@ -189,9 +194,9 @@ func replyWith(reply js.Value, r *response) {
 			if h.Len() > 0 {
 				h.WriteByte('\n')
 			}
-			// A line break in a value would split it; net/http's server
-			// makes them spaces too.
-			h.WriteString(name)
+			// A line break in a name or value would split it; net/http's
+			// server makes them spaces too.
+			h.WriteString(lineBreaks.Replace(name))
 			h.WriteByte('\n')
 			h.WriteString(lineBreaks.Replace(v))
 		}

@@ -38,7 +38,9 @@ type options struct {
 
 // StaticServedElsewhere says someone else serves the static files (a
 // Cloudflare Worker's static assets): the pages load them as listed, and
-// /static/ answers 404 (assets.Set.ServedElsewhere).
+// /static/ serves none of them (assets.Set.ServedElsewhere; the organisation's
+// logo, if one is configured, is still served here). The list is checked on
+// the first page: check it earlier with assets.CheckStatic.
 func StaticServedElsewhere(list []assets.Static) Option {
 	return func(o *options) { o.static = list }
 }

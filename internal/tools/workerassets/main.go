@@ -22,10 +22,16 @@ import (
 )
 
 // headers are the static files' response headers (Cloudflare's _headers
-// format), as assets.Set.ServeHTTP sets them.
+// format): assets.Set.ServeHTTP's caching, and the security headers the key
+// server sends on everything that is not a page (httpapi's securityHeaders;
+// a deployed Worker is on https, so HSTS too).
 const headers = `/static/*
   Cache-Control: public, max-age=31536000, immutable
   X-Content-Type-Options: nosniff
+  Content-Security-Policy: default-src 'none'; frame-ancestors 'none'; base-uri 'none'
+  Referrer-Policy: no-referrer
+  Cross-Origin-Opener-Policy: same-origin
+  Strict-Transport-Security: max-age=63072000; includeSubDomains
 `
 
 func main() {
