@@ -49,9 +49,12 @@ type Asset struct {
 type Set struct {
 	byName map[string]*Asset
 	byURL  map[string]*Asset
-	// pages are the page templates, parsed once per language: a page's words
-	// come from its language's catalog through the template function t.
-	pages   map[string]*template.Template
+	// pages are the page templates, parsed once per language (a page's words
+	// come from its language's catalog through the template function t),
+	// when first rendered: a Set only passed on to Branded or ServedElsewhere,
+	// which make their own, is never parsed (on a Worker's isolate, a parse is
+	// tens of milliseconds of its first page).
+	pages   func() (map[string]*template.Template, error)
 	locales *locale.Catalogs
 	// scriptKeys are, by page (a file in web/), the ids (without "js.") of
 	// the messages its scripts name: what its data-strings carries.
@@ -71,10 +74,13 @@ func Load() (*Set, error) {
 	if s.scriptKeys, err = pageScriptKeys(); err != nil {
 		return nil, err
 	}
-	if s.pages, err = parseAll(s, nil); err != nil {
-		return nil, err
-	}
+	s.pages = parseLater(s, nil)
 	return s, nil
+}
+
+// parseLater parses the pages of s with brand b on first use, once.
+func parseLater(s *Set, b *pageBrand) func() (map[string]*template.Template, error) {
+	return sync.OnceValues(func() (map[string]*template.Template, error) { return parseAll(s, b) })
 }
 
 // loadFiles is Load's static files, without the pages.
@@ -449,23 +455,35 @@ func acceptsEncoding(header, enc string) bool {
 func (s *Set) Locales() *locale.Catalogs { return s.locales }
 
 // pagesIn are the pages in language lang, or in English when it is not offered.
-func (s *Set) pagesIn(lang string) *template.Template {
-	if t, ok := s.pages[lang]; ok {
-		return t
+func (s *Set) pagesIn(lang string) (*template.Template, error) {
+	pages, err := s.pages()
+	if err != nil {
+		return nil, err
 	}
-	return s.pages[locale.Default]
+	if t, ok := pages[lang]; ok {
+		return t, nil
+	}
+	return pages[locale.Default], nil
 }
 
 // Execute runs the page template called name (a file in web/) in language lang
 // into w.
 func (s *Set) Execute(w io.Writer, lang, name string, data any) error {
-	return s.pagesIn(lang).ExecuteTemplate(w, name, data)
+	t, err := s.pagesIn(lang)
+	if err != nil {
+		return err
+	}
+	return t.ExecuteTemplate(w, name, data)
 }
 
 // Render writes the page called name (a file in web/) in language lang with data.
 func (s *Set) Render(w http.ResponseWriter, status int, lang, name string, data any) error {
+	t, err := s.pagesIn(lang)
+	if err != nil {
+		return err
+	}
 	var b bytes.Buffer
-	if err := s.pagesIn(lang).ExecuteTemplate(&b, name, data); err != nil {
+	if err := t.ExecuteTemplate(&b, name, data); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Language", lang)
@@ -473,6 +491,6 @@ func (s *Set) Render(w http.ResponseWriter, status int, lang, name string, data 
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_, err := w.Write(b.Bytes())
+	_, err = w.Write(b.Bytes())
 	return err
 }

@@ -44,10 +44,12 @@ func (s *Set) Branded(b *brand.Brand, cat *locale.Catalogs) (*Set, error) {
 			out.byURL[a.URL] = a
 		}
 	}
+	// Parsed now: a Branded set is the one a key server renders, and a
+	// template that does not parse should fail its first page's set-up.
 	pages, err := parseAll(out, view)
 	if err != nil {
 		return nil, err
 	}
-	out.pages = pages
+	out.pages = func() (map[string]*template.Template, error) { return pages, nil }
 	return out, nil
 }

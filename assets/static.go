@@ -41,10 +41,7 @@ func (s *Set) ServedElsewhere(list []Static) (*Set, error) {
 		a := &Asset{Name: st.Name, URL: st.URL, Integrity: st.Integrity, Type: st.Type}
 		out.byName[a.Name], out.byURL[a.URL] = a, a
 	}
-	var err error
-	if out.pages, err = parseAll(&out, nil); err != nil {
-		return nil, err
-	}
+	out.pages = parseLater(&out, nil)
 	return &out, nil
 }
 
