@@ -24,21 +24,21 @@ import (
 
 // Config is the [brand] section of waxseal.toml, as written.
 type Config struct {
-	Name  string `toml:"name"`  // the organisation, as people know it
-	Logo  string `toml:"logo"`  // a PNG, WebP or SVG file; relative paths to the config's directory
-	Color string `toml:"color"` // primary colour, "#rrggbb" (buttons and links)
+	Name  string `toml:"name" json:"name"`   // the organisation, as people know it
+	Logo  string `toml:"logo" json:"logo"`   // a PNG, WebP or SVG file; relative paths to the config's directory
+	Color string `toml:"color" json:"color"` // primary colour, "#rrggbb" (buttons and links)
 
 	// MailFrom and MailFromName are the one sender identity of system mail
 	// (codes, receipts, confirmations, notices), key server and gateway alike.
-	MailFrom     string `toml:"mail_from"`
-	MailFromName string `toml:"mail_from_name"`
+	MailFrom     string `toml:"mail_from" json:"mail_from"`
+	MailFromName string `toml:"mail_from_name" json:"mail_from_name"`
 
-	HelpPhone  string `toml:"help_phone"`
-	HelpEmail  string `toml:"help_email"`
-	HelpWeb    string `toml:"help_web"`
-	HelpHours  string `toml:"help_hours"`
-	PrivacyURL string `toml:"privacy_url"`
-	Footer     string `toml:"footer"`
+	HelpPhone  string `toml:"help_phone" json:"help_phone"`
+	HelpEmail  string `toml:"help_email" json:"help_email"`
+	HelpWeb    string `toml:"help_web" json:"help_web"`
+	HelpHours  string `toml:"help_hours" json:"help_hours"`
+	PrivacyURL string `toml:"privacy_url" json:"privacy_url"`
+	Footer     string `toml:"footer" json:"footer"`
 }
 
 // Limits on the texts, in characters. They keep a header on one line on a
@@ -85,6 +85,17 @@ type Logo struct {
 // Load validates c. Relative logo paths are taken from dir (the config file's
 // directory). A section with nothing set gives nil, no brand.
 func Load(c Config, dir string) (*Brand, error) {
+	return LoadWith(c, func(name string) (*Logo, error) {
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(dir, name)
+		}
+		return loadLogo(name)
+	})
+}
+
+// LoadWith is Load with the logo named by c.Logo read by logo (a Worker,
+// which has no files, takes it from its environment).
+func LoadWith(c Config, logo func(name string) (*Logo, error)) (*Brand, error) {
 	if c == (Config{}) {
 		return nil, nil
 	}
@@ -140,11 +151,7 @@ func Load(c Config, dir string) (*Brand, error) {
 		bad("mail_from_name", "set mail_from too")
 	}
 	if c.Logo != "" {
-		p := c.Logo
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(dir, p)
-		}
-		if b.Logo, err = loadLogo(p); err != nil {
+		if b.Logo, err = logo(c.Logo); err != nil {
 			bad("logo", "%v", err)
 		}
 	}

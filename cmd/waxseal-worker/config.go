@@ -8,6 +8,7 @@ import (
 	"net/mail"
 	"strings"
 
+	"github.com/waxseal/waxseal/brand"
 	"github.com/waxseal/waxseal/keyserver"
 )
 
@@ -38,6 +39,21 @@ func configFromEnv(get func(string) string) (keyserver.Config, error) {
 			return cfg, fmt.Errorf("WAXSEAL_MAIL_FROM %q: %w", from, err)
 		}
 		cfg.MailFrom = a.String()
+	}
+	// The organisation's name, colour, logo and help desk on the pages and in
+	// the mails: [brand] as JSON, the logo as a data: URL (brand.FromJSON).
+	if text := strings.TrimSpace(get("WAXSEAL_BRAND")); text != "" {
+		b, err := brand.FromJSON(text)
+		if err != nil {
+			return cfg, fmt.Errorf("WAXSEAL_BRAND: %w", err)
+		}
+		cfg.Brand = b
+		if b != nil && b.Sender != nil {
+			if cfg.MailFrom != "" && cfg.MailFrom != b.Sender.String() {
+				return cfg, fmt.Errorf("WAXSEAL_MAIL_FROM %s and WAXSEAL_BRAND's mail_from %s name two senders of system mail: set one", cfg.MailFrom, b.Sender)
+			}
+			cfg.MailFrom = b.Sender.String()
+		}
 	}
 	return cfg, nil
 }
