@@ -64,10 +64,11 @@ type Set struct {
 // Load reads the embedded files. Precompressed siblings (NAME.gz, NAME.br, made by
 // `make wasm`) are used as they are; other files are gzipped when first served.
 func Load() (*Set, error) {
-	s, err := loadFiles()
+	static, err := embeddedFiles()
 	if err != nil {
 		return nil, err
 	}
+	s := &Set{byName: maps.Clone(static.byName), byURL: maps.Clone(static.byURL)}
 	if s.locales, err = locale.Load(""); err != nil {
 		return nil, err
 	}
@@ -82,6 +83,11 @@ func Load() (*Set, error) {
 func parseLater(s *Set, b *pageBrand) func() (map[string]*template.Template, error) {
 	return sync.OnceValues(func() (map[string]*template.Template, error) { return parseAll(s, b) })
 }
+
+// embeddedFiles are the static files, read and hashed once: the Worker checks
+// its list of them at start (CheckStatic) and loads them again on its first
+// page (Load). Their Assets never change; each Set has its own maps.
+var embeddedFiles = sync.OnceValues(loadFiles)
 
 // loadFiles is Load's static files, without the pages.
 func loadFiles() (*Set, error) {

@@ -54,7 +54,7 @@ func (s *Set) ServedElsewhere(list []Static) (*Set, error) {
 // It reads only the static files, not the pages: the Worker calls it at its
 // start, to refuse a stale list before it serves anything.
 func CheckStatic(list []Static) error {
-	s, err := loadFiles()
+	s, err := embeddedFiles()
 	if err != nil {
 		return err
 	}
