@@ -398,11 +398,9 @@ func (s *Set) All() []*Asset {
 // ByURL returns the asset served at the URL path p (/static/NAME.HASH.EXT), or nil.
 func (s *Set) ByURL(p string) *Asset { return s.byURL[p] }
 
-// Raw is the file's content as embedded; Brotli its precompressed form, nil if
-// there is none (only the decryptor has one). What a key server serves must be
-// these bytes exactly (waxseal admin check-assets).
-func (a *Asset) Raw() []byte    { return a.raw }
-func (a *Asset) Brotli() []byte { return a.br }
+// Raw is the file's content as embedded. What a key server serves must be these
+// bytes, in whatever encoding (waxseal admin check-assets).
+func (a *Asset) Raw() []byte { return a.raw }
 
 // Get returns the asset called name, or nil (the decryptor is missing from a build
 // made without `make wasm`).
