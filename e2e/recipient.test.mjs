@@ -131,6 +131,17 @@ test("open online link and the refusal pages", async () => {
   assert.equal(new URL(page.url()).hash, "");
   assert.match(await page.locator("#msg-text").textContent(), /blood test results/);
 
+  // Signed in, the page asks for k_srv as it starts, with the session: not
+  // after the ciphertext has come and the decryptor has started.
+  await visit(page, dora.online_url);
+  await page.locator("#panel-message").waitFor();
+  const asked = await page.evaluate(() => {
+    const start = (p) => performance.getEntriesByType("resource").find((e) => new URL(e.name).pathname.endsWith(p))?.startTime;
+    return { key: start("/key"), payload: start("/payload"), ready: window.waxsealTiming.decryptorReady };
+  });
+  assert.ok(asked.key < asked.payload && asked.key < asked.ready, `key asked at ${asked.key} ms, ciphertext at ${asked.payload}, decryptor ready at ${asked.ready}`);
+  assert.match(await page.locator("#msg-text").textContent(), /blood test results/);
+
   // Dora is signed in; Carol's envelope is not hers.
   await visit(page, carol.online_url);
   await page.locator("#panel-refused").waitFor();
