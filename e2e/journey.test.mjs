@@ -82,6 +82,7 @@ for (const size of sizes) {
     // format with their time zone, and when it expires.
     assert.equal(await page.locator("#msg-subject").textContent(), "Your lab results");
     assert.match(await page.locator("#msg-date").textContent(), dateFormat);
+    assert.ok(await page.locator("#msg-date").isVisible());
     assert.match(await page.locator("#msg-expires").textContent(), dateFormat);
     await shot(page, `j03-message-${w}`);
     // The print view lists the attachments.

@@ -316,6 +316,9 @@ test("a banner part beside the HTML and an inline text attachment are shown; unl
   // A mailbox without an address is its name alone, and does not swallow the next.
   assert.equal(await page.locator("#msg-cc").textContent(), "frontdesk, Dr. Bar <bar@hospital.example>");
   assert.equal(await page.locator("#msg-charset").isVisible(), false);
+  // The message has no Date header: no empty Date line.
+  assert.equal(await page.locator("#msg-date").isVisible(), false);
+  assert.equal(await page.locator("dt.date").isVisible(), false);
   await shot(page, "09-banner-inline-text-1280");
   await page.setViewportSize({ width: 375, height: 740 });
   await shot(page, "09-banner-inline-text-375");

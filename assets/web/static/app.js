@@ -438,6 +438,7 @@
     $("msg-cc").textContent = addressList(m.cc);
     for (const el of document.querySelectorAll(".cc")) el.hidden = !(m.cc && m.cc.length);
     $("msg-date").textContent = m.date ? formatDate(m.date) : (m.dateRaw || "");
+    for (const el of document.querySelectorAll(".date")) el.hidden = !$("msg-date").textContent; // no Date header
     $("msg-expires").textContent = expires ? formatDate(expires) : t("never");
 
     $("msg-charset").hidden = !m.charsetGuessed;
