@@ -14,7 +14,12 @@ let inst;
 before(async () => {
   // Test routes for /_worker/stats, whose io counts the second test reports.
   // logLevel info: wrangler says when it reloads or restarts the Worker.
-  inst = await startInstallation({ vars: { WAXSEAL_WORKER_TEST_ROUTES: "1" }, logLevel: "info" });
+  // devtools false (worker/devserver.mjs): the Worker as deployed, with no
+  // inspector and nothing watched. Under wrangler dev, CI twice saw a release
+  // answered by wrangler's proxy with 503 "Your worker restarted mid-request",
+  // which it says only while or after it swaps the Worker for a new one (a
+  // reload: a watched file or the config changed); its log showed no reason.
+  inst = await startInstallation({ vars: { WAXSEAL_WORKER_TEST_ROUTES: "1" }, logLevel: "info", devtools: false });
 });
 after(async () => {
   await inst?.stop();
